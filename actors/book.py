@@ -1,0 +1,114 @@
+"""Book actor: the L2 order book of one instrument, held in Numba arrays.
+
+In: ``BookSnapshot``, ``BookDelta``, ``BookInvalid`` from the Feed. Out: ``BookUpdate`` (the
+best ``publish_levels`` levels a side, and whether the book is usable) to each subscriber.
+
+A book is usable only after a snapshot and while every delta since applied cleanly. A crossed or
+locked book, or a level with a non-positive price or a negative quantity, makes it INVALID until
+the next snapshot; counters record why.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from actors.base import Core, Out
+from kernels.book import book_apply, book_clear, book_crossed
+from transports.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate
+
+#: Largest quantity per level we believe; anything above is a corrupt frame.
+MAX_LEVEL_LOTS = 10_000_000
+
+
+class BookCore(Core):
+    """Pure book state for one ``venue:sym``."""
+
+    def __init__(self, name: str, venue: str, sym: str, subscribers: list[str], depth: int = 20,
+                 publish_levels: int = 10) -> None:
+        super().__init__(name)
+        self.venue = venue
+        self.sym = sym
+        self.subscribers = subscribers
+        self.depth = depth
+        self.publish_levels = min(publish_levels, depth)
+        self.bid_px = np.zeros(depth, np.int64)
+        self.bid_qty = np.zeros(depth, np.int64)
+        self.bid_n = np.zeros(1, np.int64)
+        self.ask_px = np.zeros(depth, np.int64)
+        self.ask_qty = np.zeros(depth, np.int64)
+        self.ask_n = np.zeros(1, np.int64)
+        self.valid = False
+        self.seq = 0
+        self.updates = 0
+        self.invalidations: dict[str, int] = {}
+        self.last_event_ns = 0
+
+    def _apply(self, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> str:
+        for levels in (bids, asks):
+            for px, qty in levels:
+                if px <= 0 or qty < 0 or qty > MAX_LEVEL_LOTS:
+                    return "bad_value"
+        if bids:
+            book_apply(self.bid_px, self.bid_qty, self.bid_n, True,
+                       np.asarray(bids, np.int64).reshape(-1, 2))
+        if asks:
+            book_apply(self.ask_px, self.ask_qty, self.ask_n, False,
+                       np.asarray(asks, np.int64).reshape(-1, 2))
+        if book_crossed(self.bid_px, self.bid_n[0], self.ask_px, self.ask_n[0]):
+            return "crossed"
+        return ""
+
+    def _publish(self, ts_event_ns: int, ts_recv_ns: int, now_ns: int) -> Out:
+        nb = min(int(self.bid_n[0]), self.publish_levels)
+        na = min(int(self.ask_n[0]), self.publish_levels)
+        upd = BookUpdate(self.venue, self.sym, self.valid, ts_event_ns, ts_recv_ns, now_ns,
+                         self.bid_px[:nb].tolist(), self.bid_qty[:nb].tolist(),
+                         self.ask_px[:na].tolist(), self.ask_qty[:na].tolist())
+        return [(s, upd) for s in self.subscribers]
+
+    def _invalidate(self, reason: str, ts_recv_ns: int, now_ns: int) -> Out:
+        self.invalidations[reason] = self.invalidations.get(reason, 0) + 1
+        was_valid = self.valid
+        self.valid = False
+        return self._publish(0, ts_recv_ns, now_ns) if was_valid else []
+
+    def on_book_snapshot(self, m: BookSnapshot, now_ns: int) -> Out:
+        book_clear(self.bid_n)
+        book_clear(self.ask_n)
+        why = self._apply(m.bids, m.asks)
+        if why:
+            return self._invalidate(why, m.ts_recv_ns, now_ns)
+        self.valid = True
+        self.seq = m.seq
+        self.updates += 1
+        self.last_event_ns = m.ts_event_ns
+        return self._publish(m.ts_event_ns, m.ts_recv_ns, now_ns)
+
+    def on_book_delta(self, m: BookDelta, now_ns: int) -> Out:
+        if not self.valid:
+            return []
+        why = self._apply(m.bids, m.asks)
+        if why:
+            return self._invalidate(why, m.ts_recv_ns, now_ns)
+        self.seq = m.seq
+        self.updates += 1
+        self.last_event_ns = m.ts_event_ns
+        return self._publish(m.ts_event_ns, m.ts_recv_ns, now_ns)
+
+    def on_book_invalid(self, m: BookInvalid, now_ns: int) -> Out:
+        return self._invalidate(m.reason, m.ts_recv_ns, now_ns)
+
+    def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """Return (bids, asks) as lists of (px_ticks, qty_lots), best first."""
+        nb, na = int(self.bid_n[0]), int(self.ask_n[0])
+        return (list(zip(self.bid_px[:nb].tolist(), self.bid_qty[:nb].tolist(), strict=True)),
+                list(zip(self.ask_px[:na].tolist(), self.ask_qty[:na].tolist(), strict=True)))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the book state and counters."""
+        bids, asks = self.levels()
+        return {"venue": self.venue, "sym": self.sym, "valid": self.valid, "seq": self.seq,
+                "updates": self.updates, "invalidations": dict(self.invalidations),
+                "bids": bids, "asks": asks}

@@ -1,0 +1,358 @@
+"""The order state machine: states, the legal transition table and one live order's record.
+
+Modelled on NautilusTrader's ``OrderStatus::transition`` and trimmed as in
+``notes/fault-catalogue.md`` §6 (no emulated, released or triggered states). Deviations chosen for
+money safety:
+
+- "unknown outcome" (a timeout, a lost ack) is a flag on the order (``unknown_since_ns``), never a
+  state: the order stays SUBMITTED or PENDING_* until the venue proves what happened;
+- a fill is a fact: ``LiveOrder.apply_fill`` records quantity, fee and trade id *before* it checks
+  the transition, so even a fill the table forbids (after a REJECTED) is never lost; it then
+  raises ``IllegalTransition`` for the caller to alarm on;
+- fills are deduped by trade id before anything else; an overfill (cum > qty) is recorded and
+  flagged, not refused;
+- a late fill after CANCELED is applied (CANCELED -> PARTIALLY_FILLED/FILLED, as in Nautilus), and
+  so is one after EXPIRED: an IOC remainder is reported ``expired`` by some venues, and a fill
+  reordered behind that ``done`` is the same real-world event as a fill after a cancel. A late
+  *partial* fill re-closes the order in the state the venue gave it, so a closed order always
+  shows a closed state;
+- SUBMITTED -> EXPIRED is legal: the venue may expire an IOC before its ack reaches us.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from transports.errors import IllegalTransition
+
+
+class OrderState(Enum):
+    """The life of one order (FIX / NautilusTrader names)."""
+
+    INITIALIZED = "INITIALIZED"
+    DENIED = "DENIED"
+    SUBMITTED = "SUBMITTED"
+    ACCEPTED = "ACCEPTED"
+    PARTIALLY_FILLED = "PARTIALLY_FILLED"
+    PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_UPDATE = "PENDING_UPDATE"
+    CANCELED = "CANCELED"
+    REJECTED = "REJECTED"
+    EXPIRED = "EXPIRED"
+    FILLED = "FILLED"
+
+
+S = OrderState
+
+#: every event the table knows
+EVENTS = (
+    "deny", "submit", "accept", "reject", "fill_partial", "fill_full", "cancel_request",
+    "cancel_reject", "canceled", "expired", "update_request", "update_reject", "updated",
+)
+
+TERMINAL = frozenset({S.DENIED, S.REJECTED, S.CANCELED, S.EXPIRED, S.FILLED})
+PENDING = frozenset({S.PENDING_CANCEL, S.PENDING_UPDATE})
+#: states whose next event may be a late fill (the venue closed the order, then a fill came)
+LATE_FILL_FROM = frozenset({S.CANCELED, S.EXPIRED})
+
+#: (state, event) -> next state; ``None`` means "back to the previous state" (Cancel/ModifyRejected)
+TRANSITIONS: dict[tuple[OrderState, str], OrderState | None] = {
+    # local; accept/reject/canceled/expired only when reconciling an order found at the venue
+    (S.INITIALIZED, "deny"): S.DENIED,
+    (S.INITIALIZED, "submit"): S.SUBMITTED,
+    (S.INITIALIZED, "accept"): S.ACCEPTED,
+    (S.INITIALIZED, "reject"): S.REJECTED,
+    (S.INITIALIZED, "canceled"): S.CANCELED,
+    (S.INITIALIZED, "expired"): S.EXPIRED,
+    # in flight
+    (S.SUBMITTED, "accept"): S.ACCEPTED,
+    (S.SUBMITTED, "reject"): S.REJECTED,
+    (S.SUBMITTED, "canceled"): S.CANCELED,  # IOC/FOK closed before the ack arrived
+    (S.SUBMITTED, "expired"): S.EXPIRED,  # ours: the same, reported as "expired"
+    (S.SUBMITTED, "fill_partial"): S.PARTIALLY_FILLED,  # fill before ack
+    (S.SUBMITTED, "fill_full"): S.FILLED,
+    (S.SUBMITTED, "cancel_request"): S.PENDING_CANCEL,
+    (S.SUBMITTED, "update_request"): S.PENDING_UPDATE,
+    (S.SUBMITTED, "updated"): S.SUBMITTED,
+    # open
+    (S.ACCEPTED, "fill_partial"): S.PARTIALLY_FILLED,
+    (S.ACCEPTED, "fill_full"): S.FILLED,
+    (S.ACCEPTED, "cancel_request"): S.PENDING_CANCEL,
+    (S.ACCEPTED, "update_request"): S.PENDING_UPDATE,
+    (S.ACCEPTED, "canceled"): S.CANCELED,
+    (S.ACCEPTED, "expired"): S.EXPIRED,
+    (S.ACCEPTED, "reject"): S.REJECTED,  # rare post-accept reject
+    (S.ACCEPTED, "accept"): S.ACCEPTED,
+    (S.ACCEPTED, "updated"): S.ACCEPTED,
+    (S.PARTIALLY_FILLED, "fill_partial"): S.PARTIALLY_FILLED,
+    (S.PARTIALLY_FILLED, "fill_full"): S.FILLED,
+    (S.PARTIALLY_FILLED, "cancel_request"): S.PENDING_CANCEL,
+    (S.PARTIALLY_FILLED, "update_request"): S.PENDING_UPDATE,
+    (S.PARTIALLY_FILLED, "canceled"): S.CANCELED,
+    (S.PARTIALLY_FILLED, "expired"): S.EXPIRED,
+    (S.PARTIALLY_FILLED, "accept"): S.ACCEPTED,
+    (S.PARTIALLY_FILLED, "updated"): S.PARTIALLY_FILLED,
+    (S.PENDING_CANCEL, "canceled"): S.CANCELED,
+    (S.PENDING_CANCEL, "fill_partial"): S.PARTIALLY_FILLED,
+    (S.PENDING_CANCEL, "fill_full"): S.FILLED,
+    (S.PENDING_CANCEL, "expired"): S.EXPIRED,
+    (S.PENDING_CANCEL, "reject"): S.REJECTED,
+    (S.PENDING_CANCEL, "accept"): S.ACCEPTED,  # the cancel failed
+    (S.PENDING_CANCEL, "cancel_reject"): None,
+    (S.PENDING_CANCEL, "cancel_request"): S.PENDING_CANCEL,
+    (S.PENDING_UPDATE, "accept"): S.ACCEPTED,
+    (S.PENDING_UPDATE, "updated"): S.ACCEPTED,
+    (S.PENDING_UPDATE, "canceled"): S.CANCELED,
+    (S.PENDING_UPDATE, "expired"): S.EXPIRED,
+    (S.PENDING_UPDATE, "reject"): S.REJECTED,
+    (S.PENDING_UPDATE, "fill_partial"): S.PARTIALLY_FILLED,
+    (S.PENDING_UPDATE, "fill_full"): S.FILLED,
+    (S.PENDING_UPDATE, "cancel_request"): S.PENDING_CANCEL,
+    (S.PENDING_UPDATE, "update_reject"): None,
+    (S.PENDING_UPDATE, "update_request"): S.PENDING_UPDATE,
+    # closed, but a late fill is a real-world possibility
+    (S.CANCELED, "fill_partial"): S.PARTIALLY_FILLED,
+    (S.CANCELED, "fill_full"): S.FILLED,
+    (S.EXPIRED, "fill_partial"): S.PARTIALLY_FILLED,
+    (S.EXPIRED, "fill_full"): S.FILLED,
+}
+
+
+def is_terminal(state: OrderState) -> bool:
+    """Return True for closed states (DENIED, REJECTED, CANCELED, EXPIRED, FILLED)."""
+    return state in TERMINAL
+
+
+def transition(state: OrderState, event: str, previous: OrderState | None = None) -> OrderState:
+    """Return the state after ``event``; raise ``IllegalTransition`` if the table forbids it.
+
+    ``previous`` is the state a cancel/update reject restores.
+    """
+    try:
+        nxt = TRANSITIONS[(state, event)]
+    except KeyError:
+        raise IllegalTransition(f"{state.value} --{event}-> (not in the table)") from None
+    if nxt is None:
+        if previous is None or previous in TERMINAL or previous in PENDING \
+                or previous is S.INITIALIZED:
+            raise IllegalTransition(f"{state.value} --{event}-> no previous state to restore")
+        return previous
+    return nxt
+
+
+class FillResult:
+    """What applying one (new, not duplicate) fill did."""
+
+    __slots__ = ("late", "overfill")
+
+    def __init__(self, late: bool, overfill: bool) -> None:
+        self.late = late  #: the venue had already closed the order
+        self.overfill = overfill  #: cum now exceeds the order quantity
+
+
+class LiveOrder:
+    """One order this engine sent (or denied): identity, state, fills and timestamps."""
+
+    __slots__ = (
+        "acked_ns", "attempt", "cancel_sent_ns", "cl", "combo_id", "created_ns", "cum_lots",
+        "done_ns", "duplicate_fills", "fees", "late_fills", "leg", "notional_ticks", "oid",
+        "overfill_lots", "previous_state", "purpose", "px_ticks", "qty_lots", "queries",
+        "reject_reason", "sent_ns", "side", "state", "sym", "tif", "trade_ids",
+        "unknown_since_ns", "venue", "venue_cum",
+    )
+
+    def __init__(self, cl: str, venue: str, sym: str, side: str, px_ticks: int, qty_lots: int,
+                 tif: str, *, combo_id: int = 0, leg: int = 0, attempt: int = 0,
+                 purpose: str = "entry", created_ns: int = 0) -> None:
+        self.cl, self.venue, self.sym, self.side = cl, venue, sym, side
+        self.px_ticks, self.qty_lots, self.tif = px_ticks, qty_lots, tif
+        self.combo_id, self.leg, self.attempt, self.purpose = combo_id, leg, attempt, purpose
+        self.oid = ""
+        self.state = S.INITIALIZED
+        self.previous_state: OrderState | None = None
+        self.cum_lots = 0
+        self.venue_cum = 0  #: the venue's cumulative quantity from ``done``/``status``
+        self.notional_ticks = 0  #: sum of px * qty over applied fills
+        self.fees = 0.0
+        self.trade_ids: set[str] = set()
+        self.duplicate_fills = 0
+        self.late_fills = 0
+        self.overfill_lots = 0
+        self.unknown_since_ns = 0  #: >0 while the outcome is unknown (a flag, not a state)
+        self.queries = 0
+        self.reject_reason = ""
+        self.created_ns = created_ns
+        self.sent_ns = 0
+        self.acked_ns = 0
+        self.done_ns = 0
+        self.cancel_sent_ns = 0
+
+    # --- views -----------------------------------------------------------------------------------
+
+    @property
+    def terminal(self) -> bool:
+        """True once the order is closed."""
+        return self.state in TERMINAL
+
+    @property
+    def is_open(self) -> bool:
+        """True while the order may still trade as far as we know."""
+        return self.state not in TERMINAL and self.state is not S.INITIALIZED
+
+    @property
+    def unknown(self) -> bool:
+        """True while the outcome of the last request is unknown."""
+        return self.unknown_since_ns > 0
+
+    @property
+    def overfill(self) -> bool:
+        """True once fills exceeded the order quantity."""
+        return self.overfill_lots > 0
+
+    @property
+    def leaves_lots(self) -> int:
+        """Lots that may still trade (0 once closed)."""
+        return max(0, self.qty_lots - self.cum_lots) if self.is_open else 0
+
+    @property
+    def missing_fills(self) -> bool:
+        """True when the venue reported more quantity than the fills we have seen."""
+        return self.venue_cum > self.cum_lots
+
+    @property
+    def avg_px(self) -> float:
+        """Average fill price in ticks (0.0 before any fill)."""
+        return self.notional_ticks / self.cum_lots if self.cum_lots else 0.0
+
+    # --- transitions ------------------------------------------------------------------------------
+
+    def _move(self, event: str) -> None:
+        old = self.state
+        self.state = transition(old, event, self.previous_state)
+        # Nautilus rule: remember where we came from, except out of PENDING_* or on a restore
+        if old not in PENDING and event not in ("cancel_reject", "update_reject"):
+            self.previous_state = old
+
+    def deny(self, reason: str) -> None:
+        """Refused by a pre-trade check: the order never leaves the process."""
+        self._move("deny")
+        self.reject_reason = reason
+
+    def submit(self, now_ns: int) -> None:
+        """The order is handed to the venue connection."""
+        self._move("submit")
+        self.sent_ns = now_ns
+
+    def mark_unknown(self, now_ns: int) -> bool:
+        """Flag the outcome as unknown; return True if it was not flagged before."""
+        if self.unknown_since_ns:
+            return False
+        self.unknown_since_ns = max(now_ns, 1)
+        return True
+
+    def apply_ack(self, oid: str, now_ns: int) -> bool:
+        """The venue accepted the order; return True if the state changed.
+
+        An ack after fills or after the order closed is stale news: only the oid is kept. An ack
+        while a cancel is pending changes what a cancel reject restores, not the state.
+        """
+        if oid:
+            self.oid = oid
+        if not self.acked_ns:
+            self.acked_ns = now_ns
+        self.unknown_since_ns = 0
+        if self.state is S.SUBMITTED:
+            self._move("accept")
+            return True
+        if self.state in PENDING and self.previous_state is S.SUBMITTED:
+            self.previous_state = S.ACCEPTED
+        return False
+
+    def apply_fill(self, tid: str, px: int, qty: int, fee: float, now_ns: int) -> FillResult | None:
+        """Apply one fill; return None for a duplicate trade id.
+
+        The fill is recorded first; if the table then forbids the transition (a fill after a
+        REJECTED) ``IllegalTransition`` is raised with the fill already applied.
+        """
+        if tid in self.trade_ids:
+            self.duplicate_fills += 1
+            return None
+        self.trade_ids.add(tid)
+        self.cum_lots += qty
+        self.notional_ticks += px * qty
+        self.fees += fee
+        self.unknown_since_ns = 0
+        over_before = self.overfill_lots
+        self.overfill_lots = max(0, self.cum_lots - self.qty_lots)
+        closed = self.state
+        late = closed in LATE_FILL_FROM
+        if late:
+            self.late_fills += 1
+        if self.state is not S.FILLED:  # a fill on a FILLED order is a reorder or an overfill
+            self._move("fill_full" if self.cum_lots >= self.qty_lots else "fill_partial")
+            if late and self.state is S.PARTIALLY_FILLED:
+                self._move("canceled" if closed is S.CANCELED else "expired")
+        return FillResult(late, self.overfill_lots > over_before)
+
+    def apply_done(self, state: str, cum: int, oid: str, now_ns: int) -> bool:
+        """The venue closed the order (``filled``, ``canceled`` or ``expired``) with ``cum`` lots.
+
+        Return True if the state changed. Fills the ``done`` counts but we have not seen yet are
+        in flight (``missing_fills``). A ``done`` after the order already closed changes nothing,
+        except that a venue saying a REJECTED order traded raises ``IllegalTransition``.
+        """
+        if oid:
+            self.oid = oid
+        self.venue_cum = max(self.venue_cum, cum)
+        if not self.done_ns:
+            self.done_ns = now_ns
+        self.unknown_since_ns = 0
+        if self.state in TERMINAL:
+            if self.state in (S.REJECTED, S.DENIED) and cum > 0:
+                raise IllegalTransition(f"{self.cl}: done {state} cum={cum} after {self.state.value}")
+            return False
+        if state == "filled":
+            self._move("fill_full")
+        else:
+            self._move("canceled" if state == "canceled" else "expired")
+        return True
+
+    def apply_reject(self, reason: str, now_ns: int) -> bool:
+        """The venue definitively refused the order; return True if the state changed."""
+        self.unknown_since_ns = 0
+        if self.state is S.REJECTED:
+            return False
+        self._move("reject")
+        self.reject_reason = reason
+        if not self.done_ns:
+            self.done_ns = now_ns
+        return True
+
+    def request_cancel(self, now_ns: int) -> bool:
+        """A cancel is being sent; return False if the order is not open."""
+        if not self.is_open:
+            return False
+        self._move("cancel_request")
+        self.cancel_sent_ns = now_ns
+        return True
+
+    def apply_cancel_reject(self, reason: str) -> bool:
+        """The venue refused the cancel; restore the previous state if one is pending."""
+        if self.state is not S.PENDING_CANCEL:
+            return False  # stale: the order moved on (filled, closed) since the cancel left
+        self._move("cancel_reject")
+        return True
+
+
+__all__ = [
+    "EVENTS",
+    "LATE_FILL_FROM",
+    "PENDING",
+    "TERMINAL",
+    "TRANSITIONS",
+    "FillResult",
+    "LiveOrder",
+    "OrderState",
+    "is_terminal",
+    "transition",
+]

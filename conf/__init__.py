@@ -1,0 +1,1 @@
+"""Embedded configuration files (``demo.toml`` is the built-in default)."""

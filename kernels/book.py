@@ -1,0 +1,178 @@
+"""L2 order-book side kernels.
+
+One side of a book lives in two caller-owned, preallocated arrays of equal length ``depth``:
+``px_ticks: int64[depth]`` (prices in integer ticks) and ``qty_lots: int64[depth]`` (resting
+quantity in lots), best level first. Bids are sorted by strictly descending price, asks by
+strictly ascending price, and there is at most one level per price. The number of live levels
+``n`` is kept by the caller in an ``int64[1]`` array (``n_arr``) so the mutating kernels can
+update it in place; only ``px_ticks[:n]`` / ``qty_lots[:n]`` are meaningful, slots past ``n``
+hold stale data.
+
+The side is passed as ``is_bid`` (bool or int; truthy means bid). Nothing here allocates.
+"""
+
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _is_better(is_bid, a_ticks, b_ticks):
+    """Whether price ``a_ticks`` ranks strictly ahead of ``b_ticks`` on the given side.
+
+    Args:
+        is_bid: Truthy for the bid side (higher is better), falsy for asks (lower is better).
+        a_ticks: Price in ticks.
+        b_ticks: Price in ticks.
+
+    Returns:
+        bool: True if ``a_ticks`` is strictly better than ``b_ticks``.
+    """
+    if is_bid:
+        return a_ticks > b_ticks
+    return a_ticks < b_ticks
+
+
+@njit(cache=True, nogil=True)
+def book_set_level(px_ticks, qty_lots, n_arr, is_bid, price_ticks, qty):
+    """Set the absolute resting quantity at one price on one side, in place.
+
+    A non-positive ``qty`` deletes the level (``qty == 0`` is the normal delete; a negative
+    quantity cannot rest on a book and is treated the same way). A new price is inserted at
+    its sorted position. When the arrays are full, a new level worse than every live level is
+    dropped (no change); a better one is inserted and the worst level falls off the end.
+
+    Args:
+        px_ticks: int64[depth] prices in ticks, best first; modified in place.
+        qty_lots: int64[depth] quantities in lots, aligned with ``px_ticks``; modified in place.
+        n_arr: int64[1] holding the live level count ``n``; updated in place.
+        is_bid: Truthy for the bid side (descending prices), falsy for asks (ascending).
+        price_ticks: Price of the level, in ticks.
+        qty: New absolute quantity at that price, in lots (<= 0 deletes).
+
+    Returns:
+        int64: 1 if the live levels changed, 0 otherwise (same quantity re-sent, delete of an
+        absent price, or an insert that fell off a full book).
+    """
+    depth = px_ticks.shape[0]
+    n = min(max(n_arr[0], 0), depth)
+    # First position whose price is not strictly better than the new one.
+    pos = 0
+    while pos < n and _is_better(is_bid, px_ticks[pos], price_ticks):
+        pos += 1
+    found = pos < n and px_ticks[pos] == price_ticks
+
+    if qty <= 0:
+        if not found:
+            return 0
+        for i in range(pos, n - 1):
+            px_ticks[i] = px_ticks[i + 1]
+            qty_lots[i] = qty_lots[i + 1]
+        n_arr[0] = n - 1
+        return 1
+
+    if found:
+        if qty_lots[pos] == qty:
+            return 0
+        qty_lots[pos] = qty
+        return 1
+
+    if pos >= depth:
+        # Full and worse than every live level (or a zero-depth book): dropped.
+        return 0
+    last = n if n < depth else depth - 1  # when full, the worst level falls off
+    for i in range(last, pos, -1):
+        px_ticks[i] = px_ticks[i - 1]
+        qty_lots[i] = qty_lots[i - 1]
+    px_ticks[pos] = price_ticks
+    qty_lots[pos] = qty
+    if n < depth:
+        n_arr[0] = n + 1
+    return 1
+
+
+@njit(cache=True, nogil=True)
+def book_clear(n_arr):
+    """Empty a book side by setting its live level count to zero.
+
+    Args:
+        n_arr: int64[1] holding the live level count; set to 0 in place. The price and
+            quantity arrays are left as they are (their contents past ``n`` are ignored).
+    """
+    n_arr[0] = 0
+
+
+@njit(cache=True, nogil=True)
+def book_apply(px_ticks, qty_lots, n_arr, is_bid, levels):
+    """Apply a batch of absolute level updates to one side, in row order.
+
+    Args:
+        px_ticks: int64[depth] prices in ticks, best first; modified in place.
+        qty_lots: int64[depth] quantities in lots; modified in place.
+        n_arr: int64[1] live level count; updated in place.
+        is_bid: Truthy for the bid side, falsy for asks.
+        levels: int64[k, 2] rows of (price in ticks, absolute quantity in lots); a quantity
+            <= 0 deletes that price. Each row goes through ``book_set_level``.
+
+    Returns:
+        int64: Number of rows that changed the book.
+    """
+    changed = 0
+    for k in range(levels.shape[0]):
+        changed += book_set_level(px_ticks, qty_lots, n_arr, is_bid, levels[k, 0], levels[k, 1])
+    return changed
+
+
+@njit(cache=True, nogil=True)
+def book_crossed(bid_px, bid_n, ask_px, ask_n):
+    """Whether the book is crossed or locked.
+
+    Args:
+        bid_px: int64[depth] bid prices in ticks, best (highest) first.
+        bid_n: Live bid level count (a scalar, e.g. ``bid_n_arr[0]``).
+        ask_px: int64[depth] ask prices in ticks, best (lowest) first.
+        ask_n: Live ask level count (a scalar).
+
+    Returns:
+        bool: True if both sides have at least one level and best bid >= best ask in ticks
+        (a locked book counts as crossed); False otherwise.
+    """
+    if bid_n <= 0 or ask_n <= 0 or bid_px.shape[0] == 0 or ask_px.shape[0] == 0:
+        return False
+    return bid_px[0] >= ask_px[0]
+
+
+@njit(cache=True, nogil=True)
+def walk_book(px_ticks, qty_lots, n, clip_lots):
+    """Executable average price for a clip taken against one side, best level first.
+
+    Args:
+        px_ticks: int64[depth] prices in ticks, best first.
+        qty_lots: int64[depth] quantities in lots. Non-positive quantities are skipped.
+        n: Live level count (a scalar, e.g. ``n_arr[0]``); clamped to ``[0, depth]``.
+        clip_lots: Quantity to trade, in lots.
+
+    Returns:
+        tuple: ``(vwap_ticks, filled_lots, worst_px_ticks)`` where ``vwap_ticks`` (float64)
+        is the volume-weighted average price in ticks over what was filled,
+        ``filled_lots`` (int64) is ``min(clip_lots, liquidity)`` — less than ``clip_lots``
+        when the side is too thin — and ``worst_px_ticks`` (int64) is the price of the last
+        (worst) level touched. Returns ``(0.0, 0, 0)`` when nothing fills (empty side or
+        ``clip_lots <= 0``).
+    """
+    live = min(max(n, 0), px_ticks.shape[0])
+    remaining = clip_lots
+    filled = 0
+    notional = 0.0
+    worst = 0
+    i = 0
+    while i < live and remaining > 0:
+        q = qty_lots[i]
+        if q > 0:
+            take = q if q < remaining else remaining
+            notional += float(take) * float(px_ticks[i])
+            filled += take
+            remaining -= take
+            worst = px_ticks[i]
+        i += 1
+    if filled <= 0:
+        return 0.0, 0, 0
+    return notional / filled, filled, worst

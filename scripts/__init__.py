@@ -1,0 +1,1 @@
+"""The ``cmc`` command and bare-metal helpers."""

@@ -1,0 +1,87 @@
+"""The ``cmc`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import msgspec
+
+from transports.errors import CmcError
+
+
+@click.group()
+def main() -> None:
+    """cross_market_connect: cross-market arbitrage engine."""
+
+
+@main.command()
+@click.option("--duration", "duration_s", type=float, default=None,
+              help="Seconds to trade (default: the config's run.duration_s, 30).")
+@click.option("--seed", type=int, default=None, help="Simulator seed (same seed, same market).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--out", "out_dir", default=None, help="Directory for run folders (default runs/).")
+@click.option("--conf", default=None, help="Config TOML (default: the embedded conf/demo.toml).")
+def demo(duration_s: float | None, seed: int | None, as_json: bool, out_dir: str | None,
+         conf: str | None) -> None:
+    """Run the simulated venues and the engine; print a summary."""
+    from scripts.demo import print_human, run_demo
+
+    if duration_s is not None and duration_s <= 0:
+        raise click.BadParameter(f"must be > 0, got {duration_s}", param_hint="--duration")
+    try:
+        summary, failure = run_demo(conf, duration_s, seed, out_dir, quiet=as_json)
+    except CmcError as exc:
+        click.echo(f"cmc demo: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
+    else:
+        print_human(summary)
+    if failure:
+        click.echo(f"cmc demo: FAILED: {failure}", err=True)
+        sys.exit(1)
+
+
+@main.group()
+def gateway() -> None:
+    """Venue gateway processes."""
+
+
+@gateway.command("sim")
+@click.option("--sock", "sock_dir", required=True, help="Directory for ipc sockets ({sock}).")
+@click.option("--conf", default=None, help="Config TOML (default: the embedded demo).")
+@click.option("--truth-out", default=None, help="Write the ground-truth JSON here at exit.")
+@click.option("--duration", "duration_s", type=float, default=None, help="Stop after S seconds.")
+@click.option("--seed", type=int, default=None, help="Override sim.seed.")
+def gateway_sim(sock_dir: str, conf: str | None, truth_out: str | None,
+                duration_s: float | None, seed: int | None) -> None:
+    """Run the simulated venues behind the venue gateway protocol."""
+    from transports.venues.sim.gateway import main as sim_main
+
+    sys.exit(sim_main(conf, sock_dir, truth_out, duration_s, seed))
+
+
+@main.group()
+def bench() -> None:
+    """Benchmarks (numbers, not pass/fail)."""
+
+
+@bench.command("tick-to-trade")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quick", is_flag=True, help="Short runs (smoke test).")
+def bench_tick_to_trade(as_json: bool, quick: bool) -> None:
+    """Floor (direct calls) against the actor pipeline, in two placements and three rates."""
+    from scripts.bench import run_tick_to_trade
+
+    result = run_tick_to_trade(quick=quick, progress=not as_json)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+    else:
+        from scripts.bench import print_table
+
+        print_table(result)
+
+
+if __name__ == "__main__":
+    main()

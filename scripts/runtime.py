@@ -1,0 +1,101 @@
+"""Process-level plumbing shared by the launcher commands: logging, run and socket directories,
+the simulator subprocess, and venue-side requests over the ref socket."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+from loguru import logger
+
+from transports.clock import Clock
+from transports.errors import DemoFailed
+
+
+def configure_logging(run_dir: Path | None, level: str = "INFO", quiet: bool = False) -> None:
+    """Configure loguru once: readable lines on stderr, JSON lines to ``run_dir/log.jsonl``."""
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING" if quiet else level,
+               format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
+                      "{message}")
+    if run_dir is not None:
+        logger.add(run_dir / "log.jsonl", level="DEBUG", serialize=True, enqueue=True)
+
+
+def new_run_dir(out_dir: str, clock: Clock) -> Path:
+    """Create ``out_dir/<UTC timestamp>-<pid>`` and return it."""
+    stamp = datetime.fromtimestamp(clock.now_ns() / 1e9, UTC).strftime("%Y%m%dT%H%M%S")
+    path = Path(out_dir) / f"{stamp}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path.resolve()
+
+
+def new_sock_dir() -> str:
+    """Return a short private directory for ipc sockets (ipc paths are limited to ~100 bytes)."""
+    return tempfile.mkdtemp(prefix="cmc-")
+
+
+class SimProcess:
+    """The simulator gateway in its own process, as a user would run it."""
+
+    def __init__(self, conf: str | None, sock_dir: str, truth_out: Path, log_path: Path,
+                 seed: int | None = None) -> None:
+        cmd = [sys.executable, "-m", "scripts.cli", "gateway", "sim", "--sock", sock_dir,
+               "--truth-out", str(truth_out)]
+        if seed is not None:
+            cmd += ["--seed", str(seed)]
+        if conf:
+            cmd += ["--conf", conf]
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
+                                     stdin=subprocess.DEVNULL)
+        self.truth_out = truth_out
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Block until the simulator prints READY (its sockets are bound)."""
+        assert self.proc.stdout is not None
+        import selectors
+
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout_s):
+            raise DemoFailed(f"simulator not ready after {timeout_s:.0f}s")
+        line = self.proc.stdout.readline().decode(errors="replace").strip()
+        if not line.startswith("READY"):
+            raise DemoFailed(f"simulator failed to start (said {line!r}, "
+                             f"exit {self.proc.poll()}); see {self._log.name}")
+
+    def stop(self, timeout_s: float = 10.0) -> int:
+        """Ask it to stop (SIGTERM), wait, and return its exit code."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout_s)
+        self._log.close()
+        return self.proc.returncode
+
+
+def ref_request(ctx: zmq.Context[Any], address: str, req: dict[str, Any],
+                timeout_ms: int = 5000) -> dict[str, Any]:
+    """Send one request on a gateway's ref socket and return the decoded reply map."""
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(address)
+        sock.send(msgspec.msgpack.encode(req))
+        if not sock.poll(timeout_ms):
+            raise DemoFailed(f"no reply to {req.get('t')!r} from {address} in {timeout_ms} ms")
+        reply: dict[str, Any] = msgspec.msgpack.decode(sock.recv_multipart()[-1])
+        return reply
+    finally:
+        sock.close(linger=0)

@@ -1,0 +1,34 @@
+"""Shared fixtures: a numba cache dir, pykka cleanup, a ZeroMQ context that closes its sockets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from typing import Any
+
+import pykka
+import pytest
+import zmq
+
+os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "cmc-numba-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _stop_actors() -> Iterator[None]:
+    yield
+    pykka.ActorRegistry.stop_all(timeout=5)
+
+
+@pytest.fixture
+def ctx() -> Iterator[zmq.Context[Any]]:
+    c: zmq.Context[Any] = zmq.Context()
+    yield c
+    c.destroy(linger=0)
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[str]:
+    # ipc paths are limited to ~100 bytes, so keep them short (tmp_path can be long)
+    d = tempfile.mkdtemp(prefix="cmct-")
+    yield d

@@ -1,0 +1,140 @@
+"""Property tests for the L2 book kernels against dict/list reference models."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernels
+from kernels import book_apply, book_clear, book_crossed, book_set_level, walk_book
+
+SETTINGS = settings(deadline=None, max_examples=200)
+
+ops_st = st.lists(
+    st.tuples(st.integers(90, 110), st.one_of(st.just(0), st.integers(-1, 6))),
+    max_size=60,
+)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _warm():
+    kernels.warm_up()
+
+
+def _ref_set(ref, depth, is_bid, price, qty):
+    """Dict model: apply, then keep only the best ``depth`` prices. Returns changed flag."""
+    before = dict(ref)
+    if qty <= 0:
+        ref.pop(price, None)
+    else:
+        ref[price] = qty
+    keep = set(sorted(ref, reverse=is_bid)[:depth])
+    for p in list(ref):
+        if p not in keep:
+            del ref[p]
+    return int(ref != before)
+
+
+def _assert_side_equals(px, qty, n_arr, ref, is_bid):
+    n = int(n_arr[0])
+    want_px = sorted(ref, reverse=is_bid)
+    assert n == len(ref)
+    assert px[:n].tolist() == want_px
+    assert qty[:n].tolist() == [ref[p] for p in want_px]
+    diffs = np.diff(px[:n])
+    assert (diffs < 0).all() if is_bid else (diffs > 0).all()
+    assert (qty[:n] > 0).all()
+
+
+@SETTINGS
+@given(depth=st.integers(1, 6), is_bid=st.booleans(), ops=ops_st)
+def test_book_matches_dict_model(depth, is_bid, ops):
+    px = np.zeros(depth, np.int64)
+    qty = np.zeros(depth, np.int64)
+    n_arr = np.zeros(1, np.int64)
+    ref = {}
+    for price, q in ops:
+        want = _ref_set(ref, depth, is_bid, price, q)
+        got = book_set_level(px, qty, n_arr, is_bid, price, q)
+        assert got == want
+        _assert_side_equals(px, qty, n_arr, ref, is_bid)
+
+
+@SETTINGS
+@given(depth=st.integers(1, 6), is_bid=st.booleans(), ops=ops_st, batch=ops_st)
+def test_book_apply_equals_sequential_set_level(depth, is_bid, ops, batch):
+    side_a = (np.zeros(depth, np.int64), np.zeros(depth, np.int64), np.zeros(1, np.int64))
+    for price, q in ops:
+        book_set_level(*side_a, is_bid, price, q)
+    side_b = tuple(a.copy() for a in side_a)
+    levels = np.array(batch, dtype=np.int64).reshape(-1, 2)
+    changed = book_apply(*side_a, int(is_bid), levels)
+    want = sum(book_set_level(*side_b, is_bid, int(p), int(q)) for p, q in levels)
+    assert changed == want
+    n = int(side_a[2][0])
+    assert n == side_b[2][0]
+    assert np.array_equal(side_a[0][:n], side_b[0][:n])
+    assert np.array_equal(side_a[1][:n], side_b[1][:n])
+    book_clear(side_a[2])
+    assert side_a[2][0] == 0
+    assert walk_book(side_a[0], side_a[1], side_a[2][0], 5) == (0.0, 0, 0)
+
+
+def test_book_full_insert_rules():
+    px, qty, n_arr = np.zeros(2, np.int64), np.zeros(2, np.int64), np.zeros(1, np.int64)
+    assert book_apply(px, qty, n_arr, True, np.array([[100, 1], [99, 2]], np.int64)) == 2
+    assert book_set_level(px, qty, n_arr, True, 98, 5) == 0  # full, worse than all: dropped
+    assert book_set_level(px, qty, n_arr, True, 101, 5) == 1  # full, better: 99 falls off
+    assert px.tolist() == [101, 100] and qty.tolist() == [5, 1] and n_arr[0] == 2
+    assert book_set_level(px, qty, n_arr, True, 101, 5) == 0  # same qty: no change
+    assert book_set_level(px, qty, n_arr, True, 97, 0) == 0  # delete absent level
+    assert book_set_level(px, qty, n_arr, True, 101, 0) == 1
+    assert n_arr[0] == 1 and px[0] == 100
+    empty = np.zeros(0, np.int64)
+    assert book_set_level(empty, empty, np.zeros(1, np.int64), False, 100, 1) == 0
+
+
+def _side_st(is_bid):
+    return st.lists(
+        st.tuples(st.integers(1, 10_000), st.integers(1, 50)),
+        max_size=8,
+        unique_by=lambda lv: lv[0],
+    ).map(lambda lvs: sorted(lvs, reverse=is_bid))
+
+
+@SETTINGS
+@given(is_bid=st.booleans(), data=st.data(), clip=st.integers(0, 200))
+def test_walk_book_matches_reference(is_bid, data, clip):
+    levels = data.draw(_side_st(is_bid))
+    depth = len(levels) + data.draw(st.integers(0, 3))  # spare capacity past n
+    px = np.full(depth, -7, np.int64)
+    qty = np.full(depth, 99, np.int64)
+    for i, (p, q) in enumerate(levels):
+        px[i], qty[i] = p, q
+    vwap, filled, worst = walk_book(px, qty, len(levels), clip)
+
+    per_lot = [p for p, q in levels for _ in range(q)][:clip]
+    assert filled == len(per_lot)
+    assert filled <= clip
+    if not per_lot:
+        assert (vwap, filled, worst) == (0.0, 0, 0)
+        return
+    assert vwap == pytest.approx(sum(per_lot) / len(per_lot), rel=1e-12)
+    assert worst == per_lot[-1]
+    best = levels[0][0]
+    lo, hi = (worst, best) if is_bid else (best, worst)
+    assert lo - 1e-9 <= vwap <= hi + 1e-9
+    if filled < clip:
+        assert filled == sum(q for _, q in levels)
+
+
+@SETTINGS
+@given(bids=_side_st(True), asks=_side_st(False))
+def test_book_crossed_matches_reference(bids, asks):
+    bid_px = np.array([p for p, _ in bids] or [0], np.int64)
+    ask_px = np.array([p for p, _ in asks] or [0], np.int64)
+    want = bool(bids and asks and bids[0][0] >= asks[0][0])
+    assert book_crossed(bid_px, len(bids), ask_px, len(asks)) == want
+    if bids:
+        locked = np.array([bids[0][0]], np.int64)
+        assert book_crossed(bid_px, len(bids), locked, 1)

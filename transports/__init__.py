@@ -1,0 +1,1 @@
+"""The wire: message schema, codec, clock, config, ZeroMQ bus and venue gateways."""

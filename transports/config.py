@@ -1,0 +1,265 @@
+"""Typed, validated configuration loaded from ``conf/*.toml``.
+
+Every section is a frozen msgspec Struct with ``forbid_unknown_fields``: an unknown key, a wrong
+type, a negative limit or a NaN is a ``ConfigError`` whose message names the field path and the
+value. Address strings may contain ``{run}``, replaced by the run directory at start.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from transports.errors import ConfigError
+
+PosInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
+PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config section."""
+
+
+class RunConfig(_C):
+    """Run-wide settings."""
+
+    epoch: NonNegInt = 1  #: client order ids embed it so a restart never reuses an id
+    duration_s: PosFloat = 30.0
+    out_dir: str = "runs"
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class VenueConfig(_C):
+    """One venue gateway: the three socket addresses and the account on it."""
+
+    name: str
+    md: str
+    ref: str
+    oe: str
+    account: str = "acct"
+    request_timeout_ms: PosInt = 2000
+    trading: bool = True  #: False for rate-only feeds (FX)
+
+
+class ContractConfig(_C):
+    """One instrument as the engine trades it; base units are the underlying's (grams for gold)."""
+
+    venue: str
+    sym: str
+    tick: str  #: decimal string, e.g. "0.02"
+    multiplier: PosFloat  #: units of ``unit`` per lot (1000 g, 100 oz)
+    unit: str
+    ccy: str
+    underlying: str = ""  #: exposure bucket; empty for FX rates
+    base_per_lot: NonNegFloat = 0.0  #: underlying base units (grams) per lot
+    fee_per_lot: NonNegFloat = 0.0  #: in ``ccy``
+    max_lots_per_order: PosInt = 100
+    max_position_lots: PosInt = 1000
+    depth: PosInt = 20  #: levels kept in the book
+
+
+class PairConfig(_C):
+    """A cross-market pair: leg A domestic, leg B foreign converted by ``fx`` and ``unit_factor``."""
+
+    name: str
+    leg_a: str  #: "venue:sym"
+    leg_b: str
+    fx: str = ""  #: "venue:sym" of the rate converting B's currency into A's; empty = 1.0
+    fx_invert: bool = False
+    unit_factor: PosFloat = 1.0  #: B's unit into A's unit, e.g. 1/31.1034768 (oz -> g)
+    import_tax: NonNegFloat = 0.0
+    premium: float = 0.0  #: added to parity, in A's price units
+    max_clip_lots_a: PosInt = 30
+    max_clip_lots_b: PosInt = 30
+    max_spread_position: PosInt = 1  #: in clips
+    safety_factor: Annotated[float, msgspec.Meta(ge=1.0)] = 1.2
+    slippage_ticks: NonNegFloat = 1.0  #: expected slippage per leg, in each leg's ticks
+    max_slippage_ticks: NonNegInt = 3  #: IOC limit = touch +/- this
+    z_window: Annotated[int, msgspec.Meta(ge=10)] = 2000
+    z_entry: NonNegFloat = 2.0
+    z_exit: NonNegFloat = 0.5
+    min_edge: NonNegFloat = 0.0  #: extra edge required, in A's price units
+    fair_basis: float | None = None  #: fixed basis; None = rolling mean of the spread
+    max_quote_skew_ms: PosInt = 500
+    legging_mode: Literal["concurrent", "lead"] = "concurrent"
+    chase_ticks: NonNegInt = 2
+    chase_tries: NonNegInt = 3
+    leg_timeout_ms: PosInt = 1000
+    hedge_budget_ms: PosInt = 5000
+
+
+class RiskConfig(_C):
+    """Limits the RiskSupervisor and the LegExecutors enforce."""
+
+    max_net_exposure_base: NonNegFloat = 50_000.0  #: per underlying, base units (grams)
+    max_orders_per_s: PosInt = 200
+    halt_on_exposure_breach: bool = True
+
+
+class FaultsConfig(_C):
+    """Simulator fault switches; rates are probabilities per event (0 = off).
+
+    ``md_drop``: a delta is not sent (its seq is still used, so the feed sees a gap);
+    ``md_duplicate``: a delta is sent twice; ``oe_reject``: a valid order is rejected
+    (code ``sim_fault``); ``oe_partial``: an IOC fills only part of what the book offers.
+    """
+
+    md_drop: NonNegFloat = 0.0
+    md_duplicate: NonNegFloat = 0.0
+    oe_reject: NonNegFloat = 0.0
+    oe_partial: NonNegFloat = 0.0
+
+
+class SimVenueConfig(_C):
+    """How the simulator runs one venue."""
+
+    name: str
+    latency_us: NonNegInt = 500  #: one-way order latency added by the venue
+    md_interval_ms: PosInt = 20  #: how often the book is refreshed
+    hb_interval_ms: PosInt = 250
+    levels: PosInt = 10
+    level_qty_lots: PosInt = 40  #: mean resting quantity per level
+    spread_ticks: PosInt = 1  #: touch spread in ticks
+    trade_prints: bool = True  #: publish a ``trade`` message per execution
+
+
+class SimConfig(_C):
+    """The built-in simulator: price process, dislocations, venues and ground truth."""
+
+    seed: int = 7
+    gold_usd_oz: PosFloat = 2650.0
+    usdcnh: PosFloat = 7.2
+    basis_cny_g: float = 0.5  #: SHFE premium over parity in calm markets
+    vol_gold_bps_s: NonNegFloat = 8.0
+    vol_fx_bps_s: NonNegFloat = 1.5
+    dislocation_every_s: PosFloat = 3.0  #: mean time between dislocation episodes
+    dislocation_cny_g: PosFloat = 1.6  #: size of an episode
+    dislocation_hold_s: PosFloat = 1.0
+    threshold_cny_g: NonNegFloat = 0.3  #: the pair's threshold for ground-truth windows
+    min_window_ms: NonNegInt = 50
+    warmup_s: NonNegFloat = 4.0  #: no dislocation before this (the engine's statistics warm up)
+    step_ms: PosInt = 10  #: step of the price process; fair prices are per step index
+    venues: list[SimVenueConfig] = []
+    faults: FaultsConfig = FaultsConfig()
+
+
+class NodeConfig(_C):
+    """A node: one OS process; ``address`` is where its inbound PULL socket binds."""
+
+    name: str
+    address: str
+    cpus: list[NonNegInt] = []  #: empty = the CPUs the launcher was given
+
+
+class GroupConfig(_C):
+    """A dispatcher group: one pykka actor thread hosting several actors that call each other
+    directly (no thread wake per hop)."""
+
+    name: str
+    node: str
+    actors: list[str]
+    cpus: list[NonNegInt] = []
+
+
+class PlacementConfig(_C):
+    """Where actors run: groups (threads) on nodes (processes) on CPUs."""
+
+    nodes: list[NodeConfig]
+    groups: list[GroupConfig]
+
+
+class AppConfig(_C):
+    """The whole configuration."""
+
+    run: RunConfig = RunConfig()
+    venues: list[VenueConfig] = []
+    contracts: list[ContractConfig] = []
+    pairs: list[PairConfig] = []
+    risk: RiskConfig = RiskConfig()
+    sim: SimConfig = SimConfig()
+    placement: PlacementConfig | None = None
+
+
+def _check_finite(obj: object, path: str) -> None:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ConfigError(f"{path}: must be a finite number, got {obj!r}")
+    if isinstance(obj, msgspec.Struct):
+        for name in obj.__struct_fields__:
+            _check_finite(getattr(obj, name), f"{path}.{name}")
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            _check_finite(item, f"{path}[{i}]")
+
+
+def _validate(cfg: AppConfig) -> AppConfig:
+    _check_finite(cfg, "$")
+    venues = {v.name for v in cfg.venues}
+    keys = set()
+    for i, c in enumerate(cfg.contracts):
+        if c.venue not in venues:
+            raise ConfigError(f"$.contracts[{i}].venue: unknown venue {c.venue!r}")
+        try:
+            if Decimal(c.tick) <= 0:
+                raise ValueError
+        except (ArithmeticError, ValueError):
+            raise ConfigError(f"$.contracts[{i}].tick: not a positive decimal: {c.tick!r}") from None
+        keys.add(f"{c.venue}:{c.sym}")
+    for i, p in enumerate(cfg.pairs):
+        for fld in ("leg_a", "leg_b") + (("fx",) if p.fx else ()):
+            if getattr(p, fld) not in keys:
+                raise ConfigError(f"$.pairs[{i}].{fld}: unknown contract {getattr(p, fld)!r}")
+        if p.z_exit >= p.z_entry and p.z_entry > 0:
+            raise ConfigError(f"$.pairs[{i}].z_exit: {p.z_exit} must be below z_entry {p.z_entry}")
+    if cfg.placement is not None:
+        nodes = {n.name for n in cfg.placement.nodes}
+        seen: set[str] = set()
+        for i, g in enumerate(cfg.placement.groups):
+            if g.node not in nodes:
+                raise ConfigError(f"$.placement.groups[{i}].node: unknown node {g.node!r}")
+            for a in g.actors:
+                if a in seen:
+                    raise ConfigError(f"$.placement.groups[{i}].actors: {a!r} placed twice")
+                seen.add(a)
+    return cfg
+
+
+def load_config_bytes(raw: bytes, source: str = "<config>") -> AppConfig:
+    """Decode and validate TOML bytes; errors name the field path and the value."""
+    try:
+        cfg = msgspec.toml.decode(raw, type=AppConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return _validate(cfg)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path | None = None) -> AppConfig:
+    """Load ``path``, or the embedded ``conf/demo.toml`` when ``path`` is None."""
+    if path is None:
+        raw = resources.files("conf").joinpath("demo.toml").read_bytes()
+        return load_config_bytes(raw, "conf/demo.toml")
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    return load_config_bytes(p.read_bytes(), str(p))
+
+
+def with_overrides(cfg: AppConfig, **sections: object) -> AppConfig:
+    """Return a copy of ``cfg`` with whole sections replaced (validated again)."""
+    return _validate(msgspec.structs.replace(cfg, **sections))
+
+
+def tick_decimal(tick: str) -> Decimal:
+    """Return a contract's tick size as a Decimal."""
+    return Decimal(tick)

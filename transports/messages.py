@@ -1,0 +1,284 @@
+"""Every message that flows between actors: frozen, tagged msgspec Structs.
+
+Prices are integer ticks (``*_ticks``) and quantities integer lots (``*_lots``); floats appear
+only in statistics and money. Times are ns ints: ``ts_event_ns`` is the venue's clock,
+``ts_recv_ns`` our receive time, and the other ``ts_*_ns`` stamp each hop of a decision chain so
+the latency of every hop can be reported from the journal. Structs are array-like on the wire
+(positional MessagePack arrays whose first element is the tag) because that is 2.5x cheaper than
+maps and still validates on decode.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+Side = Literal["B", "S"]
+Level = tuple[int, int]
+
+
+class Msg(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=False):
+    """Base of every internal message."""
+
+
+# --- market data ---------------------------------------------------------------------------------
+
+
+class BookSnapshot(Msg):
+    """Full book for ``venue:sym`` from the Feed after a (re)sync; replaces the book."""
+
+    venue: str
+    sym: str
+    seq: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    bids: list[Level]
+    asks: list[Level]
+
+
+class BookDelta(Msg):
+    """Levels changed (absolute quantity, 0 deletes), in sequence, from the Feed."""
+
+    venue: str
+    sym: str
+    seq: int
+    ts_event_ns: int
+    ts_recv_ns: int
+    bids: list[Level]
+    asks: list[Level]
+
+
+class BookInvalid(Msg):
+    """The Feed lost continuity for ``venue:sym``: the book must not be used until resynced."""
+
+    venue: str
+    sym: str
+    reason: str
+    ts_recv_ns: int
+
+
+class BookUpdate(Msg):
+    """The top of a book after a change: best levels first, from the Book actor."""
+
+    venue: str
+    sym: str
+    valid: bool
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_book_ns: int
+    bid_px: list[int]
+    bid_qty: list[int]
+    ask_px: list[int]
+    ask_qty: list[int]
+
+
+class SessionStatus(Msg):
+    """A venue's session state for a symbol (open, break, auction, closed, halt)."""
+
+    venue: str
+    sym: str
+    state: str
+    ts_event_ns: int
+
+
+class FeedHealth(Msg):
+    """A Feed's health and counters."""
+
+    venue: str
+    state: str
+    gaps: int
+    resyncs: int
+    duplicates: int
+    rejects: int
+    last_hb_ns: int
+    ts_ns: int
+
+
+# --- decisions and orders ------------------------------------------------------------------------
+
+
+class LegSpec(Msg):
+    """One leg of a combo as the Strategy wants it."""
+
+    venue: str
+    sym: str
+    side: Side
+    qty_lots: int
+    limit_px_ticks: int  #: IOC limit (touch +/- max slippage)
+    expected_px_ticks: float  #: executable VWAP the decision assumed
+
+
+class ComboIntent(Msg):
+    """The Strategy's decision to open or close a spread position."""
+
+    combo_id: int
+    pair: str
+    action: Literal["open", "close"]
+    direction: int  #: +1 = buy A / sell B, -1 = sell A / buy B
+    legs: list[LegSpec]
+    spread: float
+    mean: float
+    z: float
+    edge: float
+    cost: float
+    residual_base: float
+    ts_event_ns: int
+    ts_recv_ns: int
+    ts_book_ns: int
+    ts_signal_ns: int
+
+
+class LegOrder(Msg):
+    """The ComboExecutor asks a LegExecutor to send one order."""
+
+    combo_id: int
+    leg: int
+    attempt: int
+    venue: str
+    sym: str
+    side: Side
+    qty_lots: int
+    px_ticks: int
+    tif: Literal["IOC", "FOK", "GTC"]
+    purpose: Literal["entry", "chase", "unwind", "flatten"]
+    ts_recv_ns: int
+    ts_signal_ns: int
+
+
+class CancelLeg(Msg):
+    """Cancel an order by client order id."""
+
+    venue: str
+    cl: str
+
+
+class ExecReport(Msg):
+    """What happened to an order, from the LegExecutor (normalised venue report)."""
+
+    venue: str
+    cl: str
+    combo_id: int
+    leg: int
+    attempt: int
+    sym: str
+    side: Side
+    kind: Literal["sent", "denied", "accepted", "rejected", "fill", "done", "cancel_reject"]
+    state: str  #: the order state after this report
+    px_ticks: int
+    qty_lots: int  #: fill quantity for ``fill``, order quantity otherwise
+    cum_lots: int
+    leaves_lots: int
+    fee: float
+    trade_id: str
+    reason: str
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+class ComboState(Msg):
+    """A combo's state change, from the ComboExecutor."""
+
+    combo_id: int
+    pair: str
+    action: str
+    state: Literal["working", "complete", "repairing", "repaired", "failed"]
+    direction: int
+    filled_a_lots: int
+    filled_b_lots: int
+    residual_base: float
+    ts_ns: int
+
+
+class TradingState(Msg):
+    """The RiskSupervisor's trading state, broadcast to every executor."""
+
+    state: Literal["ACTIVE", "REDUCING", "HALTED"]
+    reason: str
+    ts_ns: int
+
+
+class Position(Msg):
+    """A position change seen by the RiskSupervisor (signed lots)."""
+
+    venue: str
+    sym: str
+    qty_lots: int
+    ts_ns: int
+
+
+# --- control -------------------------------------------------------------------------------------
+
+
+class Timer(Msg):
+    """A timer an actor asked for has fired."""
+
+    key: str
+    ts_ns: int
+
+
+class SetTimer(Msg):
+    """Ask the host to deliver ``Timer(key)`` to the asking actor at ``due_ns`` (replaces a
+    pending timer with the same key; ``due_ns`` 0 cancels it)."""
+
+    key: str
+    due_ns: int
+
+
+class Control(Msg):
+    """An operator or launcher command to an actor (halt, flatten, stop, ...)."""
+
+    cmd: str
+    arg: str = ""
+
+
+class JournalBatch(Msg):
+    """Copies of the messages one host delivered in one dispatch cycle, for the Journal.
+
+    ``items`` are ``(destination, message)`` pairs; a destination ``actor@sock`` marks a frame
+    the actor sent to a venue socket.
+    """
+
+    group: str
+    ts_ns: int
+    items: list[tuple[str, Any]]
+
+
+class Decision(Msg):
+    """A journal-only record of a decision or refusal with its inputs."""
+
+    actor: str
+    what: str
+    detail: str
+    ts_ns: int
+
+
+AnyMsg = (
+    BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
+    | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
+    | Timer | SetTimer | Control | JournalBatch | Decision
+)
+
+__all__ = [
+    "AnyMsg",
+    "BookDelta",
+    "BookInvalid",
+    "BookSnapshot",
+    "BookUpdate",
+    "CancelLeg",
+    "ComboIntent",
+    "ComboState",
+    "Control",
+    "Decision",
+    "ExecReport",
+    "FeedHealth",
+    "JournalBatch",
+    "LegOrder",
+    "LegSpec",
+    "Msg",
+    "Position",
+    "SessionStatus",
+    "SetTimer",
+    "Timer",
+    "TradingState",
+]

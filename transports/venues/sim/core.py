@@ -1,0 +1,208 @@
+"""The simulator's heart without sockets: every venue, the price process, timers and latency.
+
+``SimCore`` is driven by time only: ``request`` queues an oe request to be processed one venue
+latency later, ``advance(now)`` runs everything due up to ``now`` in time order (market-maker
+refreshes, heartbeats, requests, delayed replies), stamping each with its scheduled time, and
+returns the market data to publish and the replies to send. ``next_due`` says when to call again.
+With a ``TestClock`` a whole run is deterministic and needs no sockets.
+
+Latency: a request received at ``t`` is processed at ``t + latency`` and its replies (and any
+fills it triggers later, e.g. a resting GTC hit by a refresh) are delivered ``latency`` after they
+happen, so an order's round trip is twice the venue's one-way ``latency_us``.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from transports.config import AppConfig, SimVenueConfig
+from transports.venue_msgs import CancelReq, Delta, Error, InstrumentsReq, NewOrder, SnapshotReq
+from transports.venues.sim.faults import FaultInjector
+from transports.venues.sim.process import FairModel, PriceProcess, rng_for
+from transports.venues.sim.truth import SimTruth
+from transports.venues.sim.venue import SimVenue
+
+MdOut = tuple[str, str, msgspec.Struct]  # venue, topic, message
+OeOut = tuple[str, str, msgspec.Struct]  # venue, account, message
+
+
+class SimCore:
+    """All simulated venues of one config, on one timeline."""
+
+    def __init__(self, cfg: AppConfig, start_ns: int) -> None:
+        self.cfg = cfg
+        self.start_ns = start_ns
+        sim = cfg.sim
+        self.step_ns = sim.step_ms * 1_000_000
+        self.process = PriceProcess(sim)
+        self.fair = FairModel(cfg)
+        self.faults = FaultInjector(sim.faults, rng_for(sim.seed, 2))
+        self.truth = SimTruth(cfg, self.faults.counts)
+        self.truth.meta["start_ns"] = start_ns
+        scfgs = {v.name: v for v in sim.venues}
+        self.venues: dict[str, SimVenue] = {}
+        self.scfg: dict[str, SimVenueConfig] = {}
+        for i, v in enumerate(cfg.venues):
+            sc = scfgs.get(v.name) or SimVenueConfig(name=v.name)
+            self.scfg[v.name] = sc
+            self.venues[v.name] = SimVenue(
+                v.name,
+                [c for c in cfg.contracts if c.venue == v.name],
+                sc,
+                faults=self.faults,
+                truth=self.truth,
+                rng=rng_for(sim.seed, 3, i),
+            )
+        self.books = {f"{vn}:{s}": b for vn, v in self.venues.items() for s, b in v.books.items()}
+        self._quoted = {
+            vn: [s for s in v.books if self.fair.quoted(f"{vn}:{s}")]
+            for vn, v in self.venues.items()
+        }
+        self._next_md = dict.fromkeys(self.venues, start_ns)
+        self._next_hb = dict.fromkeys(self.venues, start_ns)
+        self._heap: list[tuple[int, int, str, str, str, Any]] = []
+        self._n = 0
+        self._observe_at: int | None = None  # truth.observe is due at this time
+        self._md: list[MdOut] = []
+        self._oe: list[OeOut] = []
+        for name, v in self.venues.items():
+            v.open_session(start_ns)
+            self._drain(name, start_ns)
+
+    def latency_ns(self, venue: str) -> int:
+        """One-way latency of ``venue``."""
+        return self.scfg[venue].latency_us * 1000
+
+    # --- inputs ---------------------------------------------------------------------------------
+
+    def request(self, now: int, venue: str, account: str, req: msgspec.Struct) -> None:
+        """An oe request of ``account`` arrived at ``now``; it is processed one latency later."""
+        self._push(now + self.latency_ns(venue), "req", venue, account, req)
+
+    def ref(self, now: int, venue: str, req: msgspec.Struct) -> msgspec.Struct:
+        """Answer a ref request at once (instruments, snapshot)."""
+        v = self.venues[venue]
+        if isinstance(req, InstrumentsReq):
+            return v.instruments()
+        if isinstance(req, SnapshotReq):
+            return v.snapshot(req.sym, now)
+        return Error(code="unsupported", msg=type(req).__name__)
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def _push(self, t: int, kind: str, venue: str, account: str, msg: Any) -> None:
+        self._n += 1
+        heapq.heappush(self._heap, (t, self._n, kind, venue, account, msg))
+
+    def next_due(self) -> int:
+        """The time of the next thing to do."""
+        t = min(min(self._next_md.values()), min(self._next_hb.values()))
+        if self._heap:
+            t = min(t, self._heap[0][0])
+        return t
+
+    def advance(self, now: int) -> tuple[list[MdOut], list[OeOut]]:
+        """Run everything due at or before ``now``; return (md to publish, oe replies to send)."""
+        while True:
+            step = self._earliest()
+            if self._observe_at is not None and (step is None or step[0] > self._observe_at):
+                # once every change at that instant is applied (venues refresh in lock-step)
+                self.truth.observe(self._observe_at, self.books)
+                self._observe_at = None
+            if step is None or step[0] > now:
+                break
+            step[1](now)
+        md, oe = self._md, self._oe
+        self._md, self._oe = [], []
+        return md, oe
+
+    def _earliest(self) -> tuple[int, Callable[[int], None]] | None:
+        best: tuple[int, Callable[[int], None]] | None = None
+        for name in self.venues:
+            for t, fn in (
+                (self._next_md[name], self._refresh),
+                (self._next_hb[name], self._heartbeat),
+            ):
+                if best is None or t < best[0]:
+                    best = (t, _bind(fn, name, t))
+        if self._heap and (best is None or self._heap[0][0] < best[0]):
+            best = (self._heap[0][0], self._pop)
+        return best
+
+    def _reschedule(self, nxt: dict[str, int], name: str, t: int, iv: int, now: int) -> None:
+        n = t + iv
+        if n + iv <= now:  # far behind (a stall): skip the missed ticks
+            n = now
+        nxt[name] = n
+
+    def _refresh(self, name: str, t: int, now: int) -> None:
+        k = (t - self.start_ns) // self.step_ns
+        fairs: dict[str, float] = {}
+        for sym in self._quoted[name]:
+            f = self.fair.fair(f"{name}:{sym}", self.process, k)
+            if f is not None:
+                fairs[sym] = f
+        self.venues[name].requote(t, fairs)
+        self._drain(name, t)
+        self._observe_at = t
+        iv = self.scfg[name].md_interval_ms * 1_000_000
+        self._reschedule(self._next_md, name, t, iv, now)
+
+    def _heartbeat(self, name: str, t: int, now: int) -> None:
+        self._md.append((name, "hb", self.venues[name].heartbeat(t)))
+        iv = self.scfg[name].hb_interval_ms * 1_000_000
+        self._reschedule(self._next_hb, name, t, iv, now)
+
+    def _pop(self, now: int) -> None:
+        t, _, kind, venue, account, msg = heapq.heappop(self._heap)
+        if kind == "send":
+            self._oe.append((venue, account, msg))
+            return
+        self.venues[venue].handle(account, msg, t)
+        self._drain(venue, t)
+        if isinstance(msg, NewOrder | CancelReq):
+            self._observe_at = t
+
+    def _drain(self, name: str, t: int) -> None:
+        v = self.venues[name]
+        lat = self.latency_ns(name)
+        for account, msg in v.oe_out:
+            self._push(t + lat, "send", name, account, msg)
+        v.oe_out.clear()
+        for topic, msg in v.md_out:
+            copies = self.faults.md_copies() if isinstance(msg, Delta) else 1
+            self._md.extend([(name, topic, msg)] * copies)
+        v.md_out.clear()
+
+    # --- the record -----------------------------------------------------------------------------
+
+    def _episodes(self, now: int) -> None:
+        t_s = (now - self.start_ns) / 1e9
+        self.truth.episodes = [
+            {
+                "start_ns": self.start_ns + round(e.start_s * 1e9),
+                "end_ns": self.start_ns + round(e.end_s * 1e9),
+                "sign": e.sign,
+                "size": round(e.size, 6),
+            }
+            for e in self.process.episodes_until(t_s)
+        ]
+
+    def truth_dict(self, now: int) -> dict[str, Any]:
+        """The truth so far (open windows not included)."""
+        self._episodes(now)
+        return self.truth.to_dict()
+
+    def finish(self, now: int) -> SimTruth:
+        """End of run: close open windows, record the episodes; return the truth."""
+        self._episodes(now)
+        self.truth.finish(now)
+        return self.truth
+
+
+def _bind(fn: Callable[[str, int, int], None], name: str, t: int) -> Callable[[int], None]:
+    return lambda now: fn(name, t, now)

@@ -1,0 +1,309 @@
+"""One simulated venue: its books, order registry, accounts and the replies of the protocol.
+
+Pure logic: requests come in as decoded ``venue_msgs`` structs with the account (the DEALER's
+identity) and a venue time ``ts``; replies pile up in ``oe_out`` as ``(account, struct)`` and
+market data in ``md_out`` as ``(topic, struct)``. The caller (``core.SimCore``) adds latency,
+applies the md fault switches and moves the bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+
+import msgspec
+import numpy as np
+
+from transports.config import ContractConfig, SimVenueConfig
+from transports.venue_msgs import (
+    Ack,
+    CancelReject,
+    CancelReq,
+    Done,
+    Error,
+    Fill,
+    FillRecord,
+    Heartbeat,
+    Instrument,
+    Instruments,
+    MdStatus,
+    NewOrder,
+    OpenOrderRecord,
+    OpenOrders,
+    OpenOrdersReq,
+    OrderStatus,
+    Ping,
+    Pong,
+    PositionRecord,
+    Positions,
+    PositionsReq,
+    QueryReq,
+    Reject,
+    Snapshot,
+    Trade,
+    Trades,
+    TradesReq,
+)
+from transports.venues.sim.faults import FaultInjector
+from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
+from transports.venues.sim.truth import SimTruth
+
+
+def _dec(x: float) -> str:
+    """A float multiplier as a plain decimal string (1000.0 -> "1000")."""
+    d = Decimal(repr(x)).normalize()
+    return format(d, "f")
+
+
+class SimVenue:
+    """A venue: matching, market maker, order registry, positions."""
+
+    def __init__(
+        self,
+        name: str,
+        contracts: list[ContractConfig],
+        scfg: SimVenueConfig,
+        *,
+        faults: FaultInjector,
+        truth: SimTruth,
+        rng: np.random.Generator,
+    ) -> None:
+        self.name = name
+        self.cfg = scfg
+        self.contracts = {c.sym: c for c in contracts}
+        self.ticks = {c.sym: float(Decimal(c.tick)) for c in contracts}
+        self.books = {c.sym: Book(c.sym) for c in contracts}
+        self.faults, self.truth, self.rng = faults, truth, rng
+        self.orders: dict[tuple[str, str], Order] = {}  # (account, cl) -> latest order
+        self.used: set[tuple[str, str]] = set()
+        self.trades: dict[str, list[FillRecord]] = {}
+        self.positions: dict[str, dict[str, int]] = {}
+        self.oe_out: list[tuple[str, msgspec.Struct]] = []
+        self.md_out: list[tuple[str, msgspec.Struct]] = []
+        self._oid = 0
+        self._tid = 0
+
+    # --- reference data and market data ---------------------------------------------------------
+
+    def instruments(self) -> Instruments:
+        """The instrument list of this venue."""
+        return Instruments(
+            list=[
+                Instrument(
+                    sym=c.sym,
+                    tick=c.tick,
+                    lot=_dec(c.multiplier),
+                    ccy=c.ccy,
+                    unit=c.unit,
+                    min_qty=1,
+                    max_qty=c.max_lots_per_order,
+                )
+                for c in self.contracts.values()
+            ]
+        )
+
+    def snapshot(self, sym: str, ts: int) -> Snapshot | Error:
+        """The published book of ``sym``."""
+        book = self.books.get(sym)
+        if book is None:
+            return Error(code="unknown_symbol", msg=f"{self.name} has no symbol {sym!r}")
+        return book.snapshot(ts)
+
+    def heartbeat(self, ts: int) -> Heartbeat:
+        """The heartbeat: last seq per symbol."""
+        return Heartbeat(ts=ts, seqs={s: b.seq for s, b in self.books.items()})
+
+    def open_session(self, ts: int) -> None:
+        """Publish ``status open`` for every symbol."""
+        for sym in self.books:
+            self.md_out.append((f"md.{sym}", MdStatus(sym=sym, ts=ts, state="open")))
+
+    def publish(self, sym: str, ts: int) -> None:
+        """Queue the delta of ``sym``'s changes since the last one (if any)."""
+        d = self.books[sym].take_delta(ts)
+        if d is not None:
+            self.md_out.append((f"md.{sym}", d))
+            self.truth.count("md_deltas")
+
+    def requote(self, ts: int, fairs: Mapping[str, float]) -> None:
+        """The market maker replaces its ladder around each fair price (may fill resting GTCs)."""
+        c = self.cfg
+        for sym, fair in fairs.items():
+            book = self.books[sym]
+            book.remove_account(MM_ACCOUNT)
+            bids, asks = maker_quotes(
+                fair,
+                self.ticks[sym],
+                spread_ticks=c.spread_ticks,
+                levels=c.levels,
+                level_qty=c.level_qty_lots,
+                rng=self.rng,
+            )
+            for side, ladder in (("B", bids), ("S", asks)):
+                for px, qty in ladder:
+                    o = Order("mm", MM_ACCOUNT, "", sym, side, px, qty, "GTC", ts)
+                    self._report(book.submit(o), ts)
+            self.publish(sym, ts)
+
+    # --- order entry ----------------------------------------------------------------------------
+
+    def handle(self, account: str, req: msgspec.Struct, ts: int) -> None:
+        """Apply one oe request of ``account``; replies go to ``oe_out``."""
+        out = self.oe_out
+        if isinstance(req, NewOrder):
+            self._new(account, req, ts)
+        elif isinstance(req, CancelReq):
+            self._cancel(account, req, ts)
+        elif isinstance(req, QueryReq):
+            out.append((account, self._status(account, req.cl)))
+        elif isinstance(req, OpenOrdersReq):
+            recs = [
+                OpenOrderRecord(o.cl, o.oid, o.sym, o.side, o.px, o.qty, o.cum, o.tif)
+                for (acct, _), o in self.orders.items()
+                if acct == account and o.is_open
+            ]
+            out.append((account, OpenOrders(list=recs)))
+        elif isinstance(req, TradesReq):
+            recs = [f for f in self.trades.get(account, []) if f.ts >= req.since]
+            out.append((account, Trades(list=recs)))
+        elif isinstance(req, PositionsReq):
+            pos = self.positions.get(account, {})
+            out.append((account, Positions(list=[PositionRecord(s, q) for s, q in pos.items()])))
+        elif isinstance(req, Ping):
+            out.append((account, Pong(ts=ts, echo=req.ts)))
+        else:
+            out.append((account, Error(code="unsupported", msg=type(req).__name__)))
+
+    def _reject(self, account: str, cl: str, code: str, reason: str, ts: int) -> None:
+        self.truth.count("rejects")
+        self.oe_out.append((account, Reject(cl=cl, code=code, reason=reason, ts=ts)))
+
+    def _check(self, m: NewOrder) -> tuple[str, str] | None:
+        c = self.contracts.get(m.sym)
+        if c is None:
+            return "unknown_symbol", f"{self.name} has no symbol {m.sym!r}"
+        if m.qty <= 0:
+            return "bad_qty", f"qty must be > 0, got {m.qty}"
+        if m.qty > c.max_lots_per_order:
+            return "qty_above_max", f"qty {m.qty} above max {c.max_lots_per_order}"
+        if m.px <= 0:
+            return "bad_price", f"px must be > 0 ticks, got {m.px}"
+        return None
+
+    def _new(self, account: str, m: NewOrder, ts: int) -> None:
+        self.truth.record_order(
+            ts=ts,
+            venue=self.name,
+            account=account,
+            cl=m.cl,
+            sym=m.sym,
+            side=m.side,
+            px=m.px,
+            qty=m.qty,
+            tif=m.tif,
+        )
+        key = (account, m.cl)
+        if key in self.used:
+            self.truth.count("duplicate_client_ids")
+            prev = self.orders.get(key)
+            if prev is not None and prev.is_open:
+                self._reject(account, m.cl, "duplicate_cl", "client order id is open", ts)
+                return
+        self.used.add(key)
+        bad = self._check(m)
+        if bad is None and self.faults.reject_order():
+            bad = ("sim_fault", "rejected by the simulator's oe_reject switch")
+        if bad is not None:
+            o = Order("", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts, state="rejected")
+            self.orders[key] = o
+            self._reject(account, m.cl, bad[0], bad[1], ts)
+            return
+        self._oid += 1
+        o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts)
+        self.orders[key] = o
+        self.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
+        cap = self.faults.partial_cap(m.qty) if m.tif == "IOC" else None
+        self._report(self.books[m.sym].submit(o, cap), ts)
+        if o.is_open and o.tif != "GTC":
+            o.state = "canceled"
+            self._done(o, ts)
+        self.publish(m.sym, ts)
+
+    def _cancel(self, account: str, m: CancelReq, ts: int) -> None:
+        o = self.orders.get((account, m.cl))
+        if o is None or not o.oid:
+            self.truth.count("cancel_rejects")
+            reason = "no such order" if o is None else "order was rejected"
+            rep = CancelReject(cl=m.cl, code="unknown_order", reason=reason, ts=ts)
+            self.oe_out.append((account, rep))
+            return
+        if not o.is_open:
+            self.truth.count("cancel_rejects")
+            rep = CancelReject(cl=m.cl, code="not_open", reason=f"order is {o.state}", ts=ts)
+            self.oe_out.append((account, rep))
+            return
+        self.books[o.sym].remove(o)
+        o.state = "canceled"
+        self.truth.count("cancels")
+        self._done(o, ts)
+        self.publish(o.sym, ts)
+
+    def _status(self, account: str, cl: str) -> OrderStatus:
+        o = self.orders.get((account, cl))
+        if o is None:
+            return OrderStatus(cl=cl, state="unknown")
+        return OrderStatus(
+            cl=cl,
+            state=o.state,
+            oid=o.oid,
+            cum=o.cum,
+            leaves=o.leaves,
+            fills=list(o.fills),
+        )
+
+    # --- executions -----------------------------------------------------------------------------
+
+    def _done(self, o: Order, ts: int) -> None:
+        done = Done(cl=o.cl, oid=o.oid, state=o.state, cum=o.cum, ts=ts)
+        self.oe_out.append((o.account, done))
+
+    def _report(self, execs: list[Execution], ts: int) -> None:
+        for ex in execs:
+            taker, maker = ex.taker, ex.maker
+            if self.cfg.trade_prints:
+                tr = Trade(sym=taker.sym, ts=ts, px=ex.px, qty=ex.qty, side=taker.side)
+                self.md_out.append((f"md.{taker.sym}", tr))
+            if taker.account != MM_ACCOUNT:
+                self._fill(taker, ex.px, ex.qty, "T", ts)
+            if maker.account != MM_ACCOUNT:
+                self._fill(maker, ex.px, ex.qty, "M", ts)
+                if maker.state == "filled":
+                    self._done(maker, ts)
+        if execs and execs[0].taker.account != MM_ACCOUNT and execs[0].taker.state == "filled":
+            self._done(execs[0].taker, ts)
+
+    def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int) -> None:
+        self._tid += 1
+        tid = f"{self.name}-t{self._tid}"
+        fee = round(self.contracts[o.sym].fee_per_lot * qty, 10)
+        rec = FillRecord(o.cl, o.oid, tid, px, qty, ts, liq, fee, o.sym, o.side)
+        o.fills.append(rec)
+        self.trades.setdefault(o.account, []).append(rec)
+        pos = self.positions.setdefault(o.account, {})
+        pos[o.sym] = pos.get(o.sym, 0) + (qty if o.side == "B" else -qty)
+        self.truth.record_fill(
+            ts=ts,
+            venue=self.name,
+            account=o.account,
+            cl=o.cl,
+            oid=o.oid,
+            tid=tid,
+            sym=o.sym,
+            side=o.side,
+            px=px,
+            qty=qty,
+            fee=fee,
+            liq=liq,
+        )
+        fill = Fill(cl=o.cl, oid=o.oid, tid=tid, px=px, qty=qty, ts=ts, liq=liq, fee=fee)
+        self.oe_out.append((o.account, fill))
