@@ -196,6 +196,7 @@ class Host(pykka.ThreadingActor):
         self._jbuf: list[tuple[str, Any]] = []
         self.counters: collections.Counter[str] = collections.Counter()
         self.started = threading.Event()
+        self._closed = False
         self.actor_inbox.next_timeout_ms = self._next_timeout_ms  # type: ignore[attr-defined]
 
     def _create_actor_inbox(self) -> PollingInbox:  # type: ignore[override]
@@ -235,6 +236,9 @@ class Host(pykka.ThreadingActor):
         self.started.set()
 
     def on_stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         now = self.clock.now_ns()
         for shell in self.shells.values():
             self._run(shell.name, lambda s=shell: s.core.on_stop(now), now)

@@ -24,6 +24,8 @@ def _stop_actors() -> Iterator[None]:
 def ctx() -> Iterator[zmq.Context[Any]]:
     c: zmq.Context[Any] = zmq.Context()
     yield c
+    # actors own sockets of this context: stop them before the context goes
+    pykka.ActorRegistry.stop_all(timeout=5)
     c.destroy(linger=0)
 
 

@@ -1,0 +1,198 @@
+"""The legging planner: how far a combo is from flat, and whether to chase or unwind (§7 step 2).
+
+Pure functions over plain numbers; the ComboExecutor feeds them its fills and the live books.
+
+Quantities. A combo's exposure is measured in the underlying's base units (grams of gold):
+``E = sum(sign(side) * held_lots * base_per_lot)`` over its legs, signed (+ = net long). The
+missing quantity on the short leg is the hedge of the other leg's unhedged quantity converted by
+base units per lot and rounded to the nearest lot -- for an intent whose lot ratio was chosen to
+match base units (28 SHFE au : 9 COMEX GC) that is exactly the lot-ratio conversion, and it stays
+right for overfills and for holdings off the ratio. Rounding to whole lots leaves a residual that
+is reported as exposure (``residual_base``): 28:9 leaves +6.87 g.
+
+Flat means no whole-lot move on either leg would reduce ``|E|`` (``|E|`` below half the smaller
+lot), or ``|E|`` is within the intent's own residual.
+
+Costs, in leg A's currency (leg B's converted by the FX rate), positive = money lost:
+
+- chase: cross the short leg's book up to ``touch +/- chase_ticks * k`` (k = this chase's number),
+  walking the levels for the lots; cost = slippage vs the price the decision expected for that leg
+  plus the fee; lots the book cannot show within the limit are valued at the limit;
+- unwind: walk the over-filled leg's opposite book for the excess lots; cost = the loss vs that
+  leg's average entry price plus the fee; the IOC limit is the worst level walked
+  +/- ``max_slippage_ticks``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_EPS = 1e-9
+
+
+class Top:
+    """The latest valid book levels of one instrument, best first."""
+
+    __slots__ = ("ask_px", "ask_qty", "bid_px", "bid_qty", "ts_ns")
+
+    def __init__(self, bid_px: list[int], bid_qty: list[int], ask_px: list[int],
+                 ask_qty: list[int], ts_ns: int) -> None:
+        self.bid_px, self.bid_qty = list(bid_px), list(bid_qty)
+        self.ask_px, self.ask_qty = list(ask_px), list(ask_qty)
+        self.ts_ns = ts_ns
+
+    def mid(self) -> float | None:
+        """Mid price in ticks, None unless both sides have a level."""
+        if not self.bid_px or not self.ask_px:
+            return None
+        return (self.bid_px[0] + self.ask_px[0]) / 2.0
+
+
+class LegView:
+    """What the planner needs to know about one leg of a combo."""
+
+    __slots__ = ("base_per_lot", "book", "entry_avg_px", "expected_px", "fee", "held", "side",
+                 "tick_value")
+
+    def __init__(self, side: str, held: int, base_per_lot: float, tick_value: float, fee: float,
+                 expected_px: float, entry_avg_px: float, book: Top | None) -> None:
+        self.side = side  #: the combo's side on this leg ("B"/"S")
+        self.held = held  #: lots held in that direction (net of unwinds)
+        self.base_per_lot = base_per_lot
+        self.tick_value = tick_value  #: money (leg A currency) per tick per lot
+        self.fee = fee  #: money (leg A currency) per lot
+        self.expected_px = expected_px  #: ticks the decision assumed
+        self.entry_avg_px = entry_avg_px  #: average entry fill price in ticks (0 = none)
+        self.book = book
+
+    @property
+    def sign(self) -> int:
+        """+1 for a bought leg, -1 for a sold one."""
+        return 1 if self.side == "B" else -1
+
+
+def round_lots(x: float) -> int:
+    """Round a non-negative lot count to the nearest lot, halves up."""
+    return int(math.floor(x + 0.5 + _EPS))
+
+
+def exposure(legs: list[LegView]) -> float:
+    """Return the signed net exposure of the legs in base units."""
+    return sum(leg.sign * leg.held * leg.base_per_lot for leg in legs)
+
+
+def is_flat(legs: list[LegView], tolerance: float = 0.0) -> bool:
+    """True when no whole-lot move on any leg reduces ``|E|``, or ``|E| <= tolerance``."""
+    e = abs(exposure(legs))
+    if e <= tolerance + _EPS:
+        return True
+    return all(round_lots(e / leg.base_per_lot) == 0 for leg in legs)
+
+
+def walk(px: list[int], qty: list[int], lots: int, limit: int | None,
+         buy: bool) -> tuple[int, int, int]:
+    """Take up to ``lots`` from levels (best first) within ``limit``.
+
+    Return (lots taken, sum of px * lots, worst price used; 0 if none).
+    """
+    got = notional = worst = 0
+    for p, q in zip(px, qty, strict=False):
+        if got >= lots:
+            break
+        if limit is not None and (p > limit if buy else p < limit):
+            break
+        take = min(q, lots - got)
+        if take <= 0:
+            continue
+        got += take
+        notional += take * p
+        worst = p
+    return got, notional, worst
+
+
+def chase_estimate(leg: LegView, lots: int, k: int, chase_ticks: int) -> tuple[float, int] | None:
+    """Return (cost, IOC limit) of adding ``lots`` on ``leg`` for chase number ``k``."""
+    buy = leg.side == "B"
+    book = leg.book
+    if book is None:
+        return None
+    px, qty = (book.ask_px, book.ask_qty) if buy else (book.bid_px, book.bid_qty)
+    if not px:
+        return None
+    limit = px[0] + chase_ticks * k if buy else px[0] - chase_ticks * k
+    got, notional, _ = walk(px, qty, lots, limit, buy)
+    paid = notional + (lots - got) * limit
+    slip = (paid - lots * leg.expected_px) * leg.sign
+    return slip * leg.tick_value + lots * leg.fee, limit
+
+
+def unwind_estimate(leg: LegView, lots: int, max_slip: int) -> tuple[float, int] | None:
+    """Return (cost, IOC limit) of taking ``lots`` off ``leg`` against its book."""
+    sell = leg.side == "B"  # a bought leg is unwound by selling into the bids
+    book = leg.book
+    if book is None:
+        return None
+    px, qty = (book.bid_px, book.bid_qty) if sell else (book.ask_px, book.ask_qty)
+    if not px:
+        return None
+    got, notional, worst = walk(px, qty, lots, None, not sell)
+    if got == 0:
+        return None
+    limit = worst - max_slip if sell else worst + max_slip
+    got_px = notional + (lots - got) * limit
+    entry = leg.entry_avg_px or leg.expected_px
+    loss = (entry * lots - got_px) * leg.sign
+    return loss * leg.tick_value + lots * leg.fee, limit
+
+
+def plan_repair(legs: list[LegView], *, tolerance: float, chases_done: int, chase_tries: int,
+                chase_ticks: int, max_slip: int, chase_allowed: bool = True) -> dict[str, Any]:
+    """Decide the next repair step for a two-leg combo.
+
+    Return a dict with every input and ``choice``: ``flat`` (nothing to do), ``chase`` or
+    ``unwind`` (with ``leg``, ``side``, ``lots``, ``px``), ``wait`` (a needed book is missing) or
+    ``stop`` (no allowed move reduces ``|E|``: the residual stands).
+    """
+    e = exposure(legs)
+    plan: dict[str, Any] = {"held": [leg.held for leg in legs], "imbalance_base": round(e, 6),
+                            "tolerance": round(tolerance, 6), "chases": chases_done,
+                            "chase_tries": chase_tries, "chase_cost": None, "unwind_cost": None}
+    if is_flat(legs, tolerance):
+        return {**plan, "choice": "flat"}
+    sigma = 1 if e > 0 else -1
+    # the over leg pushes E away from zero; the short leg's own side brings it back
+    over = next(i for i, leg in enumerate(legs) if leg.sign == sigma)
+    short = 1 - over
+    m = round_lots(abs(e) / legs[short].base_per_lot)
+    x = min(round_lots(abs(e) / legs[over].base_per_lot), max(legs[over].held, 0))
+    plan.update(short_leg=short, chase_lots=m, over_leg=over, unwind_lots=x)
+    may_chase = chase_allowed and chases_done < chase_tries and m > 0
+    chase = chase_estimate(legs[short], m, chases_done + 1, chase_ticks) if may_chase else None
+    unwind = unwind_estimate(legs[over], x, max_slip) if x > 0 else None
+    if chase is not None:
+        plan.update(chase_cost=round(chase[0], 6), chase_px=chase[1])
+    if unwind is not None:
+        plan.update(unwind_cost=round(unwind[0], 6), unwind_px=unwind[1])
+    if chase is not None and (unwind is None or chase[0] <= unwind[0]):
+        side = legs[short].side
+        return {**plan, "choice": "chase", "leg": short, "side": side, "lots": m, "px": chase[1]}
+    if unwind is not None:
+        side = "S" if legs[over].side == "B" else "B"
+        return {**plan, "choice": "unwind", "leg": over, "side": side, "lots": x, "px": unwind[1]}
+    if may_chase or x > 0:
+        return {**plan, "choice": "wait"}  # a move exists but its book is missing
+    return {**plan, "choice": "stop"}
+
+
+__all__ = [
+    "LegView",
+    "Top",
+    "chase_estimate",
+    "exposure",
+    "is_flat",
+    "plan_repair",
+    "round_lots",
+    "unwind_estimate",
+    "walk",
+]
