@@ -21,6 +21,7 @@ import zmq
 from actors.base import Core, Out, Shell, SocketSpec
 from transports.codec import Codec, encode
 from transports.errors import CodecError
+from transports.latency import LatencyRecorder
 from transports.messages import (
     BookDelta,
     BookInvalid,
@@ -209,10 +210,12 @@ class FeedShell(Shell):
 
     core: FeedCore
 
-    def __init__(self, core: FeedCore, md_address: str, ref_address: str) -> None:
+    def __init__(self, core: FeedCore, md_address: str, ref_address: str,
+                 latency: LatencyRecorder | None = None) -> None:
         super().__init__(core)
         self.md_address = md_address
         self.ref_address = ref_address
+        self.latency = latency
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         topics = tuple(f"md.{s}".encode() for s in self.core.syms) + (b"hb",)
@@ -227,6 +230,9 @@ class FeedShell(Shell):
             msg = codec.decode(frames[-1])
         except CodecError:
             return self.core.bad_frame(now_ns)
+        if self.latency is not None and type(msg) is Delta:
+            # venue stamp to our receive: the wire hop plus any queueing in front of us
+            self.latency.record("md_wire", now_ns - msg.ts)
         return self.core.handle(msg, now_ns)
 
     def send(self, key: str, msg: Any) -> None:

@@ -291,13 +291,14 @@ class LegExecutorCore(Core):
 
     def _done(self, lo: LiveOrder, state: str, cum: int, oid: str, ts: int, now_ns: int) -> Out:
         out: Out = []
+        first = not lo.done_ns  # one "done" report per order: the first time the venue closes it
         try:
-            changed = lo.apply_done(state, cum, oid, now_ns)
+            lo.apply_done(state, cum, oid, now_ns)
         except IllegalTransition as exc:
-            changed = False
+            first = False
             out.append(self._illegal(lo, exc, now_ns))
         self._sync(lo)
-        if changed:
+        if first:
             # cum_lots is the venue's final quantity; fills beyond ours are still in flight
             out += self._reports(lo, "done", now_ns, ts_event_ns=ts,
                                  cum=max(lo.cum_lots, lo.venue_cum), reason=state)
@@ -422,7 +423,8 @@ class LegExecutorCore(Core):
         """Return the orders that may still trade."""
         return list(self._open.values())
 
-    def flatten_orders(self, now_ns: int, px_ticks: dict[str, int], combo_id: int) -> list[LegOrder]:
+    def flatten_orders(self, now_ns: int, px_ticks: dict[str, int],
+                       combo_id: int) -> list[LegOrder]:
         """Return IOC ``flatten`` orders that would bring each priced position to zero.
 
         The caller feeds them back through ``handle`` (so every check applies) and must pick a

@@ -74,7 +74,7 @@ class LegView:
 
 def round_lots(x: float) -> int:
     """Round a non-negative lot count to the nearest lot, halves up."""
-    return int(math.floor(x + 0.5 + _EPS))
+    return math.floor(x + 0.5 + _EPS)
 
 
 def exposure(legs: list[LegView]) -> float:
@@ -147,12 +147,14 @@ def unwind_estimate(leg: LegView, lots: int, max_slip: int) -> tuple[float, int]
 
 
 def plan_repair(legs: list[LegView], *, tolerance: float, chases_done: int, chase_tries: int,
-                chase_ticks: int, max_slip: int, chase_allowed: bool = True) -> dict[str, Any]:
+                chase_ticks: int, max_slip: int,
+                no_chase: frozenset[int] = frozenset()) -> dict[str, Any]:
     """Decide the next repair step for a two-leg combo.
 
     Return a dict with every input and ``choice``: ``flat`` (nothing to do), ``chase`` or
     ``unwind`` (with ``leg``, ``side``, ``lots``, ``px``), ``wait`` (a needed book is missing) or
-    ``stop`` (no allowed move reduces ``|E|``: the residual stands).
+    ``stop`` (no allowed move reduces ``|E|``: the residual stands). Legs in ``no_chase`` (the
+    venue rejected or we denied an order there) are never chased, only unwound against.
     """
     e = exposure(legs)
     plan: dict[str, Any] = {"held": [leg.held for leg in legs], "imbalance_base": round(e, 6),
@@ -167,7 +169,7 @@ def plan_repair(legs: list[LegView], *, tolerance: float, chases_done: int, chas
     m = round_lots(abs(e) / legs[short].base_per_lot)
     x = min(round_lots(abs(e) / legs[over].base_per_lot), max(legs[over].held, 0))
     plan.update(short_leg=short, chase_lots=m, over_leg=over, unwind_lots=x)
-    may_chase = chase_allowed and chases_done < chase_tries and m > 0
+    may_chase = short not in no_chase and chases_done < chase_tries and m > 0
     chase = chase_estimate(legs[short], m, chases_done + 1, chase_ticks) if may_chase else None
     unwind = unwind_estimate(legs[over], x, max_slip) if x > 0 else None
     if chase is not None:

@@ -98,7 +98,7 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             books = {s: f"book.{v.name}:{s}" for s in syms}
             core = FeedCore(name, v.name, syms, books, strategies, ["risk"])
             shells[name] = FeedShell(core, fill_address(v.md, sock_dir),
-                                     fill_address(v.ref, sock_dir))
+                                     fill_address(v.ref, sock_dir), latency)
     for key, c in contracts.items():
         name = f"book.{key}"
         if want(name):

@@ -309,7 +309,8 @@ class LiveOrder:
         self.unknown_since_ns = 0
         if self.state in TERMINAL:
             if self.state in (S.REJECTED, S.DENIED) and cum > 0:
-                raise IllegalTransition(f"{self.cl}: done {state} cum={cum} after {self.state.value}")
+                raise IllegalTransition(
+                    f"{self.cl}: done {state} cum={cum} after {self.state.value}")
             return False
         if state == "filled":
             self._move("fill_full")

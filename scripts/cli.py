@@ -83,5 +83,21 @@ def bench_tick_to_trade(as_json: bool, quick: bool) -> None:
         print_table(result)
 
 
+@main.command()
+@click.option("--conf", required=True, help="Config TOML with a [placement].")
+@click.option("--node", "node_name", required=True, help="Which node of the placement to run.")
+@click.option("--sock", "sock_dir", required=True, help="Socket directory ({sock}).")
+@click.option("--run-dir", required=True, help="Directory for the journal and latency files.")
+def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
+    """Run one node (process) of a placement until SIGTERM."""
+    from scripts.node_main import run_node
+
+    try:
+        sys.exit(run_node(conf, node_name, sock_dir, run_dir))
+    except CmcError as exc:
+        click.echo(f"cmc node: {exc}", err=True)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
     main()

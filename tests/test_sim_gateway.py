@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from transports.venue_msgs import (
     Instruments,
     InstrumentsReq,
     MdMessage,
+    MdStatus,
     NewOrder,
     OrderStatus,
     QueryReq,
@@ -39,6 +41,7 @@ CFG = load_config(None)
 ROOT = Path(__file__).resolve().parents[1]
 ENC = msgspec.msgpack.Encoder()
 CLOCK = LiveClock()
+Gateway = tuple[Callable[..., zmq.Socket], threading.Thread, dict[str, Any]]
 
 
 def _recv(sock: zmq.Socket, timeout_ms: int = 3000) -> list[bytes]:
@@ -58,7 +61,7 @@ def _deadline(seconds: float) -> int:
 
 
 @pytest.fixture
-def gateway(tmp_path: Path):  # noqa: ANN201 - a generator fixture
+def gateway(tmp_path: Path) -> Iterator[Gateway]:
     ctx = zmq.Context()
     sock_dir = str(tmp_path / "s")
     stop, bound = threading.Event(), threading.Event()
@@ -95,7 +98,7 @@ def gateway(tmp_path: Path):  # noqa: ANN201 - a generator fixture
     assert not th.is_alive()
 
 
-def test_gateway_over_real_sockets(gateway) -> None:  # noqa: ANN001
+def test_gateway_over_real_sockets(gateway: Gateway) -> None:
     connect, th, result = gateway
     dec = msgspec.msgpack.Decoder(MdMessage)
     sub = connect(zmq.SUB, "shfe", "md")
@@ -105,21 +108,27 @@ def test_gateway_over_real_sockets(gateway) -> None:  # noqa: ANN001
     oe = connect(zmq.DEALER, "shfe", "oe", ident=b"shfe-acct")
 
     inst = msgspec.convert(_ask(ref, InstrumentsReq()), Instruments)
-    assert [(i.sym, i.tick, i.lot, i.max_qty) for i in inst.list] == [("au2606", "0.02", "1000", 100)]
+    assert [(i.sym, i.tick, i.lot, i.max_qty) for i in inst.list] == [
+        ("au2606", "0.02", "1000", 100)
+    ]
 
     deltas: list[Delta] = []
     hbs: list[Heartbeat] = []
+    statuses: list[MdStatus] = []
     end = _deadline(5)
     while (len(deltas) < 8 or not hbs) and CLOCK.mono_ns() < end:
-        topic, payload = _recv(sub)
+        _topic, payload = _recv(sub)
         msg = dec.decode(payload)
-        if isinstance(msg, Heartbeat):
+        if isinstance(msg, MdStatus):
+            statuses.append(msg)
+        elif isinstance(msg, Heartbeat):
             hbs.append(msg)
         elif isinstance(msg, Delta):
             deltas.append(msg)
     assert len(deltas) >= 8 and hbs
     assert [d.seq for d in deltas] == list(range(deltas[0].seq, deltas[0].seq + len(deltas)))
     assert hbs[-1].seqs["au2606"] >= 1
+    assert [(m.sym, m.state) for m in statuses] == [("au2606", "open")]  # sent on subscription
 
     snap = msgspec.convert(_ask(ref, SnapshotReq(sym="au2606")), Snapshot)
     assert snap.sym == "au2606" and snap.seq >= deltas[0].seq and snap.b and snap.a

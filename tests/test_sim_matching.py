@@ -83,7 +83,11 @@ def test_price_time_priority() -> None:
     b.submit(_order("s3", "c", "S", 100, 4))
     taker = _order("t", "d", "B", 101, 10, "IOC")
     ex = b.submit(taker)
-    assert [(e.maker.oid, e.px, e.qty) for e in ex] == [("s2", 100, 3), ("s3", 100, 4), ("s1", 101, 3)]
+    assert [(e.maker.oid, e.px, e.qty) for e in ex] == [
+        ("s2", 100, 3),
+        ("s3", 100, 4),
+        ("s1", 101, 3),
+    ]
     assert taker.state == "filled" and b.levels("S") == [(101, 2)]
 
 
@@ -230,7 +234,7 @@ ops = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(ops)
 def test_deltas_applied_to_a_snapshot_reproduce_the_next_snapshot(seq_ops: list) -> None:
     b = Book("X")

@@ -25,6 +25,15 @@ class LatencyRecorder:
         ring[n % self.capacity] = ns if ns > 0 else 0
         self._counts[hop] = n + 1
 
+    def reset(self) -> None:
+        """Forget every sample (e.g. after a warm-up)."""
+        for hop in self._counts:
+            self._counts[hop] = 0
+
+    def dump(self) -> dict[str, np.ndarray]:
+        """Return a copy of every hop's retained samples."""
+        return {hop: self.samples(hop).copy() for hop in self._rings}
+
     def samples(self, hop: str) -> np.ndarray:
         """Return the retained samples of ``hop`` (ns)."""
         ring = self._rings.get(hop)

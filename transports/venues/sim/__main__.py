@@ -15,8 +15,9 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--sock-dir", required=True, help="replaces {sock} in the venue addresses")
     ap.add_argument("--truth-out", default=None, help="write the ground truth JSON here at exit")
     ap.add_argument("--duration", type=float, default=None, help="seconds; default: until stopped")
+    ap.add_argument("--seed", type=int, default=None, help="override sim.seed")
     a = ap.parse_args(argv)
-    return main(a.conf, a.sock_dir, a.truth_out, a.duration)
+    return main(a.conf, a.sock_dir, a.truth_out, a.duration, a.seed)
 
 
 if __name__ == "__main__":

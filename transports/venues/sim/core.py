@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgspec
+from loguru import logger
 
 from transports.config import AppConfig, SimVenueConfig
 from transports.venue_msgs import CancelReq, Delta, Error, InstrumentsReq, NewOrder, SnapshotReq
@@ -162,7 +163,13 @@ class SimCore:
         if kind == "send":
             self._oe.append((venue, account, msg))
             return
-        self.venues[venue].handle(account, msg, t)
+        v = self.venues[venue]
+        try:
+            v.handle(account, msg, t)
+        except Exception as exc:  # noqa: BLE001 - a client's request must never stop the venue
+            logger.exception("sim {}: request {!r} failed", venue, msg)
+            self.truth.count("internal_errors")
+            v.oe_out.append((account, Error(code="internal", msg=repr(exc)[:200])))
         self._drain(venue, t)
         if isinstance(msg, NewOrder | CancelReq):
             self._observe_at = t

@@ -2,9 +2,12 @@
 
 One process hosts all venues (so their prices are correlated); each venue has its own three
 sockets, addresses from ``VenueConfig.md/ref/oe`` with ``{sock}`` replaced by the socket
-directory: md PUB (multipart ``[topic, payload]``), ref ROUTER and oe ROUTER (the engine's DEALER
-identity is its account id). The loop never blocks for long: it polls with a timeout bounded by
-the next due event (at most 50 ms) and sleeps, never spins, for sub-millisecond waits.
+directory: md (multipart ``[topic, payload]``), ref ROUTER and oe ROUTER (the engine's DEALER
+identity is its account id). The md socket is an XPUB, i.e. a PUB to the engine's SUB that also
+sees subscriptions: each new subscription is answered with the current ``status`` of the symbols
+it covers, so a late joiner learns the session state. The loop never blocks for long: it polls
+with a timeout bounded by the next due event (at most 50 ms); a sub-millisecond wait is slept,
+with only the last ~60 us polled.
 
 Sim-only extensions on ANY venue's ref socket (not part of the protocol):
 
@@ -28,7 +31,7 @@ import zmq
 from loguru import logger
 
 from transports.clock import Clock, LiveClock, sleep_s
-from transports.config import AppConfig, load_config
+from transports.config import AppConfig, load_config, with_overrides
 from transports.errors import ConfigError
 from transports.venue_msgs import Error, OeRequest, RefRequest
 from transports.venues.sim.core import SimCore
@@ -37,6 +40,7 @@ from transports.venues.sim.truth import SimTruth
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
 DRAIN = 512  #: most frames read from one socket per loop turn
 PUB_HWM = 100_000
+SLEEP_SLACK_NS = 60_000  #: a sub-ms sleep overshoots by about this much on Linux
 
 
 class SimTruthReq(msgspec.Struct, tag_field="t", tag="sim.truth", frozen=True):
@@ -65,7 +69,7 @@ class _Gateway:
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
         self.socks: list[zmq.Socket] = []
         self.md: dict[str, zmq.Socket] = {}
-        self.route: dict[zmq.Socket, tuple[str, str]] = {}  # socket -> (venue, "ref"|"oe")
+        self.route: dict[zmq.Socket, tuple[str, str]] = {}  # socket -> (venue, md|ref|oe)
         self.oe: dict[str, zmq.Socket] = {}
         self.poller = zmq.Poller()
         self.shutdown = False
@@ -73,7 +77,10 @@ class _Gateway:
         if "{sock}" in "".join(v.md + v.ref + v.oe for v in cfg.venues):
             os.makedirs(sock_dir, exist_ok=True)
         for v in cfg.venues:
-            self.md[v.name] = self._sock(ctx, zmq.PUB, address(v.md, sock_dir))
+            md = self._sock(ctx, zmq.XPUB, address(v.md, sock_dir))
+            self.md[v.name] = md
+            self.route[md] = (v.name, "md")
+            self.poller.register(md, zmq.POLLIN)
             ref = self._sock(ctx, zmq.ROUTER, address(v.ref, sock_dir))
             oe = self._sock(ctx, zmq.ROUTER, address(v.oe, sock_dir), handover=True)
             self.oe[v.name] = oe
@@ -87,8 +94,9 @@ class _Gateway:
         s = ctx.socket(kind)
         self.socks.append(s)
         s.setsockopt(zmq.LINGER, 0)
-        if kind == zmq.PUB:
+        if kind == zmq.XPUB:
             s.setsockopt(zmq.SNDHWM, PUB_HWM)
+            s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
         if handover:  # a reconnecting engine with the same account id takes the route over
             s.setsockopt(zmq.ROUTER_HANDOVER, 1)
         s.bind(addr)
@@ -119,8 +127,10 @@ class _Gateway:
             if deadline is not None:
                 wait = min(wait, deadline - now)
             ready = dict(self.poller.poll(max(0, wait // 1_000_000)))
-            if not ready and 0 < wait < 1_000_000:
-                sleep_s(wait / 1e9)
+            if not ready and SLEEP_SLACK_NS < wait < 1_000_000:
+                # poll() counts whole ms: sleep the sub-ms rest minus the usual oversleep; the
+                # last few tens of us are polled (a bounded spin, only when an event is that near)
+                sleep_s((wait - SLEEP_SLACK_NS) / 1e9)
             for s in ready:
                 self._drain(s)
         return core.finish(self.clock.now_ns())
@@ -143,10 +153,22 @@ class _Gateway:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if kind == "ref":
+            if kind == "md":
+                self._on_subscription(venue, frames)
+            elif kind == "ref":
                 self._on_ref(sock, venue, frames)
             else:
                 self._on_oe(sock, venue, frames)
+
+    def _on_subscription(self, venue: str, frames: list[bytes]) -> None:
+        """A subscriber joined: send it the session state of the symbols it subscribed to."""
+        assert self.core is not None
+        sub = frames[0] if len(frames) == 1 else b""
+        if sub[:1] == b"\x01":
+            prefix = sub[1:].decode("utf-8", "replace")
+            now = self.clock.now_ns()
+            st = self.core.venues[venue].session_status(now, prefix)
+            self._flush([(venue, topic, msg) for topic, msg in st], [])
 
     def _reply(self, sock: zmq.Socket, ident: bytes, msg: Any) -> None:
         try:
@@ -223,11 +245,22 @@ def serve(
 
 
 def main(
-    conf_path: str | None, sock_dir: str, truth_out: str | None, duration_s: float | None
+    conf_path: str | None,
+    sock_dir: str,
+    truth_out: str | None,
+    duration_s: float | None,
+    seed: int | None = None,
 ) -> int:
-    """Run the simulator gateway process; print ``READY <sock_dir>`` once bound."""
+    """Run the simulator gateway process; print ``READY <sock_dir>`` once bound.
+
+    ``seed`` (optional) overrides ``sim.seed``. Stops on SIGTERM/SIGINT, after ``duration_s``
+    or on ``sim.shutdown``; then writes the truth JSON to ``truth_out`` (if given). Returns 0, or
+    2 when the config does not load.
+    """
     try:
         cfg = load_config(conf_path)
+        if seed is not None:
+            cfg = with_overrides(cfg, sim=msgspec.structs.replace(cfg.sim, seed=seed))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

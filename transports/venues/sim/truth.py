@@ -35,6 +35,7 @@ COUNT_KEYS = (
     "cancel_rejects",
     "malformed",  # undecodable or mistyped frames, any socket
     "md_deltas",  # deltas produced (sent or dropped)
+    "internal_errors",  # requests that raised inside the simulator (a bug; logged)
 )
 
 

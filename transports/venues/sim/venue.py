@@ -80,6 +80,7 @@ class SimVenue:
         self.positions: dict[str, dict[str, int]] = {}
         self.oe_out: list[tuple[str, msgspec.Struct]] = []
         self.md_out: list[tuple[str, msgspec.Struct]] = []
+        self.session: dict[str, str] = {}  # sym -> open, break, auction, closed, halt
         self._oid = 0
         self._tid = 0
 
@@ -115,8 +116,16 @@ class SimVenue:
 
     def open_session(self, ts: int) -> None:
         """Publish ``status open`` for every symbol."""
-        for sym in self.books:
-            self.md_out.append((f"md.{sym}", MdStatus(sym=sym, ts=ts, state="open")))
+        self.session = dict.fromkeys(self.books, "open")
+        self.md_out.extend(self.session_status(ts))
+
+    def session_status(self, ts: int, prefix: str = "") -> list[tuple[str, MdStatus]]:
+        """The session state of every symbol whose md topic starts with ``prefix``."""
+        return [
+            (f"md.{sym}", MdStatus(sym=sym, ts=ts, state=state))
+            for sym, state in self.session.items()
+            if f"md.{sym}".startswith(prefix)
+        ]
 
     def publish(self, sym: str, ts: int) -> None:
         """Queue the delta of ``sym``'s changes since the last one (if any)."""

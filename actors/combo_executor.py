@@ -1,0 +1,472 @@
+"""ComboExecutor actor: the combo lifecycle and the legging SOP (DESIGN §7).
+
+In: ``ComboIntent`` from the strategies, ``ExecReport`` from the LegExecutors, ``BookUpdate`` of
+the pairs' instruments (the host routes them here; an FX book is used when routed too), and its
+own ``Timer``\\s. Out: ``LegOrder``/``CancelLeg`` to ``leg.<venue>``, ``ComboState`` to every
+name in ``notify``, ``Decision`` (every repair step, alarms) to the journal, ``SetTimer``.
+
+Lifecycle: ``working`` -> ``complete`` (balanced without repair) | ``failed`` (nothing filled) |
+``repairing`` -> ``repaired`` | ``failed`` (budget spent; alarm). Legs go out at once as IOCs
+(``concurrent``), or leg A first with each of its fills hedged on B by the lot ratio (``lead``).
+When every order of the combo is closed, the held lots (known from fills, or the venue's final
+quantity when a fill is still in flight -- never guessed) decide: flat -> done; otherwise chase
+the short leg or unwind the over leg, whichever the live books price cheaper (``legging``), up to
+``chase_tries`` chases, one IOC at a time, each bounded by ``leg_timeout_ms`` (then cancelled), the
+whole repair by ``hedge_budget_ms``. A fill that arrives after the combo finished (late fill)
+re-opens it, at most ``max_rounds`` times. ``filled_*_lots`` in ``ComboState`` are the net lots
+the combo holds on each leg in the intent's direction; ``residual_base`` its signed exposure.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from actors.base import Core, Out
+from actors.legging import LegView, Top, exposure, is_flat, plan_repair, round_lots
+from transports.config import ContractConfig, PairConfig
+from transports.messages import (
+    BookUpdate,
+    CancelLeg,
+    ComboIntent,
+    ComboState,
+    Decision,
+    ExecReport,
+    LegOrder,
+    SetTimer,
+    Timer,
+)
+
+_NS = 1_000_000
+_FINAL = ("complete", "repaired", "failed")
+_CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
+_COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
+             "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
+             "orphan_reports", "alarms")
+
+
+class _Order:
+    """One LegOrder a combo sent, as its ExecReports tell it."""
+
+    __slots__ = ("cancel_sent", "cl", "fill_lots", "final_cum", "leg", "notional", "purpose",
+                 "qty", "side", "state", "terminal")
+
+    def __init__(self, leg: int, side: str, qty: int, purpose: str) -> None:
+        self.leg, self.side, self.qty, self.purpose = leg, side, qty, purpose
+        self.cl = ""
+        self.state = "INITIALIZED"
+        self.fill_lots = 0  #: sum of deduped fills
+        self.notional = 0  #: sum of px * qty over those fills
+        self.final_cum = 0  #: the venue's final quantity from ``done``
+        self.terminal = False
+        self.cancel_sent = False
+
+    @property
+    def filled(self) -> int:
+        """Lots this order traded: its fills, or the venue's final cum if fills are in flight."""
+        return max(self.fill_lots, self.final_cum)
+
+
+class _Leg:
+    """One leg of a combo (0 = the pair's leg A, 1 = leg B)."""
+
+    __slots__ = ("contract", "expected_px", "fee", "key", "limit_px", "side", "target",
+                 "tick_value")
+
+    def __init__(self, key: str, side: str, target: int, limit_px: int, expected_px: float,
+                 contract: ContractConfig) -> None:
+        self.key, self.side, self.target = key, side, target
+        self.limit_px, self.expected_px, self.contract = limit_px, expected_px, contract
+        tick = float(Decimal(contract.tick))
+        self.tick_value = tick * contract.multiplier  #: in the contract's currency
+        self.fee = contract.fee_per_lot
+
+    @property
+    def base_per_lot(self) -> float:
+        c = self.contract
+        return c.base_per_lot if c.base_per_lot > 0 else c.multiplier
+
+
+class _Combo:
+    """Everything the executor knows about one combo."""
+
+    def __init__(self, intent: ComboIntent, pair: PairConfig | None, legs: dict[int, _Leg],
+                 now_ns: int) -> None:
+        self.intent = intent
+        self.pair = pair
+        self.legs = legs
+        self.state = "working"
+        self.orders: dict[tuple[int, int], _Order] = {}
+        self.attempts = {i: 0 for i in legs}
+        self.tids: set[tuple[str, str]] = set()
+        self.repairing = False
+        self.rounds = 0
+        self.chases = 0
+        self.steps = 0
+        self.no_chase: set[int] = set()  #: legs with a rejected/denied order: never chased
+        self.waiting = False  #: a repair step waits for a book
+        self.unhedged_since_ns = 0
+        self.created_ns = now_ns
+
+    def held(self, i: int) -> int:
+        leg = self.legs.get(i)
+        if leg is None:
+            return 0
+        return sum(o.filled if o.side == leg.side else -o.filled
+                   for o in self.orders.values() if o.leg == i)
+
+    def entry_avg(self, i: int) -> float:
+        leg = self.legs[i]
+        lots = sum(o.fill_lots for o in self.orders.values() if o.leg == i and o.side == leg.side)
+        notional = sum(o.notional for o in self.orders.values()
+                       if o.leg == i and o.side == leg.side)
+        return notional / lots if lots else 0.0
+
+    def all_terminal(self) -> bool:
+        return all(o.terminal for o in self.orders.values())
+
+
+class ComboExecutorCore(Core):
+    """Pure combo lifecycle and legging logic."""
+
+    def __init__(self, name: str, pairs: dict[str, PairConfig],
+                 contracts: dict[str, ContractConfig], notify: list[str], *,
+                 journal: str = "journal", max_rounds: int = 3) -> None:
+        super().__init__(name)
+        self.pairs = pairs
+        self.contracts = contracts  #: keyed "venue:sym"
+        self.notify = list(notify)
+        self.journal = journal
+        self.max_rounds = max_rounds
+        self.books: dict[str, Top] = {}
+        self.combos: dict[int, _Combo] = {}
+        self._waiting: dict[int, _Combo] = {}  #: combos whose next step waits for a book
+        self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def _decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
+        return (self.journal, Decision(self.name, what, json.dumps(detail, sort_keys=True),
+                                       now_ns))
+
+    def _alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
+        self.counters["alarms"] += 1
+        return self._decision("alarm", now_ns, alarm=kind, **detail)
+
+    def _fx(self, c: _Combo) -> float:
+        """Leg B's currency into leg A's: the FX book if routed here, else implied by the intent."""
+        p = c.pair
+        if p is None:
+            return 1.0
+        if p.fx:
+            top, fc = self.books.get(p.fx), self.contracts.get(p.fx)
+            mid = top.mid() if top is not None else None
+            if mid and fc is not None:
+                rate = mid * float(Decimal(fc.tick))
+                return 1.0 / rate if p.fx_invert else rate
+        a, b = c.legs.get(0), c.legs.get(1)
+        if a is None or b is None or b.expected_px <= 0:
+            return 1.0
+        p_a = a.expected_px * float(Decimal(a.contract.tick))
+        p_b = b.expected_px * float(Decimal(b.contract.tick))
+        implied = (p_a - p.premium) / (p_b * p.unit_factor * (1.0 + p.import_tax))
+        return implied if implied > 0 else 1.0
+
+    def _views(self, c: _Combo) -> list[LegView]:
+        fx = self._fx(c)
+        views = []
+        for i in (0, 1):
+            leg = c.legs[i]
+            k = fx if i == 1 else 1.0
+            views.append(LegView(leg.side, c.held(i), leg.base_per_lot, leg.tick_value * k,
+                                 leg.fee * k, leg.expected_px, c.entry_avg(i),
+                                 self.books.get(leg.key)))
+        return views
+
+    def _tolerance(self, c: _Combo) -> float:
+        """The intent's own residual: what a complete fill of the target leaves."""
+        return abs(sum((1 if leg.side == "B" else -1) * leg.target * leg.base_per_lot
+                       for leg in c.legs.values()))
+
+    def _flat(self, c: _Combo) -> bool:
+        if len(c.legs) < 2:
+            return True
+        return is_flat(self._views(c), self._tolerance(c))
+
+    def _residual(self, c: _Combo) -> float:
+        return exposure([LegView(leg.side, c.held(i), leg.base_per_lot, 0.0, 0.0, 0.0, 0.0, None)
+                         for i, leg in c.legs.items()])
+
+    def _state(self, c: _Combo, state: str, now_ns: int) -> Out:
+        c.state = state
+        i = c.intent
+        msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
+                         i.direction, c.held(0), c.held(1), round(self._residual(c), 6), now_ns)
+        return [(n, msg) for n in self.notify]
+
+    def _track_unhedged(self, c: _Combo, now_ns: int, final: bool = False) -> None:
+        if not self._flat(c) and not final:
+            if not c.unhedged_since_ns:
+                c.unhedged_since_ns = now_ns
+        elif c.unhedged_since_ns:
+            dur = now_ns - c.unhedged_since_ns
+            self.counters["max_unhedged_ns"] = max(self.counters["max_unhedged_ns"], dur)
+            c.unhedged_since_ns = 0
+
+    def _send(self, c: _Combo, i: int, side: str, lots: int, px: int, purpose: str,
+              now_ns: int) -> Out:
+        leg = c.legs[i]
+        attempt = c.attempts[i]
+        c.attempts[i] += 1
+        c.orders[(i, attempt)] = _Order(i, side, lots, purpose)
+        intent = c.intent
+        order = LegOrder(intent.combo_id, i, attempt, leg.contract.venue, leg.contract.sym,
+                         side,  # type: ignore[arg-type]
+                         lots, px, "IOC", purpose,  # type: ignore[arg-type]
+                         intent.ts_recv_ns, intent.ts_signal_ns if purpose == "entry" else now_ns)
+        return [(f"leg.{leg.contract.venue}", order)]
+
+    def _timer(self, kind: str, c: _Combo, due_ns: int) -> tuple[str, SetTimer]:
+        return ("@timer", SetTimer(f"{kind}:{c.intent.combo_id}", due_ns))
+
+    def _step_ns(self, c: _Combo) -> int:
+        return (c.pair.leg_timeout_ms if c.pair else 1000) * _NS
+
+    # --- intents ---------------------------------------------------------------------------------
+
+    def _legs_of(self, intent: ComboIntent, pair: PairConfig | None) -> dict[int, _Leg] | str:
+        if pair is None:
+            return "unknown_pair"
+        if not 1 <= len(intent.legs) <= 2:
+            return "bad_leg_count"
+        legs: dict[int, _Leg] = {}
+        for spec in intent.legs:
+            key = f"{spec.venue}:{spec.sym}"
+            i = 0 if key == pair.leg_a else 1 if key == pair.leg_b else -1
+            contract = self.contracts.get(key)
+            if i < 0 or i in legs or contract is None:
+                return f"bad_leg:{key}"
+            if spec.qty_lots <= 0:
+                return f"bad_qty:{key}"
+            legs[i] = _Leg(key, spec.side, spec.qty_lots, spec.limit_px_ticks,
+                           spec.expected_px_ticks, contract)
+        if len(legs) == 2 and legs[0].side == legs[1].side:
+            return "legs_same_side"
+        return legs
+
+    def on_combo_intent(self, intent: ComboIntent, now_ns: int) -> Out:
+        cid = intent.combo_id
+        if cid in self.combos:
+            # never act twice on one combo id, and never tell the strategy its combo failed
+            self.counters["duplicate_intents"] += 1
+            return [self._alarm("duplicate_combo", now_ns, combo_id=cid)]
+        pair = self.pairs.get(intent.pair)
+        legs = self._legs_of(intent, pair)
+        self.counters["combos"] += 1
+        if isinstance(legs, str):
+            c = _Combo(intent, pair, {}, now_ns)
+            self.combos[cid] = c
+            self.counters["refused_intents"] += 1
+            self.counters["failed"] += 1
+            return [self._decision("combo_refused", now_ns, combo_id=cid, reason=legs),
+                    *self._state(c, "failed", now_ns)]
+        assert pair is not None
+        c = _Combo(intent, pair, legs, now_ns)
+        self.combos[cid] = c
+        out = self._state(c, "working", now_ns)
+        first = [0] if pair.legging_mode == "lead" and len(legs) == 2 else sorted(legs)
+        for i in first:
+            leg = legs[i]
+            out += self._send(c, i, leg.side, leg.target, leg.limit_px, "entry", now_ns)
+        step = self._step_ns(c)
+        out += [self._timer("step", c, now_ns + step),
+                self._timer("budget", c, now_ns + step + pair.hedge_budget_ms * _NS)]
+        return out
+
+    def _lead_hedge(self, c: _Combo, now_ns: int) -> Out:
+        """In lead mode, hedge leg A's fills on leg B by the lot ratio as they come."""
+        if c.pair is None or c.pair.legging_mode != "lead" or len(c.legs) < 2 or c.repairing \
+                or c.state in _FINAL:
+            return []
+        a, b = c.legs[0], c.legs[1]
+        want = round_lots(c.held(0) * b.target / a.target)
+        committed = sum(o.filled if o.terminal else o.qty for o in c.orders.values()
+                        if o.leg == 1 and o.purpose == "entry")
+        owed = min(want, b.target) - committed
+        if owed <= 0:
+            return []
+        return self._send(c, 1, b.side, owed, b.limit_px, "entry", now_ns)
+
+    # --- execution reports -----------------------------------------------------------------------
+
+    def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
+        c = self.combos.get(r.combo_id)
+        o = c.orders.get((r.leg, r.attempt)) if c is not None else None
+        if c is None or o is None:
+            self.counters["orphan_reports"] += 1
+            return []
+        if r.kind == "denied" and r.reason == "duplicate_cl":
+            return [self._alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]
+        o.cl = o.cl or r.cl
+        o.state = r.state
+        held_before = (c.held(0), c.held(1))
+        out: Out = []
+        if r.kind == "fill":
+            tid = (r.venue, r.trade_id)
+            if tid in c.tids:
+                self.counters["duplicate_fills"] += 1
+                return []
+            c.tids.add(tid)
+            o.fill_lots += r.qty_lots
+            o.notional += r.px_ticks * r.qty_lots
+        elif r.kind == "done":
+            o.terminal = True
+            o.final_cum = max(o.final_cum, r.cum_lots)
+        elif r.kind in ("rejected", "denied"):
+            o.terminal = True
+            c.no_chase.add(o.leg)  # chasing what was just refused would be refused again
+        elif r.state not in _CLOSED_STATES:
+            return []  # sent, accepted, cancel_reject: nothing to decide
+        if r.state in _CLOSED_STATES:
+            o.terminal = True  # e.g. a fill that completed the order before its done arrived
+        if c.state in _FINAL:
+            # only news that changes what the combo holds (a late fill) re-opens it
+            if (c.held(0), c.held(1)) != held_before and c.all_terminal():
+                out += self._evaluate(c, now_ns)
+            return out
+        self._track_unhedged(c, now_ns)
+        if o.leg == 0 and o.purpose == "entry":
+            out += self._lead_hedge(c, now_ns)
+        if c.all_terminal() and not c.waiting:
+            out += self._evaluate(c, now_ns)
+        return out
+
+    # --- evaluation and repair -------------------------------------------------------------------
+
+    def _finish(self, c: _Combo, state: str, now_ns: int, **why: Any) -> Out:
+        c.repairing = c.waiting = False
+        self._waiting.pop(c.intent.combo_id, None)
+        self.counters[state] += 1
+        self._track_unhedged(c, now_ns, final=True)
+        out = [self._timer("step", c, 0), self._timer("budget", c, 0)]
+        out += self._state(c, state, now_ns)
+        if state == "failed" and (why or abs(self._residual(c)) > 0):
+            out.append(self._alarm("combo_failed", now_ns, combo_id=c.intent.combo_id,
+                                   residual_base=round(self._residual(c), 6),
+                                   held=[c.held(0), c.held(1)], **why))
+        return out
+
+    def _evaluate(self, c: _Combo, now_ns: int) -> Out:
+        held = [c.held(i) for i in sorted(c.legs)]
+        if c.state in _FINAL:
+            # a late fill re-opened a finished combo
+            if self._flat(c):
+                return self._finish(c, "repaired", now_ns) if c.state == "failed" else \
+                    self._state(c, c.state, now_ns)
+            if c.rounds >= self.max_rounds:
+                return [self._alarm("late_imbalance", now_ns, combo_id=c.intent.combo_id,
+                                    held=held)]
+            return self._start_repair(c, now_ns)
+        if not c.repairing:
+            if all(h == 0 for h in held):
+                return self._finish(c, "failed", now_ns)
+            if self._flat(c):
+                return self._finish(c, "complete", now_ns)
+            return self._start_repair(c, now_ns)
+        return self._step(c, now_ns)
+
+    def _start_repair(self, c: _Combo, now_ns: int) -> Out:
+        assert c.pair is not None
+        c.repairing = True
+        c.rounds += 1
+        c.chases = 0
+        self.counters["imbalances"] += 1
+        out = [self._timer("budget", c, now_ns + c.pair.hedge_budget_ms * _NS)]
+        out += self._state(c, "repairing", now_ns)
+        return out + self._step(c, now_ns)
+
+    def _step(self, c: _Combo, now_ns: int) -> Out:
+        p = c.pair
+        assert p is not None
+        plan = plan_repair(self._views(c), tolerance=self._tolerance(c), chases_done=c.chases,
+                           chase_tries=p.chase_tries, chase_ticks=p.chase_ticks,
+                           max_slip=p.max_slippage_ticks, no_chase=frozenset(c.no_chase))
+        choice = plan["choice"]
+        if choice == "flat":
+            return self._finish(c, "repaired", now_ns)
+        c.steps += 1
+        out = [self._decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
+                              step=c.steps, target=[c.legs[0].target, c.legs[1].target],
+                              fx=round(self._fx(c), 8), **plan)]
+        if choice == "stop":
+            return out + self._finish(c, "repaired", now_ns)
+        if choice == "wait":
+            c.waiting = True
+            self._waiting[c.intent.combo_id] = c
+            return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+        if choice == "chase":
+            c.chases += 1
+            self.counters["chased"] += 1
+        else:
+            self.counters["unwound"] += 1
+        out += self._send(c, plan["leg"], plan["side"], plan["lots"], plan["px"], choice, now_ns)
+        return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+
+    # --- timers and books ------------------------------------------------------------------------
+
+    def on_timer(self, t: Timer, now_ns: int) -> Out:
+        kind, _, cid = t.key.partition(":")
+        c = self.combos.get(int(cid)) if cid.lstrip("-").isdigit() else None
+        if c is None or c.state in _FINAL:
+            return []
+        if kind == "budget":
+            return self._finish(c, "failed", now_ns, reason="hedge_budget_exhausted",
+                                open_orders=sum(not o.terminal for o in c.orders.values()))
+        if kind != "step":
+            return []
+        out: Out = []
+        for o in c.orders.values():
+            if not o.terminal and o.cl and not o.cancel_sent:
+                o.cancel_sent = True  # an IOC past its step timeout: ask the venue to close it
+                out.append((f"leg.{c.legs[o.leg].contract.venue}",
+                            CancelLeg(c.legs[o.leg].contract.venue, o.cl)))
+        if not c.all_terminal():
+            return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+        if c.waiting:
+            c.waiting = False
+            self._waiting.pop(c.intent.combo_id, None)
+            out += self._step(c, now_ns)
+        return out
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        key = f"{u.venue}:{u.sym}"
+        if not u.valid:
+            self.books.pop(key, None)
+            return []
+        self.books[key] = Top(u.bid_px, u.bid_qty, u.ask_px, u.ask_qty, u.ts_recv_ns)
+        out: Out = []
+        for cid, c in list(self._waiting.items()):
+            if c.all_terminal() and any(leg.key == key for leg in c.legs.values()):
+                c.waiting = False
+                del self._waiting[cid]
+                out += self._step(c, now_ns)
+        return out
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return combos (id -> state, held lots, residual, orders) and counters."""
+        combos = {}
+        for cid, c in self.combos.items():
+            combos[cid] = {
+                "pair": c.intent.pair, "action": c.intent.action, "state": c.state,
+                "held": [c.held(0), c.held(1)], "residual_base": round(self._residual(c), 6),
+                "rounds": c.rounds, "chases": c.chases,
+                "orders": {o.cl or f"{k[0]}.{k[1]}": {"purpose": o.purpose, "side": o.side,
+                                                      "qty": o.qty, "filled": o.filled,
+                                                      "state": o.state}
+                           for k, o in c.orders.items()},
+            }
+        return {"combos": combos, "counters": dict(self.counters)}
+
+
+__all__ = ["ComboExecutorCore"]
