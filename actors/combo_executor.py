@@ -13,18 +13,19 @@ quantity when a fill is still in flight -- never guessed) decide: flat -> done; 
 the short leg or unwind the over leg, whichever the live books price cheaper (``legging``), up to
 ``chase_tries`` chases, one IOC at a time, each bounded by ``leg_timeout_ms`` (then cancelled), the
 whole repair by ``hedge_budget_ms``. A fill that arrives after the combo finished (late fill)
-re-opens it, at most ``max_rounds`` times. ``filled_*_lots`` in ``ComboState`` are the net lots
+re-opens it, at most ``max_rounds`` times. Records and valuation: ``actors.combo_record``; the
+repair planner: ``actors.legging``. ``filled_*_lots`` in ``ComboState`` are the net lots
 the combo holds on each leg in the intent's direction; ``residual_base`` its signed exposure.
 """
 
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 from typing import Any
 
 from actors.base import Core, Out
-from actors.legging import LegView, Top, exposure, is_flat, plan_repair, round_lots
+from actors.combo_record import ComboRecord, OrderRecord, legs_from_intent
+from actors.legging import Top, plan_repair, round_lots
 from transports.config import ContractConfig, PairConfig
 from transports.messages import (
     BookUpdate,
@@ -41,98 +42,36 @@ from transports.messages import (
 _NS = 1_000_000
 _FINAL = ("complete", "repaired", "failed")
 _CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
-_COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
-             "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
-             "orphan_reports", "alarms")
-
-
-class _Order:
-    """One LegOrder a combo sent, as its ExecReports tell it."""
-
-    __slots__ = ("cancel_sent", "cl", "fill_lots", "final_cum", "leg", "notional", "purpose",
-                 "qty", "side", "state", "terminal")
-
-    def __init__(self, leg: int, side: str, qty: int, purpose: str) -> None:
-        self.leg, self.side, self.qty, self.purpose = leg, side, qty, purpose
-        self.cl = ""
-        self.state = "INITIALIZED"
-        self.fill_lots = 0  #: sum of deduped fills
-        self.notional = 0  #: sum of px * qty over those fills
-        self.final_cum = 0  #: the venue's final quantity from ``done``
-        self.terminal = False
-        self.cancel_sent = False
-
-    @property
-    def filled(self) -> int:
-        """Lots this order traded: its fills, or the venue's final cum if fills are in flight."""
-        return max(self.fill_lots, self.final_cum)
-
-
-class _Leg:
-    """One leg of a combo (0 = the pair's leg A, 1 = leg B)."""
-
-    __slots__ = ("contract", "expected_px", "fee", "key", "limit_px", "side", "target",
-                 "tick_value")
-
-    def __init__(self, key: str, side: str, target: int, limit_px: int, expected_px: float,
-                 contract: ContractConfig) -> None:
-        self.key, self.side, self.target = key, side, target
-        self.limit_px, self.expected_px, self.contract = limit_px, expected_px, contract
-        tick = float(Decimal(contract.tick))
-        self.tick_value = tick * contract.multiplier  #: in the contract's currency
-        self.fee = contract.fee_per_lot
-
-    @property
-    def base_per_lot(self) -> float:
-        c = self.contract
-        return c.base_per_lot if c.base_per_lot > 0 else c.multiplier
-
-
-class _Combo:
-    """Everything the executor knows about one combo."""
-
-    def __init__(self, intent: ComboIntent, pair: PairConfig | None, legs: dict[int, _Leg],
-                 now_ns: int) -> None:
-        self.intent = intent
-        self.pair = pair
-        self.legs = legs
-        self.state = "working"
-        self.orders: dict[tuple[int, int], _Order] = {}
-        self.attempts = {i: 0 for i in legs}
-        self.tids: set[tuple[str, str]] = set()
-        self.repairing = False
-        self.rounds = 0
-        self.chases = 0
-        self.steps = 0
-        self.no_chase: set[int] = set()  #: legs with a rejected/denied order: never chased
-        self.waiting = False  #: a repair step waits for a book
-        self.unhedged_since_ns = 0
-        self.created_ns = now_ns
-
-    def held(self, i: int) -> int:
-        leg = self.legs.get(i)
-        if leg is None:
-            return 0
-        return sum(o.filled if o.side == leg.side else -o.filled
-                   for o in self.orders.values() if o.leg == i)
-
-    def entry_avg(self, i: int) -> float:
-        leg = self.legs[i]
-        lots = sum(o.fill_lots for o in self.orders.values() if o.leg == i and o.side == leg.side)
-        notional = sum(o.notional for o in self.orders.values()
-                       if o.leg == i and o.side == leg.side)
-        return notional / lots if lots else 0.0
-
-    def all_terminal(self) -> bool:
-        return all(o.terminal for o in self.orders.values())
+_COUNTERS = (
+    "combos",
+    "complete",
+    "repaired",
+    "failed",
+    "chased",
+    "unwound",
+    "imbalances",
+    "max_unhedged_ns",
+    "duplicate_intents",
+    "refused_intents",
+    "duplicate_fills",
+    "orphan_reports",
+    "alarms",
+)
 
 
 class ComboExecutorCore(Core):
     """Pure combo lifecycle and legging logic."""
 
-    def __init__(self, name: str, pairs: dict[str, PairConfig],
-                 contracts: dict[str, ContractConfig], notify: list[str], *,
-                 journal: str = "journal", max_rounds: int = 3) -> None:
+    def __init__(
+        self,
+        name: str,
+        pairs: dict[str, PairConfig],
+        contracts: dict[str, ContractConfig],
+        notify: list[str],
+        *,
+        journal: str = "journal",
+        max_rounds: int = 3,
+    ) -> None:
         super().__init__(name)
         self.pairs = pairs
         self.contracts = contracts  #: keyed "venue:sym"
@@ -140,120 +79,75 @@ class ComboExecutorCore(Core):
         self.journal = journal
         self.max_rounds = max_rounds
         self.books: dict[str, Top] = {}
-        self.combos: dict[int, _Combo] = {}
-        self._waiting: dict[int, _Combo] = {}  #: combos whose next step waits for a book
+        self.combos: dict[int, ComboRecord] = {}
+        self._waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
 
     # --- helpers ---------------------------------------------------------------------------------
 
     def _decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
-        return (self.journal, Decision(self.name, what, json.dumps(detail, sort_keys=True),
-                                       now_ns))
+        return (self.journal, Decision(self.name, what, json.dumps(detail, sort_keys=True), now_ns))
 
     def _alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         self.counters["alarms"] += 1
         return self._decision("alarm", now_ns, alarm=kind, **detail)
 
-    def _fx(self, c: _Combo) -> float:
-        """Leg B's currency into leg A's: the FX book if routed here, else implied by the intent."""
-        p = c.pair
-        if p is None:
-            return 1.0
-        if p.fx:
-            top, fc = self.books.get(p.fx), self.contracts.get(p.fx)
-            mid = top.mid() if top is not None else None
-            if mid and fc is not None:
-                rate = mid * float(Decimal(fc.tick))
-                return 1.0 / rate if p.fx_invert else rate
-        a, b = c.legs.get(0), c.legs.get(1)
-        if a is None or b is None or b.expected_px <= 0:
-            return 1.0
-        p_a = a.expected_px * float(Decimal(a.contract.tick))
-        p_b = b.expected_px * float(Decimal(b.contract.tick))
-        implied = (p_a - p.premium) / (p_b * p.unit_factor * (1.0 + p.import_tax))
-        return implied if implied > 0 else 1.0
-
-    def _views(self, c: _Combo) -> list[LegView]:
-        fx = self._fx(c)
-        views = []
-        for i in (0, 1):
-            leg = c.legs[i]
-            k = fx if i == 1 else 1.0
-            views.append(LegView(leg.side, c.held(i), leg.base_per_lot, leg.tick_value * k,
-                                 leg.fee * k, leg.expected_px, c.entry_avg(i),
-                                 self.books.get(leg.key)))
-        return views
-
-    def _tolerance(self, c: _Combo) -> float:
-        """The intent's own residual: what a complete fill of the target leaves."""
-        return abs(sum((1 if leg.side == "B" else -1) * leg.target * leg.base_per_lot
-                       for leg in c.legs.values()))
-
-    def _flat(self, c: _Combo) -> bool:
-        if len(c.legs) < 2:
-            return True
-        return is_flat(self._views(c), self._tolerance(c))
-
-    def _residual(self, c: _Combo) -> float:
-        return exposure([LegView(leg.side, c.held(i), leg.base_per_lot, 0.0, 0.0, 0.0, 0.0, None)
-                         for i, leg in c.legs.items()])
-
-    def _state(self, c: _Combo, state: str, now_ns: int) -> Out:
+    def _state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
         c.state = state
         i = c.intent
-        msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
-                         i.direction, c.held(0), c.held(1), round(self._residual(c), 6), now_ns)
+        msg = ComboState(
+            i.combo_id,
+            i.pair,
+            i.action,
+            state,  # type: ignore[arg-type]
+            i.direction,
+            c.held(0),
+            c.held(1),
+            round(c.residual(), 6),
+            now_ns,
+        )
         return [(n, msg) for n in self.notify]
 
-    def _track_unhedged(self, c: _Combo, now_ns: int, final: bool = False) -> None:
-        if not self._flat(c) and not final:
-            if not c.unhedged_since_ns:
+    def _track_unhedged(self, c: ComboRecord, now_ns: int, final: bool = False) -> None:
+        if not c.flat() and not final:
+            if c.unhedged_since_ns is None:
                 c.unhedged_since_ns = now_ns
-        elif c.unhedged_since_ns:
+        elif c.unhedged_since_ns is not None:
             dur = now_ns - c.unhedged_since_ns
             self.counters["max_unhedged_ns"] = max(self.counters["max_unhedged_ns"], dur)
-            c.unhedged_since_ns = 0
+            c.unhedged_since_ns = None
 
-    def _send(self, c: _Combo, i: int, side: str, lots: int, px: int, purpose: str,
-              now_ns: int) -> Out:
+    def _send(
+        self, c: ComboRecord, i: int, side: str, lots: int, px: int, purpose: str, now_ns: int
+    ) -> Out:
         leg = c.legs[i]
         attempt = c.attempts[i]
         c.attempts[i] += 1
-        c.orders[(i, attempt)] = _Order(i, side, lots, purpose)
+        c.orders[(i, attempt)] = OrderRecord(i, side, lots, purpose)
         intent = c.intent
-        order = LegOrder(intent.combo_id, i, attempt, leg.contract.venue, leg.contract.sym,
-                         side,  # type: ignore[arg-type]
-                         lots, px, "IOC", purpose,  # type: ignore[arg-type]
-                         intent.ts_recv_ns, intent.ts_signal_ns if purpose == "entry" else now_ns)
+        order = LegOrder(
+            intent.combo_id,
+            i,
+            attempt,
+            leg.contract.venue,
+            leg.contract.sym,
+            side,  # type: ignore[arg-type]
+            lots,
+            px,
+            "IOC",
+            purpose,  # type: ignore[arg-type]
+            intent.ts_recv_ns,
+            intent.ts_signal_ns if purpose == "entry" else now_ns,
+        )
         return [(f"leg.{leg.contract.venue}", order)]
 
-    def _timer(self, kind: str, c: _Combo, due_ns: int) -> tuple[str, SetTimer]:
+    def _timer(self, kind: str, c: ComboRecord, due_ns: int) -> tuple[str, SetTimer]:
         return ("@timer", SetTimer(f"{kind}:{c.intent.combo_id}", due_ns))
 
-    def _step_ns(self, c: _Combo) -> int:
+    def _step_ns(self, c: ComboRecord) -> int:
         return (c.pair.leg_timeout_ms if c.pair else 1000) * _NS
 
     # --- intents ---------------------------------------------------------------------------------
-
-    def _legs_of(self, intent: ComboIntent, pair: PairConfig | None) -> dict[int, _Leg] | str:
-        if pair is None:
-            return "unknown_pair"
-        if not 1 <= len(intent.legs) <= 2:
-            return "bad_leg_count"
-        legs: dict[int, _Leg] = {}
-        for spec in intent.legs:
-            key = f"{spec.venue}:{spec.sym}"
-            i = 0 if key == pair.leg_a else 1 if key == pair.leg_b else -1
-            contract = self.contracts.get(key)
-            if i < 0 or i in legs or contract is None:
-                return f"bad_leg:{key}"
-            if spec.qty_lots <= 0:
-                return f"bad_qty:{key}"
-            legs[i] = _Leg(key, spec.side, spec.qty_lots, spec.limit_px_ticks,
-                           spec.expected_px_ticks, contract)
-        if len(legs) == 2 and legs[0].side == legs[1].side:
-            return "legs_same_side"
-        return legs
 
     def on_combo_intent(self, intent: ComboIntent, now_ns: int) -> Out:
         cid = intent.combo_id
@@ -262,17 +156,19 @@ class ComboExecutorCore(Core):
             self.counters["duplicate_intents"] += 1
             return [self._alarm("duplicate_combo", now_ns, combo_id=cid)]
         pair = self.pairs.get(intent.pair)
-        legs = self._legs_of(intent, pair)
+        legs = legs_from_intent(intent, pair, self.contracts)
         self.counters["combos"] += 1
         if isinstance(legs, str):
-            c = _Combo(intent, pair, {}, now_ns)
+            c = ComboRecord(intent, pair, {}, now_ns)
             self.combos[cid] = c
             self.counters["refused_intents"] += 1
             self.counters["failed"] += 1
-            return [self._decision("combo_refused", now_ns, combo_id=cid, reason=legs),
-                    *self._state(c, "failed", now_ns)]
+            return [
+                self._decision("combo_refused", now_ns, combo_id=cid, reason=legs),
+                *self._state(c, "failed", now_ns),
+            ]
         assert pair is not None
-        c = _Combo(intent, pair, legs, now_ns)
+        c = ComboRecord(intent, pair, legs, now_ns)
         self.combos[cid] = c
         out = self._state(c, "working", now_ns)
         first = [0] if pair.legging_mode == "lead" and len(legs) == 2 else sorted(legs)
@@ -280,19 +176,29 @@ class ComboExecutorCore(Core):
             leg = legs[i]
             out += self._send(c, i, leg.side, leg.target, leg.limit_px, "entry", now_ns)
         step = self._step_ns(c)
-        out += [self._timer("step", c, now_ns + step),
-                self._timer("budget", c, now_ns + step + pair.hedge_budget_ms * _NS)]
+        out += [
+            self._timer("step", c, now_ns + step),
+            self._timer("budget", c, now_ns + step + pair.hedge_budget_ms * _NS),
+        ]
         return out
 
-    def _lead_hedge(self, c: _Combo, now_ns: int) -> Out:
+    def _lead_hedge(self, c: ComboRecord, now_ns: int) -> Out:
         """In lead mode, hedge leg A's fills on leg B by the lot ratio as they come."""
-        if c.pair is None or c.pair.legging_mode != "lead" or len(c.legs) < 2 or c.repairing \
-                or c.state in _FINAL:
+        if (
+            c.pair is None
+            or c.pair.legging_mode != "lead"
+            or len(c.legs) < 2
+            or c.repairing
+            or c.state in _FINAL
+        ):
             return []
         a, b = c.legs[0], c.legs[1]
         want = round_lots(c.held(0) * b.target / a.target)
-        committed = sum(o.filled if o.terminal else o.qty for o in c.orders.values()
-                        if o.leg == 1 and o.purpose == "entry")
+        committed = sum(
+            o.filled if o.terminal else o.qty
+            for o in c.orders.values()
+            if o.leg == 1 and o.purpose == "entry"
+        )
         owed = min(want, b.target) - committed
         if owed <= 0:
             return []
@@ -344,39 +250,50 @@ class ComboExecutorCore(Core):
 
     # --- evaluation and repair -------------------------------------------------------------------
 
-    def _finish(self, c: _Combo, state: str, now_ns: int, **why: Any) -> Out:
+    def _finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
         c.repairing = c.waiting = False
         self._waiting.pop(c.intent.combo_id, None)
         self.counters[state] += 1
         self._track_unhedged(c, now_ns, final=True)
         out = [self._timer("step", c, 0), self._timer("budget", c, 0)]
         out += self._state(c, state, now_ns)
-        if state == "failed" and (why or abs(self._residual(c)) > 0):
-            out.append(self._alarm("combo_failed", now_ns, combo_id=c.intent.combo_id,
-                                   residual_base=round(self._residual(c), 6),
-                                   held=[c.held(0), c.held(1)], **why))
+        if state == "failed" and (why or abs(c.residual()) > 0):
+            out.append(
+                self._alarm(
+                    "combo_failed",
+                    now_ns,
+                    combo_id=c.intent.combo_id,
+                    residual_base=round(c.residual(), 6),
+                    held=[c.held(0), c.held(1)],
+                    **why,
+                )
+            )
         return out
 
-    def _evaluate(self, c: _Combo, now_ns: int) -> Out:
+    def _evaluate(self, c: ComboRecord, now_ns: int) -> Out:
         held = [c.held(i) for i in sorted(c.legs)]
         if c.state in _FINAL:
             # a late fill re-opened a finished combo
-            if self._flat(c):
-                return self._finish(c, "repaired", now_ns) if c.state == "failed" else \
-                    self._state(c, c.state, now_ns)
+            if c.flat():
+                return (
+                    self._finish(c, "repaired", now_ns)
+                    if c.state == "failed"
+                    else self._state(c, c.state, now_ns)
+                )
             if c.rounds >= self.max_rounds:
-                return [self._alarm("late_imbalance", now_ns, combo_id=c.intent.combo_id,
-                                    held=held)]
+                return [
+                    self._alarm("late_imbalance", now_ns, combo_id=c.intent.combo_id, held=held)
+                ]
             return self._start_repair(c, now_ns)
         if not c.repairing:
             if all(h == 0 for h in held):
                 return self._finish(c, "failed", now_ns)
-            if self._flat(c):
+            if c.flat():
                 return self._finish(c, "complete", now_ns)
             return self._start_repair(c, now_ns)
         return self._step(c, now_ns)
 
-    def _start_repair(self, c: _Combo, now_ns: int) -> Out:
+    def _start_repair(self, c: ComboRecord, now_ns: int) -> Out:
         assert c.pair is not None
         c.repairing = True
         c.rounds += 1
@@ -386,19 +303,34 @@ class ComboExecutorCore(Core):
         out += self._state(c, "repairing", now_ns)
         return out + self._step(c, now_ns)
 
-    def _step(self, c: _Combo, now_ns: int) -> Out:
+    def _step(self, c: ComboRecord, now_ns: int) -> Out:
         p = c.pair
         assert p is not None
-        plan = plan_repair(self._views(c), tolerance=self._tolerance(c), chases_done=c.chases,
-                           chase_tries=p.chase_tries, chase_ticks=p.chase_ticks,
-                           max_slip=p.max_slippage_ticks, no_chase=frozenset(c.no_chase))
+        plan = plan_repair(
+            c.views(self.books, self.contracts),
+            tolerance=c.tolerance(),
+            chases_done=c.chases,
+            chase_tries=p.chase_tries,
+            chase_ticks=p.chase_ticks,
+            max_slip=p.max_slippage_ticks,
+            no_chase=frozenset(c.no_chase),
+        )
         choice = plan["choice"]
         if choice == "flat":
             return self._finish(c, "repaired", now_ns)
         c.steps += 1
-        out = [self._decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
-                              step=c.steps, target=[c.legs[0].target, c.legs[1].target],
-                              fx=round(self._fx(c), 8), **plan)]
+        out = [
+            self._decision(
+                "repair",
+                now_ns,
+                combo_id=c.intent.combo_id,
+                round=c.rounds,
+                step=c.steps,
+                target=[c.legs[0].target, c.legs[1].target],
+                fx=round(c.fx(self.books, self.contracts), 8),
+                **plan,
+            )
+        ]
         if choice == "stop":
             return out + self._finish(c, "repaired", now_ns)
         if choice == "wait":
@@ -421,16 +353,25 @@ class ComboExecutorCore(Core):
         if c is None or c.state in _FINAL:
             return []
         if kind == "budget":
-            return self._finish(c, "failed", now_ns, reason="hedge_budget_exhausted",
-                                open_orders=sum(not o.terminal for o in c.orders.values()))
+            return self._finish(
+                c,
+                "failed",
+                now_ns,
+                reason="hedge_budget_exhausted",
+                open_orders=sum(not o.terminal for o in c.orders.values()),
+            )
         if kind != "step":
             return []
         out: Out = []
         for o in c.orders.values():
             if not o.terminal and o.cl and not o.cancel_sent:
                 o.cancel_sent = True  # an IOC past its step timeout: ask the venue to close it
-                out.append((f"leg.{c.legs[o.leg].contract.venue}",
-                            CancelLeg(c.legs[o.leg].contract.venue, o.cl)))
+                out.append(
+                    (
+                        f"leg.{c.legs[o.leg].contract.venue}",
+                        CancelLeg(c.legs[o.leg].contract.venue, o.cl),
+                    )
+                )
         if not c.all_terminal():
             return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
         if c.waiting:
@@ -458,13 +399,23 @@ class ComboExecutorCore(Core):
         combos = {}
         for cid, c in self.combos.items():
             combos[cid] = {
-                "pair": c.intent.pair, "action": c.intent.action, "state": c.state,
-                "held": [c.held(0), c.held(1)], "residual_base": round(self._residual(c), 6),
-                "rounds": c.rounds, "chases": c.chases,
-                "orders": {o.cl or f"{k[0]}.{k[1]}": {"purpose": o.purpose, "side": o.side,
-                                                      "qty": o.qty, "filled": o.filled,
-                                                      "state": o.state}
-                           for k, o in c.orders.items()},
+                "pair": c.intent.pair,
+                "action": c.intent.action,
+                "state": c.state,
+                "held": [c.held(0), c.held(1)],
+                "residual_base": round(c.residual(), 6),
+                "rounds": c.rounds,
+                "chases": c.chases,
+                "orders": {
+                    o.cl or f"{k[0]}.{k[1]}": {
+                        "purpose": o.purpose,
+                        "side": o.side,
+                        "qty": o.qty,
+                        "filled": o.filled,
+                        "state": o.state,
+                    }
+                    for k, o in c.orders.items()
+                },
             }
         return {"combos": combos, "counters": dict(self.counters)}
 

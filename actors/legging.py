@@ -36,8 +36,14 @@ class Top:
 
     __slots__ = ("ask_px", "ask_qty", "bid_px", "bid_qty", "ts_ns")
 
-    def __init__(self, bid_px: list[int], bid_qty: list[int], ask_px: list[int],
-                 ask_qty: list[int], ts_ns: int) -> None:
+    def __init__(
+        self,
+        bid_px: list[int],
+        bid_qty: list[int],
+        ask_px: list[int],
+        ask_qty: list[int],
+        ts_ns: int,
+    ) -> None:
         self.bid_px, self.bid_qty = list(bid_px), list(bid_qty)
         self.ask_px, self.ask_qty = list(ask_px), list(ask_qty)
         self.ts_ns = ts_ns
@@ -52,11 +58,28 @@ class Top:
 class LegView:
     """What the planner needs to know about one leg of a combo."""
 
-    __slots__ = ("base_per_lot", "book", "entry_avg_px", "expected_px", "fee", "held", "side",
-                 "tick_value")
+    __slots__ = (
+        "base_per_lot",
+        "book",
+        "entry_avg_px",
+        "expected_px",
+        "fee",
+        "held",
+        "side",
+        "tick_value",
+    )
 
-    def __init__(self, side: str, held: int, base_per_lot: float, tick_value: float, fee: float,
-                 expected_px: float, entry_avg_px: float, book: Top | None) -> None:
+    def __init__(
+        self,
+        side: str,
+        held: int,
+        base_per_lot: float,
+        tick_value: float,
+        fee: float,
+        expected_px: float,
+        entry_avg_px: float,
+        book: Top | None,
+    ) -> None:
         self.side = side  #: the combo's side on this leg ("B"/"S")
         self.held = held  #: lots held in that direction (net of unwinds)
         self.base_per_lot = base_per_lot
@@ -90,8 +113,9 @@ def is_flat(legs: list[LegView], tolerance: float = 0.0) -> bool:
     return all(round_lots(e / leg.base_per_lot) == 0 for leg in legs)
 
 
-def walk(px: list[int], qty: list[int], lots: int, limit: int | None,
-         buy: bool) -> tuple[int, int, int]:
+def walk(
+    px: list[int], qty: list[int], lots: int, limit: int | None, buy: bool
+) -> tuple[int, int, int]:
     """Take up to ``lots`` from levels (best first) within ``limit``.
 
     Return (lots taken, sum of px * lots, worst price used; 0 if none).
@@ -146,9 +170,16 @@ def unwind_estimate(leg: LegView, lots: int, max_slip: int) -> tuple[float, int]
     return loss * leg.tick_value + lots * leg.fee, limit
 
 
-def plan_repair(legs: list[LegView], *, tolerance: float, chases_done: int, chase_tries: int,
-                chase_ticks: int, max_slip: int,
-                no_chase: frozenset[int] = frozenset()) -> dict[str, Any]:
+def plan_repair(
+    legs: list[LegView],
+    *,
+    tolerance: float,
+    chases_done: int,
+    chase_tries: int,
+    chase_ticks: int,
+    max_slip: int,
+    no_chase: frozenset[int] = frozenset(),
+) -> dict[str, Any]:
     """Decide the next repair step for a two-leg combo.
 
     Return a dict with every input and ``choice``: ``flat`` (nothing to do), ``chase`` or
@@ -157,9 +188,15 @@ def plan_repair(legs: list[LegView], *, tolerance: float, chases_done: int, chas
     venue rejected or we denied an order there) are never chased, only unwound against.
     """
     e = exposure(legs)
-    plan: dict[str, Any] = {"held": [leg.held for leg in legs], "imbalance_base": round(e, 6),
-                            "tolerance": round(tolerance, 6), "chases": chases_done,
-                            "chase_tries": chase_tries, "chase_cost": None, "unwind_cost": None}
+    plan: dict[str, Any] = {
+        "held": [leg.held for leg in legs],
+        "imbalance_base": round(e, 6),
+        "tolerance": round(tolerance, 6),
+        "chases": chases_done,
+        "chase_tries": chase_tries,
+        "chase_cost": None,
+        "unwind_cost": None,
+    }
     if is_flat(legs, tolerance):
         return {**plan, "choice": "flat"}
     sigma = 1 if e > 0 else -1

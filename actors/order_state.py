@@ -46,8 +46,19 @@ S = OrderState
 
 #: every event the table knows
 EVENTS = (
-    "deny", "submit", "accept", "reject", "fill_partial", "fill_full", "cancel_request",
-    "cancel_reject", "canceled", "expired", "update_request", "update_reject", "updated",
+    "deny",
+    "submit",
+    "accept",
+    "reject",
+    "fill_partial",
+    "fill_full",
+    "cancel_request",
+    "cancel_reject",
+    "canceled",
+    "expired",
+    "update_request",
+    "update_reject",
+    "updated",
 )
 
 TERMINAL = frozenset({S.DENIED, S.REJECTED, S.CANCELED, S.EXPIRED, S.FILLED})
@@ -133,8 +144,12 @@ def transition(state: OrderState, event: str, previous: OrderState | None = None
     except KeyError:
         raise IllegalTransition(f"{state.value} --{event}-> (not in the table)") from None
     if nxt is None:
-        if previous is None or previous in TERMINAL or previous in PENDING \
-                or previous is S.INITIALIZED:
+        if (
+            previous is None
+            or previous in TERMINAL
+            or previous in PENDING
+            or previous is S.INITIALIZED
+        ):
             raise IllegalTransition(f"{state.value} --{event}-> no previous state to restore")
         return previous
     return nxt
@@ -154,16 +169,54 @@ class LiveOrder:
     """One order this engine sent (or denied): identity, state, fills and timestamps."""
 
     __slots__ = (
-        "acked_ns", "attempt", "cancel_sent_ns", "cl", "combo_id", "created_ns", "cum_lots",
-        "done_ns", "duplicate_fills", "fees", "late_fills", "leg", "notional_ticks", "oid",
-        "overfill_lots", "previous_state", "purpose", "px_ticks", "qty_lots", "queries",
-        "reject_reason", "sent_ns", "side", "state", "sym", "tif", "trade_ids",
-        "unknown_since_ns", "venue", "venue_cum",
+        "acked_ns",
+        "attempt",
+        "cancel_sent_ns",
+        "cl",
+        "combo_id",
+        "created_ns",
+        "cum_lots",
+        "done_ns",
+        "duplicate_fills",
+        "fees",
+        "late_fills",
+        "leg",
+        "notional_ticks",
+        "oid",
+        "overfill_lots",
+        "previous_state",
+        "purpose",
+        "px_ticks",
+        "qty_lots",
+        "queries",
+        "reject_reason",
+        "sent_ns",
+        "side",
+        "state",
+        "sym",
+        "tif",
+        "trade_ids",
+        "unknown_since_ns",
+        "venue",
+        "venue_cum",
     )
 
-    def __init__(self, cl: str, venue: str, sym: str, side: str, px_ticks: int, qty_lots: int,
-                 tif: str, *, combo_id: int = 0, leg: int = 0, attempt: int = 0,
-                 purpose: str = "entry", created_ns: int = 0) -> None:
+    def __init__(
+        self,
+        cl: str,
+        venue: str,
+        sym: str,
+        side: str,
+        px_ticks: int,
+        qty_lots: int,
+        tif: str,
+        *,
+        combo_id: int = 0,
+        leg: int = 0,
+        attempt: int = 0,
+        purpose: str = "entry",
+        created_ns: int = 0,
+    ) -> None:
         self.cl, self.venue, self.sym, self.side = cl, venue, sym, side
         self.px_ticks, self.qty_lots, self.tif = px_ticks, qty_lots, tif
         self.combo_id, self.leg, self.attempt, self.purpose = combo_id, leg, attempt, purpose
@@ -310,7 +363,8 @@ class LiveOrder:
         if self.state in TERMINAL:
             if self.state in (S.REJECTED, S.DENIED) and cum > 0:
                 raise IllegalTransition(
-                    f"{self.cl}: done {state} cum={cum} after {self.state.value}")
+                    f"{self.cl}: done {state} cum={cum} after {self.state.value}"
+                )
             return False
         if state == "filled":
             self._move("fill_full")

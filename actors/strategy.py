@@ -182,7 +182,7 @@ class StrategyCore(Core):
         mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
         mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
         mid_spread = mid_a - self._parity(mid_b, fx)
-        mean, std = zscore_mean_std(self.zbuf, self.zstate)
+        mean, std = (float(v) for v in zscore_mean_std(self.zbuf, self.zstate))
         warm = self.samples >= min(MIN_WARM_SAMPLES, p.z_window)
         z = (mid_spread - mean) / std if (warm and std > 1e-12) else 0.0
         # winsorise: a dislocation moves z, not the mean it is measured against
@@ -209,8 +209,10 @@ class StrategyCore(Core):
         ask_a, fa_a, worst_ask_a = walk_book(a.ask_px, a.ask_qty, a.ask_n, la)
         bid_b, fb_b, worst_bid_b = walk_book(b.bid_px, b.bid_qty, b.bid_n, lb)
         ask_b, fb_a, worst_ask_b = walk_book(b.ask_px, b.ask_qty, b.ask_n, lb)
-        return (bid_a, fa_b >= la, worst_bid_a, ask_a, fa_a >= la, worst_ask_a,
-                bid_b, fb_b >= lb, worst_bid_b, ask_b, fb_a >= lb, worst_ask_b)
+        # plain Python numbers: these go into messages, which must encode without numpy
+        return (float(bid_a), fa_b >= la, int(worst_bid_a), float(ask_a), fa_a >= la,
+                int(worst_ask_a), float(bid_b), fb_b >= lb, int(worst_bid_b), float(ask_b),
+                fb_a >= lb, int(worst_ask_b))
 
     def _cost(self, fx: float) -> float:
         p = self.pair
@@ -259,15 +261,16 @@ class StrategyCore(Core):
         if la:
             side = "S" if self.pos_a_lots > 0 else "B"
             lim = int(exec_a[2]) + (-slip if side == "S" else slip)
-            legs.append(LegSpec(a.cfg.venue, a.cfg.sym, side, la, lim, exec_a[0]))
+            legs.append(LegSpec(a.cfg.venue, a.cfg.sym, side, la, lim, float(exec_a[0])))
         if lb:
             side = "S" if self.pos_b_lots > 0 else "B"
             lim = int(exec_b[2]) + (-slip if side == "S" else slip)
-            legs.append(LegSpec(b.cfg.venue, b.cfg.sym, side, lb, lim, exec_b[0]))
+            legs.append(LegSpec(b.cfg.venue, b.cfg.sym, side, lb, lim, float(exec_b[0])))
         if not legs:
             self.pos_dir = 0
             return []
-        spread = exec_a[0] * a.tick - self._parity(exec_b[0], fx) if la and lb else 0.0
+        spread = float(exec_a[0]) * a.tick - self._parity(float(exec_b[0]), fx) if la and lb \
+            else 0.0
         return self._intent("close", self.pos_dir, legs, spread, fair, z, 0.0, self._cost(fx),
                             u, now_ns)
 

@@ -86,6 +86,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
             logger.warning("strategies not flat 15 s after flatten")
         node.tell("risk", Control("halt", "shutdown"))
         snaps = {a: node.query(a) for a in node.shells}
+        host_counters = node.host_counters()
         latency = node.latency.summary_us()
         truth_addr = fill_address(cfg.venues[0].ref, sock_dir)
         truth = ref_request(ctx, truth_addr, {"t": "sim.truth"})["truth"]
@@ -96,6 +97,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         ctx.destroy(linger=0)
     summary = build_summary(cfg, elapsed, snaps, truth, latency,
                             str(node.journal_path) if node and node.journal_path else "")
+    summary["actor_errors"] = {k[7:]: v for k, v in host_counters.items()
+                               if k.startswith("errors.")}
     summary["run_dir"] = str(run_dir)
     summary["sim_exit_code"] = code
     (run_dir / "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))

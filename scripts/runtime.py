@@ -24,9 +24,10 @@ def configure_logging(run_dir: Path | None, level: str = "INFO", quiet: bool = F
     logger.remove()
     logger.add(sys.stderr, level="WARNING" if quiet else level,
                format="<green>{time:HH:mm:ss.SSS}</green> <level>{level: <7}</level> "
-                      "{message}")
+                      "{message}", diagnose=False, backtrace=False)
     if run_dir is not None:
-        logger.add(run_dir / "log.jsonl", level="DEBUG", serialize=True, enqueue=True)
+        logger.add(run_dir / "log.jsonl", level="DEBUG", serialize=True, enqueue=True,
+                   diagnose=False)
 
 
 def new_run_dir(out_dir: str, clock: Clock) -> Path:

@@ -152,6 +152,8 @@ def check_summary(cfg: AppConfig, s: dict[str, Any]) -> str:
     for u, v in s["final_exposure"].items():
         if abs(v) > tol:
             return f"final exposure {u} {v:+.2f} exceeds the lot residual {tol:.2f}"
+    if s.get("actor_errors"):
+        return f"actors raised in their handlers: {s['actor_errors']}"
     if s["combos"] == 0:
         return "no combo traded"
     if s.get("sim_exit_code") not in (0, None):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -9,8 +10,15 @@ import pytest
 
 from actors.leg_executor import LegExecutorCore
 from transports.config import ContractConfig, RiskConfig
-from transports.messages import CancelLeg, Decision, ExecReport, LegOrder, SetTimer, Timer, \
-    TradingState
+from transports.messages import (
+    CancelLeg,
+    Decision,
+    ExecReport,
+    LegOrder,
+    SetTimer,
+    Timer,
+    TradingState,
+)
 from transports.venue_msgs import (
     Ack,
     CancelReject,
@@ -25,9 +33,19 @@ from transports.venue_msgs import (
 )
 
 MS = 1_000_000
-AU = ContractConfig(venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g",
-                    ccy="CNY", underlying="gold", base_per_lot=1000.0, fee_per_lot=10.0,
-                    max_lots_per_order=30, max_position_lots=40)
+AU = ContractConfig(
+    venue="shfe",
+    sym="au2606",
+    tick="0.02",
+    multiplier=1000.0,
+    unit="g",
+    ccy="CNY",
+    underlying="gold",
+    base_per_lot=1000.0,
+    fee_per_lot=10.0,
+    max_lots_per_order=30,
+    max_position_lots=40,
+)
 
 
 def of(out: list[tuple[str, Any]], kind: type, dest: str | None = None) -> list[Any]:
@@ -43,15 +61,44 @@ def alarms(out: list[tuple[str, Any]]) -> list[str]:
 
 
 def core(rate: int = 200, epoch: int = 3) -> LegExecutorCore:
-    return LegExecutorCore("leg.shfe", "shfe", "shfe-acct", {"au2606": AU}, epoch,
-                           RiskConfig(max_orders_per_s=rate), ["combo", "risk"], 2000)
+    return LegExecutorCore(
+        "leg.shfe",
+        "shfe",
+        "shfe-acct",
+        {"au2606": AU},
+        epoch,
+        RiskConfig(max_orders_per_s=rate),
+        ["combo", "risk"],
+        2000,
+    )
 
 
-def order(combo: int = 42, leg: int = 0, attempt: int = 0, side: str = "B", qty: int = 10,
-          tif: str = "IOC", px: int = 30500, sym: str = "au2606", venue: str = "shfe",
-          purpose: str = "entry") -> LegOrder:
-    return LegOrder(combo, leg, attempt, venue, sym, side, qty, px, tif,  # type: ignore[arg-type]
-                    purpose, 1, 2)  # type: ignore[arg-type]
+def order(
+    combo: int = 42,
+    leg: int = 0,
+    attempt: int = 0,
+    side: str = "B",
+    qty: int = 10,
+    tif: str = "IOC",
+    px: int = 30500,
+    sym: str = "au2606",
+    venue: str = "shfe",
+    purpose: str = "entry",
+) -> LegOrder:
+    return LegOrder(
+        combo,
+        leg,
+        attempt,
+        venue,
+        sym,
+        side,
+        qty,
+        px,
+        tif,  # type: ignore[arg-type]
+        purpose,
+        1,
+        2,
+    )  # type: ignore[arg-type]
 
 
 def send(c: LegExecutorCore, o: LegOrder, now: int = 1_000) -> str:
@@ -65,12 +112,19 @@ def test_sent_order_has_the_deterministic_cl_and_reports_before_it_leaves() -> N
     out = c.handle(order(combo=42, leg=1, attempt=2), 5_000)
     assert [d for d, _ in out] == ["combo", "risk", "@oe", "@timer"]
     new = out[2][1]
-    assert new == NewOrder(cl="3.42.1.2", sym="au2606", side="B", px=30500, qty=10, tif="IOC",
-                           ts=5_000)
+    assert new == NewOrder(
+        cl="3.42.1.2", sym="au2606", side="B", px=30500, qty=10, tif="IOC", ts=5_000
+    )
     assert out[3][1] == SetTimer("ack:3.42.1.2", 5_000 + 2000 * MS)
     (rep,) = reports(out, "sent")
-    assert (rep.cl, rep.state, rep.qty_lots, rep.combo_id, rep.leg, rep.attempt) == \
-        ("3.42.1.2", "SUBMITTED", 10, 42, 1, 2)
+    assert (rep.cl, rep.state, rep.qty_lots, rep.combo_id, rep.leg, rep.attempt) == (
+        "3.42.1.2",
+        "SUBMITTED",
+        10,
+        42,
+        1,
+        2,
+    )
     assert c.snapshot()["counters"]["sent"] == 1
 
 
@@ -94,12 +148,15 @@ def test_the_same_cl_is_never_sent_twice() -> None:
     assert c.snapshot()["counters"]["denied"] == {"duplicate_cl": 3, "halted": 1}
 
 
-@pytest.mark.parametrize(("kwargs", "reason"), [
-    ({"qty": 31}, "max_lots"),
-    ({"sym": "GCZ6"}, "unknown_instrument"),
-    ({"venue": "comex"}, "wrong_venue"),
-    ({"qty": 0}, "bad_qty"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"qty": 31}, "max_lots"),
+        ({"sym": "GCZ6"}, "unknown_instrument"),
+        ({"venue": "comex"}, "wrong_venue"),
+        ({"qty": 0}, "bad_qty"),
+    ],
+)
 def test_denials_never_reach_the_venue(kwargs: dict[str, Any], reason: str) -> None:
     c = core()
     out = c.handle(order(**kwargs), 1_000)
@@ -146,8 +203,16 @@ def test_fill_before_ack_then_stale_ack_then_done() -> None:
     cl = send(c, order(qty=10))
     out = c.handle(Fill(cl=cl, oid="X1", tid="t1", px=30499, qty=4, ts=77, fee=40.0), 2_000)
     (f,) = reports(out, "fill")
-    assert (f.state, f.qty_lots, f.cum_lots, f.leaves_lots, f.px_ticks, f.fee, f.trade_id,
-            f.ts_event_ns) == ("PARTIALLY_FILLED", 4, 4, 6, 30499, 40.0, "t1", 77)
+    assert (
+        f.state,
+        f.qty_lots,
+        f.cum_lots,
+        f.leaves_lots,
+        f.px_ticks,
+        f.fee,
+        f.trade_id,
+        f.ts_event_ns,
+    ) == ("PARTIALLY_FILLED", 4, 4, 6, 30499, 40.0, "t1", 77)
     assert of(out, ExecReport, "risk")  # every report_to gets it
     assert reports(c.handle(Ack(cl=cl, oid="X1", ts=1), 3_000)) == []
     out = c.handle(Done(cl=cl, oid="X1", state="expired", cum=4, ts=5), 4_000)
@@ -164,8 +229,14 @@ def test_duplicate_fill_is_ignored_and_counted() -> None:
     assert len(reports(c.handle(f, 2_000), "fill")) == 1
     assert reports(c.handle(f, 3_000)) == []
     # the same trade again inside a status reply: still once
-    st = OrderStatus(cl=cl, state="partial", oid="X1", cum=3, leaves=7,
-                     fills=[FillRecord(cl=cl, oid="X1", tid="t1", px=30500, qty=3, ts=2)])
+    st = OrderStatus(
+        cl=cl,
+        state="partial",
+        oid="X1",
+        cum=3,
+        leaves=7,
+        fills=[FillRecord(cl=cl, oid="X1", tid="t1", px=30500, qty=3, ts=2)],
+    )
     assert reports(c.handle(st, 4_000), "fill") == []
     snap = c.snapshot()
     assert snap["positions"] == {"au2606": -3}
@@ -217,8 +288,14 @@ def test_timeout_queries_and_never_resends() -> None:
     # while the outcome is unknown the venue only takes position-reducing orders
     assert reports(c.handle(order(attempt=1), 4100 * MS))[0].reason == "venue_uncertain"
     # the venue proves the outcome: it filled
-    st = OrderStatus(cl=cl, state="filled", oid="X1", cum=10, leaves=0,
-                     fills=[FillRecord(cl=cl, oid="X1", tid="t1", px=30500, qty=10, ts=5)])
+    st = OrderStatus(
+        cl=cl,
+        state="filled",
+        oid="X1",
+        cum=10,
+        leaves=0,
+        fills=[FillRecord(cl=cl, oid="X1", tid="t1", px=30500, qty=10, ts=5)],
+    )
     out = c.handle(st, 5000 * MS)
     assert [r.kind for r in reports(out)] == ["fill", "done"]
     assert not c.orders[cl].unknown and c.orders[cl].state.value == "FILLED"
@@ -229,8 +306,18 @@ def test_timeout_queries_and_never_resends() -> None:
 
 
 def test_query_loop_is_bounded_and_alarms_once() -> None:
-    c = LegExecutorCore("leg.shfe", "shfe", "acct", {"au2606": AU}, 1, RiskConfig(),
-                        ["combo"], 100, max_queries=3, max_query_interval_ms=250)
+    c = LegExecutorCore(
+        "leg.shfe",
+        "shfe",
+        "acct",
+        {"au2606": AU},
+        1,
+        RiskConfig(),
+        ["combo"],
+        100,
+        max_queries=3,
+        max_query_interval_ms=250,
+    )
     cl = send(c, order(), 0)
     due = [t.due_ns for t in of(c.handle(Timer(f"ack:{cl}", 100 * MS), 100 * MS), SetTimer)]
     n_queries, seen = 1, []
@@ -240,7 +327,7 @@ def test_query_loop_is_bounded_and_alarms_once() -> None:
         seen += alarms(out)
         due += [t.due_ns for t in of(out, SetTimer)]
     assert n_queries == 3 and seen == ["unresolved"]
-    assert [d - a for a, d in zip(due, due[1:], strict=False)] == [200 * MS, 250 * MS]
+    assert [d - a for a, d in itertools.pairwise(due)] == [200 * MS, 250 * MS]
     assert c.orders[cl].unknown and c.orders[cl].state.value == "SUBMITTED"
 
 
@@ -333,5 +420,14 @@ def test_flatten_orders_go_through_the_checks() -> None:
 def test_snapshot_keys() -> None:
     snap = core().snapshot()
     assert {"orders", "positions", "counters"} <= set(snap)
-    assert {"sent", "denied", "rejects", "fills", "duplicate_fills", "late_fills", "overfills",
-            "illegal_transitions", "unknown_outcomes"} <= set(snap["counters"])
+    assert {
+        "sent",
+        "denied",
+        "rejects",
+        "fills",
+        "duplicate_fills",
+        "late_fills",
+        "overfills",
+        "illegal_transitions",
+        "unknown_outcomes",
+    } <= set(snap["counters"])

@@ -23,29 +23,66 @@ S = OrderState
 
 # the table of notes/fault-catalogue.md §6, written out independently of the module
 LEGAL: dict[OrderState, set[tuple[str, OrderState]]] = {
-    S.INITIALIZED: {("deny", S.DENIED), ("submit", S.SUBMITTED), ("accept", S.ACCEPTED),
-                    ("reject", S.REJECTED), ("canceled", S.CANCELED), ("expired", S.EXPIRED)},
-    S.SUBMITTED: {("accept", S.ACCEPTED), ("reject", S.REJECTED), ("canceled", S.CANCELED),
-                  ("expired", S.EXPIRED), ("fill_partial", S.PARTIALLY_FILLED),
-                  ("fill_full", S.FILLED), ("cancel_request", S.PENDING_CANCEL),
-                  ("update_request", S.PENDING_UPDATE), ("updated", S.SUBMITTED)},
-    S.ACCEPTED: {("fill_partial", S.PARTIALLY_FILLED), ("fill_full", S.FILLED),
-                 ("cancel_request", S.PENDING_CANCEL), ("update_request", S.PENDING_UPDATE),
-                 ("canceled", S.CANCELED), ("expired", S.EXPIRED), ("reject", S.REJECTED),
-                 ("accept", S.ACCEPTED), ("updated", S.ACCEPTED)},
-    S.PARTIALLY_FILLED: {("fill_partial", S.PARTIALLY_FILLED), ("fill_full", S.FILLED),
-                         ("cancel_request", S.PENDING_CANCEL),
-                         ("update_request", S.PENDING_UPDATE), ("canceled", S.CANCELED),
-                         ("expired", S.EXPIRED), ("accept", S.ACCEPTED),
-                         ("updated", S.PARTIALLY_FILLED)},
-    S.PENDING_CANCEL: {("canceled", S.CANCELED), ("fill_partial", S.PARTIALLY_FILLED),
-                       ("fill_full", S.FILLED), ("expired", S.EXPIRED), ("reject", S.REJECTED),
-                       ("accept", S.ACCEPTED), ("cancel_request", S.PENDING_CANCEL)},
-    S.PENDING_UPDATE: {("accept", S.ACCEPTED), ("updated", S.ACCEPTED), ("canceled", S.CANCELED),
-                       ("expired", S.EXPIRED), ("reject", S.REJECTED),
-                       ("fill_partial", S.PARTIALLY_FILLED), ("fill_full", S.FILLED),
-                       ("cancel_request", S.PENDING_CANCEL),
-                       ("update_request", S.PENDING_UPDATE)},
+    S.INITIALIZED: {
+        ("deny", S.DENIED),
+        ("submit", S.SUBMITTED),
+        ("accept", S.ACCEPTED),
+        ("reject", S.REJECTED),
+        ("canceled", S.CANCELED),
+        ("expired", S.EXPIRED),
+    },
+    S.SUBMITTED: {
+        ("accept", S.ACCEPTED),
+        ("reject", S.REJECTED),
+        ("canceled", S.CANCELED),
+        ("expired", S.EXPIRED),
+        ("fill_partial", S.PARTIALLY_FILLED),
+        ("fill_full", S.FILLED),
+        ("cancel_request", S.PENDING_CANCEL),
+        ("update_request", S.PENDING_UPDATE),
+        ("updated", S.SUBMITTED),
+    },
+    S.ACCEPTED: {
+        ("fill_partial", S.PARTIALLY_FILLED),
+        ("fill_full", S.FILLED),
+        ("cancel_request", S.PENDING_CANCEL),
+        ("update_request", S.PENDING_UPDATE),
+        ("canceled", S.CANCELED),
+        ("expired", S.EXPIRED),
+        ("reject", S.REJECTED),
+        ("accept", S.ACCEPTED),
+        ("updated", S.ACCEPTED),
+    },
+    S.PARTIALLY_FILLED: {
+        ("fill_partial", S.PARTIALLY_FILLED),
+        ("fill_full", S.FILLED),
+        ("cancel_request", S.PENDING_CANCEL),
+        ("update_request", S.PENDING_UPDATE),
+        ("canceled", S.CANCELED),
+        ("expired", S.EXPIRED),
+        ("accept", S.ACCEPTED),
+        ("updated", S.PARTIALLY_FILLED),
+    },
+    S.PENDING_CANCEL: {
+        ("canceled", S.CANCELED),
+        ("fill_partial", S.PARTIALLY_FILLED),
+        ("fill_full", S.FILLED),
+        ("expired", S.EXPIRED),
+        ("reject", S.REJECTED),
+        ("accept", S.ACCEPTED),
+        ("cancel_request", S.PENDING_CANCEL),
+    },
+    S.PENDING_UPDATE: {
+        ("accept", S.ACCEPTED),
+        ("updated", S.ACCEPTED),
+        ("canceled", S.CANCELED),
+        ("expired", S.EXPIRED),
+        ("reject", S.REJECTED),
+        ("fill_partial", S.PARTIALLY_FILLED),
+        ("fill_full", S.FILLED),
+        ("cancel_request", S.PENDING_CANCEL),
+        ("update_request", S.PENDING_UPDATE),
+    },
     S.CANCELED: {("fill_partial", S.PARTIALLY_FILLED), ("fill_full", S.FILLED)},
     S.EXPIRED: {("fill_partial", S.PARTIALLY_FILLED), ("fill_full", S.FILLED)},
     S.DENIED: set(),
@@ -55,16 +92,18 @@ LEGAL: dict[OrderState, set[tuple[str, OrderState]]] = {
 RESTORE = {(S.PENDING_CANCEL, "cancel_reject"), (S.PENDING_UPDATE, "update_reject")}
 
 
-@pytest.mark.parametrize(("state", "event", "nxt"),
-                         [(s, e, n) for s, legal in LEGAL.items() for e, n in sorted(legal)])
+@pytest.mark.parametrize(
+    ("state", "event", "nxt"), [(s, e, n) for s, legal in LEGAL.items() for e, n in sorted(legal)]
+)
 def test_every_listed_transition_is_legal(state: OrderState, event: str, nxt: OrderState) -> None:
     assert transition(state, event) is nxt
 
 
 @pytest.mark.parametrize(("state", "event"), sorted(RESTORE, key=lambda k: k[1]))
 @pytest.mark.parametrize("previous", [S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED])
-def test_cancel_and_update_reject_restore_the_previous_state(state: OrderState, event: str,
-                                                             previous: OrderState) -> None:
+def test_cancel_and_update_reject_restore_the_previous_state(
+    state: OrderState, event: str, previous: OrderState
+) -> None:
     assert transition(state, event, previous) is previous
     with pytest.raises(IllegalTransition):
         transition(state, event)  # nothing to restore
@@ -78,22 +117,40 @@ def test_the_module_table_is_exactly_the_catalogue_table() -> None:
     assert mine == TRANSITIONS
 
 
-@pytest.mark.parametrize(("state", "event"), [
-    (S.FILLED, "fill_partial"), (S.FILLED, "canceled"), (S.FILLED, "accept"),
-    (S.REJECTED, "fill_full"), (S.REJECTED, "accept"), (S.DENIED, "submit"),
-    (S.CANCELED, "accept"), (S.CANCELED, "canceled"), (S.EXPIRED, "reject"),
-    (S.INITIALIZED, "fill_partial"), (S.SUBMITTED, "deny"), (S.SUBMITTED, "submit"),
-    (S.ACCEPTED, "submit"), (S.PARTIALLY_FILLED, "reject"), (S.ACCEPTED, "cancel_reject"),
-    (S.SUBMITTED, "no_such_event"),
-])
+@pytest.mark.parametrize(
+    ("state", "event"),
+    [
+        (S.FILLED, "fill_partial"),
+        (S.FILLED, "canceled"),
+        (S.FILLED, "accept"),
+        (S.REJECTED, "fill_full"),
+        (S.REJECTED, "accept"),
+        (S.DENIED, "submit"),
+        (S.CANCELED, "accept"),
+        (S.CANCELED, "canceled"),
+        (S.EXPIRED, "reject"),
+        (S.INITIALIZED, "fill_partial"),
+        (S.SUBMITTED, "deny"),
+        (S.SUBMITTED, "submit"),
+        (S.ACCEPTED, "submit"),
+        (S.PARTIALLY_FILLED, "reject"),
+        (S.ACCEPTED, "cancel_reject"),
+        (S.SUBMITTED, "no_such_event"),
+    ],
+)
 def test_illegal_transitions_raise(state: OrderState, event: str) -> None:
     with pytest.raises(IllegalTransition):
         transition(state, event)
 
 
 def test_terminal_states() -> None:
-    assert {s for s in S if is_terminal(s)} == {S.DENIED, S.REJECTED, S.CANCELED, S.EXPIRED,
-                                                S.FILLED}
+    assert {s for s in S if is_terminal(s)} == {
+        S.DENIED,
+        S.REJECTED,
+        S.CANCELED,
+        S.EXPIRED,
+        S.FILLED,
+    }
 
 
 @settings(max_examples=300, deadline=None)
@@ -122,9 +179,18 @@ def _order(qty: int = 10) -> LiveOrder:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["ack", "fill", "done_c", "done_e", "done_f", "reject",
-                                           "cancel", "cancel_reject"]),
-                          st.integers(0, 5), st.integers(1, 4)), max_size=30))
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                ["ack", "fill", "done_c", "done_e", "done_f", "reject", "cancel", "cancel_reject"]
+            ),
+            st.integers(0, 5),
+            st.integers(1, 4),
+        ),
+        max_size=30,
+    )
+)
 def test_live_order_never_loses_a_fill(script: list[tuple[str, int, int]]) -> None:
     o = _order(qty=8)
     applied: dict[str, int] = {}

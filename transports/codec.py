@@ -15,7 +15,15 @@ T = TypeVar("T")
 #: Largest frame accepted anywhere; a larger frame is refused before decoding.
 MAX_FRAME_BYTES = 1 << 20
 
-_ENCODER = msgspec.msgpack.Encoder()
+def _enc_hook(obj: Any) -> Any:
+    # numpy scalars leak out of kernels easily; encode them as the Python number they hold
+    item = getattr(obj, "item", None)
+    if item is not None and getattr(obj, "shape", None) == ():
+        return item()
+    raise TypeError(f"cannot encode {type(obj).__name__}")
+
+
+_ENCODER = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
 
 
 def encode(msg: Any) -> bytes:
