@@ -16,7 +16,7 @@ import numpy as np
 
 from actors.base import Core, Out
 from kernels.book import book_apply, book_clear, book_crossed
-from transports.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate
+from transports.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Control
 
 #: Largest quantity per level we believe; anything above is a corrupt frame.
 MAX_LEVEL_LOTS = 10_000_000
@@ -68,11 +68,16 @@ class BookCore(Core):
                          self.ask_px[:na].tolist(), self.ask_qty[:na].tolist())
         return [(s, upd) for s in self.subscribers]
 
-    def _invalidate(self, reason: str, ts_recv_ns: int, now_ns: int) -> Out:
+    def _invalidate(self, reason: str, ts_recv_ns: int, now_ns: int,
+                    ask_resync: bool = True) -> Out:
         self.invalidations[reason] = self.invalidations.get(reason, 0) + 1
         was_valid = self.valid
         self.valid = False
-        return self._publish(0, ts_recv_ns, now_ns) if was_valid else []
+        out = self._publish(0, ts_recv_ns, now_ns) if was_valid else []
+        if ask_resync:
+            # the data itself is bad: only a fresh snapshot can make this book usable again
+            out.append((f"feed.{self.venue}", Control("resync", self.sym)))
+        return out
 
     def on_book_snapshot(self, m: BookSnapshot, now_ns: int) -> Out:
         book_clear(self.bid_n)
@@ -98,7 +103,7 @@ class BookCore(Core):
         return self._publish(m.ts_event_ns, m.ts_recv_ns, now_ns)
 
     def on_book_invalid(self, m: BookInvalid, now_ns: int) -> Out:
-        return self._invalidate(m.reason, m.ts_recv_ns, now_ns)
+        return self._invalidate(m.reason, m.ts_recv_ns, now_ns, ask_resync=False)
 
     def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Return (bids, asks) as lists of (px_ticks, qty_lots), best first."""

@@ -71,6 +71,7 @@ class ComboExecutorCore(Core):
         *,
         journal: str = "journal",
         max_rounds: int = 3,
+        max_steps: int = 20,
     ) -> None:
         super().__init__(name)
         self.pairs = pairs
@@ -78,6 +79,7 @@ class ComboExecutorCore(Core):
         self.notify = list(notify)
         self.journal = journal
         self.max_rounds = max_rounds
+        self.max_steps = max_steps  #: repair orders per round, a backstop to the budget
         self.books: dict[str, Top] = {}
         self.combos: dict[int, ComboRecord] = {}
         self._waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
@@ -94,6 +96,7 @@ class ComboExecutorCore(Core):
 
     def _state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
         c.state = state
+        c.reported_held = (c.held(0), c.held(1))
         i = c.intent
         msg = ComboState(
             i.combo_id,
@@ -216,7 +219,6 @@ class ComboExecutorCore(Core):
             return [self._alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]
         o.cl = o.cl or r.cl
         o.state = r.state
-        held_before = (c.held(0), c.held(1))
         out: Out = []
         if r.kind == "fill":
             tid = (r.venue, r.trade_id)
@@ -237,21 +239,22 @@ class ComboExecutorCore(Core):
         if r.state in _CLOSED_STATES:
             o.terminal = True  # e.g. a fill that completed the order before its done arrived
         if c.state in _FINAL:
-            # only news that changes what the combo holds (a late fill) re-opens it
-            if (c.held(0), c.held(1)) != held_before and c.all_terminal():
+            # a finished combo re-opens only when it holds something else than it last reported
+            # (a late fill), once every order is closed
+            if c.all_terminal() and (c.held(0), c.held(1)) != c.reported_held:
                 out += self._evaluate(c, now_ns)
             return out
         self._track_unhedged(c, now_ns)
         if o.leg == 0 and o.purpose == "entry":
             out += self._lead_hedge(c, now_ns)
-        if c.all_terminal() and not c.waiting:
+        if c.all_terminal() and not (c.waiting or c.paused):
             out += self._evaluate(c, now_ns)
         return out
 
     # --- evaluation and repair -------------------------------------------------------------------
 
     def _finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
-        c.repairing = c.waiting = False
+        c.repairing = c.waiting = c.paused = False
         self._waiting.pop(c.intent.combo_id, None)
         self.counters[state] += 1
         self._track_unhedged(c, now_ns, final=True)
@@ -281,9 +284,7 @@ class ComboExecutorCore(Core):
                     else self._state(c, c.state, now_ns)
                 )
             if c.rounds >= self.max_rounds:
-                return [
-                    self._alarm("late_imbalance", now_ns, combo_id=c.intent.combo_id, held=held)
-                ]
+                return self._finish(c, "failed", now_ns, reason="late_imbalance")
             return self._start_repair(c, now_ns)
         if not c.repairing:
             if all(h == 0 for h in held):
@@ -291,13 +292,20 @@ class ComboExecutorCore(Core):
             if c.flat():
                 return self._finish(c, "complete", now_ns)
             return self._start_repair(c, now_ns)
+        last = c.last_step
+        if last is not None and last.purpose == "unwind" and last.filled == 0:
+            # an unwind that traded nothing (no depth, or denied) is not retried at once: an
+            # instant answer would otherwise loop; the budget bounds the retries
+            c.paused = True
+            return [self._timer("step", c, now_ns + self._step_ns(c))]
         return self._step(c, now_ns)
 
     def _start_repair(self, c: ComboRecord, now_ns: int) -> Out:
         assert c.pair is not None
         c.repairing = True
         c.rounds += 1
-        c.chases = 0
+        c.chases = c.round_steps = 0
+        c.last_step = None
         self.counters["imbalances"] += 1
         out = [self._timer("budget", c, now_ns + c.pair.hedge_budget_ms * _NS)]
         out += self._state(c, "repairing", now_ns)
@@ -337,12 +345,16 @@ class ComboExecutorCore(Core):
             c.waiting = True
             self._waiting[c.intent.combo_id] = c
             return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+        if c.round_steps >= self.max_steps:
+            return out + self._finish(c, "failed", now_ns, reason="step_limit")
+        c.round_steps += 1
         if choice == "chase":
             c.chases += 1
             self.counters["chased"] += 1
         else:
             self.counters["unwound"] += 1
         out += self._send(c, plan["leg"], plan["side"], plan["lots"], plan["px"], choice, now_ns)
+        c.last_step = c.orders[(plan["leg"], c.attempts[plan["leg"]] - 1)]
         return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
 
     # --- timers and books ------------------------------------------------------------------------
@@ -374,8 +386,8 @@ class ComboExecutorCore(Core):
                 )
         if not c.all_terminal():
             return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
-        if c.waiting:
-            c.waiting = False
+        if c.waiting or c.paused:
+            c.waiting = c.paused = False
             self._waiting.pop(c.intent.combo_id, None)
             out += self._step(c, now_ns)
         return out

@@ -140,7 +140,11 @@ class ComboRecord:
         self.steps = 0
         self.no_chase: set[int] = set()  #: legs with a rejected/denied order: never chased
         self.waiting = False  #: a repair step waits for a book
+        self.paused = False  #: the last unwind traded nothing: next step on the step timer
+        self.last_step: OrderRecord | None = None  #: the last repair order sent
+        self.round_steps = 0  #: repair orders sent in this round
         self.unhedged_since_ns: int | None = None
+        self.reported_held = (0, 0)  #: held lots in the last ComboState sent
         self.created_ns = now_ns
 
     @property

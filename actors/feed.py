@@ -26,6 +26,7 @@ from transports.messages import (
     BookDelta,
     BookInvalid,
     BookSnapshot,
+    Control,
     FeedHealth,
     SessionStatus,
     SetTimer,
@@ -167,6 +168,12 @@ class FeedCore(Core):
         msg = SessionStatus(self.venue, s.sym, s.state, s.ts)
         return [(dest, msg) for dest in self.status_to]
 
+    def on_control(self, c: Control, now_ns: int) -> Out:
+        """``resync <sym>``: the Book found the data bad (crossed, bad value); fetch a snapshot."""
+        if c.cmd == "resync" and c.arg in self.syms and self.syms[c.arg].state == SYNCED:
+            return self._resync(c.arg, now_ns, reason="book_rejected")
+        return []
+
     def on_error(self, err: Any, now_ns: int) -> Out:
         self.rejects += 1
         return []
@@ -182,9 +189,13 @@ class FeedCore(Core):
         return []
 
     def bad_frame(self, now_ns: int) -> Out:
-        """Count a frame that failed to decode; the book is resynced since a delta may be lost."""
+        """Count a frame that failed to decode and resync every symbol: it may have been a delta."""
         self.rejects += 1
-        return []
+        out: Out = []
+        for sym, st in self.syms.items():
+            if st.state == SYNCED:
+                out += self._resync(sym, now_ns, reason="bad_frame")
+        return out
 
     def _health(self, now_ns: int) -> Out:
         h = FeedHealth(self.venue, self.state, self.gaps, self.resyncs, self.duplicates,

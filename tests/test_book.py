@@ -60,3 +60,16 @@ def test_feed_invalidation_is_published_once() -> None:
     out = b.on_book_invalid(BookInvalid("x", "S", "gap", 5), 6)
     assert len(msgs(out, BookUpdate)) == 2 and not msgs(out, BookUpdate)[0].valid
     assert b.on_book_invalid(BookInvalid("x", "S", "gap", 7), 8) == []
+
+
+def test_a_book_that_rejects_data_asks_its_feed_for_a_snapshot() -> None:
+    from transports.messages import Control
+
+    b = _book()
+    b.on_book_snapshot(_snap([(100, 2)], [(101, 5)]), 1)
+    out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, [(101, 1)], []), 22)
+    assert ("feed.x", Control("resync", "S")) in out
+    # an invalidation that came from the feed is not echoed back to it
+    b2 = _book()
+    b2.on_book_snapshot(_snap([(100, 2)], [(101, 5)]), 1)
+    assert all(d != "feed.x" for d, _ in b2.on_book_invalid(BookInvalid("x", "S", "gap", 5), 6))

@@ -702,3 +702,71 @@ def test_planner_sell_a_direction() -> None:
         assert (p["leg"], p["side"], p["lots"], p["px"]) == (1, "B", 4, 26501 + 2)
     else:
         assert (p["leg"], p["side"], p["lots"]) == (0, "B", 12)
+
+
+def test_unwind_that_trades_nothing_is_paced_by_the_step_timer() -> None:
+    n = {"unwinds": 0}
+
+    def shfe(o: NewOrder) -> int | str:
+        if o.side == "S":
+            n["unwinds"] += 1
+            return 0  # no depth at the limit, answered at once
+        return o.qty
+
+    w = World(pair(), {"shfe": shfe, "comex": fills({"1.0": "reject"})})
+    deep_books(w)
+    w.send("combo", intent())
+    assert n["unwinds"] == 1  # not an instant loop
+    w.advance(60_000 * MS)
+    assert 3 <= n["unwinds"] <= 7  # ~ hedge_budget / leg_timeout
+    final = w.states()[-1]
+    assert final.state == "failed" and final.filled_a_lots == 28
+    assert any(d["alarm"] == "combo_failed" for d in w.decisions("alarm"))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.one_of(st.integers(0, 30), st.just("reject")), max_size=12),
+    st.lists(st.one_of(st.integers(0, 9), st.just("reject")), max_size=12),
+    st.integers(30380, 30510),
+    st.integers(26380, 26520),
+    st.sampled_from(["concurrent", "lead"]),
+    st.booleans(),
+    st.sampled_from(["B", "S"]),
+)
+def test_round_trips_keep_the_money_invariants(
+    fa: list[int | str],
+    fb: list[int | str],
+    a_bid: int,
+    b_bid: int,
+    mode: str,
+    dup: bool,
+    side_a: str,
+) -> None:
+    def seq(values: list[int | str]) -> Script:
+        it = iter(values)
+        return lambda o: next(it, o.qty)  # past the script every order fills
+
+    w = World(pair(legging_mode=mode), {"shfe": seq(fa), "comex": seq(fb)}, dup_fills=dup)
+    deep_books(w, a_bid, b_bid)
+    sa = 1 if side_a == "B" else -1
+    side_b = "S" if side_a == "B" else "B"
+    legs = [
+        LegSpec("shfe", "au2606", side_a, 28, 30500 + 3 * sa, 30500.0),  # type: ignore[arg-type]
+        LegSpec("comex", "GCZ6", side_b, 9, 26500 - 3 * sa, 26500.0),  # type: ignore[arg-type]
+    ]
+    w.send("combo", intent(legs=legs))
+    w.advance(120_000 * MS)
+    final = w.states()[-1]
+    assert final.state in ("complete", "repaired", "failed")
+    pos_a, pos_b = w.venues["leg.shfe"].position(), w.venues["leg.comex"].position()
+    # O5: the engine's positions are the venues' own trades, duplicates and all
+    assert w.legs["leg.shfe"].positions.get("au2606", 0) == pos_a
+    assert w.legs["leg.comex"].positions.get("GCZ6", 0) == pos_b
+    # what the combo says it holds is the venues' truth
+    assert (final.filled_a_lots * sa, -final.filled_b_lots * sa) == (pos_a, pos_b)
+    assert final.residual_base == pytest.approx(w.exposure_g(), abs=1e-6)
+    if final.state in ("complete", "repaired"):
+        assert abs(w.exposure_g()) <= G_PER_GC / 2 + 1e-6
+    elif w.exposure_g() != 0:
+        assert any(d["alarm"] == "combo_failed" for d in w.decisions("alarm"))

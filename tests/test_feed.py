@@ -97,3 +97,20 @@ def test_sequence_reset_is_a_full_resync_not_a_duplicate() -> None:
     out = f.on_snapshot(Snapshot(sym="S", seq=0, ts=0, b=[], a=[]), 6)
     assert [m.seq for m in msgs(out, BookDelta)] == [1]
     assert f.syms["S"].last_seq == 1
+
+
+def test_book_rejection_triggers_one_resync() -> None:
+    from transports.messages import Control
+
+    f = _synced(10)
+    out = f.on_control(Control("resync", "S"), 5)
+    assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
+    assert f.on_control(Control("resync", "S"), 6) == []  # already resyncing
+    assert f.resyncs == 1
+
+
+def test_undecodable_frame_resyncs_synced_symbols() -> None:
+    f = _synced(10)
+    out = f.bad_frame(5)
+    assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
+    assert f.rejects == 1

@@ -2,7 +2,7 @@
 
 Every section is a frozen msgspec Struct with ``forbid_unknown_fields``: an unknown key, a wrong
 type, a negative limit or a NaN is a ``ConfigError`` whose message names the field path and the
-value. Address strings may contain ``{run}``, replaced by the run directory at start.
+value. Address strings may contain ``{sock}``, replaced by the run's socket directory.
 """
 
 from __future__ import annotations
