@@ -164,8 +164,9 @@ class ComboRecord:
         )
 
     def entry_avg(self, i: int) -> float:
-        """Average price (ticks) of the fills on leg ``i`` in the intent's direction."""
-        side = self.legs[i].side
+        """Average price (ticks) of the fills that built what leg ``i`` holds now."""
+        leg = self.legs[i]
+        side = leg.side if self.held(i) >= 0 else ("S" if leg.side == "B" else "B")
         mine = [o for o in self.orders.values() if o.leg == i and o.side == side]
         lots = sum(o.fill_lots for o in mine)
         return sum(o.notional for o in mine) / lots if lots else 0.0

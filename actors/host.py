@@ -35,7 +35,18 @@ from actors.base import Out, Shell
 from transports.clock import Clock
 from transports.codec import batch_codec, encode
 from transports.errors import CodecError
-from transports.messages import Decision, JournalBatch, SetTimer, Timer
+from transports.messages import (
+    BookDelta,
+    BookSnapshot,
+    BookUpdate,
+    Decision,
+    JournalBatch,
+    SetTimer,
+    Timer,
+)
+
+#: Derived market data is not journaled: replay recomputes it from the venue frames (which are).
+NOT_JOURNALED: frozenset[type] = frozenset({BookDelta, BookSnapshot, BookUpdate})
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
@@ -316,7 +327,7 @@ class Host(pykka.ThreadingActor):
             sender, dest, msg = fifo.popleft()
             shell = shells.get(dest)
             if shell is not None:
-                if self.journal and dest != self.journal:
+                if self.journal and dest != self.journal and type(msg) not in NOT_JOURNALED:
                     self._jbuf.append((dest, msg))
                 try:
                     more = shell.handle(msg, now)

@@ -4,8 +4,10 @@ In: ``JournalBatch`` from every host (copies of each message delivered to an act
 frame sent to a venue, in delivery order), plus any message addressed to ``journal``.
 Out: nothing; it writes frames to a file.
 
-Frame: ``u32 length | u32 crc32(payload) | payload``, little-endian; the payload is MessagePack
-``[ts_ns, group, dest, message]``. ``read_journal`` yields records and stops at a torn tail.
+Frame: ``u32 length | u32 crc32(payload) | payload``, little-endian. The payload is MessagePack
+``[ts_ns, group, [[dest, message], ...]]``: one frame per host dispatch cycle, encoded in one
+call, which is what keeps journaling cheap (~0.3 µs a message instead of ~2 µs). ``read_journal``
+yields one record per message and stops at a torn tail.
 """
 
 from __future__ import annotations
@@ -34,22 +36,21 @@ class JournalCore(Core):
         self.records = 0
         self.bytes = 0
 
-    def _write(self, ts_ns: int, group: str, dest: str, msg: Any) -> None:
-        payload = encode((ts_ns, group, dest, msg))
+    def _write(self, ts_ns: int, group: str, items: list[tuple[str, Any]]) -> None:
+        payload = encode((ts_ns, group, items))
         self.sink.write(_HDR.pack(len(payload), zlib.crc32(payload)))
         self.sink.write(payload)
-        self.records += 1
+        self.records += len(items)
         self.bytes += len(payload) + _HDR.size
 
     def on_journal_batch(self, b: JournalBatch, now_ns: int) -> Out:
-        for dest, msg in b.items:
-            self._write(b.ts_ns, b.group, dest, msg)
+        self._write(b.ts_ns, b.group, b.items)
         return []
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         if isinstance(msg, JournalBatch):
             return self.on_journal_batch(msg, now_ns)
-        self._write(now_ns, "", self.name, msg)
+        self._write(now_ns, "", [(self.name, msg)])
         return []
 
     def on_stop(self, now_ns: int) -> Out:
@@ -77,5 +78,6 @@ def read_journal(path: str | Path) -> Iterator[tuple[int, str, str, Any]]:
             payload = f.read(n)
             if len(payload) < n or zlib.crc32(payload) != crc:
                 return
-            ts, group, dest, msg = dec.decode(payload)
-            yield ts, group, dest, msg
+            ts, group, items = dec.decode(payload)
+            for dest, msg in items:
+                yield ts, group, dest, msg

@@ -18,9 +18,11 @@ Costs, in leg A's currency (leg B's converted by the FX rate), positive = money 
 - chase: cross the short leg's book up to ``touch +/- chase_ticks * k`` (k = this chase's number),
   walking the levels for the lots; cost = slippage vs the price the decision expected for that leg
   plus the fee; lots the book cannot show within the limit are valued at the limit;
-- unwind: walk the over-filled leg's opposite book for the excess lots; cost = the loss vs that
-  leg's average entry price plus the fee; the IOC limit is the worst level walked
-  +/- ``max_slippage_ticks``.
+- unwind: walk the book against what the over leg holds, for the excess lots (never more than it
+  holds: an unwind does not open the other way); cost = the loss vs the average price of that
+  holding plus the fee; the IOC limit is the worst level walked +/- ``max_slippage_ticks``.
+
+A leg whose unwind overfilled holds the opposite of its side; bringing it back is an unwind too.
 """
 
 from __future__ import annotations
@@ -152,8 +154,13 @@ def chase_estimate(leg: LegView, lots: int, k: int, chase_ticks: int) -> tuple[f
 
 
 def unwind_estimate(leg: LegView, lots: int, max_slip: int) -> tuple[float, int] | None:
-    """Return (cost, IOC limit) of taking ``lots`` off ``leg`` against its book."""
-    sell = leg.side == "B"  # a bought leg is unwound by selling into the bids
+    """Return (cost, IOC limit) of closing ``lots`` of what ``leg`` holds, against its book.
+
+    A leg holding its own side (``held > 0``) is unwound by trading the other way; one holding
+    the opposite (an unwind overfilled, ``held < 0``) by trading its own side.
+    """
+    hold = leg.sign if leg.held > 0 else -leg.sign  # +1: the position is long
+    sell = hold > 0
     book = leg.book
     if book is None:
         return None
@@ -166,8 +173,30 @@ def unwind_estimate(leg: LegView, lots: int, max_slip: int) -> tuple[float, int]
     limit = worst - max_slip if sell else worst + max_slip
     got_px = notional + (lots - got) * limit
     entry = leg.entry_avg_px or leg.expected_px
-    loss = (entry * lots - got_px) * leg.sign
+    loss = (entry * lots - got_px) * hold
     return loss * leg.tick_value + lots * leg.fee, limit
+
+
+def _moves(legs: list[LegView], e: float) -> list[tuple[str, int, int]]:
+    """The whole-lot moves that reduce ``|E|``: (``chase``/``unwind``, leg, lots).
+
+    On each leg one trade direction reduces ``|E|``. Against what the leg holds it is an unwind
+    (at most the holding: an unwind never opens the other way); on the leg's own side from a
+    non-negative holding it is a chase; the remaining case (opening against the combo's side) is
+    not a repair.
+    """
+    sigma = 1 if e > 0 else -1
+    out = []
+    for i, leg in enumerate(legs):
+        lots = round_lots(abs(e) / leg.base_per_lot)
+        d = -sigma * leg.sign  # +1: trading the leg's own side reduces |E|
+        if lots == 0:
+            continue
+        if leg.held * d < 0:
+            out.append(("unwind", i, min(lots, abs(leg.held))))
+        elif d > 0:
+            out.append(("chase", i, lots))
+    return out
 
 
 def plan_repair(
@@ -185,7 +214,8 @@ def plan_repair(
     Return a dict with every input and ``choice``: ``flat`` (nothing to do), ``chase`` or
     ``unwind`` (with ``leg``, ``side``, ``lots``, ``px``), ``wait`` (a needed book is missing) or
     ``stop`` (no allowed move reduces ``|E|``: the residual stands). Legs in ``no_chase`` (the
-    venue rejected or we denied an order there) are never chased, only unwound against.
+    venue rejected or we denied an order there) are never chased, only unwound against; chases
+    stop after ``chase_tries``. The cheaper priced move wins; a tie goes to the chase.
     """
     e = exposure(legs)
     plan: dict[str, Any] = {
@@ -194,34 +224,43 @@ def plan_repair(
         "tolerance": round(tolerance, 6),
         "chases": chases_done,
         "chase_tries": chase_tries,
+        "chase_lots": 0,
         "chase_cost": None,
+        "unwind_lots": 0,
         "unwind_cost": None,
     }
     if is_flat(legs, tolerance):
         return {**plan, "choice": "flat"}
-    sigma = 1 if e > 0 else -1
-    # the over leg pushes E away from zero; the short leg's own side brings it back
-    over = next(i for i, leg in enumerate(legs) if leg.sign == sigma)
-    short = 1 - over
-    m = round_lots(abs(e) / legs[short].base_per_lot)
-    x = min(round_lots(abs(e) / legs[over].base_per_lot), max(legs[over].held, 0))
-    plan.update(short_leg=short, chase_lots=m, over_leg=over, unwind_lots=x)
-    may_chase = short not in no_chase and chases_done < chase_tries and m > 0
-    chase = chase_estimate(legs[short], m, chases_done + 1, chase_ticks) if may_chase else None
-    unwind = unwind_estimate(legs[over], x, max_slip) if x > 0 else None
-    if chase is not None:
-        plan.update(chase_cost=round(chase[0], 6), chase_px=chase[1])
-    if unwind is not None:
-        plan.update(unwind_cost=round(unwind[0], 6), unwind_px=unwind[1])
-    if chase is not None and (unwind is None or chase[0] <= unwind[0]):
-        side = legs[short].side
-        return {**plan, "choice": "chase", "leg": short, "side": side, "lots": m, "px": chase[1]}
-    if unwind is not None:
-        side = "S" if legs[over].side == "B" else "B"
-        return {**plan, "choice": "unwind", "leg": over, "side": side, "lots": x, "px": unwind[1]}
-    if may_chase or x > 0:
-        return {**plan, "choice": "wait"}  # a move exists but its book is missing
-    return {**plan, "choice": "stop"}
+    priced: list[tuple[float, int, str, int, int, int]] = []  # cost, rank, kind, leg, lots, px
+    blocked = False  # a move exists but its book is missing
+    for kind, i, lots in _moves(legs, e):
+        leg = legs[i]
+        which = "short_leg" if kind == "chase" else "over_leg"
+        if plan[f"{kind}_cost"] is None:
+            plan.update({which: i, f"{kind}_lots": lots})
+        if kind == "chase":
+            if i in no_chase or chases_done >= chase_tries:
+                continue
+            est = chase_estimate(leg, lots, chases_done + 1, chase_ticks)
+        else:
+            est = unwind_estimate(leg, lots, max_slip)
+        if est is None:
+            blocked = True
+            continue
+        if plan[f"{kind}_cost"] is None or est[0] < plan[f"{kind}_cost"]:
+            plan.update({f"{kind}_cost": round(est[0], 6), f"{kind}_px": est[1], which: i})
+            plan[f"{kind}_lots"] = lots
+        priced.append((est[0], 0 if kind == "chase" else 1, kind, i, lots, est[1]))
+    if priced:
+        _, _, kind, i, lots, px = min(priced)
+        leg = legs[i]
+        if kind == "chase":
+            side = leg.side
+        else:  # trade against the holding: sell what is long, buy back what is short
+            long = (leg.sign if leg.held > 0 else -leg.sign) > 0
+            side = "S" if long else "B"
+        return {**plan, "choice": kind, "leg": i, "side": side, "lots": lots, "px": px}
+    return {**plan, "choice": "wait" if blocked else "stop"}
 
 
 __all__ = [
