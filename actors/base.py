@@ -92,9 +92,10 @@ class Shell:
         """Return the sockets this actor owns (opened by the host in its own thread)."""
         return ()
 
-    def on_frames(self, key: str, frames: list[bytes], now_ns: int) -> Out:
-        """Turn frames received on socket ``key`` into core calls; return the core's output."""
-        return []
+    def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
+        """Turn one multipart message received on socket ``key`` into the message for the core
+        (the host then delivers and journals it); return a ``BadFrame`` if it does not decode."""
+        raise NotImplementedError
 
     def send(self, key: str, msg: Any) -> None:
         """Send a message the core addressed to ``@key`` on this actor's socket."""

@@ -23,6 +23,7 @@ from transports.codec import Codec, encode
 from transports.errors import CodecError
 from transports.latency import LatencyRecorder
 from transports.messages import (
+    BadFrame,
     BookDelta,
     BookInvalid,
     BookSnapshot,
@@ -188,7 +189,7 @@ class FeedCore(Core):
                 return self._resync(sym, now_ns, reason="snapshot_timeout")
         return []
 
-    def bad_frame(self, now_ns: int) -> Out:
+    def on_bad_frame(self, b: BadFrame, now_ns: int) -> Out:
         """Count a frame that failed to decode and resync every symbol: it may have been a delta."""
         self.rejects += 1
         out: Out = []
@@ -235,16 +236,16 @@ class FeedShell(Shell):
             SocketSpec("ref", zmq.DEALER, self.ref_address),
         )
 
-    def on_frames(self, key: str, frames: list[bytes], now_ns: int) -> Out:
+    def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
         codec = _md_codec if key == "md" else _ref_codec
         try:
             msg = codec.decode(frames[-1])
-        except CodecError:
-            return self.core.bad_frame(now_ns)
+        except CodecError as exc:
+            return BadFrame(key, str(exc))
         if self.latency is not None and type(msg) is Delta:
             # venue stamp to our receive: the wire hop plus any queueing in front of us
             self.latency.record("md_wire", now_ns - msg.ts)
-        return self.core.handle(msg, now_ns)
+        return msg
 
     def send(self, key: str, msg: Any) -> None:
         self.sockets[key].send(encode(msg), zmq.NOBLOCK)

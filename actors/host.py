@@ -39,6 +39,7 @@ from transports.messages import (
     BookDelta,
     BookSnapshot,
     BookUpdate,
+    Control,
     Decision,
     JournalBatch,
     SetTimer,
@@ -252,8 +253,12 @@ class Host(pykka.ThreadingActor):
         self._closed = True
         now = self.clock.now_ns()
         for shell in self.shells.values():
+            if self.journal and shell.name != self.journal:
+                self._jbuf.append(("@stop", shell.name, Control("stop")))
             self._run(shell.name, lambda s=shell: s.core.on_stop(now), now)
-        self._flush()
+        self._flush(now)
+        if self.journal_local:
+            self.shells[self.journal].core.on_stop(now)  # flush after the last batch
         for sock in [*self._sock_owner, *self._push.values(), self._pull]:
             if sock is not None:
                 sock.close(linger=0)
@@ -272,15 +277,17 @@ class Host(pykka.ThreadingActor):
                 self._drain(sock, now)
         elif isinstance(message, GroupBatch):
             for dest, msg in message.items:
-                self._deliver(dest, msg, now)
+                self._deliver("@group", dest, msg, now)
         elif isinstance(message, TimersDue):
             self._fire_timers(now)
         elif isinstance(message, Begin):
             for shell in self.shells.values():
+                if self.journal:
+                    self._jbuf.append(("@start", shell.name, Control("start")))
                 self._run(shell.name, lambda s=shell: s.core.on_start(now), now)
         else:
             return None
-        self._flush()
+        self._flush(now)
         return None
 
     def _drain(self, sock: Any, now: int) -> None:
@@ -298,15 +305,21 @@ class Host(pykka.ThreadingActor):
                                    self.group, exc)
                     continue
                 for dest, msg in items:
-                    self._deliver(dest, msg, now)
+                    self._deliver("@group", dest, msg, now)
             return
         shell, key = self._sock_owner[sock]
+        src = "@" + key
         for _ in range(MAX_FRAMES_PER_POLL):
             try:
                 frames = sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            self._run(shell.name, lambda f=frames: shell.on_frames(key, f, now), now)
+            try:
+                msg = shell.decode(key, frames, now)
+            except Exception as exc:  # noqa: BLE001 - a decode bug must not kill the host
+                self._failed(shell.name, exc, now)
+                continue
+            self._route(src, [(shell.name, msg)], now)
 
     # --- routing ---------------------------------------------------------------------------------
 
@@ -321,6 +334,7 @@ class Host(pykka.ThreadingActor):
             self._route(name, out, now)
 
     def _route(self, src: str, out: Out, now: int) -> None:
+        """Deliver ``out`` (sent by ``src``) and everything it causes here, in FIFO order."""
         fifo = collections.deque((src, d, m) for d, m in out)
         shells = self.shells
         while fifo:
@@ -328,7 +342,7 @@ class Host(pykka.ThreadingActor):
             shell = shells.get(dest)
             if shell is not None:
                 if self.journal and dest != self.journal and type(msg) not in NOT_JOURNALED:
-                    self._jbuf.append((dest, msg))
+                    self._jbuf.append((sender, dest, msg))
                 try:
                     more = shell.handle(msg, now)
                 except Exception as exc:  # noqa: BLE001
@@ -341,9 +355,9 @@ class Host(pykka.ThreadingActor):
             else:
                 self._forward(dest, msg)
 
-    def _deliver(self, dest: str, msg: Any, now: int) -> None:
+    def _deliver(self, src: str, dest: str, msg: Any, now: int) -> None:
         if dest in self.shells:
-            self._route("", [(dest, msg)], now)
+            self._route(src, [(dest, msg)], now)
         else:
             self._forward(dest, msg)
 
@@ -354,7 +368,7 @@ class Host(pykka.ThreadingActor):
             return
         shell = self.shells[sender]
         if self.journal:
-            self._jbuf.append((f"{sender}{dest}", msg))
+            self._jbuf.append((sender, f"{sender}{dest}", msg))
         try:
             shell.send(dest[1:], msg)
         except Exception as exc:  # noqa: BLE001
@@ -371,12 +385,12 @@ class Host(pykka.ThreadingActor):
         else:
             self._node_out.setdefault(node, []).append((dest, msg))
 
-    def _flush(self) -> None:
+    def _flush(self, now: int) -> None:
         if self._jbuf:
             jb, self._jbuf = self._jbuf, []
-            batch = JournalBatch(self.group, self.clock.now_ns(), jb)
+            batch = JournalBatch(self.group, now, jb)
             if self.journal_local:
-                self._route("", [(self.journal, batch)], batch.ts_ns)
+                self.shells[self.journal].handle(batch, now)
             else:
                 self._forward(self.journal, batch)
         if self._group_out:
@@ -401,7 +415,7 @@ class Host(pykka.ThreadingActor):
         self.counters[f"errors.{name}"] += 1
         logger.opt(exception=exc).error("actor {} raised in its handler; message dropped", name)
         if self.journal:
-            self._jbuf.append((self.journal, Decision(name, "error", repr(exc), now)))
+            self._jbuf.append((name, self.journal, Decision(name, "error", repr(exc), now)))
         if self.on_error is not None:
             self.on_error(name, exc)
 
@@ -424,7 +438,7 @@ class Host(pykka.ThreadingActor):
             if self._timer_gen.get((actor, key)) != seq:
                 continue  # replaced or cancelled
             del self._timer_gen[(actor, key)]
-            self._route("", [(actor, Timer(key, now))], now)
+            self._route("@timer", [(actor, Timer(key, now))], now)
 
     # --- queries (ask) ---------------------------------------------------------------------------
 
@@ -438,7 +452,7 @@ class Host(pykka.ThreadingActor):
         result = fn(self.shells[actor].core, now)
         if isinstance(result, list):
             self._route(actor, result, now)
-            self._flush()
+            self._flush(now)
         return result
 
     def host_counters(self) -> dict[str, int]:

@@ -17,7 +17,7 @@ from transports.clock import Clock
 from transports.codec import Codec, encode
 from transports.errors import CodecError
 from transports.latency import LatencyRecorder
-from transports.messages import LegOrder
+from transports.messages import BadFrame, LegOrder
 from transports.venue_msgs import Ack, Fill, NewOrder, OeReply
 
 _oe_codec: Codec[Any] = Codec(OeReply)
@@ -46,18 +46,18 @@ class LegShell(Shell):
                                                                      msg.ts_signal_ns)
         return self.core.handle(msg, now_ns)
 
-    def on_frames(self, key: str, frames: list[bytes], now_ns: int) -> Out:
+    def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
         try:
             msg = _oe_codec.decode(frames[-1])
-        except CodecError:
+        except CodecError as exc:
             self.bad_frames += 1
-            return []
+            return BadFrame(key, str(exc))
         if isinstance(msg, Ack | Fill):
             sent = self._sent_ns.get(msg.cl)
             if sent is not None:
                 hop = "send_to_ack" if isinstance(msg, Ack) else "send_to_fill"
                 self.latency.record(hop, now_ns - sent)
-        return self.core.handle(msg, now_ns)
+        return msg
 
     def send(self, key: str, msg: Any) -> None:
         self.sockets[key].send(encode(msg))

@@ -37,6 +37,7 @@ from transports.venue_msgs import (
     CancelReq,
     Done,
     Fill,
+    FillRecord,
     NewOrder,
     OrderStatus,
     QueryReq,
@@ -137,11 +138,16 @@ def book(
     )
 
 
-Script = Callable[[NewOrder], int | str]  # lots to fill, or "reject" / "swallow"
+Script = Callable[[NewOrder], Any]
+"""What the venue does with an order: ``lots`` to fill (the rest expires), ``"reject"``,
+``"swallow"`` (never answered, never traded), ``("lost", n, lots)`` (trades ``lots`` but every
+report is lost; queries answer ``unknown`` n times, then the truth) or ``("late", lots, extra,
+reversed)`` (``lots`` then, after the done, a late fill of ``extra``; reports reversed: done, fill,
+ack)."""
 
 
 class FakeVenue:
-    """Turns ``NewOrder`` into Ack/Fill/Done from a scripted fill quantity; fills at the limit."""
+    """Turns ``NewOrder`` into Ack/Fill/Done by a script; trades at the order's limit."""
 
     def __init__(self, name: str, script: Script, dup_fills: bool = False) -> None:
         self.name, self.script, self.dup_fills = name, script, dup_fills
@@ -149,37 +155,71 @@ class FakeVenue:
         self.cancels: list[str] = []
         self.queries: list[str] = []
         self.swallowed: set[str] = set()
+        self.lost: dict[str, list[Any]] = {}  # cl -> [unknowns left, lots, qty, fills]
         self.trades: dict[str, tuple[str, int, int]] = {}  # tid -> (side, px, qty)
         self._sides: dict[str, str] = {}
+
+    def _trade(self, o: NewOrder, lots: int) -> Fill:
+        tid = f"{self.name}-{len(self.trades)}"
+        self.trades[tid] = (o.side, o.px, lots)
+        return Fill(cl=o.cl, oid=f"o{o.cl}", tid=tid, px=o.px, qty=lots, ts=0)
+
+    def _new(self, o: NewOrder) -> list[Any]:
+        what = self.script(o)
+        if what == "swallow":
+            self.swallowed.add(o.cl)
+            return []
+        if what == "reject":
+            return [Reject(cl=o.cl, code="R", reason="scripted", ts=0)]
+        if isinstance(what, tuple) and what[0] == "lost":
+            lots = min(what[2], o.qty)
+            fills = [self._trade(o, lots)] if lots else []
+            self.lost[o.cl] = [what[1], lots, o.qty, fills]
+            return []
+        extra, backwards = (what[2], what[3]) if isinstance(what, tuple) else (0, False)
+        lots = min(int(what[1] if isinstance(what, tuple) else what), o.qty)
+        out: list[Any] = [Ack(cl=o.cl, oid=f"o{o.cl}", ts=0)]
+        if lots:
+            fill = self._trade(o, lots)
+            out += [fill, fill] if self.dup_fills else [fill]
+        state = "filled" if lots == o.qty else "expired"
+        out.append(Done(cl=o.cl, oid=f"o{o.cl}", state=state, cum=lots, ts=0))
+        if backwards:
+            out.reverse()
+        return out + ([self._trade(o, extra)] if extra else [])
 
     def on(self, msg: Any) -> list[Any]:
         if isinstance(msg, NewOrder):
             assert msg.cl not in self._sides, f"{self.name}: cl {msg.cl} sent twice"
             self.orders.append(msg)
             self._sides[msg.cl] = msg.side
-            what = self.script(msg)
-            if what == "swallow":
-                self.swallowed.add(msg.cl)
-                return []
-            if what == "reject":
-                return [Reject(cl=msg.cl, code="R", reason="scripted", ts=0)]
-            lots = min(int(what), msg.qty)
-            out: list[Any] = [Ack(cl=msg.cl, oid=f"o{msg.cl}", ts=0)]
-            if lots:
-                tid = f"{self.name}-{len(self.trades)}"
-                self.trades[tid] = (msg.side, msg.px, lots)
-                fill = Fill(cl=msg.cl, oid=f"o{msg.cl}", tid=tid, px=msg.px, qty=lots, ts=0)
-                out += [fill, fill] if self.dup_fills else [fill]
-            state = "filled" if lots == msg.qty else "expired"
-            return [*out, Done(cl=msg.cl, oid=f"o{msg.cl}", state=state, cum=lots, ts=0)]
+            return self._new(msg)
         if isinstance(msg, CancelReq):
             self.cancels.append(msg.cl)
-            if msg.cl in self.swallowed:
+            if msg.cl in self.swallowed or msg.cl in self.lost:
                 return []
             return [CancelReject(cl=msg.cl, code="closed", reason="not open", ts=0)]
         if isinstance(msg, QueryReq):
             self.queries.append(msg.cl)
-            if msg.cl in self.swallowed:
+            rec = self.lost.get(msg.cl)
+            if rec is not None and rec[0] == 0:
+                _, lots, qty, fills = rec
+                state = "filled" if lots == qty else "expired"
+                return [
+                    OrderStatus(
+                        cl=msg.cl,
+                        state=state,
+                        oid="o",
+                        cum=lots,
+                        fills=[
+                            FillRecord(cl=f.cl, oid=f.oid, tid=f.tid, px=f.px, qty=f.qty, ts=0)
+                            for f in fills
+                        ],
+                    )
+                ]
+            if rec is not None:
+                rec[0] -= 1
+            if rec is not None or msg.cl in self.swallowed:
                 return [OrderStatus(cl=msg.cl, state="unknown")]
             return []
         raise AssertionError(msg)
@@ -724,10 +764,18 @@ def test_unwind_that_trades_nothing_is_paced_by_the_step_timer() -> None:
     assert any(d["alarm"] == "combo_failed" for d in w.decisions("alarm"))
 
 
-@settings(max_examples=80, deadline=None)
+VENUE_ACTIONS = st.one_of(
+    st.integers(0, 30),
+    st.just("reject"),
+    st.tuples(st.just("lost"), st.integers(0, 3), st.integers(0, 30)),
+    st.tuples(st.just("late"), st.integers(0, 30), st.integers(0, 3), st.booleans()),
+)
+
+
+@settings(max_examples=150, deadline=None)
 @given(
-    st.lists(st.one_of(st.integers(0, 30), st.just("reject")), max_size=12),
-    st.lists(st.one_of(st.integers(0, 9), st.just("reject")), max_size=12),
+    st.lists(VENUE_ACTIONS, max_size=12),
+    st.lists(VENUE_ACTIONS, max_size=12),
     st.integers(30380, 30510),
     st.integers(26380, 26520),
     st.sampled_from(["concurrent", "lead"]),
@@ -735,15 +783,15 @@ def test_unwind_that_trades_nothing_is_paced_by_the_step_timer() -> None:
     st.sampled_from(["B", "S"]),
 )
 def test_round_trips_keep_the_money_invariants(
-    fa: list[int | str],
-    fb: list[int | str],
+    fa: list[Any],
+    fb: list[Any],
     a_bid: int,
     b_bid: int,
     mode: str,
     dup: bool,
     side_a: str,
 ) -> None:
-    def seq(values: list[int | str]) -> Script:
+    def seq(values: list[Any]) -> Script:
         it = iter(values)
         return lambda o: next(it, o.qty)  # past the script every order fills
 
@@ -756,9 +804,11 @@ def test_round_trips_keep_the_money_invariants(
         LegSpec("comex", "GCZ6", side_b, 9, 26500 - 3 * sa, 26500.0),  # type: ignore[arg-type]
     ]
     w.send("combo", intent(legs=legs))
-    w.advance(120_000 * MS)
+    w.advance(600_000 * MS)  # long enough for every query loop to learn the truth
     final = w.states()[-1]
     assert final.state in ("complete", "repaired", "failed")
+    for leg_core in w.legs.values():  # no outcome is left unknown once the venue told it
+        assert not any(o["unknown"] for o in leg_core.snapshot()["orders"].values())
     pos_a, pos_b = w.venues["leg.shfe"].position(), w.venues["leg.comex"].position()
     # O5: the engine's positions are the venues' own trades, duplicates and all
     assert w.legs["leg.shfe"].positions.get("au2606", 0) == pos_a
@@ -770,3 +820,33 @@ def test_round_trips_keep_the_money_invariants(
         assert abs(w.exposure_g()) <= G_PER_GC / 2 + 1e-6
     elif w.exposure_g() != 0:
         assert any(d["alarm"] == "combo_failed" for d in w.decisions("alarm"))
+
+
+def test_late_fill_ahead_of_its_done_reopens_a_failed_combo() -> None:
+    # B trades 1 lot but every report is lost; the venue only tells after the budget ran out
+    w = World(pair(), {"shfe": fills({}), "comex": fills({"1.0": ("lost", 2, 1)})})
+    deep_books(w)
+    w.send("combo", intent())
+    w.advance(6_000 * MS)
+    assert w.states()[-1].state == "failed" and w.states()[-1].filled_b_lots == 0
+    w.advance(600_000 * MS)
+    final = w.states()[-1]
+    assert final.filled_b_lots + 0 == -w.venues["leg.comex"].position()
+    assert final.state == "repaired" and abs(w.exposure_g()) <= 500
+
+
+def test_overfilled_unwind_is_brought_back() -> None:
+    # B sells 1 of 9, A nothing; the unwind (buy 1) fills 0, then a late 2-lot fill: B ends
+    # long 1 lot against its side. Bringing it back is an unwind, even though B was refused
+    script = {"1.0": 1, "1.1": ("late", 0, 2, False)}
+    w = World(pair(), {"shfe": fills({"0.0": 0}), "comex": fills(script)})
+    deep_books(w, a_bid=30380, b_bid=26380)
+    w.send("combo", intent())
+    w.advance(60_000 * MS)
+    steps = [(d["choice"], d["held"]) for d in w.decisions("repair")]
+    assert steps[0] == ("unwind", [0, 1])
+    assert ("unwind", [0, -1]) in steps
+    final = w.states()[-1]
+    assert final.state == "repaired" and w.exposure_g() == 0.0
+    assert (final.filled_a_lots, final.filled_b_lots) == (0, 0)
+    assert [o.side for o in w.venues["leg.comex"].orders] == ["S", "B", "S"]

@@ -111,6 +111,8 @@ def test_book_rejection_triggers_one_resync() -> None:
 
 def test_undecodable_frame_resyncs_synced_symbols() -> None:
     f = _synced(10)
-    out = f.bad_frame(5)
+    from transports.messages import BadFrame
+
+    out = f.on_bad_frame(BadFrame("md", "junk"), 5)
     assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
     assert f.rejects == 1

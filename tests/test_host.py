@@ -46,14 +46,16 @@ class Relay(Core):
 class Sink(Core):
     def __init__(self, name: str) -> None:
         super().__init__(name)
-        self.items: list[tuple[str, Any]] = []
+        self.items: list[tuple[str, str, Any]] = []
 
     def on_journal_batch(self, b: JournalBatch, now_ns: int) -> Out:
         self.items.extend(b.items)
         return []
 
     def snapshot(self) -> dict[str, Any]:
-        return {"dests": [d for d, _ in self.items]}
+        return {"dests": [d for _, d, _ in self.items if not isinstance(_, Control)
+                          or _.cmd not in ("start", "stop")],
+                "srcs": [s for s, _, _ in self.items]}
 
 
 def _start(group: str, shells: list[Shell], d: Directory, ctx: Any) -> Any:
@@ -75,8 +77,10 @@ def test_same_group_is_a_call_other_group_is_a_tell_and_all_is_journaled(ctx: An
     assert g1.proxy().query("b").get(timeout=1)["seen"] == ["0>a"]
     dests = eventually(lambda: g2.proxy().query("journal").get(timeout=1)["dests"])
     eventually(lambda: len(g2.proxy().query("journal").get(timeout=1)["dests"]) == 3)
-    dests = g2.proxy().query("journal").get(timeout=1)["dests"]
-    assert dests == ["a", "b", "c"]
+    snap = g2.proxy().query("journal").get(timeout=1)
+    assert snap["dests"] == ["a", "b", "c"]
+    # external deliveries are marked by where they came from, internal ones by their sender
+    assert [s for s in snap["srcs"] if s != "@start"] == ["@group", "a", "@group"]
 
 
 def test_nodes_talk_over_zeromq_with_the_same_code(ctx: Any, sock_dir: str) -> None:

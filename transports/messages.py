@@ -235,13 +235,25 @@ class Control(Msg):
 class JournalBatch(Msg):
     """Copies of the messages one host delivered in one dispatch cycle, for the Journal.
 
-    ``items`` are ``(destination, message)`` pairs; a destination ``actor@sock`` marks a frame
-    the actor sent to a venue socket.
+    ``items`` are ``(source, destination, message)`` triples in delivery order. The source is
+    the sending actor of this group, or where the message came from outside it: ``@md``,
+    ``@oe``, ... (a venue frame on that socket of the destination), ``@timer``, ``@group`` (a
+    tell from another group or node), ``@call`` (an admin or test call). A destination
+    ``actor@sock`` marks a frame the actor sent to a venue socket. ``ts_ns`` is the cycle's
+    clock reading, the ``now_ns`` every handler of the cycle was given — so a replay that
+    feeds the external items to fresh cores at ``ts_ns`` must reproduce the rest.
     """
 
     group: str
     ts_ns: int
-    items: list[tuple[str, Any]]
+    items: list[tuple[str, str, Any]]
+
+
+class BadFrame(Msg):
+    """A frame on socket ``key`` failed to decode (delivered to the socket's owner)."""
+
+    key: str
+    reason: str
 
 
 class Decision(Msg):
@@ -256,11 +268,12 @@ class Decision(Msg):
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
-    | Timer | SetTimer | Control | JournalBatch | Decision
+    | Timer | SetTimer | Control | JournalBatch | BadFrame | Decision
 )
 
 __all__ = [
     "AnyMsg",
+    "BadFrame",
     "BookDelta",
     "BookInvalid",
     "BookSnapshot",
