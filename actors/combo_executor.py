@@ -12,8 +12,10 @@ When every order of the combo is closed, the held lots (known from fills, or the
 quantity when a fill is still in flight -- never guessed) decide: flat -> done; otherwise chase
 the short leg or unwind the over leg, whichever the live books price cheaper (``legging``), up to
 ``chase_tries`` chases, one IOC at a time, each bounded by ``leg_timeout_ms`` (then cancelled), the
-whole repair by ``hedge_budget_ms``. A fill that arrives after the combo finished (late fill)
-re-opens it, at most ``max_rounds`` times. Records and valuation: ``actors.combo_record``; the
+whole repair by ``hedge_budget_ms`` (and ``max_steps`` orders). A leg with a rejected or denied
+order is never chased again, only unwound against; an unwind that traded nothing is retried on
+the step timer, not at once. A fill that arrives after the combo finished (late fill) re-opens it,
+at most ``max_rounds`` times. Records and valuation: ``actors.combo_record``; the
 repair planner: ``actors.legging``. ``filled_*_lots`` in ``ComboState`` are the net lots
 the combo holds on each leg in the intent's direction; ``residual_base`` its signed exposure.
 """
