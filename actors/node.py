@@ -90,6 +90,7 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             if key:
                 pair_users.setdefault(key, []).append(f"strategy.{p.name}")
     strategies = [f"strategy.{p.name}" for p in cfg.pairs]
+    fx_keys = {p.fx for p in cfg.pairs if p.fx}
     legs = [f"leg.{v.name}" for v in cfg.venues if v.trading]
     shells: dict[str, Shell] = {}
 
@@ -108,15 +109,15 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
         name = f"book.{key}"
         if want(name):
             subs = list(pair_users.get(key, []))
-            if venues[c.venue].trading:
-                subs.append("combo")
+            if venues[c.venue].trading or key in fx_keys:
+                subs.append("combo")  # it prices repairs from live books, FX included
             shells[name] = Shell(BookCore(name, c.venue, c.sym, subs, depth=c.depth))
-    for p in cfg.pairs:
+    for i, p in enumerate(cfg.pairs):
         name = f"strategy.{p.name}"
         if want(name):
             fx = contracts[p.fx] if p.fx else None
             shells[name] = Shell(StrategyCore(name, p, contracts[p.leg_a], contracts[p.leg_b],
-                                              fx, "combo", cfg.run.epoch))
+                                              fx, "combo", cfg.run.epoch, i))
     if want("combo"):
         shells["combo"] = Shell(ComboExecutorCore("combo", {p.name: p for p in cfg.pairs},
                                                   contracts, [*strategies, "risk"]))

@@ -72,7 +72,8 @@ class StrategyCore(Core):
     """Pure pricing and signal logic for one pair."""
 
     def __init__(self, name: str, pair: PairConfig, leg_a: ContractConfig, leg_b: ContractConfig,
-                 fx: ContractConfig | None, combo: str = "combo", epoch: int = 1) -> None:
+                 fx: ContractConfig | None, combo: str = "combo", epoch: int = 1,
+                 pair_index: int = 0) -> None:
         super().__init__(name)
         self.pair = pair
         self.a = _Leg(leg_a)
@@ -86,12 +87,15 @@ class StrategyCore(Core):
         self.zstate = np.zeros(4, np.float64)
         zscore_init(self.zbuf, self.zstate)
         self.samples = 0
-        # the combo id embeds the epoch so ids never repeat across restarts of a run
-        self.combo_seq = epoch * 1_000_000
+        # combo ids embed the epoch and the pair, so they never repeat across restarts of a run
+        # nor collide between pairs: epoch * 1e9 + pair_index * 1e6 + sequence
+        self.combo_seq = epoch * 1_000_000_000 + pair_index * 1_000_000
         self.pending: int | None = None
         self.pos_dir = 0  #: +1 long A / short B, -1 short A / long B, 0 flat
         self.pos_a_lots = 0  #: signed lots held on A by this pair
         self.pos_b_lots = 0
+        #: combo id -> signed (A lots, B lots) it holds for this pair
+        self.holdings: dict[int, tuple[int, int]] = {}
         self.flattening = False
         self.halted = False
         self.refusals: dict[str, int] = {}
@@ -141,21 +145,24 @@ class StrategyCore(Core):
         return []
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
-        if s.combo_id != self.pending or s.state in ("working", "repairing"):
+        if s.pair != self.pair.name:
             return []
-        self.pending = None
+        # Holdings are kept per combo and summed, so a late fill that re-opens an old combo
+        # still reaches the position, whether or not that combo is the pending one.
         sign_a = 1 if s.direction > 0 else -1
-        if s.action == "open":
-            self.pos_a_lots += sign_a * s.filled_a_lots
-            self.pos_b_lots -= sign_a * s.filled_b_lots
-        else:
-            # closing trades go the other way of the position they close
-            self.pos_a_lots -= sign_a * s.filled_a_lots
-            self.pos_b_lots += sign_a * s.filled_b_lots
-        if self.pos_a_lots == 0 and self.pos_b_lots == 0:
-            self.pos_dir = 0
-        elif s.action == "open":
-            self.pos_dir = s.direction
+        a, b = sign_a * s.filled_a_lots, -sign_a * s.filled_b_lots
+        if s.action != "open":
+            a, b = -a, -b  # a close trades against the position it closes
+        self.holdings[s.combo_id] = (a, b)
+        self.pos_a_lots = sum(h[0] for h in self.holdings.values())
+        self.pos_b_lots = sum(h[1] for h in self.holdings.values())
+        if s.combo_id == self.pending and s.state not in ("working", "repairing"):
+            self.pending = None
+            if self.pos_a_lots == 0 and self.pos_b_lots == 0:
+                self.pos_dir = 0
+                self.holdings.clear()
+            elif s.action == "open":
+                self.pos_dir = s.direction
         return []
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:

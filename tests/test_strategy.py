@@ -121,3 +121,28 @@ def test_flatten_closes_at_once_and_stops_opening() -> None:
     s.on_combo_state(ComboState(close.combo_id, "au-gc", "close", "complete", -1, 28, 9, 6.87,
                                 3004), 3004)
     assert msgs(_feed(s, parity + 2.1, 3005), ComboIntent) == []
+
+
+def test_combo_ids_differ_between_pairs_and_epochs() -> None:
+    cfg = load_config()
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = cfg.pairs[0]
+    ids = set()
+    for epoch, idx in ((1, 0), (1, 1), (2, 0)):
+        s = StrategyCore("s", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", epoch, idx)
+        parity = _prime(s)
+        (intent,) = msgs(_feed(s, parity + 2.1, 5000), ComboIntent)
+        ids.add(intent.combo_id)
+    assert len(ids) == 3
+
+
+def test_a_late_update_of_a_finished_combo_still_moves_the_position() -> None:
+    s = _core()
+    parity = _prime(s)
+    (intent,) = msgs(_feed(s, parity + 2.1, 3000), ComboIntent)
+    s.on_combo_state(ComboState(intent.combo_id, "au-gc", "open", "complete", -1, 28, 9, 6.87,
+                                3001), 3001)
+    # a late fill re-opened and repaired the combo: it now holds 27 lots of A
+    s.on_combo_state(ComboState(intent.combo_id, "au-gc", "open", "repaired", -1, 27, 9, 0.0,
+                                3002), 3002)
+    assert (s.pos_a_lots, s.pos_b_lots) == (-27, 9)
