@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import msgspec
 import zmq
 from loguru import logger
 
@@ -157,6 +158,8 @@ class Node:
         self.journal_path: Path | None = None
         sink = None
         if "journal" in local:
+            # the exact config of the run, so replay and audit rebuild the same cores
+            (run_dir / "config.json").write_bytes(msgspec.json.encode(cfg))
             self.journal_path = run_dir / "journal.cmcj"
             sink = open(self.journal_path, "ab")  # noqa: SIM115 - closed in stop()
         self._sink = sink

@@ -99,5 +99,21 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
         sys.exit(2)
 
 
+def _register_plugins() -> None:
+    """Add the commands of every ``scripts/cmd_*.py`` module (each exports ``COMMANDS``)."""
+    import importlib
+    import pkgutil
+
+    import scripts
+
+    for info in pkgutil.iter_modules(scripts.__path__):
+        if info.name.startswith("cmd_"):
+            mod = importlib.import_module(f"scripts.{info.name}")
+            for cmd in getattr(mod, "COMMANDS", []):
+                main.add_command(cmd)
+
+
+_register_plugins()
+
 if __name__ == "__main__":
     main()
