@@ -32,7 +32,6 @@ from transports.config import AppConfig, ContractConfig, PlacementConfig
 from transports.errors import ConfigError
 from transports.latency import LatencyRecorder
 
-
 #: GIL switch interval for engine processes (see ``Node.start``).
 SWITCH_INTERVAL_S = 0.0002
 

@@ -16,8 +16,15 @@ from typing import Any
 
 from actors.base import Core, Out
 from transports.config import ContractConfig, RiskConfig
-from transports.messages import ComboState, Control, ExecReport, FeedHealth, SetTimer, \
-    Timer, TradingState
+from transports.messages import (
+    ComboState,
+    Control,
+    ExecReport,
+    FeedHealth,
+    SetTimer,
+    Timer,
+    TradingState,
+)
 
 
 class RiskCore(Core):

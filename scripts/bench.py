@@ -58,7 +58,7 @@ def _pcts(samples_ns: np.ndarray) -> dict[str, float]:
     if len(samples_ns) == 0:
         return {"n": 0, "p50": float("nan"), "p99": float("nan"), "p999": float("nan")}
     p50, p99, p999 = np.percentile(samples_ns, [50, 99, 99.9]) / 1e3
-    return {"n": int(len(samples_ns)), "p50": round(float(p50), 2), "p99": round(float(p99), 2),
+    return {"n": len(samples_ns), "p50": round(float(p50), 2), "p99": round(float(p99), 2),
             "p999": round(float(p999), 2)}
 
 
@@ -214,7 +214,7 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
                      and wire_last <= max(4 * wire_first, 2000.0))
     return {"rate": rate, "achieved_rate": round(achieved), **_pcts(t2o),
             "md_wire_p50_first_us": round(wire_first, 1),
-            "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": int(len(wire)),
+            "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": len(wire),
             "sent": stats.get("sent", 0), "orders_at_venue": stats.get("orders", 0),
             "sustained": sustained}
 
@@ -235,7 +235,8 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
     say("floor: direct calls in one thread ...")
     floor = run_floor(cfg, n_floor)
     say(f"  p50 {floor['p50']} µs  p99 {floor['p99']} µs")
-    result: dict[str, Any] = {"floor": floor, "placements": {}, "cpus": len(os.sched_getaffinity(0))}
+    result: dict[str, Any] = {"floor": floor, "placements": {},
+                              "cpus": len(os.sched_getaffinity(0))}
     for label, mp in (("default", False), ("multiprocess", True)):
         path = conf_path(BENCH_MP_CONF if mp else BENCH_CONF)
         pcfg = load_config_bytes(path.read_bytes(), str(path))
@@ -279,10 +280,9 @@ def print_table(result: dict[str, Any]) -> None:
     lines.append(f"{'placement':<13}{'rate':>8}{'achieved':>10}{'p50':>9}{'p99':>9}{'p99.9':>9}"
                  f"{'×p50':>7}{'×p99':>7}  sustained")
     for label, pl in result["placements"].items():
-        for r in pl["rows"]:
-            lines.append(f"{label:<13}{r['rate']:>8.0f}{r['achieved_rate']:>10}{r['p50']:>9}"
-                         f"{r['p99']:>9}{r['p999']:>9}{r['ratio_p50']:>7}{r['ratio_p99']:>7}  "
-                         f"{r['sustained']}")
+        lines.extend(f"{label:<13}{r['rate']:>8.0f}{r['achieved_rate']:>10}{r['p50']:>9}"
+                     f"{r['p99']:>9}{r['p999']:>9}{r['ratio_p50']:>7}{r['ratio_p99']:>7}  "
+                     f"{r['sustained']}" for r in pl["rows"])
         lines.append(f"{label:<13}max sustained rate: {pl['max_sustained_rate']:.0f} ticks/s")
     sys.stdout.write("\n".join(lines) + "\n")
     logger.debug("bench done")

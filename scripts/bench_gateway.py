@@ -24,8 +24,8 @@ from transports.venue_msgs import (
     Heartbeat,
     NewOrder,
     OeRequest,
-    Reject,
     RefRequest,
+    Reject,
     Snapshot,
 )
 

@@ -30,7 +30,7 @@ def test_missing_actor_is_a_config_error() -> None:
     groups = [msgspec.structs.replace(g, actors=[a for a in g.actors if a != "combo"])
               for g in pl.groups]
     bad = msgspec.structs.replace(cfg, placement=msgspec.structs.replace(pl, groups=groups))
-    with pytest.raises(ConfigError, match="not placed.*combo"):
+    with pytest.raises(ConfigError, match=r"not placed.*combo"):
         check_placement(bad)
 
 
