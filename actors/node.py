@@ -111,6 +111,7 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             subs = list(pair_users.get(key, []))
             if venues[c.venue].trading or key in fx_keys:
                 subs.append("combo")  # it prices repairs from live books, FX included
+            subs.append("risk")  # marks for PnL, margin and flatten prices
             shells[name] = Shell(BookCore(name, c.venue, c.sym, subs, depth=c.depth))
     for i, p in enumerate(cfg.pairs):
         name = f"strategy.{p.name}"
@@ -130,7 +131,12 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
                                     latency)
     if want("risk"):
-        shells["risk"] = Shell(RiskCore("risk", contracts, cfg.risk, legs))
+        fx_books: dict[str, tuple[str, bool]] = {}
+        for p in cfg.pairs:
+            if p.fx:
+                fx_books[contracts[p.leg_b].ccy] = (p.fx, p.fx_invert)
+        shells["risk"] = Shell(RiskCore("risk", contracts, cfg.risk, [*legs, "combo"],
+                                        strategies, fx_books, cfg.run.epoch))
     if want("journal"):
         if journal_sink is None:
             raise ConfigError("journal placed on a node without a journal file")

@@ -1,60 +1,136 @@
-"""RiskSupervisor actor: positions, net exposure per underlying, and the trading state.
+"""RiskSupervisor actor: positions, PnL, exposure, limits and the trading state (the second line).
 
-In: ``ExecReport`` (fills) from every LegExecutor, ``ComboState`` from the ComboExecutor,
-``FeedHealth`` from the Feeds, ``Control`` (halt, resume). Out: ``TradingState`` to every
-executor when it changes.
+In: ``ExecReport`` from every LegExecutor (fills, rejects, denials), ``ComboState`` from the
+ComboExecutor, ``BookUpdate`` of every book (marks), ``FeedHealth``, ``Control`` (halt, reduce,
+resume, flatten) and its own ``Timer``\\s. Out: ``TradingState`` to every executor and strategy
+when it changes; ``LegOrder`` (purpose ``flatten``) for exposure no live combo owns;
+``Control("flatten")`` to the strategies; ``Decision`` records of every breach to the journal.
 
-Net exposure per underlying is the sum over venues of signed lots × base units per lot (grams of
-gold), so a long COMEX position and a short SHFE position offset. If the net stays beyond
-``max_net_exposure_base`` longer than the hedge budget, trading is HALTED.
+States: ACTIVE → REDUCING (only exposure-reducing orders pass) → HALTED (executors cancel
+everything). The state is the most severe of the active reasons. REDUCING reasons clear by
+themselves when their condition clears (margin usage, reject rate); HALTED is latched: after an
+automatic halt only an explicit ``resume`` command trades again.
+
+Money is kept per currency and converted into ``risk.home_ccy`` with the live FX book of the
+pair that prices the foreign leg. Net exposure per underlying is signed lots × base units per
+lot (grams of gold) summed over venues, so a long COMEX and a short SHFE position offset.
 """
 
 from __future__ import annotations
 
+import collections
+import json
 from decimal import Decimal
 from typing import Any
 
 from actors.base import Core, Out
 from transports.config import ContractConfig, RiskConfig
 from transports.messages import (
+    BookUpdate,
     ComboState,
     Control,
+    Decision,
     ExecReport,
     FeedHealth,
+    LegOrder,
     SetTimer,
     Timer,
     TradingState,
 )
 
+SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
+#: combo id space for the RiskSupervisor's own flatten orders (never used by a strategy)
+RISK_COMBO_BASE = 999_000_000
+
 
 class RiskCore(Core):
-    """Pure risk state."""
+    """Pure risk state and limit logic."""
 
     def __init__(self, name: str, contracts: dict[str, ContractConfig], risk: RiskConfig,
-                 executors: list[str], unhedged_limit_ms: int = 5000) -> None:
+                 executors: list[str], strategies: list[str] | None = None,
+                 fx_books: dict[str, tuple[str, bool]] | None = None, epoch: int = 1) -> None:
         super().__init__(name)
         self.contracts = contracts
         self.risk = risk
         self.executors = executors
-        self.unhedged_limit_ns = unhedged_limit_ms * 1_000_000
+        self.strategies = strategies or []
+        #: currency -> (fx book key, invert) converting it into the home currency
+        self.fx_books = fx_books or {}
+        self.ticks = {k: float(Decimal(c.tick)) for k, c in contracts.items()}
         self.positions: dict[str, int] = {}
+        self.cash: dict[str, float] = {}  #: signed notional paid (-) / received (+) per ccy
         self.fees: dict[str, float] = {}
-        self.cash: dict[str, float] = {}  #: signed notional paid/received per currency
+        self.marks: dict[str, float] = {}  #: key -> mid price (price units, not ticks)
         self.state = "ACTIVE"
-        self.reason = ""
+        self.reasons: dict[str, str] = {}  #: reason -> state it demands
         self.state_changes: list[tuple[int, str, str]] = []
-        self.breach_since_ns = 0
+        self.peak_pnl = 0.0
         self.fills = 0
+        self.denials: collections.Counter[str] = collections.Counter()
+        self.outcomes: collections.deque[bool] = collections.deque(maxlen=risk.reject_window)
         self.feeds: dict[str, dict[str, Any]] = {}
         self.combos: dict[str, int] = {}
+        self.live_combos: set[int] = set()
+        self.unhedged_since_ns = 0
+        self.flatten_seq = epoch * 1_000_000_000 + RISK_COMBO_BASE
+        self.flatten_orders = 0
+        tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
+        #: exposure below half the smallest lot cannot be reduced by trading whole lots
+        self.tolerance_base = min(tols) / 2 if tols else 0.0
 
-    def _set_state(self, state: str, reason: str, now_ns: int) -> Out:
+    # --- state machine ---------------------------------------------------------------------------
+
+    def _raise(self, reason: str, state: str, now_ns: int, detail: str = "") -> Out:
+        if self.reasons.get(reason) == state:
+            return []
+        self.reasons[reason] = state
+        out: Out = [("journal", Decision(self.name, "breach", json.dumps(
+            {"reason": reason, "state": state, "detail": detail}), now_ns))]
+        return out + self._apply_state(now_ns)
+
+    def _clear(self, reason: str, now_ns: int) -> Out:
+        if reason not in self.reasons or self.reasons[reason] == "HALTED":
+            return []  # HALTED is latched until an explicit resume
+        del self.reasons[reason]
+        return self._apply_state(now_ns)
+
+    def _apply_state(self, now_ns: int) -> Out:
+        state, why = "ACTIVE", ""
+        for reason, s in self.reasons.items():
+            if SEVERITY[s] > SEVERITY[state]:
+                state, why = s, reason
         if state == self.state:
             return []
-        self.state, self.reason = state, reason
-        self.state_changes.append((now_ns, state, reason))
-        msg = TradingState(state, reason, now_ns)  # type: ignore[arg-type]
-        return [(e, msg) for e in self.executors]
+        self.state = state
+        self.state_changes.append((now_ns, state, why))
+        msg = TradingState(state, why, now_ns)  # type: ignore[arg-type]
+        return [(e, msg) for e in (*self.executors, *self.strategies)]
+
+    # --- money -----------------------------------------------------------------------------------
+
+    def _fx(self, ccy: str) -> float:
+        if ccy == self.risk.home_ccy:
+            return 1.0
+        book = self.fx_books.get(ccy)
+        if book is None:
+            return 1.0
+        mark = self.marks.get(book[0], 0.0)
+        if mark <= 0:
+            return 0.0
+        return 1.0 / mark if book[1] else mark
+
+    def pnl(self) -> dict[str, float]:
+        """Return realized+MTM gross, fees and net PnL in the home currency."""
+        gross = 0.0
+        fees = sum(v * self._fx(k) for k, v in self.fees.items())
+        for ccy, v in self.cash.items():
+            gross += v * self._fx(ccy)
+        for key, lots in self.positions.items():
+            c = self.contracts.get(key)
+            if c is None or not lots:
+                continue
+            gross += lots * self.marks.get(key, 0.0) * c.multiplier * self._fx(c.ccy)
+        return {"gross": gross, "fees": fees, "net": gross - fees}
 
     def exposure(self) -> dict[str, float]:
         """Return net exposure per underlying in base units (signed)."""
@@ -66,7 +142,36 @@ class RiskCore(Core):
             out[c.underlying] = out.get(c.underlying, 0.0) + lots * c.base_per_lot
         return out
 
+    def margin_usage_pct(self) -> float:
+        """Return initial margin in use as a percentage of ``margin_capital`` (0 if unset)."""
+        if self.risk.margin_capital <= 0:
+            return 0.0
+        used = 0.0
+        for key, lots in self.positions.items():
+            c = self.contracts.get(key)
+            if c is None or not lots:
+                continue
+            used += abs(lots) * self.marks.get(key, 0.0) * c.multiplier * c.margin_rate * \
+                self._fx(c.ccy)
+        return 100.0 * used / self.risk.margin_capital
+
+    # --- handlers --------------------------------------------------------------------------------
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        if u.valid and u.bid_px and u.ask_px:
+            key = f"{u.venue}:{u.sym}"
+            tick = self.ticks.get(key)
+            if tick is not None:
+                self.marks[key] = (u.bid_px[0] + u.ask_px[0]) * 0.5 * tick
+        return []
+
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
+        if r.kind == "denied":
+            self.denials[r.reason] += 1
+            return []
+        if r.kind in ("accepted", "rejected"):
+            self.outcomes.append(r.kind == "rejected")
+            return self._check_rejects(now_ns)
         if r.kind != "fill":
             return []
         key = f"{r.venue}:{r.sym}"
@@ -74,31 +179,20 @@ class RiskCore(Core):
         self.positions[key] = self.positions.get(key, 0) + sign * r.qty_lots
         c = self.contracts.get(key)
         if c is not None:
-            tick = float(Decimal(c.tick))
-            self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - sign * r.qty_lots * r.px_ticks * \
-                tick * c.multiplier
+            px = r.px_ticks * self.ticks[key]
+            self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - sign * r.qty_lots * px * c.multiplier
             self.fees[c.ccy] = self.fees.get(c.ccy, 0.0) + r.fee
+            self.marks.setdefault(key, px)
         self.fills += 1
-        return self._check(now_ns)
-
-    def _check(self, now_ns: int) -> Out:
-        worst = max((abs(v) for v in self.exposure().values()), default=0.0)
-        if worst <= self.risk.max_net_exposure_base:
-            self.breach_since_ns = 0
-            return [("@timer", SetTimer("breach", 0))]
-        if self.breach_since_ns == 0:
-            self.breach_since_ns = now_ns
-            return [("@timer", SetTimer("breach", now_ns + self.unhedged_limit_ns))]
-        return []
-
-    def on_timer(self, t: Timer, now_ns: int) -> Out:
-        if t.key == "breach" and self.breach_since_ns and self.risk.halt_on_exposure_breach:
-            return self._set_state("HALTED", "net_exposure_unhedged", now_ns)
-        return []
+        return self._check_all(now_ns)
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         self.combos[s.state] = self.combos.get(s.state, 0) + 1
-        return []
+        if s.state in ("working", "repairing"):
+            self.live_combos.add(s.combo_id)
+        else:
+            self.live_combos.discard(s.combo_id)
+        return self._check_unhedged(now_ns)
 
     def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
         self.feeds[h.venue] = {"state": h.state, "gaps": h.gaps, "resyncs": h.resyncs}
@@ -106,16 +200,121 @@ class RiskCore(Core):
 
     def on_control(self, c: Control, now_ns: int) -> Out:
         if c.cmd == "halt":
-            return self._set_state("HALTED", c.arg or "operator", now_ns)
+            return self._raise("operator_halt", "HALTED", now_ns, c.arg)
         if c.cmd == "reduce":
-            return self._set_state("REDUCING", c.arg or "operator", now_ns)
+            return self._raise("operator_reduce", "REDUCING", now_ns, c.arg)
         if c.cmd == "resume":
-            return self._set_state("ACTIVE", c.arg or "operator", now_ns)
+            self.reasons.clear()
+            self.peak_pnl = self.pnl()["net"]  # a resume accepts the loss so far
+            return self._apply_state(now_ns)
+        if c.cmd == "flatten":
+            return [(s, Control("flatten")) for s in self.strategies] + self._flatten(now_ns)
         return []
 
+    def on_timer(self, t: Timer, now_ns: int) -> Out:
+        if t.key == "unhedged":
+            return self._unhedged_expired(now_ns)
+        return []
+
+    # --- checks ----------------------------------------------------------------------------------
+
+    def _check_all(self, now_ns: int) -> Out:
+        out = self._check_exposure(now_ns) + self._check_unhedged(now_ns)
+        out += self._check_pnl(now_ns) + self._check_margin(now_ns)
+        return out
+
+    def _check_exposure(self, now_ns: int) -> Out:
+        worst = max((abs(v) for v in self.exposure().values()), default=0.0)
+        if worst > self.risk.max_net_exposure_base and self.risk.halt_on_exposure_breach:
+            return self._raise("max_net_exposure", "HALTED", now_ns, f"{worst:.1f}")
+        return []
+
+    def _check_pnl(self, now_ns: int) -> Out:
+        net = self.pnl()["net"]
+        self.peak_pnl = max(self.peak_pnl, net)
+        out: Out = []
+        if self.risk.daily_loss_limit and -net > self.risk.daily_loss_limit:
+            out += self._raise("daily_loss", "HALTED", now_ns, f"{net:.2f}")
+        if self.risk.max_drawdown and self.peak_pnl - net > self.risk.max_drawdown:
+            out += self._raise("drawdown", "HALTED", now_ns, f"{self.peak_pnl - net:.2f}")
+        return out
+
+    def _check_margin(self, now_ns: int) -> Out:
+        usage = self.margin_usage_pct()
+        if usage >= self.risk.margin_alarm_pct:
+            return self._raise("margin_usage", "REDUCING", now_ns, f"{usage:.1f}%")
+        return self._clear("margin_usage", now_ns)
+
+    def _check_rejects(self, now_ns: int) -> Out:
+        if len(self.outcomes) < self.outcomes.maxlen:  # type: ignore[operator]
+            return []
+        rate = sum(self.outcomes) / len(self.outcomes)
+        if rate > self.risk.max_reject_rate:
+            return self._raise("reject_rate", "REDUCING", now_ns, f"{rate:.2f}")
+        return self._clear("reject_rate", now_ns)
+
+    def _excess(self) -> tuple[str, float] | None:
+        for underlying, v in self.exposure().items():
+            if abs(v) > self.tolerance_base:
+                return underlying, v
+        return None
+
+    def _check_unhedged(self, now_ns: int) -> Out:
+        if self._excess() is None or self.live_combos:
+            # hedged, or a live combo owns the exposure and is still repairing it
+            self.unhedged_since_ns = 0
+            return [("@timer", SetTimer("unhedged", 0))]
+        if self.unhedged_since_ns:
+            return []
+        self.unhedged_since_ns = now_ns
+        return [("@timer", SetTimer("unhedged", now_ns + self.risk.unhedged_limit_ms * 1_000_000))]
+
+    def _unhedged_expired(self, now_ns: int) -> Out:
+        if not self.unhedged_since_ns or self._excess() is None:
+            return []
+        out: Out = []
+        if self.risk.flatten_orphans and self.flatten_orders < 3:
+            out += self._flatten(now_ns)
+            self.unhedged_since_ns = now_ns
+            out.append(("@timer", SetTimer("unhedged",
+                                           now_ns + self.risk.unhedged_limit_ms * 1_000_000)))
+            return out
+        return self._raise("unhedged_exposure", "HALTED", now_ns, str(self._excess()))
+
+    def _flatten(self, now_ns: int) -> Out:
+        """Send IOCs on the smallest-lot contract that bring each underlying back within tolerance."""
+        out: Out = []
+        for underlying, v in self.exposure().items():
+            if abs(v) <= self.tolerance_base:
+                continue
+            cands = [(c.base_per_lot, k, c) for k, c in self.contracts.items()
+                     if c.underlying == underlying and c.base_per_lot and k in self.marks]
+            if not cands:
+                continue
+            base, key, c = min(cands)
+            lots = round(abs(v) / base)
+            if lots <= 0:
+                continue
+            side = "S" if v > 0 else "B"
+            band = max(self.risk.price_band_ticks, 10)
+            mark_ticks = round(self.marks[key] / self.ticks[key])
+            px = mark_ticks - band if side == "S" else mark_ticks + band
+            self.flatten_seq += 1
+            self.flatten_orders += 1
+            venue = c.venue
+            out.append((f"leg.{venue}", LegOrder(self.flatten_seq, 0, 0, venue, c.sym, side,
+                                                 lots, px, "IOC", "flatten", 0, now_ns)))
+            out.append(("journal", Decision(self.name, "flatten", json.dumps(
+                {"underlying": underlying, "exposure": v, "key": key, "side": side,
+                 "lots": lots, "px": px}), now_ns)))
+        return out
+
     def snapshot(self) -> dict[str, Any]:
-        """Return positions, exposure, state and counters."""
-        return {"state": self.state, "reason": self.reason, "positions": dict(self.positions),
-                "exposure": self.exposure(), "fees": dict(self.fees), "cash": dict(self.cash),
-                "fills": self.fills, "state_changes": list(self.state_changes),
-                "feeds": dict(self.feeds), "combos": dict(self.combos)}
+        """Return positions, exposure, PnL, state, reasons and counters."""
+        return {"state": self.state, "reasons": dict(self.reasons),
+                "reason": next(iter(self.reasons), ""), "positions": dict(self.positions),
+                "exposure": self.exposure(), "pnl": self.pnl(), "peak_pnl": self.peak_pnl,
+                "fees": dict(self.fees), "cash": dict(self.cash), "fills": self.fills,
+                "margin_usage_pct": self.margin_usage_pct(), "denials": dict(self.denials),
+                "state_changes": list(self.state_changes), "feeds": dict(self.feeds),
+                "combos": dict(self.combos), "flatten_orders": self.flatten_orders}

@@ -16,8 +16,8 @@ import zmq
 from loguru import logger
 
 import kernels
-from actors.node import Node, fill_address
-from scripts.runtime import SimProcess, configure_logging, new_run_dir, new_sock_dir, ref_request
+from actors.node import Node
+from scripts.runtime import SimProcess, configure_logging, new_run_dir, new_sock_dir
 from scripts.summary import build_summary, check_summary
 from transports.clock import LiveClock, sleep_s
 from transports.config import AppConfig, load_config
@@ -88,13 +88,17 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         snaps = {a: node.query(a) for a in node.shells}
         host_counters = node.host_counters()
         latency = node.latency.summary_us()
-        truth_addr = fill_address(cfg.venues[0].ref, sock_dir)
-        truth = ref_request(ctx, truth_addr, {"t": "sim.truth"})["truth"]
     finally:
         if node is not None:
             node.stop()
         code = sim.stop()
         ctx.destroy(linger=0)
+    # the simulator writes its whole record when it exits: windows still open at the end of
+    # the run are closed there, so this is the complete truth (a mid-run query is not)
+    truth_path = run_dir / "truth.json"
+    if not truth_path.exists():
+        raise DemoFailed(f"simulator wrote no truth file (exit {code}); see {run_dir}/sim.log")
+    truth = msgspec.json.decode(truth_path.read_bytes())
     summary = build_summary(cfg, elapsed, snaps, truth, latency,
                             str(node.journal_path) if node and node.journal_path else "")
     summary["actor_errors"] = {k[7:]: v for k, v in host_counters.items()

@@ -63,6 +63,7 @@ class ContractConfig(_C):
     max_lots_per_order: PosInt = 100
     max_position_lots: PosInt = 1000
     depth: PosInt = 20  #: levels kept in the book
+    margin_rate: NonNegFloat = 0.1  #: initial margin as a fraction of notional
 
 
 class PairConfig(_C):
@@ -99,22 +100,105 @@ class RiskConfig(_C):
     """Limits the RiskSupervisor and the LegExecutors enforce."""
 
     max_net_exposure_base: NonNegFloat = 50_000.0  #: per underlying, base units (grams)
-    max_orders_per_s: PosInt = 200
+    max_orders_per_s: PosInt = 200  #: new orders per venue (token bucket); excess denied
+    max_cancels_per_s: PosInt = 200  #: cancels per venue (token bucket)
     halt_on_exposure_breach: bool = True
+    max_notional_per_order: NonNegFloat = 0.0  #: home currency; 0 = no limit
+    max_gross_notional: NonNegFloat = 0.0  #: home currency, all open positions; 0 = no limit
+    price_band_ticks: NonNegInt = 0  #: order price vs the touch; 0 = no band
+    daily_loss_limit: NonNegFloat = 0.0  #: home currency; 0 = no limit -> HALTED
+    max_drawdown: NonNegFloat = 0.0  #: from the PnL peak, home currency; 0 = off -> HALTED
+    unhedged_limit_ms: PosInt = 5000  #: exposure beyond tolerance this long -> flatten/HALT
+    margin_capital: NonNegFloat = 0.0  #: account equity for margin usage; 0 = unchecked
+    margin_alarm_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 85.0  #: -> REDUCING
+    max_reject_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5  #: -> REDUCING
+    reject_window: PosInt = 20  #: orders in the reject-rate window
+    flatten_orphans: bool = True  #: risk flattens exposure no live combo owns
+    home_ccy: str = "CNY"
+
+
+Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]  #: a probability per event
+FaultKind = Literal[
+    "md_drop",
+    "md_duplicate",
+    "md_reorder",
+    "md_delay",
+    "md_crossed",
+    "md_bad",
+    "md_stall",
+    "md_reset",
+    "stop",
+    "oe_reject",
+    "oe_partial",
+    "oe_swallow_ack",
+    "oe_swallow_order",
+    "oe_duplicate_fill",
+    "oe_late_fill",
+    "oe_unknown_query",
+    "oe_disconnect",
+]
+BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
+
+
+class FaultWindow(_C):
+    """One scheduled fault (``[[sim.faults.schedule]]``), times in seconds since the sim start.
+
+    Span kinds (``md_stall``, ``stop``, ``oe_disconnect``) are active during
+    ``[at_s, at_s + for_s)``; ``for_s = 0`` means the kind's configured ``*_ms`` duration.
+    Event kinds (every other kind) hit every event of their kind in that span, or, with
+    ``for_s = 0``, exactly the first event at or after ``at_s``. ``venue`` empty = every venue.
+    """
+
+    kind: FaultKind
+    at_s: NonNegFloat
+    for_s: NonNegFloat = 0.0
+    venue: str = ""
 
 
 class FaultsConfig(_C):
-    """Simulator fault switches; rates are probabilities per event (0 = off).
+    """Simulator fault switches, all off by default; rates are probabilities per event.
 
-    ``md_drop``: a delta is not sent (its seq is still used, so the feed sees a gap);
-    ``md_duplicate``: a delta is sent twice; ``oe_reject``: a valid order is rejected
-    (code ``sim_fault``); ``oe_partial``: an IOC fills only part of what the book offers.
+    See ``transports/venues/sim/faults.py`` for the exact semantics of each switch. Per delta:
+    ``md_drop`` (not sent, its seq used: a gap), ``md_duplicate`` (sent twice), ``md_reorder``
+    (swapped with the next delta of the symbol), ``md_delay`` (the venue's md stream held
+    ``md_delay_ms`` from this delta on, order kept), ``md_crossed`` (followed by a delta that
+    crosses the book, corrected by the next delta), ``md_bad`` (replaced by a frame with a bad
+    value, its seq used). Per book refresh: ``md_stall`` (no deltas for ``md_stall_ms``,
+    heartbeats go on), ``stop`` (no md, hb, ref or oe replies for ``stop_ms``), ``md_reset``
+    (seqs restart at 1). Per order: ``oe_reject``, ``oe_partial`` (IOC and GTC),
+    ``oe_swallow_ack``, ``oe_swallow_order``, ``oe_unknown_query`` (queries answer ``unknown``
+    for ``oe_unknown_query_ms``), ``oe_disconnect`` (oe in and out dropped for
+    ``oe_disconnect_ms``); per fill ``oe_duplicate_fill``; per cancel or IOC ``oe_late_fill``
+    (a fill ``oe_late_fill_ms`` after the ``done``). ``oe_reuse_cl``: a closed client order id
+    is accepted again (False: rejected ``duplicate_cl``).
     """
 
-    md_drop: NonNegFloat = 0.0
-    md_duplicate: NonNegFloat = 0.0
-    oe_reject: NonNegFloat = 0.0
-    oe_partial: NonNegFloat = 0.0
+    md_drop: Rate = 0.0
+    md_duplicate: Rate = 0.0
+    md_reorder: Rate = 0.0
+    md_delay: Rate = 0.0
+    md_delay_ms: PosInt = 200
+    md_crossed: Rate = 0.0
+    md_bad: Rate = 0.0
+    md_bad_kinds: tuple[BadValueKind, ...] = ("px_zero", "qty_negative", "qty_huge", "float")
+    md_stall: Rate = 0.0
+    md_stall_ms: PosInt = 3000
+    md_reset: Rate = 0.0
+    stop: Rate = 0.0
+    stop_ms: PosInt = 2000
+    oe_reject: Rate = 0.0
+    oe_partial: Rate = 0.0
+    oe_swallow_ack: Rate = 0.0
+    oe_swallow_order: Rate = 0.0
+    oe_duplicate_fill: Rate = 0.0
+    oe_late_fill: Rate = 0.0
+    oe_late_fill_ms: NonNegInt = 50
+    oe_unknown_query: Rate = 0.0
+    oe_unknown_query_ms: PosInt = 1500
+    oe_disconnect: Rate = 0.0
+    oe_disconnect_ms: PosInt = 1000
+    oe_reuse_cl: bool = True
+    schedule: list[FaultWindow] = []
 
 
 class SimVenueConfig(_C):
@@ -128,6 +212,8 @@ class SimVenueConfig(_C):
     level_qty_lots: PosInt = 40  #: mean resting quantity per level
     spread_ticks: PosInt = 1  #: touch spread in ticks
     trade_prints: bool = True  #: publish a ``trade`` message per execution
+    #: this venue's rates and durations instead of ``[sim.faults]``' (schedules add up)
+    faults: FaultsConfig | None = None
 
 
 class SimConfig(_C):

@@ -1,0 +1,144 @@
+"""RiskCore: exposure across venues, PnL in one currency, states with reasons, latched halts."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from actors.risk import RiskCore
+from tests.helpers import msgs
+from transports.config import RiskConfig, load_config
+from transports.messages import (
+    BookUpdate,
+    ComboState,
+    Control,
+    ExecReport,
+    LegOrder,
+    SetTimer,
+    Timer,
+    TradingState,
+)
+
+
+def _core(**limits: object) -> RiskCore:
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    risk = msgspec.structs.replace(RiskConfig(), **limits)
+    return RiskCore("risk", contracts, risk, ["leg.shfe", "leg.comex", "combo"],
+                    ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1)
+
+
+def _fill(venue: str, sym: str, side: str, qty: int, px: int, fee: float = 0.0) -> ExecReport:
+    return ExecReport(venue, "1.1.0.0", 1, 0, 0, sym, side, "fill", "FILLED", px, qty, qty, 0,
+                      fee, "t1", "", 0, 0)
+
+
+def _report(kind: str, reason: str = "") -> ExecReport:
+    return ExecReport("shfe", "1.1.0.0", 1, 0, 0, "au2606", "B", kind, "", 0, 1, 0, 0, 0.0, "",
+                      reason, 0, 0)
+
+
+def _mark(r: RiskCore, venue: str, sym: str, bid: int, ask: int) -> None:
+    r.on_book_update(BookUpdate(venue, sym, True, 0, 0, 0, [bid], [1], [ask], [1]), 0)
+
+
+def _marks(r: RiskCore, au: int = 30650, gc: int = 26500, fx: int = 72000) -> None:
+    _mark(r, "fx", "USDCNH", fx - 1, fx + 1)
+    _mark(r, "shfe", "au2606", au - 1, au + 1)
+    _mark(r, "comex", "GCZ6", gc - 1, gc + 1)
+
+
+def test_net_exposure_offsets_across_venues_in_grams() -> None:
+    r = _core()
+    r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), 1)
+    r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 2)
+    assert r.exposure()["gold"] == pytest.approx(-28_000 + 9 * 3110.34768)
+
+
+def test_pnl_is_in_the_home_currency_through_the_fx_book() -> None:
+    r = _core()
+    _marks(r)
+    r.on_exec_report(_fill("comex", "GCZ6", "B", 1, 26500, fee=2.5), 1)
+    _marks(r, gc=26510)  # +1.0 USD/oz on 100 oz = 100 USD
+    p = r.pnl()
+    assert p["gross"] == pytest.approx(100 * 7.2, rel=1e-6)
+    assert p["fees"] == pytest.approx(2.5 * 7.2, rel=1e-6)
+
+
+def test_exposure_breach_halts_with_its_reason_and_stays_halted() -> None:
+    r = _core(max_net_exposure_base=10_000.0)
+    out = r.on_exec_report(_fill("shfe", "au2606", "B", 11, 30650), 1)
+    states = msgs(out, TradingState)
+    assert states and all(s.state == "HALTED" and s.reason == "max_net_exposure" for s in states)
+    assert {d for d, m in out if isinstance(m, TradingState)} == {
+        "leg.shfe", "leg.comex", "combo", "strategy.au-gc"}
+    # back within the limit: still HALTED (latched) until an explicit resume
+    r.on_exec_report(_fill("shfe", "au2606", "S", 11, 30650), 2)
+    assert r.state == "HALTED"
+    out = r.on_control(Control("resume"), 3)
+    assert r.state == "ACTIVE" and msgs(out, TradingState)[0].state == "ACTIVE"
+
+
+def test_reject_rate_reduces_then_clears() -> None:
+    r = _core(reject_window=4, max_reject_rate=0.5)
+    for _ in range(3):
+        r.on_exec_report(_report("rejected"), 1)
+    out = r.on_exec_report(_report("accepted"), 2)
+    assert r.state == "REDUCING" and msgs(out, TradingState)[0].reason == "reject_rate"
+    for _ in range(4):
+        r.on_exec_report(_report("accepted"), 3)
+    assert r.state == "ACTIVE"
+
+
+def test_daily_loss_halts() -> None:
+    r = _core(daily_loss_limit=1000.0)
+    _marks(r)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 1, 30650), 1)
+    _marks(r, au=30550)  # -2 CNY/g on 1000 g
+    out = r.on_exec_report(_fill("shfe", "au2606", "S", 1, 30550), 2)
+    assert r.state == "HALTED" and r.reasons == {"daily_loss": "HALTED"}
+    assert msgs(out, TradingState)
+
+
+def test_margin_usage_alarm_reduces() -> None:
+    r = _core(margin_capital=1_000_000.0, margin_alarm_pct=85.0)
+    _marks(r)
+    # 30 lots × 1000 g × 613 CNY/g × 10% = 1.84M > 85% of 1M
+    r.on_exec_report(_fill("shfe", "au2606", "B", 30, 30650), 1)
+    assert r.state == "REDUCING" and "margin_usage" in r.reasons
+    r.on_exec_report(_fill("shfe", "au2606", "S", 30, 30650), 2)
+    assert r.state == "ACTIVE"
+
+
+def test_orphan_exposure_is_flattened_after_its_limit_then_halts() -> None:
+    r = _core(unhedged_limit_ms=100)
+    _marks(r)
+    out = r.on_exec_report(_fill("comex", "GCZ6", "B", 1, 26500), 1_000_000)
+    (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    assert timer.due_ns == 1_000_000 + 100_000_000
+    out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
+    (order,) = msgs(out, LegOrder)
+    # 3110 g long is cut on the smallest lot (SHFE, 1000 g): sell 3 lots
+    assert (order.venue, order.side, order.qty_lots, order.purpose) == ("shfe", "S", 3, "flatten")
+    # a live combo owns exposure: no timer
+    r2 = _core(unhedged_limit_ms=100)
+    r2.on_combo_state(ComboState(5, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
+    out = r2.on_exec_report(_fill("comex", "GCZ6", "B", 1, 26500), 1)
+    assert not [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+
+
+def test_denials_are_counted_by_reason() -> None:
+    r = _core()
+    r.on_exec_report(_report("denied", "max_lots"), 1)
+    r.on_exec_report(_report("denied", "max_lots"), 2)
+    r.on_exec_report(_report("denied", "rate_limit"), 3)
+    assert r.snapshot()["denials"] == {"max_lots": 2, "rate_limit": 1}
+
+
+def test_operator_halt_and_reduce() -> None:
+    r = _core()
+    r.on_control(Control("reduce", "desk"), 1)
+    assert r.state == "REDUCING"
+    out = r.on_control(Control("halt", "desk"), 2)
+    assert r.state == "HALTED" and msgs(out, TradingState)[0].reason == "operator_halt"
+    assert [s for _, s, _ in r.state_changes] == ["REDUCING", "HALTED"]
