@@ -22,15 +22,18 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--out", "out_dir", default=None, help="Directory for run folders (default runs/).")
 @click.option("--conf", default=None, help="Config TOML (default: the embedded conf/demo.toml).")
+@click.option("--faults", default=None,
+              help="Simulator fault preset (conf/faults/NAME.toml): md-chaos, oe-chaos.")
 def demo(duration_s: float | None, seed: int | None, as_json: bool, out_dir: str | None,
-         conf: str | None) -> None:
+         conf: str | None, faults: str | None) -> None:
     """Run the simulated venues and the engine; print a summary."""
     from scripts.demo import print_human, run_demo
 
     if duration_s is not None and duration_s <= 0:
         raise click.BadParameter(f"must be > 0, got {duration_s}", param_hint="--duration")
     try:
-        summary, failure = run_demo(conf, duration_s, seed, out_dir, quiet=as_json)
+        summary, failure = run_demo(conf, duration_s, seed, out_dir, quiet=as_json,
+                                    faults=faults)
     except CmcError as exc:
         click.echo(f"cmc demo: {exc}", err=True)
         sys.exit(2)
@@ -54,12 +57,13 @@ def gateway() -> None:
 @click.option("--truth-out", default=None, help="Write the ground-truth JSON here at exit.")
 @click.option("--duration", "duration_s", type=float, default=None, help="Stop after S seconds.")
 @click.option("--seed", type=int, default=None, help="Override sim.seed.")
+@click.option("--faults", default=None, help="Fault preset name or TOML path.")
 def gateway_sim(sock_dir: str, conf: str | None, truth_out: str | None,
-                duration_s: float | None, seed: int | None) -> None:
+                duration_s: float | None, seed: int | None, faults: str | None) -> None:
     """Run the simulated venues behind the venue gateway protocol."""
     from transports.venues.sim.gateway import main as sim_main
 
-    sys.exit(sim_main(conf, sock_dir, truth_out, duration_s, seed))
+    sys.exit(sim_main(conf, sock_dir, truth_out, duration_s, seed, faults=faults))
 
 
 @main.group()

@@ -37,9 +37,13 @@ def _wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
 
 
 def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_dir: str | None,
-             quiet: bool = False) -> tuple[dict[str, Any], str]:
+             quiet: bool = False, faults: str | None = None) -> tuple[dict[str, Any], str]:
     """Run the demo; return the summary and a failure reason ('' when the run is clean)."""
     cfg: AppConfig = load_config(conf)
+    if faults:
+        from transports.venues.sim.faults import load_preset
+
+        load_preset(faults)  # a bad preset name fails here, naming it, before anything starts
     if seed is not None:
         cfg = msgspec.structs.replace(cfg, sim=msgspec.structs.replace(cfg.sim, seed=seed))
     duration = duration_s if duration_s is not None else cfg.run.duration_s
@@ -48,7 +52,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
     configure_logging(run_dir, cfg.run.log_level, quiet)
     sock_dir = new_sock_dir()
     logger.info("run directory {}", run_dir)
-    sim = SimProcess(conf, sock_dir, run_dir / "truth.json", run_dir / "sim.log", cfg.sim.seed)
+    sim = SimProcess(conf, sock_dir, run_dir / "truth.json", run_dir / "sim.log", cfg.sim.seed,
+                     faults)
     ctx: zmq.Context[Any] = zmq.Context()
     node: Node | None = None
     try:

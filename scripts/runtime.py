@@ -47,11 +47,13 @@ class SimProcess:
     """The simulator gateway in its own process, as a user would run it."""
 
     def __init__(self, conf: str | None, sock_dir: str, truth_out: Path, log_path: Path,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, faults: str | None = None) -> None:
         cmd = [sys.executable, "-m", "scripts.cli", "gateway", "sim", "--sock", sock_dir,
                "--truth-out", str(truth_out)]
         if seed is not None:
             cmd += ["--seed", str(seed)]
+        if faults:
+            cmd += ["--faults", faults]
         if conf:
             cmd += ["--conf", conf]
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()

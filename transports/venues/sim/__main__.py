@@ -16,8 +16,11 @@ def cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--truth-out", default=None, help="write the ground truth JSON here at exit")
     ap.add_argument("--duration", type=float, default=None, help="seconds; default: until stopped")
     ap.add_argument("--seed", type=int, default=None, help="override sim.seed")
+    ap.add_argument(
+        "--faults", default=None, metavar="NAME", help="fault preset conf/faults/NAME.toml"
+    )
     a = ap.parse_args(argv)
-    return main(a.conf, a.sock_dir, a.truth_out, a.duration, a.seed)
+    return main(a.conf, a.sock_dir, a.truth_out, a.duration, a.seed, faults=a.faults)
 
 
 if __name__ == "__main__":

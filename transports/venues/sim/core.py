@@ -9,6 +9,12 @@ With a ``TestClock`` a whole run is deterministic and needs no sockets.
 Latency: a request received at ``t`` is processed at ``t + latency`` and its replies (and any
 fills it triggers later, e.g. a resting GTC hit by a refresh) are delivered ``latency`` after they
 happen, so an order's round trip is twice the venue's one-way ``latency_us``.
+
+Faults (``faults``): each venue has a ``FaultInjector`` (its ``[[sim.venues]] faults`` or else
+``[sim.faults]``, plus the schedule entries naming it or no venue) and an ``MdPipe``. The core
+applies the span switches: during a ``stop`` no md or hb is published, ``ref`` returns None (no
+answer), and requests, reports and held md wait until the stop ends; during an
+``oe_disconnect`` requests arriving are lost and reports due to leave are dropped.
 """
 
 from __future__ import annotations
@@ -21,8 +27,10 @@ import msgspec
 from loguru import logger
 
 from transports.config import AppConfig, SimVenueConfig
-from transports.venue_msgs import CancelReq, Delta, Error, InstrumentsReq, NewOrder, SnapshotReq
-from transports.venues.sim.faults import FaultInjector
+from transports.errors import ConfigError
+from transports.venue_msgs import CancelReq, Error, InstrumentsReq, NewOrder, SnapshotReq
+from transports.venues.sim.faults import FaultInjector, zero_counts
+from transports.venues.sim.mdpipe import MdPipe
 from transports.venues.sim.process import FairModel, PriceProcess, rng_for
 from transports.venues.sim.truth import SimTruth
 from transports.venues.sim.venue import SimVenue
@@ -41,23 +49,39 @@ class SimCore:
         self.step_ns = sim.step_ms * 1_000_000
         self.process = PriceProcess(sim)
         self.fair = FairModel(cfg)
-        self.faults = FaultInjector(sim.faults, rng_for(sim.seed, 2))
-        self.truth = SimTruth(cfg, self.faults.counts)
+        counts = zero_counts()
+        self.truth = SimTruth(cfg, counts)
         self.truth.meta["start_ns"] = start_ns
         scfgs = {v.name: v for v in sim.venues}
+        _check_schedule(cfg)
         self.venues: dict[str, SimVenue] = {}
         self.scfg: dict[str, SimVenueConfig] = {}
+        self.faults: dict[str, FaultInjector] = {}
+        self.pipes: dict[str, MdPipe] = {}
         for i, v in enumerate(cfg.venues):
             sc = scfgs.get(v.name) or SimVenueConfig(name=v.name)
             self.scfg[v.name] = sc
+            own = sc.faults.schedule if sc.faults is not None else []
+            inj = FaultInjector(
+                sc.faults if sc.faults is not None else sim.faults,
+                rng_for(sim.seed, 2, i),
+                venue=v.name,
+                start_ns=start_ns,
+                schedule=[*sim.faults.schedule, *own],
+                counts=counts,
+                events=self.truth.fault_events,
+            )
+            self.faults[v.name] = inj
+            self.truth.fault_by_venue[v.name] = inj.by_venue
             self.venues[v.name] = SimVenue(
                 v.name,
                 [c for c in cfg.contracts if c.venue == v.name],
                 sc,
-                faults=self.faults,
+                faults=inj,
                 truth=self.truth,
                 rng=rng_for(sim.seed, 3, i),
             )
+            self.pipes[v.name] = MdPipe(inj, self.venues[v.name].books)
         self.books = {f"{vn}:{s}": b for vn, v in self.venues.items() for s, b in v.books.items()}
         self._quoted = {
             vn: [s for s in v.books if self.fair.quoted(f"{vn}:{s}")]
@@ -81,11 +105,32 @@ class SimCore:
     # --- inputs ---------------------------------------------------------------------------------
 
     def request(self, now: int, venue: str, account: str, req: msgspec.Struct) -> None:
-        """An oe request of ``account`` arrived at ``now``; it is processed one latency later."""
+        """An oe request of ``account`` arrived at ``now``; it is processed one latency later
+        (or lost, when the venue's oe connection is down)."""
+        inj = self.faults[venue]
+        if inj.oe_down(now):
+            inj.count("oe_disconnect_msgs", now, dir="in", t=type(req).__name__)
+            if isinstance(req, NewOrder):
+                self.truth.record_order(
+                    ts=now,
+                    venue=venue,
+                    account=account,
+                    cl=req.cl,
+                    sym=req.sym,
+                    side=req.side,
+                    px=req.px,
+                    qty=req.qty,
+                    tif=req.tif,
+                    fault="oe_disconnect",
+                )
+            return
         self._push(now + self.latency_ns(venue), "req", venue, account, req)
 
-    def ref(self, now: int, venue: str, req: msgspec.Struct) -> msgspec.Struct:
-        """Answer a ref request at once (instruments, snapshot)."""
+    def ref(self, now: int, venue: str, req: msgspec.Struct) -> msgspec.Struct | None:
+        """Answer a ref request at once (instruments, snapshot); None (no answer) while the
+        venue is stopped."""
+        if self.faults[venue].stopped_until(now):
+            return None
         v = self.venues[venue]
         if isinstance(req, InstrumentsReq):
             return v.instruments()
@@ -141,6 +186,9 @@ class SimCore:
         nxt[name] = n
 
     def _refresh(self, name: str, t: int, now: int) -> None:
+        if self.faults[name].tick(t):
+            self.pipes[name].reset()
+            self.venues[name].reset_seqs(t)
         k = (t - self.start_ns) // self.step_ns
         fairs: dict[str, float] = {}
         for sym in self._quoted[name]:
@@ -154,14 +202,26 @@ class SimCore:
         self._reschedule(self._next_md, name, t, iv, now)
 
     def _heartbeat(self, name: str, t: int, now: int) -> None:
-        self._md.append((name, "hb", self.venues[name].heartbeat(t)))
+        if not self.faults[name].stopped_until(t):
+            self._publish(name, t, [("hb", self.venues[name].heartbeat(t))])
         iv = self.scfg[name].hb_interval_ms * 1_000_000
         self._reschedule(self._next_hb, name, t, iv, now)
 
     def _pop(self, now: int) -> None:
         t, _, kind, venue, account, msg = heapq.heappop(self._heap)
+        inj = self.faults[venue]
+        until = inj.stopped_until(t)
+        if until:  # the gateway is frozen: everything waits
+            self._push(until, kind, venue, account, msg)
+            return
+        if kind == "md":
+            self._md.extend((venue, tp, m) for tp, m in self.pipes[venue].release(t))
+            return
         if kind == "send":
-            self._oe.append((venue, account, msg))
+            if inj.oe_down(t):
+                inj.count("oe_disconnect_msgs", t, dir="out", t=type(msg).__name__)
+            else:
+                self._oe.append((venue, account, msg))
             return
         v = self.venues[venue]
         try:
@@ -170,6 +230,8 @@ class SimCore:
             logger.exception("sim {}: request {!r} failed", venue, msg)
             self.truth.count("internal_errors")
             v.oe_out.append((account, Error(code="internal", msg=repr(exc)[:200])))
+        if isinstance(msg, NewOrder):
+            inj.after_order(t)
         self._drain(venue, t)
         if isinstance(msg, NewOrder | CancelReq):
             self._observe_at = t
@@ -180,10 +242,20 @@ class SimCore:
         for account, msg in v.oe_out:
             self._push(t + lat, "send", name, account, msg)
         v.oe_out.clear()
-        for topic, msg in v.md_out:
-            copies = self.faults.md_copies() if isinstance(msg, Delta) else 1
-            self._md.extend([(name, topic, msg)] * copies)
-        v.md_out.clear()
+        for extra, account, msg in v.oe_late:
+            self._push(t + lat + extra, "send", name, account, msg)
+        v.oe_late.clear()
+        if v.md_out:
+            if not self.faults[name].stopped_until(t):
+                self._publish(name, t, v.md_out)
+            v.md_out.clear()
+
+    def _publish(self, name: str, t: int, items: list[tuple[str, msgspec.Struct]]) -> None:
+        pipe = self.pipes[name]
+        held = bool(pipe.held)
+        self._md.extend((name, topic, msg) for topic, msg in pipe.feed(t, items))
+        if pipe.held and not held:
+            self._push(pipe.hold_until, "md", name, "", None)
 
     # --- the record -----------------------------------------------------------------------------
 
@@ -209,6 +281,16 @@ class SimCore:
         self._episodes(now)
         self.truth.finish(now)
         return self.truth
+
+
+def _check_schedule(cfg: AppConfig) -> None:
+    names = {v.name for v in cfg.venues}
+    scheds = [("sim.faults", cfg.sim.faults)]
+    scheds += [(f"sim.venues[{i}].faults", v.faults) for i, v in enumerate(cfg.sim.venues)]
+    for path, f in scheds:
+        for j, w in enumerate(f.schedule if f is not None else []):
+            if w.venue and w.venue not in names:
+                raise ConfigError(f"$.{path}.schedule[{j}].venue: unknown venue {w.venue!r}")
 
 
 def _bind(fn: Callable[[str, int, int], None], name: str, t: int) -> Callable[[int], None]:

@@ -35,6 +35,7 @@ from transports.config import AppConfig, load_config, with_overrides
 from transports.errors import ConfigError
 from transports.venue_msgs import Error, OeRequest, RefRequest
 from transports.venues.sim.core import SimCore
+from transports.venues.sim.faults import load_preset
 from transports.venues.sim.truth import SimTruth
 
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
@@ -164,9 +165,9 @@ class _Gateway:
         """A subscriber joined: send it the session state of the symbols it subscribed to."""
         assert self.core is not None
         sub = frames[0] if len(frames) == 1 else b""
-        if sub[:1] == b"\x01":
+        now = self.clock.now_ns()
+        if sub[:1] == b"\x01" and not self.core.faults[venue].stopped_until(now):
             prefix = sub[1:].decode("utf-8", "replace")
-            now = self.clock.now_ns()
             st = self.core.venues[venue].session_status(now, prefix)
             self._flush([(venue, topic, msg) for topic, msg in st], [])
 
@@ -200,7 +201,9 @@ class _Gateway:
             self._reply(sock, frames[0], {"t": "ok"})
             self.shutdown = True
         else:
-            self._reply(sock, frames[0], core.ref(now, venue, req))
+            rep = core.ref(now, venue, req)
+            if rep is not None:  # None: the venue is stopped (fault ``stop``), no answer
+                self._reply(sock, frames[0], rep)
 
     def _on_oe(self, sock: zmq.Socket, venue: str, frames: list[bytes]) -> None:
         core = self.core
@@ -250,17 +253,25 @@ def main(
     truth_out: str | None,
     duration_s: float | None,
     seed: int | None = None,
+    *,
+    faults: str | None = None,
 ) -> int:
     """Run the simulator gateway process; print ``READY <sock_dir>`` once bound.
 
-    ``seed`` (optional) overrides ``sim.seed``. Stops on SIGTERM/SIGINT, after ``duration_s``
-    or on ``sim.shutdown``; then writes the truth JSON to ``truth_out`` (if given). Returns 0, or
-    2 when the config does not load.
+    ``seed`` (optional) overrides ``sim.seed``; ``faults`` (optional) names a fault preset
+    (``conf/faults/<name>.toml``, see ``faults.load_preset``) whose ``[sim.faults]`` replaces
+    the config's. Stops on SIGTERM/SIGINT, after ``duration_s`` or on ``sim.shutdown``; then
+    writes the truth JSON to ``truth_out`` (if given). Returns 0, or 2 when the config or the
+    preset does not load.
     """
     try:
         cfg = load_config(conf_path)
         if seed is not None:
             cfg = with_overrides(cfg, sim=msgspec.structs.replace(cfg.sim, seed=seed))
+        if faults is not None:
+            cfg = with_overrides(
+                cfg, sim=msgspec.structs.replace(cfg.sim, faults=load_preset(faults))
+            )
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2

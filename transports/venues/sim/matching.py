@@ -38,6 +38,7 @@ class Order:
     cum: int = 0
     state: str = "new"  #: new, partial, filled, canceled, expired, rejected
     fills: list[FillRecord] = field(default_factory=list)
+    unknown_until: int = 0  #: fault ``oe_unknown_query``: queries answer ``unknown`` before this
 
     @property
     def leaves(self) -> int:
@@ -139,8 +140,9 @@ class Book:
     def submit(self, order: Order, max_fill: int | None = None) -> list[Execution]:
         """Match ``order`` against the book; a GTC remainder rests, others are left to the caller.
 
-        ``max_fill`` caps what an order may take in this call (a fault: partial fill). A FOK that
-        cannot fill completely takes nothing.
+        ``max_fill`` caps what an order may take in this call (a fault: partial fill); a GTC
+        stopped by the cap while it still crosses does not rest (``holds`` is False: the caller
+        keeps it). A FOK that cannot fill completely takes nothing.
         """
         side, opp = order.side, ("S" if order.side == "B" else "B")
         if order.tif == "FOK" and self.available(side, order.px) < order.leaves:
@@ -171,8 +173,14 @@ class Book:
         elif order.cum > 0:
             order.state = "partial"
         if order.tif == "GTC" and order.is_open:
-            self._rest(order)
+            best = self.best(opp)
+            if best is None or not _crosses(side, order.px, best):
+                self._rest(order)
         return execs
+
+    def holds(self, order: Order) -> bool:
+        """True when ``order`` rests in this book."""
+        return order in self._queues[order.side].get(order.px, ())
 
     def remove(self, order: Order) -> bool:
         """Take a resting order out of the book (state untouched); False if it was not there."""
@@ -212,6 +220,23 @@ class Book:
         self.seq += 1
         self._pub = {"B": dict(self._lvl["B"]), "S": dict(self._lvl["S"])}
         return Delta(sym=self.sym, seq=self.seq, ts=ts, b=changed["B"], a=changed["S"])
+
+    def crossing_delta(self, ts: int, qty: int) -> Delta | None:
+        """Fault ``md_crossed``: publish (seq + 1) a phantom bid 1 tick above the published best
+        ask; the next ``take_delta`` deletes it again. None when no ask is published."""
+        asks = self._pub["S"]
+        if not asks:
+            return None
+        px = min(asks) + 1
+        self.seq += 1
+        self._pub["B"][px] = qty
+        return Delta(sym=self.sym, seq=self.seq, ts=ts, b=[(px, qty)], a=[])
+
+    def reset_seq(self) -> None:
+        """Fault ``md_reset`` (a gateway restart): seq back to 0 and nothing published, so the
+        next delta is seq 1 with the whole book."""
+        self.seq = 0
+        self._pub = {"B": {}, "S": {}}
 
     def snapshot(self, ts: int) -> Snapshot:
         """The published book (best first) and the seq of the last delta it contains."""

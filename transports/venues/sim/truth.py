@@ -148,6 +148,8 @@ class SimTruth:
         self.episodes: list[dict[str, Any]] = []
         self.meta: dict[str, Any] = {"seed": cfg.sim.seed, "start_ns": 0, "end_ns": 0}
         self._fault_counts = fault_counts if fault_counts is not None else {}
+        self.fault_events: list[dict[str, Any]] = []  # every fault hit: ts, venue, kind, details
+        self.fault_by_venue: dict[str, Mapping[str, int]] = {}  # venue -> fault_<kind> -> n
         contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
         self.pairs = [
             PairTruth(p, contracts[p.leg_a], contracts[p.leg_b], contracts.get(p.fx), cfg.sim)
@@ -161,7 +163,8 @@ class SimTruth:
         self.counts[key] = self.counts.get(key, 0) + n
 
     def record_order(self, **rec: Any) -> None:
-        """Record a NewOrder received: ts, venue, account, cl, sym, side, px, qty, tif."""
+        """Record a NewOrder received: ts, venue, account, cl, sym, side, px, qty, tif; and
+        ``fault`` (``oe_swallow_order`` or ``oe_disconnect``) when it never reached the book."""
         self.orders.append(rec)
         self.counts["orders"] += 1
 
@@ -201,4 +204,8 @@ class SimTruth:
             "windows": self.windows,
             "episodes": [dict(e) for e in self.episodes],
             "meta": dict(self.meta),
+            "faults": {
+                "by_venue": {v: dict(c) for v, c in self.fault_by_venue.items()},
+                "events": [dict(e) for e in self.fault_events],
+            },
         }

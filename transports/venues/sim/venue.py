@@ -2,8 +2,10 @@
 
 Pure logic: requests come in as decoded ``venue_msgs`` structs with the account (the DEALER's
 identity) and a venue time ``ts``; replies pile up in ``oe_out`` as ``(account, struct)`` and
-market data in ``md_out`` as ``(topic, struct)``. The caller (``core.SimCore``) adds latency,
-applies the md fault switches and moves the bytes.
+market data in ``md_out`` as ``(topic, struct)``, and reports that go out late (fault
+``oe_late_fill``) in ``oe_late`` as ``(extra_ns, account, struct)``. The order fault switches act
+here (see ``faults``); the caller (``core.SimCore``) adds latency, applies the md fault switches
+and moves the bytes.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class SimVenue:
         self.trades: dict[str, list[FillRecord]] = {}
         self.positions: dict[str, dict[str, int]] = {}
         self.oe_out: list[tuple[str, msgspec.Struct]] = []
+        self.oe_late: list[tuple[int, str, msgspec.Struct]] = []  # (extra delay ns, account, msg)
+        self.pending: list[Order] = []  # GTC remainders of a partial fault, matched at requote
         self.md_out: list[tuple[str, msgspec.Struct]] = []
         self.session: dict[str, str] = {}  # sym -> open, break, auction, closed, halt
         self._oid = 0
@@ -128,7 +132,10 @@ class SimVenue:
         ]
 
     def publish(self, sym: str, ts: int) -> None:
-        """Queue the delta of ``sym``'s changes since the last one (if any)."""
+        """Queue the delta of ``sym``'s changes since the last one (if any; none while the md is
+        stalled or stopped: the changes go into the next delta)."""
+        if self.faults.md_frozen(ts):
+            return
         d = self.books[sym].take_delta(ts)
         if d is not None:
             self.md_out.append((f"md.{sym}", d))
@@ -152,7 +159,18 @@ class SimVenue:
                 for px, qty in ladder:
                     o = Order("mm", MM_ACCOUNT, "", sym, side, px, qty, "GTC", ts)
                     self._report(book.submit(o), ts)
+            for o in [p for p in self.pending if p.sym == sym]:
+                self.pending.remove(o)
+                if o.is_open:  # a partial fault's GTC remainder meets the new quotes
+                    self._report(book.submit(o), ts)
             self.publish(sym, ts)
+
+    def reset_seqs(self, ts: int) -> None:
+        """Fault ``md_reset``: every book's seq restarts (as after a gateway restart); the
+        session state is published again."""
+        for book in self.books.values():
+            book.reset_seq()
+        self.md_out.extend(self.session_status(ts))
 
     # --- order entry ----------------------------------------------------------------------------
 
@@ -164,7 +182,7 @@ class SimVenue:
         elif isinstance(req, CancelReq):
             self._cancel(account, req, ts)
         elif isinstance(req, QueryReq):
-            out.append((account, self._status(account, req.cl)))
+            out.append((account, self._status(account, req.cl, ts)))
         elif isinstance(req, OpenOrdersReq):
             recs = [
                 OpenOrderRecord(o.cl, o.oid, o.sym, o.side, o.px, o.qty, o.cum, o.tif)
@@ -212,15 +230,23 @@ class SimVenue:
             tif=m.tif,
         )
         key = (account, m.cl)
+        f = self.faults
         if key in self.used:
             self.truth.count("duplicate_client_ids")
             prev = self.orders.get(key)
             if prev is not None and prev.is_open:
                 self._reject(account, m.cl, "duplicate_cl", "client order id is open", ts)
                 return
+            if not f.cfg.oe_reuse_cl:
+                self._reject(account, m.cl, "duplicate_cl", "client order id was used", ts)
+                return
+            f.count("oe_reuse_cl", ts, cl=m.cl)
         self.used.add(key)
+        if f.swallow_order(ts, m.cl):
+            self.truth.orders[-1]["fault"] = "oe_swallow_order"
+            return
         bad = self._check(m)
-        if bad is None and self.faults.reject_order():
+        if bad is None and f.reject_order(ts, m.cl):
             bad = ("sim_fault", "rejected by the simulator's oe_reject switch")
         if bad is not None:
             o = Order("", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts, state="rejected")
@@ -230,13 +256,31 @@ class SimVenue:
         self._oid += 1
         o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts)
         self.orders[key] = o
-        self.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
-        cap = self.faults.partial_cap(m.qty) if m.tif == "IOC" else None
-        self._report(self.books[m.sym].submit(o, cap), ts)
+        if not f.swallow_ack(ts, m.cl):
+            self.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
+        o.unknown_until = f.unknown_until(ts, m.cl)
+        book = self.books[m.sym]
+        cap = None
+        if m.tif != "FOK":
+            cap = f.partial_cap(m.qty, book.available(m.side, m.px), ts, m.cl)
+        self._report(book.submit(o, cap), ts)
         if o.is_open and o.tif != "GTC":
             o.state = "canceled"
             self._done(o, ts)
+        elif o.is_open and not book.holds(o):
+            self.pending.append(o)  # a capped GTC still crossing: matched again at requote
+        if o.tif != "GTC" and o.cum > 0 and f.late_fill(ts, m.cl):
+            self._delay_last_fill(o)
         self.publish(m.sym, ts)
+
+    def _delay_last_fill(self, o: Order) -> None:
+        """Fault ``oe_late_fill`` (IOC/FOK): its last fill report goes out after its done."""
+        for i in range(len(self.oe_out) - 1, -1, -1):
+            acct, msg = self.oe_out[i]
+            if isinstance(msg, Fill) and acct == o.account and msg.cl == o.cl:
+                del self.oe_out[i]
+                self.oe_late.append((self.faults.cfg.oe_late_fill_ms * 1_000_000, acct, msg))
+                return
 
     def _cancel(self, account: str, m: CancelReq, ts: int) -> None:
         o = self.orders.get((account, m.cl))
@@ -252,14 +296,25 @@ class SimVenue:
             self.oe_out.append((account, rep))
             return
         self.books[o.sym].remove(o)
+        late = None
+        if o.leaves >= 2 and self.faults.late_fill(ts, m.cl):
+            # it traded part of its leaves just before the cancel; that report comes late
+            q = int(self.faults.rng.integers(1, o.leaves))
+            o.cum += q
+            late = self._fill(o, o.px, q, "M", ts, send=False)
         o.state = "canceled"
         self.truth.count("cancels")
         self._done(o, ts)
+        if late is not None:
+            self.oe_late.append((self.faults.cfg.oe_late_fill_ms * 1_000_000, account, late))
         self.publish(o.sym, ts)
 
-    def _status(self, account: str, cl: str) -> OrderStatus:
+    def _status(self, account: str, cl: str, ts: int) -> OrderStatus:
         o = self.orders.get((account, cl))
         if o is None:
+            return OrderStatus(cl=cl, state="unknown")
+        if ts < o.unknown_until:
+            self.faults.count("oe_unknown_query_answers", ts, cl=cl)
             return OrderStatus(cl=cl, state="unknown")
         return OrderStatus(
             cl=cl,
@@ -291,7 +346,7 @@ class SimVenue:
         if execs and execs[0].taker.account != MM_ACCOUNT and execs[0].taker.state == "filled":
             self._done(execs[0].taker, ts)
 
-    def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int) -> None:
+    def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int, *, send: bool = True) -> Fill:
         self._tid += 1
         tid = f"{self.name}-t{self._tid}"
         fee = round(self.contracts[o.sym].fee_per_lot * qty, 10)
@@ -315,4 +370,8 @@ class SimVenue:
             liq=liq,
         )
         fill = Fill(cl=o.cl, oid=o.oid, tid=tid, px=px, qty=qty, ts=ts, liq=liq, fee=fee)
-        self.oe_out.append((o.account, fill))
+        if send:
+            self.oe_out.append((o.account, fill))
+            if self.faults.duplicate_fill(ts, o.cl, tid):
+                self.oe_out.append((o.account, fill))
+        return fill
