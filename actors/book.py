@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from actors.base import Core, Out
-from kernels.book import book_apply, book_clear, book_crossed
+from kernels.book import book_apply, book_clear, book_crossed, book_update_level
 from transports.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Control
 
 #: Largest quantity per level we believe; anything above is a corrupt frame.
@@ -23,7 +23,13 @@ MAX_LEVEL_LOTS = 10_000_000
 
 
 class BookCore(Core):
-    """Pure book state for one ``venue:sym``."""
+    """Pure book state for one ``venue:sym``.
+
+    Both sides live in one ``levels: int64[4, depth]`` array (bid prices, bid quantities, ask
+    prices, ask quantities) and ``n: int64[2]`` (live bid / ask counts); ``bid_px``,
+    ``bid_qty``, ``bid_n`` and the ask ones are views of the same memory, in the layout of
+    ``kernels.book``'s one-side kernels.
+    """
 
     def __init__(self, name: str, venue: str, sym: str, subscribers: list[str], depth: int = 20,
                  publish_levels: int = 10) -> None:
@@ -33,13 +39,13 @@ class BookCore(Core):
         self.subscribers = subscribers
         self.depth = depth
         self.publish_levels = min(publish_levels, depth)
-        self.bid_px = np.zeros(depth, np.int64)
-        self.bid_qty = np.zeros(depth, np.int64)
-        self.bid_n = np.zeros(1, np.int64)
-        self.ask_px = np.zeros(depth, np.int64)
-        self.ask_qty = np.zeros(depth, np.int64)
-        self.ask_n = np.zeros(1, np.int64)
+        self.book = np.zeros((4, depth), np.int64)
+        self.n = np.zeros(2, np.int64)
+        self.bid_px, self.bid_qty, self.ask_px, self.ask_qty = self.book
+        self.bid_n = self.n[0:1]
+        self.ask_n = self.n[1:2]
         self.valid = False
+        self.quiet = False  #: no update for too long: data intact, not usable until it moves
         self.seq = 0
         self.updates = 0
         self.invalidations: dict[str, int] = {}
@@ -61,11 +67,24 @@ class BookCore(Core):
         return ""
 
     def _publish(self, ts_event_ns: int, ts_recv_ns: int, now_ns: int) -> Out:
-        nb = min(int(self.bid_n[0]), self.publish_levels)
-        na = min(int(self.ask_n[0]), self.publish_levels)
-        upd = BookUpdate(self.venue, self.sym, self.valid, ts_event_ns, ts_recv_ns, now_ns,
-                         self.bid_px[:nb].tolist(), self.bid_qty[:nb].tolist(),
-                         self.ask_px[:na].tolist(), self.ask_qty[:na].tolist())
+        nb, na = self.n.tolist()
+        return self._publish_n(nb, na, ts_event_ns, ts_recv_ns, now_ns)
+
+    def _publish_n(self, nb: int, na: int, ts_event_ns: int, ts_recv_ns: int,
+                   now_ns: int) -> Out:
+        """Publish the best ``publish_levels`` of ``nb`` bid and ``na`` ask live levels."""
+        top = self.publish_levels
+        nb = min(nb, top)
+        na = min(na, top)
+        # one slice and one tolist for all four rows, then trim the shorter side
+        bp, bq, ap, aq = self.book[:, :max(nb, na)].tolist()
+        if nb < na:
+            bp, bq = bp[:nb], bq[:nb]
+        elif na < nb:
+            ap, aq = ap[:na], aq[:na]
+        upd = BookUpdate(self.venue, self.sym, self.valid and not self.quiet, ts_event_ns,
+                         ts_recv_ns, now_ns,
+                         bp, bq, ap, aq)
         return [(s, upd) for s in self.subscribers]
 
     def _invalidate(self, reason: str, ts_recv_ns: int, now_ns: int,
@@ -86,6 +105,7 @@ class BookCore(Core):
         if why:
             return self._invalidate(why, m.ts_recv_ns, now_ns)
         self.valid = True
+        self.quiet = False
         self.seq = m.seq
         self.updates += 1
         self.last_event_ns = m.ts_event_ns
@@ -94,20 +114,44 @@ class BookCore(Core):
     def on_book_delta(self, m: BookDelta, now_ns: int) -> Out:
         if not self.valid:
             return []
-        why = self._apply(m.bids, m.asks)
-        if why:
-            return self._invalidate(why, m.ts_recv_ns, now_ns)
+        bids, asks = m.bids, m.asks
+        # validate every level before applying any (as ``_apply``): a bad frame changes nothing
+        for levels in (bids, asks):
+            for px, qty in levels:
+                if px <= 0 or qty < 0 or qty > MAX_LEVEL_LOTS:
+                    return self._invalidate("bad_value", m.ts_recv_ns, now_ns)
+        # a delta carries one or two levels: one kernel call per level (bids, then asks, in
+        # order) beats building an array; the last call reports the crossed state of the result
+        book, n = self.book, self.n
+        res = None
+        for px, qty in bids:
+            res = book_update_level(book, n, 0, px, qty)
+        for px, qty in asks:
+            res = book_update_level(book, n, 1, px, qty)
+        if res is None:  # an empty delta
+            nb, na = n.tolist()
+            crossed = bool(book_crossed(self.bid_px, nb, self.ask_px, na))
+        else:
+            crossed, nb, na = res
+        if crossed:
+            return self._invalidate("crossed", m.ts_recv_ns, now_ns)
         self.seq = m.seq
         self.updates += 1
         self.last_event_ns = m.ts_event_ns
-        return self._publish(m.ts_event_ns, m.ts_recv_ns, now_ns)
+        return self._publish_n(nb, na, m.ts_event_ns, m.ts_recv_ns, now_ns)
 
     def on_book_invalid(self, m: BookInvalid, now_ns: int) -> Out:
+        if m.reason == "book_stale":
+            if not self.valid or self.quiet:
+                return []
+            self.quiet = True
+            self.invalidations["book_stale"] = self.invalidations.get("book_stale", 0) + 1
+            return self._publish(0, m.ts_recv_ns, now_ns)
         return self._invalidate(m.reason, m.ts_recv_ns, now_ns, ask_resync=False)
 
     def levels(self) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """Return (bids, asks) as lists of (px_ticks, qty_lots), best first."""
-        nb, na = int(self.bid_n[0]), int(self.ask_n[0])
+        nb, na = self.n.tolist()
         return (list(zip(self.bid_px[:nb].tolist(), self.bid_qty[:nb].tolist(), strict=True)),
                 list(zip(self.ask_px[:na].tolist(), self.ask_qty[:na].tolist(), strict=True)))
 

@@ -98,7 +98,7 @@ class ComboExecutorCore(Core):
 
     def _state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
         c.state = state
-        c.reported_held = (c.held(0), c.held(1))
+        held = c.reported_held = (c.held(0), c.held(1))
         i = c.intent
         msg = ComboState(
             i.combo_id,
@@ -106,15 +106,15 @@ class ComboExecutorCore(Core):
             i.action,
             state,  # type: ignore[arg-type]
             i.direction,
-            c.held(0),
-            c.held(1),
+            held[0],
+            held[1],
             round(c.residual(), 6),
             now_ns,
         )
         return [(n, msg) for n in self.notify]
 
     def _track_unhedged(self, c: ComboRecord, now_ns: int, final: bool = False) -> None:
-        if not c.flat() and not final:
+        if not final and not c.flat():
             if c.unhedged_since_ns is None:
                 c.unhedged_since_ns = now_ns
         elif c.unhedged_since_ns is not None:
@@ -127,8 +127,8 @@ class ComboExecutorCore(Core):
     ) -> Out:
         leg = c.legs[i]
         attempt = c.attempts[i]
-        c.attempts[i] += 1
-        c.orders[(i, attempt)] = OrderRecord(i, side, lots, purpose)
+        c.attempts[i] = attempt + 1
+        c.add_order((i, attempt), OrderRecord(i, side, lots, purpose))
         intent = c.intent
         order = LegOrder(
             intent.combo_id,
@@ -144,10 +144,12 @@ class ComboExecutorCore(Core):
             intent.ts_recv_ns,
             intent.ts_signal_ns if purpose == "entry" else now_ns,
         )
-        return [(f"leg.{leg.contract.venue}", order)]
+        return [(leg.dest, order)]
 
     def _timer(self, kind: str, c: ComboRecord, due_ns: int) -> tuple[str, SetTimer]:
-        return ("@timer", SetTimer(f"{kind}:{c.intent.combo_id}", due_ns))
+        key = c.step_key if kind == "step" else c.budget_key if kind == "budget" else \
+            f"{kind}:{c.intent.combo_id}"
+        return ("@timer", SetTimer(key, due_ns))
 
     def _step_ns(self, c: ComboRecord) -> int:
         return (c.pair.leg_timeout_ms if c.pair else 1000) * _NS
@@ -222,24 +224,25 @@ class ComboExecutorCore(Core):
         o.cl = o.cl or r.cl
         o.state = r.state
         out: Out = []
-        if r.kind == "fill":
+        kind = r.kind
+        closed = r.state in _CLOSED_STATES
+        if kind == "fill":
             tid = (r.venue, r.trade_id)
             if tid in c.tids:
                 self.counters["duplicate_fills"] += 1
                 return []
             c.tids.add(tid)
-            o.fill_lots += r.qty_lots
-            o.notional += r.px_ticks * r.qty_lots
-        elif r.kind == "done":
-            o.terminal = True
-            o.final_cum = max(o.final_cum, r.cum_lots)
-        elif r.kind in ("rejected", "denied"):
-            o.terminal = True
+            c.add_fill(o, r.qty_lots, r.px_ticks)
+        elif kind == "done":
+            c.close(o)
+            c.set_final(o, r.cum_lots)
+        elif kind == "rejected" or kind == "denied":
+            c.close(o)
             c.no_chase.add(o.leg)  # chasing what was just refused would be refused again
-        elif r.state not in _CLOSED_STATES:
+        elif not closed:
             return []  # sent, accepted, cancel_reject: nothing to decide
-        if r.state in _CLOSED_STATES:
-            o.terminal = True  # e.g. a fill that completed the order before its done arrived
+        if closed:
+            c.close(o)  # e.g. a fill that completed the order before its done arrived
         if c.state in _FINAL:
             # a finished combo re-opens only when it holds something else than it last reported
             # (a late fill), once every order is closed
@@ -276,7 +279,6 @@ class ComboExecutorCore(Core):
         return out
 
     def _evaluate(self, c: ComboRecord, now_ns: int) -> Out:
-        held = [c.held(i) for i in sorted(c.legs)]
         if c.state in _FINAL:
             # a late fill re-opened a finished combo
             if c.flat():
@@ -289,7 +291,7 @@ class ComboExecutorCore(Core):
                 return self._finish(c, "failed", now_ns, reason="late_imbalance")
             return self._start_repair(c, now_ns)
         if not c.repairing:
-            if all(h == 0 for h in held):
+            if c.held(0) == 0 and c.held(1) == 0:  # the legs are 0 and 1 (held() of none is 0)
                 return self._finish(c, "failed", now_ns)
             if c.flat():
                 return self._finish(c, "complete", now_ns)
@@ -399,7 +401,10 @@ class ComboExecutorCore(Core):
         if not u.valid:
             self.books.pop(key, None)
             return []
-        self.books[key] = Top(u.bid_px, u.bid_qty, u.ask_px, u.ask_qty, u.ts_recv_ns)
+        # the update's lists are fresh per update and never mutated: no copy needed
+        self.books[key] = Top.of(u.bid_px, u.bid_qty, u.ask_px, u.ask_qty, u.ts_recv_ns)
+        if not self._waiting:
+            return []
         out: Out = []
         for cid, c in list(self._waiting.items()):
             if c.all_terminal() and any(leg.key == key for leg in c.legs.values()):

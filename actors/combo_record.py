@@ -13,14 +13,25 @@ priced against, so ``FX = (P_a - premium) / (P_b * unit_factor * (1 + tax))`` wi
 from __future__ import annotations
 
 from decimal import Decimal
+from functools import lru_cache
 
-from actors.legging import LegView, Top, exposure, is_flat
+from actors.legging import _EPS, LegView, Top, round_lots
 from transports.config import ContractConfig, PairConfig
 from transports.messages import ComboIntent
 
 
+@lru_cache(maxsize=None)
+def tick_size(tick: str) -> float:
+    """A contract's decimal tick string as a float (parsed once per distinct string)."""
+    return float(Decimal(tick))
+
+
 class OrderRecord:
-    """One LegOrder a combo sent, as its ExecReports tell it."""
+    """One LegOrder a combo sent, as its ExecReports tell it.
+
+    ``fill_lots``, ``final_cum`` and ``terminal`` change only through the owning
+    ``ComboRecord`` (``add_fill``, ``set_final``, ``close``), which keeps its running totals.
+    """
 
     __slots__ = (
         "cancel_sent",
@@ -56,7 +67,10 @@ class LegRecord:
     """One leg of a combo as the intent asked for it."""
 
     __slots__ = (
+        "_base",
+        "_sign",
         "contract",
+        "dest",
         "expected_px",
         "fee",
         "key",
@@ -77,19 +91,21 @@ class LegRecord:
     ) -> None:
         self.key, self.side, self.target = key, side, target
         self.limit_px, self.expected_px, self.contract = limit_px, expected_px, contract
-        self.tick_value = float(Decimal(contract.tick)) * contract.multiplier  #: contract ccy
+        self.tick_value = tick_size(contract.tick) * contract.multiplier  #: contract ccy
         self.fee = contract.fee_per_lot
+        self._base = contract.base_per_lot if contract.base_per_lot > 0 else contract.multiplier
+        self._sign = 1 if side == "B" else -1
+        self.dest = f"leg.{contract.venue}"  #: the LegExecutor that trades this leg
 
     @property
     def base_per_lot(self) -> float:
         """Underlying base units per lot (the multiplier if the contract does not say)."""
-        c = self.contract
-        return c.base_per_lot if c.base_per_lot > 0 else c.multiplier
+        return self._base
 
     @property
     def sign(self) -> int:
         """+1 for a bought leg, -1 for a sold one."""
-        return 1 if self.side == "B" else -1
+        return self._sign
 
 
 def legs_from_intent(
@@ -118,7 +134,40 @@ def legs_from_intent(
 
 
 class ComboRecord:
-    """Everything the executor knows about one combo."""
+    """Everything the executor knows about one combo.
+
+    The lots held per leg and the count of orders still open are kept as running totals
+    (updated by ``add_order``, ``add_fill``, ``set_final`` and ``close``), so the checks an
+    ExecReport triggers cost O(legs), not O(orders).
+    """
+
+    __slots__ = (
+        "_exp",
+        "_held",
+        "_open",
+        "_tolerance",
+        "attempts",
+        "budget_key",
+        "chases",
+        "created_ns",
+        "intent",
+        "last_step",
+        "legs",
+        "no_chase",
+        "orders",
+        "pair",
+        "paused",
+        "repairing",
+        "reported_held",
+        "round_steps",
+        "rounds",
+        "state",
+        "step_key",
+        "steps",
+        "tids",
+        "unhedged_since_ns",
+        "waiting",
+    )
 
     def __init__(
         self,
@@ -146,22 +195,60 @@ class ComboRecord:
         self.unhedged_since_ns: int | None = None
         self.reported_held = (0, 0)  #: held lots in the last ComboState sent
         self.created_ns = now_ns
+        self.step_key = f"step:{intent.combo_id}"  #: timer keys
+        self.budget_key = f"budget:{intent.combo_id}"
+        self._held = [0, 0]  #: net lots held per leg index (legs are 0 and 1)
+        self._open = 0  #: orders not closed yet
+        #: (leg index, sign, base units per lot) in the legs' order, for the exposure sum
+        self._exp = tuple((i, leg._sign, leg._base) for i, leg in legs.items())
+        #: the intent's own residual: what a complete fill of the target leaves (base units)
+        self._tolerance = abs(sum(leg.sign * leg.target * leg.base_per_lot for leg in legs.values()))
 
     @property
     def combo_id(self) -> int:
         """The intent's combo id."""
         return self.intent.combo_id
 
+    # --- order bookkeeping (the only writers of an OrderRecord's quantities and closed flag) --
+
+    def add_order(self, key: tuple[int, int], o: OrderRecord) -> None:
+        """Record an order just sent."""
+        self.orders[key] = o
+        if not o.terminal:
+            self._open += 1
+
+    def _moved(self, o: OrderRecord, before: int) -> None:
+        d = o.filled - before
+        leg = self.legs.get(o.leg)
+        if d and leg is not None:
+            self._held[o.leg] += d if o.side == leg.side else -d
+
+    def add_fill(self, o: OrderRecord, qty: int, px: int) -> None:
+        """Apply one (deduped) fill of ``qty`` lots at ``px`` ticks to ``o``."""
+        before = o.filled
+        o.fill_lots += qty
+        o.notional += px * qty
+        self._moved(o, before)
+
+    def set_final(self, o: OrderRecord, cum: int) -> None:
+        """The venue closed ``o`` having traded ``cum`` lots (fills may still be in flight)."""
+        before = o.filled
+        o.final_cum = max(o.final_cum, cum)
+        self._moved(o, before)
+
+    def close(self, o: OrderRecord) -> None:
+        """Mark ``o`` closed."""
+        if not o.terminal:
+            o.terminal = True
+            self._open -= 1
+
+    # --- views -----------------------------------------------------------------------------------
+
     def held(self, i: int) -> int:
         """Net lots held on leg ``i`` in the intent's direction."""
-        leg = self.legs.get(i)
-        if leg is None:
+        if i not in self.legs:
             return 0
-        return sum(
-            o.filled if o.side == leg.side else -o.filled
-            for o in self.orders.values()
-            if o.leg == i
-        )
+        return self._held[i]
 
     def entry_avg(self, i: int) -> float:
         """Average price (ticks) of the fills that built what leg ``i`` holds now."""
@@ -173,7 +260,7 @@ class ComboRecord:
 
     def all_terminal(self) -> bool:
         """True when every order the combo sent is closed."""
-        return all(o.terminal for o in self.orders.values())
+        return self._open == 0
 
     def fx(self, books: dict[str, Top], contracts: dict[str, ContractConfig]) -> float:
         """Leg B's currency into leg A's: the FX book if there is one, else implied."""
@@ -184,13 +271,13 @@ class ComboRecord:
             top, fc = books.get(p.fx), contracts.get(p.fx)
             mid = top.mid() if top is not None else None
             if mid and fc is not None:
-                rate = mid * float(Decimal(fc.tick))
+                rate = mid * tick_size(fc.tick)
                 return 1.0 / rate if p.fx_invert else rate
         a, b = self.legs.get(0), self.legs.get(1)
         if a is None or b is None or b.expected_px <= 0:
             return 1.0
-        p_a = a.expected_px * float(Decimal(a.contract.tick))
-        p_b = b.expected_px * float(Decimal(b.contract.tick))
+        p_a = a.expected_px * tick_size(a.contract.tick)
+        p_b = b.expected_px * tick_size(b.contract.tick)
         implied = (p_a - p.premium) / (p_b * p.unit_factor * (1.0 + p.import_tax))
         return implied if implied > 0 else 1.0
 
@@ -217,23 +304,24 @@ class ComboRecord:
 
     def tolerance(self) -> float:
         """The intent's own residual: what a complete fill of the target leaves (base units)."""
-        return abs(sum(leg.sign * leg.target * leg.base_per_lot for leg in self.legs.values()))
-
-    def _quantities(self) -> list[LegView]:
-        return [
-            LegView(leg.side, self.held(i), leg.base_per_lot, 0.0, 0.0, 0.0, 0.0, None)
-            for i, leg in self.legs.items()
-        ]
+        return self._tolerance
 
     def residual(self) -> float:
-        """The combo's signed net exposure in base units."""
-        return exposure(self._quantities())
+        """The combo's signed net exposure in base units (``legging.exposure`` of the legs)."""
+        h = self._held
+        return sum([s * h[i] * b for i, s, b in self._exp])
 
     def flat(self) -> bool:
-        """True when no whole-lot move would reduce the exposure (single legs always are)."""
+        """True when no whole-lot move would reduce the exposure (single legs always are).
+
+        ``legging.is_flat`` of the legs, on the running totals.
+        """
         if len(self.legs) < 2:
             return True
-        return is_flat(self._quantities(), self.tolerance())
+        e = abs(self.residual())
+        if e <= self._tolerance + _EPS:
+            return True
+        return all(round_lots(e / b) == 0 for _, _, b in self._exp)
 
 
-__all__ = ["ComboRecord", "LegRecord", "OrderRecord", "legs_from_intent"]
+__all__ = ["ComboRecord", "LegRecord", "OrderRecord", "legs_from_intent", "tick_size"]

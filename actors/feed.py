@@ -9,10 +9,21 @@ delta is ignored and counted. A gap (seen on a delta or on a heartbeat's ``seqs`
 INVALID at once and starts a resync: live deltas are buffered, a snapshot is requested, deltas
 already inside the snapshot are dropped and the rest must continue it without a hole (else the
 resync starts again). A sequence that restarts at 1 is a gateway restart: a full resync.
+Repeated resyncs of one symbol back off exponentially (a stalled venue is not hammered).
+
+Staleness: no heartbeat for ``stale_after_ms`` makes the feed STALE: every book is invalidated at
+once and the sockets are reconnected with exponential backoff and jitter (seeded, so replay is
+exact); the books are usable again only after a fresh snapshot each (SYNCED).
+
+Clock calibration: every heartbeat gives ``recv − venue_ts`` = offset + one-way latency; pings on
+a dedicated oe connection give round trips. The sample with the smallest round trip gives the
+offset (NTP-style midpoint) and half that round trip the one-way latency; both are published in
+``FeedHealth``.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable
 from typing import Any
 
@@ -29,35 +40,69 @@ from transports.messages import (
     BookSnapshot,
     Control,
     FeedHealth,
+    Reconnect,
     SessionStatus,
     SetTimer,
     Timer,
 )
-from transports.venue_msgs import Delta, Heartbeat, MdMessage, MdStatus, RefReply, Snapshot, \
-    SnapshotReq
+from transports.venue_msgs import (
+    Delta,
+    Heartbeat,
+    MdMessage,
+    MdStatus,
+    OeReply,
+    Ping,
+    Pong,
+    RefReply,
+    Snapshot,
+    SnapshotReq,
+)
 
 SYNCED = "SYNCED"
 RESYNCING = "RESYNCING"
+STALE = "STALE"
+HEALTH_PERIOD_NS = 100_000_000  #: how often staleness is checked and health published
+#: clock samples kept for the min-filter
+CLOCK_WINDOW = 64
 #: Deltas buffered during a resync before we give up and ask for a fresh snapshot again.
 MAX_BUFFERED = 10_000
 
 
 class _Sym:
-    __slots__ = ("buffer", "last_seq", "snap_pending_since", "state")
+    __slots__ = ("buffer", "last_recv_ns", "last_seq", "quiet", "recent_resyncs",
+                 "snap_pending_since", "state")
 
     def __init__(self) -> None:
         self.state = RESYNCING
         self.last_seq = 0
         self.buffer: list[Delta] = []
         self.snap_pending_since = 0
+        self.last_recv_ns = 0
+        self.recent_resyncs = 0
+        self.quiet = False  #: flagged stale for lack of updates (the data itself is intact)
 
 
 class FeedCore(Core):
     """Pure sequence checking and resync logic for one venue's market data."""
 
     def __init__(self, name: str, venue: str, symbols: Iterable[str], books: dict[str, str],
-                 status_to: list[str], health_to: list[str], snapshot_retry_ms: int = 1000) -> None:
+                 status_to: list[str], health_to: list[str], snapshot_retry_ms: int = 1000,
+                 stale_after_ms: int = 1500, backoff_ms: int = 200, backoff_max_ms: int = 5000,
+                 ping_interval_ms: int = 1000, seed: int = 0, book_stale_after_ms: int = 0) -> None:
         super().__init__(name)
+        self.book_stale_after_ns = book_stale_after_ms * 1_000_000
+        self.stale_after_ns = stale_after_ms * 1_000_000
+        self.backoff_ns = backoff_ms * 1_000_000
+        self.backoff_max_ns = backoff_max_ms * 1_000_000
+        self.ping_interval_ns = ping_interval_ms * 1_000_000
+        self.rng = random.Random(seed)
+        self.stale_periods = 0
+        self.reconnects = 0
+        self.reconnect_attempt = 0
+        self.started_ns = 0
+        self.clock_samples: list[tuple[int, int]] = []  #: (round trip ns, offset ns)
+        self.hb_deltas: list[int] = []  #: recv - venue ts of recent heartbeats
+        self.ping_sent_ns = 0
         self.venue = venue
         self.syms = {s: _Sym() for s in symbols}
         self.books = books  #: sym -> book actor name
@@ -76,22 +121,32 @@ class FeedCore(Core):
 
     def on_start(self, now_ns: int) -> Out:
         out: Out = []
+        self.started_ns = now_ns
+        self.last_hb_ns = now_ns  # staleness counts from the start, not from the epoch
         for sym in self.syms:
             out += self._resync(sym, now_ns, count=False)
-        out.append(("@timer", SetTimer("health", now_ns + 1_000_000_000)))
+        out.append(("@timer", SetTimer("health", now_ns + HEALTH_PERIOD_NS)))
+        out.append(("@timer", SetTimer("ping", now_ns + 1_000_000)))
         return out
 
     def _resync(self, sym: str, now_ns: int, count: bool = True, reason: str = "gap") -> Out:
         st = self.syms[sym]
         if count:
             self.resyncs += 1
+            st.recent_resyncs += 1
         st.state = RESYNCING
         st.buffer = []
         st.snap_pending_since = now_ns
-        out: Out = [("@ref", SnapshotReq(sym=sym))]
         book = self.books.get(sym)
+        out: Out = []
         if book is not None:
-            out.insert(0, (book, BookInvalid(self.venue, sym, reason, now_ns)))
+            out.append((book, BookInvalid(self.venue, sym, reason, now_ns)))
+        if st.recent_resyncs > 2:
+            # resyncing again and again: back off before asking the venue for more snapshots
+            delay = min(self.backoff_max_ns, self.snapshot_retry_ns << min(st.recent_resyncs, 6))
+            out.append(("@timer", SetTimer(f"snap:{sym}", now_ns + delay)))
+            return out
+        out.append(("@ref", SnapshotReq(sym=sym)))
         out.append(("@timer", SetTimer(f"snap:{sym}", now_ns + self.snapshot_retry_ns)))
         return out
 
@@ -109,6 +164,8 @@ class FeedCore(Core):
             return []
         if d.seq == st.last_seq + 1:
             st.last_seq = d.seq
+            st.last_recv_ns = now_ns
+            st.quiet = False
             return [(self.books[d.sym], BookDelta(self.venue, d.sym, d.seq, d.ts, now_ns,
                                                   d.b, d.a))]
         if d.seq == 1 and st.last_seq > 1:
@@ -144,6 +201,7 @@ class FeedCore(Core):
             out.append((self.books[s.sym], BookDelta(self.venue, s.sym, d.seq, d.ts, now_ns,
                                                      d.b, d.a)))
         st.last_seq = last
+        st.last_recv_ns = now_ns
         st.state = SYNCED
         out.append(("@timer", SetTimer(f"snap:{s.sym}", 0)))
         self.state = "SYNCED" if all(x.state == SYNCED for x in self.syms.values()) \
@@ -152,7 +210,17 @@ class FeedCore(Core):
 
     def on_heartbeat(self, hb: Heartbeat, now_ns: int) -> Out:
         self.last_hb_ns = now_ns
+        self.hb_deltas.append(now_ns - hb.ts)
+        if len(self.hb_deltas) > CLOCK_WINDOW:
+            del self.hb_deltas[0]
         out: Out = []
+        if self.state == STALE:
+            # the venue speaks again: books come back only through fresh snapshots
+            self.state = "RESYNCING"
+            self.reconnect_attempt = 0
+            for sym, st in self.syms.items():
+                if st.state != RESYNCING:
+                    out += self._resync(sym, now_ns, reason="stale_recovered")
         for sym, seq in hb.seqs.items():
             st = self.syms.get(sym)
             if st is None or st.state != SYNCED:
@@ -179,15 +247,82 @@ class FeedCore(Core):
         self.rejects += 1
         return []
 
+    def on_pong(self, p: Pong, now_ns: int) -> Out:
+        if p.echo <= 0 or p.echo > now_ns:
+            return []
+        rtt = now_ns - p.echo
+        # NTP-style: the venue stamped its reply about half way through the round trip
+        offset = p.ts - (p.echo + now_ns) // 2
+        self.clock_samples.append((rtt, offset))
+        if len(self.clock_samples) > CLOCK_WINDOW:
+            del self.clock_samples[0]
+        return []
+
+    def clock(self) -> tuple[int, int]:
+        """Return (offset_ns, one_way_ns): venue clock minus ours, and one-way latency."""
+        if self.clock_samples:
+            rtt, offset = min(self.clock_samples)
+            return offset, rtt // 2
+        if self.hb_deltas:
+            return -min(self.hb_deltas), 0  # no pings: offset and latency are not separable
+        return 0, 0
+
     def on_timer(self, t: Timer, now_ns: int) -> Out:
         if t.key == "health":
-            return [*self._health(now_ns), ("@timer", SetTimer("health", now_ns + 1_000_000_000))]
+            out = self._check_stale(now_ns)
+            for st in self.syms.values():
+                st.recent_resyncs = max(0, st.recent_resyncs - 1) if st.state == SYNCED else \
+                    st.recent_resyncs
+            return [*out, *self._health(now_ns),
+                    ("@timer", SetTimer("health", now_ns + HEALTH_PERIOD_NS))]
+        if t.key == "ping":
+            self.ping_sent_ns = now_ns
+            return [("@oe", Ping(ts=now_ns)),
+                    ("@timer", SetTimer("ping", now_ns + self.ping_interval_ns))]
+        if t.key == "reconnect":
+            return self._reconnect(now_ns)
         if t.key.startswith("snap:"):
             sym = t.key[5:]
             st = self.syms.get(sym)
             if st is not None and st.state == RESYNCING:
-                return self._resync(sym, now_ns, reason="snapshot_timeout")
+                st.snap_pending_since = now_ns
+                return [("@ref", SnapshotReq(sym=sym)),
+                        ("@timer", SetTimer(t.key, now_ns + self.snapshot_retry_ns))]
         return []
+
+    def _check_stale(self, now_ns: int) -> Out:
+        out: Out = []
+        if self.book_stale_after_ns and self.state != STALE:
+            for sym, st in self.syms.items():
+                if st.state == SYNCED and not st.quiet and \
+                        now_ns - st.last_recv_ns > self.book_stale_after_ns:
+                    # the book is still right (no gap), only old: unusable until it moves again
+                    st.quiet = True
+                    self.stale_periods += 1
+                    out.append((self.books[sym], BookInvalid(self.venue, sym, "book_stale",
+                                                             now_ns)))
+        if self.state == STALE or now_ns - self.last_hb_ns <= self.stale_after_ns:
+            return out
+        self.state = STALE
+        self.stale_periods += 1
+        for sym, st in self.syms.items():
+            st.state = RESYNCING
+            st.buffer = []
+            book = self.books.get(sym)
+            if book is not None:
+                out.append((book, BookInvalid(self.venue, sym, "stale", now_ns)))
+        return out + self._reconnect(now_ns)
+
+    def _reconnect(self, now_ns: int) -> Out:
+        if self.state != STALE:
+            return []
+        self.reconnects += 1
+        delay = min(self.backoff_max_ns, self.backoff_ns << min(self.reconnect_attempt, 16))
+        self.reconnect_attempt += 1
+        # full jitter on half the delay: many engines reconnecting never stampede a gateway
+        delay = delay // 2 + int(self.rng.random() * (delay // 2))
+        return [("@host", Reconnect("md")), ("@host", Reconnect("ref")),
+                ("@timer", SetTimer("reconnect", now_ns + delay))]
 
     def on_bad_frame(self, b: BadFrame, now_ns: int) -> Out:
         """Count a frame that failed to decode and resync every symbol: it may have been a delta."""
@@ -199,22 +334,28 @@ class FeedCore(Core):
         return out
 
     def _health(self, now_ns: int) -> Out:
+        offset, one_way = self.clock()
         h = FeedHealth(self.venue, self.state, self.gaps, self.resyncs, self.duplicates,
-                       self.rejects, self.last_hb_ns, now_ns)
+                       self.rejects, self.last_hb_ns, now_ns, self.stale_periods, offset,
+                       one_way, self.reconnects)
         return [(dest, h) for dest in self.health_to]
 
     def snapshot(self) -> dict[str, Any]:
         """Return counters and per-symbol state."""
+        offset, one_way = self.clock()
         return {
             "venue": self.venue, "state": self.state, "gaps": self.gaps,
             "resyncs": self.resyncs, "duplicates": self.duplicates,
             "rejected_frames": self.rejects, "deltas": self.deltas,
+            "stale_periods": self.stale_periods, "reconnects": self.reconnects,
+            "clock_offset_us": round(offset / 1e3, 1), "one_way_us": round(one_way / 1e3, 1),
             "symbols": {s: {"state": st.state, "seq": st.last_seq} for s, st in self.syms.items()},
         }
 
 
 _md_codec: Codec[Any] = Codec(MdMessage)
 _ref_codec: Codec[Any] = Codec(RefReply)
+_oe_codec: Codec[Any] = Codec(OeReply)
 
 
 class FeedShell(Shell):
@@ -223,21 +364,27 @@ class FeedShell(Shell):
     core: FeedCore
 
     def __init__(self, core: FeedCore, md_address: str, ref_address: str,
-                 latency: LatencyRecorder | None = None) -> None:
+                 latency: LatencyRecorder | None = None, oe_address: str = "",
+                 account: str = "") -> None:
         super().__init__(core)
         self.md_address = md_address
         self.ref_address = ref_address
+        self.oe_address = oe_address
+        self.account = account
         self.latency = latency
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         topics = tuple(f"md.{s}".encode() for s in self.core.syms) + (b"hb",)
-        return (
-            SocketSpec("md", zmq.SUB, self.md_address, subscribe=topics),
-            SocketSpec("ref", zmq.DEALER, self.ref_address),
-        )
+        specs = [SocketSpec("md", zmq.SUB, self.md_address, subscribe=topics),
+                 SocketSpec("ref", zmq.DEALER, self.ref_address)]
+        if self.oe_address:
+            # its own oe connection (identity distinct from the LegExecutor's) for pings only
+            specs.append(SocketSpec("oe", zmq.DEALER, self.oe_address,
+                                    identity=f"{self.account}.feed".encode()))
+        return specs
 
     def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
-        codec = _md_codec if key == "md" else _ref_codec
+        codec = _md_codec if key == "md" else _ref_codec if key == "ref" else _oe_codec
         try:
             msg = codec.decode(frames[-1])
         except CodecError as exc:

@@ -31,7 +31,7 @@ import pykka
 import zmq
 from loguru import logger
 
-from actors.base import Out, Shell
+from actors.base import Out, Shell, SocketSpec
 from transports.clock import Clock
 from transports.codec import batch_codec, encode
 from transports.errors import CodecError
@@ -42,6 +42,7 @@ from transports.messages import (
     Control,
     Decision,
     JournalBatch,
+    Reconnect,
     SetTimer,
     Timer,
 )
@@ -224,21 +225,7 @@ class Host(pykka.ThreadingActor):
         inbox: PollingInbox = self.actor_inbox  # type: ignore[assignment]
         for shell in self.shells.values():
             for spec in shell.socket_specs():
-                sock = self.ctx.socket(spec.kind)
-                sock.setsockopt(zmq.LINGER, 0)
-                if spec.identity:
-                    sock.setsockopt(zmq.IDENTITY, spec.identity)
-                if spec.kind == zmq.SUB:
-                    sock.setsockopt(zmq.RCVHWM, 0)
-                    for topic in spec.subscribe:
-                        sock.setsockopt(zmq.SUBSCRIBE, topic)
-                if spec.bind:
-                    sock.bind(spec.address)
-                else:
-                    sock.connect(spec.address)
-                shell.sockets[spec.key] = sock
-                self._sock_owner[sock] = (shell, spec.key)
-                inbox.poller.register(sock, zmq.POLLIN)
+                self._open(shell, spec)
         if self.dir.io_group.get(self.dir.node) == self.group and len(self.dir.node_address) > 1:
             self._pull = self.ctx.socket(zmq.PULL)
             self._pull.setsockopt(zmq.LINGER, 0)
@@ -341,7 +328,10 @@ class Host(pykka.ThreadingActor):
             sender, dest, msg = fifo.popleft()
             shell = shells.get(dest)
             if shell is not None:
-                if self.journal and dest != self.journal and type(msg) not in NOT_JOURNALED:
+                # derived book data made here is not journaled (replay recomputes it); what
+                # arrives from outside the group always is, or replay could not feed it
+                if self.journal and dest != self.journal and (
+                        sender[:1] == "@" or type(msg) not in NOT_JOURNALED):
                     self._jbuf.append((sender, dest, msg))
                 try:
                     more = shell.handle(msg, now)
@@ -366,6 +356,10 @@ class Host(pykka.ThreadingActor):
             assert isinstance(msg, SetTimer)
             self._set_timer(sender, msg)
             return
+        if dest == "@host":
+            if isinstance(msg, Reconnect):
+                self._reopen(self.shells[sender], msg.key)
+            return
         shell = self.shells[sender]
         if self.journal:
             self._jbuf.append((sender, f"{sender}{dest}", msg))
@@ -373,6 +367,35 @@ class Host(pykka.ThreadingActor):
             shell.send(dest[1:], msg)
         except Exception as exc:  # noqa: BLE001
             self._failed(sender, exc, now)
+
+    def _open(self, shell: Shell, spec: SocketSpec) -> None:
+        sock = self.ctx.socket(spec.kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if spec.identity:
+            sock.setsockopt(zmq.IDENTITY, spec.identity)
+        if spec.kind == zmq.SUB:
+            sock.setsockopt(zmq.RCVHWM, 0)
+            for topic in spec.subscribe:
+                sock.setsockopt(zmq.SUBSCRIBE, topic)
+        if spec.bind:
+            sock.bind(spec.address)
+        else:
+            sock.connect(spec.address)
+        shell.sockets[spec.key] = sock
+        self._sock_owner[sock] = (shell, spec.key)
+        self.actor_inbox.poller.register(sock, zmq.POLLIN)  # type: ignore[attr-defined]
+
+    def _reopen(self, shell: Shell, key: str) -> None:
+        """Close and reopen one of ``shell``'s sockets: a new session with the gateway."""
+        old = shell.sockets.get(key)
+        if old is not None:
+            self.actor_inbox.poller.unregister(old)  # type: ignore[attr-defined]
+            del self._sock_owner[old]
+            old.close(linger=0)
+        for spec in shell.socket_specs():
+            if spec.key == key:
+                self._open(shell, spec)
+        self.counters[f"reconnects.{shell.name}.{key}"] += 1
 
     def _forward(self, dest: str, msg: Any) -> None:
         group = self.dir.actor_group.get(dest)
@@ -397,8 +420,14 @@ class Host(pykka.ThreadingActor):
             out, self._group_out = self._group_out, {}
             for group, items in out.items():
                 ref = self.dir.refs.get(group)
-                if ref is not None:
+                if ref is None:
+                    self.counters["unroutable"] += len(items)
+                    continue
+                try:
                     ref.tell(GroupBatch(items))
+                except pykka.ActorDeadError:
+                    # a dead group must not take this one down; its supervisor restarts it
+                    self.counters[f"dropped_to_dead.{group}"] += len(items)
         if self._node_out:
             out2, self._node_out = self._node_out, {}
             for node, items2 in out2.items():
@@ -458,6 +487,55 @@ class Host(pykka.ThreadingActor):
     def host_counters(self) -> dict[str, int]:
         """Return the host's own counters."""
         return dict(self.counters)
+
+    # --- supervision (actors.supervisor) ---------------------------------------------------------
+    # Called through ``ask`` by the Supervisor; everything below runs in this host's thread.
+
+    def ping(self) -> int:
+        """Answer a heartbeat: the host's thread is alive and its inbox is moving."""
+        return self.clock.mono_ns()
+
+    def set_on_error(self, on_error: Callable[[str, BaseException], None] | None) -> None:
+        """Replace the handler-error callback (the Supervisor installs its own)."""
+        self.on_error = on_error
+
+    def replace_core(self, actor: str, core: Any, reason: str = "") -> str:
+        """Swap ``actor``'s core for a fresh one and start it; return '' or the start error.
+
+        The shell (and its sockets) stays; the old core gets ``on_stop`` (its output is routed,
+        errors ignored: it may be the broken one) and its pending timers are dropped. The restart
+        is journaled as ``@supervisor -> actor: Control("restart", reason)``.
+        """
+        now = self.clock.now_ns()
+        shell = self.shells[actor]
+        try:
+            out = shell.core.on_stop(now)
+            if out:
+                self._route(actor, out, now)
+        except Exception as exc:  # noqa: BLE001 - the old core may be the broken one
+            logger.warning("actor {}: on_stop of the replaced core raised: {!r}", actor, exc)
+        for key in [k for k in self._timer_gen if k[0] == actor]:
+            del self._timer_gen[key]
+        shell.core = core
+        if self.journal:
+            self._jbuf.append(("@supervisor", actor, Control("restart", reason)))
+        err = ""
+        try:
+            out = core.on_start(now)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as a failed start
+            self.counters[f"errors.{actor}"] += 1
+            err = repr(exc) or type(exc).__name__
+            if self.journal:
+                self._jbuf.append((actor, self.journal, Decision(actor, "start_error", err, now)))
+            out = []
+        if out:
+            self._route(actor, out, now)
+        self._flush(now)
+        return err
+
+    def hosted(self) -> list[str]:
+        """Return the names of the actors this host runs."""
+        return list(self.shells)
 
 
 __all__ = ["Begin", "Directory", "GroupBatch", "Host", "PollingInbox"]

@@ -1,83 +1,112 @@
-"""Journal actor: the append-only record of every inbound event and every decision.
+"""Journal actor: the append-only, hash-chained record of every inbound event and decision.
 
 In: ``JournalBatch`` from every host (copies of each message delivered to an actor and each
-frame sent to a venue, in delivery order), plus any message addressed to ``journal``.
-Out: nothing; it writes frames to a file.
+frame sent to a venue, in delivery order), any other message addressed to ``journal`` (e.g. a
+``Decision``; written as a one-item batch of group ``""``), and its own ``Timer``. Out: at most
+a ``SetTimer`` bounding how long a record may stay unsynced.
 
-Frame: ``u32 length | u32 crc32(payload) | payload``, little-endian. The payload is MessagePack
-``[ts_ns, group, [[src, dest, message], ...]]`` (see ``JournalBatch`` for ``src``): one frame per host dispatch cycle, encoded in one
-call, which is what keeps journaling cheap (~0.3 µs a message instead of ~2 µs). ``read_journal``
-yields one record per message and stops at a torn tail.
+Format v1 (docs/journal-format.md, ``transports.journal_format``): a file header (magic,
+version, run id, config hash), then one BATCH record per host dispatch cycle, each framed with
+its length, a CRC32 and the hash of the previous frame. Group commit: one ``write`` per batch,
+``fdatasync`` once ``fsync_records`` are unsynced or ``fsync_ms`` after the oldest unsynced one
+(a timer covers a quiet journal). Rotation by size and trading day (``JournalOptions``).
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import msgspec
-
 from actors.base import Core, Out
-from transports.codec import encode
-from transports.messages import JournalBatch
+from transports.journal_format import T_BATCH, decode_batch_plain
+from transports.journal_io import JournalOptions, JournalWriter
+from transports.journal_read import JournalReader
+from transports.messages import JournalBatch, SetTimer, Timer
 
-_HDR = struct.Struct("<II")
+
+def open_writer(
+    sink: BinaryIO | JournalWriter, options: JournalOptions | None = None
+) -> JournalWriter:
+    """Return a writer for what a node hands the journal actor.
+
+    A ``JournalWriter`` is used as is. A file opened on a path (what ``Node`` passes today)
+    becomes a ``JournalWriter`` on that path (recovering it first; run id = the directory's
+    name, config hash = that of ``config.json`` beside it). Any other stream gets one
+    unrotated, unsynced segment.
+    """
+    if isinstance(sink, JournalWriter):
+        return sink
+    name = getattr(sink, "name", None)
+    if isinstance(name, str) and not isinstance(sink, io.BytesIO) and Path(name).is_file():
+        sink.flush()
+        return JournalWriter.open(name, options=options)
+    return JournalWriter.on_stream(sink)
 
 
 class JournalCore(Core):
-    """Frames records into an injected binary sink (a file, or BytesIO in tests)."""
+    """Writes batches through a ``JournalWriter`` and decides when to fdatasync."""
 
-    def __init__(self, name: str, sink: BinaryIO) -> None:
+    def __init__(
+        self, name: str, sink: BinaryIO | JournalWriter, options: JournalOptions | None = None
+    ) -> None:
         super().__init__(name)
-        self.sink = sink
-        self.records = 0
+        self.writer = open_writer(sink, options)
+        self._timer_armed = False
+        self.records = 0  #: messages written (items of every batch)
         self.bytes = 0
 
-    def _write(self, ts_ns: int, group: str, items: list[tuple[str, str, Any]]) -> None:
-        payload = encode((ts_ns, group, items))
-        self.sink.write(_HDR.pack(len(payload), zlib.crc32(payload)))
-        self.sink.write(payload)
-        self.records += len(items)
-        self.bytes += len(payload) + _HDR.size
+    def _commit(self, now_ns: int) -> Out:
+        w = self.writer
+        self.records = w.items
+        self.bytes = w.bytes
+        if w.due(now_ns):
+            w.sync(now_ns)
+            return []
+        if w.unsynced and not self._timer_armed:
+            self._timer_armed = True
+            return [("@timer", SetTimer("fsync", now_ns + w.opts.fsync_ms * 1_000_000))]
+        return []
 
     def on_journal_batch(self, b: JournalBatch, now_ns: int) -> Out:
-        self._write(b.ts_ns, b.group, b.items)
+        self.writer.append_batch(b.ts_ns, b.group, b.items)
+        return self._commit(now_ns)
+
+    def on_timer(self, t: Timer, now_ns: int) -> Out:
+        if t.key == "fsync":
+            self._timer_armed = False
+            self.writer.sync(now_ns)
         return []
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         if isinstance(msg, JournalBatch):
             return self.on_journal_batch(msg, now_ns)
-        self._write(now_ns, "", [("", self.name, msg)])
-        return []
+        if isinstance(msg, Timer):
+            return self.on_timer(msg, now_ns)
+        self.writer.append_batch(now_ns, "", [("", self.name, msg)])
+        return self._commit(now_ns)
 
     def on_stop(self, now_ns: int) -> Out:
-        self.sink.flush()
+        self.writer.close(now_ns)
         return []
 
     def snapshot(self) -> dict[str, Any]:
-        """Return the record and byte counts."""
-        return {"records": self.records, "bytes": self.bytes}
+        """Return the record and byte counts and the writer's state."""
+        return {"records": self.writer.items, "bytes": self.writer.bytes, **self.writer.stats()}
 
 
 def read_journal(path: str | Path) -> Iterator[tuple[int, str, str, Any]]:
-    """Yield ``(ts_ns, group, dest, message)`` records; messages come back as plain lists/maps.
+    """Yield ``(ts_ns, group, dest, message)`` per journaled message; messages are plain
+    lists/maps (internal ones tagged arrays ``[TypeName, field, ...]``, venue frames maps with
+    key ``t``). Reads every segment; a torn tail ends the iteration quietly; a damaged or edited
+    record raises ``JournalCorrupt``."""
+    for frame in JournalReader(path):
+        if frame.rtype != T_BATCH:
+            continue
+        ts, group, items = decode_batch_plain(frame.body)
+        for _src, dest, msg in items:
+            yield ts, group, dest, msg
 
-    Internal messages are tagged arrays (``[TypeName, field, ...]``), venue frames are maps with
-    key ``t``. Reading stops at the first frame that is short or fails its CRC (a torn tail).
-    """
-    dec = msgspec.msgpack.Decoder()
-    with open(path, "rb") as f:
-        while True:
-            hdr = f.read(_HDR.size)
-            if len(hdr) < _HDR.size:
-                return
-            n, crc = _HDR.unpack(hdr)
-            payload = f.read(n)
-            if len(payload) < n or zlib.crc32(payload) != crc:
-                return
-            ts, group, items = dec.decode(payload)
-            for _src, dest, msg in items:
-                yield ts, group, dest, msg
+
+__all__ = ["JournalCore", "open_writer", "read_journal"]

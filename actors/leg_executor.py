@@ -126,7 +126,7 @@ class LegExecutorCore(VenueReportsCore):
             contract=self.contracts.get(o.sym),
             trading_state=self.trading_state,
             position=self.positions.get(o.sym, 0),
-            working_same_side=self._working(o.sym, o.side),
+            working_same_side=self._working(o.sym, o.side) if self._open else 0,
             uncertain=bool(self._unknown),
             bucket=self._bucket,
             now_ns=now_ns,

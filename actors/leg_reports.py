@@ -129,7 +129,7 @@ class VenueReportsCore(Core):
             lo.sym,
             lo.side,  # type: ignore[arg-type]
             kind,  # type: ignore[arg-type]
-            lo.state.value,
+            lo.state._value_,  # ``.value`` is a Python-level property: this is the same string
             lo.px_ticks if px is None else px,
             lo.qty_lots if qty is None else qty,
             lo.cum_lots if cum is None else cum,

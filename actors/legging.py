@@ -50,6 +50,21 @@ class Top:
         self.ask_px, self.ask_qty = list(ask_px), list(ask_qty)
         self.ts_ns = ts_ns
 
+    @classmethod
+    def of(
+        cls,
+        bid_px: list[int],
+        bid_qty: list[int],
+        ask_px: list[int],
+        ask_qty: list[int],
+        ts_ns: int,
+    ) -> Top:
+        """Wrap level lists the caller owns and never mutates (a BookUpdate's), without copying."""
+        top = cls.__new__(cls)
+        top.bid_px, top.bid_qty, top.ask_px, top.ask_qty = bid_px, bid_qty, ask_px, ask_qty
+        top.ts_ns = ts_ns
+        return top
+
     def mid(self) -> float | None:
         """Mid price in ticks, None unless both sides have a level."""
         if not self.bid_px or not self.ask_px:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,7 +19,7 @@ import msgspec
 import zmq
 from loguru import logger
 
-from actors.base import Shell
+from actors.base import Core, Shell
 from actors.book import BookCore
 from actors.combo_executor import ComboExecutorCore
 from actors.feed import FeedCore, FeedShell
@@ -26,10 +28,14 @@ from actors.journal import JournalCore
 from actors.leg_executor import LegExecutorCore
 from actors.risk import RiskCore
 from actors.strategy import StrategyCore
-from actors.venue_shell import LegShell
+from actors.venue_shell import LegShell, attach_intent_wal
 from transports.clock import Clock
+from transports.codec import encode
 from transports.config import AppConfig, ContractConfig, PlacementConfig
 from transports.errors import ConfigError
+from transports.intent_wal import IntentWal
+from transports.journal_format import config_hash
+from transports.journal_io import JournalWriter
 from transports.latency import LatencyRecorder
 
 #: GIL switch interval for engine processes (see ``Node.start``).
@@ -80,7 +86,7 @@ def check_placement(cfg: AppConfig) -> PlacementConfig:
 
 
 def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRecorder,
-                 journal_sink: BinaryIO | None, only: set[str]) -> dict[str, Shell]:
+                 journal_sink: Any, only: set[str]) -> dict[str, Shell]:
     """Create the shells of the actors named in ``only``."""
     contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
     venues = {v.name: v for v in cfg.venues}
@@ -102,9 +108,13 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
         if want(name):
             syms = [c.sym for c in cfg.contracts if c.venue == v.name]
             books = {s: f"book.{v.name}:{s}" for s in syms}
-            core = FeedCore(name, v.name, syms, books, strategies, ["risk"])
+            core = FeedCore(name, v.name, syms, books, strategies, ["risk", *strategies],
+                            v.snapshot_retry_ms, v.stale_after_ms, v.reconnect_backoff_ms,
+                            v.reconnect_backoff_max_ms, v.ping_interval_ms,
+                            seed=cfg.run.epoch, book_stale_after_ms=v.book_stale_after_ms)
             shells[name] = FeedShell(core, fill_address(v.md, sock_dir),
-                                     fill_address(v.ref, sock_dir), latency)
+                                     fill_address(v.ref, sock_dir), latency,
+                                     fill_address(v.oe, sock_dir), v.account)
     for key, c in contracts.items():
         name = f"book.{key}"
         if want(name):
@@ -148,12 +158,15 @@ class Node:
     """The hosts of one node, started and stopped together."""
 
     def __init__(self, cfg: AppConfig, node: str, ctx: zmq.Context[Any], clock: Clock,
-                 sock_dir: str, run_dir: Path) -> None:
+                 sock_dir: str, run_dir: Path, repair: bool = False) -> None:
         pl = check_placement(cfg)
         if node not in {n.name for n in pl.nodes}:
             raise ConfigError(f"--node: unknown node {node!r}")
         self.cfg = cfg
         self.name = node
+        self.sock_dir = sock_dir
+        self._send_lock = threading.Lock()  #: guards ``_send_socks`` (see ``send``)
+        self._send_socks: dict[str, zmq.Socket[bytes]] = {}
         self.ctx = ctx
         self.clock = clock
         self.latency = LatencyRecorder()
@@ -162,13 +175,21 @@ class Node:
         local = {a for g in groups for a in g.actors}
         self.journal_path: Path | None = None
         sink = None
+        cfg_json = msgspec.json.encode(cfg)
         if "journal" in local:
             # the exact config of the run, so replay and audit rebuild the same cores
-            (run_dir / "config.json").write_bytes(msgspec.json.encode(cfg))
+            (run_dir / "config.json").write_bytes(cfg_json)
             self.journal_path = run_dir / "journal.cmcj"
-            sink = open(self.journal_path, "ab")  # noqa: SIM115 - closed in stop()
+            sink = JournalWriter.open(self.journal_path, run_id=run_dir.name,
+                                      cfg_hash=config_hash(cfg_json), node=node, repair=repair)
         self._sink = sink
         self.shells = build_shells(cfg, sock_dir, clock, self.latency, sink, local)
+        # order intents are made durable before they leave: one WAL per node with executors
+        self.intent_wal: IntentWal | None = None
+        if any(isinstance(s, LegShell) for s in self.shells.values()):
+            self.intent_wal = IntentWal(run_dir / f"intents-{node}.cmcw", run_id=run_dir.name,
+                                        node=node)
+            attach_intent_wal(self.shells.values(), self.intent_wal)
         directory = Directory(
             node,
             {a: g.name for g in pl.groups for a in g.actors},
@@ -183,8 +204,12 @@ class Node:
         self._host_objs: dict[str, Host] = {}
         self._groups = groups
 
-    def start(self) -> None:
-        """Start every host, then let the hosted actors begin (sockets open first)."""
+    def start(self, on_error: Callable[[str, BaseException], None] | None = None) -> None:
+        """Start every host, then let the hosted actors begin (sockets open first).
+
+        ``on_error(actor, exc)`` is called from a host's thread when a handler raises (the
+        Supervisor's hook); it must not block.
+        """
         # A thread waking from poll must take the GIL back from whichever thread runs Python;
         # at the default 5 ms switch interval that wait is the whole p99 of a tick. 200 µs
         # bounds it at a small cost in switching.
@@ -192,7 +217,7 @@ class Node:
         for g in self._groups:
             shells = [self.shells[a] for a in g.actors]
             ref = Host.start(g.name, shells, self.directory, self.clock, self.ctx,
-                             g.cpus or None)
+                             g.cpus or None, on_error=on_error)
             self.directory.refs[g.name] = ref
             self.hosts[g.name] = ref
         for ref in self.hosts.values():
@@ -231,3 +256,75 @@ class Node:
                 logger.warning("stopping a host failed: {}", exc)
         if self._sink is not None:
             self._sink.close()
+        if self.intent_wal is not None:
+            self.intent_wal.close()
+
+    # --- supervision and restart (actors.supervisor, cmc launch) -------------------------------
+
+    def group_of(self, actor: str) -> str:
+        """Return the group (host) name of ``actor``."""
+        return self.directory.actor_group[actor]
+
+    def is_local(self, actor: str) -> bool:
+        """Return True if ``actor`` runs on this node."""
+        return actor in self.shells
+
+    def fresh_core(self, actor: str, cfg: AppConfig | None = None) -> Core:
+        """Build a new core for a local ``actor`` (``cfg`` may carry a bumped ``run.epoch``)."""
+        shells = build_shells(cfg or self.cfg, self.sock_dir, self.clock, self.latency,
+                              self._sink, {actor})
+        return shells[actor].core
+
+    def restart_group(self, group: str, cfg: AppConfig | None = None,
+                      on_error: Callable[[str, BaseException], None] | None = None,
+                      timeout: float = 10.0,
+                      wrap: Callable[[str, Core], Core] | None = None) -> Any:
+        """Start a new host for ``group`` (its old host died): fresh shells and sockets, Begin.
+
+        ``wrap(actor, core)`` may replace each fresh core before it starts. Returns the new
+        host's actor ref; other hosts reach it through the shared directory.
+        """
+        old = self.hosts.get(group)
+        if old is not None and old.is_alive():
+            old.stop(timeout=timeout)
+        g = next(x for x in self._groups if x.name == group)
+        shells = build_shells(cfg or self.cfg, self.sock_dir, self.clock, self.latency,
+                              self._sink, set(g.actors))
+        if wrap is not None:
+            for a, sh in shells.items():
+                sh.core = wrap(a, sh.core)
+        self.shells.update(shells)
+        ref = Host.start(g.name, [shells[a] for a in g.actors], self.directory, self.clock,
+                         self.ctx, g.cpus or None, on_error=on_error)
+        ref.proxy().host_counters().get(timeout=timeout)  # its sockets are open
+        self.directory.refs[group] = ref
+        self.hosts[group] = ref
+        ref.tell(Begin())
+        return ref
+
+    def send(self, actor: str, msg: Any) -> None:
+        """Deliver ``msg`` to ``actor`` on this node or, over ZeroMQ, on another node."""
+        if actor in self.shells:
+            self.tell(actor, msg)
+            return
+        group = self.directory.actor_group.get(actor)
+        if group is None:
+            raise KeyError(f"unknown actor {actor!r}")
+        node = self.directory.group_node[group]
+        # any thread may call this: one PUSH socket per node, used under a lock
+        with self._send_lock:
+            sock = self._send_socks.get(node)
+            if sock is None:
+                sock = self.ctx.socket(zmq.PUSH)
+                sock.setsockopt(zmq.LINGER, 1000)
+                sock.setsockopt(zmq.SNDHWM, 0)
+                sock.connect(self.directory.node_address[node])
+                self._send_socks[node] = sock
+            sock.send(encode([(actor, msg)]))
+
+    def close_send_sockets(self) -> None:
+        """Close the sockets ``send`` opened (call before destroying the context)."""
+        with self._send_lock:
+            for sock in self._send_socks.values():
+                sock.close(linger=200)
+            self._send_socks.clear()

@@ -41,6 +41,11 @@ class OrderState(Enum):
     EXPIRED = "EXPIRED"
     FILLED = "FILLED"
 
+    # Members are singletons compared by identity; Enum's own ``__hash__`` hashes the name in
+    # Python code, which made every ``state in TERMINAL`` and transition-table lookup a Python
+    # call on the order path. The identity hash is consistent with identity equality.
+    __hash__ = object.__hash__
+
 
 S = OrderState
 

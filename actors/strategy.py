@@ -22,10 +22,8 @@ from typing import Any
 import numpy as np
 
 from actors.base import Core, Out
-from kernels.book import walk_book
 from kernels.lots import best_lot_pair
-from kernels.pricing import parity
-from kernels.stats import zscore_init, zscore_mean_std, zscore_update
+from kernels.stats import zscore_init, zscore_score_push
 from transports.config import ContractConfig, PairConfig
 from transports.messages import BookUpdate, ComboIntent, ComboState, Control, LegSpec, \
     SessionStatus
@@ -34,21 +32,51 @@ from transports.messages import BookUpdate, ComboIntent, ComboState, Control, Le
 MIN_WARM_SAMPLES = 200
 
 
-class _Leg:
-    __slots__ = ("bid_n", "bid_px", "bid_qty", "ask_n", "ask_px", "ask_qty", "cfg", "key",
-                 "session", "tick", "ts_event_ns", "valid")
+def walk_levels(px: list[int], qty: list[int], clip_lots: int) -> tuple[float, int, int]:
+    """``kernels.book.walk_book`` over a BookUpdate's short level lists, in plain Python.
 
-    def __init__(self, cfg: ContractConfig) -> None:
+    A clip is taken from one to three levels, so a Numba call (and an array) per walk would
+    cost more than the walk. Same arithmetic, same order, so the results are bit-identical:
+    ``(vwap_ticks, filled_lots, worst_px_ticks)``, ``(0.0, 0, 0)`` when nothing fills.
+    """
+    remaining = clip_lots
+    filled = 0
+    notional = 0.0
+    worst = 0
+    for i in range(len(px)):
+        if remaining <= 0:
+            break
+        q = qty[i]
+        if q > 0:
+            take = q if q < remaining else remaining
+            notional += float(take) * float(px[i])
+            filled += take
+            remaining -= take
+            worst = px[i]
+    if filled <= 0:
+        return 0.0, 0, 0
+    return notional / filled, filled, worst
+
+
+class _Leg:
+    __slots__ = ("ask_n", "ask_px", "ask_qty", "bid_n", "bid_px", "bid_qty", "cfg", "checks",
+                 "key", "session", "sym", "tick", "ts_event_ns", "valid", "venue")
+
+    def __init__(self, cfg: ContractConfig, tag: str) -> None:
         self.cfg = cfg
+        self.venue, self.sym = cfg.venue, cfg.sym
         self.key = f"{cfg.venue}:{cfg.sym}"
         self.tick = float(Decimal(cfg.tick))
+        #: refusal reasons: invalid, closed session, empty side
+        self.checks = (f"INVALID_{tag}", f"CLOSED_{tag}", f"EMPTY_{tag}")
         self.valid = False
         self.session = "open"
         self.ts_event_ns = 0
-        self.bid_px = np.zeros(0, np.int64)
-        self.bid_qty = np.zeros(0, np.int64)
-        self.ask_px = np.zeros(0, np.int64)
-        self.ask_qty = np.zeros(0, np.int64)
+        # the BookUpdate's own lists (never mutated by anyone), best first
+        self.bid_px: list[int] = []
+        self.bid_qty: list[int] = []
+        self.ask_px: list[int] = []
+        self.ask_qty: list[int] = []
         self.bid_n = 0
         self.ask_n = 0
 
@@ -57,15 +85,23 @@ class _Leg:
         if not u.valid:
             return
         self.ts_event_ns = u.ts_event_ns
-        self.bid_px = np.asarray(u.bid_px, np.int64)
-        self.bid_qty = np.asarray(u.bid_qty, np.int64)
-        self.ask_px = np.asarray(u.ask_px, np.int64)
-        self.ask_qty = np.asarray(u.ask_qty, np.int64)
+        self.bid_px = u.bid_px
+        self.bid_qty = u.bid_qty
+        self.ask_px = u.ask_px
+        self.ask_qty = u.ask_qty
         self.bid_n = len(u.bid_px)
         self.ask_n = len(u.ask_px)
 
     def usable(self) -> bool:
         return self.valid and self.session == "open" and self.bid_n > 0 and self.ask_n > 0
+
+    def refusal(self) -> str:
+        """The reason this leg blocks a decision, or "" if it is usable."""
+        if not self.valid:
+            return self.checks[0]
+        if not self.usable():
+            return self.checks[1] if self.session != "open" else self.checks[2]
+        return ""
 
 
 class StrategyCore(Core):
@@ -76,9 +112,9 @@ class StrategyCore(Core):
                  pair_index: int = 0) -> None:
         super().__init__(name)
         self.pair = pair
-        self.a = _Leg(leg_a)
-        self.b = _Leg(leg_b)
-        self.fx = _Leg(fx) if fx is not None else None
+        self.a = _Leg(leg_a, "A")
+        self.b = _Leg(leg_b, "B")
+        self.fx = _Leg(fx, "FX") if fx is not None else None
         self.combo = combo
         la, lb, resid = best_lot_pair(leg_a.base_per_lot, leg_b.base_per_lot,
                                       pair.max_clip_lots_a, pair.max_clip_lots_b)
@@ -92,7 +128,7 @@ class StrategyCore(Core):
         self.combo_seq = epoch * 1_000_000_000 + pair_index * 1_000_000
         self.pending: int | None = None
         self.pos_dir = 0  #: +1 long A / short B, -1 short A / long B, 0 flat
-        self.pos_a_lots = 0  #: signed lots held on A by this pair
+        self.pos_a_lots = 0  #: signed lots held on A by this pair (the sum of ``holdings``)
         self.pos_b_lots = 0
         #: combo id -> signed (A lots, B lots) it holds for this pair
         self.holdings: dict[int, tuple[int, int]] = {}
@@ -100,15 +136,30 @@ class StrategyCore(Core):
         self.halted = False
         self.refusals: dict[str, int] = {}
         self.intents = 0
-        self.last: dict[str, float] = {}
+        self._last: tuple[float, float, float, float, float] | None = None
         fee_units = leg_a.multiplier * self.lots_a
         self._fee_a_per_unit = self.lots_a * leg_a.fee_per_lot / fee_units
         self._fee_b_per_unit = self.lots_b * leg_b.fee_per_lot / fee_units  # times FX later
         self._legs = {self.a.key: self.a, self.b.key: self.b}
         if self.fx is not None:
             self._legs[self.fx.key] = self.fx
+        self._by_venue_sym = {(x.venue, x.sym): x for x in self._legs.values()}
+        self._gates = (self.a, self.b) if self.fx is None else (self.a, self.b, self.fx)
+        # per-pair constants of the hot path (same values the expressions below used to build)
+        self._skew_ns = pair.max_quote_skew_ms * 1_000_000
+        self._warm_after = min(MIN_WARM_SAMPLES, pair.z_window)
+        self._z_entry = float(pair.z_entry)
+        self._tax_k = 1.0 + pair.import_tax
 
     # --- helpers ---------------------------------------------------------------------------------
+
+    @property
+    def last(self) -> dict[str, float]:
+        """The last evaluation's signal values (mid spread, fair mean, std, z, FX)."""
+        if self._last is None:
+            return {}
+        ms, mean, std, z, fx = self._last
+        return {"mid_spread": ms, "mean": mean, "std": std, "z": z, "fx": fx}
 
     def _refuse(self, reason: str) -> Out:
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
@@ -119,11 +170,14 @@ class StrategyCore(Core):
             return 1.0
         f = self.fx
         mid = (f.bid_px[0] + f.ask_px[0]) * 0.5 * f.tick
-        return 1.0 / mid if self.pair.fx_invert else mid
+        if not self.pair.fx_invert:
+            return mid
+        return 1.0 / mid if mid else float("inf")  # as numpy's float64 division did
 
     def _parity(self, p_b_ticks: float, fx: float) -> float:
+        """``kernels.pricing.parity`` of leg B's price, inline (same operations, same order)."""
         p = self.pair
-        return float(parity(p_b_ticks * self.b.tick, fx, p.unit_factor, p.import_tax, p.premium))
+        return p_b_ticks * self.b.tick * fx * p.unit_factor * self._tax_k + p.premium
 
     # --- handlers --------------------------------------------------------------------------------
 
@@ -148,14 +202,20 @@ class StrategyCore(Core):
         if s.pair != self.pair.name:
             return []
         # Holdings are kept per combo and summed, so a late fill that re-opens an old combo
-        # still reaches the position, whether or not that combo is the pending one.
+        # still reaches the position, whether or not that combo is the pending one. The sums
+        # are kept running: the position moves by what this combo's holding changed.
         sign_a = 1 if s.direction > 0 else -1
         a, b = sign_a * s.filled_a_lots, -sign_a * s.filled_b_lots
         if s.action != "open":
             a, b = -a, -b  # a close trades against the position it closes
+        old = self.holdings.get(s.combo_id)
         self.holdings[s.combo_id] = (a, b)
-        self.pos_a_lots = sum(h[0] for h in self.holdings.values())
-        self.pos_b_lots = sum(h[1] for h in self.holdings.values())
+        if old is None:
+            self.pos_a_lots += a
+            self.pos_b_lots += b
+        else:
+            self.pos_a_lots += a - old[0]
+            self.pos_b_lots += b - old[1]
         if s.combo_id == self.pending and s.state not in ("working", "repairing"):
             self.pending = None
             if self.pos_a_lots == 0 and self.pos_b_lots == 0:
@@ -166,7 +226,7 @@ class StrategyCore(Core):
         return []
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        leg = self._legs.get(f"{u.venue}:{u.sym}")
+        leg = self._by_venue_sym.get((u.venue, u.sym))
         if leg is None:
             return []
         leg.update(u)
@@ -176,30 +236,22 @@ class StrategyCore(Core):
 
     def _evaluate(self, u: BookUpdate, now_ns: int) -> Out:
         a, b, p = self.a, self.b, self.pair
-        for leg, tag in ((a, "A"), (b, "B"), (self.fx, "FX")):
-            if leg is None:
-                continue
-            if not leg.valid:
-                return self._refuse(f"INVALID_{tag}")
-            if not leg.usable():
-                return self._refuse(f"CLOSED_{tag}" if leg.session != "open" else f"EMPTY_{tag}")
-        if abs(a.ts_event_ns - b.ts_event_ns) > p.max_quote_skew_ms * 1_000_000:
+        for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses
+            if not (leg.valid and leg.session == "open" and leg.bid_n > 0 and leg.ask_n > 0):
+                return self._refuse(leg.refusal())
+        if abs(a.ts_event_ns - b.ts_event_ns) > self._skew_ns:
             return self._refuse("SKEW")
         fx = self._fx_rate()
         mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
         mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
         mid_spread = mid_a - self._parity(mid_b, fx)
-        mean, std = (float(v) for v in zscore_mean_std(self.zbuf, self.zstate))
-        warm = self.samples >= min(MIN_WARM_SAMPLES, p.z_window)
-        z = (mid_spread - mean) / std if (warm and std > 1e-12) else 0.0
-        # winsorise: a dislocation moves z, not the mean it is measured against
-        x = mid_spread
-        if warm and std > 1e-12 and abs(z) > p.z_entry:
-            x = mean + (p.z_entry if z > 0 else -p.z_entry) * std
-        zscore_update(self.zbuf, self.zstate, x)
+        warm = self.samples >= self._warm_after
+        # z against the window before this sample, then the sample joins it winsorised at
+        # z_entry (a dislocation moves z, not the mean it is measured against): one Numba call
+        z, mean, std = zscore_score_push(self.zbuf, self.zstate, mid_spread, self._z_entry, warm)
         self.samples += 1
         fair = p.fair_basis if p.fair_basis is not None else mean
-        self.last = {"mid_spread": mid_spread, "mean": fair, "std": std, "z": z, "fx": fx}
+        self._last = (mid_spread, fair, std, z, fx)
         if not warm:
             return self._refuse("WARMUP")
         if self.pending is not None:
@@ -210,17 +262,6 @@ class StrategyCore(Core):
             return self._refuse("HALTED")
         return self._maybe_open(u, fx, fair, z, now_ns)
 
-    def _exec(self, fx: float, la: int, lb: int) -> tuple[Any, ...] | None:
-        a, b = self.a, self.b
-        bid_a, fa_b, worst_bid_a = walk_book(a.bid_px, a.bid_qty, a.bid_n, la)
-        ask_a, fa_a, worst_ask_a = walk_book(a.ask_px, a.ask_qty, a.ask_n, la)
-        bid_b, fb_b, worst_bid_b = walk_book(b.bid_px, b.bid_qty, b.bid_n, lb)
-        ask_b, fb_a, worst_ask_b = walk_book(b.ask_px, b.ask_qty, b.ask_n, lb)
-        # plain Python numbers: these go into messages, which must encode without numpy
-        return (float(bid_a), fa_b >= la, int(worst_bid_a), float(ask_a), fa_a >= la,
-                int(worst_ask_a), float(bid_b), fb_b >= lb, int(worst_bid_b), float(ask_b),
-                fb_a >= lb, int(worst_ask_b))
-
     def _cost(self, fx: float) -> float:
         p = self.pair
         fees = self._fee_a_per_unit + self._fee_b_per_unit * fx
@@ -228,28 +269,36 @@ class StrategyCore(Core):
         return 2.0 * (fees + slip)  # open and close
 
     def _maybe_open(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
-        p, a = self.pair, self.a
+        p, a, b = self.pair, self.a, self.b
         la, lb = self.lots_a, self.lots_b
-        (bid_a, ok_bid_a, worst_bid_a, ask_a, ok_ask_a, worst_ask_a,
-         bid_b, ok_bid_b, worst_bid_b, ask_b, ok_ask_b, worst_ask_b) = self._exec(fx, la, lb)
-        cost = self._cost(fx)
-        need = cost * p.safety_factor + p.min_edge
-        sell_spread = bid_a * a.tick - self._parity(ask_b, fx)
-        buy_spread = ask_a * a.tick - self._parity(bid_b, fx)
-        if ok_bid_a and ok_ask_b and sell_spread - fair >= need and z >= p.z_entry:
-            legs = [LegSpec(a.cfg.venue, a.cfg.sym, "S", la, int(worst_bid_a) - p.max_slippage_ticks,
-                            bid_a),
-                    LegSpec(self.b.cfg.venue, self.b.cfg.sym, "B", lb,
-                            int(worst_ask_b) + p.max_slippage_ticks, ask_b)]
-            return self._intent("open", -1, legs, sell_spread, fair, z, sell_spread - fair, cost,
-                                u, now_ns)
-        if ok_ask_a and ok_bid_b and fair - buy_spread >= need and z <= -p.z_entry:
-            legs = [LegSpec(a.cfg.venue, a.cfg.sym, "B", la, int(worst_ask_a) + p.max_slippage_ticks,
-                            ask_a),
-                    LegSpec(self.b.cfg.venue, self.b.cfg.sym, "S", lb,
-                            int(worst_bid_b) - p.max_slippage_ticks, bid_b)]
-            return self._intent("open", 1, legs, buy_spread, fair, z, fair - buy_spread, cost, u,
-                                now_ns)
+        z_entry = self._z_entry
+        # Each side needs its z condition first: the walks and spreads are pure, so a side whose
+        # z condition fails is not priced at all (the decision is the same).
+        if z >= z_entry or z <= -z_entry:
+            cost = self._cost(fx)
+            need = cost * p.safety_factor + p.min_edge
+            if z >= z_entry:
+                bid_a, fill_a, worst_bid_a = walk_levels(a.bid_px, a.bid_qty, la)
+                ask_b, fill_b, worst_ask_b = walk_levels(b.ask_px, b.ask_qty, lb)
+                sell_spread = bid_a * a.tick - self._parity(ask_b, fx)
+                if fill_a >= la and fill_b >= lb and sell_spread - fair >= need:
+                    legs = [LegSpec(a.venue, a.sym, "S", la,
+                                    worst_bid_a - p.max_slippage_ticks, bid_a),
+                            LegSpec(b.venue, b.sym, "B", lb,
+                                    worst_ask_b + p.max_slippage_ticks, ask_b)]
+                    return self._intent("open", -1, legs, sell_spread, fair, z,
+                                        sell_spread - fair, cost, u, now_ns)
+            if z <= -z_entry:
+                ask_a, fill_a, worst_ask_a = walk_levels(a.ask_px, a.ask_qty, la)
+                bid_b, fill_b, worst_bid_b = walk_levels(b.bid_px, b.bid_qty, lb)
+                buy_spread = ask_a * a.tick - self._parity(bid_b, fx)
+                if fill_a >= la and fill_b >= lb and fair - buy_spread >= need:
+                    legs = [LegSpec(a.venue, a.sym, "B", la,
+                                    worst_ask_a + p.max_slippage_ticks, ask_a),
+                            LegSpec(b.venue, b.sym, "S", lb,
+                                    worst_bid_b - p.max_slippage_ticks, bid_b)]
+                    return self._intent("open", 1, legs, buy_spread, fair, z,
+                                        fair - buy_spread, cost, u, now_ns)
         return self._refuse("NO_EDGE")
 
     def _maybe_close(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
@@ -261,23 +310,22 @@ class StrategyCore(Core):
         slip = p.max_slippage_ticks * (3 if self.flattening else 1)
         legs = []
         # the close trades against the position: sell what is long, buy what is short
-        exec_a = walk_book(a.bid_px, a.bid_qty, a.bid_n, la) if self.pos_a_lots > 0 else \
-            walk_book(a.ask_px, a.ask_qty, a.ask_n, la)
-        exec_b = walk_book(b.bid_px, b.bid_qty, b.bid_n, lb) if self.pos_b_lots > 0 else \
-            walk_book(b.ask_px, b.ask_qty, b.ask_n, lb)
+        exec_a = walk_levels(a.bid_px, a.bid_qty, la) if self.pos_a_lots > 0 else \
+            walk_levels(a.ask_px, a.ask_qty, la)
+        exec_b = walk_levels(b.bid_px, b.bid_qty, lb) if self.pos_b_lots > 0 else \
+            walk_levels(b.ask_px, b.ask_qty, lb)
         if la:
             side = "S" if self.pos_a_lots > 0 else "B"
-            lim = int(exec_a[2]) + (-slip if side == "S" else slip)
-            legs.append(LegSpec(a.cfg.venue, a.cfg.sym, side, la, lim, float(exec_a[0])))
+            lim = exec_a[2] + (-slip if side == "S" else slip)
+            legs.append(LegSpec(a.venue, a.sym, side, la, lim, exec_a[0]))
         if lb:
             side = "S" if self.pos_b_lots > 0 else "B"
-            lim = int(exec_b[2]) + (-slip if side == "S" else slip)
-            legs.append(LegSpec(b.cfg.venue, b.cfg.sym, side, lb, lim, float(exec_b[0])))
+            lim = exec_b[2] + (-slip if side == "S" else slip)
+            legs.append(LegSpec(b.venue, b.sym, side, lb, lim, exec_b[0]))
         if not legs:
             self.pos_dir = 0
             return []
-        spread = float(exec_a[0]) * a.tick - self._parity(float(exec_b[0]), fx) if la and lb \
-            else 0.0
+        spread = exec_a[0] * a.tick - self._parity(exec_b[0], fx) if la and lb else 0.0
         return self._intent("close", self.pos_dir, legs, spread, fair, z, 0.0, self._cost(fx),
                             u, now_ns)
 

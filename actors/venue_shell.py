@@ -2,7 +2,13 @@
 
 The DEALER's identity is the account id, as the venue gateway protocol requires. Hops recorded
 (ns): ``recv_to_signal`` (tick received → decision), ``signal_to_send``, ``tick_to_order`` (tick
-received → order frame handed to the socket), ``send_to_ack`` and ``send_to_fill``.
+received → order frame handed to the socket), ``send_to_ack``, ``send_to_fill`` and
+``intent_fsync`` (making the order intent durable).
+
+Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
+fdatasync'ed *before* the frame is written to the socket. If that fails the order is not sent,
+``IntentNotDurable`` is raised (the host logs it and journals an error ``Decision``), and from then
+on the shell refuses every ``NewOrder`` (``OrdersBlocked``) while cancels and queries still go out.
 """
 
 from __future__ import annotations
@@ -15,7 +21,8 @@ import zmq
 from actors.base import Core, Out, Shell, SocketSpec
 from transports.clock import Clock
 from transports.codec import Codec, encode
-from transports.errors import CodecError
+from transports.errors import CmcError, CodecError
+from transports.intent_wal import IntentNotDurable, IntentWal
 from transports.latency import LatencyRecorder
 from transports.messages import BadFrame, LegOrder
 from transports.venue_msgs import Ack, Fill, NewOrder, OeReply
@@ -23,12 +30,27 @@ from transports.venue_msgs import Ack, Fill, NewOrder, OeReply
 _oe_codec: Codec[Any] = Codec(OeReply)
 
 
+class OrdersBlocked(CmcError):
+    """New orders are refused: an earlier order intent could not be made durable."""
+
+
 class LegShell(Shell):
     """Feeds a LegExecutor core from its oe socket and stamps latency."""
 
-    def __init__(self, core: Core, oe_address: str, account: str, clock: Clock,
-                 latency: LatencyRecorder) -> None:
+    def __init__(
+        self,
+        core: Core,
+        oe_address: str,
+        account: str,
+        clock: Clock,
+        latency: LatencyRecorder,
+        intent_wal: IntentWal | None = None,
+    ) -> None:
         super().__init__(core)
+        self.intent_wal = intent_wal
+        self.blocked = ""  #: why NewOrders are refused ('' = they are not)
+        self.intent_failures = 0
+        self.refused_orders = 0
         self.oe_address = oe_address
         self.account = account
         self.clock = clock
@@ -42,8 +64,10 @@ class LegShell(Shell):
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         if isinstance(msg, LegOrder):
-            self._origin[f"{msg.combo_id}.{msg.leg}.{msg.attempt}"] = (msg.ts_recv_ns,
-                                                                     msg.ts_signal_ns)
+            self._origin[f"{msg.combo_id}.{msg.leg}.{msg.attempt}"] = (
+                msg.ts_recv_ns,
+                msg.ts_signal_ns,
+            )
         return self.core.handle(msg, now_ns)
 
     def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
@@ -59,7 +83,30 @@ class LegShell(Shell):
                 self.latency.record(hop, now_ns - sent)
         return msg
 
+    def _make_durable(self, msg: NewOrder) -> None:
+        """Append the intent to the WAL and fdatasync it, or raise: the order must not go."""
+        if self.blocked:
+            self.refused_orders += 1
+            raise OrdersBlocked(f"{self.name}: order {msg.cl} not sent: {self.blocked}")
+        wal = self.intent_wal
+        if wal is None:
+            return
+        t0 = self.clock.now_ns()
+        try:
+            wal.append(t0, self.account, msg)
+        except IntentNotDurable as exc:
+            self.intent_failures += 1
+            self.refused_orders += 1
+            self.blocked = f"order intents are not durable ({exc}); new orders stopped"
+            raise IntentNotDurable(
+                f"{self.name}: order {msg.cl} not sent: {exc}; new orders "
+                "stopped, cancels still allowed"
+            ) from exc
+        self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+
     def send(self, key: str, msg: Any) -> None:
+        if isinstance(msg, NewOrder):
+            self._make_durable(msg)
         self.sockets[key].send(encode(msg))
         if isinstance(msg, NewOrder):
             now = self.clock.now_ns()
@@ -70,3 +117,13 @@ class LegShell(Shell):
                 self.latency.record("tick_to_order", now - origin[0])
                 self.latency.record("recv_to_signal", origin[1] - origin[0])
                 self.latency.record("signal_to_send", now - origin[1])
+
+
+def attach_intent_wal(shells: Iterable[Any], wal: IntentWal) -> int:
+    """Give every ``LegShell`` in ``shells`` the node's intent WAL; return how many got it."""
+    n = 0
+    for shell in shells:
+        if isinstance(shell, LegShell):
+            shell.intent_wal = wal
+            n += 1
+    return n

@@ -11,10 +11,23 @@ for lot counts; ``is_bid`` as bool or int (both are warmed).
 
 import numpy as np
 
-from kernels.book import book_apply, book_clear, book_crossed, book_set_level, walk_book
+from kernels.book import (
+    book_apply,
+    book_clear,
+    book_crossed,
+    book_set_level,
+    book_update_level,
+    walk_book,
+)
 from kernels.lots import best_lot_pair, hedge_lots
 from kernels.pricing import basis, parity, ratio, spread
-from kernels.stats import zscore_init, zscore_mean_std, zscore_series, zscore_update
+from kernels.stats import (
+    zscore_init,
+    zscore_mean_std,
+    zscore_score_push,
+    zscore_series,
+    zscore_update,
+)
 
 __all__ = [
     "basis",
@@ -23,6 +36,7 @@ __all__ = [
     "book_clear",
     "book_crossed",
     "book_set_level",
+    "book_update_level",
     "hedge_lots",
     "parity",
     "ratio",
@@ -31,6 +45,7 @@ __all__ = [
     "warm_up",
     "zscore_init",
     "zscore_mean_std",
+    "zscore_score_push",
     "zscore_series",
     "zscore_update",
 ]
@@ -40,7 +55,11 @@ def warm_up() -> int:
     """Compile (or load from cache) every kernel by calling it once on tiny inputs.
 
     Uses the canonical dtypes listed in the package docstring; ``book_set_level`` and
-    ``book_apply`` are warmed with ``is_bid`` both as bool and as int.
+    ``book_apply`` are warmed with ``is_bid`` both as bool and as int. The per-tick kernels the
+    actors call (``book_update_level`` from the Book, ``zscore_score_push`` from the Strategy)
+    are warmed with exactly the Python argument types those callers pass (Python ``int`` side,
+    price and quantity; Python ``float`` sample and clip, ``bool`` warm flag), so nothing
+    compiles on the first tick.
 
     Returns:
         int: The number of distinct kernels warmed (each public kernel counts once).
@@ -68,6 +87,11 @@ def warm_up() -> int:
     book_clear(n_arr)
     book_clear(ask_n_arr)
     warmed += 1
+    levels2 = np.zeros((4, 4), dtype=np.int64)
+    n2 = np.zeros(2, dtype=np.int64)
+    book_update_level(levels2, n2, 0, 100, 1)
+    book_update_level(levels2, n2, 1, 102, 1)
+    warmed += 1
 
     p_par = parity(2000.0, 7.2, 1.0 / 31.1034768, 0.0, 0.0)
     warmed += 1
@@ -86,6 +110,9 @@ def warm_up() -> int:
         zscore_update(buf, state, x)
     warmed += 1
     zscore_mean_std(buf, state)
+    warmed += 1
+    zscore_score_push(buf, state, 3.0, 2.0, True)
+    zscore_score_push(buf, state, 5.0, 2.0, False)
     warmed += 1
     zscore_series(np.array([1.0, 2.0, 4.0]), 2)
     warmed += 1

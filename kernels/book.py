@@ -9,6 +9,11 @@ update it in place; only ``px_ticks[:n]`` / ``qty_lots[:n]`` are meaningful, slo
 hold stale data.
 
 The side is passed as ``is_bid`` (bool or int; truthy means bid). Nothing here allocates.
+
+A whole two-sided book can also live in one ``levels: int64[4, depth]`` array (rows: bid prices,
+bid quantities, ask prices, ask quantities) with ``n: int64[2]`` (live bid and ask counts);
+``book_update_level`` works on that layout, one Numba call per changed level, and its rows are
+ordinary sides for the kernels above (``levels[0], levels[1], n[0:1]`` is the bid side).
 """
 
 from numba import njit
@@ -138,6 +143,33 @@ def book_crossed(bid_px, bid_n, ask_px, ask_n):
     if bid_n <= 0 or ask_n <= 0 or bid_px.shape[0] == 0 or ask_px.shape[0] == 0:
         return False
     return bid_px[0] >= ask_px[0]
+
+
+@njit(cache=True, nogil=True)
+def book_update_level(levels, n, side, price_ticks, qty):
+    """Set one level of a two-sided book in place and report whether it is now crossed.
+
+    ``book_set_level`` on row pair ``2 * side`` / ``2 * side + 1`` of ``levels`` and live count
+    ``n[side]``, then ``book_crossed`` on the result: the per-level form a market-data delta of
+    one or two changed levels needs, in one call and without building an array of levels.
+
+    Args:
+        levels: int64[4, depth] rows (bid prices, bid quantities, ask prices, ask quantities),
+            best first on each side; modified in place.
+        n: int64[2] live level counts (bids, asks); updated in place.
+        side: 0 for the bid side, 1 for the ask side.
+        price_ticks: Price of the level, in ticks.
+        qty: New absolute quantity at that price, in lots (<= 0 deletes).
+
+    Returns:
+        tuple: ``(crossed, n_bid, n_ask)``: whether the book is crossed or locked after the
+        update (as ``book_crossed``), and the live level counts.
+    """
+    r = 2 * side
+    book_set_level(levels[r], levels[r + 1], n[side : side + 1], side == 0, price_ticks, qty)
+    nb = n[0]
+    na = n[1]
+    return nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0], nb, na
 
 
 @njit(cache=True, nogil=True)

@@ -143,6 +143,45 @@ def zscore_mean_std(buf, state):
 
 
 @njit(cache=True, nogil=True)
+def zscore_score_push(buf, state, x, z_clip, warm):
+    """Score ``x`` against the current window, then push it winsorised at ``z_clip`` (one call).
+
+    The fused per-tick form of ``zscore_mean_std`` + scoring + ``zscore_update``: the mean and
+    std are those of the window *before* ``x`` joins it. When ``warm`` and std > 1e-12,
+    ``z = (x - mean) / std``, and if ``|z| > z_clip`` the value pushed is clipped to
+    ``mean +- z_clip * std`` (so a dislocation moves z, not the mean it is measured against);
+    otherwise ``z = 0.0`` and ``x`` is pushed as it is. A non-finite pushed value is rejected by
+    ``zscore_update`` (the window is unchanged).
+
+    Args:
+        buf: float64[window] ring buffer; updated in place.
+        state: float64[4] ``[count, head, mean, m2]``; updated in place.
+        x: New sample, in the series' units.
+        z_clip: Winsorisation threshold in std units (>= 0).
+        warm: Whether the caller trusts the window enough to score against it.
+
+    Returns:
+        tuple: ``(z, mean, std)`` as float64: the z-score of ``x`` (dimensionless) and the mean
+        and population std of the window before the push (``(nan, nan)`` when it was empty).
+    """
+    n = state[0]
+    if n < 1.0:
+        mean = np.nan
+        std = np.nan
+    else:
+        m2 = state[3] if state[3] > 0.0 else 0.0
+        mean = state[2]
+        std = np.sqrt(m2 / n)
+    scored = warm and std > 1e-12
+    z = (x - mean) / std if scored else 0.0
+    push = x
+    if scored and abs(z) > z_clip:
+        push = mean + (z_clip if z > 0 else -z_clip) * std
+    zscore_update(buf, state, push)
+    return z, mean, std
+
+
+@njit(cache=True, nogil=True)
 def zscore_series(xs, window):
     """Rolling z-score of a whole series (batch form for tests and replay).
 

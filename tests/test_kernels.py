@@ -33,7 +33,7 @@ def _warm():
 def test_all_exports_resolve():
     for name in kernels.__all__:
         assert callable(getattr(kernels, name))
-    assert len(KERNEL_NAMES) == 15
+    assert len(KERNEL_NAMES) == 17
 
 
 def test_warm_up_counts_every_kernel_and_compiles_it():

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from transports.config_ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
 from transports.errors import ConfigError
 
 PosInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -46,6 +47,13 @@ class VenueConfig(_C):
     account: str = "acct"
     request_timeout_ms: PosInt = 2000
     trading: bool = True  #: False for rate-only feeds (FX)
+    stale_after_ms: PosInt = 1500  #: no heartbeat this long -> STALE, books unusable
+    reconnect_backoff_ms: PosInt = 200  #: first reconnect delay; doubles, with jitter
+    reconnect_backoff_max_ms: PosInt = 5000
+    snapshot_retry_ms: PosInt = 1000  #: a snapshot not answered this long is asked again
+    book_stale_after_ms: NonNegInt = 0  #: a book without updates this long is unusable; 0 = off
+    ping_interval_ms: PosInt = 1000  #: clock calibration pings on the oe socket
+    calendar: str = ""  #: name in conf/calendars.toml; empty = always open
 
 
 class ContractConfig(_C):
@@ -146,7 +154,8 @@ class FaultWindow(_C):
     Span kinds (``md_stall``, ``stop``, ``oe_disconnect``) are active during
     ``[at_s, at_s + for_s)``; ``for_s = 0`` means the kind's configured ``*_ms`` duration.
     Event kinds (every other kind) hit every event of their kind in that span, or, with
-    ``for_s = 0``, exactly the first event at or after ``at_s``. ``venue`` empty = every venue.
+    ``for_s = 0``, exactly the first event at or after ``at_s``. ``venue`` empty = every venue
+    (each on its own: "the first event" is per venue).
     """
 
     kind: FaultKind
@@ -180,7 +189,12 @@ class FaultsConfig(_C):
     md_delay_ms: PosInt = 200
     md_crossed: Rate = 0.0
     md_bad: Rate = 0.0
-    md_bad_kinds: tuple[BadValueKind, ...] = ("px_zero", "qty_negative", "qty_huge", "float")
+    md_bad_kinds: Annotated[tuple[BadValueKind, ...], msgspec.Meta(min_length=1)] = (
+        "px_zero",
+        "qty_negative",
+        "qty_huge",
+        "float",
+    )
     md_stall: Rate = 0.0
     md_stall_ms: PosInt = 3000
     md_reset: Rate = 0.0
@@ -271,6 +285,10 @@ class AppConfig(_C):
     risk: RiskConfig = RiskConfig()
     sim: SimConfig = SimConfig()
     placement: PlacementConfig | None = None
+    launch: LaunchConfig = LaunchConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
+    admin: AdminConfig = AdminConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
 
 def _check_finite(obj: object, path: str) -> None:

@@ -93,6 +93,10 @@ class FeedHealth(Msg):
     rejects: int
     last_hb_ns: int
     ts_ns: int
+    stale_periods: int = 0
+    clock_offset_ns: int = 0  #: venue clock minus ours (venue ts - offset = our time)
+    one_way_ns: int = 0  #: estimated one-way latency from the venue
+    reconnects: int = 0
 
 
 # --- decisions and orders ------------------------------------------------------------------------
@@ -217,6 +221,12 @@ class Timer(Msg):
     ts_ns: int
 
 
+class Reconnect(Msg):
+    """Ask the host to close and reopen the actor's socket ``key`` (a stale session)."""
+
+    key: str
+
+
 class SetTimer(Msg):
     """Ask the host to deliver ``Timer(key)`` to the asking actor at ``due_ns`` (replaces a
     pending timer with the same key; ``due_ns`` 0 cancels it)."""
@@ -268,7 +278,7 @@ class Decision(Msg):
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
-    | Timer | SetTimer | Control | JournalBatch | BadFrame | Decision
+    | Timer | SetTimer | Reconnect | Control | JournalBatch | BadFrame | Decision
 )
 
 __all__ = [
@@ -291,6 +301,7 @@ __all__ = [
     "Msg",
     "Position",
     "SessionStatus",
+    "Reconnect",
     "SetTimer",
     "Timer",
     "TradingState",

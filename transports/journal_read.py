@@ -1,0 +1,147 @@
+"""Reading journals back: every segment in order, headers, CRCs and the chain checked; repair.
+
+See ``transports.journal_io`` for the writer and docs/journal-format.md for the format.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import msgspec
+from loguru import logger
+
+from transports.journal_format import (
+    T_SEAL,
+    ZERO_HASH,
+    BadRecord,
+    FileMeta,
+    FormatError,
+    FrameScanner,
+    decode_header,
+    frame_hash,
+)
+from transports.journal_io import JournalCorrupt, find_segments
+
+
+class Frame(NamedTuple):
+    """One record as read back."""
+
+    index: int
+    segment: int
+    offset: int
+    rtype: int
+    body: memoryview
+
+
+class JournalReader:
+    """Reads every segment in order, checking headers, CRCs and the chain across files.
+
+    Iterating yields ``Frame``\\s; a bad record raises ``JournalCorrupt`` -- except a torn tail
+    of the last segment (a journal still being written, or a crash), which ends the iteration
+    and is kept in ``torn_tail``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.paths = find_segments(path)
+        if not self.paths:
+            raise FormatError(f"no journal at {path}")
+        self.metas: list[FileMeta] = []
+        self.torn_tail: tuple[str, BadRecord, int] | None = None
+        self.head_hash = ZERO_HASH
+        self.records = 0
+        self.seals: list[dict[str, Any]] = []
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[Frame]:
+        prev, index = ZERO_HASH, 0
+        last = len(self.paths) - 1
+        for n, path in enumerate(self.paths):
+            data = path.read_bytes()
+            self.bytes += len(data)
+            try:
+                meta, hlen = decode_header(data)
+            except FormatError as exc:
+                raise FormatError(f"{path}: {exc}") from None
+            self.metas.append(meta)
+            if meta.segment != n or meta.prev_hash != prev or meta.first_index != index:
+                raise JournalCorrupt(
+                    path,
+                    BadRecord(
+                        0,
+                        index,
+                        f"segment header does not continue the chain (segment "
+                        f"{meta.segment}, want {n}; first index {meta.first_index}, want "
+                        f"{index}; prev hash {'ok' if meta.prev_hash == prev else 'wrong'})",
+                        torn=False,
+                    ),
+                )
+            sc = FrameScanner(data, hlen, frame_hash(data[:hlen]), index)
+            for off, rtype, body, _h in sc:
+                if rtype == T_SEAL:
+                    self.seals.append({"segment": n, **msgspec.msgpack.decode(body)})
+                yield Frame(sc.index, n, off, rtype, body)
+            prev, index = sc.last_hash, sc.index
+            if sc.bad is not None:
+                if sc.bad.torn and n == last:
+                    self.torn_tail = (str(path), sc.bad, len(data) - sc.end)
+                else:
+                    raise JournalCorrupt(path, sc.bad)
+        self.head_hash, self.records = prev, index
+
+    @property
+    def meta(self) -> FileMeta:
+        """The first segment's header (read it after iterating, or call ``header()``)."""
+        return self.metas[0] if self.metas else self.header()
+
+    def header(self) -> FileMeta:
+        """Read and return segment 0's header."""
+        with open(self.paths[0], "rb") as f:
+            head = f.read(1 << 17)
+        return decode_header(head)[0]
+
+
+def repair_journal(path: str | Path) -> dict[str, Any]:
+    """Truncate the journal at its first bad record; later segments are renamed ``*.lost``.
+
+    Returns what was done: the bad record, the bytes cut and the segments set aside.
+    """
+    reader = JournalReader(path)
+    try:
+        for _ in reader:
+            pass
+    except JournalCorrupt as exc:
+        seg = Path(exc.path)
+        size = seg.stat().st_size
+        later = reader.paths[reader.paths.index(seg) + 1 :]
+        if exc.bad.offset == 0:  # the header itself does not continue the chain: set it aside
+            later = [seg, *later]
+        else:
+            os.truncate(seg, exc.bad.offset)
+        for p in later:
+            p.rename(p.with_name(p.name + ".lost"))
+        logger.warning(
+            "journal {}: repair: cut {} bytes at offset {} (record {}: {}); set aside "
+            "{} later segment(s)",
+            seg,
+            size - exc.bad.offset,
+            exc.bad.offset,
+            exc.bad.index,
+            exc.bad.reason,
+            len(later),
+        )
+        return {
+            "repaired": True,
+            "file": str(seg),
+            "offset": exc.bad.offset,
+            "record": exc.bad.index,
+            "reason": exc.bad.reason,
+            "bytes_cut": size - exc.bad.offset,
+            "segments_set_aside": [str(p) for p in later],
+        }
+    return {"repaired": False}
+
+
+__all__ = ["Frame", "JournalReader", "repair_journal"]
