@@ -218,9 +218,8 @@ class FeedCore(Core):
             # the venue speaks again: books come back only through fresh snapshots
             self.state = "RESYNCING"
             self.reconnect_attempt = 0
-            for sym, st in self.syms.items():
-                if st.state != RESYNCING:
-                    out += self._resync(sym, now_ns, reason="stale_recovered")
+            for sym in self.syms:
+                out += self._resync(sym, now_ns, reason="stale_recovered")
         for sym, seq in hb.seqs.items():
             st = self.syms.get(sym)
             if st is None or st.state != SYNCED:

@@ -18,6 +18,7 @@ from loguru import logger
 import kernels
 from actors.node import Node
 from scripts.runtime import SimProcess, configure_logging, new_run_dir, new_sock_dir
+from scripts.md_audit import decisions_on_unusable_book
 from scripts.summary import build_summary, check_summary
 from transports.clock import LiveClock, sleep_s
 from transports.config import AppConfig, load_config
@@ -108,6 +109,11 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
                             str(node.journal_path) if node and node.journal_path else "")
     summary["actor_errors"] = {k[7:]: v for k, v in host_counters.items()
                                if k.startswith("errors.")}
+    if node is not None and node.journal_path is not None:
+        audit = decisions_on_unusable_book(node.journal_path, cfg)
+        summary["decisions_on_unusable_book"] = audit["on_unusable_book"]
+        if audit["examples"]:
+            summary["unusable_book_examples"] = audit["examples"]
     summary["run_dir"] = str(run_dir)
     summary["sim_exit_code"] = code
     (run_dir / "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))

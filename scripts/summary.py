@@ -136,7 +136,9 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "orders_sent": sum(s.get("counters", {}).get("sent", 0) for s in legs),
         "rejects": sum(s.get("counters", {}).get("rejects", 0) for s in legs),
         "risk_state": snaps.get("risk", {}).get("state"),
-        "feed": {v: {k: s.get(k) for k in ("gaps", "resyncs", "duplicates", "rejected_frames")}
+        "feed": {v: {k: s.get(k) for k in ("gaps", "resyncs", "duplicates", "rejected_frames",
+                                           "stale_periods", "reconnects", "clock_offset_us",
+                                           "one_way_us")}
                  for v, s in feeds.items()},
         "lot_residual_base": snaps.get(f"strategy.{pair.name}", {}).get("residual_base", 0.0)
         if pair else 0.0,
@@ -152,6 +154,8 @@ def check_summary(cfg: AppConfig, s: dict[str, Any]) -> str:
     for u, v in s["final_exposure"].items():
         if abs(v) > tol:
             return f"final exposure {u} {v:+.2f} exceeds the lot residual {tol:.2f}"
+    if s.get("decisions_on_unusable_book"):
+        return f"{s['decisions_on_unusable_book']} decisions used an unusable book"
     if s.get("actor_errors"):
         return f"actors raised in their handlers: {s['actor_errors']}"
     if s["combos"] == 0:

@@ -116,3 +116,91 @@ def test_undecodable_frame_resyncs_synced_symbols() -> None:
     out = f.on_bad_frame(BadFrame("md", "junk"), 5)
     assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
     assert f.rejects == 1
+
+
+def _timer(out: list, key: str) -> int:
+    from transports.messages import SetTimer
+
+    due = [m.due_ns for _, m in out if isinstance(m, SetTimer) and m.key == key]
+    return due[-1] if due else -1
+
+
+def test_no_heartbeat_makes_the_feed_stale_and_reconnects_with_growing_backoff() -> None:
+    from transports.messages import Reconnect, Timer
+
+    f = FeedCore("feed.x", "x", ["S"], {"S": "book.x:S"}, [], ["risk"], stale_after_ms=1000,
+                 backoff_ms=200, backoff_max_ms=5000, seed=1)
+    f.on_start(0)
+    f.on_snapshot(Snapshot(sym="S", seq=1, ts=0, b=[], a=[]), 1)
+    assert f.on_timer(Timer("health", 900_000_000), 900_000_000) is not None
+    assert f.state != "STALE"
+    out = f.on_timer(Timer("health", 1_100_000_000), 1_100_000_000)
+    assert f.state == "STALE" and f.stale_periods == 1
+    assert msgs(out, BookInvalid)[0].reason == "stale"
+    assert [m.key for m in msgs(out, Reconnect)] == ["md", "ref"]
+    first = _timer(out, "reconnect") - 1_100_000_000
+    assert 100_000_000 <= first <= 200_000_000  # 200 ms with jitter on its upper half
+    delays = [first]
+    t = 1_100_000_000
+    for _ in range(5):
+        t += delays[-1]
+        out = f.on_timer(Timer("reconnect", t), t)
+        delays.append(_timer(out, "reconnect") - t)
+    assert delays[-1] > delays[0] * 4  # exponential
+    assert max(delays) <= 5_000_000_000
+    # the venue talks again: each book comes back only through a fresh snapshot
+    out = f.on_heartbeat(Heartbeat(ts=t, seqs={"S": 1}), t + 1)
+    assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
+    assert f.syms["S"].state == "RESYNCING"
+
+
+def test_jitter_is_deterministic_per_seed() -> None:
+    from transports.messages import Timer
+
+    def run(seed: int) -> int:
+        f = FeedCore("feed.x", "x", ["S"], {"S": "b"}, [], [], stale_after_ms=10, seed=seed)
+        f.on_start(0)
+        return _timer(f.on_timer(Timer("health", 50_000_000), 50_000_000), "reconnect")
+
+    assert run(3) == run(3)
+
+
+def test_a_quiet_book_is_flagged_once_and_cleared_by_the_next_delta() -> None:
+    from transports.messages import Timer
+
+    f = FeedCore("feed.x", "x", ["S"], {"S": "book.x:S"}, [], [], book_stale_after_ms=500)
+    f.on_start(0)
+    f.on_snapshot(Snapshot(sym="S", seq=1, ts=0, b=[], a=[]), 0)
+    f.on_heartbeat(Heartbeat(ts=0, seqs={"S": 1}), 400_000_000)
+    out = f.on_timer(Timer("health", 600_000_000), 600_000_000)
+    assert [m.reason for m in msgs(out, BookInvalid)] == ["book_stale"]
+    f.on_heartbeat(Heartbeat(ts=0, seqs={"S": 1}), 650_000_000)
+    assert msgs(f.on_timer(Timer("health", 700_000_000), 700_000_000), BookInvalid) == []
+    assert f.on_delta(_delta(2), 710_000_000)[0][1].seq == 2
+    assert f.syms["S"].quiet is False and f.resyncs == 0
+
+
+def test_clock_offset_and_latency_from_the_fastest_ping() -> None:
+    from transports.venue_msgs import Pong
+
+    f = _synced()
+    offset = 5_000_000  # the venue's clock runs 5 ms ahead of ours
+    # a slow round trip, then a fast one: the fast one wins
+    f.on_pong(Pong(ts=1_000 + 900_000 + offset, echo=1_000), 1_000 + 2_000_000)
+    f.on_pong(Pong(ts=3_000_000 + 50_000 + offset, echo=3_000_000), 3_000_000 + 100_000)
+    got_offset, one_way = f.clock()
+    assert got_offset == offset and one_way == 50_000
+    assert f.snapshot()["clock_offset_us"] == 5000.0
+
+
+def test_repeated_resyncs_back_off_instead_of_hammering_the_venue() -> None:
+    f = _synced(10)
+    seq = 10
+    asked = 0
+    for i in range(6):
+        seq += 2  # a gap every time
+        out = f.on_delta(_delta(seq), 100 + i)
+        asked += len(msgs(out, SnapshotReq))
+        f.on_snapshot(Snapshot(sym="S", seq=seq, ts=0, b=[], a=[]), 200 + i)
+    assert f.resyncs == 6
+    assert asked < 6  # the later ones wait for the backoff timer
