@@ -27,6 +27,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psutil
 import pykka
 import zmq
 from loguru import logger
@@ -219,8 +220,9 @@ class Host(pykka.ThreadingActor):
 
     def on_start(self) -> None:
         if self.cpus:
-            # Pins this thread only: psutil.Process().cpu_affinity() would pin the main thread.
-            os.sched_setaffinity(0, set(self.cpus))
+            # Pin this thread only, by its native id: psutil.Process().cpu_affinity() called
+            # here would pin the process's main thread instead.
+            psutil.Process(threading.get_native_id()).cpu_affinity(list(self.cpus))
         threading.current_thread().name = f"host-{self.group}"
         inbox: PollingInbox = self.actor_inbox  # type: ignore[assignment]
         for shell in self.shells.values():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
+import psutil
 import zmq
 from loguru import logger
 
@@ -198,7 +199,7 @@ class Node:
         )
         node_cpus = {n.name: n.cpus for n in pl.nodes}[node]
         if node_cpus:
-            os.sched_setaffinity(0, set(node_cpus))
+            psutil.Process().cpu_affinity(list(node_cpus))  # the node's process, every thread
         self.directory = directory
         self.hosts: dict[str, Any] = {}
         self._host_objs: dict[str, Host] = {}
