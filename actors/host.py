@@ -341,7 +341,13 @@ class Host(pykka.ThreadingActor):
                     self._failed(dest, exc, now)
                     continue
                 if more:
-                    fifo.extend((dest, d, m) for d, m in more)
+                    for d, m in more:
+                        if d[0] == "@":
+                            # socket sends and timers take effect at once: an order leaves
+                            # as soon as its executor decided it, not after the FIFO drains
+                            self._special(dest, d, m, now)
+                        else:
+                            fifo.append((dest, d, m))
             elif dest[0] == "@":
                 self._special(sender, dest, msg, now)
             else:
