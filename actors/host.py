@@ -208,6 +208,7 @@ class Host(pykka.ThreadingActor):
         self._group_out: dict[str, list[tuple[str, Any]]] = {}
         self._node_out: dict[str, list[tuple[str, Any]]] = {}
         self._jbuf: list[tuple[str, Any]] = []
+        self._pending_sends: dict[str, Shell] = {}
         self.counters: collections.Counter[str] = collections.Counter()
         self.started = threading.Event()
         self._closed = False
@@ -323,7 +324,18 @@ class Host(pykka.ThreadingActor):
             self._route(name, out, now)
 
     def _route(self, src: str, out: Out, now: int) -> None:
-        """Deliver ``out`` (sent by ``src``) and everything it causes here, in FIFO order."""
+        """Deliver ``out`` (sent by ``src``) and everything it causes here, in FIFO order;
+        then release the sends that wait for a group commit (see ``LegShell``)."""
+        self._route_fifo(src, out, now)
+        if self._pending_sends:
+            pending, self._pending_sends = self._pending_sends, {}
+            for shell in pending.values():
+                try:
+                    shell.flush_sends()  # type: ignore[attr-defined]
+                except Exception as exc:  # noqa: BLE001
+                    self._failed(shell.name, exc, now)
+
+    def _route_fifo(self, src: str, out: Out, now: int) -> None:
         fifo = collections.deque((src, d, m) for d, m in out)
         shells = self.shells
         while fifo:
@@ -375,6 +387,9 @@ class Host(pykka.ThreadingActor):
             shell.send(dest[1:], msg)
         except Exception as exc:  # noqa: BLE001
             self._failed(sender, exc, now)
+            return
+        if getattr(shell, "pending", False):
+            self._pending_sends[shell.name] = shell
 
     def _open(self, shell: Shell, spec: SocketSpec) -> None:
         sock = self.ctx.socket(spec.kind)

@@ -6,7 +6,8 @@ received → order frame handed to the socket), ``send_to_ack``, ``send_to_fill`
 ``intent_fsync`` (making the order intent durable).
 
 Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
-fdatasync'ed *before* the frame is written to the socket. If that fails the order is not sent,
+fdatasync'ed *before* the frame is written to the socket; the orders of one dispatch cycle (the
+legs of a combo) share one fdatasync. If that fails the order is not sent,
 ``IntentNotDurable`` is raised (the host logs it and journals an error ``Decision``), and from then
 on the shell refuses every ``NewOrder`` (``OrdersBlocked``) while cancels and queries still go out.
 """
@@ -57,6 +58,7 @@ class LegShell(Shell):
         self.latency = latency
         self._origin: dict[str, tuple[int, int]] = {}
         self._sent_ns: dict[str, int] = {}
+        self._pending: list[tuple[str, NewOrder]] = []
         self.bad_frames = 0
 
     def socket_specs(self) -> Iterable[SocketSpec]:
@@ -83,32 +85,55 @@ class LegShell(Shell):
                 self.latency.record(hop, now_ns - sent)
         return msg
 
-    def _make_durable(self, msg: NewOrder) -> None:
-        """Append the intent to the WAL and fdatasync it, or raise: the order must not go."""
+    def _write_intent(self, msg: NewOrder) -> None:
+        """Append the intent to the WAL (not yet synced), or raise: the order must not go."""
         if self.blocked:
             self.refused_orders += 1
             raise OrdersBlocked(f"{self.name}: order {msg.cl} not sent: {self.blocked}")
         wal = self.intent_wal
         if wal is None:
             return
-        t0 = self.clock.now_ns()
         try:
-            wal.append(t0, self.account, msg)
+            wal.write(self.clock.now_ns(), self.account, msg)
         except IntentNotDurable as exc:
-            self.intent_failures += 1
-            self.refused_orders += 1
-            self.blocked = f"order intents are not durable ({exc}); new orders stopped"
-            raise IntentNotDurable(
-                f"{self.name}: order {msg.cl} not sent: {exc}; new orders "
-                "stopped, cancels still allowed"
-            ) from exc
-        self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+            self._fail(msg.cl, exc)
+
+    def _fail(self, cl: str, exc: IntentNotDurable) -> None:
+        self.intent_failures += 1
+        self.refused_orders += 1
+        self.blocked = f"order intents are not durable ({exc}); new orders stopped"
+        raise IntentNotDurable(
+            f"{self.name}: order {cl} not sent: {exc}; new orders stopped, cancels still allowed"
+        ) from exc
+
+    @property
+    def pending(self) -> bool:
+        """True while orders of this dispatch cycle wait for their intents' group commit."""
+        return bool(self._pending)
 
     def send(self, key: str, msg: Any) -> None:
         if isinstance(msg, NewOrder):
-            self._make_durable(msg)
+            # Group commit: the intent is written now and the order queued; the host calls
+            # flush_sends() once the cycle's actors are done, so the two legs of a combo share
+            # one fdatasync instead of paying one each.
+            self._write_intent(msg)
+            self._pending.append((key, msg))
+            return
         self.sockets[key].send(encode(msg))
-        if isinstance(msg, NewOrder):
+
+    def flush_sends(self) -> None:
+        """Make this cycle's intents durable (one fdatasync per WAL), then send the orders."""
+        pending, self._pending = self._pending, []
+        wal = self.intent_wal
+        if wal is not None and pending:
+            t0 = self.clock.now_ns()
+            try:
+                wal.sync()
+            except IntentNotDurable as exc:
+                self._fail(",".join(m.cl for _, m in pending), exc)
+            self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+        for key, msg in pending:
+            self.sockets[key].send(encode(msg))
             now = self.clock.now_ns()
             self._sent_ns[msg.cl] = now
             # cl = epoch.combo.leg.attempt; the origin is keyed without the epoch

@@ -52,16 +52,22 @@ def test_intent_is_durable_before_the_order_is_written(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shell, wal, sock = _shell(tmp_path)
-    synced: list[int] = []
+    events: list[str] = []
     real = os.fdatasync
-    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd))[1])
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (events.append("sync"), real(fd))[1])
+    orig_send = sock.send
+    sock.send = lambda frame, *a: (events.append("send"), orig_send(frame, *a))[1]  # type: ignore[method-assign]
+    # the two legs of one dispatch cycle: queued, then one group commit, then both sent
     shell.send("oe", _order(0))
     shell.send("oe", _order(1))
-    assert [n for _, n in sock.sent] == [1, 2]  # the intent was in the WAL when it left
-    assert len(synced) == 2
+    assert sock.sent == [] and shell.pending
+    shell.flush_sends()
+    assert events == ["sync", "send", "send"]
+    assert [n for _, n in sock.sent] == [2, 2]  # both intents were in the WAL when they left
     intents = list(read_intents(wal.path))
     assert [o["cl"] for _, _, o in intents] == ["1.5.0.0", "1.5.0.1"]
-    assert shell.latency.samples("intent_fsync").size == 2
+    assert shell.latency.samples("intent_fsync").size == 1
+    assert wal.syncs == 1 and not shell.pending
     wal.close()
     # reopening continues the chain after the zero-filled preallocated space
     wal2 = IntentWal(wal.path)
@@ -75,13 +81,15 @@ def test_fsync_failure_stops_new_orders_but_not_cancels(
 ) -> None:
     shell, wal, sock = _shell(tmp_path)
     shell.send("oe", _order(0))
+    shell.flush_sends()
 
     def broken(fd: int) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "fdatasync", broken)
+    shell.send("oe", _order(1))
     with pytest.raises(IntentNotDurable, match="not sent"):
-        shell.send("oe", _order(1))
+        shell.flush_sends()
     monkeypatch.undo()  # even once the disk "recovers", no retry: the WAL stays failed
     with pytest.raises(OrdersBlocked, match="not sent"):
         shell.send("oe", _order(2))

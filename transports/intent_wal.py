@@ -59,6 +59,8 @@ class IntentWal:
         self.chunk = chunk_bytes
         self.failed: BaseException | None = None
         self.appends = 0
+        self.syncs = 0
+        self.dirty = False
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         size = os.fstat(self.fd).st_size
         if size == 0:
@@ -107,13 +109,17 @@ class IntentWal:
 
     def append(self, ts_ns: int, account: str, order: Any) -> None:
         """Write one intent and fdatasync it; raise ``IntentNotDurable`` if that fails."""
+        self.write(ts_ns, account, order)
+        self.sync()
+
+    def write(self, ts_ns: int, account: str, order: Any) -> None:
+        """Write one intent without syncing it (group commit: ``sync`` before any send)."""
         if self.failed is not None:
             raise IntentNotDurable(f"intent WAL {self.path} failed earlier: {self.failed}")
         frame = encode_record(T_INTENT, self.prev, encode((ts_ns, account, order)))
         try:
             self._reserve(self.end + len(frame))
             os.pwrite(self.fd, frame, self.end)
-            os.fdatasync(self.fd)
         except OSError as exc:
             self.failed = exc
             raise IntentNotDurable(f"intent WAL {self.path}: {exc}") from exc
@@ -121,6 +127,21 @@ class IntentWal:
         self.prev = frame_hash(frame)
         self.index += 1
         self.appends += 1
+        self.dirty = True
+
+    def sync(self) -> None:
+        """Make every written intent durable (one fdatasync for all of them)."""
+        if self.failed is not None:
+            raise IntentNotDurable(f"intent WAL {self.path} failed earlier: {self.failed}")
+        if not self.dirty:
+            return
+        try:
+            os.fdatasync(self.fd)
+        except OSError as exc:
+            self.failed = exc
+            raise IntentNotDurable(f"intent WAL {self.path}: {exc}") from exc
+        self.dirty = False
+        self.syncs += 1
 
     def close(self) -> None:
         """Close the file (idempotent)."""
