@@ -28,7 +28,8 @@ class BookCore(Core):
     Both sides live in one ``levels: int64[4, depth]`` array (bid prices, bid quantities, ask
     prices, ask quantities) and ``n: int64[2]`` (live bid / ask counts); ``bid_px``,
     ``bid_qty``, ``bid_n`` and the ask ones are views of the same memory, in the layout of
-    ``kernels.book``'s one-side kernels.
+    ``kernels.book``'s one-side kernels. ``depth`` and ``publish_levels`` are fixed at
+    construction (the publication views are made once).
     """
 
     def __init__(self, name: str, venue: str, sym: str, subscribers: list[str], depth: int = 20,
@@ -44,12 +45,20 @@ class BookCore(Core):
         self.bid_px, self.bid_qty, self.ask_px, self.ask_qty = self.book
         self.bid_n = self.n[0:1]
         self.ask_n = self.n[1:2]
+        #: ``book[:, :k]`` for every k a publication can need (views made once, not per update)
+        self._tops = [self.book[:, :k] for k in range(self.publish_levels + 1)]
         self.valid = False
         self.quiet = False  #: no update for too long: data intact, not usable until it moves
         self.seq = 0
         self.updates = 0
         self.invalidations: dict[str, int] = {}
         self.last_event_ns = 0
+
+    def handle(self, msg: Any, now_ns: int) -> Out:
+        """``Core.handle`` with the per-tick message dispatched first, without a name lookup."""
+        if type(msg) is BookDelta:
+            return self.on_book_delta(msg, now_ns)
+        return Core.handle(self, msg, now_ns)
 
     def _apply(self, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> str:
         for levels in (bids, asks):
@@ -74,18 +83,25 @@ class BookCore(Core):
                    now_ns: int) -> Out:
         """Publish the best ``publish_levels`` of ``nb`` bid and ``na`` ask live levels."""
         top = self.publish_levels
-        nb = min(nb, top)
-        na = min(na, top)
-        # one slice and one tolist for all four rows, then trim the shorter side
-        bp, bq, ap, aq = self.book[:, :max(nb, na)].tolist()
+        if nb > top:
+            nb = top
+        if na > top:
+            na = top
+        # one tolist of a ready-made view for all four rows, then trim the shorter side
         if nb < na:
+            bp, bq, ap, aq = self._tops[na].tolist()
             bp, bq = bp[:nb], bq[:nb]
-        elif na < nb:
-            ap, aq = ap[:na], aq[:na]
+        else:
+            bp, bq, ap, aq = self._tops[nb].tolist()
+            if na < nb:
+                ap, aq = ap[:na], aq[:na]
         upd = BookUpdate(self.venue, self.sym, self.valid and not self.quiet, ts_event_ns,
                          ts_recv_ns, now_ns,
                          bp, bq, ap, aq)
-        return [(s, upd) for s in self.subscribers]
+        to = self.subscribers
+        if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
+            return [(to[0], upd), (to[1], upd)]
+        return [(d, upd) for d in to]
 
     def _invalidate(self, reason: str, ts_recv_ns: int, now_ns: int,
                     ask_resync: bool = True) -> Out:
@@ -116,10 +132,12 @@ class BookCore(Core):
             return []
         bids, asks = m.bids, m.asks
         # validate every level before applying any (as ``_apply``): a bad frame changes nothing
-        for levels in (bids, asks):
-            for px, qty in levels:
-                if px <= 0 or qty < 0 or qty > MAX_LEVEL_LOTS:
-                    return self._invalidate("bad_value", m.ts_recv_ns, now_ns)
+        for px, qty in bids:
+            if px <= 0 or qty < 0 or qty > MAX_LEVEL_LOTS:
+                return self._invalidate("bad_value", m.ts_recv_ns, now_ns)
+        for px, qty in asks:
+            if px <= 0 or qty < 0 or qty > MAX_LEVEL_LOTS:
+                return self._invalidate("bad_value", m.ts_recv_ns, now_ns)
         # a delta carries one or two levels: one kernel call per level (bids, then asks, in
         # order) beats building an array; the last call reports the crossed state of the result
         book, n = self.book, self.n
@@ -138,6 +156,7 @@ class BookCore(Core):
         self.seq = m.seq
         self.updates += 1
         self.last_event_ns = m.ts_event_ns
+        self.quiet = False  # it moved: a quiet (stale) book is usable again, its data was intact
         return self._publish_n(nb, na, m.ts_event_ns, m.ts_recv_ns, now_ns)
 
     def on_book_invalid(self, m: BookInvalid, now_ns: int) -> Out:

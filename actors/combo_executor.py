@@ -26,7 +26,7 @@ import json
 from typing import Any
 
 from actors.base import Core, Out
-from actors.combo_record import ComboRecord, OrderRecord, legs_from_intent
+from actors.combo_record import ComboRecord, LegTable, OrderRecord
 from actors.legging import Top, plan_repair, round_lots
 from transports.config import ContractConfig, PairConfig
 from transports.messages import (
@@ -44,37 +44,17 @@ from transports.messages import (
 _NS = 1_000_000
 _FINAL = ("complete", "repaired", "failed")
 _CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
-_COUNTERS = (
-    "combos",
-    "complete",
-    "repaired",
-    "failed",
-    "chased",
-    "unwound",
-    "imbalances",
-    "max_unhedged_ns",
-    "duplicate_intents",
-    "refused_intents",
-    "duplicate_fills",
-    "orphan_reports",
-    "alarms",
-)
+_COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
+             "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
+             "orphan_reports", "alarms")
 
 
 class ComboExecutorCore(Core):
     """Pure combo lifecycle and legging logic."""
 
-    def __init__(
-        self,
-        name: str,
-        pairs: dict[str, PairConfig],
-        contracts: dict[str, ContractConfig],
-        notify: list[str],
-        *,
-        journal: str = "journal",
-        max_rounds: int = 3,
-        max_steps: int = 20,
-    ) -> None:
+    def __init__(self, name: str, pairs: dict[str, PairConfig],
+                 contracts: dict[str, ContractConfig], notify: list[str], *,
+                 journal: str = "journal", max_rounds: int = 3, max_steps: int = 20) -> None:
         super().__init__(name)
         self.pairs = pairs
         self.contracts = contracts  #: keyed "venue:sym"
@@ -82,10 +62,24 @@ class ComboExecutorCore(Core):
         self.journal = journal
         self.max_rounds = max_rounds
         self.max_steps = max_steps  #: repair orders per round, a backstop to the budget
-        self.books: dict[str, Top] = {}
+        #: "venue:sym" -> the latest valid BookUpdate (its level lists are what the planner reads,
+        #: as a ``legging.Top`` would hold them)
+        self.books: dict[str, Top | BookUpdate] = {}
         self.combos: dict[int, ComboRecord] = {}
         self._waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self._legs = LegTable(pairs, contracts)  #: builds an intent's legs (cached lookups)
+
+    def handle(self, msg: Any, now_ns: int) -> Out:
+        """``Core.handle`` with the per-tick messages dispatched first, without a name lookup."""
+        t = type(msg)
+        if t is ExecReport:
+            return self.on_exec_report(msg, now_ns)
+        if t is BookUpdate:
+            return self.on_book_update(msg, now_ns)
+        if t is ComboIntent:
+            return self.on_combo_intent(msg, now_ns)
+        return Core.handle(self, msg, now_ns)
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -98,20 +92,18 @@ class ComboExecutorCore(Core):
 
     def _state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
         c.state = state
-        held = c.reported_held = (c.held(0), c.held(1))
+        h = c._held  # == (c.held(0), c.held(1)): a leg the combo lacks never moves from 0
+        held = c.reported_held = (h[0], h[1])
         i = c.intent
-        msg = ComboState(
-            i.combo_id,
-            i.pair,
-            i.action,
-            state,  # type: ignore[arg-type]
-            i.direction,
-            held[0],
-            held[1],
-            round(c.residual(), 6),
-            now_ns,
-        )
-        return [(n, msg) for n in self.notify]
+        residual = c.residual()
+        msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
+                         i.direction, held[0], held[1],
+                         round(residual, 6) if residual else residual,  # a zero stays as it is
+                         now_ns)
+        to = self.notify
+        if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
+            return [(to[0], msg), (to[1], msg)]
+        return [(d, msg) for d in to]
 
     def _track_unhedged(self, c: ComboRecord, now_ns: int, final: bool = False) -> None:
         if not final and not c.flat():
@@ -125,26 +117,17 @@ class ComboExecutorCore(Core):
     def _send(
         self, c: ComboRecord, i: int, side: str, lots: int, px: int, purpose: str, now_ns: int
     ) -> Out:
-        leg = c.legs[i]
-        attempt = c.attempts[i]
-        c.attempts[i] = attempt + 1
+        info = c.legs[i].info
+        attempts = c.attempts
+        attempt = attempts[i]
+        attempts[i] = attempt + 1
         c.add_order((i, attempt), OrderRecord(i, side, lots, purpose))
         intent = c.intent
-        order = LegOrder(
-            intent.combo_id,
-            i,
-            attempt,
-            leg.contract.venue,
-            leg.contract.sym,
-            side,  # type: ignore[arg-type]
-            lots,
-            px,
-            "IOC",
-            purpose,  # type: ignore[arg-type]
-            intent.ts_recv_ns,
-            intent.ts_signal_ns if purpose == "entry" else now_ns,
-        )
-        return [(leg.dest, order)]
+        contract = info.contract
+        order = LegOrder(intent.combo_id, i, attempt, contract.venue, contract.sym,
+                         side, lots, px, "IOC", purpose,  # type: ignore[arg-type]
+                         intent.ts_recv_ns, intent.ts_signal_ns if purpose == "entry" else now_ns)
+        return [(info.dest, order)]
 
     def _timer(self, kind: str, c: ComboRecord, due_ns: int) -> tuple[str, SetTimer]:
         key = c.step_key if kind == "step" else c.budget_key if kind == "budget" else \
@@ -162,8 +145,9 @@ class ComboExecutorCore(Core):
             # never act twice on one combo id, and never tell the strategy its combo failed
             self.counters["duplicate_intents"] += 1
             return [self._alarm("duplicate_combo", now_ns, combo_id=cid)]
-        pair = self.pairs.get(intent.pair)
-        legs = legs_from_intent(intent, pair, self.contracts)
+        if self._legs.pairs is not self.pairs or self._legs.contracts is not self.contracts:
+            self._legs = LegTable(self.pairs, self.contracts)  # the dicts were replaced
+        pair, legs = self._legs.legs(intent)
         self.counters["combos"] += 1
         if isinstance(legs, str):
             c = ComboRecord(intent, pair, {}, now_ns)
@@ -177,16 +161,31 @@ class ComboExecutorCore(Core):
         assert pair is not None
         c = ComboRecord(intent, pair, legs, now_ns)
         self.combos[cid] = c
-        out = self._state(c, "working", now_ns)
-        first = [0] if pair.legging_mode == "lead" and len(legs) == 2 else sorted(legs)
+        # ``_state(c, "working")``, inline: nothing is held yet (the record starts "working" and
+        # reports (0, 0)), so the residual is the record's zero exposure
+        residual = c.residual()
+        msg = ComboState(cid, intent.pair, intent.action, "working", intent.direction, 0, 0,
+                         round(residual, 6) if residual else residual, now_ns)
+        to = self.notify
+        out: Out = [(to[0], msg), (to[1], msg)] if len(to) == 2 else [(n, msg) for n in to]
+        # ``sorted(legs)``: the leg indexes are 0 and 1
+        first = ([0] if pair.legging_mode == "lead" else [0, 1]) if len(legs) == 2 else list(legs)
         for i in first:
+            # ``_send(c, i, side, target, limit, "entry", now_ns)``, inline: attempt 0 of leg i
             leg = legs[i]
-            out += self._send(c, i, leg.side, leg.target, leg.limit_px, "entry", now_ns)
-        step = self._step_ns(c)
-        out += [
-            self._timer("step", c, now_ns + step),
-            self._timer("budget", c, now_ns + step + pair.hedge_budget_ms * _NS),
-        ]
+            info = leg.info
+            contract = info.contract
+            c.attempts[i] = 1
+            c.add_order((i, 0), OrderRecord(i, leg.side, leg.target, "entry"))
+            out.append((info.dest, LegOrder(cid, i, 0, contract.venue, contract.sym,
+                                            leg.side,  # type: ignore[arg-type]
+                                            leg.target, leg.limit_px, "IOC", "entry",
+                                            intent.ts_recv_ns, intent.ts_signal_ns)))
+        step = pair.leg_timeout_ms * _NS  # ``_step_ns``: the pair is known here
+        out.append(("@timer", SetTimer(c.step_key, now_ns + step)))
+        out.append(
+            ("@timer", SetTimer(c.budget_key, now_ns + step + pair.hedge_budget_ms * _NS))
+        )
         return out
 
     def _lead_hedge(self, c: ComboRecord, now_ns: int) -> Out:
@@ -228,17 +227,25 @@ class ComboExecutorCore(Core):
         closed = r.state in _CLOSED_STATES
         if kind == "fill":
             tid = (r.venue, r.trade_id)
-            if tid in c.tids:
+            tids = c.tids
+            if tids is None:
+                c.tids = {tid}
+            elif tid in tids:
                 self.counters["duplicate_fills"] += 1
                 return []
-            c.tids.add(tid)
+            else:
+                tids.add(tid)
             c.add_fill(o, r.qty_lots, r.px_ticks)
         elif kind == "done":
             c.close(o)
             c.set_final(o, r.cum_lots)
         elif kind == "rejected" or kind == "denied":
             c.close(o)
-            c.no_chase.add(o.leg)  # chasing what was just refused would be refused again
+            # chasing what was just refused would be refused again
+            if c.no_chase is None:
+                c.no_chase = {o.leg}
+            else:
+                c.no_chase.add(o.leg)
         elif not closed:
             return []  # sent, accepted, cancel_reject: nothing to decide
         if closed:
@@ -266,16 +273,9 @@ class ComboExecutorCore(Core):
         out = [self._timer("step", c, 0), self._timer("budget", c, 0)]
         out += self._state(c, state, now_ns)
         if state == "failed" and (why or abs(c.residual()) > 0):
-            out.append(
-                self._alarm(
-                    "combo_failed",
-                    now_ns,
-                    combo_id=c.intent.combo_id,
-                    residual_base=round(c.residual(), 6),
-                    held=[c.held(0), c.held(1)],
-                    **why,
-                )
-            )
+            out.append(self._alarm("combo_failed", now_ns, combo_id=c.intent.combo_id,
+                                   residual_base=round(c.residual(), 6),
+                                   held=[c.held(0), c.held(1)], **why))
         return out
 
     def _evaluate(self, c: ComboRecord, now_ns: int) -> Out:
@@ -318,31 +318,17 @@ class ComboExecutorCore(Core):
     def _step(self, c: ComboRecord, now_ns: int) -> Out:
         p = c.pair
         assert p is not None
-        plan = plan_repair(
-            c.views(self.books, self.contracts),
-            tolerance=c.tolerance(),
-            chases_done=c.chases,
-            chase_tries=p.chase_tries,
-            chase_ticks=p.chase_ticks,
-            max_slip=p.max_slippage_ticks,
-            no_chase=frozenset(c.no_chase),
-        )
+        plan = plan_repair(c.views(self.books, self.contracts), tolerance=c.tolerance(),
+                           chases_done=c.chases, chase_tries=p.chase_tries,
+                           chase_ticks=p.chase_ticks, max_slip=p.max_slippage_ticks,
+                           no_chase=frozenset(c.no_chase or ()))
         choice = plan["choice"]
         if choice == "flat":
             return self._finish(c, "repaired", now_ns)
         c.steps += 1
-        out = [
-            self._decision(
-                "repair",
-                now_ns,
-                combo_id=c.intent.combo_id,
-                round=c.rounds,
-                step=c.steps,
-                target=[c.legs[0].target, c.legs[1].target],
-                fx=round(c.fx(self.books, self.contracts), 8),
-                **plan,
-            )
-        ]
+        out = [self._decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
+                              step=c.steps, target=[c.legs[0].target, c.legs[1].target],
+                              fx=round(c.fx(self.books, self.contracts), 8), **plan)]
         if choice == "stop":
             return out + self._finish(c, "repaired", now_ns)
         if choice == "wait":
@@ -369,25 +355,16 @@ class ComboExecutorCore(Core):
         if c is None or c.state in _FINAL:
             return []
         if kind == "budget":
-            return self._finish(
-                c,
-                "failed",
-                now_ns,
-                reason="hedge_budget_exhausted",
-                open_orders=sum(not o.terminal for o in c.orders.values()),
-            )
+            return self._finish(c, "failed", now_ns, reason="hedge_budget_exhausted",
+                                open_orders=sum(not o.terminal for o in c.orders.values()))
         if kind != "step":
             return []
         out: Out = []
         for o in c.orders.values():
             if not o.terminal and o.cl and not o.cancel_sent:
                 o.cancel_sent = True  # an IOC past its step timeout: ask the venue to close it
-                out.append(
-                    (
-                        f"leg.{c.legs[o.leg].contract.venue}",
-                        CancelLeg(c.legs[o.leg].contract.venue, o.cl),
-                    )
-                )
+                venue = c.legs[o.leg].contract.venue
+                out.append((f"leg.{venue}", CancelLeg(venue, o.cl)))
         if not c.all_terminal():
             return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
         if c.waiting or c.paused:
@@ -401,8 +378,8 @@ class ComboExecutorCore(Core):
         if not u.valid:
             self.books.pop(key, None)
             return []
-        # the update's lists are fresh per update and never mutated: no copy needed
-        self.books[key] = Top.of(u.bid_px, u.bid_qty, u.ask_px, u.ask_qty, u.ts_recv_ns)
+        # the update itself is the book view (fresh lists per update, never mutated): no copy
+        self.books[key] = u
         if not self._waiting:
             return []
         out: Out = []
@@ -418,21 +395,12 @@ class ComboExecutorCore(Core):
         combos = {}
         for cid, c in self.combos.items():
             combos[cid] = {
-                "pair": c.intent.pair,
-                "action": c.intent.action,
-                "state": c.state,
-                "held": [c.held(0), c.held(1)],
-                "residual_base": round(c.residual(), 6),
-                "rounds": c.rounds,
-                "chases": c.chases,
+                "pair": c.intent.pair, "action": c.intent.action, "state": c.state,
+                "held": [c.held(0), c.held(1)], "residual_base": round(c.residual(), 6),
+                "rounds": c.rounds, "chases": c.chases,
                 "orders": {
-                    o.cl or f"{k[0]}.{k[1]}": {
-                        "purpose": o.purpose,
-                        "side": o.side,
-                        "qty": o.qty,
-                        "filled": o.filled,
-                        "state": o.state,
-                    }
+                    o.cl or f"{k[0]}.{k[1]}": {"purpose": o.purpose, "side": o.side, "qty": o.qty,
+                                               "filled": o.filled, "state": o.state}
                     for k, o in c.orders.items()
                 },
             }

@@ -13,14 +13,15 @@ priced against, so ``FX = (P_a - premium) / (P_b * unit_factor * (1 + tax))`` wi
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import lru_cache
+from functools import cache
+from typing import Any
 
-from actors.legging import _EPS, LegView, Top, round_lots
+from actors.legging import _EPS, LegView, Top, book_mid, round_lots
 from transports.config import ContractConfig, PairConfig
 from transports.messages import ComboIntent
 
 
-@lru_cache(maxsize=None)
+@cache
 def tick_size(tick: str) -> float:
     """A contract's decimal tick string as a float (parsed once per distinct string)."""
     return float(Decimal(tick))
@@ -33,22 +34,14 @@ class OrderRecord:
     ``ComboRecord`` (``add_fill``, ``set_final``, ``close``), which keeps its running totals.
     """
 
-    __slots__ = (
-        "cancel_sent",
-        "cl",
-        "fill_lots",
-        "final_cum",
-        "leg",
-        "notional",
-        "purpose",
-        "qty",
-        "side",
-        "state",
-        "terminal",
-    )
+    __slots__ = ("cancel_sent", "cl", "fill_lots", "final_cum", "leg", "notional", "purpose",
+                 "qty", "side", "state", "terminal")
 
     def __init__(self, leg: int, side: str, qty: int, purpose: str) -> None:
-        self.leg, self.side, self.qty, self.purpose = leg, side, qty, purpose
+        self.leg = leg
+        self.side = side
+        self.qty = qty
+        self.purpose = purpose
         self.cl = ""
         self.state = "INITIALIZED"
         self.fill_lots = 0  #: sum of deduped fills
@@ -63,55 +56,55 @@ class OrderRecord:
         return max(self.fill_lots, self.final_cum)
 
 
+class ContractInfo:
+    """What a combo leg needs from its contract, worked out once per contract."""
+
+    __slots__ = ("base_per_lot", "contract", "dest", "fee", "tick_value")
+
+    def __init__(self, contract: ContractConfig) -> None:
+        self.contract = contract
+        self.tick_value = tick_size(contract.tick) * contract.multiplier  #: contract ccy
+        self.fee = contract.fee_per_lot
+        #: underlying base units per lot (the multiplier if the contract does not say)
+        self.base_per_lot = (
+            contract.base_per_lot if contract.base_per_lot > 0 else contract.multiplier
+        )
+        self.dest = f"leg.{contract.venue}"  #: the LegExecutor that trades it
+
+
 class LegRecord:
     """One leg of a combo as the intent asked for it."""
 
-    __slots__ = (
-        "_base",
-        "_sign",
-        "contract",
-        "dest",
-        "expected_px",
-        "fee",
-        "key",
-        "limit_px",
-        "side",
-        "target",
-        "tick_value",
-    )
+    __slots__ = ("expected_px", "info", "key", "limit_px", "side", "sign", "target")
 
-    def __init__(
-        self,
-        key: str,
-        side: str,
-        target: int,
-        limit_px: int,
-        expected_px: float,
-        contract: ContractConfig,
-    ) -> None:
-        self.key, self.side, self.target = key, side, target
-        self.limit_px, self.expected_px, self.contract = limit_px, expected_px, contract
-        self.tick_value = tick_size(contract.tick) * contract.multiplier  #: contract ccy
-        self.fee = contract.fee_per_lot
-        self._base = contract.base_per_lot if contract.base_per_lot > 0 else contract.multiplier
-        self._sign = 1 if side == "B" else -1
-        self.dest = f"leg.{contract.venue}"  #: the LegExecutor that trades this leg
+    def __init__(self, key: str, side: str, target: int, limit_px: int, expected_px: float,
+                 contract: ContractConfig, info: ContractInfo | None = None) -> None:
+        self.key = key
+        self.side = side
+        self.target = target
+        self.limit_px = limit_px
+        self.expected_px = expected_px
+        self.info = info if info is not None and info.contract is contract else \
+            ContractInfo(contract)
+        self.sign = 1 if side == "B" else -1  #: +1 for a bought leg, -1 for a sold one
 
-    @property
-    def base_per_lot(self) -> float:
-        """Underlying base units per lot (the multiplier if the contract does not say)."""
-        return self._base
-
-    @property
-    def sign(self) -> int:
-        """+1 for a bought leg, -1 for a sold one."""
-        return self._sign
+    contract = property(lambda self: self.info.contract, doc="The leg's contract.")
+    tick_value = property(lambda self: self.info.tick_value,
+                          doc="Money per tick per lot, in the contract's currency.")
+    fee = property(lambda self: self.info.fee, doc="Fee per lot, in the contract's currency.")
+    base_per_lot = property(lambda self: self.info.base_per_lot,
+                            doc="Underlying base units per lot (else the multiplier).")
+    dest = property(lambda self: self.info.dest, doc="The LegExecutor that trades this leg.")
 
 
-def legs_from_intent(
-    intent: ComboIntent, pair: PairConfig | None, contracts: dict[str, ContractConfig]
-) -> dict[int, LegRecord] | str:
-    """Return the intent's legs by index, or the reason the intent is refused."""
+def legs_from_intent(intent: ComboIntent, pair: PairConfig | None,
+                     contracts: dict[str, ContractConfig],
+                     infos: dict[str, ContractInfo] | None = None) -> dict[int, LegRecord] | str:
+    """Return the intent's legs by index, or the reason the intent is refused.
+
+    ``infos`` caches a ``ContractInfo`` per contract key (filled here; an entry is used only
+    while it describes the very contract object ``contracts`` holds).
+    """
     if pair is None:
         return "unknown_pair"
     if not 1 <= len(intent.legs) <= 2:
@@ -125,12 +118,84 @@ def legs_from_intent(
             return f"bad_leg:{key}"
         if spec.qty_lots <= 0:
             return f"bad_qty:{key}"
+        info = None
+        if infos is not None:
+            info = infos.get(key)
+            if info is None or info.contract is not contract:
+                info = infos[key] = ContractInfo(contract)
         legs[i] = LegRecord(
-            key, spec.side, spec.qty_lots, spec.limit_px_ticks, spec.expected_px_ticks, contract
+            key,
+            spec.side,
+            spec.qty_lots,
+            spec.limit_px_ticks,
+            spec.expected_px_ticks,
+            contract,
+            info,
         )
     if len(legs) == 2 and legs[0].side == legs[1].side:
         return "legs_same_side"
     return legs
+
+
+class LegTable:
+    """``legs_from_intent`` for one pair, with the per-leg lookups cached.
+
+    An intent whose every leg is one of the pair's legs, once each, with a positive quantity
+    and (for two legs) opposite sides is built from the cache; anything else goes through
+    ``legs_from_intent``, so a refusal and its reason are the function's. A cache entry is used
+    only while ``pairs`` and ``contracts`` still hold the very objects it was built from.
+    """
+
+    __slots__ = ("_by_name", "contracts", "infos", "pairs")
+
+    def __init__(
+        self, pairs: dict[str, PairConfig], contracts: dict[str, ContractConfig]
+    ) -> None:
+        self.pairs = pairs
+        self.contracts = contracts
+        self.infos: dict[str, ContractInfo] = {}
+        #: pair name -> (pair, {(venue, sym): (leg index, key, info)})
+        self._by_name: dict[str, tuple[PairConfig, dict[tuple[str, str], tuple[Any, ...]]]] = {}
+
+    def _entries(self, pair: PairConfig) -> dict[tuple[str, str], tuple[Any, ...]]:
+        got = self._by_name.get(pair.name)
+        if got is not None and got[0] is pair:
+            return got[1]
+        entries: dict[tuple[str, str], tuple[Any, ...]] = {}
+        for i, key in ((0, pair.leg_a), (1, pair.leg_b)):
+            contract = self.contracts.get(key)
+            if contract is not None and (contract.venue, contract.sym) not in entries \
+                    and f"{contract.venue}:{contract.sym}" == key:
+                entries[(contract.venue, contract.sym)] = (i, key, ContractInfo(contract))
+        self._by_name[pair.name] = (pair, entries)
+        return entries
+
+    def legs(self, intent: ComboIntent) -> tuple[PairConfig | None, dict[int, LegRecord] | str]:
+        """Return the intent's pair and its legs by index (or the reason it is refused)."""
+        pair = self.pairs.get(intent.pair)
+        specs = intent.legs
+        if pair is None or not 1 <= len(specs) <= 2:
+            return pair, legs_from_intent(intent, pair, self.contracts, self.infos)
+        got = self._by_name.get(intent.pair)
+        entries = got[1] if got is not None and got[0] is pair else self._entries(pair)
+        legs: dict[int, LegRecord] = {}
+        for spec in specs:
+            e = entries.get((spec.venue, spec.sym))
+            if e is None or e[0] in legs or spec.qty_lots <= 0 \
+                    or self.contracts.get(e[1]) is not e[2].contract:
+                return pair, legs_from_intent(intent, pair, self.contracts, self.infos)
+            leg = LegRecord.__new__(LegRecord)  # the same fields ``LegRecord()`` sets
+            leg.key = e[1]
+            leg.side = spec.side
+            leg.target = spec.qty_lots
+            leg.limit_px = spec.limit_px_ticks
+            leg.expected_px = spec.expected_px_ticks
+            leg.info = e[2]
+            leg.sign = 1 if spec.side == "B" else -1
+            legs[e[0]] = leg
+        if len(legs) == 2 and legs[0].side == legs[1].side:
+            return pair, "legs_same_side"
+        return pair, legs
 
 
 class ComboRecord:
@@ -141,53 +206,27 @@ class ComboRecord:
     ExecReport triggers cost O(legs), not O(orders).
     """
 
-    __slots__ = (
-        "_exp",
-        "_held",
-        "_open",
-        "_tolerance",
-        "attempts",
-        "budget_key",
-        "chases",
-        "created_ns",
-        "intent",
-        "last_step",
-        "legs",
-        "no_chase",
-        "orders",
-        "pair",
-        "paused",
-        "repairing",
-        "reported_held",
-        "round_steps",
-        "rounds",
-        "state",
-        "step_key",
-        "steps",
-        "tids",
-        "unhedged_since_ns",
-        "waiting",
-    )
+    __slots__ = ("_exp", "_held", "_open", "_tolerance", "_zero", "attempts", "budget_key",
+                 "chases", "created_ns", "intent", "last_step", "legs", "no_chase", "orders",
+                 "pair", "paused", "repairing", "reported_held", "round_steps", "rounds",
+                 "state", "step_key", "steps", "tids", "unhedged_since_ns", "waiting")
 
-    def __init__(
-        self,
-        intent: ComboIntent,
-        pair: PairConfig | None,
-        legs: dict[int, LegRecord],
-        now_ns: int,
-    ) -> None:
+    def __init__(self, intent: ComboIntent, pair: PairConfig | None, legs: dict[int, LegRecord],
+                 now_ns: int) -> None:
         self.intent = intent
         self.pair = pair
         self.legs = legs
         self.state = "working"
         self.orders: dict[tuple[int, int], OrderRecord] = {}
-        self.attempts = dict.fromkeys(legs, 0)
-        self.tids: set[tuple[str, str]] = set()  #: (venue, trade id) already applied
+        self.attempts = [0, 0]  #: orders sent per leg index (legs are 0 and 1)
+        #: (venue, trade id) already applied; None until the first fill
+        self.tids: set[tuple[str, str]] | None = None
         self.repairing = False
         self.rounds = 0
         self.chases = 0
         self.steps = 0
-        self.no_chase: set[int] = set()  #: legs with a rejected/denied order: never chased
+        #: legs with a rejected/denied order: never chased; None until the first refusal
+        self.no_chase: set[int] | None = None
         self.waiting = False  #: a repair step waits for a book
         self.paused = False  #: the last unwind traded nothing: next step on the step timer
         self.last_step: OrderRecord | None = None  #: the last repair order sent
@@ -195,14 +234,35 @@ class ComboRecord:
         self.unhedged_since_ns: int | None = None
         self.reported_held = (0, 0)  #: held lots in the last ComboState sent
         self.created_ns = now_ns
-        self.step_key = f"step:{intent.combo_id}"  #: timer keys
-        self.budget_key = f"budget:{intent.combo_id}"
+        cid = str(intent.combo_id)
+        self.step_key = "step:" + cid  #: timer keys
+        self.budget_key = "budget:" + cid
         self._held = [0, 0]  #: net lots held per leg index (legs are 0 and 1)
         self._open = 0  #: orders not closed yet
-        #: (leg index, sign, base units per lot) in the legs' order, for the exposure sum
-        self._exp = tuple((i, leg._sign, leg._base) for i, leg in legs.items())
-        #: the intent's own residual: what a complete fill of the target leaves (base units)
-        self._tolerance = abs(sum(leg.sign * leg.target * leg.base_per_lot for leg in legs.values()))
+        # the exposure of zero holdings, summed as ``sum`` over the legs would (with two legs
+        # the order of the two terms cannot change a float sum: IEEE addition commutes)
+        if len(legs) == 2:
+            self._zero = 0 + legs[0].sign * 0 * legs[0].info.base_per_lot \
+                + legs[1].sign * 0 * legs[1].info.base_per_lot
+        else:
+            zero = 0
+            for leg in legs.values():
+                zero += leg.sign * 0 * leg.info.base_per_lot
+            self._zero = zero
+        #: (leg index, sign, base units per lot) per leg, worked out when first needed
+        self._exp: tuple[tuple[int, int, float], ...] | None = None
+        self._tolerance = 0.0
+
+    def _prepare(self) -> tuple[tuple[int, int, float], ...]:
+        """Work out the exposure terms and the intent's own residual (what a complete fill of
+        the target leaves, base units), summed as ``sum`` over the legs would."""
+        legs = self.legs
+        tol = 0
+        for leg in legs.values():
+            tol += leg.sign * leg.target * leg.info.base_per_lot
+        self._tolerance = abs(tol)
+        self._exp = tuple((i, leg.sign, leg.info.base_per_lot) for i, leg in legs.items())
+        return self._exp
 
     @property
     def combo_id(self) -> int:
@@ -269,7 +329,7 @@ class ComboRecord:
             return 1.0
         if p.fx:
             top, fc = books.get(p.fx), contracts.get(p.fx)
-            mid = top.mid() if top is not None else None
+            mid = book_mid(top) if top is not None else None
             if mid and fc is not None:
                 rate = mid * tick_size(fc.tick)
                 return 1.0 / rate if p.fx_invert else rate
@@ -304,12 +364,17 @@ class ComboRecord:
 
     def tolerance(self) -> float:
         """The intent's own residual: what a complete fill of the target leaves (base units)."""
+        if self._exp is None:
+            self._prepare()
         return self._tolerance
 
     def residual(self) -> float:
         """The combo's signed net exposure in base units (``legging.exposure`` of the legs)."""
         h = self._held
-        return sum([s * h[i] * b for i, s, b in self._exp])
+        if not (h[0] or h[1]):
+            return self._zero
+        exp = self._exp if self._exp is not None else self._prepare()
+        return sum([s * h[i] * b for i, s, b in exp])
 
     def flat(self) -> bool:
         """True when no whole-lot move would reduce the exposure (single legs always are).
@@ -318,10 +383,19 @@ class ComboRecord:
         """
         if len(self.legs) < 2:
             return True
+        exp = self._exp if self._exp is not None else self._prepare()
         e = abs(self.residual())
         if e <= self._tolerance + _EPS:
             return True
-        return all(round_lots(e / b) == 0 for _, _, b in self._exp)
+        return all(round_lots(e / b) == 0 for _, _, b in exp)
 
 
-__all__ = ["ComboRecord", "LegRecord", "OrderRecord", "legs_from_intent", "tick_size"]
+__all__ = [
+    "ComboRecord",
+    "ContractInfo",
+    "LegRecord",
+    "LegTable",
+    "OrderRecord",
+    "legs_from_intent",
+    "tick_size",
+]

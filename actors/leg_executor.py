@@ -23,14 +23,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.base import Out
+from actors.base import Core, Out
 from actors.leg_reports import VenueReportsCore
-from actors.order_state import LiveOrder, OrderState
+from actors.order_state import LiveOrder, St
 from actors.pretrade import RateBucket, pretrade_reason
 from transports.config import ContractConfig, RiskConfig
 from transports.errors import IllegalTransition
-from transports.messages import CancelLeg, LegOrder, SetTimer, Timer, TradingState
-from transports.venue_msgs import CancelReq, NewOrder
+from transports.messages import CancelLeg, ExecReport, LegOrder, SetTimer, Timer, TradingState
+from transports.venue_msgs import CancelReq, NewOrder, Reject
 
 _NS = 1_000_000
 
@@ -70,6 +70,15 @@ class LegExecutorCore(VenueReportsCore):
         self.denied: dict[str, int] = {}
         self._bucket = RateBucket(risk.max_orders_per_s)
 
+    def handle(self, msg: Any, now_ns: int) -> Out:
+        """``Core.handle`` with the per-order messages dispatched first, without a name lookup."""
+        t = type(msg)
+        if t is LegOrder:
+            return self.on_leg_order(msg, now_ns)
+        if t is Reject:
+            return self.on_reject(msg, now_ns)
+        return Core.handle(self, msg, now_ns)
+
     # --- helpers ---------------------------------------------------------------------------------
 
     def cl_for(self, combo_id: int, leg: int, attempt: int) -> str:
@@ -83,7 +92,7 @@ class LegExecutorCore(VenueReportsCore):
     # --- orders in -------------------------------------------------------------------------------
 
     def on_leg_order(self, o: LegOrder, now_ns: int) -> Out:
-        cl = self.cl_for(o.combo_id, o.leg, o.attempt)
+        cl = f"{self.epoch}.{o.combo_id}.{o.leg}.{o.attempt}"  # ``cl_for``, inline
         if cl in self.orders:
             # never send a cl twice; the existing order's record is left untouched
             self.denied["duplicate_cl"] = self.denied.get("duplicate_cl", 0) + 1
@@ -105,6 +114,7 @@ class LegExecutorCore(VenueReportsCore):
                 *self._reports(dup, "denied", now_ns, reason="duplicate_cl"),
                 self._alarm("duplicate_cl", now_ns, cl=cl),
             ]
+        # positional calls: this is the hot path (keyword calls cost more than the work)
         lo = LiveOrder(
             cl,
             o.venue,
@@ -113,43 +123,52 @@ class LegExecutorCore(VenueReportsCore):
             o.px_ticks,
             o.qty_lots,
             o.tif,
-            combo_id=o.combo_id,
-            leg=o.leg,
-            attempt=o.attempt,
-            purpose=o.purpose,
-            created_ns=now_ns,
+            o.combo_id,
+            o.leg,
+            o.attempt,
+            o.purpose,
+            now_ns,
         )
         self.orders[cl] = lo
         reason = pretrade_reason(
             o,
-            venue=self.venue,
-            contract=self.contracts.get(o.sym),
-            trading_state=self.trading_state,
-            position=self.positions.get(o.sym, 0),
-            working_same_side=self._working(o.sym, o.side) if self._open else 0,
-            uncertain=bool(self._unknown),
-            bucket=self._bucket,
-            now_ns=now_ns,
+            self.venue,
+            self.contracts.get(o.sym),
+            self.trading_state,
+            self.positions.get(o.sym, 0),
+            self._working(o.sym, o.side) if self._open else 0,
+            bool(self._unknown),
+            self._bucket,
+            now_ns,
         )
         if reason:
             lo.deny(reason)
             self.denied[reason] = self.denied.get(reason, 0) + 1
             return self._reports(lo, "denied", now_ns, reason=reason)
         lo.submit(now_ns)
-        self._sync(lo)
+        # ``_sync(lo)`` for a just-submitted order: open, outcome known (a new cl was never in
+        # ``_unknown``; the discard keeps that true whatever happened before)
+        self._open[cl] = lo
+        self._unknown.discard(cl)
         self.counters["sent"] += 1
         new = NewOrder(
             cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns
         )
         # the "sent" report goes first so the journal holds the intent before the order leaves
-        return [
-            *self._reports(lo, "sent", now_ns, reason=o.purpose),
-            ("@oe", new),
-            ("@timer", SetTimer(f"ack:{cl}", now_ns + self.timeout_ns)),
-        ]
+        # (``_reports(lo, "sent", now_ns, reason=o.purpose)``, inline)
+        rep = ExecReport(self.venue, cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
+                         lo.side,  # type: ignore[arg-type]
+                         "sent", lo.state._value_, lo.px_ticks, lo.qty_lots, lo.cum_lots,
+                         max(0, lo.qty_lots - lo.cum_lots),  # ``leaves_lots`` of an open order
+                         0.0, "", o.purpose, now_ns, now_ns)
+        timer = ("@timer", SetTimer("ack:" + cl, now_ns + self.timeout_ns))
+        to = self.report_to
+        if len(to) == 2:
+            return [(to[0], rep), (to[1], rep), ("@oe", new), timer]
+        return [*((d, rep) for d in to), ("@oe", new), timer]
 
     def _cancel(self, lo: LiveOrder, now_ns: int) -> Out:
-        if not lo.is_open or lo.state is OrderState.PENDING_CANCEL:
+        if not lo.is_open or lo.state is St.PENDING_CANCEL:
             return []
         try:
             lo.request_cancel(now_ns)
@@ -197,10 +216,10 @@ class LegExecutorCore(VenueReportsCore):
             if lo.is_open and not (lo.acked_ns or lo.cum_lots or lo.done_ns):
                 return self._flag_unknown(lo, "no_ack", now_ns)  # query, never resend
         elif kind == "cxl":
-            if lo.state is OrderState.PENDING_CANCEL:
+            if lo.state is St.PENDING_CANCEL:
                 return self._flag_unknown(lo, "no_cancel_answer", now_ns)
         elif kind == "query" and (
-            lo.unknown or lo.missing_fills or lo.state is OrderState.PENDING_CANCEL
+            lo.unknown or lo.missing_fills or lo.state is St.PENDING_CANCEL
         ):
             return self._query(lo, now_ns)
         return []

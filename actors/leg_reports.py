@@ -24,7 +24,7 @@ import json
 from typing import Any
 
 from actors.base import Core, Out
-from actors.order_state import PENDING, FillResult, LiveOrder, OrderState
+from actors.order_state import PENDING, TERMINAL, FillResult, LiveOrder, St
 from transports.errors import IllegalTransition
 from transports.messages import Decision, ExecReport, SetTimer
 from transports.venue_msgs import (
@@ -84,11 +84,13 @@ class VenueReportsCore(Core):
     # --- helpers ---------------------------------------------------------------------------------
 
     def _sync(self, lo: LiveOrder) -> None:
-        if lo.is_open:
+        state = lo.state
+        # ``lo.is_open`` and ``lo.unknown``, inline (this runs on every order and report)
+        if state not in TERMINAL and state is not St.INITIALIZED:
             self._open[lo.cl] = lo
         else:
             self._open.pop(lo.cl, None)
-        if lo.unknown:
+        if lo.unknown_since_ns > 0:
             self._unknown.add(lo.cl)
         else:
             self._unknown.discard(lo.cl)
@@ -111,7 +113,6 @@ class VenueReportsCore(Core):
         lo: LiveOrder,
         kind: str,
         now_ns: int,
-        *,
         ts_event_ns: int = 0,
         px: int | None = None,
         qty: int | None = None,
@@ -140,11 +141,14 @@ class VenueReportsCore(Core):
             ts_event_ns or now_ns,
             now_ns,
         )
-        return [(dest, rep) for dest in self.report_to]
+        to = self.report_to
+        if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
+            return [(to[0], rep), (to[1], rep)]
+        return [(d, rep) for d in to]
 
     def _lookup(self, cl: str, what: str, now_ns: int) -> tuple[LiveOrder | None, Out]:
         lo = self.orders.get(cl)
-        if lo is None or lo.state is OrderState.DENIED:
+        if lo is None or lo.state is St.DENIED:
             self.counters["unknown_reports"] += 1
             return None, [self._alarm("unknown_cl", now_ns, cl=cl, report=what)]
         return lo, []
@@ -228,7 +232,7 @@ class VenueReportsCore(Core):
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
         lo = self.orders.get(m.cl)
-        if lo is None or lo.state is OrderState.DENIED:
+        if lo is None or lo.state is St.DENIED:
             # a trade on our account we cannot attribute: risk must reconcile with the venue
             self.counters["unknown_reports"] += 1
             return [self._alarm("unknown_fill", now_ns, cl=m.cl, tid=m.tid, px=m.px, qty=m.qty)]
@@ -270,7 +274,7 @@ class VenueReportsCore(Core):
         self._sync(lo)
         if changed:
             self.counters["rejects"] += 1
-            out += self._reports(lo, "rejected", now_ns, ts_event_ns=ts, reason=reason)
+            out += self._reports(lo, "rejected", now_ns, ts, None, None, None, 0.0, "", reason)
         return out
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
@@ -307,11 +311,11 @@ class VenueReportsCore(Core):
         for f in m.fills:
             out += self._fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
         if m.state in ("new", "partial"):
-            if lo.state is OrderState.SUBMITTED or (lo.state in PENDING and not lo.acked_ns):
+            if lo.state is St.SUBMITTED or (lo.state in PENDING and not lo.acked_ns):
                 out += self.on_ack(Ack(cl=m.cl, oid=m.oid, ts=now_ns), now_ns)
             lo.venue_cum = max(lo.venue_cum, m.cum)
             if (
-                lo.state is OrderState.PENDING_CANCEL
+                lo.state is St.PENDING_CANCEL
                 and now_ns - lo.cancel_sent_ns >= self.timeout_ns
             ):
                 # still working at the venue: our cancel was lost; a cancel is safe to repeat

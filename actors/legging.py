@@ -33,8 +33,20 @@ from typing import Any
 _EPS = 1e-9
 
 
+def book_mid(book: Any) -> float | None:
+    """Mid price in ticks of a book view (a ``Top`` or a ``BookUpdate``: anything with best-first
+    ``bid_px`` / ``ask_px`` lists), None unless both sides have a level."""
+    if not book.bid_px or not book.ask_px:
+        return None
+    return (book.bid_px[0] + book.ask_px[0]) / 2.0
+
+
 class Top:
-    """The latest valid book levels of one instrument, best first."""
+    """The latest valid book levels of one instrument, best first.
+
+    The planner reads only the four level lists, so a ``BookUpdate`` (same attribute names) can
+    stand in for a ``Top`` as a leg's book.
+    """
 
     __slots__ = ("ask_px", "ask_qty", "bid_px", "bid_qty", "ts_ns")
 
@@ -50,26 +62,9 @@ class Top:
         self.ask_px, self.ask_qty = list(ask_px), list(ask_qty)
         self.ts_ns = ts_ns
 
-    @classmethod
-    def of(
-        cls,
-        bid_px: list[int],
-        bid_qty: list[int],
-        ask_px: list[int],
-        ask_qty: list[int],
-        ts_ns: int,
-    ) -> Top:
-        """Wrap level lists the caller owns and never mutates (a BookUpdate's), without copying."""
-        top = cls.__new__(cls)
-        top.bid_px, top.bid_qty, top.ask_px, top.ask_qty = bid_px, bid_qty, ask_px, ask_qty
-        top.ts_ns = ts_ns
-        return top
-
     def mid(self) -> float | None:
         """Mid price in ticks, None unless both sides have a level."""
-        if not self.bid_px or not self.ask_px:
-            return None
-        return (self.bid_px[0] + self.ask_px[0]) / 2.0
+        return book_mid(self)
 
 
 class LegView:
@@ -281,6 +276,7 @@ def plan_repair(
 __all__ = [
     "LegView",
     "Top",
+    "book_mid",
     "chase_estimate",
     "exposure",
     "is_flat",

@@ -21,22 +21,26 @@ _TOKEN = 1_000_000_000  #: one order in nano-tokens
 class RateBucket:
     """A token bucket of ``rate_per_s`` orders per second (burst: one second's worth)."""
 
-    __slots__ = ("_last_ns", "_rate", "_tokens")
+    __slots__ = ("_cap", "_last_ns", "_rate", "_tokens")
 
     def __init__(self, rate_per_s: int) -> None:
         self._rate = rate_per_s
-        self._tokens = rate_per_s * _TOKEN
+        self._cap = rate_per_s * _TOKEN  #: a full bucket: one second's worth
+        self._tokens = self._cap
         self._last_ns: int | None = None
 
     def take(self, now_ns: int) -> bool:
         """Take one token at ``now_ns``; False (and nothing taken) if the bucket is empty."""
-        last = now_ns if self._last_ns is None else self._last_ns
-        if now_ns > last:
-            self._tokens = min(self._rate * _TOKEN, self._tokens + (now_ns - last) * self._rate)
-        self._last_ns = max(now_ns, last)
-        if self._tokens < _TOKEN:
+        last = self._last_ns
+        if last is None or now_ns > last:
+            if last is not None:
+                tokens = self._tokens + (now_ns - last) * self._rate
+                self._tokens = tokens if tokens < self._cap else self._cap
+            self._last_ns = now_ns
+        tokens = self._tokens
+        if tokens < _TOKEN:
             return False
-        self._tokens -= _TOKEN
+        self._tokens = tokens - _TOKEN
         return True
 
 
@@ -48,7 +52,6 @@ def reduces(side: str, qty: int, position: int, working_same_side: int) -> bool:
 
 def pretrade_reason(
     o: LegOrder,
-    *,
     venue: str,
     contract: ContractConfig | None,
     trading_state: str,
@@ -63,18 +66,22 @@ def pretrade_reason(
         return "wrong_venue"
     if contract is None:
         return "unknown_instrument"
-    if o.qty_lots <= 0:
+    qty = o.qty_lots
+    if qty <= 0:
         return "bad_qty"
     if trading_state == "HALTED":
         return "halted"
-    reducing = reduces(o.side, o.qty_lots, position, working_same_side)
-    if trading_state == "REDUCING" and not reducing:
-        return "reducing"
-    if uncertain and not reducing:
-        return "venue_uncertain"
-    if o.qty_lots > contract.max_lots_per_order:
+    sign = 1 if o.side == "B" else -1
+    if trading_state == "REDUCING" or uncertain:
+        # ``reduces``, inline (only these two checks need it)
+        reducing = position * sign < 0 and working_same_side + qty <= abs(position)
+        if trading_state == "REDUCING" and not reducing:
+            return "reducing"
+        if uncertain and not reducing:
+            return "venue_uncertain"
+    if qty > contract.max_lots_per_order:
         return "max_lots"
-    worst = position + (1 if o.side == "B" else -1) * (working_same_side + o.qty_lots)
+    worst = position + sign * (working_same_side + qty)
     if abs(worst) > contract.max_position_lots and abs(worst) > abs(position):
         return "max_position"
     if not bucket.take(now_ns):

@@ -25,8 +25,14 @@ from actors.base import Core, Out
 from kernels.lots import best_lot_pair
 from kernels.stats import zscore_init, zscore_score_push
 from transports.config import ContractConfig, PairConfig
-from transports.messages import BookUpdate, ComboIntent, ComboState, Control, LegSpec, \
-    SessionStatus
+from transports.messages import (
+    BookUpdate,
+    ComboIntent,
+    ComboState,
+    Control,
+    LegSpec,
+    SessionStatus,
+)
 
 #: Samples the rolling window needs before the strategy trades.
 MIN_WARM_SAMPLES = 200
@@ -60,7 +66,7 @@ def walk_levels(px: list[int], qty: list[int], clip_lots: int) -> tuple[float, i
 
 class _Leg:
     __slots__ = ("ask_n", "ask_px", "ask_qty", "bid_n", "bid_px", "bid_qty", "cfg", "checks",
-                 "key", "session", "sym", "tick", "ts_event_ns", "valid", "venue")
+                 "key", "ok", "session", "sym", "tick", "ts_event_ns", "valid", "venue")
 
     def __init__(self, cfg: ContractConfig, tag: str) -> None:
         self.cfg = cfg
@@ -79,18 +85,13 @@ class _Leg:
         self.ask_qty: list[int] = []
         self.bid_n = 0
         self.ask_n = 0
+        #: ``usable()``, kept current on every update (``StrategyCore.on_book_update``) and
+        #: session change (``set_session``)
+        self.ok = False
 
-    def update(self, u: BookUpdate) -> None:
-        self.valid = u.valid
-        if not u.valid:
-            return
-        self.ts_event_ns = u.ts_event_ns
-        self.bid_px = u.bid_px
-        self.bid_qty = u.bid_qty
-        self.ask_px = u.ask_px
-        self.ask_qty = u.ask_qty
-        self.bid_n = len(u.bid_px)
-        self.ask_n = len(u.ask_px)
+    def set_session(self, state: str) -> None:
+        self.session = state
+        self.ok = self.usable()
 
     def usable(self) -> bool:
         return self.valid and self.session == "open" and self.bid_n > 0 and self.ask_n > 0
@@ -105,7 +106,11 @@ class _Leg:
 
 
 class StrategyCore(Core):
-    """Pure pricing and signal logic for one pair."""
+    """Pure pricing and signal logic for one pair.
+
+    The pair's thresholds and the FX-derived cost are worked out at construction and on FX book
+    updates, not per tick: a changed ``PairConfig`` means a new core (as a restart makes one).
+    """
 
     def __init__(self, name: str, pair: PairConfig, leg_a: ContractConfig, leg_b: ContractConfig,
                  fx: ContractConfig | None, combo: str = "combo", epoch: int = 1,
@@ -150,6 +155,16 @@ class StrategyCore(Core):
         self._warm_after = min(MIN_WARM_SAMPLES, pair.z_window)
         self._z_entry = float(pair.z_entry)
         self._tax_k = 1.0 + pair.import_tax
+        # FX-derived values, worked out when the FX book changes (not per tick): the rate, the
+        # round-trip cost at that rate and the edge it takes to open
+        self._fx = 1.0
+        self._cost_fx = self._need_fx = 0.0
+        self._set_fx(1.0)
+
+    def _set_fx(self, fx: float) -> None:
+        self._fx = fx
+        self._cost_fx = self._cost(fx)
+        self._need_fx = self._cost_fx * self.pair.safety_factor + self.pair.min_edge
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -184,7 +199,7 @@ class StrategyCore(Core):
     def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
         leg = self._legs.get(f"{s.venue}:{s.sym}")
         if leg is not None:
-            leg.session = s.state
+            leg.set_session(s.state)
         return []
 
     def on_control(self, c: Control, now_ns: int) -> Out:
@@ -225,26 +240,51 @@ class StrategyCore(Core):
                 self.pos_dir = s.direction
         return []
 
+    def handle(self, msg: Any, now_ns: int) -> Out:
+        """``Core.handle`` with the per-tick messages dispatched first, without a name lookup."""
+        t = type(msg)
+        if t is BookUpdate:
+            return self.on_book_update(msg, now_ns)
+        if t is ComboState:
+            return self.on_combo_state(msg, now_ns)
+        return Core.handle(self, msg, now_ns)
+
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
         leg = self._by_venue_sym.get((u.venue, u.sym))
         if leg is None:
             return []
-        leg.update(u)
+        # the leg takes the update's own lists (nobody mutates them); an invalid update keeps
+        # the last levels but makes the leg unusable
+        leg.valid = u.valid
+        if not u.valid:
+            leg.ok = False
+        else:
+            leg.ts_event_ns = u.ts_event_ns
+            leg.bid_px = u.bid_px
+            leg.bid_qty = u.bid_qty
+            leg.ask_px = u.ask_px
+            leg.ask_qty = u.ask_qty
+            leg.bid_n = nb = len(u.bid_px)
+            leg.ask_n = na = len(u.ask_px)
+            leg.ok = leg.session == "open" and nb > 0 and na > 0
         if leg is self.fx:
+            if leg.valid and leg.bid_n > 0 and leg.ask_n > 0:
+                self._set_fx(self._fx_rate())  # the rate every later evaluation prices with
             return []  # the rate alone never triggers a decision
-        return self._evaluate(u, now_ns)
-
-    def _evaluate(self, u: BookUpdate, now_ns: int) -> Out:
+        # --- evaluate ---
         a, b, p = self.a, self.b, self.pair
-        for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses
-            if not (leg.valid and leg.session == "open" and leg.bid_n > 0 and leg.ask_n > 0):
-                return self._refuse(leg.refusal())
+        f = self.fx
+        if not (a.ok and b.ok and (f is None or f.ok)):
+            for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses
+                if not leg.ok:
+                    return self._refuse(leg.refusal())
         if abs(a.ts_event_ns - b.ts_event_ns) > self._skew_ns:
             return self._refuse("SKEW")
-        fx = self._fx_rate()
+        fx = self._fx  # set from the FX book's current levels (1.0 without an FX leg)
         mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
         mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
-        mid_spread = mid_a - self._parity(mid_b, fx)
+        # the parity of B's mid (``_parity``, inline)
+        mid_spread = mid_a - (mid_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium)
         warm = self.samples >= self._warm_after
         # z against the window before this sample, then the sample joins it winsorised at
         # z_entry (a dislocation moves z, not the mean it is measured against): one Numba call
@@ -262,44 +302,58 @@ class StrategyCore(Core):
             return self._refuse("HALTED")
         return self._maybe_open(u, fx, fair, z, now_ns)
 
+    def _maybe_open(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
+        p, a, b = self.pair, self.a, self.b
+        la, lb = self.lots_a, self.lots_b
+        z_entry = self._z_entry
+        # Each side's z condition first: the walks and spreads are pure, so a side whose z
+        # condition fails is not priced at all (the decision is the same). A clip that the best
+        # level covers is priced inline (``walk_levels``' first step, same arithmetic).
+        if z >= z_entry:  # sell A, buy B
+            px, qty = a.bid_px, a.bid_qty
+            if qty[0] >= la:
+                bid_a, fill_a, worst_a = float(la) * float(px[0]) / la, la, px[0]
+            else:
+                bid_a, fill_a, worst_a = walk_levels(px, qty, la)
+            px, qty = b.ask_px, b.ask_qty
+            if qty[0] >= lb:
+                ask_b, fill_b, worst_b = float(lb) * float(px[0]) / lb, lb, px[0]
+            else:
+                ask_b, fill_b, worst_b = walk_levels(px, qty, lb)
+            sell_spread = bid_a * a.tick - (
+                ask_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium)
+            if fill_a >= la and fill_b >= lb and sell_spread - fair >= self._need_fx:
+                slip = p.max_slippage_ticks
+                legs = [LegSpec(a.venue, a.sym, "S", la, worst_a - slip, bid_a),
+                        LegSpec(b.venue, b.sym, "B", lb, worst_b + slip, ask_b)]
+                return self._intent("open", -1, legs, sell_spread, fair, z, sell_spread - fair,
+                                    self._cost_fx, u, now_ns)
+        if z <= -z_entry:  # buy A, sell B
+            px, qty = a.ask_px, a.ask_qty
+            if qty[0] >= la:
+                ask_a, fill_a, worst_a = float(la) * float(px[0]) / la, la, px[0]
+            else:
+                ask_a, fill_a, worst_a = walk_levels(px, qty, la)
+            px, qty = b.bid_px, b.bid_qty
+            if qty[0] >= lb:
+                bid_b, fill_b, worst_b = float(lb) * float(px[0]) / lb, lb, px[0]
+            else:
+                bid_b, fill_b, worst_b = walk_levels(px, qty, lb)
+            buy_spread = ask_a * a.tick - (
+                bid_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium)
+            if fill_a >= la and fill_b >= lb and fair - buy_spread >= self._need_fx:
+                slip = p.max_slippage_ticks
+                legs = [LegSpec(a.venue, a.sym, "B", la, worst_a + slip, ask_a),
+                        LegSpec(b.venue, b.sym, "S", lb, worst_b - slip, bid_b)]
+                return self._intent("open", 1, legs, buy_spread, fair, z, fair - buy_spread,
+                                    self._cost_fx, u, now_ns)
+        return self._refuse("NO_EDGE")
+
     def _cost(self, fx: float) -> float:
         p = self.pair
         fees = self._fee_a_per_unit + self._fee_b_per_unit * fx
         slip = p.slippage_ticks * (self.a.tick + self.b.tick * fx * p.unit_factor)
         return 2.0 * (fees + slip)  # open and close
-
-    def _maybe_open(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
-        p, a, b = self.pair, self.a, self.b
-        la, lb = self.lots_a, self.lots_b
-        z_entry = self._z_entry
-        # Each side needs its z condition first: the walks and spreads are pure, so a side whose
-        # z condition fails is not priced at all (the decision is the same).
-        if z >= z_entry or z <= -z_entry:
-            cost = self._cost(fx)
-            need = cost * p.safety_factor + p.min_edge
-            if z >= z_entry:
-                bid_a, fill_a, worst_bid_a = walk_levels(a.bid_px, a.bid_qty, la)
-                ask_b, fill_b, worst_ask_b = walk_levels(b.ask_px, b.ask_qty, lb)
-                sell_spread = bid_a * a.tick - self._parity(ask_b, fx)
-                if fill_a >= la and fill_b >= lb and sell_spread - fair >= need:
-                    legs = [LegSpec(a.venue, a.sym, "S", la,
-                                    worst_bid_a - p.max_slippage_ticks, bid_a),
-                            LegSpec(b.venue, b.sym, "B", lb,
-                                    worst_ask_b + p.max_slippage_ticks, ask_b)]
-                    return self._intent("open", -1, legs, sell_spread, fair, z,
-                                        sell_spread - fair, cost, u, now_ns)
-            if z <= -z_entry:
-                ask_a, fill_a, worst_ask_a = walk_levels(a.ask_px, a.ask_qty, la)
-                bid_b, fill_b, worst_bid_b = walk_levels(b.bid_px, b.bid_qty, lb)
-                buy_spread = ask_a * a.tick - self._parity(bid_b, fx)
-                if fill_a >= la and fill_b >= lb and fair - buy_spread >= need:
-                    legs = [LegSpec(a.venue, a.sym, "B", la,
-                                    worst_ask_a + p.max_slippage_ticks, ask_a),
-                            LegSpec(b.venue, b.sym, "S", lb,
-                                    worst_bid_b - p.max_slippage_ticks, bid_b)]
-                    return self._intent("open", 1, legs, buy_spread, fair, z,
-                                        fair - buy_spread, cost, u, now_ns)
-        return self._refuse("NO_EDGE")
 
     def _maybe_close(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
         p, a, b = self.pair, self.a, self.b

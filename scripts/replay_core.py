@@ -122,14 +122,16 @@ class GroupRouter:
     def route(
         self, src: str, out: list[tuple[str, Any]], now: int, gen: list[tuple[str, str, Any]]
     ) -> None:
-        """``Host._route``: FIFO, run to completion; journaled items appended to ``gen``."""
+        """``Host._route``: FIFO, run to completion; an actor's ``@`` outputs (socket frames,
+        timers, host requests) take effect at once, as the host does; journaled items are
+        appended to ``gen`` in the host's order."""
         fifo = collections.deque((src, d, m) for d, m in out)
         cores, observer, skip = self.cores, self.observer, NOT_JOURNALED
         while fifo:
             sender, dest, msg = fifo.popleft()
             core = cores.get(dest)
             if core is not None:
-                if type(msg) not in skip:
+                if sender[:1] == "@" or type(msg) not in skip:
                     gen.append((sender, dest, msg))
                 try:
                     more = core.handle(msg, now)
@@ -138,13 +140,21 @@ class GroupRouter:
                     continue
                 if observer is not None:
                     observer(dest, msg, core, now)
-                if more:
-                    fifo.extend((dest, d, m) for d, m in more)
+                for d, m in more or ():
+                    if d[0] == "@":
+                        self._special(dest, d, m, gen)
+                    else:
+                        fifo.append((dest, d, m))
             elif dest[0] == "@":
-                if dest != "@timer":
-                    gen.append((sender, sender + dest, msg))
+                self._special(sender, dest, msg, gen)
             else:
                 self.collected.append((sender, dest, msg))
+
+    @staticmethod
+    def _special(sender: str, dest: str, msg: Any, gen: list[tuple[str, str, Any]]) -> None:
+        # as Host._special: timers and host requests are not journaled, socket frames are
+        if dest not in ("@timer", "@host"):
+            gen.append((sender, sender + dest, msg))
 
 
 def _item_view(index: int, src: str, dest: str, msg: Any) -> dict[str, Any]:

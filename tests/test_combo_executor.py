@@ -12,13 +12,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.combo_executor import ComboExecutorCore
+from actors.combo_record import ComboRecord, LegTable, legs_from_intent
 from actors.leg_executor import LegExecutorCore
-from actors.legging import LegView, Top, exposure, is_flat, plan_repair
+from actors.legging import LegView, Top, book_mid, exposure, is_flat, plan_repair
 from transports.config import ContractConfig, PairConfig, RiskConfig
 from transports.messages import (
     BookUpdate,
@@ -850,3 +852,141 @@ def test_overfilled_unwind_is_brought_back() -> None:
     assert final.state == "repaired" and w.exposure_g() == 0.0
     assert (final.filled_a_lots, final.filled_b_lots) == (0, 0)
     assert [o.side for o in w.venues["leg.comex"].orders] == ["S", "B", "S"]
+
+
+# --- running totals and cached lookups against recomputation ------------------------------------
+
+
+
+def _check_record(c: ComboRecord) -> None:
+    """Everything the record keeps as running totals, recomputed from its orders and legs the
+    way the executor used to (sums over orders, ``legging.exposure`` / ``is_flat``)."""
+    held = {}
+    for i in (0, 1):
+        leg = c.legs.get(i)
+        held[i] = 0 if leg is None else sum(
+            o.filled if o.side == leg.side else -o.filled for o in c.orders.values() if o.leg == i
+        )
+        assert c.held(i) == held[i]
+    assert c.all_terminal() == all(o.terminal for o in c.orders.values())
+    views = [
+        LegView(leg.side, held[i], leg.base_per_lot, 0.0, 0.0, 0.0, 0.0, None)
+        for i, leg in c.legs.items()
+    ]
+    want = exposure(views)
+    got = c.residual()
+    assert type(got) is type(want) and got == want and str(got) == str(want)  # -0.0 too
+    tol = abs(sum(leg.sign * leg.target * leg.base_per_lot for leg in c.legs.values()))
+    assert c.tolerance() == tol
+    assert c.flat() == (True if len(c.legs) < 2 else is_flat(views, tol))
+
+
+class _CheckedCombo(ComboExecutorCore):
+    def handle(self, msg: Any, now_ns: int) -> Any:
+        out = super().handle(msg, now_ns)
+        for c in self.combos.values():
+            _check_record(c)
+        return out
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    st.lists(VENUE_ACTIONS, max_size=12),
+    st.lists(VENUE_ACTIONS, max_size=12),
+    st.integers(30380, 30510),
+    st.sampled_from(["concurrent", "lead"]),
+    st.booleans(),
+    st.lists(st.sampled_from(["B", "S"]), min_size=1, max_size=3),
+)
+def test_running_totals_equal_the_sums_over_orders(
+    fa: list[Any], fb: list[Any], a_bid: int, mode: str, dup: bool, sides: list[str]
+) -> None:
+    def seq(values: list[Any]) -> Script:
+        it = iter(values)
+        return lambda o: next(it, o.qty)
+
+    w = World(pair(legging_mode=mode), {"shfe": seq(fa), "comex": seq(fb)}, dup_fills=dup)
+    p = w.combo.pairs["au-gc"]
+    w.combo = _CheckedCombo("combo", {p.name: p}, CONTRACTS, ["strategy.au-gc", "risk"])
+    w.cores["combo"] = w.combo
+    deep_books(w, a_bid)
+    for k, side_a in enumerate(sides):  # one after another, each with its own fills
+        sa = 1 if side_a == "B" else -1
+        legs = [
+            LegSpec("shfe", "au2606", side_a, 28, 30500 + 3 * sa, 30500.0),  # type: ignore[arg-type]
+            LegSpec("comex", "GCZ6", "S" if side_a == "B" else "B", 9, 26500 - 3 * sa, 26500.0),  # type: ignore[arg-type]
+        ]
+        w.send("combo", intent(cid=1_000_001 + k, legs=legs if k % 2 == 0 else legs[::-1]))
+        w.advance(w.now + 60_000 * MS)
+    assert w.combo.combos
+
+
+SPEC_VENUES = [("shfe", "au2606"), ("comex", "GCZ6"), ("shfe", "GCZ6"), ("lme", "x")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(SPEC_VENUES),
+            st.sampled_from(["B", "S"]),
+            st.integers(-1, 30),
+            st.integers(26000, 31000),
+            st.floats(26000.0, 31000.0),
+        ),
+        max_size=3,
+    ),
+    st.sampled_from(["au-gc", "nope"]),
+)
+def test_leg_table_builds_what_legs_from_intent_builds(specs: list[Any], pair_name: str) -> None:
+    p = pair()
+    legs = [LegSpec(v, s, side, q, lim, exp) for (v, s), side, q, lim, exp in specs]  # type: ignore[arg-type]
+    i = ComboIntent(1, pair_name, "open", 1, legs, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1, 2, 3, 4)  # type: ignore[arg-type]
+    table = LegTable({p.name: p}, CONTRACTS)
+    for _ in range(2):  # the second time through the cache
+        got_pair, got = table.legs(i)
+        want = legs_from_intent(i, {p.name: p}.get(pair_name), CONTRACTS)
+        assert got_pair is {p.name: p}.get(pair_name)
+        if isinstance(want, str):
+            assert got == want
+            continue
+        assert isinstance(got, dict) and list(got) == list(want)
+        for k in want:
+            g, w_ = got[k], want[k]
+            assert (g.key, g.side, g.target, g.limit_px, g.expected_px, g.sign, g.dest) == \
+                (w_.key, w_.side, w_.target, w_.limit_px, w_.expected_px, w_.sign, w_.dest)
+            assert g.contract is w_.contract
+            assert (g.tick_value, g.fee, g.base_per_lot) == (w_.tick_value, w_.fee, w_.base_per_lot)
+
+
+def test_leg_table_follows_replaced_contracts_and_pairs() -> None:
+    p = pair()
+    contracts = dict(CONTRACTS)
+    table = LegTable({p.name: p}, contracts)
+    i = intent()
+    _, legs = table.legs(i)
+    assert isinstance(legs, dict) and legs[0].contract is AU
+    au2 = msgspec.structs.replace(AU, fee_per_lot=99.0)
+    contracts["shfe:au2606"] = au2  # replaced in place: the cache must not serve the old one
+    _, legs = table.legs(i)
+    assert isinstance(legs, dict) and legs[0].contract is au2 and legs[0].fee == 99.0
+    table.pairs[p.name] = msgspec.structs.replace(p, leg_b="shfe:au2606")
+    _, legs = table.legs(i)
+    assert legs == "bad_leg:comex:GCZ6"
+
+
+def test_book_mid_of_an_update_is_the_top_mid() -> None:
+    for bids, asks in (([30499, 30498], [30501]), ([], [30501]), ([30499], [])):
+        u = BookUpdate("shfe", "au2606", True, 1, 1, 1, bids, [1] * len(bids), asks,
+                       [1] * len(asks))
+        assert book_mid(u) == Top(bids, [1] * len(bids), asks, [1] * len(asks), 1).mid()
+
+
+def test_combo_states_carry_the_residual_rounded_to_6_places() -> None:
+    w = World(pair(), {"shfe": fills({}), "comex": fills({})})
+    w.send("combo", intent())
+    working, complete = w.states()
+    assert working.residual_base == 0.0 and str(working.residual_base) == "0.0"
+    raw = 28 * 1000.0 - 9 * G_PER_GC
+    assert raw != round(raw, 6)  # the rounding is visible
+    assert complete.residual_base == round(raw, 6)

@@ -42,6 +42,31 @@ def test_warm_up_counts_every_kernel_and_compiles_it():
         assert getattr(kernels, name).signatures, f"{name} not compiled by warm_up"
 
 
+def test_the_hot_path_compiles_nothing_after_warm_up():
+    """Ticks through the Book and the Strategy use only signatures warm_up compiled."""
+    from actors.book import BookCore
+    from actors.strategy import MIN_WARM_SAMPLES, StrategyCore
+    from transports.config import load_config
+    from transports.messages import BookDelta, BookSnapshot, BookUpdate
+
+    kernels.warm_up()
+    before = {name: len(getattr(kernels, name).signatures) for name in KERNEL_NAMES}
+    cfg = load_config()
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = cfg.pairs[0]
+    s = StrategyCore("s", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", 1)
+    b = BookCore("book.shfe:au2606", "shfe", "au2606", ["s"], depth=5)
+    b.handle(BookSnapshot("shfe", "au2606", 1, 0, 0, [(30700, 5)], [(30702, 5)]), 0)
+    s.handle(BookUpdate("fx", "USDCNH", True, 0, 0, 0, [71999], [9], [72001], [9]), 0)
+    s.handle(BookUpdate("comex", "GCZ6", True, 0, 0, 0, [26499], [9], [26501], [9]), 0)
+    for i in range(MIN_WARM_SAMPLES + 5):
+        (_, u), = b.handle(BookDelta("shfe", "au2606", 2 + i, 0, 0, [(30700, 5 + i % 3)],
+                                     [(30703, 1)] if i % 2 else []), 0)
+        s.handle(u, 0)
+    after = {name: len(getattr(kernels, name).signatures) for name in KERNEL_NAMES}
+    assert after == before
+
+
 @pytest.mark.parametrize("name", KERNEL_NAMES)
 def test_every_kernel_is_njit_cached_nogil(name):
     disp = getattr(kernels, name)

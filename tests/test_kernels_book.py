@@ -6,7 +6,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels import book_apply, book_clear, book_crossed, book_set_level, walk_book
+from kernels import (
+    book_apply,
+    book_clear,
+    book_crossed,
+    book_set_level,
+    book_update_level,
+    walk_book,
+)
 
 SETTINGS = settings(deadline=None, max_examples=200)
 
@@ -138,3 +145,37 @@ def test_book_crossed_matches_reference(bids, asks):
     if bids:
         locked = np.array([bids[0][0]], np.int64)
         assert book_crossed(bid_px, len(bids), locked, 1)
+
+
+# --- book_update_level: the Book's per-level call on a two-sided array ----------------------------
+
+
+two_sided_ops_st = st.lists(
+    st.tuples(st.integers(0, 1), st.integers(90, 110), st.one_of(st.just(0), st.integers(-1, 6))),
+    max_size=60,
+)
+
+
+@SETTINGS
+@given(depth=st.integers(1, 6), ops=two_sided_ops_st)
+def test_book_update_level_equals_one_side_kernels_and_py_func(depth, ops):
+    levels = np.zeros((4, depth), np.int64)
+    n = np.zeros(2, np.int64)
+    levels_py, n_py = levels.copy(), n.copy()
+    sides = [(np.zeros(depth, np.int64), np.zeros(depth, np.int64), np.zeros(1, np.int64))
+             for _ in range(2)]
+    for side, price, q in ops:
+        got = book_update_level(levels, n, side, price, q)
+        py = book_update_level.py_func(levels_py, n_py, side, price, q)
+        book_set_level(*sides[side], side == 0, price, q)
+        (bid_px, bid_qty, bid_n), (ask_px, ask_qty, ask_n) = sides
+        crossed = book_crossed(bid_px, bid_n[0], ask_px, ask_n[0])
+        assert got == (crossed, int(bid_n[0]), int(ask_n[0]))
+        assert tuple(bool(v) if i == 0 else int(v) for i, v in enumerate(py)) == got
+        assert type(got[0]) is bool and type(got[1]) is int and type(got[2]) is int
+        for row, arr in ((0, bid_px), (1, bid_qty), (2, ask_px), (3, ask_qty)):
+            live = int(n[row // 2])
+            assert np.array_equal(levels[row, :live], arr[:live])
+            assert np.array_equal(levels_py[row, :live], arr[:live])
+        # the rows are ordinary sides for the one-side kernels
+        assert walk_book(levels[0], levels[1], n[0], 3) == walk_book(bid_px, bid_qty, bid_n[0], 3)

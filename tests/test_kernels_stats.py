@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels import zscore_init, zscore_mean_std, zscore_series, zscore_update
+from kernels import (
+    zscore_init,
+    zscore_mean_std,
+    zscore_score_push,
+    zscore_series,
+    zscore_update,
+)
 
 SETTINGS = settings(deadline=None, max_examples=200)
 
@@ -124,3 +130,79 @@ def test_zscore_no_drift_over_long_run():
     mean, std = zscore_mean_std(buf, state)
     assert mean == pytest.approx(win.mean(), rel=1e-12)
     assert std == pytest.approx(win.std(), rel=1e-6)
+
+
+# --- zscore_score_push: the Strategy's fused per-tick call --------------------------------------
+
+
+samples_st = st.lists(
+    st.one_of(
+        st.integers(-1_000_000, 1_000_000).map(lambda k: k / 1000.0),
+        st.floats(-1e6, 1e6),
+        st.sampled_from([np.nan, np.inf, -np.inf]),
+    ),
+    max_size=60,
+)
+
+
+def _same(a, b):
+    """Bitwise float equality (NaN equal to NaN): the fused kernel must not move a single bit."""
+    return np.array_equal(np.float64(a), np.float64(b), equal_nan=True) and (
+        np.signbit(a) == np.signbit(b) or (np.isnan(a) and np.isnan(b))
+    )
+
+
+def _reference_step(buf, state, x, z_clip, warm):
+    """What the Strategy did before the fused kernel: mean/std, z, winsorise, push."""
+    mean, std = (float(v) for v in zscore_mean_std(buf, state))
+    z = (x - mean) / std if (warm and std > 1e-12) else 0.0
+    push = x
+    if warm and std > 1e-12 and abs(z) > z_clip:
+        push = mean + (z_clip if z > 0 else -z_clip) * std
+    zscore_update(buf, state, push)
+    return z, mean, std
+
+
+@SETTINGS
+@given(
+    xs=samples_st,
+    window=st.integers(1, 20),
+    z_clip=st.sampled_from([0.0, 0.5, 2.0, 1e9]),
+    warm_after=st.integers(0, 25),
+)
+def test_zscore_score_push_equals_the_unfused_steps_bit_for_bit(xs, window, z_clip, warm_after):
+    buf_f, st_f = np.zeros(window), np.zeros(4)
+    buf_r, st_r = np.zeros(window), np.zeros(4)
+    buf_p, st_p = np.zeros(window), np.zeros(4)
+    for a in (buf_f, buf_r, buf_p):
+        zscore_init(a, st_f if a is buf_f else st_r if a is buf_r else st_p)
+    for i, x in enumerate(xs):
+        warm = i >= warm_after
+        got = zscore_score_push(buf_f, st_f, float(x), z_clip, warm)
+        want = _reference_step(buf_r, st_r, float(x), z_clip, warm)
+        py = zscore_score_push.py_func(buf_p, st_p, float(x), z_clip, warm)
+        assert all(type(v) is float for v in got)
+        for g, w, p in zip(got, want, py, strict=True):
+            assert _same(g, w) and _same(g, p), (i, got, want, py)
+        assert np.array_equal(st_f, st_r, equal_nan=True)
+        assert np.array_equal(buf_f, buf_r, equal_nan=True)
+        assert np.array_equal(st_f, st_p, equal_nan=True)
+
+
+def test_zscore_score_push_scores_against_the_window_before_the_sample():
+    buf, state = np.zeros(4), np.zeros(4)
+    zscore_init(buf, state)
+    z, mean, std = zscore_score_push(buf, state, 1.0, 2.0, True)  # empty window before it
+    assert z == 0.0 and np.isnan(mean) and np.isnan(std)
+    for x in (2.0, 4.0, 6.0):
+        zscore_score_push(buf, state, x, 10.0, True)
+    z, mean, std = zscore_score_push(buf, state, 100.0, 1.0, True)
+    win = np.array([1.0, 2.0, 4.0, 6.0])
+    assert (mean, std) == pytest.approx((win.mean(), win.std()))
+    assert z == pytest.approx((100.0 - win.mean()) / win.std())
+    # winsorised: 100 evicted 1.0 and went in as mean + 1 std
+    assert 100.0 not in buf and 1.0 not in buf
+    assert sorted(buf.tolist()) == pytest.approx(sorted([2.0, 4.0, 6.0, win.mean() + win.std()]))
+    # not warm: z is 0 and the sample goes in as it is
+    z, _, _ = zscore_score_push(buf, state, 50.0, 1.0, False)
+    assert z == 0.0 and 50.0 in buf

@@ -7,8 +7,11 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from actors.leg_executor import LegExecutorCore
+from actors.pretrade import RateBucket, pretrade_reason
 from transports.config import ContractConfig, RiskConfig
 from transports.messages import (
     CancelLeg,
@@ -431,3 +434,166 @@ def test_snapshot_keys() -> None:
         "illegal_transitions",
         "unknown_outcomes",
     } <= set(snap["counters"])
+
+
+# --- the optimised order path against the original rules ---------------------------------------
+
+_TOKEN = 1_000_000_000
+
+
+class _ReferenceBucket:
+    """RateBucket as it was: min/max over the refill, one token per order."""
+
+    def __init__(self, rate_per_s: int) -> None:
+        self._rate = rate_per_s
+        self._tokens = rate_per_s * _TOKEN
+        self._last_ns: int | None = None
+
+    def take(self, now_ns: int) -> bool:
+        last = now_ns if self._last_ns is None else self._last_ns
+        if now_ns > last:
+            self._tokens = min(self._rate * _TOKEN, self._tokens + (now_ns - last) * self._rate)
+        self._last_ns = max(now_ns, last)
+        if self._tokens < _TOKEN:
+            return False
+        self._tokens -= _TOKEN
+        return True
+
+
+def _reference_reason(o, *, venue, contract, trading_state, position, working_same_side,
+                      uncertain, bucket, now_ns):
+    """pretrade_reason as it was (``reduces`` always worked out)."""
+    if o.venue != venue:
+        return "wrong_venue"
+    if contract is None:
+        return "unknown_instrument"
+    if o.qty_lots <= 0:
+        return "bad_qty"
+    if trading_state == "HALTED":
+        return "halted"
+    sign = 1 if o.side == "B" else -1
+    reducing = position * sign < 0 and working_same_side + o.qty_lots <= abs(position)
+    if trading_state == "REDUCING" and not reducing:
+        return "reducing"
+    if uncertain and not reducing:
+        return "venue_uncertain"
+    if o.qty_lots > contract.max_lots_per_order:
+        return "max_lots"
+    worst = position + sign * (working_same_side + o.qty_lots)
+    if abs(worst) > contract.max_position_lots and abs(worst) > abs(position):
+        return "max_position"
+    if not bucket.take(now_ns):
+        return "rate_limit"
+    return ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 50), st.lists(st.integers(-3 * MS, 400 * MS), max_size=80))
+def test_rate_bucket_takes_like_the_original(rate: int, steps: list[int]) -> None:
+    got, want = RateBucket(rate), _ReferenceBucket(rate)
+    now = 10**12
+    for dt in steps:  # time may stand still or step back: neither refills
+        now += dt
+        assert got.take(now) == want.take(now)
+        assert (got._tokens, got._last_ns) == (want._tokens, want._last_ns)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.sampled_from(["shfe", "comex"]),
+    st.booleans(),
+    st.sampled_from(["B", "S"]),
+    st.integers(-2, 50),
+    st.sampled_from(["ACTIVE", "REDUCING", "HALTED"]),
+    st.integers(-60, 60),
+    st.integers(0, 40),
+    st.booleans(),
+    st.integers(1, 3),
+)
+def test_pretrade_reason_is_the_original_rules(
+    venue: str, known: bool, side: str, qty: int, state: str, position: int, working: int,
+    uncertain: bool, rate: int,
+) -> None:
+    o = order(side=side, qty=qty, venue=venue)
+    contract = AU if known else None
+    b_got, b_want = RateBucket(rate), _ReferenceBucket(rate)
+    for now in (1_000, 1_001, 1_002, 1_003):  # the bucket runs dry after ``rate`` orders
+        got = pretrade_reason(o, "shfe", contract, state, position, working, uncertain, b_got,
+                              now)
+        want = _reference_reason(o, venue="shfe", contract=contract, trading_state=state,
+                                 position=position, working_same_side=working,
+                                 uncertain=uncertain, bucket=b_want, now_ns=now)
+        assert got == want
+        assert b_got._tokens == b_want._tokens
+
+
+VENUE_REPLIES = st.lists(
+    st.tuples(
+        st.integers(0, 7),  # which order
+        st.sampled_from(["ack", "fill", "done_filled", "done_expired", "reject", "cancel",
+                         "cancel_reject", "status_unknown", "status_partial", "timer_ack",
+                         "timer_query", "halt", "active"]),
+        st.integers(1, 12),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["B", "S"]), st.integers(1, 12)), min_size=1,
+                max_size=8), VENUE_REPLIES)
+def test_open_and_unknown_sets_always_match_the_orders(
+    orders_: list[tuple[str, int]], replies: list[tuple[int, str, int]]
+) -> None:
+    """The executor's open / unknown-outcome indexes (kept inline on the order path) are at
+    every step exactly the orders that are open / whose outcome is unknown."""
+    c = core(rate=1000)
+    now = 1_000
+    cls: list[str] = []
+
+    def check() -> None:
+        assert c._open == {cl: lo for cl, lo in c.orders.items() if lo.is_open}
+        assert c._unknown == {cl for cl, lo in c.orders.items() if lo.unknown}
+
+    for k, (side, qty) in enumerate(orders_):
+        now += 1
+        out = c.handle(order(combo=k, side=side, qty=qty), now)
+        cls += [m.cl for m in of(out, NewOrder, "@oe")]
+        check()
+    tid = itertools.count()
+    for i, what, n in replies:
+        if not cls:
+            break
+        cl = cls[i % len(cls)]
+        now += 500 * MS
+        msg: Any = {
+            "ack": Ack(cl=cl, oid="o", ts=now),
+            "fill": Fill(cl=cl, oid="o", tid=f"t{next(tid)}", px=30500, qty=n, ts=now),
+            "done_filled": Done(cl=cl, oid="o", state="filled", cum=n, ts=now),
+            "done_expired": Done(cl=cl, oid="o", state="expired", cum=n // 2, ts=now),
+            "reject": Reject(cl=cl, code="R", reason="x", ts=now),
+            "cancel": CancelLeg("shfe", cl),
+            "cancel_reject": CancelReject(cl=cl, code="c", reason="x", ts=now),
+            "status_unknown": OrderStatus(cl=cl, state="unknown"),
+            "status_partial": OrderStatus(cl=cl, state="partial", oid="o", cum=n),
+            "timer_ack": Timer(f"ack:{cl}", now),
+            "timer_query": Timer(f"query:{cl}", now),
+            "halt": TradingState("HALTED", "x", now),
+            "active": TradingState("ACTIVE", "x", now),
+        }[what]
+        c.handle(msg, now)
+        check()
+
+
+@pytest.mark.parametrize("purpose", ["entry", "chase", "unwind"])
+def test_the_sent_report_is_the_generic_report(purpose: str) -> None:
+    """The order path builds its "sent" ExecReport inline; it must be ``_reports``' own."""
+    c = core()
+    out = c.handle(order(qty=7, purpose=purpose), 1_234)
+    sent = [(d, m) for d, m in out if isinstance(m, ExecReport)]
+    lo = c.orders["3.42.0.0"]
+    assert sent == c._reports(lo, "sent", 1_234, reason=purpose)
+    assert [type(m).__name__ for _, m in out] == ["ExecReport", "ExecReport", "NewOrder",
+                                                  "SetTimer"]
+    (_, rep), _ = sent
+    assert (rep.qty_lots, rep.cum_lots, rep.leaves_lots, rep.state) == (7, 0, 7, "SUBMITTED")

@@ -300,3 +300,38 @@ def test_done_is_idempotent_and_terminal_sets() -> None:
     assert o.apply_done("filled", 10, "X1", 3) is False
     assert o.state is S.FILLED and o.terminal and not o.is_open and o.leaves_lots == 0
     assert TERMINAL.isdisjoint(PENDING)
+
+
+# --- the fast paths keep the table's semantics -------------------------------------------------
+
+
+def test_st_holds_the_very_members() -> None:
+    from actors.order_state import St
+
+    for m in OrderState:
+        assert getattr(St, m.name) is m
+    assert {m: m.value for m in OrderState}[St.FILLED] == "FILLED"  # hashable, identity keys
+
+
+@pytest.mark.parametrize("state", list(OrderState))
+def test_submit_moves_like_the_table(state: OrderState) -> None:
+    o = _order()
+    o.state, o.previous_state = state, S.ACCEPTED
+    sent = o.sent_ns
+    try:
+        want = transition(state, "submit", S.ACCEPTED)
+    except IllegalTransition:
+        with pytest.raises(IllegalTransition):
+            o.submit(5)
+        assert (o.state, o.previous_state, o.sent_ns) == (state, S.ACCEPTED, sent)
+        return
+    o.submit(5)
+    assert (o.state, o.sent_ns) == (want, 5)
+    assert o.previous_state is (state if state not in PENDING else S.ACCEPTED)
+
+
+def test_positional_and_keyword_construction_agree() -> None:
+    a = LiveOrder("1.7.0.1", "shfe", "au2606", "S", 30500, 3, "IOC", 7, 1, 2, "chase", 9)
+    b = LiveOrder("1.7.0.1", "shfe", "au2606", "S", 30500, 3, "IOC", combo_id=7, leg=1,
+                  attempt=2, purpose="chase", created_ns=9)
+    assert all(getattr(a, k) == getattr(b, k) for k in LiveOrder.__slots__)

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
-import pytest
+import random
+from decimal import Decimal
 
-from actors.strategy import MIN_WARM_SAMPLES, StrategyCore
+import msgspec
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from actors.strategy import MIN_WARM_SAMPLES, StrategyCore, walk_levels
+from kernels.book import walk_book
+from kernels.lots import best_lot_pair
+from kernels.pricing import parity
+from kernels.stats import zscore_init, zscore_mean_std, zscore_update
 from tests.helpers import msgs
+from transports.codec import encode
 from transports.config import load_config
-from transports.messages import BookUpdate, ComboIntent, ComboState, Control, SessionStatus
+from transports.messages import (
+    BookUpdate,
+    ComboIntent,
+    ComboState,
+    Control,
+    LegSpec,
+    SessionStatus,
+)
 
 GRAMS_PER_OZ = 31.1034768
 
@@ -146,3 +165,375 @@ def test_a_late_update_of_a_finished_combo_still_moves_the_position() -> None:
     s.on_combo_state(ComboState(intent.combo_id, "au-gc", "open", "repaired", -1, 27, 9, 0.0,
                                 3002), 3002)
     assert (s.pos_a_lots, s.pos_b_lots) == (-27, 9)
+
+
+# --- the optimised core against the original algorithm --------------------------------------------
+#
+# ``_Reference`` is StrategyCore as it was before the hot-path work: numpy copies of the levels,
+# ``walk_book`` / ``parity`` Numba calls per price, ``zscore_mean_std`` + ``zscore_update`` per
+# sample, holdings summed on every ComboState. The optimised core must make exactly the same
+# decisions and messages, and keep the same state, on any event stream.
+
+
+
+
+
+class _RefLeg:
+    def __init__(self, cfg) -> None:
+        self.cfg, self.key = cfg, f"{cfg.venue}:{cfg.sym}"
+        self.tick = float(Decimal(cfg.tick))
+        self.valid, self.session, self.ts_event_ns = False, "open", 0
+        self.bid_px = self.bid_qty = self.ask_px = self.ask_qty = np.zeros(0, np.int64)
+        self.bid_n = self.ask_n = 0
+
+    def update(self, u) -> None:
+        self.valid = u.valid
+        if not u.valid:
+            return
+        self.ts_event_ns = u.ts_event_ns
+        self.bid_px, self.bid_qty = np.asarray(u.bid_px, np.int64), np.asarray(u.bid_qty, np.int64)
+        self.ask_px, self.ask_qty = np.asarray(u.ask_px, np.int64), np.asarray(u.ask_qty, np.int64)
+        self.bid_n, self.ask_n = len(u.bid_px), len(u.ask_px)
+
+    def usable(self) -> bool:
+        return self.valid and self.session == "open" and self.bid_n > 0 and self.ask_n > 0
+
+
+class _Reference:
+    def __init__(self, pair, leg_a, leg_b, fx, epoch=1) -> None:
+        self.pair = pair
+        self.a, self.b = _RefLeg(leg_a), _RefLeg(leg_b)
+        self.fx = _RefLeg(fx) if fx is not None else None
+        la, lb, resid = best_lot_pair(leg_a.base_per_lot, leg_b.base_per_lot,
+                                      pair.max_clip_lots_a, pair.max_clip_lots_b)
+        self.lots_a, self.lots_b, self.residual_base = int(la), int(lb), float(resid)
+        self.zbuf, self.zstate = np.zeros(pair.z_window), np.zeros(4)
+        zscore_init(self.zbuf, self.zstate)
+        self.samples, self.combo_seq, self.pending = 0, epoch * 1_000_000_000, None
+        self.pos_dir = self.pos_a_lots = self.pos_b_lots = 0
+        self.holdings: dict = {}
+        self.flattening = self.halted = False
+        self.refusals: dict = {}
+        self.intents = 0
+        self.last: dict = {}
+        fee_units = leg_a.multiplier * self.lots_a
+        self._fee_a = self.lots_a * leg_a.fee_per_lot / fee_units
+        self._fee_b = self.lots_b * leg_b.fee_per_lot / fee_units
+        self._legs = {self.a.key: self.a, self.b.key: self.b}
+        if self.fx is not None:
+            self._legs[self.fx.key] = self.fx
+
+    def _refuse(self, reason):
+        self.refusals[reason] = self.refusals.get(reason, 0) + 1
+        return []
+
+    def _fx_rate(self):
+        if self.fx is None:
+            return 1.0
+        mid = (self.fx.bid_px[0] + self.fx.ask_px[0]) * 0.5 * self.fx.tick
+        with np.errstate(divide="ignore"):
+            return 1.0 / mid if self.pair.fx_invert else mid
+
+    def _parity(self, p_b_ticks, fx):
+        p = self.pair
+        return float(parity(p_b_ticks * self.b.tick, fx, p.unit_factor, p.import_tax, p.premium))
+
+    def handle(self, m, now_ns):
+        if isinstance(m, SessionStatus):
+            leg = self._legs.get(f"{m.venue}:{m.sym}")
+            if leg is not None:
+                leg.session = m.state
+            return []
+        if isinstance(m, Control):
+            if m.cmd == "flatten":
+                self.flattening = self.halted = True
+            elif m.cmd == "halt":
+                self.halted = True
+            elif m.cmd == "resume":
+                self.halted = self.flattening = False
+            return []
+        if isinstance(m, ComboState):
+            if m.pair != self.pair.name:
+                return []
+            sign_a = 1 if m.direction > 0 else -1
+            a, b = sign_a * m.filled_a_lots, -sign_a * m.filled_b_lots
+            if m.action != "open":
+                a, b = -a, -b
+            self.holdings[m.combo_id] = (a, b)
+            self.pos_a_lots = sum(h[0] for h in self.holdings.values())
+            self.pos_b_lots = sum(h[1] for h in self.holdings.values())
+            if m.combo_id == self.pending and m.state not in ("working", "repairing"):
+                self.pending = None
+                if self.pos_a_lots == 0 and self.pos_b_lots == 0:
+                    self.pos_dir = 0
+                    self.holdings.clear()
+                elif m.action == "open":
+                    self.pos_dir = m.direction
+            return []
+        leg = self._legs.get(f"{m.venue}:{m.sym}")
+        if leg is None:
+            return []
+        leg.update(m)
+        if leg is self.fx:
+            return []
+        return self._evaluate(m, now_ns)
+
+    def _evaluate(self, u, now_ns):
+        a, b, p = self.a, self.b, self.pair
+        for leg, tag in ((a, "A"), (b, "B"), (self.fx, "FX")):
+            if leg is None:
+                continue
+            if not leg.valid:
+                return self._refuse(f"INVALID_{tag}")
+            if not leg.usable():
+                return self._refuse(f"CLOSED_{tag}" if leg.session != "open" else f"EMPTY_{tag}")
+        if abs(a.ts_event_ns - b.ts_event_ns) > p.max_quote_skew_ms * 1_000_000:
+            return self._refuse("SKEW")
+        fx = self._fx_rate()
+        mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
+        mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
+        mid_spread = mid_a - self._parity(mid_b, fx)
+        mean, std = (float(v) for v in zscore_mean_std(self.zbuf, self.zstate))
+        warm = self.samples >= min(MIN_WARM_SAMPLES, p.z_window)
+        z = (mid_spread - mean) / std if (warm and std > 1e-12) else 0.0
+        x = mid_spread
+        if warm and std > 1e-12 and abs(z) > p.z_entry:
+            x = mean + (p.z_entry if z > 0 else -p.z_entry) * std
+        zscore_update(self.zbuf, self.zstate, x)
+        self.samples += 1
+        fair = p.fair_basis if p.fair_basis is not None else mean
+        self.last = {"mid_spread": mid_spread, "mean": fair, "std": std, "z": z, "fx": fx}
+        if not warm:
+            return self._refuse("WARMUP")
+        if self.pending is not None:
+            return []
+        if self.flattening or self.pos_dir != 0:
+            return self._maybe_close(u, fx, fair, z, now_ns)
+        if self.halted:
+            return self._refuse("HALTED")
+        return self._maybe_open(u, fx, fair, z, now_ns)
+
+    def _cost(self, fx):
+        p = self.pair
+        fees = self._fee_a + self._fee_b * fx
+        slip = p.slippage_ticks * (self.a.tick + self.b.tick * fx * p.unit_factor)
+        return 2.0 * (fees + slip)
+
+    def _maybe_open(self, u, fx, fair, z, now_ns):
+        p, a, b = self.pair, self.a, self.b
+        la, lb = self.lots_a, self.lots_b
+        bid_a, fa_b, wba = walk_book(a.bid_px, a.bid_qty, a.bid_n, la)
+        ask_a, fa_a, waa = walk_book(a.ask_px, a.ask_qty, a.ask_n, la)
+        bid_b, fb_b, wbb = walk_book(b.bid_px, b.bid_qty, b.bid_n, lb)
+        ask_b, fb_a, wab = walk_book(b.ask_px, b.ask_qty, b.ask_n, lb)
+        cost = self._cost(fx)
+        need = cost * p.safety_factor + p.min_edge
+        sell = float(bid_a) * a.tick - self._parity(float(ask_b), fx)
+        buy = float(ask_a) * a.tick - self._parity(float(bid_b), fx)
+        if fa_b >= la and fb_a >= lb and sell - fair >= need and z >= p.z_entry:
+            legs = [LegSpec(a.cfg.venue, a.cfg.sym, "S", la, int(wba) - p.max_slippage_ticks,
+                            float(bid_a)),
+                    LegSpec(b.cfg.venue, b.cfg.sym, "B", lb, int(wab) + p.max_slippage_ticks,
+                            float(ask_b))]
+            return self._intent("open", -1, legs, sell, fair, z, sell - fair, cost, u, now_ns)
+        if fa_a >= la and fb_b >= lb and fair - buy >= need and z <= -p.z_entry:
+            legs = [LegSpec(a.cfg.venue, a.cfg.sym, "B", la, int(waa) + p.max_slippage_ticks,
+                            float(ask_a)),
+                    LegSpec(b.cfg.venue, b.cfg.sym, "S", lb, int(wbb) - p.max_slippage_ticks,
+                            float(bid_b))]
+            return self._intent("open", 1, legs, buy, fair, z, fair - buy, cost, u, now_ns)
+        return self._refuse("NO_EDGE")
+
+    def _maybe_close(self, u, fx, fair, z, now_ns):
+        p, a, b = self.pair, self.a, self.b
+        reverted = (self.pos_dir < 0 and z <= p.z_exit) or (self.pos_dir > 0 and z >= -p.z_exit)
+        if not (reverted or self.flattening):
+            return []
+        la, lb = abs(self.pos_a_lots), abs(self.pos_b_lots)
+        slip = p.max_slippage_ticks * (3 if self.flattening else 1)
+        legs = []
+        ea = walk_book(a.bid_px, a.bid_qty, a.bid_n, la) if self.pos_a_lots > 0 else \
+            walk_book(a.ask_px, a.ask_qty, a.ask_n, la)
+        eb = walk_book(b.bid_px, b.bid_qty, b.bid_n, lb) if self.pos_b_lots > 0 else \
+            walk_book(b.ask_px, b.ask_qty, b.ask_n, lb)
+        if la:
+            side = "S" if self.pos_a_lots > 0 else "B"
+            lim = int(ea[2]) + (-slip if side == "S" else slip)
+            legs.append(LegSpec(a.cfg.venue, a.cfg.sym, side, la, lim, float(ea[0])))
+        if lb:
+            side = "S" if self.pos_b_lots > 0 else "B"
+            lim = int(eb[2]) + (-slip if side == "S" else slip)
+            legs.append(LegSpec(b.cfg.venue, b.cfg.sym, side, lb, lim, float(eb[0])))
+        if not legs:
+            self.pos_dir = 0
+            return []
+        spread = float(ea[0]) * a.tick - self._parity(float(eb[0]), fx) if la and lb else 0.0
+        return self._intent("close", self.pos_dir, legs, spread, fair, z, 0.0, self._cost(fx),
+                            u, now_ns)
+
+    def _intent(self, action, direction, legs, spread, mean, z, edge, cost, u, now_ns):
+        self.combo_seq += 1
+        self.pending = self.combo_seq
+        self.intents += 1
+        return [("combo", ComboIntent(self.combo_seq, self.pair.name, action, direction, legs,
+                                      spread, mean, z, edge, cost, self.residual_base,
+                                      u.ts_event_ns, u.ts_recv_ns, u.ts_book_ns, now_ns))]
+
+
+def _pair_variant(rng: random.Random):
+    cfg = load_config()
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = msgspec.structs.replace(
+        cfg.pairs[0],
+        z_window=rng.choice([10, 20]),
+        z_entry=rng.choice([0.0, 0.5, 1.5]),
+        z_exit=rng.choice([0.0, 0.5]),
+        fair_basis=rng.choice([None, None, 0.5, -50.0]),
+        min_edge=rng.choice([0.0, 0.3]),
+        premium=rng.choice([0.0, 0.25]),
+        import_tax=rng.choice([0.0, 0.13]),
+        fx_invert=rng.random() < 0.2,
+        max_clip_lots_a=rng.choice([3, 30]),
+        max_quote_skew_ms=rng.choice([1, 500]),
+    )
+    fx = c[p.fx] if rng.random() < 0.85 else None
+    return p, c[p.leg_a], c[p.leg_b], fx
+
+
+def _events(rng: random.Random, n: int, pair) -> list:
+    """A random event stream: books near parity with dislocations, sessions, controls and
+    ComboStates for the pending combo (or an older one). A frozen stream keeps every price
+    still, so the spread is constant and z is exactly 0 (the boundary of ``z_entry = 0``)."""
+    gc_mid, fx_mid, basis = 26_500, 72_000, 0.5
+    frozen = rng.random() < 0.25
+    out = []
+    ts = 0
+    for _ in range(n):
+        ts += rng.choice([1, 1_000_000, 3_000_000])
+        r = rng.random()
+        if r < 0.75:
+            if not frozen:
+                gc_mid += rng.randint(-2, 2)
+                fx_mid += rng.randint(-3, 3)
+            which = rng.choice(["A", "A", "B", "FX"])
+            if which == "A":
+                par = gc_mid * 0.1 * fx_mid * 0.0001 / 31.1034768 + basis
+                jump = 0 if frozen else rng.choice([0, 0, 0, 1, -1, 60, -60])
+                mid = round(par / 0.02) + jump
+                venue, sym = "shfe", "au2606"
+            elif which == "B":
+                mid, venue, sym = gc_mid, "comex", "GCZ6"
+            else:
+                mid, venue, sym = fx_mid, "fx", "USDCNH"
+            nb, na = rng.choice([0, 1, 2, 2, 3]), rng.choice([0, 1, 2, 2, 3])
+            bids = [mid - 1 - i for i in range(nb)]
+            asks = [mid + 1 + i for i in range(na)]
+            qty = [rng.choice([1, 5, 40, 100]) for _ in range(6)]
+            out.append(BookUpdate(venue, sym, rng.random() > 0.03, ts, ts, ts, bids, qty[:nb],
+                                  asks, qty[3:3 + na]))
+        elif r < 0.8:
+            out.append(SessionStatus(rng.choice(["shfe", "comex", "fx"]),
+                                     rng.choice(["au2606", "GCZ6", "USDCNH"]),
+                                     rng.choice(["open", "open", "break"]), ts))
+        elif r < 0.83:
+            out.append(Control(rng.choice(["flatten", "halt", "resume", "resume"])))
+        else:
+            out.append(("state", rng.choice(["working", "complete", "failed", "repaired",
+                                              "repairing"]),
+                        rng.randint(0, 30), rng.randint(0, 10), rng.random() < 0.8))
+    return out
+
+
+def _run_both(seed: int, n: int) -> int:
+    rng = random.Random(seed)
+    p, la, lb, fx = _pair_variant(rng)
+    new = StrategyCore("strategy.au-gc", p, la, lb, fx, "combo", 1)
+    ref = _Reference(p, la, lb, fx)
+    intents = 0
+    last_intent = None
+    for ev in _events(rng, n, p):
+        if isinstance(ev, tuple):  # a ComboState for the pending combo (or the last one)
+            _, state, fa, fb, pending = ev
+            cid = new.pending if pending and new.pending is not None else (
+                last_intent.combo_id if last_intent is not None else 1)
+            action = last_intent.action if last_intent is not None else "open"
+            direction = last_intent.direction if last_intent is not None else 1
+            ev = ComboState(cid, p.name, action, state, direction, fa, fb, 0.0, 0)
+        got, want = new.handle(ev, 5), ref.handle(ev, 5)
+        assert [(d, encode(m)) for d, m in got] == [(d, encode(m)) for d, m in want], ev
+        for _, m in got:
+            intents += 1
+            last_intent = m
+        assert new.refusals == ref.refusals
+        assert (new.pos_dir, new.pos_a_lots, new.pos_b_lots, new.pending, new.samples) == \
+            (ref.pos_dir, ref.pos_a_lots, ref.pos_b_lots, ref.pending, ref.samples)
+        assert new.holdings == ref.holdings
+        assert new.last.keys() == ref.last.keys()
+        for k in ref.last:
+            a, b = new.last[k], float(ref.last[k])
+            assert a == b or (np.isnan(a) and np.isnan(b)), k
+        assert np.array_equal(new.zstate, ref.zstate, equal_nan=True)
+    return intents
+
+
+def test_same_decisions_and_messages_as_the_original_algorithm() -> None:
+    intents = sum(_run_both(seed, 600) for seed in range(40))
+    assert intents > 100  # the streams do trade: opens, closes and flattens are compared
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_same_decisions_on_random_streams(seed: int) -> None:
+    _run_both(seed, 250)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    levels=st.lists(
+        st.tuples(st.one_of(st.integers(1, 100_000), st.integers(1, 2**62)), st.integers(-3, 60)),
+        max_size=5,
+    ),
+    clip=st.integers(-2, 120),
+)
+def test_walk_levels_is_walk_book_bit_for_bit(levels, clip) -> None:
+    px = [p for p, _ in levels]
+    qty = [q for _, q in levels]
+    arr_px, arr_qty = np.asarray(px, np.int64), np.asarray(qty, np.int64)
+    got = walk_levels(px, qty, clip)
+    for want in (walk_book(arr_px, arr_qty, len(px), clip),
+                 walk_book.py_func(arr_px, arr_qty, len(px), clip)):
+        assert got[1:] == (int(want[1]), int(want[2]))
+        assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
+        assert type(got[0]) is float and type(got[1]) is int and type(got[2]) is int
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    p_b=st.floats(1.0, 1e6),
+    fx=st.floats(1e-3, 1e3),
+    tax=st.floats(0.0, 1.0),
+    premium=st.floats(-100.0, 100.0),
+    invert=st.booleans(),
+)
+def test_inline_parity_is_the_parity_kernel_bit_for_bit(p_b, fx, tax, premium, invert) -> None:
+    cfg = load_config()
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = msgspec.structs.replace(cfg.pairs[0], import_tax=tax, premium=premium, fx_invert=invert)
+    s = StrategyCore("s", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", 1)
+    want = parity(p_b * s.b.tick, fx, p.unit_factor, p.import_tax, p.premium)
+    assert np.float64(s._parity(p_b, fx)).tobytes() == np.float64(want).tobytes()
+    assert np.float64(s._cost(fx)).tobytes() == np.float64(_Reference(
+        p, c[p.leg_a], c[p.leg_b], c[p.fx])._cost(fx)).tobytes()
+
+
+@pytest.mark.parametrize("px", [2**53 + 1, 2**53 + 3, 3 * 2**52 + 1, 2**62 - 1, 2**61 + 5])
+@pytest.mark.parametrize("take", [3, 7, 60])
+def test_walk_levels_rounds_like_the_kernel_beyond_2_53(px, take) -> None:
+    """Where ``float(take) * float(px)`` and the exact product round differently, the Python
+    walk must round like the kernel (float factors), not like integer arithmetic."""
+    for levels in ([(px, take)], [(px, 1), (px - 1, take)]):
+        p, q = [x for x, _ in levels], [y for _, y in levels]
+        want = walk_book(np.asarray(p, np.int64), np.asarray(q, np.int64), len(p), take + 1)
+        got = walk_levels(p, q, take + 1)
+        assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
+        assert got[1:] == (int(want[1]), int(want[2]))
