@@ -282,7 +282,7 @@ class RiskCore(Core):
         return self._raise("unhedged_exposure", "HALTED", now_ns, str(self._excess()))
 
     def _flatten(self, now_ns: int) -> Out:
-        """Send IOCs on the smallest-lot contract that bring each underlying back within tolerance."""
+        """Send IOCs on the smallest-lot contract that bring each underlying within tolerance."""
         out: Out = []
         for underlying, v in self.exposure().items():
             if abs(v) <= self.tolerance_base:

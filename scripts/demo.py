@@ -17,8 +17,8 @@ from loguru import logger
 
 import kernels
 from actors.node import Node
-from scripts.runtime import SimProcess, configure_logging, new_run_dir, new_sock_dir
 from scripts.md_audit import decisions_on_unusable_book
+from scripts.runtime import SimProcess, configure_logging, new_run_dir, new_sock_dir
 from scripts.summary import build_summary, check_summary
 from transports.clock import LiveClock, sleep_s
 from transports.config import AppConfig, load_config

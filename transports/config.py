@@ -75,7 +75,8 @@ class ContractConfig(_C):
 
 
 class PairConfig(_C):
-    """A cross-market pair: leg A domestic, leg B foreign converted by ``fx`` and ``unit_factor``."""
+    """A cross-market pair: leg A domestic, leg B foreign, converted by ``fx`` and
+    ``unit_factor``."""
 
     name: str
     leg_a: str  #: "venue:sym"
@@ -313,7 +314,8 @@ def _validate(cfg: AppConfig) -> AppConfig:
             if Decimal(c.tick) <= 0:
                 raise ValueError
         except (ArithmeticError, ValueError):
-            raise ConfigError(f"$.contracts[{i}].tick: not a positive decimal: {c.tick!r}") from None
+            raise ConfigError(
+                f"$.contracts[{i}].tick: not a positive decimal: {c.tick!r}") from None
         keys.add(f"{c.venue}:{c.sym}")
     for i, p in enumerate(cfg.pairs):
         for fld in ("leg_a", "leg_b") + (("fx",) if p.fx else ()):
