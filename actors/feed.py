@@ -373,7 +373,7 @@ class FeedShell(Shell):
         self.latency = latency
 
     def socket_specs(self) -> Iterable[SocketSpec]:
-        topics = tuple(f"md.{s}".encode() for s in self.core.syms) + (b"hb",)
+        topics = (*(f"md.{s}".encode() for s in self.core.syms), b"hb")
         specs = [SocketSpec("md", zmq.SUB, self.md_address, subscribe=topics),
                  SocketSpec("ref", zmq.DEALER, self.ref_address)]
         if self.oe_address:
