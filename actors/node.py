@@ -138,7 +138,11 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
         if v.trading and want(name):
             vc: dict[str, ContractConfig] = {c.sym: c for c in cfg.contracts if c.venue == v.name}
             core = LegExecutorCore(name, v.name, v.account, vc, cfg.run.epoch, cfg.risk,
-                                   ["combo", "risk"], v.request_timeout_ms)
+                                   ["combo", "risk"], v.request_timeout_ms,
+                                   unknown_bound_ms=v.unknown_bound_ms,
+                                   unknown_halt_ms=v.unknown_halt_ms,
+                                   ping_interval_ms=v.ping_interval_ms,
+                                   oe_timeout_ms=v.oe_timeout_ms)
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
                                     latency)
     if want("risk"):
@@ -191,6 +195,7 @@ class Node:
             self.intent_wal = IntentWal(run_dir / f"intents-{node}.cmcw", run_id=run_dir.name,
                                         node=node)
             attach_intent_wal(self.shells.values(), self.intent_wal)
+            self.intent_wal.durable = cfg.run.durable_intents
         directory = Directory(
             node,
             {a: g.name for g in pl.groups for a in g.actors},

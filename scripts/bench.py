@@ -240,9 +240,17 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
     say(f"  p50 {floor['p50']} µs  p99 {floor['p99']} µs")
     result: dict[str, Any] = {"floor": floor, "placements": {},
                               "cpus": len(os.sched_getaffinity(0))}
-    for label, mp in (("default", False), ("multiprocess", True)):
+    for label, mp, durable in (("default", False, True), ("multiprocess", True, True),
+                               ("default-nosync", False, False)):
         path = conf_path(BENCH_MP_CONF if mp else BENCH_CONF)
         pcfg = load_config_bytes(path.read_bytes(), str(path))
+        if not durable:
+            # the same placement with order intents written but not fdatasync'ed: what the
+            # disk's sync latency costs per tick (the default keeps intents durable)
+            path = Path(tempfile.mkdtemp(prefix="cmcb-conf-")) / "bench-nosync.toml"
+            path.write_bytes(conf_path(BENCH_CONF).read_bytes().replace(
+                b"[run]\n", b"[run]\ndurable_intents = false\n", 1))
+            pcfg = load_config_bytes(path.read_bytes(), str(path))
         rows = []
         rates = [1_000.0, 10_000.0]
         for rate in rates:

@@ -113,3 +113,16 @@ def test_a_damaged_intent_wal_refuses_to_open(tmp_path: Path) -> None:
     Path(wal.path).write_bytes(bytes(data))
     with pytest.raises(JournalCorrupt, match="record"):
         IntentWal(wal.path)
+
+
+def test_intents_not_durable_by_choice_are_written_but_not_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shell, wal, sock = _shell(tmp_path)
+    wal.durable = False  # run.durable_intents = false
+    calls: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: calls.append(fd))
+    shell.send("oe", _order(0))
+    shell.flush_sends()
+    assert calls == [] and len(sock.sent) == 1
+    assert [o["cl"] for _, _, o in read_intents(wal.path)] == ["1.5.0.0"]

@@ -35,6 +35,9 @@ class RunConfig(_C):
     duration_s: PosFloat = 30.0
     out_dir: str = "runs"
     log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: fdatasync each order intent before the order leaves (true); false writes intents without
+    #: syncing them: they survive a crash of the process, not of the machine
+    durable_intents: bool = True
 
 
 class VenueConfig(_C):
@@ -54,6 +57,9 @@ class VenueConfig(_C):
     book_stale_after_ms: NonNegInt = 0  #: a book without updates this long is unusable; 0 = off
     ping_interval_ms: PosInt = 1000  #: clock calibration pings on the oe socket
     calendar: str = ""  #: name in conf/calendars.toml; empty = always open
+    unknown_bound_ms: PosInt = 3000  #: "not found" never means rejected before this, from send
+    unknown_halt_ms: PosInt = 15000  #: an outcome still unknown this long -> halt via risk
+    oe_timeout_ms: PosInt = 1500  #: no pong on the leg's oe this long -> disconnected
 
 
 class ContractConfig(_C):
@@ -103,6 +109,9 @@ class PairConfig(_C):
     chase_tries: NonNegInt = 3
     leg_timeout_ms: PosInt = 1000
     hedge_budget_ms: PosInt = 5000
+    #: no new open this long after a failed combo; doubles per consecutive failure up to
+    #: 30 s, reset by a complete or repaired one; 0 = off
+    retry_cooldown_ms: Annotated[int, msgspec.Meta(ge=0, le=30_000)] = 1000
 
 
 class RiskConfig(_C):

@@ -61,6 +61,7 @@ class IntentWal:
         self.appends = 0
         self.syncs = 0
         self.dirty = False
+        self.durable = True  #: False: intents are written, not synced (run.durable_intents)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         size = os.fstat(self.fd).st_size
         if size == 0:
@@ -133,7 +134,7 @@ class IntentWal:
         """Make every written intent durable (one fdatasync for all of them)."""
         if self.failed is not None:
             raise IntentNotDurable(f"intent WAL {self.path} failed earlier: {self.failed}")
-        if not self.dirty:
+        if not self.dirty or not self.durable:
             return
         try:
             os.fdatasync(self.fd)
