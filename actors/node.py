@@ -30,6 +30,7 @@ from actors.leg_executor import LegExecutorCore
 from actors.risk import RiskCore
 from actors.strategy import StrategyCore
 from actors.venue_shell import LegShell, attach_intent_wal
+from transports.calendar import Calendar, load_calendars
 from transports.clock import Clock
 from transports.codec import encode
 from transports.config import AppConfig, ContractConfig, PlacementConfig
@@ -46,6 +47,19 @@ SWITCH_INTERVAL_S = 0.0002
 def fill_address(address: str, sock_dir: str) -> str:
     """Replace ``{sock}`` in an address by the run's socket directory."""
     return address.replace("{sock}", sock_dir)
+
+
+def venue_calendars(cfg: AppConfig) -> dict[str, Calendar] | None:
+    """Return the trading calendar of each venue that names one (``VenueConfig.calendar``)."""
+    named = {v.name: v.calendar for v in cfg.venues if v.calendar}
+    if not named:
+        return None
+    cals = load_calendars()
+    missing = sorted(c for c in named.values() if c not in cals)
+    if missing:
+        raise ConfigError(f"$.venues[].calendar: unknown calendar(s) {missing} "
+                          f"(known: {sorted(cals)})")
+    return {v: cals[c] for v, c in named.items()}
 
 
 def actor_names(cfg: AppConfig) -> list[str]:
@@ -109,7 +123,10 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
         if want(name):
             syms = [c.sym for c in cfg.contracts if c.venue == v.name]
             books = {s: f"book.{v.name}:{s}" for s in syms}
-            core = FeedCore(name, v.name, syms, books, strategies, ["risk", *strategies],
+            # the venue's leg executor gets session and health for its pre-trade checks
+            leg_sub = [f"leg.{v.name}"] if v.trading else []
+            core = FeedCore(name, v.name, syms, books, [*strategies, *leg_sub],
+                            ["risk", *strategies, *leg_sub],
                             v.snapshot_retry_ms, v.stale_after_ms, v.reconnect_backoff_ms,
                             v.reconnect_backoff_max_ms, v.ping_interval_ms,
                             seed=cfg.run.epoch, book_stale_after_ms=v.book_stale_after_ms)
@@ -123,13 +140,16 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             if venues[c.venue].trading or key in fx_keys:
                 subs.append("combo")  # it prices repairs from live books, FX included
             subs.append("risk")  # marks for PnL, margin and flatten prices
+            if venues[c.venue].trading:
+                subs.append(f"leg.{c.venue}")  # the price band of its pre-trade checks
             shells[name] = Shell(BookCore(name, c.venue, c.sym, subs, depth=c.depth))
     for i, p in enumerate(cfg.pairs):
         name = f"strategy.{p.name}"
         if want(name):
             fx = contracts[p.fx] if p.fx else None
             shells[name] = Shell(StrategyCore(name, p, contracts[p.leg_a], contracts[p.leg_b],
-                                              fx, "combo", cfg.run.epoch, i))
+                                              fx, "combo", cfg.run.epoch, i,
+                                              calendars=venue_calendars(cfg)))
     if want("combo"):
         shells["combo"] = Shell(ComboExecutorCore("combo", {p.name: p for p in cfg.pairs},
                                                   contracts, [*strategies, "risk"]))
@@ -142,7 +162,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                    unknown_bound_ms=v.unknown_bound_ms,
                                    unknown_halt_ms=v.unknown_halt_ms,
                                    ping_interval_ms=v.ping_interval_ms,
-                                   oe_timeout_ms=v.oe_timeout_ms)
+                                   oe_timeout_ms=v.oe_timeout_ms,
+                                   oe_link=v.oe_reconcile)
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
                                     latency)
     if want("risk"):

@@ -1,7 +1,21 @@
 """Strategy actor: prices one cross-market pair and decides when to open and close it.
 
-In: ``BookUpdate`` for leg A, leg B and the FX rate; ``SessionStatus``; ``ComboState`` from the
-ComboExecutor; ``Control`` (flatten, halt, resume). Out: ``ComboIntent`` to the ComboExecutor.
+In: ``BookUpdate`` for leg A, leg B and the FX rate; ``SessionStatus``; ``FeedHealth`` (feed
+state and venue clock offset); ``TradingState`` from the RiskSupervisor; ``ComboState`` from the
+ComboExecutor; ``Control`` (flatten, halt, resume, ``set {json}``). Out: ``ComboIntent`` to the
+ComboExecutor; ``Decision`` records to the journal (a refusal when its reason changes, parameter
+changes).
+
+Gates, in order (the first that fails names the refusal, counted in ``refusals`` every time and
+journaled when the reason changes): per leg ``INVALID_<leg>``, the feed's state when not SYNCED
+(``STALE``, ``RESYNCING``, ...), ``CLOSED_<leg>`` (gateway session), ``EMPTY_<leg>``; ``SKEW``
+(the legs' quote times, in our time ``ts_event_ns - clock_offset_ns``, further apart than
+``max_quote_skew_ms``); ``WARMUP``. Closes are refused only when ``HALTED`` (by the risk state;
+a flatten command still closes). Opens are also refused when ``HALTED`` (control or risk state),
+``REDUCING``, ``COOLDOWN`` (after a failed combo: ``retry_cooldown_ms``, doubling per consecutive
+failure up to 30 s, reset by a complete or repaired one) and ``CLOSED`` (a leg's trading calendar
+is not open or does not stay open for ``hedge_budget_ms``; a gateway ``SessionStatus`` overrides
+the calendar's state, the budget still comes from the calendar when it says open).
 
 Pricing (all in leg A's price unit, e.g. CNY per gram):
 ``parity = P_b × FX × unit_factor × (1 + import_tax) + premium``. For the clip (the integer lot
@@ -19,23 +33,36 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from actors.base import Core, Out
 from kernels.lots import best_lot_pair
 from kernels.stats import zscore_init, zscore_score_push
+from transports.calendar import Calendar
 from transports.config import ContractConfig, PairConfig
 from transports.messages import (
     BookUpdate,
     ComboIntent,
     ComboState,
     Control,
+    Decision,
+    FeedHealth,
     LegSpec,
     SessionStatus,
+    TradingState,
 )
 
 #: Samples the rolling window needs before the strategy trades.
 MIN_WARM_SAMPLES = 200
+#: The longest cooldown after consecutive failed combos.
+MAX_COOLDOWN_NS = 30_000_000_000
+#: ``PairConfig`` fields a ``Control("set", json)`` may change on a running strategy (the others
+#: shape the window, the clip or the legs: they need a new core).
+SETTABLE_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",
+                             "max_slippage_ticks", "fair_basis", "max_quote_skew_ms",
+                             "retry_cooldown_ms", "hedge_budget_ms"})
+_SYNCED = "SYNCED"
 
 
 def walk_levels(px: list[int], qty: list[int], clip_lots: int) -> tuple[float, int, int]:
@@ -65,10 +92,11 @@ def walk_levels(px: list[int], qty: list[int], clip_lots: int) -> tuple[float, i
 
 
 class _Leg:
-    __slots__ = ("ask_n", "ask_px", "ask_qty", "bid_n", "bid_px", "bid_qty", "cfg", "checks",
-                 "key", "ok", "session", "sym", "tick", "ts_event_ns", "valid", "venue")
+    __slots__ = ("ask_n", "ask_px", "ask_qty", "bid_n", "bid_px", "bid_qty", "cal", "cal_hi",
+                 "cal_lo", "cal_state", "cfg", "checks", "feed", "key", "offset_ns", "ok",
+                 "session", "session_known", "sym", "tick", "ts_event_ns", "up", "valid", "venue")
 
-    def __init__(self, cfg: ContractConfig, tag: str) -> None:
+    def __init__(self, cfg: ContractConfig, tag: str, cal: Calendar | None = None) -> None:
         self.cfg = cfg
         self.venue, self.sym = cfg.venue, cfg.sym
         self.key = f"{cfg.venue}:{cfg.sym}"
@@ -77,7 +105,16 @@ class _Leg:
         self.checks = (f"INVALID_{tag}", f"CLOSED_{tag}", f"EMPTY_{tag}")
         self.valid = False
         self.session = "open"
+        self.session_known = False  #: a gateway SessionStatus arrived (it overrides the calendar)
+        self.feed = _SYNCED  #: the venue feed's state from FeedHealth (SYNCED until told)
+        self.offset_ns = 0  #: venue clock minus ours, from FeedHealth
+        self.up = True  #: session open and feed SYNCED (kept by ``set_session``/``set_feed``)
         self.ts_event_ns = 0
+        #: the trading calendar and its cached verdict for opens: ``cal_state`` ("ok", "short":
+        #: open but closing within the hedge budget, "closed") holds for now in [cal_lo, cal_hi]
+        self.cal = cal
+        self.cal_state = "ok"
+        self.cal_lo, self.cal_hi = 0, -1
         # the BookUpdate's own lists (never mutated by anyone), best first
         self.bid_px: list[int] = []
         self.bid_qty: list[int] = []
@@ -91,35 +128,68 @@ class _Leg:
 
     def set_session(self, state: str) -> None:
         self.session = state
+        self.session_known = True
+        self.up = state == "open" and self.feed == _SYNCED
+        self.ok = self.usable()
+
+    def set_feed(self, state: str, offset_ns: int) -> None:
+        self.feed = state
+        self.offset_ns = offset_ns
+        self.up = self.session == "open" and state == _SYNCED
         self.ok = self.usable()
 
     def usable(self) -> bool:
-        return self.valid and self.session == "open" and self.bid_n > 0 and self.ask_n > 0
+        return self.valid and self.up and self.bid_n > 0 and self.ask_n > 0
 
     def refusal(self) -> str:
         """The reason this leg blocks a decision, or "" if it is usable."""
         if not self.valid:
             return self.checks[0]
+        if self.feed != _SYNCED:
+            return self.feed  # STALE, RESYNCING, CONNECTING
         if not self.usable():
             return self.checks[1] if self.session != "open" else self.checks[2]
         return ""
+
+    def calendar_state(self, now_ns: int, budget_ns: int) -> str:
+        """The calendar's verdict for an open at ``now_ns``: "ok", "short" or "closed"."""
+        if self.cal_lo <= now_ns <= self.cal_hi:
+            return self.cal_state
+        cal = self.cal
+        assert cal is not None
+        until = cal.open_until_ns(now_ns)
+        if until:
+            if until - now_ns >= budget_ns:
+                self.cal_state, self.cal_lo, self.cal_hi = "ok", now_ns, until - budget_ns
+            else:  # too close to the end of the span: not before the next one opens
+                nxt = cal.next_open_ns(until)
+                self.cal_state, self.cal_lo = "short", now_ns
+                self.cal_hi = nxt - 1 if nxt else until
+        else:
+            nxt = cal.next_open_ns(now_ns)
+            self.cal_state, self.cal_lo = "closed", now_ns
+            self.cal_hi = nxt - 1 if nxt > now_ns else now_ns
+        return self.cal_state
 
 
 class StrategyCore(Core):
     """Pure pricing and signal logic for one pair.
 
-    The pair's thresholds and the FX-derived cost are worked out at construction and on FX book
-    updates, not per tick: a changed ``PairConfig`` means a new core (as a restart makes one).
+    The pair's thresholds and the FX-derived cost are worked out at construction, on FX book
+    updates and on a ``Control("set", json)`` (``_configure``), not per tick. ``calendars`` maps
+    a venue to its trading calendar (venues without one are not checked).
     """
 
     def __init__(self, name: str, pair: PairConfig, leg_a: ContractConfig, leg_b: ContractConfig,
                  fx: ContractConfig | None, combo: str = "combo", epoch: int = 1,
-                 pair_index: int = 0) -> None:
+                 pair_index: int = 0, *,
+                 calendars: dict[str, Calendar] | None = None) -> None:
         super().__init__(name)
-        self.pair = pair
-        self.a = _Leg(leg_a, "A")
-        self.b = _Leg(leg_b, "B")
-        self.fx = _Leg(fx, "FX") if fx is not None else None
+        self._pair = pair
+        cals = calendars or {}
+        self.a = _Leg(leg_a, "A", cals.get(leg_a.venue))
+        self.b = _Leg(leg_b, "B", cals.get(leg_b.venue))
+        self.fx = _Leg(fx, "FX", cals.get(fx.venue)) if fx is not None else None
         self.combo = combo
         la, lb, resid = best_lot_pair(leg_a.base_per_lot, leg_b.base_per_lot,
                                       pair.max_clip_lots_a, pair.max_clip_lots_b)
@@ -139,7 +209,11 @@ class StrategyCore(Core):
         self.holdings: dict[int, tuple[int, int]] = {}
         self.flattening = False
         self.halted = False
+        self.trading = "ACTIVE"  #: the RiskSupervisor's TradingState
+        self.fail_streak = 0  #: consecutive failed combos
+        self.cooldown_until_ns = 0  #: no open before this
         self.refusals: dict[str, int] = {}
+        self._last_refusal = ""  #: the last refusal journaled (a new one is journaled on change)
         self.intents = 0
         self._last: tuple[float, float, float, float, float] | None = None
         fee_units = leg_a.multiplier * self.lots_a
@@ -150,21 +224,45 @@ class StrategyCore(Core):
             self._legs[self.fx.key] = self.fx
         self._by_venue_sym = {(x.venue, x.sym): x for x in self._legs.values()}
         self._gates = (self.a, self.b) if self.fx is None else (self.a, self.b, self.fx)
-        # per-pair constants of the hot path (same values the expressions below used to build)
-        self._skew_ns = pair.max_quote_skew_ms * 1_000_000
+        self._cal_legs = tuple(x for x in self._gates if x.cal is not None)
         self._warm_after = min(MIN_WARM_SAMPLES, pair.z_window)
-        self._z_entry = float(pair.z_entry)
-        self._tax_k = 1.0 + pair.import_tax
         # FX-derived values, worked out when the FX book changes (not per tick): the rate, the
         # round-trip cost at that rate and the edge it takes to open
         self._fx = 1.0
         self._cost_fx = self._need_fx = 0.0
-        self._set_fx(1.0)
+        self._configure(pair)
+
+    @property
+    def pair(self) -> PairConfig:
+        """The pair's config. Assigning a new one (the admin ``set`` replaces it so) rebuilds
+        every value cached from it; only ``SETTABLE_FIELDS`` may differ."""
+        return self._pair
+
+    @pair.setter
+    def pair(self, new: PairConfig) -> None:
+        fixed = [f for f in PairConfig.__struct_fields__
+                 if f not in SETTABLE_FIELDS and getattr(new, f) != getattr(self._pair, f)]
+        if fixed:
+            raise ValueError(f"{self.name}: not settable on a running strategy: {fixed}")
+        self._configure(new)
+
+    def _configure(self, pair: PairConfig) -> None:
+        """Take ``pair`` and rebuild every value cached from it (construction and ``set``)."""
+        self._pair = pair
+        # per-pair constants of the hot path (same values the expressions below used to build)
+        self._skew_ns = pair.max_quote_skew_ms * 1_000_000
+        self._z_entry = float(pair.z_entry)
+        self._tax_k = 1.0 + pair.import_tax
+        self._cooldown_ns = pair.retry_cooldown_ms * 1_000_000
+        self._budget_ns = pair.hedge_budget_ms * 1_000_000
+        for leg in self._cal_legs:  # the calendar verdicts depend on the budget
+            leg.cal_lo, leg.cal_hi = 0, -1
+        self._set_fx(self._fx)
 
     def _set_fx(self, fx: float) -> None:
         self._fx = fx
         self._cost_fx = self._cost(fx)
-        self._need_fx = self._cost_fx * self.pair.safety_factor + self.pair.min_edge
+        self._need_fx = self._cost_fx * self._pair.safety_factor + self._pair.min_edge
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -176,22 +274,42 @@ class StrategyCore(Core):
         ms, mean, std, z, fx = self._last
         return {"mid_spread": ms, "mean": mean, "std": std, "z": z, "fx": fx}
 
-    def _refuse(self, reason: str) -> Out:
+    def _refuse(self, reason: str, now_ns: int) -> Out:
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
-        return []
+        if reason == self._last_refusal:
+            return []
+        self._last_refusal = reason
+        return [("journal", Decision(self.name, "refuse", reason, now_ns))]
+
+    def _open_block(self, now_ns: int) -> str:
+        """Why no combo may open now (besides the legs and the signal), or ""."""
+        if self.halted:
+            return "HALTED"
+        if self.trading != "ACTIVE":
+            return self.trading  # REDUCING, HALTED
+        if now_ns < self.cooldown_until_ns:
+            return "COOLDOWN"
+        budget = self._budget_ns
+        for leg in self._cal_legs:
+            st = leg.calendar_state(now_ns, budget)
+            # a gateway status (known, and open since the leg is usable) overrides a closed
+            # calendar; a calendar that is open but closes within the budget still refuses
+            if st != "ok" and not (st == "closed" and leg.session_known):
+                return "CLOSED"
+        return ""
 
     def _fx_rate(self) -> float:
         if self.fx is None:
             return 1.0
         f = self.fx
         mid = (f.bid_px[0] + f.ask_px[0]) * 0.5 * f.tick
-        if not self.pair.fx_invert:
+        if not self._pair.fx_invert:
             return mid
         return 1.0 / mid if mid else float("inf")  # as numpy's float64 division did
 
     def _parity(self, p_b_ticks: float, fx: float) -> float:
         """``kernels.pricing.parity`` of leg B's price, inline (same operations, same order)."""
-        p = self.pair
+        p = self._pair
         return p_b_ticks * self.b.tick * fx * p.unit_factor * self._tax_k + p.premium
 
     # --- handlers --------------------------------------------------------------------------------
@@ -202,7 +320,20 @@ class StrategyCore(Core):
             leg.set_session(s.state)
         return []
 
+    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+        """A venue feed's state and clock offset, for every leg on that venue."""
+        for leg in self._gates:
+            if leg.venue == h.venue:
+                leg.set_feed(h.state, h.clock_offset_ns)
+        return []
+
+    def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
+        self.trading = t.state
+        return []
+
     def on_control(self, c: Control, now_ns: int) -> Out:
+        if c.cmd == "set":
+            return self._set(c.arg, now_ns)
         if c.cmd == "flatten":
             self.flattening = True
             self.halted = True
@@ -213,8 +344,26 @@ class StrategyCore(Core):
             self.flattening = False
         return []
 
+    def _set(self, arg: str, now_ns: int) -> Out:
+        """``set {"field": value, ...}``: validate the changed pair and rebuild what it caches."""
+        try:
+            changes = msgspec.json.decode(arg)
+            if not isinstance(changes, dict) or not changes:
+                raise ValueError("expected a non-empty JSON object of {field: value}")
+            bad = sorted(k for k in changes if k not in SETTABLE_FIELDS)
+            if bad:
+                raise ValueError(f"not settable: {', '.join(map(str, bad))} "
+                                 f"(settable: {', '.join(sorted(SETTABLE_FIELDS))})")
+            new = msgspec.structs.replace(self._pair, **changes)
+            new = msgspec.convert(msgspec.to_builtins(new), PairConfig)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
+            return [("journal", Decision(self.name, "set_rejected", f"{arg}: {exc}", now_ns))]
+        self._configure(new)
+        return [("journal", Decision(self.name, "set",
+                                     msgspec.json.encode(changes).decode(), now_ns))]
+
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
-        if s.pair != self.pair.name:
+        if s.pair != self._pair.name:
             return []
         # Holdings are kept per combo and summed, so a late fill that re-opens an old combo
         # still reaches the position, whether or not that combo is the pending one. The sums
@@ -233,6 +382,16 @@ class StrategyCore(Core):
             self.pos_b_lots += b - old[1]
         if s.combo_id == self.pending and s.state not in ("working", "repairing"):
             self.pending = None
+            if s.state == "failed":
+                # no retry on the next tick: back off, doubling per consecutive failure
+                self.fail_streak += 1
+                if self._cooldown_ns:
+                    wait = min(self._cooldown_ns << min(self.fail_streak - 1, 16),
+                               max(MAX_COOLDOWN_NS, self._cooldown_ns))
+                    self.cooldown_until_ns = now_ns + wait
+            else:  # complete, repaired
+                self.fail_streak = 0
+                self.cooldown_until_ns = 0
             if self.pos_a_lots == 0 and self.pos_b_lots == 0:
                 self.pos_dir = 0
                 self.holdings.clear()
@@ -266,20 +425,21 @@ class StrategyCore(Core):
             leg.ask_qty = u.ask_qty
             leg.bid_n = nb = len(u.bid_px)
             leg.ask_n = na = len(u.ask_px)
-            leg.ok = leg.session == "open" and nb > 0 and na > 0
+            leg.ok = leg.up and nb > 0 and na > 0
         if leg is self.fx:
             if leg.valid and leg.bid_n > 0 and leg.ask_n > 0:
                 self._set_fx(self._fx_rate())  # the rate every later evaluation prices with
             return []  # the rate alone never triggers a decision
         # --- evaluate ---
-        a, b, p = self.a, self.b, self.pair
+        a, b, p = self.a, self.b, self._pair
         f = self.fx
         if not (a.ok and b.ok and (f is None or f.ok)):
             for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses
                 if not leg.ok:
-                    return self._refuse(leg.refusal())
-        if abs(a.ts_event_ns - b.ts_event_ns) > self._skew_ns:
-            return self._refuse("SKEW")
+                    return self._refuse(leg.refusal(), now_ns)
+        # quote times in our time (venue time minus the venue's clock offset)
+        if abs((a.ts_event_ns - a.offset_ns) - (b.ts_event_ns - b.offset_ns)) > self._skew_ns:
+            return self._refuse("SKEW", now_ns)
         fx = self._fx  # set from the FX book's current levels (1.0 without an FX leg)
         mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
         mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
@@ -293,17 +453,20 @@ class StrategyCore(Core):
         fair = p.fair_basis if p.fair_basis is not None else mean
         self._last = (mid_spread, fair, std, z, fx)
         if not warm:
-            return self._refuse("WARMUP")
+            return self._refuse("WARMUP", now_ns)
         if self.pending is not None:
             return []
         if self.flattening or self.pos_dir != 0:
+            if self.trading == "HALTED" and not self.flattening:
+                return self._refuse("HALTED", now_ns)  # executors cancel; flatten by command
             return self._maybe_close(u, fx, fair, z, now_ns)
-        if self.halted:
-            return self._refuse("HALTED")
+        block = self._open_block(now_ns)
+        if block:
+            return self._refuse(block, now_ns)
         return self._maybe_open(u, fx, fair, z, now_ns)
 
     def _maybe_open(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
-        p, a, b = self.pair, self.a, self.b
+        p, a, b = self._pair, self.a, self.b
         la, lb = self.lots_a, self.lots_b
         z_entry = self._z_entry
         # Each side's z condition first: the walks and spreads are pure, so a side whose z
@@ -347,16 +510,16 @@ class StrategyCore(Core):
                         LegSpec(b.venue, b.sym, "S", lb, worst_b - slip, bid_b)]
                 return self._intent("open", 1, legs, buy_spread, fair, z, fair - buy_spread,
                                     self._cost_fx, u, now_ns)
-        return self._refuse("NO_EDGE")
+        return self._refuse("NO_EDGE", now_ns)
 
     def _cost(self, fx: float) -> float:
-        p = self.pair
+        p = self._pair
         fees = self._fee_a_per_unit + self._fee_b_per_unit * fx
         slip = p.slippage_ticks * (self.a.tick + self.b.tick * fx * p.unit_factor)
         return 2.0 * (fees + slip)  # open and close
 
     def _maybe_close(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
-        p, a, b = self.pair, self.a, self.b
+        p, a, b = self._pair, self.a, self.b
         reverted = (self.pos_dir < 0 and z <= p.z_exit) or (self.pos_dir > 0 and z >= -p.z_exit)
         if not (reverted or self.flattening):
             return []
@@ -389,15 +552,18 @@ class StrategyCore(Core):
         self.combo_seq += 1
         self.pending = self.combo_seq
         self.intents += 1
-        intent = ComboIntent(self.combo_seq, self.pair.name, action, direction,  # type: ignore[arg-type]
+        self._last_refusal = ""  # the next refusal is journaled whatever it is
+        intent = ComboIntent(self.combo_seq, self._pair.name, action, direction,  # type: ignore[arg-type]
                              legs, spread, mean, z, edge, cost, self.residual_base,
                              u.ts_event_ns, u.ts_recv_ns, u.ts_book_ns, now_ns)
         return [(self.combo, intent)]
 
     def snapshot(self) -> dict[str, Any]:
         """Return position, pending combo, last signal values and refusal counters."""
-        return {"pair": self.pair.name, "pos_dir": self.pos_dir, "pos_a_lots": self.pos_a_lots,
+        return {"pair": self._pair.name, "pos_dir": self.pos_dir, "pos_a_lots": self.pos_a_lots,
                 "pos_b_lots": self.pos_b_lots, "pending": self.pending, "intents": self.intents,
                 "lots": [self.lots_a, self.lots_b], "residual_base": self.residual_base,
                 "samples": self.samples, "refusals": dict(self.refusals), "last": self.last,
-                "halted": self.halted, "flattening": self.flattening}
+                "halted": self.halted, "flattening": self.flattening, "trading": self.trading,
+                "fail_streak": self.fail_streak, "cooldown_until_ns": self.cooldown_until_ns,
+                "feeds": {x.key: [x.feed, x.offset_ns] for x in self._gates}}

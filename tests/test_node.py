@@ -55,3 +55,18 @@ def test_a_host_pins_its_own_thread_not_the_main_thread(ctx: Any) -> None:
     inside = ref.proxy().call("a", lambda core, now: tuple(sorted(os.sched_getaffinity(0))))
     assert inside.get(timeout=5) == (cpu,)
     assert sorted(os.sched_getaffinity(0)) == allowed  # the caller's thread is untouched
+
+
+def test_venue_calendars_come_from_config_and_unknown_names_are_errors() -> None:
+    from actors.node import venue_calendars
+
+    cfg = load_config()
+    assert venue_calendars(cfg) is None  # the demo's simulated venues never close
+    venues = [msgspec.structs.replace(v, calendar="shfe_au") if v.name == "shfe" else v
+              for v in cfg.venues]
+    cals = venue_calendars(msgspec.structs.replace(cfg, venues=venues))
+    assert cals is not None and set(cals) == {"shfe"}
+    bad = [msgspec.structs.replace(v, calendar="nope") if v.name == "shfe" else v
+           for v in cfg.venues]
+    with pytest.raises(ConfigError, match="nope"):
+        venue_calendars(msgspec.structs.replace(cfg, venues=bad))

@@ -17,6 +17,7 @@ from kernels.lots import best_lot_pair
 from kernels.pricing import parity
 from kernels.stats import zscore_init, zscore_mean_std, zscore_update
 from tests.helpers import msgs
+from transports.calendar import parse_calendars
 from transports.codec import encode
 from transports.config import load_config
 from transports.messages import (
@@ -24,8 +25,11 @@ from transports.messages import (
     ComboIntent,
     ComboState,
     Control,
+    Decision,
+    FeedHealth,
     LegSpec,
     SessionStatus,
+    TradingState,
 )
 
 GRAMS_PER_OZ = 31.1034768
@@ -395,6 +399,7 @@ def _pair_variant(rng: random.Random):
         fx_invert=rng.random() < 0.2,
         max_clip_lots_a=rng.choice([3, 30]),
         max_quote_skew_ms=rng.choice([1, 500]),
+        retry_cooldown_ms=0,  # the original algorithm retried at once after a failed combo
     )
     fx = c[p.fx] if rng.random() < 0.85 else None
     return p, c[p.leg_a], c[p.leg_b], fx
@@ -460,6 +465,7 @@ def _run_both(seed: int, n: int) -> int:
             direction = last_intent.direction if last_intent is not None else 1
             ev = ComboState(cid, p.name, action, state, direction, fa, fb, 0.0, 0)
         got, want = new.handle(ev, 5), ref.handle(ev, 5)
+        got = [(d, m) for d, m in got if d != "journal"]  # refusal records: tested on their own
         assert [(d, encode(m)) for d, m in got] == [(d, encode(m)) for d, m in want], ev
         for _, m in got:
             intents += 1
@@ -537,3 +543,262 @@ def test_walk_levels_rounds_like_the_kernel_beyond_2_53(px, take) -> None:
         got = walk_levels(p, q, take + 1)
         assert np.float64(got[0]).tobytes() == np.float64(want[0]).tobytes()
         assert got[1:] == (int(want[1]), int(want[2]))
+
+
+# --- trading state, cooldown, feed health, calendars, journal, live parameters ---------------
+
+
+def _at(s: StrategyCore, au_mid_cny: float, now: int, ts: int = 1000) -> list:
+    """A leg-A quote stamped ``ts`` in venue time, handled at ``now`` (our time)."""
+    au_bid = round(au_mid_cny / 0.02) - 1
+    return s.on_book_update(_upd("shfe", "au2606", au_bid, au_bid + 2, ts=ts), now)
+
+
+def _journal(out: list) -> list[tuple[str, str]]:
+    return [(m.what, m.detail) for d, m in out if d == "journal" and isinstance(m, Decision)]
+
+
+def _health(venue: str, state: str = "SYNCED", offset: int = 0) -> FeedHealth:
+    return FeedHealth(venue, state, 0, 0, 0, 0, 0, 0, clock_offset_ns=offset)
+
+
+def _open(s: StrategyCore, parity: float, now: int) -> ComboIntent:
+    (intent,) = msgs(_at(s, parity + 2.1, now), ComboIntent)
+    return intent
+
+
+def _done(s: StrategyCore, intent: ComboIntent, state: str, now: int) -> None:
+    fa, fb = (28, 9) if state != "failed" else (0, 0)
+    s.on_combo_state(ComboState(intent.combo_id, "au-gc", intent.action, state,
+                                intent.direction, fa, fb, 0.0, now), now)
+
+
+def test_reducing_blocks_opens_but_not_closes() -> None:
+    s = _core()
+    parity = _prime(s)
+    intent = _open(s, parity, 1000)
+    _done(s, intent, "complete", 1001)
+    s.handle(TradingState("REDUCING", "margin", 1002), 1002)
+    (close,) = msgs(_at(s, parity + 0.5, 1003), ComboIntent)
+    assert close.action == "close"
+    _done(s, close, "complete", 1004)
+    assert s.pos_dir == 0
+    out = _at(s, parity + 2.1, 1005)
+    assert msgs(out, ComboIntent) == [] and s.refusals["REDUCING"] == 1
+    assert ("refuse", "REDUCING") in _journal(out)
+    s.handle(TradingState("ACTIVE", "", 1006), 1006)
+    assert msgs(_at(s, parity + 2.1, 1007), ComboIntent)
+
+
+def test_halted_blocks_opens_and_closes_but_a_flatten_command_still_closes() -> None:
+    s = _core()
+    parity = _prime(s)
+    s.handle(TradingState("HALTED", "loss", 999), 999)
+    assert msgs(_at(s, parity + 2.1, 1000), ComboIntent) == []
+    assert s.refusals["HALTED"] == 1
+    s.handle(TradingState("ACTIVE", "", 1001), 1001)
+    intent = _open(s, parity, 1002)
+    _done(s, intent, "complete", 1003)
+    s.handle(TradingState("HALTED", "loss", 1004), 1004)
+    assert msgs(_at(s, parity + 0.5, 1005), ComboIntent) == []  # reverted, but no close
+    assert s.refusals["HALTED"] == 2
+    s.on_control(Control("flatten"), 1006)
+    (close,) = msgs(_at(s, parity + 0.5, 1007), ComboIntent)
+    assert close.action == "close"
+
+
+def test_failed_combo_cools_down_doubling_and_success_resets() -> None:
+    s = _core()
+    parity = _prime(s)
+    sec = 1_000_000_000
+    t = 10 * sec
+    intent = _open(s, parity, t)
+    _done(s, intent, "failed", t)
+    # the very next tick does not fire again
+    for dt in (1, sec // 2, sec - 1):
+        assert msgs(_at(s, parity + 2.1, t + dt), ComboIntent) == []
+    assert s.refusals["COOLDOWN"] == 3
+    intent = _open(s, parity, t + sec)  # 1 s later
+    _done(s, intent, "failed", t + sec)
+    assert msgs(_at(s, parity + 2.1, t + 3 * sec - 1), ComboIntent) == []  # now 2 s
+    intent = _open(s, parity, t + 3 * sec)
+    _done(s, intent, "failed", t + 3 * sec)
+    assert s.cooldown_until_ns == t + 7 * sec  # 4 s
+    for _ in range(10):
+        s.fail_streak += 1
+    intent = _open(s, parity, t + 7 * sec)
+    _done(s, intent, "failed", t + 7 * sec)
+    assert s.cooldown_until_ns == t + 37 * sec  # capped at 30 s
+    intent = _open(s, parity, t + 37 * sec)
+    _done(s, intent, "complete", t + 37 * sec)
+    assert (s.fail_streak, s.cooldown_until_ns) == (0, 0)
+
+
+def test_a_failed_combo_that_is_not_pending_does_not_cool_down() -> None:
+    s = _core()
+    parity = _prime(s)
+    intent = _open(s, parity, 1000)
+    s.on_combo_state(ComboState(intent.combo_id + 7, "au-gc", "open", "failed", -1, 0, 0, 0.0,
+                                1001), 1001)
+    assert s.cooldown_until_ns == 0
+
+
+def test_skew_is_measured_in_our_time_with_each_venues_clock_offset() -> None:
+    s = _core()
+    parity = _prime(s)  # B quoted at venue time 0
+    ms = 1_000_000
+    s.handle(_health("shfe", offset=600 * ms), 1000)  # shfe's clock runs 600 ms ahead
+    out = _at(s, parity + 2.1, 1000, ts=1000)  # 600 ms before B in our time
+    assert msgs(out, ComboIntent) == [] and s.refusals["SKEW"] == 1
+    # far apart in venue time, together in ours
+    out = _at(s, parity + 2.1, 1001, ts=600 * ms + 1000)
+    assert msgs(out, ComboIntent)
+    assert s.snapshot()["feeds"]["shfe:au2606"] == ["SYNCED", 600 * ms]
+
+
+@pytest.mark.parametrize("state", ["STALE", "RESYNCING"])
+def test_a_feed_that_is_not_synced_refuses_with_its_state(state: str) -> None:
+    s = _core()
+    parity = _prime(s)
+    s.handle(_health("comex", state), 1000)
+    out = _at(s, parity + 2.1, 1000)
+    assert msgs(out, ComboIntent) == [] and s.refusals[state] == 1
+    assert _journal(out) == [("refuse", state)]
+    s.handle(_health("comex", "SYNCED"), 1001)
+    assert msgs(_at(s, parity + 2.1, 1002), ComboIntent)
+
+
+_CAL = b"""
+[calendars.half]
+tz = "UTC"
+days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+sessions = [{start = "00:00", end = "12:00"}]
+"""
+_MON = 1_767_571_200_000_000_000  # 2026-01-05T00:00Z, a Monday
+_H = 3_600_000_000_000
+
+
+def _cal_core(venue: str = "comex") -> StrategyCore:
+    cfg = load_config()
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = cfg.pairs[0]
+    cals = {venue: parse_calendars(_CAL)["half"]}
+    return StrategyCore("strategy.au-gc", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", 1,
+                        calendars=cals)
+
+
+def test_no_open_unless_every_leg_stays_open_for_the_hedge_budget() -> None:
+    s = _cal_core()
+    parity = _prime(s)
+    budget = s.pair.hedge_budget_ms * 1_000_000
+    assert msgs(_at(s, parity + 2.1, _MON + 13 * _H), ComboIntent) == []  # closed
+    assert s.refusals["CLOSED"] == 1
+    end = _MON + 12 * _H
+    assert msgs(_at(s, parity + 2.1, end - budget + 1), ComboIntent) == []  # closes too soon
+    assert s.refusals["CLOSED"] == 2
+    assert msgs(_at(s, parity + 2.1, end - budget), ComboIntent)  # exactly the budget left
+
+
+def test_calendar_verdicts_follow_the_clock_and_the_budget() -> None:
+    s = _cal_core()
+    parity = _prime(s)
+    assert msgs(_at(s, parity + 2.1, _MON + 13 * _H), ComboIntent) == []
+    assert msgs(_at(s, parity + 2.1, _MON + 24 * _H + 1), ComboIntent)  # Tuesday's open
+    s2 = _cal_core("shfe")
+    _prime(s2)
+    s2.on_control(Control("set", '{"hedge_budget_ms": 7200000}'), 0)  # 2 h
+    assert msgs(_at(s2, parity + 2.1, _MON + 11 * _H), ComboIntent) == []
+    assert s2.refusals["CLOSED"] == 1
+    s2.on_control(Control("set", '{"hedge_budget_ms": 1000}'), 0)
+    assert msgs(_at(s2, parity + 2.1, _MON + 11 * _H + 1), ComboIntent)
+
+
+def test_gateway_session_status_overrides_the_calendar() -> None:
+    s = _cal_core()
+    parity = _prime(s)
+    s.on_session_status(SessionStatus("comex", "GCZ6", "open", 0), 0)
+    assert msgs(_at(s, parity + 2.1, _MON + 13 * _H), ComboIntent)  # the gateway says open
+    s = _cal_core()
+    _prime(s)
+    s.on_session_status(SessionStatus("comex", "GCZ6", "halt", 0), 0)
+    assert msgs(_at(s, parity + 2.1, _MON + 6 * _H), ComboIntent) == []  # calendar open
+    assert s.refusals["CLOSED_B"] == 1
+
+
+def test_refusals_are_journaled_when_the_reason_changes_and_counted_always() -> None:
+    s = _core()
+    parity = _prime(s)
+    no_edge = s.refusals["NO_EDGE"]  # the last reason of the warm-up, journaled then
+    journal = []
+    s.handle(TradingState("REDUCING", "", 2000), 2000)
+    for i in range(3):
+        journal += _journal(_at(s, parity + 0.5, 2001 + i))
+    s.handle(TradingState("ACTIVE", "", 2010), 2010)
+    for i in range(5):
+        journal += _journal(_at(s, parity + 0.5, 2011 + i))
+    assert journal == [("refuse", "REDUCING"), ("refuse", "NO_EDGE")]
+    assert s.refusals["REDUCING"] == 3 and s.refusals["NO_EDGE"] == no_edge + 5
+    # after a decision the next refusal is journaled again, whatever it is
+    intent = _open(s, parity, 2020)
+    _done(s, intent, "failed", 2021)
+    out = _at(s, parity + 2.1, 2022)
+    assert [(d, m) for d, m in out] == [("journal", Decision(s.name, "refuse", "COOLDOWN", 2022))]
+    out = _at(s, parity + 2.1, 2023)
+    assert out == [] and s.refusals["COOLDOWN"] == 2
+
+
+def test_set_changes_thresholds_at_once() -> None:
+    s = _core()
+    parity = _prime(s)
+    need = s._need_fx
+    out = s.on_control(Control("set", '{"min_edge": 100.0, "safety_factor": 2}'), 5)
+    assert _journal(out) == [("set", '{"min_edge":100.0,"safety_factor":2}')]
+    assert s.pair.min_edge == 100.0 and s.pair.safety_factor == 2.0
+    assert s._need_fx == pytest.approx(s._cost_fx * 2.0 + 100.0) and s._need_fx != need
+    assert msgs(_at(s, parity + 2.1, 1000), ComboIntent) == []
+    assert s.refusals["NO_EDGE"] >= 1
+    s.on_control(Control("set", '{"min_edge": 0.0, "safety_factor": 1.2, "z_entry": 1e9}'), 6)
+    assert s._z_entry == 1e9
+    assert msgs(_at(s, parity + 2.1, 1001), ComboIntent) == []
+    s.on_control(Control("set", '{"z_entry": 2.0, "max_quote_skew_ms": 1}'), 7)
+    assert s._skew_ns == 1_000_000
+    assert msgs(_at(s, parity + 2.1, 1002, ts=2_000_000), ComboIntent) == []
+    assert s.refusals["SKEW"] == 1
+    s.on_control(Control("set", '{"max_quote_skew_ms": 500, "retry_cooldown_ms": 0}'), 8)
+    intent = _open(s, parity, 1003)
+    _done(s, intent, "failed", 1003)
+    assert s.cooldown_until_ns == 0  # cooldown off
+    assert msgs(_at(s, parity + 2.1, 1004), ComboIntent)
+
+
+@pytest.mark.parametrize(("arg", "names"), [
+    ('{"safety_factor": 0.5}', "safety_factor"),
+    ('{"z_entry": -1}', "z_entry"),
+    ('{"z_exit": "x"}', "z_exit"),
+    ('{"retry_cooldown_ms": 60000}', "retry_cooldown_ms"),
+    ('{"max_quote_skew_ms": 0}', "max_quote_skew_ms"),
+    ('{"z_window": 50}', "z_window"),
+    ('{"bogus": 1}', "bogus"),
+    ('{"z_entry": ', ""),
+    ("[1]", ""),
+    ("{}", ""),
+])
+def test_set_rejects_bad_values_naming_the_field(arg: str, names: str) -> None:
+    s = _core()
+    before = (s.pair, s._z_entry, s._need_fx, s._skew_ns, s._cooldown_ns)
+    out = s.on_control(Control("set", arg), 5)
+    ((what, detail),) = _journal(out)
+    assert what == "set_rejected" and names in detail
+    assert (s.pair, s._z_entry, s._need_fx, s._skew_ns, s._cooldown_ns) == before
+
+
+def test_replacing_the_pair_as_the_admin_set_does_rebuilds_the_cached_thresholds() -> None:
+    s = _core()
+    parity = _prime(s)
+    s.pair = msgspec.structs.replace(s.pair, min_edge=100.0, max_quote_skew_ms=7)
+    assert s._need_fx == pytest.approx(s._cost_fx * s.pair.safety_factor + 100.0)
+    assert s._skew_ns == 7_000_000
+    assert msgs(_at(s, parity + 2.1, 1000), ComboIntent) == []
+    with pytest.raises(ValueError, match="z_window"):
+        s.pair = msgspec.structs.replace(s.pair, z_window=50)
+    assert s.pair.z_window != 50
