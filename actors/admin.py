@@ -30,7 +30,8 @@ from transports.errors import ConfigError
 
 #: Strategy parameters that the core reads on every decision, so a set takes effect at once.
 LIVE_PAIR_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",
-                              "max_slippage_ticks", "fair_basis", "max_quote_skew_ms"})
+                              "max_slippage_ticks", "fair_basis", "max_quote_skew_ms",
+                              "retry_cooldown_ms", "hedge_budget_ms"})
 
 
 #: Commands that change nothing; their results are journaled by size only.
