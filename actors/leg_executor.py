@@ -16,21 +16,59 @@ Pre-trade checks live in ``actors.pretrade``, the order records and the venue re
   rejection; while any order is unknown only position-reducing orders pass (``venue_uncertain``);
 - fills are deduped by trade id (one ExecReport ``fill`` per trade, ever), applied even when late
   or beyond the order quantity (alarmed), and drive the positions;
-- an illegal transition is caught, counted and journaled as an alarm; a fill is never dropped.
+- an illegal transition is caught, counted and journaled as an alarm; a fill is never dropped;
+- unknown outcomes resolve: "not found" answers past ``unknown_bound_ms`` since the send that
+  agree make an inferred reject (``actors.leg_reports``); an outcome still unknown after
+  ``unknown_halt_ms`` sends ``Control("halt", "unresolved_unknown:<cl>")`` to risk (both 0 =
+  off in the constructor; the node passes ``VenueConfig``'s, 3000 and 15000 by default);
+- the leg pings its venue on ``@oe`` every ``ping_interval_ms`` (from ``on_start``); no pong for
+  ``oe_timeout_ms`` is a disconnect (open orders flagged unknown, new orders denied
+  ``disconnected``); on start and when pongs resume it reconciles: ``OpenOrdersReq``,
+  ``TradesReq(since=last fill ts)``, ``PositionsReq``, new orders denied ``reconciling`` until
+  the three replies are in. Trades we lacked are applied (deduped by trade id, fill ExecReports
+  emitted), unknown open orders cancelled, position differences alarmed (at start the venue's
+  positions are adopted: a fresh core has none of its own). Only with ``oe_link=True`` (the node
+  sets it); a core built without it (tests driving it directly) does neither.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from actors.base import Core, Out
 from actors.leg_reports import VenueReportsCore
 from actors.order_state import LiveOrder, St
-from actors.pretrade import RateBucket, pretrade_reason
+from actors.pretrade import MarketView, RateBucket, pretrade_reason
 from transports.config import ContractConfig, RiskConfig
 from transports.errors import IllegalTransition
-from transports.messages import CancelLeg, ExecReport, LegOrder, SetTimer, Timer, TradingState
-from transports.venue_msgs import CancelReq, NewOrder, Reject
+from transports.messages import (
+    BookUpdate,
+    CancelLeg,
+    Decision,
+    ExecReport,
+    FeedHealth,
+    LegOrder,
+    RiskView,
+    SessionStatus,
+    SetTimer,
+    Timer,
+    TradingState,
+)
+from transports.venue_msgs import (
+    Ack,
+    CancelReq,
+    NewOrder,
+    OpenOrders,
+    OpenOrdersReq,
+    Ping,
+    Pong,
+    Positions,
+    PositionsReq,
+    Reject,
+    Trades,
+    TradesReq,
+)
 
 _NS = 1_000_000
 
@@ -52,6 +90,11 @@ class LegExecutorCore(VenueReportsCore):
         journal: str = "journal",
         max_queries: int = 10,
         max_query_interval_ms: int = 10_000,
+        unknown_bound_ms: int = 0,
+        unknown_halt_ms: int = 0,
+        ping_interval_ms: int = 1000,
+        oe_timeout_ms: int = 1500,
+        oe_link: bool = False,
     ) -> None:
         super().__init__(
             name,
@@ -69,6 +112,21 @@ class LegExecutorCore(VenueReportsCore):
         self.trading_state = "ACTIVE"
         self.denied: dict[str, int] = {}
         self._bucket = RateBucket(risk.max_orders_per_s)
+        self._cancel_bucket = RateBucket(risk.max_cancels_per_s)
+        self.market = MarketView(risk, contracts)
+        self.unknown_bound_ns = unknown_bound_ms * _NS
+        self.unknown_halt_ns = unknown_halt_ms * _NS
+        self.ping_ns = ping_interval_ms * _NS
+        self.oe_timeout_ns = oe_timeout_ms * _NS
+        #: why every new order is denied now: "" | "disconnected" | "reconciling"
+        self.gate = ""
+        self.link_up = True
+        self.last_pong_ns = 0
+        self._recon_wait: set[str] = set()
+        self._recon_start = False
+        self._recon_seen: dict[str, Any] = {}
+        self.reconciled: list[dict[str, Any]] = []  #: one record per finished reconciliation
+        self.oe_link = oe_link  #: ping and reconcile from ``on_start`` (the node sets it)
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         """``Core.handle`` with the per-order messages dispatched first, without a name lookup."""
@@ -130,7 +188,7 @@ class LegExecutorCore(VenueReportsCore):
             now_ns,
         )
         self.orders[cl] = lo
-        reason = pretrade_reason(
+        reason = self.gate or pretrade_reason(
             o,
             self.venue,
             self.contracts.get(o.sym),
@@ -140,6 +198,7 @@ class LegExecutorCore(VenueReportsCore):
             bool(self._unknown),
             self._bucket,
             now_ns,
+            self.market,
         )
         if reason:
             lo.deny(reason)
@@ -170,6 +229,11 @@ class LegExecutorCore(VenueReportsCore):
     def _cancel(self, lo: LiveOrder, now_ns: int) -> Out:
         if not lo.is_open or lo.state is St.PENDING_CANCEL:
             return []
+        if not self._cancel_bucket.take(now_ns):
+            # over the venue's cancel rate: not sent now, retried on a timer (never dropped)
+            self.denied["cancel_rate"] = self.denied.get("cancel_rate", 0) + 1
+            step = max(1_000_000_000 // max(self.risk.max_cancels_per_s, 1), 1)
+            return [("@timer", SetTimer("cxlretry:" + lo.cl, now_ns + step))]
         try:
             lo.request_cancel(now_ns)
         except IllegalTransition as exc:
@@ -204,11 +268,17 @@ class LegExecutorCore(VenueReportsCore):
             out.append(
                 self._alarm("unknown_outcome", now_ns, cl=lo.cl, why=why, state=lo.state.value)
             )
+            if self.unknown_halt_ns:
+                out.append(("@timer", SetTimer("uhalt:" + lo.cl, now_ns + self.unknown_halt_ns)))
         self._sync(lo)
         return out + self._query(lo, now_ns)
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:
         kind, _, cl = t.key.partition(":")
+        if kind == "ping":
+            return self._ping(now_ns)
+        if kind == "oe_recon":
+            return self._reconcile_ask(now_ns) if self._recon_wait else []
         lo = self.orders.get(cl)
         if lo is None:
             return []
@@ -222,7 +292,160 @@ class LegExecutorCore(VenueReportsCore):
             lo.unknown or lo.missing_fills or lo.state is St.PENDING_CANCEL
         ):
             return self._query(lo, now_ns)
+        elif kind == "uhalt":
+            return self._unknown_halt(lo, now_ns)
+        elif kind == "cxlretry":
+            return self._cancel(lo, now_ns)
         return []
+
+    # --- what the pre-trade checks learn from other actors ---------------------------------------
+
+    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
+        self.market.exposure = dict(m.exposure)
+        if m.fx:
+            self.market.fx = dict(m.fx)
+        return []
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        if u.venue == self.venue:
+            if u.valid:
+                self.market.touch[u.sym] = (u.bid_px[0] if u.bid_px else 0,
+                                            u.ask_px[0] if u.ask_px else 0)
+            else:
+                self.market.touch.pop(u.sym, None)
+        return []
+
+    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+        if h.venue == self.venue:
+            self.market.feed_ok = h.state not in ("STALE", "CONNECTING")
+        return []
+
+    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
+        if m.venue == self.venue:
+            self.market.session[m.sym] = m.state
+        return []
+
+    # --- order-entry link: pings, disconnects, reconciliation -------------------------------------
+
+    def on_start(self, now_ns: int) -> Out:
+        """Start pinging and reconcile with the venue before the first order (``oe_link``)."""
+        if not self.oe_link:
+            return []
+        self.last_pong_ns = now_ns
+        return [
+            ("@oe", Ping(ts=now_ns)),
+            ("@timer", SetTimer("ping", now_ns + self.ping_ns)),
+            *self._reconcile_begin(now_ns, start=True),
+        ]
+
+    def _ping(self, now_ns: int) -> Out:
+        out: Out = [("@oe", Ping(ts=now_ns)), ("@timer", SetTimer("ping", now_ns + self.ping_ns))]
+        if self.link_up and now_ns - self.last_pong_ns >= self.oe_timeout_ns:
+            self.link_up = False
+            self.gate = "disconnected"
+            self.counters["oe_disconnects"] += 1
+            out.append(self._alarm("oe_disconnected", now_ns, open=len(self._open),
+                                   since_pong_ms=(now_ns - self.last_pong_ns) // _NS))
+            for lo in list(self._open.values()):
+                out += self._flag_unknown(lo, "oe_disconnect", now_ns)
+        return out
+
+    def on_pong(self, m: Pong, now_ns: int) -> Out:
+        self.last_pong_ns = now_ns
+        if self.link_up:
+            return []
+        self.link_up = True
+        return [self._alarm("oe_reconnected", now_ns),
+                *self._reconcile_begin(now_ns, start=False)]
+
+    def _reconcile_begin(self, now_ns: int, start: bool) -> Out:
+        self._recon_start = start
+        self._recon_wait = {"open_orders", "trades", "positions"}
+        self._recon_seen = {"cancelled": [], "recovered": [], "mismatch": {}}
+        self.gate = "reconciling"
+        self.counters["reconciles"] += 1
+        return self._reconcile_ask(now_ns)
+
+    def _reconcile_ask(self, now_ns: int) -> Out:
+        """Ask for what is still missing (again every ``request_timeout``: requests may be lost)."""
+        out: Out = []
+        if "open_orders" in self._recon_wait:
+            out.append(("@oe", OpenOrdersReq()))
+        if "trades" in self._recon_wait:
+            out.append(("@oe", TradesReq(since=self.last_fill_ts)))
+        if "positions" in self._recon_wait:
+            out.append(("@oe", PositionsReq()))
+        out.append(("@timer", SetTimer("oe_recon", now_ns + self.timeout_ns)))
+        return out
+
+    def on_open_orders(self, m: OpenOrders, now_ns: int) -> Out:
+        if "open_orders" not in self._recon_wait:
+            return []
+        out: Out = []
+        for r in m.list:
+            lo = self.orders.get(r.cl)
+            if lo is None or lo.state is St.DENIED:
+                # not ours (a previous incarnation, or lost state): cancel it; cancels are safe
+                self.counters["orphans_canceled"] += 1
+                self.counters["cancels"] += 1
+                self._recon_seen["cancelled"].append(r.cl)
+                out.append(("@oe", CancelReq(cl=r.cl, ts=now_ns)))
+            elif lo.state is St.SUBMITTED or lo.inferred:
+                # it is working at the venue: that is the ack we did not get
+                out += self.on_ack(Ack(cl=r.cl, oid=r.oid, ts=now_ns), now_ns)
+        self._recon_wait.discard("open_orders")
+        return out + self._reconcile_done(now_ns)
+
+    def on_trades(self, m: Trades, now_ns: int) -> Out:
+        if "trades" not in self._recon_wait:
+            return []
+        out: Out = []
+        for f in m.list:
+            lo = self.orders.get(f.cl)
+            if lo is None or lo.state is St.DENIED:
+                if not self._recon_start:  # at start: a previous incarnation's (positions adopt)
+                    self.counters["unknown_reports"] += 1
+                    out.append(self._alarm("unknown_fill", now_ns, cl=f.cl, tid=f.tid, px=f.px,
+                                           qty=f.qty))
+                elif f.ts > self.last_fill_ts:
+                    self.last_fill_ts = f.ts
+                continue
+            if f.tid in lo.trade_ids:
+                continue
+            self.counters["recovered_fills"] += 1
+            self._recon_seen["recovered"].append(f.tid)
+            if lo.inferred:
+                out += self._revive(lo, "trades", now_ns)
+            out += self._fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
+        self._recon_wait.discard("trades")
+        return out + self._reconcile_done(now_ns)
+
+    def on_positions(self, m: Positions, now_ns: int) -> Out:
+        if "positions" not in self._recon_wait:
+            return []
+        out: Out = []
+        venue = {r.sym: r.qty for r in m.list if r.sym in self.contracts and r.qty}
+        if self._recon_start and not any(self.positions.values()):
+            self.positions = dict(venue)  # a fresh core adopts the account's positions
+        else:
+            mine = {s: q for s, q in self.positions.items() if q}
+            if mine != venue:
+                self.counters["position_mismatches"] += 1
+                self._recon_seen["mismatch"] = {"engine": mine, "venue": venue}
+                out.append(self._alarm("position_mismatch", now_ns, engine=mine, venue=venue))
+        self._recon_wait.discard("positions")
+        return out + self._reconcile_done(now_ns)
+
+    def _reconcile_done(self, now_ns: int) -> Out:
+        if self._recon_wait:
+            return []
+        self.gate = "" if self.link_up else "disconnected"
+        rec = {"start": self._recon_start, "at_ns": now_ns, **self._recon_seen,
+               "positions": dict(self.positions)}
+        self.reconciled.append(rec)
+        return [("@timer", SetTimer("oe_recon", 0)),
+                (self.journal, Decision(self.name, "reconciled",
+                                        json.dumps(rec, sort_keys=True), now_ns))]
 
     # --- views -----------------------------------------------------------------------------------
 
@@ -272,7 +495,9 @@ class LegExecutorCore(VenueReportsCore):
             },
             "positions": dict(self.positions),
             "open": sorted(self._open),
-            "counters": {**self.counters, "denied": dict(self.denied)},
+            "counters": {**self.counters, "unresolved": len(self._unknown),
+                         "denied": dict(self.denied)},
+            "gate": self.gate,
         }
 
 

@@ -14,8 +14,15 @@ every name in ``report_to``:
 - ``rejected`` (definitive) and ``cancel_reject`` (the previous state is restored and the order is
   queried to learn what did happen).
 
-An ``OrderStatus`` of ``unknown`` (not found) is NOT a rejection: it changes nothing. A known
-status applies its fills (deduped) and its state, and clears the unknown-outcome flag.
+An ``OrderStatus`` of ``unknown`` (not found) is NOT a rejection by itself. It counts only for an
+order whose outcome is unknown and that the venue never proved (no ack, fill or done), and only
+once ``unknown_bound_ns`` has passed since the send: the first such answer plus ``UNKNOWN_AGREE``
+further ones make the order REJECTED with reason ``inferred`` (counter ``inferred_rejects``);
+until then each counted answer brings the next query forward to ``notfound_gap_ns``. Lost
+queries (a transport error) count nothing: the backoff timer just queries again. An inferred
+reject the venue later contradicts (an ack, a fill, a done, a real status) is revived to
+ACCEPTED and the report applied (alarm ``inferred_reject_reconciled``): a fill is never lost.
+A known status applies its fills (deduped) and its state, and clears the unknown-outcome flag.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Any
 from actors.base import Core, Out
 from actors.order_state import PENDING, TERMINAL, FillResult, LiveOrder, St
 from transports.errors import IllegalTransition
-from transports.messages import Decision, ExecReport, SetTimer
+from transports.messages import Control, Decision, ExecReport, SetTimer
 from transports.venue_msgs import (
     Ack,
     CancelReject,
@@ -52,7 +59,21 @@ _COUNTERS = (
     "cancel_rejects",
     "unknown_reports",
     "unresolved",
+    "queries_exhausted",
+    "inferred_rejects",
+    "inferred_reconciled",
+    "unknown_halts",
+    "recovered_fills",
+    "reconciles",
+    "orphans_canceled",
+    "position_mismatches",
+    "oe_disconnects",
 )
+
+#: "not found" answers after the first one past the bound that must agree before a reject is
+#: inferred
+UNKNOWN_AGREE = 2
+_MS = 1_000_000
 
 
 class VenueReportsCore(Core):
@@ -80,6 +101,12 @@ class VenueReportsCore(Core):
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._open: dict[str, LiveOrder] = {}
         self._unknown: set[str] = set()
+        self.unknown_bound_ns = 0  #: ``VenueConfig.unknown_bound_ms``; 0 = never infer
+        self.unknown_halt_ns = 0  #: ``VenueConfig.unknown_halt_ms``; 0 = never halt
+        #: the next query after a counted "not found" (bounded below by 50 ms)
+        self.notfound_gap_ns = max(timeout_ns // 4, 50 * _MS)
+        self.risk_name = "risk"
+        self.last_fill_ts = 0  #: the venue ts of the latest fill applied (for ``TradesReq``)
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -153,11 +180,19 @@ class VenueReportsCore(Core):
             return None, [self._alarm("unknown_cl", now_ns, cl=cl, report=what)]
         return lo, []
 
+    def _revive(self, lo: LiveOrder, what: str, now_ns: int) -> Out:
+        """An inferred reject the venue contradicts: back to ACCEPTED, alarmed (reconciliation)."""
+        if not lo.revive():
+            return []
+        self.counters["inferred_reconciled"] += 1
+        self._sync(lo)
+        return [self._alarm("inferred_reject_reconciled", now_ns, cl=lo.cl, report=what)]
+
     def _query(self, lo: LiveOrder, now_ns: int) -> Out:
         if lo.queries >= self.max_queries:
             if lo.queries == self.max_queries:
                 lo.queries += 1  # alarm once
-                self.counters["unresolved"] += 1
+                self.counters["queries_exhausted"] += 1
                 return [
                     self._alarm(
                         "unresolved",
@@ -183,6 +218,8 @@ class VenueReportsCore(Core):
         lo, out = self._lookup(m.cl, "ack", now_ns)
         if lo is None:
             return out
+        if lo.inferred:
+            out += self._revive(lo, "ack", now_ns)
         try:
             changed = lo.apply_ack(m.oid, now_ns)
         except IllegalTransition as exc:
@@ -208,6 +245,8 @@ class VenueReportsCore(Core):
             self.counters["duplicate_fills"] += 1
             return out
         self.counters["fills"] += 1
+        if ts > self.last_fill_ts:
+            self.last_fill_ts = ts
         self.positions[lo.sym] = self.positions.get(lo.sym, 0) + (qty if lo.side == "B" else -qty)
         out += self._reports(
             lo,
@@ -238,6 +277,10 @@ class VenueReportsCore(Core):
             return [self._alarm("unknown_fill", now_ns, cl=m.cl, tid=m.tid, px=m.px, qty=m.qty)]
         if m.oid and not lo.oid:
             lo.oid = m.oid
+        if lo.inferred:
+            return self._revive(lo, "fill", now_ns) + self._fill(
+                lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns
+            )
         return self._fill(lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns)
 
     def _done(self, lo: LiveOrder, state: str, cum: int, oid: str, ts: int, now_ns: int) -> Out:
@@ -262,6 +305,8 @@ class VenueReportsCore(Core):
         lo, out = self._lookup(m.cl, "done", now_ns)
         if lo is None:
             return out
+        if lo.inferred:
+            out += self._revive(lo, "done", now_ns)
         return self._done(lo, m.state, m.cum, m.oid, m.ts, now_ns)
 
     def _reject(self, lo: LiveOrder, reason: str, ts: int, now_ns: int) -> Out:
@@ -281,6 +326,7 @@ class VenueReportsCore(Core):
         lo, out = self._lookup(m.cl, "reject", now_ns)
         if lo is None:
             return out
+        lo.inferred = False  # the venue confirms it
         return self._reject(lo, f"{m.code}:{m.reason}", m.ts, now_ns)
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
@@ -305,7 +351,12 @@ class VenueReportsCore(Core):
         if lo is None:
             return out
         if m.state == "unknown":
-            return []  # not found (yet): NOT a rejection; keep the flag, the query timer goes on
+            return self._not_found(lo, now_ns)
+        if lo.inferred:
+            if m.state == "rejected":
+                lo.inferred = False  # the venue confirms it
+            else:
+                out += self._revive(lo, "status", now_ns)
         if m.oid and not lo.oid:
             lo.oid = m.oid
         for f in m.fills:
@@ -332,6 +383,50 @@ class VenueReportsCore(Core):
         lo.unknown_since_ns = 0  # the venue proved the order's existence and state
         self._sync(lo)
         return out
+
+    def _not_found(self, lo: LiveOrder, now_ns: int) -> Out:
+        """A query answered ``unknown``: count it toward an inferred reject (see the module)."""
+        if (
+            not lo.unknown
+            or lo.acked_ns
+            or lo.cum_lots
+            or lo.done_ns
+            or lo.state not in (St.SUBMITTED, St.PENDING_CANCEL)
+        ):
+            return []  # the venue proved this order exists: "not found" is noise
+        if not self.unknown_bound_ns or now_ns - lo.sent_ns < self.unknown_bound_ns:
+            return []  # too early to mean anything; the backoff timer goes on
+        lo.notfound += 1
+        if lo.notfound <= UNKNOWN_AGREE:
+            # the next query comes sooner than the backoff: agreement is what we wait for
+            return [("@timer", SetTimer(f"query:{lo.cl}", now_ns + self.notfound_gap_ns))]
+        out: Out = []
+        try:
+            changed = lo.infer_reject(now_ns)
+        except IllegalTransition as exc:
+            return [self._illegal(lo, exc, now_ns)]
+        self._sync(lo)
+        if changed:
+            self.counters["inferred_rejects"] += 1
+            self.counters["rejects"] += 1
+            out += self._reports(lo, "rejected", now_ns, reason="inferred")
+            out.append(
+                self._alarm(
+                    "inferred_reject", now_ns, cl=lo.cl, notfound=lo.notfound,
+                    since_send_ms=(now_ns - lo.sent_ns) // _MS,
+                )
+            )
+        return out
+
+    def _unknown_halt(self, lo: LiveOrder, now_ns: int) -> Out:
+        """Still unknown past ``unknown_halt_ns``: ask risk to halt (once per order)."""
+        if not lo.unknown:
+            return []
+        self.counters["unknown_halts"] += 1
+        return [
+            (self.risk_name, Control("halt", f"unresolved_unknown:{lo.cl}")),
+            self._alarm("unresolved_unknown_halt", now_ns, cl=lo.cl, state=lo.state.value),
+        ]
 
 
 __all__ = ["VenueReportsCore"]

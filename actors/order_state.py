@@ -62,7 +62,8 @@ class St:
 
 #: every event the table knows
 EVENTS = ("deny", "submit", "accept", "reject", "fill_partial", "fill_full", "cancel_request",
-          "cancel_reject", "canceled", "expired", "update_request", "update_reject", "updated")
+          "cancel_reject", "canceled", "expired", "update_request", "update_reject", "updated",
+          "reconcile")
 
 TERMINAL = frozenset({S.DENIED, S.REJECTED, S.CANCELED, S.EXPIRED, S.FILLED})
 PENDING = frozenset({S.PENDING_CANCEL, S.PENDING_UPDATE})
@@ -129,6 +130,10 @@ TRANSITIONS: dict[tuple[OrderState, str], OrderState | None] = {
     (S.CANCELED, "fill_full"): S.FILLED,
     (S.EXPIRED, "fill_partial"): S.PARTIALLY_FILLED,
     (S.EXPIRED, "fill_full"): S.FILLED,
+    # an *inferred* reject (an unknown outcome the venue kept answering "not found" for past its
+    # bound) that the venue later contradicts with an ack, a fill or a status: the order existed.
+    # ``LiveOrder.revive`` only fires it for inferred rejects, and the caller alarms it.
+    (S.REJECTED, "reconcile"): S.ACCEPTED,
 }
 
 
@@ -185,8 +190,10 @@ class LiveOrder:
         "done_ns",
         "duplicate_fills",
         "fees",
+        "inferred",
         "late_fills",
         "leg",
+        "notfound",
         "notional_ticks",
         "oid",
         "overfill_lots",
@@ -246,6 +253,10 @@ class LiveOrder:
         self.cum_lots = self.venue_cum = self.notional_ticks = self.duplicate_fills = 0
         self.late_fills = self.overfill_lots = self.unknown_since_ns = self.queries = 0
         self.sent_ns = self.acked_ns = self.done_ns = self.cancel_sent_ns = 0
+        # ``notfound``: "not found" query answers received after the venue's unknown bound;
+        # ``inferred``: REJECTED by inference from them, not by the venue
+        self.notfound = 0
+        self.inferred = False
 
     # --- views -----------------------------------------------------------------------------------
 
@@ -395,6 +406,31 @@ class LiveOrder:
         self.reject_reason = reason
         if not self.done_ns:
             self.done_ns = now_ns
+        return True
+
+    def infer_reject(self, now_ns: int) -> bool:
+        """The venue kept answering "not found" past its bound: REJECTED, reason ``inferred``.
+
+        Return True if the state changed. A later ack, fill or status may still ``revive`` it.
+        """
+        changed = self.apply_reject("inferred", now_ns)
+        if changed:
+            self.inferred = True
+        return changed
+
+    def revive(self) -> bool:
+        """An inferred reject the venue contradicts: REJECTED -> ACCEPTED (a reconciliation).
+
+        Return True if it happened (only for an inferred reject still REJECTED); the caller then
+        applies the venue's report as usual and raises the alarm.
+        """
+        if not self.inferred or self.state is not St.REJECTED:
+            return False
+        self._move("reconcile")
+        self.inferred = False
+        self.reject_reason = ""
+        self.done_ns = 0
+        self.notfound = 0
         return True
 
     def request_cancel(self, now_ns: int) -> bool:

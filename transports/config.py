@@ -60,6 +60,9 @@ class VenueConfig(_C):
     unknown_bound_ms: PosInt = 3000  #: "not found" never means rejected before this, from send
     unknown_halt_ms: PosInt = 15000  #: an outcome still unknown this long -> halt via risk
     oe_timeout_ms: PosInt = 1500  #: no pong on the leg's oe this long -> disconnected
+    #: the leg pings its oe and reconciles (open orders, trades, positions) on start and after a
+    #: disconnect; off by default until the what-if replay's venue answers ping/open_orders/...
+    oe_reconcile: bool = False
 
 
 class ContractConfig(_C):

@@ -275,10 +275,19 @@ class Decision(Msg):
     ts_ns: int
 
 
+class RiskView(Msg):
+    """The RiskSupervisor's view for the executors' pre-trade checks: net exposure per
+    underlying in base units (signed) and, optionally, FX rates (ccy -> home ccy per unit)."""
+
+    exposure: dict[str, float]
+    ts_ns: int
+    fx: dict[str, float] = {}
+
+
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
-    | Timer | SetTimer | Reconnect | Control | JournalBatch | BadFrame | Decision
+    | Timer | SetTimer | Reconnect | Control | JournalBatch | BadFrame | Decision | RiskView
 )
 
 __all__ = [
@@ -301,6 +310,7 @@ __all__ = [
     "Msg",
     "Position",
     "Reconnect",
+    "RiskView",
     "SessionStatus",
     "SetTimer",
     "Timer",

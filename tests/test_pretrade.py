@@ -1,0 +1,156 @@
+"""Each pre-trade limit of the LegExecutor denies locally with its reason: nothing reaches @oe."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from actors.leg_executor import LegExecutorCore
+from transports.config import ContractConfig, RiskConfig
+from transports.messages import (
+    BookUpdate,
+    CancelLeg,
+    ExecReport,
+    FeedHealth,
+    LegOrder,
+    RiskView,
+    SessionStatus,
+    SetTimer,
+    Timer,
+    TradingState,
+)
+from transports.venue_msgs import Ack, CancelReq, Done, Fill, NewOrder
+
+MS = 1_000_000
+AU = ContractConfig(venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g",
+                    ccy="CNY", underlying="gold", base_per_lot=1000.0, max_lots_per_order=30,
+                    max_position_lots=40)
+
+
+def core(**risk: Any) -> LegExecutorCore:
+    return LegExecutorCore("leg.shfe", "shfe", "acct", {"au2606": AU}, 1, RiskConfig(**risk),
+                           ["combo", "risk"], 2000)
+
+
+def order(combo: int = 1, side: str = "B", qty: int = 10, px: int = 30500,
+          tif: str = "IOC") -> LegOrder:
+    return LegOrder(combo, 0, 0, "shfe", "au2606", side, qty, px, tif,  # type: ignore[arg-type]
+                    "entry", 1, 2)
+
+
+def run(c: LegExecutorCore, msg: Any, now: int = 1 * MS) -> list[tuple[str, Any]]:
+    return c.handle(msg, now)
+
+
+def denied(out: list[tuple[str, Any]]) -> str:
+    assert not [m for d, m in out if d == "@oe"], "a denied order reached the venue"
+    (rep,) = [m for d, m in out if d == "combo" and isinstance(m, ExecReport)]
+    assert rep.kind == "denied"
+    return rep.reason
+
+
+def sent(out: list[tuple[str, Any]]) -> bool:
+    return any(isinstance(m, NewOrder) for d, m in out if d == "@oe")
+
+
+def book(bid: int, ask: int, valid: bool = True) -> BookUpdate:
+    return BookUpdate("shfe", "au2606", valid, 0, 0, 0, [bid], [5], [ask], [5])
+
+
+def test_trading_state_halted_and_reducing() -> None:
+    c = core()
+    run(c, TradingState("HALTED", "x", 0))
+    assert denied(run(c, order())) == "halted"
+    run(c, TradingState("REDUCING", "x", 0))
+    assert denied(run(c, order(combo=2))) == "reducing"
+
+
+def test_max_lots_and_max_position() -> None:
+    c = core()
+    assert denied(run(c, order(qty=31))) == "max_lots"
+    cl = next(m for _, m in run(c, order(combo=2, qty=30)) if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid="X", tid="t1", px=30500, qty=30, ts=1))
+    run(c, Done(cl=cl, oid="X", state="filled", cum=30, ts=1))
+    assert denied(run(c, order(combo=3, qty=11))) == "max_position"
+    assert c.denied == {"max_lots": 1, "max_position": 1}
+
+
+def test_max_net_exposure_across_venues_from_the_risk_view() -> None:
+    c = core(max_net_exposure_base=20_000.0)
+    run(c, RiskView({"gold": 15_000.0}, 0))
+    assert denied(run(c, order(qty=6))) == "max_exposure"  # 15 kg + 6 kg > 20 kg
+    assert sent(run(c, order(combo=2, qty=5)))  # exactly at the limit
+    run(c, RiskView({"gold": 25_000.0}, 0))
+    assert denied(run(c, order(combo=3, qty=1))) == "max_exposure"
+
+
+def test_max_notional_per_order_in_contract_ccy_or_converted_by_fx() -> None:
+    c = core(max_notional_per_order=5_000_000.0)
+    # 30500 ticks x 0.02 x 1000 g = 610,000 CNY per lot
+    assert sent(run(c, order(qty=8)))
+    assert denied(run(c, order(combo=2, qty=9))) == "max_notional"
+    run(c, RiskView({}, 0, fx={"CNY": 0.5}))
+    assert sent(run(c, order(combo=3, qty=9)))
+
+
+def test_order_rate_is_denied_locally() -> None:
+    c = core(max_orders_per_s=2)
+    assert sent(run(c, order(combo=1, qty=1)))
+    assert sent(run(c, order(combo=2, qty=1)))
+    assert denied(run(c, order(combo=3, qty=1))) == "rate_limit"
+
+
+def test_cancel_rate_is_paced_and_retried_never_dropped() -> None:
+    c = core(max_cancels_per_s=1)
+    cls = []
+    for i in (1, 2):
+        out = run(c, order(combo=i, qty=1, tif="GTC"))
+        cl = next(m for _, m in out if isinstance(m, NewOrder)).cl
+        run(c, Ack(cl=cl, oid=f"X{i}", ts=1))
+        cls.append(cl)
+    out = run(c, CancelLeg("shfe", cls[0]), 10 * MS)
+    assert [m for _, m in out if isinstance(m, CancelReq)] == [CancelReq(cl=cls[0], ts=10 * MS)]
+    out = run(c, CancelLeg("shfe", cls[1]), 20 * MS)
+    assert not [m for d, m in out if d == "@oe"]
+    (retry,) = [m for _, m in out if isinstance(m, SetTimer)]
+    assert retry.key == f"cxlretry:{cls[1]}" and c.denied["cancel_rate"] == 1
+    out = run(c, Timer(retry.key, retry.due_ns), retry.due_ns)
+    assert [m for _, m in out if isinstance(m, CancelReq)] == [CancelReq(cl=cls[1],
+                                                                         ts=retry.due_ns)]
+
+
+def test_price_band_against_the_book() -> None:
+    c = core(price_band_ticks=5)
+    assert sent(run(c, order(combo=1, px=40000)))  # no book seen yet: no band
+    run(c, book(30490, 30500))
+    assert denied(run(c, order(combo=2, px=30506))) == "price_band"
+    assert sent(run(c, order(combo=3, px=30505)))
+    assert denied(run(c, order(combo=4, side="S", px=30484))) == "price_band"
+    run(c, book(0, 0, valid=False))
+    assert sent(run(c, order(combo=5, px=30600)))
+
+
+def test_feed_health_and_session_deny_increasing_orders_only() -> None:
+    c = core()
+    cl = next(m for _, m in run(c, order(combo=1, qty=4)) if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid="X", tid="t1", px=30500, qty=4, ts=1))
+    run(c, Done(cl=cl, oid="X", state="filled", cum=4, ts=1))
+    run(c, FeedHealth("shfe", "STALE", 0, 0, 0, 0, 0, 0))
+    assert denied(run(c, order(combo=2))) == "feed_unhealthy"
+    assert sent(run(c, order(combo=3, side="S", qty=2)))  # reducing passes
+    run(c, FeedHealth("shfe", "SYNCED", 0, 0, 0, 0, 0, 0))
+    run(c, SessionStatus("shfe", "au2606", "break", 0))
+    assert denied(run(c, order(combo=4))) == "session_closed"
+    assert sent(run(c, order(combo=5, side="S", qty=1)))
+    run(c, SessionStatus("shfe", "au2606", "open", 0))
+    assert sent(run(c, order(combo=6)))
+
+
+@pytest.mark.parametrize("venue", ["comex"])
+def test_other_venues_market_data_is_ignored(venue: str) -> None:
+    c = core(price_band_ticks=1)
+    run(c, FeedHealth(venue, "STALE", 0, 0, 0, 0, 0, 0))
+    run(c, SessionStatus(venue, "au2606", "closed", 0))
+    run(c, BookUpdate(venue, "au2606", True, 0, 0, 0, [1], [1], [2], [1]))
+    assert sent(run(c, order()))
