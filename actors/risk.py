@@ -33,6 +33,7 @@ from transports.messages import (
     ExecReport,
     FeedHealth,
     LegOrder,
+    RiskView,
     SetTimer,
     Timer,
     TradingState,
@@ -74,6 +75,8 @@ class RiskCore(Core):
         self.unhedged_since_ns = 0
         self.flatten_seq = epoch * 1_000_000_000 + RISK_COMBO_BASE
         self.flatten_orders = 0
+        self._fx_keys = {k for k, _ in self.fx_books.values()}
+        self._sent_fx: dict[str, float] = {}
         tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
@@ -163,7 +166,21 @@ class RiskCore(Core):
             tick = self.ticks.get(key)
             if tick is not None:
                 self.marks[key] = (u.bid_px[0] + u.ask_px[0]) * 0.5 * tick
+                if key in self._fx_keys:
+                    return self._view(now_ns)
         return []
+
+    def _view(self, now_ns: int, force: bool = False) -> Out:
+        """Tell the executors the net exposure and FX rates their pre-trade checks use (when
+        exposure changed, or a rate moved more than 1 bp since it was last sent)."""
+        fx = {ccy: self._fx(ccy) for ccy in self.fx_books}
+        moved = any(abs(v - self._sent_fx.get(k, 0.0)) > 1e-4 * max(v, 1e-12)
+                    for k, v in fx.items())
+        if not (force or moved):
+            return []
+        self._sent_fx = fx
+        view = RiskView(self.exposure(), now_ns, fx)
+        return [(e, view) for e in self.executors if e.startswith("leg.")]
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
         if r.kind == "denied":
@@ -184,7 +201,7 @@ class RiskCore(Core):
             self.fees[c.ccy] = self.fees.get(c.ccy, 0.0) + r.fee
             self.marks.setdefault(key, px)
         self.fills += 1
-        return self._check_all(now_ns)
+        return self._view(now_ns, force=True) + self._check_all(now_ns)
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         self.combos[s.state] = self.combos.get(s.state, 0) + 1

@@ -22,8 +22,17 @@ from transports.venue_msgs import (
     Fill,
     FillRecord,
     NewOrder,
+    OpenOrders,
+    OpenOrdersReq,
     OrderStatus,
+    Ping,
+    Pong,
+    PositionRecord,
+    Positions,
+    PositionsReq,
     QueryReq,
+    Trades,
+    TradesReq,
 )
 
 DEFAULT_RTT_NS = 1_000_000
@@ -104,6 +113,19 @@ class BookVenue:
                     fills=list(o.fills),
                 )
             ]
+        # IOC only: nothing ever rests, so there are no open orders to report
+        if isinstance(msg, Ping):
+            return [Pong(ts=ts, echo=msg.ts)]
+        if isinstance(msg, OpenOrdersReq):
+            return [OpenOrders(list=[])]
+        if isinstance(msg, TradesReq):
+            return [Trades(list=[f for o in self.orders.values() for f in o.fills
+                                 if f.ts >= msg.since])]
+        if isinstance(msg, PositionsReq):
+            pos: dict[str, int] = {}
+            for f in self.truth_fills:
+                pos[f["sym"]] = pos.get(f["sym"], 0) + (f["qty"] if f["side"] == "B" else -f["qty"])
+            return [Positions(list=[PositionRecord(sym=k, qty=v) for k, v in pos.items()])]
         return []
 
     def _new(self, m: NewOrder, ts: int) -> list[Any]:

@@ -136,6 +136,24 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "orders_sent": sum(s.get("counters", {}).get("sent", 0) for s in legs),
         "rejects": sum(s.get("counters", {}).get("rejects", 0) for s in legs),
         "risk_state": snaps.get("risk", {}).get("state"),
+        "legging": {
+            "imbalances": combo.get("imbalances", 0),
+            "chased": combo.get("chased", 0),
+            "unwound": combo.get("unwound", 0),
+            "max_unhedged_ms": round(combo.get("max_unhedged_ns", 0) / 1e6, 3),
+            "unknown_outcomes": sum(s.get("counters", {}).get("unknown_outcomes", 0)
+                                    for s in legs),
+            "unresolved_unknowns": sum(s.get("counters", {}).get("unresolved", 0)
+                                       for s in legs),
+            "inferred_rejects": sum(s.get("counters", {}).get("inferred_rejects", 0)
+                                    for s in legs),
+        },
+        "risk": {
+            "denials": snaps.get("risk", {}).get("denials", {}),
+            "state_changes": [{"ts_ns": t, "state": st, "reason": why} for t, st, why in
+                              snaps.get("risk", {}).get("state_changes", [])],
+            "final_state": snaps.get("risk", {}).get("state"),
+        },
         "feed": {v: {k: s.get(k) for k in ("gaps", "resyncs", "duplicates", "rejected_frames",
                                            "stale_periods", "reconnects", "clock_offset_us",
                                            "one_way_us")}
@@ -156,6 +174,8 @@ def check_summary(cfg: AppConfig, s: dict[str, Any]) -> str:
             return f"final exposure {u} {v:+.2f} exceeds the lot residual {tol:.2f}"
     if s.get("decisions_on_unusable_book"):
         return f"{s['decisions_on_unusable_book']} decisions used an unusable book"
+    if s["legging"]["unresolved_unknowns"]:
+        return f"{s['legging']['unresolved_unknowns']} order outcomes still unknown at the end"
     if s.get("actor_errors"):
         return f"actors raised in their handlers: {s['actor_errors']}"
     if s["combos"] == 0:

@@ -142,3 +142,19 @@ def test_operator_halt_and_reduce() -> None:
     out = r.on_control(Control("halt", "desk"), 2)
     assert r.state == "HALTED" and msgs(out, TradingState)[0].reason == "operator_halt"
     assert [s for _, s, _ in r.state_changes] == ["REDUCING", "HALTED"]
+
+
+def test_executors_learn_exposure_and_fx_for_their_pretrade_checks() -> None:
+    from transports.messages import RiskView
+
+    r = _core()
+    out = r.on_book_update(BookUpdate("fx", "USDCNH", True, 0, 0, 0, [71999], [1], [72001],
+                                      [1]), 0)
+    views = msgs(out, RiskView)
+    assert {d for d, m in out if isinstance(m, RiskView)} == {"leg.shfe", "leg.comex"}
+    assert views[0].fx["USD"] == pytest.approx(7.2)
+    # an unchanged rate is not sent again; a fill always is
+    assert r.on_book_update(BookUpdate("fx", "USDCNH", True, 0, 0, 0, [71999], [1], [72001],
+                                       [1]), 1) == []
+    out = r.on_exec_report(_fill("shfe", "au2606", "B", 2, 30650), 2)
+    assert msgs(out, RiskView)[0].exposure == {"gold": 2000.0}

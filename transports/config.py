@@ -62,7 +62,7 @@ class VenueConfig(_C):
     oe_timeout_ms: PosInt = 1500  #: no pong on the leg's oe this long -> disconnected
     #: the leg pings its oe and reconciles (open orders, trades, positions) on start and after a
     #: disconnect; off by default until the what-if replay's venue answers ping/open_orders/...
-    oe_reconcile: bool = False
+    oe_reconcile: bool = True  #: ping the venue; reconcile on start and after a disconnect
 
 
 class ContractConfig(_C):
