@@ -24,6 +24,8 @@ from transports.venue_msgs import (
     Heartbeat,
     NewOrder,
     OeRequest,
+    Ping,
+    Pong,
     RefRequest,
     Reject,
     Snapshot,
@@ -91,7 +93,9 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
                 sock.send_multipart([ident, enc.encode(snap)])
             else:
                 msg = oe_dec.decode(payload)
-                if isinstance(msg, NewOrder):
+                if isinstance(msg, Ping):
+                    sock.send_multipart([ident, enc.encode(Pong(ts=clock.now_ns(), echo=msg.ts))])
+                elif isinstance(msg, NewOrder):
                     orders.append((msg.cl, clock.now_ns()))
                     sock.send_multipart([ident, enc.encode(Reject(
                         cl=msg.cl, code="bench", reason="bench venue rejects all",
@@ -104,6 +108,19 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
                     handle(sock, venue, "ref")
                 elif sock is d["oe"]:
                     handle(sock, venue, "oe")
+
+    next_hb = [0]
+
+    def heartbeat() -> None:
+        # the engine's feeds go STALE without heartbeats: send them on every venue, 4 a second
+        now = clock.mono_ns()
+        if now < next_hb[0]:
+            return
+        next_hb[0] = now + 250_000_000
+        for venue in ("bench-a", "bench-b", "bench-fx"):
+            socks[venue]["md"].send_multipart([b"hb", enc.encode(Heartbeat(
+                ts=clock.now_ns(), seqs={SYMS[venue][0]: seqs[venue]} if venue in SYMS
+                else {}))])
 
     def send_tick(i: int) -> None:
         venue = "bench-a" if i % 2 == 0 else "bench-b"
@@ -124,6 +141,7 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
     for i in range(warmup):
         send_tick(i)
         pump(1)
+        heartbeat()
     n_warm = len(orders)
     print("MEASURE", flush=True)
     total = int(rate * seconds)
@@ -142,18 +160,22 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
                 sleep_s(0.0001)
         send_tick(warmup + i)
         sent_ns.append(clock.now_ns())
-        if i % 16 == 0:
-            pump(0)
+        if i % 2 == 0:
+            pump(0)  # answer orders promptly: the strategy fires again once its combo is done
+        if i % 64 == 0:
+            heartbeat()
     send_end = clock.mono_ns()
     drain_until = clock.mono_ns() + 1_000_000_000
     while clock.mono_ns() < drain_until:
         pump(20)
+        heartbeat()
     with open(out_path, "w") as f:
         json.dump({"sent": total, "send_s": (send_end - t0) / 1e9, "warm_orders": n_warm,
                    "orders": len(orders) - n_warm}, f)
     print("DONE", flush=True)
     while not stop["flag"]:
         pump(50)
+        heartbeat()
     for d in socks.values():
         for s in d.values():
             s.close(linger=0)
