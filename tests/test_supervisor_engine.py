@@ -227,11 +227,11 @@ def test_top_and_status_file(engine: dict[str, Any]) -> None:
     assert st["state"] == "running" and st["nodes"]["engine"]["pid"] > 0
 
 
-@pytest.mark.skipif(not HAVE_PROM, reason="prometheus-client is an optional extra")
 def test_metrics_endpoint(engine: dict[str, Any]) -> None:
     import json
     import urllib.request
 
+    assert HAVE_PROM, "prometheus-client is in the test extra; the metrics test must run"
     url = json.loads(Path(engine["l"].status_path).read_text())["metrics"]
 
     def scrape() -> str:
