@@ -53,13 +53,15 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
     configure_logging(run_dir, cfg.run.log_level, quiet)
     sock_dir = new_sock_dir()
     logger.info("run directory {}", run_dir)
+    # compile (or load) the Numba kernels before the market starts: on a fresh machine this
+    # takes seconds, and the simulator's clock must not run while the engine cannot trade
+    n_kernels = kernels.warm_up()
     sim = SimProcess(conf, sock_dir, run_dir / "truth.json", run_dir / "sim.log", cfg.sim.seed,
                      faults)
     ctx: zmq.Context[Any] = zmq.Context()
     node: Node | None = None
     try:
         sim.wait_ready()
-        n_kernels = kernels.warm_up()
         logger.info("warmed {} kernels", n_kernels)
         pl = cfg.placement
         assert pl is not None
@@ -67,6 +69,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         if len(pl.nodes) > 1:
             raise DemoFailed("cmc demo runs one engine node; use `cmc launch` for several")
         node.start()
+        trade_start_ns = clock.now_ns()
         t0 = clock.mono_ns()
         end = t0 + int(duration * 1e9)
         next_report = t0 + 5_000_000_000
@@ -78,6 +81,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
                 logger.info("t+{:.0f}s combos {}", (clock.mono_ns() - t0) / 1e9,
                             c.get("counters", {}).get("combos", 0))
         elapsed = (clock.mono_ns() - t0) / 1e9
+        trade_end_ns = clock.now_ns()
         # stop opening, close what is open, then halt (which cancels anything still working)
         strategies = [f"strategy.{p.name}" for p in cfg.pairs]
         for s in strategies:
@@ -106,7 +110,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         raise DemoFailed(f"simulator wrote no truth file (exit {code}); see {run_dir}/sim.log")
     truth = msgspec.json.decode(truth_path.read_bytes())
     summary = build_summary(cfg, elapsed, snaps, truth, latency,
-                            str(node.journal_path) if node and node.journal_path else "")
+                            str(node.journal_path) if node and node.journal_path else "",
+                            (trade_start_ns, trade_end_ns))
     summary["actor_errors"] = {k[7:]: v for k, v in host_counters.items()
                                if k.startswith("errors.")}
     if node is not None and node.journal_path is not None:

@@ -36,10 +36,33 @@ def expected_prices(journal: str, epoch: int) -> dict[str, float]:
     return out
 
 
+#: Windows of one direction closer than this are one opportunity: our own fill takes the
+#: liquidity that made the edge, so the simulator's window closes until the market maker
+#: requotes (one refresh later) and reopens — the same dislocation, not a new one.
+MERGE_GAP_NS = 250_000_000
+
+
+def merge_windows(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge same-direction windows separated by less than ``MERGE_GAP_NS``."""
+    out: list[dict[str, Any]] = []
+    for w in sorted(windows, key=lambda x: (x["start_ns"], x["end_ns"])):
+        last = out[-1] if out else None
+        if last is not None and last["dir"] == w["dir"] and \
+                w["start_ns"] - last["end_ns"] <= MERGE_GAP_NS:
+            last["end_ns"] = max(last["end_ns"], w["end_ns"])
+            last["peak_edge"] = max(last.get("peak_edge", 0.0), w.get("peak_edge", 0.0))
+        else:
+            out.append(dict(w))
+    return out
+
+
 def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, Any]],
                   truth: dict[str, Any], latency: dict[str, Any],
-                  journal: str) -> dict[str, Any]:
-    """Return the JSON summary of a demo run."""
+                  journal: str, trading_span_ns: tuple[int, int] | None = None) -> dict[str, Any]:
+    """Return the JSON summary of a demo run.
+
+    Opportunities are the simulator's windows that opened while the engine was trading
+    (``trading_span_ns``: from the engine's start to the flatten at the end of the run)."""
     acct_venue = {v.account: v.name for v in cfg.venues}
     contracts = {(c.venue, c.sym): c for c in cfg.contracts}
     fills = truth.get("fills", [])
@@ -85,6 +108,10 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         parts = _cl_parts(o["cl"])
         if parts is not None and parts[2] == 0 and o["sym"] == sym_a:
             entry_orders.append(o)
+    windows = merge_windows(windows)
+    if trading_span_ns is not None:
+        lo, hi = trading_span_ns
+        windows = [w for w in windows if lo <= w["start_ns"] <= hi]
     traded = 0
     for w in windows:
         want = "S" if w["dir"] < 0 else "B"
@@ -112,6 +139,7 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "duration_s": round(elapsed_s, 3),
         "md_events": sum(f.get("deltas", 0) for f in feeds.values()),
         "opportunities": len(windows),
+        "opportunity_windows_raw": len(truth.get("windows", [])),
         "opportunities_traded": traded,
         "combos": combo.get("combos", 0),
         "combos_complete": combo.get("complete", 0),
