@@ -70,7 +70,7 @@ MAX_BUFFERED = 10_000
 
 class _Sym:
     __slots__ = ("buffer", "last_recv_ns", "last_seq", "quiet", "recent_resyncs",
-                 "snap_pending_since", "state")
+                 "snap_pending_since", "snapshot_seq", "state")
 
     def __init__(self) -> None:
         self.state = RESYNCING
@@ -80,6 +80,7 @@ class _Sym:
         self.last_recv_ns = 0
         self.recent_resyncs = 0
         self.quiet = False  #: flagged stale for lack of updates (the data itself is intact)
+        self.snapshot_seq = -1  #: seq of the last snapshot applied
 
 
 class FeedCore(Core):
@@ -201,6 +202,7 @@ class FeedCore(Core):
             out.append((self.books[s.sym], BookDelta(self.venue, s.sym, d.seq, d.ts, now_ns,
                                                      d.b, d.a)))
         st.last_seq = last
+        st.snapshot_seq = s.seq if last == s.seq else -1
         st.last_recv_ns = now_ns
         st.state = SYNCED
         out.append(("@timer", SetTimer(f"snap:{s.sym}", 0)))
@@ -239,7 +241,11 @@ class FeedCore(Core):
     def on_control(self, c: Control, now_ns: int) -> Out:
         """``resync <sym>``: the Book found the data bad (crossed, bad value); fetch a snapshot."""
         if c.cmd == "resync" and c.arg in self.syms and self.syms[c.arg].state == SYNCED:
-            return self._resync(c.arg, now_ns, reason="book_rejected")
+            st = self.syms[c.arg]
+            # the snapshot itself was unusable (e.g. crossed): fetching another one is the same
+            # resync retried, not a new one
+            retry = st.last_seq == st.snapshot_seq
+            return self._resync(c.arg, now_ns, count=not retry, reason="book_rejected")
         return []
 
     def on_error(self, err: Any, now_ns: int) -> Out:

@@ -103,9 +103,15 @@ def test_book_rejection_triggers_one_resync() -> None:
     from transports.messages import Control
 
     f = _synced(10)
+    f.on_delta(_delta(11), 4)
     out = f.on_control(Control("resync", "S"), 5)
     assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
     assert f.on_control(Control("resync", "S"), 6) == []  # already resyncing
+    assert f.resyncs == 1
+    # the new snapshot is itself unusable (crossed): another one is fetched, as a retry
+    f.on_snapshot(Snapshot(sym="S", seq=12, ts=0, b=[], a=[]), 7)
+    out = f.on_control(Control("resync", "S"), 8)
+    assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
     assert f.resyncs == 1
 
 
