@@ -37,6 +37,7 @@ from transports.messages import (
     Decision,
     ExecReport,
     LegOrder,
+    SessionStatus,
     SetTimer,
     Timer,
 )
@@ -46,7 +47,7 @@ _FINAL = ("complete", "repaired", "failed")
 _CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
 _COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
              "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
-             "orphan_reports", "alarms")
+             "orphan_reports", "alarms", "session_pauses")
 
 
 class ComboExecutorCore(Core):
@@ -67,6 +68,11 @@ class ComboExecutorCore(Core):
         self.books: dict[str, Top | BookUpdate] = {}
         self.combos: dict[int, ComboRecord] = {}
         self._waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
+        #: "venue:sym" -> the gateway's session state (a leg not "open" cannot be traded)
+        self.sessions: dict[str, str] = {}
+        #: combos whose repair waits for a session to reopen -> the hedge budget they had left
+        self._session_wait: dict[int, tuple[ComboRecord, int]] = {}
+        self._budget_due: dict[int, int] = {}  #: combo id -> when its hedge budget runs out
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._legs = LegTable(pairs, contracts)  #: builds an intent's legs (cached lookups)
 
@@ -268,6 +274,8 @@ class ComboExecutorCore(Core):
     def _finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
         c.repairing = c.waiting = c.paused = False
         self._waiting.pop(c.intent.combo_id, None)
+        self._session_wait.pop(c.intent.combo_id, None)
+        self._budget_due.pop(c.intent.combo_id, None)
         self.counters[state] += 1
         self._track_unhedged(c, now_ns, final=True)
         out = [self._timer("step", c, 0), self._timer("budget", c, 0)]
@@ -311,7 +319,9 @@ class ComboExecutorCore(Core):
         c.chases = c.round_steps = 0
         c.last_step = None
         self.counters["imbalances"] += 1
-        out = [self._timer("budget", c, now_ns + c.pair.hedge_budget_ms * _NS)]
+        due = now_ns + c.pair.hedge_budget_ms * _NS
+        self._budget_due[c.intent.combo_id] = due
+        out = [self._timer("budget", c, due)]
         out += self._state(c, "repairing", now_ns)
         return out + self._step(c, now_ns)
 
@@ -335,6 +345,9 @@ class ComboExecutorCore(Core):
             c.waiting = True
             self._waiting[c.intent.combo_id] = c
             return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+        leg_key = c.legs[plan["leg"]].key
+        if self.sessions.get(leg_key, "open") != "open":
+            return out + self._pause_for_session(c, leg_key, now_ns)
         if c.round_steps >= self.max_steps:
             return out + self._finish(c, "failed", now_ns, reason="step_limit")
         c.round_steps += 1
@@ -346,6 +359,35 @@ class ComboExecutorCore(Core):
         out += self._send(c, plan["leg"], plan["side"], plan["lots"], plan["px"], choice, now_ns)
         c.last_step = c.orders[(plan["leg"], c.attempts[plan["leg"]] - 1)]
         return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+
+    # --- sessions ---------------------------------------------------------------------------------
+
+    def _pause_for_session(self, c: ComboRecord, leg_key: str, now_ns: int) -> Out:
+        """The leg to trade is in a break: no order, no timer (nothing spins); the hedge budget
+        stops running and the repair resumes when the gateway says the session is open."""
+        cid = c.intent.combo_id
+        left = max(0, self._budget_due.get(cid, now_ns) - now_ns)
+        self._session_wait[cid] = (c, left)
+        self.counters["session_pauses"] += 1
+        return [self._decision("repair_paused", now_ns, combo_id=cid, leg=leg_key,
+                               session=self.sessions.get(leg_key), budget_left_ns=left),
+                self._timer("step", c, 0), self._timer("budget", c, 0)]
+
+    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
+        self.sessions[f"{s.venue}:{s.sym}"] = s.state
+        if s.state != "open" or not self._session_wait:
+            return []
+        out: Out = []
+        for cid, (c, left) in list(self._session_wait.items()):
+            if c.state in _FINAL:
+                del self._session_wait[cid]
+                continue
+            if all(self.sessions.get(leg.key, "open") == "open" for leg in c.legs.values()):
+                del self._session_wait[cid]
+                self._budget_due[cid] = now_ns + left
+                out.append(self._timer("budget", c, now_ns + left))
+                out += self._step(c, now_ns)
+        return out
 
     # --- timers and books ------------------------------------------------------------------------
 

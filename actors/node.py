@@ -125,7 +125,7 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             books = {s: f"book.{v.name}:{s}" for s in syms}
             # the venue's leg executor gets session and health for its pre-trade checks
             leg_sub = [f"leg.{v.name}"] if v.trading else []
-            core = FeedCore(name, v.name, syms, books, [*strategies, *leg_sub],
+            core = FeedCore(name, v.name, syms, books, [*strategies, *leg_sub, "combo"],
                             ["risk", *strategies, *leg_sub],
                             v.snapshot_retry_ms, v.stale_after_ms, v.reconnect_backoff_ms,
                             v.reconnect_backoff_max_ms, v.ping_interval_ms,

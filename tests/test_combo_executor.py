@@ -990,3 +990,27 @@ def test_combo_states_carry_the_residual_rounded_to_6_places() -> None:
     raw = 28 * 1000.0 - 9 * G_PER_GC
     assert raw != round(raw, 6)  # the rounding is visible
     assert complete.residual_base == round(raw, 6)
+
+
+def test_repair_pauses_through_a_break_and_resumes_without_spinning() -> None:
+    from transports.messages import SessionStatus
+
+    w = World(pair(), {"shfe": fills({}), "comex": fills({"1.0": 5})})
+    deep_books(w, a_bid=30490, b_bid=26500)  # the chase on COMEX is the cheaper repair
+    w.send("combo", SessionStatus("comex", "GCZ6", "break", 0))
+    w.now = 10 * MS
+    w.send("combo", intent())
+    assert [s.state for s in w.states()] == ["working", "repairing"]
+    (paused,) = w.decisions("repair_paused")
+    assert paused["leg"] == "comex:GCZ6" and paused["session"] == "break"
+    n_orders = sum(len(v.orders) for v in w.venues.values())
+    # a long break: no timer fires, nothing is sent, the hedge budget does not run out
+    w.advance(w.now + 60_000 * MS)
+    assert sum(len(v.orders) for v in w.venues.values()) == n_orders
+    assert w.states()[-1].state == "repairing"
+    # the session reopens: the chase goes out and the combo ends flat
+    w.send("combo", SessionStatus("comex", "GCZ6", "open", 0))
+    assert w.states()[-1].state == "repaired"
+    assert w.venues["leg.comex"].orders[-1].qty == 4
+    assert w.exposure_g() == pytest.approx(RESIDUAL_28_9)
+    assert w.combo.snapshot()["counters"]["session_pauses"] == 1
