@@ -25,7 +25,7 @@ from transports.codec import Codec, encode
 from transports.errors import CmcError, CodecError
 from transports.intent_wal import IntentNotDurable, IntentWal
 from transports.latency import LatencyRecorder
-from transports.messages import BadFrame, LegOrder
+from transports.messages import BadFrame, LegOrder, TradingState
 from transports.venue_msgs import Ack, Fill, NewOrder, OeReply
 
 _oe_codec: Codec[Any] = Codec(OeReply)
@@ -65,6 +65,9 @@ class LegShell(Shell):
         return (SocketSpec("oe", zmq.DEALER, self.oe_address, identity=self.account.encode()),)
 
     def handle(self, msg: Any, now_ns: int) -> Out:
+        if type(msg) is TradingState:
+            # from the RiskSupervisor's decision to this executor holding it (cmc bench risk)
+            self.latency.record("risk_to_executor", now_ns - msg.ts_ns)
         if isinstance(msg, LegOrder):
             self._origin[f"{msg.combo_id}.{msg.leg}.{msg.attempt}"] = (
                 msg.ts_recv_ns,

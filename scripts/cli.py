@@ -87,6 +87,24 @@ def bench_tick_to_trade(as_json: bool, quick: bool) -> None:
         print_table(result)
 
 
+@bench.command("risk")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quick", is_flag=True, help="Fewer repetitions (smoke test).")
+def bench_risk(as_json: bool, quick: bool) -> None:
+    """Repair decision time, and halt → every executor HALTED, in process."""
+    from scripts.bench_risk import run_risk_bench
+    from scripts.runtime import configure_logging
+
+    configure_logging(None, "WARNING", quiet=True)
+    result = run_risk_bench(quick=quick)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+    else:
+        for name, r in result.items():
+            click.echo(f"{name:<20} p50 {r['p50_us']} µs  p99 {r['p99_us']} µs  "
+                       f"p99.9 {r['p999_us']} µs  max {r['max_us']} µs  (n={r['n']})")
+
+
 @main.command()
 @click.option("--conf", required=True, help="Config TOML with a [placement].")
 @click.option("--node", "node_name", required=True, help="Which node of the placement to run.")

@@ -21,3 +21,12 @@ def test_the_pipeline_bench_sees_every_tick_and_sends_orders() -> None:
     assert r["ticks_seen"] >= 0.99 * r["sent"] > 0
     assert r["n"] > 0.2 * r["sent"]  # orders measured (a tick finds its combo pending otherwise)
     assert r["orders_at_venue"] >= r["n"]
+
+
+@pytest.mark.timeout(120)
+def test_the_risk_bench_measures_repairs_and_halts() -> None:
+    from scripts.bench_risk import run_risk_bench
+
+    r = run_risk_bench(quick=True)
+    assert r["repair_decision"]["n"] == 300  # raises if a repair order was not emitted
+    assert r["halt_to_executors"]["n"] == 30 * 2 * 2  # halt and resume, at both executors
