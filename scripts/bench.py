@@ -199,9 +199,6 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
         ctx.destroy(linger=0)
     stats = msgspec.json.decode(out.read_bytes()) if out.exists() else {}
     samples = node.latency.dump() if node is not None else {}
-    if os.environ.get("CMC_BENCH_DEBUG"):
-        print({k: (int(np.median(v)), int(np.percentile(v, 99)))
-               for k, v in samples.items() if len(v)}, file=sys.stderr)
     if multiprocess:
         npz = run_dir / "latency-exec.npz"
         if npz.exists():
