@@ -39,21 +39,18 @@ from typing import Any
 from actors.base import Core, Out
 from actors.leg_reports import VenueReportsCore
 from actors.order_state import LiveOrder, St
-from actors.pretrade import MarketView, RateBucket, pretrade_reason
+from actors.pretrade import MarketInputs, MarketView, RateBucket, pretrade_reason
 from transports.config import ContractConfig, RiskConfig
 from transports.errors import IllegalTransition
 from transports.messages import (
-    BookUpdate,
     CancelLeg,
     Decision,
     ExecReport,
-    FeedHealth,
     LegOrder,
-    RiskView,
-    SessionStatus,
     SetTimer,
     Timer,
     TradingState,
+    VenueGate,
 )
 from transports.venue_msgs import (
     Ack,
@@ -73,8 +70,9 @@ from transports.venue_msgs import (
 _NS = 1_000_000
 
 
-class LegExecutorCore(VenueReportsCore):
-    """Pure order management for one venue account (venue reports: ``VenueReportsCore``)."""
+class LegExecutorCore(MarketInputs, VenueReportsCore):
+    """Pure order management for one venue account (venue reports: ``VenueReportsCore``;
+    what the pre-trade checks learn from other actors: ``MarketInputs``)."""
 
     def __init__(
         self,
@@ -95,6 +93,7 @@ class LegExecutorCore(VenueReportsCore):
         ping_interval_ms: int = 1000,
         oe_timeout_ms: int = 1500,
         oe_link: bool = False,
+        gate_to: tuple[str, ...] = (),
     ) -> None:
         super().__init__(
             name,
@@ -127,15 +126,27 @@ class LegExecutorCore(VenueReportsCore):
         self._recon_seen: dict[str, Any] = {}
         self.reconciled: list[dict[str, Any]] = []  #: one record per finished reconciliation
         self.oe_link = oe_link  #: ping and reconcile from ``on_start`` (the node sets it)
+        #: who hears of ``venue_gate`` changes (the strategies: no combo opens into a venue
+        #: that would deny its leg) and the last state they heard
+        self.gate_to = gate_to
+        self._gate_sent = ""
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         """``Core.handle`` with the per-order messages dispatched first, without a name lookup."""
         t = type(msg)
         if t is LegOrder:
             return self.on_leg_order(msg, now_ns)
-        if t is Reject:
-            return self.on_reject(msg, now_ns)
-        return Core.handle(self, msg, now_ns)
+        out = self.on_reject(msg, now_ns) if t is Reject else Core.handle(self, msg, now_ns)
+        if self.gate_to and self.venue_gate != self._gate_sent:
+            self._gate_sent = g = self.venue_gate
+            gate = VenueGate(self.venue, g, now_ns)
+            out = [*out, *((s, gate) for s in self.gate_to)]
+        return out
+
+    @property
+    def venue_gate(self) -> str:
+        """"" when new orders may go; else why not (``uncertain`` lets only reducing ones)."""
+        return self.gate or ("uncertain" if self._unknown else "")
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -199,6 +210,8 @@ class LegExecutorCore(VenueReportsCore):
             self._bucket,
             now_ns,
             self.market,
+            self.positions,
+            self._open.values(),
         )
         if reason:
             lo.deny(reason)
@@ -296,33 +309,6 @@ class LegExecutorCore(VenueReportsCore):
             return self._unknown_halt(lo, now_ns)
         elif kind == "cxlretry":
             return self._cancel(lo, now_ns)
-        return []
-
-    # --- what the pre-trade checks learn from other actors ---------------------------------------
-
-    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
-        self.market.exposure = dict(m.exposure)
-        if m.fx:
-            self.market.fx = dict(m.fx)
-        return []
-
-    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        if u.venue == self.venue:
-            if u.valid:
-                self.market.touch[u.sym] = (u.bid_px[0] if u.bid_px else 0,
-                                            u.ask_px[0] if u.ask_px else 0)
-            else:
-                self.market.touch.pop(u.sym, None)
-        return []
-
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
-        if h.venue == self.venue:
-            self.market.feed_ok = h.state not in ("STALE", "CONNECTING")
-        return []
-
-    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
-        if m.venue == self.venue:
-            self.market.session[m.sym] = m.state
         return []
 
     # --- order-entry link: pings, disconnects, reconciliation -------------------------------------

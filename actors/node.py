@@ -163,7 +163,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                    unknown_halt_ms=v.unknown_halt_ms,
                                    ping_interval_ms=v.ping_interval_ms,
                                    oe_timeout_ms=v.oe_timeout_ms,
-                                   oe_link=v.oe_reconcile)
+                                   oe_link=v.oe_reconcile,
+                                   gate_to=tuple(strategies))
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
                                     latency)
     if want("risk"):

@@ -12,9 +12,11 @@ journaled when the reason changes): per leg ``INVALID_<leg>``, the feed's state 
 (the legs' quote times, in our time ``ts_event_ns - clock_offset_ns``, further apart than
 ``max_quote_skew_ms``); ``WARMUP``. Closes are refused only when ``HALTED`` (by the risk state;
 a flatten command still closes). Opens are also refused when ``HALTED`` (control or risk state),
-``REDUCING``, ``COOLDOWN`` (after a failed combo: ``retry_cooldown_ms``, doubling per consecutive
-failure up to 30 s, reset by a complete or repaired one) and ``CLOSED`` (a leg's trading calendar
-is not open or does not stay open for ``hedge_budget_ms``; a gateway ``SessionStatus`` overrides
+``REDUCING``, ``VENUE_<STATE>`` (a leg's executor would deny the order: an order outcome
+there is unknown, its order entry is disconnected or reconciling — ``VenueGate``),
+``COOLDOWN`` (after a failed combo: ``retry_cooldown_ms``, doubling per consecutive failure
+up to 30 s, reset by a complete or repaired one) and ``CLOSED`` (a leg's trading calendar is not
+open or does not stay open for ``hedge_budget_ms``; a gateway ``SessionStatus`` overrides
 the calendar's state, the budget still comes from the calendar when it says open).
 
 Pricing (all in leg A's price unit, e.g. CNY per gram):
@@ -51,6 +53,7 @@ from transports.messages import (
     LegSpec,
     SessionStatus,
     TradingState,
+    VenueGate,
 )
 
 #: Samples the rolling window needs before the strategy trades.
@@ -210,6 +213,9 @@ class StrategyCore(Core):
         self.flattening = False
         self.halted = False
         self.trading = "ACTIVE"  #: the RiskSupervisor's TradingState
+        #: venue -> its LegExecutor's gate (``VenueGate``; "" = orders may go)
+        self.venue_gates: dict[str, str] = {}
+        self._leg_venues = (self.a.venue, self.b.venue)
         self.fail_streak = 0  #: consecutive failed combos
         self.cooldown_until_ns = 0  #: no open before this
         self.refusals: dict[str, int] = {}
@@ -287,6 +293,11 @@ class StrategyCore(Core):
             return "HALTED"
         if self.trading != "ACTIVE":
             return self.trading  # REDUCING, HALTED
+        if self.venue_gates:
+            for v in self._leg_venues:
+                g = self.venue_gates.get(v)
+                if g:
+                    return "VENUE_" + g.upper()
         if now_ns < self.cooldown_until_ns:
             return "COOLDOWN"
         budget = self._budget_ns
@@ -325,6 +336,14 @@ class StrategyCore(Core):
         for leg in self._gates:
             if leg.venue == h.venue:
                 leg.set_feed(h.state, h.clock_offset_ns)
+        return []
+
+    def on_venue_gate(self, g: VenueGate, now_ns: int) -> Out:
+        """A leg executor's gate: no open while it would deny (closes are left to it)."""
+        if g.state:
+            self.venue_gates[g.venue] = g.state
+        else:
+            self.venue_gates.pop(g.venue, None)
         return []
 
     def on_trading_state(self, t: TradingState, now_ns: int) -> Out:

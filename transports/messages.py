@@ -277,17 +277,38 @@ class Decision(Msg):
 
 class RiskView(Msg):
     """The RiskSupervisor's view for the executors' pre-trade checks: net exposure per
-    underlying in base units (signed) and, optionally, FX rates (ccy -> home ccy per unit)."""
+    underlying in base units (signed) and, optionally, FX rates (ccy -> home ccy per unit).
+
+    ``gross_notional`` and ``margin_used`` (home ccy, every venue, at the supervisor's marks) are
+    the sums over ``positions`` ("venue:sym" -> signed lots, as the supervisor knew them) of
+    ``|lots| x lot_notional`` and of that times the contract's ``margin_rate``;
+    ``lot_notional`` ("venue:sym" -> home ccy per lot at the mark) lets an executor replace its
+    own venue's part with its fresher positions and working orders."""
 
     exposure: dict[str, float]
     ts_ns: int
     fx: dict[str, float] = {}
+    gross_notional: float = 0.0
+    margin_used: float = 0.0
+    positions: dict[str, int] = {}
+    lot_notional: dict[str, float] = {}
+
+
+class VenueGate(Msg):
+    """A LegExecutor's order-entry status, sent to the strategies when it changes:
+    ``state`` is "" (new orders may go), ``uncertain`` (an order's outcome is unknown: only
+    reducing orders pass), ``disconnected`` or ``reconciling`` (no new order passes)."""
+
+    venue: str
+    state: str
+    ts_ns: int
 
 
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
     | Timer | SetTimer | Reconnect | Control | JournalBatch | BadFrame | Decision | RiskView
+    | VenueGate
 )
 
 __all__ = [
@@ -315,4 +336,5 @@ __all__ = [
     "SetTimer",
     "Timer",
     "TradingState",
+    "VenueGate",
 ]
