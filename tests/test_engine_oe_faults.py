@@ -23,10 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.engine_sim import SimEngine, check_invariants, illegal_transitions
 from tests.test_sim_harness import cfg_with
+from transports.config import with_overrides
 from transports.messages import ExecReport
 
 TRADE_MS, TAIL_MS = 25_000, 37_000
@@ -222,3 +224,27 @@ def test_illegal_transitions_are_found() -> None:
     bad = [rep("b", "sent", "SUBMITTED"), rep("b", "done", "FILLED"),
            rep("b", "accepted", "ACCEPTED")]
     assert illegal_transitions(bad) == ["b: FILLED -> ACCEPTED (accepted)"]
+
+
+def test_lead_mode_hedges_each_fill_of_the_lead_leg() -> None:
+    base = cfg_with(oe_partial=0.4, oe_reject=0.1)
+    pairs = [msgspec.structs.replace(p, legging_mode="lead") for p in base.pairs]
+    eng = SimEngine(with_overrides(base, pairs=pairs))
+    eng.run_to(TRADE_MS)
+    eng.stop_strategies()
+    eng.run_to(TAIL_MS)
+    hedge, _ = budgets(eng)
+    assert_holds(eng, hedge)
+    assert fault_counts(eng)["fault_oe_partial"] >= 3
+    # leg B is never sent before leg A of the same combo has filled something
+    orders = eng.truth()["orders"]
+    first_fill: dict[str, int] = {}
+    for f in eng.truth()["fills"]:
+        combo, leg = f["cl"].split(".")[1:3]
+        if leg == "0":
+            first_fill.setdefault(combo, f["ts"])
+    entries_b = [o for o in orders if o["cl"].split(".")[2:] == ["1", "0"]]
+    assert entries_b
+    for o in entries_b:
+        combo = o["cl"].split(".")[1]
+        assert combo in first_fill and o["ts"] >= first_fill[combo], o
