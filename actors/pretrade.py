@@ -19,15 +19,33 @@ from the last ``RiskView``, plus this order's base units, beyond
 lots, in the contract's currency converted by the ``RiskView`` FX rate of that currency if one
 came, else compared as is: a per-contract limit in its own currency); ``price_band`` (a buy above
 the best ask, or a sell below the best bid, by more than ``RiskConfig.price_band_ticks``; only
-once a valid book was seen).
+once a valid book was seen); then, for exposure-increasing orders when the limit is on, the two
+budget checks of ``budget_reason``: ``gross_notional`` (``RiskConfig.max_gross_notional``) and
+``margin`` (``margin_capital`` x ``max_margin_pct`` / 100).
+
+The budget checks value every venue's positions in the home currency. Other venues' part comes
+from the last ``RiskView`` (the supervisor's positions at its marks); the executor's own venue
+is replaced by what it knows first hand: per instrument the worst of position plus everything
+working on either side (this order included), each lot at the larger of the view's lot value,
+the touch and -- for the order's instrument -- the order's own price. An order that does not grow
+that worst case is never denied by them. Limits: another venue's fills reach an executor only
+through the supervisor's view, so two executors checking concurrent legs against the same view
+can together pass what neither would alone (a cross-venue budget is as fresh as the view).
+
+``MarketInputs`` is the LegExecutor's side of the wiring: the handlers that keep the
+``MarketView`` current (``RiskView``, ``BookUpdate``, ``FeedHealth``, ``SessionStatus``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from transports.config import ContractConfig, RiskConfig
-from transports.messages import LegOrder
+from transports.messages import BookUpdate, FeedHealth, LegOrder, RiskView, SessionStatus
+
+Out = list[tuple[str, Any]]
 
 _TOKEN = 1_000_000_000  #: one order in nano-tokens
 
@@ -67,27 +85,84 @@ def reduces(side: str, qty: int, position: int, working_same_side: int) -> bool:
 class MarketView:
     """What a LegExecutor knows of its venue's market and of risk, for ``market_reason``."""
 
-    __slots__ = ("band", "exposure", "feed_ok", "fx", "max_exposure", "max_notional", "session",
-                 "tick", "touch")
+    __slots__ = ("band", "budget", "contracts", "exposure", "feed_ok", "fx", "gross", "key",
+                 "lot_value", "margin", "margin_limit", "max_exposure", "max_gross",
+                 "max_notional", "session", "tick", "touch", "view_pos")
 
     def __init__(self, risk: RiskConfig, contracts: dict[str, ContractConfig]) -> None:
         self.band = risk.price_band_ticks
         self.max_exposure = risk.max_net_exposure_base
         self.max_notional = risk.max_notional_per_order
+        self.max_gross = risk.max_gross_notional  #: home ccy; 0 = off
+        #: home ccy; 0 = off (no ``margin_capital``)
+        self.margin_limit = risk.margin_capital * risk.max_margin_pct / 100.0
+        self.budget = bool(self.max_gross or self.margin_limit)  #: any budget check on
+        self.contracts = contracts  #: sym -> contract, this venue's
+        self.key = {s: f"{c.venue}:{s}" for s, c in contracts.items()}  #: sym -> "venue:sym"
         self.tick = {s: float(Decimal(c.tick)) for s, c in contracts.items()}
         self.feed_ok = True  #: False while the venue's feed is STALE / not connected
         self.session: dict[str, str] = {}  #: sym -> session state (absent = open)
         self.touch: dict[str, tuple[int, int]] = {}  #: sym -> (best bid, best ask); 0 = none
         self.exposure: dict[str, float] = {}  #: underlying -> signed base units (RiskView)
         self.fx: dict[str, float] = {}  #: ccy -> home ccy per unit (RiskView)
+        self.gross = 0.0  #: home ccy, every venue (RiskView)
+        self.margin = 0.0  #: home ccy, every venue (RiskView)
+        self.view_pos: dict[str, int] = {}  #: "venue:sym" -> lots the two sums are of
+        self.lot_value: dict[str, float] = {}  #: "venue:sym" -> home ccy per lot (RiskView)
+
+
+def budget_reason(o: LegOrder, contract: ContractConfig, positions: Mapping[str, int],
+                  open_orders: Iterable[Any], mv: MarketView) -> str:
+    """Return ``gross_notional`` or ``margin`` if ``o`` takes that budget over its limit, or "".
+
+    ``positions`` (sym -> lots) and ``open_orders`` (anything with ``sym``, ``side``,
+    ``leaves_lots``) are the executor's own venue; see the module for the valuation."""
+    buys: dict[str, int] = {}
+    sells: dict[str, int] = {}
+    for x in open_orders:
+        w = buys if x.side == "B" else sells
+        w[x.sym] = w.get(x.sym, 0) + x.leaves_lots
+    sym, qty = o.sym, o.qty_lots
+    gross, margin, added = mv.gross, mv.margin, 0.0
+    for s in {*positions, *buys, *sells, sym}:
+        c = contract if s == sym else mv.contracts.get(s)
+        if c is None:
+            continue
+        key = mv.key.get(s) or f"{c.venue}:{s}"
+        pos, b, sl = positions.get(s, 0), buys.get(s, 0), sells.get(s, 0)
+        worst = max(abs(pos + b), abs(pos - sl))
+        seen = mv.lot_value.get(key, 0.0)
+        per_tick = mv.tick.get(s, 0.0) * c.multiplier * mv.fx.get(c.ccy, 1.0)
+        bid, ask = mv.touch.get(s, (0, 0))
+        v = max(seen, (ask or bid) * per_tick)
+        if s == sym:
+            v = max(v, o.px_ticks * per_tick)
+            if o.side == "B":
+                grown = max(abs(pos + b + qty), abs(pos - sl))
+            else:
+                grown = max(abs(pos + b), abs(pos - sl - qty))
+            added = (grown - worst) * v
+            worst = grown
+        d = worst * v - abs(mv.view_pos.get(key, 0)) * seen
+        gross += d
+        margin += d * c.margin_rate
+    if added <= 0.0:
+        return ""  # the worst case does not grow
+    if mv.max_gross and gross > mv.max_gross:
+        return "gross_notional"
+    if mv.margin_limit and margin > mv.margin_limit:
+        return "margin"
+    return ""
 
 
 def market_reason(o: LegOrder, contract: ContractConfig, position: int, working_same_side: int,
-                  mv: MarketView) -> str:
+                  mv: MarketView, positions: Mapping[str, int] | None = None,
+                  open_orders: Iterable[Any] = ()) -> str:
     """Return the ``MarketView`` denial reason for ``o`` (see the module), or ""."""
     sign = 1 if o.side == "B" else -1
     qty = o.qty_lots
-    if not (position * sign < 0 and working_same_side + qty <= abs(position)):  # increasing
+    increasing = not (position * sign < 0 and working_same_side + qty <= abs(position))
+    if increasing:
         if not mv.feed_ok:
             return "feed_unhealthy"
         if mv.session.get(o.sym, "open") != "open":
@@ -108,6 +183,9 @@ def market_reason(o: LegOrder, contract: ContractConfig, position: int, working_
             return "price_band"
         if sign < 0 and bid and o.px_ticks < bid - mv.band:
             return "price_band"
+    if increasing and mv.budget:
+        own = positions if positions is not None else {o.sym: position}
+        return budget_reason(o, contract, own, open_orders, mv)
     return ""
 
 
@@ -122,8 +200,13 @@ def pretrade_reason(
     bucket: RateBucket,
     now_ns: int,
     market: MarketView | None = None,
+    positions: Mapping[str, int] | None = None,
+    open_orders: Iterable[Any] = (),
 ) -> str:
-    """Return the denial reason for ``o``, or "" if it may be sent (a token is then taken)."""
+    """Return the denial reason for ``o``, or "" if it may be sent (a token is then taken).
+
+    ``positions`` and ``open_orders`` (the venue's, for the budget checks) default to ``o``'s
+    instrument at ``position`` with nothing working."""
     if o.venue != venue:
         return "wrong_venue"
     if contract is None:
@@ -147,7 +230,8 @@ def pretrade_reason(
     if abs(worst) > contract.max_position_lots and abs(worst) > abs(position):
         return "max_position"
     if market is not None:
-        why = market_reason(o, contract, position, working_same_side, market)
+        why = market_reason(o, contract, position, working_same_side, market, positions,
+                            open_orders)
         if why:
             return why
     if not bucket.take(now_ns):
@@ -155,4 +239,42 @@ def pretrade_reason(
     return ""
 
 
-__all__ = ["MarketView", "RateBucket", "market_reason", "pretrade_reason", "reduces"]
+class MarketInputs:
+    """The LegExecutor's handlers that keep its ``MarketView`` current (a mixin of the core)."""
+
+    venue: str
+    market: MarketView
+
+    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
+        mv = self.market
+        mv.exposure = dict(m.exposure)
+        if m.fx:
+            mv.fx = dict(m.fx)
+        mv.gross = m.gross_notional
+        mv.margin = m.margin_used
+        mv.view_pos = dict(m.positions)
+        mv.lot_value = dict(m.lot_notional)
+        return []
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        if u.venue == self.venue:
+            if u.valid:
+                self.market.touch[u.sym] = (u.bid_px[0] if u.bid_px else 0,
+                                            u.ask_px[0] if u.ask_px else 0)
+            else:
+                self.market.touch.pop(u.sym, None)
+        return []
+
+    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+        if h.venue == self.venue:
+            self.market.feed_ok = h.state not in ("STALE", "CONNECTING")
+        return []
+
+    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
+        if m.venue == self.venue:
+            self.market.session[m.sym] = m.state
+        return []
+
+
+__all__ = ["MarketInputs", "MarketView", "RateBucket", "budget_reason", "market_reason",
+           "pretrade_reason", "reduces"]

@@ -77,6 +77,7 @@ class RiskCore(Core):
         self.flatten_orders = 0
         self._fx_keys = {k for k, _ in self.fx_books.values()}
         self._sent_fx: dict[str, float] = {}
+        self._sent_lot: dict[str, float] = {}  #: "venue:sym" -> lot value in the last view
         tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
@@ -145,18 +146,30 @@ class RiskCore(Core):
             out[c.underlying] = out.get(c.underlying, 0.0) + lots * c.base_per_lot
         return out
 
-    def margin_usage_pct(self) -> float:
-        """Return initial margin in use as a percentage of ``margin_capital`` (0 if unset)."""
-        if self.risk.margin_capital <= 0:
+    def lot_notional(self, key: str) -> float:
+        """Return one lot of ``key`` at its mark in the home currency (0 without a mark)."""
+        c = self.contracts.get(key)
+        if c is None:
             return 0.0
-        used = 0.0
+        return self.marks.get(key, 0.0) * c.multiplier * self._fx(c.ccy)
+
+    def gross_and_margin(self) -> tuple[float, float]:
+        """Return (gross notional, initial margin used) of every position, home currency."""
+        gross = margin = 0.0
         for key, lots in self.positions.items():
             c = self.contracts.get(key)
             if c is None or not lots:
                 continue
-            used += abs(lots) * self.marks.get(key, 0.0) * c.multiplier * c.margin_rate * \
-                self._fx(c.ccy)
-        return 100.0 * used / self.risk.margin_capital
+            v = abs(lots) * self.lot_notional(key)
+            gross += v
+            margin += v * c.margin_rate
+        return gross, margin
+
+    def margin_usage_pct(self) -> float:
+        """Return initial margin in use as a percentage of ``margin_capital`` (0 if unset)."""
+        if self.risk.margin_capital <= 0:
+            return 0.0
+        return 100.0 * self.gross_and_margin()[1] / self.risk.margin_capital
 
     # --- handlers --------------------------------------------------------------------------------
 
@@ -168,18 +181,28 @@ class RiskCore(Core):
                 self.marks[key] = (u.bid_px[0] + u.ask_px[0]) * 0.5 * tick
                 if key in self._fx_keys:
                     return self._view(now_ns)
+                if self.positions.get(key):
+                    sent = self._sent_lot.get(key, 0.0)
+                    if abs(self.lot_notional(key) - sent) > 1e-3 * sent:
+                        return self._view(now_ns, force=True)  # a held lot moved > 10 bp
         return []
 
     def _view(self, now_ns: int, force: bool = False) -> Out:
-        """Tell the executors the net exposure and FX rates their pre-trade checks use (when
-        exposure changed, or a rate moved more than 1 bp since it was last sent)."""
+        """Tell the executors the net exposure, gross notional, margin and FX rates their
+        pre-trade checks use (when a position changed, a held lot's value moved more than 10 bp,
+        or a rate more than 1 bp, since the last view)."""
         fx = {ccy: self._fx(ccy) for ccy in self.fx_books}
         moved = any(abs(v - self._sent_fx.get(k, 0.0)) > 1e-4 * max(v, 1e-12)
                     for k, v in fx.items())
         if not (force or moved):
             return []
         self._sent_fx = fx
-        view = RiskView(self.exposure(), now_ns, fx)
+        lots = {k: self.lot_notional(k) for k in self.marks if k in self.contracts
+                and k not in self._fx_keys}
+        self._sent_lot = lots
+        gross, margin = self.gross_and_margin()
+        view = RiskView(self.exposure(), now_ns, fx, gross, margin,
+                        {k: q for k, q in self.positions.items() if q}, lots)
         return [(e, view) for e in self.executors if e.startswith("leg.")]
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
@@ -332,6 +355,7 @@ class RiskCore(Core):
                 "reason": next(iter(self.reasons), ""), "positions": dict(self.positions),
                 "exposure": self.exposure(), "pnl": self.pnl(), "peak_pnl": self.peak_pnl,
                 "fees": dict(self.fees), "cash": dict(self.cash), "fills": self.fills,
-                "margin_usage_pct": self.margin_usage_pct(), "denials": dict(self.denials),
+                "margin_usage_pct": self.margin_usage_pct(),
+                "gross_notional": self.gross_and_margin()[0], "denials": dict(self.denials),
                 "state_changes": list(self.state_changes), "feeds": dict(self.feeds),
                 "combos": dict(self.combos), "flatten_orders": self.flatten_orders}

@@ -18,6 +18,7 @@ from transports.messages import (
     Decision,
     ExecReport,
     LegOrder,
+    RiskView,
     SetTimer,
     Timer,
     TradingState,
@@ -601,3 +602,44 @@ def test_the_sent_report_is_the_generic_report(purpose: str) -> None:
                                                   "SetTimer"]
     (_, rep), _ = sent
     assert (rep.qty_lots, rep.cum_lots, rep.leaves_lots, rep.state) == (7, 0, 7, "SUBMITTED")
+
+
+_LOT_CNY = 30500 * 0.02 * 1000  #: one au2606 lot at 30500 ticks
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["gross", "margin"]),
+    st.integers(min_value=0, max_value=8),  # lots another venue holds (2M CNY each)
+    st.lists(st.tuples(st.sampled_from(["new", "fill", "done"]), st.sampled_from(["B", "S"]),
+                       st.integers(min_value=1, max_value=30)), max_size=40),
+)
+def test_budget_checks_keep_the_true_budget_within_the_limit(
+        budget: str, other_lots: int, steps: list[tuple[str, str, int]]) -> None:
+    """Whatever the executor sends, fills and closes, the gross notional (or margin) that the
+    venues end up holding never exceeds the limit: working orders, own fills and the other
+    venue's view are all counted, and reducing orders (which pass) never grow it."""
+    limit = 20_000_000.0
+    other = other_lots * 2_000_000.0
+    risk = RiskConfig(max_gross_notional=limit) if budget == "gross" else \
+        RiskConfig(margin_capital=limit * 0.1)  # margin_rate 0.1: the same budget in margin
+    c = LegExecutorCore("leg.shfe", "shfe", "acct", {"au2606": AU}, 1, risk, ["combo"], 2000)
+    c.handle(RiskView({}, 0, gross_notional=other, margin_used=other * 0.1,
+                      positions={"comex:GCZ6": other_lots},
+                      lot_notional={"comex:GCZ6": 2_000_000.0}), 0)
+    tid = itertools.count()
+    for i, (what, side, n) in enumerate(steps):
+        now = (i + 1) * 10**9  # one order per second: never rate limited
+        live = c.open_orders()
+        if what == "new":
+            c.handle(order(combo=i, side=side, qty=n, tif="GTC"), now)
+        elif live:
+            lo = live[n % len(live)]
+            if what == "fill":
+                q = min(n, lo.leaves_lots)
+                c.handle(Fill(cl=lo.cl, oid="o", tid=f"t{next(tid)}", px=30500, qty=q, ts=now),
+                         now)
+            else:
+                c.handle(Done(cl=lo.cl, oid="o", state="canceled", cum=lo.cum_lots, ts=now), now)
+        gross = other + abs(c.positions.get("au2606", 0)) * _LOT_CNY
+        assert gross <= limit + 1e-6

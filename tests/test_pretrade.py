@@ -154,3 +154,76 @@ def test_other_venues_market_data_is_ignored(venue: str) -> None:
     run(c, SessionStatus(venue, "au2606", "closed", 0))
     run(c, BookUpdate(venue, "au2606", True, 0, 0, 0, [1], [1], [2], [1]))
     assert sent(run(c, order()))
+
+
+LOT = 30500 * 0.02 * 1000  #: one au2606 lot at 30500 ticks, CNY (the home ccy)
+
+
+def filled(c: LegExecutorCore, combo: int, side: str, qty: int, now: int = 1 * MS) -> None:
+    """Send an order and fill it completely."""
+    cl = next(m for _, m in run(c, order(combo=combo, side=side, qty=qty), now)
+              if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid=f"X{combo}", tid=f"t{combo}", px=30500, qty=qty, ts=1), now)
+    run(c, Done(cl=cl, oid=f"X{combo}", state="filled", cum=qty, ts=1), now)
+
+
+def test_gross_notional_counts_other_venues_working_orders_and_own_fills() -> None:
+    c = core(max_gross_notional=10_000_000.0)  # 16.39 lots of au2606
+    # another venue holds 3 lots worth 2M CNY each: 6M of the budget
+    run(c, RiskView({}, 0, gross_notional=6_000_000.0, positions={"comex:GCZ6": 3},
+                    lot_notional={"comex:GCZ6": 2_000_000.0}))
+    out = run(c, order(combo=1, qty=6, tif="GTC"))  # 6M + 3.66M
+    assert sent(out)
+    assert denied(run(c, order(combo=2, qty=1))) == "gross_notional"  # the 6 working count
+    assert c.denied == {"gross_notional": 1}
+    # the 6 lots fill; the supervisor's view has not caught up: the executor's own count does
+    cl = next(m for _, m in out if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid="X", tid="t1", px=30500, qty=6, ts=1))
+    run(c, Done(cl=cl, oid="X", state="filled", cum=6, ts=1))
+    assert denied(run(c, order(combo=3, qty=1))) == "gross_notional"
+    assert sent(run(c, order(combo=4, side="S", qty=2)))  # reducing passes
+    # an order priced above the view's lot value is valued at its own price: 6 x 680k > 4M
+    c2 = core(max_gross_notional=10_000_000.0)
+    run(c2, RiskView({}, 0, gross_notional=6_000_000.0, positions={"comex:GCZ6": 3},
+                     lot_notional={"comex:GCZ6": 2_000_000.0, "shfe:au2606": LOT}))
+    assert denied(run(c2, order(combo=1, qty=6, px=34000))) == "gross_notional"
+    assert sent(run(c2, order(combo=2, qty=6, px=30500)))
+
+
+def test_gross_notional_replaces_the_views_own_venue_part_not_adds_to_it() -> None:
+    c = core(max_gross_notional=10_000_000.0)
+    filled(c, 1, "B", 6)
+    # the view already holds these 6 lots: they are not counted twice
+    run(c, RiskView({}, 0, gross_notional=6 * LOT, positions={"shfe:au2606": 6},
+                    lot_notional={"shfe:au2606": LOT}))
+    assert sent(run(c, order(combo=2, qty=10)))  # 16 lots = 9.76M
+    assert denied(run(c, order(combo=3, qty=1))) == "gross_notional"
+
+
+def test_margin_budget_denies_beyond_max_margin_pct_of_capital() -> None:
+    # 1M capital, 50 % usable: 500k; one lot's margin is 10 % of 610k = 61k
+    c = core(margin_capital=1_000_000.0, max_margin_pct=50.0)
+    run(c, RiskView({}, 0, margin_used=200_000.0, positions={"comex:GCZ6": 1},
+                    lot_notional={"comex:GCZ6": 2_000_000.0}))
+    assert denied(run(c, order(combo=1, qty=5))) == "margin"  # 200k + 305k > 500k
+    assert sent(run(c, order(combo=2, qty=4)))  # 200k + 244k
+    assert c.denied == {"margin": 1}
+    c = core(margin_capital=1_000_000.0)  # max_margin_pct defaults to 100
+    filled(c, 1, "S", 16)  # 976k
+    assert denied(run(c, order(combo=2, side="S", qty=1))) == "margin"
+    assert sent(run(c, order(combo=3, side="B", qty=16)))  # reducing passes
+
+
+def test_budget_checks_are_off_at_zero() -> None:
+    c = core()  # max_gross_notional = 0, margin_capital = 0
+    run(c, RiskView({}, 0, gross_notional=1e12, margin_used=1e12,
+                    positions={"comex:GCZ6": 3}, lot_notional={"comex:GCZ6": 1e11}))
+    assert sent(run(c, order(qty=30)))
+
+
+@pytest.mark.parametrize("pct", [0.0, -1.0, 100.5])
+def test_max_margin_pct_is_validated(pct: float) -> None:
+    import msgspec
+
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"max_margin_pct": pct}, RiskConfig)

@@ -158,3 +158,28 @@ def test_executors_learn_exposure_and_fx_for_their_pretrade_checks() -> None:
                                        [1]), 1) == []
     out = r.on_exec_report(_fill("shfe", "au2606", "B", 2, 30650), 2)
     assert msgs(out, RiskView)[0].exposure == {"gold": 2000.0}
+
+
+def test_the_view_carries_gross_notional_and_margin_across_venues_in_home_ccy() -> None:
+    from transports.messages import RiskView
+
+    r = _core()
+    _marks(r)  # au 613.00 CNY/g, GC 2650.0 USD/oz, USDCNH 7.2
+    r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), 1)
+    out = r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 2)
+    view, other = msgs(out, RiskView)  # one per leg executor, the same
+    assert view == other
+    au_lot, gc_lot = 30650 * 0.02 * 1000, 26500 * 0.1 * 100 * 7.2
+    assert view.lot_notional["shfe:au2606"] == pytest.approx(au_lot)
+    assert view.lot_notional["comex:GCZ6"] == pytest.approx(gc_lot)
+    assert "fx:USDCNH" not in view.lot_notional
+    assert view.positions == {"shfe:au2606": -28, "comex:GCZ6": 9}
+    gross = 28 * au_lot + 9 * gc_lot  # short and long both count
+    assert view.gross_notional == pytest.approx(gross)
+    assert view.margin_used == pytest.approx(0.1 * gross)  # margin_rate 0.1 (default)
+    # a held lot's value moving more than 10 bp sends a new view; a smaller move does not
+    assert not msgs(r.on_book_update(BookUpdate("shfe", "au2606", True, 0, 0, 0, [30651], [1],
+                                                [30653], [1]), 3), RiskView)
+    out = r.on_book_update(BookUpdate("shfe", "au2606", True, 0, 0, 0, [30700], [1], [30702],
+                                      [1]), 4)
+    assert msgs(out, RiskView)[0].lot_notional["shfe:au2606"] == pytest.approx(30701 * 20)

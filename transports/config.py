@@ -132,10 +132,15 @@ class RiskConfig(_C):
     unhedged_limit_ms: PosInt = 5000  #: exposure beyond tolerance this long -> flatten/HALT
     margin_capital: NonNegFloat = 0.0  #: account equity for margin usage; 0 = unchecked
     margin_alarm_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 85.0  #: -> REDUCING
+    #: pre-trade: an order taking margin used above this share of ``margin_capital`` is denied
+    max_margin_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 100.0
     max_reject_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.5  #: -> REDUCING
     reject_window: PosInt = 20  #: orders in the reject-rate window
     flatten_orphans: bool = True  #: risk flattens exposure no live combo owns
     home_ccy: str = "CNY"
+    #: ``cmc demo`` fails when the simulator's record shows a limit exceeded at the venue
+    #: (``scripts/risk_audit.py``); on for configs whose purpose is risk
+    fail_on_venue_breach: bool = False
 
 
 Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]  #: a probability per event
