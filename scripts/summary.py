@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from actors.journal import read_journal
+from scripts.risk_audit import audit_venue_limits
 from transports.config import AppConfig
 from transports.messages import ComboIntent
 
@@ -131,6 +132,9 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         slip_sum += sign * (f["px"] - exp) * f["qty"]
         slip_qty += f["qty"]
 
+    # every limit the venue's record can judge, judged the way the pre-trade check does
+    audit = audit_venue_limits(truth, cfg, {c: fx_rate for c in fx_ccy})
+
     combo = snaps.get("combo", {}).get("counters", {})
     legs = [s for n, s in snaps.items() if n.startswith("leg.")]
     feeds = {s["venue"]: s for n, s in snaps.items() if n.startswith("feed.")}
@@ -181,6 +185,8 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
             "state_changes": [{"ts_ns": t, "state": st, "reason": why} for t, st, why in
                               snaps.get("risk", {}).get("state_changes", [])],
             "final_state": snaps.get("risk", {}).get("state"),
+            "limits_exceeded_at_venue": audit["exceeded"],
+            "venue_limits": {**audit["limits"], "unchecked": audit["unchecked"]},
         },
         "feed": {v: {k: s.get(k) for k in ("gaps", "resyncs", "duplicates", "rejected_frames",
                                            "stale_periods", "reconnects", "clock_offset_us",
@@ -208,6 +214,11 @@ def check_summary(cfg: AppConfig, s: dict[str, Any]) -> str:
         return f"actors raised in their handlers: {s['actor_errors']}"
     if s["combos"] == 0:
         return "no combo traded"
+    breaches = s.get("risk", {}).get("limits_exceeded_at_venue", 0)
+    if breaches and cfg.risk.fail_on_venue_breach:
+        which = sorted(lim for lim, rows in s["risk"]["venue_limits"].items()
+                       if lim != "unchecked" and any(not r["ok"] for r in rows.values()))
+        return f"{breaches} limit violations at the venue: {', '.join(which)}"
     if s.get("sim_exit_code") not in (0, None):
         return f"simulator exited with {s['sim_exit_code']}"
     return ""
