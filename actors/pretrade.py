@@ -42,10 +42,9 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from actors.base import Out
 from transports.config import ContractConfig, RiskConfig
 from transports.messages import BookUpdate, FeedHealth, LegOrder, RiskView, SessionStatus
-
-Out = list[tuple[str, Any]]
 
 _TOKEN = 1_000_000_000  #: one order in nano-tokens
 
@@ -168,8 +167,9 @@ def market_reason(o: LegOrder, contract: ContractConfig, position: int, working_
         if mv.session.get(o.sym, "open") != "open":
             return "session_closed"
         u = contract.underlying
-        if u and u in mv.exposure:
-            cur = mv.exposure[u]
+        if u:
+            # no RiskView yet means nothing is held: the limit applies from the first order
+            cur = mv.exposure.get(u, 0.0)
             new = cur + sign * qty * contract.base_per_lot
             if abs(new) > mv.max_exposure and abs(new) > abs(cur):
                 return "max_exposure"

@@ -202,7 +202,7 @@ def check_summary(cfg: AppConfig, s: dict[str, Any]) -> str:
     """Return '' for a clean run, else a one-line reason."""
     if s["venue"]["duplicate_client_ids"]:
         return f"venue saw {s['venue']['duplicate_client_ids']} duplicate client order ids"
-    tol = abs(s.get("lot_residual_base", 0.0)) + 1e-6
+    tol = abs(s.get("lot_residual_base", 0.0)) + 1e-3  # final_exposure is rounded to 1e-3
     for u, v in s["final_exposure"].items():
         if abs(v) > tol:
             return f"final exposure {u} {v:+.2f} exceeds the lot residual {tol:.2f}"
