@@ -296,7 +296,8 @@ class AdminCore:
         return self._cluster.op(actor, "restart", {}, timeout_s=5.0)
 
     def _rotate(self, args: dict[str, Any], key: str) -> Any:
-        raise AdminError("not supported: the journal cannot rotate yet")
+        """Seal the journal's segment and start the next; the reply names the new file."""
+        return self._cluster.op("journal", "rotate_journal", {}, timeout_s=5.0)
 
     def _shutdown(self, args: dict[str, Any], key: str) -> Any:
         self.backend.request_shutdown(f"admin {key[:12]}")

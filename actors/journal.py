@@ -91,6 +91,13 @@ class JournalCore(Core):
         self.writer.close(now_ns)
         return []
 
+    def rotate(self, now_ns: int) -> dict[str, Any]:
+        """Seal the current segment and start the next (admin ``rotate-journal``); run it in
+        the journal's own thread (``Host.call``). Returns the new segment and its path."""
+        path = self.writer.rotate("admin", now_ns)
+        return {"segment": self.writer.segment, "path": str(path),
+                "first_record": self.writer.index}
+
     def snapshot(self) -> dict[str, Any]:
         """Return the record and byte counts and the writer's state."""
         return {"records": self.writer.items, "bytes": self.writer.bytes, **self.writer.stats()}

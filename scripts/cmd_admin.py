@@ -19,7 +19,7 @@ _SIMPLE = {
     "flatten": "Close every pair's position (strategies flatten; risk flattens orphans).",
     "positions": "Positions, exposure and PnL (risk) and each leg's positions.",
     "latency": "Latency per hop and node (µs).",
-    "rotate-journal": "Rotate the journal (not supported yet: answered as such).",
+    "rotate-journal": "Seal the journal's segment and start the next; prints its path.",
     "shutdown": "Orderly shutdown of the launch (flatten, halt, stop).",
     "pairs": "Everything `cmc top` shows.",
 }

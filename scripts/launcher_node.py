@@ -122,6 +122,10 @@ class NodeRuntime:
                 return {"restarted": actor}
             if cmd == "set_attr":
                 return self._set_attr(actor, str(args["attr"]), args["value"], timeout_s)
+            if cmd == "rotate_journal":
+                # in the journal's own thread, between two of its batches
+                return node.host_of(actor).proxy().call(
+                    actor, lambda core, now: core.rotate(now)).get(timeout=timeout_s)
         except OpError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply

@@ -349,6 +349,18 @@ class JournalWriter:
         )
         self._create(self.segment + 1, self.prev, self.index, day)
 
+    def rotate(self, reason: str = "admin", ts_ns: int = 0) -> Path:
+        """Seal this segment and open the next one now (an operator's ``rotate-journal``).
+
+        Returns the new segment's path; the chain continues across the two files."""
+        if self.base is None or self.fd < 0:
+            raise CmcError("this journal cannot rotate: it is written to a stream or closed")
+        if self.failed is not None:
+            raise JournalSyncError(f"journal refuses to rotate after a failed fdatasync: "
+                                   f"{self.failed}")
+        self._rotate(reason, ts_ns)
+        return segment_path(self.base, self.segment)
+
     def close(self, ts_ns: int = 0) -> None:
         """Seal the segment (a clean end), sync and close. Idempotent."""
         if self.fd < 0 and self.stream is None:

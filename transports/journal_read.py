@@ -23,7 +23,7 @@ from transports.journal_format import (
     decode_header,
     frame_hash,
 )
-from transports.journal_io import JournalCorrupt, find_segments
+from transports.journal_io import JournalCorrupt, base_path, find_segments, segment_path
 
 
 class Frame(NamedTuple):
@@ -103,6 +103,67 @@ class JournalReader:
         return decode_header(head)[0]
 
 
+class JournalTail:
+    """Reads a journal that may still be written, each ``poll`` from where the last one stopped.
+
+    ``poll`` returns the records complete on disk now (every segment in order, CRCs and the
+    chain checked as ``JournalReader`` does); an unfinished record or segment header at the end
+    is left for the next call. A damaged record raises ``JournalCorrupt``. The writer issues
+    one ``write`` per record and keeps no buffer of its own, so what it wrote is readable here
+    (page cache) whether or not it was synced.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.base = base_path(path)
+        if not self.base.exists():
+            raise FormatError(f"no journal at {path}")
+        self.segment = 0
+        self.offset = 0  #: 0: the segment's header is not read yet
+        self.prev = ZERO_HASH
+        self.index = 0  #: journal-wide index of the next record
+        self.bytes = 0
+
+    def poll(self) -> list[Frame]:
+        """Return the records written since the last call (possibly none)."""
+        out: list[Frame] = []
+        while True:
+            path = segment_path(self.base, self.segment)
+            # a later segment exists only after this one was sealed and synced: read this one
+            # to its end after seeing the next, so nothing written before the seal is missed
+            last = not segment_path(self.base, self.segment + 1).exists()
+            try:
+                with open(path, "rb") as f:
+                    f.seek(self.offset)
+                    data = f.read()
+            except FileNotFoundError:
+                return out
+            start = 0
+            if self.offset == 0:
+                try:
+                    meta, start = decode_header(data)
+                except FormatError:
+                    if last:
+                        return out  # a segment being created: its header is not complete yet
+                    raise
+                if meta.segment != self.segment or meta.prev_hash != self.prev or (
+                        meta.first_index != self.index):
+                    raise JournalCorrupt(path, BadRecord(0, self.index, "segment header does "
+                                                         "not continue the chain", torn=False))
+                self.prev = frame_hash(data[:start])
+            sc = FrameScanner(data, start, self.prev, self.index)
+            for off, rtype, body, _h in sc:
+                out.append(Frame(sc.index, self.segment, self.offset + off, rtype, body))
+            self.bytes += sc.end
+            self.offset += sc.end
+            self.prev, self.index = sc.last_hash, sc.index
+            if sc.bad is not None and not (sc.bad.torn and last):
+                raise JournalCorrupt(path, sc.bad)
+            if last:
+                return out
+            self.segment += 1
+            self.offset = 0
+
+
 def repair_journal(path: str | Path) -> dict[str, Any]:
     """Truncate the journal at its first bad record; later segments are renamed ``*.lost``.
 
@@ -144,4 +205,4 @@ def repair_journal(path: str | Path) -> dict[str, Any]:
     return {"repaired": False}
 
 
-__all__ = ["Frame", "JournalReader", "repair_journal"]
+__all__ = ["Frame", "JournalReader", "JournalTail", "repair_journal"]
