@@ -33,6 +33,7 @@ import zmq
 from loguru import logger
 
 from actors.base import Out, Shell, SocketSpec
+from actors.host_supervision import SupervisedHost
 from transports.clock import Clock
 from transports.codec import batch_codec, encode
 from transports.errors import CodecError
@@ -182,8 +183,9 @@ class Directory:
         return None if n == self.node else n
 
 
-class Host(pykka.ThreadingActor):
-    """Hosts the shells of one group in one thread; routes their output."""
+class Host(SupervisedHost, pykka.ThreadingActor):
+    """Hosts the shells of one group in one thread; routes their output (supervision:
+    ``actors.host_supervision``)."""
 
     def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
                  ctx: zmq.Context[Any], cpus: list[int] | None = None,
@@ -510,55 +512,6 @@ class Host(pykka.ThreadingActor):
     def host_counters(self) -> dict[str, int]:
         """Return the host's own counters."""
         return dict(self.counters)
-
-    # --- supervision (actors.supervisor) ---------------------------------------------------------
-    # Called through ``ask`` by the Supervisor; everything below runs in this host's thread.
-
-    def ping(self) -> int:
-        """Answer a heartbeat: the host's thread is alive and its inbox is moving."""
-        return self.clock.mono_ns()
-
-    def set_on_error(self, on_error: Callable[[str, BaseException], None] | None) -> None:
-        """Replace the handler-error callback (the Supervisor installs its own)."""
-        self.on_error = on_error
-
-    def replace_core(self, actor: str, core: Any, reason: str = "") -> str:
-        """Swap ``actor``'s core for a fresh one and start it; return '' or the start error.
-
-        The shell (and its sockets) stays; the old core gets ``on_stop`` (its output is routed,
-        errors ignored: it may be the broken one) and its pending timers are dropped. The restart
-        is journaled as ``@supervisor -> actor: Control("restart", reason)``.
-        """
-        now = self.clock.now_ns()
-        shell = self.shells[actor]
-        try:
-            out = shell.core.on_stop(now)
-            if out:
-                self._route(actor, out, now)
-        except Exception as exc:  # noqa: BLE001 - the old core may be the broken one
-            logger.warning("actor {}: on_stop of the replaced core raised: {!r}", actor, exc)
-        for key in [k for k in self._timer_gen if k[0] == actor]:
-            del self._timer_gen[key]
-        shell.core = core
-        if self.journal:
-            self._jbuf.append(("@supervisor", actor, Control("restart", reason)))
-        err = ""
-        try:
-            out = core.on_start(now)
-        except Exception as exc:  # noqa: BLE001 - reported to the caller as a failed start
-            self.counters[f"errors.{actor}"] += 1
-            err = repr(exc) or type(exc).__name__
-            if self.journal:
-                self._jbuf.append((actor, self.journal, Decision(actor, "start_error", err, now)))
-            out = []
-        if out:
-            self._route(actor, out, now)
-        self._flush(now)
-        return err
-
-    def hosted(self) -> list[str]:
-        """Return the names of the actors this host runs."""
-        return list(self.shells)
 
 
 __all__ = ["Begin", "Directory", "GroupBatch", "Host", "PollingInbox"]

@@ -318,6 +318,8 @@ class Node:
         g = next(x for x in self._groups if x.name == group)
         shells = build_shells(cfg or self.cfg, self.sock_dir, self.clock, self.latency,
                               self._sink, set(g.actors))
+        if self.intent_wal is not None:  # the new executors' intents are durable too
+            attach_intent_wal(shells.values(), self.intent_wal)
         if wrap is not None:
             for a, sh in shells.items():
                 sh.core = wrap(a, sh.core)

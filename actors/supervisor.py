@@ -11,12 +11,16 @@ child and those listed after it. More than ``max_restarts`` restarts within ``pe
 escalate: ``Control("halt", "supervisor: <reason>")`` to ``risk`` (and ``TradingState(HALTED)``
 to every leg executor, in case risk is the broken one); the group is then left alone.
 
-A restarted actor gets a fresh core from the config, with ``run.epoch`` bumped so that combo and
-client order ids never repeat. LegExecutors are wrapped in ``LegReconciler``: before their first
-order they adopt the venue's positions and cancel the venue's open orders that they do not know.
-Feeds resync from a snapshot on start. State kept only in the journal (strategy holdings, risk
-cash) is the replay's job (issue 6): ``Supervisor.rebuild`` is the hook, called with the fresh
-core before it starts.
+A restarted actor's state is rebuilt from the journal (``actors.rebuild``: its group's journaled
+history replayed through fresh cores, outputs discarded), then moved to a new epoch
+(``run.epoch`` bumped) so that combo and client order ids never repeat; without a readable
+journal it gets a fresh core. LegExecutors are wrapped in ``LegReconciler``: before their first
+order they adopt the venue's positions and cancel the venue's open orders that they do not know
+(a rebuilt executor knows its own). Feeds resync from a snapshot on start.
+
+A host that misses its heartbeat (``host_hung``) is stuck in a handler: its thread cannot be
+stopped from outside. ``on_hung = "replace"`` abandons it and rebuilds the host (counted as a
+crash of its actors), ``"exit"`` ends the node process, ``"halt"`` only halts trading.
 
 ``SupervisorCore`` is pure (times are ns arguments); its shell, the thread that watches the hosts
 and carries out the actions, is ``scripts.launcher_supervisor.Supervisor``.
@@ -138,7 +142,8 @@ class SupervisorCore:
             self.status[a]["restarts"] += 1
         return Action("restart", tuple(targets), reason=reason)
 
-    def host_dead(self, host: str, hosted: list[str], now_ns: int) -> list[Action]:
+    def host_dead(self, host: str, hosted: list[str], now_ns: int,
+                  why: str = "died") -> list[Action]:
         """A host's thread died: every actor on it crashed; the host itself must be rebuilt.
 
         Each supervision group with a child on the host counts one restart; children of those
@@ -151,7 +156,7 @@ class SupervisorCore:
             if g is None or g.policy.name in seen:
                 continue
             seen.add(g.policy.name)
-            for act in self.crash(a, now_ns, f"host {host} died"):
+            for act in self.crash(a, now_ns, f"host {host} {why}"):
                 if act.kind == "restart":
                     rest = tuple(x for x in act.actors if x not in hosted)
                     if rest:
@@ -162,10 +167,16 @@ class SupervisorCore:
         # (trading stays HALTED; the feeds and the journal keep working)
         for a in hosted:
             self.status[a]["state"] = "restarting"
-        return [*out, Action("restart_host", tuple(hosted), host=host, reason=f"host {host} died")]
+        return [*out, Action("restart_host", tuple(hosted), host=host,
+                             reason=f"host {host} {why}")]
 
     def host_hung(self, host: str, hosted: list[str], now_ns: int) -> list[Action]:
-        """A host missed its heartbeat: its thread cannot be stopped from outside."""
+        """A host missed its heartbeat: its thread cannot be stopped from outside.
+
+        ``on_hung = "replace"``: as a dead host (restart intensity, ``restart_host``; the shell
+        abandons the stuck thread); otherwise escalate, and ``exit`` ends the process."""
+        if self.cfg.on_hung == "replace":
+            return self.host_dead(host, hosted, now_ns, "missed its heartbeat")
         why = f"host {host} missed its heartbeat"
         self.escalations.append((now_ns, why))
         acts = [Action("escalate", tuple(hosted), reason=why)]
@@ -218,9 +229,23 @@ class LegReconciler(Core):
         self.adopted: dict[str, int] = {}
         self._have_pos = False
         self._have_open = False
+        #: ``combo.leg.attempt`` -> epoch of the orders the executor already holds from earlier
+        #: epochs (a rebuilt executor): a LegOrder for one of them is still a duplicate
+        self.prior: dict[str, int] = {}
+        for cl in getattr(inner, "orders", ()):
+            ep, _, rest = cl.partition(".")
+            if ep.isdigit() and int(ep) != inner.epoch:
+                self.prior[rest] = int(ep)
 
     def __getattr__(self, item: str) -> Any:
+        if item == "inner" or item.startswith("__"):
+            raise AttributeError(item)  # not set up yet (copying): never recurse
         return getattr(self.inner, item)
+
+    def restarted(self) -> LegReconciler:
+        """A new reconciliation around the same executor (its state rebuilt from the journal):
+        it trades again only after adopting the venue's state."""
+        return LegReconciler(self.inner, self.timeout_ns)
 
     def _ask(self, now_ns: int) -> Out:
         self.rounds += 1
@@ -234,6 +259,10 @@ class LegReconciler(Core):
         return self.inner.on_stop(now_ns)  # type: ignore[no-any-return]
 
     def handle(self, msg: Any, now_ns: int) -> Out:
+        if self.prior and type(msg) is LegOrder:
+            old = self.prior.get(f"{msg.combo_id}.{msg.leg}.{msg.attempt}")
+            if old is not None:
+                return self._as_epoch(old, msg, now_ns)
         if self.done_ns:
             return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
         if isinstance(msg, Positions):
@@ -262,6 +291,16 @@ class LegReconciler(Core):
             finally:
                 self.inner.trading_state = saved
         return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
+
+    def _as_epoch(self, epoch: int, msg: LegOrder, now_ns: int) -> Out:
+        """Let the executor see ``msg`` in the epoch it already used for that order: it finds
+        the client order id it holds and refuses the duplicate through its own path."""
+        saved = self.inner.epoch
+        self.inner.epoch = epoch
+        try:
+            return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
+        finally:
+            self.inner.epoch = saved
 
     def _maybe_done(self, now_ns: int) -> Out:
         if not (self._have_pos and self._have_open):

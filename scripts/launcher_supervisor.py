@@ -4,7 +4,11 @@
 Hosts report handler errors through their ``on_error`` hook (from their own thread: the hook only
 enqueues). Every ``heartbeat_ms`` each host gets an ``ask`` it must answer within
 ``heartbeat_timeout_ms``; a host whose thread died (``is_alive()`` false) is rebuilt with fresh
-shells and sockets. Every action is journaled as ``Decision("supervisor", kind, json)``.
+shells and sockets, and so is a hung one with ``on_hung = "replace"`` (its stuck thread is
+abandoned first: ``actors.host_supervision.abandon``). Restarted actors' state is rebuilt from the
+journal (``scripts.launcher_rebuild``). Every action is journaled as
+``Decision("supervisor", kind, json)``; so are ``rebuilt`` (with its numbers),
+``rebuild_unavailable`` and ``abandoned``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import pykka
 from loguru import logger
 
 from actors.base import Core
+from actors.host_supervision import abandon, host_marker, snapshot_diff, stuck_where
+from actors.rebuild import RebuildUnavailable
 from actors.supervisor import Action, SupervisorCore, raised_in_on_start, with_epoch, wrap_leg
+from scripts.launcher_rebuild import JOURNAL, Rebuilds
 from transports.clock import Clock
 from transports.config import AppConfig
 from transports.messages import Control, Decision, TradingState
@@ -58,14 +65,13 @@ class Supervisor:
     """The shell: a thread that watches one node's hosts and carries out the core's actions.
 
     ``core_factory(actor, cfg)`` builds a fresh core (default: the node's ``fresh_core`` wrapped
-    by ``wrap_leg``); ``wrap(actor, core, cfg)`` wraps the cores of a rebuilt host the same way;
-    ``rebuild(actor, core)`` may restore state before it starts (issue 6); ``exit_fn(code)`` ends
-    the process when a hung host must be abandoned.
+    by ``wrap_leg``; the rebuild replays through such cores too); ``wrap(actor, core, cfg)`` wraps
+    the cores of a rebuilt host the same way; ``exit_fn(code)`` ends the process when a hung host
+    must be abandoned (``on_hung = "exit"``).
     """
 
     def __init__(self, node: Any, clock: Clock, *,
                  core_factory: Callable[[str, AppConfig], Core] | None = None,
-                 rebuild: Callable[[str, Core], None] | None = None,
                  wrap: Callable[[str, Core, AppConfig], Core] | None = None,
                  exit_fn: Callable[[int], None] | None = None) -> None:
         self.node = node
@@ -75,7 +81,7 @@ class Supervisor:
         self.core = SupervisorCore(self.sup, list(node.shells))
         self.core_factory = core_factory or (
             lambda a, c: wrap_leg(a, node.fresh_core(a, c), c))
-        self.rebuild = rebuild
+        self.rebuilds = Rebuilds(node, clock, self.cfg, self.core_factory)
         self.wrap = wrap or wrap_leg
         self.exit_fn = exit_fn
         self.generation = 0
@@ -104,6 +110,7 @@ class Supervisor:
         with self._lock:
             snap = self.core.snapshot()
         snap["restart_ms"] = list(self.restart_ms[-20:])
+        snap["rebuilds"] = list(self.rebuilds.stats)
         return snap
 
     def start(self) -> None:
@@ -212,38 +219,112 @@ class Supervisor:
         cfg = self._next_cfg()
         logger.warning("supervisor: restarting {} (epoch {}): {}", list(act.actors),
                        cfg.run.epoch, act.reason)
+        by_host: dict[str, list[str]] = {}
         for actor in act.actors:
-            core = self.core_factory(actor, cfg)
-            if self.rebuild is not None:
-                self.rebuild(actor, core)
-            host = self.node.host_of(actor)
-            try:
-                err = host.proxy().replace_core(actor, core, act.reason).get(timeout=5)
-            except (pykka.Timeout, pykka.ActorDeadError) as exc:
-                logger.error("supervisor: restart of {} failed: {!r}", actor, exc)
-                continue  # the heartbeat sees the host
-            if err:
-                self._q.put(("error", actor, err, True))
+            by_host.setdefault(self.node.group_of(actor), []).append(actor)
+        for group, actors in by_host.items():
+            rest = [a for a in actors if a != JOURNAL]  # the journal has nothing to rebuild
+            for part, rebuild in ((rest, True), ([a for a in actors if a == JOURNAL], False)):
+                if part:
+                    self._restart_on_host(group, part, cfg, act.reason, rebuild)
         with self._lock:
             self.core.started(act.actors)
         self.restart_ms.append((self.clock.mono_ns() - t0) / 1e6)
 
+    def _restart_on_host(self, group: str, actors: list[str], cfg: AppConfig, reason: str,
+                         rebuild: bool) -> None:
+        t0, epoch = self.clock.mono_ns(), cfg.run.epoch
+        fresh = {a: self.core_factory(a, cfg) for a in actors}
+        fn, rb, stats = None, None, {}
+        if rebuild and self.rebuilds.enabled:
+            try:
+                rb, stats = self.rebuilds.begin(group)
+                fn = self.rebuilds.catch_up(rb, group, epoch, stats)
+            except RebuildUnavailable as exc:
+                self._unavailable(actors, str(exc))
+        elif rebuild and self.sup.rebuild:
+            self._unavailable(actors, "the run has no journal")
+        host = self.node.hosts[group]
+        wait_s = 5 + self.sup.rebuild_timeout_ms / 1000
+        try:
+            res = host.proxy().restart_cores(fresh, epoch, reason, fn).get(timeout=wait_s)
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            logger.error("supervisor: restart of {} failed: {!r}", actors, exc)
+            return  # the heartbeat sees the host
+        if res["fallback"]:
+            self._unavailable(actors, res["fallback"])
+        if rb is not None and res["mode"] == "rebuild":
+            self._journal("rebuilt", self.rebuilds.record(rb, {
+                "actors": actors, "host": group, "epoch": epoch, "differs": res["differs"],
+                "total_ms": round((self.clock.mono_ns() - t0) / 1e6, 3), **stats}))
+        for actor, err in res["errors"].items():
+            self._q.put(("error", actor, err, True))
+
+    def _unavailable(self, actors: list[str], why: str) -> None:
+        logger.warning("supervisor: {} restart from fresh cores: cannot rebuild from the "
+                       "journal: {}", actors, why)
+        self._journal("rebuild_unavailable", {"actors": actors, "reason": why})
+
     def _restart_host(self, act: Action) -> None:
         t0 = self.clock.mono_ns()
+        group = act.host
+        writer = self.rebuilds.journal_writer(group)
+        actors = [a for a in self.rebuilds.groups.get(group, []) if self.node.is_local(a)]
+        old_cores = {a: self.node.shells[a].core for a in actors}
+        old = self.node.hosts.get(group)
+        if old is not None and old.is_alive():  # hung: its thread is stuck in a handler
+            unsafe = stuck_where(old)["unsafe"]
+            if unsafe:  # replacing it would share a socket or the writer with the stuck thread
+                why = f"host {group} cannot be replaced: {unsafe}"
+                self._journal("abandon_refused", {"host": group, "reason": unsafe})
+                self._do([Action("escalate", act.actors, reason=why)]
+                         + ([Action("exit", act.actors, host=group, reason=why)]
+                            if self.exit_fn is not None else []))
+                return
+            info = abandon(old)
+            writer = writer or info["writer"]
+            self.rebuilds.salvage(info, writer)
+            detail = {"host": group, "stuck_in": info["stuck_in"], "salvaged": len(info["items"])}
+            now = self.clock.now_ns()
+            self.rebuilds.send_journal(writer, now, "", [("", JOURNAL, Decision(
+                "supervisor", "abandoned", json.dumps(detail, sort_keys=True), now))])
         cfg = self._next_cfg()
-        logger.error("supervisor: rebuilding host {} (epoch {})", act.host, cfg.run.epoch)
-        self.node.restart_group(act.host, cfg, on_error=self.on_error,
-                                wrap=lambda a, c: self._wrap_host_core(a, c, cfg))
+        epoch = cfg.run.epoch
+        logger.error("supervisor: rebuilding host {} (epoch {}): {}", group, epoch, act.reason)
+        rebuilt: dict[str, tuple[Any, dict[str, int]]] = {}
+        stats: dict[str, Any] = {}
+        rb = None
+        if actors and self.rebuilds.enabled:
+            try:
+                self.rebuilds.barrier(group)
+                rb, stats = self.rebuilds.begin(group)
+                rebuilt = {a: rb.take(a, epoch) for a in actors}
+            except RebuildUnavailable as exc:
+                self._unavailable(actors, str(exc))
+        elif actors and self.sup.rebuild:
+            self._unavailable(actors, "the run has no journal")
+        differs = {a: snapshot_diff(old_cores[a], c) for a, (c, _) in rebuilt.items()}
+        if actors:
+            mode = "rebuild" if rebuilt else "fresh"
+            self.rebuilds.host_marker(writer, host_marker(group, actors, mode, epoch,
+                                                          self.clock.now_ns()))
+        ref = self.node.restart_group(
+            group, cfg, on_error=self.on_error,
+            wrap=lambda a, c: rebuilt[a][0] if a in rebuilt else self._wrap_host_core(a, c, cfg))
+        for a, (_core, timers) in rebuilt.items():
+            if timers:
+                ref.proxy().arm_timers(a, timers).get(timeout=5)
         self._guard_refs()
         with self._lock:
             self.core.started(act.actors)
         self.restart_ms.append((self.clock.mono_ns() - t0) / 1e6)
+        if rb is not None:
+            self._journal("rebuilt", self.rebuilds.record(rb, {
+                "actors": actors, "host": group, "epoch": epoch, "differs": differs,
+                "total_ms": self.restart_ms[-1], **stats}))
 
     def _wrap_host_core(self, actor: str, core: Core, cfg: AppConfig) -> Core:
-        core = self.wrap(actor, core, cfg)
-        if self.rebuild is not None:
-            self.rebuild(actor, core)
-        return core
+        return self.wrap(actor, core, cfg)
 
     def escalate(self, reason: str) -> None:
         """Halt trading: risk goes HALTED, and every leg is told directly as well."""

@@ -9,19 +9,25 @@ derived book data delivered but not compared, ``@timer`` requests dropped (the j
 timers that fired), frames for ``@`` sockets and messages for other groups collected instead of
 sent. Every delivery and socket frame the replay produces must equal the journal's next item,
 byte for byte; the ``Decision``\\s a group sent to the journal must equal those the journal wrote.
+The routing itself is ``actors.group_router.GroupRouter`` (the supervisor's rebuild of restarted
+actors uses it too); restart markers are read as the live rebuild acted (``actors.rebuild``).
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from actors.group_router import GroupRouter, Observer
 from actors.host import NOT_JOURNALED
 from actors.node import build_shells
+from actors.rebuild import adopt
+from actors.supervisor import with_epoch
 from transports.clock import TestClock
 from transports.codec import encode
 from transports.config import AppConfig
@@ -32,7 +38,6 @@ from transports.journal_read import JournalReader
 from transports.latency import LatencyRecorder
 from transports.messages import Decision
 
-Observer = Callable[[str, Any, Any, int], None]
 JOURNAL = "journal"
 
 
@@ -71,92 +76,6 @@ def plain(msg: Any) -> Any:
     return msgspec.to_builtins(msg)
 
 
-class GroupRouter:
-    """The cores of one group and the host's routing rules, without threads or sockets."""
-
-    def __init__(
-        self,
-        cores: dict[str, Any],
-        observer: Observer | None = None,
-        fresh: Callable[[str], Any] | None = None,
-    ) -> None:
-        self.cores = cores
-        self.observer = observer
-        self.fresh = fresh  #: builds a new core for an actor (a supervisor restart)
-        self.collected: list[tuple[str, str, Any]] = []  #: for other groups and the journal
-
-    def external(self, src: str, dest: str, msg: Any, now: int) -> list[tuple[str, str, Any]]:
-        """Deliver one external item; return the journaled items it causes, in order."""
-        gen: list[tuple[str, str, Any]] = []
-        core = self.cores.get(dest)
-        if core is None:
-            if dest[0] != "@":
-                self.collected.append((src, dest, msg))
-            return gen
-        what = "error"
-        if src == "@supervisor" and self.fresh is not None:
-            # the supervisor replaced the core (Host.replace_core): the old one is stopped (its
-            # errors ignored), a fresh one started
-            try:
-                old_out = core.on_stop(now)
-            except Exception:  # noqa: BLE001 - as the host: the old core may be the broken one
-                old_out = []
-            if old_out:
-                self.route(dest, old_out, now, gen)
-            core = self.cores[dest] = self.fresh(dest)
-            src, what = "@start", "start_error"
-        if src == "@start" or src == "@stop":
-            try:
-                out = core.on_start(now) if src == "@start" else core.on_stop(now)
-            except Exception as exc:  # noqa: BLE001 - the host journals it; so do we
-                gen.append((dest, JOURNAL, Decision(dest, what, repr(exc), now)))
-                return gen
-            if out:
-                self.route(dest, out, now, gen)
-            return gen
-        self.route(src, [(dest, msg)], now, gen)
-        if gen and gen[0][2] is msg:
-            return gen[1:]  # the external item itself is already in the journal
-        return gen
-
-    def route(
-        self, src: str, out: list[tuple[str, Any]], now: int, gen: list[tuple[str, str, Any]]
-    ) -> None:
-        """``Host._route``: FIFO, run to completion; an actor's ``@`` outputs (socket frames,
-        timers, host requests) take effect at once, as the host does; journaled items are
-        appended to ``gen`` in the host's order."""
-        fifo = collections.deque((src, d, m) for d, m in out)
-        cores, observer, skip = self.cores, self.observer, NOT_JOURNALED
-        while fifo:
-            sender, dest, msg = fifo.popleft()
-            core = cores.get(dest)
-            if core is not None:
-                if sender[:1] == "@" or type(msg) not in skip:
-                    gen.append((sender, dest, msg))
-                try:
-                    more = core.handle(msg, now)
-                except Exception as exc:  # noqa: BLE001 - as Host._failed
-                    gen.append((dest, JOURNAL, Decision(dest, "error", repr(exc), now)))
-                    continue
-                if observer is not None:
-                    observer(dest, msg, core, now)
-                for d, m in more or ():
-                    if d[0] == "@":
-                        self._special(dest, d, m, gen)
-                    else:
-                        fifo.append((dest, d, m))
-            elif dest[0] == "@":
-                self._special(sender, dest, msg, gen)
-            else:
-                self.collected.append((sender, dest, msg))
-
-    @staticmethod
-    def _special(sender: str, dest: str, msg: Any, gen: list[tuple[str, str, Any]]) -> None:
-        # as Host._special: timers and host requests are not journaled, socket frames are
-        if dest not in ("@timer", "@host"):
-            gen.append((sender, sender + dest, msg))
-
-
 def _item_view(index: int, src: str, dest: str, msg: Any) -> dict[str, Any]:
     return {"record": index, "src": src, "dest": dest, "msg": plain(msg)}
 
@@ -170,13 +89,19 @@ class Verifier:
         cfg: AppConfig | None = None,
         observer: Observer | None = None,
         groups: Iterable[str] | None = None,
+        wrap: Callable[[str, Any], Any] | None = None,
     ) -> None:
         self.journal = journal
         self.cfg = cfg or load_run_config(journal)
+        #: ``wrap(actor, core)``: the wrapping the recording node applied to its cores
+        self.wrap = wrap or (lambda _a, core: core)
         placement = group_actors(self.cfg)
         wanted = set(groups) if groups is not None else set(placement)
+        base = self.cfg.run.epoch
         self.routers = {
-            g: GroupRouter(build_cores(self.cfg, a), observer, self._fresh)
+            g: GroupRouter({n: self.wrap(n, c) for n, c in build_cores(self.cfg, a).items()},
+                           observer, self._fresh, build=self._build,
+                           adopt=functools.partial(adopt, self._build), base_epoch=base)
             for g, a in placement.items()
             if g in wanted and a
         }
@@ -188,7 +113,10 @@ class Verifier:
         self._decisions_seen: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
 
     def _fresh(self, actor: str) -> Any:
-        return build_cores(self.cfg, [actor])[actor]
+        return self.wrap(actor, build_cores(self.cfg, [actor])[actor])
+
+    def _build(self, actor: str, epoch: int) -> Any:
+        return self.wrap(actor, build_cores(with_epoch(self.cfg, epoch), [actor])[actor])
 
     def _diverge(
         self,
@@ -287,6 +215,8 @@ class Verifier:
                     if isinstance(msg, Decision):
                         g = self.actor_group.get(msg.actor, "")
                         self._decisions_seen[g].append((self.items, bytes(raw)))
+                        for name, router in self.routers.items():
+                            router.host_marker(msg, name, ts)  # a rebuilt host's cores
             elif group in self.routers and not self._check_batch(group, ts, items):
                 break
             self.items += len(items)

@@ -93,15 +93,17 @@ period_s = 60.0
 
 
 def write_conf(tmp: Path, sock_dir: str, placement: str, *, gateways: bool, admin: bool,
-               extra: str = "") -> Path:
+               extra: str = "", on_hung: str = "exit", flatten_timeout_s: float = 10.0) -> Path:
     """Write a launch config into ``tmp`` (keys too when ``admin``); return its path."""
-    parts = [base_toml(), placement, SUPERVISION,
+    supervision = SUPERVISION.replace("heartbeat_timeout_ms = 1000\n",
+                                      f"heartbeat_timeout_ms = 1000\non_hung = \"{on_hung}\"\n")
+    parts = [base_toml(), placement, supervision,
              f"""
 [launch]
 gateways = [{'"sim"' if gateways else ''}]
 run_dir = "{tmp / 'run'}"
 sock_dir = "{sock_dir}"
-flatten_timeout_s = 10.0
+flatten_timeout_s = {flatten_timeout_s}
 cancel_timeout_s = 3.0
 ready_timeout_s = 30.0
 """]

@@ -74,8 +74,13 @@ class SupervisionConfig(_C):
     heartbeat_ms: PosInt = 200  #: ping every host this often
     heartbeat_timeout_ms: PosInt = 1000  #: a host that does not answer in time is hung
     #: a hung host cannot be stopped from outside its thread: "exit" ends the node process (the
-    #: launcher or systemd restarts it), "halt" only halts trading
-    on_hung: Literal["exit", "halt"] = "exit"
+    #: launcher or systemd restarts it), "halt" only halts trading, "replace" abandons the stuck
+    #: thread and rebuilds the host (a crash of its actors; docs/architecture.md, Supervision)
+    on_hung: Literal["exit", "halt", "replace"] = "exit"
+    #: a restarted actor's state is rebuilt from the journal (false: it starts from a fresh core)
+    rebuild: bool = True
+    #: a restarting host waits this long for its restart marker to reach the journal file
+    rebuild_timeout_ms: PosInt = 2000
     nodes: NodePolicy = NodePolicy()
     reconcile_timeout_ms: PosInt = 3000  #: a LegExecutor re-asks the venue after this
 
