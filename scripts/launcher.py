@@ -36,6 +36,7 @@ from transports.clock import LiveClock
 from transports.config import AppConfig, load_config
 from transports.config_ops import check_ops
 from transports.errors import CmcError, ConfigError
+from transports.intent_wal import starting_epoch
 from transports.messages import Control, Decision
 
 
@@ -77,6 +78,11 @@ class Launcher:
         Path(self.sock_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         self.status_path = Path(lc.status_file) if lc.status_file else self.run_dir / "status.json"
         configure_logging(self.run_dir, cfg.run.log_level, quiet)
+        epoch = starting_epoch(cfg.run.epoch, self.run_dir)
+        if epoch != cfg.run.epoch:  # a relaunch into a run directory that already has orders
+            logger.info("run {}: epoch {} (its intent WALs used up to {})", self.run_dir, epoch,
+                        epoch - 1)
+            cfg = self.cfg = with_epoch(cfg, epoch)
         self.stop_event = threading.Event()
         self.stop_reason = ""
         self.started_at = datetime.fromtimestamp(self.clock.now_ns() / 1e9, UTC).isoformat()
@@ -293,8 +299,8 @@ def run_launch(conf: str, quiet: bool = False) -> int:
 def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int) -> int:
     """Run one child node of a launch (started by the launcher, not by hand)."""
     cfg = load_config(conf)
-    cfg = with_epoch(cfg, epoch)
     out = Path(run_dir)
+    cfg = with_epoch(cfg, starting_epoch(epoch, out))  # above any epoch its WAL already used
     configure_logging(out, cfg.run.log_level)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -305,7 +311,7 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int) -> 
     runtime.start()
     ctl = CtlServer(runtime, ctx, ctl_address(sock_dir, node))
     ctl.start()
-    logger.info("node {} running (epoch {})", node, epoch)
+    logger.info("node {} running (epoch {})", node, cfg.run.epoch)
     print("READY", flush=True)
     try:
         while not stop.wait(0.1):

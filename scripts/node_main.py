@@ -16,9 +16,11 @@ import zmq
 
 import kernels
 from actors.node import Node
+from actors.supervisor import with_epoch
 from scripts.runtime import configure_logging
 from transports.clock import LiveClock
 from transports.config import load_config
+from transports.intent_wal import starting_epoch
 
 
 def run_node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> int:
@@ -26,6 +28,7 @@ def run_node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> int:
     cfg = load_config(conf)
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
+    cfg = with_epoch(cfg, starting_epoch(cfg.run.epoch, out))  # never reuse an order id
     configure_logging(out, cfg.run.log_level)
     stop = threading.Event()
     reset = threading.Event()

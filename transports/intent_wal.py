@@ -165,4 +165,36 @@ def read_intents(path: str | Path) -> Iterator[tuple[int, str, dict[str, Any]]]:
     del meta
 
 
-__all__ = ["IntentNotDurable", "IntentWal", "read_intents"]
+def cl_epoch(cl: str) -> int:
+    """Return the highest epoch a client order id ``epoch.combo.leg.attempt`` carries: its own
+    prefix, or the one inside its combo id (``epoch * 1e9 + ...``); 0 if it is not one of ours."""
+    parts = cl.split(".")
+    if len(parts) != 4 or not (parts[0].isdigit() and parts[1].isdigit()):
+        return 0
+    return max(int(parts[0]), int(parts[1]) // 1_000_000_000)
+
+
+def highest_epoch(run_dir: str | Path) -> int:
+    """Return the highest epoch used by any order in the run directory's intent WALs (0: none).
+
+    A damaged WAL counts up to its damage (logged): a relaunch must not stop on it here."""
+    best = 0
+    for path in sorted(Path(run_dir).glob("intents-*.cmcw")):
+        try:
+            for _ts, _account, order in read_intents(path):
+                cl = order.get("cl", "") if isinstance(order, dict) else ""
+                best = max(best, cl_epoch(cl if isinstance(cl, str) else ""))
+        except (CmcError, OSError, ValueError) as exc:
+            logger.warning("intent WAL {}: read up to a problem: {}", path, exc)
+    return best
+
+
+def starting_epoch(configured: int, run_dir: str | Path) -> int:
+    """The epoch a launch into ``run_dir`` starts at: the configured one, or above every epoch
+    its intent WALs already used, so a relaunch never reuses a client order id."""
+    used = highest_epoch(run_dir)
+    return max(configured, used + 1) if used else configured
+
+
+__all__ = ["IntentNotDurable", "IntentWal", "cl_epoch", "highest_epoch", "read_intents",
+           "starting_epoch"]
