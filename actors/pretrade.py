@@ -23,14 +23,18 @@ once a valid book was seen); then, for exposure-increasing orders when the limit
 budget checks of ``budget_reason``: ``gross_notional`` (``RiskConfig.max_gross_notional``) and
 ``margin`` (``margin_capital`` x ``max_margin_pct`` / 100).
 
-The budget checks value every venue's positions in the home currency. Other venues' part comes
-from the last ``RiskView`` (the supervisor's positions at its marks); the executor's own venue
-is replaced by what it knows first hand: per instrument the worst of position plus everything
-working on either side (this order included), each lot at the larger of the view's lot value,
-the touch and -- for the order's instrument -- the order's own price. An order that does not grow
-that worst case is never denied by them. Limits: another venue's fills reach an executor only
-through the supervisor's view, so two executors checking concurrent legs against the same view
-can together pass what neither would alone (a cross-venue budget is as fresh as the view).
+The budget checks value every venue's positions in the home currency. Every venue's part comes
+from the last ``RiskView`` (the supervisor's positions at its marks) except the executor's own,
+which it replaces with what it knows first hand: per instrument the worst of position plus
+everything working on either side (this order included), each lot at the larger of the view's
+lot value, the touch and -- for the order's instrument -- the order's own price. Another venue's
+fills reach an executor only through the view, and the legs of a combo are checked at once on
+every venue against the same view; so an executor may grow its own part beyond what the view
+counted by at most its share of the headroom the view leaves under the limit: ``(limit -
+view's sum) / budget_venues``. The executors' growths together then stay within the limit
+whatever the others do meanwhile; the price is that one venue alone cannot take the whole
+headroom. Before the supervisor's first view (it sends one at start) nothing that grows a budget
+passes. An order that does not grow its instrument's worst case is never denied by them.
 
 ``MarketInputs`` is the LegExecutor's side of the wiring: the handlers that keep the
 ``MarketView`` current (``RiskView``, ``BookUpdate``, ``FeedHealth``, ``SessionStatus``).
@@ -86,7 +90,7 @@ class MarketView:
 
     __slots__ = ("band", "budget", "contracts", "exposure", "feed_ok", "fx", "gross", "key",
                  "lot_value", "margin", "margin_limit", "max_exposure", "max_gross",
-                 "max_notional", "session", "tick", "touch", "view_pos")
+                 "max_notional", "session", "split", "tick", "touch", "view_pos")
 
     def __init__(self, risk: RiskConfig, contracts: dict[str, ContractConfig]) -> None:
         self.band = risk.price_band_ticks
@@ -108,11 +112,13 @@ class MarketView:
         self.margin = 0.0  #: home ccy, every venue (RiskView)
         self.view_pos: dict[str, int] = {}  #: "venue:sym" -> lots the two sums are of
         self.lot_value: dict[str, float] = {}  #: "venue:sym" -> home ccy per lot (RiskView)
+        self.split = 0  #: executors sharing the budgets' headroom (RiskView); 0 = no view yet
 
 
 def budget_reason(o: LegOrder, contract: ContractConfig, positions: Mapping[str, int],
                   open_orders: Iterable[Any], mv: MarketView) -> str:
-    """Return ``gross_notional`` or ``margin`` if ``o`` takes that budget over its limit, or "".
+    """Return ``gross_notional`` or ``margin`` if ``o`` grows the venue's part of that budget
+    beyond its share of the headroom (see the module), or "".
 
     ``positions`` (sym -> lots) and ``open_orders`` (anything with ``sym``, ``side``,
     ``leaves_lots``) are the executor's own venue; see the module for the valuation."""
@@ -147,9 +153,11 @@ def budget_reason(o: LegOrder, contract: ContractConfig, positions: Mapping[str,
         margin += d * c.margin_rate
     if added <= 0.0:
         return ""  # the worst case does not grow
-    if mv.max_gross and gross > mv.max_gross:
+    n = mv.split
+    # growth of this venue's part beyond the view vs its share of the view's headroom
+    if mv.max_gross and (n <= 0 or (gross - mv.gross) * n > mv.max_gross - mv.gross):
         return "gross_notional"
-    if mv.margin_limit and margin > mv.margin_limit:
+    if mv.margin_limit and (n <= 0 or (margin - mv.margin) * n > mv.margin_limit - mv.margin):
         return "margin"
     return ""
 
@@ -254,6 +262,7 @@ class MarketInputs:
         mv.margin = m.margin_used
         mv.view_pos = dict(m.positions)
         mv.lot_value = dict(m.lot_notional)
+        mv.split = m.budget_venues
         return []
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:

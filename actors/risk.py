@@ -173,6 +173,11 @@ class RiskCore(Core):
 
     # --- handlers --------------------------------------------------------------------------------
 
+    def on_start(self, now_ns: int) -> Out:
+        """Send the executors a first view: until one comes their budget checks pass nothing
+        that grows a budget (they do not know how many venues share it)."""
+        return self._view(now_ns, force=True)
+
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
         if u.valid and u.bid_px and u.ask_px:
             key = f"{u.venue}:{u.sym}"
@@ -201,9 +206,10 @@ class RiskCore(Core):
                 and k not in self._fx_keys}
         self._sent_lot = lots
         gross, margin = self.gross_and_margin()
+        legs = [e for e in self.executors if e.startswith("leg.")]
         view = RiskView(self.exposure(), now_ns, fx, gross, margin,
-                        {k: q for k, q in self.positions.items() if q}, lots)
-        return [(e, view) for e in self.executors if e.startswith("leg.")]
+                        {k: q for k, q in self.positions.items() if q}, lots, len(legs))
+        return [(e, view) for e in legs]
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
         if r.kind == "denied":

@@ -611,14 +611,16 @@ _LOT_CNY = 30500 * 0.02 * 1000  #: one au2606 lot at 30500 ticks
 @given(
     st.sampled_from(["gross", "margin"]),
     st.integers(min_value=0, max_value=8),  # lots another venue holds (2M CNY each)
+    st.integers(min_value=1, max_value=3),  # executors sharing the headroom
     st.lists(st.tuples(st.sampled_from(["new", "fill", "done"]), st.sampled_from(["B", "S"]),
                        st.integers(min_value=1, max_value=30)), max_size=40),
 )
 def test_budget_checks_keep_the_true_budget_within_the_limit(
-        budget: str, other_lots: int, steps: list[tuple[str, str, int]]) -> None:
-    """Whatever the executor sends, fills and closes, the gross notional (or margin) that the
-    venues end up holding never exceeds the limit: working orders, own fills and the other
-    venue's view are all counted, and reducing orders (which pass) never grow it."""
+        budget: str, other_lots: int, split: int, steps: list[tuple[str, str, int]]) -> None:
+    """Whatever the executor sends, fills and closes, its venue's gross notional (or margin)
+    never exceeds its share of the headroom the view left under the limit (so the venues
+    together never exceed it): working orders and own fills are counted, and reducing orders
+    (which pass) never grow it."""
     limit = 20_000_000.0
     other = other_lots * 2_000_000.0
     risk = RiskConfig(max_gross_notional=limit) if budget == "gross" else \
@@ -626,7 +628,7 @@ def test_budget_checks_keep_the_true_budget_within_the_limit(
     c = LegExecutorCore("leg.shfe", "shfe", "acct", {"au2606": AU}, 1, risk, ["combo"], 2000)
     c.handle(RiskView({}, 0, gross_notional=other, margin_used=other * 0.1,
                       positions={"comex:GCZ6": other_lots},
-                      lot_notional={"comex:GCZ6": 2_000_000.0}), 0)
+                      lot_notional={"comex:GCZ6": 2_000_000.0}, budget_venues=split), 0)
     tid = itertools.count()
     for i, (what, side, n) in enumerate(steps):
         now = (i + 1) * 10**9  # one order per second: never rate limited
@@ -641,5 +643,5 @@ def test_budget_checks_keep_the_true_budget_within_the_limit(
                          now)
             else:
                 c.handle(Done(cl=lo.cl, oid="o", state="canceled", cum=lo.cum_lots, ts=now), now)
-        gross = other + abs(c.positions.get("au2606", 0)) * _LOT_CNY
-        assert gross <= limit + 1e-6
+        own = abs(c.positions.get("au2606", 0)) * _LOT_CNY
+        assert own <= (limit - other) / split + 1e-6  # its share of the headroom, at most

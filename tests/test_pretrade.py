@@ -171,7 +171,7 @@ def test_gross_notional_counts_other_venues_working_orders_and_own_fills() -> No
     c = core(max_gross_notional=10_000_000.0)  # 16.39 lots of au2606
     # another venue holds 3 lots worth 2M CNY each: 6M of the budget
     run(c, RiskView({}, 0, gross_notional=6_000_000.0, positions={"comex:GCZ6": 3},
-                    lot_notional={"comex:GCZ6": 2_000_000.0}))
+                    lot_notional={"comex:GCZ6": 2_000_000.0}, budget_venues=1))
     out = run(c, order(combo=1, qty=6, tif="GTC"))  # 6M + 3.66M
     assert sent(out)
     assert denied(run(c, order(combo=2, qty=1))) == "gross_notional"  # the 6 working count
@@ -185,17 +185,19 @@ def test_gross_notional_counts_other_venues_working_orders_and_own_fills() -> No
     # an order priced above the view's lot value is valued at its own price: 6 x 680k > 4M
     c2 = core(max_gross_notional=10_000_000.0)
     run(c2, RiskView({}, 0, gross_notional=6_000_000.0, positions={"comex:GCZ6": 3},
-                     lot_notional={"comex:GCZ6": 2_000_000.0, "shfe:au2606": LOT}))
+                     lot_notional={"comex:GCZ6": 2_000_000.0, "shfe:au2606": LOT},
+                     budget_venues=1))
     assert denied(run(c2, order(combo=1, qty=6, px=34000))) == "gross_notional"
     assert sent(run(c2, order(combo=2, qty=6, px=30500)))
 
 
 def test_gross_notional_replaces_the_views_own_venue_part_not_adds_to_it() -> None:
     c = core(max_gross_notional=10_000_000.0)
+    run(c, RiskView({}, 0, budget_venues=1))
     filled(c, 1, "B", 6)
     # the view already holds these 6 lots: they are not counted twice
     run(c, RiskView({}, 0, gross_notional=6 * LOT, positions={"shfe:au2606": 6},
-                    lot_notional={"shfe:au2606": LOT}))
+                    lot_notional={"shfe:au2606": LOT}, budget_venues=1))
     assert sent(run(c, order(combo=2, qty=10)))  # 16 lots = 9.76M
     assert denied(run(c, order(combo=3, qty=1))) == "gross_notional"
 
@@ -204,14 +206,59 @@ def test_margin_budget_denies_beyond_max_margin_pct_of_capital() -> None:
     # 1M capital, 50 % usable: 500k; one lot's margin is 10 % of 610k = 61k
     c = core(margin_capital=1_000_000.0, max_margin_pct=50.0)
     run(c, RiskView({}, 0, margin_used=200_000.0, positions={"comex:GCZ6": 1},
-                    lot_notional={"comex:GCZ6": 2_000_000.0}))
+                    lot_notional={"comex:GCZ6": 2_000_000.0}, budget_venues=1))
     assert denied(run(c, order(combo=1, qty=5))) == "margin"  # 200k + 305k > 500k
     assert sent(run(c, order(combo=2, qty=4)))  # 200k + 244k
     assert c.denied == {"margin": 1}
     c = core(margin_capital=1_000_000.0)  # max_margin_pct defaults to 100
+    run(c, RiskView({}, 0, budget_venues=1))
     filled(c, 1, "S", 16)  # 976k
     assert denied(run(c, order(combo=2, side="S", qty=1))) == "margin"
     assert sent(run(c, order(combo=3, side="B", qty=16)))  # reducing passes
+
+
+GC = ContractConfig(venue="comex", sym="GCZ6", tick="0.1", multiplier=100.0, unit="ozt",
+                    ccy="USD", underlying="gold", base_per_lot=3110.34768)
+GC_LOT = 26500 * 0.1 * 100 * 7.2  #: CNY per GCZ6 lot at 26500 ticks and 7.2 CNY per USD
+
+
+@pytest.mark.parametrize("budget", ["gross", "margin"])
+def test_concurrent_legs_on_two_venues_share_the_headroom(budget: str) -> None:
+    """Both legs of a combo are checked at once against the same view: each venue may grow by
+    its share of the headroom only, so together they stay within the limit."""
+    risk = {"max_gross_notional": 20_000_000.0} if budget == "gross" else \
+        {"margin_capital": 2_000_000.0}  # margin_rate 0.1: the same budget in margin
+    why = "gross_notional" if budget == "gross" else "margin"
+    shfe = core(**risk)
+    comex = LegExecutorCore("leg.comex", "comex", "acct", {"GCZ6": GC}, 1, RiskConfig(**risk),
+                            ["combo", "risk"], 2000)
+    view = RiskView({}, 0, fx={"USD": 7.2}, budget_venues=2)
+    run(shfe, view)
+    run(comex, view)
+    # 28 lots (17.1M) would fit the 20M limit alone, not beside a COMEX leg: 10M each
+    assert denied(run(shfe, order(combo=1, qty=28))) == why
+    assert sent(run(shfe, order(combo=2, qty=16)))  # 9.76M
+    gc = LegOrder(2, 1, 0, "comex", "GCZ6", "S", 6, 26500, "IOC", "entry", 1, 2)
+    (rep,) = [m for d, m in run(comex, gc) if d == "combo"]
+    assert rep.kind == "denied" and rep.reason == why  # 11.4M
+    out = run(comex, LegOrder(3, 1, 0, "comex", "GCZ6", "S", 5, 26500, "IOC", "entry", 1, 2))
+    assert [m for d, m in out if d == "@oe"]  # 9.54M: 19.3M in all
+    # once the view holds both, the 0.7M left is shared again
+    both = RiskView({}, 0, fx={"USD": 7.2}, gross_notional=16 * LOT + 5 * GC_LOT,
+                    margin_used=0.1 * (16 * LOT + 5 * GC_LOT),
+                    positions={"shfe:au2606": 16, "comex:GCZ6": -5},
+                    lot_notional={"shfe:au2606": LOT, "comex:GCZ6": GC_LOT}, budget_venues=2)
+    run(shfe, both)
+    assert denied(run(shfe, order(combo=4, qty=1))) == why  # 0.61M > 0.35M
+
+
+def test_before_the_first_view_nothing_grows_a_budget() -> None:
+    c = core(max_gross_notional=1e12)
+    assert denied(run(c, order(combo=1, qty=1))) == "gross_notional"
+    c = core(margin_capital=1e12)
+    assert denied(run(c, order(combo=1, qty=1))) == "margin"
+    run(c, RiskView({}, 0, budget_venues=2))
+    assert sent(run(c, order(combo=2, qty=1)))
 
 
 def test_budget_checks_are_off_at_zero() -> None:

@@ -177,9 +177,19 @@ def test_the_view_carries_gross_notional_and_margin_across_venues_in_home_ccy() 
     gross = 28 * au_lot + 9 * gc_lot  # short and long both count
     assert view.gross_notional == pytest.approx(gross)
     assert view.margin_used == pytest.approx(0.1 * gross)  # margin_rate 0.1 (default)
+    assert view.budget_venues == 2  # leg.shfe and leg.comex share the headroom
     # a held lot's value moving more than 10 bp sends a new view; a smaller move does not
     assert not msgs(r.on_book_update(BookUpdate("shfe", "au2606", True, 0, 0, 0, [30651], [1],
                                                 [30653], [1]), 3), RiskView)
     out = r.on_book_update(BookUpdate("shfe", "au2606", True, 0, 0, 0, [30700], [1], [30702],
                                       [1]), 4)
     assert msgs(out, RiskView)[0].lot_notional["shfe:au2606"] == pytest.approx(30701 * 20)
+
+
+def test_the_executors_get_a_first_view_at_start() -> None:
+    from transports.messages import RiskView
+
+    out = _core().on_start(5)
+    assert {d for d, m in out if isinstance(m, RiskView)} == {"leg.shfe", "leg.comex"}
+    view = msgs(out, RiskView)[0]
+    assert (view.budget_venues, view.gross_notional, view.positions) == (2, 0.0, {})

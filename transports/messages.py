@@ -283,7 +283,8 @@ class RiskView(Msg):
     the sums over ``positions`` ("venue:sym" -> signed lots, as the supervisor knew them) of
     ``|lots| x lot_notional`` and of that times the contract's ``margin_rate``;
     ``lot_notional`` ("venue:sym" -> home ccy per lot at the mark) lets an executor replace its
-    own venue's part with its fresher positions and working orders."""
+    own venue's part with its fresher positions and working orders; ``budget_venues`` is how
+    many executors share the headroom left under the gross and margin limits (0: unknown)."""
 
     exposure: dict[str, float]
     ts_ns: int
@@ -292,6 +293,7 @@ class RiskView(Msg):
     margin_used: float = 0.0
     positions: dict[str, int] = {}
     lot_notional: dict[str, float] = {}
+    budget_venues: int = 0
 
 
 class VenueGate(Msg):
