@@ -13,7 +13,8 @@ quantity when a fill is still in flight -- never guessed) decide: flat -> done; 
 the short leg or unwind the over leg, whichever the live books price cheaper (``legging``), up to
 ``chase_tries`` chases, one IOC at a time, each bounded by ``leg_timeout_ms`` (then cancelled), the
 whole repair by ``hedge_budget_ms`` (and ``max_steps`` orders). A leg with a rejected or denied
-order is never chased again, only unwound against; an unwind that traded nothing is retried on
+order is never chased again, only unwound against (and a leg whose unwind our own checks denied
+is unwound again only when no chase is possible); an unwind that traded nothing is retried on
 the step timer, not at once. A fill that arrives after the combo finished (late fill) re-opens it,
 at most ``max_rounds`` times. Records and valuation: ``actors.combo_record``; the
 repair planner: ``actors.legging``. ``filled_*_lots`` in ``ComboState`` are the net lots
@@ -252,6 +253,11 @@ class ComboExecutorCore(Core):
                 c.no_chase = {o.leg}
             else:
                 c.no_chase.add(o.leg)
+            if kind == "denied" and o.purpose == "unwind":
+                # e.g. a budget check: unwinding grows a position there; chase the other leg
+                if c.avoid_unwind is None:
+                    c.avoid_unwind = set()
+                c.avoid_unwind.add(o.leg)
         elif not closed:
             return []  # sent, accepted, cancel_reject: nothing to decide
         if closed:
@@ -331,7 +337,8 @@ class ComboExecutorCore(Core):
         plan = plan_repair(c.views(self.books, self.contracts), tolerance=c.tolerance(),
                            chases_done=c.chases, chase_tries=p.chase_tries,
                            chase_ticks=p.chase_ticks, max_slip=p.max_slippage_ticks,
-                           no_chase=frozenset(c.no_chase or ()))
+                           no_chase=frozenset(c.no_chase or ()),
+                           avoid_unwind=frozenset(c.avoid_unwind or ()))
         choice = plan["choice"]
         if choice == "flat":
             return self._finish(c, "repaired", now_ns)

@@ -206,10 +206,10 @@ class ComboRecord:
     ExecReport triggers cost O(legs), not O(orders).
     """
 
-    __slots__ = ("_exp", "_held", "_open", "_tolerance", "_zero", "attempts", "budget_key",
-                 "chases", "created_ns", "intent", "last_step", "legs", "no_chase", "orders",
-                 "pair", "paused", "repairing", "reported_held", "round_steps", "rounds",
-                 "state", "step_key", "steps", "tids", "unhedged_since_ns", "waiting")
+    __slots__ = ("_exp", "_held", "_open", "_tolerance", "_zero", "attempts", "avoid_unwind",
+                 "budget_key", "chases", "created_ns", "intent", "last_step", "legs", "no_chase",
+                 "orders", "pair", "paused", "repairing", "reported_held", "round_steps",
+                 "rounds", "state", "step_key", "steps", "tids", "unhedged_since_ns", "waiting")
 
     def __init__(self, intent: ComboIntent, pair: PairConfig | None, legs: dict[int, LegRecord],
                  now_ns: int) -> None:
@@ -227,6 +227,8 @@ class ComboRecord:
         self.steps = 0
         #: legs with a rejected/denied order: never chased; None until the first refusal
         self.no_chase: set[int] | None = None
+        #: legs where our own checks denied an unwind: other moves first; None until one
+        self.avoid_unwind: set[int] | None = None
         self.waiting = False  #: a repair step waits for a book
         self.paused = False  #: the last unwind traded nothing: next step on the step timer
         self.last_step: OrderRecord | None = None  #: the last repair order sent

@@ -47,6 +47,7 @@ from transports.messages import (
     Decision,
     ExecReport,
     LegOrder,
+    Position,
     SetTimer,
     Timer,
     TradingState,
@@ -429,9 +430,13 @@ class LegExecutorCore(MarketInputs, VenueReportsCore):
         rec = {"start": self._recon_start, "at_ns": now_ns, **self._recon_seen,
                "positions": dict(self.positions)}
         self.reconciled.append(rec)
+        # the venue's positions, now this executor's, go to risk as facts: a position a previous
+        # run (or a restart) left behind is exposure that no combo owns
+        pos = [(self.risk_name, Position(self.venue, sym, self.positions.get(sym, 0), now_ns))
+               for sym in sorted(self.contracts)]
         return [("@timer", SetTimer("oe_recon", 0)),
                 (self.journal, Decision(self.name, "reconciled",
-                                        json.dumps(rec, sort_keys=True), now_ns))]
+                                        json.dumps(rec, sort_keys=True), now_ns)), *pos]
 
     # --- views -----------------------------------------------------------------------------------
 

@@ -218,6 +218,7 @@ def plan_repair(
     chase_ticks: int,
     max_slip: int,
     no_chase: frozenset[int] = frozenset(),
+    avoid_unwind: frozenset[int] = frozenset(),
 ) -> dict[str, Any]:
     """Decide the next repair step for a two-leg combo.
 
@@ -225,7 +226,9 @@ def plan_repair(
     ``unwind`` (with ``leg``, ``side``, ``lots``, ``px``), ``wait`` (a needed book is missing) or
     ``stop`` (no allowed move reduces ``|E|``: the residual stands). Legs in ``no_chase`` (the
     venue rejected or we denied an order there) are never chased, only unwound against; chases
-    stop after ``chase_tries``. The cheaper priced move wins; a tie goes to the chase.
+    stop after ``chase_tries``. The cheaper priced move wins; a tie goes to the chase. An unwind
+    on a leg in ``avoid_unwind`` (our own pre-trade checks denied one there: it would grow a
+    limited budget) is taken only when no other move is priced.
     """
     e = exposure(legs)
     plan: dict[str, Any] = {
@@ -242,6 +245,7 @@ def plan_repair(
     if is_flat(legs, tolerance):
         return {**plan, "choice": "flat"}
     priced: list[tuple[float, int, str, int, int, int]] = []  # cost, rank, kind, leg, lots, px
+    fallback: list[tuple[float, int, str, int, int, int]] = []  # moves to avoid if others exist
     blocked = False  # a move exists but its book is missing
     for kind, i, lots in _moves(legs, e):
         leg = legs[i]
@@ -260,7 +264,9 @@ def plan_repair(
         if plan[f"{kind}_cost"] is None or est[0] < plan[f"{kind}_cost"]:
             plan.update({f"{kind}_cost": round(est[0], 6), f"{kind}_px": est[1], which: i})
             plan[f"{kind}_lots"] = lots
-        priced.append((est[0], 0 if kind == "chase" else 1, kind, i, lots, est[1]))
+        move = (est[0], 0 if kind == "chase" else 1, kind, i, lots, est[1])
+        (fallback if kind == "unwind" and i in avoid_unwind else priced).append(move)
+    priced = priced or fallback
     if priced:
         _, _, kind, i, lots, px = min(priced)
         leg = legs[i]

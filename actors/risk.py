@@ -33,6 +33,7 @@ from transports.messages import (
     ExecReport,
     FeedHealth,
     LegOrder,
+    Position,
     RiskView,
     SetTimer,
     Timer,
@@ -78,6 +79,7 @@ class RiskCore(Core):
         self._fx_keys = {k for k, _ in self.fx_books.values()}
         self._sent_fx: dict[str, float] = {}
         self._sent_lot: dict[str, float] = {}  #: "venue:sym" -> lot value in the last view
+        self._unpriced: dict[str, int] = {}  #: adopted lots whose cost awaits a mark
         tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
@@ -184,6 +186,8 @@ class RiskCore(Core):
             tick = self.ticks.get(key)
             if tick is not None:
                 self.marks[key] = (u.bid_px[0] + u.ask_px[0]) * 0.5 * tick
+                if self._unpriced:
+                    self._price_adopted(key)
                 if key in self._fx_keys:
                     return self._view(now_ns)
                 if self.positions.get(key):
@@ -231,6 +235,33 @@ class RiskCore(Core):
             self.marks.setdefault(key, px)
         self.fills += 1
         return self._view(now_ns, force=True) + self._check_all(now_ns)
+
+    def on_position(self, p: Position, now_ns: int) -> Out:
+        """An executor's position after reconciling with its venue (absolute lots). A difference
+        from what the fills said is adopted at the current mark (its cost is unknown: PnL counts
+        from here) and journaled; exposure no combo owns is then flattened as usual."""
+        key = f"{p.venue}:{p.sym}"
+        diff = p.qty_lots - self.positions.get(key, 0)
+        if not diff:
+            return []
+        self.positions[key] = p.qty_lots
+        c = self.contracts.get(key)
+        if c is not None:
+            self._unpriced[key] = self._unpriced.get(key, 0) + diff
+            self._price_adopted(key)
+        out: Out = [("journal", Decision(self.name, "adopt_position", json.dumps(
+            {"key": key, "lots": p.qty_lots, "diff": diff}), now_ns))]
+        return out + self._view(now_ns, force=True) + self._check_all(now_ns)
+
+    def _price_adopted(self, key: str) -> None:
+        """Book an adopted position's cost at the mark once there is one."""
+        mark = self.marks.get(key)
+        diff = self._unpriced.get(key, 0)
+        if mark is None or not diff:
+            return
+        c = self.contracts[key]
+        self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - diff * mark * c.multiplier
+        del self._unpriced[key]
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         self.combos[s.state] = self.combos.get(s.state, 0) + 1

@@ -42,10 +42,18 @@ _REQ: Codec[Any] = Codec(OeRequest)
 class SimEngine:
     """Every core of ``cfg`` (the journal excepted) trading against a ``SimCore``."""
 
-    def __init__(self, cfg: AppConfig) -> None:
+    def __init__(self, cfg: AppConfig, leftover: list[tuple[str, Any]] = ()) -> None:  # type: ignore[assignment]
+        """``leftover``: (venue, NewOrder) the engine's account sent before this run started
+        (a previous run's position): they trade at the venue 100 ms before the cores start."""
         self.cfg = cfg
         self.clock = TestClock(T0)
         self.sim = SimCore(cfg, T0)
+        if leftover:
+            accounts = {v.name: v.account for v in cfg.venues}
+            for venue, req in leftover:
+                self.sim.request(T0, venue, accounts[venue], req)
+            self.sim.advance(T0 + 100 * MS)  # its replies went to a process that is gone
+            self.clock.set_ns(T0 + 100 * MS)
         names = [a for a in actor_names(cfg) if a != "journal"]
         self.shells = build_shells(cfg, "/sim", self.clock, LatencyRecorder(capacity=64),
                                    None, set(names))
@@ -67,7 +75,7 @@ class SimEngine:
         self._n = 0
         self.muted: set[str] = set()  #: actors whose input is dropped (e.g. a stopped strategy)
         for name in self.order:
-            self.route(name, self.cores[name].on_start(T0))
+            self.route(name, self.cores[name].on_start(self.now))
 
     @property
     def now(self) -> int:

@@ -1014,3 +1014,16 @@ def test_repair_pauses_through_a_break_and_resumes_without_spinning() -> None:
     assert w.venues["leg.comex"].orders[-1].qty == 4
     assert w.exposure_g() == pytest.approx(RESIDUAL_28_9)
     assert w.combo.snapshot()["counters"]["session_pauses"] == 1
+
+
+def test_planner_avoids_an_unwind_our_checks_denied_while_a_chase_exists() -> None:
+    kw = {"tolerance": 7.0, "chases_done": 0, "chase_tries": 3, "chase_ticks": 2, "max_slip": 3}
+    b_fell = Top([26479], [10_000], [26481], [10_000], 0)  # chasing B's sale now costs more
+    base = plan_repair(views(28, 0, DEEP_A, b_fell), **kw)
+    assert base["choice"] == "unwind" and base["leg"] == 0  # the cheaper move
+    p = plan_repair(views(28, 0, DEEP_A, b_fell), avoid_unwind=frozenset({0}), **kw)
+    assert (p["choice"], p["leg"], p["side"], p["lots"]) == ("chase", 1, "S", 9)
+    # with no chase left the denied unwind is still tried (the budget may have room by now)
+    p = plan_repair(views(28, 0, DEEP_A, b_fell), avoid_unwind=frozenset({0}),
+                    no_chase=frozenset({1}), **kw)
+    assert (p["choice"], p["leg"]) == ("unwind", 0)

@@ -193,3 +193,19 @@ def test_the_executors_get_a_first_view_at_start() -> None:
     assert {d for d, m in out if isinstance(m, RiskView)} == {"leg.shfe", "leg.comex"}
     view = msgs(out, RiskView)[0]
     assert (view.budget_venues, view.gross_notional, view.positions) == (2, 0.0, {})
+
+
+def test_a_position_found_at_reconciliation_is_adopted_at_the_mark() -> None:
+    from transports.messages import Position
+
+    r = _core()
+    r.on_exec_report(_fill("shfe", "au2606", "B", 2, 30650), 1)
+    # the venue says 5 (3 more than the fills told): adopted before any mark, priced at the
+    # first one; PnL counts from there
+    out = r.on_position(Position("shfe", "au2606", 5, 2), 2)
+    assert r.positions["shfe:au2606"] == 5
+    assert any(getattr(m, "what", "") == "adopt_position" for _, m in out)
+    assert r.exposure()["gold"] == pytest.approx(5_000)
+    _marks(r, au=30650)
+    assert r.pnl()["net"] == pytest.approx(0.0, abs=1e-6)
+    assert r.on_position(Position("shfe", "au2606", 5, 3), 3) == []  # nothing new
