@@ -199,6 +199,8 @@ def test_a_hung_host_is_replaced_and_trading_resumes(engine: dict[str, Any]) -> 
     eventually(lambda: _q(e, "risk")["state"] == "ACTIVE", 3)
     old = node.hosts["hot"]
     restarts = _sup(e)["actors"][STRATEGY]["restarts"]
+    intents = _q(e, STRATEGY)["intents"]
+    assert intents > 0
     sup_cfg = e["l"].cfg.supervision
     t0 = CLOCK.mono_ns()
     e["l"].cluster.control(STRATEGY, "test.block")  # the hot host's thread is now stuck
@@ -208,7 +210,7 @@ def test_a_hung_host_is_replaced_and_trading_resumes(engine: dict[str, Any]) -> 
     assert _sup(e)["actors"][STRATEGY]["restarts"] == restarts + 1
     zombie = next(t for t in threading.enumerate() if t.name == "host-hot-abandoned")
     new_epoch = max(r["epoch"] for r in _decisions(e, "rebuilt"))
-    assert _q(e, STRATEGY)["pos_dir"] == 0 or _q(e, STRATEGY)["intents"] > 0  # answers again
+    assert _q(e, STRATEGY)["intents"] >= intents  # rebuilt: a fresh strategy would say 0
     eventually(lambda: _q(e, "leg.shfe")["reconcile"]["done"], 5)
 
     def traded() -> bool:  # an order of the rebuilt host reached the venue
@@ -222,11 +224,9 @@ def test_a_hung_host_is_replaced_and_trading_resumes(engine: dict[str, Any]) -> 
             if combo_of(o["cl"]) >= new_epoch * 1_000_000_000}
     wal = {order["cl"] for _t, _a, order in read_intents(e["run"] / "intents-engine.cmcw")}
     assert sent <= wal
-    counters = node.host_counters()
-    RELEASE.set()
+    RELEASE.set()  # the stuck handler returns into an unplugged host; its thread ends
     eventually(lambda: not zombie.is_alive(), 3)
-    assert node.host_counters() == counters or all(
-        not k.startswith("errors") for k in set(node.host_counters()) - set(counters))
+    assert not any("HostAbandoned" in str(m) for _t, _g, _d, m in read_journal(e["run"]))
     abandoned = _decisions(e, "abandoned")
     assert abandoned and abandoned[-1]["host"] == "hot"
     assert abandoned[-1]["stuck_in"] == f"{STRATEGY}: Control"
