@@ -290,3 +290,26 @@ def test_feed_unhealthy_denies_exposure_increasing_orders() -> None:
     assert denials(eng) == {"feed_unhealthy": 1}
     sent = {o["cl"].split(".")[1] for o in venue_orders(eng)}
     assert "900000001" not in sent and "900000002" in sent  # the reducing one went
+
+
+def test_session_break_refuses_opens_and_denies_increasing_orders() -> None:
+    # the simulator puts shfe in a session break for 3 s from t=8 s (status `break` published,
+    # new orders rejected there): the strategy opens nothing, the executor denies an order that
+    # would grow a position, and nothing of ours reaches the venue during the break
+    base = cfg_with(schedule=[{"kind": "session_break", "at_s": 8.0, "for_s": 3.0,
+                               "venue": "shfe"}])
+    eng = SimEngine(base)
+    eng.run_to(9_000)
+    pos = eng.cores["leg.shfe"].positions.get("au2606", 0)
+    side = "S" if pos <= 0 else "B"
+    eng.send("leg.shfe", LegOrder(900_000_001, 0, 0, "shfe", "au2606", side, 1, 30_600, "IOC",
+                                  "entry", eng.now, eng.now))
+    eng.run_to(16_000)
+    assert denials(eng)["session_closed"] == 1
+    refused = eng.cores["strategy.au-gc"].refusals
+    assert refused.get("CLOSED_A", 0) > 0
+    t0, t1 = T0 + 8_000 * MS, T0 + 11_000 * MS
+    during = [o for o in venue_orders(eng, "shfe") if t0 <= o["ts"] < t1]
+    assert during == []
+    assert eng.truth()["counts"]["fault_session_break"] == 1
+    assert venue_orders(eng, "shfe")[-1]["ts"] > t1  # trading resumed after the break

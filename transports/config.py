@@ -162,6 +162,7 @@ FaultKind = Literal[
     "oe_late_fill",
     "oe_unknown_query",
     "oe_disconnect",
+    "session_break",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -169,7 +170,7 @@ BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 class FaultWindow(_C):
     """One scheduled fault (``[[sim.faults.schedule]]``), times in seconds since the sim start.
 
-    Span kinds (``md_stall``, ``stop``, ``oe_disconnect``) are active during
+    Span kinds (``md_stall``, ``stop``, ``oe_disconnect``, ``session_break``) are active during
     ``[at_s, at_s + for_s)``; ``for_s = 0`` means the kind's configured ``*_ms`` duration.
     Event kinds (every other kind) hit every event of their kind in that span, or, with
     ``for_s = 0``, exactly the first event at or after ``at_s``. ``venue`` empty = every venue
@@ -197,7 +198,9 @@ class FaultsConfig(_C):
     for ``oe_unknown_query_ms``), ``oe_disconnect`` (oe in and out dropped for
     ``oe_disconnect_ms``); per fill ``oe_duplicate_fill``; per cancel or IOC ``oe_late_fill``
     (a fill ``oe_late_fill_ms`` after the ``done``). ``oe_reuse_cl``: a closed client order id
-    is accepted again (False: rejected ``duplicate_cl``).
+    is accepted again (False: rejected ``duplicate_cl``). Per book refresh ``session_break``
+    (the venue's session is in a break for ``session_break_ms``: status ``break``, new orders
+    rejected ``session_closed``).
     """
 
     md_drop: Rate = 0.0
@@ -230,6 +233,8 @@ class FaultsConfig(_C):
     oe_disconnect: Rate = 0.0
     oe_disconnect_ms: PosInt = 1000
     oe_reuse_cl: bool = True
+    session_break: Rate = 0.0
+    session_break_ms: PosInt = 2000
     schedule: list[FaultWindow] = []
 
 

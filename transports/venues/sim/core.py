@@ -186,9 +186,11 @@ class SimCore:
         nxt[name] = n
 
     def _refresh(self, name: str, t: int, now: int) -> None:
-        if self.faults[name].tick(t):
+        inj = self.faults[name]
+        if inj.tick(t):
             self.pipes[name].reset()
             self.venues[name].reset_seqs(t)
+        self.venues[name].set_session("break" if inj.in_break(t) else "open", t)
         k = (t - self.start_ns) // self.step_ns
         fairs: dict[str, float] = {}
         for sym in self._quoted[name]:

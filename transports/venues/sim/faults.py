@@ -35,6 +35,10 @@ stop                book refresh               ``stop_ms``: no md, no hb, ref un
                                                (the exchange goes on: resting orders trade)
 md_reset            book refresh               every book's seq restarts: the next delta is
                                                seq 1 with the whole book; status re-sent
+session_break       book refresh               ``session_break_ms``: every symbol's ``status``
+                                               is ``break`` (published), new orders are
+                                               rejected ``session_closed``; resting orders
+                                               stay; then ``open`` again
 oe_reject           valid new order            ``reject`` code ``sim_fault``
 oe_partial          new IOC/GTC order that     fills 1..n-1 of the n lots it could take; an
                     could take >= 2 lots       IOC remainder is canceled, a GTC remainder
@@ -81,7 +85,7 @@ from transports.config import FaultKind, FaultsConfig, FaultWindow
 from transports.errors import ConfigError
 
 KINDS: tuple[str, ...] = get_args(FaultKind)
-SPAN_KINDS = ("md_stall", "stop", "oe_disconnect")
+SPAN_KINDS = ("md_stall", "stop", "oe_disconnect", "session_break")
 EXTRA_COUNTS = ("oe_reuse_cl", "oe_unknown_query_answers", "oe_disconnect_msgs")
 MAX_EVENTS = 100_000  #: the event log stops growing here (counts go on)
 
@@ -189,7 +193,12 @@ class FaultInjector:
                 self.count(w.kind, ts, until_ns=w.end)
         self._start_span("md_stall", ts)
         self._start_span("stop", ts)
+        self._start_span("session_break", ts)
         return self._hit("md_reset", self.cfg.md_reset, ts)
+
+    def in_break(self, ts: int) -> bool:
+        """True while the venue's session is in a break (fault ``session_break``)."""
+        return bool(self.span_end("session_break", ts))
 
     def stopped_until(self, ts: int) -> int:
         """End of the ``stop`` active at ``ts``, or 0."""

@@ -215,7 +215,18 @@ class SimVenue:
             return "qty_above_max", f"qty {m.qty} above max {c.max_lots_per_order}"
         if m.px <= 0:
             return "bad_price", f"px must be > 0 ticks, got {m.px}"
+        state = self.session.get(m.sym, "open")
+        if state != "open":
+            return "session_closed", f"{m.sym} session is {state}"
         return None
+
+    def set_session(self, state: str, ts: int) -> None:
+        """Every symbol's session becomes ``state`` (fault ``session_break``); a change is
+        published as ``status``."""
+        if all(v == state for v in self.session.values()):
+            return
+        self.session = dict.fromkeys(self.books, state)
+        self.md_out.extend(self.session_status(ts))
 
     def _new(self, account: str, m: NewOrder, ts: int) -> None:
         self.truth.record_order(
