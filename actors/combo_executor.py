@@ -103,10 +103,14 @@ class ComboExecutorCore(Core):
         held = c.reported_held = (h[0], h[1])
         i = c.intent
         residual = c.residual()
+        slip: tuple[float, float, int, int] = (0.0, 0.0, 0, 0)
+        if state in _FINAL:
+            (sa, la), (sb, lb) = c.entry_slippage(0), c.entry_slippage(1)
+            slip = (round(sa, 6), round(sb, 6), la, lb)
         msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
                          i.direction, held[0], held[1],
                          round(residual, 6) if residual else residual,  # a zero stays as it is
-                         now_ns)
+                         now_ns, *slip)
         to = self.notify
         if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
             return [(to[0], msg), (to[1], msg)]

@@ -320,6 +320,22 @@ class ComboRecord:
         lots = sum(o.fill_lots for o in mine)
         return sum(o.notional for o in mine) / lots if lots else 0.0
 
+    def entry_slippage(self, i: int) -> tuple[float, int]:
+        """(sum of (fill - expected) x lots in ticks, positive = worse; lots) of leg ``i``'s
+        entry fills against the price the decision expected."""
+        leg = self.legs.get(i)
+        if leg is None:
+            return 0.0, 0
+        lots = notional = 0
+        for o in self.orders.values():
+            if o.leg == i and o.purpose == "entry":
+                lots += o.fill_lots
+                notional += o.notional
+        if not lots:
+            return 0.0, 0
+        sign = 1.0 if leg.side == "B" else -1.0
+        return sign * (notional - leg.expected_px * lots), lots
+
     def all_terminal(self) -> bool:
         """True when every order the combo sent is closed."""
         return self._open == 0

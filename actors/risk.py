@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import Core, Out
+from actors.risk_book import RiskBook
 from transports.config import ContractConfig, RiskConfig
 from transports.messages import (
     BookUpdate,
@@ -45,7 +46,7 @@ SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 RISK_COMBO_BASE = 999_000_000
 
 
-class RiskCore(Core):
+class RiskCore(RiskBook, Core):
     """Pure risk state and limit logic."""
 
     def __init__(self, name: str, contracts: dict[str, ContractConfig], risk: RiskConfig,
@@ -80,6 +81,8 @@ class RiskCore(Core):
         self._sent_fx: dict[str, float] = {}
         self._sent_lot: dict[str, float] = {}  #: "venue:sym" -> lot value in the last view
         self._unpriced: dict[str, int] = {}  #: adopted lots whose cost awaits a mark
+        #: combo id -> (pair, A tick-lots, A lots, B tick-lots, B lots): realized slippage
+        self.slips: dict[int, tuple[str, float, int, float, int]] = {}
         tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
@@ -111,67 +114,6 @@ class RiskCore(Core):
         self.state_changes.append((now_ns, state, why))
         msg = TradingState(state, why, now_ns)  # type: ignore[arg-type]
         return [(e, msg) for e in (*self.executors, *self.strategies)]
-
-    # --- money -----------------------------------------------------------------------------------
-
-    def _fx(self, ccy: str) -> float:
-        if ccy == self.risk.home_ccy:
-            return 1.0
-        book = self.fx_books.get(ccy)
-        if book is None:
-            return 1.0
-        mark = self.marks.get(book[0], 0.0)
-        if mark <= 0:
-            return 0.0
-        return 1.0 / mark if book[1] else mark
-
-    def pnl(self) -> dict[str, float]:
-        """Return realized+MTM gross, fees and net PnL in the home currency."""
-        gross = 0.0
-        fees = sum(v * self._fx(k) for k, v in self.fees.items())
-        for ccy, v in self.cash.items():
-            gross += v * self._fx(ccy)
-        for key, lots in self.positions.items():
-            c = self.contracts.get(key)
-            if c is None or not lots:
-                continue
-            gross += lots * self.marks.get(key, 0.0) * c.multiplier * self._fx(c.ccy)
-        return {"gross": gross, "fees": fees, "net": gross - fees}
-
-    def exposure(self) -> dict[str, float]:
-        """Return net exposure per underlying in base units (signed)."""
-        out: dict[str, float] = {}
-        for key, lots in self.positions.items():
-            c = self.contracts.get(key)
-            if c is None or not c.underlying:
-                continue
-            out[c.underlying] = out.get(c.underlying, 0.0) + lots * c.base_per_lot
-        return out
-
-    def lot_notional(self, key: str) -> float:
-        """Return one lot of ``key`` at its mark in the home currency (0 without a mark)."""
-        c = self.contracts.get(key)
-        if c is None:
-            return 0.0
-        return self.marks.get(key, 0.0) * c.multiplier * self._fx(c.ccy)
-
-    def gross_and_margin(self) -> tuple[float, float]:
-        """Return (gross notional, initial margin used) of every position, home currency."""
-        gross = margin = 0.0
-        for key, lots in self.positions.items():
-            c = self.contracts.get(key)
-            if c is None or not lots:
-                continue
-            v = abs(lots) * self.lot_notional(key)
-            gross += v
-            margin += v * c.margin_rate
-        return gross, margin
-
-    def margin_usage_pct(self) -> float:
-        """Return initial margin in use as a percentage of ``margin_capital`` (0 if unset)."""
-        if self.risk.margin_capital <= 0:
-            return 0.0
-        return 100.0 * self.gross_and_margin()[1] / self.risk.margin_capital
 
     # --- handlers --------------------------------------------------------------------------------
 
@@ -253,18 +195,12 @@ class RiskCore(Core):
             {"key": key, "lots": p.qty_lots, "diff": diff}), now_ns))]
         return out + self._view(now_ns, force=True) + self._check_all(now_ns)
 
-    def _price_adopted(self, key: str) -> None:
-        """Book an adopted position's cost at the mark once there is one."""
-        mark = self.marks.get(key)
-        diff = self._unpriced.get(key, 0)
-        if mark is None or not diff:
-            return
-        c = self.contracts[key]
-        self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - diff * mark * c.multiplier
-        del self._unpriced[key]
-
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         self.combos[s.state] = self.combos.get(s.state, 0) + 1
+        if s.entry_a_lots or s.entry_b_lots:
+            # the latest final report of each combo (a late fill may re-open and re-close it)
+            self.slips[s.combo_id] = (s.pair, s.slip_a_tick_lots, s.entry_a_lots,
+                                      s.slip_b_tick_lots, s.entry_b_lots)
         if s.state in ("working", "repairing"):
             self.live_combos.add(s.combo_id)
         else:
@@ -395,4 +331,5 @@ class RiskCore(Core):
                 "margin_usage_pct": self.margin_usage_pct(),
                 "gross_notional": self.gross_and_margin()[0], "denials": dict(self.denials),
                 "state_changes": list(self.state_changes), "feeds": dict(self.feeds),
-                "combos": dict(self.combos), "flatten_orders": self.flatten_orders}
+                "combos": dict(self.combos), "flatten_orders": self.flatten_orders,
+                "slippage": self.slippage()}

@@ -248,3 +248,24 @@ def test_lead_mode_hedges_each_fill_of_the_lead_leg() -> None:
     for o in entries_b:
         combo = o["cl"].split(".")[1]
         assert combo in first_fill and o["ts"] >= first_fill[combo], o
+
+
+def test_risk_reports_realized_slippage_per_leg_as_the_venue_filled() -> None:
+    eng = run(oe_partial=0.3)
+    slip = eng.cores["risk"].snapshot()["slippage"]["au-gc"]
+    # recompute from the venue's fills and the intents' expected prices
+    intents = {m.combo_id: m for _, _, d, m in eng.log if d == "combo"
+               and type(m).__name__ == "ComboIntent"}
+    want = {0: [0.0, 0], 1: [0.0, 0]}
+    for f in eng.truth()["fills"]:
+        _, combo, leg, attempt = f["cl"].split(".")
+        i = intents.get(int(combo))
+        if i is None or attempt != "0":
+            continue
+        spec = i.legs[int(leg)]
+        sign = 1 if spec.side == "B" else -1
+        want[int(leg)][0] += sign * (f["px"] - spec.expected_px_ticks) * f["qty"]
+        want[int(leg)][1] += f["qty"]
+    for k, leg in ((0, "A"), (1, "B")):
+        assert slip[leg]["lots"] == want[k][1] > 0
+        assert slip[leg]["avg_ticks"] == pytest.approx(want[k][0] / want[k][1], abs=1e-3)

@@ -192,6 +192,12 @@ class ComboState(Msg):
     filled_b_lots: int
     residual_base: float
     ts_ns: int
+    #: final states only: each leg's entry fills against the price the decision expected,
+    #: sum of (fill - expected) x lots in ticks, positive = worse, and the lots they cover
+    slip_a_tick_lots: float = 0.0
+    slip_b_tick_lots: float = 0.0
+    entry_a_lots: int = 0
+    entry_b_lots: int = 0
 
 
 class TradingState(Msg):
