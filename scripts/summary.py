@@ -185,6 +185,7 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
             "state_changes": [{"ts_ns": t, "state": st, "reason": why} for t, st, why in
                               snaps.get("risk", {}).get("state_changes", [])],
             "final_state": snaps.get("risk", {}).get("state"),
+            "slippage": snaps.get("risk", {}).get("slippage", {}),
             "limits_exceeded_at_venue": audit["exceeded"],
             "venue_limits": {**audit["limits"], "unchecked": audit["unchecked"]},
         },
