@@ -29,3 +29,45 @@ def dests(out: list[tuple[str, Any]], kind: type | None = None) -> list[str]:
 def msgs(out: list[tuple[str, Any]], kind: type) -> list[Any]:
     """Return the messages of ``kind`` in an Out list."""
     return [m for _, m in out if isinstance(m, kind)]
+
+
+class FaultyCore:
+    """Test-only wrapper of a core that misbehaves on command (an operator cannot do this):
+    ``Control("test.raise")`` raises in the handler; ``test.poison`` raises too and adds the
+    actor to ``poisoned``, whose later instances then raise in ``on_start``; ``test.block``
+    blocks the handler (and so its host) until ``release`` is set. Everything else goes to
+    the wrapped core."""
+
+    def __init__(self, inner: Any, *, release: Any = None, poisoned: set[str] | None = None,
+                 ) -> None:
+        self.name = inner.name
+        self.inner = inner
+        self.release = release  #: a threading.Event for ``test.block``
+        self.poisoned = poisoned if poisoned is not None else set()
+
+    def __getattr__(self, item: str) -> Any:
+        if item == "inner" or item.startswith("__"):
+            raise AttributeError(item)
+        return getattr(self.inner, item)
+
+    def handle(self, msg: Any, now_ns: int) -> Any:
+        cmd = getattr(msg, "cmd", "")
+        if type(msg).__name__ == "Control" and cmd.startswith("test."):
+            if cmd == "test.block" and self.release is not None:
+                self.release.wait()
+                return []
+            if cmd == "test.poison":
+                self.poisoned.add(self.name)
+            raise RuntimeError(f"injected fault in {self.name}")
+        return self.inner.handle(msg, now_ns)
+
+    def on_start(self, now_ns: int) -> Any:
+        if self.name in self.poisoned:
+            raise RuntimeError(f"{self.name} is poisoned")
+        return self.inner.on_start(now_ns)
+
+    def on_stop(self, now_ns: int) -> Any:
+        return self.inner.on_stop(now_ns)
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.inner.snapshot()  # type: ignore[no-any-return]

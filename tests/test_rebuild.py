@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 import zmq
 
-from actors.base import Core, Out
 from actors.journal import read_journal
 from actors.leg_executor import LegExecutorCore
 from actors.rebuild import adopt
 from actors.supervisor import LegReconciler
 from scripts.launcher_node import NodeRuntime
 from scripts.replay_core import Verifier, build_cores
-from tests.helpers import eventually
+from tests.helpers import FaultyCore, eventually
 from transports.clock import LiveClock
 from transports.config import load_config
 from transports.journal_format import T_BATCH, encode_record
@@ -86,34 +85,13 @@ def _epoch(cfg: Any, epoch: int) -> Any:
     return with_epoch(cfg, epoch)
 
 
-class Faults(Core):
-    """Test-only wrapper: ``Control("test.raise")`` raises in the handler."""
-
-    def __init__(self, inner: Any) -> None:
-        super().__init__(inner.name)
-        self.inner = inner
-
-    def __getattr__(self, item: str) -> Any:
-        if item == "inner" or item.startswith("__"):
-            raise AttributeError(item)
-        return getattr(self.inner, item)
-
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        if isinstance(msg, Control) and msg.cmd == "test.raise":
-            raise RuntimeError("injected fault")
-        return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.inner.snapshot()  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def runtime(tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> Iterator[NodeRuntime]:
     cfg = load_config()
     run = tmp_path / "run"
     run.mkdir()
     rt = NodeRuntime(cfg, "engine", ctx, LiveClock(), sock_dir, run,
-                     wrap=lambda a, c: Faults(c) if a == "risk" else c)
+                     wrap=lambda a, c: FaultyCore(c) if a == "risk" else c)
     rt.start()
     yield rt
     rt.stop()
@@ -167,7 +145,7 @@ def test_risk_is_rebuilt_after_a_crash_and_after_its_host_died(runtime: NodeRunt
     rt.stop()
     # the replay reads the markers as the rebuild acted: identical, through both restarts
     res = Verifier(rt.node.run_dir, groups=["risk"],
-                   wrap=lambda a, c: Faults(c) if a == "risk" else c).run()
+                   wrap=lambda a, c: FaultyCore(c) if a == "risk" else c).run()
     assert res["status"] == "identical", res["divergence"]
 
 

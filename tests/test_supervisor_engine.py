@@ -19,14 +19,13 @@ import pytest
 import zmq
 from click.testing import CliRunner
 
-from actors.base import Core, Out
 from scripts.admin_client import request
 from scripts.cli import main as cli
 from scripts.launcher import Launcher, load_launch_config
-from tests.helpers import eventually
+from tests.helpers import FaultyCore, eventually
 from tests.test_launch_helpers import ONE_NODE, combo_of, sim_truth, write_conf
 from transports.clock import LiveClock
-from transports.messages import Control, LegOrder
+from transports.messages import LegOrder
 
 pytestmark = pytest.mark.e2e
 try:
@@ -40,38 +39,8 @@ POISONED: set[str] = set()
 STRATEGY = "strategy.au-gc"
 
 
-class Faulty(Core):
-    """Test-only wrapper: ``Control("test.raise")`` raises in the handler, ``test.poison`` also
-    makes every later instance of the actor raise in ``on_start``."""
-
-    def __init__(self, inner: Any) -> None:
-        super().__init__(inner.name)
-        self.inner = inner
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self.inner, item)
-
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        if isinstance(msg, Control) and msg.cmd.startswith("test."):
-            if msg.cmd == "test.poison":
-                POISONED.add(self.name)
-            raise RuntimeError(f"injected fault in {self.name}")
-        return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-
-    def on_start(self, now_ns: int) -> Out:
-        if self.name in POISONED:
-            raise RuntimeError(f"{self.name} is poisoned")
-        return self.inner.on_start(now_ns)  # type: ignore[no-any-return]
-
-    def on_stop(self, now_ns: int) -> Out:
-        return self.inner.on_stop(now_ns)  # type: ignore[no-any-return]
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.inner.snapshot()  # type: ignore[no-any-return]
-
-
 def _wrap(name: str, core: Any) -> Any:
-    return Faulty(core) if name.startswith("strategy.") else core
+    return FaultyCore(core, poisoned=POISONED) if name.startswith("strategy.") else core
 
 
 @pytest.fixture(autouse=True)

@@ -21,16 +21,14 @@ from typing import Any
 import pytest
 import zmq
 
-from actors.base import Core, Out
 from actors.journal import read_journal
 from scripts.admin_client import request
 from scripts.launcher import Launcher, load_launch_config
-from tests.helpers import eventually
+from tests.helpers import FaultyCore, eventually
 from tests.test_launch_helpers import ONE_NODE, combo_of, sim_truth, write_conf
 from transports.clock import LiveClock
 from transports.intent_wal import read_intents
 from transports.journal_read import JournalReader
-from transports.messages import Control
 
 pytestmark = pytest.mark.e2e
 CLOCK = LiveClock()
@@ -38,39 +36,8 @@ STRATEGY = "strategy.au-gc"
 RELEASE = threading.Event()  #: a blocked handler waits on this
 
 
-class Faults(Core):
-    """Test-only wrapper: ``Control("test.raise")`` raises in the handler, ``test.block``
-    blocks the handler (and so its host) until ``RELEASE`` is set."""
-
-    def __init__(self, inner: Any) -> None:
-        super().__init__(inner.name)
-        self.inner = inner
-
-    def __getattr__(self, item: str) -> Any:
-        if item == "inner" or item.startswith("__"):
-            raise AttributeError(item)
-        return getattr(self.inner, item)
-
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        if isinstance(msg, Control) and msg.cmd == "test.raise":
-            raise RuntimeError(f"injected fault in {self.name}")
-        if isinstance(msg, Control) and msg.cmd == "test.block":
-            RELEASE.wait()
-            return []
-        return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-
-    def on_start(self, now_ns: int) -> Out:
-        return self.inner.on_start(now_ns)  # type: ignore[no-any-return]
-
-    def on_stop(self, now_ns: int) -> Out:
-        return self.inner.on_stop(now_ns)  # type: ignore[no-any-return]
-
-    def snapshot(self) -> dict[str, Any]:
-        return self.inner.snapshot()  # type: ignore[no-any-return]
-
-
 def _wrap(name: str, core: Any) -> Any:
-    return Faults(core) if name in (STRATEGY, "risk") else core
+    return FaultyCore(core, release=RELEASE) if name in (STRATEGY, "risk") else core
 
 
 @pytest.fixture(autouse=True)
