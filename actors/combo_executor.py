@@ -342,7 +342,8 @@ class ComboExecutorCore(Core):
                            chases_done=c.chases, chase_tries=p.chase_tries,
                            chase_ticks=p.chase_ticks, max_slip=p.max_slippage_ticks,
                            no_chase=frozenset(c.no_chase or ()),
-                           avoid_unwind=frozenset(c.avoid_unwind or ()))
+                           avoid_unwind=frozenset(c.avoid_unwind or ()),
+                           target_base=c.target())
         choice = plan["choice"]
         if choice == "flat":
             return self._finish(c, "repaired", now_ns)

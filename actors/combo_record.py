@@ -206,10 +206,11 @@ class ComboRecord:
     ExecReport triggers cost O(legs), not O(orders).
     """
 
-    __slots__ = ("_exp", "_held", "_open", "_tolerance", "_zero", "attempts", "avoid_unwind",
-                 "budget_key", "chases", "created_ns", "intent", "last_step", "legs", "no_chase",
-                 "orders", "pair", "paused", "repairing", "reported_held", "round_steps",
-                 "rounds", "state", "step_key", "steps", "tids", "unhedged_since_ns", "waiting")
+    __slots__ = ("_exp", "_held", "_open", "_target", "_tolerance", "_zero", "attempts",
+                 "avoid_unwind", "budget_key", "chases", "created_ns", "intent", "last_step",
+                 "legs", "no_chase", "orders", "pair", "paused", "repairing", "reported_held",
+                 "round_steps", "rounds", "state", "step_key", "steps", "tids",
+                 "unhedged_since_ns", "waiting")
 
     def __init__(self, intent: ComboIntent, pair: PairConfig | None, legs: dict[int, LegRecord],
                  now_ns: int) -> None:
@@ -254,6 +255,7 @@ class ComboRecord:
         #: (leg index, sign, base units per lot) per leg, worked out when first needed
         self._exp: tuple[tuple[int, int, float], ...] | None = None
         self._tolerance = 0.0
+        self._target = 0.0
 
     def _prepare(self) -> tuple[tuple[int, int, float], ...]:
         """Work out the exposure terms and the intent's own residual (what a complete fill of
@@ -264,7 +266,19 @@ class ComboRecord:
             tol += leg.sign * leg.target * leg.info.base_per_lot
         self._tolerance = abs(tol)
         self._exp = tuple((i, leg.sign, leg.info.base_per_lot) for i, leg in legs.items())
+        # An intent whose legs do not match (a close of holdings a failed combo left uneven)
+        # must end at its own exposure, not anywhere within it: its target is that exposure.
+        # Lot-ratio intents (|residual| under half the smallest lot) keep the tolerance rule.
+        half_lot = min((b for _, _, b in self._exp), default=0.0) / 2
+        self._target = float(tol) if len(legs) == 2 and abs(tol) > half_lot else 0.0
         return self._exp
+
+    def target(self) -> float:
+        """The exposure an uneven intent must end at (base units, signed); 0 for a lot-ratio
+        intent, which ends flat within its own residual (``tolerance``)."""
+        if self._exp is None:
+            self._prepare()
+        return self._target
 
     @property
     def combo_id(self) -> int:
@@ -402,6 +416,9 @@ class ComboRecord:
         if len(self.legs) < 2:
             return True
         exp = self._exp if self._exp is not None else self._prepare()
+        if self._target:
+            e = abs(self.residual() - self._target)
+            return all(round_lots(e / b) == 0 for _, _, b in exp)
         e = abs(self.residual())
         if e <= self._tolerance + _EPS:
             return True

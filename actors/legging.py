@@ -219,6 +219,7 @@ def plan_repair(
     max_slip: int,
     no_chase: frozenset[int] = frozenset(),
     avoid_unwind: frozenset[int] = frozenset(),
+    target_base: float = 0.0,
 ) -> dict[str, Any]:
     """Decide the next repair step for a two-leg combo.
 
@@ -228,9 +229,11 @@ def plan_repair(
     venue rejected or we denied an order there) are never chased, only unwound against; chases
     stop after ``chase_tries``. The cheaper priced move wins; a tie goes to the chase. An unwind
     on a leg in ``avoid_unwind`` (our own pre-trade checks denied one there: it would grow a
-    limited budget) is taken only when no other move is priced.
+    limited budget) is taken only when no other move is priced. ``target_base`` (an uneven
+    intent's own exposure, see ``ComboRecord.target``): the moves bring ``E`` to it instead of
+    to zero, and flat means within half a lot of it.
     """
-    e = exposure(legs)
+    e = exposure(legs) - target_base
     plan: dict[str, Any] = {
         "held": [leg.held for leg in legs],
         "imbalance_base": round(e, 6),
@@ -242,7 +245,11 @@ def plan_repair(
         "unwind_lots": 0,
         "unwind_cost": None,
     }
-    if is_flat(legs, tolerance):
+    if target_base:
+        plan["target_base"] = round(target_base, 6)
+        if all(round_lots(abs(e) / leg.base_per_lot) == 0 for leg in legs):
+            return {**plan, "choice": "flat"}
+    elif is_flat(legs, tolerance):
         return {**plan, "choice": "flat"}
     priced: list[tuple[float, int, str, int, int, int]] = []  # cost, rank, kind, leg, lots, px
     fallback: list[tuple[float, int, str, int, int, int]] = []  # moves to avoid if others exist

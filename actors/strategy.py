@@ -11,13 +11,16 @@ journaled when the reason changes): per leg ``INVALID_<leg>``, the feed's state 
 (``STALE``, ``RESYNCING``, ...), ``CLOSED_<leg>`` (gateway session), ``EMPTY_<leg>``; ``SKEW``
 (the legs' quote times, in our time ``ts_event_ns - clock_offset_ns``, further apart than
 ``max_quote_skew_ms``); ``WARMUP``. Closes are refused only when ``HALTED`` (by the risk state;
-a flatten command still closes). Opens are also refused when ``HALTED`` (control or risk state),
+a flatten command still closes); closes also wait out ``VENUE_<STATE>``, and after two in a row
+came to nothing, ``COOLDOWN`` (``retry_cooldown_ms``, not doubled: what they close is exposure).
+Opens are also refused when ``HALTED`` (control or risk state),
 ``REDUCING``, ``VENUE_<STATE>`` (a leg's executor would deny the order: an order outcome
 there is unknown, its order entry is disconnected or reconciling — ``VenueGate``),
-``COOLDOWN`` (after a failed combo: ``retry_cooldown_ms``, doubling per consecutive failure
-up to 30 s, reset by a complete or repaired one) and ``CLOSED`` (a leg's trading calendar is not
-open or does not stay open for ``hedge_budget_ms``; a gateway ``SessionStatus`` overrides
-the calendar's state, the budget still comes from the calendar when it says open).
+``COOLDOWN`` (after a failed combo, or one repaired back to nothing: ``retry_cooldown_ms``,
+doubling per consecutive one up to 30 s, reset by a combo that left a holding) and ``CLOSED``
+(a leg's trading calendar is not open or does not stay open for ``hedge_budget_ms``; a gateway
+``SessionStatus`` overrides the calendar's state, the budget still comes from the calendar when
+it says open).
 
 Pricing (all in leg A's price unit, e.g. CNY per gram):
 ``parity = P_b × FX × unit_factor × (1 + import_tax) + premium``. For the clip (the integer lot
@@ -218,6 +221,7 @@ class StrategyCore(Core):
         self._leg_venues = (self.a.venue, self.b.venue)
         self.fail_streak = 0  #: consecutive failed combos
         self.cooldown_until_ns = 0  #: no open before this
+        self.close_retry_ns = 0  #: after two closes in a row came to nothing, none before this
         self.refusals: dict[str, int] = {}
         self._last_refusal = ""  #: the last refusal journaled (a new one is journaled on change)
         self.intents = 0
@@ -287,17 +291,24 @@ class StrategyCore(Core):
         self._last_refusal = reason
         return [("journal", Decision(self.name, "refuse", reason, now_ns))]
 
+    def _venue_block(self) -> str:
+        """``VENUE_<STATE>`` when a leg's executor would deny a new order there, else ""."""
+        if self.venue_gates:
+            for v in self._leg_venues:
+                g = self.venue_gates.get(v)
+                if g:
+                    return "VENUE_" + g.upper()
+        return ""
+
     def _open_block(self, now_ns: int) -> str:
         """Why no combo may open now (besides the legs and the signal), or ""."""
         if self.halted:
             return "HALTED"
         if self.trading != "ACTIVE":
             return self.trading  # REDUCING, HALTED
-        if self.venue_gates:
-            for v in self._leg_venues:
-                g = self.venue_gates.get(v)
-                if g:
-                    return "VENUE_" + g.upper()
+        gate = self._venue_block()
+        if gate:
+            return gate
         if now_ns < self.cooldown_until_ns:
             return "COOLDOWN"
         budget = self._budget_ns
@@ -401,9 +412,12 @@ class StrategyCore(Core):
             self.pos_b_lots += b - old[1]
         if s.combo_id == self.pending and s.state not in ("working", "repairing"):
             self.pending = None
-            if s.state == "failed":
-                # no retry on the next tick: back off, doubling per consecutive failure
+            if s.state == "failed" or (s.state == "repaired" and not s.filled_a_lots
+                                       and not s.filled_b_lots):
+                # nothing came of it (failed, or a leg unwound to nothing): no retry on the
+                # next tick, back off, doubling per consecutive one
                 self.fail_streak += 1
+                self.close_retry_ns = now_ns + self._cooldown_ns
                 if self._cooldown_ns:
                     wait = min(self._cooldown_ns << min(self.fail_streak - 1, 16),
                                max(MAX_COOLDOWN_NS, self._cooldown_ns))
@@ -478,6 +492,13 @@ class StrategyCore(Core):
         if self.flattening or self.pos_dir != 0:
             if self.trading == "HALTED" and not self.flattening:
                 return self._refuse("HALTED", now_ns)  # executors cancel; flatten by command
+            # a close waits for its venues and, after one that went nowhere, backs off like an
+            # open: sent into a venue that denies one leg, it only fills the other and unwinds
+            gate = self._venue_block()
+            if gate:
+                return self._refuse(gate, now_ns)
+            if self.fail_streak >= 2 and now_ns < self.close_retry_ns:
+                return self._refuse("COOLDOWN", now_ns)
             return self._maybe_close(u, fx, fair, z, now_ns)
         block = self._open_block(now_ns)
         if block:

@@ -1027,3 +1027,18 @@ def test_planner_avoids_an_unwind_our_checks_denied_while_a_chase_exists() -> No
     p = plan_repair(views(28, 0, DEEP_A, b_fell), avoid_unwind=frozenset({0}),
                     no_chase=frozenset({1}), **kw)
     assert (p["choice"], p["leg"]) == ("unwind", 0)
+
+
+def test_an_uneven_close_repairs_to_its_own_exposure_not_to_within_it() -> None:
+    # holdings a failed combo left uneven (28 au long, 6 GC short: +9,338 g) are closed by an
+    # intent of the same shape; the close sold only 4 au and bought no GC: -4,000 g of the
+    # -9,338 g it must take off. Within |target| is not done: selling 5 more au is.
+    kw = {"tolerance": 9338.0, "chases_done": 0, "chase_tries": 3, "chase_ticks": 2,
+          "max_slip": 3}
+    legs = views(4, 0, DEEP_A, DEEP_B, side_a="S")
+    target = -(28 * 1000.0 - 6 * G_PER_GC)
+    assert plan_repair(legs, **kw)["choice"] == "flat"  # the old rule: |E| within tolerance
+    p = plan_repair(legs, target_base=target, **kw)
+    assert (p["choice"], p["leg"], p["side"], p["lots"]) == ("chase", 0, "S", 5)
+    done = plan_repair(views(9, 0, DEEP_A, DEEP_B, side_a="S"), target_base=target, **kw)
+    assert done["choice"] == "flat"  # 338 g from the target: under half a lot

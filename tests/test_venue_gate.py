@@ -11,7 +11,7 @@ from actors.leg_executor import LegExecutorCore
 from tests.test_leg_executor import MS, order, send
 from tests.test_strategy import _at, _core, _open, _prime, msgs
 from transports.config import load_config
-from transports.messages import ComboIntent, Timer, VenueGate
+from transports.messages import ComboIntent, ComboState, Timer, VenueGate
 from transports.venue_msgs import FillRecord, OrderStatus
 
 CFG = load_config(None)
@@ -59,3 +59,39 @@ def test_strategy_opens_nothing_into_a_gated_venue_and_resumes_after() -> None:
     intent = _open(s, parity, 1003)
     assert intent.action == "open"
     assert msgspec.structs.asdict(intent)["pair"] == s.name.split(".", 1)[1]
+
+
+def _state(s: object, intent: ComboIntent, state: str, fa: int, fb: int, now: int) -> None:
+    s.on_combo_state(ComboState(intent.combo_id, "au-gc", intent.action, state,  # type: ignore[attr-defined]
+                                intent.direction, fa, fb, 0.0, now), now)
+
+
+def test_closes_wait_for_a_gated_venue_and_back_off_after_two_that_came_to_nothing() -> None:
+    s = _core()
+    parity = _prime(s)
+    sec = 1_000_000_000
+    t = 10 * sec
+    _state(s, _open(s, parity, t), "complete", 28, 9, t)
+    # reverted: a close is due, but leg B's venue is uncertain
+    s.handle(VenueGate(s.b.venue, "uncertain", t + 1), t + 1)
+    assert msgs(_at(s, parity + 0.5, t + 2), ComboIntent) == []
+    assert s.refusals["VENUE_UNCERTAIN"] == 1
+    s.handle(VenueGate(s.b.venue, "", t + 3), t + 3)
+    (close,) = msgs(_at(s, parity + 0.5, t + 4), ComboIntent)
+    assert close.action == "close"
+    _state(s, close, "repaired", 0, 0, t + 5)  # one leg refused, the other unwound: nothing
+    (again,) = msgs(_at(s, parity + 0.5, t + 6), ComboIntent)  # the first one retries at once
+    _state(s, again, "failed", 0, 0, t + 7)
+    assert msgs(_at(s, parity + 0.5, t + 8), ComboIntent) == []  # two in a row: back off
+    assert s.refusals["COOLDOWN"] == 1
+    (later,) = msgs(_at(s, parity + 0.5, t + 7 + sec), ComboIntent)  # retry_cooldown_ms, flat
+    assert later.action == "close"
+
+
+def test_an_open_repaired_back_to_nothing_cools_down_like_a_failed_one() -> None:
+    s = _core()
+    parity = _prime(s)
+    t = 10_000_000_000
+    _state(s, _open(s, parity, t), "repaired", 0, 0, t + 1)
+    assert msgs(_at(s, parity + 2.1, t + 2), ComboIntent) == []
+    assert s.refusals["COOLDOWN"] == 1
