@@ -271,11 +271,12 @@ def test_risk_reports_realized_slippage_per_leg_as_the_venue_filled() -> None:
         assert slip[leg]["avg_ticks"] == pytest.approx(want[k][0] / want[k][1], abs=1e-3)
 
 
-@pytest.mark.parametrize("seed", [2, 7, 10])
+@pytest.mark.parametrize("seed", [2, 7, 8])
 def test_every_fault_at_once_ends_flat_with_nothing_sent_twice(seed: int) -> None:
     # heavy weather: every order fault at a high rate plus market-data gaps. Failures compound
-    # (a close that fails after a combo that failed), so the exposure may last longer than one
-    # fault's deadline; what must hold is everything else, and flat at the end
+    # (a close that fails after a combo that failed, then its repair swallowed), so exposure
+    # may last longer than one fault's deadline: 24.6 s at worst over seeds 1-20 (seed 8), so
+    # 35 s is the bound here; everything else must hold, and flat once 35 s pass without opens
     cfg = cfg_with(oe_reject=0.15, oe_partial=0.3, oe_swallow_ack=0.15, oe_swallow_order=0.08,
                    oe_duplicate_fill=0.2, oe_late_fill=0.2, oe_unknown_query=0.3,
                    oe_unknown_query_ms=4000, oe_disconnect=0.05, md_drop=0.02,
@@ -283,7 +284,7 @@ def test_every_fault_at_once_ends_flat_with_nothing_sent_twice(seed: int) -> Non
     eng = SimEngine(with_overrides(cfg, sim=msgspec.structs.replace(cfg.sim, seed=seed)))
     eng.run_to(40_000)
     eng.stop_strategies()
-    eng.run_to(60_000)
+    eng.run_to(75_000)
     inv = check_invariants(eng, 35_000)
     assert inv.violations == [], inv
     assert inv.combos >= 8 and abs(inv.final_exposure_base) <= eng.residual_base() + 1e-6
