@@ -64,6 +64,18 @@ class GroupRouter:
         self.marked: set[str] = set()  #: a restart marker was seen; its ``@start`` is due
         self.errors = 0
 
+    def restore(self, cores: dict[str, Any], epochs: dict[str, int],
+                timers: dict[str, dict[str, int]]) -> None:
+        """Start from a checkpoint (``actors.checkpoint``): its cores, their epochs and pending
+        timers; every actor of a checkpoint had started, and no marker is pending (a checkpoint
+        is taken between two dispatch cycles, and a marker and its ``@start`` share one)."""
+        for actor in self.cores:
+            self.cores[actor] = cores[actor]
+            self.epochs[actor] = int(epochs.get(actor, self.base_epoch))
+            self.timers[actor] = {str(k): int(v) for k, v in timers.get(actor, {}).items()}
+        self.started = set(self.cores)
+        self.marked = set()
+
     def external(self, src: str, dest: str, msg: Any, now: int) -> Items:
         """Deliver one external item; return the journaled items it causes, in order."""
         gen: Items = []

@@ -280,6 +280,8 @@ class Host(SupervisedHost, pykka.ThreadingActor):
         else:
             return None
         self._flush(now)
+        if self._ckpt_next_ns and now >= self._ckpt_next_ns:
+            self._checkpoint(now)  # between two dispatch cycles (actors.checkpoint)
         return None
 
     def _drain(self, sock: Any, now: int) -> None:

@@ -7,9 +7,11 @@ a ``SetTimer`` bounding how long a record may stay unsynced.
 
 Format v1 (docs/journal-format.md, ``transports.journal_format``): a file header (magic,
 version, run id, config hash), then one BATCH record per host dispatch cycle, each framed with
-its length, a CRC32 and the hash of the previous frame. Group commit: one ``write`` per batch,
-``fdatasync`` once ``fsync_records`` are unsynced or ``fsync_ms`` after the oldest unsynced one
-(a timer covers a quiet journal). Rotation by size and trading day (``JournalOptions``).
+its length, a CRC32 and the hash of the previous frame; a host's checkpoint (a one-item batch
+from ``@checkpoint``, ``actors.checkpoint``) becomes a CHECKPOINT record. Group commit: one
+``write`` per batch, ``fdatasync`` once ``fsync_records`` are unsynced or ``fsync_ms`` after the
+oldest unsynced one (a timer covers a quiet journal). Rotation by size and trading day
+(``JournalOptions``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from actors.base import Core, Out
+from actors.checkpoint import CHECKPOINT_SRC
 from transports.journal_format import T_BATCH, decode_batch_plain
 from transports.journal_io import JournalOptions, JournalWriter
 from transports.journal_read import JournalReader
@@ -70,7 +73,13 @@ class JournalCore(Core):
         return []
 
     def on_journal_batch(self, b: JournalBatch, now_ns: int) -> Out:
-        self.writer.append_batch(b.ts_ns, b.group, b.items)
+        items = b.items
+        if len(items) == 1 and items[0][0] == CHECKPOINT_SRC:
+            # a host's checkpoint (actors.checkpoint): its own record type, not a batch
+            meta, blob = items[0][2]
+            self.writer.append_checkpoint(b.ts_ns, b.group, dict(meta), bytes(blob))
+            return self._commit(now_ns)
+        self.writer.append_batch(b.ts_ns, b.group, items)
         return self._commit(now_ns)
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:

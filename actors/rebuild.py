@@ -5,8 +5,10 @@ a strategy's position, risk's positions and PnL, an executor's orders — is reb
 its group's journaled history through fresh cores of the whole group (``GroupRouter``: every
 item with a ``@`` source fed to its destination in order, outputs routed inside the group and
 **discarded**: the rebuild has no sockets, no timers and no way to reach another group, so it
-cannot send an order), from the start of the run's journal (all segments), then the restarted
-actors' cores are taken out, ``adopt``-ed, and replace the old ones.
+cannot send an order), from the group's latest checkpoint (``actors.checkpoint``: the cores
+pickled by their host between two dispatch cycles) or, without one, from the start of the run's
+journal (all segments); then the restarted actors' cores are taken out, ``adopt``-ed, and
+replace the old ones.
 
 - **Up to the crash, nothing after.** The host journals a restart marker in its own stream
   (``@supervisor -> actor: Control("rebuild", ...)``) and the rebuild reads exactly up to it, so
@@ -30,13 +32,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from loguru import logger
+
 from actors.base import Core
+from actors.checkpoint import CODEC, load_cores
 from actors.group_router import GroupRouter
 from actors.host_supervision import REBUILD
 from actors.supervisor import LegReconciler
 from transports.errors import CmcError
-from transports.journal_format import T_BATCH, decode_batch_raw, decode_item
-from transports.journal_read import JournalTail
+from transports.journal_ckpt import CheckpointAt, locate
+from transports.journal_format import (
+    T_BATCH,
+    T_CHECKPOINT,
+    decode_batch_raw,
+    decode_checkpoint,
+    decode_item,
+    peek_group,
+)
+from transports.journal_read import Frame, JournalTail
 from transports.messages import Control
 
 Build = Callable[[str, int], Any]
@@ -83,26 +96,76 @@ def adopt(build: Build, actor: str, core: Any, old_epoch: int, new_epoch: int) -
 class Rebuild:
     """Replays one group's journal into fresh cores; the restarted actors' cores come out.
 
-    ``advance`` feeds every record complete on disk (call it again for more); ``until`` feeds
-    up to the first item for which the predicate holds (the restart marker) and reports whether
-    it was found. ``take`` returns an actor's adopted core and the timers it expects.
+    The replay starts from the group's latest checkpoint when there is one (``checkpoints``;
+    ``transports.journal_ckpt.locate``: the checkpoint index, else a scan of the frames) and
+    from the journal's first record otherwise, or when the checkpoint cannot be read or loaded
+    (``source`` says which, ``fallback`` why a checkpoint was not used). ``advance`` feeds every
+    record complete on disk (call it again for more); ``until`` feeds up to the first item for
+    which the predicate holds (the restart marker) and reports whether it was found. ``take``
+    returns an actor's adopted core and the timers it expects.
     """
 
     def __init__(self, journal: str | Path, group: str, actors: list[str], build: Build,
-                 base_epoch: int) -> None:
-        try:
-            self.tail = JournalTail(journal)
-        except (CmcError, OSError) as exc:
-            raise RebuildUnavailable(f"journal {journal}: {exc}") from None
+                 base_epoch: int, *, checkpoints: bool = True) -> None:
+        self.journal = journal
         self.group = group
+        self.actors = list(actors)
         self.build = build
-        cores = {a: build(a, base_epoch) for a in actors}
+        self.base_epoch = base_epoch
+        self.source = "start"  #: "checkpoint" or "start"
+        self.checkpoint: dict[str, Any] | None = None  #: which checkpoint, when used
+        self.fallback = ""  #: why a checkpoint found was not used
+        self._expect: CheckpointAt | None = None
+        self._start_over()
+        if checkpoints:
+            try:
+                at, how = locate(journal, group)
+            except (CmcError, OSError, ValueError) as exc:
+                at, how, self.fallback = None, "", f"checkpoint lookup failed: {exc!r}"
+            if at is not None:
+                self.tail = JournalTail(journal, start=at.start())
+                self._expect = at
+                self.checkpoint = {"index": at.index, "segment": at.segment,
+                                   "ts_ns": at.ts_ns, "found_by": how}
+
+    def _start_over(self) -> None:
+        try:
+            self.tail = JournalTail(self.journal)
+        except (CmcError, OSError) as exc:
+            raise RebuildUnavailable(f"journal {self.journal}: {exc}") from None
+        build = self.build
+        cores = {a: build(a, self.base_epoch) for a in self.actors}
         self.router = GroupRouter(cores, build=build,
                                   adopt=lambda a, c, o, n: adopt(build, a, c, o, n),
-                                  base_epoch=base_epoch, collect=False)
+                                  base_epoch=self.base_epoch, collect=False)
         self.records = 0  #: journal records read
         self.items = 0  #: external items fed to the group's cores
         self.found = False
+
+    def _fall_back(self, why: str) -> None:
+        logger.warning("rebuild of group {}: {}; replaying from the start", self.group, why)
+        self.fallback, self.checkpoint, self._expect = why, None, None
+        self._start_over()
+
+    def _load(self, frames: list[Frame], at: CheckpointAt) -> str:
+        """Load the checkpoint that must be ``frames[0]``; return why not ('' when loaded)."""
+        if not frames or frames[0].rtype != T_CHECKPOINT or frames[0].index != at.index:
+            return "the checkpoint record is not where the index says"
+        try:
+            _ts, group, meta, blob = decode_checkpoint(frames[0].body)
+            if group != self.group or meta.get("codec") != CODEC:
+                return f"checkpoint of group {group!r}, codec {meta.get('codec')!r}"
+            epochs = {str(a): int(e) for a, e in meta.get("epochs", {}).items()}
+            cores = load_cores(blob, meta.get("externals", {}), epochs, self.build)
+        except Exception as exc:  # noqa: BLE001 - damaged, or made by incompatible code
+            return f"checkpoint unreadable: {exc!r}"
+        missing = [a for a in self.actors if a not in cores]
+        if missing:
+            return f"checkpoint lacks {missing}"
+        self.router.restore(cores, epochs, meta.get("timers", {}))
+        self.source = "checkpoint"
+        self.records += 1
+        return ""
 
     @property
     def errors(self) -> int:
@@ -117,19 +180,32 @@ class Rebuild:
         try:
             frames = self.tail.poll()
         except (CmcError, OSError) as exc:
+            if self._expect is not None:
+                self._fall_back(f"journal unreadable from the checkpoint on: {exc}")
+                return self.advance(stop)
             raise RebuildUnavailable(f"journal unreadable: {exc}") from None
+        if self._expect is not None:
+            at, self._expect = self._expect, None
+            why = self._load(frames, at)
+            if why:
+                self._fall_back(why)
+                return self.advance(stop)
+            frames = frames[1:]
         router, group = self.router, self.group
         for frame in frames:
             self.records += 1
             if frame.rtype != T_BATCH:
-                continue
-            ts, g, items = decode_batch_raw(frame.body)
+                continue  # seals, and checkpoints (the state they hold is replayed anyway)
+            body = frame.body
+            g = peek_group(body)[1]  # other groups' batches are skipped undecoded
             if g == "":
+                ts, _g, items = decode_batch_raw(body)
                 for src, dest, raw in items:
                     router.host_marker(decode_item(src, dest, raw), group, ts)
                 continue
             if g != group:
                 continue
+            ts, _g, items = decode_batch_raw(body)
             for src, dest, raw in items:
                 if src[0] != "@":
                     continue  # produced inside the group: the replay makes it again

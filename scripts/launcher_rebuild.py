@@ -2,7 +2,8 @@
 
 Two phases, so that a long journal does not stall a live host:
 
-1. in the supervisor's thread, ``begin`` replays everything already on disk for the group;
+1. in the supervisor's thread, ``begin`` replays everything already on disk for the group, from
+   its latest checkpoint (``actors.checkpoint``) when there is one, else from the start;
 2. in the host's thread (``Host.restart_cores``), after the host journaled its restart markers,
    ``catch_up`` makes the journal write what it still holds (an ``ask`` to the journal's host
    when it runs in this process: its inbox is FIFO, so every batch sent before the markers is
@@ -116,7 +117,12 @@ class Rebuilds:
     def record(self, rb: Rebuild, extra: dict[str, Any]) -> dict[str, Any]:
         """Keep and return a rebuild's numbers (journaled as ``Decision("supervisor",
         "rebuilt", ...)``)."""
-        st = {"records": rb.records, "items": rb.items, "errors": rb.errors, **extra}
+        st = {"records": rb.records, "items": rb.items, "errors": rb.errors,
+              "from": rb.source, **extra}
+        if rb.checkpoint is not None:
+            st["checkpoint"] = rb.checkpoint
+        if rb.fallback:
+            st["checkpoint_fallback"] = rb.fallback
         self.stats.append(st)
         del self.stats[:-20]
         return st

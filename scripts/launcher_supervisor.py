@@ -114,9 +114,23 @@ class Supervisor:
         return snap
 
     def start(self) -> None:
-        """Guard the directory's refs, then start watching."""
+        """Guard the directory's refs, turn the hosts' checkpoints on, then start watching."""
         self._guard_refs()
+        for group, ref in list(self.node.hosts.items()):
+            self._checkpoints(group, ref, self.cfg.run.epoch)
         self._thread.start()
+
+    def _checkpoints(self, group: str, ref: Any, epoch: int) -> None:
+        """Have ``group``'s host checkpoint its cores (``supervision.checkpoint_interval_s``)
+        when restarts are rebuilt from the journal; its cores are in ``epoch`` now."""
+        interval_ns = int(self.sup.checkpoint_interval_s * _S)
+        if not (interval_ns and self.rebuilds.enabled):
+            return
+        epochs = dict.fromkeys(self.rebuilds.groups.get(group, []), epoch)
+        try:
+            ref.proxy().enable_checkpoints(interval_ns, epochs).get(timeout=5)
+        except (pykka.Timeout, pykka.ActorDeadError) as exc:
+            logger.warning("supervisor: could not turn on checkpoints of {}: {!r}", group, exc)
 
     def _guard_refs(self) -> None:
         refs = self.node.directory.refs
@@ -314,6 +328,7 @@ class Supervisor:
         for a, (_core, timers) in rebuilt.items():
             if timers:
                 ref.proxy().arm_timers(a, timers).get(timeout=5)
+        self._checkpoints(group, ref, epoch)
         self._guard_refs()
         with self._lock:
             self.core.started(act.actors)

@@ -9,7 +9,9 @@ derived book data delivered but not compared, ``@timer`` requests dropped (the j
 timers that fired), frames for ``@`` sockets and messages for other groups collected instead of
 sent. Every delivery and socket frame the replay produces must equal the journal's next item,
 byte for byte; the ``Decision``\\s a group sent to the journal must equal those the journal wrote.
-The routing itself is ``actors.group_router.GroupRouter`` (the supervisor's rebuild of restarted
+CHECKPOINT records change nothing in the replay: each one's cores are compared with the
+replayed cores by their snapshots (``checkpoints`` in the result). The routing itself is
+``actors.group_router.GroupRouter`` (the supervisor's rebuild of restarted
 actors uses it too); restart markers are read as the live rebuild acted (``actors.rebuild``).
 """
 
@@ -23,8 +25,10 @@ from typing import Any
 
 import msgspec
 
+from actors.checkpoint import load_cores
 from actors.group_router import GroupRouter, Observer
 from actors.host import NOT_JOURNALED
+from actors.host_supervision import snapshot_diff
 from actors.node import build_shells
 from actors.rebuild import adopt
 from actors.supervisor import with_epoch
@@ -32,7 +36,13 @@ from transports.clock import TestClock
 from transports.codec import encode
 from transports.config import AppConfig
 from transports.errors import CmcError
-from transports.journal_format import T_BATCH, decode_batch_raw, decode_item
+from transports.journal_format import (
+    T_BATCH,
+    T_CHECKPOINT,
+    decode_batch_raw,
+    decode_checkpoint,
+    decode_item,
+)
 from transports.journal_io import base_path
 from transports.journal_read import JournalReader
 from transports.latency import LatencyRecorder
@@ -108,6 +118,8 @@ class Verifier:
         self.actor_group = {a: g for g, acts in placement.items() for a in acts}
         self.items = self.batches = self.external = self.compared = 0
         self.send_failures = 0
+        #: CHECKPOINT records: each one's cores against the replayed ones (snapshots)
+        self.checkpoints: dict[str, Any] = {"seen": 0, "matched": 0, "differs": []}
         self.divergence: dict[str, Any] | None = None
         self.reader = JournalReader(journal)
         self._decisions_seen: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
@@ -205,6 +217,9 @@ class Verifier:
     def run(self, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
         """Replay the whole journal; return the result (``status`` identical or diverged)."""
         for frame in self.reader:
+            if frame.rtype == T_CHECKPOINT:
+                self._check_checkpoint(frame.index, frame.body)
+                continue
             if frame.rtype != T_BATCH:
                 continue
             ts, group, items = decode_batch_raw(frame.body)
@@ -225,6 +240,30 @@ class Verifier:
         if self.divergence is None:
             self._check_decisions()
         return self.result()
+
+    def _check_checkpoint(self, index: int, body: Any) -> None:
+        """A checkpoint changes nothing in the replay (the replayed cores already hold its
+        state); its cores' snapshots are compared with the replayed cores' (reported in
+        ``checkpoints``, not a divergence: the items are what ``--verify`` compares)."""
+        _ts, group, meta, blob = decode_checkpoint(body)
+        router = self.routers.get(group)
+        if router is None:
+            return
+        self.checkpoints["seen"] += 1
+        try:
+            cores = load_cores(blob, meta.get("externals", {}), meta.get("epochs", {}),
+                               self._build)
+        except Exception as exc:  # noqa: BLE001 - reported, the replay goes on
+            self.checkpoints["differs"].append({"record": index, "group": group,
+                                                "error": repr(exc)})
+            return
+        diff = {a: d for a, c in router.cores.items()
+                if (d := snapshot_diff(c, cores[a]) if a in cores else ["<missing>"])}
+        if diff:
+            self.checkpoints["differs"].append({"record": index, "group": group,
+                                                "actors": diff})
+        else:
+            self.checkpoints["matched"] += 1
 
     def _check_decisions(self) -> None:
         for g, router in self.routers.items():
@@ -274,6 +313,7 @@ class Verifier:
             "decisions": sum(len(v) for v in self._decisions_seen.values()),
             "send_failures": self.send_failures,
             "cross_group": self.cross_group(),
+            "checkpoints": self.checkpoints,
             "torn_tail": None if torn is None else {"file": torn[0], "bytes": torn[2]},
             "divergence": self.divergence,
         }

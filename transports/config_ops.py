@@ -18,6 +18,7 @@ from transports.errors import ConfigError
 PosInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
@@ -81,6 +82,9 @@ class SupervisionConfig(_C):
     rebuild: bool = True
     #: a restarting host waits this long for its restart marker to reach the journal file
     rebuild_timeout_ms: PosInt = 2000
+    #: every host writes a checkpoint of its cores into the journal this often, so a rebuild
+    #: replays only what came after the last one (0: never; a rebuild replays from the start)
+    checkpoint_interval_s: NonNegFloat = 300.0
     nodes: NodePolicy = NodePolicy()
     reconcile_timeout_ms: PosInt = 3000  #: a LegExecutor re-asks the venue after this
 

@@ -27,14 +27,16 @@ from transports.messages import AnyMsg
 from transports.venue_msgs import MdMessage, OeReply, OeRequest, RefReply, RefRequest
 
 MAGIC = b"CMCJ"
-VERSION = 1
+VERSION = 2  #: written; version 1 (no CHECKPOINT records) is still read
+READ_VERSIONS = frozenset({1, 2})
 KIND_JOURNAL = 1  #: the journal: one BATCH record per host dispatch cycle
 KIND_INTENTS = 2  #: an order-intent WAL: one INTENT record per order, fdatasync'ed
 
 T_BATCH = 1  #: body msgpack ``[ts_ns, group, [[src, dest, msg], ...]]``
 T_INTENT = 2  #: body msgpack ``[ts_ns, account, NewOrder]``
 T_SEAL = 3  #: body msgpack map ``{"reason", "records", "ts_ns"}``: a file ends (rotation, close)
-RECORD_TYPES = frozenset({T_BATCH, T_INTENT, T_SEAL})
+T_CHECKPOINT = 4  #: body msgpack ``[ts_ns, group, [meta, blob]]``: a group's cores (version 2)
+RECORD_TYPES = frozenset({T_BATCH, T_INTENT, T_SEAL, T_CHECKPOINT})
 
 FILE_HDR = struct.Struct("<4sHHII")
 REC_HDR = struct.Struct("<IIIB16s")
@@ -85,8 +87,9 @@ def decode_header(buf: bytes | memoryview) -> tuple[FileMeta, int]:
     magic, version, kind, n, crc = FILE_HDR.unpack_from(buf, 0)
     if magic != MAGIC:
         raise FormatError(f"not a cmc journal (magic {bytes(magic)!r}, want {MAGIC!r})")
-    if version != VERSION:
-        raise FormatError(f"journal version {version}; this build reads version {VERSION}")
+    if version not in READ_VERSIONS:
+        raise FormatError(f"journal version {version}; this build reads versions "
+                          f"{sorted(READ_VERSIONS)}")
     if n > MAX_META or FILE_HDR.size + n > len(buf):
         raise FormatError(f"header metadata of {n} bytes is truncated")
     body = bytes(buf[FILE_HDR.size : FILE_HDR.size + n])
@@ -99,6 +102,13 @@ def decode_header(buf: bytes | memoryview) -> tuple[FileMeta, int]:
     if meta.kind != kind:
         raise FormatError("header kind disagrees with its metadata")
     return meta, FILE_HDR.size + n
+
+
+def header_version(buf: bytes | memoryview) -> int:
+    """Return the format version a file header says (0 if there is no header)."""
+    if len(buf) < FILE_HDR.size:
+        return 0
+    return int(FILE_HDR.unpack_from(buf, 0)[1])
 
 
 def encode_record(rtype: int, prev: bytes, body: bytes) -> bytes:
@@ -235,6 +245,27 @@ def decode_item(src: str, dest: str, raw: bytes | memoryview | msgspec.Raw) -> A
     return codec.decode(raw)
 
 
+_peek = msgspec.msgpack.Decoder(tuple[int, str, msgspec.Raw])
+_ckpt = msgspec.msgpack.Decoder(tuple[int, str, tuple[dict[str, Any], bytes]])
+
+
+def peek_group(body: bytes | memoryview) -> tuple[int, str]:
+    """Return ``(ts_ns, group)`` of a BATCH or CHECKPOINT body without decoding its items."""
+    ts, group, _rest = _peek.decode(body)
+    return ts, group
+
+
+def encode_checkpoint(ts_ns: int, group: str, meta: dict[str, Any], blob: bytes) -> bytes:
+    """Return the body of a CHECKPOINT record: ``[ts_ns, group, [meta, blob]]``."""
+    return msgspec.msgpack.encode((ts_ns, group, (meta, blob)))
+
+
+def decode_checkpoint(body: bytes | memoryview) -> tuple[int, str, dict[str, Any], bytes]:
+    """Return ``(ts_ns, group, meta, blob)`` of a CHECKPOINT body."""
+    ts, group, (meta, blob) = _ckpt.decode(body)
+    return ts, group, meta, blob
+
+
 def seal_body(reason: str, records: int, ts_ns: int) -> bytes:
     """Return the body of a SEAL record."""
     return msgspec.msgpack.encode({"reason": reason, "records": records, "ts_ns": ts_ns})
@@ -245,8 +276,10 @@ __all__ = [
     "KIND_INTENTS",
     "KIND_JOURNAL",
     "MAGIC",
+    "READ_VERSIONS",
     "REC_HDR",
     "T_BATCH",
+    "T_CHECKPOINT",
     "T_INTENT",
     "T_SEAL",
     "VERSION",
@@ -258,12 +291,16 @@ __all__ = [
     "config_hash",
     "decode_batch_plain",
     "decode_batch_raw",
+    "decode_checkpoint",
     "decode_header",
     "decode_item",
     "encode_batch",
+    "encode_checkpoint",
     "encode_header",
     "encode_record",
     "frame_hash",
+    "header_version",
     "is_map",
+    "peek_group",
     "seal_body",
 ]

@@ -9,6 +9,7 @@ them. Format: ``transports.journal_format`` and docs/journal-format.md.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import re
 from pathlib import Path
@@ -21,7 +22,9 @@ from transports.errors import CmcError
 from transports.journal_format import (
     KIND_JOURNAL,
     T_BATCH,
+    T_CHECKPOINT,
     T_SEAL,
+    VERSION,
     ZERO_HASH,
     BadRecord,
     FileMeta,
@@ -29,9 +32,11 @@ from transports.journal_format import (
     config_hash,
     decode_header,
     encode_batch,
+    encode_checkpoint,
     encode_header,
     encode_record,
     frame_hash,
+    header_version,
     seal_body,
 )
 
@@ -84,6 +89,13 @@ def base_path(path: str | Path) -> Path:
     if m and (p.parent / f"{m.group(1)}{m.group(3)}").exists():
         return p.parent / f"{m.group(1)}{m.group(3)}"
     return p
+
+
+def checkpoint_index_path(path: str | Path) -> Path:
+    """Return the checkpoint index beside the journal (``journal.ckpt``): one JSON line per
+    CHECKPOINT record (group, segment, offset, index, prev hash, ts_ns). A hint for seeking,
+    outside the hash chain: readers check the record it points at before using it."""
+    return base_path(path).with_suffix(".ckpt")
 
 
 def find_segments(path: str | Path) -> list[Path]:
@@ -146,6 +158,8 @@ class JournalWriter:
         self.syncs = 0
         self.cut_bytes = 0  #: bytes cut from a torn tail (or by repair) when opening
         self.failed: BaseException | None = None
+        self.checkpoints = 0  #: CHECKPOINT records written
+        self._ckpt_at: tuple[int, int, int, bytes] = (0, 0, 0, ZERO_HASH)
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -258,6 +272,10 @@ class JournalWriter:
         self.seg_day, self.prev, self.index = meta.day, sc.last_hash, sc.index
         if self.config_hash and meta.config_hash and meta.config_hash != self.config_hash:
             self._rotate("config", 0)
+        elif header_version(data) < VERSION:
+            # a segment of an older format: new record types go into a new segment, so code
+            # that reads only the older format still reads every segment it can
+            self._rotate("version", 0)
 
     # --- writing ---------------------------------------------------------------------------------
 
@@ -277,6 +295,23 @@ class JournalWriter:
         """Append one BATCH record (one host dispatch cycle)."""
         self.append(T_BATCH, encode_batch(ts_ns, group, items), ts_ns)
         self.items += len(items)
+
+    def append_checkpoint(self, ts_ns: int, group: str, meta: dict[str, Any],
+                          blob: bytes) -> dict[str, Any]:
+        """Append one CHECKPOINT record (a group's cores at a dispatch-cycle boundary) and note
+        its position in the checkpoint index; return the position."""
+        self.append(T_CHECKPOINT, encode_checkpoint(ts_ns, group, meta, blob), ts_ns)
+        self.checkpoints += 1
+        seg, off, index, prev = self._ckpt_at
+        pos = {"group": group, "segment": seg, "offset": off, "index": index,
+               "prev": prev.hex(), "ts_ns": ts_ns}
+        if self.base is not None:
+            try:
+                with open(checkpoint_index_path(self.base), "a", encoding="utf-8") as f:
+                    f.write(json.dumps(pos, sort_keys=True) + "\n")
+            except OSError as exc:  # only a hint: readers scan the journal without it
+                logger.warning("journal: could not note a checkpoint in its index: {}", exc)
+        return pos
 
     def append(self, rtype: int, body: bytes, ts_ns: int) -> None:
         """Append one record (rotating first when the size or the trading day says so)."""
@@ -298,6 +333,8 @@ class JournalWriter:
             self.seg_day = trading_day(ts_ns, self.opts.day_roll_utc_s)
         if not self.unsynced:
             self.first_unsynced_ns = ts_ns
+        if rtype == T_CHECKPOINT:
+            self._ckpt_at = (self.segment, self.seg_size, self.index, self.prev)
         self._frame(rtype, body)
 
     def _frame(self, rtype: int, body: bytes) -> None:
@@ -385,6 +422,7 @@ class JournalWriter:
             "syncs": self.syncs,
             "unsynced": self.unsynced,
             "cut_bytes": self.cut_bytes,
+            "checkpoints": self.checkpoints,
             "failed": repr(self.failed) if self.failed else "",
         }
 
@@ -395,6 +433,7 @@ __all__ = [
     "JournalSyncError",
     "JournalWriter",
     "base_path",
+    "checkpoint_index_path",
     "find_segments",
     "segment_path",
     "trading_day",

@@ -113,7 +113,8 @@ class JournalTail:
     (page cache) whether or not it was synced.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, start: tuple[int, int, int, bytes] | None = None
+                 ) -> None:
         self.base = base_path(path)
         if not self.base.exists():
             raise FormatError(f"no journal at {path}")
@@ -122,6 +123,10 @@ class JournalTail:
         self.prev = ZERO_HASH
         self.index = 0  #: journal-wide index of the next record
         self.bytes = 0
+        if start is not None:
+            # ``(segment, offset, index, prev)`` of a record (a checkpoint's position): read
+            # from there; the record's ``prev`` must match, so a wrong position is caught
+            self.segment, self.offset, self.index, self.prev = start
 
     def poll(self) -> list[Frame]:
         """Return the records written since the last call (possibly none)."""
