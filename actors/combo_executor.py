@@ -28,30 +28,31 @@ from typing import Any
 
 from actors.base import Core, Out
 from actors.combo_record import ComboRecord, LegTable, OrderRecord
-from actors.legging import Top, plan_repair, round_lots
+from actors.combo_repair import FINAL_STATES, ComboRepair
+from actors.legging import Top, round_lots
 from transports.config import ContractConfig, PairConfig
 from transports.messages import (
     BookUpdate,
-    CancelLeg,
     ComboIntent,
     ComboState,
     Decision,
     ExecReport,
     LegOrder,
-    SessionStatus,
     SetTimer,
-    Timer,
 )
 
 _NS = 1_000_000
-_FINAL = ("complete", "repaired", "failed")
+#: a finished combo is kept this long for late fills (which re-open it), then forgotten: a day
+#: of combos would otherwise stay in memory and in every checkpoint of the hot group. A fill
+#: for a forgotten combo is an orphan report; risk still books it and flattens what it leaves.
+FINISHED_RETAIN_NS = 600 * 1_000_000_000
 _CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
 _COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
              "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
              "orphan_reports", "alarms", "session_pauses")
 
 
-class ComboExecutorCore(Core):
+class ComboExecutorCore(ComboRepair, Core):
     """Pure combo lifecycle and legging logic."""
 
     def __init__(self, name: str, pairs: dict[str, PairConfig],
@@ -68,6 +69,7 @@ class ComboExecutorCore(Core):
         #: as a ``legging.Top`` would hold them)
         self.books: dict[str, Top | BookUpdate] = {}
         self.combos: dict[int, ComboRecord] = {}
+        self._finished: dict[int, int] = {}  #: combo id -> when it finished, oldest first
         self._waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
         #: "venue:sym" -> the gateway's session state (a leg not "open" cannot be traded)
         self.sessions: dict[str, str] = {}
@@ -104,7 +106,7 @@ class ComboExecutorCore(Core):
         i = c.intent
         residual = c.residual()
         slip: tuple[float, float, int, int] = (0.0, 0.0, 0, 0)
-        if state in _FINAL:
+        if state in FINAL_STATES:
             (sa, la), (sb, lb) = c.entry_slippage(0), c.entry_slippage(1)
             slip = (round(sa, 6), round(sb, 6), la, lb)
         msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
@@ -152,6 +154,8 @@ class ComboExecutorCore(Core):
 
     def on_combo_intent(self, intent: ComboIntent, now_ns: int) -> Out:
         cid = intent.combo_id
+        if self._finished:
+            self._forget(now_ns)
         if cid in self.combos:
             # never act twice on one combo id, and never tell the strategy its combo failed
             self.counters["duplicate_intents"] += 1
@@ -163,6 +167,7 @@ class ComboExecutorCore(Core):
         if isinstance(legs, str):
             c = ComboRecord(intent, pair, {}, now_ns)
             self.combos[cid] = c
+            self._finished[cid] = now_ns
             self.counters["refused_intents"] += 1
             self.counters["failed"] += 1
             return [
@@ -206,7 +211,7 @@ class ComboExecutorCore(Core):
             or c.pair.legging_mode != "lead"
             or len(c.legs) < 2
             or c.repairing
-            or c.state in _FINAL
+            or c.state in FINAL_STATES
         ):
             return []
         a, b = c.legs[0], c.legs[1]
@@ -266,7 +271,7 @@ class ComboExecutorCore(Core):
             return []  # sent, accepted, cancel_reject: nothing to decide
         if closed:
             c.close(o)  # e.g. a fill that completed the order before its done arrived
-        if c.state in _FINAL:
+        if c.state in FINAL_STATES:
             # a finished combo re-opens only when it holds something else than it last reported
             # (a late fill), once every order is closed
             if c.all_terminal() and (c.held(0), c.held(1)) != c.reported_held:
@@ -287,6 +292,8 @@ class ComboExecutorCore(Core):
         self._session_wait.pop(c.intent.combo_id, None)
         self._budget_due.pop(c.intent.combo_id, None)
         self.counters[state] += 1
+        self._finished.pop(c.intent.combo_id, None)
+        self._finished[c.intent.combo_id] = now_ns
         self._track_unhedged(c, now_ns, final=True)
         out = [self._timer("step", c, 0), self._timer("budget", c, 0)]
         out += self._state(c, state, now_ns)
@@ -296,136 +303,16 @@ class ComboExecutorCore(Core):
                                    held=[c.held(0), c.held(1)], **why))
         return out
 
-    def _evaluate(self, c: ComboRecord, now_ns: int) -> Out:
-        if c.state in _FINAL:
-            # a late fill re-opened a finished combo
-            if c.flat():
-                return (
-                    self._finish(c, "repaired", now_ns)
-                    if c.state == "failed"
-                    else self._state(c, c.state, now_ns)
-                )
-            if c.rounds >= self.max_rounds:
-                return self._finish(c, "failed", now_ns, reason="late_imbalance")
-            return self._start_repair(c, now_ns)
-        if not c.repairing:
-            if c.held(0) == 0 and c.held(1) == 0:  # the legs are 0 and 1 (held() of none is 0)
-                return self._finish(c, "failed", now_ns)
-            if c.flat():
-                return self._finish(c, "complete", now_ns)
-            return self._start_repair(c, now_ns)
-        last = c.last_step
-        if last is not None and last.purpose == "unwind" and last.filled == 0:
-            # an unwind that traded nothing (no depth, or denied) is not retried at once: an
-            # instant answer would otherwise loop; the budget bounds the retries
-            c.paused = True
-            return [self._timer("step", c, now_ns + self._step_ns(c))]
-        return self._step(c, now_ns)
-
-    def _start_repair(self, c: ComboRecord, now_ns: int) -> Out:
-        assert c.pair is not None
-        c.repairing = True
-        c.rounds += 1
-        c.chases = c.round_steps = 0
-        c.last_step = None
-        self.counters["imbalances"] += 1
-        due = now_ns + c.pair.hedge_budget_ms * _NS
-        self._budget_due[c.intent.combo_id] = due
-        out = [self._timer("budget", c, due)]
-        out += self._state(c, "repairing", now_ns)
-        return out + self._step(c, now_ns)
-
-    def _step(self, c: ComboRecord, now_ns: int) -> Out:
-        p = c.pair
-        assert p is not None
-        plan = plan_repair(c.views(self.books, self.contracts), tolerance=c.tolerance(),
-                           chases_done=c.chases, chase_tries=p.chase_tries,
-                           chase_ticks=p.chase_ticks, max_slip=p.max_slippage_ticks,
-                           no_chase=frozenset(c.no_chase or ()),
-                           avoid_unwind=frozenset(c.avoid_unwind or ()),
-                           target_base=c.target())
-        choice = plan["choice"]
-        if choice == "flat":
-            return self._finish(c, "repaired", now_ns)
-        c.steps += 1
-        out = [self._decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
-                              step=c.steps, target=[c.legs[0].target, c.legs[1].target],
-                              fx=round(c.fx(self.books, self.contracts), 8), **plan)]
-        if choice == "stop":
-            return out + self._finish(c, "repaired", now_ns)
-        if choice == "wait":
-            c.waiting = True
-            self._waiting[c.intent.combo_id] = c
-            return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
-        leg_key = c.legs[plan["leg"]].key
-        if self.sessions.get(leg_key, "open") != "open":
-            return out + self._pause_for_session(c, leg_key, now_ns)
-        if c.round_steps >= self.max_steps:
-            return out + self._finish(c, "failed", now_ns, reason="step_limit")
-        c.round_steps += 1
-        if choice == "chase":
-            c.chases += 1
-            self.counters["chased"] += 1
-        else:
-            self.counters["unwound"] += 1
-        out += self._send(c, plan["leg"], plan["side"], plan["lots"], plan["px"], choice, now_ns)
-        c.last_step = c.orders[(plan["leg"], c.attempts[plan["leg"]] - 1)]
-        return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
-
-    # --- sessions ---------------------------------------------------------------------------------
-
-    def _pause_for_session(self, c: ComboRecord, leg_key: str, now_ns: int) -> Out:
-        """The leg to trade is in a break: no order, no timer (nothing spins); the hedge budget
-        stops running and the repair resumes when the gateway says the session is open."""
-        cid = c.intent.combo_id
-        left = max(0, self._budget_due.get(cid, now_ns) - now_ns)
-        self._session_wait[cid] = (c, left)
-        self.counters["session_pauses"] += 1
-        return [self._decision("repair_paused", now_ns, combo_id=cid, leg=leg_key,
-                               session=self.sessions.get(leg_key), budget_left_ns=left),
-                self._timer("step", c, 0), self._timer("budget", c, 0)]
-
-    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
-        self.sessions[f"{s.venue}:{s.sym}"] = s.state
-        if s.state != "open" or not self._session_wait:
-            return []
-        out: Out = []
-        for cid, (c, left) in list(self._session_wait.items()):
-            if c.state in _FINAL:
-                del self._session_wait[cid]
-                continue
-            if all(self.sessions.get(leg.key, "open") == "open" for leg in c.legs.values()):
-                del self._session_wait[cid]
-                self._budget_due[cid] = now_ns + left
-                out.append(self._timer("budget", c, now_ns + left))
-                out += self._step(c, now_ns)
-        return out
-
-    # --- timers and books ------------------------------------------------------------------------
-
-    def on_timer(self, t: Timer, now_ns: int) -> Out:
-        kind, _, cid = t.key.partition(":")
-        c = self.combos.get(int(cid)) if cid.lstrip("-").isdigit() else None
-        if c is None or c.state in _FINAL:
-            return []
-        if kind == "budget":
-            return self._finish(c, "failed", now_ns, reason="hedge_budget_exhausted",
-                                open_orders=sum(not o.terminal for o in c.orders.values()))
-        if kind != "step":
-            return []
-        out: Out = []
-        for o in c.orders.values():
-            if not o.terminal and o.cl and not o.cancel_sent:
-                o.cancel_sent = True  # an IOC past its step timeout: ask the venue to close it
-                venue = c.legs[o.leg].contract.venue
-                out.append((f"leg.{venue}", CancelLeg(venue, o.cl)))
-        if not c.all_terminal():
-            return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
-        if c.waiting or c.paused:
-            c.waiting = c.paused = False
-            self._waiting.pop(c.intent.combo_id, None)
-            out += self._step(c, now_ns)
-        return out
+    def _forget(self, now_ns: int) -> None:
+        """Drop the combos that finished more than ``FINISHED_RETAIN_NS`` ago (oldest first)."""
+        horizon = now_ns - FINISHED_RETAIN_NS
+        for cid, t in list(self._finished.items()):
+            if t > horizon:
+                break
+            del self._finished[cid]
+            c = self.combos.get(cid)
+            if c is not None and c.state in FINAL_STATES:  # a re-opened one finishes again later
+                del self.combos[cid]
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
         key = f"{u.venue}:{u.sym}"

@@ -1042,3 +1042,23 @@ def test_an_uneven_close_repairs_to_its_own_exposure_not_to_within_it() -> None:
     assert (p["choice"], p["leg"], p["side"], p["lots"]) == ("chase", 0, "S", 5)
     done = plan_repair(views(9, 0, DEEP_A, DEEP_B, side_a="S"), target_base=target, **kw)
     assert done["choice"] == "flat"  # 338 g from the target: under half a lot
+
+
+def test_finished_combos_are_forgotten_after_the_retention_and_late_fills_become_orphans() -> None:
+    from actors.combo_executor import FINISHED_RETAIN_NS
+
+    w = World(pair(), {"shfe": fills({}), "comex": fills({})})
+    w.send("combo", intent(1_000_001))
+    assert w.combo.combos[1_000_001].state == "complete"
+    w.now = FINISHED_RETAIN_NS - 1
+    w.send("combo", intent(1_000_002))
+    assert 1_000_001 in w.combo.combos  # not yet
+    w.now = FINISHED_RETAIN_NS + 10
+    w.send("combo", intent(1_000_003))
+    assert 1_000_001 not in w.combo.combos
+    assert {1_000_002, 1_000_003} <= set(w.combo.combos)
+    assert w.combo.counters["complete"] == 3  # the counters keep the whole day
+    late = ExecReport("shfe", "1.1000001.0.0", 1_000_001, 0, 0, "au2606", "B", "fill", "FILLED",
+                      30500, 1, 29, 0, 0.0, "late", "", 0, 0)
+    assert w.combo.handle(late, w.now) == []
+    assert w.combo.counters["orphan_reports"] == 1
