@@ -25,6 +25,7 @@ from loguru import logger
 from actors.node import Node
 from actors.supervisor import wrap_leg
 from scripts.launcher_supervisor import Supervisor
+from scripts.replay_core import CORES_FILE
 from transports.clock import Clock
 from transports.codec import encode
 from transports.config import AppConfig
@@ -61,6 +62,8 @@ class NodeRuntime:
 
         for name, shell in self.node.shells.items():
             shell.core = prepare(name, shell.core, cfg)
+        # replay must wrap the executors as they ran (``scripts.replay_core.recorded_wrap``)
+        (run_dir / CORES_FILE).write_bytes(b'{"leg": "LegReconciler"}\n')
         self.supervisor: Supervisor | None = None
         if cfg.supervision.enabled:
             node = self.node

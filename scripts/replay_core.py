@@ -31,7 +31,7 @@ from actors.host import NOT_JOURNALED
 from actors.host_supervision import snapshot_diff
 from actors.node import build_shells
 from actors.rebuild import adopt
-from actors.supervisor import with_epoch
+from actors.supervisor import with_epoch, wrap_leg
 from transports.clock import TestClock
 from transports.codec import encode
 from transports.config import AppConfig
@@ -60,6 +60,27 @@ def load_run_config(journal: str | Path) -> AppConfig:
         return msgspec.json.decode(path.read_bytes(), type=AppConfig)
     except msgspec.DecodeError as exc:
         raise CmcError(f"{path}: not a valid AppConfig: {exc}") from None
+
+
+#: beside the journal: how the recording node wrapped its cores (``cmc launch`` writes it)
+CORES_FILE = "cores.json"
+
+
+def recorded_wrap(journal: str | Path, cfg: AppConfig) -> Callable[[str, Any], Any] | None:
+    """Return the core wrapping ``cores.json`` beside the journal records, or None (none).
+
+    ``{"leg": "LegReconciler"}``: the node wrapped its LegExecutors in ``LegReconciler``
+    (``cmc launch``; ``cmc demo`` does not), so a replay must wrap them too."""
+    path = base_path(journal).parent / CORES_FILE
+    if not path.exists():
+        return None
+    try:
+        spec = msgspec.json.decode(path.read_bytes(), type=dict[str, str])
+    except msgspec.DecodeError as exc:
+        raise CmcError(f"{path}: not valid JSON: {exc}") from None
+    if spec == {"leg": "LegReconciler"}:
+        return lambda actor, core: wrap_leg(actor, core, cfg)
+    raise CmcError(f"{path}: unknown core wrapping {spec} (known: {{'leg': 'LegReconciler'}})")
 
 
 def group_actors(cfg: AppConfig) -> dict[str, list[str]]:
@@ -103,8 +124,9 @@ class Verifier:
     ) -> None:
         self.journal = journal
         self.cfg = cfg or load_run_config(journal)
-        #: ``wrap(actor, core)``: the wrapping the recording node applied to its cores
-        self.wrap = wrap or (lambda _a, core: core)
+        #: ``wrap(actor, core)``: the wrapping the recording node applied to its cores (by
+        #: default what ``cores.json`` beside the journal says, as ``cmc launch`` writes it)
+        self.wrap = wrap or recorded_wrap(journal, self.cfg) or (lambda _a, core: core)
         placement = group_actors(self.cfg)
         wanted = set(groups) if groups is not None else set(placement)
         base = self.cfg.run.epoch

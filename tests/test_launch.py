@@ -21,6 +21,7 @@ from click.testing import CliRunner
 
 from scripts.admin_client import request
 from scripts.cli import main as cli
+from scripts.replay_core import Verifier
 from scripts.runtime import SimProcess
 from tests.helpers import eventually
 from tests.test_launch_helpers import ONE_NODE, TWO_NODES, combo_of, exposure, sim_truth, write_conf
@@ -124,6 +125,9 @@ def test_sigterm_leaves_no_open_orders_and_flat_exposure(tmp_path: Path, short_s
               f"{exposure(truth, BASE):+.2f} g (residual per clip {residual:.2f} g)")
         assert abs(exposure(truth, BASE)) <= residual + 1e-6
         assert (Path(st["run_dir"]) / "journal.cmcj").stat().st_size > 0
+        # the launch's journal replays identically (executors wrapped as the node wrapped them)
+        res = Verifier(st["run_dir"]).run()
+        assert res["status"] == "identical", res["divergence"]
     finally:
         if proc is not None:
             _stop(proc, signal.SIGKILL)
