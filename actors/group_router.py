@@ -103,12 +103,23 @@ class GroupRouter:
             self.marked.add(dest)
             src, what = "@start", "start_error"
         if src == "@start":
+            # a node journals the epoch it built its cores with (``Control("start", "<epoch>")``;
+            # older journals: none, the config's)
+            arg = getattr(msg, "arg", "")
+            epoch = int(arg) if arg.isdigit() else self.base_epoch
             if dest in self.marked:
                 self.marked.discard(dest)
-            elif dest in self.started and self.build is not None:
-                core = self.cores[dest] = self.build(dest, self.base_epoch)
-                self.epochs[dest] = self.base_epoch
-                self.timers[dest] = {}
+            elif self.build is not None and (dest in self.started
+                                             or epoch != self.epochs.get(dest, epoch)):
+                # a new process (relaunch, restarted node) or another launch's epoch: every
+                # core of the group is new at once (they all start in this batch), as live,
+                # where the first one's start output already meets the others' new cores
+                for a in self.cores:
+                    self.cores[a] = self.build(a, epoch)
+                    self.epochs[a] = epoch
+                    self.timers[a] = {}
+                self.started.clear()
+                core = self.cores[dest]
             self.started.add(dest)
         if src == "@start" or src == "@stop":
             try:

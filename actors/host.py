@@ -190,9 +190,12 @@ class Host(SupervisedHost, pykka.ThreadingActor):
     def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
                  ctx: zmq.Context[Any], cpus: list[int] | None = None,
                  journal: str = "journal", on_error: Callable[[str, BaseException], None] | None
-                 = None) -> None:
+                 = None, epoch: int = 0) -> None:
         super().__init__()
         self.group = group
+        #: the epoch the node built its cores with, journaled with each ``@start`` so a replay
+        #: of a run directory that several launches wrote builds each launch's cores alike
+        self.epoch = epoch
         self.shells = {s.name: s for s in shells}
         self.dir = directory
         self.clock = clock
@@ -275,7 +278,8 @@ class Host(SupervisedHost, pykka.ThreadingActor):
         elif isinstance(message, Begin):
             for shell in self.shells.values():
                 if self.journal:
-                    self._jbuf.append(("@start", shell.name, Control("start")))
+                    self._jbuf.append(("@start", shell.name, Control(
+                        "start", str(self.epoch) if self.epoch else "")))
                 self._run(shell.name, lambda s=shell: s.core.on_start(now), now)
         else:
             return None

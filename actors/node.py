@@ -245,7 +245,7 @@ class Node:
         for g in self._groups:
             shells = [self.shells[a] for a in g.actors]
             ref = Host.start(g.name, shells, self.directory, self.clock, self.ctx,
-                             g.cpus or None, on_error=on_error)
+                             g.cpus or None, on_error=on_error, epoch=self.cfg.run.epoch)
             self.directory.refs[g.name] = ref
             self.hosts[g.name] = ref
         for ref in self.hosts.values():

@@ -12,6 +12,7 @@ import pytest
 import zmq
 
 from scripts.launcher import Launcher, load_launch_config
+from scripts.replay_core import Verifier
 from tests.helpers import eventually
 from tests.test_launch_helpers import ONE_NODE, sim_truth, write_conf
 from transports.intent_wal import cl_epoch, highest_epoch, read_intents
@@ -62,5 +63,8 @@ def test_two_launches_into_one_run_dir_never_reuse_a_client_order_id(tmp_path: P
     assert not set(venue1) & set(venue2)
     later = wal[wal.index(f"{second}.{COMBO}.0.0"):]
     assert min(cl_epoch(cl) for cl in later) >= second
+    # the journal both launches wrote replays identically, each launch's cores at its epoch
+    res = Verifier(run).run()
+    assert res["status"] == "identical", res["divergence"]
     print(f"\nlaunch 1 epoch {first} (WAL up to {used}); launch 2 epoch {second}; "
           f"{len(wal)} client ids in the WAL, all distinct")
