@@ -173,7 +173,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             if p.fx:
                 fx_books[contracts[p.leg_b].ccy] = (p.fx, p.fx_invert)
         shells["risk"] = Shell(RiskCore("risk", contracts, cfg.risk, [*legs, "combo"],
-                                        strategies, fx_books, cfg.run.epoch))
+                                        strategies, fx_books, cfg.run.epoch,
+                                        pairs={p.name: (p.leg_a, p.leg_b) for p in cfg.pairs}))
     if want("journal"):
         if journal_sink is None:
             raise ConfigError("journal placed on a node without a journal file")

@@ -24,6 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.base import Core, Out
+from actors.holdings import PairHoldings
 from actors.risk_book import RiskBook
 from transports.config import ContractConfig, RiskConfig
 from transports.messages import (
@@ -51,8 +52,12 @@ class RiskCore(RiskBook, Core):
 
     def __init__(self, name: str, contracts: dict[str, ContractConfig], risk: RiskConfig,
                  executors: list[str], strategies: list[str] | None = None,
-                 fx_books: dict[str, tuple[str, bool]] | None = None, epoch: int = 1) -> None:
+                 fx_books: dict[str, tuple[str, bool]] | None = None, epoch: int = 1,
+                 pairs: dict[str, tuple[str, str]] | None = None) -> None:
         super().__init__(name)
+        #: pair -> (leg A key, leg B key): what each strategy holds is its to close (below)
+        self.pairs = pairs or {}
+        self.holdings = PairHoldings()
         self.contracts = contracts
         self.risk = risk
         self.executors = executors
@@ -197,6 +202,7 @@ class RiskCore(RiskBook, Core):
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         self.combos[s.state] = self.combos.get(s.state, 0) + 1
+        self.holdings.on_combo_state(s)
         if s.entry_a_lots or s.entry_b_lots:
             # the latest final report of each combo (a late fill may re-open and re-close it)
             self.slips[s.combo_id] = (s.pair, s.slip_a_tick_lots, s.entry_a_lots,
@@ -294,10 +300,44 @@ class RiskCore(RiskBook, Core):
             return out
         return self._raise("unhedged_exposure", "HALTED", now_ns, str(self._excess()))
 
+    def _held(self) -> dict[str, tuple[float, list[str]]]:
+        """Per underlying: the exposure the strategies hold (base units) and which of them."""
+        out: dict[str, tuple[float, list[str]]] = {}
+        for pair, lots in self.holdings.pos.items():
+            keys = self.pairs.get(pair)
+            if keys is None or lots == (0, 0):
+                continue
+            for key, n in zip(keys, lots, strict=True):
+                c = self.contracts.get(key)
+                if c is None or not c.underlying or not n:
+                    continue
+                v, who = out.get(c.underlying, (0.0, []))
+                if f"strategy.{pair}" not in who:
+                    who = [*who, f"strategy.{pair}"]
+                out[c.underlying] = (v + n * c.base_per_lot, who)
+        return out
+
     def _flatten(self, now_ns: int) -> Out:
-        """Send IOCs on the smallest-lot contract that bring each underlying within tolerance."""
+        """Bring each underlying within tolerance. Exposure a strategy holds is the strategy's
+        to close: it is told to flatten (``Control("flatten")``: it closes through combos and
+        opens nothing until resumed) -- risk's own orders behind its back would leave it closing
+        what is no longer there. The rest (nobody's: left by a restart, adopted at
+        reconciliation, a fill after its combo was forgotten) risk flattens with IOCs on the
+        smallest-lot contract."""
         out: Out = []
-        for underlying, v in self.exposure().items():
+        held = self._held()
+        for underlying, total in self.exposure().items():
+            if abs(total) <= self.tolerance_base:
+                continue
+            mine, who = held.get(underlying, (0.0, []))
+            if abs(mine) > self.tolerance_base:
+                self.flatten_orders += 1  # one action: it counts toward the halt as an order
+                out += [(st, Control("flatten", f"risk: unhedged {underlying} {mine:+.2f}"))
+                        for st in who]
+                out.append(("journal", Decision(self.name, "flatten", json.dumps(
+                    {"underlying": underlying, "exposure": total, "held_by": who,
+                     "held": mine}), now_ns)))
+            v = total - mine
             if abs(v) <= self.tolerance_base:
                 continue
             cands = [(c.base_per_lot, k, c) for k, c in self.contracts.items()

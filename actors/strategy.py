@@ -42,6 +42,7 @@ import msgspec
 import numpy as np
 
 from actors.base import Core, Out
+from actors.holdings import combo_holding
 from kernels.lots import best_lot_pair
 from kernels.stats import zscore_init, zscore_score_push
 from transports.calendar import Calendar
@@ -398,10 +399,7 @@ class StrategyCore(Core):
         # Holdings are kept per combo and summed, so a late fill that re-opens an old combo
         # still reaches the position, whether or not that combo is the pending one. The sums
         # are kept running: the position moves by what this combo's holding changed.
-        sign_a = 1 if s.direction > 0 else -1
-        a, b = sign_a * s.filled_a_lots, -sign_a * s.filled_b_lots
-        if s.action != "open":
-            a, b = -a, -b  # a close trades against the position it closes
+        a, b = combo_holding(s)
         old = self.holdings.get(s.combo_id)
         self.holdings[s.combo_id] = (a, b)
         if old is None:

@@ -209,3 +209,27 @@ def test_a_position_found_at_reconciliation_is_adopted_at_the_mark() -> None:
     _marks(r, au=30650)
     assert r.pnl()["net"] == pytest.approx(0.0, abs=1e-6)
     assert r.on_position(Position("shfe", "au2606", 5, 3), 3) == []  # nothing new
+
+
+def test_exposure_a_strategy_holds_is_its_to_close_the_rest_risk_flattens() -> None:
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    r = RiskCore("risk", contracts, RiskConfig(unhedged_limit_ms=100), ["leg.shfe", "leg.comex"],
+                 ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1,
+                 pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
+    _marks(r)
+    # a combo failed with leg A filled and B not: the strategy holds 28 au naked (it will close)
+    r.on_combo_state(ComboState(7, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 1)
+    out = r.on_combo_state(ComboState(7, "au-gc", "open", "failed", 1, 28, 0, 28000.0, 2), 2)
+    (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
+    assert msgs(out, LegOrder) == []  # no order behind the strategy's back
+    assert [(d, m.cmd) for d, m in out if isinstance(m, Control)] == [("strategy.au-gc",
+                                                                       "flatten")]
+    # plus 2 GC that nobody holds (e.g. adopted after a restart): those risk flattens itself
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 3)
+    out = r.on_timer(Timer("unhedged", timer.due_ns + 10**9), timer.due_ns + 10**9)
+    (order,) = msgs(out, LegOrder)
+    assert (order.venue, order.side, order.qty_lots) == ("shfe", "B", 6)  # 6,220.7 g short
+    assert [d for d, m in out if isinstance(m, Control)] == ["strategy.au-gc"]
