@@ -306,10 +306,12 @@ class ComboExecutorCore(ComboRepair, Core):
     def _forget(self, now_ns: int) -> None:
         """Drop the combos that finished more than ``FINISHED_RETAIN_NS`` ago (oldest first)."""
         horizon = now_ns - FINISHED_RETAIN_NS
-        for cid, t in list(self._finished.items()):
+        finished = self._finished
+        while finished:
+            cid, t = next(iter(finished.items()))  # the oldest; no copy of the whole dict
             if t > horizon:
                 break
-            del self._finished[cid]
+            del finished[cid]
             c = self.combos.get(cid)
             if c is not None and c.state in FINAL_STATES:  # a re-opened one finishes again later
                 del self.combos[cid]
