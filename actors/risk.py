@@ -88,6 +88,7 @@ class RiskCore(RiskBook, Core):
         self._unpriced: dict[str, int] = {}  #: adopted lots whose cost awaits a mark
         #: combo id -> (pair, A tick-lots, A lots, B tick-lots, B lots): realized slippage
         self.slips: dict[int, tuple[str, float, int, float, int]] = {}
+        self.slip_sums: dict[str, list[float]] = {}  #: pair -> [A tick-lots, A lots, B ..., B]
         tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
@@ -204,9 +205,7 @@ class RiskCore(RiskBook, Core):
         self.combos[s.state] = self.combos.get(s.state, 0) + 1
         self.holdings.on_combo_state(s)
         if s.entry_a_lots or s.entry_b_lots:
-            # the latest final report of each combo (a late fill may re-open and re-close it)
-            self.slips[s.combo_id] = (s.pair, s.slip_a_tick_lots, s.entry_a_lots,
-                                      s.slip_b_tick_lots, s.entry_b_lots)
+            self._add_slippage(s)
         if s.state in ("working", "repairing"):
             self.live_combos.add(s.combo_id)
         else:

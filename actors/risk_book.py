@@ -3,12 +3,16 @@
 Money is kept per currency and converted into ``risk.home_ccy`` with the live FX book of the
 pair that prices the foreign leg. ``RiskCore.__init__`` sets the state these methods read:
 ``contracts``, ``risk``, ``fx_books``, ``positions``, ``cash``, ``fees``, ``marks``,
-``_unpriced`` and ``slips``.
+``_unpriced``, ``slips`` and ``slip_sums``.
 """
 
 from __future__ import annotations
 
 from transports.config import ContractConfig, RiskConfig
+from transports.messages import ComboState
+
+#: combos whose slippage is kept one by one (to replace it if one is reported final again)
+SLIP_RECENT = 1000
 
 
 class RiskBook:
@@ -23,6 +27,7 @@ class RiskBook:
     marks: dict[str, float]
     _unpriced: dict[str, int]
     slips: dict[int, tuple[str, float, int, float, int]]
+    slip_sums: dict[str, list[float]]
 
     def _fx(self, ccy: str) -> float:
         if ccy == self.risk.home_ccy:
@@ -93,15 +98,24 @@ class RiskBook:
         self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - diff * mark * c.multiplier
         del self._unpriced[key]
 
+    def _add_slippage(self, s: ComboState) -> None:
+        """Add a combo's final entry slippage to its pair's sums. A combo reported final again
+        (a late fill re-opened it) replaces what it added, as long as it is among the last
+        ``SLIP_RECENT`` combos reported (older ones are forgotten: the sums stay, the day's
+        memory does not grow)."""
+        new = (s.pair, s.slip_a_tick_lots, s.entry_a_lots, s.slip_b_tick_lots, s.entry_b_lots)
+        for sign, rec in ((-1.0, self.slips.pop(s.combo_id, None)), (1.0, new)):
+            if rec is None:
+                continue
+            acc = self.slip_sums.setdefault(rec[0], [0.0, 0.0, 0.0, 0.0])
+            for i in range(4):
+                acc[i] += sign * rec[i + 1]
+        self.slips[s.combo_id] = new
+        if len(self.slips) > SLIP_RECENT:
+            del self.slips[next(iter(self.slips))]
+
     def slippage(self) -> dict[str, dict[str, dict[str, float]]]:
         """Realized entry slippage per pair and leg: average ticks (positive = worse) and lots."""
-        acc: dict[str, list[float]] = {}
-        for pair, sa, la, sb, lb in self.slips.values():
-            a = acc.setdefault(pair, [0.0, 0.0, 0.0, 0.0])
-            a[0] += sa
-            a[1] += la
-            a[2] += sb
-            a[3] += lb
         return {pair: {leg: {"avg_ticks": round(t / n, 4) if n else 0.0, "lots": n}
                        for leg, t, n in (("A", a[0], a[1]), ("B", a[2], a[3]))}
-                for pair, a in acc.items()}
+                for pair, a in self.slip_sums.items()}

@@ -233,3 +233,22 @@ def test_exposure_a_strategy_holds_is_its_to_close_the_rest_risk_flattens() -> N
     (order,) = msgs(out, LegOrder)
     assert (order.venue, order.side, order.qty_lots) == ("shfe", "B", 6)  # 6,220.7 g short
     assert [d for d, m in out if isinstance(m, Control)] == ["strategy.au-gc"]
+
+
+def test_slippage_sums_replace_a_combo_reported_final_again_and_memory_stays_bounded() -> None:
+    from actors.risk_book import SLIP_RECENT
+
+    r = _core()
+
+    def final(cid: int, slip_a: float, lots_a: int) -> None:
+        r.on_combo_state(ComboState(cid, "au-gc", "open", "complete", 1, lots_a, 9, 0.0, cid,
+                                    slip_a, 4.5, lots_a, 9), cid)
+
+    final(1, 28.0, 28)
+    final(1, 29.0, 29)  # a late fill re-opened and re-closed it: replaces, does not add
+    assert r.slippage()["au-gc"]["A"] == {"avg_ticks": 1.0, "lots": 29}
+    assert r.slippage()["au-gc"]["B"] == {"avg_ticks": 0.5, "lots": 9}
+    for cid in range(2, SLIP_RECENT + 50):
+        final(cid, 0.0, 28)
+    assert len(r.slips) == SLIP_RECENT
+    assert r.slippage()["au-gc"]["A"]["lots"] == 29 + 28 * (SLIP_RECENT + 48)
