@@ -6,6 +6,7 @@ config key is validated; and a live host's checkpoint rebuilds a crashed actor."
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import shutil
@@ -270,3 +271,28 @@ def test_a_crashed_actor_is_rebuilt_from_its_hosts_checkpoint(runtime: NodeRunti
                    wrap=lambda a, c: FaultyCore(c) if a == "risk" else wrap_leg(a, c, cfg)).run()
     assert res["status"] == "identical", res["divergence"]
     assert res["checkpoints"]["seen"] == 2 and res["checkpoints"]["differs"] == [], res
+
+
+def test_the_hosts_take_checkpoints_on_their_own_at_the_configured_interval(
+        tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> None:
+    base = load_config()
+    cfg = msgspec.structs.replace(base, supervision=msgspec.structs.replace(
+        base.supervision, checkpoint_interval_s=0.2))
+    run = tmp_path / "run"
+    run.mkdir()
+    rt = NodeRuntime(cfg, "engine", ctx, LiveClock(), sock_dir, run)
+    rt.start()
+    try:
+        sent = iter(range(1, 10_000))
+
+        def three_taken() -> bool:
+            rt.node.send("risk", _fill(next(sent), 1))  # keep the risk host cycling
+            return len([e for e in read_index(run) if e.group == "risk"]) >= 3
+
+        eventually(three_taken, timeout_s=10, step_s=0.05)
+        taken = [e for e in read_index(run) if e.group == "risk"]
+        assert len(taken) >= 3, taken
+        gaps = [(b.ts_ns - a.ts_ns) / 1e9 for a, b in itertools.pairwise(taken)]
+        assert all(g >= 0.2 for g in gaps), gaps  # never more often than configured
+    finally:
+        rt.stop()
