@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pykka
@@ -34,3 +35,21 @@ def sock_dir() -> Iterator[str]:
     # ipc paths are limited to ~100 bytes, so keep them short (tmp_path can be long)
     d = tempfile.mkdtemp(prefix="cmct-")
     yield d
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> Iterator[Any]:
+    """A live node of the demo config (no venues), supervised, its risk core wrapped in
+    ``FaultyCore`` (``Control("test.raise")`` makes it raise); stopped at the end."""
+    from scripts.launcher_node import NodeRuntime
+    from tests.helpers import FaultyCore
+    from transports.clock import LiveClock
+    from transports.config import load_config
+
+    run = tmp_path / "run"
+    run.mkdir()
+    rt = NodeRuntime(load_config(), "engine", ctx, LiveClock(), sock_dir, run,
+                     wrap=lambda a, c: FaultyCore(c) if a == "risk" else c)
+    rt.start()
+    yield rt
+    rt.stop()

@@ -11,7 +11,6 @@ import json
 import pickle
 import shutil
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -220,16 +219,6 @@ def test_an_external_attribute_comes_from_a_fresh_core() -> None:
 # --- a live node: the host's own checkpoint ----------------------------------------------------
 
 
-@pytest.fixture
-def runtime(tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> Iterator[NodeRuntime]:
-    cfg = load_config()
-    run = tmp_path / "run"
-    run.mkdir()
-    rt = NodeRuntime(cfg, "engine", ctx, LiveClock(), sock_dir, run,
-                     wrap=lambda a, c: FaultyCore(c) if a == "risk" else c)
-    rt.start()
-    yield rt
-    rt.stop()
 
 
 def _fill(i: int, qty: int) -> ExecReport:

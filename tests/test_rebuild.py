@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-import pytest
-import zmq
 
 from actors.journal import read_journal
 from actors.leg_executor import LegExecutorCore
@@ -21,7 +17,6 @@ from actors.supervisor import LegReconciler
 from scripts.launcher_node import NodeRuntime
 from scripts.replay_core import Verifier, build_cores
 from tests.helpers import FaultyCore, eventually
-from transports.clock import LiveClock
 from transports.config import load_config
 from transports.journal_format import T_BATCH, encode_record
 from transports.journal_io import JournalOptions, JournalWriter
@@ -85,16 +80,6 @@ def _epoch(cfg: Any, epoch: int) -> Any:
     return with_epoch(cfg, epoch)
 
 
-@pytest.fixture
-def runtime(tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> Iterator[NodeRuntime]:
-    cfg = load_config()
-    run = tmp_path / "run"
-    run.mkdir()
-    rt = NodeRuntime(cfg, "engine", ctx, LiveClock(), sock_dir, run,
-                     wrap=lambda a, c: FaultyCore(c) if a == "risk" else c)
-    rt.start()
-    yield rt
-    rt.stop()
 
 
 def _fill(i: int, sym: str, side: str, px: int, qty: int) -> ExecReport:
