@@ -152,7 +152,7 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
 
     def on_leg_order(self, o: LegOrder, now_ns: int) -> Out:
         cl = f"{self.epoch}.{o.combo_id}.{o.leg}.{o.attempt}"  # ``cl_for``, inline
-        if cl in self.orders:
+        if cl in self.orders or cl in self._retired:
             # never send a cl twice; the existing order's record is left untouched
             self.denied["duplicate_cl"] = self.denied.get("duplicate_cl", 0) + 1
             dup = LiveOrder(
@@ -248,7 +248,7 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
         ]
 
     def on_cancel_leg(self, m: CancelLeg, now_ns: int) -> Out:
-        lo = self.orders.get(m.cl)
+        lo = self._find(m.cl)
         if lo is None or m.venue != self.venue:
             self.counters["unknown_reports"] += 1
             return [self._alarm("cancel_unknown_cl", now_ns, cl=m.cl)]
@@ -279,6 +279,8 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
     def on_timer(self, t: Timer, now_ns: int) -> Out:
         kind, _, cl = t.key.partition(":")
         if kind == "ping":
+            if now_ns >= self._next_retire_ns:
+                self.retire(now_ns)  # off the order path: the ping timer, once a minute
             return self._ping(now_ns)
         if kind == "oe_recon":
             return self._reconcile_ask(now_ns) if self._recon_wait else []
@@ -350,7 +352,7 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
             "positions": dict(self.positions),
             "open": sorted(self._open),
             "counters": {**self.counters, "unresolved": len(self._unknown),
-                         "denied": dict(self.denied)},
+                         "denied": dict(self.denied), "retired": len(self._retired)},
             "gate": self.gate,
         }
 

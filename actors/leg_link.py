@@ -94,7 +94,7 @@ class OeLink:
             return []
         out: Out = []
         for r in m.list:
-            lo = self.orders.get(r.cl)
+            lo = self._find(r.cl)
             if lo is None or lo.state is St.DENIED:
                 # not ours (a previous incarnation, or lost state): cancel it; cancels are safe
                 self.counters["orphans_canceled"] += 1
@@ -112,7 +112,7 @@ class OeLink:
             return []
         out: Out = []
         for f in m.list:
-            lo = self.orders.get(f.cl)
+            lo = self._find(f.cl)
             if lo is None or lo.state is St.DENIED:
                 if not self._recon_start:  # at start: a previous incarnation's (positions adopt)
                     self.counters["unknown_reports"] += 1

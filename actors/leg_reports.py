@@ -28,6 +28,7 @@ A known status applies its fills (deduped) and its state, and clears the unknown
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 from actors.base import Core, Out
@@ -68,12 +69,16 @@ _COUNTERS = (
     "orphans_canceled",
     "position_mismatches",
     "oe_disconnects",
+    "revived",
 )
 
 #: "not found" answers after the first one past the bound that must agree before a reject is
 #: inferred
 UNKNOWN_AGREE = 2
 _MS = 1_000_000
+#: an order closed this long ago is retired (pickled aside, see ``VenueReportsCore.retire``)
+RETIRE_AFTER_NS = 600 * 1_000_000_000
+RETIRE_EVERY_NS = 60 * 1_000_000_000
 
 
 class VenueReportsCore(Core):
@@ -97,6 +102,10 @@ class VenueReportsCore(Core):
         self.max_queries = max_queries
         self.max_query_interval_ns = max_query_interval_ns
         self.orders: dict[str, LiveOrder] = {}
+        #: closed orders past ``RETIRE_AFTER_NS``, pickled: kept (their ids stay used, a late
+        #: report finds them, ``_find`` revives them) without weighing on every checkpoint
+        self._retired: dict[str, bytes] = {}
+        self._next_retire_ns = 0
         self.positions: dict[str, int] = {}  #: signed lots per sym, from fills
         self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
         self._open: dict[str, LiveOrder] = {}
@@ -121,6 +130,27 @@ class VenueReportsCore(Core):
             self._unknown.add(lo.cl)
         else:
             self._unknown.discard(lo.cl)
+
+    def _find(self, cl: str) -> LiveOrder | None:
+        """The order ``cl``, revived from the retired ones if it was retired."""
+        lo = self.orders.get(cl)
+        if lo is None and cl in self._retired:
+            lo = self.orders[cl] = pickle.loads(self._retired.pop(cl))  # our own bytes
+            self.counters["revived"] += 1
+        return lo
+
+    def retire(self, now_ns: int) -> int:
+        """Retire the orders closed (terminal, outcome known) for more than ``RETIRE_AFTER_NS``;
+        return how many. Run from the ping timer at most once a ``RETIRE_EVERY_NS``."""
+        self._next_retire_ns = now_ns + RETIRE_EVERY_NS
+        horizon = now_ns - RETIRE_AFTER_NS
+        old = [lo for lo in self.orders.values()
+               if lo.state in TERMINAL and not lo.unknown_since_ns and lo.cl not in self._open
+               and max(lo.done_ns, lo.sent_ns, lo.created_ns) < horizon]
+        for lo in old:
+            self._retired[lo.cl] = pickle.dumps(lo, protocol=5)
+            del self.orders[lo.cl]
+        return len(old)
 
     def _alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         detail = {"alarm": kind, "venue": self.venue, **detail}
@@ -174,7 +204,7 @@ class VenueReportsCore(Core):
         return [(d, rep) for d in to]
 
     def _lookup(self, cl: str, what: str, now_ns: int) -> tuple[LiveOrder | None, Out]:
-        lo = self.orders.get(cl)
+        lo = self._find(cl)
         if lo is None or lo.state is St.DENIED:
             self.counters["unknown_reports"] += 1
             return None, [self._alarm("unknown_cl", now_ns, cl=cl, report=what)]
@@ -270,7 +300,7 @@ class VenueReportsCore(Core):
         return out
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
-        lo = self.orders.get(m.cl)
+        lo = self._find(m.cl)
         if lo is None or lo.state is St.DENIED:
             # a trade on our account we cannot attribute: risk must reconcile with the venue
             self.counters["unknown_reports"] += 1
