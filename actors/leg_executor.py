@@ -17,6 +17,9 @@ Pre-trade checks live in ``actors.pretrade``, the order records and the venue re
 - fills are deduped by trade id (one ExecReport ``fill`` per trade, ever), applied even when late
   or beyond the order quantity (alarmed), and drive the positions;
 - an illegal transition is caught, counted and journaled as an alarm; a fill is never dropped;
+- orders closed for ``RETIRE_AFTER_NS`` (10 min) are retired: pickled aside, their ids still used,
+  revived by any late report (``VenueReportsCore.retire`` / ``_find``), so a day of orders does
+  not weigh on the hot group's checkpoints;
 - unknown outcomes resolve: "not found" answers past ``unknown_bound_ms`` since the send that
   agree make an inferred reject (``actors.leg_reports``); an outcome still unknown after
   ``unknown_halt_ms`` sends ``Control("halt", "unresolved_unknown:<cl>")`` to risk (both 0 =
