@@ -140,12 +140,14 @@ class VenueReportsCore(Core):
         return lo
 
     def retire(self, now_ns: int) -> int:
-        """Retire the orders closed (terminal, outcome known) for more than ``RETIRE_AFTER_NS``;
+        """Retire the orders closed (terminal, outcome known, every fill the venue reported
+        applied) for more than ``RETIRE_AFTER_NS``;
         return how many. Run from the ping timer at most once a ``RETIRE_EVERY_NS``."""
         self._next_retire_ns = now_ns + RETIRE_EVERY_NS
         horizon = now_ns - RETIRE_AFTER_NS
         old = [lo for lo in self.orders.values()
                if lo.state in TERMINAL and not lo.unknown_since_ns and lo.cl not in self._open
+               and not lo.missing_fills  # its fills are still being asked for: keep it live
                and max(lo.done_ns, lo.sent_ns, lo.created_ns) < horizon]
         for lo in old:
             self._retired[lo.cl] = pickle.dumps(lo, protocol=5)

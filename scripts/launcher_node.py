@@ -25,10 +25,10 @@ from loguru import logger
 from actors.node import Node
 from actors.supervisor import wrap_leg
 from scripts.launcher_supervisor import Supervisor
-from scripts.replay_core import CORES_FILE
 from transports.clock import Clock
 from transports.codec import encode
 from transports.config import AppConfig
+from transports.journal_io import CORES_FILE
 from transports.messages import Control
 
 #: Largest control reply or request accepted (snapshots of busy executors are the big ones).

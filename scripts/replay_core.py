@@ -43,7 +43,7 @@ from transports.journal_format import (
     decode_checkpoint,
     decode_item,
 )
-from transports.journal_io import base_path
+from transports.journal_io import CORES_FILE, base_path
 from transports.journal_read import JournalReader
 from transports.latency import LatencyRecorder
 from transports.messages import Decision
@@ -60,10 +60,6 @@ def load_run_config(journal: str | Path) -> AppConfig:
         return msgspec.json.decode(path.read_bytes(), type=AppConfig)
     except msgspec.DecodeError as exc:
         raise CmcError(f"{path}: not a valid AppConfig: {exc}") from None
-
-
-#: beside the journal: how the recording node wrapped its cores (``cmc launch`` writes it)
-CORES_FILE = "cores.json"
 
 
 def recorded_wrap(journal: str | Path, cfg: AppConfig) -> Callable[[str, Any], Any] | None:

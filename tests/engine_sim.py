@@ -18,6 +18,7 @@ from __future__ import annotations
 import collections
 import heapq
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,7 +43,7 @@ _REQ: Codec[Any] = Codec(OeRequest)
 class SimEngine:
     """Every core of ``cfg`` (the journal excepted) trading against a ``SimCore``."""
 
-    def __init__(self, cfg: AppConfig, leftover: list[tuple[str, Any]] = ()) -> None:  # type: ignore[assignment]
+    def __init__(self, cfg: AppConfig, leftover: Sequence[tuple[str, Any]] = ()) -> None:
         """``leftover``: (venue, NewOrder) the engine's account sent before this run started
         (a previous run's position): they trade at the venue 100 ms before the cores start."""
         self.cfg = cfg
@@ -73,7 +74,6 @@ class SimEngine:
         self._gen: dict[tuple[str, str], int] = {}
         self._inbound: list[tuple[int, int, str, str, bytes]] = []  # ts, n, actor, key, frame
         self._n = 0
-        self.muted: set[str] = set()  #: actors whose input is dropped (e.g. a stopped strategy)
         for name in self.order:
             self.route(name, self.cores[name].on_start(self.now))
 
@@ -97,7 +97,7 @@ class SimEngine:
                     self.decisions.append(msg)
                 continue
             core = self.cores.get(dest)
-            if core is None or dest in self.muted:
+            if core is None:
                 continue
             self.log.append((now, sender, dest, msg))
             try:

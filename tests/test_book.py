@@ -86,10 +86,6 @@ def test_a_book_that_rejects_data_asks_its_feed_for_a_snapshot() -> None:
 # --- the two-sided array book against the original one-array-per-side algorithm ------------------
 
 
-
-
-
-
 class _ReferenceBook:
     """BookCore as it was before the hot-path work (quiet books as they are now: flagged by the
     feed, cleared by the next applied delta or a snapshot)."""

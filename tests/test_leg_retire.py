@@ -44,3 +44,12 @@ def test_a_retired_client_id_is_never_sent_again() -> None:
     assert of(out, NewOrder, "@oe") == []
     (denied,) = {m for _, m in out if isinstance(m, ExecReport) and m.kind == "denied"}
     assert denied.reason == "duplicate_cl"
+
+
+def test_an_order_whose_fills_are_still_asked_for_is_not_retired() -> None:
+    c = core()
+    cl = send(c, order(combo=3, qty=2), 0)
+    # the venue closed it with 2 lots done, but no fill report came: it is queried, not retired
+    c.handle(Done(cl=cl, oid="X", state="filled", cum=2, ts=2), 2)
+    assert c.orders[cl].missing_fills
+    assert c.retire(RETIRE_AFTER_NS + 10) == 0 and cl in c.orders

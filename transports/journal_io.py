@@ -91,6 +91,11 @@ def base_path(path: str | Path) -> Path:
     return p
 
 
+#: beside the journal: how the recording node wrapped its cores (``cmc launch`` writes it,
+#: ``scripts.replay_core.recorded_wrap`` reads it)
+CORES_FILE = "cores.json"
+
+
 def checkpoint_index_path(path: str | Path) -> Path:
     """Return the checkpoint index beside the journal (``journal.ckpt``): one JSON line per
     CHECKPOINT record (group, segment, offset, index, prev hash, ts_ns). A hint for seeking,
