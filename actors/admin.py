@@ -24,9 +24,9 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 
-from transports.codec import encode
-from transports.config import AppConfig, with_overrides
+from transports.config.engine import AppConfig, with_overrides
 from transports.errors import ConfigError
+from transports.wire.codec import encode
 
 #: Strategy parameters that the core reads on every decision, so a set takes effect at once.
 LIVE_PAIR_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",

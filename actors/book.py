@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from actors.base import Core, Out
+from actors.core import Core, Out
 from kernels.book import book_apply, book_clear, book_crossed, book_update_level
-from transports.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Control
+from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Control
 
 #: Largest quantity per level we believe; anything above is a corrupt frame.
 MAX_LEVEL_LOTS = 10_000_000

@@ -29,11 +29,12 @@ from typing import Any
 
 import zmq
 
-from actors.base import Core, Out, Shell, SocketSpec
-from transports.codec import Codec, encode
+from actors.core import Core, Out
+from actors.runtime.shell import Shell, SocketSpec
 from transports.errors import CodecError
 from transports.latency import LatencyRecorder
-from transports.messages import (
+from transports.wire.codec import Codec, encode
+from transports.wire.messages import (
     BadFrame,
     BookDelta,
     BookInvalid,
@@ -45,7 +46,7 @@ from transports.messages import (
     SetTimer,
     Timer,
 )
-from transports.venue_msgs import (
+from transports.wire.venue_msgs import (
     Delta,
     Heartbeat,
     MdMessage,

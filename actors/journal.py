@@ -5,10 +5,10 @@ frame sent to a venue, in delivery order), any other message addressed to ``jour
 ``Decision``; written as a one-item batch of group ``""``), and its own ``Timer``. Out: at most
 a ``SetTimer`` bounding how long a record may stay unsynced.
 
-Format v1 (docs/journal-format.md, ``transports.journal_format``): a file header (magic,
+Format v1 (docs/journal-format.md, ``transports.journal.format``): a file header (magic,
 version, run id, config hash), then one BATCH record per host dispatch cycle, each framed with
 its length, a CRC32 and the hash of the previous frame; a host's checkpoint (a one-item batch
-from ``@checkpoint``, ``actors.checkpoint``) becomes a CHECKPOINT record. Group commit: one
+from ``@checkpoint``, ``actors.runtime.checkpoint``) becomes a CHECKPOINT record. Group commit: one
 ``write`` per batch, ``fdatasync`` once ``fsync_records`` are unsynced or ``fsync_ms`` after the
 oldest unsynced one (a timer covers a quiet journal). Rotation by size and trading day
 (``JournalOptions``).
@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from actors.base import Core, Out
-from actors.checkpoint import CHECKPOINT_SRC
-from transports.journal_format import T_BATCH, decode_batch_plain
-from transports.journal_io import JournalOptions, JournalWriter
-from transports.journal_read import JournalReader
-from transports.messages import JournalBatch, SetTimer, Timer
+from actors.core import Core, Out
+from actors.runtime.checkpoint import CHECKPOINT_SRC
+from transports.journal.format import T_BATCH, decode_batch_plain
+from transports.journal.reader import JournalReader
+from transports.journal.writer import JournalOptions, JournalWriter
+from transports.wire.messages import JournalBatch, SetTimer, Timer
 
 
 def open_writer(
@@ -75,7 +75,7 @@ class JournalCore(Core):
     def on_journal_batch(self, b: JournalBatch, now_ns: int) -> Out:
         items = b.items
         if len(items) == 1 and items[0][0] == CHECKPOINT_SRC:
-            # a host's checkpoint (actors.checkpoint): its own record type, not a batch
+            # a host's checkpoint (actors.runtime.checkpoint): its own record type, not a batch
             meta, blob = items[0][2]
             self.writer.append_checkpoint(b.ts_ns, b.group, dict(meta), bytes(blob))
             return self._commit(now_ns)

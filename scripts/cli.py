@@ -27,7 +27,7 @@ def main() -> None:
 def demo(duration_s: float | None, seed: int | None, as_json: bool, out_dir: str | None,
          conf: str | None, faults: str | None) -> None:
     """Run the simulated venues and the engine; print a summary."""
-    from scripts.demo import print_human, run_demo
+    from scripts.demo.demo import print_human, run_demo
 
     if duration_s is not None and duration_s <= 0:
         raise click.BadParameter(f"must be > 0, got {duration_s}", param_hint="--duration")
@@ -76,13 +76,13 @@ def bench() -> None:
 @click.option("--quick", is_flag=True, help="Short runs (smoke test).")
 def bench_tick_to_trade(as_json: bool, quick: bool) -> None:
     """Floor (direct calls) against the actor pipeline, in two placements and three rates."""
-    from scripts.bench import run_tick_to_trade
+    from scripts.bench.tick_to_trade import run_tick_to_trade
 
     result = run_tick_to_trade(quick=quick, progress=not as_json)
     if as_json:
         sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
     else:
-        from scripts.bench import print_table
+        from scripts.bench.tick_to_trade import print_table
 
         print_table(result)
 
@@ -92,8 +92,8 @@ def bench_tick_to_trade(as_json: bool, quick: bool) -> None:
 @click.option("--quick", is_flag=True, help="Fewer repetitions (smoke test).")
 def bench_risk(as_json: bool, quick: bool) -> None:
     """Repair decision time, and halt → every executor HALTED, in process."""
-    from scripts.bench_risk import run_risk_bench
-    from scripts.runtime import configure_logging
+    from scripts.bench.risk import run_risk_bench
+    from scripts.launch.process import configure_logging
 
     configure_logging(None, "WARNING", quiet=True)
     result = run_risk_bench(quick=quick)
@@ -112,7 +112,7 @@ def bench_risk(as_json: bool, quick: bool) -> None:
 @click.option("--run-dir", required=True, help="Directory for the journal and latency files.")
 def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
     """Run one node (process) of a placement until SIGTERM."""
-    from scripts.node_main import run_node
+    from scripts.launch.node_main import run_node
 
     try:
         sys.exit(run_node(conf, node_name, sock_dir, run_dir))
@@ -121,18 +121,18 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
         sys.exit(2)
 
 
+#: The command groups, one module each (``scripts/<group>/cmd*.py``), registered in this order.
+COMMAND_MODULES = ("scripts.launch.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
+                   "scripts.replay.cmd", "scripts.audit.cmd", "scripts.report.cmd")
+
+
 def _register_plugins() -> None:
-    """Add the commands of every ``scripts/cmd_*.py`` module (each exports ``COMMANDS``)."""
+    """Add the commands of every module in ``COMMAND_MODULES`` (each exports ``COMMANDS``)."""
     import importlib
-    import pkgutil
 
-    import scripts
-
-    for info in pkgutil.iter_modules(scripts.__path__):
-        if info.name.startswith("cmd_"):
-            mod = importlib.import_module(f"scripts.{info.name}")
-            for cmd in getattr(mod, "COMMANDS", []):
-                main.add_command(cmd)
+    for name in COMMAND_MODULES:
+        for cmd in importlib.import_module(name).COMMANDS:
+            main.add_command(cmd)
 
 
 _register_plugins()

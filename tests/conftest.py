@@ -41,10 +41,10 @@ def sock_dir() -> Iterator[str]:
 def runtime(tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> Iterator[Any]:
     """A live node of the demo config (no venues), supervised, its risk core wrapped in
     ``FaultyCore`` (``Control("test.raise")`` makes it raise); stopped at the end."""
-    from scripts.launcher_node import NodeRuntime
-    from tests.helpers import FaultyCore
+    from actors.runtime.node_runtime import NodeRuntime
+    from tests.support.helpers import FaultyCore
     from transports.clock import LiveClock
-    from transports.config import load_config
+    from transports.config.engine import load_config
 
     run = tmp_path / "run"
     run.mkdir()

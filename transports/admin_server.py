@@ -25,7 +25,7 @@ import zmq.auth
 from loguru import logger
 from zmq.auth.thread import ThreadAuthenticator
 
-from transports.config_ops import AdminConfig
+from transports.config.ops import AdminConfig
 from transports.errors import ConfigError
 
 ZAP_DOMAIN = "cmc-admin"

@@ -26,14 +26,14 @@ from typing import Any
 import msgspec
 from loguru import logger
 
-from transports.config import AppConfig, SimVenueConfig
+from transports.config.engine import AppConfig, SimVenueConfig
 from transports.errors import ConfigError
-from transports.venue_msgs import CancelReq, Error, InstrumentsReq, NewOrder, SnapshotReq
 from transports.venues.sim.faults import FaultInjector, zero_counts
 from transports.venues.sim.mdpipe import MdPipe
 from transports.venues.sim.process import FairModel, PriceProcess, rng_for
 from transports.venues.sim.truth import SimTruth
 from transports.venues.sim.venue import SimVenue
+from transports.wire.venue_msgs import CancelReq, Error, InstrumentsReq, NewOrder, SnapshotReq
 
 MdOut = tuple[str, str, msgspec.Struct]  # venue, topic, message
 OeOut = tuple[str, str, msgspec.Struct]  # venue, account, message

@@ -31,12 +31,12 @@ import zmq
 from loguru import logger
 
 from transports.clock import Clock, LiveClock, sleep_s
-from transports.config import AppConfig, load_config, with_overrides
+from transports.config.engine import AppConfig, load_config, with_overrides
 from transports.errors import ConfigError
-from transports.venue_msgs import Error, OeRequest, RefRequest
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.faults import load_preset
 from transports.venues.sim.truth import SimTruth
+from transports.wire.venue_msgs import Error, OeRequest, RefRequest
 
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
 DRAIN = 512  #: most frames read from one socket per loop turn

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from transports.venue_msgs import Delta, FillRecord, Snapshot
+from transports.wire.venue_msgs import Delta, FillRecord, Snapshot
 
 MM_ACCOUNT = "__mm__"  #: the simulated market maker's account
 OPEN_STATES = ("new", "partial")

@@ -12,9 +12,9 @@ from typing import Any
 
 import msgspec
 
-from transports.venue_msgs import Delta, Heartbeat
 from transports.venues.sim.faults import FaultInjector
 from transports.venues.sim.matching import Book
+from transports.wire.venue_msgs import Delta, Heartbeat
 
 Item = tuple[str, msgspec.Struct]
 

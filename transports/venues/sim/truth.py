@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from transports.config import AppConfig, ContractConfig, PairConfig, SimConfig
+from transports.config.engine import AppConfig, ContractConfig, PairConfig, SimConfig
 from transports.venues.sim.matching import Book
 
 COUNT_KEYS = (

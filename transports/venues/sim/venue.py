@@ -16,8 +16,11 @@ from decimal import Decimal
 import msgspec
 import numpy as np
 
-from transports.config import ContractConfig, SimVenueConfig
-from transports.venue_msgs import (
+from transports.config.engine import ContractConfig, SimVenueConfig
+from transports.venues.sim.faults import FaultInjector
+from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
+from transports.venues.sim.truth import SimTruth
+from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
     CancelReq,
@@ -46,9 +49,6 @@ from transports.venue_msgs import (
     Trades,
     TradesReq,
 )
-from transports.venues.sim.faults import FaultInjector
-from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
-from transports.venues.sim.truth import SimTruth
 
 
 def _dec(x: float) -> str:

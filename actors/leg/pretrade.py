@@ -1,0 +1,289 @@
+"""The LegExecutor's pre-trade checks (DESIGN §8): one reason code per denial, no extra hop.
+
+Checks, in order: ``wrong_venue``, ``unknown_instrument``, ``bad_qty``, ``halted`` (HALTED denies
+every new order), ``reducing`` (REDUCING lets through only orders that bring the instrument's
+position closer to zero, counting what already works on that side), ``venue_uncertain`` (while an
+order's outcome is unknown the venue is REDUCING for us too), ``max_lots`` (per order),
+``max_position`` (position plus everything working on the same side plus this order) and
+``rate_limit`` (a token bucket refilled at ``max_orders_per_s``, bursting one second's worth,
+driven by the caller's ``now_ns`` in integer nano-tokens so replay is exact). Cancels are never
+checked here: they are always allowed (the executor only paces them with its cancel bucket,
+retrying on a timer, never dropping one).
+
+``MarketView`` adds the checks that need what the executor learns from other actors, run after
+``max_position`` and before the rate token is taken: ``feed_unhealthy`` (the venue's feed is
+STALE or not connected yet) and ``session_closed`` (the symbol's session is not ``open``) for
+exposure-increasing orders only; ``max_exposure`` (net exposure of the underlying across venues,
+from the last ``RiskView``, plus this order's base units, beyond
+``RiskConfig.max_net_exposure_base`` and growing); ``max_notional`` (price x tick x multiplier x
+lots, in the contract's currency converted by the ``RiskView`` FX rate of that currency if one
+came, else compared as is: a per-contract limit in its own currency); ``price_band`` (a buy above
+the best ask, or a sell below the best bid, by more than ``RiskConfig.price_band_ticks``; only
+once a valid book was seen); then, for exposure-increasing orders when the limit is on, the two
+budget checks of ``budget_reason``: ``gross_notional`` (``RiskConfig.max_gross_notional``) and
+``margin`` (``margin_capital`` x ``max_margin_pct`` / 100).
+
+The budget checks value every venue's positions in the home currency. Every venue's part comes
+from the last ``RiskView`` (the supervisor's positions at its marks) except the executor's own,
+which it replaces with what it knows first hand: per instrument the worst of position plus
+everything working on either side (this order included), each lot at the larger of the view's
+lot value, the touch and -- for the order's instrument -- the order's own price. Another venue's
+fills reach an executor only through the view, and the legs of a combo are checked at once on
+every venue against the same view; so an executor may grow its own part beyond what the view
+counted by at most its share of the headroom the view leaves under the limit: ``(limit -
+view's sum) / budget_venues``. The executors' growths together then stay within the limit
+whatever the others do meanwhile; the price is that one venue alone cannot take the whole
+headroom. Before the supervisor's first view (it sends one at start) nothing that grows a budget
+passes. An order that does not grow its instrument's worst case is never denied by them.
+
+``MarketInputs`` is the LegExecutor's side of the wiring: the handlers that keep the
+``MarketView`` current (``RiskView``, ``BookUpdate``, ``FeedHealth``, ``SessionStatus``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from actors.core import Out
+from transports.config.engine import ContractConfig, RiskConfig
+from transports.wire.messages import BookUpdate, FeedHealth, LegOrder, RiskView, SessionStatus
+
+_TOKEN = 1_000_000_000  #: one order in nano-tokens
+
+
+class RateBucket:
+    """A token bucket of ``rate_per_s`` orders per second (burst: one second's worth)."""
+
+    __slots__ = ("_cap", "_last_ns", "_rate", "_tokens")
+
+    def __init__(self, rate_per_s: int) -> None:
+        self._rate = rate_per_s
+        self._cap = rate_per_s * _TOKEN  #: a full bucket: one second's worth
+        self._tokens = self._cap
+        self._last_ns: int | None = None
+
+    def take(self, now_ns: int) -> bool:
+        """Take one token at ``now_ns``; False (and nothing taken) if the bucket is empty."""
+        last = self._last_ns
+        if last is None or now_ns > last:
+            if last is not None:
+                tokens = self._tokens + (now_ns - last) * self._rate
+                self._tokens = tokens if tokens < self._cap else self._cap
+            self._last_ns = now_ns
+        tokens = self._tokens
+        if tokens < _TOKEN:
+            return False
+        self._tokens = tokens - _TOKEN
+        return True
+
+
+def reduces(side: str, qty: int, position: int, working_same_side: int) -> bool:
+    """True if an order can only bring ``position`` closer to zero, even with what works."""
+    sign = 1 if side == "B" else -1
+    return position * sign < 0 and working_same_side + qty <= abs(position)
+
+
+class MarketView:
+    """What a LegExecutor knows of its venue's market and of risk, for ``market_reason``."""
+
+    __slots__ = ("band", "budget", "contracts", "exposure", "feed_ok", "fx", "gross", "key",
+                 "lot_value", "margin", "margin_limit", "max_exposure", "max_gross",
+                 "max_notional", "session", "split", "tick", "touch", "view_pos")
+
+    def __init__(self, risk: RiskConfig, contracts: dict[str, ContractConfig]) -> None:
+        self.band = risk.price_band_ticks
+        self.max_exposure = risk.max_net_exposure_base
+        self.max_notional = risk.max_notional_per_order
+        self.max_gross = risk.max_gross_notional  #: home ccy; 0 = off
+        #: home ccy; 0 = off (no ``margin_capital``)
+        self.margin_limit = risk.margin_capital * risk.max_margin_pct / 100.0
+        self.budget = bool(self.max_gross or self.margin_limit)  #: any budget check on
+        self.contracts = contracts  #: sym -> contract, this venue's
+        self.key = {s: f"{c.venue}:{s}" for s, c in contracts.items()}  #: sym -> "venue:sym"
+        self.tick = {s: float(Decimal(c.tick)) for s, c in contracts.items()}
+        self.feed_ok = True  #: False while the venue's feed is STALE / not connected
+        self.session: dict[str, str] = {}  #: sym -> session state (absent = open)
+        self.touch: dict[str, tuple[int, int]] = {}  #: sym -> (best bid, best ask); 0 = none
+        self.exposure: dict[str, float] = {}  #: underlying -> signed base units (RiskView)
+        self.fx: dict[str, float] = {}  #: ccy -> home ccy per unit (RiskView)
+        self.gross = 0.0  #: home ccy, every venue (RiskView)
+        self.margin = 0.0  #: home ccy, every venue (RiskView)
+        self.view_pos: dict[str, int] = {}  #: "venue:sym" -> lots the two sums are of
+        self.lot_value: dict[str, float] = {}  #: "venue:sym" -> home ccy per lot (RiskView)
+        self.split = 0  #: executors sharing the budgets' headroom (RiskView); 0 = no view yet
+
+
+def budget_reason(o: LegOrder, contract: ContractConfig, positions: Mapping[str, int],
+                  open_orders: Iterable[Any], mv: MarketView) -> str:
+    """Return ``gross_notional`` or ``margin`` if ``o`` grows the venue's part of that budget
+    beyond its share of the headroom (see the module), or "".
+
+    ``positions`` (sym -> lots) and ``open_orders`` (anything with ``sym``, ``side``,
+    ``leaves_lots``) are the executor's own venue; see the module for the valuation."""
+    buys: dict[str, int] = {}
+    sells: dict[str, int] = {}
+    for x in open_orders:
+        w = buys if x.side == "B" else sells
+        w[x.sym] = w.get(x.sym, 0) + x.leaves_lots
+    sym, qty = o.sym, o.qty_lots
+    gross, margin, added = mv.gross, mv.margin, 0.0
+    for s in {*positions, *buys, *sells, sym}:
+        c = contract if s == sym else mv.contracts.get(s)
+        if c is None:
+            continue
+        key = mv.key.get(s) or f"{c.venue}:{s}"
+        pos, b, sl = positions.get(s, 0), buys.get(s, 0), sells.get(s, 0)
+        worst = max(abs(pos + b), abs(pos - sl))
+        seen = mv.lot_value.get(key, 0.0)
+        per_tick = mv.tick.get(s, 0.0) * c.multiplier * mv.fx.get(c.ccy, 1.0)
+        bid, ask = mv.touch.get(s, (0, 0))
+        v = max(seen, (ask or bid) * per_tick)
+        if s == sym:
+            v = max(v, o.px_ticks * per_tick)
+            if o.side == "B":
+                grown = max(abs(pos + b + qty), abs(pos - sl))
+            else:
+                grown = max(abs(pos + b), abs(pos - sl - qty))
+            added = (grown - worst) * v
+            worst = grown
+        d = worst * v - abs(mv.view_pos.get(key, 0)) * seen
+        gross += d
+        margin += d * c.margin_rate
+    if added <= 0.0:
+        return ""  # the worst case does not grow
+    n = mv.split
+    # growth of this venue's part beyond the view vs its share of the view's headroom
+    if mv.max_gross and (n <= 0 or (gross - mv.gross) * n > mv.max_gross - mv.gross):
+        return "gross_notional"
+    if mv.margin_limit and (n <= 0 or (margin - mv.margin) * n > mv.margin_limit - mv.margin):
+        return "margin"
+    return ""
+
+
+def market_reason(o: LegOrder, contract: ContractConfig, position: int, working_same_side: int,
+                  mv: MarketView, positions: Mapping[str, int] | None = None,
+                  open_orders: Iterable[Any] = ()) -> str:
+    """Return the ``MarketView`` denial reason for ``o`` (see the module), or ""."""
+    sign = 1 if o.side == "B" else -1
+    qty = o.qty_lots
+    increasing = not (position * sign < 0 and working_same_side + qty <= abs(position))
+    if increasing:
+        if not mv.feed_ok:
+            return "feed_unhealthy"
+        if mv.session.get(o.sym, "open") != "open":
+            return "session_closed"
+        u = contract.underlying
+        if u:
+            # no RiskView yet means nothing is held: the limit applies from the first order
+            cur = mv.exposure.get(u, 0.0)
+            new = cur + sign * qty * contract.base_per_lot
+            if abs(new) > mv.max_exposure and abs(new) > abs(cur):
+                return "max_exposure"
+    if mv.max_notional:
+        notional = o.px_ticks * mv.tick.get(o.sym, 0.0) * contract.multiplier * qty
+        if notional * mv.fx.get(contract.ccy, 1.0) > mv.max_notional:
+            return "max_notional"
+    if mv.band:
+        bid, ask = mv.touch.get(o.sym, (0, 0))
+        if sign > 0 and ask and o.px_ticks > ask + mv.band:
+            return "price_band"
+        if sign < 0 and bid and o.px_ticks < bid - mv.band:
+            return "price_band"
+    if increasing and mv.budget:
+        own = positions if positions is not None else {o.sym: position}
+        return budget_reason(o, contract, own, open_orders, mv)
+    return ""
+
+
+def pretrade_reason(
+    o: LegOrder,
+    venue: str,
+    contract: ContractConfig | None,
+    trading_state: str,
+    position: int,
+    working_same_side: int,
+    uncertain: bool,
+    bucket: RateBucket,
+    now_ns: int,
+    market: MarketView | None = None,
+    positions: Mapping[str, int] | None = None,
+    open_orders: Iterable[Any] = (),
+) -> str:
+    """Return the denial reason for ``o``, or "" if it may be sent (a token is then taken).
+
+    ``positions`` and ``open_orders`` (the venue's, for the budget checks) default to ``o``'s
+    instrument at ``position`` with nothing working."""
+    if o.venue != venue:
+        return "wrong_venue"
+    if contract is None:
+        return "unknown_instrument"
+    qty = o.qty_lots
+    if qty <= 0:
+        return "bad_qty"
+    if trading_state == "HALTED":
+        return "halted"
+    sign = 1 if o.side == "B" else -1
+    if trading_state == "REDUCING" or uncertain:
+        # ``reduces``, inline (only these two checks need it)
+        reducing = position * sign < 0 and working_same_side + qty <= abs(position)
+        if trading_state == "REDUCING" and not reducing:
+            return "reducing"
+        if uncertain and not reducing:
+            return "venue_uncertain"
+    if qty > contract.max_lots_per_order:
+        return "max_lots"
+    worst = position + sign * (working_same_side + qty)
+    if abs(worst) > contract.max_position_lots and abs(worst) > abs(position):
+        return "max_position"
+    if market is not None:
+        why = market_reason(o, contract, position, working_same_side, market, positions,
+                            open_orders)
+        if why:
+            return why
+    if not bucket.take(now_ns):
+        return "rate_limit"
+    return ""
+
+
+class MarketInputs:
+    """The LegExecutor's handlers that keep its ``MarketView`` current (a mixin of the core)."""
+
+    venue: str
+    market: MarketView
+
+    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
+        mv = self.market
+        mv.exposure = dict(m.exposure)
+        if m.fx:
+            mv.fx = dict(m.fx)
+        mv.gross = m.gross_notional
+        mv.margin = m.margin_used
+        mv.view_pos = dict(m.positions)
+        mv.lot_value = dict(m.lot_notional)
+        mv.split = m.budget_venues
+        return []
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        if u.venue == self.venue:
+            if u.valid:
+                self.market.touch[u.sym] = (u.bid_px[0] if u.bid_px else 0,
+                                            u.ask_px[0] if u.ask_px else 0)
+            else:
+                self.market.touch.pop(u.sym, None)
+        return []
+
+    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+        if h.venue == self.venue:
+            self.market.feed_ok = h.state not in ("STALE", "CONNECTING")
+        return []
+
+    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
+        if m.venue == self.venue:
+            self.market.session[m.sym] = m.state
+        return []
+
+
+__all__ = ["MarketInputs", "MarketView", "RateBucket", "budget_reason", "market_reason",
+           "pretrade_reason", "reduces"]

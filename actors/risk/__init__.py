@@ -1,0 +1,1 @@
+"""actors.risk.risk."""

@@ -1,0 +1,524 @@
+"""The dispatcher host: one pykka actor (one OS thread) hosting several actors.
+
+Why: a pykka ``tell`` wakes another OS thread, which costs 4-30 µs per hop on the reference
+machine, so a naive chain feed -> book -> strategy -> combo -> leg pays that five times per tick.
+Actors placed in the same *group* share one host: a message between them is a function call
+processed in FIFO order, run to completion. Groups are still real pykka actors (``tell``, ``ask``
+and proxies work), and a group can hold a single actor, so placement alone decides the
+trade-off between isolation and latency.
+
+The host's inbox is a ``PollingInbox``: its ``get`` polls the host's ZeroMQ sockets, an eventfd
+that other threads ring when they ``tell``, and the timer heap. So the thread that reads a
+market-data frame is the thread that sends the order, with no hand-off in between.
+
+Messages to actors in other groups of the same node are collected during a dispatch cycle and
+sent as one ``tell`` per group; messages to other nodes go as one MessagePack frame per node over
+a PUSH socket. Every message delivered to an actor is also copied, in batches, to the journal.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import math
+import os
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pykka
+import zmq
+from loguru import logger
+
+from actors.core import Out
+from actors.runtime.shell import Shell, SocketSpec
+from actors.runtime.supervised_host import SupervisedHost
+from transports.clock import Clock
+from transports.errors import CodecError
+from transports.wire.codec import batch_codec, encode
+from transports.wire.messages import (
+    BookDelta,
+    BookSnapshot,
+    BookUpdate,
+    Control,
+    Decision,
+    JournalBatch,
+    Reconnect,
+    SetTimer,
+    Timer,
+)
+
+#: Derived market data is not journaled: replay recomputes it from the venue frames (which are).
+NOT_JOURNALED: frozenset[type] = frozenset({BookDelta, BookSnapshot, BookUpdate})
+
+#: Most frames read from one socket per poll, so one busy socket cannot starve the others.
+MAX_FRAMES_PER_POLL = 256
+
+
+class IoReady:
+    """Envelope body: these sockets are readable."""
+
+    __slots__ = ("socks",)
+
+    def __init__(self, socks: list[Any]) -> None:
+        self.socks = socks
+
+
+class TimersDue:
+    """Envelope body: at least one timer is due."""
+
+    __slots__ = ()
+
+
+class GroupBatch:
+    """Envelope body: messages from another group of this node, in order."""
+
+    __slots__ = ("items",)
+
+    def __init__(self, items: list[tuple[str, Any]]) -> None:
+        self.items = items
+
+
+class Begin:
+    """Envelope body: every host of the node is registered; start the hosted actors."""
+
+    __slots__ = ()
+
+
+class _Envelope:
+    __slots__ = ("message", "reply_to")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+        self.reply_to = None
+
+
+class PollingInbox:
+    """A pykka inbox whose ``get`` also waits on ZeroMQ sockets and timers.
+
+    ``put`` may be called from any thread; everything else runs in the host's thread.
+    """
+
+    def __init__(self) -> None:
+        self._q: collections.deque[Any] = collections.deque()
+        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
+        self._sleeping = False
+        self.poller = zmq.Poller()
+        self.poller.register(self._efd, zmq.POLLIN)
+        #: returns the ms until the next timer (or None) — set by the host
+        self.next_timeout_ms: Callable[[], float | None] = lambda: None
+        self.closed = False
+
+    def put(self, envelope: Any, block: bool = True, timeout: float | None = None) -> None:
+        self._q.append(envelope)
+        # Ring only when the host may be asleep in poll; the GIL orders these reads and writes,
+        # and the host re-checks the deque after raising the flag, so no wake-up is lost.
+        if self._sleeping:
+            try:
+                os.eventfd_write(self._efd, 1)
+            except OSError:
+                pass
+
+    def empty(self) -> bool:
+        return not self._q
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        q = self._q
+        while True:
+            if q:
+                return q.popleft()
+            if not block or self.closed:
+                raise queue.Empty
+            wait_ms = self.next_timeout_ms()
+            if wait_ms is not None and wait_ms <= 0:
+                return _Envelope(TimersDue())
+            self._sleeping = True
+            if q:
+                self._sleeping = False
+                continue
+            # Cap the wait so a lost wake-up could only ever cost 100 ms, never a hang.
+            events = self.poller.poll(100 if wait_ms is None else min(100, math.ceil(wait_ms)))
+            self._sleeping = False
+            socks = []
+            for sock, _ in events:
+                if sock == self._efd:
+                    try:
+                        os.eventfd_read(self._efd)
+                    except BlockingIOError:
+                        pass
+                else:
+                    socks.append(sock)
+            if socks:
+                q.append(_Envelope(IoReady(socks)))
+
+    def close(self) -> None:
+        self.closed = True
+        try:
+            os.close(self._efd)
+        except OSError:
+            pass
+
+
+class Directory:
+    """Where every actor lives: group and node, and how to reach other groups and nodes."""
+
+    def __init__(self, node: str, actor_group: dict[str, str], group_node: dict[str, str],
+                 node_address: dict[str, str]) -> None:
+        self.node = node
+        self.actor_group = actor_group
+        self.group_node = group_node
+        self.node_address = node_address
+        self.refs: dict[str, pykka.ActorRef[Any]] = {}
+        self.io_group: dict[str, str] = {}
+        for g, n in group_node.items():
+            self.io_group.setdefault(n, g)
+
+    def remote_node(self, actor: str) -> str | None:
+        """Return the node hosting ``actor`` if it is not this node."""
+        g = self.actor_group.get(actor)
+        if g is None:
+            return None
+        n = self.group_node[g]
+        return None if n == self.node else n
+
+
+class Host(SupervisedHost, pykka.ThreadingActor):
+    """Hosts the shells of one group in one thread; routes their output (supervision:
+    ``actors.runtime.supervised_host``)."""
+
+    def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
+                 ctx: zmq.Context[Any], cpus: list[int] | None = None,
+                 journal: str = "journal", on_error: Callable[[str, BaseException], None] | None
+                 = None, epoch: int = 0) -> None:
+        super().__init__()
+        self.group = group
+        #: the epoch the node built its cores with, journaled with each ``@start`` so a replay
+        #: of a run directory that several launches wrote builds each launch's cores alike
+        self.epoch = epoch
+        self.shells = {s.name: s for s in shells}
+        self.dir = directory
+        self.clock = clock
+        self.ctx = ctx
+        self.cpus = cpus or []
+        self.journal = journal if journal in directory.actor_group else ""
+        self.journal_local = self.journal in self.shells
+        self.on_error = on_error
+        self._sock_owner: dict[Any, tuple[Shell, str]] = {}
+        self._pull: zmq.Socket[bytes] | None = None
+        self._push: dict[str, zmq.Socket[bytes]] = {}
+        self._timers: list[tuple[int, int, str, str]] = []
+        self._timer_gen: dict[tuple[str, str], int] = {}
+        self._timer_seq = 0
+        self._group_out: dict[str, list[tuple[str, Any]]] = {}
+        self._node_out: dict[str, list[tuple[str, Any]]] = {}
+        self._jbuf: list[tuple[str, Any]] = []
+        self._pending_sends: dict[str, Shell] = {}
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.started = threading.Event()
+        self._closed = False
+        self.actor_inbox.next_timeout_ms = self._next_timeout_ms  # type: ignore[attr-defined]
+
+    def _create_actor_inbox(self) -> PollingInbox:  # type: ignore[override]
+        return PollingInbox()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        if self.cpus:
+            # Pin this thread only, by its native id: psutil.Process().cpu_affinity() called
+            # here would pin the process's main thread instead.
+            psutil.Process(threading.get_native_id()).cpu_affinity(list(self.cpus))
+        threading.current_thread().name = f"host-{self.group}"
+        inbox: PollingInbox = self.actor_inbox  # type: ignore[assignment]
+        for shell in self.shells.values():
+            for spec in shell.socket_specs():
+                self._open(shell, spec)
+        if self.dir.io_group.get(self.dir.node) == self.group and len(self.dir.node_address) > 1:
+            self._pull = self.ctx.socket(zmq.PULL)
+            self._pull.setsockopt(zmq.LINGER, 0)
+            self._pull.setsockopt(zmq.RCVHWM, 0)
+            self._pull.bind(self.dir.node_address[self.dir.node])
+            inbox.poller.register(self._pull, zmq.POLLIN)
+        self.started.set()
+
+    def on_stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        now = self.clock.now_ns()
+        for shell in self.shells.values():
+            if self.journal and shell.name != self.journal:
+                self._jbuf.append(("@stop", shell.name, Control("stop")))
+            self._run(shell.name, lambda s=shell: s.core.on_stop(now), now)
+        self._flush(now)
+        if self.journal_local:
+            self.shells[self.journal].core.on_stop(now)  # flush after the last batch
+        for sock in [*self._sock_owner, *self._push.values(), self._pull]:
+            if sock is not None:
+                sock.close(linger=0)
+        self.actor_inbox.close()  # type: ignore[attr-defined]
+
+    def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
+        logger.opt(exception=exception_value).error("host {} failed", self.group)
+        self.on_stop()
+
+    # --- receive ---------------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        now = self.clock.now_ns()
+        if isinstance(message, IoReady):
+            for sock in message.socks:
+                self._drain(sock, now)
+        elif isinstance(message, GroupBatch):
+            for dest, msg in message.items:
+                self._deliver("@group", dest, msg, now)
+        elif isinstance(message, TimersDue):
+            self._fire_timers(now)
+        elif isinstance(message, Begin):
+            for shell in self.shells.values():
+                if self.journal:
+                    self._jbuf.append(("@start", shell.name, Control(
+                        "start", str(self.epoch) if self.epoch else "")))
+                self._run(shell.name, lambda s=shell: s.core.on_start(now), now)
+        else:
+            return None
+        self._flush(now)
+        if self._ckpt_next_ns and now >= self._ckpt_next_ns:
+            self._checkpoint(now)  # between two dispatch cycles (actors.runtime.checkpoint)
+        return None
+
+    def _drain(self, sock: Any, now: int) -> None:
+        if sock is self._pull:
+            for _ in range(MAX_FRAMES_PER_POLL):
+                try:
+                    frame = sock.recv(zmq.NOBLOCK, copy=True)
+                except zmq.Again:
+                    return
+                try:
+                    items = batch_codec.decode(frame)
+                except CodecError as exc:
+                    self.counters["bad_node_frames"] += 1
+                    logger.warning("node {} group {}: dropped frame: {}", self.dir.node,
+                                   self.group, exc)
+                    continue
+                for dest, msg in items:
+                    self._deliver("@group", dest, msg, now)
+            return
+        shell, key = self._sock_owner[sock]
+        src = "@" + key
+        for _ in range(MAX_FRAMES_PER_POLL):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = shell.decode(key, frames, now)
+            except Exception as exc:  # noqa: BLE001 - a decode bug must not kill the host
+                self._failed(shell.name, exc, now)
+                continue
+            self._route(src, [(shell.name, msg)], now)
+
+    # --- routing ---------------------------------------------------------------------------------
+
+    def _run(self, name: str, fn: Callable[[], Out], now: int) -> None:
+        """Run one handler, then everything it caused in this group, in FIFO order."""
+        try:
+            out = fn()
+        except Exception as exc:  # noqa: BLE001 - one catch point per handler keeps the host alive
+            self._failed(name, exc, now)
+            return
+        if out:
+            self._route(name, out, now)
+
+    def _route(self, src: str, out: Out, now: int) -> None:
+        """Deliver ``out`` (sent by ``src``) and everything it causes here, in FIFO order;
+        then release the sends that wait for a group commit (see ``LegShell``)."""
+        self._route_fifo(src, out, now)
+        if self._pending_sends:
+            pending, self._pending_sends = self._pending_sends, {}
+            for shell in pending.values():
+                try:
+                    shell.flush_sends()  # type: ignore[attr-defined]
+                except Exception as exc:  # noqa: BLE001
+                    self._failed(shell.name, exc, now)
+
+    def _route_fifo(self, src: str, out: Out, now: int) -> None:
+        fifo = collections.deque((src, d, m) for d, m in out)
+        shells = self.shells
+        while fifo:
+            sender, dest, msg = fifo.popleft()
+            shell = shells.get(dest)
+            if shell is not None:
+                # derived book data made here is not journaled (replay recomputes it); what
+                # arrives from outside the group always is, or replay could not feed it
+                if self.journal and dest != self.journal and (
+                        sender[:1] == "@" or type(msg) not in NOT_JOURNALED):
+                    self._jbuf.append((sender, dest, msg))
+                try:
+                    more = shell.handle(msg, now)
+                except Exception as exc:  # noqa: BLE001
+                    self._failed(dest, exc, now)
+                    continue
+                if more:
+                    for d, m in more:
+                        if d[0] == "@":
+                            # socket sends and timers take effect at once: an order leaves
+                            # as soon as its executor decided it, not after the FIFO drains
+                            self._special(dest, d, m, now)
+                        else:
+                            fifo.append((dest, d, m))
+            elif dest[0] == "@":
+                self._special(sender, dest, msg, now)
+            else:
+                self._forward(dest, msg)
+
+    def _deliver(self, src: str, dest: str, msg: Any, now: int) -> None:
+        if dest in self.shells:
+            self._route(src, [(dest, msg)], now)
+        else:
+            self._forward(dest, msg)
+
+    def _special(self, sender: str, dest: str, msg: Any, now: int) -> None:
+        if dest == "@timer":
+            assert isinstance(msg, SetTimer)
+            self._set_timer(sender, msg)
+            return
+        if dest == "@host":
+            if isinstance(msg, Reconnect):
+                self._reopen(self.shells[sender], msg.key)
+            return
+        shell = self.shells[sender]
+        if self.journal:
+            self._jbuf.append((sender, f"{sender}{dest}", msg))
+        try:
+            shell.send(dest[1:], msg)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(sender, exc, now)
+            return
+        if getattr(shell, "pending", False):
+            self._pending_sends[shell.name] = shell
+
+    def _open(self, shell: Shell, spec: SocketSpec) -> None:
+        sock = self.ctx.socket(spec.kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if spec.identity:
+            sock.setsockopt(zmq.IDENTITY, spec.identity)
+        if spec.kind == zmq.SUB:
+            sock.setsockopt(zmq.RCVHWM, 0)
+            for topic in spec.subscribe:
+                sock.setsockopt(zmq.SUBSCRIBE, topic)
+        if spec.bind:
+            sock.bind(spec.address)
+        else:
+            sock.connect(spec.address)
+        shell.sockets[spec.key] = sock
+        self._sock_owner[sock] = (shell, spec.key)
+        self.actor_inbox.poller.register(sock, zmq.POLLIN)  # type: ignore[attr-defined]
+
+    def _reopen(self, shell: Shell, key: str) -> None:
+        """Close and reopen one of ``shell``'s sockets: a new session with the gateway."""
+        old = shell.sockets.get(key)
+        if old is not None:
+            self.actor_inbox.poller.unregister(old)  # type: ignore[attr-defined]
+            del self._sock_owner[old]
+            old.close(linger=0)
+        for spec in shell.socket_specs():
+            if spec.key == key:
+                self._open(shell, spec)
+        self.counters[f"reconnects.{shell.name}.{key}"] += 1
+
+    def _forward(self, dest: str, msg: Any) -> None:
+        group = self.dir.actor_group.get(dest)
+        if group is None:
+            self.counters["unroutable"] += 1
+            return
+        node = self.dir.group_node[group]
+        if node == self.dir.node:
+            self._group_out.setdefault(group, []).append((dest, msg))
+        else:
+            self._node_out.setdefault(node, []).append((dest, msg))
+
+    def _flush(self, now: int) -> None:
+        if self._jbuf:
+            jb, self._jbuf = self._jbuf, []
+            batch = JournalBatch(self.group, now, jb)
+            if self.journal_local:
+                self.shells[self.journal].handle(batch, now)
+            else:
+                self._forward(self.journal, batch)
+        if self._group_out:
+            out, self._group_out = self._group_out, {}
+            for group, items in out.items():
+                ref = self.dir.refs.get(group)
+                if ref is None:
+                    self.counters["unroutable"] += len(items)
+                    continue
+                try:
+                    ref.tell(GroupBatch(items))
+                except pykka.ActorDeadError:
+                    # a dead group must not take this one down; its supervisor restarts it
+                    self.counters[f"dropped_to_dead.{group}"] += len(items)
+        if self._node_out:
+            out2, self._node_out = self._node_out, {}
+            for node, items2 in out2.items():
+                sock = self._push.get(node)
+                if sock is None:
+                    sock = self.ctx.socket(zmq.PUSH)
+                    sock.setsockopt(zmq.LINGER, 1000)
+                    sock.setsockopt(zmq.SNDHWM, 0)
+                    sock.connect(self.dir.node_address[node])
+                    self._push[node] = sock
+                sock.send(encode(items2))
+
+    def _failed(self, name: str, exc: BaseException, now: int) -> None:
+        self.counters[f"errors.{name}"] += 1
+        logger.opt(exception=exc).error("actor {} raised in its handler; message dropped", name)
+        if self.journal:
+            self._jbuf.append((name, self.journal, Decision(name, "error", repr(exc), now)))
+        if self.on_error is not None:
+            self.on_error(name, exc)
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def _set_timer(self, actor: str, req: SetTimer) -> None:
+        self._timer_seq += 1
+        self._timer_gen[(actor, req.key)] = self._timer_seq
+        if req.due_ns > 0:
+            heapq.heappush(self._timers, (req.due_ns, self._timer_seq, actor, req.key))
+
+    def _next_timeout_ms(self) -> float | None:
+        if not self._timers:
+            return None
+        return (self._timers[0][0] - self.clock.now_ns()) / 1e6
+
+    def _fire_timers(self, now: int) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            _, seq, actor, key = heapq.heappop(self._timers)
+            if self._timer_gen.get((actor, key)) != seq:
+                continue  # replaced or cancelled
+            del self._timer_gen[(actor, key)]
+            self._route("@timer", [(actor, Timer(key, now))], now)
+
+    # --- queries (ask) ---------------------------------------------------------------------------
+
+    def query(self, actor: str) -> dict[str, Any]:
+        """Return the snapshot of a hosted actor's core (called through ``ask``/proxy)."""
+        return self.shells[actor].core.snapshot()
+
+    def call(self, actor: str, fn: Callable[[Any, int], Any]) -> Any:
+        """Run ``fn(core, now_ns)`` in this thread and route what it returns (admin, tests)."""
+        now = self.clock.now_ns()
+        result = fn(self.shells[actor].core, now)
+        if isinstance(result, list):
+            self._route(actor, result, now)
+            self._flush(now)
+        return result
+
+    def host_counters(self) -> dict[str, int]:
+        """Return the host's own counters."""
+        return dict(self.counters)
+
+
+__all__ = ["Begin", "Directory", "GroupBatch", "Host", "PollingInbox"]

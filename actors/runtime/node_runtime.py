@@ -1,0 +1,298 @@
+"""One node of a launch, and the launcher's view of all of them.
+
+``NodeRuntime``: a ``Node`` with its ``Supervisor`` (leg executors wrapped so they reconcile with
+the venue before trading) and the operations the admin socket needs (``op``). A child node
+process also serves ``op`` on a control socket, ``ipc://<sock dir>/ctl-<node>`` (a ROUTER in the
+run's private 0700 socket directory; MessagePack ``{"id", "cmd", "args"}`` →
+``{"id", "ok", "result"|"error"}``). ``Cluster`` is the launcher's view: an operation on an actor
+goes to the node that runs it, locally or over that node's control socket, always with a
+deadline.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+from loguru import logger
+
+from actors.runtime.node import Node
+from actors.runtime.supervisor import wrap_leg
+from actors.runtime.supervisor_shell import Supervisor
+from transports.clock import Clock
+from transports.config.engine import AppConfig
+from transports.journal.writer import CORES_FILE
+from transports.wire.codec import encode
+from transports.wire.messages import Control
+
+#: Largest control reply or request accepted (snapshots of busy executors are the big ones).
+MAX_CTL_BYTES = 16 << 20
+
+
+class OpError(Exception):
+    """An operation failed; the message is the reply's error text."""
+
+
+def ctl_address(sock_dir: str, node: str) -> str:
+    """Return the control socket address of ``node``."""
+    return f"ipc://{sock_dir}/ctl-{node}"
+
+
+class NodeRuntime:
+    """A node, its supervisor, and the operations run against them."""
+
+    def __init__(self, cfg: AppConfig, node_name: str, ctx: zmq.Context[Any], clock: Clock,
+                 sock_dir: str, run_dir: Path, *,
+                 wrap: Callable[[str, Any], Any] | None = None,
+                 exit_fn: Callable[[int], None] | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.node = Node(cfg, node_name, ctx, clock, sock_dir, run_dir)
+        self.wrap = wrap
+
+        def prepare(name: str, core: Any, c: AppConfig) -> Any:
+            core = wrap_leg(name, core, c)
+            return wrap(name, core) if wrap is not None else core
+
+        for name, shell in self.node.shells.items():
+            shell.core = prepare(name, shell.core, cfg)
+        # replay must wrap the executors as they ran (``scripts.replay.core.recorded_wrap``)
+        (run_dir / CORES_FILE).write_bytes(b'{"leg": "LegReconciler"}\n')
+        self.supervisor: Supervisor | None = None
+        if cfg.supervision.enabled:
+            node = self.node
+            self.supervisor = Supervisor(
+                node, clock, core_factory=lambda a, c: prepare(a, node.fresh_core(a, c), c),
+                wrap=prepare, exit_fn=exit_fn or os._exit)
+
+    @property
+    def name(self) -> str:
+        """The node's name."""
+        return self.node.name
+
+    def start(self) -> None:
+        """Start the hosts, then the supervisor."""
+        sup = self.supervisor
+        self.node.start(on_error=sup.on_error if sup is not None else None)
+        if sup is not None:
+            sup.start()
+
+    def stop(self) -> None:
+        """Stop the supervisor first (a stopping host is not a crash), then the node."""
+        if self.supervisor is not None:
+            self.supervisor.stop()
+        self.node.stop()
+        self.node.close_send_sockets()
+
+    # --- operations (admin socket, control socket, cmc top, metrics) -----------------------------
+
+    def op(self, cmd: str, args: dict[str, Any], timeout_s: float = 2.0) -> Any:
+        """Run one operation on this node; raise ``OpError`` with a reason on failure."""
+        node = self.node
+        actor = args.get("actor", "")
+        if actor and not node.is_local(actor):
+            raise OpError(f"actor {actor!r} is not on node {node.name!r}")
+        try:
+            if cmd == "ping":
+                return {"node": node.name, "pid": os.getpid(), "mono_ns": self.clock.mono_ns()}
+            if cmd == "query":
+                return node.query(actor, timeout=timeout_s)
+            if cmd == "tell":
+                node.tell(actor, Control(str(args["cmd"]), str(args.get("arg", ""))))
+                return None
+            if cmd == "actors":
+                sup = self.supervisor.snapshot()["actors"] if self.supervisor else {}
+                return {a: {"node": node.name, "group": node.group_of(a),
+                            "host_alive": node.host_of(a).is_alive(), **sup.get(a, {})}
+                        for a in node.shells}
+            if cmd == "supervisor":
+                return self.supervisor.snapshot() if self.supervisor else {}
+            if cmd == "latency":
+                return node.latency.summary_us()
+            if cmd == "counters":
+                return node.host_counters(timeout=timeout_s)
+            if cmd == "restart":
+                if self.supervisor is None:
+                    raise OpError("supervision is disabled")
+                if not self.supervisor.restart(actor, timeout_s * 2):
+                    raise OpError(f"restart of {actor} did not finish in {timeout_s * 2:g}s")
+                return {"restarted": actor}
+            if cmd == "set_attr":
+                return self._set_attr(actor, str(args["attr"]), args["value"], timeout_s)
+            if cmd == "rotate_journal":
+                # in the journal's own thread, between two of its batches
+                return node.host_of(actor).proxy().call(
+                    actor, lambda core, now: core.rotate(now)).get(timeout=timeout_s)
+        except OpError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
+            raise OpError(f"{cmd} failed: {exc!r}") from None
+        raise OpError(f"unknown operation {cmd!r}")
+
+    def _set_attr(self, actor: str, attr: str, value: dict[str, Any], timeout_s: float) -> Any:
+        """Replace a config struct a core holds (``pair``, ``risk``) in the core's own thread."""
+        if attr not in ("pair", "risk"):
+            raise OpError(f"attribute {attr!r} cannot be set")
+
+        def apply(core: Any, now_ns: int) -> None:
+            current = getattr(core, attr)
+            setattr(core, attr, msgspec.convert(value, type(current)))
+
+        self.node.host_of(actor).proxy().call(actor, apply).get(timeout=timeout_s)
+        return {"actor": actor, "attr": attr}
+
+
+class CtlServer:
+    """Serves ``NodeRuntime.op`` on the node's control socket, in its own thread."""
+
+    def __init__(self, runtime: NodeRuntime, ctx: zmq.Context[Any], address: str) -> None:
+        self.runtime = runtime
+        self.sock: zmq.Socket[bytes] = ctx.socket(zmq.ROUTER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_CTL_BYTES)
+        self.sock.bind(address)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ctl", daemon=True)
+
+    def start(self) -> None:
+        """Start serving."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._stop.set()
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        dec = msgspec.msgpack.Decoder(dict[str, Any])
+        try:
+            while not self._stop.is_set():
+                if not self.sock.poll(100):
+                    continue
+                frames = self.sock.recv_multipart()
+                rid = ""
+                try:
+                    req = dec.decode(frames[-1])
+                    rid = str(req.get("id", ""))
+                    result = self.runtime.op(str(req["cmd"]), dict(req.get("args") or {}),
+                                             float(req.get("timeout_s", 2.0)))
+                    reply: dict[str, Any] = {"id": rid, "ok": True, "result": result}
+                except (OpError, KeyError, ValueError, msgspec.DecodeError, RecursionError) as exc:
+                    reply = {"id": rid, "ok": False, "error": str(exc)}
+                self.sock.send_multipart([*frames[:-1], encode(reply)])
+        finally:
+            self.sock.close(linger=0)
+
+
+class CtlClient:
+    """Requests to a child node's control socket; one at a time, each with a deadline."""
+
+    def __init__(self, ctx: zmq.Context[Any], address: str) -> None:
+        self.ctx = ctx
+        self.address = address
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._sock: zmq.Socket[bytes] | None = None
+
+    def _socket(self) -> zmq.Socket[bytes]:
+        if self._sock is None:
+            s = self.ctx.socket(zmq.DEALER)
+            s.setsockopt(zmq.LINGER, 0)
+            s.setsockopt(zmq.MAXMSGSIZE, MAX_CTL_BYTES)
+            s.connect(self.address)
+            self._sock = s
+        return self._sock
+
+    def request(self, cmd: str, args: dict[str, Any], timeout_s: float = 2.0) -> Any:
+        """Run ``cmd`` on the node; raise ``OpError`` on an error reply or at the deadline."""
+        with self._lock:
+            sock = self._socket()
+            rid = str(next(self._ids))
+            sock.send(encode({"id": rid, "cmd": cmd, "args": args, "timeout_s": timeout_s}))
+            deadline_ms = int(timeout_s * 1000) + 500
+            while sock.poll(deadline_ms):
+                reply = msgspec.msgpack.decode(sock.recv())
+                if reply.get("id") != rid:
+                    continue  # the late answer to an earlier request that timed out
+                if not reply.get("ok"):
+                    raise OpError(str(reply.get("error")))
+                return reply.get("result")
+            # the node may be restarting: drop the socket so a late reply cannot confuse us
+            sock.close(linger=0)
+            self._sock = None
+            raise OpError(f"node at {self.address} did not answer {cmd!r} in {timeout_s:g}s")
+
+    def close(self) -> None:
+        """Close the socket."""
+        with self._lock:
+            if self._sock is not None:
+                self._sock.close(linger=0)
+                self._sock = None
+
+
+class Cluster:
+    """The launcher's view of every node: operations go to the node running the actor."""
+
+    def __init__(self, cfg: AppConfig, local: NodeRuntime, ctx: zmq.Context[Any],
+                 sock_dir: str) -> None:
+        assert cfg.placement is not None
+        self.cfg = cfg
+        self.local = local
+        self.node_of = {a: next(g.node for g in cfg.placement.groups if g.name == grp)
+                        for a, grp in local.node.directory.actor_group.items()}
+        self.nodes = [n.name for n in cfg.placement.nodes]
+        self.clients = {n: CtlClient(ctx, ctl_address(sock_dir, n))
+                        for n in self.nodes if n != local.name}
+
+    def actors(self) -> list[str]:
+        """Every actor of the placement."""
+        return list(self.node_of)
+
+    def on_node(self, node: str, cmd: str, args: dict[str, Any], timeout_s: float = 2.0) -> Any:
+        """Run an operation on ``node``."""
+        if node == self.local.name:
+            return self.local.op(cmd, args, timeout_s)
+        return self.clients[node].request(cmd, args, timeout_s)
+
+    def op(self, actor: str, cmd: str, args: dict[str, Any] | None = None,
+           timeout_s: float = 2.0) -> Any:
+        """Run an operation on the node of ``actor``."""
+        node = self.node_of.get(actor)
+        if node is None:
+            raise OpError(f"unknown actor {actor!r}")
+        return self.on_node(node, cmd, {**(args or {}), "actor": actor}, timeout_s)
+
+    def query(self, actor: str, timeout_s: float = 2.0) -> dict[str, Any]:
+        """Return an actor's snapshot."""
+        return self.op(actor, "query", {}, timeout_s)  # type: ignore[no-any-return]
+
+    def control(self, actor: str, cmd: str, arg: str = "") -> None:
+        """Send ``Control(cmd, arg)`` to an actor on any node."""
+        self.op(actor, "tell", {"cmd": cmd, "arg": arg})
+
+    def send(self, actor: str, msg: Any) -> None:
+        """Send any message to an actor on any node (over the nodes' own links)."""
+        self.local.node.send(actor, msg)
+
+    def close(self) -> None:
+        """Close the control clients."""
+        for c in self.clients.values():
+            c.close()
+
+
+def safe(fn: Callable[[], Any], default: Any = None) -> Any:
+    """Return ``fn()``, or ``default`` if it fails (views that must not break on one node)."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - a view degrades, it does not fail
+        logger.debug("view degraded: {!r}", exc)
+        return default
+
+
+__all__ = ["Cluster", "CtlClient", "CtlServer", "NodeRuntime", "OpError", "ctl_address", "safe"]

@@ -1,0 +1,158 @@
+"""The shell of a LegExecutor: owns the venue's order-entry DEALER and measures each hop.
+
+The DEALER's identity is the account id, as the venue gateway protocol requires. Hops recorded
+(ns): ``recv_to_signal`` (tick received → decision), ``signal_to_send``, ``tick_to_order`` (tick
+received → order frame handed to the socket), ``send_to_ack``, ``send_to_fill`` and
+``intent_fsync`` (making the order intent durable).
+
+Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
+fdatasync'ed *before* the frame is written to the socket; the orders of one dispatch cycle (the
+legs of a combo) share one fdatasync. If that fails the order is not sent,
+``IntentNotDurable`` is raised (the host logs it and journals an error ``Decision``), and from then
+on the shell refuses every ``NewOrder`` (``OrdersBlocked``) while cancels and queries still go out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import zmq
+
+from actors.core import Core, Out
+from actors.runtime.shell import Shell, SocketSpec
+from transports.clock import Clock
+from transports.errors import CmcError, CodecError
+from transports.journal.intent_wal import IntentNotDurable, IntentWal
+from transports.latency import LatencyRecorder
+from transports.wire.codec import Codec, encode
+from transports.wire.messages import BadFrame, LegOrder, TradingState
+from transports.wire.venue_msgs import Ack, Fill, NewOrder, OeReply
+
+_oe_codec: Codec[Any] = Codec(OeReply)
+
+
+class OrdersBlocked(CmcError):
+    """New orders are refused: an earlier order intent could not be made durable."""
+
+
+class LegShell(Shell):
+    """Feeds a LegExecutor core from its oe socket and stamps latency."""
+
+    def __init__(
+        self,
+        core: Core,
+        oe_address: str,
+        account: str,
+        clock: Clock,
+        latency: LatencyRecorder,
+        intent_wal: IntentWal | None = None,
+    ) -> None:
+        super().__init__(core)
+        self.intent_wal = intent_wal
+        self.blocked = ""  #: why NewOrders are refused ('' = they are not)
+        self.intent_failures = 0
+        self.refused_orders = 0
+        self.oe_address = oe_address
+        self.account = account
+        self.clock = clock
+        self.latency = latency
+        self._origin: dict[str, tuple[int, int]] = {}
+        self._sent_ns: dict[str, int] = {}
+        self._pending: list[tuple[str, NewOrder]] = []
+        self.bad_frames = 0
+
+    def socket_specs(self) -> Iterable[SocketSpec]:
+        return (SocketSpec("oe", zmq.DEALER, self.oe_address, identity=self.account.encode()),)
+
+    def handle(self, msg: Any, now_ns: int) -> Out:
+        if type(msg) is TradingState:
+            # from the RiskSupervisor's decision to this executor holding it (cmc bench risk)
+            self.latency.record("risk_to_executor", now_ns - msg.ts_ns)
+        if isinstance(msg, LegOrder):
+            self._origin[f"{msg.combo_id}.{msg.leg}.{msg.attempt}"] = (
+                msg.ts_recv_ns,
+                msg.ts_signal_ns,
+            )
+        return self.core.handle(msg, now_ns)
+
+    def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
+        try:
+            msg = _oe_codec.decode(frames[-1])
+        except CodecError as exc:
+            self.bad_frames += 1
+            return BadFrame(key, str(exc))
+        if isinstance(msg, Ack | Fill):
+            sent = self._sent_ns.get(msg.cl)
+            if sent is not None:
+                hop = "send_to_ack" if isinstance(msg, Ack) else "send_to_fill"
+                self.latency.record(hop, now_ns - sent)
+        return msg
+
+    def _write_intent(self, msg: NewOrder) -> None:
+        """Append the intent to the WAL (not yet synced), or raise: the order must not go."""
+        if self.blocked:
+            self.refused_orders += 1
+            raise OrdersBlocked(f"{self.name}: order {msg.cl} not sent: {self.blocked}")
+        wal = self.intent_wal
+        if wal is None:
+            return
+        try:
+            wal.write(self.clock.now_ns(), self.account, msg)
+        except IntentNotDurable as exc:
+            self._fail(msg.cl, exc)
+
+    def _fail(self, cl: str, exc: IntentNotDurable) -> None:
+        self.intent_failures += 1
+        self.refused_orders += 1
+        self.blocked = f"order intents are not durable ({exc}); new orders stopped"
+        raise IntentNotDurable(
+            f"{self.name}: order {cl} not sent: {exc}; new orders stopped, cancels still allowed"
+        ) from exc
+
+    @property
+    def pending(self) -> bool:
+        """True while orders of this dispatch cycle wait for their intents' group commit."""
+        return bool(self._pending)
+
+    def send(self, key: str, msg: Any) -> None:
+        if isinstance(msg, NewOrder):
+            # Group commit: the intent is written now and the order queued; the host calls
+            # flush_sends() once the cycle's actors are done, so the two legs of a combo share
+            # one fdatasync instead of paying one each.
+            self._write_intent(msg)
+            self._pending.append((key, msg))
+            return
+        self.sockets[key].send(encode(msg))
+
+    def flush_sends(self) -> None:
+        """Make this cycle's intents durable (one fdatasync per WAL), then send the orders."""
+        pending, self._pending = self._pending, []
+        wal = self.intent_wal
+        if wal is not None and pending:
+            t0 = self.clock.now_ns()
+            try:
+                wal.sync()
+            except IntentNotDurable as exc:
+                self._fail(",".join(m.cl for _, m in pending), exc)
+            self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+        for key, msg in pending:
+            self.sockets[key].send(encode(msg))
+            now = self.clock.now_ns()
+            self._sent_ns[msg.cl] = now
+            # cl = epoch.combo.leg.attempt; the origin is keyed without the epoch
+            origin = self._origin.pop(msg.cl.split(".", 1)[-1], None)
+            if origin is not None and origin[0]:
+                self.latency.record("tick_to_order", now - origin[0])
+                self.latency.record("recv_to_signal", origin[1] - origin[0])
+                self.latency.record("signal_to_send", now - origin[1])
+
+
+def attach_intent_wal(shells: Iterable[Any], wal: IntentWal) -> int:
+    """Give every ``LegShell`` in ``shells`` the node's intent WAL; return how many got it."""
+    n = 0
+    for shell in shells:
+        if isinstance(shell, LegShell):
+            shell.intent_wal = wal
+            n += 1
+    return n

@@ -1,0 +1,374 @@
+"""One pass over a journal into audit tables: orders, fills, combos, risk events, feed health.
+
+Counting rules (what "the journal's count" of each table is):
+
+- ``orders``: one row per ``NewOrder`` frame an actor sent to a venue (``leg.<v>@oe`` items);
+- ``fills``: one row per venue ``fill`` delivered from ``@oe``;
+- ``combos``: one row per ``ComboIntent`` delivered to ``combo``;
+- ``risk_events``: one row per distinct ``TradingState`` message (it is delivered to several
+  executors, each delivery journaled);
+- ``feed_health``: one row per ``FeedHealth`` delivery;
+- ``book_events``: one row per ``BookInvalid`` delivery (gaps, resyncs, bad data);
+- ``decisions``: one row per ``Decision`` (repairs, alarms, handler errors).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from transports.journal.format import T_BATCH, decode_batch_raw, decode_item
+from transports.journal.reader import JournalReader
+from transports.journal.writer import base_path
+from transports.wire.messages import (
+    BookInvalid,
+    CancelLeg,
+    ComboIntent,
+    ComboState,
+    Control,
+    Decision,
+    ExecReport,
+    FeedHealth,
+    LegOrder,
+    SessionStatus,
+    TradingState,
+)
+from transports.wire.venue_msgs import (
+    Ack,
+    CancelReject,
+    CancelReq,
+    Delta,
+    Done,
+    Fill,
+    Heartbeat,
+    NewOrder,
+    OrderStatus,
+    Reject,
+)
+
+TABLES = ("orders", "fills", "combos", "risk_events", "feed_health", "book_events", "decisions")
+
+
+def cl_parts(cl: str) -> tuple[int, int, int] | None:
+    """Split ``epoch.combo.leg.attempt`` into (combo, leg, attempt)."""
+    p = cl.split(".")
+    if len(p) != 4:
+        return None
+    try:
+        return int(p[1]), int(p[2]), int(p[3])
+    except ValueError:
+        return None
+
+
+def _venue(actor: str) -> str:
+    return actor.split(".", 1)[1] if "." in actor else actor
+
+
+class JournalIndex:
+    """Audit tables plus per-combo event lists and market-data receive times."""
+
+    def __init__(self) -> None:
+        self.orders: list[dict[str, Any]] = []
+        self.fills: list[dict[str, Any]] = []
+        self.combos: list[dict[str, Any]] = []
+        self.risk_events: list[dict[str, Any]] = []
+        self.feed_health: list[dict[str, Any]] = []
+        self.book_events: list[dict[str, Any]] = []
+        self.decisions: list[dict[str, Any]] = []
+        self.sessions: list[dict[str, Any]] = []
+        self.controls: list[dict[str, Any]] = []
+        self.events: dict[int, list[dict[str, Any]]] = {}  #: combo id -> its events, in order
+        self.md: dict[str, list[tuple[int, int]]] = {}  #: venue -> (recv ts, venue ts)
+        self.items = 0
+        self.first_ts = 0
+        self.last_ts = 0
+        self._order_by_cl: dict[str, dict[str, Any]] = {}
+        self._combo_by_id: dict[int, dict[str, Any]] = {}
+        self._leg_orders: dict[tuple[int, int, int], dict[str, Any]] = {}
+        self._seen: set[bytes] = set()
+
+    def table(self, name: str) -> list[dict[str, Any]]:
+        """Return one of ``TABLES``."""
+        return getattr(self, name)  # type: ignore[no-any-return]
+
+    def _event(self, combo_id: int, rec: int, ts: int, kind: str, **kw: Any) -> None:
+        self.events.setdefault(combo_id, []).append(
+            {"record": rec, "ts_ns": ts, "kind": kind, **kw}
+        )
+
+    def _once(self, raw: Any) -> bool:
+        b = bytes(raw)
+        if b in self._seen:
+            return False
+        self._seen.add(b)
+        return True
+
+    def add(self, rec: int, ts: int, src: str, dest: str, raw: Any) -> None:
+        """Index one journaled item."""
+        msg = decode_item(src, dest, raw)
+        t = type(msg)
+        if t is Delta or t is Heartbeat:
+            self.md.setdefault(_venue(dest), []).append((ts, msg.ts))
+            return
+        if t is NewOrder:
+            self._new_order(rec, ts, dest, msg)
+        elif src == "@oe":
+            self._venue_report(rec, ts, dest, msg)
+        elif t is CancelReq:
+            o = self._order_by_cl.get(msg.cl)
+            if o is not None:
+                self._event(o["combo_id"], rec, ts, "cancel_sent", cl=msg.cl)
+        elif t is ComboIntent and dest == "combo":
+            self._intent(rec, ts, msg)
+        elif t is LegOrder:
+            row = {"record": rec, "ts_ns": ts, **msgspec.structs.asdict(msg)}
+            self._leg_orders[(msg.combo_id, msg.leg, msg.attempt)] = row
+            self._event(
+                msg.combo_id,
+                rec,
+                ts,
+                "leg_order",
+                leg=msg.leg,
+                attempt=msg.attempt,
+                purpose=msg.purpose,
+                side=msg.side,
+                qty=msg.qty_lots,
+                px=msg.px_ticks,
+                venue=msg.venue,
+            )
+        elif t is ExecReport and self._once(raw):
+            self._event(
+                msg.combo_id,
+                rec,
+                ts,
+                f"exec_{msg.kind}",
+                cl=msg.cl,
+                leg=msg.leg,
+                state=msg.state,
+                qty=msg.qty_lots,
+                px=msg.px_ticks,
+                reason=msg.reason,
+            )
+        elif t is ComboState and self._once(raw):
+            c = self._combo_by_id.get(msg.combo_id)
+            if c is not None:
+                c.update(
+                    final_state=msg.state,
+                    filled_a_lots=msg.filled_a_lots,
+                    filled_b_lots=msg.filled_b_lots,
+                    residual_final=msg.residual_base,
+                    end_ts_ns=msg.ts_ns,
+                )
+            self._event(
+                msg.combo_id,
+                rec,
+                ts,
+                "state",
+                state=msg.state,
+                filled=[msg.filled_a_lots, msg.filled_b_lots],
+                residual_base=msg.residual_base,
+            )
+        elif t is TradingState and self._once(raw):
+            self.risk_events.append(
+                {"record": rec, "ts_ns": msg.ts_ns, "state": msg.state, "reason": msg.reason}
+            )
+        elif t is FeedHealth:
+            self.feed_health.append({"record": rec, **msgspec.structs.asdict(msg)})
+        elif t is BookInvalid:
+            self.book_events.append(
+                {
+                    "record": rec,
+                    "ts_ns": ts,
+                    "venue": msg.venue,
+                    "sym": msg.sym,
+                    "reason": msg.reason,
+                }
+            )
+        elif t is Decision:
+            self._decision(rec, ts, msg)
+        elif t is SessionStatus and self._once(raw):
+            self.sessions.append({"record": rec, "ts_ns": ts, **msgspec.structs.asdict(msg)})
+        elif t is Control and src == "@group":
+            self.controls.append(
+                {"record": rec, "ts_ns": ts, "dest": dest, "cmd": msg.cmd, "arg": msg.arg}
+            )
+        elif t is CancelLeg:
+            o = self._order_by_cl.get(msg.cl)
+            if o is not None:
+                self._event(o["combo_id"], rec, ts, "cancel_leg", cl=msg.cl)
+
+    def _new_order(self, rec: int, ts: int, dest: str, m: NewOrder) -> None:
+        parts = cl_parts(m.cl) or (-1, -1, -1)
+        lo = self._leg_orders.get(parts, {})
+        row = {
+            "record": rec,
+            "ts_ns": ts,
+            "venue": _venue(dest.split("@")[0]),
+            "cl": m.cl,
+            "combo_id": parts[0],
+            "leg": parts[1],
+            "attempt": parts[2],
+            "purpose": lo.get("purpose", ""),
+            "sym": m.sym,
+            "side": m.side,
+            "px": m.px,
+            "qty": m.qty,
+            "tif": m.tif,
+            "ack_ts_ns": 0,
+            "venue_ack_ts_ns": 0,
+            "state": "sent",
+            "cum_qty": 0,
+            "avg_px": 0.0,
+            "done_ts_ns": 0,
+            "reject_reason": "",
+        }
+        self.orders.append(row)
+        self._order_by_cl[m.cl] = row
+        self._event(
+            parts[0],
+            rec,
+            ts,
+            "send",
+            cl=m.cl,
+            leg=parts[1],
+            attempt=parts[2],
+            venue=row["venue"],
+            side=m.side,
+            qty=m.qty,
+            px=m.px,
+        )
+
+    def _venue_report(self, rec: int, ts: int, dest: str, m: Any) -> None:
+        cl = getattr(m, "cl", "")
+        o = self._order_by_cl.get(cl)
+        cid = o["combo_id"] if o else (cl_parts(cl) or (-1,))[0]
+        kind = type(m).__name__.lower()
+        if isinstance(m, Ack) and o is not None and not o["ack_ts_ns"]:
+            o["ack_ts_ns"], o["venue_ack_ts_ns"] = ts, m.ts
+        elif isinstance(m, Fill):
+            side = o["side"] if o else ""
+            self.fills.append(
+                {
+                    "record": rec,
+                    "ts_ns": ts,
+                    "venue_ts_ns": m.ts,
+                    "venue": _venue(dest),
+                    "cl": cl,
+                    "oid": m.oid,
+                    "tid": m.tid,
+                    "combo_id": cid,
+                    "leg": o["leg"] if o else -1,
+                    "attempt": o["attempt"] if o else -1,
+                    "sym": o["sym"] if o else "",
+                    "side": side,
+                    "px": m.px,
+                    "qty": m.qty,
+                    "fee": m.fee,
+                    "liq": m.liq,
+                }
+            )
+            if o is not None:
+                n = o["cum_qty"] + m.qty
+                o["avg_px"] = (o["avg_px"] * o["cum_qty"] + m.px * m.qty) / n
+                o["cum_qty"] = n
+        elif isinstance(m, Done) and o is not None:
+            o["state"], o["done_ts_ns"] = m.state, ts
+        elif isinstance(m, Reject) and o is not None:
+            o["state"], o["done_ts_ns"] = "rejected", ts
+            o["reject_reason"] = f"{m.code}:{m.reason}"
+        elif not isinstance(m, Ack | CancelReject | OrderStatus):
+            return
+        detail = {k: v for k, v in msgspec.structs.asdict(m).items() if k not in ("cl", "fills")}
+        self._event(
+            cid,
+            rec,
+            ts,
+            f"venue_{kind}",
+            cl=cl,
+            venue_ts_ns=getattr(m, "ts", 0),
+            **{k: v for k, v in detail.items() if k != "ts"},
+        )
+
+    def _intent(self, rec: int, ts: int, i: ComboIntent) -> None:
+        row = {
+            "record": rec,
+            "ts_ns": ts,
+            "combo_id": i.combo_id,
+            "pair": i.pair,
+            "action": i.action,
+            "direction": i.direction,
+            "spread": i.spread,
+            "mean": i.mean,
+            "z": i.z,
+            "edge": i.edge,
+            "cost": i.cost,
+            "residual_base": i.residual_base,
+            "ts_event_ns": i.ts_event_ns,
+            "ts_recv_ns": i.ts_recv_ns,
+            "ts_book_ns": i.ts_book_ns,
+            "ts_signal_ns": i.ts_signal_ns,
+            "legs": len(i.legs),
+            "final_state": "",
+            "filled_a_lots": 0,
+            "filled_b_lots": 0,
+            "residual_final": 0.0,
+            "end_ts_ns": 0,
+            "repair_steps": 0,
+        }
+        self.combos.append(row)
+        self._combo_by_id[i.combo_id] = row
+        self._event(i.combo_id, rec, ts, "intent", legs=[msgspec.structs.asdict(x) for x in i.legs])
+
+    def _decision(self, rec: int, ts: int, d: Decision) -> None:
+        self.decisions.append(
+            {
+                "record": rec,
+                "ts_ns": d.ts_ns or ts,
+                "actor": d.actor,
+                "what": d.what,
+                "detail": d.detail,
+            }
+        )
+        try:
+            detail = json.loads(d.detail)
+        except ValueError:
+            detail = {}
+        cid = detail.get("combo_id") if isinstance(detail, dict) else None
+        if cid is None and isinstance(detail, dict) and detail.get("cl"):
+            cid = (cl_parts(str(detail["cl"])) or (None,))[0]
+        if isinstance(cid, int):
+            if d.what == "repair" and cid in self._combo_by_id:
+                self._combo_by_id[cid]["repair_steps"] += 1
+            self._event(cid, rec, d.ts_ns or ts, f"decision_{d.what}", actor=d.actor, detail=detail)
+
+
+def build_index(journal: str | Path, progress: Callable[[int], None] | None = None) -> JournalIndex:
+    """Read the journal once and return its index."""
+    idx = JournalIndex()
+    rec = 0
+    for frame in JournalReader(journal):
+        if frame.rtype != T_BATCH:
+            continue
+        ts, _group, items = decode_batch_raw(frame.body)
+        idx.first_ts = idx.first_ts or ts
+        idx.last_ts = max(idx.last_ts, ts)
+        for src, dest, raw in items:
+            idx.add(rec, ts, src, dest, raw)
+            rec += 1
+        if progress is not None:
+            progress(len(frame.body))
+    idx.items = rec
+    return idx
+
+
+def load_config_map(journal: str | Path) -> dict[str, Any]:
+    """Return the run's config.json as a dict ({} when missing)."""
+    p = base_path(journal).parent / "config.json"
+    return json.loads(p.read_bytes()) if p.exists() else {}
+
+
+__all__ = ["TABLES", "JournalIndex", "build_index", "cl_parts", "load_config_map"]

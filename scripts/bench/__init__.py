@@ -1,0 +1,1 @@
+"""scripts.bench.tick_to_trade."""

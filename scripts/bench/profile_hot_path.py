@@ -1,0 +1,136 @@
+"""Per-handler profile of the hot path (a dev tool): where a tick's microseconds go.
+
+Builds the bench config's cores by direct calls in one thread (as
+``scripts.bench.tick_to_trade.run_floor``
+does), loads a snapshot for each bench venue, then alternates ``Delta`` ticks on bench-a and
+bench-b, answering every ``NewOrder`` with an immediate venue ``Reject``. Each ``core.handle`` is
+timed with ``perf_counter_ns`` and charged to (actor, message type); the decode of the venue
+frame and the encode of each ``@oe`` message are charged to pseudo-actors. Prints a table of
+per-call p50 / mean / p99 and the per-tick total.
+
+    NUMBA_CACHE_DIR=/tmp/nc .venv/bin/python -m scripts.bench.profile_hot_path [--ticks N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+from typing import Any
+
+import msgspec
+import numpy as np
+
+import kernels
+from actors.runtime.node import build_shells
+from scripts.bench.tick_to_trade import bench_config
+from transports.clock import LiveClock
+from transports.latency import LatencyRecorder
+from transports.wire.codec import Codec, encode
+from transports.wire.venue_msgs import Delta, MdMessage, NewOrder, Reject, Snapshot
+
+SYMS = {"bench-a": ("au2606", 30_700), "bench-b": ("GCZ6", 26_500),
+        "bench-fx": ("USDCNH", 72_000)}
+WARM_TICKS = 400
+
+
+def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
+    """Run the ticks; return per-(actor, message) handle times (ns) and the ticks measured."""
+    cfg = bench_config()
+    if hasattr(cfg.risk, "max_reject_rate"):
+        # the bench venue rejects every order; the risk supervisor's reject-rate rule would
+        # switch the legs to REDUCING after a few ticks and no order would be sent again
+        cfg = msgspec.structs.replace(
+            cfg, risk=msgspec.structs.replace(cfg.risk, max_reject_rate=1.0))
+    clock = LiveClock()
+    names = {a for g in cfg.placement.groups for a in g.actors} - {"journal"}  # type: ignore[union-attr]
+    shells = build_shells(cfg, "/x", clock, LatencyRecorder(), None, names)
+    cores = {n: s.core for n, s in shells.items()}
+    md = Codec[Any](MdMessage)
+    pc = time.perf_counter_ns
+    times: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
+    recording = [False]
+    orders: list[NewOrder] = []
+
+    def run(dest: str, msg: Any, now_ns: int) -> None:
+        fifo = collections.deque([(dest, msg)])
+        while fifo:
+            d, m = fifo.popleft()
+            core = cores.get(d)
+            if core is None:
+                continue
+            t0 = pc()
+            out = core.handle(m, now_ns)
+            t1 = pc()
+            if recording[0]:
+                times[(d, type(m).__name__)].append(t1 - t0)
+            for d2, m2 in out:
+                if d2 == "@oe":
+                    t0 = pc()
+                    encode(m2)
+                    t1 = pc()
+                    if recording[0]:
+                        times[("(encode)", type(m2).__name__)].append(t1 - t0)
+                    if isinstance(m2, NewOrder):
+                        orders.append(m2)
+                elif d2[0] != "@":
+                    fifo.append((d2, m2))
+
+    now = clock.now_ns()
+    for core in cores.values():
+        for d, m in core.on_start(now):
+            if d[0] != "@":
+                run(d, m, now)
+    for venue, (sym, mid) in SYMS.items():
+        snap = Snapshot(sym=sym, seq=0, ts=now, b=[(mid - 1 - i, 100) for i in range(5)],
+                        a=[(mid + 1 + i, 100) for i in range(5)])
+        run(f"feed.{venue}", snap, now)
+    seqs = {"bench-a": 0, "bench-b": 0}
+    for i in range(n_ticks + WARM_TICKS):
+        venue = "bench-a" if i % 2 == 0 else "bench-b"
+        sym, mid = SYMS[venue]
+        seqs[venue] += 1
+        frame = encode(Delta(sym=sym, seq=seqs[venue], ts=now, b=[(mid - 1, 100 + i % 7)], a=[]))
+        recording[0] = i >= WARM_TICKS
+        n_before = len(orders)
+        t0 = pc()
+        msg = md.decode(frame)
+        t1 = pc()
+        if recording[0]:
+            times[("(decode)", "Delta")].append(t1 - t0)
+        run(f"feed.{venue}", msg, clock.now_ns())
+        for o in orders[n_before:]:
+            leg = "leg.bench-a" if o.sym == "au2606" else "leg.bench-b"
+            run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), clock.now_ns())
+    return times, n_ticks
+
+
+def print_table(times: dict[tuple[str, str], list[int]], n_ticks: int) -> None:
+    """Print per-call p50 / mean / p99 (µs), calls per tick and µs per tick, costliest first."""
+    rows = []
+    for (actor, kind), ts in times.items():
+        a = np.asarray(ts, np.float64) / 1e3
+        per_tick = a.sum() / n_ticks
+        rows.append((per_tick, actor, kind, len(a) / n_ticks, np.percentile(a, 50), a.mean(),
+                     np.percentile(a, 99)))
+    rows.sort(reverse=True)
+    print(f"{'actor':<22}{'message':<14}{'calls/tick':>11}{'p50 µs':>9}{'mean µs':>9}"
+          f"{'p99 µs':>9}{'µs/tick':>9}")
+    for per_tick, actor, kind, calls, p50, mean, p99 in rows:
+        print(f"{actor:<22}{kind:<14}{calls:>11.2f}{p50:>9.2f}{mean:>9.2f}{p99:>9.2f}"
+              f"{per_tick:>9.2f}")
+    print(f"{'total (includes the untimed-in-floor Reject path)':<56}"
+          f"{sum(r[0] for r in rows):>25.2f}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--ticks", type=int, default=20_000)
+    args = ap.parse_args()
+    kernels.warm_up()
+    times, n = profile(args.ticks)
+    print_table(times, n)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""``cmc bench risk``: how fast the engine reacts, measured in one run.
+
+- **repair decision** (issue 4): from the execution report that makes a combo imbalanced (the
+  second leg rejected while the first filled) arriving at the ComboExecutor core, to the repair
+  ``LegOrder`` it emits — direct calls, the same work a host does in its thread.
+- **halt to executors** (issue 5): from a ``halt`` command handled by the RiskSupervisor (its
+  own thread) to the moment each LegExecutor (the hot thread) holds the HALTED state, after
+  which it lets no new order out — through the real hosts of an engine node, in process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+
+from actors.combo.executor import ComboExecutorCore
+from actors.runtime.node import Node
+from transports.clock import LiveClock, perf_ns, sleep_s
+from transports.config.engine import load_config
+from transports.wire.messages import (
+    BookUpdate,
+    ComboIntent,
+    Control,
+    ExecReport,
+    LegOrder,
+    LegSpec,
+)
+
+
+def _pcts(ns: list[int]) -> dict[str, float]:
+    a = np.asarray(ns, np.int64)
+    p50, p99, p999 = np.percentile(a, [50, 99, 99.9]) / 1e3
+    return {"n": len(ns), "p50_us": round(float(p50), 2), "p99_us": round(float(p99), 2),
+            "p999_us": round(float(p999), 2), "max_us": round(float(a.max()) / 1e3, 2)}
+
+
+def _report(cid: int, leg: int, venue: str, sym: str, side: str, kind: str, qty: int,
+            px: int) -> ExecReport:
+    state = {"fill": "FILLED", "done": "FILLED", "rejected": "REJECTED"}[kind]
+    return ExecReport(venue, f"1.{cid}.{leg}.0", cid, leg, 0, sym, side, kind,  # type: ignore[arg-type]
+                      state, px, qty, qty if kind != "rejected" else 0, 0, 0.0,
+                      f"t{cid}.{leg}" if kind == "fill" else "", "", 0, 0)
+
+
+def repair_decision(n: int = 2000) -> dict[str, Any]:
+    """Time the report that triggers a repair until the repair order is emitted."""
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    core = ComboExecutorCore("combo", {p.name: p for p in cfg.pairs}, contracts,
+                             ["strategy.au-gc"])
+    for venue, sym, bid in (("shfe", "au2606", 30650), ("comex", "GCZ6", 26500),
+                            ("fx", "USDCNH", 72000)):
+        core.handle(BookUpdate(venue, sym, True, 0, 0, 0, [bid, bid - 1], [500, 500],
+                               [bid + 1, bid + 2], [500, 500]), 0)
+    samples: list[int] = []
+    now = 1_000_000_000
+    for i in range(n):
+        cid = 5_000_000 + i
+        legs = [LegSpec("shfe", "au2606", "S", 28, 30640, 30650.0),
+                LegSpec("comex", "GCZ6", "B", 9, 26510, 26501.0)]
+        core.handle(ComboIntent(cid, "au-gc", "open", -1, legs, 0.0, 0.0, 0.0, 0.0, 0.0, 6.87,
+                                now, now, now, now), now)
+        core.handle(_report(cid, 0, "shfe", "au2606", "S", "fill", 28, 30650), now)
+        core.handle(_report(cid, 0, "shfe", "au2606", "S", "done", 28, 30650), now)
+        t0 = perf_ns()
+        out = core.handle(_report(cid, 1, "comex", "GCZ6", "B", "rejected", 9, 0), now)
+        t1 = perf_ns()
+        if not any(isinstance(m, LegOrder) and m.purpose in ("chase", "unwind") for _, m in out):
+            raise RuntimeError(f"combo {cid}: no repair order was emitted: {out}")
+        samples.append(t1 - t0)
+        now += 10_000_000_000  # each combo's timers far apart
+    return _pcts(samples)
+
+
+def halt_to_executors(n: int = 200) -> dict[str, Any]:
+    """Halt/resume ``n`` times through a real node; time risk → every executor HALTED."""
+    cfg = load_config()
+    run_dir = Path(tempfile.mkdtemp(prefix="cmcb-risk-"))
+    sock = tempfile.mkdtemp(prefix="cmcb-")
+    ctx: zmq.Context[Any] = zmq.Context()
+    clock = LiveClock()
+    node = Node(cfg, "engine", ctx, clock, sock, run_dir)
+    node.start()
+    try:
+        legs = [a for a in node.shells if a.startswith("leg.")]
+        for i in range(n):
+            node.tell("risk", Control("halt", f"bench {i}"))
+            _wait_count(node, "risk_to_executor", (2 * i + 1) * len(legs))
+            node.tell("risk", Control("resume", f"bench {i}"))
+            _wait_count(node, "risk_to_executor", (2 * i + 2) * len(legs))
+        samples = node.latency.samples("risk_to_executor").tolist()
+    finally:
+        node.stop()
+        ctx.destroy(linger=0)
+    return _pcts(samples)
+
+
+def _wait_count(node: Node, hop: str, want: int, timeout_s: float = 5.0) -> None:
+    clock = LiveClock()
+    deadline = clock.mono_ns() + int(timeout_s * 1e9)
+    while len(node.latency.samples(hop)) < want:
+        if clock.mono_ns() > deadline:
+            raise RuntimeError(f"{hop}: {len(node.latency.samples(hop))} of {want} samples")
+        sleep_s(0.0002)
+
+
+def run_risk_bench(quick: bool = False) -> dict[str, Any]:
+    """Both measurements."""
+    return {"repair_decision": repair_decision(300 if quick else 3000),
+            "halt_to_executors": halt_to_executors(30 if quick else 300)}

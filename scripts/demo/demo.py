@@ -1,0 +1,151 @@
+"""``cmc demo``: the simulator in its own process, the engine in this one, a summary at the end.
+
+Everything the summary says about the market and the venue comes from the simulator's own
+record (its ground-truth opportunity windows, the orders it received and the fills it made),
+never from the engine's view of itself.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import zmq
+from loguru import logger
+
+import kernels
+from actors.runtime.node import Node
+from scripts.demo.md_audit import decisions_on_unusable_book
+from scripts.demo.summary import build_summary, check_summary
+from scripts.launch.process import SimProcess, configure_logging, new_run_dir, new_sock_dir
+from transports.clock import LiveClock, sleep_s
+from transports.config.engine import AppConfig, load_config
+from transports.errors import DemoFailed
+from transports.wire.messages import Control
+
+
+def _wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
+    """Poll ``pred`` until true or the deadline passes (process-level orchestration only)."""
+    clock = LiveClock()
+    deadline = clock.mono_ns() + int(timeout_s * 1e9)
+    while clock.mono_ns() < deadline:
+        if pred():
+            return True
+        sleep_s(step_s)
+    return bool(pred())
+
+
+def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_dir: str | None,
+             quiet: bool = False, faults: str | None = None) -> tuple[dict[str, Any], str]:
+    """Run the demo; return the summary and a failure reason ('' when the run is clean)."""
+    cfg: AppConfig = load_config(conf)
+    if faults:
+        from transports.venues.sim.faults import load_preset
+
+        load_preset(faults)  # a bad preset name fails here, naming it, before anything starts
+    if seed is not None:
+        cfg = msgspec.structs.replace(cfg, sim=msgspec.structs.replace(cfg.sim, seed=seed))
+    duration = duration_s if duration_s is not None else cfg.run.duration_s
+    clock = LiveClock()
+    run_dir = new_run_dir(out_dir or cfg.run.out_dir, clock)
+    configure_logging(run_dir, cfg.run.log_level, quiet)
+    sock_dir = new_sock_dir()
+    logger.info("run directory {}", run_dir)
+    # compile (or load) the Numba kernels before the market starts: on a fresh machine this
+    # takes seconds, and the simulator's clock must not run while the engine cannot trade
+    n_kernels = kernels.warm_up()
+    sim = SimProcess(conf, sock_dir, run_dir / "truth.json", run_dir / "sim.log", cfg.sim.seed,
+                     faults)
+    ctx: zmq.Context[Any] = zmq.Context()
+    node: Node | None = None
+    try:
+        sim.wait_ready()
+        logger.info("warmed {} kernels", n_kernels)
+        pl = cfg.placement
+        assert pl is not None
+        node = Node(cfg, pl.nodes[0].name, ctx, clock, sock_dir, run_dir)
+        if len(pl.nodes) > 1:
+            raise DemoFailed("cmc demo runs one engine node; use `cmc launch` for several")
+        node.start()
+        trade_start_ns = clock.now_ns()
+        t0 = clock.mono_ns()
+        end = t0 + int(duration * 1e9)
+        next_report = t0 + 5_000_000_000
+        while clock.mono_ns() < end:
+            sleep_s(0.05)
+            if clock.mono_ns() >= next_report:
+                next_report += 5_000_000_000
+                c = node.query("combo")
+                logger.info("t+{:.0f}s combos {}", (clock.mono_ns() - t0) / 1e9,
+                            c.get("counters", {}).get("combos", 0))
+        elapsed = (clock.mono_ns() - t0) / 1e9
+        trade_end_ns = clock.now_ns()
+        # stop opening, close what is open, then halt (which cancels anything still working)
+        strategies = [f"strategy.{p.name}" for p in cfg.pairs]
+        for s in strategies:
+            node.tell(s, Control("flatten"))
+
+        def flat() -> bool:
+            assert node is not None
+            snaps = [node.query(s) for s in strategies]
+            return all(x["pending"] is None and x["pos_dir"] == 0 for x in snaps)
+
+        if not _wait(flat, 15.0):
+            logger.warning("strategies not flat 15 s after flatten")
+        node.tell("risk", Control("halt", "shutdown"))
+        snaps = {a: node.query(a) for a in node.shells}
+        host_counters = node.host_counters()
+        latency = node.latency.summary_us()
+    finally:
+        if node is not None:
+            node.stop()
+        code = sim.stop()
+        ctx.destroy(linger=0)
+    # the simulator writes its whole record when it exits: windows still open at the end of
+    # the run are closed there, so this is the complete truth (a mid-run query is not)
+    truth_path = run_dir / "truth.json"
+    if not truth_path.exists():
+        raise DemoFailed(f"simulator wrote no truth file (exit {code}); see {run_dir}/sim.log")
+    truth = msgspec.json.decode(truth_path.read_bytes())
+    summary = build_summary(cfg, elapsed, snaps, truth, latency,
+                            str(node.journal_path) if node and node.journal_path else "",
+                            (trade_start_ns, trade_end_ns))
+    summary["actor_errors"] = {k[7:]: v for k, v in host_counters.items()
+                               if k.startswith("errors.")}
+    if node is not None and node.journal_path is not None:
+        audit = decisions_on_unusable_book(node.journal_path, cfg)
+        summary["decisions_on_unusable_book"] = audit["on_unusable_book"]
+        if audit["examples"]:
+            summary["unusable_book_examples"] = audit["examples"]
+    summary["run_dir"] = str(run_dir)
+    summary["sim_exit_code"] = code
+    (run_dir / "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
+    return summary, check_summary(cfg, summary)
+
+
+def print_human(summary: dict[str, Any]) -> None:
+    """Print a readable summary on stdout."""
+    s = summary
+    lat = s["latency_us"].get("tick_to_order", {})
+    lines = [
+        f"cmc demo — {s['duration_s']:.1f}s on simulated venues (run {s['run_dir']})",
+        f"  market data events  {s['md_events']}",
+        f"  opportunities       {s['opportunities']} (simulator ground truth)",
+        f"  combos              {s['combos']}  complete {s['combos_complete']}  "
+        f"repaired {s['combos_repaired']}",
+        f"  capture rate        {s['capture_rate']:.3f}",
+        f"  avg slippage        {s['avg_slippage_ticks']:.3f} ticks",
+        f"  pnl ({s['pnl']['currency']})          gross {s['pnl']['gross']:.2f}  "
+        f"fees {s['pnl']['fees']:.2f}  net {s['pnl']['net']:.2f}",
+        f"  final exposure      {s['final_exposure']}",
+        f"  venue               orders {s['venue']['orders']}  fills {s['venue']['fills']}  "
+        f"duplicate client ids {s['venue']['duplicate_client_ids']}",
+        f"  tick→order µs       p50 {lat.get('p50')}  p99 {lat.get('p99')}  max {lat.get('max')}",
+        f"  journal             {s['journal']}",
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+__all__ = ["Path", "print_human", "run_demo"]

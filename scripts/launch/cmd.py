@@ -1,0 +1,43 @@
+"""``cmc launch CONF``: run a placement on this machine (see ``scripts.launch.launcher``)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from transports.errors import CmcError, ConfigError
+
+
+@click.command()
+@click.argument("conf", type=click.Path(dir_okay=False))
+@click.option("--quiet", is_flag=True, help="Only warnings on stderr (the log file has all).")
+@click.option("--child", "child", default=None, hidden=True,
+              help="Run only this node (the launcher starts its child nodes this way).")
+@click.option("--sock", "sock_dir", default=None, hidden=True)
+@click.option("--run-dir", default=None, hidden=True)
+@click.option("--epoch", type=int, default=None, hidden=True)
+def launch(conf: str, quiet: bool, child: str | None, sock_dir: str | None, run_dir: str | None,
+           epoch: int | None) -> None:
+    """Start the nodes CONF places, supervised, until SIGTERM or SIGINT; then flatten and exit.
+
+    Exit code 0 after an orderly shutdown; 2 on a configuration error (the message names the
+    field, e.g. a CPU this machine does not have); 1 if a process failed to start.
+    """
+    from scripts.launch.launcher import run_child, run_launch
+
+    try:
+        if child is not None:
+            if sock_dir is None or run_dir is None or epoch is None:
+                raise click.UsageError("--child needs --sock, --run-dir and --epoch")
+            sys.exit(run_child(conf, child, sock_dir, run_dir, epoch))
+        sys.exit(run_launch(conf, quiet))
+    except ConfigError as exc:
+        click.echo(f"cmc launch: configuration error: {exc}", err=True)
+        sys.exit(2)
+    except CmcError as exc:
+        click.echo(f"cmc launch: {exc}", err=True)
+        sys.exit(1)
+
+
+COMMANDS = [launch]

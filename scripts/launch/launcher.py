@@ -1,0 +1,326 @@
+"""``cmc launch``: run a placement on this machine, supervised, steered through the admin socket.
+
+The launcher process runs the placement's first node itself and every other node as a child
+process (``cmc launch CONF --child NODE``, which also serves a control socket); it starts the
+configured gateways first, warms the Numba kernels, pins every node and host thread, writes a
+status file, serves the admin socket and the optional metrics endpoint, and restarts a node
+process that dies (``[supervision.nodes]`` intensity; past it trading is HALTED).
+
+On SIGTERM or SIGINT (or the admin ``shutdown`` command): flatten per ``[launch].shutdown``
+(``Control("flatten")`` to every strategy, then wait until every pair is flat, bounded), halt
+(every executor cancels what is still working; wait until nothing is open, bounded), stop the
+child nodes, stop this node (which flushes the journal), stop the gateways, exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import zmq
+from loguru import logger
+
+import kernels
+from actors.admin import AdminCore, journal_detail
+from actors.runtime.node import actor_names, check_placement, fill_address
+from actors.runtime.node_runtime import Cluster, CtlServer, NodeRuntime, ctl_address, safe
+from actors.runtime.supervisor import EPOCH_STRIDE, with_epoch
+from scripts.launch.process import configure_logging, new_run_dir, new_sock_dir
+from scripts.launch.procs import Child, RestartBudget, cmc_cmd
+from transports.clock import LiveClock
+from transports.config.engine import AppConfig, load_config
+from transports.config.ops import check_ops
+from transports.errors import CmcError, ConfigError
+from transports.journal.intent_wal import starting_epoch
+from transports.wire.messages import Control, Decision
+
+
+def load_launch_config(conf: str) -> AppConfig:
+    """Load and check everything a launch needs before anything starts (errors name fields)."""
+    cfg = load_config(conf)
+    check_placement(cfg)
+    check_ops(cfg.supervision, actor_names(cfg))
+    if cfg.admin.enabled:
+        from transports.admin_server import load_allowlist, load_server_keys
+
+        load_server_keys(cfg.admin.server_secret)
+        load_allowlist(cfg.admin.allowlist)
+    if cfg.metrics.enabled:
+        try:
+            import prometheus_client  # noqa: F401
+        except ImportError:
+            raise ConfigError("$.metrics.enabled: needs the prometheus-client package "
+                              "(pip install prometheus-client)") from None
+    return cfg
+
+
+class Launcher:
+    """The launcher process: gateways, nodes, supervision of node processes, admin, metrics."""
+
+    def __init__(self, conf: str, cfg: AppConfig, quiet: bool = False,
+                 wrap: Any = None) -> None:
+        self.conf = conf
+        self.wrap = wrap  #: ``wrap(actor, core)`` for this process's cores (fault tests)
+        self.cfg = cfg
+        self.clock = LiveClock()
+        lc = cfg.launch
+        if lc.run_dir:
+            self.run_dir = Path(lc.run_dir).resolve()
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            self.run_dir = new_run_dir(cfg.run.out_dir, self.clock)
+        self.sock_dir = lc.sock_dir or new_sock_dir()
+        Path(self.sock_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.status_path = Path(lc.status_file) if lc.status_file else self.run_dir / "status.json"
+        configure_logging(self.run_dir, cfg.run.log_level, quiet)
+        epoch = starting_epoch(cfg.run.epoch, self.run_dir)
+        if epoch != cfg.run.epoch:  # a relaunch into a run directory that already has orders
+            logger.info("run {}: epoch {} (its intent WALs used up to {})", self.run_dir, epoch,
+                        epoch - 1)
+            cfg = self.cfg = with_epoch(cfg, epoch)
+        self.stop_event = threading.Event()
+        self.stop_reason = ""
+        self.started_at = datetime.fromtimestamp(self.clock.now_ns() / 1e9, UTC).isoformat()
+        self.state = "starting"
+        self.ctx: zmq.Context[Any] = zmq.Context()
+        self.gateways: dict[str, Child] = {}
+        self.children: dict[str, Child] = {}
+        self.budgets: dict[str, RestartBudget] = {}
+        self.runtime: NodeRuntime | None = None
+        self.cluster: Any = None
+        self.admin: Any = None
+        self.metrics: Any = None
+        self.admin_endpoint = ""
+        self._status_lock = threading.Lock()
+
+    # --- admin backend ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """The status file's content plus the trading state."""
+        st = self._status()
+        if self.cluster is not None:
+            risk = safe(lambda: self.cluster.query("risk", 1.0), {}) or {}
+            st["trading"] = {k: risk.get(k) for k in ("state", "reasons", "exposure", "pnl")}
+        return st
+
+    def request_shutdown(self, reason: str) -> None:
+        """Begin the orderly shutdown (any thread)."""
+        if not self.stop_event.is_set():
+            self.stop_reason = reason
+            self.stop_event.set()
+
+    def journal(self, what: str, detail: dict[str, Any]) -> None:
+        """Journal an admin command and its result."""
+        self.cluster.send("journal", Decision("admin", what, journal_detail(detail),
+                                              self.clock.now_ns()))
+
+    # --- status file -----------------------------------------------------------------------------
+
+    def _status(self) -> dict[str, Any]:
+        assert self.cfg.placement is not None
+        nodes: dict[str, Any] = {}
+        for n in self.cfg.placement.nodes:
+            c = self.children.get(n.name)
+            if c is None:
+                nodes[n.name] = {"pid": os.getpid(), "state": self.state, "restarts": 0}
+            else:
+                nodes[n.name] = {"pid": c.pid, "state": c.state, "restarts": c.restarts}
+        return {"pid": os.getpid(), "state": self.state, "started_at": self.started_at,
+                "config": str(Path(self.conf).resolve()), "run_dir": str(self.run_dir),
+                "sock_dir": self.sock_dir, "admin": self.admin_endpoint, "nodes": nodes,
+                "metrics": (f"http://{self.cfg.metrics.host}:{self.metrics.port}/metrics"
+                            if self.metrics is not None else ""),
+                "gateways": {g: {"pid": c.pid, "state": c.state} for g, c in
+                             self.gateways.items()}}
+
+    def write_status(self, state: str | None = None) -> None:
+        """Write the status file atomically."""
+        with self._status_lock:
+            if state is not None:
+                self.state = state
+            tmp = self.status_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._status(), indent=1))
+            os.replace(tmp, self.status_path)
+
+    # --- start -----------------------------------------------------------------------------------
+
+    def _child_node(self, name: str) -> Child:
+        return Child(f"node {name}", cmc_cmd("launch", self.conf, "--child", name, "--sock",
+                                             self.sock_dir, "--run-dir", str(self.run_dir)),
+                     self.run_dir / f"node-{name}.log")
+
+    def start(self) -> None:
+        """Start gateways, kernels, child nodes, this node, admin and metrics."""
+        cfg = self.cfg
+        assert cfg.placement is not None
+        for gw in cfg.launch.gateways:
+            child = Child(f"gateway {gw}", cmc_cmd("gateway", gw, "--sock", self.sock_dir,
+                                                  "--conf", self.conf, "--truth-out",
+                                                  str(self.run_dir / "truth.json")),
+                          self.run_dir / f"{gw}.log")
+            self.gateways[gw] = child
+            child.start()
+            child.wait_ready(cfg.launch.ready_timeout_s)
+        logger.info("warmed {} kernels", kernels.warm_up())
+        for n in cfg.placement.nodes[1:]:
+            child = self._child_node(n.name)
+            self.children[n.name] = child
+            self.budgets[n.name] = RestartBudget(cfg.supervision.nodes)
+            child.start(["--epoch", str(cfg.run.epoch)])
+        for child in self.children.values():
+            child.wait_ready(cfg.launch.ready_timeout_s)
+        first = cfg.placement.nodes[0].name
+        self.runtime = NodeRuntime(cfg, first, self.ctx, self.clock, self.sock_dir, self.run_dir,
+                                   wrap=self.wrap)
+        self.runtime.start()
+        self.cluster = Cluster(cfg, self.runtime, self.ctx, self.sock_dir)
+        if cfg.admin.enabled:
+            from transports.admin_server import AdminServer
+
+            core = AdminCore(self, cfg.admin.max_request_bytes, cfg.admin.dedup_entries)
+            self.admin_endpoint = fill_address(cfg.admin.endpoint, self.sock_dir)
+            self.admin = AdminServer(cfg.admin, core.handle, self.admin_endpoint)
+            self.admin.start()
+        if cfg.metrics.enabled:
+            from scripts.launch.metrics import Metrics
+
+            self.metrics = Metrics(cfg.metrics, self.cluster, self.stop_event)
+            self.metrics.start()
+        self.write_status("running")
+        logger.info("launched nodes {} (run {}), admin {}",
+                    [n.name for n in cfg.placement.nodes], self.run_dir,
+                    self.admin_endpoint or "off")
+
+    # --- watch -----------------------------------------------------------------------------------
+
+    def watch(self) -> None:
+        """Until asked to stop: restart node processes that die, by policy."""
+        while not self.stop_event.wait(0.05):
+            for name, child in self.children.items():
+                code = child.exited()
+                if code is None or child.state in ("failed", "stopped"):
+                    continue
+                self._node_died(name, child, code)
+
+    def _node_died(self, name: str, child: Child, code: int) -> None:
+        logger.error("node {} exited with code {}", name, code)
+        self.journal("node_exit", {"node": name, "code": code})
+        child.stop(1.0)
+        if not self.budgets[name].allow(self.clock.mono_ns()):
+            child.state = "failed"
+            reason = f"launcher: node {name} died (exit {code}) past its restart intensity"
+            safe(lambda: self.cluster.send("risk", Control("halt", reason)))
+            self.write_status()
+            logger.critical(reason)
+            return
+        child.restarts += 1
+        epoch = self.cfg.run.epoch + child.restarts * EPOCH_STRIDE
+        child.start(["--epoch", str(epoch)])
+        try:
+            child.wait_ready(self.cfg.launch.ready_timeout_s)
+        except CmcError as exc:
+            logger.error("restart of node {} failed: {}", name, exc)
+            return  # seen as dead again on the next pass
+        self.journal("node_restart", {"node": name, "epoch": epoch, "restarts": child.restarts})
+        self.write_status()
+
+    # --- stop ------------------------------------------------------------------------------------
+
+    def _wait(self, pred: Any, timeout_s: float) -> bool:
+        deadline = self.clock.mono_ns() + int(timeout_s * 1e9)
+        waiter = threading.Event()
+        while self.clock.mono_ns() < deadline:
+            if safe(pred, False):
+                return True
+            waiter.wait(0.05)
+        return bool(safe(pred, False))
+
+    def shutdown(self) -> None:
+        """Flatten per policy, halt, wait for working orders, stop everything."""
+        self.write_status("stopping")
+        cfg, cl = self.cfg, self.cluster
+        logger.info("shutting down ({})", self.stop_reason or "signal")
+        strategies = [f"strategy.{p.name}" for p in cfg.pairs]
+        if cl is not None:
+            if cfg.launch.shutdown == "flatten":
+                for s in strategies:
+                    safe(lambda s=s: cl.control(s, "flatten"))
+
+                def flat() -> bool:
+                    snaps = [cl.query(s) for s in strategies]
+                    return all(x["pending"] is None and x["pos_dir"] == 0 for x in snaps)
+
+                if not self._wait(flat, cfg.launch.flatten_timeout_s):
+                    logger.warning("pairs not flat {}s after flatten", cfg.launch.flatten_timeout_s)
+            safe(lambda: cl.control("risk", "halt", "shutdown"))
+            legs = [a for a in cl.actors() if a.startswith("leg.")]
+
+            def nothing_open() -> bool:
+                return all(not cl.query(leg).get("open") for leg in legs)
+
+            if not self._wait(nothing_open, cfg.launch.cancel_timeout_s):
+                logger.warning("orders still open {}s after halt", cfg.launch.cancel_timeout_s)
+        for closer in (self.admin, self.metrics):
+            if closer is not None:
+                safe(closer.stop)
+        for child in self.children.values():
+            child.stop()
+        if self.runtime is not None:
+            self.runtime.stop()  # flushes the journal
+        if cl is not None:
+            cl.close()
+        self.ctx.destroy(linger=0)
+        for gw in self.gateways.values():
+            gw.stop()
+        self.write_status("stopped")
+        logger.info("stopped")
+
+
+def run_launch(conf: str, quiet: bool = False) -> int:
+    """Run a launch until SIGTERM/SIGINT or the admin ``shutdown``; return the exit code."""
+    cfg = load_launch_config(conf)
+    launcher = Launcher(conf, cfg, quiet)
+    signal.signal(signal.SIGTERM, lambda *_: launcher.request_shutdown("SIGTERM"))
+    signal.signal(signal.SIGINT, lambda *_: launcher.request_shutdown("SIGINT"))
+    try:
+        launcher.start()
+        print(f"READY {launcher.status_path}", flush=True)
+        launcher.watch()
+    finally:
+        launcher.shutdown()
+    return 0
+
+
+def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int) -> int:
+    """Run one child node of a launch (started by the launcher, not by hand)."""
+    cfg = load_config(conf)
+    out = Path(run_dir)
+    cfg = with_epoch(cfg, starting_epoch(epoch, out))  # above any epoch its WAL already used
+    configure_logging(out, cfg.run.log_level)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher orchestrates the shutdown
+    kernels.warm_up()
+    ctx: zmq.Context[Any] = zmq.Context()
+    runtime = NodeRuntime(cfg, node, ctx, LiveClock(), sock_dir, out)
+    runtime.start()
+    ctl = CtlServer(runtime, ctx, ctl_address(sock_dir, node))
+    ctl.start()
+    logger.info("node {} running (epoch {})", node, cfg.run.epoch)
+    print("READY", flush=True)
+    try:
+        while not stop.wait(0.1):
+            pass
+    finally:
+        ctl.stop()
+        runtime.stop()
+        ctx.destroy(linger=0)
+    return 0
+
+
+__all__ = ["Launcher", "load_launch_config", "run_child", "run_launch"]

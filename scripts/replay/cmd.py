@@ -1,0 +1,158 @@
+"""``cmc replay``: verify a journal by re-running it, or replay it with changed parameters."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+import msgspec
+
+from transports.clock import perf_ns
+from transports.errors import CmcError
+
+
+@contextmanager
+def progress_bar(journal: str, label: str) -> Iterator[Callable[[int], None]]:
+    """A tqdm bar over the journal's bytes, shown only on a terminal (``disable=None``)."""
+    from tqdm import tqdm
+
+    from transports.journal.writer import find_segments
+
+    total = sum(p.stat().st_size for p in find_segments(journal))
+    with tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc=label,
+        disable=None,
+        file=sys.stderr,
+        leave=False,
+    ) as bar:
+        yield lambda n: bar.update(n + 29)
+
+
+def _verify(journal: str) -> dict[str, Any]:
+    import kernels
+    from scripts.replay.core import Verifier
+
+    kernels.warm_up()  # compile (or load) the kernels before the clock starts
+    t0 = perf_ns()
+    v = Verifier(journal)
+    t1 = perf_ns()
+    with progress_bar(journal, "verify") as bar:
+        result = v.run(bar)
+    t2 = perf_ns()
+    secs = (t2 - t1) / 1e9
+    result["seconds"] = round(secs, 4)
+    result["setup_seconds"] = round((t1 - t0) / 1e9, 4)
+    result["events_per_s"] = round(result["items"] / secs) if secs > 0 else 0
+    return result
+
+
+def _print_verify(r: dict[str, Any]) -> None:
+    lines = [
+        f"replay --verify: {r['status']}  ({r['items']} events in {r['batches']} batches, "
+        f"{r['external']} fed, {r['compared']} compared, {r['decisions']} decisions; "
+        f"{r['events_per_s']:,} events/s)"
+    ]
+    d = r.get("divergence")
+    if d:
+        enc = msgspec.json.encode
+        lines += [
+            f"  first divergence at record {d['record']} (group {d['group']}, ts "
+            f"{d['ts_ns']}): {d['reason']}",
+            f"  expected (journal): {enc(d['expected']).decode()}",
+            f"  got (replay):       {enc(d['got']).decode()}",
+        ]
+    if r.get("send_failures"):
+        lines.append(f"  {r['send_failures']} recorded send failure(s) skipped")
+    if r["cross_group"].get("unjournaled"):
+        lines.append(
+            f"  note: {r['cross_group']['unjournaled']} derived book messages went to "
+            "other groups unjournaled; those groups were replayed without them"
+        )
+    if r.get("torn_tail"):
+        lines.append(f"  note: torn tail of {r['torn_tail']['bytes']} bytes not replayed")
+    click.echo("\n".join(lines))
+
+
+def _print_whatif(s: dict[str, Any]) -> None:
+    from scripts.demo.demo import print_human
+
+    s = dict(s)
+    s.setdefault("run_dir", s["journal"])
+    print_human(s)
+    w = s["what_if"]
+    click.echo(
+        f"  what-if             set {w['set'] or '{}'}  fill model {w['fill_model']}  "
+        f"rtt µs {w['rtt_us']}"
+    )
+    click.echo(
+        f"  decisions           {w['intents']} (recorded {w['recorded_intents']}); "
+        + (
+            f"changed from decision {w['first_changed_decision']}"
+            if w["decisions_changed"]
+            else "unchanged"
+        )
+    )
+
+
+@click.command("replay")
+@click.argument("journal", type=click.Path(exists=True))
+@click.option(
+    "--verify",
+    is_flag=True,
+    help="Re-run the recorded events; report 'identical' or the first divergence.",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Change a parameter, e.g. pairs.au-gc.z_entry=3 or pairs[0].min_edge=0.5.",
+)
+@click.option(
+    "--fill-model",
+    type=click.Choice(["book"]),
+    default=None,
+    help="How what-if orders fill: 'book' = against the recorded books.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def replay(
+    journal: str, verify: bool, sets: tuple[str, ...], fill_model: str | None, as_json: bool
+) -> None:
+    """Replay JOURNAL (a journal file or a run directory) through the engine's cores."""
+    if verify and (sets or fill_model):
+        raise click.UsageError(
+            "--verify replays the run as recorded; it takes no --set or --fill-model"
+        )
+    if not verify and not (sets or fill_model):
+        raise click.UsageError("say --verify, or --set KEY=VALUE ... [--fill-model book]")
+    try:
+        if verify:
+            result = _verify(journal)
+            if as_json:
+                sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+            else:
+                _print_verify(result)
+            sys.exit(0 if result["status"] == "identical" else 1)
+        from scripts.replay.core import load_run_config
+        from scripts.replay.params import apply_sets
+        from scripts.replay.whatif import run_whatif
+
+        cfg, changed = apply_sets(load_run_config(journal), list(sets))
+        with progress_bar(journal, "what-if") as bar:
+            summary = run_whatif(journal, cfg, changed, bar)
+    except CmcError as exc:
+        click.echo(f"cmc replay: {exc}", err=True)
+        sys.exit(2)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(summary).decode() + "\n")
+    else:
+        _print_whatif(summary)
+
+
+COMMANDS = [replay]

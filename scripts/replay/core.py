@@ -1,0 +1,341 @@
+"""Log-based replay (``cmc replay --verify``): the journal's external events through fresh cores.
+
+For each dispatcher group of the run, fresh cores are built from the run's ``config.json`` with
+``build_shells`` (no sockets are opened, no journal sink). Every item the journal recorded as
+coming from outside the group (source ``@md``, ``@ref``, ``@oe``, ``@timer``, ``@group``,
+``@start``, ``@stop``) is fed to its destination core at the batch's ``ts_ns``, and the cores'
+outputs are routed inside the group exactly as ``Host._route`` does: FIFO, run to completion,
+derived book data delivered but not compared, ``@timer`` requests dropped (the journal holds the
+timers that fired), frames for ``@`` sockets and messages for other groups collected instead of
+sent. Every delivery and socket frame the replay produces must equal the journal's next item,
+byte for byte; the ``Decision``\\s a group sent to the journal must equal those the journal wrote.
+CHECKPOINT records change nothing in the replay: each one's cores are compared with the
+replayed cores by their snapshots (``checkpoints`` in the result). The routing itself is
+``actors.runtime.group_router.GroupRouter`` (the supervisor's rebuild of restarted
+actors uses it too); restart markers are read as the live rebuild acted
+(``actors.runtime.rebuild``).
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from actors.runtime.checkpoint import load_cores
+from actors.runtime.group_router import GroupRouter, Observer
+from actors.runtime.host import NOT_JOURNALED
+from actors.runtime.node import build_shells
+from actors.runtime.rebuild import adopt
+from actors.runtime.supervised_host import snapshot_diff
+from actors.runtime.supervisor import with_epoch, wrap_leg
+from transports.clock import TestClock
+from transports.config.engine import AppConfig
+from transports.errors import CmcError
+from transports.journal.format import (
+    T_BATCH,
+    T_CHECKPOINT,
+    decode_batch_raw,
+    decode_checkpoint,
+    decode_item,
+)
+from transports.journal.reader import JournalReader
+from transports.journal.writer import CORES_FILE, base_path
+from transports.latency import LatencyRecorder
+from transports.wire.codec import encode
+from transports.wire.messages import Decision
+
+JOURNAL = "journal"
+
+
+def load_run_config(journal: str | Path) -> AppConfig:
+    """Return the AppConfig saved beside the journal (``config.json``)."""
+    path = base_path(journal).parent / "config.json"
+    if not path.exists():
+        raise CmcError(f"{path}: missing; replay needs the run's config.json beside the journal")
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=AppConfig)
+    except msgspec.DecodeError as exc:
+        raise CmcError(f"{path}: not a valid AppConfig: {exc}") from None
+
+
+def recorded_wrap(journal: str | Path, cfg: AppConfig) -> Callable[[str, Any], Any] | None:
+    """Return the core wrapping ``cores.json`` beside the journal records, or None (none).
+
+    ``{"leg": "LegReconciler"}``: the node wrapped its LegExecutors in ``LegReconciler``
+    (``cmc launch``; ``cmc demo`` does not), so a replay must wrap them too."""
+    path = base_path(journal).parent / CORES_FILE
+    if not path.exists():
+        return None
+    try:
+        spec = msgspec.json.decode(path.read_bytes(), type=dict[str, str])
+    except msgspec.DecodeError as exc:
+        raise CmcError(f"{path}: not valid JSON: {exc}") from None
+    if spec == {"leg": "LegReconciler"}:
+        return lambda actor, core: wrap_leg(actor, core, cfg)
+    raise CmcError(f"{path}: unknown core wrapping {spec} (known: {{'leg': 'LegReconciler'}})")
+
+
+def group_actors(cfg: AppConfig) -> dict[str, list[str]]:
+    """Return group name -> the actors placed in it (the journal excluded)."""
+    if cfg.placement is None:
+        raise CmcError("config.json has no [placement]; replay needs the run's groups")
+    return {g.name: [a for a in g.actors if a != JOURNAL] for g in cfg.placement.groups}
+
+
+def build_cores(cfg: AppConfig, actors: Iterable[str]) -> dict[str, Any]:
+    """Return fresh cores for ``actors`` (shells built without sockets or journal)."""
+    shells = build_shells(
+        cfg, "/replay", TestClock(0), LatencyRecorder(capacity=16), None, set(actors)
+    )
+    return {name: s.core for name, s in shells.items()}
+
+
+def plain(msg: Any) -> Any:
+    """Return a JSON-able view of a typed message or raw MessagePack bytes."""
+    if isinstance(msg, msgspec.Raw | bytes | memoryview):
+        msg = msgspec.msgpack.decode(bytes(msg))
+    elif isinstance(msg, msgspec.Struct):
+        return {"type": type(msg).__name__, **msgspec.structs.asdict(msg)}
+    return msgspec.to_builtins(msg)
+
+
+def _item_view(index: int, src: str, dest: str, msg: Any) -> dict[str, Any]:
+    return {"record": index, "src": src, "dest": dest, "msg": plain(msg)}
+
+
+class Verifier:
+    """Replays a journal group by group and compares, stopping at the first divergence."""
+
+    def __init__(
+        self,
+        journal: str | Path,
+        cfg: AppConfig | None = None,
+        observer: Observer | None = None,
+        groups: Iterable[str] | None = None,
+        wrap: Callable[[str, Any], Any] | None = None,
+    ) -> None:
+        self.journal = journal
+        self.cfg = cfg or load_run_config(journal)
+        #: ``wrap(actor, core)``: the wrapping the recording node applied to its cores (by
+        #: default what ``cores.json`` beside the journal says, as ``cmc launch`` writes it)
+        self.wrap = wrap or recorded_wrap(journal, self.cfg) or (lambda _a, core: core)
+        placement = group_actors(self.cfg)
+        wanted = set(groups) if groups is not None else set(placement)
+        base = self.cfg.run.epoch
+        self.routers = {
+            g: GroupRouter({n: self.wrap(n, c) for n, c in build_cores(self.cfg, a).items()},
+                           observer, self._fresh, build=self._build,
+                           adopt=functools.partial(adopt, self._build), base_epoch=base)
+            for g, a in placement.items()
+            if g in wanted and a
+        }
+        self.actor_group = {a: g for g, acts in placement.items() for a in acts}
+        self.items = self.batches = self.external = self.compared = 0
+        self.send_failures = 0
+        #: CHECKPOINT records: each one's cores against the replayed ones (snapshots)
+        self.checkpoints: dict[str, Any] = {"seen": 0, "matched": 0, "differs": []}
+        self.divergence: dict[str, Any] | None = None
+        self.reader = JournalReader(journal)
+        self._decisions_seen: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
+
+    def _fresh(self, actor: str) -> Any:
+        return self.wrap(actor, build_cores(self.cfg, [actor])[actor])
+
+    def _build(self, actor: str, epoch: int) -> Any:
+        return self.wrap(actor, build_cores(with_epoch(self.cfg, epoch), [actor])[actor])
+
+    def _diverge(
+        self,
+        index: int,
+        group: str,
+        ts: int,
+        expected: dict[str, Any] | None,
+        got: dict[str, Any] | None,
+        reason: str,
+    ) -> None:
+        self.divergence = {
+            "record": index,
+            "group": group,
+            "ts_ns": ts,
+            "reason": reason,
+            "expected": expected,
+            "got": got,
+        }
+
+    def _check_batch(self, group: str, ts: int, items: list[tuple[str, str, Any]]) -> bool:
+        router = self.routers[group]
+        pending: collections.deque[tuple[str, str, Any]] = collections.deque()
+        last_send = ""
+        base = self.items
+        for k, (src, dest, raw) in enumerate(items):
+            idx = base + k
+            if src[0] == "@":
+                if pending:
+                    s, d, m = pending[0]
+                    self._diverge(
+                        idx,
+                        group,
+                        ts,
+                        _item_view(idx, src, dest, raw),
+                        _item_view(idx, s, d, m),
+                        "replay produced an item the journal does not have here",
+                    )
+                    return False
+                self.external += 1
+                pending.extend(router.external(src, dest, decode_item(src, dest, raw), ts))
+                continue
+            if not pending:
+                if dest == JOURNAL and last_send and src == last_send:
+                    self.send_failures += 1  # the live shell failed to send; replay does not send
+                    continue
+                self._diverge(
+                    idx,
+                    group,
+                    ts,
+                    _item_view(idx, src, dest, raw),
+                    None,
+                    "the journal has an item replay did not produce",
+                )
+                return False
+            s, d, m = pending[0]
+            if s != src or d != dest or memoryview(raw) != encode(m):
+                if dest == JOURNAL and last_send and src == last_send:
+                    self.send_failures += 1
+                    continue
+                self._diverge(
+                    idx,
+                    group,
+                    ts,
+                    _item_view(idx, src, dest, raw),
+                    _item_view(idx, s, d, m),
+                    "items differ",
+                )
+                return False
+            pending.popleft()
+            self.compared += 1
+            last_send = src if "@" in dest else ""
+        if pending:
+            s, d, m = pending[0]
+            idx = base + len(items)
+            self._diverge(
+                idx,
+                group,
+                ts,
+                None,
+                _item_view(idx, s, d, m),
+                "replay produced more items than the journal holds for this cycle",
+            )
+            return False
+        return True
+
+    def run(self, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Replay the whole journal; return the result (``status`` identical or diverged)."""
+        for frame in self.reader:
+            if frame.rtype == T_CHECKPOINT:
+                self._check_checkpoint(frame.index, frame.body)
+                continue
+            if frame.rtype != T_BATCH:
+                continue
+            ts, group, items = decode_batch_raw(frame.body)
+            self.batches += 1
+            if group == "":
+                for _src, _dest, raw in items:
+                    msg = decode_item(_src, _dest, raw)
+                    if isinstance(msg, Decision):
+                        g = self.actor_group.get(msg.actor, "")
+                        self._decisions_seen[g].append((self.items, bytes(raw)))
+                        for name, router in self.routers.items():
+                            router.host_marker(msg, name, ts)  # a rebuilt host's cores
+            elif group in self.routers and not self._check_batch(group, ts, items):
+                break
+            self.items += len(items)
+            if progress is not None:
+                progress(len(frame.body))
+        if self.divergence is None:
+            self._check_decisions()
+        return self.result()
+
+    def _check_checkpoint(self, index: int, body: Any) -> None:
+        """A checkpoint changes nothing in the replay (the replayed cores already hold its
+        state); its cores' snapshots are compared with the replayed cores' (reported in
+        ``checkpoints``, not a divergence: the items are what ``--verify`` compares)."""
+        _ts, group, meta, blob = decode_checkpoint(body)
+        router = self.routers.get(group)
+        if router is None:
+            return
+        self.checkpoints["seen"] += 1
+        try:
+            cores = load_cores(blob, meta.get("externals", {}), meta.get("epochs", {}),
+                               self._build)
+        except Exception as exc:  # noqa: BLE001 - reported, the replay goes on
+            self.checkpoints["differs"].append({"record": index, "group": group,
+                                                "error": repr(exc)})
+            return
+        diff = {a: d for a, c in router.cores.items()
+                if (d := snapshot_diff(c, cores[a]) if a in cores else ["<missing>"])}
+        if diff:
+            self.checkpoints["differs"].append({"record": index, "group": group,
+                                                "actors": diff})
+        else:
+            self.checkpoints["matched"] += 1
+
+    def _check_decisions(self) -> None:
+        for g, router in self.routers.items():
+            sent = [encode(m) for _s, d, m in router.collected if d == JOURNAL]
+            seen = self._decisions_seen.get(g, [])
+            for k, enc in enumerate(sent):
+                if k >= len(seen) or seen[k][1] != enc:
+                    idx = seen[k][0] if k < len(seen) else self.items
+                    exp = _item_view(idx, "", JOURNAL, seen[k][1]) if k < len(seen) else None
+                    self._diverge(
+                        idx,
+                        g,
+                        0,
+                        exp,
+                        _item_view(idx, "", JOURNAL, enc),
+                        f"decision {k} the group sent to the journal differs",
+                    )
+                    return
+            if len(seen) > len(sent):
+                idx, raw = seen[len(sent)]
+                self._diverge(
+                    idx,
+                    g,
+                    0,
+                    _item_view(idx, "", JOURNAL, raw),
+                    None,
+                    "the journal holds a decision replay did not make",
+                )
+                return
+
+    def cross_group(self) -> dict[str, int]:
+        """Messages sent to other groups against what the journal shows them receiving."""
+        out = [m for r in self.routers.values() for _s, d, m in r.collected if d != JOURNAL]
+        # derived book data is not journaled: a group fed it by another cannot be replayed alone
+        return {"sent": len(out), "unjournaled": sum(type(m) in NOT_JOURNALED for m in out)}
+
+    def result(self) -> dict[str, Any]:
+        """Return the replay's outcome as a JSON-able dict."""
+        torn = self.reader.torn_tail
+        return {
+            "status": "identical" if self.divergence is None else "diverged",
+            "items": self.items,
+            "batches": self.batches,
+            "external": self.external,
+            "compared": self.compared,
+            "groups": sorted(self.routers),
+            "decisions": sum(len(v) for v in self._decisions_seen.values()),
+            "send_failures": self.send_failures,
+            "cross_group": self.cross_group(),
+            "checkpoints": self.checkpoints,
+            "torn_tail": None if torn is None else {"file": torn[0], "bytes": torn[2]},
+            "divergence": self.divergence,
+        }
+
+
+__all__ = ["GroupRouter", "Verifier", "build_cores", "group_actors", "load_run_config", "plain"]

@@ -1,0 +1,170 @@
+"""``cmc report JOURNAL --out DIR``: an HTML page with PNG plots of what happened in a run."""
+
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from transports.errors import CmcError
+
+
+def _table(rows: list[dict[str, Any]], cols: list[str], limit: int = 200) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in cols) + "</tr>"
+        for r in rows[:limit]
+    )
+    more = f"<p>… {len(rows) - limit} more rows</p>" if len(rows) > limit else ""
+    return f"<table><tr>{head}</tr>{body}</table>{more}"
+
+
+def _replay_note(r: dict[str, Any]) -> str:
+    d = r.get("divergence")
+    if not d:
+        return str(r.get("status", "?"))
+    return (
+        f"diverged at record {d['record']} ({d['reason']}); the spread plot stops there: "
+        "this code does not reproduce the recorded run"
+    )
+
+
+def build_report(journal: str, out_dir: str) -> dict[str, Any]:
+    """Write ``out_dir/index.html`` and its PNGs; return what was written."""
+    from scripts.audit.anomalies import find_anomalies
+    from scripts.audit.extract import build_index, load_config_map
+    from scripts.audit.trace import utc
+    from scripts.audit.verify import verify_journal
+    from scripts.report.data import (
+        exposure_and_pnl,
+        latency_samples,
+        load_run_config,
+        replay_series,
+        thin,
+    )
+    from scripts.report.plots import plot_exposure, plot_latency, plot_pnl, plot_spread
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    check = verify_journal(journal)
+    if not check["ok"]:
+        b = check["first_bad"]
+        raise CmcError(
+            f"journal does not verify: {b['file']}: record {b['record']} at offset "
+            f"{b['offset']}: {b['reason']}"
+        )
+    cfg = load_run_config(journal)
+    idx = build_index(journal)
+    series = replay_series(journal, cfg)
+    t0, t1 = idx.first_ts, idx.last_ts
+    images: list[tuple[str, str]] = []
+    for p in cfg.pairs:
+        name = plot_spread(
+            out / f"spread-{p.name}.png",
+            t0,
+            p.name,
+            thin(series.spread.get(p.name, [])),
+            p.z_entry,
+            p.z_exit,
+            idx.combos,
+        )
+        images.append((f"Spread against thresholds: {p.name} (▲ entries, ▼ exits)", name))
+    images.append(("Latency per hop (µs)", plot_latency(out / "latency.png", latency_samples(idx))))
+    exposure, pnl = exposure_and_pnl(idx, cfg, series)
+    images.append(
+        (
+            "Exposure timeline",
+            plot_exposure(out / "exposure.png", t0, t1, exposure, cfg.risk.max_net_exposure_base),
+        )
+    )
+    home = cfg.contracts[0].ccy if cfg.contracts else ""
+    images.append(("PnL curve", plot_pnl(out / "pnl.png", t0, thin(pnl), home)))
+    anomalies = find_anomalies(idx, load_config_map(journal))
+    final_pnl = pnl[-1][1] if pnl else 0.0
+    summary = [
+        ("run", check["run_id"]),
+        ("config hash", check["config_hash"]),
+        ("from", utc(t0)),
+        ("to", utc(t1)),
+        ("duration", f"{(t1 - t0) / 1e9:.1f} s"),
+        (
+            "journal",
+            f"{check['records']} records, {check['items']} events, head hash "
+            f"{check['head_hash']}, closed cleanly {check['closed_cleanly']}",
+        ),
+        ("replay of the strategy group", _replay_note(series.verify)),
+        (
+            "combos",
+            f"{len(idx.combos)} ({sum(c['final_state'] == 'complete' for c in idx.combos)}"
+            f" complete, {sum(c['final_state'] == 'repaired' for c in idx.combos)} "
+            "repaired)",
+        ),
+        ("orders / fills", f"{len(idx.orders)} / {len(idx.fills)}"),
+        ("PnL (marked)", f"{final_pnl:,.2f} {home}"),
+        ("anomalies", ", ".join(f"{k} {len(v)}" for k, v in anomalies.items())),
+    ]
+    esc = html.escape
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'>",
+        f"<title>cmc report {esc(check['run_id'])}</title><style>"
+        "body{font-family:sans-serif;margin:2em;max-width:1200px}"
+        "table{border-collapse:collapse;font-size:12px}"
+        "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}</style></head><body>",
+        f"<h1>Run {esc(check['run_id'])}</h1><table>",
+        *(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in summary),
+        "</table>",
+    ]
+    for title, name in images:
+        parts.append(f"<h2>{esc(title)}</h2><img src='{esc(name)}' alt='{esc(title)}'>")
+    parts.append(
+        "<h2>Combos</h2>"
+        + _table(
+            idx.combos,
+            [
+                "combo_id",
+                "pair",
+                "action",
+                "direction",
+                "spread",
+                "z",
+                "edge",
+                "cost",
+                "final_state",
+                "filled_a_lots",
+                "filled_b_lots",
+                "repair_steps",
+            ],
+        )
+    )
+    for cat, rows in anomalies.items():
+        if rows:
+            cols = ["time", *[k for k in rows[0] if k not in ("ts_ns", "time")]]
+            parts.append(f"<h2>Anomalies: {esc(cat)} ({len(rows)})</h2>" + _table(rows, cols))
+    parts.append("</body></html>")
+    (out / "index.html").write_text("\n".join(parts), encoding="utf-8")
+    return {"index": str(out / "index.html"), "images": [str(out / n) for _, n in images]}
+
+
+@click.command("report")
+@click.argument("journal", type=click.Path(exists=True))
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for index.html and its images.",
+)
+def report(journal: str, out_dir: str) -> None:
+    """Write an HTML report with plots (spread, latency, exposure, PnL) of JOURNAL's run."""
+    try:
+        res = build_report(journal, out_dir)
+    except CmcError as exc:
+        click.echo(f"cmc report: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"wrote {res['index']} ({len(res['images'])} images)")
+
+
+COMMANDS = [report]

@@ -1,0 +1,163 @@
+"""The series ``cmc report`` plots, from the journal (and a replay of the strategy's group).
+
+The journal holds the decisions but not every spread the strategy saw (derived book data is not
+journaled), so the spread series comes from replaying the group that hosts the strategies with
+an observer that samples each strategy's ``last`` values after every book update it handles.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from scripts.audit.extract import JournalIndex
+from scripts.replay.core import Verifier, load_run_config
+from transports.config.engine import AppConfig
+from transports.wire.messages import BookUpdate
+
+MAX_POINTS = 4000
+
+
+class Series:
+    """Everything the report's plots need, as plain lists."""
+
+    def __init__(self) -> None:
+        #: pair -> (ts, mid spread, mean, std)
+        self.spread: dict[str, list[tuple[int, float, float, float]]] = {}
+        self.mids: dict[str, list[tuple[int, float]]] = {}  #: venue:sym -> (ts, mid ticks)
+        self.fx: list[tuple[int, float]] = []
+        self.verify: dict[str, Any] = {}
+
+
+def replay_series(journal: str | Path, cfg: AppConfig) -> Series:
+    """Replay the strategies' group and sample spreads, book mids and the FX rate."""
+    s = Series()
+    groups = [
+        g.name
+        for g in (cfg.placement.groups if cfg.placement else [])
+        if any(a.startswith("strategy.") for a in g.actors)
+    ]
+
+    def observe(dest: str, msg: Any, core: Any, now: int) -> None:
+        if type(msg) is not BookUpdate or not dest.startswith("strategy."):
+            return
+        if msg.valid and msg.bid_px and msg.ask_px:
+            key = f"{msg.venue}:{msg.sym}"
+            s.mids.setdefault(key, []).append((now, (msg.bid_px[0] + msg.ask_px[0]) / 2))
+        last = core.last
+        if last and "mid_spread" in last:
+            s.spread.setdefault(core.pair.name, []).append(
+                (now, float(last["mid_spread"]), float(last["mean"]), float(last["std"]))
+            )
+            s.fx.append((now, float(last.get("fx", 1.0))))
+
+    v = Verifier(journal, cfg, observer=observe, groups=groups)
+    s.verify = v.run()
+    return s
+
+
+def thin(points: list[Any], n: int = MAX_POINTS) -> list[Any]:
+    """Return at most ``n`` evenly spaced points (keeping the last)."""
+    if len(points) <= n:
+        return points
+    step = len(points) / n
+    out = [points[int(i * step)] for i in range(n)]
+    out[-1] = points[-1]
+    return out
+
+
+def latency_samples(idx: JournalIndex) -> dict[str, list[float]]:
+    """Return hop -> samples in µs, from the journal's stamps."""
+    hops: dict[str, list[float]] = {
+        "venue→receive (md)": [],
+        "send→ack": [],
+        "send→fill": [],
+        "venue ack→receive": [],
+        "receive→signal": [],
+    }
+    for times in idx.md.values():
+        hops["venue→receive (md)"] += [(r - v) / 1e3 for r, v in times if v and r >= v]
+    first_fill: dict[str, int] = {}
+    for f in idx.fills:
+        first_fill.setdefault(f["cl"], f["ts_ns"])
+    for o in idx.orders:
+        if o["ack_ts_ns"]:
+            hops["send→ack"].append((o["ack_ts_ns"] - o["ts_ns"]) / 1e3)
+            hops["venue ack→receive"].append((o["ack_ts_ns"] - o["venue_ack_ts_ns"]) / 1e3)
+        if o["cl"] in first_fill:
+            hops["send→fill"].append((first_fill[o["cl"]] - o["ts_ns"]) / 1e3)
+    for c in idx.combos:
+        hops["receive→signal"].append((c["ts_signal_ns"] - c["ts_recv_ns"]) / 1e3)
+    return {k: v for k, v in hops.items() if v}
+
+
+def exposure_and_pnl(
+    idx: JournalIndex, cfg: AppConfig, s: Series
+) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, float]]]:
+    """Return the exposure timeline per underlying and the marked-to-market PnL curve (home
+    currency = leg A's), from the fills and the sampled book mids."""
+    contracts = {(c.venue, c.sym): c for c in cfg.contracts}
+    home = cfg.contracts[0].ccy if cfg.contracts else ""
+    pos: dict[tuple[str, str], int] = {}
+    cash: dict[str, float] = {}
+    exposure: dict[str, list[tuple[int, float]]] = {}
+    level: dict[str, float] = {}
+    events: list[tuple[int, int, Any]] = [(f["ts_ns"], 0, f) for f in idx.fills]
+    for key, pts in s.mids.items():
+        venue, sym = key.split(":", 1)
+        events += [(ts, 1, (venue, sym, mid)) for ts, mid in thin(pts, MAX_POINTS // 2)]
+    events.sort(key=lambda e: (e[0], e[1]))
+    mids: dict[tuple[str, str], float] = {}
+    fx_pts = s.fx
+    fx_i, fx = 0, (fx_pts[0][1] if fx_pts else 1.0)
+    pnl: list[tuple[int, float]] = []
+    for ts, kind, e in events:
+        while fx_i < len(fx_pts) and fx_pts[fx_i][0] <= ts:
+            fx = fx_pts[fx_i][1]
+            fx_i += 1
+        if kind == 0:
+            c = contracts.get((e["venue"], e["sym"]))
+            if c is None:
+                continue
+            sign = 1 if e["side"] == "B" else -1
+            k = (e["venue"], e["sym"])
+            pos[k] = pos.get(k, 0) + sign * e["qty"]
+            tick = float(Decimal(c.tick))
+            cash[c.ccy] = (
+                cash.get(c.ccy, 0.0)
+                - sign * e["qty"] * e["px"] * tick * c.multiplier
+                - float(e["fee"])
+            )
+            if c.underlying:
+                level[c.underlying] = (
+                    level.get(c.underlying, 0.0) + sign * e["qty"] * c.base_per_lot
+                )
+                exposure.setdefault(c.underlying, []).append((ts, level[c.underlying]))
+            mids.setdefault(k, float(e["px"]))
+        else:
+            mids[(e[0], e[1])] = e[2]
+        value = 0.0
+        for k, q in pos.items():
+            c = contracts[k]
+            value += (
+                q
+                * mids.get(k, 0.0)
+                * float(Decimal(c.tick))
+                * c.multiplier
+                * (1.0 if c.ccy == home else fx)
+            )
+        total = value + sum(v * (1.0 if ccy == home else fx) for ccy, v in cash.items())
+        if pos or cash:
+            pnl.append((ts, total))
+    return exposure, pnl
+
+
+__all__ = [
+    "Series",
+    "exposure_and_pnl",
+    "latency_samples",
+    "load_run_config",
+    "replay_series",
+    "thin",
+]

@@ -1,0 +1,251 @@
+"""Unknown outcomes resolved (inferred rejects, real statuses, halt) and oe reconnect
+reconciliation, driving ``LegExecutorCore`` directly with integer clocks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from actors.leg.executor import LegExecutorCore
+from transports.config.engine import ContractConfig, RiskConfig
+from transports.wire.messages import (
+    CancelLeg,
+    Control,
+    Decision,
+    ExecReport,
+    LegOrder,
+    SetTimer,
+    Timer,
+)
+from transports.wire.venue_msgs import (
+    Ack,
+    CancelReq,
+    Done,
+    Fill,
+    FillRecord,
+    NewOrder,
+    OpenOrderRecord,
+    OpenOrders,
+    OpenOrdersReq,
+    OrderStatus,
+    Ping,
+    Pong,
+    PositionRecord,
+    Positions,
+    PositionsReq,
+    QueryReq,
+    Trades,
+    TradesReq,
+)
+
+MS = 1_000_000
+AU = ContractConfig(venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g",
+                    ccy="CNY", underlying="gold", base_per_lot=1000.0, max_lots_per_order=30,
+                    max_position_lots=40)
+
+
+def of(out: list[tuple[str, Any]], kind: type, dest: str | None = None) -> list[Any]:
+    return [m for d, m in out if isinstance(m, kind) and (dest is None or d == dest)]
+
+
+def reports(out: list[tuple[str, Any]], kind: str | None = None) -> list[ExecReport]:
+    return [m for m in of(out, ExecReport, "combo") if kind is None or m.kind == kind]
+
+
+def alarms(out: list[tuple[str, Any]]) -> list[str]:
+    return [json.loads(m.detail).get("alarm", m.what) for m in of(out, Decision, "journal")]
+
+
+def core(link: bool = False) -> LegExecutorCore:
+    return LegExecutorCore("leg.shfe", "shfe", "acct", {"au2606": AU}, 3, RiskConfig(),
+                           ["combo", "risk"], 2000, oe_link=link,
+                           unknown_bound_ms=3000, unknown_halt_ms=15_000)
+
+
+def order(attempt: int = 0, side: str = "B", qty: int = 10, combo: int = 42) -> LegOrder:
+    return LegOrder(combo, 0, attempt, "shfe", "au2606", side, qty, 30500, "IOC",  # type: ignore[arg-type]
+                    "entry", 1, 2)
+
+
+def send(c: LegExecutorCore, o: LegOrder, now: int) -> str:
+    (new,) = of(c.handle(o, now), NewOrder, "@oe")
+    return str(new.cl)
+
+
+def nf(c: LegExecutorCore, cl: str, now: int) -> list[tuple[str, Any]]:
+    return c.handle(OrderStatus(cl=cl, state="unknown"), now)
+
+
+def test_not_found_becomes_an_inferred_reject_only_after_the_bound_and_agreement() -> None:
+    c = core()
+    cl = send(c, order(), 0)
+    c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    assert c.orders[cl].unknown
+    # before the bound (3 s since the send) "not found" means nothing, however often
+    for t in (2100, 2500, 2999):
+        assert nf(c, cl, t * MS) == []
+    assert c.orders[cl].state.value == "SUBMITTED"
+    # after the bound: the first, then 2 further agreeing answers; each brings the query forward
+    out = nf(c, cl, 3000 * MS)
+    assert of(out, SetTimer) == [SetTimer(f"query:{cl}", 3500 * MS)] and not reports(out)
+    out = nf(c, cl, 3500 * MS)
+    assert not reports(out) and c.orders[cl].state.value == "SUBMITTED"
+    out = nf(c, cl, 4000 * MS)
+    (rej,) = reports(out)
+    assert (rej.kind, rej.reason, rej.state) == ("rejected", "inferred", "REJECTED")
+    assert "inferred_reject" in alarms(out)
+    snap = c.snapshot()["counters"]
+    assert snap["inferred_rejects"] == 1 and snap["unresolved"] == 0
+    # never resent; the timers find nothing to do; trading resumes
+    assert not of(c.handle(Timer(f"query:{cl}", 5000 * MS), 5000 * MS), QueryReq)
+    assert c.handle(Timer(f"uhalt:{cl}", 17000 * MS), 17000 * MS) == []
+    assert of(c.handle(order(attempt=1), 5000 * MS), NewOrder, "@oe")
+
+
+def test_an_inferred_reject_the_venue_contradicts_is_reconciled_and_its_fill_kept() -> None:
+    c = core()
+    cl = send(c, order(), 0)
+    c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    for t in (3000, 3500, 4000):
+        nf(c, cl, t * MS)
+    assert c.orders[cl].state.value == "REJECTED" and c.orders[cl].inferred
+    out = c.handle(Fill(cl=cl, oid="X", tid="t1", px=30500, qty=10, ts=5), 6000 * MS)
+    assert "inferred_reject_reconciled" in alarms(out)
+    assert [r.kind for r in reports(out)] == ["fill"]
+    assert c.orders[cl].state.value == "FILLED" and c.positions["au2606"] == 10
+    assert "illegal_transition" not in alarms(out)
+    assert c.snapshot()["counters"]["inferred_reconciled"] == 1
+
+
+def test_not_found_never_infers_for_an_order_the_venue_proved() -> None:
+    c = core()
+    cl = send(c, order(), 0)
+    c.handle(Ack(cl=cl, oid="X", ts=1), 10 * MS)
+    c.handle(CancelLeg_(cl), 20 * MS)
+    c.handle(Timer(f"cxl:{cl}", 2020 * MS), 2020 * MS)  # the cancel got no answer: unknown
+    assert c.orders[cl].unknown
+    for t in (4000, 5000, 6000, 7000):
+        assert not reports(nf(c, cl, t * MS))
+    assert c.orders[cl].state.value == "PENDING_CANCEL"
+
+
+def CancelLeg_(cl: str) -> CancelLeg:
+    return CancelLeg("shfe", cl)
+
+
+def test_a_real_status_resolves_the_unknown_and_applies_its_fills_once() -> None:
+    c = core()
+    cl = send(c, order(), 0)
+    c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    rec = FillRecord(cl=cl, oid="X", tid="t1", px=30500, qty=4, ts=5)
+    st = OrderStatus(cl=cl, state="canceled", oid="X", cum=4, fills=[rec])
+    out = c.handle(st, 2500 * MS)
+    assert [r.kind for r in reports(out)] == ["fill", "done"]
+    assert not c.orders[cl].unknown and c.orders[cl].state.value == "CANCELED"
+    # the same fill again (the live report, late): deduped by trade id
+    out = c.handle(Fill(cl=cl, oid="X", tid="t1", px=30500, qty=4, ts=5), 2600 * MS)
+    assert not reports(out, "fill") and c.positions["au2606"] == 4
+    assert c.snapshot()["counters"]["unresolved"] == 0
+
+
+def test_venue_uncertain_denies_increasing_but_passes_reducing_orders_and_cancels() -> None:
+    c = core()
+    a = send(c, order(combo=1), 0)
+    c.handle(Fill(cl=a, oid="X", tid="t1", px=30500, qty=10, ts=1), 1 * MS)
+    c.handle(Done(cl=a, oid="X", state="filled", cum=10, ts=1), 1 * MS)
+    g = send(c, LegOrder(2, 0, 0, "shfe", "au2606", "B", 1, 30000, "GTC", "entry", 1, 2), 2 * MS)
+    c.handle(Ack(cl=g, oid="G", ts=1), 3 * MS)
+    u = send(c, order(combo=3), 4 * MS)
+    c.handle(Timer(f"ack:{u}", 2004 * MS), 2004 * MS)
+    assert c.snapshot()["counters"]["unresolved"] == 1
+    (den,) = reports(c.handle(order(combo=4), 2100 * MS))
+    assert (den.kind, den.reason) == ("denied", "venue_uncertain")
+    out = c.handle(order(combo=5, side="S", qty=5), 2200 * MS)  # reduces the +10
+    assert of(out, NewOrder, "@oe")
+    assert of(c.handle(CancelLeg_(g), 2300 * MS), CancelReq, "@oe")
+    # resolved: trading resumes
+    c.handle(OrderStatus(cl=u, state="canceled", oid="U", cum=0), 2400 * MS)
+    assert of(c.handle(order(combo=6), 2500 * MS), NewOrder, "@oe")
+
+
+def test_an_outcome_unknown_past_the_halt_limit_asks_risk_to_halt() -> None:
+    c = core()
+    cl = send(c, order(), 0)
+    out = c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    assert SetTimer(f"uhalt:{cl}", 17000 * MS) in of(out, SetTimer)
+    out = c.handle(Timer(f"uhalt:{cl}", 17000 * MS), 17000 * MS)
+    assert of(out, Control, "risk") == [Control("halt", f"unresolved_unknown:{cl}")]
+    assert c.snapshot()["counters"]["unknown_halts"] == 1
+
+
+def _start(c: LegExecutorCore, now: int) -> None:
+    out = c.on_start(now)
+    assert [type(m) for _, m in out if _ == "@oe"] == [Ping, OpenOrdersReq, TradesReq,
+                                                      PositionsReq]
+    assert reports(c.handle(order(combo=99), now))[0].reason == "reconciling"
+    c.handle(OpenOrders(list=[]), now)
+    c.handle(Trades(list=[]), now)
+    out = c.handle(Positions(list=[]), now)
+    assert "reconciled" in [m.what for m in of(out, Decision, "journal")]
+    assert c.gate == ""
+
+
+def test_start_adopts_positions_and_cancels_orphans() -> None:
+    c = core(link=True)
+    c.on_start(0)
+    orphan = OpenOrderRecord(cl="2.5.0.0", oid="o1", sym="au2606", side="B", px=1, qty=1, cum=0)
+    out = c.handle(OpenOrders(list=[orphan]), 1 * MS)
+    assert of(out, CancelReq, "@oe") == [CancelReq(cl="2.5.0.0", ts=1 * MS)]
+    old = FillRecord(cl="2.5.0.0", oid="o1", tid="old", px=1, qty=3, ts=7)
+    assert not reports(c.handle(Trades(list=[old]), 1 * MS))  # a previous incarnation's
+    assert c.gate == "reconciling"
+    c.handle(Positions(list=[PositionRecord("au2606", 3)]), 1 * MS)
+    assert c.gate == "" and c.positions == {"au2606": 3}
+
+
+def test_disconnect_reconcile_recovers_a_missed_fill_exactly_once() -> None:
+    c = core(link=True)
+    _start(c, 0)
+    c.handle(Pong(ts=1, echo=0), 1 * MS)
+    cl = send(c, order(), 100 * MS)
+    c.handle(Ack(cl=cl, oid="X", ts=1), 101 * MS)
+    # the oe link drops: no pong for 1.5 s
+    c.handle(Timer("ping", 1000 * MS), 1000 * MS)
+    out = c.handle(Timer("ping", 2000 * MS), 2000 * MS)
+    assert "oe_disconnected" in alarms(out) and c.orders[cl].unknown
+    (den,) = reports(c.handle(order(combo=7, side="S", qty=1), 2100 * MS))
+    assert den.reason == "disconnected"
+    # pongs resume: reconcile before trading
+    out = c.handle(Pong(ts=2, echo=0), 2200 * MS)
+    assert [type(m) for _, m in out if _ == "@oe"] == [OpenOrdersReq, TradesReq, PositionsReq]
+    assert reports(c.handle(order(combo=8), 2210 * MS))[0].reason == "reconciling"
+    missed = FillRecord(cl=cl, oid="X", tid="t9", px=30500, qty=10, ts=150 * MS)
+    c.handle(OpenOrders(list=[]), 2300 * MS)
+    out = c.handle(Trades(list=[missed]), 2300 * MS)
+    (f,) = reports(out, "fill")
+    assert (f.trade_id, f.qty_lots) == ("t9", 10)
+    assert of(out, ExecReport, "risk")  # risk sees it too
+    out = c.handle(Positions(list=[PositionRecord("au2606", 10)]), 2300 * MS)
+    assert "position_mismatch" not in alarms(out) and c.gate == ""
+    # the live reports of that fill arrive late: nothing is applied twice
+    out = c.handle(Fill(cl=cl, oid="X", tid="t9", px=30500, qty=10, ts=150 * MS), 2400 * MS)
+    assert not reports(out, "fill")
+    c.handle(Done(cl=cl, oid="X", state="filled", cum=10, ts=1), 2400 * MS)
+    assert c.positions == {"au2606": 10} and c.snapshot()["counters"]["recovered_fills"] == 1
+    assert c.snapshot()["counters"]["unresolved"] == 0
+    # the next reconciliation asks only for trades since the last fill
+    c.handle(Timer("ping", 4500 * MS), 4500 * MS)
+    out = c.handle(Pong(ts=3, echo=0), 4600 * MS)
+    assert TradesReq(since=150 * MS) in of(out, TradesReq)
+
+
+def test_a_position_mismatch_after_reconnect_is_alarmed() -> None:
+    c = core(link=True)
+    _start(c, 0)
+    c.handle(Timer("ping", 2000 * MS), 2000 * MS)
+    c.handle(Pong(ts=1, echo=0), 2100 * MS)
+    c.handle(OpenOrders(list=[]), 2200 * MS)
+    c.handle(Trades(list=[]), 2200 * MS)
+    out = c.handle(Positions(list=[PositionRecord("au2606", -2)]), 2200 * MS)
+    assert "position_mismatch" in alarms(out)
+    assert c.snapshot()["counters"]["position_mismatches"] == 1

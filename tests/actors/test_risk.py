@@ -1,0 +1,254 @@
+"""RiskCore: exposure across venues, PnL in one currency, states with reasons, latched halts."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from actors.risk.risk import RiskCore
+from tests.support.helpers import msgs
+from transports.config.engine import RiskConfig, load_config
+from transports.wire.messages import (
+    BookUpdate,
+    ComboState,
+    Control,
+    ExecReport,
+    LegOrder,
+    SetTimer,
+    Timer,
+    TradingState,
+)
+
+
+def _core(**limits: object) -> RiskCore:
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    risk = msgspec.structs.replace(RiskConfig(), **limits)
+    return RiskCore("risk", contracts, risk, ["leg.shfe", "leg.comex", "combo"],
+                    ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1)
+
+
+def _fill(venue: str, sym: str, side: str, qty: int, px: int, fee: float = 0.0) -> ExecReport:
+    return ExecReport(venue, "1.1.0.0", 1, 0, 0, sym, side, "fill", "FILLED", px, qty, qty, 0,
+                      fee, "t1", "", 0, 0)
+
+
+def _report(kind: str, reason: str = "") -> ExecReport:
+    return ExecReport("shfe", "1.1.0.0", 1, 0, 0, "au2606", "B", kind, "", 0, 1, 0, 0, 0.0, "",
+                      reason, 0, 0)
+
+
+def _mark(r: RiskCore, venue: str, sym: str, bid: int, ask: int) -> None:
+    r.on_book_update(BookUpdate(venue, sym, True, 0, 0, 0, [bid], [1], [ask], [1]), 0)
+
+
+def _marks(r: RiskCore, au: int = 30650, gc: int = 26500, fx: int = 72000) -> None:
+    _mark(r, "fx", "USDCNH", fx - 1, fx + 1)
+    _mark(r, "shfe", "au2606", au - 1, au + 1)
+    _mark(r, "comex", "GCZ6", gc - 1, gc + 1)
+
+
+def test_net_exposure_offsets_across_venues_in_grams() -> None:
+    r = _core()
+    r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), 1)
+    r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 2)
+    assert r.exposure()["gold"] == pytest.approx(-28_000 + 9 * 3110.34768)
+
+
+def test_pnl_is_in_the_home_currency_through_the_fx_book() -> None:
+    r = _core()
+    _marks(r)
+    r.on_exec_report(_fill("comex", "GCZ6", "B", 1, 26500, fee=2.5), 1)
+    _marks(r, gc=26510)  # +1.0 USD/oz on 100 oz = 100 USD
+    p = r.pnl()
+    assert p["gross"] == pytest.approx(100 * 7.2, rel=1e-6)
+    assert p["fees"] == pytest.approx(2.5 * 7.2, rel=1e-6)
+
+
+def test_exposure_breach_halts_with_its_reason_and_stays_halted() -> None:
+    r = _core(max_net_exposure_base=10_000.0)
+    out = r.on_exec_report(_fill("shfe", "au2606", "B", 11, 30650), 1)
+    states = msgs(out, TradingState)
+    assert states and all(s.state == "HALTED" and s.reason == "max_net_exposure" for s in states)
+    assert {d for d, m in out if isinstance(m, TradingState)} == {
+        "leg.shfe", "leg.comex", "combo", "strategy.au-gc"}
+    # back within the limit: still HALTED (latched) until an explicit resume
+    r.on_exec_report(_fill("shfe", "au2606", "S", 11, 30650), 2)
+    assert r.state == "HALTED"
+    out = r.on_control(Control("resume"), 3)
+    assert r.state == "ACTIVE" and msgs(out, TradingState)[0].state == "ACTIVE"
+
+
+def test_reject_rate_reduces_then_clears() -> None:
+    r = _core(reject_window=4, max_reject_rate=0.5)
+    for _ in range(3):
+        r.on_exec_report(_report("rejected"), 1)
+    out = r.on_exec_report(_report("accepted"), 2)
+    assert r.state == "REDUCING" and msgs(out, TradingState)[0].reason == "reject_rate"
+    for _ in range(4):
+        r.on_exec_report(_report("accepted"), 3)
+    assert r.state == "ACTIVE"
+
+
+def test_daily_loss_halts() -> None:
+    r = _core(daily_loss_limit=1000.0)
+    _marks(r)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 1, 30650), 1)
+    _marks(r, au=30550)  # -2 CNY/g on 1000 g
+    out = r.on_exec_report(_fill("shfe", "au2606", "S", 1, 30550), 2)
+    assert r.state == "HALTED" and r.reasons == {"daily_loss": "HALTED"}
+    assert msgs(out, TradingState)
+
+
+def test_margin_usage_alarm_reduces() -> None:
+    r = _core(margin_capital=1_000_000.0, margin_alarm_pct=85.0)
+    _marks(r)
+    # 30 lots × 1000 g × 613 CNY/g × 10% = 1.84M > 85% of 1M
+    r.on_exec_report(_fill("shfe", "au2606", "B", 30, 30650), 1)
+    assert r.state == "REDUCING" and "margin_usage" in r.reasons
+    r.on_exec_report(_fill("shfe", "au2606", "S", 30, 30650), 2)
+    assert r.state == "ACTIVE"
+
+
+def test_orphan_exposure_is_flattened_after_its_limit_then_halts() -> None:
+    r = _core(unhedged_limit_ms=100)
+    _marks(r)
+    out = r.on_exec_report(_fill("comex", "GCZ6", "B", 1, 26500), 1_000_000)
+    (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    assert timer.due_ns == 1_000_000 + 100_000_000
+    out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
+    (order,) = msgs(out, LegOrder)
+    # 3110 g long is cut on the smallest lot (SHFE, 1000 g): sell 3 lots
+    assert (order.venue, order.side, order.qty_lots, order.purpose) == ("shfe", "S", 3, "flatten")
+    # a live combo owns exposure: no timer
+    r2 = _core(unhedged_limit_ms=100)
+    r2.on_combo_state(ComboState(5, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
+    out = r2.on_exec_report(_fill("comex", "GCZ6", "B", 1, 26500), 1)
+    assert not [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+
+
+def test_denials_are_counted_by_reason() -> None:
+    r = _core()
+    r.on_exec_report(_report("denied", "max_lots"), 1)
+    r.on_exec_report(_report("denied", "max_lots"), 2)
+    r.on_exec_report(_report("denied", "rate_limit"), 3)
+    assert r.snapshot()["denials"] == {"max_lots": 2, "rate_limit": 1}
+
+
+def test_operator_halt_and_reduce() -> None:
+    r = _core()
+    r.on_control(Control("reduce", "desk"), 1)
+    assert r.state == "REDUCING"
+    out = r.on_control(Control("halt", "desk"), 2)
+    assert r.state == "HALTED" and msgs(out, TradingState)[0].reason == "operator_halt"
+    assert [s for _, s, _ in r.state_changes] == ["REDUCING", "HALTED"]
+
+
+def test_executors_learn_exposure_and_fx_for_their_pretrade_checks() -> None:
+    from transports.wire.messages import RiskView
+
+    r = _core()
+    out = r.on_book_update(BookUpdate("fx", "USDCNH", True, 0, 0, 0, [71999], [1], [72001],
+                                      [1]), 0)
+    views = msgs(out, RiskView)
+    assert {d for d, m in out if isinstance(m, RiskView)} == {"leg.shfe", "leg.comex"}
+    assert views[0].fx["USD"] == pytest.approx(7.2)
+    # an unchanged rate is not sent again; a fill always is
+    assert r.on_book_update(BookUpdate("fx", "USDCNH", True, 0, 0, 0, [71999], [1], [72001],
+                                       [1]), 1) == []
+    out = r.on_exec_report(_fill("shfe", "au2606", "B", 2, 30650), 2)
+    assert msgs(out, RiskView)[0].exposure == {"gold": 2000.0}
+
+
+def test_the_view_carries_gross_notional_and_margin_across_venues_in_home_ccy() -> None:
+    from transports.wire.messages import RiskView
+
+    r = _core()
+    _marks(r)  # au 613.00 CNY/g, GC 2650.0 USD/oz, USDCNH 7.2
+    r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), 1)
+    out = r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 2)
+    view, other = msgs(out, RiskView)  # one per leg executor, the same
+    assert view == other
+    au_lot, gc_lot = 30650 * 0.02 * 1000, 26500 * 0.1 * 100 * 7.2
+    assert view.lot_notional["shfe:au2606"] == pytest.approx(au_lot)
+    assert view.lot_notional["comex:GCZ6"] == pytest.approx(gc_lot)
+    assert "fx:USDCNH" not in view.lot_notional
+    assert view.positions == {"shfe:au2606": -28, "comex:GCZ6": 9}
+    gross = 28 * au_lot + 9 * gc_lot  # short and long both count
+    assert view.gross_notional == pytest.approx(gross)
+    assert view.margin_used == pytest.approx(0.1 * gross)  # margin_rate 0.1 (default)
+    assert view.budget_venues == 2  # leg.shfe and leg.comex share the headroom
+    # a held lot's value moving more than 10 bp sends a new view; a smaller move does not
+    assert not msgs(r.on_book_update(BookUpdate("shfe", "au2606", True, 0, 0, 0, [30651], [1],
+                                                [30653], [1]), 3), RiskView)
+    out = r.on_book_update(BookUpdate("shfe", "au2606", True, 0, 0, 0, [30700], [1], [30702],
+                                      [1]), 4)
+    assert msgs(out, RiskView)[0].lot_notional["shfe:au2606"] == pytest.approx(30701 * 20)
+
+
+def test_the_executors_get_a_first_view_at_start() -> None:
+    from transports.wire.messages import RiskView
+
+    out = _core().on_start(5)
+    assert {d for d, m in out if isinstance(m, RiskView)} == {"leg.shfe", "leg.comex"}
+    view = msgs(out, RiskView)[0]
+    assert (view.budget_venues, view.gross_notional, view.positions) == (2, 0.0, {})
+
+
+def test_a_position_found_at_reconciliation_is_adopted_at_the_mark() -> None:
+    from transports.wire.messages import Position
+
+    r = _core()
+    r.on_exec_report(_fill("shfe", "au2606", "B", 2, 30650), 1)
+    # the venue says 5 (3 more than the fills told): adopted before any mark, priced at the
+    # first one; PnL counts from there
+    out = r.on_position(Position("shfe", "au2606", 5, 2), 2)
+    assert r.positions["shfe:au2606"] == 5
+    assert any(getattr(m, "what", "") == "adopt_position" for _, m in out)
+    assert r.exposure()["gold"] == pytest.approx(5_000)
+    _marks(r, au=30650)
+    assert r.pnl()["net"] == pytest.approx(0.0, abs=1e-6)
+    assert r.on_position(Position("shfe", "au2606", 5, 3), 3) == []  # nothing new
+
+
+def test_exposure_a_strategy_holds_is_its_to_close_the_rest_risk_flattens() -> None:
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    r = RiskCore("risk", contracts, RiskConfig(unhedged_limit_ms=100), ["leg.shfe", "leg.comex"],
+                 ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1,
+                 pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
+    _marks(r)
+    # a combo failed with leg A filled and B not: the strategy holds 28 au naked (it will close)
+    r.on_combo_state(ComboState(7, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 1)
+    out = r.on_combo_state(ComboState(7, "au-gc", "open", "failed", 1, 28, 0, 28000.0, 2), 2)
+    (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
+    assert msgs(out, LegOrder) == []  # no order behind the strategy's back
+    assert [(d, m.cmd) for d, m in out if isinstance(m, Control)] == [("strategy.au-gc",
+                                                                       "flatten")]
+    # plus 2 GC that nobody holds (e.g. adopted after a restart): those risk flattens itself
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 3)
+    out = r.on_timer(Timer("unhedged", timer.due_ns + 10**9), timer.due_ns + 10**9)
+    (order,) = msgs(out, LegOrder)
+    assert (order.venue, order.side, order.qty_lots) == ("shfe", "B", 6)  # 6,220.7 g short
+    assert [d for d, m in out if isinstance(m, Control)] == ["strategy.au-gc"]
+
+
+def test_slippage_sums_replace_a_combo_reported_final_again_and_memory_stays_bounded() -> None:
+    from actors.risk.valuation import SLIP_RECENT
+
+    r = _core()
+
+    def final(cid: int, slip_a: float, lots_a: int) -> None:
+        r.on_combo_state(ComboState(cid, "au-gc", "open", "complete", 1, lots_a, 9, 0.0, cid,
+                                    slip_a, 4.5, lots_a, 9), cid)
+
+    final(1, 28.0, 28)
+    final(1, 29.0, 29)  # a late fill re-opened and re-closed it: replaces, does not add
+    assert r.slippage()["au-gc"]["A"] == {"avg_ticks": 1.0, "lots": 29}
+    assert r.slippage()["au-gc"]["B"] == {"avg_ticks": 0.5, "lots": 9}
+    for cid in range(2, SLIP_RECENT + 50):
+        final(cid, 0.0, 28)
+    assert len(r.slips) == SLIP_RECENT
+    assert r.slippage()["au-gc"]["A"]["lots"] == 29 + 28 * (SLIP_RECENT + 48)

@@ -1,0 +1,315 @@
+"""Every risk limit breached through the simulator (issue 5).
+
+Each test runs the whole engine (``SimEngine``: every core of the demo config against a
+``SimCore`` in virtual time) with one limit set so that normal trading breaches it, then checks
+two things: the engine denied (``ExecReport`` ``denied`` with the limit's reason code) or changed
+its trading state (``TradingState`` with the limit's reason), and -- from the simulator's own
+record -- no order that breaks the limit reached the venue.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+from typing import Any
+
+import msgspec
+
+from tests.sim.test_sim_harness import cfg_with
+from tests.support.engine_sim import MS, T0, SimEngine, check_invariants
+from transports.config.engine import AppConfig, with_overrides
+from transports.wire.messages import CancelLeg, Control, LegOrder, TradingState
+from transports.wire.venue_msgs import NewOrder
+
+RUN_MS = 16_000
+
+
+def cfg_risk(base: AppConfig | None = None, **risk: Any) -> AppConfig:
+    cfg = base or cfg_with()
+    return with_overrides(cfg, risk=msgspec.structs.replace(cfg.risk, **risk))
+
+
+def cfg_contract(venue: str, base: AppConfig | None = None, **fields: Any) -> AppConfig:
+    cfg = base or cfg_with()
+    contracts = [msgspec.structs.replace(c, **fields) if c.venue == venue else c
+                 for c in cfg.contracts]
+    return with_overrides(cfg, contracts=contracts)
+
+
+def run(cfg: AppConfig, ms: float = RUN_MS) -> SimEngine:
+    eng = SimEngine(cfg)
+    eng.run_to(ms)
+    return eng
+
+
+def denials(eng: SimEngine) -> collections.Counter[str]:
+    return collections.Counter(r.reason for r in eng.reports() if r.kind == "denied")
+
+
+def states(eng: SimEngine) -> list[tuple[str, str]]:
+    """The trading states risk sent (state, reason), in order, once per change."""
+    seen = [(m.state, m.reason) for _, s, _, m in eng.log
+            if s == "risk" and type(m) is TradingState]
+    return [x for i, x in enumerate(seen) if i == 0 or seen[i - 1] != x]
+
+
+def venue_orders(eng: SimEngine, venue: str | None = None) -> list[dict[str, Any]]:
+    accounts = set(eng.accounts.values())
+    return [o for o in eng.truth()["orders"]
+            if o["account"] in accounts and (venue is None or o["venue"] == venue)]
+
+
+def positions_over_time(eng: SimEngine, venue: str) -> list[int]:
+    pos, out = 0, []
+    for f in sorted(eng.truth()["fills"], key=lambda f: f["ts"]):
+        if f["venue"] == venue and f["account"] == eng.accounts[venue]:
+            pos += f["qty"] if f["side"] == "B" else -f["qty"]
+            out.append(pos)
+    return out
+
+
+def venue_books_over_time(eng: SimEngine) -> list[tuple[float, float, float]]:
+    """(net exposure in base units, gross notional and margin in CNY) after each venue fill,
+    valuing every position at its last fill price (USD at 7.2 CNY)."""
+    cs = {f"{c.venue}:{c.sym}": c for c in eng.cfg.contracts}
+    pos: dict[str, int] = {}
+    px: dict[str, float] = {}
+    out = []
+    accounts = set(eng.accounts.values())
+    for f in sorted(eng.truth()["fills"], key=lambda f: f["ts"]):
+        if f["account"] not in accounts:
+            continue
+        k = f"{f['venue']}:{f['sym']}"
+        pos[k] = pos.get(k, 0) + (f["qty"] if f["side"] == "B" else -f["qty"])
+        px[k] = f["px"] * float(cs[k].tick) * cs[k].multiplier * (7.2 if cs[k].ccy == "USD"
+                                                                    else 1.0)
+        net = sum(q * cs[x].base_per_lot for x, q in pos.items())
+        gross = sum(abs(q) * px[x] for x, q in pos.items())
+        margin = sum(abs(q) * px[x] * cs[x].margin_rate for x, q in pos.items())
+        out.append((net, gross, margin))
+    return out
+
+
+def test_max_lots_per_order() -> None:
+    eng = run(cfg_contract("shfe", max_lots_per_order=20))
+    assert denials(eng)["max_lots"] > 0
+    assert max(o["qty"] for o in venue_orders(eng, "shfe")) <= 20 if venue_orders(eng, "shfe") \
+        else True
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_max_position_per_instrument() -> None:
+    eng = run(cfg_contract("shfe", max_position_lots=20))
+    assert denials(eng)["max_position"] > 0
+    assert all(abs(p) <= 20 for p in positions_over_time(eng, "shfe"))
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_max_net_exposure_per_underlying() -> None:
+    eng = run(cfg_risk(max_net_exposure_base=20_000.0))
+    assert denials(eng)["max_exposure"] > 0
+    assert all(abs(net) <= 20_000 for net, _, _ in venue_books_over_time(eng))
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_max_notional_per_order() -> None:
+    # a clip leg is ~17 M CNY (28 x 1000 g x ~612 CNY/g; 9 x 100 oz x ~2650 USD x 7.2)
+    eng = run(cfg_risk(max_notional_per_order=10_000_000.0))
+    assert denials(eng)["max_notional"] > 0
+    ticks = {f"{c.venue}:{c.sym}": float(c.tick) * c.multiplier for c in eng.cfg.contracts}
+    fx = 7.3  # USDCNH in the simulation stays well below this
+    for o in venue_orders(eng):
+        k = ticks[f"{o['venue']}:{o['sym']}"] * o["px"] * o["qty"]
+        assert k * (fx if o["venue"] == "comex" else 1.0) <= 10_000_000.0, o
+
+
+def two_pairs(cfg: AppConfig) -> AppConfig:
+    """The demo pair twice: the second strategy wants a clip while the first holds one."""
+    p = cfg.pairs[0]
+    return with_overrides(cfg, pairs=[p, msgspec.structs.replace(p, name="au-gc-2")])
+
+
+# Each venue's executor may add at most its share of the headroom (limit minus what the risk
+# view holds, over the venues sharing it): a clip is ~17.2 M CNY gross a leg (1.72 M margin).
+
+
+def test_max_gross_notional() -> None:
+    eng = run(two_pairs(cfg_risk(max_gross_notional=40_000_000.0)), ms=25_000)
+    assert denials(eng)["gross_notional"] > 0
+    books = venue_books_over_time(eng)
+    assert max(g for _, g, _ in books) > 30_000_000  # one clip held: the limit was in play
+    assert all(g <= 40_000_000 * 1.002 for _, g, _ in books)  # FX and marks differ slightly
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_margin_available() -> None:
+    eng = run(two_pairs(cfg_risk(margin_capital=4_000_000.0, margin_alarm_pct=99.0)),
+              ms=25_000)
+    assert denials(eng)["margin"] > 0
+    books = venue_books_over_time(eng)
+    assert max(m for _, _, m in books) > 3_000_000
+    assert all(m <= 4_000_000 * 1.002 for _, _, m in books)
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_price_band_against_the_book() -> None:
+    # the IOC limit is the touch +/- max_slippage_ticks (3): a band of 1 tick denies it
+    eng = run(cfg_risk(price_band_ticks=1))
+    assert denials(eng)["price_band"] > 0
+    assert venue_orders(eng) == []
+
+
+def test_order_rate_per_venue() -> None:
+    eng = run(cfg_risk(max_orders_per_s=1), ms=25_000)
+    assert denials(eng)["rate_limit"] > 0
+    for venue in ("shfe", "comex"):
+        ts = sorted(o["ts"] for o in venue_orders(eng, venue))
+        # a bucket of 1 token per second, bursting 1: never two orders within a second
+        assert all(b - a >= 1000 * MS - 2 * MS for a, b in itertools.pairwise(ts)), ts
+
+
+def _rest_gtc(eng: SimEngine, n: int, combo0: int = 900_000_001) -> list[str]:
+    """Rest ``n`` passive GTC buys on shfe (300 ticks under the bid), as the combo would."""
+    book = eng.sim.venues["shfe"].books["au2606"]
+    bid = book.best("B")
+    assert bid is not None
+    for k in range(n):
+        eng.send("leg.shfe", LegOrder(combo0 + k, 0, 0, "shfe", "au2606", "B", 1, bid - 300,
+                                      "GTC", "entry", eng.now, eng.now))
+    return [f"{eng.cfg.run.epoch}.{combo0 + k}.0.0" for k in range(n)]
+
+
+def test_cancel_rate_paces_cancels_and_drops_none() -> None:
+    eng = SimEngine(cfg_risk(max_cancels_per_s=2, max_orders_per_s=50))
+    eng.run_to(3_000)
+    cls = _rest_gtc(eng, 6)
+    eng.run_to(3_100)
+    for cl in cls:
+        eng.send("leg.shfe", CancelLeg("shfe", cl))
+    eng.run_to(8_000)
+    acked = {c for c in cls if c in {o["cl"] for o in venue_orders(eng, "shfe")}}
+    assert acked == set(cls)
+    canceled = [r.cl for r in eng.reports() if r.kind == "done" and r.state == "CANCELED"]
+    assert sorted(canceled) == sorted(cls)  # every cancel went out in the end
+    assert eng.truth()["counts"]["cancels"] == 6
+    # ...but at most 2 per second (the bucket's burst), the rest retried on a timer
+    reqs = sorted(t for t, a, m in eng.frames_out if a == "leg.shfe" and type(m).__name__ ==
+                  "CancelReq")
+    assert len(reqs) == 6
+    # a bucket of 2 per second bursting 2: k cancels span at least (k - 2) / 2 seconds
+    for i in range(len(reqs)):
+        for j in range(i + 2, len(reqs)):
+            assert reqs[j] - reqs[i] >= (j - i - 1) * 500 * MS - MS, reqs
+
+
+def test_halt_stops_new_orders_at_every_executor_while_cancels_go_out() -> None:
+    eng = SimEngine(cfg_with())
+    eng.run_to(4_000)
+    cls = _rest_gtc(eng, 3)
+    eng.run_to(4_100)
+    t_halt = eng.now
+    eng.send("risk", Control("halt", "operator"))
+    eng.run_to(RUN_MS)  # the strategy goes on seeing dislocations
+    assert ("HALTED", "operator") in states(eng) or eng.cores["risk"].state == "HALTED"
+    for leg in eng.leg_cores():
+        assert leg.trading_state == "HALTED"
+    after = [o for o in venue_orders(eng) if o["ts"] > t_halt]
+    assert after == []
+    cancels = [m.cl for t, a, m in eng.frames_out if t >= t_halt and type(m).__name__ ==
+               "CancelReq"]
+    assert sorted(cancels) == sorted(cls)
+    refused = eng.cores["strategy.au-gc"].refusals
+    assert refused.get("HALTED", 0) > 0 or denials(eng)["halted"] > 0
+
+
+def test_reject_rate_goes_reducing() -> None:
+    eng = run(cfg_risk(cfg_with(oe_reject=0.6), max_reject_rate=0.3, reject_window=6),
+              ms=25_000)
+    assert ("REDUCING", "reject_rate") in states(eng)
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_margin_usage_alarm_goes_reducing() -> None:
+    eng = run(cfg_risk(margin_capital=4_000_000.0, margin_alarm_pct=50.0))
+    assert ("REDUCING", "margin_usage") in states(eng)
+    assert check_invariants(eng, 60_000).violations == []
+
+
+def test_daily_loss_halts() -> None:
+    # an entry pays the spread and fees at once (~ -700 CNY marked to market): a 300 CNY
+    # daily loss limit is breached by the first combo
+    eng = run(cfg_risk(daily_loss_limit=300.0), ms=25_000)
+    assert ("HALTED", "daily_loss") in states(eng)
+    t_halt = next(t for t, s, d, m in eng.log if type(m) is TradingState and m.state == "HALTED")
+    assert [o for o in venue_orders(eng) if o["ts"] > t_halt
+            and o["cl"].split(".")[1][-6:-3] != "999"] == []  # only risk's own flatten orders
+
+
+def test_drawdown_halts() -> None:
+    eng = run(cfg_risk(max_drawdown=1.0), ms=25_000)
+    assert ("HALTED", "drawdown") in states(eng)
+
+
+LEFTOVER = [("shfe", NewOrder("old.1", "au2606", "B", 40_000, 5, "IOC", 0))]
+
+
+def test_unhedged_exposure_no_combo_owns_is_flattened() -> None:
+    # a previous run left 5 lots (5,000 g) at the venue: the executor adopts them when it
+    # reconciles, no combo owns them, risk flattens them after unhedged_limit_ms
+    eng = SimEngine(cfg_risk(unhedged_limit_ms=1000), leftover=LEFTOVER)
+    eng.run_to(4_000)
+    assert positions_over_time(eng, "shfe")[0] == 5
+    flat = [d for d in eng.decisions if d.actor == "risk" and d.what == "flatten"]
+    assert len(flat) == 1 and '"lots": 5' in flat[0].detail
+    assert eng.truth()["positions"]["shfe-acct"]["au2606"] == 0
+    assert flat[0].ts_ns - T0 >= 1000 * MS  # not before the limit
+
+
+def test_unhedged_exposure_halts_when_flattening_is_off() -> None:
+    eng = SimEngine(cfg_risk(unhedged_limit_ms=1000, flatten_orphans=False), leftover=LEFTOVER)
+    eng.run_to(4_000)
+    assert ("HALTED", "unhedged_exposure") in states(eng)
+    assert eng.truth()["positions"]["shfe-acct"]["au2606"] == 5
+
+
+def test_feed_unhealthy_denies_exposure_increasing_orders() -> None:
+    # the simulator holds shfe's market data (heartbeats too) 4 s from t=6 s: the feed goes
+    # STALE while order entry works; an order that would increase exposure there is denied
+    base = cfg_with(md_delay_ms=4000,
+                    schedule=[{"kind": "md_delay", "at_s": 6.0, "venue": "shfe"}])
+    eng = SimEngine(base)
+    eng.run_to(8_500)
+    assert eng.cores["feed.shfe"].snapshot()["state"] == "STALE"
+    pos = eng.cores["leg.shfe"].positions.get("au2606", 0)
+    assert pos != 0  # the strategy holds its first spread (opened at ~5.7 s)
+    grow, shrink = ("S", "B") if pos < 0 else ("B", "S")
+    for k, side in enumerate((grow, shrink)):
+        eng.send("leg.shfe", LegOrder(900_000_001 + k, 0, 0, "shfe", "au2606", side, 1, 30_600,
+                                      "IOC", "entry", eng.now, eng.now))
+    eng.run_to(8_600)
+    assert denials(eng) == {"feed_unhealthy": 1}
+    sent = {o["cl"].split(".")[1] for o in venue_orders(eng)}
+    assert "900000001" not in sent and "900000002" in sent  # the reducing one went
+
+
+def test_session_break_refuses_opens_and_denies_increasing_orders() -> None:
+    # the simulator puts shfe in a session break for 3 s from t=8 s (status `break` published,
+    # new orders rejected there): the strategy opens nothing, the executor denies an order that
+    # would grow a position, and nothing of ours reaches the venue during the break
+    base = cfg_with(schedule=[{"kind": "session_break", "at_s": 8.0, "for_s": 3.0,
+                               "venue": "shfe"}])
+    eng = SimEngine(base)
+    eng.run_to(9_000)
+    pos = eng.cores["leg.shfe"].positions.get("au2606", 0)
+    side = "S" if pos <= 0 else "B"
+    eng.send("leg.shfe", LegOrder(900_000_001, 0, 0, "shfe", "au2606", side, 1, 30_600, "IOC",
+                                  "entry", eng.now, eng.now))
+    eng.run_to(16_000)
+    assert denials(eng)["session_closed"] == 1
+    refused = eng.cores["strategy.au-gc"].refusals
+    assert refused.get("CLOSED_A", 0) > 0
+    t0, t1 = T0 + 8_000 * MS, T0 + 11_000 * MS
+    during = [o for o in venue_orders(eng, "shfe") if t0 <= o["ts"] < t1]
+    assert during == []
+    assert eng.truth()["counts"]["fault_session_break"] == 1
+    assert venue_orders(eng, "shfe")[-1]["ts"] > t1  # trading resumed after the break

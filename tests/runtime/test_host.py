@@ -1,0 +1,132 @@
+"""The dispatcher host: in-group calls, cross-group tells, cross-node ZeroMQ, timers, failures.
+
+These run real pykka actors and real ZeroMQ sockets; every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+
+from actors.core import Core, Out
+from actors.runtime.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.shell import Shell
+from tests.support.helpers import eventually
+from transports.clock import LiveClock
+from transports.wire.messages import Control, JournalBatch, SetTimer, Timer
+
+
+class Relay(Core):
+    """Forwards every Control to ``nxt`` with its own name appended to ``arg``."""
+
+    def __init__(self, name: str, nxt: str = "") -> None:
+        super().__init__(name)
+        self.nxt = nxt
+        self.seen: list[str] = []
+        self.timers: list[str] = []
+
+    def on_control(self, c: Control, now_ns: int) -> Out:
+        if c.cmd == "boom":
+            raise RuntimeError("handler bug")
+        if c.cmd == "timer":
+            return [("@timer", SetTimer("t1", now_ns + 20_000_000)),
+                    ("@timer", SetTimer("t2", now_ns + 1_000_000)),
+                    ("@timer", SetTimer("t2", 0))]  # cancelled again
+        self.seen.append(c.arg)
+        return [(self.nxt, Control(c.cmd, c.arg + ">" + self.name))] if self.nxt else []
+
+    def on_timer(self, t: Timer, now_ns: int) -> Out:
+        self.timers.append(t.key)
+        return []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"seen": list(self.seen), "timers": list(self.timers)}
+
+
+class Sink(Core):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.items: list[tuple[str, str, Any]] = []
+
+    def on_journal_batch(self, b: JournalBatch, now_ns: int) -> Out:
+        self.items.extend(b.items)
+        return []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"dests": [d for _, d, _ in self.items if not isinstance(_, Control)
+                          or _.cmd not in ("start", "stop")],
+                "srcs": [s for s, _, _ in self.items]}
+
+
+def _start(group: str, shells: list[Shell], d: Directory, ctx: Any) -> Any:
+    ref = Host.start(group, shells, d, LiveClock(), ctx)
+    d.refs[group] = ref
+    return ref
+
+
+def test_same_group_is_a_call_other_group_is_a_tell_and_all_is_journaled(ctx: Any) -> None:
+    d = Directory("n", {"a": "g1", "b": "g1", "c": "g2", "journal": "g2"}, {"g1": "n", "g2": "n"},
+                  {"n": "inproc://unused"})
+    a, b, c = Relay("a", "b"), Relay("b", "c"), Relay("c")
+    g1 = _start("g1", [Shell(a), Shell(b)], d, ctx)
+    g2 = _start("g2", [Shell(c), Shell(Sink("journal"))], d, ctx)
+    for r in (g1, g2):
+        r.tell(Begin())
+    g1.tell(GroupBatch([("a", Control("x", "0"))]))
+    eventually(lambda: g2.proxy().query("c").get(timeout=1)["seen"] == ["0>a>b"])
+    assert g1.proxy().query("b").get(timeout=1)["seen"] == ["0>a"]
+    eventually(lambda: len(g2.proxy().query("journal").get(timeout=1)["dests"]) == 3)
+    snap = g2.proxy().query("journal").get(timeout=1)
+    assert snap["dests"] == ["a", "b", "c"]
+    # external deliveries are marked by where they came from, internal ones by their sender
+    assert [s for s in snap["srcs"] if s != "@start"] == ["@group", "a", "@group"]
+
+
+def test_nodes_talk_over_zeromq_with_the_same_code(ctx: Any, sock_dir: str) -> None:
+    actor_group = {"a": "g1", "b": "g2"}
+    group_node = {"g1": "n1", "g2": "n2"}
+    addrs = {"n1": f"ipc://{sock_dir}/n1", "n2": f"tcp://127.0.0.1:{_free_port()}"}
+    d1 = Directory("n1", actor_group, group_node, addrs)
+    d2 = Directory("n2", actor_group, group_node, addrs)
+    a, b = Relay("a", "b"), Relay("b", "a")
+    h1 = _start("g1", [Shell(a)], d1, ctx)
+    h2 = _start("g2", [Shell(b)], d2, ctx)
+    for r in (h1, h2):
+        r.tell(Begin())
+    eventually(lambda: h2.proxy().host_counters().get(timeout=1) is not None)
+    h1.tell(GroupBatch([("a", Control("x", "0"))]))
+    # a -> b over tcp, b -> a over ipc, a -> b again, ... (bounded by the deadline)
+    eventually(lambda: len(h1.proxy().query("a").get(timeout=1)["seen"]) >= 3)
+    seen = h1.proxy().query("a").get(timeout=1)["seen"]
+    assert seen[:2] == ["0", "0>a>b"]
+
+
+def test_timers_fire_in_order_and_cancel(ctx: Any) -> None:
+    d = Directory("n", {"a": "g1"}, {"g1": "n"}, {"n": "inproc://unused"})
+    h = _start("g1", [Shell(Relay("a"))], d, ctx)
+    h.tell(Begin())
+    h.tell(GroupBatch([("a", Control("timer"))]))
+    eventually(lambda: h.proxy().query("a").get(timeout=1)["timers"] == ["t1"])
+
+
+def test_a_handler_exception_drops_the_message_and_keeps_the_host_alive(ctx: Any) -> None:
+    errors: list[str] = []
+    d = Directory("n", {"a": "g1"}, {"g1": "n"}, {"n": "inproc://unused"})
+    h = Host.start("g1", [Shell(Relay("a"))], d, LiveClock(), ctx,
+                   on_error=lambda name, exc: errors.append(name))
+    d.refs["g1"] = h
+    h.tell(Begin())
+    h.tell(GroupBatch([("a", Control("boom")), ("a", Control("x", "1"))]))
+    eventually(lambda: h.proxy().query("a").get(timeout=1)["seen"] == ["1"])
+    assert errors == ["a"]
+    assert h.proxy().host_counters().get(timeout=1) == {"errors.a": 1}
+
+
+def _free_port() -> int:
+    c: zmq.Context[Any] = zmq.Context()
+    s = c.socket(zmq.PULL)
+    port = s.bind_to_random_port("tcp://127.0.0.1")
+    s.close(linger=0)
+    c.term()
+    return port

@@ -1,0 +1,337 @@
+"""The whole engine against the simulator, in virtual time: no threads, no sockets, exact.
+
+``SimEngine`` builds every actor's core from a config with ``build_shells`` (as a node does),
+and a ``SimCore`` with the same config's venues and fault switches. A ``TestClock`` jumps from
+one due event to the next: the simulator's refreshes, heartbeats and replies, the cores'
+timers, and snapshot answers. Every frame crosses the real wire format: the cores' ``@oe``
+requests are MessagePack-encoded and decoded by the gateway's own request codec; the
+simulator's replies and market data are encoded and decoded by the shells' ``decode``. Core
+outputs are routed as ``Host._route`` does for one group (FIFO, run to completion).
+
+What the venue saw is the simulator's own record (``truth``), what the engine did is the log of
+every delivery (``log``, a journal without the file) and the ``Decision``\\s sent to the
+journal. ``check_invariants`` holds the properties every order-entry fault test asserts.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from actors.leg.executor import LegExecutorCore
+from actors.leg.orders import TRANSITIONS, OrderState
+from actors.runtime.node import actor_names, build_shells
+from transports.clock import TestClock
+from transports.config.engine import AppConfig
+from transports.latency import LatencyRecorder
+from transports.venues.sim.core import SimCore
+from transports.wire.codec import Codec, encode
+from transports.wire.messages import Control, Decision, ExecReport, SetTimer, Timer
+from transports.wire.venue_msgs import OeRequest
+
+T0 = 1_700_000_000_000_000_000
+MS = 1_000_000
+_REQ: Codec[Any] = Codec(OeRequest)
+
+
+class SimEngine:
+    """Every core of ``cfg`` (the journal excepted) trading against a ``SimCore``."""
+
+    def __init__(self, cfg: AppConfig, leftover: Sequence[tuple[str, Any]] = ()) -> None:
+        """``leftover``: (venue, NewOrder) the engine's account sent before this run started
+        (a previous run's position): they trade at the venue 100 ms before the cores start."""
+        self.cfg = cfg
+        self.clock = TestClock(T0)
+        self.sim = SimCore(cfg, T0)
+        if leftover:
+            accounts = {v.name: v.account for v in cfg.venues}
+            for venue, req in leftover:
+                self.sim.request(T0, venue, accounts[venue], req)
+            self.sim.advance(T0 + 100 * MS)  # its replies went to a process that is gone
+            self.clock.set_ns(T0 + 100 * MS)
+        names = [a for a in actor_names(cfg) if a != "journal"]
+        self.shells = build_shells(cfg, "/sim", self.clock, LatencyRecorder(capacity=64),
+                                   None, set(names))
+        self.cores: dict[str, Any] = {n: s.core for n, s in self.shells.items()}
+        self.order = [n for n in names if n in self.cores]
+        #: venue name -> (executor account, feed account)
+        self.accounts = {v.name: v.account for v in cfg.venues}
+        self._by_account: dict[str, str] = {}
+        for v in cfg.venues:
+            self._by_account[v.account] = f"leg.{v.name}"
+            self._by_account[f"{v.account}.feed"] = f"feed.{v.name}"
+        self.log: list[tuple[int, str, str, Any]] = []  #: (ts, sender, dest, msg) every delivery
+        self.decisions: list[Decision] = []
+        self.errors: list[tuple[str, str]] = []
+        self.frames_out: list[tuple[int, str, Any]] = []  #: (ts, actor, request) to a venue
+        self._timers: list[tuple[int, int, str, str]] = []
+        self._gen: dict[tuple[str, str], int] = {}
+        self._inbound: list[tuple[int, int, str, str, bytes]] = []  # ts, n, actor, key, frame
+        self._n = 0
+        for name in self.order:
+            self.route(name, self.cores[name].on_start(self.now))
+
+    @property
+    def now(self) -> int:
+        return self.clock.now_ns()
+
+    # --- routing (Host._route for one group) ----------------------------------------------------
+
+    def route(self, src: str, out: list[tuple[str, Any]]) -> None:
+        """Deliver ``out`` from ``src`` and everything it causes, FIFO, run to completion."""
+        now = self.now
+        fifo = collections.deque((src, d, m) for d, m in out or ())
+        while fifo:
+            sender, dest, msg = fifo.popleft()
+            if dest[0] == "@":
+                self._special(sender, dest, msg)
+                continue
+            if dest == "journal":
+                if isinstance(msg, Decision):
+                    self.decisions.append(msg)
+                continue
+            core = self.cores.get(dest)
+            if core is None:
+                continue
+            self.log.append((now, sender, dest, msg))
+            try:
+                more = core.handle(msg, now)
+            except Exception as exc:  # noqa: BLE001 - as the host: record it and go on
+                self.errors.append((dest, repr(exc)))
+                continue
+            fifo.extend((dest, d, m) for d, m in more or ())
+
+    def _special(self, sender: str, dest: str, msg: Any) -> None:
+        now = self.now
+        if dest == "@timer":
+            assert isinstance(msg, SetTimer)
+            self._n += 1
+            self._gen[(sender, msg.key)] = self._n
+            if msg.due_ns > 0:
+                heapq.heappush(self._timers, (msg.due_ns, self._n, sender, msg.key))
+            return
+        if dest == "@host":
+            return  # socket reopen requests: the simulated wire never breaks
+        venue = sender.split(".", 1)[1]
+        if dest == "@ref":
+            ans = self.sim.ref(now, venue, msg)
+            if ans is not None:
+                rtt = 2 * self.sim.latency_ns(venue)
+                self._push(now + rtt, sender, "ref", encode(ans))
+            return
+        if dest == "@oe":
+            req = _REQ.decode(encode(msg))  # the gateway's own decoder sees our bytes
+            self.frames_out.append((now, sender, req))
+            account = self.accounts[venue]
+            if sender.startswith("feed."):
+                account += ".feed"
+            self.sim.request(now, venue, account, req)
+            return
+        raise AssertionError(f"{sender}: unexpected destination {dest}")
+
+    def _push(self, ts: int, actor: str, key: str, frame: bytes) -> None:
+        self._n += 1
+        heapq.heappush(self._inbound, (ts, self._n, actor, key, frame))
+
+    def _deliver(self, actor: str, key: str, frames: list[bytes]) -> None:
+        shell = self.shells.get(actor)
+        if shell is None:
+            return
+        msg = shell.decode(key, frames, self.now)
+        self.route(f"@{key}", [(actor, msg)])
+
+    # --- time -----------------------------------------------------------------------------------
+
+    def _due(self) -> int:
+        t = self.sim.next_due()
+        if self._timers:
+            t = min(t, self._timers[0][0])
+        if self._inbound:
+            t = min(t, self._inbound[0][0])
+        return t
+
+    def run_to(self, t_ms: float) -> None:
+        """Run until ``t_ms`` after the start."""
+        end = T0 + round(t_ms * MS)
+        while (t := self._due()) <= end:
+            self.clock.set_ns(max(t, self.now))
+            if self.sim.next_due() <= self.now:
+                md, oe = self.sim.advance(self.now)
+                for venue, topic, m in md:
+                    self._deliver(f"feed.{venue}", "md", [topic.encode(), encode(m)])
+                for _venue, account, m in oe:
+                    actor = self._by_account.get(account)
+                    if actor is not None:
+                        self._deliver(actor, "oe", [encode(m)])
+            while self._timers and self._timers[0][0] <= self.now:
+                due, n, actor, key = heapq.heappop(self._timers)
+                if self._gen.get((actor, key)) == n:
+                    del self._gen[(actor, key)]
+                    self.route("@timer", [(actor, Timer(key, due))])
+            while self._inbound and self._inbound[0][0] <= self.now:
+                _, _, actor, key, frame = heapq.heappop(self._inbound)
+                self._deliver(actor, key, [frame])
+        self.clock.set_ns(max(end, self.now))
+
+    def stop_strategies(self) -> None:
+        """No new opens from here on: each strategy gets ``Control("halt")`` as from an
+        operator; it still closes what it holds, and repairs, risk and reconciliation go on."""
+        for n in self.order:
+            if n.startswith("strategy."):
+                self.send(n, Control("halt", "test"))
+
+    def restart(self, names: list[str], epoch: int) -> None:
+        """Replace these actors' cores by fresh ones built with ``run.epoch = epoch``, as the
+        supervisor does (the old core is stopped first, its output routed)."""
+        cfg = msgspec.structs.replace(self.cfg, run=msgspec.structs.replace(self.cfg.run,
+                                                                           epoch=epoch))
+        fresh = build_shells(cfg, "/sim", self.clock, LatencyRecorder(capacity=64), None,
+                             set(names))
+        for name in names:
+            self.route(name, self.cores[name].on_stop(self.now))
+            self.shells[name] = fresh[name]
+            self.cores[name] = fresh[name].core
+            for key in [k for k in self._gen if k[0] == name]:
+                del self._gen[key]  # the old core's timers die with it
+        for name in names:
+            self.route(name, self.cores[name].on_start(self.now))
+
+    def send(self, dest: str, msg: Any) -> None:
+        """Deliver ``msg`` to ``dest`` now, as an operator command would arrive."""
+        self.route("@test", [(dest, msg)])
+
+    # --- what happened --------------------------------------------------------------------------
+
+    def truth(self) -> dict[str, Any]:
+        return self.sim.truth.to_dict()
+
+    def reports(self) -> list[ExecReport]:
+        """Every ExecReport the executors sent (to the ComboExecutor)."""
+        return [m for _, s, d, m in self.log if d == "combo" and type(m) is ExecReport]
+
+    def alarms(self) -> list[dict[str, Any]]:
+        return [json.loads(d.detail) for d in self.decisions if d.what == "alarm"]
+
+    def residual_base(self) -> float:
+        """The pair's lot-ratio residual in base units (what a perfect hedge still leaves)."""
+        return max(abs(c.residual_base) for n, c in self.cores.items()
+                   if n.startswith("strategy."))
+
+    def leg_cores(self) -> list[LegExecutorCore]:
+        return [c for n, c in self.cores.items() if n.startswith("leg.")]
+
+
+@dataclass
+class Invariants:
+    """What ``check_invariants`` found (empty lists = every invariant holds)."""
+
+    orders: int = 0
+    fills: int = 0
+    combos: int = 0
+    max_excursion_ms: float = 0.0
+    final_exposure_base: float = 0.0
+    violations: list[str] = field(default_factory=list)
+
+
+def _base_per_lot(cfg: AppConfig) -> dict[str, float]:
+    return {f"{c.venue}:{c.sym}": c.base_per_lot for c in cfg.contracts}
+
+
+def check_invariants(eng: SimEngine, deadline_ms: float) -> Invariants:
+    """Check the order-entry invariants against the simulator's own record.
+
+    1. each (combo, leg, attempt) reached the venue at most once; no client order id twice;
+    2. the engine's fills (its ``fill`` reports) equal the venue's trades for its accounts;
+    3. net exposure from the venue's fills never stays beyond the lot residual (the clip's, or
+       half the smallest lot, whichever is larger) longer than ``deadline_ms``, and ends
+       within it;
+    4. every order's states in the reports follow the transition table, and no executor raised
+       an ``illegal_transition`` or ``overfill`` alarm.
+    """
+    inv = Invariants()
+    truth = eng.truth()
+    accounts = set(eng.accounts.values())
+    orders = [o for o in truth["orders"] if o["account"] in accounts]
+    fills = [f for f in truth["fills"] if f["account"] in accounts]
+    inv.orders, inv.fills = len(orders), len(fills)
+    seen: collections.Counter[str] = collections.Counter(o["cl"] for o in orders)
+    twice = sorted(cl for cl, n in seen.items() if n > 1)
+    if twice or truth["counts"]["duplicate_client_ids"]:
+        inv.violations.append(f"client ids sent twice: {twice[:5]} "
+                              f"(venue count {truth['counts']['duplicate_client_ids']})")
+    keys = collections.Counter(cl.split(".", 1)[1] for cl in seen)  # combo.leg.attempt
+    again = sorted(k for k, n in keys.items() if n > 1)
+    if again:
+        inv.violations.append(f"(combo, leg, attempt) sent more than once: {again[:5]}")
+    inv.combos = len({k.split(".")[0] for k in keys})
+    # 2. fills: the engine's deduplicated fill reports against the venue's trades
+    mine = collections.Counter((r.cl, r.trade_id, r.qty_lots, r.px_ticks)
+                               for r in eng.reports() if r.kind == "fill")
+    venue = collections.Counter((f["cl"], f["tid"], f["qty"], f["px"]) for f in fills)
+    if mine != venue:
+        inv.violations.append(f"engine fills != venue trades: engine only "
+                              f"{sorted((mine - venue).elements())[:5]}, venue only "
+                              f"{sorted((venue - mine).elements())[:5]}")
+    # 3. exposure from the venue's fills, over time
+    bpl = _base_per_lot(eng.cfg)
+    # flat as the engine can make it: the clip's own residual, or less than half the smallest
+    # lot (after partial fills no whole-lot order on either leg reduces what is left)
+    tol = max(eng.residual_base(), min(b for b in bpl.values() if b > 0) / 2) + 1e-6
+    net = 0.0
+    out_since: int | None = None
+    for f in sorted(fills, key=lambda f: f["ts"]):
+        net += (1 if f["side"] == "B" else -1) * f["qty"] * bpl[f"{f['venue']}:{f['sym']}"]
+        if abs(net) > tol and out_since is None:
+            out_since = f["ts"]
+        elif abs(net) <= tol and out_since is not None:
+            inv.max_excursion_ms = max(inv.max_excursion_ms, (f["ts"] - out_since) / MS)
+            out_since = None
+    if out_since is not None:
+        inv.max_excursion_ms = max(inv.max_excursion_ms, (eng.now - out_since) / MS)
+        inv.violations.append(f"final exposure {net:+.2f} beyond the lot residual {tol:.2f}")
+    inv.final_exposure_base = net
+    if inv.max_excursion_ms > deadline_ms:
+        inv.violations.append(f"exposure beyond the residual for {inv.max_excursion_ms:.0f} ms "
+                              f"(deadline {deadline_ms:.0f} ms)")
+    # 4. legal transitions only
+    inv.violations += illegal_transitions(eng.reports())
+    bad = [a for a in eng.alarms() if a["alarm"] in ("illegal_transition", "overfill")]
+    if bad:
+        inv.violations.append(f"alarms: {bad[:3]}")
+    if eng.errors:
+        inv.violations.append(f"actor errors: {eng.errors[:3]}")
+    return inv
+
+
+_LEGAL: dict[OrderState, set[OrderState]] = collections.defaultdict(set)
+for (_s, _e), _t in TRANSITIONS.items():
+    if _t is not None:
+        _LEGAL[_s].add(_t)
+
+
+def illegal_transitions(reports: list[ExecReport]) -> list[str]:
+    """Every consecutive pair of states of one order that no transition of the table allows.
+
+    A state repeated (a second partial fill) is allowed; ``PENDING_*`` -> previous state is the
+    table's ``None`` (a cancel rejected), allowed back to any non-terminal state."""
+    last: dict[str, OrderState] = {}
+    bad: list[str] = []
+    for r in reports:
+        st = OrderState(r.state)
+        prev = last.get(r.cl)
+        last[r.cl] = st
+        if prev is None or prev is st:
+            continue
+        if st in _LEGAL[prev]:
+            continue
+        if prev.name.startswith("PENDING_") and st.name in ("ACCEPTED", "PARTIALLY_FILLED",
+                                                             "SUBMITTED"):
+            continue
+        bad.append(f"{r.cl}: {prev.value} -> {st.value} ({r.kind})")
+    return bad

@@ -1,0 +1,221 @@
+"""Journal format v1: framing, hash chain, rotation, group commit and recovery on open."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from loguru import logger
+
+from actors.journal import JournalCore, read_journal
+from scripts.audit.verify import verify_journal
+from scripts.cli import main as cli
+from transports.journal.format import REC_HDR, decode_header
+from transports.journal.reader import JournalReader
+from transports.journal.writer import (
+    JournalCorrupt,
+    JournalOptions,
+    JournalSyncError,
+    JournalWriter,
+    find_segments,
+)
+from transports.wire.messages import Control, Decision, JournalBatch, SetTimer, Timer
+from transports.wire.venue_msgs import NewOrder
+
+DAY = 86_400 * 1_000_000_000
+T0 = 1_700_000_000 * 1_000_000_000
+
+
+@pytest.fixture
+def logs() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
+    yield lines
+    logger.remove(sink)
+
+
+def _write(path: Path, n: int, **opts: int) -> JournalWriter:
+    w = JournalWriter.open(path, run_id="r1", cfg_hash="c1", options=JournalOptions(**opts))
+    for i in range(n):
+        w.append_batch(T0 + i, "hot", [("@group", "a", Control(str(i)))])
+    return w
+
+
+def _offsets(path: Path) -> list[int]:
+    """Offsets of every record of one segment."""
+    data = path.read_bytes()
+    _, off = decode_header(data)
+    out = []
+    while off < len(data):
+        out.append(off)
+        off += REC_HDR.size + struct.unpack_from("<I", data, off)[0]
+    return out
+
+
+def test_batches_read_back_in_order_and_typed(tmp_path: Path) -> None:
+    path = tmp_path / "journal.cmcj"
+    with open(path, "ab") as f:  # what a node hands the journal actor
+        j = JournalCore("journal", f)
+        order = NewOrder(cl="1.2.0.0", sym="au", side="B", px=1, qty=2, tif="IOC", ts=3)
+        j.handle(
+            JournalBatch(
+                "hot", 10, [("leg.x", "leg.x@oe", order), ("@group", "combo", Control("halt"))]
+            ),
+            11,
+        )
+        j.handle(Decision("combo", "repair", "{}", 12), 12)
+        j.on_stop(13)
+    recs = list(read_journal(path))
+    assert [(ts, g, d) for ts, g, d, _ in recs] == [
+        (10, "hot", "leg.x@oe"),
+        (10, "hot", "combo"),
+        (12, "", "journal"),
+    ]
+    assert recs[0][3]["t"] == "new" and recs[0][3]["cl"] == "1.2.0.0"
+    assert recs[1][3] == ["Control", "halt", ""]
+    assert j.records == 3
+    meta = JournalReader(path).header()
+    assert meta.run_id == tmp_path.name and meta.segment == 0
+    r = verify_journal(path)
+    assert r["ok"] and r["items"] == 3 and r["closed_cleanly"]
+
+
+def test_stream_sink_writes_a_readable_segment(tmp_path: Path) -> None:
+    buf = io.BytesIO()
+    j = JournalCore("journal", buf)
+    j.handle(JournalBatch("hot", 1, [("@md", "feed.x", Control("x"))]), 1)
+    (tmp_path / "journal.cmcj").write_bytes(buf.getvalue())
+    assert [d for _, _, d, _ in read_journal(tmp_path)] == ["feed.x"]
+
+
+def test_torn_tail_is_read_up_to_it_and_cut_on_open_with_a_log_line(
+    tmp_path: Path, logs: list[str]
+) -> None:
+    path = tmp_path / "journal.cmcj"
+    _write(path, 3).close()
+    data = path.read_bytes()
+    path.write_bytes(data[:-3])  # a crash in the middle of the last write (the seal)
+    assert [m[1] for *_, m in read_journal(path)] == ["0", "1", "2"]
+    r = verify_journal(path)
+    assert r["ok"] and r["torn_tail"]["bytes"] == len(data) - 3 - _offsets(path)[-1]
+    w = JournalWriter.open(path)
+    assert w.cut_bytes == r["torn_tail"]["bytes"]
+    assert any(f"cut a torn tail of {w.cut_bytes} bytes" in line for line in logs)
+    w.append_batch(T0 + 9, "hot", [("@group", "a", Control("9"))])
+    w.close()
+    assert [m[1] for *_, m in read_journal(path)] == ["0", "1", "2", "9"]
+    assert verify_journal(path)["ok"]
+
+
+def test_flipped_byte_in_the_middle_refuses_to_open_unless_repair(
+    tmp_path: Path, logs: list[str]
+) -> None:
+    path = tmp_path / "journal.cmcj"
+    _write(path, 5).close()
+    offs = _offsets(path)
+    data = bytearray(path.read_bytes())
+    data[offs[2] + REC_HDR.size + 3] ^= 0xFF  # record 2's body
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalCorrupt) as exc:
+        JournalWriter.open(path)
+    msg = str(exc.value)
+    assert str(path) in msg and f"offset {offs[2]}" in msg and "record 2" in msg
+    assert "CRC" in msg
+    r = verify_journal(path)
+    assert not r["ok"] and r["first_bad"]["record"] == 2 and r["first_bad"]["offset"] == offs[2]
+    res = CliRunner().invoke(cli, ["audit", "verify", str(path)])
+    assert res.exit_code == 1 and "record 2" in res.output
+    w = JournalWriter.open(path, repair=True)
+    assert w.index == 2 and w.cut_bytes == len(data) - offs[2]
+    assert any("repair" in line and "lost" in line for line in logs)
+    w.close()
+    assert [m[1] for *_, m in read_journal(path)] == ["0", "1"]
+
+
+def test_edited_record_with_a_recomputed_crc_breaks_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "journal.cmcj"
+    _write(path, 5).close()
+    offs = _offsets(path)
+    data = bytearray(path.read_bytes())
+    o = offs[1]
+    n, _inv, _crc, rtype, prev = REC_HDR.unpack_from(data, o)
+    body = bytes(data[o + REC_HDR.size : o + REC_HDR.size + n]).replace(b"\xa11", b"\xa17")
+    assert len(body) == n
+    crc = zlib.crc32(body, zlib.crc32(bytes((rtype,)) + prev))
+    data[o : o + REC_HDR.size + n] = REC_HDR.pack(n, n ^ 0xFFFFFFFF, crc, rtype, prev) + body
+    path.write_bytes(bytes(data))
+    r = verify_journal(path)
+    assert not r["ok"]
+    assert r["first_bad"]["record"] == 2 and "hash chain" in r["first_bad"]["reason"]
+    with pytest.raises(JournalCorrupt, match="hash chain"):
+        JournalWriter.open(path)
+    res = CliRunner().invoke(cli, ["audit", "verify", str(path), "--repair"])
+    assert res.exit_code == 0, res.output
+    assert len(list(read_journal(path))) == 2
+
+
+def test_rotation_by_size_and_by_day_keeps_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "journal.cmcj"
+    w = _write(path, 40, rotate_bytes=600)
+    w.append_batch(T0 + DAY, "hot", [("@group", "a", Control("next day"))])
+    w.close()
+    segs = find_segments(tmp_path)
+    assert len(segs) > 3 and segs[1].name == "journal-1.cmcj"
+    reader = JournalReader(path)
+    msgs = [m[1] for *_, m in read_journal(path)]
+    assert msgs == [str(i) for i in range(40)] + ["next day"]
+    list(reader)
+    assert [s["reason"] for s in reader.seals][-2:] == ["day", "close"]
+    assert verify_journal(segs[2])["ok"]  # any segment's path names the whole journal
+    # a missing segment is found, not skipped
+    segs[2].rename(tmp_path / "elsewhere")
+    r = verify_journal(path)
+    assert not r["ok"] and "does not continue the chain" in r["first_bad"]["reason"]
+
+
+def test_reopen_appends_to_the_last_segment_and_continues_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "journal.cmcj"
+    _write(path, 10, rotate_bytes=500).close()
+    w = JournalWriter.open(path, options=JournalOptions(rotate_bytes=500))
+    w.append_batch(T0 + 50, "hot", [("@group", "a", Control("more"))])
+    w.close()
+    assert verify_journal(path)["ok"]
+    assert [m[1] for *_, m in read_journal(path)][-2:] == ["9", "more"]
+
+
+def test_group_commit_syncs_by_count_and_by_timer(tmp_path: Path) -> None:
+    w = JournalWriter.open(
+        tmp_path / "journal.cmcj", options=JournalOptions(fsync_records=3, fsync_ms=50)
+    )
+    j = JournalCore("journal", w)
+    out = j.handle(JournalBatch("hot", T0, [("@md", "feed.x", Control("a"))]), T0)
+    assert out == [("@timer", SetTimer("fsync", T0 + 50_000_000))]
+    assert w.unsynced == 1
+    j.handle(JournalBatch("hot", T0 + 1, [("@md", "feed.x", Control("b"))]), T0 + 1)
+    j.handle(JournalBatch("hot", T0 + 2, [("@md", "feed.x", Control("c"))]), T0 + 2)
+    assert w.unsynced == 0 and w.syncs == 1
+    j.handle(JournalBatch("hot", T0 + 3, [("@md", "feed.x", Control("d"))]), T0 + 3)
+    j.handle(Timer("fsync", T0 + 50_000_000), T0 + 50_000_000)
+    assert w.unsynced == 0 and w.syncs == 2
+    j.on_stop(T0 + 60_000_000)
+
+
+def test_journal_fsync_failure_is_final(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = JournalWriter.open(tmp_path / "journal.cmcj", options=JournalOptions(fsync_records=1))
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    with pytest.raises(JournalSyncError):
+        w.append_batch(T0, "hot", [])
+        w.sync(T0)
+    monkeypatch.undo()
+    with pytest.raises(JournalSyncError, match="refuses"):
+        w.append_batch(T0 + 1, "hot", [])
