@@ -11,7 +11,11 @@ module turns one authenticated request frame into one reply frame:
   key id), refusals included.
 
 Commands run against a ``Backend`` (the launcher): ``backend.cluster`` reaches any actor on any
-node with deadlines. See ``docs/admin-protocol.md`` for every command and its arguments.
+node with deadlines. Every command that changes the engine does so with a typed message delivered
+through the dispatcher (``Halt``, ``Reduce``, ``Resume``, ``Flatten``, ``SetParams``), so it is
+journaled as an input like any other: a replay and a rebuilt actor see it. ``set`` also updates
+the config copy of every node and of the launcher, so an actor restarted fresh, or a node
+process started again, keeps the value. See ``docs/admin-protocol.md`` for every command.
 """
 
 from __future__ import annotations
@@ -24,23 +28,16 @@ from typing import Annotated, Any, Protocol
 
 import msgspec
 
-from transports.config.engine import AppConfig, with_overrides
-from transports.errors import ConfigError
+from actors.topology import DEFAULT as TOPO
+from actors.topology import Topology
+from transports.config.engine import LIVE_PAIR_FIELDS, LIVE_RISK_FIELDS, AppConfig, with_params
+from transports.errors import AdminError, ConfigError
 from transports.wire.codec import encode
-
-#: Strategy parameters that the core reads on every decision, so a set takes effect at once.
-LIVE_PAIR_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",
-                              "max_slippage_ticks", "fair_basis", "max_quote_skew_ms",
-                              "retry_cooldown_ms", "hedge_budget_ms"})
-
+from transports.wire.messages import Flatten, Halt, Reduce, Resume
 
 #: Commands that change nothing; their results are journaled by size only.
 READ_ONLY = frozenset({"status", "actors", "get", "orders", "positions", "combos", "latency",
                        "pairs"})
-
-
-class AdminError(Exception):
-    """A command was refused; the message is the reason sent back."""
 
 
 class AdminRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -81,8 +78,8 @@ class AdminCore:
         self.commands: dict[str, Callable[[dict[str, Any], str], Any]] = {
             "status": lambda a, k: backend.status(),
             "actors": self._actors,
-            "halt": lambda a, k: self._risk("halt", a, k),
-            "reduce": lambda a, k: self._risk("reduce", a, k),
+            "halt": lambda a, k: self._risk(Halt(self._reason(a, k))),
+            "reduce": lambda a, k: self._risk(Reduce(self._reason(a, k))),
             "resume": self._resume,
             "flatten": self._flatten,
             "get": self._get,
@@ -166,7 +163,7 @@ class AdminCore:
         return self.backend.cluster
 
     def _strategies(self) -> list[str]:
-        return [f"strategy.{p.name}" for p in self.backend.cfg.pairs]
+        return [Topology.strategy(p.name) for p in self.backend.cfg.pairs]
 
     def _legs(self) -> list[str]:
         return [a for a in self._cluster.actors() if a.startswith("leg.")]
@@ -181,38 +178,44 @@ class AdminCore:
                             for a, n in self._cluster.node_of.items() if n == node})
         return out
 
-    def _risk(self, cmd: str, args: dict[str, Any], key: str) -> Any:
-        reason = f"admin {key[:12]}: {args.get('reason', '')}".rstrip(": ")
-        self._cluster.control("risk", cmd, reason)
-        return {"sent": cmd, "reason": reason}
+    @staticmethod
+    def _reason(args: dict[str, Any], key: str) -> str:
+        return f"admin {key[:12]}: {args.get('reason', '')}".rstrip(": ")
+
+    def _risk(self, msg: Halt | Reduce | Resume | Flatten) -> Any:
+        self._cluster.tell(TOPO.risk, msg)
+        return {"sent": type(msg).__name__.lower(), "reason": msg.reason}
 
     def _resume(self, args: dict[str, Any], key: str) -> Any:
+        msg = Resume(self._reason(args, key))
         for s in self._strategies():
-            self._cluster.control(s, "resume")
-        return self._risk("resume", args, key)
+            self._cluster.tell(s, msg)
+        return self._risk(msg)
 
     def _flatten(self, args: dict[str, Any], key: str) -> Any:
+        msg = Flatten(self._reason(args, key))
         for s in self._strategies():
-            self._cluster.control(s, "flatten")
-        self._cluster.control("risk", "flatten", f"admin {key[:12]}")
+            self._cluster.tell(s, msg)
+        self._risk(msg)
         return {"sent": "flatten", "strategies": self._strategies()}
 
-    def _param(self, key: str) -> tuple[str, str, msgspec.Struct, str, int]:
-        """Resolve ``pairs.<name>.<field>`` or ``risk.<field>``: actor, attr, struct, field."""
+    def _param(self, key: str) -> tuple[str, msgspec.Struct, str]:
+        """Resolve ``pairs.<name>.<field>`` or ``risk.<field>``: section, its struct, field."""
         parts = key.split(".")
         cfg = self.backend.cfg
         if len(parts) == 3 and parts[0] == "pairs":
-            for i, p in enumerate(cfg.pairs):
+            for p in cfg.pairs:
                 if p.name == parts[1]:
                     if parts[2] not in LIVE_PAIR_FIELDS:
                         raise AdminError(f"{key}: not a live parameter (settable: "
                                          f"{sorted(LIVE_PAIR_FIELDS)})")
-                    return f"strategy.{p.name}", "pair", p, parts[2], i
+                    return f"pairs.{p.name}", p, parts[2]
             raise AdminError(f"{key}: unknown pair {parts[1]!r}")
         if len(parts) == 2 and parts[0] == "risk":
-            if parts[1] not in cfg.risk.__struct_fields__:
-                raise AdminError(f"{key}: unknown field")
-            return "risk", "risk", cfg.risk, parts[1], -1
+            if parts[1] not in LIVE_RISK_FIELDS:
+                raise AdminError(f"{key}: not a live parameter (settable: "
+                                 f"{sorted(LIVE_RISK_FIELDS)})")
+            return "risk", cfg.risk, parts[1]
         raise AdminError(f"unknown parameter {key!r} (pairs.<pair>.<field> or risk.<field>)")
 
     def _get(self, args: dict[str, Any], key: str) -> Any:
@@ -221,37 +224,31 @@ class AdminCore:
             cfg = self.backend.cfg
             out = {f"pairs.{p.name}.{f}": getattr(p, f) for p in cfg.pairs
                    for f in sorted(LIVE_PAIR_FIELDS)}
-            out.update({f"risk.{f}": getattr(cfg.risk, f) for f in cfg.risk.__struct_fields__})
+            out.update({f"risk.{f}": getattr(cfg.risk, f) for f in sorted(LIVE_RISK_FIELDS)})
             return out
-        _, _, struct, fld, _ = self._param(name)
+        _, struct, fld = self._param(name)
         return {name: getattr(struct, fld)}
 
     def _set(self, args: dict[str, Any], key: str) -> Any:
+        """Validate against the config types, then ``SetParams`` to every holder on every node
+        (each node updates its config copy first); the launcher's copy too."""
         name, value = args.get("key"), args.get("value")
         if not isinstance(name, str) or "value" not in args:
             raise AdminError("set needs args {key, value}")
         if isinstance(value, float) and not math.isfinite(value):
             raise AdminError(f"{name}: must be a finite number, got {value!r}")
-        actor, attr, struct, fld, idx = self._param(name)
-        data = msgspec.to_builtins(struct)
-        data[fld] = value
+        section, struct, fld = self._param(name)
         try:
-            new = msgspec.convert(data, type(struct))
-        except msgspec.ValidationError as exc:
-            raise AdminError(f"{name}: {exc}") from None
-        cfg = self.backend.cfg
-        try:
-            if idx >= 0:
-                pairs = list(cfg.pairs)
-                pairs[idx] = new  # type: ignore[call-overload]
-                new_cfg = with_overrides(cfg, pairs=pairs)
-            else:
-                new_cfg = with_overrides(cfg, risk=new)
+            new_cfg = with_params(self.backend.cfg, section, {fld: value})
         except ConfigError as exc:
             raise AdminError(str(exc)) from None
-        self._cluster.op(actor, "set_attr", {"attr": attr, "value": msgspec.to_builtins(new)})
+        # the launcher's copy first: a node process started from now on gets the new value
         self.backend.cfg = new_cfg
-        return {name: getattr(new, fld), "previous": getattr(struct, fld), "applied_to": actor}
+        told = self._cluster.set_params(section, {fld: value})
+        new = new_cfg.risk if section == "risk" else next(
+            p for p in new_cfg.pairs if f"pairs.{p.name}" == section)
+        return {name: getattr(new, fld), "previous": getattr(struct, fld),
+                "applied_to": sorted(a for actors in told.values() for a in actors["told"])}
 
     def _orders(self, args: dict[str, Any], key: str) -> Any:
         limit = int(args.get("limit", 50))
@@ -268,7 +265,7 @@ class AdminCore:
         return out
 
     def _positions(self, args: dict[str, Any], key: str) -> Any:
-        risk = self._cluster.query("risk")
+        risk = self._cluster.query(TOPO.risk)
         legs = {leg: self._cluster.query(leg).get("positions", {}) for leg in self._legs()}
         return {"risk": {k: risk.get(k) for k in ("positions", "exposure", "pnl", "state")},
                 "legs": legs}
@@ -297,7 +294,7 @@ class AdminCore:
 
     def _rotate(self, args: dict[str, Any], key: str) -> Any:
         """Seal the journal's segment and start the next; the reply names the new file."""
-        return self._cluster.op("journal", "rotate_journal", {}, timeout_s=5.0)
+        return self._cluster.op(TOPO.journal, "rotate_journal", {}, timeout_s=5.0)
 
     def _shutdown(self, args: dict[str, Any], key: str) -> Any:
         self.backend.request_shutdown(f"admin {key[:12]}")
@@ -306,10 +303,10 @@ class AdminCore:
     def _pairs(self, args: dict[str, Any], key: str) -> Any:
         """Everything ``cmc top`` shows, in one request."""
         cl = self._cluster
-        risk = safe(lambda: cl.query("risk"), {}) or {}
+        risk = safe(lambda: cl.query(TOPO.risk), {}) or {}
         pairs = {}
         for p in self.backend.cfg.pairs:
-            s = safe(lambda n=p.name: cl.query(f"strategy.{n}"), {}) or {}
+            s = safe(lambda n=p.name: cl.query(Topology.strategy(n)), {}) or {}
             pairs[p.name] = {
                 "legs": [p.leg_a, p.leg_b] + ([p.fx] if p.fx else []),
                 "z_entry": p.z_entry, "z_exit": p.z_exit, "min_edge": p.min_edge,
@@ -347,5 +344,5 @@ def journal_detail(detail: dict[str, Any]) -> str:
     return json.dumps(msgspec.to_builtins(detail, str_keys=True), sort_keys=True, default=str)
 
 
-__all__ = ["LIVE_PAIR_FIELDS", "AdminCore", "AdminError", "AdminRequest", "Backend",
+__all__ = ["AdminCore", "AdminError", "AdminRequest", "Backend",
            "journal_detail"]

@@ -1,7 +1,8 @@
 """Book actor: the L2 order book of one instrument, held in Numba arrays.
 
 In: ``BookSnapshot``, ``BookDelta``, ``BookInvalid`` from the Feed. Out: ``BookUpdate`` (the
-best ``publish_levels`` levels a side, and whether the book is usable) to each subscriber.
+best ``publish_levels`` levels a side, and whether the book is usable) to each subscriber;
+``Resync`` to the venue's Feed when the data itself is bad.
 
 A book is usable only after a snapshot and while every delta since applied cleanly. A crossed or
 locked book, or a level with a non-positive price or a negative quantity, makes it INVALID until
@@ -15,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from actors.core import Core, Out
+from actors.topology import DEFAULT, Topology
 from kernels.book import book_apply, book_clear, book_crossed, book_update_level
-from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Control
+from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Resync
 
 #: Largest quantity per level we believe; anything above is a corrupt frame.
 MAX_LEVEL_LOTS = 10_000_000
@@ -29,14 +31,15 @@ class BookCore(Core):
     prices, ask quantities) and ``n: int64[2]`` (live bid / ask counts); ``bid_px``,
     ``bid_qty``, ``bid_n`` and the ask ones are views of the same memory, in the layout of
     ``kernels.book``'s one-side kernels. ``depth`` and ``publish_levels`` are fixed at
-    construction (the publication views are made once).
+    construction (the publication views are made once). ``topo`` names the venue's Feed.
     """
 
     def __init__(self, name: str, venue: str, sym: str, subscribers: list[str], depth: int = 20,
-                 publish_levels: int = 10) -> None:
+                 publish_levels: int = 10, *, topo: Topology = DEFAULT) -> None:
         super().__init__(name)
         self.venue = venue
         self.sym = sym
+        self.feed = topo.feed(venue)
         self.subscribers = subscribers
         self.depth = depth
         self.publish_levels = min(publish_levels, depth)
@@ -53,12 +56,6 @@ class BookCore(Core):
         self.updates = 0
         self.invalidations: dict[str, int] = {}
         self.last_event_ns = 0
-
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        """``Core.handle`` with the per-tick message dispatched first, without a name lookup."""
-        if type(msg) is BookDelta:
-            return self.on_book_delta(msg, now_ns)
-        return Core.handle(self, msg, now_ns)
 
     def _apply(self, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> str:
         for levels in (bids, asks):
@@ -111,7 +108,7 @@ class BookCore(Core):
         out = self._publish(0, ts_recv_ns, now_ns) if was_valid else []
         if ask_resync:
             # the data itself is bad: only a fresh snapshot can make this book usable again
-            out.append((f"feed.{self.venue}", Control("resync", self.sym)))
+            out.append((self.feed, Resync(self.sym)))
         return out
 
     def on_book_snapshot(self, m: BookSnapshot, now_ns: int) -> Out:

@@ -14,6 +14,7 @@ wire frames into core calls, and sends what the core addresses to ``@`` keys.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 Out = list[tuple[str, Any]]
@@ -26,29 +27,44 @@ def handler_name(msg_type: type) -> str:
     return "on_" + _CAMEL.sub("_", msg_type.__name__).lower()
 
 
-class Core:
-    """Base of pure actor cores: dispatches a message to ``on_<message>`` by its type."""
+def _ignore(_core: Any, _msg: Any, _now_ns: int) -> Out:
+    return []
 
-    #: message type -> bound-method name, filled lazily per class
-    _dispatch: ClassVar[dict[type, str]]
+
+class Core:
+    """Base of pure actor cores: dispatches a message to ``on_<message>`` by its type.
+
+    The dispatch table (message type -> handler function, or ``_ignore``) is one per core
+    class, filled the first time the class meets a type; cores do not write their own
+    switches."""
+
+    #: message type -> the class's handler function for it (``_ignore`` when it has none)
+    _handlers: ClassVar[dict[type, Callable[[Any, Any, int], Out]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._dispatch = {}
+        cls._handlers = {}
 
     def __init__(self, name: str) -> None:
         self.name = name
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         """Dispatch ``msg`` to its handler; unknown types are ignored (returns no output)."""
-        meth = self._dispatch.get(type(msg))
-        if meth is None:
-            meth = handler_name(type(msg))
-            self._dispatch[type(msg)] = meth
-        fn = getattr(self, meth, None)
-        if fn is None:
-            return []
-        return fn(msg, now_ns)
+        try:
+            return self._handlers[type(msg)](self, msg, now_ns)
+        except KeyError:
+            if type(msg) in self._handlers:
+                raise  # the handler's own KeyError
+        return type(self).resolve(type(msg))(self, msg, now_ns)
+
+    @classmethod
+    def resolve(cls, msg_type: type) -> Callable[[Any, Any, int], Out]:
+        """Return (and remember) the class's handler function for ``msg_type``."""
+        fn = getattr(cls, handler_name(msg_type), None)
+        if not callable(fn):
+            fn = _ignore
+        cls._handlers[msg_type] = fn
+        return fn
 
     def on_start(self, now_ns: int) -> Out:
         """Run once when the host starts the actor."""

@@ -1,4 +1,5 @@
-"""Feed actor: one market-data session with one venue gateway.
+"""Feed actor: one market-data session with one venue gateway (its shell, with the sockets:
+``actors.runtime.feed_shell``).
 
 In: gateway md frames (``delta``, ``status``, ``hb``) on a SUB socket, snapshot replies on the ref
 DEALER. Out: ``BookSnapshot`` / ``BookDelta`` / ``BookInvalid`` to each symbol's Book actor,
@@ -27,21 +28,15 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-import zmq
-
 from actors.core import Core, Out
-from actors.runtime.shell import Shell, SocketSpec
-from transports.errors import CodecError
-from transports.latency import LatencyRecorder
-from transports.wire.codec import Codec, encode
 from transports.wire.messages import (
     BadFrame,
     BookDelta,
     BookInvalid,
     BookSnapshot,
-    Control,
     FeedHealth,
     Reconnect,
+    Resync,
     SessionStatus,
     SetTimer,
     Timer,
@@ -49,12 +44,9 @@ from transports.wire.messages import (
 from transports.wire.venue_msgs import (
     Delta,
     Heartbeat,
-    MdMessage,
     MdStatus,
-    OeReply,
     Ping,
     Pong,
-    RefReply,
     Snapshot,
     SnapshotReq,
 )
@@ -67,6 +59,11 @@ HEALTH_PERIOD_NS = 100_000_000  #: how often staleness is checked and health pub
 CLOCK_WINDOW = 64
 #: Deltas buffered during a resync before we give up and ask for a fresh snapshot again.
 MAX_BUFFERED = 10_000
+#: timer keys; a symbol's snapshot timer carries the symbol in ``Timer.arg``
+HEALTH_TIMER = "health"
+PING_TIMER = "ping"
+RECONNECT_TIMER = "reconnect"
+SNAPSHOT_TIMER = "snap"
 
 
 class _Sym:
@@ -127,8 +124,8 @@ class FeedCore(Core):
         self.last_hb_ns = now_ns  # staleness counts from the start, not from the epoch
         for sym in self.syms:
             out += self._resync(sym, now_ns, count=False)
-        out.append(("@timer", SetTimer("health", now_ns + HEALTH_PERIOD_NS)))
-        out.append(("@timer", SetTimer("ping", now_ns + 1_000_000)))
+        out.append(("@timer", SetTimer(HEALTH_TIMER, now_ns + HEALTH_PERIOD_NS)))
+        out.append(("@timer", SetTimer(PING_TIMER, now_ns + 1_000_000)))
         return out
 
     def _resync(self, sym: str, now_ns: int, count: bool = True, reason: str = "gap") -> Out:
@@ -146,10 +143,10 @@ class FeedCore(Core):
         if st.recent_resyncs > 2:
             # resyncing again and again: back off before asking the venue for more snapshots
             delay = min(self.backoff_max_ns, self.snapshot_retry_ns << min(st.recent_resyncs, 6))
-            out.append(("@timer", SetTimer(f"snap:{sym}", now_ns + delay)))
+            out.append(("@timer", SetTimer(SNAPSHOT_TIMER, now_ns + delay, sym)))
             return out
         out.append(("@ref", SnapshotReq(sym=sym)))
-        out.append(("@timer", SetTimer(f"snap:{sym}", now_ns + self.snapshot_retry_ns)))
+        out.append(("@timer", SetTimer(SNAPSHOT_TIMER, now_ns + self.snapshot_retry_ns, sym)))
         return out
 
     # --- market data -----------------------------------------------------------------------------
@@ -206,7 +203,7 @@ class FeedCore(Core):
         st.snapshot_seq = s.seq if last == s.seq else -1
         st.last_recv_ns = now_ns
         st.state = SYNCED
-        out.append(("@timer", SetTimer(f"snap:{s.sym}", 0)))
+        out.append(("@timer", SetTimer(SNAPSHOT_TIMER, 0, s.sym)))
         self.state = "SYNCED" if all(x.state == SYNCED for x in self.syms.values()) \
             else "RESYNCING"
         return out
@@ -239,14 +236,14 @@ class FeedCore(Core):
         msg = SessionStatus(self.venue, s.sym, s.state, s.ts)
         return [(dest, msg) for dest in self.status_to]
 
-    def on_control(self, c: Control, now_ns: int) -> Out:
-        """``resync <sym>``: the Book found the data bad (crossed, bad value); fetch a snapshot."""
-        if c.cmd == "resync" and c.arg in self.syms and self.syms[c.arg].state == SYNCED:
-            st = self.syms[c.arg]
+    def on_resync(self, m: Resync, now_ns: int) -> Out:
+        """The Book found the data of ``m.sym`` bad (crossed, bad value); fetch a snapshot."""
+        st = self.syms.get(m.sym)
+        if st is not None and st.state == SYNCED:
             # the snapshot itself was unusable (e.g. crossed): fetching another one is the same
             # resync retried, not a new one
             retry = st.last_seq == st.snapshot_seq
-            return self._resync(c.arg, now_ns, count=not retry, reason="book_rejected")
+            return self._resync(m.sym, now_ns, count=not retry, reason="book_rejected")
         return []
 
     def on_error(self, err: Any, now_ns: int) -> Out:
@@ -274,26 +271,27 @@ class FeedCore(Core):
         return 0, 0
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:
-        if t.key == "health":
+        key = t.key
+        if key == HEALTH_TIMER:
             out = self._check_stale(now_ns)
             for st in self.syms.values():
                 st.recent_resyncs = max(0, st.recent_resyncs - 1) if st.state == SYNCED else \
                     st.recent_resyncs
             return [*out, *self._health(now_ns),
-                    ("@timer", SetTimer("health", now_ns + HEALTH_PERIOD_NS))]
-        if t.key == "ping":
+                    ("@timer", SetTimer(HEALTH_TIMER, now_ns + HEALTH_PERIOD_NS))]
+        if key == PING_TIMER:
             self.ping_sent_ns = now_ns
             return [("@oe", Ping(ts=now_ns)),
-                    ("@timer", SetTimer("ping", now_ns + self.ping_interval_ns))]
-        if t.key == "reconnect":
+                    ("@timer", SetTimer(PING_TIMER, now_ns + self.ping_interval_ns))]
+        if key == RECONNECT_TIMER:
             return self._reconnect(now_ns)
-        if t.key.startswith("snap:"):
-            sym = t.key[5:]
-            st = self.syms.get(sym)
+        if key == SNAPSHOT_TIMER:
+            st = self.syms.get(t.arg)
             if st is not None and st.state == RESYNCING:
                 st.snap_pending_since = now_ns
-                return [("@ref", SnapshotReq(sym=sym)),
-                        ("@timer", SetTimer(t.key, now_ns + self.snapshot_retry_ns))]
+                return [("@ref", SnapshotReq(sym=t.arg)),
+                        ("@timer", SetTimer(SNAPSHOT_TIMER, now_ns + self.snapshot_retry_ns,
+                                            t.arg))]
         return []
 
     def _check_stale(self, now_ns: int) -> Out:
@@ -328,7 +326,7 @@ class FeedCore(Core):
         # full jitter on half the delay: many engines reconnecting never stampede a gateway
         delay = delay // 2 + int(self.rng.random() * (delay // 2))
         return [("@host", Reconnect("md")), ("@host", Reconnect("ref")),
-                ("@timer", SetTimer("reconnect", now_ns + delay))]
+                ("@timer", SetTimer(RECONNECT_TIMER, now_ns + delay))]
 
     def on_bad_frame(self, b: BadFrame, now_ns: int) -> Out:
         """Count a frame that failed to decode and resync every symbol: it may have been a delta."""
@@ -357,48 +355,3 @@ class FeedCore(Core):
             "clock_offset_us": round(offset / 1e3, 1), "one_way_us": round(one_way / 1e3, 1),
             "symbols": {s: {"state": st.state, "seq": st.last_seq} for s, st in self.syms.items()},
         }
-
-
-_md_codec: Codec[Any] = Codec(MdMessage)
-_ref_codec: Codec[Any] = Codec(RefReply)
-_oe_codec: Codec[Any] = Codec(OeReply)
-
-
-class FeedShell(Shell):
-    """Owns the md SUB and ref DEALER sockets of one venue."""
-
-    core: FeedCore
-
-    def __init__(self, core: FeedCore, md_address: str, ref_address: str,
-                 latency: LatencyRecorder | None = None, oe_address: str = "",
-                 account: str = "") -> None:
-        super().__init__(core)
-        self.md_address = md_address
-        self.ref_address = ref_address
-        self.oe_address = oe_address
-        self.account = account
-        self.latency = latency
-
-    def socket_specs(self) -> Iterable[SocketSpec]:
-        topics = (*(f"md.{s}".encode() for s in self.core.syms), b"hb")
-        specs = [SocketSpec("md", zmq.SUB, self.md_address, subscribe=topics),
-                 SocketSpec("ref", zmq.DEALER, self.ref_address)]
-        if self.oe_address:
-            # its own oe connection (identity distinct from the LegExecutor's) for pings only
-            specs.append(SocketSpec("oe", zmq.DEALER, self.oe_address,
-                                    identity=f"{self.account}.feed".encode()))
-        return specs
-
-    def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
-        codec = _md_codec if key == "md" else _ref_codec if key == "ref" else _oe_codec
-        try:
-            msg = codec.decode(frames[-1])
-        except CodecError as exc:
-            return BadFrame(key, str(exc))
-        if self.latency is not None and type(msg) is Delta:
-            # venue stamp to our receive: the wire hop plus any queueing in front of us
-            self.latency.record("md_wire", now_ns - msg.ts)
-        return msg
-
-    def send(self, key: str, msg: Any) -> None:
-        self.sockets[key].send(encode(msg), zmq.NOBLOCK)

@@ -179,31 +179,3 @@ def zscore_score_push(buf, state, x, z_clip, warm):
         push = mean + (z_clip if z > 0 else -z_clip) * std
     zscore_update(buf, state, push)
     return z, mean, std
-
-
-@njit(cache=True, nogil=True)
-def zscore_series(xs, window):
-    """Rolling z-score of a whole series (batch form for tests and replay).
-
-    Identical, element for element, to ``zscore_init`` followed by ``zscore_update`` on each
-    sample in order (it is implemented that way).
-
-    Args:
-        xs: float64[m] samples, in the series' units.
-        window: Window length in samples, >= 1.
-
-    Returns:
-        float64[m]: The z-score returned after each push (dimensionless).
-
-    Raises:
-        ValueError: If ``window < 1``.
-    """
-    if window < 1:
-        raise ValueError("zscore_series: window must be >= 1")
-    buf = np.zeros(window, dtype=np.float64)
-    state = np.zeros(4, dtype=np.float64)
-    zscore_init(buf, state)
-    out = np.empty(xs.shape[0], dtype=np.float64)
-    for i in range(xs.shape[0]):
-        out[i] = zscore_update(buf, state, xs[i])
-    return out

@@ -40,7 +40,7 @@ def sock_dir() -> Iterator[str]:
 @pytest.fixture
 def runtime(tmp_path: Path, sock_dir: str, ctx: zmq.Context[Any]) -> Iterator[Any]:
     """A live node of the demo config (no venues), supervised, its risk core wrapped in
-    ``FaultyCore`` (``Control("test.raise")`` makes it raise); stopped at the end."""
+    ``FaultyCore`` (``FaultHook("raise")`` makes it raise); stopped at the end."""
     from actors.runtime.node_runtime import NodeRuntime
     from tests.support.helpers import FaultyCore
     from transports.clock import LiveClock

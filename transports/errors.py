@@ -34,3 +34,11 @@ class RiskDenied(CmcError):
 
 class DemoFailed(CmcError):
     """A demo or bench run did not meet its own checks; the message is the one-line reason."""
+
+
+class AdminError(CmcError):
+    """An admin command was refused; the message is the reason sent back to the client."""
+
+
+class OpError(CmcError):
+    """An operation on a node (control socket, ``Cluster``) failed; the message is the reason."""

@@ -16,178 +16,134 @@ whole repair by ``hedge_budget_ms`` (and ``max_steps`` orders). A leg with a rej
 order is never chased again, only unwound against (and a leg whose unwind our own checks denied
 is unwound again only when no chase is possible); an unwind that traded nothing is retried on
 the step timer, not at once. A fill that arrives after the combo finished (late fill) re-opens it,
-at most ``max_rounds`` times. Records and valuation: ``actors.combo.record``; the
-repair planner: ``actors.combo.legging``. ``filled_*_lots`` in ``ComboState`` are the net lots
-the combo holds on each leg in the intent's direction; ``residual_base`` its signed exposure.
+at most ``max_rounds`` times. Records and valuation: ``actors.combo.record``; the combos,
+counters and the messages sent of them: ``actors.combo.ledger`` (``ledger``); the repair loop:
+``actors.combo.repair`` (``repair``); the repair planner: ``actors.combo.legging``.
+``filled_*_lots`` in ``ComboState`` are the net lots the combo holds on each leg in the intent's
+direction; ``residual_base`` its signed exposure.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from actors.combo.ledger import FINAL_STATES, FINISHED_RETAIN_NS, ComboLedger
 from actors.combo.legging import Top, round_lots
-from actors.combo.record import ComboRecord, LegTable, OrderRecord
-from actors.combo.repair import FINAL_STATES, ComboRepair
+from actors.combo.record import ComboRecord, ComboTimer, LegTable, OrderRecord
+from actors.combo.repair import ComboRepair
 from actors.core import Core, Out
 from transports.config.engine import ContractConfig, PairConfig
 from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
     ComboState,
-    Decision,
     ExecReport,
     LegOrder,
+    SessionStatus,
     SetTimer,
+    Timer,
 )
 
 _NS = 1_000_000
-#: a finished combo is kept this long for late fills (which re-open it), then forgotten: a day
-#: of combos would otherwise stay in memory and in every checkpoint of the hot group. A fill
-#: for a forgotten combo is an orphan report; risk still books it and flattens what it leaves.
-FINISHED_RETAIN_NS = 600 * 1_000_000_000
 _CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
-_COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
-             "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
-             "orphan_reports", "alarms", "session_pauses")
 
 
-class ComboExecutorCore(ComboRepair, Core):
-    """Pure combo lifecycle and legging logic."""
+class ComboExecutorCore(Core):
+    """Pure combo lifecycle and legging logic: it owns its combos, counters and the messages it
+    sends of them (``ledger``, ``actors.combo.ledger``) and its repair loop (``repair``,
+    ``actors.combo.repair``); its handlers delegate to them."""
 
     def __init__(self, name: str, pairs: dict[str, PairConfig],
                  contracts: dict[str, ContractConfig], notify: list[str], *,
                  journal: str = "journal", max_rounds: int = 3, max_steps: int = 20) -> None:
         super().__init__(name)
         self.pairs = pairs
-        self.contracts = contracts  #: keyed "venue:sym"
-        self.notify = list(notify)
-        self.journal = journal
-        self.max_rounds = max_rounds
-        self.max_steps = max_steps  #: repair orders per round, a backstop to the budget
-        #: "venue:sym" -> the latest valid BookUpdate (its level lists are what the planner reads,
-        #: as a ``legging.Top`` would hold them)
-        self.books: dict[str, Top | BookUpdate] = {}
-        self.combos: dict[int, ComboRecord] = {}
-        self._finished: dict[int, int] = {}  #: combo id -> when it finished, oldest first
-        self._waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
-        #: "venue:sym" -> the gateway's session state (a leg not "open" cannot be traded)
-        self.sessions: dict[str, str] = {}
-        #: combos whose repair waits for a session to reopen -> the hedge budget they had left
-        self._session_wait: dict[int, tuple[ComboRecord, int]] = {}
-        self._budget_due: dict[int, int] = {}  #: combo id -> when its hedge budget runs out
-        self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
+        self.ledger = ComboLedger(name, journal, notify)
+        self.repair = ComboRepair(self.ledger, contracts, max_rounds, max_steps)
         self._legs = LegTable(pairs, contracts)  #: builds an intent's legs (cached lookups)
 
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        """``Core.handle`` with the per-tick messages dispatched first, without a name lookup."""
-        t = type(msg)
-        if t is ExecReport:
-            return self.on_exec_report(msg, now_ns)
-        if t is BookUpdate:
-            return self.on_book_update(msg, now_ns)
-        if t is ComboIntent:
-            return self.on_combo_intent(msg, now_ns)
-        return Core.handle(self, msg, now_ns)
+    # --- what other code reads (the helpers' state) -----------------------------------------------
 
-    # --- helpers ---------------------------------------------------------------------------------
+    @property
+    def contracts(self) -> dict[str, ContractConfig]:
+        """"venue:sym" -> contract (``repair.contracts``: the repair prices with them)."""
+        return self.repair.contracts
 
-    def _decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
-        return (self.journal, Decision(self.name, what, json.dumps(detail, sort_keys=True), now_ns))
+    @contracts.setter
+    def contracts(self, value: dict[str, ContractConfig]) -> None:
+        self.repair.contracts = value
 
-    def _alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
-        self.counters["alarms"] += 1
-        return self._decision("alarm", now_ns, alarm=kind, **detail)
+    @property
+    def journal(self) -> str:
+        """The journal's actor name (``ledger.journal``)."""
+        return self.ledger.journal
 
-    def _state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
-        c.state = state
-        h = c._held  # == (c.held(0), c.held(1)): a leg the combo lacks never moves from 0
-        held = c.reported_held = (h[0], h[1])
-        i = c.intent
-        residual = c.residual()
-        slip: tuple[float, float, int, int] = (0.0, 0.0, 0, 0)
-        if state in FINAL_STATES:
-            (sa, la), (sb, lb) = c.entry_slippage(0), c.entry_slippage(1)
-            slip = (round(sa, 6), round(sb, 6), la, lb)
-        msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
-                         i.direction, held[0], held[1],
-                         round(residual, 6) if residual else residual,  # a zero stays as it is
-                         now_ns, *slip)
-        to = self.notify
-        if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
-            return [(to[0], msg), (to[1], msg)]
-        return [(d, msg) for d in to]
+    @property
+    def combos(self) -> dict[int, ComboRecord]:
+        """combo id -> record (``ledger.combos``)."""
+        return self.ledger.combos
 
-    def _track_unhedged(self, c: ComboRecord, now_ns: int, final: bool = False) -> None:
-        if not final and not c.flat():
-            if c.unhedged_since_ns is None:
-                c.unhedged_since_ns = now_ns
-        elif c.unhedged_since_ns is not None:
-            dur = now_ns - c.unhedged_since_ns
-            self.counters["max_unhedged_ns"] = max(self.counters["max_unhedged_ns"], dur)
-            c.unhedged_since_ns = None
+    @property
+    def counters(self) -> dict[str, int]:
+        """The executor's counters (``ledger.counters``)."""
+        return self.ledger.counters
 
-    def _send(
-        self, c: ComboRecord, i: int, side: str, lots: int, px: int, purpose: str, now_ns: int
-    ) -> Out:
-        info = c.legs[i].info
-        attempts = c.attempts
-        attempt = attempts[i]
-        attempts[i] = attempt + 1
-        c.add_order((i, attempt), OrderRecord(i, side, lots, purpose))
-        intent = c.intent
-        contract = info.contract
-        order = LegOrder(intent.combo_id, i, attempt, contract.venue, contract.sym,
-                         side, lots, px, "IOC", purpose,  # type: ignore[arg-type]
-                         intent.ts_recv_ns, intent.ts_signal_ns if purpose == "entry" else now_ns)
-        return [(info.dest, order)]
+    @property
+    def notify(self) -> list[str]:
+        """Who hears every ``ComboState`` (``ledger.notify``)."""
+        return self.ledger.notify
 
-    def _timer(self, kind: str, c: ComboRecord, due_ns: int) -> tuple[str, SetTimer]:
-        key = c.step_key if kind == "step" else c.budget_key if kind == "budget" else \
-            f"{kind}:{c.intent.combo_id}"
-        return ("@timer", SetTimer(key, due_ns))
+    @property
+    def books(self) -> dict[str, Top | BookUpdate]:
+        """"venue:sym" -> the latest valid book (``repair.books``)."""
+        return self.repair.books
 
-    def _step_ns(self, c: ComboRecord) -> int:
-        return (c.pair.leg_timeout_ms if c.pair else 1000) * _NS
+    @property
+    def sessions(self) -> dict[str, str]:
+        """"venue:sym" -> the gateway's session state (``repair.sessions``)."""
+        return self.repair.sessions
 
     # --- intents ---------------------------------------------------------------------------------
 
     def on_combo_intent(self, intent: ComboIntent, now_ns: int) -> Out:
         cid = intent.combo_id
-        if self._finished:
-            self._forget(now_ns)
-        if cid in self.combos:
+        ledger = self.ledger
+        if ledger.finished:
+            ledger.forget(now_ns)
+        combos, counters = ledger.combos, ledger.counters
+        if cid in combos:
             # never act twice on one combo id, and never tell the strategy its combo failed
-            self.counters["duplicate_intents"] += 1
-            return [self._alarm("duplicate_combo", now_ns, combo_id=cid)]
+            counters["duplicate_intents"] += 1
+            return [ledger.alarm("duplicate_combo", now_ns, combo_id=cid)]
         if self._legs.pairs is not self.pairs or self._legs.contracts is not self.contracts:
             self._legs = LegTable(self.pairs, self.contracts)  # the dicts were replaced
         pair, legs = self._legs.legs(intent)
-        self.counters["combos"] += 1
+        counters["combos"] += 1
         if isinstance(legs, str):
             c = ComboRecord(intent, pair, {}, now_ns)
-            self.combos[cid] = c
-            self._finished[cid] = now_ns
-            self.counters["refused_intents"] += 1
-            self.counters["failed"] += 1
+            combos[cid] = c
+            ledger.finished[cid] = now_ns
+            counters["refused_intents"] += 1
+            counters["failed"] += 1
             return [
-                self._decision("combo_refused", now_ns, combo_id=cid, reason=legs),
-                *self._state(c, "failed", now_ns),
+                ledger.decision("combo_refused", now_ns, combo_id=cid, reason=legs),
+                *ledger.state(c, "failed", now_ns),
             ]
         assert pair is not None
         c = ComboRecord(intent, pair, legs, now_ns)
-        self.combos[cid] = c
-        # ``_state(c, "working")``, inline: nothing is held yet (the record starts "working" and
-        # reports (0, 0)), so the residual is the record's zero exposure
+        combos[cid] = c
+        # ``ledger.state(c, "working")``, inline: nothing is held yet (the record starts
+        # "working" and reports (0, 0)), so the residual is the record's zero exposure
         residual = c.residual()
         msg = ComboState(cid, intent.pair, intent.action, "working", intent.direction, 0, 0,
                          round(residual, 6) if residual else residual, now_ns)
-        to = self.notify
+        to = ledger.notify
         out: Out = [(to[0], msg), (to[1], msg)] if len(to) == 2 else [(n, msg) for n in to]
         # ``sorted(legs)``: the leg indexes are 0 and 1
         first = ([0] if pair.legging_mode == "lead" else [0, 1]) if len(legs) == 2 else list(legs)
         for i in first:
-            # ``_send(c, i, side, target, limit, "entry", now_ns)``, inline: attempt 0 of leg i
+            # ``ledger.send(c, i, side, target, limit, "entry", now_ns)``, inline: attempt 0 of
+            # leg i
             leg = legs[i]
             info = leg.info
             contract = info.contract
@@ -197,10 +153,11 @@ class ComboExecutorCore(ComboRepair, Core):
                                             leg.side,  # type: ignore[arg-type]
                                             leg.target, leg.limit_px, "IOC", "entry",
                                             intent.ts_recv_ns, intent.ts_signal_ns)))
-        step = pair.leg_timeout_ms * _NS  # ``_step_ns``: the pair is known here
-        out.append(("@timer", SetTimer(c.step_key, now_ns + step)))
+        step = pair.leg_timeout_ms * _NS  # ``step_ns``: the pair is known here
+        out.append(("@timer", SetTimer(ComboTimer.STEP, now_ns + step, c.timer_arg)))
         out.append(
-            ("@timer", SetTimer(c.budget_key, now_ns + step + pair.hedge_budget_ms * _NS))
+            ("@timer", SetTimer(ComboTimer.BUDGET, now_ns + step + pair.hedge_budget_ms * _NS,
+                                c.timer_arg))
         )
         return out
 
@@ -224,18 +181,19 @@ class ComboExecutorCore(ComboRepair, Core):
         owed = min(want, b.target) - committed
         if owed <= 0:
             return []
-        return self._send(c, 1, b.side, owed, b.limit_px, "entry", now_ns)
+        return self.ledger.send(c, 1, b.side, owed, b.limit_px, "entry", now_ns)
 
     # --- execution reports -----------------------------------------------------------------------
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
-        c = self.combos.get(r.combo_id)
+        ledger = self.ledger
+        c = ledger.combos.get(r.combo_id)
         o = c.orders.get((r.leg, r.attempt)) if c is not None else None
         if c is None or o is None:
-            self.counters["orphan_reports"] += 1
+            ledger.counters["orphan_reports"] += 1
             return []
         if r.kind == "denied" and r.reason == "duplicate_cl":
-            return [self._alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]
+            return [ledger.alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]
         o.cl = o.cl or r.cl
         o.state = r.state
         out: Out = []
@@ -247,7 +205,7 @@ class ComboExecutorCore(ComboRepair, Core):
             if tids is None:
                 c.tids = {tid}
             elif tid in tids:
-                self.counters["duplicate_fills"] += 1
+                ledger.counters["duplicate_fills"] += 1
                 return []
             else:
                 tids.add(tid)
@@ -275,68 +233,32 @@ class ComboExecutorCore(ComboRepair, Core):
             # a finished combo re-opens only when it holds something else than it last reported
             # (a late fill), once every order is closed
             if c.all_terminal() and (c.held(0), c.held(1)) != c.reported_held:
-                out += self._evaluate(c, now_ns)
+                out += self.repair.evaluate(c, now_ns)
             return out
-        self._track_unhedged(c, now_ns)
+        ledger.track_unhedged(c, now_ns)
         if o.leg == 0 and o.purpose == "entry":
             out += self._lead_hedge(c, now_ns)
         if c.all_terminal() and not (c.waiting or c.paused):
-            out += self._evaluate(c, now_ns)
+            out += self.repair.evaluate(c, now_ns)
         return out
 
-    # --- evaluation and repair -------------------------------------------------------------------
-
-    def _finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
-        c.repairing = c.waiting = c.paused = False
-        self._waiting.pop(c.intent.combo_id, None)
-        self._session_wait.pop(c.intent.combo_id, None)
-        self._budget_due.pop(c.intent.combo_id, None)
-        self.counters[state] += 1
-        self._finished.pop(c.intent.combo_id, None)
-        self._finished[c.intent.combo_id] = now_ns
-        self._track_unhedged(c, now_ns, final=True)
-        out = [self._timer("step", c, 0), self._timer("budget", c, 0)]
-        out += self._state(c, state, now_ns)
-        if state == "failed" and (why or abs(c.residual()) > 0):
-            out.append(self._alarm("combo_failed", now_ns, combo_id=c.intent.combo_id,
-                                   residual_base=round(c.residual(), 6),
-                                   held=[c.held(0), c.held(1)], **why))
-        return out
-
-    def _forget(self, now_ns: int) -> None:
-        """Drop the combos that finished more than ``FINISHED_RETAIN_NS`` ago (oldest first)."""
-        horizon = now_ns - FINISHED_RETAIN_NS
-        finished = self._finished
-        while finished:
-            cid, t = next(iter(finished.items()))  # the oldest; no copy of the whole dict
-            if t > horizon:
-                break
-            del finished[cid]
-            c = self.combos.get(cid)
-            if c is not None and c.state in FINAL_STATES:  # a re-opened one finishes again later
-                del self.combos[cid]
+    # --- the repair loop (``repair``) ----------------------------------------------------------
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        key = f"{u.venue}:{u.sym}"
-        if not u.valid:
-            self.books.pop(key, None)
-            return []
-        # the update itself is the book view (fresh lists per update, never mutated): no copy
-        self.books[key] = u
-        if not self._waiting:
-            return []
-        out: Out = []
-        for cid, c in list(self._waiting.items()):
-            if c.all_terminal() and any(leg.key == key for leg in c.legs.values()):
-                c.waiting = False
-                del self._waiting[cid]
-                out += self._step(c, now_ns)
-        return out
+        return self.repair.on_book_update(u, now_ns)
+
+    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
+        return self.repair.on_session_status(s, now_ns)
+
+    def on_timer(self, t: Timer, now_ns: int) -> Out:
+        return self.repair.on_timer(t, now_ns)
+
+    # --- views -----------------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
         """Return combos (id -> state, held lots, residual, orders) and counters."""
         combos = {}
-        for cid, c in self.combos.items():
+        for cid, c in self.ledger.combos.items():
             combos[cid] = {
                 "pair": c.intent.pair, "action": c.intent.action, "state": c.state,
                 "held": [c.held(0), c.held(1)], "residual_base": round(c.residual(), 6),
@@ -347,7 +269,7 @@ class ComboExecutorCore(ComboRepair, Core):
                     for k, o in c.orders.items()
                 },
             }
-        return {"combos": combos, "counters": dict(self.counters)}
+        return {"combos": combos, "counters": dict(self.ledger.counters)}
 
 
-__all__ = ["ComboExecutorCore"]
+__all__ = ["FINISHED_RETAIN_NS", "ComboExecutorCore"]

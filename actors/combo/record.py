@@ -27,6 +27,13 @@ def tick_size(tick: str) -> float:
     return float(Decimal(tick))
 
 
+
+class ComboTimer:
+    """The ComboExecutor's timer keys; the combo id is the timer's ``arg``."""
+
+    STEP = "step"  #: an order's step timeout (an IOC past it is cancelled), or a paced retry
+    BUDGET = "budget"  #: the hedge budget of a repair ran out: the combo fails
+
 class OrderRecord:
     """One LegOrder a combo sent, as its ExecReports tell it.
 
@@ -207,9 +214,9 @@ class ComboRecord:
     """
 
     __slots__ = ("_exp", "_held", "_open", "_target", "_tolerance", "_zero", "attempts",
-                 "avoid_unwind", "budget_key", "chases", "created_ns", "intent", "last_step",
+                 "avoid_unwind", "chases", "created_ns", "intent", "last_step",
                  "legs", "no_chase", "orders", "pair", "paused", "repairing", "reported_held",
-                 "round_steps", "rounds", "state", "step_key", "steps", "tids",
+                 "round_steps", "rounds", "state", "steps", "tids", "timer_arg",
                  "unhedged_since_ns", "waiting")
 
     def __init__(self, intent: ComboIntent, pair: PairConfig | None, legs: dict[int, LegRecord],
@@ -237,9 +244,7 @@ class ComboRecord:
         self.unhedged_since_ns: int | None = None
         self.reported_held = (0, 0)  #: held lots in the last ComboState sent
         self.created_ns = now_ns
-        cid = str(intent.combo_id)
-        self.step_key = "step:" + cid  #: timer keys
-        self.budget_key = "budget:" + cid
+        self.timer_arg = str(intent.combo_id)  #: ``SetTimer.arg`` of the combo's timers
         self._held = [0, 0]  #: net lots held per leg index (legs are 0 and 1)
         self._open = 0  #: orders not closed yet
         # the exposure of zero holdings, summed as ``sum`` over the legs would (with two legs

@@ -1,79 +1,101 @@
-"""The ComboExecutor's repair loop (a mixin of ``ComboExecutorCore``, split off for size).
+"""The ComboExecutor's repair loop: an object the executor owns (``ComboExecutorCore.repair``).
 
-When every order of a combo is closed, ``_evaluate`` decides: flat -> done; nothing held ->
-failed; otherwise repair (``_start_repair``): one ``legging.plan_repair`` step at a time
-(``_step``), each order bounded by the step timer, the whole repair by the budget timer
-(``on_timer``), paused while a leg's session is in a break (``on_session_status``). The state
-it reads and the helpers it calls (``_finish``, ``_state``, ``_send``, ``_timer``,
-``_step_ns``, ``_decision``, ``books``, ``contracts``, ``counters``, ``sessions``,
-``_waiting``, ``_session_wait``, ``_budget_due``, ``max_rounds``, ``max_steps``, ``combos``)
-are ``ComboExecutorCore``'s.
+When every order of a combo is closed, ``evaluate`` decides: flat -> done; nothing held ->
+failed; otherwise repair (``_start``): one ``legging.plan_repair`` step at a time (``step``),
+each order bounded by the step timer, the whole repair by the budget timer (``on_timer``),
+paused while a leg's session is in a break (``on_session_status``), waiting for a book when the
+planner has none (``on_book_update``). It owns what only the repair reads: the live books, the
+sessions, the combos waiting for either and the hedge budgets' deadlines. The combos, counters
+and the messages it sends are the executor's ``ComboLedger`` (``actors.combo.ledger``), handed
+to it at construction; ``contracts`` (keyed "venue:sym") is the executor's.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from actors.combo.legging import plan_repair
-from actors.combo.record import ComboRecord
+from actors.combo.ledger import FINAL_STATES, ComboLedger, combo_timer, step_ns
+from actors.combo.legging import Top, plan_repair
+from actors.combo.record import ComboRecord, ComboTimer
 from actors.core import Out
-from transports.wire.messages import CancelLeg, SessionStatus, Timer
+from transports.config.engine import ContractConfig
+from transports.wire.messages import BookUpdate, CancelLeg, SessionStatus, Timer
 
 _NS = 1_000_000
-#: the states a combo ends in
-FINAL_STATES = ("complete", "repaired", "failed")
 
 
 class ComboRepair:
-    """Evaluation, repair steps, session pauses and the combo timers."""
+    """Evaluation, repair steps, session pauses, book waits and the combo timers."""
 
-    combos: dict[int, ComboRecord]
-    counters: dict[str, int]
-    books: dict[str, Any]
-    contracts: dict[str, Any]
-    max_rounds: int
-    max_steps: int
+    def __init__(self, ledger: ComboLedger, contracts: dict[str, ContractConfig],
+                 max_rounds: int, max_steps: int) -> None:
+        self.ledger = ledger  #: the executor's combos, counters and messages
+        self.contracts = contracts  #: keyed "venue:sym" (the executor's)
+        self.max_rounds = max_rounds  #: repair rounds per combo (a late fill starts one)
+        self.max_steps = max_steps  #: repair orders per round, a backstop to the budget
+        #: "venue:sym" -> the latest valid BookUpdate (its level lists are what the planner reads,
+        #: as a ``legging.Top`` would hold them)
+        self.books: dict[str, Top | BookUpdate] = {}
+        self.waiting: dict[int, ComboRecord] = {}  #: combos whose next step waits for a book
+        #: "venue:sym" -> the gateway's session state (a leg not "open" cannot be traded)
+        self.sessions: dict[str, str] = {}
+        #: combos whose repair waits for a session to reopen -> the hedge budget they had left
+        self.session_wait: dict[int, tuple[ComboRecord, int]] = {}
+        self.budget_due: dict[int, int] = {}  #: combo id -> when its hedge budget runs out
 
-    def _evaluate(self, c: ComboRecord, now_ns: int) -> Out:
+    def finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
+        """End ``c`` in ``state``: its waits and timers cancelled, then ``ComboLedger.finish``."""
+        c.repairing = c.waiting = c.paused = False
+        cid = c.intent.combo_id
+        self.waiting.pop(cid, None)
+        self.session_wait.pop(cid, None)
+        self.budget_due.pop(cid, None)
+        out = [combo_timer(ComboTimer.STEP, c, 0), combo_timer(ComboTimer.BUDGET, c, 0)]
+        return out + self.ledger.finish(c, state, now_ns, **why)
+
+    def evaluate(self, c: ComboRecord, now_ns: int) -> Out:
+        """Every order of ``c`` is closed: finish it, or start or go on repairing it."""
         if c.state in FINAL_STATES:
             # a late fill re-opened a finished combo
             if c.flat():
                 return (
-                    self._finish(c, "repaired", now_ns)
+                    self.finish(c, "repaired", now_ns)
                     if c.state == "failed"
-                    else self._state(c, c.state, now_ns)
+                    else self.ledger.state(c, c.state, now_ns)
                 )
             if c.rounds >= self.max_rounds:
-                return self._finish(c, "failed", now_ns, reason="late_imbalance")
-            return self._start_repair(c, now_ns)
+                return self.finish(c, "failed", now_ns, reason="late_imbalance")
+            return self._start(c, now_ns)
         if not c.repairing:
             if c.held(0) == 0 and c.held(1) == 0:  # the legs are 0 and 1 (held() of none is 0)
-                return self._finish(c, "failed", now_ns)
+                return self.finish(c, "failed", now_ns)
             if c.flat():
-                return self._finish(c, "complete", now_ns)
-            return self._start_repair(c, now_ns)
+                return self.finish(c, "complete", now_ns)
+            return self._start(c, now_ns)
         last = c.last_step
         if last is not None and last.purpose == "unwind" and last.filled == 0:
             # an unwind that traded nothing (no depth, or denied) is not retried at once: an
             # instant answer would otherwise loop; the budget bounds the retries
             c.paused = True
-            return [self._timer("step", c, now_ns + self._step_ns(c))]
-        return self._step(c, now_ns)
+            return [combo_timer(ComboTimer.STEP, c, now_ns + step_ns(c))]
+        return self.step(c, now_ns)
 
-    def _start_repair(self, c: ComboRecord, now_ns: int) -> Out:
+    def _start(self, c: ComboRecord, now_ns: int) -> Out:
         assert c.pair is not None
         c.repairing = True
         c.rounds += 1
         c.chases = c.round_steps = 0
         c.last_step = None
-        self.counters["imbalances"] += 1
+        self.ledger.counters["imbalances"] += 1
         due = now_ns + c.pair.hedge_budget_ms * _NS
-        self._budget_due[c.intent.combo_id] = due
-        out = [self._timer("budget", c, due)]
-        out += self._state(c, "repairing", now_ns)
-        return out + self._step(c, now_ns)
+        self.budget_due[c.intent.combo_id] = due
+        out = [combo_timer(ComboTimer.BUDGET, c, due)]
+        out += self.ledger.state(c, "repairing", now_ns)
+        return out + self.step(c, now_ns)
 
-    def _step(self, c: ComboRecord, now_ns: int) -> Out:
+    def step(self, c: ComboRecord, now_ns: int) -> Out:
+        """Plan and take ``c``'s next repair step (chase, unwind, wait for a book, or stop)."""
+        ledger = self.ledger
         p = c.pair
         assert p is not None
         plan = plan_repair(c.views(self.books, self.contracts), tolerance=c.tolerance(),
@@ -84,31 +106,31 @@ class ComboRepair:
                            target_base=c.target())
         choice = plan["choice"]
         if choice == "flat":
-            return self._finish(c, "repaired", now_ns)
+            return self.finish(c, "repaired", now_ns)
         c.steps += 1
-        out = [self._decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
-                              step=c.steps, target=[c.legs[0].target, c.legs[1].target],
-                              fx=round(c.fx(self.books, self.contracts), 8), **plan)]
+        out = [ledger.decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
+                               step=c.steps, target=[c.legs[0].target, c.legs[1].target],
+                               fx=round(c.fx(self.books, self.contracts), 8), **plan)]
         if choice == "stop":
-            return out + self._finish(c, "repaired", now_ns)
+            return out + self.finish(c, "repaired", now_ns)
         if choice == "wait":
             c.waiting = True
-            self._waiting[c.intent.combo_id] = c
-            return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+            self.waiting[c.intent.combo_id] = c
+            return [*out, combo_timer(ComboTimer.STEP, c, now_ns + step_ns(c))]
         leg_key = c.legs[plan["leg"]].key
         if self.sessions.get(leg_key, "open") != "open":
             return out + self._pause_for_session(c, leg_key, now_ns)
         if c.round_steps >= self.max_steps:
-            return out + self._finish(c, "failed", now_ns, reason="step_limit")
+            return out + self.finish(c, "failed", now_ns, reason="step_limit")
         c.round_steps += 1
         if choice == "chase":
             c.chases += 1
-            self.counters["chased"] += 1
+            ledger.counters["chased"] += 1
         else:
-            self.counters["unwound"] += 1
-        out += self._send(c, plan["leg"], plan["side"], plan["lots"], plan["px"], choice, now_ns)
+            ledger.counters["unwound"] += 1
+        out += ledger.send(c, plan["leg"], plan["side"], plan["lots"], plan["px"], choice, now_ns)
         c.last_step = c.orders[(plan["leg"], c.attempts[plan["leg"]] - 1)]
-        return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+        return [*out, combo_timer(ComboTimer.STEP, c, now_ns + step_ns(c))]
 
     # --- sessions ---------------------------------------------------------------------------------
 
@@ -116,40 +138,43 @@ class ComboRepair:
         """The leg to trade is in a break: no order, no timer (nothing spins); the hedge budget
         stops running and the repair resumes when the gateway says the session is open."""
         cid = c.intent.combo_id
-        left = max(0, self._budget_due.get(cid, now_ns) - now_ns)
-        self._session_wait[cid] = (c, left)
-        self.counters["session_pauses"] += 1
-        return [self._decision("repair_paused", now_ns, combo_id=cid, leg=leg_key,
-                               session=self.sessions.get(leg_key), budget_left_ns=left),
-                self._timer("step", c, 0), self._timer("budget", c, 0)]
+        left = max(0, self.budget_due.get(cid, now_ns) - now_ns)
+        self.session_wait[cid] = (c, left)
+        self.ledger.counters["session_pauses"] += 1
+        return [self.ledger.decision("repair_paused", now_ns, combo_id=cid, leg=leg_key,
+                                     session=self.sessions.get(leg_key), budget_left_ns=left),
+                combo_timer(ComboTimer.STEP, c, 0), combo_timer(ComboTimer.BUDGET, c, 0)]
 
     def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
+        """Keep the session state; resume the repairs it paused once all their legs are open."""
         self.sessions[f"{s.venue}:{s.sym}"] = s.state
-        if s.state != "open" or not self._session_wait:
+        if s.state != "open" or not self.session_wait:
             return []
         out: Out = []
-        for cid, (c, left) in list(self._session_wait.items()):
+        for cid, (c, left) in list(self.session_wait.items()):
             if c.state in FINAL_STATES:
-                del self._session_wait[cid]
+                del self.session_wait[cid]
                 continue
             if all(self.sessions.get(leg.key, "open") == "open" for leg in c.legs.values()):
-                del self._session_wait[cid]
-                self._budget_due[cid] = now_ns + left
-                out.append(self._timer("budget", c, now_ns + left))
-                out += self._step(c, now_ns)
+                del self.session_wait[cid]
+                self.budget_due[cid] = now_ns + left
+                out.append(combo_timer(ComboTimer.BUDGET, c, now_ns + left))
+                out += self.step(c, now_ns)
         return out
 
     # --- timers and books ------------------------------------------------------------------------
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:
-        kind, _, cid = t.key.partition(":")
-        c = self.combos.get(int(cid)) if cid.lstrip("-").isdigit() else None
+        """A combo's budget ran out (it fails) or its step timer came due (cancel what still
+        works, then step again if it waited)."""
+        cid = t.arg
+        c = self.ledger.combos.get(int(cid)) if cid.lstrip("-").isdigit() else None
         if c is None or c.state in FINAL_STATES:
             return []
-        if kind == "budget":
-            return self._finish(c, "failed", now_ns, reason="hedge_budget_exhausted",
-                                open_orders=sum(not o.terminal for o in c.orders.values()))
-        if kind != "step":
+        if t.key == ComboTimer.BUDGET:
+            return self.finish(c, "failed", now_ns, reason="hedge_budget_exhausted",
+                               open_orders=sum(not o.terminal for o in c.orders.values()))
+        if t.key != ComboTimer.STEP:
             return []
         out: Out = []
         for o in c.orders.values():
@@ -158,10 +183,30 @@ class ComboRepair:
                 venue = c.legs[o.leg].contract.venue
                 out.append((f"leg.{venue}", CancelLeg(venue, o.cl)))
         if not c.all_terminal():
-            return [*out, self._timer("step", c, now_ns + self._step_ns(c))]
+            return [*out, combo_timer(ComboTimer.STEP, c, now_ns + step_ns(c))]
         if c.waiting or c.paused:
             c.waiting = c.paused = False
-            self._waiting.pop(c.intent.combo_id, None)
-            out += self._step(c, now_ns)
+            self.waiting.pop(c.intent.combo_id, None)
+            out += self.step(c, now_ns)
         return out
 
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        """Keep the latest valid book; step the combos that waited for one of their legs."""
+        key = f"{u.venue}:{u.sym}"
+        if not u.valid:
+            self.books.pop(key, None)
+            return []
+        # the update itself is the book view (fresh lists per update, never mutated): no copy
+        self.books[key] = u
+        if not self.waiting:
+            return []
+        out: Out = []
+        for cid, c in list(self.waiting.items()):
+            if c.all_terminal() and any(leg.key == key for leg in c.legs.values()):
+                c.waiting = False
+                del self.waiting[cid]
+                out += self.step(c, now_ns)
+        return out
+
+
+__all__ = ["FINAL_STATES", "ComboRepair"]

@@ -6,32 +6,35 @@ RiskSupervisor, the venue's order-entry reports (``Ack``, ``Reject``, ``Fill``, 
 ``QueryReq`` to ``@oe``, ``ExecReport`` to every name in ``report_to``, ``SetTimer`` to
 ``@timer`` and alarm ``Decision``\\s to the journal.
 
-Pre-trade checks live in ``actors.leg.pretrade``, the order records and the venue report handlers in
-``actors.leg.reports``. Money rules this core keeps:
+The core owns one object per concern and its ``on_<message>`` handlers delegate to them:
+``book`` (``actors.leg.book``: order records, their indexes, positions, counters; closed orders
+retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports``
+(``actors.leg.reports``: venue reports, queries, inferred rejects, alarms), ``pretrade``
+(``actors.leg.pretrade``: limits, market view, rate buckets, denial counts), ``link``
+(``actors.leg.link``) and ``reconciler`` (``actors.leg.reconciler``). Money rules:
 
 - the client order id is ``f"{epoch}.{combo_id}.{leg}.{attempt}"`` and an id is used at most once,
   ever (a repeated ``LegOrder`` is denied ``duplicate_cl``, denied ids stay reserved);
 - no ack, fill or done within ``request_timeout_ms`` makes the outcome *unknown* (a flag): the
   order is queried with backoff, never resent; ``unknown`` answers keep the flag, they are not a
   rejection; while any order is unknown only position-reducing orders pass (``venue_uncertain``);
-- fills are deduped by trade id (one ExecReport ``fill`` per trade, ever), applied even when late
-  or beyond the order quantity (alarmed), and drive the positions;
-- an illegal transition is caught, counted and journaled as an alarm; a fill is never dropped;
-- orders closed for ``RETIRE_AFTER_NS`` (10 min) are retired: pickled aside, their ids still used,
-  revived by any late report (``VenueReportsCore.retire`` / ``_find``), so a day of orders does
-  not weigh on the hot group's checkpoints;
-- unknown outcomes resolve: "not found" answers past ``unknown_bound_ms`` since the send that
-  agree make an inferred reject (``actors.leg.reports``); an outcome still unknown after
-  ``unknown_halt_ms`` sends ``Control("halt", "unresolved_unknown:<cl>")`` to risk (both 0 =
-  off in the constructor; the node passes ``VenueConfig``'s, 3000 and 15000 by default);
-- the leg pings its venue on ``@oe`` every ``ping_interval_ms`` (from ``on_start``); no pong for
-  ``oe_timeout_ms`` is a disconnect (open orders flagged unknown, new orders denied
-  ``disconnected``); on start and when pongs resume it reconciles: ``OpenOrdersReq``,
-  ``TradesReq(since=last fill ts)``, ``PositionsReq``, new orders denied ``reconciling`` until
-  the three replies are in. Trades we lacked are applied (deduped by trade id, fill ExecReports
-  emitted), unknown open orders cancelled, position differences alarmed (at start the venue's
-  positions are adopted: a fresh core has none of its own). Only with ``oe_link=True`` (the node
-  sets it); a core built without it (tests driving it directly) does neither.
+  "not found" answers past ``unknown_bound_ms`` that agree make an inferred reject; an outcome
+  still unknown after ``unknown_halt_ms`` sends ``Halt("unresolved_unknown:<cl>")`` to risk (both
+  0 = off in the constructor; the node passes ``VenueConfig``'s, 3000 and 15000 by default);
+- fills are deduped by trade id (one ExecReport ``fill`` per trade, ever), applied even when late,
+  beyond the order quantity or after an illegal transition (alarmed), and drive the positions;
+- with ``oe_link=True`` (the node sets it) the leg pings its venue on ``@oe`` every
+  ``ping_interval_ms`` (from ``on_start``); no pong for ``oe_timeout_ms`` is a disconnect (open
+  orders flagged unknown, new orders denied ``disconnected``);
+- it reconciles with the venue at start -- with ``oe_link`` or when a node supervises it
+  (``reconcile_at_start``) --, after a rebuild (``restarted``) and when pongs resume after a
+  disconnect; new orders are denied ``reconciling`` until it is done. A core built with neither
+  (tests driving it directly) does not. A rebuilt executor refuses a ``LegOrder`` for an order
+  it holds from an earlier epoch (``prior``) as a duplicate.
+
+Timers are ``LegTimer`` keys; a per-order timer carries its client order id in ``arg``. The
+strategies (``gate_to``) hear ``VenueGate`` when ``venue_gate`` changes: every handler that can
+change it ends with ``_gated``.
 """
 
 from __future__ import annotations
@@ -39,97 +42,139 @@ from __future__ import annotations
 from typing import Any
 
 from actors.core import Core, Out
+from actors.leg.book import OrderBook
 from actors.leg.link import OeLink
-from actors.leg.orders import LiveOrder, St
-from actors.leg.pretrade import MarketInputs, MarketView, RateBucket, pretrade_reason
-from actors.leg.reports import VenueReportsCore
+from actors.leg.orders import LegTimer, LiveOrder, St
+from actors.leg.pretrade import MarketView, PreTrade, pretrade_reason
+from actors.leg.reconciler import Reconciler
+from actors.leg.reports import Reports
+from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
-from transports.errors import IllegalTransition
 from transports.wire.messages import (
+    BookUpdate,
     CancelLeg,
     ExecReport,
+    FeedHealth,
     LegOrder,
+    RiskView,
+    SessionStatus,
+    SetParams,
     SetTimer,
     Timer,
     TradingState,
     VenueGate,
 )
 from transports.wire.venue_msgs import (
-    CancelReq,
+    Ack,
+    CancelReject,
+    Done,
+    Fill,
     NewOrder,
+    OpenOrders,
+    OrderStatus,
+    Pong,
+    Positions,
     Reject,
+    Trades,
 )
 
 _NS = 1_000_000
 
 
-class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
-    """Pure order management for one venue account (venue reports: ``VenueReportsCore``;
-    what the pre-trade checks learn from other actors: ``MarketInputs``)."""
+class LegExecutorCore(Core):
+    """Pure order management for one venue account: it owns its order records (``book``), the
+    handling of its venue's reports (``reports``), its pre-trade state (``pretrade``), its
+    order-entry link (``link``) and its reconciliation with the venue (``reconciler``)."""
 
     def __init__(
-        self,
-        name: str,
-        venue: str,
-        account: str,
-        contracts: dict[str, ContractConfig],
-        epoch: int,
-        risk: RiskConfig,
-        report_to: list[str],
-        request_timeout_ms: int,
-        *,
-        journal: str = "journal",
-        max_queries: int = 10,
-        max_query_interval_ms: int = 10_000,
-        unknown_bound_ms: int = 0,
-        unknown_halt_ms: int = 0,
-        ping_interval_ms: int = 1000,
-        oe_timeout_ms: int = 1500,
-        oe_link: bool = False,
-        gate_to: tuple[str, ...] = (),
+        self, name: str, venue: str, account: str, contracts: dict[str, ContractConfig],
+        epoch: int, risk: RiskConfig, report_to: list[str], request_timeout_ms: int, *,
+        journal: str | None = None, max_queries: int = 10, max_query_interval_ms: int = 10_000,
+        unknown_bound_ms: int = 0, unknown_halt_ms: int = 0, ping_interval_ms: int = 1000,
+        oe_timeout_ms: int = 1500, oe_link: bool = False, gate_to: tuple[str, ...] = (),
+        topology: Topology = DEFAULT,
     ) -> None:
-        super().__init__(
-            name,
-            venue,
-            report_to,
-            journal,
-            request_timeout_ms * _NS,
-            max_queries,
-            max_query_interval_ms * _NS,
-        )
+        super().__init__(name)
+        self.topology = topology  #: the names of the actors it reports to (``risk``)
+        self.venue = venue
         self.account = account
         self.contracts = contracts  #: keyed by sym on this venue
         self.epoch = epoch
-        self.risk = risk
         self.trading_state = "ACTIVE"
-        self.denied: dict[str, int] = {}
-        self._bucket = RateBucket(risk.max_orders_per_s)
-        self._cancel_bucket = RateBucket(risk.max_cancels_per_s)
-        self.market = MarketView(risk, contracts)
-        self.unknown_bound_ns = unknown_bound_ms * _NS
-        self.unknown_halt_ns = unknown_halt_ms * _NS
-        self.ping_ns = ping_interval_ms * _NS
-        self.oe_timeout_ns = oe_timeout_ms * _NS
+        self.book = OrderBook()
+        # ``journal=``: the old way to name the journal, still honoured
+        self.reports = Reports(self.book, name, venue, report_to, journal or topology.journal,
+                               topology.risk, request_timeout_ms * _NS, max_queries,
+                               max_query_interval_ms * _NS, unknown_bound_ms * _NS,
+                               unknown_halt_ms * _NS)
+        self.pretrade = PreTrade(venue, risk, contracts)
         #: why every new order is denied now: "" | "disconnected" | "reconciling"
         self.gate = ""
-        self.link_up = True
-        self.last_pong_ns = 0
-        self._recon_wait: set[str] = set()
-        self._recon_start = False
-        self._recon_seen: dict[str, Any] = {}
-        self.reconciled: list[dict[str, Any]] = []  #: one record per finished reconciliation
         self.oe_link = oe_link  #: ping and reconcile from ``on_start`` (the node sets it)
+        self.link = OeLink(ping_interval_ms * _NS, oe_timeout_ms * _NS)
+        self.reconciler = Reconciler(request_timeout_ms * _NS, at_start=oe_link)
+        #: ``combo.leg.attempt`` -> the epoch of an order held from an earlier epoch (set by
+        #: ``restarted``): a LegOrder for it is a duplicate, not a new order of this epoch
+        self.prior: dict[str, int] = {}
         #: who hears of ``venue_gate`` changes (the strategies: no combo opens into a venue
         #: that would deny its leg) and the last state they heard
         self.gate_to = gate_to
         self._gate_sent = ""
 
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        """``Core.handle`` with the per-order messages dispatched first, without a name lookup."""
-        t = type(msg)
-        if t is LegOrder:
-            return self.on_leg_order(msg, now_ns)
-        out = self.on_reject(msg, now_ns) if t is Reject else Core.handle(self, msg, now_ns)
+    # --- what other code reads (the helpers' state) -----------------------------------------------
+
+    @property
+    def journal(self) -> str:
+        """The journal's actor name (``reports.journal``)."""
+        return self.reports.journal
+
+    @property
+    def report_to(self) -> list[str]:
+        """Who hears every ``ExecReport`` (``reports.report_to``)."""
+        return self.reports.report_to
+
+    @property
+    def timeout_ns(self) -> int:
+        """No ack / cancel answer within this makes an outcome unknown (``reports``)."""
+        return self.reports.timeout_ns
+
+    @property
+    def orders(self) -> dict[str, LiveOrder]:
+        """cl -> order, every order not retired (``book.orders``)."""
+        return self.book.orders
+
+    @property
+    def positions(self) -> dict[str, int]:
+        """sym -> signed lots, from fills (``book.positions``)."""
+        return self.book.positions
+
+    @positions.setter
+    def positions(self, value: dict[str, int]) -> None:
+        self.book.positions = value
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """The executor's counters (``book.counters``)."""
+        return self.book.counters
+
+    @property
+    def risk(self) -> RiskConfig:
+        """The pre-trade limits in force (``pretrade.risk``)."""
+        return self.pretrade.risk
+
+    @property
+    def market(self) -> MarketView:
+        """What the pre-trade checks know of the market and of risk (``pretrade.market``)."""
+        return self.pretrade.market
+
+    @property
+    def denied(self) -> dict[str, int]:
+        """reason -> denials (``pretrade.denied``)."""
+        return self.pretrade.denied
+
+    def _gated(self, out: Out, now_ns: int) -> Out:
+        """``out``, plus a ``VenueGate`` to ``gate_to`` if ``venue_gate`` changed: the last step
+        of every handler that can change it (reports, timers, the link, the reconciliation)."""
         if self.gate_to and self.venue_gate != self._gate_sent:
             self._gate_sent = g = self.venue_gate
             gate = VenueGate(self.venue, g, now_ns)
@@ -139,95 +184,69 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
     @property
     def venue_gate(self) -> str:
         """"" when new orders may go; else why not (``uncertain`` lets only reducing ones)."""
-        return self.gate or ("uncertain" if self._unknown else "")
-
-    # --- helpers ---------------------------------------------------------------------------------
+        return self.gate or ("uncertain" if self.book.unknown else "")
 
     def cl_for(self, combo_id: int, leg: int, attempt: int) -> str:
         """Return the deterministic client order id."""
         return f"{self.epoch}.{combo_id}.{leg}.{attempt}"
 
-    def _working(self, sym: str, side: str) -> int:
-        """Lots still working on ``side`` of ``sym``."""
-        return sum(x.leaves_lots for x in self._open.values() if x.sym == sym and x.side == side)
+    def retire(self, now_ns: int) -> int:
+        """Retire the long-closed orders (``OrderBook.retire``); return how many."""
+        return self.book.retire(now_ns)
 
     # --- orders in -------------------------------------------------------------------------------
 
     def on_leg_order(self, o: LegOrder, now_ns: int) -> Out:
+        book = self.book
         cl = f"{self.epoch}.{o.combo_id}.{o.leg}.{o.attempt}"  # ``cl_for``, inline
-        if cl in self.orders or cl in self._retired:
+        if self.prior:  # a rebuilt executor: an order it holds from an earlier epoch?
+            old = self.prior.get(f"{o.combo_id}.{o.leg}.{o.attempt}")
+            if old is not None:
+                cl = f"{old}.{o.combo_id}.{o.leg}.{o.attempt}"  # found below: a duplicate
+        if cl in book.orders or cl in book.retired:
             # never send a cl twice; the existing order's record is left untouched
-            self.denied["duplicate_cl"] = self.denied.get("duplicate_cl", 0) + 1
-            dup = LiveOrder(
-                cl,
-                o.venue,
-                o.sym,
-                o.side,
-                o.px_ticks,
-                o.qty_lots,
-                o.tif,
-                combo_id=o.combo_id,
-                leg=o.leg,
-                attempt=o.attempt,
-                purpose=o.purpose,
-            )
+            self.pretrade.deny("duplicate_cl")
+            dup = LiveOrder(cl, o.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif,
+                            combo_id=o.combo_id, leg=o.leg, attempt=o.attempt, purpose=o.purpose)
             dup.deny("duplicate_cl")
             return [
-                *self._reports(dup, "denied", now_ns, reason="duplicate_cl"),
-                self._alarm("duplicate_cl", now_ns, cl=cl),
+                *self.reports.emit(dup, "denied", now_ns, reason="duplicate_cl"),
+                self.reports.alarm("duplicate_cl", now_ns, cl=cl),
             ]
         # positional calls: this is the hot path (keyword calls cost more than the work)
-        lo = LiveOrder(
-            cl,
-            o.venue,
-            o.sym,
-            o.side,
-            o.px_ticks,
-            o.qty_lots,
-            o.tif,
-            o.combo_id,
-            o.leg,
-            o.attempt,
-            o.purpose,
-            now_ns,
-        )
-        self.orders[cl] = lo
+        lo = LiveOrder(cl, o.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif, o.combo_id,
+                       o.leg, o.attempt, o.purpose, now_ns)
+        book.orders[cl] = lo
+        opened = book.open
+        pre = self.pretrade
+        positions = book.positions
         reason = self.gate or pretrade_reason(
-            o,
-            self.venue,
-            self.contracts.get(o.sym),
-            self.trading_state,
-            self.positions.get(o.sym, 0),
-            self._working(o.sym, o.side) if self._open else 0,
-            bool(self._unknown),
-            self._bucket,
-            now_ns,
-            self.market,
-            self.positions,
-            self._open.values(),
-        )
+            o, self.venue, self.contracts.get(o.sym), self.trading_state,
+            positions.get(o.sym, 0), book.working(o.sym, o.side) if opened else 0,
+            bool(book.unknown), pre.bucket, now_ns, pre.market, positions, opened.values())
         if reason:
             lo.deny(reason)
-            self.denied[reason] = self.denied.get(reason, 0) + 1
-            return self._reports(lo, "denied", now_ns, reason=reason)
+            pre.deny(reason)
+            return self.reports.emit(lo, "denied", now_ns, reason=reason)
         lo.submit(now_ns)
-        # ``_sync(lo)`` for a just-submitted order: open, outcome known (a new cl was never in
-        # ``_unknown``; the discard keeps that true whatever happened before)
-        self._open[cl] = lo
-        self._unknown.discard(cl)
-        self.counters["sent"] += 1
+        # ``book.sync(lo)`` for a just-submitted order: open, outcome known (a new cl was never
+        # in ``unknown``; the discard keeps that true whatever happened before)
+        opened[cl] = lo
+        book.unknown.discard(cl)
+        book.counters["sent"] += 1
         new = NewOrder(
             cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns
         )
         # the "sent" report goes first so the journal holds the intent before the order leaves
-        # (``_reports(lo, "sent", now_ns, reason=o.purpose)``, inline)
+        # (``reports.emit(lo, "sent", now_ns, reason=o.purpose)``, inline)
         rep = ExecReport(self.venue, cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
                          lo.side,  # type: ignore[arg-type]
                          "sent", lo.state._value_, lo.px_ticks, lo.qty_lots, lo.cum_lots,
                          max(0, lo.qty_lots - lo.cum_lots),  # ``leaves_lots`` of an open order
                          0.0, "", o.purpose, now_ns, now_ns)
-        timer = ("@timer", SetTimer("ack:" + cl, now_ns + self.timeout_ns))
-        to = self.report_to
+        reports = self.reports
+        timer = ("@timer", SetTimer(LegTimer.ACK, now_ns + reports.timeout_ns, cl))
+        to = reports.report_to
         if len(to) == 2:
             return [(to[0], rep), (to[1], rep), ("@oe", new), timer]
         return [*((d, rep) for d in to), ("@oe", new), timer]
@@ -235,82 +254,142 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
     def _cancel(self, lo: LiveOrder, now_ns: int) -> Out:
         if not lo.is_open or lo.state is St.PENDING_CANCEL:
             return []
-        if not self._cancel_bucket.take(now_ns):
+        retry_ns = self.pretrade.cancel_delay(now_ns)
+        if retry_ns:
             # over the venue's cancel rate: not sent now, retried on a timer (never dropped)
-            self.denied["cancel_rate"] = self.denied.get("cancel_rate", 0) + 1
-            step = max(1_000_000_000 // max(self.risk.max_cancels_per_s, 1), 1)
-            return [("@timer", SetTimer("cxlretry:" + lo.cl, now_ns + step))]
-        try:
-            lo.request_cancel(now_ns)
-        except IllegalTransition as exc:
-            return [self._illegal(lo, exc, now_ns)]
-        self.counters["cancels"] += 1
-        return [
-            ("@oe", CancelReq(cl=lo.cl, ts=now_ns)),
-            ("@timer", SetTimer(f"cxl:{lo.cl}", now_ns + self.timeout_ns)),
-        ]
+            return [("@timer", SetTimer(LegTimer.CANCEL_RETRY, now_ns + retry_ns, lo.cl))]
+        return self.reports.cancel(lo, now_ns)
 
     def on_cancel_leg(self, m: CancelLeg, now_ns: int) -> Out:
-        lo = self._find(m.cl)
+        lo = self.book.find(m.cl)
         if lo is None or m.venue != self.venue:
-            self.counters["unknown_reports"] += 1
-            return [self._alarm("cancel_unknown_cl", now_ns, cl=m.cl)]
+            self.book.counters["unknown_reports"] += 1
+            return [self.reports.alarm("cancel_unknown_cl", now_ns, cl=m.cl)]
         return self._cancel(lo, now_ns)
 
     def on_trading_state(self, m: TradingState, now_ns: int) -> Out:
         self.trading_state = m.state
         out: Out = []
         if m.state == "HALTED":
-            for lo in list(self._open.values()):
+            for lo in list(self.book.open.values()):
                 out += self._cancel(lo, now_ns)
         return out
 
-    # --- timers and queries ----------------------------------------------------------------------
+    # --- what the pre-trade checks learn (``pretrade``) ------------------------------------------
 
-    def _flag_unknown(self, lo: LiveOrder, why: str, now_ns: int) -> Out:
-        out: Out = []
-        if lo.mark_unknown(now_ns):
-            self.counters["unknown_outcomes"] += 1
-            out.append(
-                self._alarm("unknown_outcome", now_ns, cl=lo.cl, why=why, state=lo.state.value)
-            )
-            if self.unknown_halt_ns:
-                out.append(("@timer", SetTimer("uhalt:" + lo.cl, now_ns + self.unknown_halt_ns)))
-        self._sync(lo)
-        return out + self._query(lo, now_ns)
+    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
+        return self.pretrade.on_set_params(m, self.name, self.journal, now_ns)
+
+    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
+        return self.pretrade.on_risk_view(m)
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        return self.pretrade.on_book_update(u)
+
+    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+        return self.pretrade.on_feed_health(h)
+
+    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
+        return self.pretrade.on_session_status(m)
+
+    # --- timers ----------------------------------------------------------------------------------
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:
-        kind, _, cl = t.key.partition(":")
-        if kind == "ping":
-            if now_ns >= self._next_retire_ns:
-                self.retire(now_ns)  # off the order path: the ping timer, once a minute
+        return self._gated(self._timer(t.key, t.arg, now_ns), now_ns)
+
+    def _timer(self, key: str, cl: str, now_ns: int) -> Out:
+        if key == LegTimer.PING:
+            if now_ns >= self.book.next_retire_ns:
+                self.book.retire(now_ns)  # off the order path: the ping timer, once a minute
             return self._ping(now_ns)
-        if kind == "oe_recon":
-            return self._reconcile_ask(now_ns) if self._recon_wait else []
-        lo = self.orders.get(cl)
+        if key == LegTimer.RECONCILE:
+            return self.reconciler.ask(self, now_ns)
+        lo = self.book.orders.get(cl)
         if lo is None:
             return []
-        if kind == "ack":
-            if lo.is_open and not (lo.acked_ns or lo.cum_lots or lo.done_ns):
-                return self._flag_unknown(lo, "no_ack", now_ns)  # query, never resend
-        elif kind == "cxl":
-            if lo.state is St.PENDING_CANCEL:
-                return self._flag_unknown(lo, "no_cancel_answer", now_ns)
-        elif kind == "query" and (
-            lo.unknown or lo.missing_fills or lo.state is St.PENDING_CANCEL
-        ):
-            return self._query(lo, now_ns)
-        elif kind == "uhalt":
-            return self._unknown_halt(lo, now_ns)
-        elif kind == "cxlretry":
+        if key == LegTimer.CANCEL_RETRY:
             return self._cancel(lo, now_ns)
-        return []
+        return self.reports.on_order_timer(key, lo, now_ns)
+
+    # --- the link and the reconciliation ---------------------------------------------------------
+
+    def on_start(self, now_ns: int) -> Out:
+        """Start pinging (``oe_link``) and reconcile with the venue before the first order
+        (``oe_link`` or ``reconcile_at_start``)."""
+        out: Out = self.link.start(now_ns) if self.oe_link else []
+        if self.reconciler.at_start:
+            out += self.reconciler.begin(self, now_ns, start=True)
+        return self._gated(out, now_ns)
+
+    def reconcile_at_start(self, timeout_ns: int) -> None:
+        """Reconcile with the venue at every start, re-asking it every ``timeout_ns`` (a node
+        supervises this executor: ``actors.leg.reconciler.wrap_leg``)."""
+        self.reconciler.at_start = True
+        self.reconciler.timeout_ns = timeout_ns
+
+    def restarted(self) -> LegExecutorCore:
+        """This core, rebuilt from the journal and moved to a new epoch, starts over: it trades
+        again only after reconciling (from ``on_start``), and refuses a ``LegOrder`` for an
+        order it holds from an earlier epoch (``prior``)."""
+        self.prior.update(self.book.prior_epochs(self.epoch))
+        self.reconciler.at_start = True
+        self.reconciler.wait.clear()
+        self.gate = "reconciling"  # shut until ``on_start``'s reconciliation is done
+        return self
+
+    def _ping(self, now_ns: int) -> Out:
+        out = self.link.ping(now_ns)
+        if self.link.lost(now_ns):
+            book = self.book
+            self.gate = "disconnected"
+            book.counters["oe_disconnects"] += 1
+            out.append(self.reports.alarm("oe_disconnected", now_ns, open=len(book.open),
+                                          since_pong_ms=(now_ns - self.link.last_pong_ns) // _NS))
+            for lo in list(book.open.values()):
+                out += self.reports.flag_unknown(lo, "oe_disconnect", now_ns)
+        return out
+
+    def on_pong(self, m: Pong, now_ns: int) -> Out:
+        if not self.link.pong(now_ns):
+            return []
+        return self._gated([self.reports.alarm("oe_reconnected", now_ns),
+                            *self.reconciler.begin(self, now_ns, start=False)], now_ns)
+
+    def on_open_orders(self, m: OpenOrders, now_ns: int) -> Out:
+        return self._gated(self.reconciler.on_open_orders(self, m, now_ns), now_ns)
+
+    def on_trades(self, m: Trades, now_ns: int) -> Out:
+        return self._gated(self.reconciler.on_trades(self, m, now_ns), now_ns)
+
+    def on_positions(self, m: Positions, now_ns: int) -> Out:
+        return self._gated(self.reconciler.on_positions(self, m, now_ns), now_ns)
+
+    # --- venue reports (``reports``), then the gate ----------------------------------------------
+
+    def on_ack(self, m: Ack, now_ns: int) -> Out:
+        return self._gated(self.reports.on_ack(m, now_ns), now_ns)
+
+    def on_fill(self, m: Fill, now_ns: int) -> Out:
+        return self._gated(self.reports.on_fill(m, now_ns), now_ns)
+
+    def on_done(self, m: Done, now_ns: int) -> Out:
+        return self._gated(self.reports.on_done(m, now_ns), now_ns)
+
+    def on_reject(self, m: Reject, now_ns: int) -> Out:
+        return self._gated(self.reports.on_reject(m, now_ns), now_ns)
+
+    def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
+        return self._gated(self.reports.on_cancel_reject(m, now_ns), now_ns)
+
+    def on_order_status(self, m: OrderStatus, now_ns: int) -> Out:
+        # a status that shows an unacked order working acks it through ``on_ack`` (gated there)
+        return self._gated(self.reports.on_order_status(m, now_ns, self.on_ack), now_ns)
 
     # --- views -----------------------------------------------------------------------------------
 
     def open_orders(self) -> list[LiveOrder]:
         """Return the orders that may still trade."""
-        return list(self._open.values())
+        return list(self.book.open.values())
 
     def flatten_orders(
         self, now_ns: int, px_ticks: dict[str, int], combo_id: int
@@ -320,43 +399,25 @@ class LegExecutorCore(MarketInputs, OeLink, VenueReportsCore):
         The caller feeds them back through ``handle`` (so every check applies) and must pick a
         ``combo_id`` no combo uses; leg i is the i-th instrument in sorted order.
         """
-        out: list[LegOrder] = []
-        for i, sym in enumerate(sorted(self.positions)):
-            pos = self.positions[sym]
-            if pos == 0 or sym not in px_ticks:
-                continue
-            out.append(
-                LegOrder(
-                    combo_id,
-                    i,
-                    0,
-                    self.venue,
-                    sym,
-                    "S" if pos > 0 else "B",
-                    abs(pos),
-                    px_ticks[sym],
-                    "IOC",
-                    "flatten",
-                    now_ns,
-                    now_ns,
-                )
-            )
-        return out
+        return self.book.flatten_orders(self.venue, now_ns, px_ticks, combo_id)
 
     def snapshot(self) -> dict[str, Any]:
         """Return orders (cl -> state, cum, unknown), positions and counters."""
+        book, denied = self.book, self.pretrade.denied
         return {
             "venue": self.venue,
             "trading_state": self.trading_state,
             "orders": {
                 cl: {"state": lo.state.value, "cum": lo.cum_lots, "unknown": lo.unknown}
-                for cl, lo in self.orders.items()
+                for cl, lo in book.orders.items()
             },
-            "positions": dict(self.positions),
-            "open": sorted(self._open),
-            "counters": {**self.counters, "unresolved": len(self._unknown),
-                         "denied": dict(self.denied), "retired": len(self._retired)},
+            "positions": dict(book.positions),
+            "open": sorted(book.open),
+            "counters": {**book.counters, "unresolved": len(book.unknown),
+                         "denied": dict(denied), "retired": len(book.retired)},
             "gate": self.gate,
+            "reconcile": {**self.reconciler.snapshot(),
+                          "denied_before": denied.get("reconciling", 0)},
         }
 
 

@@ -166,6 +166,19 @@ def transition(state: OrderState, event: str, previous: OrderState | None = None
     return nxt
 
 
+class LegTimer:
+    """The LegExecutor's timer keys (``SetTimer.key``); a per-order timer carries the client
+    order id in ``SetTimer.arg``, so a timer is (actor, key, client id)."""
+
+    ACK = "ack"  #: no ack, fill or done by then: the outcome is unknown
+    CANCEL = "cxl"  #: no answer to a cancel by then: the outcome is unknown
+    QUERY = "query"  #: the next status query of an order (backoff)
+    UNKNOWN_HALT = "uhalt"  #: still unknown by then: ask risk to halt
+    CANCEL_RETRY = "cxlretry"  #: a cancel held back by the venue's cancel rate
+    PING = "ping"  #: the order-entry link's ping (no client id)
+    RECONCILE = "recon"  #: re-ask the venue what a reconciliation still misses (no client id)
+
+
 class FillResult:
     """What applying one (new, not duplicate) fill did."""
 
@@ -456,6 +469,7 @@ __all__ = [
     "TERMINAL",
     "TRANSITIONS",
     "FillResult",
+    "LegTimer",
     "LiveOrder",
     "OrderState",
     "St",

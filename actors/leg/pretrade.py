@@ -36,8 +36,11 @@ whatever the others do meanwhile; the price is that one venue alone cannot take 
 headroom. Before the supervisor's first view (it sends one at start) nothing that grows a budget
 passes. An order that does not grow its instrument's worst case is never denied by them.
 
-``MarketInputs`` is the LegExecutor's side of the wiring: the handlers that keep the
-``MarketView`` current (``RiskView``, ``BookUpdate``, ``FeedHealth``, ``SessionStatus``).
+``PreTrade`` is the LegExecutor's pre-trade state, an object the executor owns: its limits, its
+``MarketView`` (kept current from ``RiskView``, ``BookUpdate``, ``FeedHealth``, ``SessionStatus``),
+its rate buckets and its denial counts. The limits change live (``SetParams`` of the ``risk``
+section: the same live change ``risk`` gets, so both lines check the same limits; the rate
+buckets keep what they hold, capped at the new burst).
 """
 
 from __future__ import annotations
@@ -46,9 +49,20 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from actors.core import Out
-from transports.config.engine import ContractConfig, RiskConfig
-from transports.wire.messages import BookUpdate, FeedHealth, LegOrder, RiskView, SessionStatus
+from transports.config.engine import ContractConfig, RiskConfig, live_update
+from transports.errors import ConfigError
+from transports.wire.messages import (
+    BookUpdate,
+    Decision,
+    FeedHealth,
+    LegOrder,
+    RiskView,
+    SessionStatus,
+    SetParams,
+)
 
 _TOKEN = 1_000_000_000  #: one order in nano-tokens
 
@@ -63,6 +77,19 @@ class RateBucket:
         self._cap = rate_per_s * _TOKEN  #: a full bucket: one second's worth
         self._tokens = self._cap
         self._last_ns: int | None = None
+
+    @property
+    def rate_per_s(self) -> int:
+        """The refill rate (orders per second, also the burst)."""
+        return self._rate
+
+    def set_rate(self, rate_per_s: int) -> None:
+        """Refill at ``rate_per_s`` from now on; what the bucket holds stays, capped at the new
+        burst (a lowered limit takes effect at once, a raised one grants nothing at once)."""
+        self._rate = rate_per_s
+        self._cap = rate_per_s * _TOKEN
+        if self._tokens > self._cap:
+            self._tokens = self._cap
 
     def take(self, now_ns: int) -> bool:
         """Take one token at ``now_ns``; False (and nothing taken) if the bucket is empty."""
@@ -93,13 +120,7 @@ class MarketView:
                  "max_notional", "session", "split", "tick", "touch", "view_pos")
 
     def __init__(self, risk: RiskConfig, contracts: dict[str, ContractConfig]) -> None:
-        self.band = risk.price_band_ticks
-        self.max_exposure = risk.max_net_exposure_base
-        self.max_notional = risk.max_notional_per_order
-        self.max_gross = risk.max_gross_notional  #: home ccy; 0 = off
-        #: home ccy; 0 = off (no ``margin_capital``)
-        self.margin_limit = risk.margin_capital * risk.max_margin_pct / 100.0
-        self.budget = bool(self.max_gross or self.margin_limit)  #: any budget check on
+        self.set_limits(risk)
         self.contracts = contracts  #: sym -> contract, this venue's
         self.key = {s: f"{c.venue}:{s}" for s, c in contracts.items()}  #: sym -> "venue:sym"
         self.tick = {s: float(Decimal(c.tick)) for s, c in contracts.items()}
@@ -113,6 +134,16 @@ class MarketView:
         self.view_pos: dict[str, int] = {}  #: "venue:sym" -> lots the two sums are of
         self.lot_value: dict[str, float] = {}  #: "venue:sym" -> home ccy per lot (RiskView)
         self.split = 0  #: executors sharing the budgets' headroom (RiskView); 0 = no view yet
+
+    def set_limits(self, risk: RiskConfig) -> None:
+        """Take the limits of ``risk`` (construction and a live ``SetParams``)."""
+        self.band = risk.price_band_ticks
+        self.max_exposure = risk.max_net_exposure_base
+        self.max_notional = risk.max_notional_per_order
+        self.max_gross = risk.max_gross_notional  #: home ccy; 0 = off
+        #: home ccy; 0 = off (no ``margin_capital``)
+        self.margin_limit = risk.margin_capital * risk.max_margin_pct / 100.0
+        self.budget = bool(self.max_gross or self.margin_limit)  #: any budget check on
 
 
 def budget_reason(o: LegOrder, contract: ContractConfig, positions: Mapping[str, int],
@@ -247,13 +278,52 @@ def pretrade_reason(
     return ""
 
 
-class MarketInputs:
-    """The LegExecutor's handlers that keep its ``MarketView`` current (a mixin of the core)."""
+class PreTrade:
+    """The LegExecutor's pre-trade state: its ``risk`` limits, what it learns of the market and
+    of risk (``market``, kept current by the executor's ``RiskView``, ``BookUpdate``,
+    ``FeedHealth`` and ``SessionStatus`` handlers, which delegate here), the order and cancel
+    rate buckets and the count of denials per reason."""
 
-    venue: str
-    market: MarketView
+    def __init__(self, venue: str, risk: RiskConfig, contracts: dict[str, ContractConfig]) -> None:
+        self.venue = venue  #: market inputs of other venues are ignored
+        self.risk = risk
+        self.market = MarketView(risk, contracts)
+        self.bucket = RateBucket(risk.max_orders_per_s)  #: new orders
+        self.cancel_bucket = RateBucket(risk.max_cancels_per_s)  #: cancels (paced, never denied)
+        self.denied: dict[str, int] = {}  #: reason -> orders (and paced cancels) denied
 
-    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
+    def deny(self, reason: str) -> None:
+        """Count a denial for ``reason``."""
+        self.denied[reason] = self.denied.get(reason, 0) + 1
+
+    def cancel_delay(self, now_ns: int) -> int:
+        """0 if a cancel may go at ``now_ns`` (a token is then taken); else, over the venue's
+        cancel rate, the delay after which to retry it (counted ``cancel_rate``)."""
+        if self.cancel_bucket.take(now_ns):
+            return 0
+        self.deny("cancel_rate")
+        return max(1_000_000_000 // max(self.risk.max_cancels_per_s, 1), 1)
+
+    def on_set_params(self, m: SetParams, name: str, journal: str, now_ns: int) -> Out:
+        """A live change of the ``risk`` limits (the one ``risk`` gets too): validated as the
+        config file is, applied whole or not at all (pre-trade limits, order and cancel rate
+        buckets), journaled either way as a decision of the executor ``name`` (``set`` /
+        ``set_rejected``)."""
+        detail = msgspec.json.encode(m.values).decode()
+        try:
+            if m.section != "risk":
+                raise ConfigError(f"{m.section}: an executor holds only the risk section")
+            new = live_update(self.risk, m.values)
+        except ConfigError as exc:
+            return [(journal, Decision(name, "set_rejected", f"{detail}: {exc}", now_ns))]
+        self.risk = new
+        self.market.set_limits(new)
+        self.bucket.set_rate(new.max_orders_per_s)
+        self.cancel_bucket.set_rate(new.max_cancels_per_s)
+        return [(journal, Decision(name, "set", detail, now_ns))]
+
+    def on_risk_view(self, m: RiskView) -> Out:
+        """Take what risk sees of every venue (exposure, FX, budgets, their positions)."""
         mv = self.market
         mv.exposure = dict(m.exposure)
         if m.fx:
@@ -265,7 +335,8 @@ class MarketInputs:
         mv.split = m.budget_venues
         return []
 
-    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+    def on_book_update(self, u: BookUpdate) -> Out:
+        """Keep the touch of this venue's books (for the price band and the budgets)."""
         if u.venue == self.venue:
             if u.valid:
                 self.market.touch[u.sym] = (u.bid_px[0] if u.bid_px else 0,
@@ -274,16 +345,18 @@ class MarketInputs:
                 self.market.touch.pop(u.sym, None)
         return []
 
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+    def on_feed_health(self, h: FeedHealth) -> Out:
+        """Keep whether this venue's feed is healthy."""
         if h.venue == self.venue:
             self.market.feed_ok = h.state not in ("STALE", "CONNECTING")
         return []
 
-    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
+    def on_session_status(self, m: SessionStatus) -> Out:
+        """Keep this venue's session state per symbol."""
         if m.venue == self.venue:
             self.market.session[m.sym] = m.state
         return []
 
 
-__all__ = ["MarketInputs", "MarketView", "RateBucket", "budget_reason", "market_reason",
+__all__ = ["MarketView", "PreTrade", "RateBucket", "budget_reason", "market_reason",
            "pretrade_reason", "reduces"]

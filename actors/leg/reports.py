@@ -1,10 +1,11 @@
-"""The order records of one venue account, and how the venue's reports change them.
+"""How the venue's order-entry reports change one venue account's orders.
 
-``VenueReportsCore`` is the half of the LegExecutor (``actors.leg.executor``) that owns the
-``LiveOrder``\\s, the positions and the counters, and handles the venue's order-entry reports:
-``Ack``, ``Fill``, ``Done``, ``Reject``, ``CancelReject`` and ``OrderStatus``. Each report updates
-its order through the state machine (``actors.leg.orders``) and produces ``ExecReport``\\s to
-every name in ``report_to``:
+The LegExecutor (``actors.leg.executor``) owns one ``Reports``, which changes the executor's
+``OrderBook`` (``actors.leg.book``, passed in at construction) and produces what follows:
+``ExecReport``\\s to every name in ``report_to``, queries and timers on ``@oe``/``@timer`` and
+alarm ``Decision``\\s to the journal. It handles the venue's reports (``Ack``, ``Fill``, ``Done``,
+``Reject``, ``CancelReject`` and ``OrderStatus``), each through the order's state machine
+(``actors.leg.orders``); the executor's handlers of the same names delegate to it:
 
 - ``accepted`` when an ack moves a SUBMITTED order (a stale ack after fills reports nothing);
 - ``fill`` once per trade id, ever, even late (``reason="late_fill"``), beyond the order quantity
@@ -13,6 +14,9 @@ every name in ``report_to``:
   final quantity, which may exceed the fills seen so far (they are in flight and get queried);
 - ``rejected`` (definitive) and ``cancel_reject`` (the previous state is restored and the order is
   queried to learn what did happen).
+
+It also flags an outcome *unknown* (``flag_unknown``: queried with backoff, never resent) and
+sends the cancels the executor decided (``cancel``).
 
 An ``OrderStatus`` of ``unknown`` (not found) is NOT a rejection by itself. It counts only for an
 order whose outcome is unknown and that the venue never proved (no ack, fill or done), and only
@@ -28,13 +32,14 @@ A known status applies its fills (deduped) and its state, and clears the unknown
 from __future__ import annotations
 
 import json
-import pickle
+from collections.abc import Callable
 from typing import Any
 
-from actors.core import Core, Out
-from actors.leg.orders import PENDING, TERMINAL, FillResult, LiveOrder, St
+from actors.core import Out
+from actors.leg.book import OrderBook
+from actors.leg.orders import PENDING, FillResult, LegTimer, LiveOrder, St
 from transports.errors import IllegalTransition
-from transports.wire.messages import Control, Decision, ExecReport, SetTimer
+from transports.wire.messages import Decision, ExecReport, Halt, SetTimer
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
@@ -46,159 +51,64 @@ from transports.wire.venue_msgs import (
     Reject,
 )
 
-_COUNTERS = (
-    "sent",
-    "rejects",
-    "fills",
-    "duplicate_fills",
-    "late_fills",
-    "overfills",
-    "illegal_transitions",
-    "unknown_outcomes",
-    "queries",
-    "cancels",
-    "cancel_rejects",
-    "unknown_reports",
-    "unresolved",
-    "queries_exhausted",
-    "inferred_rejects",
-    "inferred_reconciled",
-    "unknown_halts",
-    "recovered_fills",
-    "reconciles",
-    "orphans_canceled",
-    "position_mismatches",
-    "oe_disconnects",
-    "revived",
-)
-
 #: "not found" answers after the first one past the bound that must agree before a reject is
 #: inferred
 UNKNOWN_AGREE = 2
 _MS = 1_000_000
-#: an order closed this long ago is retired (pickled aside, see ``VenueReportsCore.retire``)
-RETIRE_AFTER_NS = 600 * 1_000_000_000
-RETIRE_EVERY_NS = 60 * 1_000_000_000
 
 
-class VenueReportsCore(Core):
-    """Order records, positions and counters of one venue account; venue report handlers."""
+class Reports:
+    """The venue report handlers, queries and alarms of one venue account (its records are
+    ``book``'s)."""
 
-    def __init__(
-        self,
-        name: str,
-        venue: str,
-        report_to: list[str],
-        journal: str,
-        timeout_ns: int,
-        max_queries: int,
-        max_query_interval_ns: int,
-    ) -> None:
-        super().__init__(name)
+    def __init__(self, book: OrderBook, name: str, venue: str, report_to: list[str],
+                 journal: str, risk: str, timeout_ns: int, max_queries: int,
+                 max_query_interval_ns: int, unknown_bound_ns: int = 0,
+                 unknown_halt_ns: int = 0) -> None:
+        self.book = book  #: the executor's order records, changed here
+        self.name = name  #: the executor's actor name (its alarms are its decisions)
         self.venue = venue
         self.report_to = list(report_to)
         self.journal = journal
-        self.timeout_ns = timeout_ns
+        self.risk = risk  #: the risk actor (a ``Halt`` for an outcome unknown too long)
+        self.timeout_ns = timeout_ns  #: ack / cancel answer timeout; the first query backoff
         self.max_queries = max_queries
         self.max_query_interval_ns = max_query_interval_ns
-        self.orders: dict[str, LiveOrder] = {}
-        #: closed orders past ``RETIRE_AFTER_NS``, pickled: kept (their ids stay used, a late
-        #: report finds them, ``_find`` revives them) without weighing on every checkpoint
-        self._retired: dict[str, bytes] = {}
-        self._next_retire_ns = 0
-        self.positions: dict[str, int] = {}  #: signed lots per sym, from fills
-        self.counters: dict[str, int] = dict.fromkeys(_COUNTERS, 0)
-        self._open: dict[str, LiveOrder] = {}
-        self._unknown: set[str] = set()
-        self.unknown_bound_ns = 0  #: ``VenueConfig.unknown_bound_ms``; 0 = never infer
-        self.unknown_halt_ns = 0  #: ``VenueConfig.unknown_halt_ms``; 0 = never halt
+        self.unknown_bound_ns = unknown_bound_ns  #: ``VenueConfig.unknown_bound_ms``; 0 = never
+        self.unknown_halt_ns = unknown_halt_ns  #: ``VenueConfig.unknown_halt_ms``; 0 = never
         #: the next query after a counted "not found" (bounded below by 50 ms)
         self.notfound_gap_ns = max(timeout_ns // 4, 50 * _MS)
-        self.risk_name = "risk"
-        self.last_fill_ts = 0  #: the venue ts of the latest fill applied (for ``TradesReq``)
 
-    # --- helpers ---------------------------------------------------------------------------------
+    # --- outputs ---------------------------------------------------------------------------------
 
-    def _sync(self, lo: LiveOrder) -> None:
-        state = lo.state
-        # ``lo.is_open`` and ``lo.unknown``, inline (this runs on every order and report)
-        if state not in TERMINAL and state is not St.INITIALIZED:
-            self._open[lo.cl] = lo
-        else:
-            self._open.pop(lo.cl, None)
-        if lo.unknown_since_ns > 0:
-            self._unknown.add(lo.cl)
-        else:
-            self._unknown.discard(lo.cl)
-
-    def _find(self, cl: str) -> LiveOrder | None:
-        """The order ``cl``, revived from the retired ones if it was retired."""
-        lo = self.orders.get(cl)
-        if lo is None and cl in self._retired:
-            lo = self.orders[cl] = pickle.loads(self._retired.pop(cl))  # our own bytes
-            self.counters["revived"] += 1
-        return lo
-
-    def retire(self, now_ns: int) -> int:
-        """Retire the orders closed (terminal, outcome known, every fill the venue reported
-        applied) for more than ``RETIRE_AFTER_NS``;
-        return how many. Run from the ping timer at most once a ``RETIRE_EVERY_NS``."""
-        self._next_retire_ns = now_ns + RETIRE_EVERY_NS
-        horizon = now_ns - RETIRE_AFTER_NS
-        old = [lo for lo in self.orders.values()
-               if lo.state in TERMINAL and not lo.unknown_since_ns and lo.cl not in self._open
-               and not lo.missing_fills  # its fills are still being asked for: keep it live
-               and max(lo.done_ns, lo.sent_ns, lo.created_ns) < horizon]
-        for lo in old:
-            self._retired[lo.cl] = pickle.dumps(lo, protocol=5)
-            del self.orders[lo.cl]
-        return len(old)
-
-    def _alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
+    def alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
+        """An alarm ``Decision`` of the executor, to the journal."""
         detail = {"alarm": kind, "venue": self.venue, **detail}
         return (
             self.journal,
             Decision(self.name, "alarm", json.dumps(detail, sort_keys=True), now_ns),
         )
 
-    def _illegal(self, lo: LiveOrder, exc: IllegalTransition, now_ns: int) -> tuple[str, Decision]:
-        self.counters["illegal_transitions"] += 1
-        return self._alarm(
+    def illegal(self, lo: LiveOrder, exc: IllegalTransition, now_ns: int) -> tuple[str, Decision]:
+        """Count and alarm an illegal transition of ``lo``."""
+        self.book.counters["illegal_transitions"] += 1
+        return self.alarm(
             "illegal_transition", now_ns, cl=lo.cl, state=lo.state.value, error=str(exc)
         )
 
-    def _reports(
-        self,
-        lo: LiveOrder,
-        kind: str,
-        now_ns: int,
-        ts_event_ns: int = 0,
-        px: int | None = None,
-        qty: int | None = None,
-        cum: int | None = None,
-        fee: float = 0.0,
-        trade_id: str = "",
-        reason: str = "",
-    ) -> Out:
+    def emit(self, lo: LiveOrder, kind: str, now_ns: int, ts_event_ns: int = 0,
+             px: int | None = None, qty: int | None = None, cum: int | None = None,
+             fee: float = 0.0, trade_id: str = "", reason: str = "") -> Out:
+        """The ``ExecReport`` ``kind`` of ``lo`` to every name in ``report_to``; ``px``,
+        ``qty`` and ``cum`` default to the order's."""
         rep = ExecReport(
-            self.venue,
-            lo.cl,
-            lo.combo_id,
-            lo.leg,
-            lo.attempt,
-            lo.sym,
+            self.venue, lo.cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
             lo.side,  # type: ignore[arg-type]
             kind,  # type: ignore[arg-type]
             lo.state._value_,  # ``.value`` is a Python-level property: this is the same string
-            lo.px_ticks if px is None else px,
-            lo.qty_lots if qty is None else qty,
-            lo.cum_lots if cum is None else cum,
-            lo.leaves_lots,
-            fee,
-            trade_id,
-            reason,
-            ts_event_ns or now_ns,
-            now_ns,
+            lo.px_ticks if px is None else px, lo.qty_lots if qty is None else qty,
+            lo.cum_lots if cum is None else cum, lo.leaves_lots, fee, trade_id, reason,
+            ts_event_ns or now_ns, now_ns,
         )
         to = self.report_to
         if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
@@ -206,64 +116,104 @@ class VenueReportsCore(Core):
         return [(d, rep) for d in to]
 
     def _lookup(self, cl: str, what: str, now_ns: int) -> tuple[LiveOrder | None, Out]:
-        lo = self._find(cl)
+        lo = self.book.find(cl)
         if lo is None or lo.state is St.DENIED:
-            self.counters["unknown_reports"] += 1
-            return None, [self._alarm("unknown_cl", now_ns, cl=cl, report=what)]
+            self.book.counters["unknown_reports"] += 1
+            return None, [self.alarm("unknown_cl", now_ns, cl=cl, report=what)]
         return lo, []
 
-    def _revive(self, lo: LiveOrder, what: str, now_ns: int) -> Out:
+    def revive(self, lo: LiveOrder, what: str, now_ns: int) -> Out:
         """An inferred reject the venue contradicts: back to ACCEPTED, alarmed (reconciliation)."""
         if not lo.revive():
             return []
-        self.counters["inferred_reconciled"] += 1
-        self._sync(lo)
-        return [self._alarm("inferred_reject_reconciled", now_ns, cl=lo.cl, report=what)]
+        self.book.counters["inferred_reconciled"] += 1
+        self.book.sync(lo)
+        return [self.alarm("inferred_reject_reconciled", now_ns, cl=lo.cl, report=what)]
 
-    def _query(self, lo: LiveOrder, now_ns: int) -> Out:
+    def query(self, lo: LiveOrder, now_ns: int) -> Out:
+        """Ask the venue for ``lo``'s status, with exponential backoff up to ``max_queries``
+        (then alarm ``unresolved`` once)."""
+        counters = self.book.counters
         if lo.queries >= self.max_queries:
             if lo.queries == self.max_queries:
                 lo.queries += 1  # alarm once
-                self.counters["queries_exhausted"] += 1
-                return [
-                    self._alarm(
-                        "unresolved",
-                        now_ns,
-                        cl=lo.cl,
-                        state=lo.state.value,
-                        unknown=lo.unknown,
-                        missing_fills=lo.missing_fills,
-                    )
-                ]
+                counters["queries_exhausted"] += 1
+                return [self.alarm("unresolved", now_ns, cl=lo.cl, state=lo.state.value,
+                                   unknown=lo.unknown, missing_fills=lo.missing_fills)]
             return []
         lo.queries += 1
-        self.counters["queries"] += 1
+        counters["queries"] += 1
         delay = min(self.timeout_ns << min(lo.queries - 1, 20), self.max_query_interval_ns)
         return [
             ("@oe", QueryReq(cl=lo.cl)),
-            ("@timer", SetTimer(f"query:{lo.cl}", now_ns + max(delay, 1))),
+            ("@timer", SetTimer(LegTimer.QUERY, now_ns + max(delay, 1), lo.cl)),
         ]
+
+    def flag_unknown(self, lo: LiveOrder, why: str, now_ns: int) -> Out:
+        """``lo``'s outcome is unknown (``why``): flag it, arm the halt timer, query it."""
+        out: Out = []
+        if lo.mark_unknown(now_ns):
+            self.book.counters["unknown_outcomes"] += 1
+            out.append(
+                self.alarm("unknown_outcome", now_ns, cl=lo.cl, why=why, state=lo.state.value)
+            )
+            if self.unknown_halt_ns:
+                out.append(("@timer", SetTimer(LegTimer.UNKNOWN_HALT,
+                                               now_ns + self.unknown_halt_ns, lo.cl)))
+        self.book.sync(lo)
+        return out + self.query(lo, now_ns)
+
+    def cancel(self, lo: LiveOrder, now_ns: int) -> Out:
+        """Send the cancel of ``lo`` (the executor checked it may go now)."""
+        try:
+            lo.request_cancel(now_ns)
+        except IllegalTransition as exc:
+            return [self.illegal(lo, exc, now_ns)]
+        self.book.counters["cancels"] += 1
+        return [
+            ("@oe", CancelReq(cl=lo.cl, ts=now_ns)),
+            ("@timer", SetTimer(LegTimer.CANCEL, now_ns + self.timeout_ns, lo.cl)),
+        ]
+
+    def on_order_timer(self, key: str, lo: LiveOrder, now_ns: int) -> Out:
+        """An order's ``ACK``, ``CANCEL``, ``QUERY`` or ``UNKNOWN_HALT`` timer came due."""
+        if key == LegTimer.ACK:
+            if lo.is_open and not (lo.acked_ns or lo.cum_lots or lo.done_ns):
+                return self.flag_unknown(lo, "no_ack", now_ns)  # query, never resend
+        elif key == LegTimer.CANCEL:
+            if lo.state is St.PENDING_CANCEL:
+                return self.flag_unknown(lo, "no_cancel_answer", now_ns)
+        elif key == LegTimer.QUERY and (
+            lo.unknown or lo.missing_fills or lo.state is St.PENDING_CANCEL
+        ):
+            return self.query(lo, now_ns)
+        elif key == LegTimer.UNKNOWN_HALT:
+            return self.unknown_halt(lo, now_ns)
+        return []
 
     # --- venue reports ---------------------------------------------------------------------------
 
     def on_ack(self, m: Ack, now_ns: int) -> Out:
+        """An ack: ``accepted`` when it moves a SUBMITTED order."""
         lo, out = self._lookup(m.cl, "ack", now_ns)
         if lo is None:
             return out
         if lo.inferred:
-            out += self._revive(lo, "ack", now_ns)
+            out += self.revive(lo, "ack", now_ns)
         try:
             changed = lo.apply_ack(m.oid, now_ns)
         except IllegalTransition as exc:
-            changed, out = False, [self._illegal(lo, exc, now_ns)]
-        self._sync(lo)
+            changed, out = False, [self.illegal(lo, exc, now_ns)]
+        self.book.sync(lo)
         if changed:
-            out += self._reports(lo, "accepted", now_ns, ts_event_ns=m.ts)
+            out += self.emit(lo, "accepted", now_ns, ts_event_ns=m.ts)
         return out
 
-    def _fill(
+    def apply_fill(
         self, lo: LiveOrder, tid: str, px: int, qty: int, fee: float, ts: int, now_ns: int
     ) -> Out:
+        """Apply one trade of ``lo`` (deduplicated by ``tid``) to the order and the positions."""
+        book = self.book
         out: Out = []
         over_before = lo.overfill_lots
         try:
@@ -271,49 +221,44 @@ class VenueReportsCore(Core):
         except IllegalTransition as exc:
             # the fill was recorded before the transition check: report it all the same
             res = FillResult(False, lo.overfill_lots > over_before)
-            out.append(self._illegal(lo, exc, now_ns))
-        self._sync(lo)
+            out.append(self.illegal(lo, exc, now_ns))
+        book.sync(lo)
+        counters = book.counters
         if res is None:
-            self.counters["duplicate_fills"] += 1
+            counters["duplicate_fills"] += 1
             return out
-        self.counters["fills"] += 1
-        if ts > self.last_fill_ts:
-            self.last_fill_ts = ts
-        self.positions[lo.sym] = self.positions.get(lo.sym, 0) + (qty if lo.side == "B" else -qty)
-        out += self._reports(
-            lo,
-            "fill",
-            now_ns,
-            ts_event_ns=ts,
-            px=px,
-            qty=qty,
-            fee=fee,
-            trade_id=tid,
-            reason="late_fill" if res.late else "",
-        )
+        counters["fills"] += 1
+        if ts > book.last_fill_ts:
+            book.last_fill_ts = ts
+        positions = book.positions
+        positions[lo.sym] = positions.get(lo.sym, 0) + (qty if lo.side == "B" else -qty)
+        out += self.emit(lo, "fill", now_ns, ts_event_ns=ts, px=px, qty=qty, fee=fee,
+                         trade_id=tid, reason="late_fill" if res.late else "")
         if res.late:
-            self.counters["late_fills"] += 1
-            out.append(self._alarm("late_fill", now_ns, cl=lo.cl, tid=tid, qty=qty))
+            counters["late_fills"] += 1
+            out.append(self.alarm("late_fill", now_ns, cl=lo.cl, tid=tid, qty=qty))
         if res.overfill:
-            self.counters["overfills"] += 1
+            counters["overfills"] += 1
             out.append(
-                self._alarm("overfill", now_ns, cl=lo.cl, tid=tid, cum=lo.cum_lots, qty=lo.qty_lots)
+                self.alarm("overfill", now_ns, cl=lo.cl, tid=tid, cum=lo.cum_lots, qty=lo.qty_lots)
             )
         return out
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
-        lo = self._find(m.cl)
+        """A fill: one ``fill`` report per trade id, ever; a fill we cannot attribute is
+        alarmed ``unknown_fill``."""
+        lo = self.book.find(m.cl)
         if lo is None or lo.state is St.DENIED:
             # a trade on our account we cannot attribute: risk must reconcile with the venue
-            self.counters["unknown_reports"] += 1
-            return [self._alarm("unknown_fill", now_ns, cl=m.cl, tid=m.tid, px=m.px, qty=m.qty)]
+            self.book.counters["unknown_reports"] += 1
+            return [self.alarm("unknown_fill", now_ns, cl=m.cl, tid=m.tid, px=m.px, qty=m.qty)]
         if m.oid and not lo.oid:
             lo.oid = m.oid
         if lo.inferred:
-            return self._revive(lo, "fill", now_ns) + self._fill(
+            return self.revive(lo, "fill", now_ns) + self.apply_fill(
                 lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns
             )
-        return self._fill(lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns)
+        return self.apply_fill(lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns)
 
     def _done(self, lo: LiveOrder, state: str, cum: int, oid: str, ts: int, now_ns: int) -> Out:
         out: Out = []
@@ -322,23 +267,24 @@ class VenueReportsCore(Core):
             lo.apply_done(state, cum, oid, now_ns)
         except IllegalTransition as exc:
             first = False
-            out.append(self._illegal(lo, exc, now_ns))
-        self._sync(lo)
+            out.append(self.illegal(lo, exc, now_ns))
+        self.book.sync(lo)
         if first:
             # cum_lots is the venue's final quantity; fills beyond ours are still in flight
-            out += self._reports(
+            out += self.emit(
                 lo, "done", now_ns, ts_event_ns=ts, cum=max(lo.cum_lots, lo.venue_cum), reason=state
             )
         if lo.missing_fills:
-            out += self._query(lo, now_ns)
+            out += self.query(lo, now_ns)
         return out
 
     def on_done(self, m: Done, now_ns: int) -> Out:
+        """The venue closed an order: ``done`` once per order."""
         lo, out = self._lookup(m.cl, "done", now_ns)
         if lo is None:
             return out
         if lo.inferred:
-            out += self._revive(lo, "done", now_ns)
+            out += self.revive(lo, "done", now_ns)
         return self._done(lo, m.state, m.cum, m.oid, m.ts, now_ns)
 
     def _reject(self, lo: LiveOrder, reason: str, ts: int, now_ns: int) -> Out:
@@ -347,14 +293,15 @@ class VenueReportsCore(Core):
             changed = lo.apply_reject(reason, now_ns)
         except IllegalTransition as exc:
             changed = False
-            out.append(self._illegal(lo, exc, now_ns))
-        self._sync(lo)
+            out.append(self.illegal(lo, exc, now_ns))
+        self.book.sync(lo)
         if changed:
-            self.counters["rejects"] += 1
-            out += self._reports(lo, "rejected", now_ns, ts, None, None, None, 0.0, "", reason)
+            self.book.counters["rejects"] += 1
+            out += self.emit(lo, "rejected", now_ns, ts, None, None, None, 0.0, "", reason)
         return out
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
+        """The venue rejected an order (definitive)."""
         lo, out = self._lookup(m.cl, "reject", now_ns)
         if lo is None:
             return out
@@ -362,23 +309,28 @@ class VenueReportsCore(Core):
         return self._reject(lo, f"{m.code}:{m.reason}", m.ts, now_ns)
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
+        """A cancel refused: the previous state is back; the order is queried if still open."""
         lo, out = self._lookup(m.cl, "cancel_reject", now_ns)
         if lo is None:
             return out
-        self.counters["cancel_rejects"] += 1
+        self.book.counters["cancel_rejects"] += 1
         try:
             lo.apply_cancel_reject(m.reason)
         except IllegalTransition as exc:
-            out.append(self._illegal(lo, exc, now_ns))
-        self._sync(lo)
-        out += self._reports(
+            out.append(self.illegal(lo, exc, now_ns))
+        self.book.sync(lo)
+        out += self.emit(
             lo, "cancel_reject", now_ns, ts_event_ns=m.ts, reason=f"{m.code}:{m.reason}"
         )
         if lo.is_open:
-            out += self._query(lo, now_ns)  # "too late to cancel": learn what did happen
+            out += self.query(lo, now_ns)  # "too late to cancel": learn what did happen
         return out
 
-    def on_order_status(self, m: OrderStatus, now_ns: int) -> Out:
+    def on_order_status(self, m: OrderStatus, now_ns: int,
+                        ack: Callable[[Ack, int], Out]) -> Out:
+        """A query's answer (see the module). A status that shows an unacked order working is
+        its ack, handled by ``ack`` (the executor's own ``on_ack``, so its gate is re-judged
+        right there)."""
         lo, out = self._lookup(m.cl, "status", now_ns)
         if lo is None:
             return out
@@ -388,32 +340,32 @@ class VenueReportsCore(Core):
             if m.state == "rejected":
                 lo.inferred = False  # the venue confirms it
             else:
-                out += self._revive(lo, "status", now_ns)
+                out += self.revive(lo, "status", now_ns)
         if m.oid and not lo.oid:
             lo.oid = m.oid
         for f in m.fills:
-            out += self._fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
+            out += self.apply_fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
         if m.state in ("new", "partial"):
             if lo.state is St.SUBMITTED or (lo.state in PENDING and not lo.acked_ns):
-                out += self.on_ack(Ack(cl=m.cl, oid=m.oid, ts=now_ns), now_ns)
+                out += ack(Ack(cl=m.cl, oid=m.oid, ts=now_ns), now_ns)
             lo.venue_cum = max(lo.venue_cum, m.cum)
             if (
                 lo.state is St.PENDING_CANCEL
                 and now_ns - lo.cancel_sent_ns >= self.timeout_ns
             ):
                 # still working at the venue: our cancel was lost; a cancel is safe to repeat
-                self.counters["cancels"] += 1
+                self.book.counters["cancels"] += 1
                 lo.cancel_sent_ns = now_ns
                 out += [
                     ("@oe", CancelReq(cl=lo.cl, ts=now_ns)),
-                    ("@timer", SetTimer(f"cxl:{lo.cl}", now_ns + self.timeout_ns)),
+                    ("@timer", SetTimer(LegTimer.CANCEL, now_ns + self.timeout_ns, lo.cl)),
                 ]
         elif m.state == "rejected":
             out += self._reject(lo, "status:rejected", now_ns, now_ns)
         else:
             out += self._done(lo, m.state, m.cum, m.oid, now_ns, now_ns)
         lo.unknown_since_ns = 0  # the venue proved the order's existence and state
-        self._sync(lo)
+        self.book.sync(lo)
         return out
 
     def _not_found(self, lo: LiveOrder, now_ns: int) -> Out:
@@ -431,34 +383,34 @@ class VenueReportsCore(Core):
         lo.notfound += 1
         if lo.notfound <= UNKNOWN_AGREE:
             # the next query comes sooner than the backoff: agreement is what we wait for
-            return [("@timer", SetTimer(f"query:{lo.cl}", now_ns + self.notfound_gap_ns))]
+            return [("@timer", SetTimer(LegTimer.QUERY, now_ns + self.notfound_gap_ns, lo.cl))]
         out: Out = []
         try:
             changed = lo.infer_reject(now_ns)
         except IllegalTransition as exc:
-            return [self._illegal(lo, exc, now_ns)]
-        self._sync(lo)
+            return [self.illegal(lo, exc, now_ns)]
+        self.book.sync(lo)
         if changed:
-            self.counters["inferred_rejects"] += 1
-            self.counters["rejects"] += 1
-            out += self._reports(lo, "rejected", now_ns, reason="inferred")
+            self.book.counters["inferred_rejects"] += 1
+            self.book.counters["rejects"] += 1
+            out += self.emit(lo, "rejected", now_ns, reason="inferred")
             out.append(
-                self._alarm(
+                self.alarm(
                     "inferred_reject", now_ns, cl=lo.cl, notfound=lo.notfound,
                     since_send_ms=(now_ns - lo.sent_ns) // _MS,
                 )
             )
         return out
 
-    def _unknown_halt(self, lo: LiveOrder, now_ns: int) -> Out:
-        """Still unknown past ``unknown_halt_ns``: ask risk to halt (once per order)."""
+    def unknown_halt(self, lo: LiveOrder, now_ns: int) -> Out:
+        """Still unknown past ``unknown_halt_ns``: ask risk to halt (``Halt``, once per order)."""
         if not lo.unknown:
             return []
-        self.counters["unknown_halts"] += 1
+        self.book.counters["unknown_halts"] += 1
         return [
-            (self.risk_name, Control("halt", f"unresolved_unknown:{lo.cl}")),
-            self._alarm("unresolved_unknown_halt", now_ns, cl=lo.cl, state=lo.state.value),
+            (self.risk, Halt(f"unresolved_unknown:{lo.cl}")),
+            self.alarm("unresolved_unknown_halt", now_ns, cl=lo.cl, state=lo.state.value),
         ]
 
 
-__all__ = ["VenueReportsCore"]
+__all__ = ["UNKNOWN_AGREE", "Reports"]

@@ -1,374 +1,290 @@
 """RiskSupervisor actor: positions, PnL, exposure, limits and the trading state (the second line).
 
 In: ``ExecReport`` from every LegExecutor (fills, rejects, denials), ``ComboState`` from the
-ComboExecutor, ``BookUpdate`` of every book (marks), ``FeedHealth``, ``Control`` (halt, reduce,
-resume, flatten) and its own ``Timer``\\s. Out: ``TradingState`` to every executor and strategy
-when it changes; ``LegOrder`` (purpose ``flatten``) for exposure no live combo owns;
-``Control("flatten")`` to the strategies; ``Decision`` records of every breach to the journal.
+ComboExecutor, ``BookUpdate`` of every book (marks), ``FeedHealth``, ``Halt``, ``Reduce``,
+``Resume``, ``Flatten`` (operator, supervisor), ``SetParams`` (a live change of the
+``LIVE_RISK_FIELDS`` limits) and its own ``Timer``\\s. Out: ``TradingState`` to every executor and
+strategy when it changes; ``RiskView`` to the leg executors; ``LegOrder`` (purpose ``flatten``)
+for exposure no live combo owns; ``Flatten`` to the strategies; ``Decision`` records of every
+breach and parameter change to the journal.
 
-States: ACTIVE → REDUCING (only exposure-reducing orders pass) → HALTED (executors cancel
-everything). The state is the most severe of the active reasons. REDUCING reasons clear by
-themselves when their condition clears (margin usage, reject rate); HALTED is latched: after an
-automatic halt only an explicit ``resume`` command trades again.
+``RiskCore`` owns one object per concern and routes each message between them:
 
-Money is kept per currency and converted into ``risk.home_ccy`` with the live FX book of the
-pair that prices the foreign leg. Net exposure per underlying is signed lots × base units per
-lot (grams of gold) summed over venues, so a long COMEX and a short SHFE position offset.
+- ``book`` (``actors.risk.valuation.Book``): positions, cash, fees, marks; their value in the
+  home currency through the live FX book;
+- ``limits`` (``actors.risk.limits.Limits``): the trading state, its reasons and the checks
+  (ACTIVE → REDUCING → HALTED, HALTED latched);
+- ``orphans`` (``actors.risk.orphans.Orphans``): exposure no live combo owns, flattened after
+  ``unhedged_limit_ms``;
+- ``views`` (``actors.risk.view.Views``): the ``RiskView`` the executors' pre-trade checks use;
+- ``slippage`` (``actors.risk.slippage.Slippage``): realized entry slippage per pair leg.
+
+The limits themselves (``risk``) and the flatten order id counter stay on the core: a
+``SetParams`` replaces the first, and a rebuild moves the second to the new epoch.
 """
 
 from __future__ import annotations
 
 import collections
 import json
-from decimal import Decimal
 from typing import Any
+
+import msgspec
 
 from actors.core import Core, Out
 from actors.risk.holdings import PairHoldings
-from actors.risk.valuation import RiskBook
-from transports.config.engine import ContractConfig, RiskConfig
+from actors.risk.limits import Limits
+from actors.risk.orphans import Orphans
+from actors.risk.slippage import Slippage
+from actors.risk.valuation import Book
+from actors.risk.view import Views
+from actors.topology import DEFAULT, Topology
+from transports.config.engine import ContractConfig, RiskConfig, live_update
+from transports.errors import ConfigError
 from transports.wire.messages import (
     BookUpdate,
     ComboState,
-    Control,
     Decision,
     ExecReport,
     FeedHealth,
-    LegOrder,
+    Flatten,
+    Halt,
     Position,
-    RiskView,
-    SetTimer,
+    Reduce,
+    Resume,
+    SetParams,
     Timer,
-    TradingState,
 )
 
-SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 #: combo id space for the RiskSupervisor's own flatten orders (never used by a strategy)
 RISK_COMBO_BASE = 999_000_000
 
 
-class RiskCore(RiskBook, Core):
-    """Pure risk state and limit logic."""
+class RiskCore(Core):
+    """Pure risk state and limit logic. ``topo`` names the journal, the strategies a pair's
+    holding belongs to and the executors its flatten orders go to; ``pairs`` maps a pair to its
+    (leg A key, leg B key); ``fx_books`` a currency to the (book key, invert) converting it into
+    ``risk.home_ccy``."""
 
     def __init__(self, name: str, contracts: dict[str, ContractConfig], risk: RiskConfig,
                  executors: list[str], strategies: list[str] | None = None,
                  fx_books: dict[str, tuple[str, bool]] | None = None, epoch: int = 1,
-                 pairs: dict[str, tuple[str, str]] | None = None) -> None:
+                 pairs: dict[str, tuple[str, str]] | None = None, *,
+                 topo: Topology = DEFAULT) -> None:
         super().__init__(name)
-        #: pair -> (leg A key, leg B key): what each strategy holds is its to close (below)
-        self.pairs = pairs or {}
-        self.holdings = PairHoldings()
+        self.topo = topo
+        self.journal = topo.journal
         self.contracts = contracts
-        self.risk = risk
+        self.risk = risk  #: the limits; replaced whole by a ``SetParams``
         self.executors = executors
         self.strategies = strategies or []
-        #: currency -> (fx book key, invert) converting it into the home currency
-        self.fx_books = fx_books or {}
-        self.ticks = {k: float(Decimal(c.tick)) for k, c in contracts.items()}
-        self.positions: dict[str, int] = {}
-        self.cash: dict[str, float] = {}  #: signed notional paid (-) / received (+) per ccy
-        self.fees: dict[str, float] = {}
-        self.marks: dict[str, float] = {}  #: key -> mid price (price units, not ticks)
-        self.state = "ACTIVE"
-        self.reasons: dict[str, str] = {}  #: reason -> state it demands
-        self.state_changes: list[tuple[int, str, str]] = []
-        self.peak_pnl = 0.0
-        self.fills = 0
-        self.denials: collections.Counter[str] = collections.Counter()
-        self.outcomes: collections.deque[bool] = collections.deque(maxlen=risk.reject_window)
-        self.feeds: dict[str, dict[str, Any]] = {}
-        self.combos: dict[str, int] = {}
-        self.live_combos: set[int] = set()
-        self.unhedged_since_ns = 0
+        self.book = Book(contracts, risk.home_ccy, fx_books or {})
+        self.limits = Limits(name, self.journal, (*self.executors, *self.strategies),
+                             risk.reject_window)
+        self.orphans = Orphans(name, contracts, pairs or {}, topo)
+        self.views = Views(executors)
+        self.entry_slippage = Slippage()
+        # an int attribute of the core itself, so that a rebuild's re_epoch moves it to the new
+        # epoch (ids never repeat across restarts)
         self.flatten_seq = epoch * 1_000_000_000 + RISK_COMBO_BASE
-        self.flatten_orders = 0
-        self._fx_keys = {k for k, _ in self.fx_books.values()}
-        self._sent_fx: dict[str, float] = {}
-        self._sent_lot: dict[str, float] = {}  #: "venue:sym" -> lot value in the last view
-        self._unpriced: dict[str, int] = {}  #: adopted lots whose cost awaits a mark
-        #: combo id -> (pair, A tick-lots, A lots, B tick-lots, B lots): realized slippage
-        self.slips: dict[int, tuple[str, float, int, float, int]] = {}
-        self.slip_sums: dict[str, list[float]] = {}  #: pair -> [A tick-lots, A lots, B ..., B]
-        tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
-        #: exposure below half the smallest lot cannot be reduced by trading whole lots
-        self.tolerance_base = min(tols) / 2 if tols else 0.0
+        self.fills = 0
+        self.denials: collections.Counter[str] = collections.Counter()  #: reason -> denials
+        self.feeds: dict[str, dict[str, Any]] = {}  #: venue -> its last FeedHealth
+        self.combos: dict[str, int] = {}  #: combo state -> ComboStates seen
 
-    # --- state machine ---------------------------------------------------------------------------
+    # --- what other code reads (delegating to the owners) ----------------------------------------
 
-    def _raise(self, reason: str, state: str, now_ns: int, detail: str = "") -> Out:
-        if self.reasons.get(reason) == state:
-            return []
-        self.reasons[reason] = state
-        out: Out = [("journal", Decision(self.name, "breach", json.dumps(
-            {"reason": reason, "state": state, "detail": detail}), now_ns))]
-        return out + self._apply_state(now_ns)
+    @property
+    def positions(self) -> dict[str, int]:
+        """Signed lots per ``"venue:sym"`` (``book``)."""
+        return self.book.positions
 
-    def _clear(self, reason: str, now_ns: int) -> Out:
-        if reason not in self.reasons or self.reasons[reason] == "HALTED":
-            return []  # HALTED is latched until an explicit resume
-        del self.reasons[reason]
-        return self._apply_state(now_ns)
+    @property
+    def state(self) -> str:
+        """The trading state: ACTIVE, REDUCING or HALTED (``limits``)."""
+        return self.limits.state
 
-    def _apply_state(self, now_ns: int) -> Out:
-        state, why = "ACTIVE", ""
-        for reason, s in self.reasons.items():
-            if SEVERITY[s] > SEVERITY[state]:
-                state, why = s, reason
-        if state == self.state:
-            return []
-        self.state = state
-        self.state_changes.append((now_ns, state, why))
-        msg = TradingState(state, why, now_ns)  # type: ignore[arg-type]
-        return [(e, msg) for e in (*self.executors, *self.strategies)]
+    @property
+    def reasons(self) -> dict[str, str]:
+        """Active reason -> the state it demands (``limits``)."""
+        return self.limits.reasons
 
-    # --- handlers --------------------------------------------------------------------------------
+    @property
+    def state_changes(self) -> list[tuple[int, str, str]]:
+        """(ns, state, reason) of every change of the trading state (``limits``)."""
+        return self.limits.state_changes
+
+    @property
+    def outcomes(self) -> collections.deque[bool]:
+        """The reject-rate window: recent outcomes, True = rejected (``limits``)."""
+        return self.limits.outcomes
+
+    @property
+    def live_combos(self) -> set[int]:
+        """Ids of the combos working or repairing (``orphans``)."""
+        return self.orphans.live_combos
+
+    @property
+    def holdings(self) -> PairHoldings:
+        """What each strategy holds per pair (``orphans``)."""
+        return self.orphans.holdings
+
+    @property
+    def slips(self) -> dict[int, tuple[str, float, int, float, int]]:
+        """The recent combos' slippage records (``entry_slippage``)."""
+        return self.entry_slippage.slips
+
+    def pnl(self) -> dict[str, float]:
+        """Return realized+MTM gross, fees and net PnL in the home currency."""
+        return self.book.pnl()
+
+    def exposure(self) -> dict[str, float]:
+        """Return net exposure per underlying in base units (signed)."""
+        return self.book.exposure()
+
+    def margin_usage_pct(self) -> float:
+        """Return initial margin in use as a percentage of ``margin_capital`` (0 if unset)."""
+        return self.book.margin_usage_pct(self.risk.margin_capital)
+
+    def slippage(self) -> dict[str, dict[str, dict[str, float]]]:
+        """Realized entry slippage per pair and leg: average ticks (positive = worse) and lots."""
+        return self.entry_slippage.report()
+
+    # --- market, fills and combos ----------------------------------------------------------------
 
     def on_start(self, now_ns: int) -> Out:
         """Send the executors a first view: until one comes their budget checks pass nothing
         that grows a budget (they do not know how many venues share it)."""
-        return self._view(now_ns, force=True)
+        return self.views.send(self.book, now_ns, force=True)
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        """A new mark; a new view when an FX rate moved, or a held lot's value moved > 10 bp."""
         if u.valid and u.bid_px and u.ask_px:
             key = f"{u.venue}:{u.sym}"
-            tick = self.ticks.get(key)
-            if tick is not None:
-                self.marks[key] = (u.bid_px[0] + u.ask_px[0]) * 0.5 * tick
-                if self._unpriced:
-                    self._price_adopted(key)
-                if key in self._fx_keys:
-                    return self._view(now_ns)
-                if self.positions.get(key):
-                    sent = self._sent_lot.get(key, 0.0)
-                    if abs(self.lot_notional(key) - sent) > 1e-3 * sent:
-                        return self._view(now_ns, force=True)  # a held lot moved > 10 bp
+            if self.book.mark(key, u.bid_px[0], u.ask_px[0]):
+                if key in self.book.fx_keys:
+                    return self.views.send(self.book, now_ns)
+                if self.book.positions.get(key) and self.views.lot_moved(self.book, key):
+                    return self.views.send(self.book, now_ns, force=True)
         return []
 
-    def _view(self, now_ns: int, force: bool = False) -> Out:
-        """Tell the executors the net exposure, gross notional, margin and FX rates their
-        pre-trade checks use (when a position changed, a held lot's value moved more than 10 bp,
-        or a rate more than 1 bp, since the last view)."""
-        fx = {ccy: self._fx(ccy) for ccy in self.fx_books}
-        moved = any(abs(v - self._sent_fx.get(k, 0.0)) > 1e-4 * max(v, 1e-12)
-                    for k, v in fx.items())
-        if not (force or moved):
-            return []
-        self._sent_fx = fx
-        lots = {k: self.lot_notional(k) for k in self.marks if k in self.contracts
-                and k not in self._fx_keys}
-        self._sent_lot = lots
-        gross, margin = self.gross_and_margin()
-        legs = [e for e in self.executors if e.startswith("leg.")]
-        view = RiskView(self.exposure(), now_ns, fx, gross, margin,
-                        {k: q for k, q in self.positions.items() if q}, lots, len(legs))
-        return [(e, view) for e in legs]
-
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
+        """Count denials and the reject rate; book fills, then a new view and every check."""
         if r.kind == "denied":
             self.denials[r.reason] += 1
             return []
         if r.kind in ("accepted", "rejected"):
-            self.outcomes.append(r.kind == "rejected")
-            return self._check_rejects(now_ns)
+            self.limits.record_outcome(r.kind == "rejected")
+            return self.limits.check_rejects(self.risk, now_ns)
         if r.kind != "fill":
             return []
-        key = f"{r.venue}:{r.sym}"
         sign = 1 if r.side == "B" else -1
-        self.positions[key] = self.positions.get(key, 0) + sign * r.qty_lots
-        c = self.contracts.get(key)
-        if c is not None:
-            px = r.px_ticks * self.ticks[key]
-            self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - sign * r.qty_lots * px * c.multiplier
-            self.fees[c.ccy] = self.fees.get(c.ccy, 0.0) + r.fee
-            self.marks.setdefault(key, px)
+        self.book.fill(f"{r.venue}:{r.sym}", sign * r.qty_lots, r.px_ticks, r.fee)
         self.fills += 1
-        return self._view(now_ns, force=True) + self._check_all(now_ns)
+        return self.views.send(self.book, now_ns, force=True) + self._check_all(now_ns)
 
     def on_position(self, p: Position, now_ns: int) -> Out:
         """An executor's position after reconciling with its venue (absolute lots). A difference
         from what the fills said is adopted at the current mark (its cost is unknown: PnL counts
         from here) and journaled; exposure no combo owns is then flattened as usual."""
         key = f"{p.venue}:{p.sym}"
-        diff = p.qty_lots - self.positions.get(key, 0)
+        diff = self.book.adopt(key, p.qty_lots)
         if not diff:
             return []
-        self.positions[key] = p.qty_lots
-        c = self.contracts.get(key)
-        if c is not None:
-            self._unpriced[key] = self._unpriced.get(key, 0) + diff
-            self._price_adopted(key)
-        out: Out = [("journal", Decision(self.name, "adopt_position", json.dumps(
+        out: Out = [(self.journal, Decision(self.name, "adopt_position", json.dumps(
             {"key": key, "lots": p.qty_lots, "diff": diff}), now_ns))]
-        return out + self._view(now_ns, force=True) + self._check_all(now_ns)
+        return out + self.views.send(self.book, now_ns, force=True) + self._check_all(now_ns)
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
+        """Follow what the combos hold (and their slippage); re-judge unhedged exposure."""
         self.combos[s.state] = self.combos.get(s.state, 0) + 1
-        self.holdings.on_combo_state(s)
         if s.entry_a_lots or s.entry_b_lots:
-            self._add_slippage(s)
-        if s.state in ("working", "repairing"):
-            self.live_combos.add(s.combo_id)
-        else:
-            self.live_combos.discard(s.combo_id)
-        return self._check_unhedged(now_ns)
+            self.entry_slippage.add(s)
+        self.orphans.on_combo_state(s)
+        return self.orphans.check(self.book.exposure(), self.risk, now_ns)
 
     def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
+        """Keep each venue's feed health for the snapshot."""
         self.feeds[h.venue] = {"state": h.state, "gaps": h.gaps, "resyncs": h.resyncs}
         return []
 
-    def on_control(self, c: Control, now_ns: int) -> Out:
-        if c.cmd == "halt":
-            return self._raise("operator_halt", "HALTED", now_ns, c.arg)
-        if c.cmd == "reduce":
-            return self._raise("operator_reduce", "REDUCING", now_ns, c.arg)
-        if c.cmd == "resume":
-            self.reasons.clear()
-            self.peak_pnl = self.pnl()["net"]  # a resume accepts the loss so far
-            return self._apply_state(now_ns)
-        if c.cmd == "flatten":
-            return [(s, Control("flatten")) for s in self.strategies] + self._flatten(now_ns)
-        return []
-
     def on_timer(self, t: Timer, now_ns: int) -> Out:
-        if t.key == "unhedged":
-            return self._unhedged_expired(now_ns)
-        return []
+        """``unhedged``: exposure stayed unhedged ``unhedged_limit_ms``: flatten it (up to
+        ``MAX_FLATTEN_ACTIONS`` times), then HALT."""
+        if t.key != "unhedged":
+            return []
+        excess = self.orphans.excess(self.book.exposure())
+        if not self.orphans.unhedged_since_ns or excess is None:
+            return []
+        if self.orphans.may_flatten(self.risk):
+            return self._flatten(now_ns) + self.orphans.rearm(self.risk, now_ns)
+        return self.limits.raise_("unhedged_exposure", "HALTED", now_ns, str(excess))
 
-    # --- checks ----------------------------------------------------------------------------------
+    # --- operator: halt, reduce, resume, flatten, live limits ------------------------------------
+    # Every one arrives as a typed message through the dispatcher (admin, supervisor, launcher,
+    # an executor's unresolved order), so it is journaled and a replay or a rebuild sees it.
+
+    def on_halt(self, m: Halt, now_ns: int) -> Out:
+        """Operator (or supervisor, or an executor's unresolved order): HALTED, latched."""
+        return self.limits.raise_("operator_halt", "HALTED", now_ns, m.reason)
+
+    def on_reduce(self, m: Reduce, now_ns: int) -> Out:
+        """Operator: REDUCING until resumed."""
+        return self.limits.raise_("operator_reduce", "REDUCING", now_ns, m.reason)
+
+    def on_resume(self, m: Resume, now_ns: int) -> Out:
+        """Clear every reason, the latched ones too; the loss so far is accepted."""
+        return self.limits.resume(self.book.pnl()["net"], now_ns)
+
+    def on_flatten(self, m: Flatten, now_ns: int) -> Out:
+        """Every strategy closes what it holds; risk flattens what nobody holds."""
+        return [(s, Flatten(m.reason)) for s in self.strategies] + self._flatten(now_ns)
+
+    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
+        """A live change of the limits: validated as the config file is, applied whole or not at
+        all, journaled either way (``set`` / ``set_rejected``); then the limits are checked at
+        once (a tightened one may be breached now)."""
+        detail = msgspec.json.encode(m.values).decode()
+        try:
+            if m.section != "risk":
+                raise ConfigError(f"{m.section}: risk holds only the risk section")
+            new = live_update(self.risk, m.values)
+        except ConfigError as exc:
+            return [(self.journal, Decision(self.name, "set_rejected", f"{detail}: {exc}",
+                                            now_ns))]
+        self.risk = new
+        self.limits.set_reject_window(new.reject_window)
+        out: Out = [(self.journal, Decision(self.name, "set", detail, now_ns))]
+        return out + self._check_all(now_ns) + self.limits.check_rejects(self.risk, now_ns)
+
+    # --- shared steps ----------------------------------------------------------------------------
 
     def _check_all(self, now_ns: int) -> Out:
-        out = self._check_exposure(now_ns) + self._check_unhedged(now_ns)
-        out += self._check_pnl(now_ns) + self._check_margin(now_ns)
-        return out
-
-    def _check_exposure(self, now_ns: int) -> Out:
-        worst = max((abs(v) for v in self.exposure().values()), default=0.0)
-        if worst > self.risk.max_net_exposure_base and self.risk.halt_on_exposure_breach:
-            return self._raise("max_net_exposure", "HALTED", now_ns, f"{worst:.1f}")
-        return []
-
-    def _check_pnl(self, now_ns: int) -> Out:
-        net = self.pnl()["net"]
-        self.peak_pnl = max(self.peak_pnl, net)
-        out: Out = []
-        if self.risk.daily_loss_limit and -net > self.risk.daily_loss_limit:
-            out += self._raise("daily_loss", "HALTED", now_ns, f"{net:.2f}")
-        if self.risk.max_drawdown and self.peak_pnl - net > self.risk.max_drawdown:
-            out += self._raise("drawdown", "HALTED", now_ns, f"{self.peak_pnl - net:.2f}")
-        return out
-
-    def _check_margin(self, now_ns: int) -> Out:
-        usage = self.margin_usage_pct()
-        if usage >= self.risk.margin_alarm_pct:
-            return self._raise("margin_usage", "REDUCING", now_ns, f"{usage:.1f}%")
-        return self._clear("margin_usage", now_ns)
-
-    def _check_rejects(self, now_ns: int) -> Out:
-        if len(self.outcomes) < self.outcomes.maxlen:  # type: ignore[operator]
-            return []
-        rate = sum(self.outcomes) / len(self.outcomes)
-        if rate > self.risk.max_reject_rate:
-            return self._raise("reject_rate", "REDUCING", now_ns, f"{rate:.2f}")
-        return self._clear("reject_rate", now_ns)
-
-    def _excess(self) -> tuple[str, float] | None:
-        for underlying, v in self.exposure().items():
-            if abs(v) > self.tolerance_base:
-                return underlying, v
-        return None
-
-    def _check_unhedged(self, now_ns: int) -> Out:
-        if self._excess() is None or self.live_combos:
-            # hedged, or a live combo owns the exposure and is still repairing it
-            self.unhedged_since_ns = 0
-            return [("@timer", SetTimer("unhedged", 0))]
-        if self.unhedged_since_ns:
-            return []
-        self.unhedged_since_ns = now_ns
-        return [("@timer", SetTimer("unhedged", now_ns + self.risk.unhedged_limit_ms * 1_000_000))]
-
-    def _unhedged_expired(self, now_ns: int) -> Out:
-        if not self.unhedged_since_ns or self._excess() is None:
-            return []
-        out: Out = []
-        if self.risk.flatten_orphans and self.flatten_orders < 3:
-            out += self._flatten(now_ns)
-            self.unhedged_since_ns = now_ns
-            out.append(("@timer", SetTimer("unhedged",
-                                           now_ns + self.risk.unhedged_limit_ms * 1_000_000)))
-            return out
-        return self._raise("unhedged_exposure", "HALTED", now_ns, str(self._excess()))
-
-    def _held(self) -> dict[str, tuple[float, list[str]]]:
-        """Per underlying: the exposure the strategies hold (base units) and which of them."""
-        out: dict[str, tuple[float, list[str]]] = {}
-        for pair, lots in self.holdings.pos.items():
-            keys = self.pairs.get(pair)
-            if keys is None or lots == (0, 0):
-                continue
-            for key, n in zip(keys, lots, strict=True):
-                c = self.contracts.get(key)
-                if c is None or not c.underlying or not n:
-                    continue
-                v, who = out.get(c.underlying, (0.0, []))
-                if f"strategy.{pair}" not in who:
-                    who = [*who, f"strategy.{pair}"]
-                out[c.underlying] = (v + n * c.base_per_lot, who)
+        """Every check that a changed position or changed limits may trip, in a fixed order."""
+        out = self.limits.check_exposure(self.book.exposure(), self.risk, now_ns)
+        out += self.orphans.check(self.book.exposure(), self.risk, now_ns)
+        out += self.limits.check_pnl(self.book.pnl()["net"], self.risk, now_ns)
+        out += self.limits.check_margin(self.margin_usage_pct(), self.risk, now_ns)
         return out
 
     def _flatten(self, now_ns: int) -> Out:
-        """Bring each underlying within tolerance. Exposure a strategy holds is the strategy's
-        to close: it is told to flatten (``Control("flatten")``: it closes through combos and
-        opens nothing until resumed) -- risk's own orders behind its back would leave it closing
-        what is no longer there. The rest (nobody's: left by a restart, adopted at
-        reconciliation, a fill after its combo was forgotten) risk flattens with IOCs on the
-        smallest-lot contract."""
-        out: Out = []
-        held = self._held()
-        for underlying, total in self.exposure().items():
-            if abs(total) <= self.tolerance_base:
-                continue
-            mine, who = held.get(underlying, (0.0, []))
-            if abs(mine) > self.tolerance_base:
-                self.flatten_orders += 1  # one action: it counts toward the halt as an order
-                out += [(st, Control("flatten", f"risk: unhedged {underlying} {mine:+.2f}"))
-                        for st in who]
-                out.append(("journal", Decision(self.name, "flatten", json.dumps(
-                    {"underlying": underlying, "exposure": total, "held_by": who,
-                     "held": mine}), now_ns)))
-            v = total - mine
-            if abs(v) <= self.tolerance_base:
-                continue
-            cands = [(c.base_per_lot, k, c) for k, c in self.contracts.items()
-                     if c.underlying == underlying and c.base_per_lot and k in self.marks]
-            if not cands:
-                continue
-            base, key, c = min(cands)
-            lots = round(abs(v) / base)
-            if lots <= 0:
-                continue
-            side = "S" if v > 0 else "B"
-            band = max(self.risk.price_band_ticks, 10)
-            mark_ticks = round(self.marks[key] / self.ticks[key])
-            px = mark_ticks - band if side == "S" else mark_ticks + band
-            self.flatten_seq += 1
-            self.flatten_orders += 1
-            venue = c.venue
-            out.append((f"leg.{venue}", LegOrder(self.flatten_seq, 0, 0, venue, c.sym, side,
-                                                 lots, px, "IOC", "flatten", 0, now_ns)))
-            out.append(("journal", Decision(self.name, "flatten", json.dumps(
-                {"underlying": underlying, "exposure": v, "key": key, "side": side,
-                 "lots": lots, "px": px}), now_ns)))
+        """Flatten orphan exposure (``Orphans.flatten``), numbering orders from ``flatten_seq``."""
+        out, self.flatten_seq = self.orphans.flatten(self.book, self.risk, self.flatten_seq,
+                                                     now_ns)
         return out
 
     def snapshot(self) -> dict[str, Any]:
         """Return positions, exposure, PnL, state, reasons and counters."""
-        return {"state": self.state, "reasons": dict(self.reasons),
-                "reason": next(iter(self.reasons), ""), "positions": dict(self.positions),
-                "exposure": self.exposure(), "pnl": self.pnl(), "peak_pnl": self.peak_pnl,
-                "fees": dict(self.fees), "cash": dict(self.cash), "fills": self.fills,
+        book, limits = self.book, self.limits
+        return {"state": limits.state, "reasons": dict(limits.reasons),
+                "reason": next(iter(limits.reasons), ""), "positions": dict(book.positions),
+                "exposure": book.exposure(), "pnl": book.pnl(), "peak_pnl": limits.peak_pnl,
+                "fees": dict(book.fees), "cash": dict(book.cash), "fills": self.fills,
                 "margin_usage_pct": self.margin_usage_pct(),
-                "gross_notional": self.gross_and_margin()[0], "denials": dict(self.denials),
-                "state_changes": list(self.state_changes), "feeds": dict(self.feeds),
-                "combos": dict(self.combos), "flatten_orders": self.flatten_orders,
+                "gross_notional": book.gross_and_margin()[0], "denials": dict(self.denials),
+                "state_changes": list(limits.state_changes), "feeds": dict(self.feeds),
+                "combos": dict(self.combos), "flatten_orders": self.orphans.flatten_orders,
                 "slippage": self.slippage()}
+
+
+__all__ = ["RISK_COMBO_BASE", "RiskCore"]

@@ -1,36 +1,94 @@
-"""The RiskSupervisor's money: positions valued in the home currency (a mixin of ``RiskCore``).
+"""The RiskSupervisor's book: what it holds, and its value in the home currency.
 
-Money is kept per currency and converted into ``risk.home_ccy`` with the live FX book of the
-pair that prices the foreign leg. ``RiskCore.__init__`` sets the state these methods read:
-``contracts``, ``risk``, ``fx_books``, ``positions``, ``cash``, ``fees``, ``marks``,
-``_unpriced``, ``slips`` and ``slip_sums``.
+Money is kept per currency and converted into the home currency with the live FX book of the
+pair that prices the foreign leg. Net exposure per underlying is signed lots × base units per
+lot (grams of gold) summed over venues, so a long COMEX and a short SHFE position offset.
+
+``Book`` owns the positions, the cash, the fees, the marks and the adopted lots whose cost still
+awaits a mark; the contracts, ticks and FX books are configuration it is given. It judges
+nothing: the limit checks (``actors.risk.limits``) read its numbers.
 """
 
 from __future__ import annotations
 
-from transports.config.engine import ContractConfig, RiskConfig
-from transports.wire.messages import ComboState
+from decimal import Decimal
 
-#: combos whose slippage is kept one by one (to replace it if one is reported final again)
-SLIP_RECENT = 1000
+from transports.config.engine import ContractConfig
 
 
-class RiskBook:
-    """Valuation of what the RiskSupervisor holds: PnL, exposure, gross, margin, slippage."""
+class Book:
+    """Positions, cash, fees and marks per contract; PnL, exposure, gross and margin from them.
 
-    contracts: dict[str, ContractConfig]
-    risk: RiskConfig
-    fx_books: dict[str, tuple[str, bool]]
-    positions: dict[str, int]
-    cash: dict[str, float]
-    fees: dict[str, float]
-    marks: dict[str, float]
-    _unpriced: dict[str, int]
-    slips: dict[int, tuple[str, float, int, float, int]]
-    slip_sums: dict[str, list[float]]
+    ``contracts`` maps ``"venue:sym"`` to its contract; ``fx_books`` maps a currency to
+    ``(fx book key, invert)`` converting it into ``home_ccy``."""
 
-    def _fx(self, ccy: str) -> float:
-        if ccy == self.risk.home_ccy:
+    def __init__(self, contracts: dict[str, ContractConfig], home_ccy: str,
+                 fx_books: dict[str, tuple[str, bool]]) -> None:
+        self.contracts = contracts
+        self.home_ccy = home_ccy  # not a live parameter: fixed for the run
+        self.fx_books = fx_books
+        #: contract key -> price units per tick
+        self.ticks = {k: float(Decimal(c.tick)) for k, c in contracts.items()}
+        self.fx_keys = {k for k, _ in fx_books.values()}  #: books that are FX rates
+        self.positions: dict[str, int] = {}  #: key -> signed lots
+        self.cash: dict[str, float] = {}  #: signed notional paid (-) / received (+) per ccy
+        self.fees: dict[str, float] = {}  #: ccy -> fees paid
+        self.marks: dict[str, float] = {}  #: key -> mid price (price units, not ticks)
+        self.unpriced: dict[str, int] = {}  #: key -> adopted lots whose cost awaits a mark
+
+    # --- changes ---------------------------------------------------------------------------------
+
+    def mark(self, key: str, bid_ticks: int, ask_ticks: int) -> bool:
+        """Set ``key``'s mark to the mid of ``bid_ticks`` and ``ask_ticks``; return False (and
+        change nothing) for a book that is not a known contract."""
+        tick = self.ticks.get(key)
+        if tick is None:
+            return False
+        self.marks[key] = (bid_ticks + ask_ticks) * 0.5 * tick
+        if self.unpriced:
+            self._price_adopted(key)
+        return True
+
+    def fill(self, key: str, signed_lots: int, px_ticks: int, fee: float) -> None:
+        """Book a fill of ``signed_lots`` (+ bought, - sold) at ``px_ticks``, paying ``fee`` in
+        the contract's currency; the fill's price is the mark until a book gives one."""
+        self.positions[key] = self.positions.get(key, 0) + signed_lots
+        c = self.contracts.get(key)
+        if c is not None:
+            px = px_ticks * self.ticks[key]
+            self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - signed_lots * px * c.multiplier
+            self.fees[c.ccy] = self.fees.get(c.ccy, 0.0) + fee
+            self.marks.setdefault(key, px)
+
+    def adopt(self, key: str, lots: int) -> int:
+        """Make ``key``'s position ``lots`` (a venue's word after reconciling); return the
+        difference adopted (0: nothing changed). Its cost is unknown, so it is booked at the
+        mark, now or at the first one: PnL counts from there."""
+        diff = lots - self.positions.get(key, 0)
+        if not diff:
+            return 0
+        self.positions[key] = lots
+        if key in self.contracts:
+            self.unpriced[key] = self.unpriced.get(key, 0) + diff
+            self._price_adopted(key)
+        return diff
+
+    def _price_adopted(self, key: str) -> None:
+        """Book an adopted position's cost at the mark once there is one."""
+        mark = self.marks.get(key)
+        diff = self.unpriced.get(key, 0)
+        if mark is None or not diff:
+            return
+        c = self.contracts[key]
+        self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - diff * mark * c.multiplier
+        del self.unpriced[key]
+
+    # --- valuation -------------------------------------------------------------------------------
+
+    def fx(self, ccy: str) -> float:
+        """Return home-currency units per unit of ``ccy`` (1 for the home currency or a currency
+        without an FX book, 0 while its book has no mark)."""
+        if ccy == self.home_ccy:
             return 1.0
         book = self.fx_books.get(ccy)
         if book is None:
@@ -40,17 +98,21 @@ class RiskBook:
             return 0.0
         return 1.0 / mark if book[1] else mark
 
+    def fx_rates(self) -> dict[str, float]:
+        """Return the rate of every currency that has an FX book (see ``fx``)."""
+        return {ccy: self.fx(ccy) for ccy in self.fx_books}
+
     def pnl(self) -> dict[str, float]:
         """Return realized+MTM gross, fees and net PnL in the home currency."""
         gross = 0.0
-        fees = sum(v * self._fx(k) for k, v in self.fees.items())
+        fees = sum(v * self.fx(k) for k, v in self.fees.items())
         for ccy, v in self.cash.items():
-            gross += v * self._fx(ccy)
+            gross += v * self.fx(ccy)
         for key, lots in self.positions.items():
             c = self.contracts.get(key)
             if c is None or not lots:
                 continue
-            gross += lots * self.marks.get(key, 0.0) * c.multiplier * self._fx(c.ccy)
+            gross += lots * self.marks.get(key, 0.0) * c.multiplier * self.fx(c.ccy)
         return {"gross": gross, "fees": fees, "net": gross - fees}
 
     def exposure(self) -> dict[str, float]:
@@ -68,7 +130,12 @@ class RiskBook:
         c = self.contracts.get(key)
         if c is None:
             return 0.0
-        return self.marks.get(key, 0.0) * c.multiplier * self._fx(c.ccy)
+        return self.marks.get(key, 0.0) * c.multiplier * self.fx(c.ccy)
+
+    def lot_notionals(self) -> dict[str, float]:
+        """Return ``lot_notional`` of every marked contract that is not an FX rate."""
+        return {k: self.lot_notional(k) for k in self.marks if k in self.contracts
+                and k not in self.fx_keys}
 
     def gross_and_margin(self) -> tuple[float, float]:
         """Return (gross notional, initial margin used) of every position, home currency."""
@@ -82,40 +149,12 @@ class RiskBook:
             margin += v * c.margin_rate
         return gross, margin
 
-    def margin_usage_pct(self) -> float:
-        """Return initial margin in use as a percentage of ``margin_capital`` (0 if unset)."""
-        if self.risk.margin_capital <= 0:
+    def margin_usage_pct(self, margin_capital: float) -> float:
+        """Return initial margin in use as a percentage of ``margin_capital`` (home currency;
+        0 if it is 0: unchecked)."""
+        if margin_capital <= 0:
             return 0.0
-        return 100.0 * self.gross_and_margin()[1] / self.risk.margin_capital
+        return 100.0 * self.gross_and_margin()[1] / margin_capital
 
-    def _price_adopted(self, key: str) -> None:
-        """Book an adopted position's cost at the mark once there is one."""
-        mark = self.marks.get(key)
-        diff = self._unpriced.get(key, 0)
-        if mark is None or not diff:
-            return
-        c = self.contracts[key]
-        self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - diff * mark * c.multiplier
-        del self._unpriced[key]
 
-    def _add_slippage(self, s: ComboState) -> None:
-        """Add a combo's final entry slippage to its pair's sums. A combo reported final again
-        (a late fill re-opened it) replaces what it added, as long as it is among the last
-        ``SLIP_RECENT`` combos reported (older ones are forgotten: the sums stay, the day's
-        memory does not grow)."""
-        new = (s.pair, s.slip_a_tick_lots, s.entry_a_lots, s.slip_b_tick_lots, s.entry_b_lots)
-        for sign, rec in ((-1.0, self.slips.pop(s.combo_id, None)), (1.0, new)):
-            if rec is None:
-                continue
-            acc = self.slip_sums.setdefault(rec[0], [0.0, 0.0, 0.0, 0.0])
-            for i in range(4):
-                acc[i] += sign * rec[i + 1]
-        self.slips[s.combo_id] = new
-        if len(self.slips) > SLIP_RECENT:
-            del self.slips[next(iter(self.slips))]
-
-    def slippage(self) -> dict[str, dict[str, dict[str, float]]]:
-        """Realized entry slippage per pair and leg: average ticks (positive = worse) and lots."""
-        return {pair: {leg: {"avg_ticks": round(t / n, 4) if n else 0.0, "lots": n}
-                       for leg, t, n in (("A", a[0], a[1]), ("B", a[2], a[3]))}
-                for pair, a in self.slip_sums.items()}
+__all__ = ["Book"]

@@ -1,12 +1,11 @@
 """Checkpoints: the cores of one group, pickled at a dispatch-cycle boundary, and read back.
 
-The host takes a checkpoint in its own thread between two dispatch cycles (``SupervisedHost.
-_checkpoint``), so it is consistent: every item the host journaled before it is in the cores'
-state, none after. It travels to the journal actor as a one-item ``JournalBatch`` (source
-``@checkpoint``; it crosses nodes like any batch) and is written as a CHECKPOINT record
-(docs/journal-format.md, "Checkpoints"). A rebuild (``actors.runtime.rebuild``) loads the latest
-one and
-replays only what follows it.
+The host takes a checkpoint in its own thread between two dispatch cycles
+(``HostSupervision.checkpoint``, ``actors.runtime.supervised_host``), so it is consistent: every
+item the host journaled before it is in the cores' state, none after. It travels to the journal
+actor as a one-item ``JournalBatch`` (source ``@checkpoint``; it crosses nodes like any batch)
+and is written as a CHECKPOINT record (docs/journal-format.md, "Checkpoints"). A rebuild
+(``actors.runtime.rebuild``) loads the latest one and replays only what follows it.
 
 Serialization is ``pickle`` (protocol 5; numpy views are kept as views of their base array, so a
 book's row views still share its memory after a load): the journal is the engine's own file,
@@ -34,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from transports.errors import CmcError
+from transports.journal.format import CHECKPOINT_SRC  # re-exported: the checkpoint batch's source
 
 Path = tuple[str, ...]
 CODEC = "pickle5"
-CHECKPOINT_SRC = "@checkpoint"  #: the source of the one-item JournalBatch carrying a checkpoint
 
 
 class CheckpointError(CmcError):
@@ -164,15 +163,5 @@ def load_cores(blob: bytes, externals: dict[str, list[list[str]]], epochs: dict[
     return cores
 
 
-def pending_timers(heap: list[tuple[int, int, str, str]], gen: dict[tuple[str, str], int],
-                   actors: list[str]) -> dict[str, dict[str, int]]:
-    """The timers armed in a host that have not fired, per actor (key -> due ns)."""
-    out: dict[str, dict[str, int]] = {a: {} for a in actors}
-    for due, seq, actor, key in heap:
-        if actor in out and gen.get((actor, key)) == seq:
-            out[actor][key] = due
-    return out
-
-
 __all__ = ["CHECKPOINT_SRC", "CODEC", "CheckpointError", "External", "dump_cores", "dumps",
-           "find_externals", "load_cores", "pending_timers"]
+           "find_externals", "load_cores"]

@@ -14,12 +14,16 @@ market-data frame is the thread that sends the order, with no hand-off in betwee
 Messages to actors in other groups of the same node are collected during a dispatch cycle and
 sent as one ``tell`` per group; messages to other nodes go as one MessagePack frame per node over
 a PUSH socket. Every message delivered to an actor is also copied, in batches, to the journal.
+
+The routing itself — FIFO, run to completion, ``@`` outputs at once, timers, what is journaled —
+is ``actors.runtime.dispatch.Dispatcher``, the same code replay and rebuilds run; the host adds
+the sockets, the pykka inbox, the batching per group and node, and the group commit of order
+intents (``LegShell``: fdatasync'ed once per cycle, then the frames leave).
 """
 
 from __future__ import annotations
 
 import collections
-import heapq
 import math
 import os
 import queue
@@ -33,25 +37,13 @@ import zmq
 from loguru import logger
 
 from actors.core import Out
+from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending, Sink
 from actors.runtime.shell import Shell, SocketSpec
-from actors.runtime.supervised_host import SupervisedHost
+from actors.runtime.supervised_host import HostSupervision, Rebuilder
 from transports.clock import Clock
 from transports.errors import CodecError
-from transports.wire.codec import batch_codec, encode
-from transports.wire.messages import (
-    BookDelta,
-    BookSnapshot,
-    BookUpdate,
-    Control,
-    Decision,
-    JournalBatch,
-    Reconnect,
-    SetTimer,
-    Timer,
-)
-
-#: Derived market data is not journaled: replay recomputes it from the venue frames (which are).
-NOT_JOURNALED: frozenset[type] = frozenset({BookDelta, BookSnapshot, BookUpdate})
+from transports.wire.codec import MAX_FRAME_BYTES, batch_codec, encode
+from transports.wire.messages import JournalBatch, Reconnect
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
@@ -184,9 +176,10 @@ class Directory:
         return None if n == self.node else n
 
 
-class Host(SupervisedHost, pykka.ThreadingActor):
-    """Hosts the shells of one group in one thread; routes their output (supervision:
-    ``actors.runtime.supervised_host``)."""
+class Host(pykka.ThreadingActor):
+    """Hosts the shells of one group in one thread; routes their output. What the Supervisor
+    asks of it (checkpoints, restarts) is ``self.supervision``
+    (``actors.runtime.supervised_host.HostSupervision``), reached through thin methods here."""
 
     def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
                  ctx: zmq.Context[Any], cpus: list[int] | None = None,
@@ -208,18 +201,24 @@ class Host(SupervisedHost, pykka.ThreadingActor):
         self._sock_owner: dict[Any, tuple[Shell, str]] = {}
         self._pull: zmq.Socket[bytes] | None = None
         self._push: dict[str, zmq.Socket[bytes]] = {}
-        self._timers: list[tuple[int, int, str, str]] = []
-        self._timer_gen: dict[tuple[str, str], int] = {}
-        self._timer_seq = 0
         self._group_out: dict[str, list[tuple[str, Any]]] = {}
         self._node_out: dict[str, list[tuple[str, Any]]] = {}
-        self._jbuf: list[tuple[str, Any]] = []
         self._pending_sends: dict[str, Shell] = {}
+        #: the group's routing, timers and journaling (``actors.runtime.dispatch``)
+        self.dispatch = Dispatcher(self.shells, _HostSink(self), journal=self.journal or JOURNAL,
+                                   journaling=bool(self.journal))
         self.counters: collections.Counter[str] = collections.Counter()
+        #: checkpoints and restarts of the hosted cores, in this thread (``supervised_host``)
+        self.supervision = HostSupervision(
+            group, clock, self.shells, self.dispatch, self.counters, self.journal,
+            flush=self._flush, route=self._route, release_sends=self._release_sends,
+            to_journal=self._to_journal)
         self.started = threading.Event()
         self._closed = False
         self.actor_inbox.next_timeout_ms = self._next_timeout_ms  # type: ignore[attr-defined]
 
+    # pykka's private hook (``ThreadingActor._create_actor_inbox``, pykka 4.x; pinned
+    # ``pykka>=4,<5`` in setup.cfg): the inbox is the host's poll loop over its sockets.
     def _create_actor_inbox(self) -> PollingInbox:  # type: ignore[override]
         return PollingInbox()
 
@@ -239,6 +238,8 @@ class Host(SupervisedHost, pykka.ThreadingActor):
             self._pull = self.ctx.socket(zmq.PULL)
             self._pull.setsockopt(zmq.LINGER, 0)
             self._pull.setsockopt(zmq.RCVHWM, 0)
+            # a larger frame is refused by libzmq before it is read whole (it drops the peer)
+            self._pull.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
             self._pull.bind(self.dir.node_address[self.dir.node])
             inbox.poller.register(self._pull, zmq.POLLIN)
         self.started.set()
@@ -249,9 +250,8 @@ class Host(SupervisedHost, pykka.ThreadingActor):
         self._closed = True
         now = self.clock.now_ns()
         for shell in self.shells.values():
-            if self.journal and shell.name != self.journal:
-                self._jbuf.append(("@stop", shell.name, Control("stop")))
-            self._run(shell.name, lambda s=shell: s.core.on_stop(now), now)
+            self.dispatch.stop(shell.name, shell.core, now)
+        self._release_sends(now)
         self._flush(now)
         if self.journal_local:
             self.shells[self.journal].core.on_stop(now)  # flush after the last batch
@@ -273,20 +273,20 @@ class Host(SupervisedHost, pykka.ThreadingActor):
                 self._drain(sock, now)
         elif isinstance(message, GroupBatch):
             for dest, msg in message.items:
-                self._deliver("@group", dest, msg, now)
+                self._route("@group", [(dest, msg)], now)
         elif isinstance(message, TimersDue):
-            self._fire_timers(now)
+            self.dispatch.fire_due(now)
+            self._release_sends(now)
         elif isinstance(message, Begin):
             for shell in self.shells.values():
-                if self.journal:
-                    self._jbuf.append(("@start", shell.name, Control(
-                        "start", str(self.epoch) if self.epoch else "")))
-                self._run(shell.name, lambda s=shell: s.core.on_start(now), now)
+                self.dispatch.start(shell.name, shell.core, now, self.epoch)
+            self._release_sends(now)
         else:
             return None
         self._flush(now)
-        if self._ckpt_next_ns and now >= self._ckpt_next_ns:
-            self._checkpoint(now)  # between two dispatch cycles (actors.runtime.checkpoint)
+        sup = self.supervision
+        if sup.ckpt_due_ns and now >= sup.ckpt_due_ns:
+            sup.checkpoint(now)  # between two dispatch cycles (actors.runtime.checkpoint)
         return None
 
     def _drain(self, sock: Any, now: int) -> None:
@@ -304,7 +304,7 @@ class Host(SupervisedHost, pykka.ThreadingActor):
                                    self.group, exc)
                     continue
                 for dest, msg in items:
-                    self._deliver("@group", dest, msg, now)
+                    self._route("@group", [(dest, msg)], now)
             return
         shell, key = self._sock_owner[sock]
         src = "@" + key
@@ -316,93 +316,35 @@ class Host(SupervisedHost, pykka.ThreadingActor):
             try:
                 msg = shell.decode(key, frames, now)
             except Exception as exc:  # noqa: BLE001 - a decode bug must not kill the host
-                self._failed(shell.name, exc, now)
+                self.dispatch.failed(shell.name, exc, now)
                 continue
             self._route(src, [(shell.name, msg)], now)
 
-    # --- routing ---------------------------------------------------------------------------------
-
-    def _run(self, name: str, fn: Callable[[], Out], now: int) -> None:
-        """Run one handler, then everything it caused in this group, in FIFO order."""
-        try:
-            out = fn()
-        except Exception as exc:  # noqa: BLE001 - one catch point per handler keeps the host alive
-            self._failed(name, exc, now)
-            return
-        if out:
-            self._route(name, out, now)
+    # --- routing (actors.runtime.dispatch) --------------------------------------------------------
 
     def _route(self, src: str, out: Out, now: int) -> None:
-        """Deliver ``out`` (sent by ``src``) and everything it causes here, in FIFO order;
+        """Deliver ``out`` (sent by ``src``) and everything it causes here (``Dispatcher.route``);
         then release the sends that wait for a group commit (see ``LegShell``)."""
-        self._route_fifo(src, out, now)
+        self.dispatch.route(src, out, now)
         if self._pending_sends:
-            pending, self._pending_sends = self._pending_sends, {}
-            for shell in pending.values():
-                try:
-                    shell.flush_sends()  # type: ignore[attr-defined]
-                except Exception as exc:  # noqa: BLE001
-                    self._failed(shell.name, exc, now)
+            self._release_sends(now)
 
-    def _route_fifo(self, src: str, out: Out, now: int) -> None:
-        fifo = collections.deque((src, d, m) for d, m in out)
-        shells = self.shells
-        while fifo:
-            sender, dest, msg = fifo.popleft()
-            shell = shells.get(dest)
-            if shell is not None:
-                # derived book data made here is not journaled (replay recomputes it); what
-                # arrives from outside the group always is, or replay could not feed it
-                if self.journal and dest != self.journal and (
-                        sender[:1] == "@" or type(msg) not in NOT_JOURNALED):
-                    self._jbuf.append((sender, dest, msg))
-                try:
-                    more = shell.handle(msg, now)
-                except Exception as exc:  # noqa: BLE001
-                    self._failed(dest, exc, now)
-                    continue
-                if more:
-                    for d, m in more:
-                        if d[0] == "@":
-                            # socket sends and timers take effect at once: an order leaves
-                            # as soon as its executor decided it, not after the FIFO drains
-                            self._special(dest, d, m, now)
-                        else:
-                            fifo.append((dest, d, m))
-            elif dest[0] == "@":
-                self._special(sender, dest, msg, now)
-            else:
-                self._forward(dest, msg)
-
-    def _deliver(self, src: str, dest: str, msg: Any, now: int) -> None:
-        if dest in self.shells:
-            self._route(src, [(dest, msg)], now)
-        else:
-            self._forward(dest, msg)
-
-    def _special(self, sender: str, dest: str, msg: Any, now: int) -> None:
-        if dest == "@timer":
-            assert isinstance(msg, SetTimer)
-            self._set_timer(sender, msg)
+    def _release_sends(self, now: int) -> None:
+        """Once the dispatch cycle's actors are done: each shell holding frames makes its
+        intents durable (one fdatasync for all) and sends them."""
+        if not self._pending_sends:
             return
-        if dest == "@host":
-            if isinstance(msg, Reconnect):
-                self._reopen(self.shells[sender], msg.key)
-            return
-        shell = self.shells[sender]
-        if self.journal:
-            self._jbuf.append((sender, f"{sender}{dest}", msg))
-        try:
-            shell.send(dest[1:], msg)
-        except Exception as exc:  # noqa: BLE001
-            self._failed(sender, exc, now)
-            return
-        if getattr(shell, "pending", False):
-            self._pending_sends[shell.name] = shell
+        pending, self._pending_sends = self._pending_sends, {}
+        for shell in pending.values():
+            try:
+                shell.flush_sends()  # type: ignore[attr-defined]
+            except Exception as exc:  # noqa: BLE001
+                self.dispatch.failed(shell.name, exc, now)
 
     def _open(self, shell: Shell, spec: SocketSpec) -> None:
         sock = self.ctx.socket(spec.kind)
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         if spec.identity:
             sock.setsockopt(zmq.IDENTITY, spec.identity)
         if spec.kind == zmq.SUB:
@@ -441,8 +383,9 @@ class Host(SupervisedHost, pykka.ThreadingActor):
             self._node_out.setdefault(node, []).append((dest, msg))
 
     def _flush(self, now: int) -> None:
-        if self._jbuf:
-            jb, self._jbuf = self._jbuf, []
+        jb = self.dispatch.journaled
+        if jb:
+            self.dispatch.journaled = []
             batch = JournalBatch(self.group, now, jb)
             if self.journal_local:
                 self.shells[self.journal].handle(batch, now)
@@ -472,34 +415,18 @@ class Host(SupervisedHost, pykka.ThreadingActor):
                     self._push[node] = sock
                 sock.send(encode(items2))
 
-    def _failed(self, name: str, exc: BaseException, now: int) -> None:
-        self.counters[f"errors.{name}"] += 1
-        logger.opt(exception=exc).error("actor {} raised in its handler; message dropped", name)
-        if self.journal:
-            self._jbuf.append((name, self.journal, Decision(name, "error", repr(exc), now)))
-        if self.on_error is not None:
-            self.on_error(name, exc)
-
-    # --- timers ----------------------------------------------------------------------------------
-
-    def _set_timer(self, actor: str, req: SetTimer) -> None:
-        self._timer_seq += 1
-        self._timer_gen[(actor, req.key)] = self._timer_seq
-        if req.due_ns > 0:
-            heapq.heappush(self._timers, (req.due_ns, self._timer_seq, actor, req.key))
+    def _to_journal(self, batch: JournalBatch, now: int) -> None:
+        """Hand ``batch`` to the journal at once (a checkpoint): after everything this host
+        journaled before it, before everything after."""
+        if self.journal_local:
+            self.shells[self.journal].handle(batch, now)
+        else:
+            self._forward(self.journal, batch)
+            self._flush(now)
 
     def _next_timeout_ms(self) -> float | None:
-        if not self._timers:
-            return None
-        return (self._timers[0][0] - self.clock.now_ns()) / 1e6
-
-    def _fire_timers(self, now: int) -> None:
-        while self._timers and self._timers[0][0] <= now:
-            _, seq, actor, key = heapq.heappop(self._timers)
-            if self._timer_gen.get((actor, key)) != seq:
-                continue  # replaced or cancelled
-            del self._timer_gen[(actor, key)]
-            self._route("@timer", [(actor, Timer(key, now))], now)
+        due = self.dispatch.next_due()
+        return None if due is None else (due - self.clock.now_ns()) / 1e6
 
     # --- queries (ask) ---------------------------------------------------------------------------
 
@@ -520,5 +447,69 @@ class Host(SupervisedHost, pykka.ThreadingActor):
         """Return the host's own counters."""
         return dict(self.counters)
 
+    # --- supervision (ask/proxy from the Supervisor; the work is ``self.supervision``'s) ----------
 
-__all__ = ["Begin", "Directory", "GroupBatch", "Host", "PollingInbox"]
+    def ping(self) -> int:
+        """Answer a heartbeat: the host's thread is alive and its inbox is moving."""
+        return int(self.clock.mono_ns())
+
+    def set_on_error(self, on_error: Callable[[str, BaseException], None] | None) -> None:
+        """Replace the handler-error callback (the Supervisor installs its own)."""
+        self.on_error = on_error
+
+    def hosted(self) -> list[str]:
+        """Return the names of the actors this host runs."""
+        return list(self.shells)
+
+    def arm_timers(self, actor: str, timers: list[Pending]) -> int:
+        """Arm a rebuilt core's pending timers; see ``HostSupervision.arm_timers``."""
+        return self.supervision.arm_timers(actor, timers)
+
+    def enable_checkpoints(self, interval_ns: int, epochs: dict[str, int]) -> None:
+        """Checkpoint the hosted cores every ``interval_ns``; see
+        ``HostSupervision.enable_checkpoints``."""
+        self.supervision.enable_checkpoints(interval_ns, epochs)
+
+    def checkpoint_now(self) -> dict[str, Any]:
+        """Take a checkpoint now and return the numbers; see
+        ``HostSupervision.checkpoint_now``."""
+        return self.supervision.checkpoint_now()
+
+    def checkpoint_stats(self) -> dict[str, Any]:
+        """Return the checkpoint numbers; see ``HostSupervision.checkpoint_stats``."""
+        return self.supervision.checkpoint_stats()
+
+    def restart_cores(self, cores: dict[str, Any], epoch: int, reason: str,
+                      rebuild: Rebuilder | None = None) -> dict[str, Any]:
+        """Replace and start the cores of the actors in ``cores`` (rebuilt from the journal
+        with ``rebuild``, else these fresh ones); see ``HostSupervision.restart_cores``."""
+        return self.supervision.restart_cores(cores, epoch, reason, rebuild)
+
+
+class _HostSink(Sink):
+    """The host's side of its dispatcher: sockets, other groups and nodes, errors."""
+
+    def __init__(self, host: Host) -> None:
+        self.h = host
+        self.forward = host._forward  # type: ignore[method-assign]  # no extra call per hop
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        h = self.h
+        shell = h.shells[actor]
+        shell.send(key, msg)
+        if getattr(shell, "pending", False):
+            h._pending_sends[actor] = shell  # released once the cycle's actors are done
+
+    def host(self, actor: str, msg: Any) -> None:
+        if isinstance(msg, Reconnect):
+            self.h._reopen(self.h.shells[actor], msg.key)
+
+    def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
+        h = self.h
+        h.counters[f"errors.{actor}"] += 1
+        logger.opt(exception=exc).error("actor {} raised in its handler; message dropped", actor)
+        if h.on_error is not None:
+            h.on_error(actor, exc)
+
+
+__all__ = ["NOT_JOURNALED", "Begin", "Directory", "GroupBatch", "Host", "PollingInbox"]

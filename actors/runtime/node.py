@@ -1,9 +1,9 @@
 """A node: one OS process hosting the groups that the placement puts on it.
 
 ``build_shells`` names and wires every actor from the config (the same wiring on every node);
-``Node`` starts the hosts of one node, pins them, and stops them. Actor names:
-``feed.<venue>``, ``book.<venue>:<sym>``, ``strategy.<pair>``, ``combo``, ``leg.<venue>``,
-``risk``, ``journal``.
+``Node`` starts the hosts of one node, pins them, and stops them. Actor names come from one
+``Topology`` (``actors.topology``: ``feed.<venue>``, ``book.<venue>:<sym>``, ``strategy.<pair>``,
+``combo``, ``leg.<venue>``, ``risk``, ``journal``), given to every core that addresses another.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ from loguru import logger
 from actors.book import BookCore
 from actors.combo.executor import ComboExecutorCore
 from actors.core import Core
-from actors.feed import FeedCore, FeedShell
-from actors.journal import JournalCore
+from actors.feed import FeedCore
 from actors.leg.executor import LegExecutorCore
 from actors.risk.risk import RiskCore
+from actors.runtime.feed_shell import FeedShell
 from actors.runtime.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.journal_shell import JournalShell
 from actors.runtime.shell import Shell
 from actors.runtime.venue_shell import LegShell, attach_intent_wal
 from actors.strategy.strategy import StrategyCore
+from actors.topology import Topology
 from transports.calendar import Calendar, load_calendars
 from transports.clock import Clock
 from transports.config.engine import AppConfig, ContractConfig, PlacementConfig
@@ -63,14 +65,28 @@ def venue_calendars(cfg: AppConfig) -> dict[str, Calendar] | None:
     return {v: cals[c] for v, c in named.items()}
 
 
+def topology(cfg: AppConfig) -> Topology:
+    """Return the actor names of the engine ``cfg`` describes."""
+    return Topology(strategies=tuple(Topology.strategy(p.name) for p in cfg.pairs),
+                    legs=tuple(Topology.leg(v.name) for v in cfg.venues if v.trading))
+
+
+def param_holders(cfg: AppConfig, section: str) -> list[str]:
+    """Every actor that holds the live parameters of ``section`` (``SetParams``): a pair's
+    strategy; for ``risk``, risk and every executor's pre-trade checks."""
+    topo = topology(cfg)
+    if section == "risk":
+        return [topo.risk, *topo.legs]
+    kind, _, pair = section.partition(".")
+    return [topo.strategy(pair)] if kind == "pairs" else []
+
+
 def actor_names(cfg: AppConfig) -> list[str]:
     """Return every actor the config implies, in a stable order."""
-    names = [f"feed.{v.name}" for v in cfg.venues]
-    names += [f"book.{c.venue}:{c.sym}" for c in cfg.contracts]
-    names += [f"strategy.{p.name}" for p in cfg.pairs]
-    names += ["combo"]
-    names += [f"leg.{v.name}" for v in cfg.venues if v.trading]
-    names += ["risk", "journal"]
+    topo = topology(cfg)
+    names = [topo.feed(v.name) for v in cfg.venues]
+    names += [topo.book(c.venue, c.sym) for c in cfg.contracts]
+    names += [*topo.strategies, topo.combo, *topo.legs, topo.risk, topo.journal]
     return names
 
 
@@ -104,30 +120,32 @@ def check_placement(cfg: AppConfig) -> PlacementConfig:
 def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRecorder,
                  journal_sink: Any, only: set[str]) -> dict[str, Shell]:
     """Create the shells of the actors named in ``only``."""
+    topo = topology(cfg)
     contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
     venues = {v.name: v for v in cfg.venues}
     pair_users: dict[str, list[str]] = {}
     for p in cfg.pairs:
         for key in (p.leg_a, p.leg_b, p.fx):
             if key:
-                pair_users.setdefault(key, []).append(f"strategy.{p.name}")
-    strategies = [f"strategy.{p.name}" for p in cfg.pairs]
+                pair_users.setdefault(key, []).append(topo.strategy(p.name))
+    strategies = list(topo.strategies)
     fx_keys = {p.fx for p in cfg.pairs if p.fx}
-    legs = [f"leg.{v.name}" for v in cfg.venues if v.trading]
+    legs = list(topo.legs)
+    combo, risk = topo.combo, topo.risk
     shells: dict[str, Shell] = {}
 
     def want(name: str) -> bool:
         return name in only
 
     for v in cfg.venues:
-        name = f"feed.{v.name}"
+        name = topo.feed(v.name)
         if want(name):
             syms = [c.sym for c in cfg.contracts if c.venue == v.name]
-            books = {s: f"book.{v.name}:{s}" for s in syms}
+            books = {s: topo.book(v.name, s) for s in syms}
             # the venue's leg executor gets session and health for its pre-trade checks
-            leg_sub = [f"leg.{v.name}"] if v.trading else []
-            core = FeedCore(name, v.name, syms, books, [*strategies, *leg_sub, "combo"],
-                            ["risk", *strategies, *leg_sub],
+            leg_sub = [topo.leg(v.name)] if v.trading else []
+            core = FeedCore(name, v.name, syms, books, [*strategies, *leg_sub, combo],
+                            [risk, *strategies, *leg_sub],
                             v.snapshot_retry_ms, v.stale_after_ms, v.reconnect_backoff_ms,
                             v.reconnect_backoff_max_ms, v.ping_interval_ms,
                             seed=cfg.run.epoch, book_stale_after_ms=v.book_stale_after_ms)
@@ -135,31 +153,32 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                      fill_address(v.ref, sock_dir), latency,
                                      fill_address(v.oe, sock_dir), v.account)
     for key, c in contracts.items():
-        name = f"book.{key}"
+        name = topo.book(c.venue, c.sym)
         if want(name):
             subs = list(pair_users.get(key, []))
             if venues[c.venue].trading or key in fx_keys:
-                subs.append("combo")  # it prices repairs from live books, FX included
-            subs.append("risk")  # marks for PnL, margin and flatten prices
+                subs.append(combo)  # it prices repairs from live books, FX included
+            subs.append(risk)  # marks for PnL, margin and flatten prices
             if venues[c.venue].trading:
-                subs.append(f"leg.{c.venue}")  # the price band of its pre-trade checks
-            shells[name] = Shell(BookCore(name, c.venue, c.sym, subs, depth=c.depth))
+                subs.append(topo.leg(c.venue))  # the price band of its pre-trade checks
+            shells[name] = Shell(BookCore(name, c.venue, c.sym, subs, depth=c.depth, topo=topo))
     for i, p in enumerate(cfg.pairs):
-        name = f"strategy.{p.name}"
+        name = topo.strategy(p.name)
         if want(name):
             fx = contracts[p.fx] if p.fx else None
             shells[name] = Shell(StrategyCore(name, p, contracts[p.leg_a], contracts[p.leg_b],
-                                              fx, "combo", cfg.run.epoch, i,
-                                              calendars=venue_calendars(cfg)))
-    if want("combo"):
-        shells["combo"] = Shell(ComboExecutorCore("combo", {p.name: p for p in cfg.pairs},
-                                                  contracts, [*strategies, "risk"]))
+                                              fx, combo, cfg.run.epoch, i,
+                                              calendars=venue_calendars(cfg), topo=topo))
+    if want(combo):
+        shells[combo] = Shell(ComboExecutorCore(combo, {p.name: p for p in cfg.pairs},
+                                                contracts, [*strategies, risk],
+                                                journal=topo.journal))
     for v in cfg.venues:
-        name = f"leg.{v.name}"
+        name = topo.leg(v.name)
         if v.trading and want(name):
             vc: dict[str, ContractConfig] = {c.sym: c for c in cfg.contracts if c.venue == v.name}
             core = LegExecutorCore(name, v.name, v.account, vc, cfg.run.epoch, cfg.risk,
-                                   ["combo", "risk"], v.request_timeout_ms,
+                                   [combo, risk], v.request_timeout_ms, journal=topo.journal,
                                    unknown_bound_ms=v.unknown_bound_ms,
                                    unknown_halt_ms=v.unknown_halt_ms,
                                    ping_interval_ms=v.ping_interval_ms,
@@ -168,18 +187,19 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                    gate_to=tuple(strategies))
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
                                     latency)
-    if want("risk"):
+    if want(risk):
         fx_books: dict[str, tuple[str, bool]] = {}
         for p in cfg.pairs:
             if p.fx:
                 fx_books[contracts[p.leg_b].ccy] = (p.fx, p.fx_invert)
-        shells["risk"] = Shell(RiskCore("risk", contracts, cfg.risk, [*legs, "combo"],
-                                        strategies, fx_books, cfg.run.epoch,
-                                        pairs={p.name: (p.leg_a, p.leg_b) for p in cfg.pairs}))
-    if want("journal"):
+        shells[risk] = Shell(RiskCore(risk, contracts, cfg.risk, [*legs, combo],
+                                      strategies, fx_books, cfg.run.epoch,
+                                      pairs={p.name: (p.leg_a, p.leg_b) for p in cfg.pairs},
+                                      topo=topo))
+    if want(topo.journal):
         if journal_sink is None:
             raise ConfigError("journal placed on a node without a journal file")
-        shells["journal"] = Shell(JournalCore("journal", journal_sink))
+        shells[topo.journal] = JournalShell.build(topo.journal, journal_sink)
     return shells
 
 

@@ -7,6 +7,10 @@ run's private 0700 socket directory; MessagePack ``{"id", "cmd", "args"}`` →
 ``{"id", "ok", "result"|"error"}``). ``Cluster`` is the launcher's view: an operation on an actor
 goes to the node that runs it, locally or over that node's control socket, always with a
 deadline.
+
+A live value changes only by a message (``tell``, ``set_params``): delivered through the
+dispatcher, journaled like any inbound event, so a replay and a rebuild see it. ``set_params``
+also updates the node's config copy, from which the supervisor builds fresh cores.
 """
 
 from __future__ import annotations
@@ -22,21 +26,18 @@ import msgspec
 import zmq
 from loguru import logger
 
-from actors.runtime.node import Node
+from actors.runtime.node import Node, param_holders
 from actors.runtime.supervisor import wrap_leg
 from actors.runtime.supervisor_shell import Supervisor
 from transports.clock import Clock
-from transports.config.engine import AppConfig
+from transports.config.engine import AppConfig, with_params
+from transports.errors import ConfigError, OpError
 from transports.journal.writer import CORES_FILE
 from transports.wire.codec import encode
-from transports.wire.messages import Control
+from transports.wire.messages import AnyMsg, SetParams
 
 #: Largest control reply or request accepted (snapshots of busy executors are the big ones).
 MAX_CTL_BYTES = 16 << 20
-
-
-class OpError(Exception):
-    """An operation failed; the message is the reply's error text."""
 
 
 def ctl_address(sock_dir: str, node: str) -> str:
@@ -104,8 +105,11 @@ class NodeRuntime:
             if cmd == "query":
                 return node.query(actor, timeout=timeout_s)
             if cmd == "tell":
-                node.tell(actor, Control(str(args["cmd"]), str(args.get("arg", ""))))
+                # a typed message, encoded (it crosses the control socket as bytes)
+                node.tell(actor, msgspec.msgpack.decode(args["msg"], type=AnyMsg))
                 return None
+            if cmd == "set_params":
+                return self.set_params(str(args["section"]), dict(args["values"]))
             if cmd == "actors":
                 sup = self.supervisor.snapshot()["actors"] if self.supervisor else {}
                 return {a: {"node": node.name, "group": node.group_of(a),
@@ -123,29 +127,34 @@ class NodeRuntime:
                 if not self.supervisor.restart(actor, timeout_s * 2):
                     raise OpError(f"restart of {actor} did not finish in {timeout_s * 2:g}s")
                 return {"restarted": actor}
-            if cmd == "set_attr":
-                return self._set_attr(actor, str(args["attr"]), args["value"], timeout_s)
             if cmd == "rotate_journal":
                 # in the journal's own thread, between two of its batches
+                shell = node.shells[actor]  # a JournalShell: it owns the writer
                 return node.host_of(actor).proxy().call(
-                    actor, lambda core, now: core.rotate(now)).get(timeout=timeout_s)
+                    actor, lambda _core, now: shell.rotate(now)).get(timeout=timeout_s)
         except OpError:
             raise
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error reply
             raise OpError(f"{cmd} failed: {exc!r}") from None
         raise OpError(f"unknown operation {cmd!r}")
 
-    def _set_attr(self, actor: str, attr: str, value: dict[str, Any], timeout_s: float) -> Any:
-        """Replace a config struct a core holds (``pair``, ``risk``) in the core's own thread."""
-        if attr not in ("pair", "risk"):
-            raise OpError(f"attribute {attr!r} cannot be set")
-
-        def apply(core: Any, now_ns: int) -> None:
-            current = getattr(core, attr)
-            setattr(core, attr, msgspec.convert(value, type(current)))
-
-        self.node.host_of(actor).proxy().call(actor, apply).get(timeout=timeout_s)
-        return {"actor": actor, "attr": attr}
+    def set_params(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
+        """A live change of ``section`` on this node: the node's config copy first (a core the
+        supervisor builds from now on has it), then ``SetParams`` to each local holder, through
+        its host like any inbound message (journaled; the holder validates, applies, journals
+        a ``Decision``). Raise ``OpError`` naming the field if the change is not valid."""
+        try:
+            cfg = with_params(self.cfg, section, values)
+        except ConfigError as exc:
+            raise OpError(str(exc)) from None
+        self.cfg = self.node.cfg = cfg
+        if self.supervisor is not None:
+            self.supervisor.cfg = cfg
+        told = [a for a in param_holders(cfg, section) if self.node.is_local(a)]
+        msg = SetParams(section, values)
+        for actor in told:
+            self.node.tell(actor, msg)
+        return {"node": self.node.name, "told": told}
 
 
 class CtlServer:
@@ -272,9 +281,27 @@ class Cluster:
         """Return an actor's snapshot."""
         return self.op(actor, "query", {}, timeout_s)  # type: ignore[no-any-return]
 
-    def control(self, actor: str, cmd: str, arg: str = "") -> None:
-        """Send ``Control(cmd, arg)`` to an actor on any node."""
-        self.op(actor, "tell", {"cmd": cmd, "arg": arg})
+    def tell(self, actor: str, msg: Any, timeout_s: float = 2.0) -> None:
+        """Deliver a typed message to an actor on any node, through that node's control socket
+        (an unreachable node is an ``OpError``, not a silently queued frame)."""
+        self.op(actor, "tell", {"msg": encode(msg)}, timeout_s)
+
+    def set_params(self, section: str, values: dict[str, Any],
+                   timeout_s: float = 2.0) -> dict[str, Any]:
+        """Apply a live change on every node (``NodeRuntime.set_params``); return the actors
+        told, by node. Raise ``OpError`` naming the nodes it did not reach (the others have
+        it: the change is valid everywhere or nowhere, only a dead node can miss it)."""
+        told: dict[str, Any] = {}
+        failed: dict[str, str] = {}
+        for node in self.nodes:
+            try:
+                told[node] = self.on_node(node, "set_params",
+                                          {"section": section, "values": values}, timeout_s)
+            except OpError as exc:
+                failed[node] = str(exc)
+        if failed:
+            raise OpError(f"set {section} not applied on {failed} (applied: {told})")
+        return told
 
     def send(self, actor: str, msg: Any) -> None:
         """Send any message to an actor on any node (over the nodes' own links)."""

@@ -11,7 +11,7 @@ journal (all segments); then the restarted actors' cores are taken out, ``adopt`
 replace the old ones.
 
 - **Up to the crash, nothing after.** The host journals a restart marker in its own stream
-  (``@supervisor -> actor: Control("rebuild", ...)``) and the rebuild reads exactly up to it, so
+  (``@supervisor -> actor: Restart("rebuild", ...)``) and the rebuild reads exactly up to it, so
   it holds every item the old core was given, and the old core handles nothing after it.
 - **The item that raised** is replayed like every other item: if it raises again, that is
   caught and counted (``errors``), not reported to the supervisor (a rebuild cannot cause a
@@ -22,8 +22,9 @@ replace the old ones.
   them), so the ids in the replayed state match those the venue and the other actors know;
   ``adopt`` then moves the core's id counters to the new epoch (``re_epoch``), so no combo or
   client order id ever repeats.
-- **Executors** get a new venue reconciliation around the rebuilt state (``LegReconciler``):
-  the venue's positions are adopted, open orders the rebuilt core does not know are cancelled.
+- **Executors** reconcile with the venue again around the rebuilt state
+  (``LegExecutorCore.restarted``): the venue's positions are adopted, open orders the rebuilt
+  core does not know are cancelled.
 """
 
 from __future__ import annotations
@@ -35,10 +36,11 @@ from typing import Any
 from loguru import logger
 
 from actors.core import Core
+from actors.leg.executor import LegExecutorCore
 from actors.runtime.checkpoint import CODEC, load_cores
+from actors.runtime.dispatch import Pending
 from actors.runtime.group_router import GroupRouter
 from actors.runtime.supervised_host import REBUILD
-from actors.runtime.supervisor import LegReconciler
 from transports.errors import CmcError
 from transports.journal.ckpt_index import CheckpointAt, locate
 from transports.journal.format import (
@@ -50,7 +52,7 @@ from transports.journal.format import (
     peek_group,
 )
 from transports.journal.reader import Frame, JournalTail
-from transports.wire.messages import Control
+from transports.wire.messages import Restart
 
 Build = Callable[[str, int], Any]
 
@@ -76,8 +78,9 @@ def re_epoch(core: Any, old: Any, new: Any) -> None:
 
 
 def restart_wrappers(core: Any) -> Any:
-    """Return ``core`` with every ``LegReconciler`` in its wrapper chain starting over."""
-    if isinstance(core, LegReconciler):
+    """Return ``core`` (or the core inside its wrappers) starting over after a rebuild: a
+    LegExecutor reconciles with its venue again (``LegExecutorCore.restarted``)."""
+    if isinstance(core, LegExecutorCore):
         return core.restarted()
     inner = vars(core).get("inner")
     if isinstance(inner, Core):
@@ -217,19 +220,20 @@ class Rebuild:
                 router.external(src, dest, msg, ts)
         return False
 
-    def take(self, actor: str, epoch: int) -> tuple[Any, dict[str, int]]:
-        """Return ``actor``'s rebuilt core for ``epoch`` and its pending timers (key -> due)."""
+    def take(self, actor: str, epoch: int) -> tuple[Any, list[Pending]]:
+        """Return ``actor``'s rebuilt core for ``epoch`` and its pending timers
+        ((key, arg, due_ns))."""
         r = self.router
         core = adopt(self.build, actor, r.cores[actor], r.epochs[actor], epoch)
-        return core, dict(r.timers.get(actor, {}))
+        return core, r.dispatch.pending(actor)
 
 
-def is_marker(actor: str, marker: Control) -> Callable[[str, str, Any], bool]:
+def is_marker(actor: str, marker: Restart) -> Callable[[str, str, Any], bool]:
     """Return the predicate that recognises ``marker`` journaled for ``actor``."""
 
     def pred(src: str, dest: str, msg: Any) -> bool:
-        return (src == "@supervisor" and dest == actor and isinstance(msg, Control)
-                and msg.cmd == REBUILD and msg.arg == marker.arg)
+        return (src == "@supervisor" and dest == actor and type(msg) is Restart
+                and msg.kind == REBUILD and msg == marker)
 
     return pred
 

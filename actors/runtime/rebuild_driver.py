@@ -27,13 +27,14 @@ import pykka
 from loguru import logger
 
 from actors.core import Core
+from actors.runtime.dispatch import Pending
 from actors.runtime.host import GroupBatch
 from actors.runtime.rebuild import Rebuild, RebuildUnavailable, is_marker
 from actors.runtime.supervised_host import Rebuilder
 from actors.runtime.supervisor import with_epoch
 from transports.clock import Clock, sleep_s
 from transports.config.engine import AppConfig
-from transports.wire.messages import Control, Decision, JournalBatch
+from transports.wire.messages import Decision, JournalBatch, Restart
 
 JOURNAL = "journal"
 
@@ -97,7 +98,7 @@ class Rebuilds:
                  stats: dict[str, Any]) -> Rebuilder:
         """Phase 2, run by the host in its own thread once its markers are journaled."""
 
-        def run(markers: dict[str, Control]) -> dict[str, tuple[Any, dict[str, int]]]:
+        def run(markers: dict[str, Restart]) -> dict[str, tuple[Any, list[Pending]]]:
             t0 = self.clock.mono_ns()
             self.barrier(group)
             first = next(iter(markers))
@@ -135,7 +136,7 @@ class Rebuilds:
         if self.node.directory.actor_group.get(JOURNAL) != group:
             return None
         shell = self.node.shells.get(JOURNAL)
-        return getattr(getattr(shell, "core", None), "writer", None)
+        return getattr(shell, "writer", None)  # JournalShell
 
     def send_journal(self, writer: Any, ts_ns: int, group: str, items: list[Any]) -> None:
         """Journal ``items`` as a batch of ``group``: straight through ``writer`` when the

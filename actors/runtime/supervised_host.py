@@ -1,22 +1,23 @@
-"""The supervisor's side of a ``Host``: heartbeats, restarting cores (rebuilt or fresh), and
-abandoning a host whose thread is stuck.
+"""The supervisor's side of a ``Host``: heartbeats, restarting cores (rebuilt or fresh),
+checkpoints, and abandoning a host whose thread is stuck.
 
-``SupervisedHost`` is mixed into ``actors.runtime.host.Host``; its methods are called through
-``ask`` by
-``actors.runtime.supervisor_shell.Supervisor`` and run in the host's own thread. ``abandon`` runs in
-the supervisor's thread against a host that no longer answers.
+``HostSupervision`` is a helper the host owns (``Host.supervision``), built with the state it
+touches; the Supervisor (``actors.runtime.supervisor_shell``) calls the host's thin pykka
+methods through ``ask``/proxy (``restart_cores``, ``enable_checkpoints``, ``arm_timers``,
+``checkpoint_now``), which delegate to it and so run in the host's own thread. ``abandon`` runs
+in the supervisor's thread against a host that no longer answers.
 
 Restart markers (journaled, read back by ``actors.runtime.group_router``):
-``@supervisor -> actor: Control("rebuild"|"fresh", {"epoch", "reason"})`` in the host's own
-stream, and ``Decision("supervisor", "host_cores", {...})`` for the cores of a rebuilt host.
+``@supervisor -> actor: Restart("rebuild"|"fresh", epoch, reason)`` in the host's own stream,
+and ``Decision("supervisor", "host_cores", {...})`` for the cores of a rebuilt host.
 """
-
 from __future__ import annotations
 
 import ctypes
 import json
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -24,29 +25,24 @@ import pykka
 from loguru import logger
 
 from actors.core import Core, Out
-from actors.runtime.checkpoint import CHECKPOINT_SRC, CODEC, dump_cores, pending_timers
+from actors.runtime.checkpoint import CHECKPOINT_SRC, CODEC, dump_cores
+from actors.runtime.dispatch import Dispatcher, Pending
+from actors.runtime.shell import Shell
+from transports.clock import Clock
 from transports.errors import CmcError
-from transports.wire.messages import Control, Decision, JournalBatch, SetTimer
+from transports.wire.messages import Decision, JournalBatch, Restart
 
 REBUILD = "rebuild"  #: marker: the actor's core was rebuilt from the journal
 FRESH = "fresh"  #: marker: the actor got a fresh core
 HOST_CORES = "host_cores"  #: the supervisor's Decision marking the cores of a rebuilt host
 
 #: ``rebuild(markers)`` -> {actor: (core, pending timers)}; runs in the host's thread
-Rebuilder = Callable[[dict[str, Control]], dict[str, tuple[Any, dict[str, int]]]]
+Rebuilder = Callable[[dict[str, Restart]], dict[str, tuple[Any, list[Pending]]]]
 
 
-def restart_marker(kind: str, epoch: int, reason: str) -> Control:
-    """Return the ``Control`` journaled as ``@supervisor -> actor`` when a core is replaced."""
-    return Control(kind, json.dumps({"epoch": epoch, "reason": reason}, sort_keys=True))
-
-
-def marker_epoch(msg: Control) -> int:
-    """Return the epoch a restart marker carries (0 if it carries none)."""
-    try:
-        return int(json.loads(msg.arg).get("epoch", 0))
-    except (ValueError, AttributeError, TypeError):
-        return 0
+def restart_marker(kind: str, epoch: int, reason: str) -> Restart:
+    """Return the ``Restart`` journaled as ``@supervisor -> actor`` when a core is replaced."""
+    return Restart(kind, epoch, reason)
 
 
 def host_marker(group: str, actors: list[str], mode: str, epoch: int, now_ns: int) -> Decision:
@@ -76,53 +72,49 @@ def snapshot_diff(old: Any, new: Any) -> list[str]:
     return sorted(k for k in set(a) | set(b) if enc(a.get(k)) != enc(b.get(k)))
 
 
-class SupervisedHost:
-    """Mixin of ``Host``: what the Supervisor asks of it (in the host's thread)."""
+class HostSupervision:
+    """The supervisor's side of one ``Host``: checkpoints of its cores and the restart of some
+    of them. The host owns it (``Host.supervision``) and its pykka methods delegate here, so
+    every method runs in the host's own thread.
 
-    # provided by Host
-    clock: Any
-    group: str
-    shells: dict[str, Any]
-    journal: str
-    journal_local: bool
-    counters: Any
-    on_error: Callable[[str, BaseException], None] | None
-    _jbuf: list[tuple[str, str, Any]]
-    _timers: list[tuple[int, int, str, str]]
-    _timer_gen: dict[tuple[str, str], int]
-    _flush: Callable[[int], None]
-    _route: Callable[[str, Out, int], None]
-    _forward: Callable[[str, Any], None]
-    _set_timer: Callable[[str, SetTimer], None]
+    What it needs of the host is given here, not reached for: ``shells`` is the host's own dict
+    (a restart swaps ``shell.core`` in place, so the host routes to the new core at once),
+    ``dispatch`` the host's ``Dispatcher`` (timers, the journal buffer, ``@start``), ``counters``
+    the host's counters; ``flush(now)`` ends a dispatch cycle (journal batch, other groups and
+    nodes), ``route(src, out, now)`` delivers an output, ``release_sends(now)`` releases the
+    group commit of order intents, and ``to_journal(batch, now)`` hands a batch to the journal
+    at once. ``journal`` is the journal actor's name ('' without one; ``abandon`` clears it).
+    """
 
-    # checkpoints (``enable_checkpoints``); class defaults: off
-    _ckpt_next_ns = 0  #: wall-clock ns when the next checkpoint is due (0: off)
-    _ckpt_interval_ns = 0
-    _ckpt_epochs: dict[str, int]
-    _ckpt_ext: dict[str, list[tuple[str, ...]]]
-    _ckpt_stats: dict[str, Any]
+    def __init__(self, group: str, clock: Clock, shells: dict[str, Shell], dispatch: Dispatcher,
+                 counters: Counter[str], journal: str, *,
+                 flush: Callable[[int], None], route: Callable[[str, Out, int], None],
+                 release_sends: Callable[[int], None],
+                 to_journal: Callable[[JournalBatch, int], None]) -> None:
+        self.group = group
+        self.clock = clock
+        self.shells = shells
+        self.dispatch = dispatch
+        self.counters = counters
+        self.journal = journal
+        self._flush = flush
+        self._route = route
+        self._release_sends = release_sends
+        self._to_journal = to_journal
+        #: wall-clock ns when the next checkpoint is due (0: off); the host reads it after
+        #: every dispatch cycle, so it is a plain attribute
+        self.ckpt_due_ns = 0
+        self._ckpt_interval_ns = 0
+        #: the epoch each hosted core is in; None until checkpoints are enabled
+        self._ckpt_epochs: dict[str, int] | None = None
+        self._ckpt_ext: dict[str, list[tuple[str, ...]]] = {}
+        self._ckpt_stats: dict[str, Any] = {}
 
-    def ping(self) -> int:
-        """Answer a heartbeat: the host's thread is alive and its inbox is moving."""
-        return int(self.clock.mono_ns())
-
-    def set_on_error(self, on_error: Callable[[str, BaseException], None] | None) -> None:
-        """Replace the handler-error callback (the Supervisor installs its own)."""
-        self.on_error = on_error
-
-    def hosted(self) -> list[str]:
-        """Return the names of the actors this host runs."""
-        return list(self.shells)
-
-    def arm_timers(self, actor: str, timers: dict[str, int]) -> int:
-        """Arm the timers a rebuilt core expects (key -> due ns; a due time in the past fires
-        at once); keys already armed are left as they are. Returns how many were armed."""
-        n = 0
-        for key, due_ns in timers.items():
-            if (actor, key) not in self._timer_gen and due_ns > 0:
-                self._set_timer(actor, SetTimer(key, due_ns))
-                n += 1
-        return n
+    def arm_timers(self, actor: str, timers: list[Pending]) -> int:
+        """Arm the timers a rebuilt core expects ((key, arg, due ns); a due time in the past
+        fires at once); timers already armed are left as they are. Returns how many were
+        armed."""
+        return self.dispatch.arm(actor, [(str(k), str(a), int(d)) for k, a, d in timers])
 
     # --- checkpoints -----------------------------------------------------------------------------
 
@@ -134,28 +126,30 @@ class SupervisedHost:
         self._ckpt_ext = {}
         self._ckpt_stats = {"taken": 0, "failed": 0, "last_us": 0.0, "max_us": 0.0,
                             "total_us": 0.0, "bytes": 0, "last_error": ""}
-        self._ckpt_next_ns = (self.clock.now_ns() + self._ckpt_interval_ns
-                              if self._ckpt_interval_ns and self.journal else 0)
+        self.ckpt_due_ns = (self.clock.now_ns() + self._ckpt_interval_ns
+                            if self._ckpt_interval_ns and self.journal else 0)
 
     def checkpoint_now(self) -> dict[str, Any]:
         """Take a checkpoint now (between two dispatch cycles: an ``ask`` runs in the host's
         thread); return the checkpoint numbers (tests, operators)."""
-        if not hasattr(self, "_ckpt_epochs"):
+        if self._ckpt_epochs is None:
             self.enable_checkpoints(0, {})
-        self._checkpoint(self.clock.now_ns())
+        self.checkpoint(self.clock.now_ns())
         return self.checkpoint_stats()
 
     def checkpoint_stats(self) -> dict[str, Any]:
-        """Return how many checkpoints were taken and how long they paused the host."""
-        return dict(getattr(self, "_ckpt_stats", {}))
+        """Return how many checkpoints were taken and how long they paused the host ({} before
+        checkpoints are enabled)."""
+        return dict(self._ckpt_stats)
 
-    def _checkpoint(self, now: int) -> None:
+    def checkpoint(self, now: int) -> None:
         """Pickle every hosted core (not the journal's) with the pending timers, and send it to
         the journal in this host's stream: after every batch of the cycles before, before every
-        batch of the cycles after. A failure is logged and counted, never raised."""
+        batch of the cycles after. A failure is logged and counted, never raised. Call it only
+        between two dispatch cycles, once checkpoints are enabled."""
         st = self._ckpt_stats
         if self._ckpt_interval_ns:
-            self._ckpt_next_ns = now + self._ckpt_interval_ns
+            self.ckpt_due_ns = now + self._ckpt_interval_ns
         if not self.journal:
             return
         t0 = self.clock.mono_ns()
@@ -169,17 +163,14 @@ class SupervisedHost:
             self.counters["checkpoint_errors"] += 1
             logger.warning("host {}: checkpoint failed: {!r}", self.group, exc)
             return
+        epochs = self._ckpt_epochs or {}
         meta = {"codec": CODEC, "actors": actors,
-                "epochs": {a: self._ckpt_epochs.get(a, 0) for a in actors},
-                "timers": pending_timers(self._timers, self._timer_gen, actors),
+                "epochs": {a: epochs.get(a, 0) for a in actors},
+                "timers": {a: [list(p) for p in self.dispatch.pending(a)] for a in actors},
                 "externals": {a: [list(p) for p in ps] for a, ps in externals.items()},
                 "seq": st["taken"] + 1}
-        batch = JournalBatch(self.group, now, [(CHECKPOINT_SRC, self.group, [meta, blob])])
-        if self.journal_local:
-            self.shells[self.journal].handle(batch, now)
-        else:
-            self._forward(self.journal, batch)
-            self._flush(now)
+        self._to_journal(JournalBatch(self.group, now, [(CHECKPOINT_SRC, self.group,
+                                                         [meta, blob])]), now)
         us = (self.clock.mono_ns() - t0) / 1e3
         st["taken"] += 1
         st["last_us"] = round(us, 1)
@@ -187,6 +178,8 @@ class SupervisedHost:
         st["total_us"] += us
         st["bytes"] = len(blob)
         self.counters["checkpoints"] += 1
+
+    # --- restarts --------------------------------------------------------------------------------
 
     def restart_cores(self, cores: dict[str, Any], epoch: int, reason: str,
                       rebuild: Rebuilder | None = None) -> dict[str, Any]:
@@ -203,11 +196,15 @@ class SupervisedHost:
         snapshot keys where the rebuilt core differs from the old one}}``.
         """
         now = self.clock.now_ns()
+        d = self.dispatch
         self._flush(now)
-        new, timers, mode, fallback = dict(cores), {}, "fresh", ""
-        if rebuild is not None and self.journal:
+        new: dict[str, Any] = dict(cores)
+        timers: dict[str, list[Pending]] = {}
+        mode, fallback = "fresh", ""
+        jb = d.journaled
+        if rebuild is not None and jb is not None:
             markers = {a: restart_marker(REBUILD, epoch, reason) for a in cores}
-            self._jbuf.extend(("@supervisor", a, m) for a, m in markers.items())
+            jb.extend(("@supervisor", a, m) for a, m in markers.items())
             self._flush(now)
             try:
                 got = rebuild(markers)
@@ -223,36 +220,28 @@ class SupervisedHost:
         for a in cores:
             shell = self.shells[a]
             if mode == "fresh":
-                if self.journal:
-                    self._jbuf.append(("@supervisor", a, restart_marker(FRESH, epoch, reason)))
+                if d.journaled is not None:
+                    d.journaled.append(("@supervisor", a, restart_marker(FRESH, epoch, reason)))
                 try:
                     out = shell.core.on_stop(now)
                     if out:
                         self._route(a, out, now)
                 except Exception as exc:  # noqa: BLE001 - the old core may be the broken one
                     logger.warning("actor {}: on_stop of the replaced core raised: {!r}", a, exc)
-            for key in [k for k in self._timer_gen if k[0] == a]:
-                del self._timer_gen[key]
+            d.drop_timers(a)
             shell.core = new[a]
         for a, armed in timers.items():
             self.arm_timers(a, armed)
-        if hasattr(self, "_ckpt_epochs"):
+        if self._ckpt_epochs is not None:
             self._ckpt_epochs.update(dict.fromkeys(cores, epoch))
         errors: dict[str, str] = {}
         for a in cores:
-            if self.journal:
-                self._jbuf.append(("@start", a, Control("start")))
-            try:
-                out = new[a].on_start(now)
-            except Exception as exc:  # noqa: BLE001 - reported to the caller as a failed start
+            # a failed start is reported to the caller, not to the error hook
+            exc = d.start(a, new[a], now, epoch, what="start_error", notify=False)
+            if exc is not None:
                 self.counters[f"errors.{a}"] += 1
                 errors[a] = repr(exc) or type(exc).__name__
-                if self.journal:
-                    self._jbuf.append((a, self.journal, Decision(a, "start_error", errors[a],
-                                                                 now)))
-                continue
-            if out:
-                self._route(a, out, now)
+        self._release_sends(now)
         self._flush(now)
         return {"mode": mode, "fallback": fallback, "errors": errors, "differs": differs}
 
@@ -274,7 +263,7 @@ class InertCore(Core):
 
 def stuck_where(ref: Any) -> dict[str, Any]:
     """Where a hung host's thread is stuck: ``thread``; ``frame``, its in-progress delivery
-    (``Host._route_fifo``) or None; ``unsafe``, why it cannot be replaced safely ('' if it can):
+    (``Dispatcher.route``) or None; ``unsafe``, why it cannot be replaced safely ('' if it can):
     inside a ZeroMQ call (its sockets cannot be closed from another thread) or inside the
     journal writer (the new host would share the writer with it)."""
     host = ref._actor_weakref()  # the Host object (pykka 4 keeps a weak reference on the ref)
@@ -286,9 +275,10 @@ def stuck_where(ref: Any) -> dict[str, Any]:
         unsafe = "stuck inside a ZeroMQ call"
     f, delivery = frame, None
     while f is not None:
-        if f.f_code.co_filename.endswith("journal_io.py") and not unsafe:
+        if f.f_code.co_filename.endswith(("journal/writer.py", "journal_shell.py")) and not unsafe:
             unsafe = "stuck inside the journal writer"
-        if delivery is None and f.f_code.co_name == "_route_fifo":
+        if (delivery is None and f.f_code.co_name == "route"
+                and f.f_code.co_filename.endswith("dispatch.py")):
             delivery = f
         f = f.f_back
     return {"host": host, "thread": thread, "frame": delivery, "unsafe": unsafe}
@@ -313,7 +303,8 @@ def abandon(ref: Any) -> dict[str, Any]:
         raise CmcError(f"host {host.group} cannot be abandoned safely: {where['unsafe']}")
     ident = thread.ident if thread is not None else None
     name = f"host-{host.group}"
-    items, host._jbuf = host._jbuf, []
+    d: Dispatcher = host.dispatch
+    items, d.journaled = list(d.journaled or ()), None  # nothing more is journaled
     group_out, host._group_out = host._group_out, {}
     node_out, host._node_out = host._node_out, {}
     stuck, now = "", None
@@ -326,12 +317,13 @@ def abandon(ref: Any) -> dict[str, Any]:
             items = [it for it in items if not (it[1] == dest and it[2] is msg)]
     writer = None
     if host.journal_local:
-        writer = getattr(host.shells[host.journal].core, "writer", None)
+        writer = getattr(host.shells[host.journal], "writer", None)  # JournalShell
     host.on_error = None
     host.journal, host.journal_local = "", False
+    host.supervision.journal = ""  # a checkpoint the stuck thread might still take goes nowhere
     host.dir = type(host.dir)(host.dir.node, {}, {}, {})
     host._pending_sends = {}
-    host._timers, host._timer_gen = [], {}
+    d.drop_timers()
     socks = [*host._sock_owner, *host._push.values(), host._pull]
     for shell in host.shells.values():
         shell.core = InertCore(shell.name)
@@ -355,6 +347,6 @@ def abandon(ref: Any) -> dict[str, Any]:
             "node_out": node_out, "stuck_in": stuck, "thread": thread, "writer": writer}
 
 
-__all__ = ["FRESH", "HOST_CORES", "REBUILD", "HostAbandoned", "InertCore", "SupervisedHost",
-           "abandon", "host_marker", "marker_epoch", "parse_host_marker", "restart_marker",
+__all__ = ["FRESH", "HOST_CORES", "REBUILD", "HostAbandoned", "HostSupervision", "InertCore",
+           "abandon", "host_marker", "parse_host_marker", "restart_marker",
            "snapshot_diff", "stuck_where"]

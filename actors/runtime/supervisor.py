@@ -8,16 +8,17 @@ actor within ``error_window_s``, or any exception in ``on_start``, or the host's
 Per supervision group (config ``[[supervision.groups]]``, children in start order):
 ``one_for_one`` restarts the crashed child, ``one_for_all`` every child, ``rest_for_one`` the
 child and those listed after it. More than ``max_restarts`` restarts within ``period_s``
-escalate: ``Control("halt", "supervisor: <reason>")`` to ``risk`` (and ``TradingState(HALTED)``
+escalate: ``Halt("supervisor: <reason>")`` to ``risk`` (and ``TradingState(HALTED)``
 to every leg executor, in case risk is the broken one); the group is then left alone.
 
 A restarted actor's state is rebuilt from the journal (``actors.runtime.rebuild``: its group's
 journaled
 history replayed through fresh cores, outputs discarded), then moved to a new epoch
 (``run.epoch`` bumped) so that combo and client order ids never repeat; without a readable
-journal it gets a fresh core. LegExecutors are wrapped in ``LegReconciler``: before their first
-order they adopt the venue's positions and cancel the venue's open orders that they do not know
-(a rebuilt executor knows its own). Feeds resync from a snapshot on start.
+journal it gets a fresh core. LegExecutors reconcile with their venue at every start
+(``actors.leg.reconciler``; ``wrap_leg`` turns it on): before their first order they adopt the
+venue's positions and cancel the venue's open orders that they do not know (a rebuilt executor
+knows its own). Feeds resync from a snapshot on start.
 
 A host that misses its heartbeat (``host_hung``) is stuck in a handler: its thread cannot be
 stopped from outside. ``on_hung = "replace"`` abandons it and rebuilds the host (counted as a
@@ -30,17 +31,14 @@ and carries out the actions, is ``actors.runtime.supervisor_shell.Supervisor``.
 from __future__ import annotations
 
 import collections
-import json
 import traceback
 from typing import Any, NamedTuple
 
 import msgspec
 
-from actors.core import Core, Out
+from actors.leg.reconciler import wrap_leg
 from transports.config.engine import AppConfig
 from transports.config.ops import GroupPolicy, SupervisionConfig
-from transports.wire.messages import Decision, LegOrder, SetTimer, Timer
-from transports.wire.venue_msgs import CancelReq, OpenOrders, OpenOrdersReq, Positions, PositionsReq
 
 _S = 1_000_000_000
 #: A node process restarted by the launcher gets ``epoch + restarts * EPOCH_STRIDE``; each actor
@@ -94,8 +92,9 @@ class SupervisorCore:
         self.escalations: list[tuple[int, str]] = []
 
     def on_error(self, actor: str, now_ns: int, reason: str,
-                 in_start: bool = False) -> list[Action]:
-        """A handler of ``actor`` raised: count it; a crash when frequent or in ``on_start``."""
+                 in_start: bool = False, fatal: bool = False) -> list[Action]:
+        """A handler of ``actor`` raised: count it; a crash when frequent, in ``on_start``, or
+        ``fatal`` (``actors.runtime.dispatch.fatal``: the actor's state is in doubt)."""
         if actor not in self.status:
             return []
         st = self.status[actor]
@@ -105,8 +104,8 @@ class SupervisorCore:
         win.append(now_ns)
         while win and win[0] <= now_ns - self.error_window_ns:
             win.popleft()
-        if in_start or len(win) >= self.cfg.errors_to_crash:
-            why = ("on_start raised" if in_start
+        if fatal or in_start or len(win) >= self.cfg.errors_to_crash:
+            why = ("fatal error" if fatal else "on_start raised" if in_start
                    else f"{len(win)} errors in {self.cfg.error_window_s:g}s")
             return self.crash(actor, now_ns, f"{why}: {reason}")
         return []
@@ -209,129 +208,10 @@ def raised_in_on_start(exc: BaseException) -> bool:
     return any(f.name == "on_start" for f in traceback.extract_tb(exc.__traceback__))
 
 
-class LegReconciler(Core):
-    """Wraps a fresh LegExecutor core: it trades only after adopting the venue's state.
-
-    On start it asks the venue (on the leg's own ``@oe`` socket) for open orders and positions;
-    open orders the core does not know (left by a previous incarnation) are cancelled and the list
-    asked again until it is empty; positions replace the core's. Until then every ``LegOrder`` is
-    denied (through the core's own pre-trade path, as if HALTED). A venue that does not answer is
-    asked again every ``timeout_ns``; the gate stays shut.
-    """
-
-    def __init__(self, inner: Any, timeout_ns: int) -> None:
-        super().__init__(inner.name)
-        self.inner = inner
-        self.timeout_ns = timeout_ns
-        self.done_ns = 0
-        self.rounds = 0
-        self.denied = 0
-        self.cancelled: list[str] = []
-        self.adopted: dict[str, int] = {}
-        self._have_pos = False
-        self._have_open = False
-        #: ``combo.leg.attempt`` -> epoch of the orders the executor already holds from earlier
-        #: epochs (a rebuilt executor): a LegOrder for one of them is still a duplicate
-        self.prior: dict[str, int] = {}
-        for cl in getattr(inner, "orders", ()):
-            ep, _, rest = cl.partition(".")
-            if ep.isdigit() and int(ep) != inner.epoch:
-                self.prior[rest] = int(ep)
-
-    def __getattr__(self, item: str) -> Any:
-        if item == "inner" or item.startswith("__"):
-            raise AttributeError(item)  # not set up yet (copying): never recurse
-        return getattr(self.inner, item)
-
-    def restarted(self) -> LegReconciler:
-        """A new reconciliation around the same executor (its state rebuilt from the journal):
-        it trades again only after adopting the venue's state."""
-        return LegReconciler(self.inner, self.timeout_ns)
-
-    def _ask(self, now_ns: int) -> Out:
-        self.rounds += 1
-        return [("@oe", OpenOrdersReq()), ("@oe", PositionsReq()),
-                ("@timer", SetTimer("reconcile", now_ns + self.timeout_ns))]
-
-    def on_start(self, now_ns: int) -> Out:
-        return [*self.inner.on_start(now_ns), *self._ask(now_ns)]
-
-    def on_stop(self, now_ns: int) -> Out:
-        return self.inner.on_stop(now_ns)  # type: ignore[no-any-return]
-
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        if self.prior and type(msg) is LegOrder:
-            old = self.prior.get(f"{msg.combo_id}.{msg.leg}.{msg.attempt}")
-            if old is not None:
-                return self._as_epoch(old, msg, now_ns)
-        if self.done_ns:
-            return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-        if isinstance(msg, Positions):
-            known = self.inner.contracts
-            self.adopted = {r.sym: r.qty for r in msg.list if r.sym in known and r.qty}
-            self.inner.positions = dict(self.adopted)
-            self._have_pos = True
-            return self._maybe_done(now_ns)
-        if isinstance(msg, OpenOrders):
-            orphans = [r.cl for r in msg.list if r.cl not in self.inner.orders]
-            if not orphans:
-                self._have_open = True
-                return self._maybe_done(now_ns)
-            self.cancelled += orphans
-            # the venue answers in order: the next list comes after these cancels
-            return [*(("@oe", CancelReq(cl=cl, ts=now_ns)) for cl in orphans),
-                    ("@oe", OpenOrdersReq())]
-        if isinstance(msg, Timer) and msg.key == "reconcile":
-            return self._ask(now_ns)
-        if isinstance(msg, LegOrder):
-            self.denied += 1
-            saved = self.inner.trading_state
-            self.inner.trading_state = "HALTED"
-            try:
-                return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-            finally:
-                self.inner.trading_state = saved
-        return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-
-    def _as_epoch(self, epoch: int, msg: LegOrder, now_ns: int) -> Out:
-        """Let the executor see ``msg`` in the epoch it already used for that order: it finds
-        the client order id it holds and refuses the duplicate through its own path."""
-        saved = self.inner.epoch
-        self.inner.epoch = epoch
-        try:
-            return self.inner.handle(msg, now_ns)  # type: ignore[no-any-return]
-        finally:
-            self.inner.epoch = saved
-
-    def _maybe_done(self, now_ns: int) -> Out:
-        if not (self._have_pos and self._have_open):
-            return []
-        self.done_ns = now_ns
-        detail = json.dumps({"positions": self.inner.positions, "cancelled": self.cancelled,
-                             "rounds": self.rounds, "denied": self.denied}, sort_keys=True)
-        return [("@timer", SetTimer("reconcile", 0)),
-                ("journal", Decision(self.name, "reconciled", detail, now_ns))]
-
-    def snapshot(self) -> dict[str, Any]:
-        snap: dict[str, Any] = self.inner.snapshot()
-        snap["reconcile"] = {"done": bool(self.done_ns), "at_ns": self.done_ns,
-                             "rounds": self.rounds, "cancelled": list(self.cancelled),
-                             "adopted": dict(self.adopted),
-                             "denied_before": self.denied}
-        return snap
-
-
-def wrap_leg(actor: str, core: Core, cfg: AppConfig) -> Core:
-    """Wrap a LegExecutor core in ``LegReconciler``; other cores are returned as they are."""
-    if actor.startswith("leg.") and not isinstance(core, LegReconciler):
-        return LegReconciler(core, cfg.supervision.reconcile_timeout_ms * 1_000_000)
-    return core
-
-
 def with_epoch(cfg: AppConfig, epoch: int) -> AppConfig:
     """Return ``cfg`` with ``run.epoch`` replaced."""
     return msgspec.structs.replace(cfg, run=msgspec.structs.replace(cfg.run, epoch=epoch))
 
 
-__all__ = ["EPOCH_STRIDE", "Action", "LegReconciler", "SupervisorCore", "raised_in_on_start",
-           "with_epoch", "wrap_leg"]
+__all__ = ["EPOCH_STRIDE", "Action", "SupervisorCore", "raised_in_on_start", "with_epoch",
+           "wrap_leg"]

@@ -24,6 +24,7 @@ import pykka
 from loguru import logger
 
 from actors.core import Core
+from actors.runtime.dispatch import fatal
 from actors.runtime.rebuild import RebuildUnavailable
 from actors.runtime.rebuild_driver import JOURNAL, Rebuilds
 from actors.runtime.supervised_host import abandon, host_marker, snapshot_diff, stuck_where
@@ -36,7 +37,7 @@ from actors.runtime.supervisor import (
 )
 from transports.clock import Clock
 from transports.config.engine import AppConfig
-from transports.wire.messages import Control, Decision, TradingState
+from transports.wire.messages import Decision, Halt, TradingState
 
 _S = 1_000_000_000
 
@@ -104,7 +105,7 @@ class Supervisor:
 
     def on_error(self, actor: str, exc: BaseException) -> None:
         """The hosts' error hook (runs in a host thread: only enqueues)."""
-        self._q.put(("error", actor, repr(exc), raised_in_on_start(exc)))
+        self._q.put(("error", actor, repr(exc), raised_in_on_start(exc), fatal(exc)))
 
     def restart(self, actor: str, timeout_s: float = 5.0) -> bool:
         """Restart ``actor`` now (operator); return True once it is running again."""
@@ -176,9 +177,9 @@ class Supervisor:
     def _handle(self, item: tuple[Any, ...]) -> None:
         now = self.clock.now_ns()
         if item[0] == "error":
-            _, actor, reason, in_start = item
+            _, actor, reason, in_start, is_fatal = item
             with self._lock:
-                acts = self.core.on_error(actor, now, reason, in_start)
+                acts = self.core.on_error(actor, now, reason, in_start, is_fatal)
             self._do(acts)
         elif item[0] == "beat":
             self._heartbeat()
@@ -279,7 +280,7 @@ class Supervisor:
                 "actors": actors, "host": group, "epoch": epoch, "differs": res["differs"],
                 "total_ms": round((self.clock.mono_ns() - t0) / 1e6, 3), **stats}))
         for actor, err in res["errors"].items():
-            self._q.put(("error", actor, err, True))
+            self._q.put(("error", actor, err, True, False))
 
     def _unavailable(self, actors: list[str], why: str) -> None:
         logger.warning("supervisor: {} restart from fresh cores: cannot rebuild from the "
@@ -352,7 +353,7 @@ class Supervisor:
         """Halt trading: risk goes HALTED, and every leg is told directly as well."""
         logger.critical("supervisor escalates: {}", reason)
         now = self.clock.now_ns()
-        self._send("risk", Control("halt", f"supervisor: {reason}"))
+        self._send("risk", Halt(f"supervisor: {reason}"))
         for actor in self.node.directory.actor_group:
             if actor.startswith("leg."):
                 self._send(actor, TradingState("HALTED", f"supervisor: {reason}", now))

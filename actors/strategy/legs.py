@@ -13,7 +13,8 @@ from transports.config.engine import ContractConfig
 _SYNCED = "SYNCED"
 
 def walk_levels(px: list[int], qty: list[int], clip_lots: int) -> tuple[float, int, int]:
-    """``kernels.book.walk_book`` over a BookUpdate's short level lists, in plain Python.
+    """The clip walk over a BookUpdate's short level lists, in plain Python (the tests' oracle:
+    ``tests.support.oracles.walk_book``).
 
     A clip is taken from one to three levels, so a Numba call (and an array) per walk would
     cost more than the walk. Same arithmetic, same order, so the results are bit-identical:

@@ -2,9 +2,10 @@
 
 In: ``BookUpdate`` for leg A, leg B and the FX rate; ``SessionStatus``; ``FeedHealth`` (feed
 state and venue clock offset); ``TradingState`` from the RiskSupervisor; ``ComboState`` from the
-ComboExecutor; ``Control`` (flatten, halt, resume, ``set {json}``). Out: ``ComboIntent`` to the
-ComboExecutor; ``Decision`` records to the journal (a refusal when its reason changes, parameter
-changes).
+ComboExecutor; ``Halt``, ``Resume``, ``Flatten`` (operator or risk) and ``SetParams`` (a live
+change of the pair's ``LIVE_PAIR_FIELDS``). Out: ``ComboIntent`` to the ComboExecutor;
+``Decision`` records to the journal (a refusal when its reason changes, parameter changes applied
+or refused).
 
 Gates, in order (the first that fails names the refusal, counted in ``refusals`` every time and
 journaled when the reason changes): per leg ``INVALID_<leg>``, the feed's state when not SYNCED
@@ -43,19 +44,24 @@ import numpy as np
 from actors.core import Core, Out
 from actors.risk.holdings import combo_holding
 from actors.strategy.legs import Leg, walk_levels
+from actors.topology import DEFAULT, Topology
 from kernels.lots import best_lot_pair
 from kernels.stats import zscore_init, zscore_score_push
 from transports.calendar import Calendar
-from transports.config.engine import ContractConfig, PairConfig
+from transports.config.engine import LIVE_PAIR_FIELDS, ContractConfig, PairConfig, live_update
+from transports.errors import ConfigError
 from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
     ComboState,
-    Control,
     Decision,
     FeedHealth,
+    Flatten,
+    Halt,
     LegSpec,
+    Resume,
     SessionStatus,
+    SetParams,
     TradingState,
     VenueGate,
 )
@@ -64,27 +70,24 @@ from transports.wire.messages import (
 MIN_WARM_SAMPLES = 200
 #: The longest cooldown after consecutive failed combos.
 MAX_COOLDOWN_NS = 30_000_000_000
-#: ``PairConfig`` fields a ``Control("set", json)`` may change on a running strategy (the others
-#: shape the window, the clip or the legs: they need a new core).
-SETTABLE_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",
-                             "max_slippage_ticks", "fair_basis", "max_quote_skew_ms",
-                             "retry_cooldown_ms", "hedge_budget_ms"})
 
 
 class StrategyCore(Core):
     """Pure pricing and signal logic for one pair.
 
     The pair's thresholds and the FX-derived cost are worked out at construction, on FX book
-    updates and on a ``Control("set", json)`` (``_configure``), not per tick. ``calendars`` maps
-    a venue to its trading calendar (venues without one are not checked).
+    updates and on a ``SetParams`` (``_configure``), not per tick. ``calendars`` maps a venue
+    to its trading calendar (venues without one are not checked); ``topo`` names the journal.
     """
 
     def __init__(self, name: str, pair: PairConfig, leg_a: ContractConfig, leg_b: ContractConfig,
                  fx: ContractConfig | None, combo: str = "combo", epoch: int = 1,
                  pair_index: int = 0, *,
-                 calendars: dict[str, Calendar] | None = None) -> None:
+                 calendars: dict[str, Calendar] | None = None,
+                 topo: Topology = DEFAULT) -> None:
         super().__init__(name)
         self._pair = pair
+        self.journal = topo.journal
         cals = calendars or {}
         self.a = Leg(leg_a, "A", cals.get(leg_a.venue))
         self.b = Leg(leg_b, "B", cals.get(leg_b.venue))
@@ -137,23 +140,15 @@ class StrategyCore(Core):
 
     @property
     def pair(self) -> PairConfig:
-        """The pair's config. Assigning a new one (the admin ``set`` replaces it so) rebuilds
-        every value cached from it; only ``SETTABLE_FIELDS`` may differ."""
+        """The pair's config (changed only by a ``SetParams``, which rebuilds what it caches)."""
         return self._pair
-
-    @pair.setter
-    def pair(self, new: PairConfig) -> None:
-        fixed = [f for f in PairConfig.__struct_fields__
-                 if f not in SETTABLE_FIELDS and getattr(new, f) != getattr(self._pair, f)]
-        if fixed:
-            raise ValueError(f"{self.name}: not settable on a running strategy: {fixed}")
-        self._configure(new)
 
     def _configure(self, pair: PairConfig) -> None:
         """Take ``pair`` and rebuild every value cached from it (construction and ``set``)."""
         self._pair = pair
         # per-pair constants of the hot path (same values the expressions below used to build)
         self._skew_ns = pair.max_quote_skew_ms * 1_000_000
+        self._max_age_ns = pair.max_quote_age_ms * 1_000_000
         self._z_entry = float(pair.z_entry)
         self._tax_k = 1.0 + pair.import_tax
         self._cooldown_ns = pair.retry_cooldown_ms * 1_000_000
@@ -182,7 +177,7 @@ class StrategyCore(Core):
         if reason == self._last_refusal:
             return []
         self._last_refusal = reason
-        return [("journal", Decision(self.name, "refuse", reason, now_ns))]
+        return [(self.journal, Decision(self.name, "refuse", reason, now_ns))]
 
     def _venue_block(self) -> str:
         """``VENUE_<STATE>`` when a leg's executor would deny a new order there, else ""."""
@@ -204,6 +199,10 @@ class StrategyCore(Core):
             return gate
         if now_ns < self.cooldown_until_ns:
             return "COOLDOWN"
+        a, b = self.a, self.b
+        oldest_ns = min(a.ts_event_ns - a.offset_ns, b.ts_event_ns - b.offset_ns)  # our time
+        if now_ns - oldest_ns > self._max_age_ns:
+            return "STALE_QUOTE"
         budget = self._budget_ns
         for leg in self._cal_legs:
             st = leg.calendar_state(now_ns, budget)
@@ -223,7 +222,8 @@ class StrategyCore(Core):
         return 1.0 / mid if mid else float("inf")  # as numpy's float64 division did
 
     def _parity(self, p_b_ticks: float, fx: float) -> float:
-        """``kernels.pricing.parity`` of leg B's price, inline (same operations, same order)."""
+        """Leg B's price restated in A's terms, inline (a Numba call per price would cost more;
+        the tests check it against the oracle ``tests.support.oracles.parity``, same order)."""
         p = self._pair
         return p_b_ticks * self.b.tick * fx * p.unit_factor * self._tax_k + p.premium
 
@@ -254,36 +254,36 @@ class StrategyCore(Core):
         self.trading = t.state
         return []
 
-    def on_control(self, c: Control, now_ns: int) -> Out:
-        if c.cmd == "set":
-            return self._set(c.arg, now_ns)
-        if c.cmd == "flatten":
-            self.flattening = True
-            self.halted = True
-        elif c.cmd == "halt":
-            self.halted = True
-        elif c.cmd == "resume":
-            self.halted = False
-            self.flattening = False
+    def on_halt(self, m: Halt, now_ns: int) -> Out:
+        """Open nothing until resumed (closes go on)."""
+        self.halted = True
         return []
 
-    def _set(self, arg: str, now_ns: int) -> Out:
-        """``set {"field": value, ...}``: validate the changed pair and rebuild what it caches."""
+    def on_resume(self, m: Resume, now_ns: int) -> Out:
+        """Open again; a flatten in progress stops."""
+        self.halted = False
+        self.flattening = False
+        return []
+
+    def on_flatten(self, m: Flatten, now_ns: int) -> Out:
+        """Close what the pair holds at once, reverted or not, and open nothing until resumed."""
+        self.flattening = True
+        self.halted = True
+        return []
+
+    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
+        """A live change of this pair's parameters: validated as the config file is, applied
+        whole or not at all, journaled either way (``set`` / ``set_rejected``)."""
+        detail = msgspec.json.encode(m.values).decode()
         try:
-            changes = msgspec.json.decode(arg)
-            if not isinstance(changes, dict) or not changes:
-                raise ValueError("expected a non-empty JSON object of {field: value}")
-            bad = sorted(k for k in changes if k not in SETTABLE_FIELDS)
-            if bad:
-                raise ValueError(f"not settable: {', '.join(map(str, bad))} "
-                                 f"(settable: {', '.join(sorted(SETTABLE_FIELDS))})")
-            new = msgspec.structs.replace(self._pair, **changes)
-            new = msgspec.convert(msgspec.to_builtins(new), PairConfig)
-        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, TypeError) as exc:
-            return [("journal", Decision(self.name, "set_rejected", f"{arg}: {exc}", now_ns))]
+            if m.section != f"pairs.{self._pair.name}":
+                raise ConfigError(f"{m.section}: not this strategy's pair {self._pair.name!r}")
+            new = live_update(self._pair, m.values)
+        except ConfigError as exc:
+            return [(self.journal, Decision(self.name, "set_rejected", f"{detail}: {exc}",
+                                            now_ns))]
         self._configure(new)
-        return [("journal", Decision(self.name, "set",
-                                     msgspec.json.encode(changes).decode(), now_ns))]
+        return [(self.journal, Decision(self.name, "set", detail, now_ns))]
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         if s.pair != self._pair.name:
@@ -321,15 +321,6 @@ class StrategyCore(Core):
             elif s.action == "open":
                 self.pos_dir = s.direction
         return []
-
-    def handle(self, msg: Any, now_ns: int) -> Out:
-        """``Core.handle`` with the per-tick messages dispatched first, without a name lookup."""
-        t = type(msg)
-        if t is BookUpdate:
-            return self.on_book_update(msg, now_ns)
-        if t is ComboState:
-            return self.on_combo_state(msg, now_ns)
-        return Core.handle(self, msg, now_ns)
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
         leg = self._by_venue_sym.get((u.venue, u.sym))
@@ -496,4 +487,5 @@ class StrategyCore(Core):
                 "samples": self.samples, "refusals": dict(self.refusals), "last": self.last,
                 "halted": self.halted, "flattening": self.flattening, "trading": self.trading,
                 "fail_streak": self.fail_streak, "cooldown_until_ns": self.cooldown_until_ns,
+                "params": {f: getattr(self._pair, f) for f in sorted(LIVE_PAIR_FIELDS)},
                 "feeds": {x.key: [x.feed, x.offset_ns] for x in self._gates}}

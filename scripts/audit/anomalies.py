@@ -184,6 +184,11 @@ def find_anomalies(
         for c in idx.controls
         if c["cmd"] in ("halt", "flatten", "reduce", "resume")
     ]
+    halts += [  # the supervisor restarted an actor (rebuilt or fresh)
+        _row(e["ts_ns"], what="restart", state=e["kind"], reason=e["reason"], dest=e["actor"])
+        for e in idx.lifecycle
+        if e["event"] == "restart"
+    ]
     alarms = [
         _row(d["ts_ns"], actor=d["actor"], what=d["what"], detail=d["detail"])
         for d in idx.decisions

@@ -29,12 +29,19 @@ from transports.wire.messages import (
     CancelLeg,
     ComboIntent,
     ComboState,
-    Control,
     Decision,
     ExecReport,
     FeedHealth,
+    Flatten,
+    Halt,
     LegOrder,
+    Reduce,
+    Restart,
+    Resume,
     SessionStatus,
+    SetParams,
+    Start,
+    Stop,
     TradingState,
 )
 from transports.wire.venue_msgs import (
@@ -49,6 +56,9 @@ from transports.wire.venue_msgs import (
     OrderStatus,
     Reject,
 )
+
+#: Operator and launcher commands, journaled where they arrive (``@group``): the controls table
+OPERATOR_CONTROL = frozenset({Halt, Reduce, Resume, Flatten, SetParams})
 
 TABLES = ("orders", "fills", "combos", "risk_events", "feed_health", "book_events", "decisions")
 
@@ -81,6 +91,8 @@ class JournalIndex:
         self.decisions: list[dict[str, Any]] = []
         self.sessions: list[dict[str, Any]] = []
         self.controls: list[dict[str, Any]] = []
+        #: the hosts' lifecycle markers: Start/Stop of each actor, the supervisor's Restarts
+        self.lifecycle: list[dict[str, Any]] = []
         self.events: dict[int, list[dict[str, Any]]] = {}  #: combo id -> its events, in order
         self.md: dict[str, list[tuple[int, int]]] = {}  #: venue -> (recv ts, venue ts)
         self.items = 0
@@ -192,10 +204,17 @@ class JournalIndex:
             self._decision(rec, ts, msg)
         elif t is SessionStatus and self._once(raw):
             self.sessions.append({"record": rec, "ts_ns": ts, **msgspec.structs.asdict(msg)})
-        elif t is Control and src == "@group":
-            self.controls.append(
-                {"record": rec, "ts_ns": ts, "dest": dest, "cmd": msg.cmd, "arg": msg.arg}
-            )
+        elif t in OPERATOR_CONTROL and src == "@group":
+            arg = (json.dumps(msg.values, sort_keys=True) if t is SetParams
+                   else getattr(msg, "reason", ""))
+            self.controls.append({"record": rec, "ts_ns": ts, "dest": dest,
+                                  "cmd": t.__name__.lower(), "arg": arg})
+        elif t is Start or t is Stop or t is Restart:
+            self.lifecycle.append({"record": rec, "ts_ns": ts, "actor": dest,
+                                   "event": t.__name__.lower(),
+                                   "epoch": getattr(msg, "epoch", None),
+                                   "kind": getattr(msg, "kind", ""),
+                                   "reason": getattr(msg, "reason", "")})
         elif t is CancelLeg:
             o = self._order_by_cl.get(msg.cl)
             if o is not None:

@@ -1,9 +1,9 @@
 """Per-handler profile of the hot path (a dev tool): where a tick's microseconds go.
 
-Builds the bench config's cores by direct calls in one thread (as
-``scripts.bench.tick_to_trade.run_floor``
-does), loads a snapshot for each bench venue, then alternates ``Delta`` ticks on bench-a and
-bench-b, answering every ``NewOrder`` with an immediate venue ``Reject``. Each ``core.handle`` is
+Builds the bench config's cores and routes them with the host's own ``Dispatcher`` in one
+thread (as ``scripts.bench.tick_to_trade.run_floor`` does), loads a snapshot for each bench venue,
+then alternates ``Delta`` ticks on bench-a and bench-b, answering every ``NewOrder`` with an
+immediate venue ``Reject``. Each ``core.handle`` is
 timed with ``perf_counter_ns`` and charged to (actor, message type); the decode of the venue
 frame and the encode of each ``@oe`` message are charged to pseudo-actors. Prints a table of
 per-call p50 / mean / p99 and the per-tick total.
@@ -22,6 +22,7 @@ import msgspec
 import numpy as np
 
 import kernels
+from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import build_shells
 from scripts.bench.tick_to_trade import bench_config
 from transports.clock import LiveClock
@@ -32,6 +33,44 @@ from transports.wire.venue_msgs import Delta, MdMessage, NewOrder, Reject, Snaps
 SYMS = {"bench-a": ("au2606", 30_700), "bench-b": ("GCZ6", 26_500),
         "bench-fx": ("USDCNH", 72_000)}
 WARM_TICKS = 400
+
+
+class _Timed:
+    """Times each ``handle`` of one core and charges it to (actor, message type)."""
+
+    __slots__ = ("core", "name", "prof")
+
+    def __init__(self, name: str, core: Any, prof: _Profile) -> None:
+        self.name, self.core, self.prof = name, core, prof
+
+    def handle(self, msg: Any, now_ns: int) -> Any:
+        pc = time.perf_counter_ns
+        t0 = pc()
+        out = self.core.handle(msg, now_ns)
+        t1 = pc()
+        if self.prof.recording:
+            self.prof.times[(self.name, type(msg).__name__)].append(t1 - t0)
+        return out
+
+
+class _Profile(Sink):
+    """The profile's venue (each ``@oe`` message encoded and timed) and its numbers."""
+
+    def __init__(self) -> None:
+        self.times: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
+        self.recording = False
+        self.orders: list[NewOrder] = []
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        if key != "oe":
+            return
+        t0 = time.perf_counter_ns()
+        encode(msg)
+        t1 = time.perf_counter_ns()
+        if self.recording:
+            self.times[("(encode)", type(msg).__name__)].append(t1 - t0)
+        if isinstance(msg, NewOrder):
+            self.orders.append(msg)
 
 
 def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
@@ -45,42 +84,19 @@ def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
     clock = LiveClock()
     names = {a for g in cfg.placement.groups for a in g.actors} - {"journal"}  # type: ignore[union-attr]
     shells = build_shells(cfg, "/x", clock, LatencyRecorder(), None, names)
-    cores = {n: s.core for n, s in shells.items()}
+    prof = _Profile()
+    cores = {n: _Timed(n, s.core, prof) for n, s in shells.items()}
     md = Codec[Any](MdMessage)
     pc = time.perf_counter_ns
-    times: dict[tuple[str, str], list[int]] = collections.defaultdict(list)
-    recording = [False]
-    orders: list[NewOrder] = []
+    times, orders = prof.times, prof.orders
+    disp = Dispatcher(cores, prof, journaling=False, fire=False)
 
     def run(dest: str, msg: Any, now_ns: int) -> None:
-        fifo = collections.deque([(dest, msg)])
-        while fifo:
-            d, m = fifo.popleft()
-            core = cores.get(d)
-            if core is None:
-                continue
-            t0 = pc()
-            out = core.handle(m, now_ns)
-            t1 = pc()
-            if recording[0]:
-                times[(d, type(m).__name__)].append(t1 - t0)
-            for d2, m2 in out:
-                if d2 == "@oe":
-                    t0 = pc()
-                    encode(m2)
-                    t1 = pc()
-                    if recording[0]:
-                        times[("(encode)", type(m2).__name__)].append(t1 - t0)
-                    if isinstance(m2, NewOrder):
-                        orders.append(m2)
-                elif d2[0] != "@":
-                    fifo.append((d2, m2))
+        disp.route("@md", [(dest, msg)], now_ns)
 
     now = clock.now_ns()
-    for core in cores.values():
-        for d, m in core.on_start(now):
-            if d[0] != "@":
-                run(d, m, now)
+    for name, timed in cores.items():
+        disp.start(name, timed.core, now)
     for venue, (sym, mid) in SYMS.items():
         snap = Snapshot(sym=sym, seq=0, ts=now, b=[(mid - 1 - i, 100) for i in range(5)],
                         a=[(mid + 1 + i, 100) for i in range(5)])
@@ -91,12 +107,12 @@ def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
         sym, mid = SYMS[venue]
         seqs[venue] += 1
         frame = encode(Delta(sym=sym, seq=seqs[venue], ts=now, b=[(mid - 1, 100 + i % 7)], a=[]))
-        recording[0] = i >= WARM_TICKS
+        prof.recording = i >= WARM_TICKS
         n_before = len(orders)
         t0 = pc()
         msg = md.decode(frame)
         t1 = pc()
-        if recording[0]:
+        if prof.recording:
             times[("(decode)", "Delta")].append(t1 - t0)
         run(f"feed.{venue}", msg, clock.now_ns())
         for o in orders[n_before:]:

@@ -24,10 +24,11 @@ from transports.config.engine import load_config
 from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
-    Control,
     ExecReport,
+    Halt,
     LegOrder,
     LegSpec,
+    Resume,
 )
 
 
@@ -88,9 +89,9 @@ def halt_to_executors(n: int = 200) -> dict[str, Any]:
     try:
         legs = [a for a in node.shells if a.startswith("leg.")]
         for i in range(n):
-            node.tell("risk", Control("halt", f"bench {i}"))
+            node.tell("risk", Halt(f"bench {i}"))
             _wait_count(node, "risk_to_executor", (2 * i + 1) * len(legs))
-            node.tell("risk", Control("resume", f"bench {i}"))
+            node.tell("risk", Resume(f"bench {i}"))
             _wait_count(node, "risk_to_executor", (2 * i + 2) * len(legs))
         samples = node.latency.samples("risk_to_executor").tolist()
     finally:

@@ -1,7 +1,8 @@
 """``cmc bench tick-to-trade``: the floor against the actor pipeline, measured in one run.
 
 - **floor**: decode the venue frame → Feed → Book → Strategy → ComboExecutor → LegExecutor →
-  encode the order, as direct calls in one thread (the same cores, no host, no threads).
+  encode the order, as direct calls in one thread (the same cores and the host's own
+  ``Dispatcher``, no host, no threads, no journal).
 - **pipeline**: the real engine node(s) fed by a load generator process over ZeroMQ (ipc), in
   the default placement (one process; the hot path shares one dispatcher thread) and in a
   multi-process placement (Feed+Book in one process, Strategy+executors in another, joined by
@@ -13,7 +14,6 @@
 
 from __future__ import annotations
 
-import collections
 import os
 import signal
 import subprocess
@@ -29,6 +29,7 @@ import zmq
 from loguru import logger
 
 import kernels
+from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import Node, build_shells
 from scripts.launch.process import configure_logging
 from transports.clock import LiveClock, perf_ns
@@ -65,6 +66,21 @@ def _pcts(samples_ns: np.ndarray) -> dict[str, float]:
 # --- the floor -----------------------------------------------------------------------------------
 
 
+class _FloorSink(Sink):
+    """The floor's venue: each ``@oe`` message is encoded; a NewOrder's send time is taken."""
+
+    def __init__(self) -> None:
+        self.orders: list[NewOrder] = []
+        self.sent_ns: list[int] = []
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        if key == "oe":
+            encode(msg)
+            if isinstance(msg, NewOrder):
+                self.sent_ns.append(perf_ns())  # same instant the pipeline stamps
+                self.orders.append(msg)
+
+
 def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
     """Run the same cores by direct calls in this thread; return latency percentiles (µs)."""
     clock = LiveClock()
@@ -73,31 +89,16 @@ def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
     cores = {n: s.core for n, s in shells.items()}
     md = Codec[Any](MdMessage)
     now = clock.now_ns()
-    orders: list[NewOrder] = []
-    sent_ns: list[int] = []
+    sink = _FloorSink()
+    orders, sent_ns = sink.orders, sink.sent_ns
+    # the host's routing without the host: no journal, timers armed but never due here
+    disp = Dispatcher(cores, sink, journaling=False, fire=False)
 
     def run(dest: str, msg: Any, now_ns: int) -> None:
-        # the host's routing without the host: FIFO, run to completion, same-thread calls
-        fifo = collections.deque([(dest, msg)])
-        while fifo:
-            d, m = fifo.popleft()
-            core = cores.get(d)
-            if core is None:
-                continue
-            for d2, m2 in core.handle(m, now_ns):
-                if d2 == "@oe":
-                    encode(m2)
-                    if isinstance(m2, NewOrder):
-                        sent_ns.append(perf_ns())  # same instant the pipeline stamps
-                        orders.append(m2)
-                elif d2[0] != "@":
-                    fifo.append((d2, m2))
+        disp.route("@md", [(dest, msg)], now_ns)
 
     for name, core in cores.items():
-        for d, m in core.on_start(now):
-            if d[0] != "@":
-                run(d, m, now)
-        del name
+        disp.start(name, core, now)
     syms = {"bench-a": ("au2606", 30_700), "bench-b": ("GCZ6", 26_500),
             "bench-fx": ("USDCNH", 72_000)}
     for venue, (sym, mid) in syms.items():

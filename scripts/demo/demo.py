@@ -16,6 +16,7 @@ import zmq
 from loguru import logger
 
 import kernels
+from actors.runtime.instruments import check_instruments
 from actors.runtime.node import Node
 from scripts.demo.md_audit import decisions_on_unusable_book
 from scripts.demo.summary import build_summary, check_summary
@@ -23,7 +24,7 @@ from scripts.launch.process import SimProcess, configure_logging, new_run_dir, n
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config
 from transports.errors import DemoFailed
-from transports.wire.messages import Control
+from transports.wire.messages import Flatten, Halt
 
 
 def _wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
@@ -62,6 +63,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
     node: Node | None = None
     try:
         sim.wait_ready()
+        logger.info("instruments of {} checked against the venues",
+                    check_instruments(cfg, ctx, sock_dir))
         logger.info("warmed {} kernels", n_kernels)
         pl = cfg.placement
         assert pl is not None
@@ -85,7 +88,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         # stop opening, close what is open, then halt (which cancels anything still working)
         strategies = [f"strategy.{p.name}" for p in cfg.pairs]
         for s in strategies:
-            node.tell(s, Control("flatten"))
+            node.tell(s, Flatten("shutdown"))
 
         def flat() -> bool:
             assert node is not None
@@ -94,7 +97,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
 
         if not _wait(flat, 15.0):
             logger.warning("strategies not flat 15 s after flatten")
-        node.tell("risk", Control("halt", "shutdown"))
+        node.tell("risk", Halt("shutdown"))
         snaps = {a: node.query(a) for a in node.shells}
         host_counters = node.host_counters()
         latency = node.latency.summary_us()

@@ -1,7 +1,7 @@
 """Independent check, from the journal alone, that no decision used an unusable book.
 
 A book is unusable from the moment the Feed invalidates it (``BookInvalid``, any reason) or the
-Book rejects its data (``Control("resync")`` to the Feed) until the Feed receives a fresh
+Book rejects its data (``Resync`` to the Feed) until the Feed receives a fresh
 snapshot for it (a ``snapshot`` frame on ref); a book flagged only for being quiet
 (``book_stale``) is usable again at its next delta. Every ``ComboIntent`` is checked against
 the state of each leg it prices (both legs and the FX rate).
@@ -27,8 +27,8 @@ def decisions_on_unusable_book(journal: str | Path, cfg: AppConfig) -> dict[str,
             tag = msg[0]
             if tag == "BookInvalid" and dest.startswith("book."):
                 bad[f"{msg[1]}:{msg[2]}"] = msg[3]
-            elif tag == "Control" and msg[1] == "resync" and dest.startswith("feed."):
-                bad[f"{dest[5:]}:{msg[2]}"] = "book_rejected"
+            elif tag == "Resync" and dest.startswith("feed."):
+                bad[f"{dest[5:]}:{msg[1]}"] = "book_rejected"
             elif tag == "ComboIntent" and dest == "combo":
                 decisions += 1
                 legs = pairs.get(msg[2], [])

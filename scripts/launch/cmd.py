@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import click
@@ -17,8 +18,10 @@ from transports.errors import CmcError, ConfigError
 @click.option("--sock", "sock_dir", default=None, hidden=True)
 @click.option("--run-dir", default=None, hidden=True)
 @click.option("--epoch", type=int, default=None, hidden=True)
+@click.option("--params", "params_json", default=None, hidden=True,
+              help="JSON {section: {field: value}}: live parameters set so far (a restart).")
 def launch(conf: str, quiet: bool, child: str | None, sock_dir: str | None, run_dir: str | None,
-           epoch: int | None) -> None:
+           epoch: int | None, params_json: str | None) -> None:
     """Start the nodes CONF places, supervised, until SIGTERM or SIGINT; then flatten and exit.
 
     Exit code 0 after an orderly shutdown; 2 on a configuration error (the message names the
@@ -30,7 +33,8 @@ def launch(conf: str, quiet: bool, child: str | None, sock_dir: str | None, run_
         if child is not None:
             if sock_dir is None or run_dir is None or epoch is None:
                 raise click.UsageError("--child needs --sock, --run-dir and --epoch")
-            sys.exit(run_child(conf, child, sock_dir, run_dir, epoch))
+            params = json.loads(params_json) if params_json else None
+            sys.exit(run_child(conf, child, sock_dir, run_dir, epoch, params))
         sys.exit(run_launch(conf, quiet))
     except ConfigError as exc:
         click.echo(f"cmc launch: configuration error: {exc}", err=True)

@@ -7,9 +7,12 @@ status file, serves the admin socket and the optional metrics endpoint, and rest
 process that dies (``[supervision.nodes]`` intensity; past it trading is HALTED).
 
 On SIGTERM or SIGINT (or the admin ``shutdown`` command): flatten per ``[launch].shutdown``
-(``Control("flatten")`` to every strategy, then wait until every pair is flat, bounded), halt
-(every executor cancels what is still working; wait until nothing is open, bounded), stop the
-child nodes, stop this node (which flushes the journal), stop the gateways, exit 0.
+(``Flatten`` to every strategy, then wait until every pair is flat, bounded), halt (every
+executor cancels what is still working; wait until nothing is open, bounded), stop the child
+nodes, stop this node (which flushes the journal), stop the gateways, exit 0.
+
+Live parameters (``cmc admin set``) are in the launcher's config copy too: a child node process
+started again gets them (``--params``), so its fresh cores keep what was set.
 """
 
 from __future__ import annotations
@@ -27,17 +30,18 @@ from loguru import logger
 
 import kernels
 from actors.admin import AdminCore, journal_detail
-from actors.runtime.node import actor_names, check_placement, fill_address
+from actors.runtime.instruments import check_instruments
+from actors.runtime.node import actor_names, check_placement, fill_address, topology
 from actors.runtime.node_runtime import Cluster, CtlServer, NodeRuntime, ctl_address, safe
 from actors.runtime.supervisor import EPOCH_STRIDE, with_epoch
 from scripts.launch.process import configure_logging, new_run_dir, new_sock_dir
 from scripts.launch.procs import Child, RestartBudget, cmc_cmd
 from transports.clock import LiveClock
-from transports.config.engine import AppConfig, load_config
+from transports.config.engine import AppConfig, live_params, load_config, with_params
 from transports.config.ops import check_ops
 from transports.errors import CmcError, ConfigError
 from transports.journal.intent_wal import starting_epoch
-from transports.wire.messages import Control, Decision
+from transports.wire.messages import Decision, Flatten, Halt
 
 
 def load_launch_config(conf: str) -> AppConfig:
@@ -166,6 +170,9 @@ class Launcher:
             self.gateways[gw] = child
             child.start()
             child.wait_ready(cfg.launch.ready_timeout_s)
+        # a venue whose tick, lot or currency differs from the config stops the start here
+        checked = check_instruments(cfg, self.ctx, self.sock_dir)
+        logger.info("instruments of {} checked against the venues", checked)
         logger.info("warmed {} kernels", kernels.warm_up())
         for n in cfg.placement.nodes[1:]:
             child = self._child_node(n.name)
@@ -214,20 +221,31 @@ class Launcher:
         if not self.budgets[name].allow(self.clock.mono_ns()):
             child.state = "failed"
             reason = f"launcher: node {name} died (exit {code}) past its restart intensity"
-            safe(lambda: self.cluster.send("risk", Control("halt", reason)))
+            safe(lambda: self.cluster.send(topology(self.cfg).risk, Halt(reason)))
             self.write_status()
             logger.critical(reason)
             return
         child.restarts += 1
         epoch = self.cfg.run.epoch + child.restarts * EPOCH_STRIDE
-        child.start(["--epoch", str(epoch)])
+        params = live_params(self.cfg)  # what `cmc admin set` changed so far
+        child.start(["--epoch", str(epoch), "--params", json.dumps(params)])
         try:
             child.wait_ready(self.cfg.launch.ready_timeout_s)
         except CmcError as exc:
             logger.error("restart of node {} failed: {}", name, exc)
             return  # seen as dead again on the next pass
+        self._set_since(name, params)
         self.journal("node_restart", {"node": name, "epoch": epoch, "restarts": child.restarts})
         self.write_status()
+
+    def _set_since(self, node: str, params: dict[str, dict[str, Any]]) -> None:
+        """Give ``node`` what was set after it was started with ``params`` (an admin ``set``
+        that came while it was starting could not reach it)."""
+        for section, values in live_params(self.cfg).items():
+            changed = {k: v for k, v in values.items() if params[section].get(k) != v}
+            if changed:
+                safe(lambda s=section, c=changed: self.cluster.on_node(
+                    node, "set_params", {"section": s, "values": c}))
 
     # --- stop ------------------------------------------------------------------------------------
 
@@ -245,11 +263,12 @@ class Launcher:
         self.write_status("stopping")
         cfg, cl = self.cfg, self.cluster
         logger.info("shutting down ({})", self.stop_reason or "signal")
-        strategies = [f"strategy.{p.name}" for p in cfg.pairs]
+        topo = topology(cfg)
+        strategies = list(topo.strategies)
         if cl is not None:
             if cfg.launch.shutdown == "flatten":
                 for s in strategies:
-                    safe(lambda s=s: cl.control(s, "flatten"))
+                    safe(lambda s=s: cl.tell(s, Flatten("shutdown")))
 
                 def flat() -> bool:
                     snaps = [cl.query(s) for s in strategies]
@@ -257,8 +276,8 @@ class Launcher:
 
                 if not self._wait(flat, cfg.launch.flatten_timeout_s):
                     logger.warning("pairs not flat {}s after flatten", cfg.launch.flatten_timeout_s)
-            safe(lambda: cl.control("risk", "halt", "shutdown"))
-            legs = [a for a in cl.actors() if a.startswith("leg.")]
+            safe(lambda: cl.tell(topo.risk, Halt("shutdown")))
+            legs = [a for a in topo.legs if a in cl.node_of]
 
             def nothing_open() -> bool:
                 return all(not cl.query(leg).get("open") for leg in legs)
@@ -296,9 +315,13 @@ def run_launch(conf: str, quiet: bool = False) -> int:
     return 0
 
 
-def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int) -> int:
-    """Run one child node of a launch (started by the launcher, not by hand)."""
+def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
+              params: dict[str, dict[str, Any]] | None = None) -> int:
+    """Run one child node of a launch (started by the launcher, not by hand); ``params`` are
+    the live parameters set so far (``live_params`` of the launcher's config)."""
     cfg = load_config(conf)
+    for section, values in (params or {}).items():
+        cfg = with_params(cfg, section, values)
     out = Path(run_dir)
     cfg = with_epoch(cfg, starting_epoch(epoch, out))  # above any epoch its WAL already used
     configure_logging(out, cfg.run.log_level)

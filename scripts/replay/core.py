@@ -3,17 +3,17 @@
 For each dispatcher group of the run, fresh cores are built from the run's ``config.json`` with
 ``build_shells`` (no sockets are opened, no journal sink). Every item the journal recorded as
 coming from outside the group (source ``@md``, ``@ref``, ``@oe``, ``@timer``, ``@group``,
-``@start``, ``@stop``) is fed to its destination core at the batch's ``ts_ns``, and the cores'
-outputs are routed inside the group exactly as ``Host._route`` does: FIFO, run to completion,
-derived book data delivered but not compared, ``@timer`` requests dropped (the journal holds the
-timers that fired), frames for ``@`` sockets and messages for other groups collected instead of
-sent. Every delivery and socket frame the replay produces must equal the journal's next item,
-byte for byte; the ``Decision``\\s a group sent to the journal must equal those the journal wrote.
-CHECKPOINT records change nothing in the replay: each one's cores are compared with the
-replayed cores by their snapshots (``checkpoints`` in the result). The routing itself is
-``actors.runtime.group_router.GroupRouter`` (the supervisor's rebuild of restarted
-actors uses it too); restart markers are read as the live rebuild acted
-(``actors.runtime.rebuild``).
+``@start``, ``@stop``, ``@supervisor``) is fed to its destination core at the batch's ``ts_ns``,
+and the cores' outputs are routed inside the group by the host's own dispatcher
+(``actors.runtime.dispatch``): FIFO, run to completion, derived book data delivered but not
+compared, ``@timer`` requests only tracked (the journal holds the timers that fired), frames for
+``@`` sockets and messages for other groups collected instead of sent. Every delivery and
+socket frame the replay produces must equal the journal's next item, byte for byte; the
+``Decision``\\s a group sent to the journal must equal those the journal wrote. CHECKPOINT
+records change nothing in the replay: each one's cores are compared with the replayed cores by
+their snapshots (``checkpoints`` in the result). Restarts (``actors.runtime.group_router.
+GroupRouter``, which the supervisor's rebuild of restarted actors uses too) are read as the live
+rebuild acted (``actors.runtime.rebuild``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from typing import Any
 import msgspec
 
 from actors.runtime.checkpoint import load_cores
+from actors.runtime.dispatch import NOT_JOURNALED
 from actors.runtime.group_router import GroupRouter, Observer
-from actors.runtime.host import NOT_JOURNALED
 from actors.runtime.node import build_shells
 from actors.runtime.rebuild import adopt
 from actors.runtime.supervised_host import snapshot_diff
@@ -129,7 +129,7 @@ class Verifier:
         base = self.cfg.run.epoch
         self.routers = {
             g: GroupRouter({n: self.wrap(n, c) for n, c in build_cores(self.cfg, a).items()},
-                           observer, self._fresh, build=self._build,
+                           observer, build=self._build,
                            adopt=functools.partial(adopt, self._build), base_epoch=base)
             for g, a in placement.items()
             if g in wanted and a
@@ -142,9 +142,6 @@ class Verifier:
         self.divergence: dict[str, Any] | None = None
         self.reader = JournalReader(journal)
         self._decisions_seen: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
-
-    def _fresh(self, actor: str) -> Any:
-        return self.wrap(actor, build_cores(self.cfg, [actor])[actor])
 
     def _build(self, actor: str, epoch: int) -> Any:
         return self.wrap(actor, build_cores(with_epoch(self.cfg, epoch), [actor])[actor])
@@ -286,7 +283,7 @@ class Verifier:
 
     def _check_decisions(self) -> None:
         for g, router in self.routers.items():
-            sent = [encode(m) for _s, d, m in router.collected if d == JOURNAL]
+            sent = [encode(m) for d, m in router.collected if d == JOURNAL]
             seen = self._decisions_seen.get(g, [])
             for k, enc in enumerate(sent):
                 if k >= len(seen) or seen[k][1] != enc:
@@ -315,7 +312,7 @@ class Verifier:
 
     def cross_group(self) -> dict[str, int]:
         """Messages sent to other groups against what the journal shows them receiving."""
-        out = [m for r in self.routers.values() for _s, d, m in r.collected if d != JOURNAL]
+        out = [m for r in self.routers.values() for d, m in r.collected if d != JOURNAL]
         # derived book data is not journaled: a group fed it by another cannot be replayed alone
         return {"sent": len(out), "unjournaled": sum(type(m) in NOT_JOURNALED for m in out)}
 

@@ -1,16 +1,16 @@
 """What-if replay (``cmc replay --set KEY=VALUE --fill-model book``).
 
-The recorded market data (``@md``, ``@ref``) and operator commands (``Control`` flatten, halt,
-reduce, resume told from outside) drive fresh cores of every actor, built from the run's config
-with the ``--set`` changes, in one FIFO router (the host's rules; cross-group hops become calls).
-Timers run on the replay clock. Orders go to a ``BookVenue`` per venue (``scripts.replay.venue``)
-which fills them against the replayed books with the venue's recorded round trip. The result is
-the ``cmc demo`` summary computed from the simulated orders and fills, plus what changed.
+The recorded market data (``@md``, ``@ref``) and operator commands (``Flatten``, ``Halt``,
+``Reduce``, ``Resume`` told from outside) drive fresh cores of every actor, built from the run's
+config with the ``--set`` changes, in one ``actors.runtime.dispatch.Dispatcher`` (the host's
+rules; cross-group hops become calls). Timers run on the replay clock. Orders go to a
+``BookVenue`` per venue (``scripts.replay.venue``) which fills them against the replayed books
+with the venue's recorded round trip. The result is the ``cmc demo`` summary computed from the
+simulated orders and fills, plus what changed.
 """
 
 from __future__ import annotations
 
-import collections
 import heapq
 import json
 from collections.abc import Callable
@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import actor_names
 from scripts.demo.summary import build_summary
 from scripts.replay.core import build_cores
@@ -27,10 +28,11 @@ from transports.config.engine import AppConfig
 from transports.journal.format import T_BATCH, decode_batch_raw, decode_item, is_map
 from transports.journal.reader import JournalReader
 from transports.journal.writer import base_path
-from transports.wire.messages import ComboIntent, Control, Decision, Timer
+from transports.wire.messages import ComboIntent, Decision, Flatten, Halt, Reduce, Resume
 from transports.wire.venue_msgs import Ack, NewOrder
 
-OPERATOR_CMDS = frozenset({"flatten", "halt", "reduce", "resume"})
+#: operator commands a what-if replays (told from outside the group, journaled from ``@group``)
+OPERATOR_CMDS: tuple[type, ...] = (Flatten, Halt, Reduce, Resume)
 #: how long after the last recorded event timers and venue answers still run
 TAIL_NS = 15_000_000_000
 
@@ -70,7 +72,7 @@ def read_recorded(journal: str | Path, progress: Callable[[int], None] | None = 
                     acks.append((dest[4:], m.cl, ts))
             elif src == "@group" and not is_map(raw):
                 m = decode_item(src, dest, raw)
-                if isinstance(m, Control) and m.cmd in OPERATOR_CMDS:
+                if isinstance(m, OPERATOR_CMDS):
                     inputs.append((ts, len(inputs), src, dest, m))
             elif dest == "combo" and not is_map(raw):
                 m = decode_item(src, dest, raw)
@@ -82,16 +84,40 @@ def read_recorded(journal: str | Path, progress: Callable[[int], None] | None = 
     return Recorded(inputs, sends, acks, intents, first, last)
 
 
+class _Effects(Sink):
+    """Where a what-if's effects go: orders to the simulated venues, decisions kept."""
+
+    def __init__(self, sim: WhatIf) -> None:
+        self.sim = sim
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        sim = self.sim
+        v = sim.venues.get(actor[4:]) if key == "oe" else None
+        if v is not None:
+            heapq.heappush(sim._venue_q,
+                           (sim.now + v.rtt_ns // 2, sim._next_seq(), "arrive", v.venue, msg))
+
+    def forward(self, dest: str, msg: Any) -> None:
+        if dest == "journal":
+            self.sim.decisions.append(msg)
+
+    def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
+        # as the host: counted and kept, the run goes on
+        self.sim.errors[actor] = self.sim.errors.get(actor, 0) + 1
+        self.sim.decisions.append(Decision(actor, "error", repr(exc), now_ns))
+
+
 class WhatIf:
-    """Every actor's core in one router, a replay clock, timers and the book fill model."""
+    """Every actor's core in one dispatcher, a replay clock, timers and the book fill model."""
 
     def __init__(self, cfg: AppConfig, rtt_ns: dict[str, int]) -> None:
         self.cfg = cfg
         names = [a for a in actor_names(cfg) if a != "journal"]
         self.cores = build_cores(cfg, names)
         self.order = [n for n in names if n in self.cores]
-        self._timers: list[tuple[int, int, str, str]] = []
-        self._gen: dict[tuple[str, str], int] = {}
+        self.now = 0
+        self.dispatch = Dispatcher(self.cores, _Effects(self), journaling=False,
+                                   observe=self._observe)
         self._venue_q: list[tuple[int, int, str, str, Any]] = []
         self._seq = 0
         self.intents: list[ComboIntent] = []
@@ -119,50 +145,25 @@ class WhatIf:
         self._seq += 1
         return self._seq
 
+    def _observe(self, actor: str, msg: Any, _core: Any, _now: int) -> None:
+        if type(msg) is ComboIntent:
+            self.intents.append(msg)
+
     def route(self, src: str, out: list[tuple[str, Any]], now: int) -> None:
-        """Deliver ``out`` and everything it causes (the host's FIFO, one group)."""
-        fifo = collections.deque((src, d, m) for d, m in out)
-        cores = self.cores
-        while fifo:
-            sender, dest, msg = fifo.popleft()
-            core = cores.get(dest)
-            if core is not None:
-                if type(msg) is ComboIntent:
-                    self.intents.append(msg)
-                try:
-                    more = core.handle(msg, now)
-                except Exception as exc:  # noqa: BLE001 - as the host: log it, go on
-                    self.errors[dest] = self.errors.get(dest, 0) + 1
-                    self.decisions.append(Decision(dest, "error", repr(exc), now))
-                    continue
-                if more:
-                    fifo.extend((dest, d, m) for d, m in more)
-            elif dest == "@timer":
-                seq = self._next_seq()
-                self._gen[(sender, msg.key)] = seq
-                if msg.due_ns > 0:
-                    heapq.heappush(self._timers, (msg.due_ns, seq, sender, msg.key))
-            elif dest == "@oe":
-                v = self.venues.get(sender[4:])
-                if v is not None:
-                    heapq.heappush(
-                        self._venue_q,
-                        (now + v.rtt_ns // 2, self._next_seq(), "arrive", v.venue, msg),
-                    )
-            elif dest == "journal":
-                self.decisions.append(msg)
+        """Deliver ``out`` and everything it causes (``Dispatcher.route``) at ``now``."""
+        self.now = now
+        self.dispatch.route(src, out, now)
 
     def _due(self) -> int:
-        t = self._timers[0][0] if self._timers else 1 << 62
+        t = self.dispatch.next_due()
         q = self._venue_q[0][0] if self._venue_q else 1 << 62
-        return min(t, q)
+        return min(q, 1 << 62 if t is None else t)
 
     def _step(self) -> None:
-        if self._timers and (not self._venue_q or self._timers[0][0] <= self._venue_q[0][0]):
-            due, seq, actor, key = heapq.heappop(self._timers)
-            if self._gen.get((actor, key)) == seq:
-                del self._gen[(actor, key)]
-                self.route("@timer", [(actor, Timer(key, due))], due)
+        t = self.dispatch.next_due()
+        if t is not None and (not self._venue_q or t <= self._venue_q[0][0]):
+            self.now = t
+            self.dispatch.fire_due(t)
             return
         ts, _seq, kind, venue, msg = heapq.heappop(self._venue_q)
         v = self.venues[venue]
@@ -175,9 +176,9 @@ class WhatIf:
 
     def run(self, rec: Recorded) -> None:
         """Start the cores at the first recorded time, feed every input, run the tail."""
-        t0 = rec.first_ts
+        t0 = self.now = rec.first_ts
         for name in self.order:
-            self.route(name, self.cores[name].on_start(t0), t0)
+            self.dispatch.start(name, self.cores[name], t0)
         for ts, _seq, src, dest, msg in rec.inputs:
             while self._due() <= ts:
                 self._step()
@@ -185,8 +186,9 @@ class WhatIf:
         end = rec.last_ts + TAIL_NS
         while self._due() <= end:
             self._step()
+        self.now = end
         for name in self.order:
-            self.route(name, self.cores[name].on_stop(end), end)
+            self.dispatch.stop(name, self.cores[name], end)
 
     def truth(self, windows: list[dict[str, Any]]) -> dict[str, Any]:
         """Return a simulator-truth-like record of the simulated venue (for build_summary)."""

@@ -20,19 +20,22 @@ import zmq.auth
 from click.testing import CliRunner
 
 from actors.admin import AdminCore
+from actors.runtime.node import param_holders
 from scripts.admin.client import keygen, request
 from scripts.cli import main as cli
 from transports.admin_server import AdminServer
 from transports.config.engine import AppConfig, load_config
 from transports.config.ops import AdminConfig
 from transports.errors import ConfigError
+from transports.wire.messages import Flatten, Halt, Msg
 
 
 class FakeCluster:
     """Records what the admin asked actors to do; answers queries with canned snapshots."""
 
     def __init__(self) -> None:
-        self.controls: list[tuple[str, str, str]] = []
+        self.sent: list[tuple[str, Msg]] = []  #: typed messages told to actors
+        self.params: list[tuple[str, dict[str, Any]]] = []  #: live changes (every node)
         self.ops: list[tuple[str, str, dict[str, Any]]] = []
         self.nodes = ["engine"]
         self.node_of = {a: "engine" for a in ("risk", "combo", "leg.shfe", "strategy.au-gc")}
@@ -40,8 +43,12 @@ class FakeCluster:
     def actors(self) -> list[str]:
         return list(self.node_of)
 
-    def control(self, actor: str, cmd: str, arg: str = "") -> None:
-        self.controls.append((actor, cmd, arg))
+    def tell(self, actor: str, msg: Msg) -> None:
+        self.sent.append((actor, msg))
+
+    def set_params(self, section: str, values: dict[str, Any]) -> dict[str, Any]:
+        self.params.append((section, values))
+        return {"engine": {"told": param_holders(load_config(None), section)}}
 
     def op(self, actor: str, cmd: str, args: dict[str, Any] | None = None,
            timeout_s: float = 2.0) -> Any:
@@ -81,7 +88,8 @@ class FakeBackend:
 
     def state(self) -> tuple[Any, ...]:
         """Everything a command could change."""
-        return (list(self.cluster.controls), list(self.cluster.ops), self.cfg, self.shutdowns)
+        return (list(self.cluster.sent), list(self.cluster.params), list(self.cluster.ops),
+                self.cfg, self.shutdowns)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +140,8 @@ def test_an_allowlisted_client_runs_commands_and_each_is_journaled(server: Any,
     _srv, _core, backend, ep = server
     reply = request(ep, str(keys), "halt", {"reason": "test"}, timeout_s=3, rid="r1")
     assert reply["ok"] and reply["id"] == "r1"
-    assert backend.cluster.controls[-1][:2] == ("risk", "halt")
+    dest, msg = backend.cluster.sent[-1]
+    assert dest == "risk" and isinstance(msg, Halt) and msg.reason.endswith(": test")
     what, detail = backend.journaled[-1]
     assert what == "halt" and detail["ok"] and detail["key"].startswith("client:")
     assert request(ep, str(keys), "status", timeout_s=3)["result"]["state"] == "running"
@@ -190,10 +199,12 @@ def test_malformed_and_oversized_frames_get_an_error_and_change_nothing(server: 
 def test_a_repeated_request_id_is_answered_not_reexecuted(server: Any, keys: Path) -> None:
     _srv, core, backend, ep = server
     first = request(ep, str(keys), "flatten", timeout_s=3, rid="dup-1")
-    n = len(backend.cluster.controls)
+    assert [(d, type(m)) for d, m in backend.cluster.sent] == [("strategy.au-gc", Flatten),
+                                                                ("risk", Flatten)]
+    n = len(backend.cluster.sent)
     again = request(ep, str(keys), "flatten", timeout_s=3, rid="dup-1")
     assert again["duplicate"] is True and again["result"] == first["result"]
-    assert len(backend.cluster.controls) == n
+    assert len(backend.cluster.sent) == n
     assert core.counters["executed"] == 1 and core.counters["duplicates"] == 1
 
 
@@ -210,16 +221,35 @@ def test_set_validates_against_the_config_types(server: Any, keys: Path) -> None
                             ("pairs.au-gc.z_window", 100, "not a live parameter"),
                             ("pairs.nope.z_entry", 1.0, "unknown pair"),
                             ("risk.max_orders_per_s", 0, ">= 1"),
+                            ("risk.home_ccy", "USD", "not a live parameter"),
                             ("sim.seed", 1, "unknown parameter")]:
         r = set_(key, value)
         assert not r["ok"] and why in r["error"], (key, r)
-    assert backend.cfg is cfg0 and backend.cluster.ops == []
+    assert backend.cfg is cfg0 and backend.cluster.ops == [] and backend.cluster.params == []
     ok = set_("pairs.au-gc.z_entry", 2.5)
     assert ok["ok"] and ok["result"]["previous"] == 2.0
-    assert backend.cluster.ops[-1][:2] == ("strategy.au-gc", "set_attr")
-    assert backend.cluster.ops[-1][2]["value"]["z_entry"] == 2.5
+    # one typed change, to every node (each tells its local holders and updates its config)
+    assert backend.cluster.params[-1] == ("pairs.au-gc", {"z_entry": 2.5})
+    assert ok["result"]["applied_to"] == ["strategy.au-gc"]
+    assert backend.cluster.ops == []  # no attribute set behind the journal's back
     got = request(ep, str(keys), "get", {"key": "pairs.au-gc.z_entry"}, timeout_s=3)
     assert got["result"] == {"pairs.au-gc.z_entry": 2.5}
+    assert backend.cfg.pairs[0].z_entry == 2.5  # the launcher's copy: for nodes started later
+    ok = set_("risk.max_orders_per_s", 7)
+    assert backend.cluster.params[-1] == ("risk", {"max_orders_per_s": 7})
+    # risk limits are held by risk and by every executor's pre-trade checks
+    assert ok["result"]["applied_to"] == ["leg.comex", "leg.shfe", "risk"]
+    assert backend.cfg.risk.max_orders_per_s == 7
+
+
+def test_halt_reduce_resume_and_flatten_are_typed_messages(server: Any, keys: Path) -> None:
+    _srv, _core, backend, ep = server
+    for cmd in ("halt", "reduce", "resume", "flatten"):
+        assert request(ep, str(keys), cmd, {"reason": "desk"}, timeout_s=3)["ok"]
+    sent = [(d, type(m).__name__, m.reason.rsplit(": ", 1)[-1]) for d, m in backend.cluster.sent]
+    assert sent == [("risk", "Halt", "desk"), ("risk", "Reduce", "desk"),
+                    ("strategy.au-gc", "Resume", "desk"), ("risk", "Resume", "desk"),
+                    ("strategy.au-gc", "Flatten", "desk"), ("risk", "Flatten", "desk")]
 
 
 def test_the_server_refuses_to_start_without_keys_or_allowlist(keys: Path, tmp_path: Path,
@@ -262,4 +292,4 @@ def test_keygen_and_the_cli_client(server: Any, keys: Path, tmp_path: Path) -> N
     keygen(str(other), ["client"])  # a different key pair: not on the server's allowlist
     r = runner.invoke(cli, ["admin", "halt", "--endpoint", ep, "--keys", str(other),
                             "--timeout", "0.5"])
-    assert r.exit_code == 2 and backend.cluster.controls == []
+    assert r.exit_code == 2 and backend.cluster.sent == []

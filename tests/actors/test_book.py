@@ -12,7 +12,7 @@ from actors.book import MAX_LEVEL_LOTS, BookCore
 from kernels.book import book_apply, book_clear, book_crossed
 from tests.support.helpers import msgs
 from transports.wire.codec import encode
-from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Control
+from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Resync
 
 
 def _book() -> BookCore:
@@ -71,12 +71,10 @@ def test_feed_invalidation_is_published_once() -> None:
 
 
 def test_a_book_that_rejects_data_asks_its_feed_for_a_snapshot() -> None:
-    from transports.wire.messages import Control
-
     b = _book()
     b.on_book_snapshot(_snap([(100, 2)], [(101, 5)]), 1)
     out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, [(101, 1)], []), 22)
-    assert ("feed.x", Control("resync", "S")) in out
+    assert ("feed.x", Resync("S")) in out
     # an invalidation that came from the feed is not echoed back to it
     b2 = _book()
     b2.on_book_snapshot(_snap([(100, 2)], [(101, 5)]), 1)
@@ -130,7 +128,7 @@ class _ReferenceBook:
         self.valid = False
         out = self._publish(0, ts_recv_ns, now_ns) if was_valid else []
         if ask_resync:
-            out.append((f"feed.{self.venue}", Control("resync", self.sym)))
+            out.append((f"feed.{self.venue}", Resync(self.sym)))
         return out
 
     def handle(self, m, now_ns):
@@ -233,3 +231,17 @@ def test_a_quiet_book_is_unusable_until_it_moves_again() -> None:
     out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, [(100, 3)], []), 22)
     u = msgs(out, BookUpdate)[0]
     assert u.valid is True and u.bid_qty == [3]
+
+
+def test_the_feed_it_asks_is_named_by_the_topology() -> None:
+    from actors.topology import Topology
+
+    class Renamed(Topology, frozen=True):
+        @staticmethod
+        def feed(venue: str) -> str:
+            return f"md/{venue}"
+
+    b = BookCore("book.x:S", "x", "S", ["strategy.p"], depth=5, topo=Renamed())
+    b.on_book_snapshot(_snap([(100, 2)], [(101, 5)]), 1)
+    out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, [(101, 1)], []), 22)
+    assert ("md/x", Resync("S")) in out and not [d for d, _ in out if d.startswith("feed.")]

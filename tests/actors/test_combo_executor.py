@@ -1,13 +1,12 @@
 """ComboExecutorCore + LegExecutorCores against in-memory fake venues, and the legging planner.
 
-Everything is driven with integer clocks: a tiny router delivers each core's output in FIFO order,
-turns ``@oe`` orders into scripted venue reports, keeps ``@timer`` requests and fires them when the
-test advances the clock.
+Everything is driven with integer clocks: the host's ``Dispatcher`` delivers each core's output
+(FIFO, run to completion) and keeps the timers, fired when the test advances the clock; ``@oe``
+orders become scripted venue reports, delivered once the cycle is done (as a venue's would).
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from actors.combo.executor import ComboExecutorCore
 from actors.combo.legging import LegView, Top, book_mid, exposure, is_flat, plan_repair
 from actors.combo.record import ComboRecord, LegTable, legs_from_intent
 from actors.leg.executor import LegExecutorCore
+from actors.runtime.dispatch import Dispatcher, Sink
 from transports.config.engine import ContractConfig, PairConfig, RiskConfig
 from transports.wire.messages import (
     BookUpdate,
@@ -30,7 +30,6 @@ from transports.wire.messages import (
     ExecReport,
     LegOrder,
     LegSpec,
-    Timer,
     TradingState,
 )
 from transports.wire.venue_msgs import (
@@ -230,8 +229,25 @@ class FakeVenue:
         return sum(q if s == "B" else -q for s, _, q in self.trades.values())
 
 
+class _Wires(Sink):
+    """``@oe`` to the fake venues (their answers wait for the cycle's end); the rest kept."""
+
+    def __init__(self, world: World) -> None:
+        self.w = world
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        assert key == "oe", key
+        self.w.answers += [(actor, r) for r in self.w.venues[actor].on(msg)]
+
+    def forward(self, dest: str, msg: Any) -> None:
+        self.w.sink.setdefault(dest, []).append(msg)
+
+    def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
+        raise exc  # a handler that raises fails the test
+
+
 class World:
-    """Both cores and the fake venues, wired by a deterministic FIFO router and timer heap."""
+    """Both cores and the fake venues, wired by the host's ``Dispatcher``."""
 
     def __init__(
         self, p: PairConfig, scripts: dict[str, Script], *, rate: int = 200, dup_fills: bool = False
@@ -250,35 +266,23 @@ class World:
         self.cores: dict[str, Any] = {"combo": self.combo, **self.legs}
         self.now = 0
         self.sink: dict[str, list[Any]] = {}
-        self._timers: list[tuple[int, int, str, str]] = []
-        self._gen: dict[tuple[str, str], int] = {}
-        self._seq = 0
+        self.answers: list[tuple[str, Any]] = []  #: venue reports not yet delivered
+        self.dispatch = Dispatcher(self.cores, _Wires(self), journaling=False)
 
     def send(self, dest: str, msg: Any) -> None:
-        fifo = [(dest, msg)]
-        while fifo:
-            dest, msg = fifo.pop(0)
-            out = self.cores[dest].handle(msg, self.now)
-            for d, m in out:
-                if d == "@timer":
-                    self._seq += 1
-                    self._gen[(dest, m.key)] = self._seq
-                    if m.due_ns:
-                        heapq.heappush(self._timers, (m.due_ns, self._seq, dest, m.key))
-                elif d == "@oe":
-                    fifo += [(dest, r) for r in self.venues[dest].on(m)]
-                elif d in self.cores:
-                    fifo.append((d, m))
-                else:
-                    self.sink.setdefault(d, []).append(m)
+        self.dispatch.route("@test", [(dest, msg)], self.now)
+        self._answers()
+
+    def _answers(self) -> None:
+        while self.answers:
+            actor, report = self.answers.pop(0)
+            self.dispatch.route("@oe", [(actor, report)], self.now)
 
     def advance(self, to_ns: int) -> None:
-        while self._timers and self._timers[0][0] <= to_ns:
-            due, seq, actor, key = heapq.heappop(self._timers)
-            if self._gen.get((actor, key)) != seq:
-                continue
+        while (due := self.dispatch.next_due()) is not None and due <= to_ns:
             self.now = max(self.now, due)
-            self.send(actor, Timer(key, self.now))
+            self.dispatch.fire_due(self.now)
+            self._answers()
         self.now = max(self.now, to_ns)
 
     def states(self) -> list[ComboState]:

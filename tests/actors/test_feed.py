@@ -100,19 +100,39 @@ def test_sequence_reset_is_a_full_resync_not_a_duplicate() -> None:
 
 
 def test_book_rejection_triggers_one_resync() -> None:
-    from transports.wire.messages import Control
+    from transports.wire.messages import Resync
 
     f = _synced(10)
     f.on_delta(_delta(11), 4)
-    out = f.on_control(Control("resync", "S"), 5)
+    out = f.handle(Resync("S"), 5)
     assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
-    assert f.on_control(Control("resync", "S"), 6) == []  # already resyncing
+    assert f.handle(Resync("S"), 6) == []  # already resyncing
+    assert f.handle(Resync("nope"), 6) == []  # not a symbol of this feed
     assert f.resyncs == 1
     # the new snapshot is itself unusable (crossed): another one is fetched, as a retry
     f.on_snapshot(Snapshot(sym="S", seq=12, ts=0, b=[], a=[]), 7)
-    out = f.on_control(Control("resync", "S"), 8)
+    out = f.handle(Resync("S"), 8)
     assert msgs(out, SnapshotReq) == [SnapshotReq(sym="S")]
     assert f.resyncs == 1
+
+
+def test_each_symbol_has_its_own_snapshot_timer_named_by_arg() -> None:
+    from transports.wire.messages import SetTimer, Timer
+
+    f = FeedCore("feed.x", "x", ["S", "T"], {"S": "book.x:S", "T": "book.x:T"}, [], [],
+                 snapshot_retry_ms=1000)
+    out = f.on_start(0)
+    # one constant key, the symbol in arg: two timers, neither replacing the other
+    assert [m for m in msgs(out, SetTimer) if m.key == "snap"] == [
+        SetTimer("snap", 1_000_000_000, "S"), SetTimer("snap", 1_000_000_000, "T")]
+    out = f.on_snapshot(Snapshot(sym="S", seq=1, ts=0, b=[], a=[]), 5)
+    assert SetTimer("snap", 0, "S") in msgs(out, SetTimer)  # S's timer cancelled, T's kept
+    # T's snapshot did not come: its timer asks again for T only and re-arms itself
+    out = f.handle(Timer("snap", 1_000_000_000, "T"), 1_000_000_000)
+    assert msgs(out, SnapshotReq) == [SnapshotReq(sym="T")]
+    assert msgs(out, SetTimer) == [SetTimer("snap", 2_000_000_000, "T")]
+    # a late timer of a symbol already synced asks for nothing
+    assert f.handle(Timer("snap", 1_000_000_000, "S"), 1_000_000_000) == []
 
 
 def test_undecodable_frame_resyncs_synced_symbols() -> None:

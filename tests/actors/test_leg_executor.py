@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.leg.executor import LegExecutorCore
+from actors.leg.orders import LegTimer
 from actors.leg.pretrade import RateBucket, pretrade_reason
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
@@ -119,7 +120,7 @@ def test_sent_order_has_the_deterministic_cl_and_reports_before_it_leaves() -> N
     assert new == NewOrder(
         cl="3.42.1.2", sym="au2606", side="B", px=30500, qty=10, tif="IOC", ts=5_000
     )
-    assert out[3][1] == SetTimer("ack:3.42.1.2", 5_000 + 2000 * MS)
+    assert out[3][1] == SetTimer(LegTimer.ACK, 5_000 + 2000 * MS, "3.42.1.2")
     (rep,) = reports(out, "sent")
     assert (rep.cl, rep.state, rep.qty_lots, rep.combo_id, rep.leg, rep.attempt) == (
         "3.42.1.2",
@@ -278,16 +279,16 @@ def test_overfill_is_applied_and_alarmed() -> None:
 def test_timeout_queries_and_never_resends() -> None:
     c = core()
     cl = send(c, order(qty=10), 0)
-    out = c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    out = c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)
     assert not of(out, NewOrder)
     assert of(out, QueryReq, "@oe") == [QueryReq(cl=cl)]
-    assert of(out, SetTimer) == [SetTimer(f"query:{cl}", 4000 * MS)]
+    assert of(out, SetTimer) == [SetTimer(LegTimer.QUERY, 4000 * MS, cl)]
     assert "unknown_outcome" in alarms(out)
     assert c.snapshot()["orders"][cl] == {"state": "SUBMITTED", "cum": 0, "unknown": True}
     # "unknown" from the venue is NOT a reject: the flag stays, no terminal state is invented
     assert c.handle(OrderStatus(cl=cl, state="unknown"), 2100 * MS) == []
-    out = c.handle(Timer(f"query:{cl}", 4000 * MS), 4000 * MS)
-    assert of(out, QueryReq) and of(out, SetTimer) == [SetTimer(f"query:{cl}", 8000 * MS)]
+    out = c.handle(Timer(LegTimer.QUERY, 4000 * MS, cl), 4000 * MS)
+    assert of(out, QueryReq) and of(out, SetTimer) == [SetTimer(LegTimer.QUERY, 8000 * MS, cl)]
     assert c.orders[cl].state.value == "SUBMITTED" and c.orders[cl].unknown
     # while the outcome is unknown the venue only takes position-reducing orders
     assert reports(c.handle(order(attempt=1), 4100 * MS))[0].reason == "venue_uncertain"
@@ -303,7 +304,7 @@ def test_timeout_queries_and_never_resends() -> None:
     out = c.handle(st, 5000 * MS)
     assert [r.kind for r in reports(out)] == ["fill", "done"]
     assert not c.orders[cl].unknown and c.orders[cl].state.value == "FILLED"
-    assert c.handle(Timer(f"query:{cl}", 8000 * MS), 8000 * MS) == []  # loop ends
+    assert c.handle(Timer(LegTimer.QUERY, 8000 * MS, cl), 8000 * MS) == []  # loop ends
     send(c, order(attempt=2), 9000 * MS)
     assert c.snapshot()["counters"]["unknown_outcomes"] == 1
     assert c.snapshot()["counters"]["sent"] == 2
@@ -325,12 +326,12 @@ def test_query_loop_is_bounded_and_alarms_once() -> None:
     cl = send(c, order(), 0)
     due = [
         t.due_ns
-        for t in of(c.handle(Timer(f"ack:{cl}", 100 * MS), 100 * MS), SetTimer)
-        if t.key.startswith("query:")
+        for t in of(c.handle(Timer(LegTimer.ACK, 100 * MS, cl), 100 * MS), SetTimer)
+        if (t.key, t.arg) == (LegTimer.QUERY, cl)
     ]
     n_queries, seen = 1, []
     for _ in range(6):
-        out = c.handle(Timer(f"query:{cl}", due[-1]), due[-1])
+        out = c.handle(Timer(LegTimer.QUERY, due[-1], cl), due[-1])
         n_queries += len(of(out, QueryReq))
         seen += alarms(out)
         due += [t.due_ns for t in of(out, SetTimer)]
@@ -343,7 +344,7 @@ def test_timer_after_ack_does_nothing() -> None:
     c = core()
     cl = send(c, order(), 0)
     c.handle(Ack(cl=cl, oid="X1", ts=1), 1 * MS)
-    assert c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS) == []
+    assert c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS) == []
 
 
 def test_halted_cancels_working_orders_and_denies_new_ones() -> None:
@@ -356,7 +357,7 @@ def test_halted_cancels_working_orders_and_denies_new_ones() -> None:
     assert of(out, CancelReq, "@oe") == [CancelReq(cl=gtc, ts=2_000)]
     assert reports(c.handle(order(attempt=2, side="S", qty=1), 3_000))[0].reason == "halted"
     # the cancel is not answered: the outcome becomes unknown and is queried, not assumed
-    out = c.handle(Timer(f"cxl:{gtc}", 2_000 + 2000 * MS), 2_000 + 2000 * MS)
+    out = c.handle(Timer(LegTimer.CANCEL, 2_000 + 2000 * MS, gtc), 2_000 + 2000 * MS)
     assert of(out, QueryReq) == [QueryReq(cl=gtc)]
     assert c.orders[gtc].state.value == "PENDING_CANCEL"
     # the venue says it still works: the lost cancel is repeated (a cancel is always safe)
@@ -412,7 +413,7 @@ def test_done_ahead_of_its_fills_queries_for_them() -> None:
     assert of(out, QueryReq) == [QueryReq(cl=cl)]
     out = c.handle(Fill(cl=cl, oid="X1", tid="t1", px=30500, qty=10, ts=2), 1_200)
     assert len(reports(out, "fill")) == 1 and c.positions == {"au2606": 10}
-    assert c.handle(Timer(f"query:{cl}", 10**12), 10**12) == []
+    assert c.handle(Timer(LegTimer.QUERY, 10**12, cl), 10**12) == []
 
 
 def test_flatten_orders_go_through_the_checks() -> None:
@@ -557,8 +558,8 @@ def test_open_and_unknown_sets_always_match_the_orders(
     cls: list[str] = []
 
     def check() -> None:
-        assert c._open == {cl: lo for cl, lo in c.orders.items() if lo.is_open}
-        assert c._unknown == {cl for cl, lo in c.orders.items() if lo.unknown}
+        assert c.book.open == {cl: lo for cl, lo in c.orders.items() if lo.is_open}
+        assert c.book.unknown == {cl for cl, lo in c.orders.items() if lo.unknown}
 
     for k, (side, qty) in enumerate(orders_):
         now += 1
@@ -581,8 +582,8 @@ def test_open_and_unknown_sets_always_match_the_orders(
             "cancel_reject": CancelReject(cl=cl, code="c", reason="x", ts=now),
             "status_unknown": OrderStatus(cl=cl, state="unknown"),
             "status_partial": OrderStatus(cl=cl, state="partial", oid="o", cum=n),
-            "timer_ack": Timer(f"ack:{cl}", now),
-            "timer_query": Timer(f"query:{cl}", now),
+            "timer_ack": Timer(LegTimer.ACK, now, cl),
+            "timer_query": Timer(LegTimer.QUERY, now, cl),
             "halt": TradingState("HALTED", "x", now),
             "active": TradingState("ACTIVE", "x", now),
         }[what]
@@ -592,12 +593,12 @@ def test_open_and_unknown_sets_always_match_the_orders(
 
 @pytest.mark.parametrize("purpose", ["entry", "chase", "unwind"])
 def test_the_sent_report_is_the_generic_report(purpose: str) -> None:
-    """The order path builds its "sent" ExecReport inline; it must be ``_reports``' own."""
+    """The order path builds its "sent" ExecReport inline; it must be ``reports.emit``'s own."""
     c = core()
     out = c.handle(order(qty=7, purpose=purpose), 1_234)
     sent = [(d, m) for d, m in out if isinstance(m, ExecReport)]
     lo = c.orders["3.42.0.0"]
-    assert sent == c._reports(lo, "sent", 1_234, reason=purpose)
+    assert sent == c.reports.emit(lo, "sent", 1_234, reason=purpose)
     assert [type(m).__name__ for _, m in out] == ["ExecReport", "ExecReport", "NewOrder",
                                                   "SetTimer"]
     (_, rep), _ = sent

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pickle
 
-from actors.leg.reports import RETIRE_AFTER_NS
+from actors.leg.book import RETIRE_AFTER_NS
 from tests.actors.test_leg_executor import MS, core, of, order, reports, send
 from transports.wire.messages import ExecReport
 from transports.wire.venue_msgs import Done, Fill, NewOrder

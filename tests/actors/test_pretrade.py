@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from actors.leg.executor import LegExecutorCore
+from actors.leg.orders import LegTimer
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
     BookUpdate,
@@ -114,8 +115,9 @@ def test_cancel_rate_is_paced_and_retried_never_dropped() -> None:
     out = run(c, CancelLeg("shfe", cls[1]), 20 * MS)
     assert not [m for d, m in out if d == "@oe"]
     (retry,) = [m for _, m in out if isinstance(m, SetTimer)]
-    assert retry.key == f"cxlretry:{cls[1]}" and c.denied["cancel_rate"] == 1
-    out = run(c, Timer(retry.key, retry.due_ns), retry.due_ns)
+    assert (retry.key, retry.arg) == (LegTimer.CANCEL_RETRY, cls[1])
+    assert c.denied["cancel_rate"] == 1
+    out = run(c, Timer(retry.key, retry.due_ns, retry.arg), retry.due_ns)
     assert [m for _, m in out if isinstance(m, CancelReq)] == [CancelReq(cl=cls[1],
                                                                          ts=retry.due_ns)]
 

@@ -7,13 +7,15 @@ import json
 from typing import Any
 
 from actors.leg.executor import LegExecutorCore
+from actors.leg.orders import LegTimer
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
     CancelLeg,
-    Control,
     Decision,
     ExecReport,
+    Halt,
     LegOrder,
+    Position,
     SetTimer,
     Timer,
 )
@@ -79,7 +81,7 @@ def nf(c: LegExecutorCore, cl: str, now: int) -> list[tuple[str, Any]]:
 def test_not_found_becomes_an_inferred_reject_only_after_the_bound_and_agreement() -> None:
     c = core()
     cl = send(c, order(), 0)
-    c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)
     assert c.orders[cl].unknown
     # before the bound (3 s since the send) "not found" means nothing, however often
     for t in (2100, 2500, 2999):
@@ -87,7 +89,7 @@ def test_not_found_becomes_an_inferred_reject_only_after_the_bound_and_agreement
     assert c.orders[cl].state.value == "SUBMITTED"
     # after the bound: the first, then 2 further agreeing answers; each brings the query forward
     out = nf(c, cl, 3000 * MS)
-    assert of(out, SetTimer) == [SetTimer(f"query:{cl}", 3500 * MS)] and not reports(out)
+    assert of(out, SetTimer) == [SetTimer(LegTimer.QUERY, 3500 * MS, cl)] and not reports(out)
     out = nf(c, cl, 3500 * MS)
     assert not reports(out) and c.orders[cl].state.value == "SUBMITTED"
     out = nf(c, cl, 4000 * MS)
@@ -97,15 +99,15 @@ def test_not_found_becomes_an_inferred_reject_only_after_the_bound_and_agreement
     snap = c.snapshot()["counters"]
     assert snap["inferred_rejects"] == 1 and snap["unresolved"] == 0
     # never resent; the timers find nothing to do; trading resumes
-    assert not of(c.handle(Timer(f"query:{cl}", 5000 * MS), 5000 * MS), QueryReq)
-    assert c.handle(Timer(f"uhalt:{cl}", 17000 * MS), 17000 * MS) == []
+    assert not of(c.handle(Timer(LegTimer.QUERY, 5000 * MS, cl), 5000 * MS), QueryReq)
+    assert c.handle(Timer(LegTimer.UNKNOWN_HALT, 17000 * MS, cl), 17000 * MS) == []
     assert of(c.handle(order(attempt=1), 5000 * MS), NewOrder, "@oe")
 
 
 def test_an_inferred_reject_the_venue_contradicts_is_reconciled_and_its_fill_kept() -> None:
     c = core()
     cl = send(c, order(), 0)
-    c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)
     for t in (3000, 3500, 4000):
         nf(c, cl, t * MS)
     assert c.orders[cl].state.value == "REJECTED" and c.orders[cl].inferred
@@ -122,7 +124,7 @@ def test_not_found_never_infers_for_an_order_the_venue_proved() -> None:
     cl = send(c, order(), 0)
     c.handle(Ack(cl=cl, oid="X", ts=1), 10 * MS)
     c.handle(CancelLeg_(cl), 20 * MS)
-    c.handle(Timer(f"cxl:{cl}", 2020 * MS), 2020 * MS)  # the cancel got no answer: unknown
+    c.handle(Timer(LegTimer.CANCEL, 2020 * MS, cl), 2020 * MS)  # the cancel got no answer: unknown
     assert c.orders[cl].unknown
     for t in (4000, 5000, 6000, 7000):
         assert not reports(nf(c, cl, t * MS))
@@ -136,7 +138,7 @@ def CancelLeg_(cl: str) -> CancelLeg:
 def test_a_real_status_resolves_the_unknown_and_applies_its_fills_once() -> None:
     c = core()
     cl = send(c, order(), 0)
-    c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)
     rec = FillRecord(cl=cl, oid="X", tid="t1", px=30500, qty=4, ts=5)
     st = OrderStatus(cl=cl, state="canceled", oid="X", cum=4, fills=[rec])
     out = c.handle(st, 2500 * MS)
@@ -156,7 +158,7 @@ def test_venue_uncertain_denies_increasing_but_passes_reducing_orders_and_cancel
     g = send(c, LegOrder(2, 0, 0, "shfe", "au2606", "B", 1, 30000, "GTC", "entry", 1, 2), 2 * MS)
     c.handle(Ack(cl=g, oid="G", ts=1), 3 * MS)
     u = send(c, order(combo=3), 4 * MS)
-    c.handle(Timer(f"ack:{u}", 2004 * MS), 2004 * MS)
+    c.handle(Timer(LegTimer.ACK, 2004 * MS, u), 2004 * MS)
     assert c.snapshot()["counters"]["unresolved"] == 1
     (den,) = reports(c.handle(order(combo=4), 2100 * MS))
     assert (den.kind, den.reason) == ("denied", "venue_uncertain")
@@ -171,10 +173,10 @@ def test_venue_uncertain_denies_increasing_but_passes_reducing_orders_and_cancel
 def test_an_outcome_unknown_past_the_halt_limit_asks_risk_to_halt() -> None:
     c = core()
     cl = send(c, order(), 0)
-    out = c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
-    assert SetTimer(f"uhalt:{cl}", 17000 * MS) in of(out, SetTimer)
-    out = c.handle(Timer(f"uhalt:{cl}", 17000 * MS), 17000 * MS)
-    assert of(out, Control, "risk") == [Control("halt", f"unresolved_unknown:{cl}")]
+    out = c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)
+    assert SetTimer(LegTimer.UNKNOWN_HALT, 17000 * MS, cl) in of(out, SetTimer)
+    out = c.handle(Timer(LegTimer.UNKNOWN_HALT, 17000 * MS, cl), 17000 * MS)
+    assert of(out, Halt, "risk") == [Halt(f"unresolved_unknown:{cl}")]
     assert c.snapshot()["counters"]["unknown_halts"] == 1
 
 
@@ -196,11 +198,15 @@ def test_start_adopts_positions_and_cancels_orphans() -> None:
     orphan = OpenOrderRecord(cl="2.5.0.0", oid="o1", sym="au2606", side="B", px=1, qty=1, cum=0)
     out = c.handle(OpenOrders(list=[orphan]), 1 * MS)
     assert of(out, CancelReq, "@oe") == [CancelReq(cl="2.5.0.0", ts=1 * MS)]
+    assert of(out, OpenOrdersReq, "@oe")  # asked again: trading waits until the orphan is gone
     old = FillRecord(cl="2.5.0.0", oid="o1", tid="old", px=1, qty=3, ts=7)
     assert not reports(c.handle(Trades(list=[old]), 1 * MS))  # a previous incarnation's
     assert c.gate == "reconciling"
     c.handle(Positions(list=[PositionRecord("au2606", 3)]), 1 * MS)
+    assert c.gate == "reconciling" and c.positions == {"au2606": 3}
+    out = c.handle(OpenOrders(list=[]), 2 * MS)
     assert c.gate == "" and c.positions == {"au2606": 3}
+    assert of(out, Position, "risk") == [Position("shfe", "au2606", 3, 2 * MS)]
 
 
 def test_disconnect_reconcile_recovers_a_missed_fill_exactly_once() -> None:
@@ -210,8 +216,8 @@ def test_disconnect_reconcile_recovers_a_missed_fill_exactly_once() -> None:
     cl = send(c, order(), 100 * MS)
     c.handle(Ack(cl=cl, oid="X", ts=1), 101 * MS)
     # the oe link drops: no pong for 1.5 s
-    c.handle(Timer("ping", 1000 * MS), 1000 * MS)
-    out = c.handle(Timer("ping", 2000 * MS), 2000 * MS)
+    c.handle(Timer(LegTimer.PING, 1000 * MS), 1000 * MS)
+    out = c.handle(Timer(LegTimer.PING, 2000 * MS), 2000 * MS)
     assert "oe_disconnected" in alarms(out) and c.orders[cl].unknown
     (den,) = reports(c.handle(order(combo=7, side="S", qty=1), 2100 * MS))
     assert den.reason == "disconnected"
@@ -234,7 +240,7 @@ def test_disconnect_reconcile_recovers_a_missed_fill_exactly_once() -> None:
     assert c.positions == {"au2606": 10} and c.snapshot()["counters"]["recovered_fills"] == 1
     assert c.snapshot()["counters"]["unresolved"] == 0
     # the next reconciliation asks only for trades since the last fill
-    c.handle(Timer("ping", 4500 * MS), 4500 * MS)
+    c.handle(Timer(LegTimer.PING, 4500 * MS), 4500 * MS)
     out = c.handle(Pong(ts=3, echo=0), 4600 * MS)
     assert TradesReq(since=150 * MS) in of(out, TradesReq)
 
@@ -242,7 +248,7 @@ def test_disconnect_reconcile_recovers_a_missed_fill_exactly_once() -> None:
 def test_a_position_mismatch_after_reconnect_is_alarmed() -> None:
     c = core(link=True)
     _start(c, 0)
-    c.handle(Timer("ping", 2000 * MS), 2000 * MS)
+    c.handle(Timer(LegTimer.PING, 2000 * MS), 2000 * MS)
     c.handle(Pong(ts=1, echo=0), 2100 * MS)
     c.handle(OpenOrders(list=[]), 2200 * MS)
     c.handle(Trades(list=[]), 2200 * MS)

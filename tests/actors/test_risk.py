@@ -11,9 +11,14 @@ from transports.config.engine import RiskConfig, load_config
 from transports.wire.messages import (
     BookUpdate,
     ComboState,
-    Control,
+    Decision,
     ExecReport,
+    Flatten,
+    Halt,
     LegOrder,
+    Reduce,
+    Resume,
+    SetParams,
     SetTimer,
     Timer,
     TradingState,
@@ -75,7 +80,7 @@ def test_exposure_breach_halts_with_its_reason_and_stays_halted() -> None:
     # back within the limit: still HALTED (latched) until an explicit resume
     r.on_exec_report(_fill("shfe", "au2606", "S", 11, 30650), 2)
     assert r.state == "HALTED"
-    out = r.on_control(Control("resume"), 3)
+    out = r.handle(Resume(), 3)
     assert r.state == "ACTIVE" and msgs(out, TradingState)[0].state == "ACTIVE"
 
 
@@ -137,9 +142,9 @@ def test_denials_are_counted_by_reason() -> None:
 
 def test_operator_halt_and_reduce() -> None:
     r = _core()
-    r.on_control(Control("reduce", "desk"), 1)
+    r.handle(Reduce("desk"), 1)
     assert r.state == "REDUCING"
-    out = r.on_control(Control("halt", "desk"), 2)
+    out = r.handle(Halt("desk"), 2)
     assert r.state == "HALTED" and msgs(out, TradingState)[0].reason == "operator_halt"
     assert [s for _, s, _ in r.state_changes] == ["REDUCING", "HALTED"]
 
@@ -225,18 +230,17 @@ def test_exposure_a_strategy_holds_is_its_to_close_the_rest_risk_flattens() -> N
     (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
     out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
     assert msgs(out, LegOrder) == []  # no order behind the strategy's back
-    assert [(d, m.cmd) for d, m in out if isinstance(m, Control)] == [("strategy.au-gc",
-                                                                       "flatten")]
+    assert [d for d, m in out if isinstance(m, Flatten)] == ["strategy.au-gc"]
     # plus 2 GC that nobody holds (e.g. adopted after a restart): those risk flattens itself
     r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 3)
     out = r.on_timer(Timer("unhedged", timer.due_ns + 10**9), timer.due_ns + 10**9)
     (order,) = msgs(out, LegOrder)
     assert (order.venue, order.side, order.qty_lots) == ("shfe", "B", 6)  # 6,220.7 g short
-    assert [d for d, m in out if isinstance(m, Control)] == ["strategy.au-gc"]
+    assert [d for d, m in out if isinstance(m, Flatten)] == ["strategy.au-gc"]
 
 
 def test_slippage_sums_replace_a_combo_reported_final_again_and_memory_stays_bounded() -> None:
-    from actors.risk.valuation import SLIP_RECENT
+    from actors.risk.slippage import SLIP_RECENT
 
     r = _core()
 
@@ -252,3 +256,71 @@ def test_slippage_sums_replace_a_combo_reported_final_again_and_memory_stays_bou
         final(cid, 0.0, 28)
     assert len(r.slips) == SLIP_RECENT
     assert r.slippage()["au-gc"]["A"]["lots"] == 29 + 28 * (SLIP_RECENT + 48)
+
+
+def test_set_params_changes_the_limits_at_once_and_is_journaled() -> None:
+    r = _core()
+    r.on_exec_report(_fill("shfe", "au2606", "B", 5, 30650), 1)  # 5,000 g: within 50,000
+    assert r.state == "ACTIVE"
+    out = r.handle(SetParams("risk", {"max_net_exposure_base": 4000.0, "reject_window": 4}), 2)
+    assert next((d, m.what, m.detail) for d, m in out if isinstance(m, Decision)) == (
+        "journal", "set", '{"max_net_exposure_base":4000.0,"reject_window":4}')
+    # the tightened limit is breached by what is held now: HALTED at once
+    assert r.state == "HALTED" and r.reasons["max_net_exposure"] == "HALTED"
+    assert r.risk.max_net_exposure_base == 4000.0 and r.outcomes.maxlen == 4
+    for _ in range(4):
+        r.on_exec_report(_report("rejected"), 3)
+    assert r.reasons.get("reject_rate") == "REDUCING"  # judged over the new window
+
+
+@pytest.mark.parametrize(("msg", "why"), [
+    (SetParams("risk", {"max_orders_per_s": 0, "max_drawdown": 5.0}), "max_orders_per_s"),
+    (SetParams("risk", {"home_ccy": "USD"}), "not a live parameter"),
+    (SetParams("risk", {"max_drawdown": "x"}), "max_drawdown"),
+    (SetParams("risk", {}), "no field"),
+    (SetParams("pairs.au-gc", {"z_entry": 3.0}), "only the risk section"),
+])
+def test_a_refused_set_params_changes_nothing(msg: SetParams, why: str) -> None:
+    r = _core()
+    before = r.risk
+    out = r.handle(msg, 5)
+    ((dest, d),) = [(d, m) for d, m in out if isinstance(m, Decision)]
+    assert dest == "journal" and d.what == "set_rejected" and why in d.detail
+    assert r.risk is before and out == [(dest, d)]
+
+
+def test_flatten_is_passed_on_to_every_strategy_with_its_reason() -> None:
+    r = _core()
+    out = r.handle(Flatten("desk"), 1)
+    assert [(d, m) for d, m in out if isinstance(m, Flatten)] == [("strategy.au-gc",
+                                                                  Flatten("desk"))]
+
+
+def test_names_come_from_the_topology() -> None:
+    from actors.topology import Topology
+
+    class Renamed(Topology, frozen=True):
+        @staticmethod
+        def strategy(pair: str) -> str:
+            return f"strat/{pair}"
+
+        @staticmethod
+        def leg(venue: str) -> str:
+            return f"exec/{venue}"
+
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    r = RiskCore("risk", contracts, RiskConfig(unhedged_limit_ms=100), ["exec/shfe"],
+                 ["strat/au-gc"], {"USD": ("fx:USDCNH", False)},
+                 pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")},
+                 topo=Renamed(journal="jrnl"))
+    _marks(r)
+    r.on_combo_state(ComboState(7, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 1)
+    out = r.on_combo_state(ComboState(7, "au-gc", "open", "failed", 1, 28, 0, 28000.0, 2), 2)
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 3)
+    (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
+    dests = {d for d, _ in out}
+    assert {"strat/au-gc", "exec/shfe", "jrnl"} <= dests
+    assert not {"strategy.au-gc", "leg.shfe", "journal"} & dests

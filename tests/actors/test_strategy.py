@@ -12,11 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.strategy.strategy import MIN_WARM_SAMPLES, StrategyCore, walk_levels
-from kernels.book import walk_book
 from kernels.lots import best_lot_pair
-from kernels.pricing import parity
 from kernels.stats import zscore_init, zscore_mean_std, zscore_update
 from tests.support.helpers import msgs
+from tests.support.oracles import parity, walk_book
 from transports.calendar import parse_calendars
 from transports.config.engine import load_config
 from transports.wire.codec import encode
@@ -24,21 +23,26 @@ from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
     ComboState,
-    Control,
     Decision,
     FeedHealth,
+    Flatten,
+    Halt,
     LegSpec,
+    Resume,
     SessionStatus,
+    SetParams,
     TradingState,
 )
 
 GRAMS_PER_OZ = 31.1034768
 
 
-def _core() -> StrategyCore:
+def _core(max_quote_age_ms: int = 10**13) -> StrategyCore:
+    """The demo pair. Its quotes are stamped in small venue times while the tests' clock runs
+    on, so the quote-age gate is off here unless a test sets it (its own tests below)."""
     cfg = load_config()
     c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
-    p = cfg.pairs[0]
+    p = msgspec.structs.replace(cfg.pairs[0], max_quote_age_ms=max_quote_age_ms)
     return StrategyCore("strategy.au-gc", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", 1)
 
 
@@ -138,7 +142,7 @@ def test_flatten_closes_at_once_and_stops_opening() -> None:
     (intent,) = msgs(_feed(s, parity + 2.1, 3000), ComboIntent)
     s.on_combo_state(ComboState(intent.combo_id, "au-gc", "open", "complete", -1, 28, 9, 6.87,
                                 3001), 3001)
-    s.on_control(Control("flatten"), 3002)
+    s.handle(Flatten(), 3002)
     (close,) = msgs(_feed(s, parity + 2.1, 3003), ComboIntent)  # not reverted, still closes
     assert close.action == "close"
     s.on_combo_state(ComboState(close.combo_id, "au-gc", "close", "complete", -1, 28, 9, 6.87,
@@ -248,13 +252,14 @@ class _Reference:
             if leg is not None:
                 leg.session = m.state
             return []
-        if isinstance(m, Control):
-            if m.cmd == "flatten":
-                self.flattening = self.halted = True
-            elif m.cmd == "halt":
-                self.halted = True
-            elif m.cmd == "resume":
-                self.halted = self.flattening = False
+        if isinstance(m, Flatten):
+            self.flattening = self.halted = True
+            return []
+        if isinstance(m, Halt):
+            self.halted = True
+            return []
+        if isinstance(m, Resume):
+            self.halted = self.flattening = False
             return []
         if isinstance(m, ComboState):
             if m.pair != self.pair.name:
@@ -441,7 +446,7 @@ def _events(rng: random.Random, n: int, pair) -> list:
                                      rng.choice(["au2606", "GCZ6", "USDCNH"]),
                                      rng.choice(["open", "open", "break"]), ts))
         elif r < 0.83:
-            out.append(Control(rng.choice(["flatten", "halt", "resume", "resume"])))
+            out.append(rng.choice([Flatten(), Halt(), Resume(), Resume()]))
         else:
             out.append(("state", rng.choice(["working", "complete", "failed", "repaired",
                                               "repairing"]),
@@ -602,7 +607,7 @@ def test_halted_blocks_opens_and_closes_but_a_flatten_command_still_closes() -> 
     s.handle(TradingState("HALTED", "loss", 1004), 1004)
     assert msgs(_at(s, parity + 0.5, 1005), ComboIntent) == []  # reverted, but no close
     assert s.refusals["HALTED"] == 2
-    s.on_control(Control("flatten"), 1006)
+    s.handle(Flatten("risk"), 1006)
     (close,) = msgs(_at(s, parity + 0.5, 1007), ComboIntent)
     assert close.action == "close"
 
@@ -656,6 +661,38 @@ def test_skew_is_measured_in_our_time_with_each_venues_clock_offset() -> None:
     assert s.snapshot()["feeds"]["shfe:au2606"] == ["SYNCED", 600 * ms]
 
 
+def test_no_open_on_a_quote_older_than_max_quote_age_in_our_time() -> None:
+    """A node that was frozen reads old frames with a fresh clock: the quote's own time (venue
+    time less the venue's clock offset) must be recent, or nothing opens (issue 12)."""
+    ms = 1_000_000
+    s = _core(max_quote_age_ms=2000)
+    parity = _prime(s)  # B quoted at venue time 0
+    out = _at(s, parity + 2.1, 2100 * ms, ts=0)  # both quotes from t=0, handled 2.1 s later
+    assert msgs(out, ComboIntent) == [] and s.refusals["STALE_QUOTE"] == 1
+    fresh = _core(max_quote_age_ms=2000)
+    parity = _prime(fresh)
+    assert msgs(_at(fresh, parity + 2.1, 1900 * ms, ts=0), ComboIntent)  # 1.9 s: within
+
+
+def test_quote_age_counts_in_our_time_with_each_venues_clock_offset() -> None:
+    ms = 1_000_000
+    s = _core(max_quote_age_ms=2000)
+    parity = _prime(s)
+    s.handle(_health("comex", offset=-500 * ms), 0)  # comex's clock runs 500 ms behind ours
+    s.on_book_update(_upd("comex", "GCZ6", 26499, 26501, ts=1600 * ms), 4000 * ms)  # ours: 2.1 s
+    out = _at(s, parity + 2.1, 4000 * ms, ts=2100 * ms)  # both 1.9 s old in our time
+    assert msgs(out, ComboIntent), s.refusals  # in venue time B would be 2.4 s old
+
+
+def test_quote_age_is_a_live_parameter() -> None:
+    ms = 1_000_000
+    s = _core(max_quote_age_ms=2000)
+    parity = _prime(s)
+    s.handle(_set(max_quote_age_ms=5000), 0)
+    out = _at(s, parity + 2.1, 3000 * ms, ts=0)  # 3 s old: within the new 5 s
+    assert msgs(out, ComboIntent), s.refusals
+
+
 @pytest.mark.parametrize("state", ["STALE", "RESYNCING"])
 def test_a_feed_that_is_not_synced_refuses_with_its_state(state: str) -> None:
     s = _core()
@@ -681,7 +718,7 @@ _H = 3_600_000_000_000
 def _cal_core(venue: str = "comex") -> StrategyCore:
     cfg = load_config()
     c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
-    p = cfg.pairs[0]
+    p = msgspec.structs.replace(cfg.pairs[0], max_quote_age_ms=10**13)  # as ``_core``
     cals = {venue: parse_calendars(_CAL)["half"]}
     return StrategyCore("strategy.au-gc", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", 1,
                         calendars=cals)
@@ -706,10 +743,10 @@ def test_calendar_verdicts_follow_the_clock_and_the_budget() -> None:
     assert msgs(_at(s, parity + 2.1, _MON + 24 * _H + 1), ComboIntent)  # Tuesday's open
     s2 = _cal_core("shfe")
     _prime(s2)
-    s2.on_control(Control("set", '{"hedge_budget_ms": 7200000}'), 0)  # 2 h
+    s2.handle(_set(hedge_budget_ms=7200000), 0)  # 2 h
     assert msgs(_at(s2, parity + 2.1, _MON + 11 * _H), ComboIntent) == []
     assert s2.refusals["CLOSED"] == 1
-    s2.on_control(Control("set", '{"hedge_budget_ms": 1000}'), 0)
+    s2.handle(_set(hedge_budget_ms=1000), 0)
     assert msgs(_at(s2, parity + 2.1, _MON + 11 * _H + 1), ComboIntent)
 
 
@@ -751,54 +788,81 @@ def test_set_changes_thresholds_at_once() -> None:
     s = _core()
     parity = _prime(s)
     need = s._need_fx
-    out = s.on_control(Control("set", '{"min_edge": 100.0, "safety_factor": 2}'), 5)
+    out = s.handle(_set(min_edge=100.0, safety_factor=2), 5)
     assert _journal(out) == [("set", '{"min_edge":100.0,"safety_factor":2}')]
     assert s.pair.min_edge == 100.0 and s.pair.safety_factor == 2.0
     assert s._need_fx == pytest.approx(s._cost_fx * 2.0 + 100.0) and s._need_fx != need
     assert msgs(_at(s, parity + 2.1, 1000), ComboIntent) == []
     assert s.refusals["NO_EDGE"] >= 1
-    s.on_control(Control("set", '{"min_edge": 0.0, "safety_factor": 1.2, "z_entry": 1e9}'), 6)
+    s.handle(_set(min_edge=0.0, safety_factor=1.2, z_entry=1e9), 6)
     assert s._z_entry == 1e9
     assert msgs(_at(s, parity + 2.1, 1001), ComboIntent) == []
-    s.on_control(Control("set", '{"z_entry": 2.0, "max_quote_skew_ms": 1}'), 7)
+    s.handle(_set(z_entry=2.0, max_quote_skew_ms=1), 7)
     assert s._skew_ns == 1_000_000
     assert msgs(_at(s, parity + 2.1, 1002, ts=2_000_000), ComboIntent) == []
     assert s.refusals["SKEW"] == 1
-    s.on_control(Control("set", '{"max_quote_skew_ms": 500, "retry_cooldown_ms": 0}'), 8)
+    s.handle(_set(max_quote_skew_ms=500, retry_cooldown_ms=0), 8)
     intent = _open(s, parity, 1003)
     _done(s, intent, "failed", 1003)
     assert s.cooldown_until_ns == 0  # cooldown off
     assert msgs(_at(s, parity + 2.1, 1004), ComboIntent)
 
 
-@pytest.mark.parametrize(("arg", "names"), [
-    ('{"safety_factor": 0.5}', "safety_factor"),
-    ('{"z_entry": -1}', "z_entry"),
-    ('{"z_exit": "x"}', "z_exit"),
-    ('{"retry_cooldown_ms": 60000}', "retry_cooldown_ms"),
-    ('{"max_quote_skew_ms": 0}', "max_quote_skew_ms"),
-    ('{"z_window": 50}', "z_window"),
-    ('{"bogus": 1}', "bogus"),
-    ('{"z_entry": ', ""),
-    ("[1]", ""),
-    ("{}", ""),
+def _set(section: str = "pairs.au-gc", **values: object) -> SetParams:
+    return SetParams(section, dict(values))
+
+
+@pytest.mark.parametrize(("msg", "names"), [
+    (_set(safety_factor=0.5), "safety_factor"),
+    (_set(z_entry=-1), "z_entry"),
+    (_set(z_exit="x"), "z_exit"),
+    (_set(z_exit=3.0), "must be below z_entry"),
+    (_set(retry_cooldown_ms=60000), "retry_cooldown_ms"),
+    (_set(max_quote_skew_ms=0), "max_quote_skew_ms"),
+    (_set(z_window=50), "z_window"),
+    (_set(bogus=1), "bogus"),
+    (_set(z_entry=3.0, max_quote_skew_ms=0), "max_quote_skew_ms"),  # one bad: none applied
+    (_set("pairs.other", z_entry=3.0), "not this strategy's pair"),
+    (_set("risk", z_entry=3.0), "not this strategy's pair"),
+    (_set(), "no field"),
 ])
-def test_set_rejects_bad_values_naming_the_field(arg: str, names: str) -> None:
+def test_set_rejects_bad_values_naming_the_field(msg: SetParams, names: str) -> None:
     s = _core()
     before = (s.pair, s._z_entry, s._need_fx, s._skew_ns, s._cooldown_ns)
-    out = s.on_control(Control("set", arg), 5)
+    out = s.handle(msg, 5)
     ((what, detail),) = _journal(out)
     assert what == "set_rejected" and names in detail
     assert (s.pair, s._z_entry, s._need_fx, s._skew_ns, s._cooldown_ns) == before
 
 
-def test_replacing_the_pair_as_the_admin_set_does_rebuilds_the_cached_thresholds() -> None:
+def test_set_params_values_that_are_not_a_map_do_not_decode() -> None:
+    from transports.wire.codec import msg_codec
+
+    frame = msgspec.msgpack.encode(["SetParams", "pairs.au-gc", [1]])
+    with pytest.raises(Exception, match="Expected `object`"):
+        msg_codec.decode(frame)
+
+
+def test_a_set_as_the_admin_sends_it_rebuilds_the_cached_thresholds() -> None:
     s = _core()
     parity = _prime(s)
-    s.pair = msgspec.structs.replace(s.pair, min_edge=100.0, max_quote_skew_ms=7)
+    s.handle(_set(min_edge=100.0, max_quote_skew_ms=7), 5)
     assert s._need_fx == pytest.approx(s._cost_fx * s.pair.safety_factor + 100.0)
     assert s._skew_ns == 7_000_000
+    assert s.snapshot()["params"]["min_edge"] == 100.0
     assert msgs(_at(s, parity + 2.1, 1000), ComboIntent) == []
-    with pytest.raises(ValueError, match="z_window"):
-        s.pair = msgspec.structs.replace(s.pair, z_window=50)
+    s.handle(_set(z_window=50), 6)
     assert s.pair.z_window != 50
+
+
+def test_set_decisions_go_to_the_journal_the_topology_names() -> None:
+    from actors.topology import Topology
+
+    cfg = load_config()
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = cfg.pairs[0]
+    s = StrategyCore("strategy.au-gc", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", 1,
+                     topo=Topology(journal="jrnl"))
+    out = s.handle(_set(z_entry=2.5), 1) + s.handle(_set(z_entry=-1.0), 2)
+    assert [(d, m.what) for d, m in out] == [("jrnl", "set"), ("jrnl", "set_rejected")]
+    assert s.pair.z_entry == 2.5 and s._z_entry == 2.5

@@ -8,6 +8,7 @@ from __future__ import annotations
 import msgspec
 
 from actors.leg.executor import LegExecutorCore
+from actors.leg.orders import LegTimer
 from tests.actors.test_leg_executor import MS, order, send
 from tests.actors.test_strategy import _at, _core, _open, _prime, msgs
 from transports.config.engine import load_config
@@ -30,9 +31,9 @@ def gates(out: list[tuple[str, object]]) -> list[tuple[str, str]]:
 def test_executor_publishes_uncertain_once_and_clears_when_the_venue_proves_the_outcome() -> None:
     c = gated_core()
     cl = send(c, order(qty=10), 0)
-    out = c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)
+    out = c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)
     assert gates(out) == [("strategy.a", "uncertain"), ("strategy.b", "uncertain")]
-    out = c.handle(Timer(f"query:{cl}", 4000 * MS), 4000 * MS)
+    out = c.handle(Timer(LegTimer.QUERY, 4000 * MS, cl), 4000 * MS)
     assert gates(out) == []  # no change, nothing sent
     fills = [FillRecord(cl=cl, oid="X1", tid="t1", px=30500, qty=10, ts=5)]
     out = c.handle(OrderStatus(cl=cl, state="filled", oid="X1", cum=10, leaves=0, fills=fills),
@@ -44,7 +45,7 @@ def test_executor_without_listeners_sends_no_gate() -> None:
     c = gated_core()
     c.gate_to = ()
     cl = send(c, order(qty=10), 0)
-    assert gates(c.handle(Timer(f"ack:{cl}", 2000 * MS), 2000 * MS)) == []
+    assert gates(c.handle(Timer(LegTimer.ACK, 2000 * MS, cl), 2000 * MS)) == []
 
 
 def test_strategy_opens_nothing_into_a_gated_venue_and_resumes_after() -> None:

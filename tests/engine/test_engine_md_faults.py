@@ -11,23 +11,43 @@ ref. Each test checks, against a protocol-following reference ``Mirror`` fed the
 
 from __future__ import annotations
 
-import collections
 from typing import Any
 
 import pytest
 
 from actors.book import BookCore
 from actors.feed import FeedCore
+from actors.runtime.dispatch import Dispatcher, Sink
 from tests.sim.test_sim_harness import MD, Run, cfg_with
 from transports.errors import CodecError
-from transports.wire.messages import BadFrame, BookUpdate, SetTimer, Timer
+from transports.wire.messages import BadFrame, BookUpdate
 from transports.wire.venue_msgs import Snapshot, SnapshotReq
 
 SHFE, AU = "shfe", "au2606"
 
 
+class _Edges(Sink):
+    """The feed's snapshot requests and the book's publications (to ``strategy``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        if key == "ref":  # other frames (the feed's session pings) have no answer here
+            assert isinstance(msg, SnapshotReq), msg
+            self.engine.snapshot_wanted = True
+
+    def forward(self, dest: str, msg: Any) -> None:
+        if dest == "strategy":
+            self.engine.publish(msg)
+
+    def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
+        raise exc
+
+
 class Engine:
-    """FeedCore + BookCore of one symbol, driven by a simulator ``Run``."""
+    """FeedCore + BookCore of one symbol, routed by the host's ``Dispatcher``, driven by a
+    simulator ``Run``."""
 
     def __init__(self, run: Run, venue: str, sym: str) -> None:
         self.run, self.venue, self.sym = run, venue, sym
@@ -36,35 +56,19 @@ class Engine:
                              stale_after_ms=60_000)
         self.book = BookCore(self.book_name, venue, sym, ["strategy"], depth=20)
         self.snapshot_wanted = False
-        self.timers: dict[str, int] = {}
+        self.dispatch = Dispatcher({self.feed.name: self.feed, self.book_name: self.book},
+                                   _Edges(self), journaling=False)
         self.published: list[tuple[int, BookUpdate]] = []
         self.bad_publications: list[str] = []
         self.compared = 0
         self.ref_mirror = run.mirror(venue, sym)
-        self._route(self.feed.on_start(run.now), run.now)
+        self.dispatch.start(self.feed.name, self.feed, run.now)
         run.mirrors[(venue, sym + "#engine")] = self  # type: ignore[assignment]
 
-    def _route(self, out: list[tuple[str, Any]], now: int) -> None:
-        fifo = collections.deque(out)
-        while fifo:
-            dest, msg = fifo.popleft()
-            if dest == "@ref":
-                assert isinstance(msg, SnapshotReq)
-                self.snapshot_wanted = True
-            elif dest == "@timer":
-                assert isinstance(msg, SetTimer)
-                if msg.due_ns:
-                    self.timers[msg.key] = msg.due_ns
-                else:
-                    self.timers.pop(msg.key, None)
-            elif dest == self.feed.name:
-                fifo.extend(self.feed.handle(msg, now))
-            elif dest == self.book_name:
-                fifo.extend(self.book.handle(msg, now))
-            elif dest == "strategy":
-                self.published.append((now, msg))
-                if msg.valid:
-                    self._check_usable(msg)
+    def publish(self, msg: BookUpdate) -> None:
+        self.published.append((self.run.now, msg))
+        if msg.valid:
+            self._check_usable(msg)
 
     def _check_usable(self, u: BookUpdate) -> None:
         # a book offered as usable must be the venue's book at that sequence number
@@ -78,15 +82,12 @@ class Engine:
                                          f"venue {snap.b[:2]}/{snap.a[:2]}")
 
     def before_batch(self, now: int) -> None:
-        for key, due in sorted(self.timers.items(), key=lambda kv: kv[1]):
-            if due <= now:
-                del self.timers[key]
-                self._route(self.feed.handle(Timer(key, now), now), now)
+        self.dispatch.fire_due(now)
         if self.snapshot_wanted:
             snap = self.run.core.ref(now, self.venue, SnapshotReq(sym=self.sym))
             if isinstance(snap, Snapshot):
                 self.snapshot_wanted = False
-                self._route(self.feed.handle(snap, now), now)
+                self.dispatch.route("@ref", [(self.feed.name, snap)], now)
 
     def on_frame(self, frame: bytes) -> None:
         now = self.run.now
@@ -94,7 +95,7 @@ class Engine:
             msg: Any = MD.decode(frame)
         except CodecError as exc:
             msg = BadFrame("md", str(exc))
-        self._route(self.feed.handle(msg, now), now)
+        self.dispatch.route("@md", [(self.feed.name, msg)], now)
 
     def matches_venue(self) -> bool:
         snap = self.run.core.ref(self.run.now, self.venue, SnapshotReq(sym=self.sym))

@@ -30,6 +30,7 @@ from tests.sim.test_sim_harness import cfg_with
 from tests.support.engine_sim import SimEngine, check_invariants, illegal_transitions
 from transports.config.engine import with_overrides
 from transports.wire.messages import ExecReport
+from transports.wire.venue_msgs import Ack, OrderStatus
 
 TRADE_MS, TAIL_MS = 25_000, 37_000
 
@@ -77,7 +78,7 @@ def assert_holds(eng: SimEngine, deadline_ms: float) -> None:
     assert inv.violations == [], inv
     assert inv.combos >= 8, f"too few combos to exercise the fault: {inv}"
     legs = counters(eng)
-    assert legs["unresolved"] == 0 and not any(lc._unknown for lc in eng.leg_cores())
+    assert legs["unresolved"] == 0 and not any(lc.book.unknown for lc in eng.leg_cores())
     assert eng.cores["risk"].snapshot()["state"] != "HALTED", eng.cores["risk"].snapshot()
 
 
@@ -86,6 +87,30 @@ def test_no_fault_baseline() -> None:
     hedge, _ = budgets(eng)
     assert_holds(eng, hedge)
     assert all(v == 0 for v in fault_counts(eng).values())
+
+
+def test_a_gateway_with_integer_ids_and_nil_optionals() -> None:
+    """Issue 12: a spec-following gateway may send ``oid``/``tid`` as integers and nil for an
+    absent optional value; the engine must see every ack, fill, done and query reply (it once
+    saw none, and ended 20,993 g long at the venue while it believed it was flat). Unknown
+    outcomes are forced (order-entry disconnects lose reports, the venue then answers
+    ``unknown`` for a while) so query replies with a nil ``oid`` are exercised too."""
+    cfg = cfg_with(oe_disconnect=0.1, oe_unknown_query=1.0, oe_unknown_query_ms=6000,
+                   oe_partial=0.3)
+    eng = SimEngine(with_overrides(cfg, sim=msgspec.structs.replace(cfg.sim, ids="int")))
+    eng.run_to(TRADE_MS)
+    eng.stop_strategies()
+    eng.run_to(TAIL_MS)
+    assert_holds(eng, budgets(eng)[1])
+    assert [e for e in eng.errors] == [] and not any(
+        d.what == "alarm" and "bad_frame" in d.detail for d in eng.decisions)
+    acks = [m for _, _, _, m in eng.log if isinstance(m, Ack)]
+    assert acks and all(a.oid.isdigit() for a in acks)  # integers on the wire, text inside
+    unknown = [m for _, _, _, m in eng.log if isinstance(m, OrderStatus) and m.state == "unknown"]
+    assert unknown and all(m.oid == "" for m in unknown)  # nil on the wire: absent
+    fills = [r for r in eng.reports() if r.kind == "fill"]
+    assert fills and all(r.trade_id.isdigit() for r in fills)
+    assert fault_counts(eng)["fault_oe_unknown_query_answers"] >= 1
 
 
 def test_reject() -> None:

@@ -18,7 +18,7 @@ import msgspec
 from tests.sim.test_sim_harness import cfg_with
 from tests.support.engine_sim import MS, T0, SimEngine, check_invariants
 from transports.config.engine import AppConfig, with_overrides
-from transports.wire.messages import CancelLeg, Control, LegOrder, TradingState
+from transports.wire.messages import CancelLeg, Halt, LegOrder, TradingState
 from transports.wire.venue_msgs import NewOrder
 
 RUN_MS = 16_000
@@ -208,7 +208,7 @@ def test_halt_stops_new_orders_at_every_executor_while_cancels_go_out() -> None:
     cls = _rest_gtc(eng, 3)
     eng.run_to(4_100)
     t_halt = eng.now
-    eng.send("risk", Control("halt", "operator"))
+    eng.send("risk", Halt("operator"))
     eng.run_to(RUN_MS)  # the strategy goes on seeing dislocations
     assert ("HALTED", "operator") in states(eng) or eng.cores["risk"].state == "HALTED"
     for leg in eng.leg_cores():

@@ -6,14 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels import (
-    book_apply,
-    book_clear,
-    book_crossed,
-    book_set_level,
-    book_update_level,
-    walk_book,
-)
+from kernels import book_apply, book_clear, book_crossed, book_set_level, book_update_level
+from tests.support.oracles import walk_book
 
 SETTINGS = settings(deadline=None, max_examples=200)
 

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import kernels
-from kernels import basis, best_lot_pair, hedge_lots, parity, ratio, spread
+from kernels import best_lot_pair
+from tests.support.oracles import basis, hedge_lots, parity, ratio, spread
 
 SETTINGS = settings(deadline=None, max_examples=200)
 

@@ -38,7 +38,7 @@ from transports.journal.ckpt_index import locate, read_index
 from transports.journal.format import T_BATCH, T_CHECKPOINT, decode_batch_raw, decode_item
 from transports.journal.reader import JournalReader
 from transports.journal.writer import JournalOptions, JournalWriter, checkpoint_index_path
-from transports.wire.messages import Control, ExecReport
+from transports.wire.messages import ExecReport, FaultHook
 
 
 def _snap(core: Any) -> str:
@@ -79,7 +79,8 @@ def write_with_checkpoints(src: Path, dst: Path, fraction: float = 0.5,
             r = routers[g]
             blob, ext = dump_cores(r.cores, {})
             meta = {"codec": CODEC, "actors": list(r.cores), "epochs": dict(r.epochs),
-                    "timers": {a: dict(t) for a, t in r.timers.items()}, "externals": ext,
+                    "timers": {a: [list(p) for p in t] for a, t in r.timers.items()},
+                    "externals": ext,
                     "seq": 1}
             w.append_checkpoint(ts, g, meta, blob_for(g, blob) if blob_for else blob)
             taken[g] = {"cores": pickle.loads(blob), "timers": meta["timers"], "record": k}
@@ -245,7 +246,7 @@ def test_a_crashed_actor_is_rebuilt_from_its_hosts_checkpoint(runtime: NodeRunti
     before = {k: rt.node.query("risk")[k] for k in ("positions", "cash", "fees", "fills")}
     eventually(lambda: any(e.group == "risk" for e in read_index(rt.node.run_dir)))
     for _ in range(3):
-        rt.node.send("risk", Control("test.raise"))
+        rt.node.send("risk", FaultHook("raise"))
     eventually(lambda: len(sup.snapshot()["rebuilds"]) == 1, 5)
     after = {k: rt.node.query("risk")[k] for k in ("positions", "cash", "fees", "fills")}
     assert after == before

@@ -14,11 +14,12 @@ from actors.runtime.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.shell import Shell
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
-from transports.wire.messages import Control, JournalBatch, SetTimer, Timer
+from transports.wire.messages import Halt, JournalBatch, SetTimer, Start, Stop, Timer
 
 
 class Relay(Core):
-    """Forwards every Control to ``nxt`` with its own name appended to ``arg``."""
+    """Forwards every ``Halt`` (a message with a text, used here as a payload) to ``nxt`` with
+    its own name appended to ``reason``; ``boom`` raises, ``timer`` arms timers."""
 
     def __init__(self, name: str, nxt: str = "") -> None:
         super().__init__(name)
@@ -26,15 +27,15 @@ class Relay(Core):
         self.seen: list[str] = []
         self.timers: list[str] = []
 
-    def on_control(self, c: Control, now_ns: int) -> Out:
-        if c.cmd == "boom":
+    def on_halt(self, c: Halt, now_ns: int) -> Out:
+        if c.reason == "boom":
             raise RuntimeError("handler bug")
-        if c.cmd == "timer":
+        if c.reason == "timer":
             return [("@timer", SetTimer("t1", now_ns + 20_000_000)),
                     ("@timer", SetTimer("t2", now_ns + 1_000_000)),
                     ("@timer", SetTimer("t2", 0))]  # cancelled again
-        self.seen.append(c.arg)
-        return [(self.nxt, Control(c.cmd, c.arg + ">" + self.name))] if self.nxt else []
+        self.seen.append(c.reason)
+        return [(self.nxt, Halt(c.reason + ">" + self.name))] if self.nxt else []
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:
         self.timers.append(t.key)
@@ -54,8 +55,7 @@ class Sink(Core):
         return []
 
     def snapshot(self) -> dict[str, Any]:
-        return {"dests": [d for _, d, _ in self.items if not isinstance(_, Control)
-                          or _.cmd not in ("start", "stop")],
+        return {"dests": [d for _, d, m in self.items if not isinstance(m, Start | Stop)],
                 "srcs": [s for s, _, _ in self.items]}
 
 
@@ -73,7 +73,7 @@ def test_same_group_is_a_call_other_group_is_a_tell_and_all_is_journaled(ctx: An
     g2 = _start("g2", [Shell(c), Shell(Sink("journal"))], d, ctx)
     for r in (g1, g2):
         r.tell(Begin())
-    g1.tell(GroupBatch([("a", Control("x", "0"))]))
+    g1.tell(GroupBatch([("a", Halt("0"))]))
     eventually(lambda: g2.proxy().query("c").get(timeout=1)["seen"] == ["0>a>b"])
     assert g1.proxy().query("b").get(timeout=1)["seen"] == ["0>a"]
     eventually(lambda: len(g2.proxy().query("journal").get(timeout=1)["dests"]) == 3)
@@ -95,7 +95,7 @@ def test_nodes_talk_over_zeromq_with_the_same_code(ctx: Any, sock_dir: str) -> N
     for r in (h1, h2):
         r.tell(Begin())
     eventually(lambda: h2.proxy().host_counters().get(timeout=1) is not None)
-    h1.tell(GroupBatch([("a", Control("x", "0"))]))
+    h1.tell(GroupBatch([("a", Halt("0"))]))
     # a -> b over tcp, b -> a over ipc, a -> b again, ... (bounded by the deadline)
     eventually(lambda: len(h1.proxy().query("a").get(timeout=1)["seen"]) >= 3)
     seen = h1.proxy().query("a").get(timeout=1)["seen"]
@@ -106,7 +106,7 @@ def test_timers_fire_in_order_and_cancel(ctx: Any) -> None:
     d = Directory("n", {"a": "g1"}, {"g1": "n"}, {"n": "inproc://unused"})
     h = _start("g1", [Shell(Relay("a"))], d, ctx)
     h.tell(Begin())
-    h.tell(GroupBatch([("a", Control("timer"))]))
+    h.tell(GroupBatch([("a", Halt("timer"))]))
     eventually(lambda: h.proxy().query("a").get(timeout=1)["timers"] == ["t1"])
 
 
@@ -117,11 +117,29 @@ def test_a_handler_exception_drops_the_message_and_keeps_the_host_alive(ctx: Any
                    on_error=lambda name, exc: errors.append(name))
     d.refs["g1"] = h
     h.tell(Begin())
-    h.tell(GroupBatch([("a", Control("boom")), ("a", Control("x", "1"))]))
+    h.tell(GroupBatch([("a", Halt("boom")), ("a", Halt("1"))]))
     eventually(lambda: h.proxy().query("a").get(timeout=1)["seen"] == ["1"])
     assert errors == ["a"]
     assert h.proxy().host_counters().get(timeout=1) == {"errors.a": 1}
 
+
+
+def test_supervision_is_the_hosts_helper_reached_through_its_pykka_methods(ctx: Any) -> None:
+    # the Supervisor's calls (checkpoints, restart_cores) go through the host's thin methods to
+    # ``Host.supervision``; a checkpoint and a restart marker land in the host's journal stream
+    d = Directory("n", {"a": "g1", "journal": "g1"}, {"g1": "n"}, {"n": "inproc://unused"})
+    h = _start("g1", [Shell(Relay("a")), Shell(Sink("journal"))], d, ctx)
+    h.tell(Begin())
+    p = h.proxy()
+    assert p.checkpoint_stats().get(timeout=1) == {}  # off until enabled
+    assert p.checkpoint_now().get(timeout=5)["taken"] == 1
+    res = p.restart_cores({"a": Relay("a")}, 7, "test").get(timeout=5)
+    assert res == {"mode": "fresh", "fallback": "", "errors": {}, "differs": {}}
+    h.tell(GroupBatch([("a", Halt("x"))]))
+    eventually(lambda: p.query("a").get(timeout=1)["seen"] == ["x"])  # the new core
+    srcs = p.query("journal").get(timeout=1)["srcs"]
+    assert "@checkpoint" in srcs and "@supervisor" in srcs
+    assert p.host_counters().get(timeout=1)["checkpoints"] == 1
 
 def _free_port() -> int:
     c: zmq.Context[Any] = zmq.Context()

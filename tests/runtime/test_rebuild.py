@@ -14,14 +14,13 @@ from actors.journal import read_journal
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.node_runtime import NodeRuntime
 from actors.runtime.rebuild import adopt
-from actors.runtime.supervisor import LegReconciler
 from scripts.replay.core import Verifier, build_cores
 from tests.support.helpers import FaultyCore, eventually
 from transports.config.engine import load_config
 from transports.journal.format import T_BATCH, encode_record
 from transports.journal.reader import JournalTail
 from transports.journal.writer import JournalOptions, JournalWriter
-from transports.wire.messages import Control, ExecReport, LegOrder
+from transports.wire.messages import ExecReport, FaultHook, Halt, LegOrder
 
 S = 1_000_000_000
 
@@ -32,11 +31,11 @@ def test_the_tail_reader_follows_a_journal_being_written_across_segments(tmp_pat
     tail = JournalTail(tmp_path)
     assert tail.poll() == []
     for i in range(3):
-        w.append_batch(i + 1, "g", [("@group", "a", Control("x", str(i)))])
+        w.append_batch(i + 1, "g", [("@group", "a", Halt("x" + str(i)))])
     assert [f.index for f in tail.poll()] == [0, 1, 2]
     path = w.rotate("admin", 10)
     assert path.name == "journal-1.cmcj"
-    w.append_batch(11, "g", [("@group", "a", Control("y"))])
+    w.append_batch(11, "g", [("@group", "a", Halt("y"))])
     frames = tail.poll()
     assert [f.index for f in frames] == [3, 4] and frames[0].rtype != T_BATCH  # the SEAL
     # half a record written: not returned until it is complete
@@ -54,24 +53,40 @@ def test_adopt_moves_id_counters_to_the_new_epoch_and_keeps_old_orders_duplicate
     def build(actor: str, epoch: int) -> Any:
         core = build_cores(cfg, [actor])[actor] if epoch == cfg.run.epoch else \
             build_cores(_epoch(cfg, epoch), [actor])[actor]
-        return LegReconciler(core, 1000) if actor.startswith("leg.") else core
+        if actor.startswith("leg."):
+            core.reconcile_at_start(1000)  # as the node's ``wrap_leg``
+        return core
 
     strat = build("strategy.au-gc", 1)
     strat.combo_seq += 7  # seven intents made in epoch 1
     moved = adopt(build, "strategy.au-gc", strat, 1, 3)
     assert moved.combo_seq == 3 * S + 7  # pair index 0; the sequence continues
-    leg = build("leg.shfe", 1)
-    inner: LegExecutorCore = leg.inner
+    leg: LegExecutorCore = build("leg.shfe", 1)
     order = LegOrder(1 * S + 5, 0, 0, "shfe", "au2606", "B", 1, 30000, "IOC", "entry", 0, 0)
-    leg.done_ns = 1  # reconciled long ago
+    _reconcile(leg, 0)  # reconciled long ago
     assert any(type(m).__name__ == "NewOrder" for _, m in leg.handle(order, 1 * S))
     rebuilt = adopt(build, "leg.shfe", leg, 1, 2)
-    assert isinstance(rebuilt, LegReconciler) and rebuilt is not leg and not rebuilt.done_ns
-    assert rebuilt.inner is inner and inner.epoch == 2 and rebuilt.prior == {f"{S + 5}.0.0": 1}
-    rebuilt.done_ns = 1
-    again = rebuilt.handle(order, 2 * S)  # the same combo/leg/attempt: refused, not re-sent
+    # the same executor, moved to epoch 2, shut until it reconciles again
+    assert rebuilt is leg and leg.gate == "reconciling"
+    early = leg.handle(LegOrder(9, 0, 0, "shfe", "au2606", "B", 1, 30000, "IOC", "entry", 0, 0),
+                       2 * S)
+    assert [m.reason for _, m in early if type(m).__name__ == "ExecReport"] == ["reconciling"] * 2
+    assert leg.epoch == 2 and leg.prior == {f"{S + 5}.0.0": 1}
+    _reconcile(leg, 2 * S)
+    assert leg.gate == "" and leg.snapshot()["reconcile"]["count"] == 2
+    again = leg.handle(order, 2 * S)  # the same combo/leg/attempt: refused, not re-sent
     assert not any(type(m).__name__ == "NewOrder" for _, m in again)
-    assert inner.denied.get("duplicate_cl") == 1 and risk_cfg is cfg.risk
+    assert leg.denied.get("duplicate_cl") == 1 and risk_cfg is cfg.risk
+
+
+def _reconcile(leg: LegExecutorCore, now: int) -> None:
+    """Start ``leg`` and answer its reconciliation: no open orders, trades or positions."""
+    from transports.wire.venue_msgs import OpenOrders, Positions, Trades
+
+    leg.on_start(now)
+    for reply in (OpenOrders(list=[]), Trades(list=[]), Positions(list=[])):
+        leg.handle(reply, now)
+    assert leg.snapshot()["reconcile"]["done"]
 
 
 def _epoch(cfg: Any, epoch: int) -> Any:
@@ -106,13 +121,13 @@ def test_risk_is_rebuilt_after_a_crash_and_after_its_host_died(runtime: NodeRunt
              _fill(3, "au2606", "S", 30010, 1)]
     for f in fills:
         rt.node.send("risk", f)
-    rt.node.send("risk", Control("halt", "test"))
+    rt.node.send("risk", Halt("test"))
     eventually(lambda: rt.node.query("risk")["fills"] == 3 and
                rt.node.query("risk")["state"] == "HALTED")
     before = _money(rt)
     assert before["positions"] == {"shfe:au2606": 2, "comex:GCZ6": -1} and before["cash"]
     for _ in range(3):
-        rt.node.send("risk", Control("test.raise"))
+        rt.node.send("risk", FaultHook("raise"))
     eventually(lambda: len(sup.snapshot()["rebuilds"]) == 1, 5)
     assert _money(rt) == before  # a fresh risk would be ACTIVE, flat, without cash
     old = rt.node.hosts["risk"]
@@ -145,7 +160,7 @@ def test_without_a_readable_journal_a_restart_is_fresh_and_says_so(runtime: Node
     journal.rename(hidden)  # the writer keeps its descriptor; a reader finds nothing
     try:
         for _ in range(3):
-            rt.node.send("risk", Control("test.raise"))
+            rt.node.send("risk", FaultHook("raise"))
         eventually(lambda: sup.snapshot()["actors"]["risk"]["restarts"] == 1
                    and sup.snapshot()["actors"]["risk"]["state"] == "running", 5)
         assert rt.node.query("risk")["positions"] == {}  # fresh

@@ -1,11 +1,13 @@
-"""The Supervisor's pure core (OTP policies, intensity, escalation) and the LegReconciler."""
+"""The Supervisor's pure core (OTP policies, intensity, escalation) and a supervised
+LegExecutor's reconciliation at start."""
 
 from __future__ import annotations
 
 import pytest
 
 from actors.leg.executor import LegExecutorCore
-from actors.runtime.supervisor import LegReconciler, SupervisorCore, raised_in_on_start, wrap_leg
+from actors.leg.orders import LegTimer
+from actors.runtime.supervisor import SupervisorCore, raised_in_on_start, wrap_leg
 from transports.config.engine import load_config
 from transports.config.ops import GroupPolicy, SupervisionConfig
 from transports.wire.messages import ExecReport, LegOrder, SetTimer, Timer
@@ -18,6 +20,8 @@ from transports.wire.venue_msgs import (
     PositionRecord,
     Positions,
     PositionsReq,
+    Trades,
+    TradesReq,
 )
 
 S = 1_000_000_000
@@ -125,17 +129,17 @@ def test_raised_in_on_start_reads_the_traceback() -> None:
         assert not raised_in_on_start(exc)
 
 
-# --- LegReconciler ------------------------------------------------------------------------------
+# --- the supervised LegExecutor's reconciliation at start ------------------------------------
 
 CFG = load_config(None)
 
 
-def _leg() -> LegReconciler:
+def _leg() -> LegExecutorCore:
     contracts = {c.sym: c for c in CFG.contracts if c.venue == "shfe"}
     inner = LegExecutorCore("leg.shfe", "shfe", "shfe-acct", contracts, 3, CFG.risk,
                             ["combo", "risk"], 2000)
     core = wrap_leg("leg.shfe", inner, CFG)
-    assert isinstance(core, LegReconciler)
+    assert core is inner and inner.reconciler.at_start  # its own reconciliation, no wrapper
     return core
 
 
@@ -146,19 +150,22 @@ def _order(combo: int) -> LegOrder:
 def test_reconciler_denies_orders_until_the_venue_state_is_adopted() -> None:
     leg = _leg()
     out = leg.on_start(1 * S)
-    assert [type(m) for _, m in out if _ == "@oe"] == [OpenOrdersReq, PositionsReq]
+    # one request of each: the supervised executor has one reconciliation
+    assert [type(m) for _, m in out if _ == "@oe"] == [OpenOrdersReq, TradesReq, PositionsReq]
     denied = leg.handle(_order(1), 1 * S)
     assert not any(isinstance(m, NewOrder) for _, m in denied)
-    assert [m.reason for _, m in denied if isinstance(m, ExecReport)] == ["halted", "halted"]
-    assert leg.inner.trading_state == "ACTIVE"  # the gate borrowed the HALTED path only
+    assert [m.reason for _, m in denied if isinstance(m, ExecReport)] == ["reconciling"] * 2
+    assert leg.trading_state == "ACTIVE"  # the gate, not the trading state
     # an orphan order from the previous incarnation is cancelled, then the list asked again
     orphan = OpenOrderRecord(cl="2.5.0.0", oid="o1", sym="au2606", side="B", px=1, qty=1, cum=0)
     out = leg.handle(OpenOrders(list=[orphan]), 2 * S)
     assert [type(m) for _, m in out] == [CancelReq, OpenOrdersReq]
+    assert leg.handle(Trades(list=[]), 2 * S) == []
     assert leg.handle(Positions(list=[PositionRecord("au2606", -28)]), 2 * S) == []
     out = leg.handle(OpenOrders(list=[]), 3 * S)
-    assert ("@timer", SetTimer("reconcile", 0)) in out
-    assert leg.snapshot()["reconcile"]["done"] and leg.inner.positions == {"au2606": -28}
+    assert ("@timer", SetTimer(LegTimer.RECONCILE, 0)) in out
+    assert leg.snapshot()["reconcile"]["done"] and leg.positions == {"au2606": -28}
+    assert leg.snapshot()["reconcile"]["denied_before"] == 1
     sent = leg.handle(_order(2), 4 * S)
     assert any(isinstance(m, NewOrder) for _, m in sent)
     assert leg.snapshot()["reconcile"]["cancelled"] == ["2.5.0.0"]
@@ -167,6 +174,6 @@ def test_reconciler_denies_orders_until_the_venue_state_is_adopted() -> None:
 def test_reconciler_asks_again_when_the_venue_is_silent() -> None:
     leg = _leg()
     leg.on_start(1 * S)
-    out = leg.handle(Timer("reconcile", 4 * S), 4 * S)
-    assert [type(m) for _, m in out if _ == "@oe"] == [OpenOrdersReq, PositionsReq]
-    assert leg.rounds == 2 and not leg.done_ns
+    out = leg.handle(Timer(LegTimer.RECONCILE, 4 * S), 4 * S)
+    assert [type(m) for _, m in out if _ == "@oe"] == [OpenOrdersReq, TradesReq, PositionsReq]
+    assert leg.reconciler.rounds == 2 and not leg.snapshot()["reconcile"]["done"]

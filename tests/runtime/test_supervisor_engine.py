@@ -25,7 +25,7 @@ from scripts.launch.launcher import Launcher, load_launch_config
 from tests.scripts.test_launch_helpers import ONE_NODE, combo_of, sim_truth, write_conf
 from tests.support.helpers import FaultyCore, eventually
 from transports.clock import LiveClock
-from transports.wire.messages import LegOrder
+from transports.wire.messages import FaultHook, LegOrder
 
 pytestmark = pytest.mark.e2e
 try:
@@ -137,7 +137,7 @@ def test_a_crashed_strategy_is_back_within_1s_and_trading_resumes(
     base_epoch = e["l"].cfg.run.epoch
     t0 = CLOCK.mono_ns()
     for _ in range(3):  # three handler errors within a second: a crash
-        e["l"].cluster.control(STRATEGY, "test.raise")
+        e["l"].cluster.tell(STRATEGY, FaultHook("raise"))
 
     def back() -> bool:
         st = _sup(e)["actors"][STRATEGY]
@@ -175,8 +175,8 @@ def test_a_dead_host_is_rebuilt(engine: dict[str, Any]) -> None:
 
 def test_a_crash_loop_ends_in_halted(engine: dict[str, Any]) -> None:
     e = engine
-    for cmd in ("test.poison", "test.raise", "test.raise"):
-        e["l"].cluster.control(STRATEGY, cmd)
+    for kind in ("poison", "raise", "raise"):
+        e["l"].cluster.tell(STRATEGY, FaultHook(kind))
     eventually(lambda: _q(e, "risk")["state"] == "HALTED", 5)
     sup = _sup(e)
     assert "poisoned" in sup["escalations"][-1][1]

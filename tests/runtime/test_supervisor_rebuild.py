@@ -29,6 +29,7 @@ from tests.support.helpers import FaultyCore, eventually
 from transports.clock import LiveClock
 from transports.journal.intent_wal import read_intents
 from transports.journal.reader import JournalReader
+from transports.wire.messages import FaultHook
 
 pytestmark = pytest.mark.e2e
 CLOCK = LiveClock()
@@ -95,7 +96,7 @@ def _held(e: dict[str, Any]) -> dict[str, Any]:
 
 def _crash(e: dict[str, Any], actor: str) -> None:
     for _ in range(3):  # three handler errors within a second: a crash
-        e["l"].cluster.control(actor, "test.raise")
+        e["l"].cluster.tell(actor, FaultHook("raise"))
 
 
 def test_restarted_strategy_and_risk_hold_what_they_held(engine: dict[str, Any]) -> None:
@@ -170,7 +171,7 @@ def test_a_hung_host_is_replaced_and_trading_resumes(engine: dict[str, Any]) -> 
     assert intents > 0
     sup_cfg = e["l"].cfg.supervision
     t0 = CLOCK.mono_ns()
-    e["l"].cluster.control(STRATEGY, "test.block")  # the hot host's thread is now stuck
+    e["l"].cluster.tell(STRATEGY, FaultHook("block"))  # the hot host's thread is now stuck
     eventually(lambda: node.hosts["hot"] is not old and node.hosts["hot"].is_alive(),
                (sup_cfg.heartbeat_timeout_ms + 4 * sup_cfg.heartbeat_ms) / 1000 + 2, 0.002)
     replaced_ms = (CLOCK.mono_ns() - t0) / 1e6
@@ -196,7 +197,7 @@ def test_a_hung_host_is_replaced_and_trading_resumes(engine: dict[str, Any]) -> 
     assert not any("HostAbandoned" in str(m) for _t, _g, _d, m in read_journal(e["run"]))
     abandoned = _decisions(e, "abandoned")
     assert abandoned and abandoned[-1]["host"] == "hot"
-    assert abandoned[-1]["stuck_in"] == f"{STRATEGY}: Control"
+    assert abandoned[-1]["stuck_in"] == f"{STRATEGY}: FaultHook"
     print(f"\nhung hot host: replaced {replaced_ms:.0f} ms after the blocking message "
           f"(heartbeat {sup_cfg.heartbeat_ms} ms, timeout {sup_cfg.heartbeat_timeout_ms} ms); "
           f"first order of the new host {resumed_ms / 1e3:.1f} s after it")

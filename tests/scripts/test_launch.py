@@ -193,3 +193,24 @@ def test_a_killed_node_is_restarted_and_reconciles_before_trading(tmp_path: Path
         code = _stop(proc)
         ctx.destroy(linger=0)
     assert code == 0, (tmp_path / "launch.log").read_text()
+
+
+@pytest.mark.e2e
+def test_a_config_the_venue_contradicts_stops_the_start(tmp_path: Path, short_sock: str) -> None:
+    """The venue says SHFE gold ticks 0.02; a config saying 0.05 must not trade: ``cmc launch``
+    exits 2 naming the field and both values, before any node starts."""
+    good = write_conf(tmp_path, short_sock, ONE_NODE, gateways=False, admin=False)
+    wrong = tmp_path / "wrong.toml"
+    text = good.read_text()
+    assert text.count('tick = "0.02" ') == 1
+    wrong.write_text(text.replace('tick = "0.02" ', 'tick = "0.05" '))
+    sim = SimProcess(str(good), short_sock, tmp_path / "truth.json", tmp_path / "sim.log")
+    try:
+        sim.wait_ready()
+        r = subprocess.run([sys.executable, "-m", "scripts.cli", "launch", str(wrong), "--quiet"],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 2, r.stderr
+        assert ".tick: config 0.05, venue 'shfe' says 0.02" in r.stderr
+        assert not list((tmp_path / "run").glob("journal*.cmcj"))  # nothing started
+    finally:
+        sim.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.journal import JournalCore
+from actors.runtime.journal_shell import JournalShell
 from scripts.demo.md_audit import decisions_on_unusable_book
 from transports.config.engine import load_config
 from transports.journal.writer import JournalWriter
@@ -20,11 +20,10 @@ def _intent(cid: int) -> ComboIntent:
 
 def _journal(path: Path, items: list) -> None:
     w = JournalWriter.open(path, run_id="t", cfg_hash="0" * 32)
-    j = JournalCore("journal", w)
+    j = JournalShell.build("journal", w)
     for i, item in enumerate(items):
         j.handle(JournalBatch("hot", i, [item]), i)
-    j.on_stop(len(items))
-    w.close()
+    j.close(len(items))
 
 
 def test_a_decision_between_invalidation_and_snapshot_is_counted(tmp_path: Path) -> None:

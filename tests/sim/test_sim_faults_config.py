@@ -17,7 +17,8 @@ import zmq
 
 from tests.sim.test_sim_harness import CFG, ENC, MS, Run, cfg_with
 from transports.clock import LiveClock
-from transports.config.engine import AppConfig, SimVenueConfig, load_config_bytes, with_overrides
+from transports.config.engine import AppConfig, load_config_bytes, with_overrides
+from transports.config.sim import SimVenueConfig
 from transports.errors import ConfigError
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.faults import load_preset, preset_names

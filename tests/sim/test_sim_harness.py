@@ -15,13 +15,8 @@ from typing import Any
 import msgspec
 
 from transports.clock import TestClock
-from transports.config.engine import (
-    AppConfig,
-    FaultsConfig,
-    FaultWindow,
-    load_config,
-    with_overrides,
-)
+from transports.config.engine import AppConfig, load_config, with_overrides
+from transports.config.sim import FaultsConfig, FaultWindow
 from transports.errors import CodecError
 from transports.venues.sim.core import SimCore
 from transports.wire.codec import Codec

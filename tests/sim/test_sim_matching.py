@@ -7,13 +7,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from transports.config.engine import (
-    FaultsConfig,
-    SimConfig,
-    SimVenueConfig,
-    load_config,
-    with_overrides,
-)
+from transports.config.engine import load_config, with_overrides
+from transports.config.sim import FaultsConfig, SimConfig, SimVenueConfig
 from transports.venues.sim.faults import FaultInjector
 from transports.venues.sim.matching import MM_ACCOUNT, Book, Order, maker_quotes
 from transports.venues.sim.truth import SimTruth

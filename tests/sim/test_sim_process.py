@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from transports.clock import TestClock
-from transports.config.engine import FaultsConfig, SimConfig, load_config, with_overrides
+from transports.config.engine import load_config, with_overrides
+from transports.config.sim import FaultsConfig, SimConfig
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.process import GRAMS_PER_OZT, FairModel, PriceProcess
 from transports.venues.sim.truth import min_clip

@@ -6,11 +6,13 @@ one due event to the next: the simulator's refreshes, heartbeats and replies, th
 timers, and snapshot answers. Every frame crosses the real wire format: the cores' ``@oe``
 requests are MessagePack-encoded and decoded by the gateway's own request codec; the
 simulator's replies and market data are encoded and decoded by the shells' ``decode``. Core
-outputs are routed as ``Host._route`` does for one group (FIFO, run to completion).
+outputs are routed by the host's own ``actors.runtime.dispatch.Dispatcher`` for one group (FIFO,
+run to completion, an actor's ``@`` outputs at once), which also keeps the timers.
 
-What the venue saw is the simulator's own record (``truth``), what the engine did is the log of
-every delivery (``log``, a journal without the file) and the ``Decision``\\s sent to the
-journal. ``check_invariants`` holds the properties every order-entry fault test asserts.
+What the venue saw is the simulator's own record (``truth``), what the engine did is what the
+host would have journaled (``log``, a journal without the file: every delivery but derived book
+data made inside, every venue frame) and the ``Decision``\\s sent to the journal.
+``check_invariants`` holds the properties every order-entry fault test asserts.
 """
 
 from __future__ import annotations
@@ -26,18 +28,39 @@ import msgspec
 
 from actors.leg.executor import LegExecutorCore
 from actors.leg.orders import TRANSITIONS, OrderState
+from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import actor_names, build_shells
 from transports.clock import TestClock
 from transports.config.engine import AppConfig
 from transports.latency import LatencyRecorder
 from transports.venues.sim.core import SimCore
 from transports.wire.codec import Codec, encode
-from transports.wire.messages import Control, Decision, ExecReport, SetTimer, Timer
+from transports.wire.messages import Decision, ExecReport, Halt
 from transports.wire.venue_msgs import OeRequest
 
 T0 = 1_700_000_000_000_000_000
 MS = 1_000_000
 _REQ: Codec[Any] = Codec(OeRequest)
+
+
+class _Wire(Sink):
+    """The engine's effects: frames to the simulator, decisions and errors kept."""
+
+    def __init__(self, eng: SimEngine) -> None:
+        self.eng = eng
+
+    def send(self, actor: str, key: str, msg: Any) -> None:
+        self.eng._frame(actor, key, msg)
+
+    def host(self, actor: str, msg: Any) -> None:
+        pass  # socket reopen requests: the simulated wire never breaks
+
+    def forward(self, dest: str, msg: Any) -> None:
+        if dest == "journal" and isinstance(msg, Decision):
+            self.eng.decisions.append(msg)
+
+    def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
+        self.eng.errors.append((actor, repr(exc)))  # as the host: record it and go on
 
 
 class SimEngine:
@@ -70,62 +93,41 @@ class SimEngine:
         self.decisions: list[Decision] = []
         self.errors: list[tuple[str, str]] = []
         self.frames_out: list[tuple[int, str, Any]] = []  #: (ts, actor, request) to a venue
-        self._timers: list[tuple[int, int, str, str]] = []
-        self._gen: dict[tuple[str, str], int] = {}
         self._inbound: list[tuple[int, int, str, str, bytes]] = []  # ts, n, actor, key, frame
         self._n = 0
+        self.dispatch = Dispatcher(self.cores, _Wire(self))
         for name in self.order:
-            self.route(name, self.cores[name].on_start(self.now))
+            self.dispatch.start(name, self.cores[name], self.now)
+        self._logged()
 
     @property
     def now(self) -> int:
         return self.clock.now_ns()
 
-    # --- routing (Host._route for one group) ----------------------------------------------------
+    # --- routing (the host's Dispatcher) --------------------------------------------------------
 
     def route(self, src: str, out: list[tuple[str, Any]]) -> None:
-        """Deliver ``out`` from ``src`` and everything it causes, FIFO, run to completion."""
-        now = self.now
-        fifo = collections.deque((src, d, m) for d, m in out or ())
-        while fifo:
-            sender, dest, msg = fifo.popleft()
-            if dest[0] == "@":
-                self._special(sender, dest, msg)
-                continue
-            if dest == "journal":
-                if isinstance(msg, Decision):
-                    self.decisions.append(msg)
-                continue
-            core = self.cores.get(dest)
-            if core is None:
-                continue
-            self.log.append((now, sender, dest, msg))
-            try:
-                more = core.handle(msg, now)
-            except Exception as exc:  # noqa: BLE001 - as the host: record it and go on
-                self.errors.append((dest, repr(exc)))
-                continue
-            fifo.extend((dest, d, m) for d, m in more or ())
+        """Deliver ``out`` from ``src`` and everything it causes (``Dispatcher.route``)."""
+        self.dispatch.route(src, out or [], self.now)
+        self._logged()
 
-    def _special(self, sender: str, dest: str, msg: Any) -> None:
+    def _logged(self) -> None:
+        j = self.dispatch.journaled
+        if j:
+            now = self.now
+            self.log.extend((now, s, d, m) for s, d, m in j)
+            j.clear()
+
+    def _frame(self, sender: str, key: str, msg: Any) -> None:
         now = self.now
-        if dest == "@timer":
-            assert isinstance(msg, SetTimer)
-            self._n += 1
-            self._gen[(sender, msg.key)] = self._n
-            if msg.due_ns > 0:
-                heapq.heappush(self._timers, (msg.due_ns, self._n, sender, msg.key))
-            return
-        if dest == "@host":
-            return  # socket reopen requests: the simulated wire never breaks
         venue = sender.split(".", 1)[1]
-        if dest == "@ref":
+        if key == "ref":
             ans = self.sim.ref(now, venue, msg)
             if ans is not None:
                 rtt = 2 * self.sim.latency_ns(venue)
                 self._push(now + rtt, sender, "ref", encode(ans))
             return
-        if dest == "@oe":
+        if key == "oe":
             req = _REQ.decode(encode(msg))  # the gateway's own decoder sees our bytes
             self.frames_out.append((now, sender, req))
             account = self.accounts[venue]
@@ -133,7 +135,7 @@ class SimEngine:
                 account += ".feed"
             self.sim.request(now, venue, account, req)
             return
-        raise AssertionError(f"{sender}: unexpected destination {dest}")
+        raise AssertionError(f"{sender}: unexpected destination @{key}")
 
     def _push(self, ts: int, actor: str, key: str, frame: bytes) -> None:
         self._n += 1
@@ -150,8 +152,9 @@ class SimEngine:
 
     def _due(self) -> int:
         t = self.sim.next_due()
-        if self._timers:
-            t = min(t, self._timers[0][0])
+        timer = self.dispatch.next_due()
+        if timer is not None:
+            t = min(t, timer)
         if self._inbound:
             t = min(t, self._inbound[0][0])
         return t
@@ -169,22 +172,19 @@ class SimEngine:
                     actor = self._by_account.get(account)
                     if actor is not None:
                         self._deliver(actor, "oe", [encode(m)])
-            while self._timers and self._timers[0][0] <= self.now:
-                due, n, actor, key = heapq.heappop(self._timers)
-                if self._gen.get((actor, key)) == n:
-                    del self._gen[(actor, key)]
-                    self.route("@timer", [(actor, Timer(key, due))])
+            self.dispatch.fire_due(self.now)
+            self._logged()
             while self._inbound and self._inbound[0][0] <= self.now:
                 _, _, actor, key, frame = heapq.heappop(self._inbound)
                 self._deliver(actor, key, [frame])
         self.clock.set_ns(max(end, self.now))
 
     def stop_strategies(self) -> None:
-        """No new opens from here on: each strategy gets ``Control("halt")`` as from an
+        """No new opens from here on: each strategy gets ``Halt`` as from an
         operator; it still closes what it holds, and repairs, risk and reconciliation go on."""
         for n in self.order:
             if n.startswith("strategy."):
-                self.send(n, Control("halt", "test"))
+                self.send(n, Halt("test"))
 
     def restart(self, names: list[str], epoch: int) -> None:
         """Replace these actors' cores by fresh ones built with ``run.epoch = epoch``, as the
@@ -193,14 +193,15 @@ class SimEngine:
                                                                            epoch=epoch))
         fresh = build_shells(cfg, "/sim", self.clock, LatencyRecorder(capacity=64), None,
                              set(names))
+        d = self.dispatch
         for name in names:
-            self.route(name, self.cores[name].on_stop(self.now))
+            d.stop(name, self.cores[name], self.now)
             self.shells[name] = fresh[name]
             self.cores[name] = fresh[name].core
-            for key in [k for k in self._gen if k[0] == name]:
-                del self._gen[key]  # the old core's timers die with it
+            d.drop_timers(name)  # the old core's timers die with it
         for name in names:
-            self.route(name, self.cores[name].on_start(self.now))
+            d.start(name, self.cores[name], self.now, epoch)
+        self._logged()
 
     def send(self, dest: str, msg: Any) -> None:
         """Deliver ``msg`` to ``dest`` now, as an operator command would arrive."""
@@ -273,7 +274,10 @@ def check_invariants(eng: SimEngine, deadline_ms: float) -> Invariants:
     # 2. fills: the engine's deduplicated fill reports against the venue's trades
     mine = collections.Counter((r.cl, r.trade_id, r.qty_lots, r.px_ticks)
                                for r in eng.reports() if r.kind == "fill")
-    venue = collections.Counter((f["cl"], f["tid"], f["qty"], f["px"]) for f in fills)
+    # with ``[sim] ids = "int"`` the gateway wrote trade ids as integers (``shfe-t5`` -> 5): the
+    # engine holds them as text, "5"
+    as_sent = ((lambda t: t.rsplit("-t", 1)[1]) if eng.cfg.sim.ids == "int" else (lambda t: t))
+    venue = collections.Counter((f["cl"], as_sent(f["tid"]), f["qty"], f["px"]) for f in fills)
     if mine != venue:
         inv.violations.append(f"engine fills != venue trades: engine only "
                               f"{sorted((mine - venue).elements())[:5]}, venue only "

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from transports.clock import LiveClock, sleep_s
+from transports.wire.messages import FaultHook
 
 
 def eventually(pred: Callable[[], Any], timeout_s: float = 5.0, step_s: float = 0.005) -> Any:
@@ -33,10 +34,11 @@ def msgs(out: list[tuple[str, Any]], kind: type) -> list[Any]:
 
 class FaultyCore:
     """Test-only wrapper of a core that misbehaves on command (an operator cannot do this):
-    ``Control("test.raise")`` raises in the handler; ``test.poison`` raises too and adds the
-    actor to ``poisoned``, whose later instances then raise in ``on_start``; ``test.block``
-    blocks the handler (and so its host) until ``release`` is set. Everything else goes to
-    the wrapped core."""
+    ``FaultHook("raise")`` raises in the handler; ``poison`` raises too and adds the actor to
+    ``poisoned``, whose later instances then raise in ``on_start``; ``block`` blocks the
+    handler (and so its host) until ``release`` is set; ``exit`` raises ``SystemExit`` and
+    ``recurse`` a ``RecursionError`` (what a handler must never let kill its node). Everything
+    else goes to the wrapped core."""
 
     def __init__(self, inner: Any, *, release: Any = None, poisoned: set[str] | None = None,
                  ) -> None:
@@ -51,13 +53,16 @@ class FaultyCore:
         return getattr(self.inner, item)
 
     def handle(self, msg: Any, now_ns: int) -> Any:
-        cmd = getattr(msg, "cmd", "")
-        if type(msg).__name__ == "Control" and cmd.startswith("test."):
-            if cmd == "test.block" and self.release is not None:
+        if type(msg) is FaultHook:
+            if msg.kind == "block" and self.release is not None:
                 self.release.wait()
                 return []
-            if cmd == "test.poison":
+            if msg.kind == "poison":
                 self.poisoned.add(self.name)
+            if msg.kind == "exit":
+                raise SystemExit(f"injected exit in {self.name}")
+            if msg.kind == "recurse":
+                raise RecursionError(f"injected recursion in {self.name}")
             raise RuntimeError(f"injected fault in {self.name}")
         return self.inner.handle(msg, now_ns)
 

@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 from loguru import logger
 
-from actors.journal import JournalCore, read_journal
+from actors.runtime.journal_shell import JournalShell
 from scripts.audit.verify import verify_journal
 from scripts.cli import main as cli
 from transports.journal.format import REC_HDR, decode_header
-from transports.journal.reader import JournalReader
+from transports.journal.reader import JournalReader, read_journal
 from transports.journal.writer import (
     JournalCorrupt,
     JournalOptions,
@@ -25,7 +25,7 @@ from transports.journal.writer import (
     JournalWriter,
     find_segments,
 )
-from transports.wire.messages import Control, Decision, JournalBatch, SetTimer, Timer
+from transports.wire.messages import Decision, Halt, JournalBatch, SetTimer, Timer
 from transports.wire.venue_msgs import NewOrder
 
 DAY = 86_400 * 1_000_000_000
@@ -43,7 +43,7 @@ def logs() -> Iterator[list[str]]:
 def _write(path: Path, n: int, **opts: int) -> JournalWriter:
     w = JournalWriter.open(path, run_id="r1", cfg_hash="c1", options=JournalOptions(**opts))
     for i in range(n):
-        w.append_batch(T0 + i, "hot", [("@group", "a", Control(str(i)))])
+        w.append_batch(T0 + i, "hot", [("@group", "a", Halt(str(i)))])
     return w
 
 
@@ -61,16 +61,16 @@ def _offsets(path: Path) -> list[int]:
 def test_batches_read_back_in_order_and_typed(tmp_path: Path) -> None:
     path = tmp_path / "journal.cmcj"
     with open(path, "ab") as f:  # what a node hands the journal actor
-        j = JournalCore("journal", f)
+        j = JournalShell.build("journal", f)
         order = NewOrder(cl="1.2.0.0", sym="au", side="B", px=1, qty=2, tif="IOC", ts=3)
         j.handle(
             JournalBatch(
-                "hot", 10, [("leg.x", "leg.x@oe", order), ("@group", "combo", Control("halt"))]
+                "hot", 10, [("leg.x", "leg.x@oe", order), ("@group", "combo", Halt("halt"))]
             ),
             11,
         )
         j.handle(Decision("combo", "repair", "{}", 12), 12)
-        j.on_stop(13)
+        j.close(13)
     recs = list(read_journal(path))
     assert [(ts, g, d) for ts, g, d, _ in recs] == [
         (10, "hot", "leg.x@oe"),
@@ -78,8 +78,8 @@ def test_batches_read_back_in_order_and_typed(tmp_path: Path) -> None:
         (12, "", "journal"),
     ]
     assert recs[0][3]["t"] == "new" and recs[0][3]["cl"] == "1.2.0.0"
-    assert recs[1][3] == ["Control", "halt", ""]
-    assert j.records == 3
+    assert recs[1][3] == ["Halt", "halt"]
+    assert j.core.records == 3 and j.snapshot()["items"] == 3
     meta = JournalReader(path).header()
     assert meta.run_id == tmp_path.name and meta.segment == 0
     r = verify_journal(path)
@@ -88,8 +88,8 @@ def test_batches_read_back_in_order_and_typed(tmp_path: Path) -> None:
 
 def test_stream_sink_writes_a_readable_segment(tmp_path: Path) -> None:
     buf = io.BytesIO()
-    j = JournalCore("journal", buf)
-    j.handle(JournalBatch("hot", 1, [("@md", "feed.x", Control("x"))]), 1)
+    j = JournalShell.build("journal", buf)
+    j.handle(JournalBatch("hot", 1, [("@md", "feed.x", Halt("x"))]), 1)
     (tmp_path / "journal.cmcj").write_bytes(buf.getvalue())
     assert [d for _, _, d, _ in read_journal(tmp_path)] == ["feed.x"]
 
@@ -107,7 +107,7 @@ def test_torn_tail_is_read_up_to_it_and_cut_on_open_with_a_log_line(
     w = JournalWriter.open(path)
     assert w.cut_bytes == r["torn_tail"]["bytes"]
     assert any(f"cut a torn tail of {w.cut_bytes} bytes" in line for line in logs)
-    w.append_batch(T0 + 9, "hot", [("@group", "a", Control("9"))])
+    w.append_batch(T0 + 9, "hot", [("@group", "a", Halt("9"))])
     w.close()
     assert [m[1] for *_, m in read_journal(path)] == ["0", "1", "2", "9"]
     assert verify_journal(path)["ok"]
@@ -163,7 +163,7 @@ def test_edited_record_with_a_recomputed_crc_breaks_the_chain(tmp_path: Path) ->
 def test_rotation_by_size_and_by_day_keeps_one_chain(tmp_path: Path) -> None:
     path = tmp_path / "journal.cmcj"
     w = _write(path, 40, rotate_bytes=600)
-    w.append_batch(T0 + DAY, "hot", [("@group", "a", Control("next day"))])
+    w.append_batch(T0 + DAY, "hot", [("@group", "a", Halt("next day"))])
     w.close()
     segs = find_segments(tmp_path)
     assert len(segs) > 3 and segs[1].name == "journal-1.cmcj"
@@ -183,7 +183,7 @@ def test_reopen_appends_to_the_last_segment_and_continues_the_chain(tmp_path: Pa
     path = tmp_path / "journal.cmcj"
     _write(path, 10, rotate_bytes=500).close()
     w = JournalWriter.open(path, options=JournalOptions(rotate_bytes=500))
-    w.append_batch(T0 + 50, "hot", [("@group", "a", Control("more"))])
+    w.append_batch(T0 + 50, "hot", [("@group", "a", Halt("more"))])
     w.close()
     assert verify_journal(path)["ok"]
     assert [m[1] for *_, m in read_journal(path)][-2:] == ["9", "more"]
@@ -193,17 +193,17 @@ def test_group_commit_syncs_by_count_and_by_timer(tmp_path: Path) -> None:
     w = JournalWriter.open(
         tmp_path / "journal.cmcj", options=JournalOptions(fsync_records=3, fsync_ms=50)
     )
-    j = JournalCore("journal", w)
-    out = j.handle(JournalBatch("hot", T0, [("@md", "feed.x", Control("a"))]), T0)
+    j = JournalShell.build("journal", w)
+    out = j.handle(JournalBatch("hot", T0, [("@md", "feed.x", Halt("a"))]), T0)
     assert out == [("@timer", SetTimer("fsync", T0 + 50_000_000))]
     assert w.unsynced == 1
-    j.handle(JournalBatch("hot", T0 + 1, [("@md", "feed.x", Control("b"))]), T0 + 1)
-    j.handle(JournalBatch("hot", T0 + 2, [("@md", "feed.x", Control("c"))]), T0 + 2)
+    j.handle(JournalBatch("hot", T0 + 1, [("@md", "feed.x", Halt("b"))]), T0 + 1)
+    j.handle(JournalBatch("hot", T0 + 2, [("@md", "feed.x", Halt("c"))]), T0 + 2)
     assert w.unsynced == 0 and w.syncs == 1
-    j.handle(JournalBatch("hot", T0 + 3, [("@md", "feed.x", Control("d"))]), T0 + 3)
+    j.handle(JournalBatch("hot", T0 + 3, [("@md", "feed.x", Halt("d"))]), T0 + 3)
     j.handle(Timer("fsync", T0 + 50_000_000), T0 + 50_000_000)
     assert w.unsynced == 0 and w.syncs == 2
-    j.on_stop(T0 + 60_000_000)
+    j.close(T0 + 60_000_000)
 
 
 def test_journal_fsync_failure_is_final(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,3 +219,45 @@ def test_journal_fsync_failure_is_final(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.undo()
     with pytest.raises(JournalSyncError, match="refuses"):
         w.append_batch(T0 + 1, "hot", [])
+
+
+def test_the_journal_core_decides_and_does_no_io() -> None:
+    """The pure core: what to append, when to fdatasync (by count, by age, by timer)."""
+    from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore
+    from transports.journal.format import CHECKPOINT_SRC
+
+    j = JournalCore("journal", fsync_ms=50, fsync_records=2)
+    b1 = JournalBatch("hot", T0, [("@md", "feed.x", Halt("a"))])
+    assert j.handle(b1, T0) == [(APPEND, b1), ("@timer", SetTimer("fsync", T0 + 50_000_000))]
+    b2 = JournalBatch("hot", T0 + 1, [("@md", "feed.x", Halt("b"))])
+    assert j.handle(b2, T0 + 1) == [(APPEND, b2), (FSYNC, Fsync(T0 + 1))]  # 2 unsynced
+    assert j.handle(Timer("fsync", T0 + 50_000_000), T0 + 50_000_000) == []  # nothing left
+    # a record older than fsync_ms when it arrives is synced at once
+    b3 = JournalBatch("risk", T0, [("@group", "risk", Halt("c"))])
+    assert j.handle(b3, T0 + 60_000_000)[-1] == (FSYNC, Fsync(T0 + 60_000_000))
+    ckpt = JournalBatch("hot", T0 + 2, [(CHECKPOINT_SRC, "hot", [{"v": 1}, b"blob"])])
+    assert j.handle(ckpt, T0 + 60_000_001)[0] == (
+        APPEND, AppendCheckpoint(T0 + 2, "hot", {"v": 1}, b"blob"))
+    d = Decision("combo", "repair", "{}", 5)
+    assert j.handle(d, T0 + 70_000_000)[0] == (
+        APPEND, JournalBatch("", T0 + 70_000_000, [("", "journal", d)]))
+    assert j.snapshot()["records"] == 4 and j.snapshot()["checkpoints"] == 1
+
+
+def test_the_shell_writes_and_hands_back_only_the_timer(tmp_path: Path) -> None:
+    """The shell's own commands never reach the host (a write is not journaled), and a fresh
+    core (a restarted journal actor) continues the same chain through the shell's writer."""
+    from actors.journal import JournalCore
+
+    w = JournalWriter.open(tmp_path / "journal.cmcj", options=JournalOptions(fsync_ms=50))
+    sh = JournalShell.build("journal", w)
+    out = sh.handle(JournalBatch("hot", T0, [("@md", "feed.x", Halt("a"))]), T0)
+    assert out == [("@timer", SetTimer("fsync", T0 + 50_000_000))]
+    assert w.unsynced == 1
+    assert sh.handle(Timer("fsync", T0 + 50_000_000), T0 + 50_000_000) == []
+    assert w.unsynced == 0 and w.syncs == 1
+    sh.core = JournalCore("journal", 50, 512)
+    sh.handle(JournalBatch("hot", T0 + 1, [("@md", "feed.x", Halt("b"))]), T0 + 1)
+    sh.close(T0 + 2)
+    assert [m[1] for *_, m in read_journal(tmp_path)] == ["a", "b"]
+    assert verify_journal(tmp_path / "journal.cmcj")["ok"]

@@ -7,28 +7,28 @@ value. Address strings may contain ``{sock}``, replaced by the run's socket dire
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from transports.config.base import (
+    NonNegFloat,
+    NonNegInt,
+    PosFloat,
+    PosInt,
+    Section,
+    check_finite,
+)
 from transports.config.ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
+from transports.config.sim import SimConfig
 from transports.errors import ConfigError
 
-PosInt = Annotated[int, msgspec.Meta(gt=0)]
-NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
-PosFloat = Annotated[float, msgspec.Meta(gt=0)]
-NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
 
-
-class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every config section."""
-
-
-class RunConfig(_C):
+class RunConfig(Section):
     """Run-wide settings."""
 
     epoch: NonNegInt = 1  #: client order ids embed it so a restart never reuses an id
@@ -40,7 +40,7 @@ class RunConfig(_C):
     durable_intents: bool = True
 
 
-class VenueConfig(_C):
+class VenueConfig(Section):
     """One venue gateway: the three socket addresses and the account on it."""
 
     name: str
@@ -65,7 +65,7 @@ class VenueConfig(_C):
     oe_reconcile: bool = True  #: ping the venue; reconcile on start and after a disconnect
 
 
-class ContractConfig(_C):
+class ContractConfig(Section):
     """One instrument as the engine trades it; base units are the underlying's (grams for gold)."""
 
     venue: str
@@ -83,7 +83,7 @@ class ContractConfig(_C):
     margin_rate: NonNegFloat = 0.1  #: initial margin as a fraction of notional
 
 
-class PairConfig(_C):
+class PairConfig(Section):
     """A cross-market pair: leg A domestic, leg B foreign, converted by ``fx`` and
     ``unit_factor``."""
 
@@ -107,6 +107,9 @@ class PairConfig(_C):
     min_edge: NonNegFloat = 0.0  #: extra edge required, in A's price units
     fair_basis: float | None = None  #: fixed basis; None = rolling mean of the spread
     max_quote_skew_ms: PosInt = 500
+    #: no combo opens on a quote older than this, in our time (venue time minus the venue's
+    #: clock offset): a node that was frozen or fell behind must not trade on the past
+    max_quote_age_ms: PosInt = 2000
     legging_mode: Literal["concurrent", "lead"] = "concurrent"
     chase_ticks: NonNegInt = 2
     chase_tries: NonNegInt = 3
@@ -117,7 +120,7 @@ class PairConfig(_C):
     retry_cooldown_ms: Annotated[int, msgspec.Meta(ge=0, le=30_000)] = 1000
 
 
-class RiskConfig(_C):
+class RiskConfig(Section):
     """Limits the RiskSupervisor and the LegExecutors enforce."""
 
     max_net_exposure_base: NonNegFloat = 50_000.0  #: per underlying, base units (grams)
@@ -143,137 +146,7 @@ class RiskConfig(_C):
     fail_on_venue_breach: bool = False
 
 
-Rate = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]  #: a probability per event
-FaultKind = Literal[
-    "md_drop",
-    "md_duplicate",
-    "md_reorder",
-    "md_delay",
-    "md_crossed",
-    "md_bad",
-    "md_stall",
-    "md_reset",
-    "stop",
-    "oe_reject",
-    "oe_partial",
-    "oe_swallow_ack",
-    "oe_swallow_order",
-    "oe_duplicate_fill",
-    "oe_late_fill",
-    "oe_unknown_query",
-    "oe_disconnect",
-    "session_break",
-]
-BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
-
-
-class FaultWindow(_C):
-    """One scheduled fault (``[[sim.faults.schedule]]``), times in seconds since the sim start.
-
-    Span kinds (``md_stall``, ``stop``, ``oe_disconnect``, ``session_break``) are active during
-    ``[at_s, at_s + for_s)``; ``for_s = 0`` means the kind's configured ``*_ms`` duration.
-    Event kinds (every other kind) hit every event of their kind in that span, or, with
-    ``for_s = 0``, exactly the first event at or after ``at_s``. ``venue`` empty = every venue
-    (each on its own: "the first event" is per venue).
-    """
-
-    kind: FaultKind
-    at_s: NonNegFloat
-    for_s: NonNegFloat = 0.0
-    venue: str = ""
-
-
-class FaultsConfig(_C):
-    """Simulator fault switches, all off by default; rates are probabilities per event.
-
-    See ``transports/venues/sim/faults.py`` for the exact semantics of each switch. Per delta:
-    ``md_drop`` (not sent, its seq used: a gap), ``md_duplicate`` (sent twice), ``md_reorder``
-    (swapped with the next delta of the symbol), ``md_delay`` (the venue's md stream held
-    ``md_delay_ms`` from this delta on, order kept), ``md_crossed`` (followed by a delta that
-    crosses the book, corrected by the next delta), ``md_bad`` (replaced by a frame with a bad
-    value, its seq used). Per book refresh: ``md_stall`` (no deltas for ``md_stall_ms``,
-    heartbeats go on), ``stop`` (no md, hb, ref or oe replies for ``stop_ms``), ``md_reset``
-    (seqs restart at 1). Per order: ``oe_reject``, ``oe_partial`` (IOC and GTC),
-    ``oe_swallow_ack``, ``oe_swallow_order``, ``oe_unknown_query`` (queries answer ``unknown``
-    for ``oe_unknown_query_ms``), ``oe_disconnect`` (oe in and out dropped for
-    ``oe_disconnect_ms``); per fill ``oe_duplicate_fill``; per cancel or IOC ``oe_late_fill``
-    (a fill ``oe_late_fill_ms`` after the ``done``). ``oe_reuse_cl``: a closed client order id
-    is accepted again (False: rejected ``duplicate_cl``). Per book refresh ``session_break``
-    (the venue's session is in a break for ``session_break_ms``: status ``break``, new orders
-    rejected ``session_closed``).
-    """
-
-    md_drop: Rate = 0.0
-    md_duplicate: Rate = 0.0
-    md_reorder: Rate = 0.0
-    md_delay: Rate = 0.0
-    md_delay_ms: PosInt = 200
-    md_crossed: Rate = 0.0
-    md_bad: Rate = 0.0
-    md_bad_kinds: Annotated[tuple[BadValueKind, ...], msgspec.Meta(min_length=1)] = (
-        "px_zero",
-        "qty_negative",
-        "qty_huge",
-        "float",
-    )
-    md_stall: Rate = 0.0
-    md_stall_ms: PosInt = 3000
-    md_reset: Rate = 0.0
-    stop: Rate = 0.0
-    stop_ms: PosInt = 2000
-    oe_reject: Rate = 0.0
-    oe_partial: Rate = 0.0
-    oe_swallow_ack: Rate = 0.0
-    oe_swallow_order: Rate = 0.0
-    oe_duplicate_fill: Rate = 0.0
-    oe_late_fill: Rate = 0.0
-    oe_late_fill_ms: NonNegInt = 50
-    oe_unknown_query: Rate = 0.0
-    oe_unknown_query_ms: PosInt = 1500
-    oe_disconnect: Rate = 0.0
-    oe_disconnect_ms: PosInt = 1000
-    oe_reuse_cl: bool = True
-    session_break: Rate = 0.0
-    session_break_ms: PosInt = 2000
-    schedule: list[FaultWindow] = []
-
-
-class SimVenueConfig(_C):
-    """How the simulator runs one venue."""
-
-    name: str
-    latency_us: NonNegInt = 500  #: one-way order latency added by the venue
-    md_interval_ms: PosInt = 20  #: how often the book is refreshed
-    hb_interval_ms: PosInt = 250
-    levels: PosInt = 10
-    level_qty_lots: PosInt = 40  #: mean resting quantity per level
-    spread_ticks: PosInt = 1  #: touch spread in ticks
-    trade_prints: bool = True  #: publish a ``trade`` message per execution
-    #: this venue's rates and durations instead of ``[sim.faults]``' (schedules add up)
-    faults: FaultsConfig | None = None
-
-
-class SimConfig(_C):
-    """The built-in simulator: price process, dislocations, venues and ground truth."""
-
-    seed: int = 7
-    gold_usd_oz: PosFloat = 2650.0
-    usdcnh: PosFloat = 7.2
-    basis_cny_g: float = 0.5  #: SHFE premium over parity in calm markets
-    vol_gold_bps_s: NonNegFloat = 8.0
-    vol_fx_bps_s: NonNegFloat = 1.5
-    dislocation_every_s: PosFloat = 3.0  #: mean time between dislocation episodes
-    dislocation_cny_g: PosFloat = 1.6  #: size of an episode
-    dislocation_hold_s: PosFloat = 1.0
-    threshold_cny_g: NonNegFloat = 0.3  #: the pair's threshold for ground-truth windows
-    min_window_ms: NonNegInt = 50
-    warmup_s: NonNegFloat = 4.0  #: no dislocation before this (the engine's statistics warm up)
-    step_ms: PosInt = 10  #: step of the price process; fair prices are per step index
-    venues: list[SimVenueConfig] = []
-    faults: FaultsConfig = FaultsConfig()
-
-
-class NodeConfig(_C):
+class NodeConfig(Section):
     """A node: one OS process; ``address`` is where its inbound PULL socket binds."""
 
     name: str
@@ -281,7 +154,7 @@ class NodeConfig(_C):
     cpus: list[NonNegInt] = []  #: empty = the CPUs the launcher was given
 
 
-class GroupConfig(_C):
+class GroupConfig(Section):
     """A dispatcher group: one pykka actor thread hosting several actors that call each other
     directly (no thread wake per hop)."""
 
@@ -291,14 +164,14 @@ class GroupConfig(_C):
     cpus: list[NonNegInt] = []
 
 
-class PlacementConfig(_C):
+class PlacementConfig(Section):
     """Where actors run: groups (threads) on nodes (processes) on CPUs."""
 
     nodes: list[NodeConfig]
     groups: list[GroupConfig]
 
 
-class AppConfig(_C):
+class AppConfig(Section):
     """The whole configuration."""
 
     run: RunConfig = RunConfig()
@@ -314,19 +187,8 @@ class AppConfig(_C):
     metrics: MetricsConfig = MetricsConfig()
 
 
-def _check_finite(obj: object, path: str) -> None:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise ConfigError(f"{path}: must be a finite number, got {obj!r}")
-    if isinstance(obj, msgspec.Struct):
-        for name in obj.__struct_fields__:
-            _check_finite(getattr(obj, name), f"{path}.{name}")
-    elif isinstance(obj, list):
-        for i, item in enumerate(obj):
-            _check_finite(item, f"{path}[{i}]")
-
-
 def _validate(cfg: AppConfig) -> AppConfig:
-    _check_finite(cfg, "$")
+    check_finite(cfg, "$")
     venues = {v.name for v in cfg.venues}
     keys = set()
     for i, c in enumerate(cfg.contracts):
@@ -386,6 +248,72 @@ def load_config(path: str | Path | None = None) -> AppConfig:
 def with_overrides(cfg: AppConfig, **sections: object) -> AppConfig:
     """Return a copy of ``cfg`` with whole sections replaced (validated again)."""
     return _validate(msgspec.structs.replace(cfg, **sections))
+
+
+# --- live parameters: what ``cmc admin set`` may change on a running engine ---------------------
+
+#: ``PairConfig`` fields a running strategy reads on every decision, so a change takes effect at
+#: once; the others shape the window, the clip or the legs and need a new core.
+LIVE_PAIR_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",
+                              "max_slippage_ticks", "fair_basis", "max_quote_skew_ms",
+                              "max_quote_age_ms", "retry_cooldown_ms", "hedge_budget_ms"})
+#: ``RiskConfig`` fields that ``risk`` and every executor's pre-trade checks read live;
+#: ``home_ccy`` would change what every amount means, ``fail_on_venue_breach`` is a demo verdict.
+LIVE_RISK_FIELDS = frozenset(RiskConfig.__struct_fields__) - {"home_ccy", "fail_on_venue_breach"}
+
+
+_Live = TypeVar("_Live", PairConfig, RiskConfig)
+
+
+def live_update(current: _Live, values: Mapping[str, Any], where: str = "") -> _Live:
+    """Return ``current`` with the live fields ``values`` changed, validated like the config file.
+
+    Raise ``ConfigError`` naming the field (``where`` is its section, e.g. ``pairs.au-gc``) for
+    an empty change, a field that is unknown or not live, a wrong type or range, a non-finite
+    number, or (pairs) a ``z_exit`` not below ``z_entry``. Nothing is half-applied: the result
+    is a new struct or nothing."""
+    live = LIVE_PAIR_FIELDS if isinstance(current, PairConfig) else LIVE_RISK_FIELDS
+    where = where or ("risk" if isinstance(current, RiskConfig) else f"pairs.{current.name}")
+    if not values:
+        raise ConfigError(f"{where}: no field to set")
+    bad = sorted(str(k) for k in values if k not in live)
+    if bad:
+        raise ConfigError(f"{where}.{bad[0]}: not a live parameter "
+                          f"(settable: {', '.join(sorted(live))})")
+    data = msgspec.to_builtins(current)
+    data.update(values)
+    try:
+        new = msgspec.convert(data, type(current))
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    check_finite(new, where)
+    if isinstance(new, PairConfig) and new.z_exit >= new.z_entry and new.z_entry > 0:
+        raise ConfigError(f"{where}.z_exit: {new.z_exit} must be below z_entry {new.z_entry}")
+    return new
+
+
+def with_params(cfg: AppConfig, section: str, values: Mapping[str, Any]) -> AppConfig:
+    """Return ``cfg`` with a live change applied (``section`` ``"pairs.<pair>"`` or ``"risk"``),
+    validated again as a whole; ``ConfigError`` names the field otherwise."""
+    if section == "risk":
+        return with_overrides(cfg, risk=live_update(cfg.risk, values, section))
+    kind, _, name = section.partition(".")
+    for i, p in enumerate(cfg.pairs):
+        if kind == "pairs" and p.name == name:
+            pairs = list(cfg.pairs)
+            pairs[i] = live_update(p, values, section)
+            return with_overrides(cfg, pairs=pairs)
+    if kind == "pairs":
+        raise ConfigError(f"{section}: unknown pair {name!r}")
+    raise ConfigError(f"unknown section {section!r} (pairs.<pair> or risk)")
+
+
+def live_params(cfg: AppConfig) -> dict[str, dict[str, Any]]:
+    """Every live parameter's current value, by section (for a node that starts later)."""
+    out = {f"pairs.{p.name}": {f: getattr(p, f) for f in sorted(LIVE_PAIR_FIELDS)}
+           for p in cfg.pairs}
+    out["risk"] = {f: getattr(cfg.risk, f) for f in sorted(LIVE_RISK_FIELDS)}
+    return out
 
 
 def tick_decimal(tick: str) -> Decimal:

@@ -2,31 +2,20 @@
 
 Sections ``[launch]``, ``[supervision]``, ``[admin]`` and ``[metrics]`` of the same TOML as the
 rest of the engine (``AppConfig`` holds them). Frozen msgspec Structs with
-``forbid_unknown_fields``, like ``transports.config.engine``: an unknown key or a wrong type is a
+``forbid_unknown_fields`` (``transports.config.base``): an unknown key or a wrong type is a
 ``ConfigError`` naming the field. Cross-checks that need the rest of the config (actors named in
 supervision groups exist) are in ``check_ops``.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-import msgspec
-
+from transports.config.base import NonNegFloat, NonNegInt, Port, PosFloat, PosInt, Section
 from transports.errors import ConfigError
 
-PosInt = Annotated[int, msgspec.Meta(gt=0)]
-NonNegInt = Annotated[int, msgspec.Meta(ge=0)]
-PosFloat = Annotated[float, msgspec.Meta(gt=0)]
-NonNegFloat = Annotated[float, msgspec.Meta(ge=0)]
-Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
-
-class _C(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Base of every operations config section."""
-
-
-class LaunchConfig(_C):
+class LaunchConfig(Section):
     """How ``cmc launch`` runs the placement."""
 
     #: gateway processes the launcher starts and stops ("sim": the built-in simulator)
@@ -41,7 +30,7 @@ class LaunchConfig(_C):
     status_file: str = ""  #: empty = ``<run dir>/status.json``
 
 
-class GroupPolicy(_C):
+class GroupPolicy(Section):
     """One supervision group: its children in start order and the Erlang/OTP policy.
 
     ``one_for_one`` restarts the crashed child, ``one_for_all`` every child of the group,
@@ -56,7 +45,7 @@ class GroupPolicy(_C):
     period_s: PosFloat = 30.0
 
 
-class NodePolicy(_C):
+class NodePolicy(Section):
     """How the launcher restarts a node process that died (intensity per node)."""
 
     restart: bool = True
@@ -64,7 +53,7 @@ class NodePolicy(_C):
     period_s: PosFloat = 60.0
 
 
-class SupervisionConfig(_C):
+class SupervisionConfig(Section):
     """Restart policies for actors (per group) and node processes."""
 
     enabled: bool = True
@@ -89,7 +78,7 @@ class SupervisionConfig(_C):
     reconcile_timeout_ms: PosInt = 3000  #: a LegExecutor re-asks the venue after this
 
 
-class AdminConfig(_C):
+class AdminConfig(Section):
     """The admin socket: ZeroMQ ROUTER, CURVE, ZAP allowlist. Refuses to start without keys."""
 
     enabled: bool = False
@@ -101,7 +90,7 @@ class AdminConfig(_C):
     timeout_ms: PosInt = 2000  #: each query to an actor is bounded by this
 
 
-class MetricsConfig(_C):
+class MetricsConfig(Section):
     """Optional Prometheus endpoint (needs the ``prometheus-client`` package)."""
 
     enabled: bool = False

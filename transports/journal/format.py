@@ -37,6 +37,8 @@ T_INTENT = 2  #: body msgpack ``[ts_ns, account, NewOrder]``
 T_SEAL = 3  #: body msgpack map ``{"reason", "records", "ts_ns"}``: a file ends (rotation, close)
 T_CHECKPOINT = 4  #: body msgpack ``[ts_ns, group, [meta, blob]]``: a group's cores (version 2)
 RECORD_TYPES = frozenset({T_BATCH, T_INTENT, T_SEAL, T_CHECKPOINT})
+#: the source of the one-item ``JournalBatch`` that carries a host's checkpoint to the journal
+CHECKPOINT_SRC = "@checkpoint"
 
 FILE_HDR = struct.Struct("<4sHHII")
 REC_HDR = struct.Struct("<IIIB16s")
@@ -272,6 +274,7 @@ def seal_body(reason: str, records: int, ts_ns: int) -> bytes:
 
 
 __all__ = [
+    "CHECKPOINT_SRC",
     "FILE_HDR",
     "KIND_INTENTS",
     "KIND_JOURNAL",

@@ -14,12 +14,14 @@ import msgspec
 from loguru import logger
 
 from transports.journal.format import (
+    T_BATCH,
     T_SEAL,
     ZERO_HASH,
     BadRecord,
     FileMeta,
     FormatError,
     FrameScanner,
+    decode_batch_plain,
     decode_header,
     frame_hash,
 )
@@ -210,4 +212,17 @@ def repair_journal(path: str | Path) -> dict[str, Any]:
     return {"repaired": False}
 
 
-__all__ = ["Frame", "JournalReader", "JournalTail", "repair_journal"]
+def read_journal(path: str | Path) -> Iterator[tuple[int, str, str, Any]]:
+    """Yield ``(ts_ns, group, dest, message)`` per journaled message; messages are plain
+    lists/maps (internal ones tagged arrays ``[TypeName, field, ...]``, venue frames maps with
+    key ``t``). Reads every segment; a torn tail ends the iteration quietly; a damaged or edited
+    record raises ``JournalCorrupt``."""
+    for frame in JournalReader(path):
+        if frame.rtype != T_BATCH:
+            continue
+        ts, group, items = decode_batch_plain(frame.body)
+        for _src, dest, msg in items:
+            yield ts, group, dest, msg
+
+
+__all__ = ["Frame", "JournalReader", "JournalTail", "read_journal", "repair_journal"]

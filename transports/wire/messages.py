@@ -244,11 +244,14 @@ class SetTimer(Msg):
     arg: str = ""
 
 
-class Control(Msg):
-    """DEPRECATED: the stringly command being replaced by the typed ones below."""
+class FaultHook(Msg):
+    """Fault injection for tests and drills, honoured only by the test-only ``FaultyCore``
+    wrapper (``tests/support/helpers.py``); every production core ignores it. ``kind``:
+    ``raise`` (an exception in the handler), ``poison`` (raise, and later instances raise in
+    ``on_start``), ``block`` (the handler blocks its host), ``exit`` (``SystemExit`` in the
+    handler), ``recurse`` (``RecursionError``)."""
 
-    cmd: str
-    arg: str = ""
+    kind: Literal["raise", "poison", "block", "exit", "recurse"]
 
 
 # Typed control: every live change is one of these, delivered through the dispatcher and
@@ -383,7 +386,7 @@ class VenueGate(Msg):
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
-    | Timer | SetTimer | Reconnect | Control | JournalBatch | BadFrame | Decision | RiskView
+    | Timer | SetTimer | Reconnect | FaultHook | JournalBatch | BadFrame | Decision | RiskView
     | VenueGate | Halt | Reduce | Resume | Flatten | Resync | SetParams | Start | Stop | Restart
 )
 
@@ -397,9 +400,9 @@ __all__ = [
     "CancelLeg",
     "ComboIntent",
     "ComboState",
-    "Control",
     "Decision",
     "ExecReport",
+    "FaultHook",
     "FeedHealth",
     "Flatten",
     "Halt",

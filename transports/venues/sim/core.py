@@ -26,7 +26,8 @@ from typing import Any
 import msgspec
 from loguru import logger
 
-from transports.config.engine import AppConfig, SimVenueConfig
+from transports.config.engine import AppConfig
+from transports.config.sim import SimVenueConfig
 from transports.errors import ConfigError
 from transports.venues.sim.faults import FaultInjector, zero_counts
 from transports.venues.sim.mdpipe import MdPipe
@@ -39,6 +40,35 @@ MdOut = tuple[str, str, msgspec.Struct]  # venue, topic, message
 OeOut = tuple[str, str, msgspec.Struct]  # venue, account, message
 
 
+#: id keys the simulator writes as integers with ``[sim] ids = "int"``
+_ID_KEYS = ("oid", "tid")
+
+
+def int_ids(msg: Any) -> Any:
+    """The reply as a gateway with integer ids writes it (``[sim] ids = "int"``): ``oid`` and
+    ``tid`` as integers (``shfe-12`` -> 12, ``shfe-t5`` -> 5; unique per venue), an empty
+    optional ``oid`` as nil. The engine must read both spellings (docs/venue-protocol.md)."""
+    if not isinstance(msg, msgspec.Struct):
+        return msg
+    return _ints(msgspec.to_builtins(msg))
+
+
+def _ints(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return [_ints(v) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    out = {}
+    for k, v in obj.items():
+        if k in _ID_KEYS and isinstance(v, str):
+            digits = v.rsplit("-", 1)[-1].lstrip("t")
+            v = int(digits) if digits.isdigit() else None  # "" (no order yet): nil
+        elif isinstance(v, list | dict):
+            v = _ints(v)
+        out[k] = v
+    return out
+
+
 class SimCore:
     """All simulated venues of one config, on one timeline."""
 
@@ -47,6 +77,7 @@ class SimCore:
         self.start_ns = start_ns
         sim = cfg.sim
         self.step_ns = sim.step_ms * 1_000_000
+        self._int_ids = sim.ids == "int"
         self.process = PriceProcess(sim)
         self.fair = FairModel(cfg)
         counts = zero_counts()
@@ -223,7 +254,7 @@ class SimCore:
             if inj.oe_down(t):
                 inj.count("oe_disconnect_msgs", t, dir="out", t=type(msg).__name__)
             else:
-                self._oe.append((venue, account, msg))
+                self._oe.append((venue, account, int_ids(msg) if self._int_ids else msg))
             return
         v = self.venues[venue]
         try:

@@ -81,7 +81,7 @@ from typing import Any, get_args
 import msgspec
 import numpy as np
 
-from transports.config.engine import FaultKind, FaultsConfig, FaultWindow
+from transports.config.sim import FaultKind, FaultsConfig, FaultWindow
 from transports.errors import ConfigError
 
 KINDS: tuple[str, ...] = get_args(FaultKind)

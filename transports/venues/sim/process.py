@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from transports.config.engine import AppConfig, SimConfig
+from transports.config.engine import AppConfig
+from transports.config.sim import SimConfig
 
 GRAMS_PER_OZT = 31.1034768
 BLOCK = 4096  #: steps generated at a time

@@ -23,7 +23,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from transports.config.engine import AppConfig, ContractConfig, PairConfig, SimConfig
+from transports.config.engine import AppConfig, ContractConfig, PairConfig
+from transports.config.sim import SimConfig
 from transports.venues.sim.matching import Book
 
 COUNT_KEYS = (
@@ -143,6 +144,8 @@ class SimTruth:
     def __init__(self, cfg: AppConfig, fault_counts: Mapping[str, int] | None = None) -> None:
         self.orders: list[dict[str, Any]] = []
         self.fills: list[dict[str, Any]] = []
+        #: every reconciliation request an account made (open_orders, trades, positions)
+        self.requests: list[dict[str, Any]] = []
         self.counts: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
         self.positions: dict[str, dict[str, int]] = {}
         self.episodes: list[dict[str, Any]] = []
@@ -167,6 +170,10 @@ class SimTruth:
         ``fault`` (``oe_swallow_order`` or ``oe_disconnect``) when it never reached the book."""
         self.orders.append(rec)
         self.counts["orders"] += 1
+
+    def record_request(self, **rec: Any) -> None:
+        """Record a reconciliation request received: ts, venue, account, t."""
+        self.requests.append(rec)
 
     def record_fill(self, **rec: Any) -> None:
         """Record a fill: ts, venue, account, cl, oid, tid, sym, side, px, qty, fee, liq."""
@@ -199,6 +206,7 @@ class SimTruth:
         return {
             "orders": [dict(o) for o in self.orders],
             "fills": [dict(f) for f in self.fills],
+            "requests": [dict(r) for r in self.requests],
             "counts": counts,
             "positions": {a: dict(p) for a, p in self.positions.items()},
             "windows": self.windows,

@@ -16,7 +16,8 @@ from decimal import Decimal
 import msgspec
 import numpy as np
 
-from transports.config.engine import ContractConfig, SimVenueConfig
+from transports.config.engine import ContractConfig
+from transports.config.sim import SimVenueConfig
 from transports.venues.sim.faults import FaultInjector
 from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
 from transports.venues.sim.truth import SimTruth
@@ -55,6 +56,11 @@ def _dec(x: float) -> str:
     """A float multiplier as a plain decimal string (1000.0 -> "1000")."""
     d = Decimal(repr(x)).normalize()
     return format(d, "f")
+
+
+#: the reconciliation requests the truth records (``SimTruth.requests``), by their wire tag
+_RECONCILE_REQS: dict[type, str] = {OpenOrdersReq: "open_orders", TradesReq: "trades",
+                                    PositionsReq: "positions"}
 
 
 class SimVenue:
@@ -177,6 +183,9 @@ class SimVenue:
     def handle(self, account: str, req: msgspec.Struct, ts: int) -> None:
         """Apply one oe request of ``account``; replies go to ``oe_out``."""
         out = self.oe_out
+        if type(req) in _RECONCILE_REQS:  # the truth keeps who reconciled when
+            self.truth.record_request(ts=ts, venue=self.name, account=account,
+                                      t=_RECONCILE_REQS[type(req)])
         if isinstance(req, NewOrder):
             self._new(account, req, ts)
         elif isinstance(req, CancelReq):

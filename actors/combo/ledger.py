@@ -1,0 +1,136 @@
+"""The ComboExecutor's combos and what it says of them.
+
+The ComboExecutor (``actors.combo.executor``) owns one ``ComboLedger``: the ``ComboRecord``\\s by
+combo id, the ones finished (kept ``FINISHED_RETAIN_NS`` for late fills, then forgotten), the
+counters, and the messages built from them -- ``ComboState`` to every name in ``notify``,
+``Decision``\\s (repair steps, alarms) to the journal, a combo's ``LegOrder``\\s and timers. Its
+repair loop (``actors.combo.repair``) is handed the same ledger.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from actors.combo.record import ComboRecord, OrderRecord
+from actors.core import Out
+from transports.wire.messages import ComboState, Decision, LegOrder, SetTimer
+
+_NS = 1_000_000
+#: the states a combo ends in
+FINAL_STATES = ("complete", "repaired", "failed")
+#: a finished combo is kept this long for late fills (which re-open it), then forgotten: a day
+#: of combos would otherwise stay in memory and in every checkpoint of the hot group. A fill
+#: for a forgotten combo is an orphan report; risk still books it and flattens what it leaves.
+FINISHED_RETAIN_NS = 600 * 1_000_000_000
+COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
+            "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
+            "orphan_reports", "alarms", "session_pauses")
+
+
+def combo_timer(key: str, c: ComboRecord, due_ns: int) -> tuple[str, SetTimer]:
+    """Arm (cancel with 0) the combo's ``ComboTimer`` ``key``."""
+    return ("@timer", SetTimer(key, due_ns, c.timer_arg))
+
+
+def step_ns(c: ComboRecord) -> int:
+    """The combo's step timeout (its pair's ``leg_timeout_ms``; 1 s without a pair)."""
+    return (c.pair.leg_timeout_ms if c.pair else 1000) * _NS
+
+
+class ComboLedger:
+    """Combo records, their retention and counters; the messages the executor sends of them."""
+
+    def __init__(self, name: str, journal: str, notify: list[str]) -> None:
+        self.name = name  #: the executor's actor name (its decisions are the executor's)
+        self.journal = journal
+        self.notify = list(notify)
+        self.combos: dict[int, ComboRecord] = {}
+        self.finished: dict[int, int] = {}  #: combo id -> when it finished, oldest first
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+
+    def decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
+        """A ``Decision`` of the executor, to the journal."""
+        return (self.journal, Decision(self.name, what, json.dumps(detail, sort_keys=True), now_ns))
+
+    def alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
+        """An alarm ``Decision`` (counted)."""
+        self.counters["alarms"] += 1
+        return self.decision("alarm", now_ns, alarm=kind, **detail)
+
+    def state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
+        """Move ``c`` to ``state`` and tell every name in ``notify`` (``ComboState``)."""
+        c.state = state
+        h = c._held  # == (c.held(0), c.held(1)): a leg the combo lacks never moves from 0
+        held = c.reported_held = (h[0], h[1])
+        i = c.intent
+        residual = c.residual()
+        slip: tuple[float, float, int, int] = (0.0, 0.0, 0, 0)
+        if state in FINAL_STATES:
+            (sa, la), (sb, lb) = c.entry_slippage(0), c.entry_slippage(1)
+            slip = (round(sa, 6), round(sb, 6), la, lb)
+        msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
+                         i.direction, held[0], held[1],
+                         round(residual, 6) if residual else residual,  # a zero stays as it is
+                         now_ns, *slip)
+        to = self.notify
+        if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
+            return [(to[0], msg), (to[1], msg)]
+        return [(d, msg) for d in to]
+
+    def track_unhedged(self, c: ComboRecord, now_ns: int, final: bool = False) -> None:
+        """Time how long ``c`` is not flat (the longest in ``counters["max_unhedged_ns"]``)."""
+        if not final and not c.flat():
+            if c.unhedged_since_ns is None:
+                c.unhedged_since_ns = now_ns
+        elif c.unhedged_since_ns is not None:
+            dur = now_ns - c.unhedged_since_ns
+            self.counters["max_unhedged_ns"] = max(self.counters["max_unhedged_ns"], dur)
+            c.unhedged_since_ns = None
+
+    def send(
+        self, c: ComboRecord, i: int, side: str, lots: int, px: int, purpose: str, now_ns: int
+    ) -> Out:
+        """Record and send ``c``'s next order on leg ``i`` (an IOC; its next attempt)."""
+        info = c.legs[i].info
+        attempts = c.attempts
+        attempt = attempts[i]
+        attempts[i] = attempt + 1
+        c.add_order((i, attempt), OrderRecord(i, side, lots, purpose))
+        intent = c.intent
+        contract = info.contract
+        order = LegOrder(intent.combo_id, i, attempt, contract.venue, contract.sym,
+                         side, lots, px, "IOC", purpose,  # type: ignore[arg-type]
+                         intent.ts_recv_ns, intent.ts_signal_ns if purpose == "entry" else now_ns)
+        return [(info.dest, order)]
+
+    def finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
+        """``c`` ends in ``state`` (counted, kept for late fills, notified; a failure that
+        leaves exposure or has a reason is alarmed). The caller has cancelled its timers."""
+        self.counters[state] += 1
+        self.finished.pop(c.intent.combo_id, None)
+        self.finished[c.intent.combo_id] = now_ns
+        self.track_unhedged(c, now_ns, final=True)
+        out = self.state(c, state, now_ns)
+        if state == "failed" and (why or abs(c.residual()) > 0):
+            out.append(self.alarm("combo_failed", now_ns, combo_id=c.intent.combo_id,
+                                  residual_base=round(c.residual(), 6),
+                                  held=[c.held(0), c.held(1)], **why))
+        return out
+
+    def forget(self, now_ns: int) -> None:
+        """Drop the combos that finished more than ``FINISHED_RETAIN_NS`` ago (oldest first)."""
+        horizon = now_ns - FINISHED_RETAIN_NS
+        finished = self.finished
+        while finished:
+            cid, t = next(iter(finished.items()))  # the oldest; no copy of the whole dict
+            if t > horizon:
+                break
+            del finished[cid]
+            c = self.combos.get(cid)
+            if c is not None and c.state in FINAL_STATES:  # a re-opened one finishes again later
+                del self.combos[cid]
+
+
+__all__ = ["COUNTERS", "FINAL_STATES", "FINISHED_RETAIN_NS", "ComboLedger", "combo_timer",
+           "step_ns"]

@@ -1,0 +1,209 @@
+"""A LegExecutor's one reconciliation with its venue: at start, after a rebuild, after a reconnect.
+
+The executor (``actors.leg.executor``) owns one ``Reconciler``. ``begin`` shuts the executor's
+gate (new orders denied ``reconciling``; the strategies hear ``VENUE_RECONCILING``) and asks the
+venue, on the leg's own ``@oe`` socket, for its open orders, its trades since the executor's last
+fill and its positions -- each once, again only for what is still missing after ``timeout_ns``
+(the ``RECONCILE`` timer: a request may be lost). With the three answers in, the gate opens, the
+venue's positions go to risk (``Position``: exposure a previous run left is exposure no combo
+owns) and a ``Decision("reconciled")`` records what was done.
+
+- **Open orders** the executor does not know (a previous incarnation's, or denied ones) are
+  cancelled and the list asked again until it comes back without one (the venue answers in
+  order, after those cancels); an order we sent whose ack we lack is acked by the listing.
+- **Trades** we lacked are applied (deduplicated by trade id, fill reports emitted); at start an
+  unknown trade is a previous incarnation's (the positions adopt it), later it is alarmed.
+- **Positions**: at start (a fresh or a rebuilt executor) the venue's are adopted -- a rebuilt
+  executor's own that differ are alarmed ``position_mismatch`` first; after a reconnect a
+  difference is only alarmed (the recovered trades should have closed it). A re-ask for trades
+  at start asks for positions again too, so a trade applied after the adoption is in it.
+
+Who reconciles at start: an executor with an order-entry link (``oe_link``), and every executor
+a node supervises (``wrap_leg``, also after a rebuild: ``LegExecutorCore.restarted``). The names
+``wrap_leg`` and, in a run's ``cores.json``, ``"LegReconciler"`` are kept for the call sites and
+for replaying older journals.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from actors.core import Out
+from actors.leg.orders import LegTimer, St
+from transports.wire.messages import Decision, Position, SetTimer
+from transports.wire.venue_msgs import (
+    Ack,
+    CancelReq,
+    OpenOrders,
+    OpenOrdersReq,
+    Positions,
+    PositionsReq,
+    Trades,
+    TradesReq,
+)
+
+if TYPE_CHECKING:
+    from actors.leg.executor import LegExecutorCore
+    from transports.config.engine import AppConfig
+
+_OPEN, _TRADES, _POSITIONS = "open_orders", "trades", "positions"
+
+
+class Reconciler:
+    """The state of the executor's reconciliation; handlers take the executor (``ex``): its
+    ``book`` (orders, positions, counters) and gate it reads and changes, its ``reports``
+    applies the trades it recovers, and an open order it lists unacked is acked through the
+    executor's own ``on_ack`` (so the gate is re-judged right there)."""
+
+    def __init__(self, timeout_ns: int, at_start: bool) -> None:
+        self.timeout_ns = timeout_ns  #: re-ask what is missing after this
+        self.at_start = at_start  #: reconcile from ``on_start`` (the node's executors do)
+        self.wait: set[str] = set()  #: replies still missing; empty when not reconciling
+        self.start = False  #: this reconciliation is a start's (positions adopted)
+        self.done = False  #: the latest reconciliation finished
+        self.done_ns = 0
+        self.rounds = 0  #: asks of the current reconciliation
+        self.cancelled: list[str] = []  #: orphans cancelled by the current reconciliation
+        self.recovered: list[str] = []  #: trade ids recovered by it
+        self.mismatch: dict[str, Any] = {}
+        self.adopted: dict[str, int] = {}  #: the venue's positions adopted at the last start
+        self.records: list[dict[str, Any]] = []  #: one per finished reconciliation
+
+    @property
+    def active(self) -> bool:
+        """True while a reconciliation waits for the venue."""
+        return bool(self.wait)
+
+    def begin(self, ex: LegExecutorCore, now_ns: int, start: bool) -> Out:
+        """Shut the gate and ask the venue for its open orders, trades and positions."""
+        self.start = start
+        self.wait = {_OPEN, _TRADES, _POSITIONS}
+        self.done = False
+        self.rounds = 0
+        self.cancelled, self.recovered, self.mismatch = [], [], {}
+        ex.gate = "reconciling"
+        ex.book.counters["reconciles"] += 1
+        return self.ask(ex, now_ns)
+
+    def ask(self, ex: LegExecutorCore, now_ns: int) -> Out:
+        """Ask for what is still missing (on ``begin`` and on the ``RECONCILE`` timer)."""
+        if not self.wait:
+            return []
+        if self.start and _TRADES in self.wait:
+            self.wait.add(_POSITIONS)  # positions adopted before a trade would count it twice
+        self.rounds += 1
+        out: Out = []
+        if _OPEN in self.wait:
+            out.append(("@oe", OpenOrdersReq()))
+        if _TRADES in self.wait:
+            out.append(("@oe", TradesReq(since=ex.book.last_fill_ts)))
+        if _POSITIONS in self.wait:
+            out.append(("@oe", PositionsReq()))
+        out.append(("@timer", SetTimer(LegTimer.RECONCILE, now_ns + self.timeout_ns)))
+        return out
+
+    def on_open_orders(self, ex: LegExecutorCore, m: OpenOrders, now_ns: int) -> Out:
+        """Cancel the venue's open orders we do not know; ack the ones we sent unacked."""
+        if _OPEN not in self.wait:
+            return []
+        out: Out = []
+        orphans = 0
+        for r in m.list:
+            lo = ex.book.find(r.cl)
+            if lo is None or lo.state is St.DENIED:
+                # not ours (a previous incarnation, or lost state): cancel it; cancels are safe
+                orphans += 1
+                ex.book.counters["cancels"] += 1
+                if r.cl not in self.cancelled:
+                    ex.book.counters["orphans_canceled"] += 1
+                    self.cancelled.append(r.cl)
+                out.append(("@oe", CancelReq(cl=r.cl, ts=now_ns)))
+            elif lo.state is St.SUBMITTED or lo.inferred:
+                # it is working at the venue: that is the ack we did not get
+                out += ex.on_ack(Ack(cl=r.cl, oid=r.oid, ts=now_ns), now_ns)
+        if orphans:
+            # the venue answers in order: the next list comes after these cancels
+            return [*out, ("@oe", OpenOrdersReq())]
+        self.wait.discard(_OPEN)
+        return out + self._finish(ex, now_ns)
+
+    def on_trades(self, ex: LegExecutorCore, m: Trades, now_ns: int) -> Out:
+        """Apply the venue's trades we lacked (deduplicated by trade id)."""
+        if _TRADES not in self.wait:
+            return []
+        out: Out = []
+        for f in m.list:
+            lo = ex.book.find(f.cl)
+            if lo is None or lo.state is St.DENIED:
+                if not self.start:  # at start: a previous incarnation's (positions adopt)
+                    ex.book.counters["unknown_reports"] += 1
+                    out.append(ex.reports.alarm("unknown_fill", now_ns, cl=f.cl, tid=f.tid, px=f.px,
+                                         qty=f.qty))
+                elif f.ts > ex.book.last_fill_ts:
+                    ex.book.last_fill_ts = f.ts
+                continue
+            if f.tid in lo.trade_ids:
+                continue
+            ex.book.counters["recovered_fills"] += 1
+            self.recovered.append(f.tid)
+            if lo.inferred:
+                out += ex.reports.revive(lo, "trades", now_ns)
+            out += ex.reports.apply_fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
+        self.wait.discard(_TRADES)
+        return out + self._finish(ex, now_ns)
+
+    def on_positions(self, ex: LegExecutorCore, m: Positions, now_ns: int) -> Out:
+        """Adopt the venue's positions at start; alarm a difference."""
+        if _POSITIONS not in self.wait:
+            return []
+        out: Out = []
+        venue = {r.sym: r.qty for r in m.list if r.sym in ex.contracts and r.qty}
+        mine = {s: q for s, q in ex.book.positions.items() if q}
+        if mine != venue and (mine or not self.start):
+            ex.book.counters["position_mismatches"] += 1
+            self.mismatch = {"engine": mine, "venue": venue}
+            out.append(ex.reports.alarm("position_mismatch", now_ns, engine=mine, venue=venue))
+        if self.start:
+            ex.book.positions = dict(venue)  # the venue's account is the truth a start begins from
+            self.adopted = dict(venue)
+        self.wait.discard(_POSITIONS)
+        return out + self._finish(ex, now_ns)
+
+    def _finish(self, ex: LegExecutorCore, now_ns: int) -> Out:
+        if self.wait:
+            return []
+        ex.gate = "" if ex.link.up else "disconnected"
+        self.done, self.done_ns = True, now_ns
+        rec = {"start": self.start, "at_ns": now_ns, "cancelled": list(self.cancelled),
+               "recovered": list(self.recovered), "mismatch": dict(self.mismatch),
+               "positions": dict(ex.book.positions), "rounds": self.rounds,
+               "denied": ex.pretrade.denied.get("reconciling", 0)}
+        self.records.append(rec)
+        # the venue's positions, now this executor's, go to risk as facts: a position a previous
+        # run (or a restart) left behind is exposure that no combo owns
+        pos = [(ex.topology.risk, Position(ex.venue, sym, ex.book.positions.get(sym, 0), now_ns))
+               for sym in sorted(ex.contracts)]
+        return [("@timer", SetTimer(LegTimer.RECONCILE, 0)),
+                (ex.journal, Decision(ex.name, "reconciled", json.dumps(rec, sort_keys=True),
+                                      now_ns)), *pos]
+
+    def snapshot(self) -> dict[str, Any]:
+        """The latest reconciliation: done, when, asks, orphans cancelled, positions adopted."""
+        return {"done": self.done, "at_ns": self.done_ns, "active": self.active,
+                "rounds": self.rounds, "cancelled": list(self.cancelled),
+                "adopted": dict(self.adopted), "count": len(self.records)}
+
+
+def wrap_leg(actor: str, core: Any, cfg: AppConfig) -> Any:
+    """Make a node's LegExecutor reconcile with its venue at start (re-asking every
+    ``supervision.reconcile_timeout_ms``); other cores are returned as they are. The core
+    itself is returned: the reconciliation is the executor's own (no wrapper)."""
+    from actors.leg.executor import LegExecutorCore
+
+    if isinstance(core, LegExecutorCore):
+        core.reconcile_at_start(cfg.supervision.reconcile_timeout_ms * 1_000_000)
+    return core
+
+
+__all__ = ["Reconciler", "wrap_leg"]

@@ -1,0 +1,150 @@
+"""Orphan exposure: exposure no live combo owns, and how the RiskSupervisor flattens it.
+
+Exposure beyond tolerance with no live combo arms the ``unhedged`` timer; when it expires the
+exposure a strategy holds is that strategy's to close (it is told to ``Flatten``), and the rest
+(nobody's: left by a restart, adopted at reconciliation, a fill after its combo was forgotten)
+risk flattens itself with IOCs on the smallest-lot contract.
+
+``Orphans`` owns what the combos hold (``PairHoldings``), the live combos, when the exposure
+became unhedged and how many flatten actions were taken. The book's numbers, the limits and the
+flatten order id counter are passed in (the counter stays on the core: a rebuild moves the
+core's epoch-derived integers to the new epoch, ``actors.runtime.rebuild.re_epoch``).
+"""
+
+from __future__ import annotations
+
+import json
+
+from actors.core import Out
+from actors.risk.holdings import PairHoldings
+from actors.risk.valuation import Book
+from actors.topology import Topology
+from transports.config.engine import ContractConfig, RiskConfig
+from transports.wire.messages import ComboState, Decision, Flatten, LegOrder, SetTimer
+
+#: flatten actions (orders or strategy flattens) before unhedged exposure halts instead
+MAX_FLATTEN_ACTIONS = 3
+#: the smallest band (ticks) a flatten IOC is priced through the mark with
+MIN_FLATTEN_BAND_TICKS = 10
+
+
+class Orphans:
+    """Exposure nobody is repairing. ``pairs`` maps a pair to its (leg A key, leg B key);
+    ``topo`` names the strategy holding a pair, the executor of a venue and the journal."""
+
+    def __init__(self, name: str, contracts: dict[str, ContractConfig],
+                 pairs: dict[str, tuple[str, str]], topo: Topology) -> None:
+        self.name = name
+        self.topo = topo
+        self.contracts = contracts
+        self.pairs = pairs
+        self.holdings = PairHoldings()
+        self.live_combos: set[int] = set()  #: combo ids working or repairing
+        self.unhedged_since_ns = 0  #: when the exposure became unhedged (0: it is not)
+        self.flatten_orders = 0  #: flatten actions taken (orders and strategy flattens)
+        tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
+        #: exposure below half the smallest lot cannot be reduced by trading whole lots
+        self.tolerance_base = min(tols) / 2 if tols else 0.0
+
+    def on_combo_state(self, s: ComboState) -> None:
+        """Follow what the combo holds and whether it is still live (repairing its exposure)."""
+        self.holdings.on_combo_state(s)
+        if s.state in ("working", "repairing"):
+            self.live_combos.add(s.combo_id)
+        else:
+            self.live_combos.discard(s.combo_id)
+
+    def excess(self, exposure_base: dict[str, float]) -> tuple[str, float] | None:
+        """Return the first (underlying, exposure in base units) beyond tolerance, or None."""
+        for underlying, v in exposure_base.items():
+            if abs(v) > self.tolerance_base:
+                return underlying, v
+        return None
+
+    def check(self, exposure_base: dict[str, float], risk: RiskConfig, now_ns: int) -> Out:
+        """Arm the ``unhedged`` timer when exposure becomes unhedged; disarm it when it is
+        hedged or a live combo owns it."""
+        if self.excess(exposure_base) is None or self.live_combos:
+            # hedged, or a live combo owns the exposure and is still repairing it
+            self.unhedged_since_ns = 0
+            return [("@timer", SetTimer("unhedged", 0))]
+        if self.unhedged_since_ns:
+            return []
+        self.unhedged_since_ns = now_ns
+        return [("@timer", SetTimer("unhedged", now_ns + risk.unhedged_limit_ms * 1_000_000))]
+
+    def may_flatten(self, risk: RiskConfig) -> bool:
+        """Whether an expired unhedged timer flattens (True) or halts (False)."""
+        return risk.flatten_orphans and self.flatten_orders < MAX_FLATTEN_ACTIONS
+
+    def rearm(self, risk: RiskConfig, now_ns: int) -> Out:
+        """After a flatten: give it ``unhedged_limit_ms`` to work before judging again."""
+        self.unhedged_since_ns = now_ns
+        return [("@timer", SetTimer("unhedged", now_ns + risk.unhedged_limit_ms * 1_000_000))]
+
+    def held(self) -> dict[str, tuple[float, list[str]]]:
+        """Per underlying: the exposure the strategies hold (base units) and which of them."""
+        out: dict[str, tuple[float, list[str]]] = {}
+        for pair, lots in self.holdings.pos.items():
+            keys = self.pairs.get(pair)
+            if keys is None or lots == (0, 0):
+                continue
+            for key, n in zip(keys, lots, strict=True):
+                c = self.contracts.get(key)
+                if c is None or not c.underlying or not n:
+                    continue
+                v, who = out.get(c.underlying, (0.0, []))
+                st = self.topo.strategy(pair)
+                if st not in who:
+                    who = [*who, st]
+                out[c.underlying] = (v + n * c.base_per_lot, who)
+        return out
+
+    def flatten(self, book: Book, risk: RiskConfig, last_order_id: int,
+                now_ns: int) -> tuple[Out, int]:
+        """Bring each underlying within tolerance; return the output and the last flatten order
+        id used (orders take ``last_order_id + 1`` on). Exposure a strategy holds is the
+        strategy's to close: it is told to flatten (``Flatten``: it closes through combos and
+        opens nothing until resumed) -- risk's own orders behind its back would leave it closing
+        what is no longer there. The rest risk flattens with IOCs on the smallest-lot
+        contract, priced through the mark by the price band (at least 10 ticks)."""
+        out: Out = []
+        held = self.held()
+        for underlying, total in book.exposure().items():
+            if abs(total) <= self.tolerance_base:
+                continue
+            mine, who = held.get(underlying, (0.0, []))
+            if abs(mine) > self.tolerance_base:
+                self.flatten_orders += 1  # one action: it counts toward the halt as an order
+                out += [(st, Flatten(f"risk: unhedged {underlying} {mine:+.2f}"))
+                        for st in who]
+                out.append((self.topo.journal, Decision(self.name, "flatten", json.dumps(
+                    {"underlying": underlying, "exposure": total, "held_by": who,
+                     "held": mine}), now_ns)))
+            v = total - mine
+            if abs(v) <= self.tolerance_base:
+                continue
+            cands = [(c.base_per_lot, k, c) for k, c in self.contracts.items()
+                     if c.underlying == underlying and c.base_per_lot and k in book.marks]
+            if not cands:
+                continue
+            base, key, c = min(cands)
+            lots = round(abs(v) / base)
+            if lots <= 0:
+                continue
+            side = "S" if v > 0 else "B"
+            band = max(risk.price_band_ticks, MIN_FLATTEN_BAND_TICKS)
+            mark_ticks = round(book.marks[key] / book.ticks[key])
+            px = mark_ticks - band if side == "S" else mark_ticks + band
+            last_order_id += 1
+            self.flatten_orders += 1
+            venue = c.venue
+            out.append((self.topo.leg(venue), LegOrder(last_order_id, 0, 0, venue, c.sym, side,
+                                                       lots, px, "IOC", "flatten", 0, now_ns)))
+            out.append((self.topo.journal, Decision(self.name, "flatten", json.dumps(
+                {"underlying": underlying, "exposure": v, "key": key, "side": side,
+                 "lots": lots, "px": px}), now_ns)))
+        return out, last_order_id
+
+
+__all__ = ["MAX_FLATTEN_ACTIONS", "MIN_FLATTEN_BAND_TICKS", "Orphans"]

@@ -1,0 +1,98 @@
+"""The journal's shell: the file I/O that ``JournalCore`` (``actors.journal``) decides.
+
+The core says what to append (``@append``: a ``JournalBatch`` or an ``AppendCheckpoint``) and
+when to make it durable (``@fsync``); this shell does both through a ``JournalWriter``
+(``transports.journal.writer``) in the journal host's thread, right after the core's handler
+returns, and hands the rest of the core's output (its ``@timer``) back to the host. The shell's
+own commands never reach the host: a journal write is not itself journaled.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from actors.core import Out
+from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore
+from actors.runtime.shell import Shell
+from transports.journal.writer import JournalOptions, JournalWriter
+from transports.wire.messages import JournalBatch, Msg
+
+
+def open_writer(
+    sink: BinaryIO | JournalWriter, options: JournalOptions | None = None
+) -> JournalWriter:
+    """Return a writer for what a node hands the journal.
+
+    A ``JournalWriter`` is used as is. A file opened on a path becomes a ``JournalWriter`` on
+    that path (recovering it first; run id = the directory's name, config hash = that of
+    ``config.json`` beside it). Any other stream gets one unrotated, unsynced segment.
+    """
+    if isinstance(sink, JournalWriter):
+        return sink
+    name = getattr(sink, "name", None)
+    if isinstance(name, str) and not isinstance(sink, io.BytesIO) and Path(name).is_file():
+        sink.flush()
+        return JournalWriter.open(name, options=options)
+    return JournalWriter.on_stream(sink)
+
+
+class JournalShell(Shell):
+    """Wraps a ``JournalCore`` and owns its ``JournalWriter``.
+
+    The writer outlives the core: a journal actor restarted with a fresh core keeps writing
+    the same chain. Whoever opened the writer closes it (``Node.stop``); ``close`` seals it.
+    """
+
+    core: JournalCore
+
+    def __init__(self, core: JournalCore, writer: JournalWriter) -> None:
+        super().__init__(core)
+        self.writer = writer
+
+    @classmethod
+    def build(cls, name: str, sink: BinaryIO | JournalWriter,
+              options: JournalOptions | None = None) -> JournalShell:
+        """Return a shell on ``sink`` (see ``open_writer``) whose core commits by the writer's
+        own ``fsync_ms`` / ``fsync_records``."""
+        w = open_writer(sink, options)
+        return cls(JournalCore(name, w.opts.fsync_ms, w.opts.fsync_records), w)
+
+    def handle(self, msg: Msg, now_ns: int) -> Out:
+        """Deliver ``msg`` to the core, do the writes and syncs it asks for (in order), and
+        return the rest of its output. A writer error propagates (the host counts it)."""
+        out = self.core.handle(msg, now_ns)
+        rest: Out = []
+        w = self.writer
+        for dest, m in out:
+            if dest == APPEND:
+                if type(m) is JournalBatch:
+                    w.append_batch(m.ts_ns, m.group, m.items)
+                else:
+                    assert isinstance(m, AppendCheckpoint)
+                    w.append_checkpoint(m.ts_ns, m.group, m.meta, m.blob)
+            elif dest == FSYNC:
+                assert isinstance(m, Fsync)
+                w.sync(m.now_ns)
+            else:
+                rest.append((dest, m))
+        return rest
+
+    def rotate(self, now_ns: int) -> dict[str, Any]:
+        """Seal the current segment and start the next (admin ``rotate-journal``); run it in
+        the journal host's thread (``Host.call``). Returns the new segment and its path."""
+        path = self.writer.rotate("admin", now_ns)
+        return {"segment": self.writer.segment, "path": str(path),
+                "first_record": self.writer.index}
+
+    def close(self, now_ns: int) -> None:
+        """Seal, sync and close the writer (idempotent)."""
+        self.writer.close(now_ns)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Return the core's counts and the writer's file state."""
+        return {**self.core.snapshot(), **self.writer.stats()}
+
+
+__all__ = ["JournalShell", "open_writer"]
