@@ -21,7 +21,8 @@ from actors.combo.legging import LegView, Top, book_mid, exposure, is_flat, plan
 from actors.combo.record import ComboRecord, LegTable, legs_from_intent
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.dispatch import Dispatcher, Sink
-from transports.config.engine import ContractConfig, PairConfig, RiskConfig
+from tests.support.contracts import G_PER_GC, MS, au, gc
+from transports.config.engine import PairConfig, RiskConfig
 from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
@@ -45,30 +46,8 @@ from transports.wire.venue_msgs import (
     Reject,
 )
 
-MS = 1_000_000
-G_PER_GC = 3110.34768
-AU = ContractConfig(
-    venue="shfe",
-    sym="au2606",
-    tick="0.02",
-    multiplier=1000.0,
-    unit="g",
-    ccy="CNY",
-    underlying="gold",
-    base_per_lot=1000.0,
-    fee_per_lot=10.0,
-)
-GC = ContractConfig(
-    venue="comex",
-    sym="GCZ6",
-    tick="0.10",
-    multiplier=100.0,
-    unit="ozt",
-    ccy="USD",
-    underlying="gold",
-    base_per_lot=G_PER_GC,
-    fee_per_lot=2.5,
-)
+AU = au(fee_per_lot=10.0)
+GC = gc(fee_per_lot=2.5)
 CONTRACTS = {"shfe:au2606": AU, "comex:GCZ6": GC}
 RESIDUAL_28_9 = 28 * 1000.0 - 9 * G_PER_GC  # 6.87088 g
 

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from actors.leg.executor import LegExecutorCore
 from actors.leg.orders import LegTimer
 from actors.leg.pretrade import RateBucket, pretrade_reason
-from transports.config.engine import ContractConfig, RiskConfig
+from tests.support.contracts import MS, au
+from transports.config.engine import RiskConfig
 from transports.wire.messages import (
     CancelLeg,
     Decision,
@@ -37,20 +38,7 @@ from transports.wire.venue_msgs import (
     Reject,
 )
 
-MS = 1_000_000
-AU = ContractConfig(
-    venue="shfe",
-    sym="au2606",
-    tick="0.02",
-    multiplier=1000.0,
-    unit="g",
-    ccy="CNY",
-    underlying="gold",
-    base_per_lot=1000.0,
-    fee_per_lot=10.0,
-    max_lots_per_order=30,
-    max_position_lots=40,
-)
+AU = au(fee_per_lot=10.0, max_lots_per_order=30, max_position_lots=40)
 
 
 def of(out: list[tuple[str, Any]], kind: type, dest: str | None = None) -> list[Any]:

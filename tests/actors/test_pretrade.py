@@ -8,7 +8,8 @@ import pytest
 
 from actors.leg.executor import LegExecutorCore
 from actors.leg.orders import LegTimer
-from transports.config.engine import ContractConfig, RiskConfig
+from tests.support.contracts import MS, au, gc
+from transports.config.engine import RiskConfig
 from transports.wire.messages import (
     BookUpdate,
     CancelLeg,
@@ -23,10 +24,7 @@ from transports.wire.messages import (
 )
 from transports.wire.venue_msgs import Ack, CancelReq, Done, Fill, NewOrder
 
-MS = 1_000_000
-AU = ContractConfig(venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g",
-                    ccy="CNY", underlying="gold", base_per_lot=1000.0, max_lots_per_order=30,
-                    max_position_lots=40)
+AU = au(max_lots_per_order=30, max_position_lots=40)
 
 
 def core(**risk: Any) -> LegExecutorCore:
@@ -219,8 +217,7 @@ def test_margin_budget_denies_beyond_max_margin_pct_of_capital() -> None:
     assert sent(run(c, order(combo=3, side="B", qty=16)))  # reducing passes
 
 
-GC = ContractConfig(venue="comex", sym="GCZ6", tick="0.1", multiplier=100.0, unit="ozt",
-                    ccy="USD", underlying="gold", base_per_lot=3110.34768)
+GC = gc(tick="0.1")
 GC_LOT = 26500 * 0.1 * 100 * 7.2  #: CNY per GCZ6 lot at 26500 ticks and 7.2 CNY per USD
 
 

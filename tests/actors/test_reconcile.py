@@ -8,7 +8,8 @@ from typing import Any
 
 from actors.leg.executor import LegExecutorCore
 from actors.leg.orders import LegTimer
-from transports.config.engine import ContractConfig, RiskConfig
+from tests.support.contracts import MS, au
+from transports.config.engine import RiskConfig
 from transports.wire.messages import (
     CancelLeg,
     Decision,
@@ -40,10 +41,7 @@ from transports.wire.venue_msgs import (
     TradesReq,
 )
 
-MS = 1_000_000
-AU = ContractConfig(venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g",
-                    ccy="CNY", underlying="gold", base_per_lot=1000.0, max_lots_per_order=30,
-                    max_position_lots=40)
+AU = au(max_lots_per_order=30, max_position_lots=40)
 
 
 def of(out: list[tuple[str, Any]], kind: type, dest: str | None = None) -> list[Any]:

@@ -28,17 +28,15 @@ from scripts.cli import main as cli
 from scripts.launch.launcher import Launcher, load_launch_config
 from scripts.replay.core import Verifier
 from tests.scripts.test_launch_helpers import TWO_NODES, write_conf
+from tests.support.contracts import MS, au
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
-from transports.config.engine import ContractConfig, RiskConfig, load_config, with_overrides
+from transports.config.engine import RiskConfig, load_config, with_overrides
 from transports.errors import OpError
 from transports.journal.reader import read_journal
 from transports.wire.messages import ExecReport, LegOrder, SetParams
 
-MS = 1_000_000
-AU = ContractConfig(venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g",
-                    ccy="CNY", underlying="gold", base_per_lot=1000.0, fee_per_lot=10.0,
-                    max_lots_per_order=30, max_position_lots=40)
+AU = au(fee_per_lot=10.0, max_lots_per_order=30, max_position_lots=40)
 STRATEGY = "strategy.au-gc"
 
 

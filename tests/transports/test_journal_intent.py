@@ -10,8 +10,9 @@ import pytest
 
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.venue_shell import LegShell, OrdersBlocked, attach_intent_wal
+from tests.support.contracts import au
 from transports.clock import TestClock
-from transports.config.engine import ContractConfig, RiskConfig
+from transports.config.engine import RiskConfig
 from transports.journal.intent_wal import IntentNotDurable, IntentWal, read_intents
 from transports.journal.writer import JournalCorrupt
 from transports.latency import LatencyRecorder
@@ -34,9 +35,7 @@ def _order(i: int) -> NewOrder:
 
 
 def _shell(tmp_path: Path) -> tuple[LegShell, IntentWal, FakeSocket]:
-    c = ContractConfig(
-        venue="shfe", sym="au2606", tick="0.02", multiplier=1000.0, unit="g", ccy="CNY"
-    )
+    c = au(underlying="", base_per_lot=0.0)
     core = LegExecutorCore(
         "leg.shfe", "shfe", "acct", {"au2606": c}, 1, RiskConfig(), ["combo"], 1000
     )
