@@ -101,6 +101,7 @@ class FeedCore(Core):
         self.started_ns = 0
         self.clock_samples: list[tuple[int, int]] = []  #: (round trip ns, offset ns)
         self.hb_deltas: list[int] = []  #: recv - venue ts of recent heartbeats
+        self.rtt_samples: list[int] = []  #: round trips from version 1 pongs (no venue time)
         self.ping_sent_ns = 0
         self.venue = venue
         self.syms = {s: _Sym() for s in symbols}
@@ -251,7 +252,16 @@ class FeedCore(Core):
         return []
 
     def on_pong(self, p: Pong, now_ns: int) -> Out:
-        if p.echo <= 0 or p.echo > now_ns:
+        """A pong, in either form the protocol allows: version 2 echoes the ping's time in
+        ``echo`` and stamps its own in ``ts``; version 1 echoes the ping's time in ``ts`` and
+        gives no venue time, so it yields the round trip only (docs/venue-protocol.md)."""
+        if p.echo <= 0:  # version 1: ``ts`` is the echo
+            if 0 < p.ts <= now_ns:
+                self.rtt_samples.append(now_ns - p.ts)
+                if len(self.rtt_samples) > CLOCK_WINDOW:
+                    del self.rtt_samples[0]
+            return []
+        if p.echo > now_ns:
             return []
         rtt = now_ns - p.echo
         # NTP-style: the venue stamped its reply about half way through the round trip
@@ -267,7 +277,10 @@ class FeedCore(Core):
             rtt, offset = min(self.clock_samples)
             return offset, rtt // 2
         if self.hb_deltas:
-            return -min(self.hb_deltas), 0  # no pings: offset and latency are not separable
+            # a heartbeat arrives one way after its venue time: recv - ts = one_way - offset;
+            # without a round trip (no pongs) offset and latency are not separable
+            one_way = min(self.rtt_samples) // 2 if self.rtt_samples else 0
+            return one_way - min(self.hb_deltas), one_way
         return 0, 0
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:

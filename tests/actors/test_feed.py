@@ -219,6 +219,20 @@ def test_clock_offset_and_latency_from_the_fastest_ping() -> None:
     assert f.snapshot()["clock_offset_us"] == 5000.0
 
 
+def test_a_version_1_pong_gives_the_round_trip_and_heartbeats_the_offset() -> None:
+    """A v1 gateway answers ``{"t":"pong","ts": <the ping's ts>}``: the round trip is known,
+    the venue's time is not; the offset then comes from the heartbeats less one way."""
+    from transports.wire.venue_msgs import Heartbeat, Pong
+
+    f = _synced()
+    offset = 5_000_000  # the venue's clock runs 5 ms ahead of ours
+    f.on_pong(Pong(ts=1_000), 1_000 + 400_000)  # round trip 400 µs
+    assert f.clock_samples == [] and f.rtt_samples == [400_000]
+    sent = 10_000_000  # a heartbeat stamped by the venue, received one way (200 µs) later
+    f.on_heartbeat(Heartbeat(ts=sent + offset, seqs={}), sent + 200_000)
+    assert f.clock() == (offset, 200_000)
+
+
 def test_repeated_resyncs_back_off_instead_of_hammering_the_venue() -> None:
     f = _synced(10)
     seq = 10
