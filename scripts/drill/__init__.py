@@ -1,0 +1,1 @@
+"""scripts.drill: drills a desk runs before going live."""
