@@ -99,6 +99,11 @@ class AdminCore:
     def handle(self, payload: bytes, key_id: str) -> bytes:
         """Answer one request frame from the client with key ``key_id``."""
         self.counters["requests"] += 1
+        if key_id.partition(":")[0] in ("", "?"):
+            # a frame no allowlisted key vouches for (the server's ``?`` key id): never run it,
+            # whatever let it through
+            self.counters["unknown_key"] += 1
+            return self._refuse("", key_id, "refused: the client key is not on the allowlist")
         if len(payload) > self.max_request_bytes:
             return self._refuse("", key_id, f"request of {len(payload)} bytes exceeds "
                                             f"{self.max_request_bytes}")
@@ -129,6 +134,15 @@ class AdminCore:
         self._remember(key_id, req.id, reply)
         self._journal(req.cmd, key_id, req.id, req.args, reply)
         return encode(reply)
+
+    def alarm(self, reason: str) -> None:
+        """Record that the admin socket stopped serving by itself (its ZAP handler died)."""
+        self.counters["alarms"] += 1
+        try:
+            self.backend.journal("alarm", {"key": "", "id": "", "args": {}, "ok": False,
+                                           "error": reason})
+        except Exception:  # noqa: BLE001 - the journal is reported by its own supervisor
+            self.counters["journal_errors"] += 1
 
     def _refuse(self, rid: str, key_id: str, why: str) -> bytes:
         self.counters["malformed"] += 1
@@ -316,9 +330,18 @@ class AdminCore:
                 "halted": s.get("halted"), "flattening": s.get("flattening"),
                 "refusals": s.get("refusals", {}), "reachable": bool(s)}
         lat = self._latency({}, key)
+        legs = {}
+        for v in self.backend.cfg.venues:
+            if v.trading:  # each venue's order entry: its gate, the frames it could not read
+                leg = Topology.leg(v.name)
+                s = safe(lambda n=leg: cl.query(n), {}) or {}
+                c = s.get("counters") or {}
+                legs[v.name] = {"gate": s.get("gate"), "bad_frames": c.get("bad_frames", 0),
+                                "unresolved": c.get("unresolved", 0), "reachable": bool(s)}
         return {"risk": {k: risk.get(k) for k in ("state", "reasons", "positions", "exposure",
                                                    "pnl", "feeds", "fills")},
-                "pairs": pairs, "latency": lat, "status": safe(self.backend.status, {})}
+                "pairs": pairs, "legs": legs, "latency": lat,
+                "status": safe(self.backend.status, {})}
 
 
 def safe(fn: Callable[[], Any], default: Any = None) -> Any:

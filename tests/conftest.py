@@ -27,6 +27,9 @@ def ctx() -> Iterator[zmq.Context[Any]]:
     yield c
     # actors own sockets of this context: stop them before the context goes
     pykka.ActorRegistry.stop_all(timeout=5)
+    from actors.runtime import link_auth
+
+    link_auth.detach(c)  # a test's node-link ZAP thread owns a socket of this context
     c.destroy(linger=0)
 
 

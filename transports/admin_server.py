@@ -10,7 +10,14 @@ Each request is one frame (after the ROUTER envelope); the reply goes back with 
 envelope. ``ZMQ_MAXMSGSIZE`` disconnects a peer sending more than ``hard_limit_bytes`` (memory
 stays bounded); smaller frames above the configured request limit get an error reply from the
 handler. The client's key id is the ZAP ``User-Id`` of the frame: ``<allowlist file stem>:<first
-8 characters of its Z85 public key>``.
+8 characters of its Z85 public key>``; a key not on the list is ``?:...`` and the command layer
+refuses it (``AdminCore.handle``).
+
+The ZAP handler is watched for as long as the server runs, not only at start: the serving loop
+checks it on every poll (at most 100 ms apart), and if it has died the socket is closed at once,
+a CRITICAL is logged, an alarm goes to ``on_alarm`` (the launcher journals it) and nothing more
+is served. In the window before that check, ``ZMQ_ZAP_ENFORCE_DOMAIN`` makes libzmq refuse every
+new handshake rather than let any CURVE client in.
 """
 
 from __future__ import annotations
@@ -89,13 +96,18 @@ class AdminServer:
     """Serves ``handler(frame, key_id) -> reply`` on a CURVE+ZAP ROUTER, in its own thread."""
 
     def __init__(self, cfg: AdminConfig, handler: Callable[[bytes, str], bytes], endpoint: str,
-                 hard_limit_bytes: int = 1 << 20) -> None:
+                 hard_limit_bytes: int = 1 << 20,
+                 on_alarm: Callable[[str], None] | None = None) -> None:
         if zmq.zmq_version_info() < (4, 0) or not zmq.has("curve"):
             raise ConfigError("$.admin: this libzmq has no CURVE support")
         self.public, secret = load_server_keys(cfg.server_secret)
         self.allow = _Allowlist(load_allowlist(cfg.allowlist))
         self.handler = handler
         self.endpoint = endpoint
+        #: ``on_alarm(reason)``: told once if the server stops serving by itself (ZAP died)
+        self.on_alarm = on_alarm
+        #: why the server stopped serving by itself ("" while it serves)
+        self.failed = ""
         self.ctx: zmq.Context[Any] = zmq.Context()
         self.auth = ThreadAuthenticator(self.ctx, log=_QuietLog())
         self.auth.start()
@@ -109,6 +121,9 @@ class AdminServer:
         sock.curve_publickey = self.public
         sock.curve_server = True
         sock.zap_domain = ZAP_DOMAIN.encode()
+        # a dead ZAP handler must refuse handshakes, not accept every CURVE client (libzmq's
+        # default), even in the moments before the serving loop sees it
+        sock.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
         sock.setsockopt(zmq.MAXMSGSIZE, max(hard_limit_bytes, cfg.max_request_bytes * 2))
         sock.setsockopt(zmq.ROUTER_MANDATORY, 0)
         try:
@@ -135,9 +150,29 @@ class AdminServer:
         name = self.allow.keys.get(raw, "?")
         return f"{name}:{raw[:8].decode(errors='replace')}"
 
+    @property
+    def serving(self) -> bool:
+        """True while the server thread answers requests."""
+        return self._thread.is_alive() and not self.failed
+
+    def _zap_died(self) -> None:
+        """Fail closed: the ZAP handler is gone, so who is asking can no longer be checked."""
+        self.failed = "the admin socket's ZAP handler died; the socket is closed"
+        self.sock.close(linger=0)
+        logger.critical("admin: {} ({}); no further admin request is served", self.failed,
+                        self.endpoint)
+        if self.on_alarm is not None:
+            try:
+                self.on_alarm(self.failed)
+            except Exception:  # noqa: BLE001 - the alarm is best effort, the socket is closed
+                logger.exception("admin: the ZAP alarm could not be recorded")
+
     def _run(self) -> None:
         sock = self.sock
         while not self._stop.is_set():
+            if not self.auth.is_alive():  # watched on every poll, not only at start
+                self._zap_died()
+                return
             try:
                 if not sock.poll(100):
                     continue

@@ -43,6 +43,7 @@ COUNTERS = (
     "position_mismatches",
     "oe_disconnects",
     "revived",
+    "bad_frames",
 )
 
 #: an order closed this long ago is retired (pickled aside, see ``OrderBook.retire``)

@@ -26,6 +26,16 @@ retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports``
 - with ``oe_link=True`` (the node sets it) the leg pings its venue on ``@oe`` every
   ``ping_interval_ms`` (from ``on_start``); no pong for ``oe_timeout_ms`` is a disconnect (open
   orders flagged unknown, new orders denied ``disconnected``);
+- an order-entry frame that does not decode (``BadFrame``, the shell logged it) is never
+  silent: alarm ``bad_frame``, counter ``bad_frames``, and the venue is *uncertain* (only
+  position-reducing orders pass, ``venue_uncertain``; the strategies hear ``uncertain``): the
+  frame may have been an ack, a fill or a done of any working order, so every open order is
+  flagged unknown and queried (never resent). The venue proves itself again -- the flag
+  clears -- with the next pong (an answer to a ping sent after the bad frame; without
+  ``oe_link``, the next report that decodes) or a finished reconciliation; the gate then
+  stays shut until every order flagged unknown has been answered. ``bad_frame_limit`` bad
+  frames within ``bad_frame_window_ms`` also send ``Reduce("bad_frames:<venue>: ...")`` to
+  risk (REDUCING until resumed; again at most once per window);
 - it reconciles with the venue at start -- with ``oe_link`` or when a node supervises it
   (``reconcile_at_start``) --, after a rebuild (``restarted``) and when pongs resume after a
   disconnect; new orders are denied ``reconciling`` until it is done. A core built with neither
@@ -39,6 +49,7 @@ change it ends with ``_gated``.
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 from actors.core import Core, Out
@@ -51,11 +62,14 @@ from actors.leg.reports import Reports
 from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
+    BadFrame,
     BookUpdate,
     CancelLeg,
     ExecReport,
     FeedHealth,
+    InFlight,
     LegOrder,
+    Reduce,
     RiskView,
     SessionStatus,
     SetParams,
@@ -92,7 +106,7 @@ class LegExecutorCore(Core):
         journal: str | None = None, max_queries: int = 10, max_query_interval_ms: int = 10_000,
         unknown_bound_ms: int = 0, unknown_halt_ms: int = 0, ping_interval_ms: int = 1000,
         oe_timeout_ms: int = 1500, oe_link: bool = False, gate_to: tuple[str, ...] = (),
-        topology: Topology = DEFAULT,
+        topology: Topology = DEFAULT, bad_frame_limit: int = 3, bad_frame_window_ms: int = 10_000,
     ) -> None:
         super().__init__(name)
         self.topology = topology  #: the names of the actors it reports to (``risk``)
@@ -120,6 +134,13 @@ class LegExecutorCore(Core):
         #: that would deny its leg) and the last state they heard
         self.gate_to = gate_to
         self._gate_sent = ""
+        #: when the latest undecodable frame came, while the venue has not proved itself since
+        #: (0: it has); the venue is uncertain meanwhile (``on_bad_frame``)
+        self.suspect_ns = 0
+        self.bad_frame_limit = bad_frame_limit
+        self.bad_frame_window_ns = bad_frame_window_ms * _NS
+        self._bad_ns: collections.deque[int] = collections.deque()  #: recent bad frames
+        self._bad_reduce_ns = 0  #: when the last ``Reduce`` for bad frames went to risk
 
     # --- what other code reads (the helpers' state) -----------------------------------------------
 
@@ -184,7 +205,7 @@ class LegExecutorCore(Core):
     @property
     def venue_gate(self) -> str:
         """"" when new orders may go; else why not (``uncertain`` lets only reducing ones)."""
-        return self.gate or ("uncertain" if self.book.unknown else "")
+        return self.gate or ("uncertain" if self.book.unknown or self.suspect_ns else "")
 
     def cl_for(self, combo_id: int, leg: int, attempt: int) -> str:
         """Return the deterministic client order id."""
@@ -223,7 +244,8 @@ class LegExecutorCore(Core):
         reason = self.gate or pretrade_reason(
             o, self.venue, self.contracts.get(o.sym), self.trading_state,
             positions.get(o.sym, 0), book.working(o.sym, o.side) if opened else 0,
-            bool(book.unknown), pre.bucket, now_ns, pre.market, positions, opened.values())
+            bool(book.unknown) or self.suspect_ns > 0, pre.bucket, now_ns, pre.market, positions,
+            opened.values())
         if reason:
             lo.deny(reason)
             pre.deny(reason)
@@ -351,9 +373,14 @@ class LegExecutorCore(Core):
 
     def on_pong(self, m: Pong, now_ns: int) -> Out:
         if not self.link.pong(now_ns):
-            return []
+            # an answer to a ping sent after a bad frame: the venue's frames decode again
+            return self._proved(now_ns) if self.suspect_ns else []
+        self.suspect_ns = 0  # the reconciliation below re-learns everything
         return self._gated([self.reports.alarm("oe_reconnected", now_ns),
                             *self.reconciler.begin(self, now_ns, start=False)], now_ns)
+
+    def on_in_flight(self, m: InFlight, now_ns: int) -> Out:
+        return self.reconciler.on_in_flight(self, m, now_ns)
 
     def on_open_orders(self, m: OpenOrders, now_ns: int) -> Out:
         return self._gated(self.reconciler.on_open_orders(self, m, now_ns), now_ns)
@@ -364,25 +391,71 @@ class LegExecutorCore(Core):
     def on_positions(self, m: Positions, now_ns: int) -> Out:
         return self._gated(self.reconciler.on_positions(self, m, now_ns), now_ns)
 
+    # --- frames that do not decode ---------------------------------------------------------------
+
+    def on_bad_frame(self, b: BadFrame, now_ns: int) -> Out:
+        """An order-entry frame that did not decode: alarmed, the venue uncertain, every open
+        order flagged unknown and queried; repeats ask risk for REDUCING (see the module)."""
+        book = self.book
+        book.counters["bad_frames"] = book.counters.get("bad_frames", 0) + 1
+        self.suspect_ns = now_ns
+        out: Out = [self.reports.alarm("bad_frame", now_ns, key=b.key, reason=b.reason[:200],
+                                       open=len(book.open))]
+        for lo in list(book.open.values()):
+            if not lo.unknown:  # it may have been this order's ack, fill or done
+                out += self.reports.flag_unknown(lo, "bad_frame", now_ns)
+        recent = self._bad_ns
+        recent.append(now_ns)
+        while now_ns - recent[0] > self.bad_frame_window_ns:
+            recent.popleft()
+        if len(recent) >= self.bad_frame_limit and (
+                not self._bad_reduce_ns
+                or now_ns - self._bad_reduce_ns >= self.bad_frame_window_ns):
+            self._bad_reduce_ns = now_ns
+            ms = self.bad_frame_window_ns // _NS
+            why = f"bad_frames:{self.venue}: {len(recent)} undecodable frames in {ms} ms"
+            out += [(self.topology.risk, Reduce(why)),
+                    self.reports.alarm("bad_frames_reduce", now_ns, count=len(recent),
+                                       window_ms=ms)]
+        return self._gated(out, now_ns)
+
+    def _proved(self, now_ns: int) -> Out:
+        """The venue's frames decode again since the last bad frame: the venue is no longer
+        uncertain on that account (orders flagged unknown keep the gate until answered)."""
+        self.suspect_ns = 0
+        return self._gated([], now_ns)
+
     # --- venue reports (``reports``), then the gate ----------------------------------------------
 
     def on_ack(self, m: Ack, now_ns: int) -> Out:
+        if self.suspect_ns and not self.oe_link:
+            self.suspect_ns = 0  # no pings: a report that decodes is the proof
         return self._gated(self.reports.on_ack(m, now_ns), now_ns)
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
+        if self.suspect_ns and not self.oe_link:
+            self.suspect_ns = 0  # no pings: a report that decodes is the proof
         return self._gated(self.reports.on_fill(m, now_ns), now_ns)
 
     def on_done(self, m: Done, now_ns: int) -> Out:
+        if self.suspect_ns and not self.oe_link:
+            self.suspect_ns = 0  # no pings: a report that decodes is the proof
         return self._gated(self.reports.on_done(m, now_ns), now_ns)
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
+        if self.suspect_ns and not self.oe_link:
+            self.suspect_ns = 0  # no pings: a report that decodes is the proof
         return self._gated(self.reports.on_reject(m, now_ns), now_ns)
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
+        if self.suspect_ns and not self.oe_link:
+            self.suspect_ns = 0  # no pings: a report that decodes is the proof
         return self._gated(self.reports.on_cancel_reject(m, now_ns), now_ns)
 
     def on_order_status(self, m: OrderStatus, now_ns: int) -> Out:
         # a status that shows an unacked order working acks it through ``on_ack`` (gated there)
+        if self.suspect_ns and not self.oe_link:
+            self.suspect_ns = 0  # no pings: a report that decodes is the proof
         return self._gated(self.reports.on_order_status(m, now_ns, self.on_ack), now_ns)
 
     # --- views -----------------------------------------------------------------------------------

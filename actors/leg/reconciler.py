@@ -30,8 +30,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from actors.core import Out
-from actors.leg.orders import LegTimer, St
-from transports.wire.messages import Decision, Position, SetTimer
+from actors.leg.orders import LegTimer, LiveOrder, St
+from transports.wire.messages import Decision, InFlight, Position, SetTimer
 from transports.wire.venue_msgs import (
     Ack,
     CancelReq,
@@ -69,6 +69,10 @@ class Reconciler:
         self.mismatch: dict[str, Any] = {}
         self.adopted: dict[str, int] = {}  #: the venue's positions adopted at the last start
         self.records: list[dict[str, Any]] = []  #: one per finished reconciliation
+        #: intents a restarted node's WAL holds that this (rebuilt) executor did not know
+        #: (``InFlight``); queried by client id at the next start, before anything else
+        self.in_flight: list[Any] = []
+        self.queried: list[str] = []  #: the in-flight client ids the current start queried
 
     @property
     def active(self) -> bool:
@@ -84,7 +88,39 @@ class Reconciler:
         self.cancelled, self.recovered, self.mismatch = [], [], {}
         ex.gate = "reconciling"
         ex.book.counters["reconciles"] += 1
-        return self.ask(ex, now_ns)
+        # in-flight orders first: the venue answers in order, so their status (and fills)
+        # comes before the positions this start adopts, which then already hold those fills
+        pre = self._query_in_flight(ex, now_ns) if start else []
+        return pre + self.ask(ex, now_ns)
+
+    def on_in_flight(self, ex: LegExecutorCore, m: InFlight, now_ns: int) -> Out:
+        """Keep the WAL's intents this executor does not know; queried at the next start."""
+        if m.venue == ex.venue:
+            book = ex.book
+            self.in_flight += [o for o in m.orders
+                               if o.cl not in book.orders and o.cl not in book.retired]
+        return []
+
+    def _query_in_flight(self, ex: LegExecutorCore, now_ns: int) -> Out:
+        """Record each kept intent as a sent order whose outcome is unknown and query it by
+        client id: its fills (the status lists them) become ours, a "not found" resolves it
+        as an inferred reject after the venue's unknown bound, and the executor's gate stays
+        ``uncertain`` meanwhile (no new order opens on this venue)."""
+        out: Out = []
+        self.queried = []
+        for o in self.in_flight:
+            if o.cl in ex.book.orders or o.cl in ex.book.retired:
+                continue
+            parts = o.cl.split(".")
+            ids = [int(p) if p.isdigit() else 0 for p in (parts + ["0"] * 4)[1:4]]
+            lo = LiveOrder(o.cl, ex.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif,
+                           ids[0], ids[1], ids[2], "in_flight", o.ts_sent_ns)
+            lo.submit(o.ts_sent_ns)
+            ex.book.orders[o.cl] = lo
+            self.queried.append(o.cl)
+            out += ex.reports.flag_unknown(lo, "in_flight_at_restart", now_ns)
+        self.in_flight = []
+        return out
 
     def ask(self, ex: LegExecutorCore, now_ns: int) -> Out:
         """Ask for what is still missing (on ``begin`` and on the ``RECONCILE`` timer)."""
@@ -174,9 +210,11 @@ class Reconciler:
         if self.wait:
             return []
         ex.gate = "" if ex.link.up else "disconnected"
+        ex.suspect_ns = 0  # the venue answered every question: a bad frame's doubt is settled
         self.done, self.done_ns = True, now_ns
         rec = {"start": self.start, "at_ns": now_ns, "cancelled": list(self.cancelled),
                "recovered": list(self.recovered), "mismatch": dict(self.mismatch),
+               "in_flight": list(self.queried),
                "positions": dict(ex.book.positions), "rounds": self.rounds,
                "denied": ex.pretrade.denied.get("reconciling", 0)}
         self.records.append(rec)
@@ -192,7 +230,8 @@ class Reconciler:
         """The latest reconciliation: done, when, asks, orphans cancelled, positions adopted."""
         return {"done": self.done, "at_ns": self.done_ns, "active": self.active,
                 "rounds": self.rounds, "cancelled": list(self.cancelled),
-                "adopted": dict(self.adopted), "count": len(self.records)}
+                "adopted": dict(self.adopted), "count": len(self.records),
+                "in_flight": list(self.queried)}
 
 
 def wrap_leg(actor: str, core: Any, cfg: AppConfig) -> Any:

@@ -59,6 +59,15 @@ from transports.wire.messages import (
 #: combo id space for the RiskSupervisor's own flatten orders (never used by a strategy)
 RISK_COMBO_BASE = 999_000_000
 
+#: reasons an actor (not an operator) gives in ``Halt``/``Reduce`` as ``"<reason>:<detail>"``;
+#: risk keeps them under their own name (the trading state says why, not "operator")
+AUTO_REASONS = frozenset({"bad_frames", "intent_wal_failed"})
+
+
+def _reason(text: str, default: str) -> str:
+    head = text.split(":", 1)[0]
+    return head if head in AUTO_REASONS else default
+
 
 class RiskCore(Core):
     """Pure risk state and limit logic. ``topo`` names the journal, the strategies a pair's
@@ -225,12 +234,14 @@ class RiskCore(Core):
     # an executor's unresolved order), so it is journaled and a replay or a rebuild sees it.
 
     def on_halt(self, m: Halt, now_ns: int) -> Out:
-        """Operator (or supervisor, or an executor's unresolved order): HALTED, latched."""
-        return self.limits.raise_("operator_halt", "HALTED", now_ns, m.reason)
+        """Operator (or supervisor, or an executor's unresolved order): HALTED, latched. A reason
+        of ``AUTO_REASONS`` (``"<reason>:<detail>"``) is kept under its own name."""
+        return self.limits.raise_(_reason(m.reason, "operator_halt"), "HALTED", now_ns, m.reason)
 
     def on_reduce(self, m: Reduce, now_ns: int) -> Out:
-        """Operator: REDUCING until resumed."""
-        return self.limits.raise_("operator_reduce", "REDUCING", now_ns, m.reason)
+        """Operator, or an executor (``bad_frames``): REDUCING until resumed."""
+        return self.limits.raise_(_reason(m.reason, "operator_reduce"), "REDUCING", now_ns,
+                                  m.reason)
 
     def on_resume(self, m: Resume, now_ns: int) -> Out:
         """Clear every reason, the latched ones too; the loss so far is accepted."""

@@ -73,6 +73,8 @@ class GroupRouter:
         self.epochs = dict.fromkeys(cores, base_epoch)
         self.started: set[str] = set()
         self.marked: set[str] = set()  #: a restart marker was seen; its ``Start`` is due
+        #: actors whose latest lifecycle item is ``Stop`` (their process stopped them cleanly)
+        self.stopped: set[str] = set()
 
     @property
     def timers(self) -> dict[str, list[Pending]]:
@@ -93,6 +95,7 @@ class GroupRouter:
             d.arm(actor, [(str(k), str(g), int(due)) for k, g, due in timers.get(actor, ())])
         self.started = set(self.cores)
         self.marked = set()
+        self.stopped = set()
 
     def external(self, src: str, dest: str, msg: Any, now: int) -> Items:
         """Deliver one external item; return the journaled items it causes, in order."""
@@ -111,8 +114,10 @@ class GroupRouter:
             return gen
         if t is Start and src == "@start":
             self._start(dest, msg.epoch or self.base_epoch, now)
+            self.stopped.discard(dest)
             return gen[1:]  # the Start itself is already in the journal
         if t is Stop and src == "@stop":
+            self.stopped.add(dest)
             d.stop(dest, core, now)
             return gen[1:]
         if t is Timer and src == "@timer":

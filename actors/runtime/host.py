@@ -37,6 +37,7 @@ import zmq
 from loguru import logger
 
 from actors.core import Out
+from actors.runtime import link_auth
 from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending, Sink
 from actors.runtime.shell import Shell, SocketSpec
 from actors.runtime.supervised_host import HostSupervision, Rebuilder
@@ -235,7 +236,11 @@ class Host(pykka.ThreadingActor):
             for spec in shell.socket_specs():
                 self._open(shell, spec)
         if self.dir.io_group.get(self.dir.node) == self.group and len(self.dir.node_address) > 1:
+            # authenticated before anything can connect: a peer without the launch's node key
+            # never gets a frame in (``actors.runtime.link_auth``)
+            auth = link_auth.require(self.ctx, f"node {self.dir.node}'s inbound link")
             self._pull = self.ctx.socket(zmq.PULL)
+            auth.server(self._pull)
             self._pull.setsockopt(zmq.LINGER, 0)
             self._pull.setsockopt(zmq.RCVHWM, 0)
             # a larger frame is refused by libzmq before it is read whole (it drops the peer)
@@ -408,7 +413,9 @@ class Host(pykka.ThreadingActor):
             for node, items2 in out2.items():
                 sock = self._push.get(node)
                 if sock is None:
+                    auth = link_auth.require(self.ctx, f"the link to node {node}")
                     sock = self.ctx.socket(zmq.PUSH)
+                    auth.client(sock)  # CURVE: the peer's PULL admits only the launch key
                     sock.setsockopt(zmq.LINGER, 1000)
                     sock.setsockopt(zmq.SNDHWM, 0)
                     sock.connect(self.dir.node_address[node])

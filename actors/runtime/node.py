@@ -26,6 +26,7 @@ from actors.core import Core
 from actors.feed import FeedCore
 from actors.leg.executor import LegExecutorCore
 from actors.risk.risk import RiskCore
+from actors.runtime import link_auth
 from actors.runtime.feed_shell import FeedShell
 from actors.runtime.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.journal_shell import JournalShell
@@ -184,6 +185,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                    ping_interval_ms=v.ping_interval_ms,
                                    oe_timeout_ms=v.oe_timeout_ms,
                                    oe_link=v.oe_reconcile,
+                                   bad_frame_limit=v.bad_frame_limit,
+                                   bad_frame_window_ms=v.bad_frame_window_ms,
                                    gate_to=tuple(strategies))
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
                                     latency)
@@ -254,27 +257,57 @@ class Node:
         self._host_objs: dict[str, Host] = {}
         self._groups = groups
 
-    def start(self, on_error: Callable[[str, BaseException], None] | None = None) -> None:
+    def start(self, on_error: Callable[[str, BaseException], None] | None = None,
+              rebuilt: dict[str, dict[str, tuple[Any, list[Any]]]] | None = None,
+              before: list[tuple[str, Any]] | None = None) -> None:
         """Start every host, then let the hosted actors begin (sockets open first).
 
         ``on_error(actor, exc)`` is called from a host's thread when a handler raises (the
-        Supervisor's hook); it must not block.
+        Supervisor's hook); it must not block. ``rebuilt`` (group -> actor -> (core, pending
+        timers), ``Rebuilds.at_node_start``): those groups start the cores rebuilt from the
+        journal through ``Host.restart_cores`` (a ``Restart("rebuild")`` marker, then
+        ``Start``, journaled; timers re-armed), right after their host started and before any
+        other host begins, each after the messages of ``before`` for its actors (``InFlight``)
+        were delivered.
         """
+        rebuilt = rebuilt or {}
+        starting: list[tuple[str, Any]] = []
         # A thread waking from poll must take the GIL back from whichever thread runs Python;
         # at the default 5 ms switch interval that wait is the whole p99 of a tick. 200 µs
         # bounds it at a small cost in switching.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         for g in self._groups:
             shells = [self.shells[a] for a in g.actors]
+            got = rebuilt.get(g.name)
+            for a, (core, _timers) in (got or {}).items():
+                self.shells[a].core = core  # it handles whatever arrives before its start
             ref = Host.start(g.name, shells, self.directory, self.clock, self.ctx,
                              g.cpus or None, on_error=on_error, epoch=self.cfg.run.epoch)
             self.directory.refs[g.name] = ref
             self.hosts[g.name] = ref
+            if got:
+                # queued at once, so they come before (almost) anything a socket brings
+                for dest, msg in before or ():
+                    if dest in got:
+                        ref.tell(GroupBatch([(dest, msg)]))
+                cores = {a: c for a, (c, _t) in got.items()}
+                starting.append((g.name, ref.proxy().restart_cores(
+                    cores, self.cfg.run.epoch, "node start: rebuilt from the journal",
+                    lambda _markers, got=got: got)))
         for ref in self.hosts.values():
             # answered only after on_start ran: the host's sockets are open
             ref.proxy().host_counters().get(timeout=10)
-        for ref in self.hosts.values():
-            ref.tell(Begin())
+        for group, fut in starting:
+            res = fut.get(timeout=30)
+            if res["mode"] != "rebuild":
+                logger.error("node {}: group {} started fresh cores: {}", self.name, group,
+                             res["fallback"])
+            for actor, err in res["errors"].items():
+                if on_error is not None:
+                    on_error(actor, RuntimeError(f"start of the rebuilt core: {err}"))
+        for name, ref in self.hosts.items():
+            if name not in rebuilt:
+                ref.tell(Begin())
         logger.info("node {} started groups {}", self.name, list(self.hosts))
 
     def host_of(self, actor: str) -> Any:
@@ -367,7 +400,9 @@ class Node:
         with self._send_lock:
             sock = self._send_socks.get(node)
             if sock is None:
+                auth = link_auth.require(self.ctx, f"the link to node {node}")
                 sock = self.ctx.socket(zmq.PUSH)
+                auth.client(sock)  # CURVE: the peer's PULL admits only the launch key
                 sock.setsockopt(zmq.LINGER, 1000)
                 sock.setsockopt(zmq.SNDHWM, 0)
                 sock.connect(self.directory.node_address[node])

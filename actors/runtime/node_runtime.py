@@ -3,7 +3,8 @@
 ``NodeRuntime``: a ``Node`` with its ``Supervisor`` (leg executors wrapped so they reconcile with
 the venue before trading) and the operations the admin socket needs (``op``). A child node
 process also serves ``op`` on a control socket, ``ipc://<sock dir>/ctl-<node>`` (a ROUTER in the
-run's private 0700 socket directory; MessagePack ``{"id", "cmd", "args"}`` →
+run's private 0700 socket directory, CURVE with the launch's node key like every node link,
+``actors.runtime.link_auth``; MessagePack ``{"id", "cmd", "args"}`` →
 ``{"id", "ok", "result"|"error"}``). ``Cluster`` is the launcher's view: an operation on an actor
 goes to the node that runs it, locally or over that node's control socket, always with a
 deadline.
@@ -16,6 +17,7 @@ also updates the node's config copy, from which the supervisor builds fresh core
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -26,15 +28,18 @@ import msgspec
 import zmq
 from loguru import logger
 
+from actors.runtime import link_auth
 from actors.runtime.node import Node, param_holders
+from actors.runtime.rebuild_driver import JOURNAL, Rebuilds, in_flight_msgs
 from actors.runtime.supervisor import wrap_leg
 from actors.runtime.supervisor_shell import Supervisor
+from actors.runtime.venue_shell import LegShell
 from transports.clock import Clock
 from transports.config.engine import AppConfig, with_params
 from transports.errors import ConfigError, OpError
 from transports.journal.writer import CORES_FILE
 from transports.wire.codec import encode
-from transports.wire.messages import AnyMsg, SetParams
+from transports.wire.messages import AnyMsg, Decision, SetParams
 
 #: Largest control reply or request accepted (snapshots of busy executors are the big ones).
 MAX_CTL_BYTES = 16 << 20
@@ -63,6 +68,10 @@ class NodeRuntime:
 
         for name, shell in self.node.shells.items():
             shell.core = prepare(name, shell.core, cfg)
+        node_ = self.node
+        #: a fresh core as this node builds it (the rebuild at start replays through these)
+        self.prepare_fresh = lambda a, c: prepare(a, node_.fresh_core(a, c), c)
+        self.rebuilt: list[dict[str, Any]] = []  #: the rebuilds at this node's start
         # replay must wrap the executors as they ran (``scripts.replay.core.recorded_wrap``)
         (run_dir / CORES_FILE).write_bytes(b'{"leg": "LegReconciler"}\n')
         self.supervisor: Supervisor | None = None
@@ -78,11 +87,43 @@ class NodeRuntime:
         return self.node.name
 
     def start(self) -> None:
-        """Start the hosts, then the supervisor."""
+        """Start the hosts, then the supervisor. A node starting into a run whose journal
+        holds its groups' history (restarted after it died, or relaunched) first rebuilds
+        their cores from the journal and hands its executors the order intents the journal
+        never saw sent (``actors.runtime.rebuild_driver``: ``at_node_start``)."""
         sup = self.supervisor
-        self.node.start(on_error=sup.on_error if sup is not None else None)
+        rebuilt, before = self._rebuild_at_start()
+        self.node.start(on_error=sup.on_error if sup is not None else None, rebuilt=rebuilt,
+                        before=before)
         if sup is not None:
             sup.start()
+        if rebuilt:
+            detail = {"node": self.node.name, "epoch": self.cfg.run.epoch,
+                      "groups": sorted(rebuilt),
+                      "in_flight": {a: [o.cl for o in m.orders] for a, m in before},
+                      "rebuilds": self.rebuilt}
+            self.node.send(JOURNAL, Decision("supervisor", "node_rebuilt",
+                                             json.dumps(detail, sort_keys=True),
+                                             self.clock.now_ns()))
+
+    def _rebuild_at_start(self) -> tuple[dict[str, Any], list[tuple[str, Any]]]:
+        """The rebuilt cores per group and the ``InFlight`` messages for their executors."""
+        if not self.cfg.supervision.rebuild:
+            return {}, []
+        rebuilds = Rebuilds(self.node, self.clock, self.cfg, self.prepare_fresh)
+        rebuilt, self.rebuilt = rebuilds.at_node_start(self.cfg.run.epoch)
+        wal = self.node.intent_wal
+        if not rebuilt or wal is None:
+            return rebuilt, []
+        legs = {a: (shell.account, rebuilt[g][a][0])
+                for g in rebuilt for a, shell in self.node.shells.items()
+                if isinstance(shell, LegShell) and a in rebuilt[g]}
+        before = in_flight_msgs(wal.path, legs)
+        for actor, msg in before:
+            logger.warning("node {}: {} has {} order(s) in flight the journal never saw sent; "
+                           "querying them by client id: {}", self.node.name, actor,
+                           len(msg.orders), [o.cl for o in msg.orders])
+        return rebuilt, before
 
     def stop(self) -> None:
         """Stop the supervisor first (a stopping host is not a crash), then the node."""
@@ -162,7 +203,11 @@ class CtlServer:
 
     def __init__(self, runtime: NodeRuntime, ctx: zmq.Context[Any], address: str) -> None:
         self.runtime = runtime
+        # a node link like the others: only a peer with the launch's node key gets a request
+        # in (``tell`` delivers any typed message), never an unauthenticated fallback
+        self.auth = link_auth.require(ctx, f"node {runtime.name}'s control socket")
         self.sock: zmq.Socket[bytes] = ctx.socket(zmq.ROUTER)
+        self.auth.server(self.sock)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.MAXMSGSIZE, MAX_CTL_BYTES)
         self.sock.bind(address)
@@ -180,8 +225,15 @@ class CtlServer:
 
     def _run(self) -> None:
         dec = msgspec.msgpack.Decoder(dict[str, Any])
+        zap_down = False
         try:
             while not self._stop.is_set():
+                if not zap_down and not self.auth.alive():
+                    # new handshakes are refused from now on (ZAP_ENFORCE_DOMAIN): the links
+                    # fail closed, and whoever watches the node's log must know why
+                    zap_down = True
+                    logger.critical("node {}: the node links' ZAP handler died; no peer can "
+                                    "connect to this node any more", self.runtime.name)
                 if not self.sock.poll(100):
                     continue
                 frames = self.sock.recv_multipart()
@@ -211,7 +263,10 @@ class CtlClient:
 
     def _socket(self) -> zmq.Socket[bytes]:
         if self._sock is None:
+            # keys first: a socket made and then refused would be left open in the context
+            auth = link_auth.require(self.ctx, f"the control link to {self.address}")
             s = self.ctx.socket(zmq.DEALER)
+            auth.client(s)
             s.setsockopt(zmq.LINGER, 0)
             s.setsockopt(zmq.MAXMSGSIZE, MAX_CTL_BYTES)
             s.connect(self.address)

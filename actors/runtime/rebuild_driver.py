@@ -15,6 +15,18 @@ A rebuilt host (its thread died or was abandoned) has no stream of its own left:
 read to the end after the same barrier, and its cores are marked with a ``host_cores`` Decision
 sent before the new host starts (written straight through the writer when the journal was on
 that very host).
+
+A **node process that starts into a run directory whose journal already holds its groups'
+history** (the launcher restarted it after it died, or a relaunch) does the same before its
+hosts start (``at_node_start``): each group's cores are replayed from the journal, read to its
+end (the process that wrote them is gone), and moved to the new epoch (a group whose actors
+the last process stopped cleanly -- a launch's orderly shutdown -- starts fresh instead); the
+hosts then start them through ``restart_cores`` (``Restart("rebuild")`` markers journaled
+before their ``Start``, so ``cmc replay --verify`` adopts the same cores) and re-arm their
+pending timers. Order
+intents the node's WAL holds that a rebuilt executor does not know (the journal never saw them
+sent) are handed to it first (``in_flight_msgs``): it queries them by client id when it
+reconciles, before any new order.
 """
 
 from __future__ import annotations
@@ -27,6 +39,7 @@ import pykka
 from loguru import logger
 
 from actors.core import Core
+from actors.leg.executor import LegExecutorCore
 from actors.runtime.dispatch import Pending
 from actors.runtime.host import GroupBatch
 from actors.runtime.rebuild import Rebuild, RebuildUnavailable, is_marker
@@ -34,7 +47,9 @@ from actors.runtime.supervised_host import Rebuilder
 from actors.runtime.supervisor import with_epoch
 from transports.clock import Clock, sleep_s
 from transports.config.engine import AppConfig
-from transports.wire.messages import Decision, JournalBatch, Restart
+from transports.errors import CmcError
+from transports.journal.intent_wal import read_intents
+from transports.wire.messages import Decision, InFlight, InFlightOrder, JournalBatch, Restart
 
 JOURNAL = "journal"
 
@@ -169,4 +184,74 @@ class Rebuilds:
         self.send_journal(writer, marker.ts_ns, "", [("", JOURNAL, marker)])
 
 
-__all__ = ["Rebuilds"]
+    # --- a node process starting into a run with history ------------------------------------------
+
+    def at_node_start(self, epoch: int) -> tuple[dict[str, dict[str, tuple[Any, list[Pending]]]],
+                                                 list[dict[str, Any]]]:
+        """Replay every local group whose history the journal holds; return, per group, each
+        actor's core moved to ``epoch`` with its pending timers, and the rebuilds' numbers.
+        A group the journal never saw start is left out (it starts fresh)."""
+        out: dict[str, dict[str, tuple[Any, list[Pending]]]] = {}
+        stats: list[dict[str, Any]] = []
+        if not (self.enabled and self.path.exists()):
+            return out, stats
+        for group, actors in self.groups.items():
+            mine = [a for a in actors if self.node.is_local(a)]
+            if not mine or self.node.directory.group_node.get(group) != self.node.name:
+                continue
+            t0 = self.clock.mono_ns()
+            try:
+                rb = Rebuild(self.path, group, mine, self.build, self.cfg.run.epoch)
+                rb.advance()
+            except RebuildUnavailable as exc:
+                logger.warning("node start: group {} not rebuilt: {}", group, exc)
+                continue
+            if not rb.router.started & set(mine):
+                continue  # the journal holds no history of this group
+            if set(mine) <= rb.router.stopped:
+                # the last process stopped them cleanly (flattened, orders cancelled: a
+                # launch's shutdown): a relaunch starts fresh cores, as a first launch does
+                continue
+            out[group] = {a: rb.take(a, epoch) for a in mine}
+            stats.append(self.record(rb, {
+                "actors": mine, "host": group, "epoch": epoch, "at": "node_start",
+                "total_ms": round((self.clock.mono_ns() - t0) / 1e6, 3)}))
+        return out, stats
+
+
+def executor_of(core: Any) -> LegExecutorCore | None:
+    """The LegExecutor in ``core`` (itself or inside its wrappers), or None."""
+    while core is not None and not isinstance(core, LegExecutorCore):
+        core = vars(core).get("inner") if hasattr(core, "__dict__") else None
+    return core
+
+
+def in_flight_msgs(wal_path: Path, legs: dict[str, tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """``(actor, InFlight)`` for each rebuilt executor in ``legs`` (actor -> (account, core)):
+    the intents of its account in the node's WAL whose client id it does not know (the journal
+    never saw them sent, or the process died before their batch reached it). A damaged WAL
+    counts up to the damage (logged)."""
+    by_account: dict[str, list[InFlightOrder]] = {}
+    try:
+        for ts, account, order in read_intents(wal_path):
+            if isinstance(order, dict) and isinstance(order.get("cl"), str):
+                by_account.setdefault(account, []).append(InFlightOrder(
+                    order["cl"], str(order.get("sym", "")), str(order.get("side", "")),
+                    int(order.get("px", 0)), int(order.get("qty", 0)),
+                    str(order.get("tif", "")), int(ts)))
+    except (CmcError, OSError, ValueError) as exc:
+        logger.warning("intent WAL {}: read up to a problem: {}", wal_path, exc)
+    out: list[tuple[str, Any]] = []
+    for actor, (account, core) in legs.items():
+        ex = executor_of(core)
+        if ex is None:
+            continue
+        book = ex.book
+        unknown = tuple(o for o in by_account.get(account, ())
+                        if o.cl not in book.orders and o.cl not in book.retired)
+        if unknown:
+            out.append((actor, InFlight(ex.venue, unknown)))
+    return out
+
+
+__all__ = ["Rebuilds", "executor_of", "in_flight_msgs"]

@@ -14,10 +14,13 @@ on the shell refuses every ``NewOrder`` (``OrdersBlocked``) while cancels and qu
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Iterable
 from typing import Any
 
 import zmq
+from loguru import logger
 
 from actors.core import Core, Out
 from actors.runtime.shell import Shell, SocketSpec
@@ -30,6 +33,8 @@ from transports.wire.messages import BadFrame, LegOrder, TradingState
 from transports.wire.venue_msgs import Ack, Fill, NewOrder, OeReply
 
 _oe_codec: Codec[Any] = Codec(OeReply)
+#: how much of an undecodable frame the error log shows
+BAD_FRAME_LOG_BYTES = 160
 
 
 class OrdersBlocked(CmcError):
@@ -61,6 +66,7 @@ class LegShell(Shell):
         self._sent_ns: dict[str, int] = {}
         self._pending: list[tuple[str, NewOrder]] = []
         self.bad_frames = 0
+        self._kill = KillHook.from_env()
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         return (SocketSpec("oe", zmq.DEALER, self.oe_address, identity=self.account.encode()),)
@@ -80,7 +86,13 @@ class LegShell(Shell):
         try:
             msg = _oe_codec.decode(frames[-1])
         except CodecError as exc:
+            # never silent: the frame may have been an ack, a fill or a done; the core alarms
+            # it and holds the venue uncertain (``LegExecutorCore.on_bad_frame``)
             self.bad_frames += 1
+            frame = frames[-1] if frames else b""
+            logger.error("{}: undecodable order-entry frame from venue {} (account {}, {} "
+                         "bytes): {}; frame {!r}", self.name, getattr(self.core, "venue", "?"),
+                         self.account, len(frame), exc, frame[:BAD_FRAME_LOG_BYTES])
             return BadFrame(key, str(exc))
         if isinstance(msg, Ack | Fill):
             sent = self._sent_ns.get(msg.cl)
@@ -129,6 +141,8 @@ class LegShell(Shell):
         """Make this cycle's intents durable (one fdatasync per WAL), then send the orders."""
         pending, self._pending = self._pending, []
         wal = self.intent_wal
+        kill = self._kill is not None and self._kill.due(
+            (m for _, m in pending), getattr(self.core, "positions", {}))
         if wal is not None and pending:
             t0 = self.clock.now_ns()
             try:
@@ -136,8 +150,12 @@ class LegShell(Shell):
             except IntentNotDurable as exc:
                 self._fail(",".join(m.cl for _, m in pending), exc)
             self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+        if kill and self._kill is not None and self._kill.point == AFTER_FSYNC:
+            self._kill.fire()
         for key, msg in pending:
             self.sockets[key].send(encode(msg))
+            if kill and self._kill is not None and self._kill.point == AFTER_FIRST_SEND:
+                self._kill.fire()
             now = self.clock.now_ns()
             self._sent_ns[msg.cl] = now
             # cl = epoch.combo.leg.attempt; the origin is keyed without the epoch
@@ -146,6 +164,66 @@ class LegShell(Shell):
                 self.latency.record("tick_to_order", now - origin[0])
                 self.latency.record("recv_to_signal", origin[1] - origin[0])
                 self.latency.record("signal_to_send", now - origin[1])
+
+
+#: ``CMC_TEST_KILL_AT`` values (see ``KillHook``)
+AFTER_FSYNC = "after_fsync"
+AFTER_FIRST_SEND = "after_first_send"
+
+
+class KillHook:
+    """A test and drill hook: SIGKILL this process at an exact point of ``flush_sends``.
+
+    Read once from the environment when a ``LegShell`` is built: ``CMC_TEST_KILL_AT`` is
+    ``after_fsync`` (the cycle's intents are durable, no order frame has left) or
+    ``after_first_send`` (the cycle's first order frame has left, the others have not);
+    ``CMC_TEST_KILL_SKIP=N`` lets the first N first-leg orders (``epoch.combo.0.0``) pass and
+    fires at the next; ``CMC_TEST_KILL_WHEN=holding`` counts only orders for a contract the
+    executor holds (a close); ``CMC_TEST_KILL_ONCE=PATH`` fires only if PATH does not exist and
+    creates it first, so a node the launcher restarts (same environment) runs on. Never set
+    in production: it exists to prove a restart forgets nothing."""
+
+    def __init__(self, point: str, skip: int, once: str, holding: bool = False) -> None:
+        if point not in (AFTER_FSYNC, AFTER_FIRST_SEND):
+            raise ValueError(f"CMC_TEST_KILL_AT: unknown point {point!r}")
+        self.point = point
+        self.holding = holding
+        self.skip = skip
+        self.once = once
+
+    @classmethod
+    def from_env(cls) -> KillHook | None:
+        """The hook the environment asks for, or None."""
+        point = os.environ.get("CMC_TEST_KILL_AT", "")
+        if not point:
+            return None
+        return cls(point, int(os.environ.get("CMC_TEST_KILL_SKIP", "0")),
+                   os.environ.get("CMC_TEST_KILL_ONCE", ""),
+                   os.environ.get("CMC_TEST_KILL_WHEN", "") == "holding")
+
+    def due(self, orders: Iterable[NewOrder], positions: dict[str, int]) -> bool:
+        """True if this cycle's orders reach the point (a first leg's first attempt; with
+        ``holding``, for a contract held in ``positions``)."""
+        for m in orders:
+            parts = m.cl.split(".")
+            if self.holding and not positions.get(m.sym):
+                continue
+            if len(parts) == 4 and parts[2] == "0" and parts[3] == "0":
+                if self.skip > 0:
+                    self.skip -= 1
+                    continue
+                return not (self.once and os.path.exists(self.once))
+        return False
+
+    def fire(self) -> None:
+        """SIGKILL this process (after creating the once-only file)."""
+        if self.once:
+            try:
+                os.close(os.open(self.once, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except FileExistsError:
+                return
+        logger.critical("CMC_TEST_KILL_AT={}: killing process {}", self.point, os.getpid())
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def attach_intent_wal(shells: Iterable[Any], wal: IntentWal) -> int:

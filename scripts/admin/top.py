@@ -57,6 +57,12 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
         f"{v}:{_c(str(f.get('state')), '32' if f.get('state') == 'SYNCED' else '31', color)}"
         f" gaps {f.get('gaps', 0)}" for v, f in feeds.items())
     lines.append(f"legs      {legs or '-'}")
+    oe = view.get("legs") or {}
+    if oe:  # order entry per venue: frames it could not decode are never silent
+        lines.append("oe        " + "  ".join(
+            f"{v}: {o.get('gate') or 'open'} bad frames "
+            f"{_c(str(o.get('bad_frames', 0)), '31' if o.get('bad_frames') else '', color)}"
+            for v, o in oe.items()))
     pos = risk.get("positions") or {}
     lines.append("positions " + ("  ".join(f"{k} {v:+d}" for k, v in pos.items()) or "flat"))
     expo = risk.get("exposure") or {}

@@ -5,11 +5,14 @@ start, end, outcome, steps), ``slippage_outliers`` (first-attempt fills far from
 decision assumed: beyond the pair's ``max_slippage_ticks``, or a robust z-score above
 ``slip_z``), ``gaps`` (books invalidated: gaps, resyncs, bad data), ``stale`` (no market data
 from a venue for longer than ``stale_ms``), ``halts`` (trading state changes, session halts,
-operator halt/flatten), ``alarms`` (alarm and error decisions).
+operator halt/flatten), ``alarms`` (alarm and error decisions; an executor's alarm row also
+names its ``alarm`` kind and ``venue``). Order-entry frames a venue sent that the engine could
+not decode (alarm ``bad_frame``) are counted per venue (``bad_frames``; the text's second line).
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 from typing import Any
 
@@ -190,7 +193,8 @@ def find_anomalies(
         if e["event"] == "restart"
     ]
     alarms = [
-        _row(d["ts_ns"], actor=d["actor"], what=d["what"], detail=d["detail"])
+        _row(d["ts_ns"], actor=d["actor"], what=d["what"], detail=d["detail"],
+             **_alarm_kind(d))
         for d in idx.decisions
         if d["what"] not in ("repair",)
     ]
@@ -206,9 +210,35 @@ def find_anomalies(
     return {k: sorted(v, key=lambda r: r["ts_ns"]) for k, v in out.items()}
 
 
+def _alarm_kind(d: dict[str, Any]) -> dict[str, str]:
+    """An alarm decision's kind and venue (its JSON detail), or nothing."""
+    if d["what"] != "alarm":
+        return {}
+    try:
+        detail = json.loads(d["detail"])
+    except (TypeError, ValueError):
+        return {}
+    if not isinstance(detail, dict):
+        return {}
+    return {"alarm": str(detail.get("alarm", "")), "venue": str(detail.get("venue", ""))}
+
+
+def bad_frames(a: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Undecodable order-entry frames per venue (the ``bad_frame`` alarms)."""
+    out: dict[str, int] = {}
+    for r in a.get("alarms", []):
+        if r.get("alarm") == "bad_frame":
+            out[r["venue"]] = out.get(r["venue"], 0) + 1
+    return out
+
+
 def format_anomalies(a: dict[str, list[dict[str, Any]]]) -> str:
     """Return the anomalies as readable text."""
     lines = ["anomalies: " + "  ".join(f"{k} {len(v)}" for k, v in a.items())]
+    bad = bad_frames(a)
+    if bad:
+        lines.append("undecodable order-entry frames: "
+                     + "  ".join(f"{v} {n}" for v, n in sorted(bad.items())))
     for cat in CATEGORIES:
         rows = a.get(cat, [])
         if not rows:
@@ -220,4 +250,4 @@ def format_anomalies(a: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["CATEGORIES", "find_anomalies", "format_anomalies", "slippages"]
+__all__ = ["CATEGORIES", "bad_frames", "find_anomalies", "format_anomalies", "slippages"]

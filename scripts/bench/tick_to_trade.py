@@ -29,6 +29,7 @@ import zmq
 from loguru import logger
 
 import kernels
+from actors.runtime import link_auth
 from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import Node, build_shells
 from scripts.launch.process import configure_logging
@@ -180,6 +181,8 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
     try:
         node = Node(cfg, "md" if multiprocess else "engine", ctx, clock, sock, run_dir)
         if multiprocess:
+            # the node link is CURVE-authenticated as in a launch; `cmc node` loads the pair
+            link_auth.attach(ctx, link_auth.write_link_keys(run_dir)[0])
             exec_proc = _Proc([sys.executable, "-m", "scripts.cli", "node", "--conf",
                                str(conf_path), "--node", "exec", "--sock", sock, "--run-dir",
                                str(run_dir)])
@@ -197,6 +200,9 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
         if exec_proc is not None:
             exec_proc.stop()
         gw.stop()
+        if node is not None:
+            node.close_send_sockets()
+        link_auth.detach(ctx)
         ctx.destroy(linger=0)
     stats = msgspec.json.decode(out.read_bytes()) if out.exists() else {}
     samples = node.latency.dump() if node is not None else {}

@@ -146,6 +146,7 @@ def print_human(summary: dict[str, Any]) -> None:
         f"  venue               orders {s['venue']['orders']}  fills {s['venue']['fills']}  "
         f"duplicate client ids {s['venue']['duplicate_client_ids']}",
         f"  tick→order µs       p50 {lat.get('p50')}  p99 {lat.get('p99')}  max {lat.get('max')}",
+        f"  bad oe frames       {s.get('bad_frames') or {}}",
         f"  journal             {s['journal']}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")

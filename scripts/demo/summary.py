@@ -180,6 +180,9 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
             "inferred_rejects": sum(s.get("counters", {}).get("inferred_rejects", 0)
                                     for s in legs),
         },
+        # order-entry frames each venue sent that the engine could not decode (never silent)
+        "bad_frames": {s.get("venue", n[4:]): s.get("counters", {}).get("bad_frames", 0)
+                       for n, s in snaps.items() if n.startswith("leg.")},
         "risk": {
             "denials": snaps.get("risk", {}).get("denials", {}),
             "state_changes": [{"ts_ns": t, "state": st, "reason": why} for t, st, why in

@@ -30,11 +30,17 @@ from loguru import logger
 
 import kernels
 from actors.admin import AdminCore, journal_detail
+from actors.runtime import link_auth
 from actors.runtime.instruments import check_instruments
 from actors.runtime.node import actor_names, check_placement, fill_address, topology
 from actors.runtime.node_runtime import Cluster, CtlServer, NodeRuntime, ctl_address, safe
 from actors.runtime.supervisor import EPOCH_STRIDE, with_epoch
-from scripts.launch.process import configure_logging, new_run_dir, new_sock_dir
+from scripts.launch.process import (
+    configure_logging,
+    new_run_dir,
+    new_sock_dir,
+    private_sock_dir,
+)
 from scripts.launch.procs import Child, RestartBudget, cmc_cmd
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, live_params, load_config, with_params
@@ -78,8 +84,8 @@ class Launcher:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         else:
             self.run_dir = new_run_dir(cfg.run.out_dir, self.clock)
-        self.sock_dir = lc.sock_dir or new_sock_dir()
-        Path(self.sock_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        # only this user may open the sockets (a configured one is checked and tightened)
+        self.sock_dir = private_sock_dir(lc.sock_dir) if lc.sock_dir else new_sock_dir()
         self.status_path = Path(lc.status_file) if lc.status_file else self.run_dir / "status.json"
         configure_logging(self.run_dir, cfg.run.log_level, quiet)
         epoch = starting_epoch(cfg.run.epoch, self.run_dir)
@@ -174,6 +180,11 @@ class Launcher:
         checked = check_instruments(cfg, self.ctx, self.sock_dir)
         logger.info("instruments of {} checked against the venues", checked)
         logger.info("warmed {} kernels", kernels.warm_up())
+        if len(cfg.placement.nodes) > 1:
+            # one node key pair per launch, owner-only in the run directory; every node link
+            # (PUSH/PULL, control) is CURVE with it (children load it from their --run-dir)
+            keys, _ = link_auth.write_link_keys(self.run_dir)
+            link_auth.attach(self.ctx, keys)
         for n in cfg.placement.nodes[1:]:
             child = self._child_node(n.name)
             self.children[n.name] = child
@@ -191,7 +202,8 @@ class Launcher:
 
             core = AdminCore(self, cfg.admin.max_request_bytes, cfg.admin.dedup_entries)
             self.admin_endpoint = fill_address(cfg.admin.endpoint, self.sock_dir)
-            self.admin = AdminServer(cfg.admin, core.handle, self.admin_endpoint)
+            self.admin = AdminServer(cfg.admin, core.handle, self.admin_endpoint,
+                                     on_alarm=core.alarm)
             self.admin.start()
         if cfg.metrics.enabled:
             from scripts.launch.metrics import Metrics
@@ -293,6 +305,7 @@ class Launcher:
             self.runtime.stop()  # flushes the journal
         if cl is not None:
             cl.close()
+        link_auth.detach(self.ctx)  # the ZAP thread's socket is in this context
         self.ctx.destroy(linger=0)
         for gw in self.gateways.values():
             gw.stop()
@@ -330,6 +343,8 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher orchestrates the shutdown
     kernels.warm_up()
     ctx: zmq.Context[Any] = zmq.Context()
+    # the launch's node key pair, by path in the run directory (written by the launcher)
+    link_auth.attach(ctx, link_auth.load_link_keys(out / link_auth.LINK_KEY_FILE))
     runtime = NodeRuntime(cfg, node, ctx, LiveClock(), sock_dir, out)
     runtime.start()
     ctl = CtlServer(runtime, ctx, ctl_address(sock_dir, node))
@@ -342,6 +357,7 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
     finally:
         ctl.stop()
         runtime.stop()
+        link_auth.detach(ctx)
         ctx.destroy(linger=0)
     return 0
 

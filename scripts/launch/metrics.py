@@ -80,7 +80,7 @@ class Metrics:
                 snap = safe(lambda a=actor: cl.query(a, 1.0), {}) or {}
                 for k, v in (snap.get("counters") or {}).items():
                     if isinstance(v, int) and k in ("sent", "fills", "rejects", "cancels",
-                                                    "unknown_outcomes"):
+                                                    "unknown_outcomes", "bad_frames"):
                         self.leg.labels(actor, k).set(v)
         combo = safe(lambda: cl.query("combo", 1.0), {}) or {}
         for k, v in (combo.get("counters") or {}).items():

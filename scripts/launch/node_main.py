@@ -1,7 +1,9 @@
 """``cmc node``: run one node of a placement in this process until SIGTERM or SIGINT.
 
-Prints ``READY`` once its hosts run. SIGUSR1 forgets the latency samples so far (the bench uses
-it after its warm-up). At exit it writes ``latency-<node>.npz`` with the raw samples per hop.
+Prints ``READY`` once its hosts run. With several nodes, the node links are authenticated with
+the key pair in ``<run dir>/node-link.key_secret`` (``actors.runtime.link_auth``). SIGUSR1
+forgets the latency samples so far (the bench uses it after its warm-up). At exit it writes
+``latency-<node>.npz`` with the raw samples per hop.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import zmq
 
 import kernels
+from actors.runtime import link_auth
 from actors.runtime.node import Node
 from actors.runtime.supervisor import with_epoch
 from scripts.launch.process import configure_logging
@@ -37,6 +40,9 @@ def run_node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> int:
     signal.signal(signal.SIGUSR1, lambda *_: reset.set())
     kernels.warm_up()
     ctx: zmq.Context[Any] = zmq.Context()
+    if cfg.placement is not None and len(cfg.placement.nodes) > 1:
+        # node links are CURVE with the key pair whoever started the nodes wrote here
+        link_auth.attach(ctx, link_auth.load_link_keys(out / link_auth.LINK_KEY_FILE))
     node = Node(cfg, node_name, ctx, LiveClock(), sock_dir, out)
     node.start()
     print("READY", flush=True)
@@ -47,6 +53,8 @@ def run_node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> int:
                 node.latency.reset()
     finally:
         node.stop()
+        node.close_send_sockets()
+        link_auth.detach(ctx)
         ctx.destroy(linger=0)
         np.savez(out / f"latency-{node_name}.npz", **node.latency.dump())
     return 0

@@ -4,6 +4,7 @@ the simulator subprocess, and venue-side requests over the ref socket."""
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,7 @@ import zmq
 from loguru import logger
 
 from transports.clock import Clock
-from transports.errors import DemoFailed
+from transports.errors import ConfigError, DemoFailed
 
 
 def configure_logging(run_dir: Path | None, level: str = "INFO", quiet: bool = False) -> None:
@@ -39,8 +40,40 @@ def new_run_dir(out_dir: str, clock: Clock) -> Path:
 
 
 def new_sock_dir() -> str:
-    """Return a short private directory for ipc sockets (ipc paths are limited to ~100 bytes)."""
-    return tempfile.mkdtemp(prefix="cmc-")
+    """Return a short private directory for ipc sockets (ipc paths are limited to ~100 bytes);
+    ``mkdtemp`` creates it 0700: only this user can reach the sockets in it."""
+    path = tempfile.mkdtemp(prefix="cmc-")
+    os.chmod(path, 0o700)  # mkdtemp's promise, made explicit
+    return path
+
+
+def private_sock_dir(path: str, field: str = "$.launch.sock_dir") -> str:
+    """Make ``path`` a socket directory only its owner can open, and return it.
+
+    Created 0700 if missing. An existing one must be a directory owned by this user (a
+    ``ConfigError`` naming ``field`` otherwise: another user's directory cannot be made
+    private); one that others may open is tightened to 0700, with a warning, because anyone who
+    can open it can connect to the node and gateway sockets in it.
+    """
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{field}: {path!r} is not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = p.stat()
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot create {path!r}: {exc.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise ConfigError(f"{field}: {path!r} is not a directory")
+    if st.st_uid != os.getuid():
+        raise ConfigError(f"{field}: {path!r} is owned by uid {st.st_uid}, not by this user; "
+                          "its sockets cannot be kept private")
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o077:
+        os.chmod(p, 0o700)
+        logger.warning("{}: {} was mode {:04o} (others could open its sockets); now 0700",
+                       field, path, mode)
+    return path
 
 
 class SimProcess:

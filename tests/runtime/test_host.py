@@ -10,7 +10,9 @@ from typing import Any
 import zmq
 
 from actors.core import Core, Out
+from actors.runtime import link_auth
 from actors.runtime.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.link_auth import LinkKeys
 from actors.runtime.shell import Shell
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
@@ -84,6 +86,7 @@ def test_same_group_is_a_call_other_group_is_a_tell_and_all_is_journaled(ctx: An
 
 
 def test_nodes_talk_over_zeromq_with_the_same_code(ctx: Any, sock_dir: str) -> None:
+    link_auth.attach(ctx, LinkKeys.generate())  # node links are CURVE (test_link_auth.py)
     actor_group = {"a": "g1", "b": "g2"}
     group_node = {"g1": "n1", "g2": "n2"}
     addrs = {"n1": f"ipc://{sock_dir}/n1", "n2": f"tcp://127.0.0.1:{_free_port()}"}

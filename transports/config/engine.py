@@ -63,6 +63,10 @@ class VenueConfig(Section):
     #: the leg pings its oe and reconciles (open orders, trades, positions) on start and after a
     #: disconnect; off by default until the what-if replay's venue answers ping/open_orders/...
     oe_reconcile: bool = True  #: ping the venue; reconcile on start and after a disconnect
+    #: undecodable order-entry frames: each one is alarmed and makes the venue uncertain; this
+    #: many within ``bad_frame_window_ms`` also asks risk for REDUCING (``Reduce``)
+    bad_frame_limit: PosInt = 3
+    bad_frame_window_ms: PosInt = 10_000
 
 
 class ContractConfig(Section):

@@ -33,6 +33,7 @@ FaultKind = Literal[
     "oe_unknown_query",
     "oe_disconnect",
     "session_break",
+    "oe_garble",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -70,7 +71,9 @@ class FaultsConfig(Section):
     (a fill ``oe_late_fill_ms`` after the ``done``). ``oe_reuse_cl``: a closed client order id
     is accepted again (False: rejected ``duplicate_cl``). Per book refresh ``session_break``
     (the venue's session is in a break for ``session_break_ms``: status ``break``, new orders
-    rejected ``session_closed``).
+    rejected ``session_closed``). Per oe message leaving the venue ``oe_garble`` (still
+    MessagePack, but a frame the protocol's decoder must refuse: its tag or a field's type
+    broken; what it said is lost to the client, the venue's record is unchanged).
     """
 
     md_drop: Rate = 0.0
@@ -105,6 +108,7 @@ class FaultsConfig(Section):
     oe_reuse_cl: bool = True
     session_break: Rate = 0.0
     session_break_ms: PosInt = 2000
+    oe_garble: Rate = 0.0
     schedule: list[FaultWindow] = []
 
 

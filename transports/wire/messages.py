@@ -383,11 +383,35 @@ class VenueGate(Msg):
     ts_ns: int
 
 
+class InFlightOrder(Msg):
+    """One order intent from a node's intent WAL (``intents-<node>.cmcw``): the order as it was
+    written before it was (perhaps) sent; ``ts_sent_ns`` is when the intent was written."""
+
+    cl: str
+    sym: str
+    side: str
+    px_ticks: int
+    qty_lots: int
+    tif: str
+    ts_sent_ns: int
+
+
+class InFlight(Msg):
+    """From the runtime of a restarted node to a LegExecutor rebuilt from the journal, before
+    its start: the order intents its WAL holds that the rebuilt executor does not know (the
+    journal never saw them sent: the process died between the intent and its journal batch).
+    The executor queries each by client id when it reconciles, before any new order."""
+
+    venue: str
+    orders: tuple[InFlightOrder, ...]
+
+
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
     | Timer | SetTimer | Reconnect | FaultHook | JournalBatch | BadFrame | Decision | RiskView
     | VenueGate | Halt | Reduce | Resume | Flatten | Resync | SetParams | Start | Stop | Restart
+    | InFlight | InFlightOrder
 )
 
 __all__ = [
@@ -406,6 +430,8 @@ __all__ = [
     "FeedHealth",
     "Flatten",
     "Halt",
+    "InFlight",
+    "InFlightOrder",
     "JournalBatch",
     "LegOrder",
     "LegSpec",

@@ -254,7 +254,9 @@ class SimCore:
             if inj.oe_down(t):
                 inj.count("oe_disconnect_msgs", t, dir="out", t=type(msg).__name__)
             else:
-                self._oe.append((venue, account, int_ids(msg) if self._int_ids else msg))
+                out = int_ids(msg) if self._int_ids else msg
+                bad = inj.garble(t, out, account)
+                self._oe.append((venue, account, out if bad is None else bad))
             return
         v = self.venues[venue]
         try:

@@ -62,6 +62,10 @@ oe_disconnect       new order (after it is     ``oe_disconnect_ms``: oe requests
                                                with ``fault: oe_disconnect``) and every oe
                                                message due to leave is dropped; orders keep
                                                working; then normal again
+oe_garble           oe message leaving the     sent as a frame the protocol refuses (still
+                    venue (any reply)          MessagePack): its ``t`` dropped, or its first
+                                               field given a list for a value; the client
+                                               loses what it said (``kind`` in the event)
 =================== ========================== ===============================================
 
 ``oe_reuse_cl`` (bool, default True): a closed client order id is accepted again (counted
@@ -271,6 +275,23 @@ class FaultInjector:
     def late_fill(self, ts: int, cl: str) -> bool:
         """True: a fill of this order goes out ``oe_late_fill_ms`` after its ``done``."""
         return self._hit("oe_late_fill", self.cfg.oe_late_fill, ts, cl=cl)
+
+    def garble(self, ts: int, msg: Any, account: str = "") -> Any:
+        """``msg`` (a reply to ``account`` about to leave) as a frame the protocol's decoder
+        must refuse, or None (no fault)."""
+        name = type(msg).__name__ if isinstance(msg, msgspec.Struct) else str(
+            msg.get("t", "?") if isinstance(msg, dict) else "?")
+        if not self._hit("oe_garble", self.cfg.oe_garble, ts, t=name, account=account):
+            return None
+        d = msgspec.to_builtins(msg) if isinstance(msg, msgspec.Struct) else dict(msg)
+        fields = [k for k in d if k != "t"]
+        if not fields or self.rng.random() < 0.5:
+            d.pop("t", None)
+            self.last_event["how"] = "no_tag"
+        else:
+            d[fields[0]] = [[fields[0]]]  # a list where the protocol wants a scalar
+            self.last_event["how"] = f"bad_type:{fields[0]}"
+        return d
 
     def unknown_until(self, ts: int, cl: str) -> int:
         """Until when queries of this new order answer ``unknown`` (0: never)."""
