@@ -34,6 +34,7 @@ from transports.wire.messages import (
     BookDelta,
     BookInvalid,
     BookSnapshot,
+    ClockJump,
     FeedHealth,
     Reconnect,
     Resync,
@@ -236,6 +237,17 @@ class FeedCore(Core):
     def on_md_status(self, s: MdStatus, now_ns: int) -> Out:
         msg = SessionStatus(self.venue, s.sym, s.state, s.ts)
         return [(dest, msg) for dest in self.status_to]
+
+    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
+        """The node was frozen for ``m.gap_ns``: what waits in the sockets is that old and a
+        delta may have been dropped on the way, so every book is resynced from a fresh snapshot
+        (invalid until then). The heartbeats missed were our silence, not the venue's: the
+        staleness clock restarts now instead of reconnecting a live feed."""
+        self.last_hb_ns = max(self.last_hb_ns, now_ns)
+        out: Out = []
+        for sym in self.syms:
+            out += self._resync(sym, now_ns, reason="clock_jump")
+        return out
 
     def on_resync(self, m: Resync, now_ns: int) -> Out:
         """The Book found the data of ``m.sym`` bad (crossed, bad value); fetch a snapshot."""

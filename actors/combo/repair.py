@@ -42,6 +42,9 @@ class ComboRepair:
         #: combos whose repair waits for a session to reopen -> the hedge budget they had left
         self.session_wait: dict[int, tuple[ComboRecord, int]] = {}
         self.budget_due: dict[int, int] = {}  #: combo id -> when its hedge budget runs out
+        #: "venue:sym" -> the venue time of its latest quote (books set otherwise, e.g. by a
+        #: test's ``Top``, have none and count as fresh)
+        self.quote_ns: dict[str, int] = {}
 
     def finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
         """End ``c`` in ``state``: its waits and timers cancelled, then ``ComboLedger.finish``."""
@@ -98,12 +101,27 @@ class ComboRepair:
         ledger = self.ledger
         p = c.pair
         assert p is not None
+        # no chase re-prices from a book older than the pair's quote age, in our time and next
+        # to the newest quote any book brought (a feed that went quiet while the others tick;
+        # a node that was frozen resyncs all of them, which drops them here): that leg is only
+        # unwound against, and with no other move the step waits for a fresh update of it
+        max_age = p.max_quote_age_ms * _NS
+        quotes = self.quote_ns
+        newest = max(quotes.values(), default=0)
+        stale = frozenset(i for i in (0, 1) if (ts := quotes.get(c.legs[i].key)) is not None
+                          and now_ns - ts > max_age and newest - ts > max_age)
         plan = plan_repair(c.views(self.books, self.contracts), tolerance=c.tolerance(),
                            chases_done=c.chases, chase_tries=p.chase_tries,
                            chase_ticks=p.chase_ticks, max_slip=p.max_slippage_ticks,
-                           no_chase=frozenset(c.no_chase or ()),
+                           no_chase=frozenset(c.no_chase or ()) | stale,
                            avoid_unwind=frozenset(c.avoid_unwind or ()),
                            target_base=c.target())
+        if stale and plan["choice"] != "flat":
+            plan["stale_books"] = sorted(c.legs[i].key for i in stale)
+            ledger.counters["stale_books"] = ledger.counters.get("stale_books", 0) + 1
+            if plan["choice"] == "stop" and c.chases < p.chase_tries and any(
+                    i not in (c.no_chase or ()) for i in stale):
+                plan["choice"] = "wait"  # a chase may be right once the book is fresh
         choice = plan["choice"]
         if choice == "flat":
             return self.finish(c, "repaired", now_ns)
@@ -195,9 +213,11 @@ class ComboRepair:
         key = f"{u.venue}:{u.sym}"
         if not u.valid:
             self.books.pop(key, None)
+            self.quote_ns.pop(key, None)
             return []
         # the update itself is the book view (fresh lists per update, never mutated): no copy
         self.books[key] = u
+        self.quote_ns[key] = u.ts_event_ns
         if not self.waiting:
             return []
         out: Out = []

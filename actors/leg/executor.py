@@ -36,6 +36,13 @@ retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports``
   stays shut until every order flagged unknown has been answered. ``bad_frame_limit`` bad
   frames within ``bad_frame_window_ms`` also send ``Reduce("bad_frames:<venue>: ...")`` to
   risk (REDUCING until resumed; again at most once per window);
+- when the node's intent WAL fails (``IntentFailed`` from ``@wal``: the shell could not make
+  these orders' intents durable and did not send them) the orders are rejected locally
+  (``rejected``, reason ``intent_wal_failed``: they never left), the first failure alarms
+  ``intent_wal_failed`` and sends ``Reduce("intent_wal_failed:<venue>: ...")`` to risk; from
+  then on only position-reducing orders pass (the rest are denied ``intent_wal_failed``) and
+  each goes without a durable intent, journaled ``Decision("non_durable")`` (why:
+  ``actors.runtime.venue_shell``);
 - it reconciles with the venue at start -- with ``oe_link`` or when a node supervises it
   (``reconcile_at_start``) --, after a rebuild (``restarted``) and when pongs resume after a
   disconnect; new orders are denied ``reconciling`` until it is done. A core built with neither
@@ -50,13 +57,14 @@ change it ends with ``_gated``.
 from __future__ import annotations
 
 import collections
+import json
 from typing import Any
 
 from actors.core import Core, Out
 from actors.leg.book import OrderBook
 from actors.leg.link import OeLink
 from actors.leg.orders import LegTimer, LiveOrder, St
-from actors.leg.pretrade import MarketView, PreTrade, pretrade_reason
+from actors.leg.pretrade import MarketView, PreTrade, pretrade_reason, reduces
 from actors.leg.reconciler import Reconciler
 from actors.leg.reports import Reports
 from actors.topology import DEFAULT, Topology
@@ -65,9 +73,12 @@ from transports.wire.messages import (
     BadFrame,
     BookUpdate,
     CancelLeg,
+    ClockJump,
+    Decision,
     ExecReport,
     FeedHealth,
     InFlight,
+    IntentFailed,
     LegOrder,
     Reduce,
     RiskView,
@@ -141,6 +152,9 @@ class LegExecutorCore(Core):
         self.bad_frame_window_ns = bad_frame_window_ms * _NS
         self._bad_ns: collections.deque[int] = collections.deque()  #: recent bad frames
         self._bad_reduce_ns = 0  #: when the last ``Reduce`` for bad frames went to risk
+        #: the intent WAL's error once an intent failed ('' = never): only reducing orders
+        #: pass, without a durable intent (``on_intent_failed``)
+        self.wal_failed = ""
 
     # --- what other code reads (the helpers' state) -----------------------------------------------
 
@@ -246,6 +260,17 @@ class LegExecutorCore(Core):
             positions.get(o.sym, 0), book.working(o.sym, o.side) if opened else 0,
             bool(book.unknown) or self.suspect_ns > 0, pre.bucket, now_ns, pre.market, positions,
             opened.values())
+        non_durable: Out = []
+        if self.wal_failed and not reason:
+            # no durable intent is possible: only an order that reduces what we hold goes
+            if reduces(o.side, o.qty_lots, positions.get(o.sym, 0),
+                       book.working(o.sym, o.side) if opened else 0):
+                book.counters["non_durable"] = book.counters.get("non_durable", 0) + 1
+                non_durable = [(self.journal, Decision(self.name, "non_durable", json.dumps(
+                    {"cl": cl, "sym": o.sym, "side": o.side, "qty": o.qty_lots,
+                     "purpose": o.purpose, "wal": self.wal_failed[:200]}), now_ns))]
+            else:
+                reason = "intent_wal_failed"
         if reason:
             lo.deny(reason)
             pre.deny(reason)
@@ -269,6 +294,8 @@ class LegExecutorCore(Core):
         reports = self.reports
         timer = ("@timer", SetTimer(LegTimer.ACK, now_ns + reports.timeout_ns, cl))
         to = reports.report_to
+        if non_durable:
+            return [*non_durable, *((d, rep) for d in to), ("@oe", new), timer]
         if len(to) == 2:
             return [(to[0], rep), (to[1], rep), ("@oe", new), timer]
         return [*((d, rep) for d in to), ("@oe", new), timer]
@@ -371,6 +398,16 @@ class LegExecutorCore(Core):
                 out += self.reports.flag_unknown(lo, "oe_disconnect", now_ns)
         return out
 
+    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
+        """The node was frozen for ``m.gap_ns``: whatever the venue did meanwhile is unknown
+        here, so reconcile (gate shut until done, as after a reconnect). The pongs missed were
+        our silence, not the venue's: the link is judged from now on."""
+        self.link.last_pong_ns = max(self.link.last_pong_ns, now_ns)
+        if self.reconciler.active:
+            return []  # already asking the venue: its answers are from after the freeze
+        return self._gated([self.reports.alarm("clock_jump", now_ns, gap_ms=m.gap_ns // _NS),
+                            *self.reconciler.begin(self, now_ns, start=False)], now_ns)
+
     def on_pong(self, m: Pong, now_ns: int) -> Out:
         if not self.link.pong(now_ns):
             # an answer to a ping sent after a bad frame: the venue's frames decode again
@@ -390,6 +427,30 @@ class LegExecutorCore(Core):
 
     def on_positions(self, m: Positions, now_ns: int) -> Out:
         return self._gated(self.reconciler.on_positions(self, m, now_ns), now_ns)
+
+    # --- the intent WAL failed (``actors.runtime.venue_shell``) -----------------------------------
+
+    def on_intent_failed(self, m: IntentFailed, now_ns: int) -> Out:
+        """These orders' intents could not be made durable and the shell did not send them:
+        each is rejected here (``intent_wal_failed``; it never traded). The first failure
+        alarms and asks risk to reduce; only reducing orders pass from then on."""
+        book = self.book
+        out: Out = []
+        first = not self.wal_failed
+        self.wal_failed = m.reason or "intent WAL failed"
+        for cl in m.cls:
+            lo = book.orders.get(cl)
+            if lo is None or lo.state is not St.SUBMITTED:
+                continue  # not an order of ours still waiting for its first answer
+            book.counters["intent_failed"] = book.counters.get("intent_failed", 0) + 1
+            out.append(("@timer", SetTimer(LegTimer.ACK, 0, cl)))
+            out += self.reports.reject_local(lo, "intent_wal_failed", now_ns)
+        if first:
+            why = f"intent_wal_failed:{self.venue}: {self.wal_failed}"[:300]
+            out += [(self.topology.risk, Reduce(why)),
+                    self.reports.alarm("intent_wal_failed", now_ns, orders=list(m.cls),
+                                       reason=self.wal_failed[:200])]
+        return self._gated(out, now_ns)
 
     # --- frames that do not decode ---------------------------------------------------------------
 

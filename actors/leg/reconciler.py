@@ -13,10 +13,16 @@ owns) and a ``Decision("reconciled")`` records what was done.
   order, after those cancels); an order we sent whose ack we lack is acked by the listing.
 - **Trades** we lacked are applied (deduplicated by trade id, fill reports emitted); at start an
   unknown trade is a previous incarnation's (the positions adopt it), later it is alarmed.
-- **Positions**: at start (a fresh or a rebuilt executor) the venue's are adopted -- a rebuilt
-  executor's own that differ are alarmed ``position_mismatch`` first; after a reconnect a
-  difference is only alarmed (the recovered trades should have closed it). A re-ask for trades
-  at start asks for positions again too, so a trade applied after the adoption is in it.
+- **Positions**: the venue's are adopted, at start (a fresh or a rebuilt executor) and after a
+  reconnect; a difference from the executor's own is alarmed ``position_mismatch`` first. After
+  a reconnect the recovered trades normally close it; what is left (a trade no report and no
+  ``trades`` entry told us of: another session on the account, a venue's lost history) is
+  still the venue's truth: the executor's positions become the venue's and the ``Position``
+  messages sent to risk carry the venue's figure, so risk adopts the difference at the mark and
+  flattens it as exposure no combo owns (``actors.risk.orphans``). The venue answers in order,
+  so a fill report arriving after the positions reply is a trade the reply did not hold. A
+  re-ask for trades at start asks for positions again too, so a trade applied after the
+  adoption is in it.
 
 Who reconciles at start: an executor with an order-entry link (``oe_link``), and every executor
 a node supervises (``wrap_leg``, also after a rebuild: ``LegExecutorCore.restarted``). The names
@@ -67,7 +73,7 @@ class Reconciler:
         self.cancelled: list[str] = []  #: orphans cancelled by the current reconciliation
         self.recovered: list[str] = []  #: trade ids recovered by it
         self.mismatch: dict[str, Any] = {}
-        self.adopted: dict[str, int] = {}  #: the venue's positions adopted at the last start
+        self.adopted: dict[str, int] = {}  #: the venue's positions adopted last (start, mismatch)
         self.records: list[dict[str, Any]] = []  #: one per finished reconciliation
         #: intents a restarted node's WAL holds that this (rebuilt) executor did not know
         #: (``InFlight``); queried by client id at the next start, before anything else
@@ -200,8 +206,10 @@ class Reconciler:
             ex.book.counters["position_mismatches"] += 1
             self.mismatch = {"engine": mine, "venue": venue}
             out.append(ex.reports.alarm("position_mismatch", now_ns, engine=mine, venue=venue))
-        if self.start:
-            ex.book.positions = dict(venue)  # the venue's account is the truth a start begins from
+        if self.start or mine != venue:
+            # the venue's account is the truth a start begins from; after a reconnect, what the
+            # recovered trades did not explain is adopted too (risk hears it as ``Position``)
+            ex.book.positions = dict(venue)
             self.adopted = dict(venue)
         self.wait.discard(_POSITIONS)
         return out + self._finish(ex, now_ns)

@@ -300,6 +300,11 @@ class Reports:
             out += self.emit(lo, "rejected", now_ns, ts, None, None, None, 0.0, "", reason)
         return out
 
+    def reject_local(self, lo: LiveOrder, reason: str, now_ns: int) -> Out:
+        """Reject an order that never left this process (its intent could not be made
+        durable): definitive, as a venue's reject."""
+        return self._reject(lo, reason, now_ns, now_ns)
+
     def on_reject(self, m: Reject, now_ns: int) -> Out:
         """The venue rejected an order (definitive)."""
         lo, out = self._lookup(m.cl, "reject", now_ns)

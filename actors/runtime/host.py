@@ -39,12 +39,13 @@ from loguru import logger
 from actors.core import Out
 from actors.runtime import link_auth
 from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending, Sink
+from actors.runtime.freeze import FreezeSeen, FreezeWatch
 from actors.runtime.shell import Shell, SocketSpec
 from actors.runtime.supervised_host import HostSupervision, Rebuilder
 from transports.clock import Clock
 from transports.errors import CodecError
 from transports.wire.codec import MAX_FRAME_BYTES, batch_codec, encode
-from transports.wire.messages import JournalBatch, Reconnect
+from transports.wire.messages import ClockJump, JournalBatch, Reconnect
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
@@ -185,7 +186,7 @@ class Host(pykka.ThreadingActor):
     def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
                  ctx: zmq.Context[Any], cpus: list[int] | None = None,
                  journal: str = "journal", on_error: Callable[[str, BaseException], None] | None
-                 = None, epoch: int = 0) -> None:
+                 = None, epoch: int = 0, freeze: FreezeWatch | None = None) -> None:
         super().__init__()
         self.group = group
         #: the epoch the node built its cores with, journaled with each ``@start`` so a replay
@@ -216,6 +217,8 @@ class Host(pykka.ThreadingActor):
             to_journal=self._to_journal)
         self.started = threading.Event()
         self._closed = False
+        #: the node's freeze watch, as this host has acted on it (``actors.runtime.freeze``)
+        self.freeze = FreezeSeen(freeze) if freeze is not None and freeze.freeze_ns else None
         self.actor_inbox.next_timeout_ms = self._next_timeout_ms  # type: ignore[attr-defined]
 
     # pykka's private hook (``ThreadingActor._create_actor_inbox``, pykka 4.x; pinned
@@ -273,6 +276,15 @@ class Host(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         now = self.clock.now_ns()
+        if self.freeze is not None:
+            gap = self.freeze.check(now)
+            if gap:
+                self._clock_jumped(gap, now)
+                # journaled now, as one cycle at ``now``: the message that woke us may be an
+                # ask (a ping) that flushes nothing, and the next cycle's time would be stamped
+                # on what the cores saw at this one (a replay would diverge)
+                self._release_sends(now)
+                self._flush(now)
         if isinstance(message, IoReady):
             for sock in message.socks:
                 self._drain(sock, now)
@@ -293,6 +305,18 @@ class Host(pykka.ThreadingActor):
         if sup.ckpt_due_ns and now >= sup.ckpt_due_ns:
             sup.checkpoint(now)  # between two dispatch cycles (actors.runtime.checkpoint)
         return None
+
+    def _clock_jumped(self, gap_ns: int, now: int) -> None:
+        """The node was frozen for ``gap_ns``: before this message (or anything else that
+        waited in the sockets meanwhile) is routed, every hosted core hears it, one journaled
+        delivery each (``@clock``) so a replay routes it the same way."""
+        self.counters["clock_jumps"] += 1
+        logger.warning("node {} group {}: clock jumped {:.0f} ms; resync and reconcile before "
+                       "trading", self.dir.node, self.group, gap_ns / 1e6)
+        jump = ClockJump(gap_ns)
+        for actor in self.shells:
+            if actor != self.journal:
+                self._route("@clock", [(actor, jump)], now)
 
     def _drain(self, sock: Any, now: int) -> None:
         if sock is self._pull:
@@ -336,15 +360,20 @@ class Host(pykka.ThreadingActor):
 
     def _release_sends(self, now: int) -> None:
         """Once the dispatch cycle's actors are done: each shell holding frames makes its
-        intents durable (one fdatasync for all) and sends them."""
+        intents durable (one fdatasync for all) and sends them. Orders whose intents failed
+        come back as ``IntentFailed`` inputs, routed to their executor from ``@wal``
+        (journaled, so replay and rebuilds see the failure; see ``LegShell``)."""
         if not self._pending_sends:
             return
         pending, self._pending_sends = self._pending_sends, {}
         for shell in pending.values():
             try:
-                shell.flush_sends()  # type: ignore[attr-defined]
+                failed = shell.flush_sends()  # type: ignore[attr-defined]
             except Exception as exc:  # noqa: BLE001
                 self.dispatch.failed(shell.name, exc, now)
+                continue
+            if failed:
+                self._route("@wal", [(shell.name, m) for m in failed], now)
 
     def _open(self, shell: Shell, spec: SocketSpec) -> None:
         sock = self.ctx.socket(spec.kind)

@@ -28,6 +28,7 @@ from actors.leg.executor import LegExecutorCore
 from actors.risk.risk import RiskCore
 from actors.runtime import link_auth
 from actors.runtime.feed_shell import FeedShell
+from actors.runtime.freeze import FreezeWatch
 from actors.runtime.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.journal_shell import JournalShell
 from actors.runtime.shell import Shell
@@ -253,6 +254,8 @@ class Node:
         if node_cpus:
             psutil.Process().cpu_affinity(list(node_cpus))  # the node's process, every thread
         self.directory = directory
+        #: notices the node's own freezes; every host reads it (``actors.runtime.freeze``)
+        self.freeze = FreezeWatch(clock, cfg.supervision.freeze_detect_ms * 1_000_000)
         self.hosts: dict[str, Any] = {}
         self._host_objs: dict[str, Host] = {}
         self._groups = groups
@@ -276,13 +279,15 @@ class Node:
         # at the default 5 ms switch interval that wait is the whole p99 of a tick. 200 µs
         # bounds it at a small cost in switching.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self.freeze.start()
         for g in self._groups:
             shells = [self.shells[a] for a in g.actors]
             got = rebuilt.get(g.name)
             for a, (core, _timers) in (got or {}).items():
                 self.shells[a].core = core  # it handles whatever arrives before its start
             ref = Host.start(g.name, shells, self.directory, self.clock, self.ctx,
-                             g.cpus or None, on_error=on_error, epoch=self.cfg.run.epoch)
+                             g.cpus or None, on_error=on_error, epoch=self.cfg.run.epoch,
+                             freeze=self.freeze)
             self.directory.refs[g.name] = ref
             self.hosts[g.name] = ref
             if got:
@@ -332,6 +337,7 @@ class Node:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every host (each flushes its actors), then close the journal."""
+        self.freeze.stop()
         for ref in list(self.hosts.values()):
             try:
                 ref.stop(timeout=timeout)
@@ -380,7 +386,7 @@ class Node:
                 sh.core = wrap(a, sh.core)
         self.shells.update(shells)
         ref = Host.start(g.name, [shells[a] for a in g.actors], self.directory, self.clock,
-                         self.ctx, g.cpus or None, on_error=on_error)
+                         self.ctx, g.cpus or None, on_error=on_error, freeze=self.freeze)
         ref.proxy().host_counters().get(timeout=timeout)  # its sockets are open
         self.directory.refs[group] = ref
         self.hosts[group] = ref

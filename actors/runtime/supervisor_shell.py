@@ -100,6 +100,7 @@ class Supervisor:
                                         daemon=True)
         self._pings: dict[str, tuple[Any, Any, int]] = {}
         self._lock = threading.Lock()
+        self._last_beat_ns = 0  #: when ``_heartbeat`` last ran (a freeze shows as a gap)
 
     # --- called from other threads ---------------------------------------------------------------
 
@@ -192,6 +193,12 @@ class Supervisor:
     def _heartbeat(self) -> None:
         now = self.clock.mono_ns()
         timeout_ns = self.sup.heartbeat_timeout_ms * 1_000_000
+        freeze_ns = self.sup.freeze_detect_ms * 1_000_000
+        if freeze_ns and self._last_beat_ns and now - self._last_beat_ns > freeze_ns:
+            # this thread was frozen with the whole process (SIGSTOP, a paused VM): a ping
+            # unanswered meanwhile says nothing about its host; time it from now
+            self._pings = {h: (r, f, now) for h, (r, f, _sent) in self._pings.items()}
+        self._last_beat_ns = now
         for host, ref in list(self.node.hosts.items()):
             hosted = [a for a, g in self.node.directory.actor_group.items()
                       if g == host and a in self.node.shells]

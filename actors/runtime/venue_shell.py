@@ -7,9 +7,29 @@ received → order frame handed to the socket), ``send_to_ack``, ``send_to_fill`
 
 Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
 fdatasync'ed *before* the frame is written to the socket; the orders of one dispatch cycle (the
-legs of a combo) share one fdatasync. If that fails the order is not sent,
-``IntentNotDurable`` is raised (the host logs it and journals an error ``Decision``), and from then
-on the shell refuses every ``NewOrder`` (``OrdersBlocked``) while cancels and queries still go out.
+legs of a combo) share one fdatasync.
+
+If that fails (the write or the fdatasync: the WAL is then failed for good), the orders whose
+intents were not made durable are not sent, and the failure becomes an *input*: ``flush_sends``
+returns one ``IntentFailed`` (venue, the client ids, the error) which the host routes to the
+executor from ``@wal`` -- journaled like any input, so a replay or a rebuild sees it. The
+executor rejects those orders locally (its combo hears ``rejected``, reason
+``intent_wal_failed``), alarms ``intent_wal_failed`` and sends risk
+``Reduce("intent_wal_failed:<venue>: ...")``. From then on:
+
+- an order the executor lets through -- only a position-*reducing* one (a hedge's unwind, a
+  flatten; pre-trade denies the rest ``intent_wal_failed``) -- is sent **without** a durable
+  intent, counted ``non_durable`` here and journaled ``Decision("non_durable")`` by the
+  executor. The choice: a naked leg nobody may close is open-ended market risk, while an order
+  only the journal (and the venue) remembers is recovered by the reconciliation every start
+  does (open orders listed and cancelled, the venue's positions adopted); so reducing orders
+  go, nothing that adds exposure does;
+- a ``NewOrder`` that reaches the shell before the executor has heard of the failure (later in
+  the same dispatch cycle) is refused like the failed ones (another ``IntentFailed``);
+- cancels and queries go out as always.
+
+``blocked`` is another matter: the host was abandoned; every ``NewOrder`` raises
+``OrdersBlocked`` and nothing is sent, ever.
 """
 
 from __future__ import annotations
@@ -29,7 +49,7 @@ from transports.errors import CmcError, CodecError
 from transports.journal.intent_wal import IntentNotDurable, IntentWal
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
-from transports.wire.messages import BadFrame, LegOrder, TradingState
+from transports.wire.messages import BadFrame, IntentFailed, LegOrder, TradingState
 from transports.wire.venue_msgs import Ack, Fill, NewOrder, OeReply
 
 _oe_codec: Codec[Any] = Codec(OeReply)
@@ -55,16 +75,21 @@ class LegShell(Shell):
     ) -> None:
         super().__init__(core)
         self.intent_wal = intent_wal
-        self.blocked = ""  #: why NewOrders are refused ('' = they are not)
+        self.blocked = ""  #: why NewOrders are refused ('' = they are not): an abandoned host
+        #: the intent WAL's error once it failed ('' = it has not); see the module
+        self.wal_failed = ""
         self.intent_failures = 0
         self.refused_orders = 0
+        self.non_durable = 0  #: orders sent after the WAL failed (reducing ones only)
+        self._refused: list[str] = []  #: client ids refused this cycle (their intent failed)
         self.oe_address = oe_address
         self.account = account
         self.clock = clock
         self.latency = latency
         self._origin: dict[str, tuple[int, int]] = {}
         self._sent_ns: dict[str, int] = {}
-        self._pending: list[tuple[str, NewOrder]] = []
+        #: (socket key, order, whether its intent awaits this cycle's fdatasync)
+        self._pending: list[tuple[str, NewOrder, bool]] = []
         self.bad_frames = 0
         self._kill = KillHook.from_env()
 
@@ -101,58 +126,86 @@ class LegShell(Shell):
                 self.latency.record(hop, now_ns - sent)
         return msg
 
-    def _write_intent(self, msg: NewOrder) -> None:
-        """Append the intent to the WAL (not yet synced), or raise: the order must not go."""
+    def _write_intent(self, msg: NewOrder) -> bool | None:
+        """Append the intent to the WAL (not yet synced): True, it awaits the fdatasync; False,
+        the order goes without one (no WAL, or a reducing order after the WAL failed); None,
+        the order must not go (its intent failed, or the WAL failed and the executor does not
+        know it yet)."""
         if self.blocked:
             self.refused_orders += 1
             raise OrdersBlocked(f"{self.name}: order {msg.cl} not sent: {self.blocked}")
         wal = self.intent_wal
+        if self.wal_failed:
+            if getattr(self.core, "wal_failed", ""):
+                # the executor heard of the failure and let this order through: a reducing
+                # one, sent without a durable intent (see the module)
+                self.non_durable += 1
+                return False
+            self._refuse([msg.cl])
+            return None
         if wal is None:
-            return
+            return False
         try:
             wal.write(self.clock.now_ns(), self.account, msg)
         except IntentNotDurable as exc:
-            self._fail(msg.cl, exc)
+            self._fail([msg.cl], exc)
+            return None
+        return True
 
-    def _fail(self, cl: str, exc: IntentNotDurable) -> None:
+    def _fail(self, cls: list[str], exc: IntentNotDurable) -> None:
         self.intent_failures += 1
-        self.refused_orders += 1
-        self.blocked = f"order intents are not durable ({exc}); new orders stopped"
-        raise IntentNotDurable(
-            f"{self.name}: order {cl} not sent: {exc}; new orders stopped, cancels still allowed"
-        ) from exc
+        self.wal_failed = str(exc)
+        logger.critical("{}: order intents are not durable ({}); orders {} not sent; only "
+                        "reducing orders go from now on, without a durable intent", self.name,
+                        exc, ",".join(cls))
+        self._refuse(cls)
+
+    def _refuse(self, cls: list[str]) -> None:
+        self.refused_orders += len(cls)
+        self._refused += cls
 
     @property
     def pending(self) -> bool:
-        """True while orders of this dispatch cycle wait for their intents' group commit."""
-        return bool(self._pending)
+        """True while orders of this dispatch cycle wait for their intents' group commit (or
+        refused ones for their ``IntentFailed``)."""
+        return bool(self._pending or self._refused)
 
     def send(self, key: str, msg: Any) -> None:
         if isinstance(msg, NewOrder):
             # Group commit: the intent is written now and the order queued; the host calls
             # flush_sends() once the cycle's actors are done, so the two legs of a combo share
             # one fdatasync instead of paying one each.
-            self._write_intent(msg)
-            self._pending.append((key, msg))
+            sync = self._write_intent(msg)
+            if sync is not None:
+                self._pending.append((key, msg, sync))
             return
         self.sockets[key].send(encode(msg))
 
-    def flush_sends(self) -> None:
-        """Make this cycle's intents durable (one fdatasync per WAL), then send the orders."""
+    def flush_sends(self) -> list[IntentFailed]:
+        """Make this cycle's intents durable (one fdatasync per WAL), then send the orders.
+
+        Return the failure as an input for the executor (the host routes it from ``@wal``):
+        one ``IntentFailed`` naming every order of the cycle that was not sent, or []."""
         pending, self._pending = self._pending, []
         wal = self.intent_wal
         kill = self._kill is not None and self._kill.due(
-            (m for _, m in pending), getattr(self.core, "positions", {}))
-        if wal is not None and pending:
-            t0 = self.clock.now_ns()
-            try:
-                wal.sync()
-            except IntentNotDurable as exc:
-                self._fail(",".join(m.cl for _, m in pending), exc)
-            self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+            (m for _, m, _ in pending), getattr(self.core, "positions", {}))
+        need = [m.cl for _, m, sync in pending if sync]
+        if wal is not None and need:
+            if self.wal_failed:  # a later intent of this cycle failed: these are not durable
+                self._refuse(need)
+            else:
+                t0 = self.clock.now_ns()
+                try:
+                    wal.sync()
+                except IntentNotDurable as exc:
+                    self._fail(need, exc)
+                self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+            if self.wal_failed:  # none of them leaves: their intents may not be on disk
+                pending = [p for p in pending if not p[2]]
         if kill and self._kill is not None and self._kill.point == AFTER_FSYNC:
             self._kill.fire()
-        for key, msg in pending:
+        for key, msg, _ in pending:
             self.sockets[key].send(encode(msg))
             if kill and self._kill is not None and self._kill.point == AFTER_FIRST_SEND:
                 self._kill.fire()
@@ -164,6 +217,11 @@ class LegShell(Shell):
                 self.latency.record("tick_to_order", now - origin[0])
                 self.latency.record("recv_to_signal", origin[1] - origin[0])
                 self.latency.record("signal_to_send", now - origin[1])
+        refused, self._refused = self._refused, []
+        if not refused:
+            return []
+        venue = getattr(self.core, "venue", "")
+        return [IntentFailed(venue, tuple(refused), self.wal_failed, self.clock.now_ns())]
 
 
 #: ``CMC_TEST_KILL_AT`` values (see ``KillHook``)

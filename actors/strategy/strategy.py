@@ -18,7 +18,9 @@ Opens are also refused when ``HALTED`` (control or risk state),
 ``REDUCING``, ``VENUE_<STATE>`` (a leg's executor would deny the order: an order outcome
 there is unknown, its order entry is disconnected or reconciling — ``VenueGate``),
 ``COOLDOWN`` (after a failed combo, or one repaired back to nothing: ``retry_cooldown_ms``,
-doubling per consecutive one up to 30 s, reset by a combo that left a holding) and ``CLOSED``
+doubling per consecutive one up to 30 s, reset by a combo that left a holding), ``STALE_QUOTE``
+(a leg's quote older than ``max_quote_age_ms`` in our time), ``CLOCK_JUMP`` (the node was frozen:
+``ClockJump``; until every leg has a quote made after the node noticed) and ``CLOSED``
 (a leg's trading calendar is not open or does not stay open for ``hedge_budget_ms``; a gateway
 ``SessionStatus`` overrides the calendar's state, the budget still comes from the calendar when
 it says open).
@@ -52,6 +54,7 @@ from transports.config.engine import LIVE_PAIR_FIELDS, ContractConfig, PairConfi
 from transports.errors import ConfigError
 from transports.wire.messages import (
     BookUpdate,
+    ClockJump,
     ComboIntent,
     ComboState,
     Decision,
@@ -118,6 +121,9 @@ class StrategyCore(Core):
         self.fail_streak = 0  #: consecutive failed combos
         self.cooldown_until_ns = 0  #: no open before this
         self.close_retry_ns = 0  #: after two closes in a row came to nothing, none before this
+        #: the node was frozen (``ClockJump``) at this time: no open until every leg's quote,
+        #: in our time, is at least this recent (0: no freeze pending)
+        self.fresh_after_ns = 0
         self.refusals: dict[str, int] = {}
         self._last_refusal = ""  #: the last refusal journaled (a new one is journaled on change)
         self.intents = 0
@@ -203,6 +209,13 @@ class StrategyCore(Core):
         oldest_ns = min(a.ts_event_ns - a.offset_ns, b.ts_event_ns - b.offset_ns)  # our time
         if now_ns - oldest_ns > self._max_age_ns:
             return "STALE_QUOTE"
+        if self.fresh_after_ns:
+            # after a freeze the books come back through fresh snapshots: a quote from before
+            # the node noticed the freeze, however young it looks, is not the world now
+            if min(oldest_ns, *(x.ts_event_ns - x.offset_ns for x in self._gates)) \
+                    < self.fresh_after_ns:
+                return "CLOCK_JUMP"
+            self.fresh_after_ns = 0
         budget = self._budget_ns
         for leg in self._cal_legs:
             st = leg.calendar_state(now_ns, budget)
@@ -248,6 +261,11 @@ class StrategyCore(Core):
             self.venue_gates[g.venue] = g.state
         else:
             self.venue_gates.pop(g.venue, None)
+        return []
+
+    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
+        """The node was frozen: open nothing until every leg has a quote made after now."""
+        self.fresh_after_ns = now_ns
         return []
 
     def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
@@ -487,5 +505,6 @@ class StrategyCore(Core):
                 "samples": self.samples, "refusals": dict(self.refusals), "last": self.last,
                 "halted": self.halted, "flattening": self.flattening, "trading": self.trading,
                 "fail_streak": self.fail_streak, "cooldown_until_ns": self.cooldown_until_ns,
+                "fresh_after_ns": self.fresh_after_ns,
                 "params": {f: getattr(self._pair, f) for f in sorted(LIVE_PAIR_FIELDS)},
                 "feeds": {x.key: [x.feed, x.offset_ns] for x in self._gates}}

@@ -33,8 +33,12 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
     risk = view.get("risk") or {}
     status = view.get("status") or {}
     state = str(risk.get("state") or "?")
-    nodes = " ".join(f"{n}({v.get('state')}, pid {v.get('pid')}, restarts {v.get('restarts')})"
-                     for n, v in (status.get("nodes") or {}).items())
+    # a node silent past its heartbeat timeout is ``hung`` (red: it trades on nothing it sees)
+    bad = ("hung", "failed")
+    nodes = " ".join(
+        f"{n}({_c(str(v.get('state')), '31' if v.get('state') in bad else '', color)}"
+        f", pid {v.get('pid')}, restarts {v.get('restarts')})"
+        for n, v in (status.get("nodes") or {}).items())
     lines = [f"cmc top  {now}  trading {_c(state, _STATE_COLOR.get(state, ''), color)}  "
              f"{', '.join(risk.get('reasons') or {}) or ''}",
              f"nodes  {nodes or '-'}", ""]

@@ -35,6 +35,7 @@ from actors.runtime.instruments import check_instruments
 from actors.runtime.node import actor_names, check_placement, fill_address, topology
 from actors.runtime.node_runtime import Cluster, CtlServer, NodeRuntime, ctl_address, safe
 from actors.runtime.supervisor import EPOCH_STRIDE, with_epoch
+from scripts.launch.beats import BeatReceiver, BeatSender, NodeWatch, beats_address
 from scripts.launch.process import (
     configure_logging,
     new_run_dir,
@@ -107,6 +108,9 @@ class Launcher:
         self.metrics: Any = None
         self.admin_endpoint = ""
         self._status_lock = threading.Lock()
+        #: the child nodes' heartbeats (``scripts.launch.beats``)
+        self.node_watch = NodeWatch(cfg.supervision.node_heartbeat_timeout_ms * 1_000_000)
+        self.beats: BeatReceiver | None = None
 
     # --- admin backend ---------------------------------------------------------------------------
 
@@ -139,7 +143,9 @@ class Launcher:
             if c is None:
                 nodes[n.name] = {"pid": os.getpid(), "state": self.state, "restarts": 0}
             else:
-                nodes[n.name] = {"pid": c.pid, "state": c.state, "restarts": c.restarts}
+                silent = self.node_watch.silent_ns(n.name, self.clock.mono_ns())
+                nodes[n.name] = {"pid": c.pid, "state": c.state, "restarts": c.restarts,
+                                 "silent_ms": None if silent is None else silent // 1_000_000}
         return {"pid": os.getpid(), "state": self.state, "started_at": self.started_at,
                 "config": str(Path(self.conf).resolve()), "run_dir": str(self.run_dir),
                 "sock_dir": self.sock_dir, "admin": self.admin_endpoint, "nodes": nodes,
@@ -185,13 +191,15 @@ class Launcher:
             # (PUSH/PULL, control) is CURVE with it (children load it from their --run-dir)
             keys, _ = link_auth.write_link_keys(self.run_dir)
             link_auth.attach(self.ctx, keys)
+            self.beats = BeatReceiver(self.ctx, beats_address(self.sock_dir))
         for n in cfg.placement.nodes[1:]:
             child = self._child_node(n.name)
             self.children[n.name] = child
             self.budgets[n.name] = RestartBudget(cfg.supervision.nodes)
             child.start(["--epoch", str(cfg.run.epoch)])
-        for child in self.children.values():
+        for name, child in self.children.items():
             child.wait_ready(cfg.launch.ready_timeout_s)
+            self.node_watch.started(name, child.pid, self.clock.mono_ns())
         first = cfg.placement.nodes[0].name
         self.runtime = NodeRuntime(cfg, first, self.ctx, self.clock, self.sock_dir, self.run_dir,
                                    wrap=self.wrap)
@@ -208,7 +216,8 @@ class Launcher:
         if cfg.metrics.enabled:
             from scripts.launch.metrics import Metrics
 
-            self.metrics = Metrics(cfg.metrics, self.cluster, self.stop_event)
+            self.metrics = Metrics(cfg.metrics, self.cluster, self.stop_event,
+                                   status=self._status)
             self.metrics.start()
         self.write_status("running")
         logger.info("launched nodes {} (run {}), admin {}",
@@ -224,7 +233,50 @@ class Launcher:
                 code = child.exited()
                 if code is None or child.state in ("failed", "stopped"):
                     continue
+                self.node_watch.forget(name)
                 self._node_died(name, child, code)
+            self._check_beats()
+
+    def _check_beats(self) -> None:
+        """Read the child nodes' heartbeats; act on a node gone silent or answering again."""
+        if self.beats is None:
+            return
+        now = self.clock.mono_ns()
+        for node, pid in self.beats.drain():
+            self.node_watch.beat(node, pid, now)
+        for node, what, silent_ns in self.node_watch.check(now):
+            child = self.children.get(node)
+            if child is None or child.exited() is not None:
+                continue  # an exit is the exit path's to handle
+            if what == "hung":
+                self._node_hung(node, child, silent_ns)
+            elif child.state == "hung":
+                child.state = "running"
+                logger.warning("node {} answers again after {:.1f} s", node, silent_ns / 1e9)
+                self.journal("node_answered", {"node": node, "pid": child.pid})
+                self.write_status()
+
+    def node_on_hung(self) -> str:
+        """What a silent child node gets: ``supervision.nodes.on_hung``, else the hosts'
+        ``supervision.on_hung`` (``replace`` is ``exit`` for a process)."""
+        sup = self.cfg.supervision
+        policy = sup.nodes.on_hung or sup.on_hung
+        return "exit" if policy == "replace" else policy
+
+    def _node_hung(self, name: str, child: Child, silent_ns: int) -> None:
+        policy = self.node_on_hung()
+        logger.error("node {} (pid {}) silent for {:.1f} s: hung; on_hung {}", name, child.pid,
+                     silent_ns / 1e9, policy)
+        child.state = "hung"
+        self.journal("node_hung", {"node": name, "pid": child.pid,
+                                   "silent_ms": silent_ns // 1_000_000, "on_hung": policy})
+        self.write_status()
+        if policy == "halt":
+            reason = f"launcher: node {name} hung (silent {silent_ns // 1_000_000} ms)"
+            safe(lambda: self.cluster.send(topology(self.cfg).risk, Halt(reason)))
+        elif policy == "exit" and child.proc is not None:
+            # SIGKILL: a stopped process cannot act on SIGTERM; the exit path restarts it
+            child.proc.kill()
 
     def _node_died(self, name: str, child: Child, code: int) -> None:
         logger.error("node {} exited with code {}", name, code)
@@ -246,6 +298,7 @@ class Launcher:
         except CmcError as exc:
             logger.error("restart of node {} failed: {}", name, exc)
             return  # seen as dead again on the next pass
+        self.node_watch.started(name, child.pid, self.clock.mono_ns())
         self._set_since(name, params)
         self.journal("node_restart", {"node": name, "epoch": epoch, "restarts": child.restarts})
         self.write_status()
@@ -301,6 +354,8 @@ class Launcher:
                 safe(closer.stop)
         for child in self.children.values():
             child.stop()
+        if self.beats is not None:
+            self.beats.close()
         if self.runtime is not None:
             self.runtime.stop()  # flushes the journal
         if cl is not None:
@@ -349,12 +404,17 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
     runtime.start()
     ctl = CtlServer(runtime, ctx, ctl_address(sock_dir, node))
     ctl.start()
+    # alive to the launcher from now on; silent past its timeout, this node is ``hung``
+    beats = BeatSender(ctx, beats_address(sock_dir), node,
+                       cfg.supervision.node_heartbeat_ms / 1000)
+    beats.start()
     logger.info("node {} running (epoch {})", node, cfg.run.epoch)
     print("READY", flush=True)
     try:
         while not stop.wait(0.1):
             pass
     finally:
+        beats.stop()
         ctl.stop()
         runtime.stop()
         link_auth.detach(ctx)

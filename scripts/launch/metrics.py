@@ -9,6 +9,7 @@ exported as gauges named ``*_total`` semantics aside: they restart from zero wit
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from loguru import logger
@@ -17,15 +18,19 @@ from actors.admin import safe
 from transports.config.ops import MetricsConfig
 
 _STATES = ("ACTIVE", "REDUCING", "HALTED")
+#: a node process's states in the launcher's status (``hung``: silent past its heartbeat timeout)
+_NODE_STATES = ("starting", "running", "hung", "failed", "stopped")
 
 
 class Metrics:
     """Gauges refreshed from snapshots, served over HTTP."""
 
-    def __init__(self, cfg: MetricsConfig, cluster: Any, stop: threading.Event) -> None:
+    def __init__(self, cfg: MetricsConfig, cluster: Any, stop: threading.Event,
+                 status: Callable[[], dict[str, Any]] | None = None) -> None:
         from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
         self.cfg = cfg
+        self.status = status  #: the launcher's status (its node processes' states)
         self.cluster = cluster
         self.stop_event = stop
         r = self.registry = CollectorRegistry()
@@ -42,6 +47,10 @@ class Metrics:
         self.latency = Gauge("cmc_latency_us", "Latency per hop (µs)", ["node", "hop", "q"],
                              registry=r)
         self.combos = Gauge("cmc_combos", "ComboExecutor counters", ["counter"], registry=r)
+        self.node_state = Gauge("cmc_node_state", "1 for a node process's current state",
+                                ["node", "state"], registry=r)
+        self.node_silent = Gauge("cmc_node_silent_ms", "Since a child node's last heartbeat (ms)",
+                                 ["node"], registry=r)
         self.server, self._http = start_http_server(cfg.port, cfg.host, registry=r)
         self.port = self.server.server_port
         self._thread = threading.Thread(target=self._run, name="metrics", daemon=True)
@@ -62,6 +71,7 @@ class Metrics:
 
     def refresh(self) -> None:
         """Read the snapshots once and set every gauge."""
+        self.refresh_nodes()
         cl = self.cluster
         risk = safe(lambda: cl.query("risk", 1.0), {}) or {}
         if risk:
@@ -93,6 +103,18 @@ class Metrics:
                     for q in ("p50", "p99"):
                         if isinstance(qs.get(q), int | float):
                             self.latency.labels(node, hop, q).set(qs[q])
+
+    def refresh_nodes(self) -> None:
+        """The node processes' states from the launcher's status (no actor is asked: a hung
+        node cannot answer, and its state must still show)."""
+        if self.status is None:
+            return
+        nodes = (safe(self.status, {}) or {}).get("nodes") or {}
+        for node, n in nodes.items():
+            for st in _NODE_STATES:
+                self.node_state.labels(node, st).set(1 if n.get("state") == st else 0)
+            if isinstance(n.get("silent_ms"), int):
+                self.node_silent.labels(node).set(n["silent_ms"])
 
 
 __all__ = ["Metrics"]

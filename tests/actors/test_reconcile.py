@@ -253,3 +253,17 @@ def test_a_position_mismatch_after_reconnect_is_alarmed() -> None:
     out = c.handle(Positions(list=[PositionRecord("au2606", -2)]), 2200 * MS)
     assert "position_mismatch" in alarms(out)
     assert c.snapshot()["counters"]["position_mismatches"] == 1
+
+
+def test_a_position_mismatch_after_reconnect_is_adopted_and_risk_hears_the_venues_figure() -> None:
+    c = core(link=True)
+    _start(c, 0)
+    c.handle(Timer(LegTimer.PING, 2000 * MS), 2000 * MS)
+    c.handle(Pong(ts=1, echo=0), 2100 * MS)
+    c.handle(OpenOrders(list=[]), 2200 * MS)
+    c.handle(Trades(list=[]), 2200 * MS)
+    out = c.handle(Positions(list=[PositionRecord("au2606", -2)]), 2200 * MS)
+    assert "position_mismatch" in alarms(out)
+    # the venue's account is the truth: the executor holds it and risk is told it
+    assert c.positions == {"au2606": -2} and c.gate == ""
+    assert of(out, Position, "risk") == [Position("shfe", "au2606", -2, 2200 * MS)]

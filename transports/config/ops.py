@@ -51,6 +51,11 @@ class NodePolicy(Section):
     restart: bool = True
     max_restarts: NonNegInt = 3
     period_s: PosFloat = 60.0
+    #: a child node silent past ``supervision.node_heartbeat_timeout_ms``: "" follows
+    #: ``supervision.on_hung`` ("replace" means "exit" for a process: it cannot be replaced
+    #: from outside), "exit" SIGKILLs it (then restarted as above), "halt" halts trading,
+    #: "report" only reports it (status, metrics, journal)
+    on_hung: Literal["", "exit", "halt", "report"] = ""
 
 
 class SupervisionConfig(Section):
@@ -75,6 +80,14 @@ class SupervisionConfig(Section):
     #: replays only what came after the last one (0: never; a rebuild replays from the start)
     checkpoint_interval_s: NonNegFloat = 300.0
     nodes: NodePolicy = NodePolicy()
+    #: a host whose clock moved more than this between two of its wake-ups was frozen (SIGSTOP,
+    #: a paused VM): its cores get a ``ClockJump`` before anything else (feeds resync, executors
+    #: reconcile, strategies wait for fresh books); 0 = off
+    freeze_detect_ms: NonNegInt = 1000
+    #: every child node process tells the launcher it is alive this often
+    node_heartbeat_ms: PosInt = 200
+    #: a child node silent this long is ``hung`` (status, metrics, journal; ``nodes.on_hung``)
+    node_heartbeat_timeout_ms: PosInt = 5000
     reconcile_timeout_ms: PosInt = 3000  #: a LegExecutor re-asks the venue after this
 
 

@@ -406,12 +406,34 @@ class InFlight(Msg):
     orders: tuple[InFlightOrder, ...]
 
 
+class IntentFailed(Msg):
+    """From a LegExecutor's shell (source ``@wal``) to its executor: the intents of these
+    orders (client ids ``cls``) could not be made durable in the node's intent WAL, so the
+    orders were never sent; ``reason`` is the WAL's error. The executor rejects them locally
+    and, the first time, asks risk to reduce (``LegExecutorCore.on_intent_failed``)."""
+
+    venue: str
+    cls: tuple[str, ...]
+    reason: str
+    ts_ns: int
+
+
+class ClockJump(Msg):
+    """From a node's runtime to each core of a host that noticed its own clock jump forward by
+    ``gap_ns`` between two wake-ups (the process was stopped, the VM paused, or a thread held
+    the interpreter): what the cores hold describes a world ``gap_ns`` old. Feeds resync every
+    book, executors reconcile, strategies open nothing until their books are fresh again.
+    Journaled where it arrives (``@clock``), so a replay sees the same jump."""
+
+    gap_ns: int
+
+
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
     | Timer | SetTimer | Reconnect | FaultHook | JournalBatch | BadFrame | Decision | RiskView
     | VenueGate | Halt | Reduce | Resume | Flatten | Resync | SetParams | Start | Stop | Restart
-    | InFlight | InFlightOrder
+    | InFlight | InFlightOrder | IntentFailed | ClockJump
 )
 
 __all__ = [
@@ -422,6 +444,7 @@ __all__ = [
     "BookSnapshot",
     "BookUpdate",
     "CancelLeg",
+    "ClockJump",
     "ComboIntent",
     "ComboState",
     "Decision",
@@ -432,6 +455,7 @@ __all__ = [
     "Halt",
     "InFlight",
     "InFlightOrder",
+    "IntentFailed",
     "JournalBatch",
     "LegOrder",
     "LegSpec",
