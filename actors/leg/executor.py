@@ -49,6 +49,14 @@ retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports``
   (tests driving it directly) does not. A rebuilt executor refuses a ``LegOrder`` for an order
   it holds from an earlier epoch (``prior``) as a duplicate.
 
+- a ``reject`` or ``cancel_reject`` with code ``throttled`` (the venue's rate limit, protocol v2)
+  starts a back-off of at least its ``retry_ms`` plus a jitter derived from the client id
+  (``throttle_jitter_ms``: deterministic, so replay is exact; it spreads the retries of several
+  accounts hit at once). Meanwhile no new order goes to the venue (denied ``throttled``; the
+  strategies hear ``throttled`` and open nothing there) and cancels are held; when it ends
+  the held cancels go first, then new orders may go. A throttled ``reject`` is definitive (the
+  order never traded); a throttled ``cancel_reject`` is retried when the back-off ends.
+
 Timers are ``LegTimer`` keys; a per-order timer carries its client order id in ``arg``. The
 strategies (``gate_to``) hear ``VenueGate`` when ``venue_gate`` changes: every handler that can
 change it ends with ``_gated``.
@@ -58,6 +66,7 @@ from __future__ import annotations
 
 import collections
 import json
+import zlib
 from typing import Any
 
 from actors.core import Core, Out
@@ -104,6 +113,16 @@ from transports.wire.venue_msgs import (
 )
 
 _NS = 1_000_000
+#: the jitter added to a venue's ``retry_ms`` is below this share of it
+THROTTLE_JITTER_SHARE = 0.2
+
+
+def throttle_jitter_ms(cl: str, retry_ms: int) -> int:
+    """The deterministic jitter (ms, ``0 <= j < 20%`` of ``retry_ms``) added to a ``throttled``
+    back-off: a CRC of the client id, not ``hash`` (salted per process) nor ``random`` (global
+    state), so a replay waits exactly as the run did."""
+    span = int(retry_ms * THROTTLE_JITTER_SHARE)
+    return zlib.crc32(cl.encode()) % span if span > 0 else 0
 
 
 class LegExecutorCore(Core):
@@ -155,6 +174,11 @@ class LegExecutorCore(Core):
         #: the intent WAL's error once an intent failed ('' = never): only reducing orders
         #: pass, without a durable intent (``on_intent_failed``)
         self.wal_failed = ""
+        #: when the venue's ``throttled`` back-off ends (0: not throttled): new orders are
+        #: denied ``throttled`` until the ``THROTTLE`` timer clears it
+        self.throttled_until_ns = 0
+        #: client ids whose cancel waits for the back-off's end (sent first then)
+        self.held_cancels: list[str] = []
 
     # --- what other code reads (the helpers' state) -----------------------------------------------
 
@@ -219,7 +243,8 @@ class LegExecutorCore(Core):
     @property
     def venue_gate(self) -> str:
         """"" when new orders may go; else why not (``uncertain`` lets only reducing ones)."""
-        return self.gate or ("uncertain" if self.book.unknown or self.suspect_ns else "")
+        return self.gate or ("uncertain" if self.book.unknown or self.suspect_ns else "") or (
+            "throttled" if self.throttled_until_ns else "")
 
     def cl_for(self, combo_id: int, leg: int, attempt: int) -> str:
         """Return the deterministic client order id."""
@@ -255,7 +280,8 @@ class LegExecutorCore(Core):
         opened = book.open
         pre = self.pretrade
         positions = book.positions
-        reason = self.gate or pretrade_reason(
+        throttled = "throttled" if self.throttled_until_ns else ""
+        reason = self.gate or throttled or pretrade_reason(
             o, self.venue, self.contracts.get(o.sym), self.trading_state,
             positions.get(o.sym, 0), book.working(o.sym, o.side) if opened else 0,
             bool(book.unknown) or self.suspect_ns > 0, pre.bucket, now_ns, pre.market, positions,
@@ -302,6 +328,11 @@ class LegExecutorCore(Core):
 
     def _cancel(self, lo: LiveOrder, now_ns: int) -> Out:
         if not lo.is_open or lo.state is St.PENDING_CANCEL:
+            return []
+        if self.throttled_until_ns:
+            # the venue asked us to wait: the cancel goes first when the back-off ends
+            if lo.cl not in self.held_cancels:
+                self.held_cancels.append(lo.cl)
             return []
         retry_ns = self.pretrade.cancel_delay(now_ns)
         if retry_ns:
@@ -353,6 +384,8 @@ class LegExecutorCore(Core):
             return self._ping(now_ns)
         if key == LegTimer.RECONCILE:
             return self.reconciler.ask(self, now_ns)
+        if key == LegTimer.THROTTLE:
+            return self._throttle_ends(now_ns)
         lo = self.book.orders.get(cl)
         if lo is None:
             return []
@@ -506,12 +539,54 @@ class LegExecutorCore(Core):
     def on_reject(self, m: Reject, now_ns: int) -> Out:
         if self.suspect_ns and not self.oe_link:
             self.suspect_ns = 0  # no pings: a report that decodes is the proof
-        return self._gated(self.reports.on_reject(m, now_ns), now_ns)
+        out = self.reports.on_reject(m, now_ns)  # definitive, throttled or not
+        if m.code == "throttled":
+            out += self._throttle(m.cl, m.retry_ms, now_ns)
+        return self._gated(out, now_ns)
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
         if self.suspect_ns and not self.oe_link:
             self.suspect_ns = 0  # no pings: a report that decodes is the proof
-        return self._gated(self.reports.on_cancel_reject(m, now_ns), now_ns)
+        if m.code != "throttled":
+            return self._gated(self.reports.on_cancel_reject(m, now_ns), now_ns)
+        # the venue did not look at the cancel: no query, the cancel is retried after the
+        # back-off (``_cancel`` holds it while throttled)
+        out = self.reports.on_cancel_reject(m, now_ns, query=False)
+        out += self._throttle(m.cl, m.retry_ms, now_ns)
+        lo = self.book.find(m.cl)
+        if lo is not None:
+            out += self._cancel(lo, now_ns)
+        return self._gated(out, now_ns)
+
+    # --- the venue's rate limit (``throttled``) ------------------------------------------------
+
+    def _throttle(self, cl: str, retry_ms: int, now_ns: int) -> Out:
+        """Start (or lengthen) the back-off a ``throttled`` answer about ``cl`` asks for: at
+        least ``retry_ms`` plus ``throttle_jitter_ms``. A venue that gives no ``retry_ms`` gets
+        the order timeout's worth (we must wait some time; it said how long nowhere)."""
+        wait_ms = retry_ms if retry_ms > 0 else self.reports.timeout_ns // _NS
+        until = now_ns + (wait_ms + throttle_jitter_ms(cl, wait_ms)) * _NS
+        book = self.book
+        book.counters["throttled"] = book.counters.get("throttled", 0) + 1
+        out: Out = [self.reports.alarm("throttled", now_ns, cl=cl, retry_ms=retry_ms,
+                                       until_ms=(until - now_ns) // _NS)]
+        if until > self.throttled_until_ns:
+            self.throttled_until_ns = until
+            out.append(("@timer", SetTimer(LegTimer.THROTTLE, until, "")))
+        return out
+
+    def _throttle_ends(self, now_ns: int) -> Out:
+        """The back-off is over: the held cancels go first, then new orders may go again."""
+        if not self.throttled_until_ns or now_ns < self.throttled_until_ns:
+            return []  # lengthened since this timer was set: its own timer comes later
+        self.throttled_until_ns = 0
+        held, self.held_cancels = self.held_cancels, []
+        out: Out = []
+        for cl in held:
+            lo = self.book.find(cl)
+            if lo is not None:
+                out += self._cancel(lo, now_ns)
+        return out
 
     def on_order_status(self, m: OrderStatus, now_ns: int) -> Out:
         # a status that shows an unacked order working acks it through ``on_ack`` (gated there)

@@ -177,6 +177,7 @@ class LegTimer:
     CANCEL_RETRY = "cxlretry"  #: a cancel held back by the venue's cancel rate
     PING = "ping"  #: the order-entry link's ping (no client id)
     RECONCILE = "recon"  #: re-ask the venue what a reconciliation still misses (no client id)
+    THROTTLE = "throttle"  #: the venue's ``throttled`` back-off ends (no client id)
 
 
 class FillResult:

@@ -313,8 +313,9 @@ class Reports:
         lo.inferred = False  # the venue confirms it
         return self._reject(lo, f"{m.code}:{m.reason}", m.ts, now_ns)
 
-    def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
-        """A cancel refused: the previous state is back; the order is queried if still open."""
+    def on_cancel_reject(self, m: CancelReject, now_ns: int, query: bool = True) -> Out:
+        """A cancel refused: the previous state is back; the order is queried if still open
+        (``query``; False when the executor retries the cancel itself: ``throttled``)."""
         lo, out = self._lookup(m.cl, "cancel_reject", now_ns)
         if lo is None:
             return out
@@ -327,7 +328,7 @@ class Reports:
         out += self.emit(
             lo, "cancel_reject", now_ns, ts_event_ns=m.ts, reason=f"{m.code}:{m.reason}"
         )
-        if lo.is_open:
+        if lo.is_open and query:
             out += self.query(lo, now_ns)  # "too late to cancel": learn what did happen
         return out
 

@@ -3,7 +3,10 @@
 Exposure beyond tolerance with no live combo arms the ``unhedged`` timer; when it expires the
 exposure a strategy holds is that strategy's to close (it is told to ``Flatten``), and the rest
 (nobody's: left by a restart, adopted at reconciliation, a fill after its combo was forgotten)
-risk flattens itself with IOCs on the smallest-lot contract.
+risk flattens itself: where nobody's positions sit on both legs of a pair, each leg's own
+position is closed (an IOC per leg, back to zero: hedging a leftover GC position with au would
+leave an au/GC spread nobody owns), and only what remains of the exposure goes as IOCs on the
+smallest-lot contract.
 
 ``Orphans`` owns what the combos hold (``PairHoldings``), the live combos, when the exposure
 became unhedged and how many flatten actions were taken. The book's numbers, the limits and the
@@ -100,6 +103,60 @@ class Orphans:
                 out[c.underlying] = (v + n * c.base_per_lot, who)
         return out
 
+    def strays(self, book: Book) -> dict[str, int]:
+        """Per contract key: the signed lots nobody holds (the book's position less what the
+        strategies hold there through their pairs)."""
+        owned: dict[str, int] = {}
+        for pair, lots in self.holdings.pos.items():
+            keys = self.pairs.get(pair)
+            if keys is None:
+                continue
+            for key, n in zip(keys, lots, strict=True):
+                owned[key] = owned.get(key, 0) + n
+        return {k: n - owned.get(k, 0) for k, n in book.positions.items()
+                if n - owned.get(k, 0)}
+
+    def _close_pair_legs(self, book: Book, risk: RiskConfig, underlying: str,
+                         strays: dict[str, int], out: Out,
+                         now_ns: int) -> tuple[list[tuple[str, int]], Out]:
+        """The (key, signed lots now held) of every leg to close on its own: both legs of a
+        pair of ``underlying`` hold lots nobody owns, and each has a mark to price it by. A
+        leg is closed once even if two pairs share it (``strays`` is consumed here)."""
+        closed: list[tuple[str, int]] = []
+        for pair, (ka, kb) in sorted(self.pairs.items()):
+            ca, cb = self.contracts.get(ka), self.contracts.get(kb)
+            if ca is None or cb is None or ca.underlying != underlying \
+                    or cb.underlying != underlying:
+                continue
+            la, lb = strays.get(ka, 0), strays.get(kb, 0)
+            if not la or not lb or ka not in book.marks or kb not in book.marks:
+                continue
+            closed += [(ka, la), (kb, lb)]
+            strays.pop(ka)
+            strays.pop(kb)
+            out = [*out, (self.topo.journal, Decision(self.name, "flatten_pair", json.dumps(
+                {"underlying": underlying, "pair": pair, "legs": {ka: la, kb: lb}}), now_ns))]
+        return closed, out
+
+    def _ioc(self, book: Book, risk: RiskConfig, key: str, signed_lots: int, order_id: int,
+             now_ns: int, underlying: str, exposure: float | None = None) -> Out:
+        """One flatten IOC trading ``signed_lots`` (+ buy) of ``key``, priced through the mark
+        by the price band (at least ``MIN_FLATTEN_BAND_TICKS``), and its journaled decision."""
+        c = self.contracts[key]
+        side = "B" if signed_lots > 0 else "S"
+        lots = abs(signed_lots)
+        band = max(risk.price_band_ticks, MIN_FLATTEN_BAND_TICKS)
+        mark_ticks = round(book.marks[key] / book.ticks[key])
+        px = mark_ticks - band if side == "S" else mark_ticks + band
+        venue = c.venue
+        if exposure is None:
+            exposure = -signed_lots * c.base_per_lot  # what this order takes off
+        return [(self.topo.leg(venue), LegOrder(order_id, 0, 0, venue, c.sym, side, lots, px,
+                                                "IOC", "flatten", 0, now_ns)),
+                (self.topo.journal, Decision(self.name, "flatten", json.dumps(
+                    {"underlying": underlying, "exposure": exposure, "key": key, "side": side,
+                     "lots": lots, "px": px}), now_ns))]
+
     def flatten(self, book: Book, risk: RiskConfig, last_order_id: int,
                 now_ns: int) -> tuple[Out, int]:
         """Bring each underlying within tolerance; return the output and the last flatten order
@@ -107,9 +164,12 @@ class Orphans:
         strategy's to close: it is told to flatten (``Flatten``: it closes through combos and
         opens nothing until resumed) -- risk's own orders behind its back would leave it closing
         what is no longer there. The rest risk flattens with IOCs on the smallest-lot
-        contract, priced through the mark by the price band (at least 10 ticks)."""
+        contract, priced through the mark by the price band (at least 10 ticks); but where
+        nobody's positions sit on both legs of a pair (``strays``), each of those legs is
+        closed on its own contract first, and only what remains goes on the smallest lot."""
         out: Out = []
         held = self.held()
+        strays = self.strays(book)
         for underlying, total in book.exposure().items():
             if abs(total) <= self.tolerance_base:
                 continue
@@ -124,26 +184,28 @@ class Orphans:
             v = total - mine
             if abs(v) <= self.tolerance_base:
                 continue
-            cands = [(c.base_per_lot, k, c) for k, c in self.contracts.items()
+            # nobody's positions on both legs of a pair: each leg back to zero on its own
+            closed, out = self._close_pair_legs(book, risk, underlying, strays, out, now_ns)
+            for key, lots in closed:
+                last_order_id += 1
+                out += self._ioc(book, risk, key, -lots, last_order_id, now_ns, underlying)
+                v -= lots * self.contracts[key].base_per_lot
+            if closed:
+                self.flatten_orders += 1  # one action for the pair's legs together
+            if abs(v) <= self.tolerance_base:
+                continue
+            cands = [(c.base_per_lot, k) for k, c in self.contracts.items()
                      if c.underlying == underlying and c.base_per_lot and k in book.marks]
             if not cands:
                 continue
-            base, key, c = min(cands)
+            base, key = min(cands)
             lots = round(abs(v) / base)
             if lots <= 0:
                 continue
-            side = "S" if v > 0 else "B"
-            band = max(risk.price_band_ticks, MIN_FLATTEN_BAND_TICKS)
-            mark_ticks = round(book.marks[key] / book.ticks[key])
-            px = mark_ticks - band if side == "S" else mark_ticks + band
             last_order_id += 1
             self.flatten_orders += 1
-            venue = c.venue
-            out.append((self.topo.leg(venue), LegOrder(last_order_id, 0, 0, venue, c.sym, side,
-                                                       lots, px, "IOC", "flatten", 0, now_ns)))
-            out.append((self.topo.journal, Decision(self.name, "flatten", json.dumps(
-                {"underlying": underlying, "exposure": v, "key": key, "side": side,
-                 "lots": lots, "px": px}), now_ns)))
+            out += self._ioc(book, risk, key, -lots if v > 0 else lots, last_order_id, now_ns,
+                             underlying, exposure=v)
         return out, last_order_id
 
 

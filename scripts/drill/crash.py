@@ -3,8 +3,10 @@ venue's record.
 
 The drill a desk runs before going live: the simulator and a two-process launch
 (``conf/launch-demo.toml``, made fast and without the admin socket), SIGKILL of the node that
-holds the hot path at ``kills`` seeded random instants while it trades (the launcher restarts
-it), then SIGTERM (flatten, halt, stop). Every verdict comes from the simulator's own record
+holds the hot path ``kills`` times while it trades — the first right after a combo's first leg
+left and before the second (the node's own test/drill kill hook), the others at seeded random
+instants — each time restarted by the launcher, then SIGTERM (flatten, halt, stop). Every
+verdict comes from the simulator's own record
 (``truth.json``: every order it received, every trade it made) and, for the engine's side of
 the fill set, from the run's journal:
 
@@ -51,6 +53,10 @@ _FAST = {"z_window = 1500": "z_window = 200", "dislocation_every_s = 3.0":
          "[admin]\nenabled = false"}
 
 
+#: how far apart our clock and the venue's may be when a kill is placed in the venue's record
+CLOCKS_MARGIN_NS = 100_000_000
+
+
 class DrillFailed(CmcError):
     """The drill could not run (a launch that did not start, a node that never came back)."""
 
@@ -83,10 +89,11 @@ def _hot_node(cfg: AppConfig) -> str:
 class _Launch:
     """``cmc launch`` as a child process, and what its status file says."""
 
-    def __init__(self, conf: Path, log: Path) -> None:
+    def __init__(self, conf: Path, log: Path, env: dict[str, str]) -> None:
         self.log = open(log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, "-m", "scripts.cli", "launch", str(conf),
-                                      "--quiet"], stdout=subprocess.PIPE, stderr=self.log)
+                                      "--quiet"], stdout=subprocess.PIPE, stderr=self.log,
+                                     env=env)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode(errors="replace").strip()
         if not line.startswith("READY"):
@@ -138,13 +145,28 @@ def run_drill(kills: int = 5, seed: int = 1, out_dir: str | None = None,
     ctx: zmq.Context[Any] = zmq.Context()
     ref = cfg.venues[0].ref.replace("{sock}", sock_dir)
     kill_ns: list[int] = []
-    launch = _Launch(conf, out / "launch.log")
+    # the first kill lands between the legs of a combo: the node kills itself right after the
+    # first leg's frame left (the test/drill hook of ``actors.runtime.venue_shell.KillHook``),
+    # at a seeded combo, once (the restarted node, same environment, runs on)
+    between = out / "kill-between-legs"
+    env = {**os.environ, "CMC_TEST_KILL_AT": "after_first_send",
+           "CMC_TEST_KILL_SKIP": str(rng.randint(0, 2)), "CMC_TEST_KILL_ONCE": str(between)}
+    launch = _Launch(conf, out / "launch.log", env)
     try:
         def orders() -> int:
             return len(ref_request(ctx, ref, {"t": "sim.truth"})["truth"]["orders"])
 
-        say(f"{kills} kills of node {node!r}")
-        for k in range(kills):
+        def restarted(pid: int) -> bool:
+            st = launch.status()["nodes"][node]
+            return st.get("pid") not in (pid, None, 0) and st.get("state") == "running"
+
+        say(f"{kills} kills of node {node!r}, the first between the legs of a combo")
+        pid = launch.node_pid(node)
+        _wait(between.exists, 90, "the node never reached the kill between two legs")
+        kill_ns.append(between.stat().st_mtime_ns)  # written just before its SIGKILL
+        say(f"kill 1/{kills}: pid {pid}, after a first leg left")
+        _wait(lambda: restarted(pid), 60, f"node {node} was not restarted")
+        for k in range(1, kills):
             # each kill lands while the node trades: after its (re)start sent a new order, at a
             # random instant of the next seconds (mid-combo as often as not)
             seen = orders()
@@ -154,9 +176,7 @@ def run_drill(kills: int = 5, seed: int = 1, out_dir: str | None = None,
             os.kill(pid, signal.SIGKILL)
             kill_ns.append(clock.now_ns())
             say(f"kill {k + 1}/{kills}: pid {pid}")
-            _wait(lambda p=pid: launch.status()["nodes"][node]["pid"] not in (p, None, 0)
-                  and launch.status()["nodes"][node].get("state") == "running", 60,
-                  f"node {node} was not restarted")
+            _wait(lambda p=pid: restarted(p), 60, f"node {node} was not restarted")
         sleep_s(3.0)  # let the last restart trade
     finally:
         code = launch.stop()
@@ -206,18 +226,26 @@ def judge(cfg: AppConfig, run: Path, kill_ns: list[int], meta: dict[str, Any]) -
         worst = max(worst, abs(net))
         timeline.append((f["ts"], net))
     limit_lots = pair.max_spread_position * max(pair.max_clip_lots_a, pair.max_clip_lots_b)
+    # after each kill: how long until the venue's net exposure was back within the residual
+    # once everything the killed process had sent had traded (0 when nothing it sent traded
+    # after the kill and it was flat then; None when it never came back)
+    # The kill times are our clock, the record's the venue's (a few ms apart here); a restarted
+    # node sends nothing for far longer than CLOCKS_MARGIN_NS, so an order within it of the
+    # kill was the killed process's.
+    orders_ts = [(o["ts"], o["cl"]) for o in truth["orders"] if o["account"] in accounts]
     flat_after: list[float | None] = []
     for k in kill_ns:
-        level = 0.0
-        for ts, n in timeline:
-            if ts <= k:
-                level = n
-        if abs(level) <= tol:
+        before = {cl for ts, cl in orders_ts if ts <= k + CLOCKS_MARGIN_NS}
+        late = [f["ts"] for f in venue_fills if f["cl"] in before
+                and f["ts"] > k - CLOCKS_MARGIN_NS]
+        level = next((n for ts, n in reversed(timeline) if ts <= k), 0.0)
+        if not late and abs(level) <= tol:
             flat_after.append(0.0)
             continue
-        back = next((ts for ts, n in timeline if ts > k and abs(n) <= tol), None)
+        since = max([k, *late])
+        back = next((ts for ts, n in timeline if ts >= since and abs(n) <= tol), None)
         flat_after.append(None if back is None else round((back - k) / 1e6, 1))
-    report = {**meta, "orders": len(cls), "fills": len(venue_fills),
+    report = {**meta, "kill_ns": list(kill_ns), "orders": len(cls), "fills": len(venue_fills),
               "duplicate_client_ids": dup, "fills_equal": engine == venue,
               "engine_only_fills": sorted(engine - venue)[:5],
               "venue_only_fills": sorted(venue - engine)[:5],

@@ -14,6 +14,7 @@ import itertools
 from typing import Any
 
 import msgspec
+import pytest
 
 from tests.sim.test_sim_harness import cfg_with
 from tests.support.engine_sim import MS, T0, SimEngine, check_invariants
@@ -313,3 +314,22 @@ def test_session_break_refuses_opens_and_denies_increasing_orders() -> None:
     assert during == []
     assert eng.truth()["counts"]["fault_session_break"] == 1
     assert venue_orders(eng, "shfe")[-1]["ts"] > t1  # trading resumed after the break
+
+
+@pytest.mark.parametrize("gc_side", ["B", "S"])
+def test_nobodys_positions_on_both_legs_are_flattened_leg_by_leg(gc_side: str) -> None:
+    # a previous run left 10 au (10,000 g) and 3 GC (9,331 g) at the venues, the same way or
+    # against each other. Hedging the whole exposure with au alone (as risk once did) would
+    # leave an au/GC spread nobody owns: each leg must end flat at the venue, not just the net
+    leftover = [("shfe", NewOrder("old.1", "au2606", "B", 40_000, 10, "IOC", 0)),
+                ("comex", NewOrder("old.2", "GCZ6", gc_side, 30_000 if gc_side == "B" else 20_000,
+                                   3, "IOC", 0))]
+    eng = SimEngine(cfg_risk(unhedged_limit_ms=1000), leftover=leftover)
+    eng.run_to(4_000)
+    assert positions_over_time(eng, "shfe")[0] == 10
+    assert positions_over_time(eng, "comex")[0] == (3 if gc_side == "B" else -3)
+    pos = eng.truth()["positions"]
+    assert pos["shfe-acct"]["au2606"] == 0 and pos["comex-acct"]["GCZ6"] == 0
+    pairs = [d for d in eng.decisions if d.actor == "risk" and d.what == "flatten_pair"]
+    assert len(pairs) == 1
+    assert eng.cores["risk"].snapshot()["state"] != "HALTED"

@@ -33,12 +33,14 @@ def _report(cl: str, tid: str, sym: str, side: str, qty: int) -> ExecReport:
 
 
 def _run(tmp: Path, fills: list[dict[str, Any]], reported: list[ExecReport],
-         orders: list[str]) -> Path:
+         orders: list[tuple[str, int]]) -> Path:
+    """A run directory with the venue's record (orders as (cl, ts)) and the engine's
+    journal of ``reported`` fills."""
     run = tmp / "run"
     run.mkdir()
     accounts = {f["cl"]: f["account"] for f in fills}
-    truth = {"orders": [{"cl": c, "account": accounts.get(c, "shfe-acct")} for c in orders],
-             "fills": fills}
+    truth = {"orders": [{"cl": c, "ts": ts, "account": accounts.get(c, "shfe-acct")}
+                        for c, ts in orders], "fills": fills}
     (run / "truth.json").write_text(json.dumps(truth))
     w = JournalWriter.open(run / "journal.cmcj", run_id="r", cfg_hash="c")
     w.append_batch(T0, "risk", [("@group", "risk", r) for r in reported])
@@ -50,18 +52,19 @@ def test_a_hedged_combo_whose_fills_the_engine_saw_passes(tmp_path: Path) -> Non
     fills = [_fill("1.1.0.0", "t1", "au2606", "S", 28, T0 + MS),
              _fill("1.1.1.0", "t2", "GCZ6", "B", 9, T0 + 2 * MS)]
     reps = [_report(f["cl"], f["tid"], f["sym"], f["side"], f["qty"]) for f in fills]
-    r = judge(CFG, _run(tmp_path, fills, reps, ["1.1.0.0", "1.1.1.0"]), [T0 + MS + 1], {})
+    sent = [("1.1.0.0", T0), ("1.1.1.0", T0)]  # both legs left before the kill
+    r = judge(CFG, _run(tmp_path, fills, reps, sent), [T0 + MS + 1], {})
     assert r["ok"], r["failures"]
     assert r["fills_equal"] and r["max_leg_lots"] == 28
-    assert r["time_to_flat_ms"] == [1.0]  # naked from the kill until the hedge's fill
+    assert r["time_to_flat_ms"] == [1.0]  # the hedge in flight at the kill filled 1 ms later
 
 
 def test_each_oracle_fails_on_what_it_guards(tmp_path: Path) -> None:
     fills = [_fill("1.1.0.0", "t1", "au2606", "S", 28, T0 + MS),
              _fill("1.2.0.0", "t3", "au2606", "S", 28, T0 + 3 * MS)]  # never hedged, 56 lots
     reps = [_report("1.1.0.0", "t1", "au2606", "S", 28)]  # the engine never saw t3
-    r = judge(CFG, _run(tmp_path, fills, reps, ["1.1.0.0", "1.2.0.0", "1.2.0.0"]),
-              [T0 + 2 * MS], {})
+    sent = [("1.1.0.0", T0), ("1.2.0.0", T0 + 2 * MS + 1), ("1.2.0.0", T0 + 2 * MS + 2)]
+    r = judge(CFG, _run(tmp_path, fills, reps, sent), [T0 + 2 * MS], {})
     assert not r["ok"]
     assert r["duplicate_client_ids"] == ["1.2.0.0"]
     assert not r["fills_equal"] and r["venue_only_fills"] == [("1.2.0.0", "t3")]

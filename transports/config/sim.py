@@ -34,6 +34,7 @@ FaultKind = Literal[
     "oe_disconnect",
     "session_break",
     "oe_garble",
+    "oe_throttle",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -73,7 +74,10 @@ class FaultsConfig(Section):
     (the venue's session is in a break for ``session_break_ms``: status ``break``, new orders
     rejected ``session_closed``). Per oe message leaving the venue ``oe_garble`` (still
     MessagePack, but a frame the protocol's decoder must refuse: its tag or a field's type
-    broken; what it said is lost to the client, the venue's record is unchanged).
+    broken; what it said is lost to the client, the venue's record is unchanged). Per new
+    order ``oe_throttle`` (the venue's rate limit, protocol v2: ``reject`` code ``throttled``
+    with ``retry_ms = oe_throttle_retry_ms``; a new order of that account arriving before the
+    announced back-off ends is rejected ``throttled`` again and counted ``throttle_violations``).
     """
 
     md_drop: Rate = 0.0
@@ -109,6 +113,8 @@ class FaultsConfig(Section):
     session_break: Rate = 0.0
     session_break_ms: PosInt = 2000
     oe_garble: Rate = 0.0
+    oe_throttle: Rate = 0.0
+    oe_throttle_retry_ms: PosInt = 200
     schedule: list[FaultWindow] = []
 
 

@@ -176,12 +176,14 @@ class Ack(_V, tag="ack"):
 
 
 class Reject(_V, tag="reject"):
-    """Definitive: the order never traded."""
+    """Definitive: the order never traded. With code ``throttled`` (protocol v2) ``retry_ms``
+    is the venue's rate-limit back-off (0: none given)."""
 
     cl: str
     code: str
     reason: str
     ts: int
+    retry_ms: int = 0
 
 
 class Fill(_V, tag="fill"):
@@ -208,12 +210,14 @@ class Done(_V, tag="done"):
 
 
 class CancelReject(_V, tag="cancel_reject"):
-    """A cancel could not be applied."""
+    """A cancel could not be applied. With code ``throttled`` (protocol v2) ``retry_ms`` is the
+    venue's rate-limit back-off (0: none given)."""
 
     cl: str
     code: str
     reason: str
     ts: int
+    retry_ms: int = 0
 
 
 class FillRecord(msgspec.Struct, frozen=True):

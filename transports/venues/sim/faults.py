@@ -66,6 +66,14 @@ oe_garble           oe message leaving the     sent as a frame the protocol refu
                     venue (any reply)          MessagePack): its ``t`` dropped, or its first
                                                field given a list for a value; the client
                                                loses what it said (``kind`` in the event)
+oe_throttle         valid new order            the venue's rate limit (protocol v2):
+                                               ``reject`` code ``throttled`` with
+                                               ``retry_ms = oe_throttle_retry_ms`` (the event
+                                               has ``cl``, ``account``, ``retry_ms``); a new
+                                               order of that account arriving before the
+                                               announced back-off ends is rejected the same
+                                               way, counted ``throttle_violations`` in the
+                                               truth's counts (not a fault hit)
 =================== ========================== ===============================================
 
 ``oe_reuse_cl`` (bool, default True): a closed client order id is accepted again (counted
@@ -252,6 +260,14 @@ class FaultInjector:
     def reject_order(self, ts: int = 0, cl: str = "") -> bool:
         """True: reject this otherwise valid order (code ``sim_fault``)."""
         return self._hit("oe_reject", self.cfg.oe_reject, ts, cl=cl)
+
+    def throttle(self, ts: int, cl: str, account: str) -> int:
+        """The back-off (ms) to announce when this otherwise valid order is throttled, else 0."""
+        retry_ms = self.cfg.oe_throttle_retry_ms
+        if not self._hit("oe_throttle", self.cfg.oe_throttle, ts, cl=cl, account=account,
+                         retry_ms=retry_ms):
+            return 0
+        return retry_ms
 
     def partial_cap(self, qty: int, available: int, ts: int = 0, cl: str = "") -> int | None:
         """A cap below what this order could take now (1..n-1), or None (no fault)."""

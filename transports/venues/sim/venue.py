@@ -93,6 +93,8 @@ class SimVenue:
         self.session: dict[str, str] = {}  # sym -> open, break, auction, closed, halt
         self._oid = 0
         self._tid = 0
+        #: account -> when the back-off the venue announced in its last ``throttled`` ends
+        self.throttled_until: dict[str, int] = {}
 
     # --- reference data and market data ---------------------------------------------------------
 
@@ -210,9 +212,11 @@ class SimVenue:
         else:
             out.append((account, Error(code="unsupported", msg=type(req).__name__)))
 
-    def _reject(self, account: str, cl: str, code: str, reason: str, ts: int) -> None:
+    def _reject(self, account: str, cl: str, code: str, reason: str, ts: int,
+                retry_ms: int = 0) -> None:
         self.truth.count("rejects")
-        self.oe_out.append((account, Reject(cl=cl, code=code, reason=reason, ts=ts)))
+        rep = Reject(cl=cl, code=code, reason=reason, ts=ts, retry_ms=retry_ms)
+        self.oe_out.append((account, rep))
 
     def _check(self, m: NewOrder) -> tuple[str, str] | None:
         c = self.contracts.get(m.sym)
@@ -266,12 +270,17 @@ class SimVenue:
             self.truth.orders[-1]["fault"] = "oe_swallow_order"
             return
         bad = self._check(m)
+        retry_ms = 0
+        if bad is None:
+            retry_ms = self._throttled(account, m.cl, ts)
+            if retry_ms:
+                bad = ("throttled", "order rate limit exceeded")
         if bad is None and f.reject_order(ts, m.cl):
             bad = ("sim_fault", "rejected by the simulator's oe_reject switch")
         if bad is not None:
             o = Order("", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts, state="rejected")
             self.orders[key] = o
-            self._reject(account, m.cl, bad[0], bad[1], ts)
+            self._reject(account, m.cl, bad[0], bad[1], ts, retry_ms)
             return
         self._oid += 1
         o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts)
@@ -292,6 +301,22 @@ class SimVenue:
         if o.tif != "GTC" and o.cum > 0 and f.late_fill(ts, m.cl):
             self._delay_last_fill(o)
         self.publish(m.sym, ts)
+
+    def _throttled(self, account: str, cl: str, ts: int) -> int:
+        """The back-off (ms) to announce if this new order is throttled, else 0: inside a
+        back-off already announced to ``account`` (the client broke it: counted
+        ``throttle_violations``, the rest of that back-off announced again), or by the
+        ``oe_throttle`` switch (a fault hit; the order's truth record says so)."""
+        until = self.throttled_until.get(account, 0)
+        if ts < until:
+            self.truth.count("throttle_violations")
+            self.truth.orders[-1]["fault"] = "throttle_violation"
+            return max(1, -(-(until - ts) // 1_000_000))
+        retry_ms = self.faults.throttle(ts, cl, account)
+        if retry_ms:
+            self.throttled_until[account] = ts + retry_ms * 1_000_000
+            self.truth.orders[-1]["fault"] = "oe_throttle"
+        return retry_ms
 
     def _delay_last_fill(self, o: Order) -> None:
         """Fault ``oe_late_fill`` (IOC/FOK): its last fill report goes out after its done."""
