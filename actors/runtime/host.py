@@ -45,7 +45,7 @@ from actors.runtime.supervised_host import HostSupervision, Rebuilder
 from transports.clock import Clock
 from transports.errors import CodecError
 from transports.wire.codec import MAX_FRAME_BYTES, batch_codec, encode
-from transports.wire.messages import ClockJump, JournalBatch, Reconnect
+from transports.wire.messages import BookUpdate, ClockJump, JournalBatch, Reconnect
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
@@ -205,6 +205,9 @@ class Host(pykka.ThreadingActor):
         self._push: dict[str, zmq.Socket[bytes]] = {}
         self._group_out: dict[str, list[tuple[str, Any]]] = {}
         self._node_out: dict[str, list[tuple[str, Any]]] = {}
+        #: (dest, venue, sym) -> (out list, index) of this cycle's BookUpdate (``_forward``)
+        self._conflate: dict[tuple[str, str, str], tuple[list[tuple[str, Any]], int]] = {}
+        self._tombstones = False
         self._pending_sends: dict[str, Shell] = {}
         #: the group's routing, timers and journaling (``actors.runtime.dispatch``)
         self.dispatch = Dispatcher(self.shells, _HostSink(self), journal=self.journal or JOURNAL,
@@ -411,12 +414,30 @@ class Host(pykka.ThreadingActor):
             self.counters["unroutable"] += 1
             return
         node = self.dir.group_node[group]
-        if node == self.dir.node:
-            self._group_out.setdefault(group, []).append((dest, msg))
-        else:
-            self._node_out.setdefault(node, []).append((dest, msg))
+        out = (self._group_out.setdefault(group, []) if node == self.dir.node
+               else self._node_out.setdefault(node, []))
+        if type(msg) is BookUpdate:
+            # market data conflates for a consumer outside the group (risk's marks, another
+            # node): a BookUpdate is the whole top of its book, so within one cycle only the
+            # latest per destination and symbol is sent; orders and reports never conflate
+            # (the older one's slot is emptied and the latest goes last, so what the consumer
+            # reads keeps the order things happened in)
+            key = (dest, msg.venue, msg.sym)
+            at = self._conflate.get(key)
+            if at is not None and at[0] is out:
+                out[at[1]] = None  # type: ignore[call-overload]
+                self._tombstones = True
+                self.counters["conflated"] += 1
+            self._conflate[key] = (out, len(out))
+        out.append((dest, msg))
 
     def _flush(self, now: int) -> None:
+        self._conflate.clear()
+        if self._tombstones:  # slots of conflated BookUpdates (``_forward``)
+            self._tombstones = False
+            for outs in (self._group_out, self._node_out):
+                for k, items in outs.items():
+                    outs[k] = [it for it in items if it is not None]
         jb = self.dispatch.journaled
         if jb:
             self.dispatch.journaled = []

@@ -16,7 +16,16 @@ from actors.runtime.link_auth import LinkKeys
 from actors.runtime.shell import Shell
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
-from transports.wire.messages import Halt, JournalBatch, SetTimer, Start, Stop, Timer
+from transports.wire.messages import (
+    BookUpdate,
+    ExecReport,
+    Halt,
+    JournalBatch,
+    SetTimer,
+    Start,
+    Stop,
+    Timer,
+)
 
 
 class Relay(Core):
@@ -151,3 +160,58 @@ def _free_port() -> int:
     s.close(linger=0)
     c.term()
     return port
+
+
+class Burst(Core):
+    """On a ``Halt``, sends a burst to ``peer`` in one cycle: ten BookUpdates of one symbol,
+    a fill report in the middle, two of another symbol."""
+
+    def __init__(self, name: str, peer: str) -> None:
+        super().__init__(name)
+        self.peer = peer
+
+    def on_halt(self, c: Halt, now_ns: int) -> Out:
+        def upd(sym: str, px: int) -> BookUpdate:
+            return BookUpdate("v", sym, True, px, px, px, [px], [1], [px + 1], [1])
+
+        out: Out = [(self.peer, upd("A", 100 + i)) for i in range(5)]
+        out.append((self.peer, ExecReport("v", "1.1.0.0", 1, 0, 0, "A", "B", "fill", "FILLED",
+                                          100, 1, 1, 0, 0.0, "t1", "", 0, 0)))
+        out += [(self.peer, upd("A", 105 + i)) for i in range(5)]
+        out += [(self.peer, upd("B", 200 + i)) for i in range(2)]
+        return out
+
+
+class Collect(Core):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.got: list[tuple[str, str, int]] = []
+
+    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
+        self.got.append(("book", u.sym, u.bid_px[0]))
+        return []
+
+    def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
+        self.got.append(("fill", r.sym, r.px_ticks))
+        return []
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"got": list(self.got)}
+
+
+def test_market_data_to_another_group_conflates_per_cycle_orders_and_reports_never(
+        ctx: Any) -> None:
+    """A slow consumer outside the group (risk's marks) gets the latest top of book per
+    symbol of each dispatch cycle; every report still arrives, in order."""
+    d = Directory("n", {"src": "g1", "dst": "g2"}, {"g1": "n", "g2": "n"},
+                  {"n": "inproc://unused"})
+    g1 = _start("g1", [Shell(Burst("src", "dst"))], d, ctx)
+    g2 = _start("g2", [Shell(Collect("dst"))], d, ctx)
+    for r in (g1, g2):
+        r.tell(Begin())
+    g1.tell(GroupBatch([("src", Halt("go"))]))
+    eventually(lambda: len(g2.proxy().query("dst").get(timeout=1)["got"]) >= 3)
+    got = g2.proxy().query("dst").get(timeout=1)["got"]
+    # the fill first (it came before A's later updates), then A's latest, then B's latest
+    assert got == [("fill", "A", 100), ("book", "A", 109), ("book", "B", 201)]
+    assert g1.proxy().host_counters().get(timeout=1)["conflated"] == 9 + 1
