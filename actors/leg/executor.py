@@ -6,56 +6,9 @@ RiskSupervisor, the venue's order-entry reports (``Ack``, ``Reject``, ``Fill``, 
 ``QueryReq`` to ``@oe``, ``ExecReport`` to every name in ``report_to``, ``SetTimer`` to
 ``@timer`` and alarm ``Decision``\\s to the journal.
 
-The core owns one object per concern and its ``on_<message>`` handlers delegate to them:
-``book`` (``actors.leg.book``: order records, their indexes, positions, counters; closed orders
-retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports``
-(``actors.leg.reports``: venue reports, queries, inferred rejects, alarms), ``pretrade``
-(``actors.leg.pretrade``: limits, market view, rate buckets, denial counts), ``link``
-(``actors.leg.link``) and ``reconciler`` (``actors.leg.reconciler``). Money rules:
-
-- the client order id is ``f"{epoch}.{combo_id}.{leg}.{attempt}"`` and an id is used at most once,
-  ever (a repeated ``LegOrder`` is denied ``duplicate_cl``, denied ids stay reserved);
-- no ack, fill or done within ``request_timeout_ms`` makes the outcome *unknown* (a flag): the
-  order is queried with backoff, never resent; ``unknown`` answers keep the flag, they are not a
-  rejection; while any order is unknown only position-reducing orders pass (``venue_uncertain``);
-  "not found" answers past ``unknown_bound_ms`` that agree make an inferred reject; an outcome
-  still unknown after ``unknown_halt_ms`` sends ``Halt("unresolved_unknown:<cl>")`` to risk (both
-  0 = off in the constructor; the node passes ``VenueConfig``'s, 3000 and 15000 by default);
-- fills are deduped by trade id (one ExecReport ``fill`` per trade, ever), applied even when late,
-  beyond the order quantity or after an illegal transition (alarmed), and drive the positions;
-- with ``oe_link=True`` (the node sets it) the leg pings its venue on ``@oe`` every
-  ``ping_interval_ms`` (from ``on_start``); no pong for ``oe_timeout_ms`` is a disconnect (open
-  orders flagged unknown, new orders denied ``disconnected``);
-- an order-entry frame that does not decode (``BadFrame``, the shell logged it) is never
-  silent: alarm ``bad_frame``, counter ``bad_frames``, and the venue is *uncertain* (only
-  position-reducing orders pass, ``venue_uncertain``; the strategies hear ``uncertain``): the
-  frame may have been an ack, a fill or a done of any working order, so every open order is
-  flagged unknown and queried (never resent). The venue proves itself again -- the flag
-  clears -- with the next pong (an answer to a ping sent after the bad frame; without
-  ``oe_link``, the next report that decodes) or a finished reconciliation; the gate then
-  stays shut until every order flagged unknown has been answered. ``bad_frame_limit`` bad
-  frames within ``bad_frame_window_ms`` also send ``Reduce("bad_frames:<venue>: ...")`` to
-  risk (REDUCING until resumed; again at most once per window);
-- when the node's intent WAL fails (``IntentFailed`` from ``@wal``: the shell could not make
-  these orders' intents durable and did not send them) the orders are rejected locally
-  (``rejected``, reason ``intent_wal_failed``: they never left), the first failure alarms
-  ``intent_wal_failed`` and sends ``Reduce("intent_wal_failed:<venue>: ...")`` to risk; from
-  then on only position-reducing orders pass (the rest are denied ``intent_wal_failed``) and
-  each goes without a durable intent, journaled ``Decision("non_durable")`` (why:
-  ``actors.runtime.venue_shell``);
-- it reconciles with the venue at start -- with ``oe_link`` or when a node supervises it
-  (``reconcile_at_start``) --, after a rebuild (``restarted``) and when pongs resume after a
-  disconnect; new orders are denied ``reconciling`` until it is done. A core built with neither
-  (tests driving it directly) does not. A rebuilt executor refuses a ``LegOrder`` for an order
-  it holds from an earlier epoch (``prior``) as a duplicate.
-
-- a ``reject`` or ``cancel_reject`` with code ``throttled`` (the venue's rate limit, protocol v2)
-  starts a back-off of at least its ``retry_ms`` plus a jitter derived from the client id
-  (``throttle_jitter_ms``: deterministic, so replay is exact; it spreads the retries of several
-  accounts hit at once). Meanwhile no new order goes to the venue (denied ``throttled``; the
-  strategies hear ``throttled`` and open nothing there) and cancels are held; when it ends
-  the held cancels go first, then new orders may go. A throttled ``reject`` is definitive (the
-  order never traded); a throttled ``cancel_reject`` is retried when the back-off ends.
+The core owns one object per concern and its ``on_<message>`` handlers delegate to them
+(``book``, ``reports``, ``pretrade``, ``link``, ``reconciler``, ``throttle``, ``frames``,
+``wal``, ``entry``); what each does and the money rules they keep are in ``actors.leg``.
 
 Timers are ``LegTimer`` keys; a per-order timer carries its client order id in ``arg``. The
 strategies (``gate_to``) hear ``VenueGate`` when ``venue_gate`` changes: every handler that can
@@ -64,18 +17,18 @@ change it ends with ``_gated``.
 
 from __future__ import annotations
 
-import collections
-import json
-import zlib
 from typing import Any
 
 from actors.core import Core, Out
 from actors.leg.book import OrderBook
+from actors.leg.entry import OrderEntry
+from actors.leg.faults import BadFrames, WalFailure, oe_lost
 from actors.leg.link import OeLink
-from actors.leg.orders import LegTimer, LiveOrder, St
-from actors.leg.pretrade import MarketView, PreTrade, pretrade_reason, reduces
+from actors.leg.orders import LegTimer, LiveOrder
+from actors.leg.pretrade import MarketView, PreTrade
 from actors.leg.reconciler import Reconciler
 from actors.leg.reports import Reports
+from actors.leg.throttle import THROTTLE_JITTER_SHARE, Throttle, throttle_jitter_ms
 from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
@@ -83,17 +36,13 @@ from transports.wire.messages import (
     BookUpdate,
     CancelLeg,
     ClockJump,
-    Decision,
-    ExecReport,
     FeedHealth,
     InFlight,
     IntentFailed,
     LegOrder,
-    Reduce,
     RiskView,
     SessionStatus,
     SetParams,
-    SetTimer,
     Timer,
     TradingState,
     VenueGate,
@@ -103,7 +52,6 @@ from transports.wire.venue_msgs import (
     CancelReject,
     Done,
     Fill,
-    NewOrder,
     OpenOrders,
     OrderStatus,
     Pong,
@@ -113,22 +61,11 @@ from transports.wire.venue_msgs import (
 )
 
 _NS = 1_000_000
-#: the jitter added to a venue's ``retry_ms`` is below this share of it
-THROTTLE_JITTER_SHARE = 0.2
-
-
-def throttle_jitter_ms(cl: str, retry_ms: int) -> int:
-    """The deterministic jitter (ms, ``0 <= j < 20%`` of ``retry_ms``) added to a ``throttled``
-    back-off: a CRC of the client id, not ``hash`` (salted per process) nor ``random`` (global
-    state), so a replay waits exactly as the run did."""
-    span = int(retry_ms * THROTTLE_JITTER_SHARE)
-    return zlib.crc32(cl.encode()) % span if span > 0 else 0
 
 
 class LegExecutorCore(Core):
-    """Pure order management for one venue account: it owns its order records (``book``), the
-    handling of its venue's reports (``reports``), its pre-trade state (``pretrade``), its
-    order-entry link (``link``) and its reconciliation with the venue (``reconciler``)."""
+    """Pure order management for one venue account: the ``on_<message>`` handlers, delegating
+    to the objects it owns (see the module)."""
 
     def __init__(
         self, name: str, venue: str, account: str, contracts: dict[str, ContractConfig],
@@ -164,21 +101,12 @@ class LegExecutorCore(Core):
         #: that would deny its leg) and the last state they heard
         self.gate_to = gate_to
         self._gate_sent = ""
-        #: when the latest undecodable frame came, while the venue has not proved itself since
-        #: (0: it has); the venue is uncertain meanwhile (``on_bad_frame``)
-        self.suspect_ns = 0
-        self.bad_frame_limit = bad_frame_limit
-        self.bad_frame_window_ns = bad_frame_window_ms * _NS
-        self._bad_ns: collections.deque[int] = collections.deque()  #: recent bad frames
-        self._bad_reduce_ns = 0  #: when the last ``Reduce`` for bad frames went to risk
-        #: the intent WAL's error once an intent failed ('' = never): only reducing orders
-        #: pass, without a durable intent (``on_intent_failed``)
-        self.wal_failed = ""
-        #: when the venue's ``throttled`` back-off ends (0: not throttled): new orders are
-        #: denied ``throttled`` until the ``THROTTLE`` timer clears it
-        self.throttled_until_ns = 0
-        #: client ids whose cancel waits for the back-off's end (sent first then)
-        self.held_cancels: list[str] = []
+        self.throttle = Throttle(self.book, self.reports)
+        self.frames = BadFrames(self.book, self.reports, venue, topology.risk, bad_frame_limit,
+                                bad_frame_window_ms * _NS)
+        self.wal = WalFailure(self.book, self.reports, venue, topology.risk)
+        self.entry = OrderEntry(self.book, self.pretrade, self.reports, self.throttle,
+                                self.frames, self.wal, venue, contracts)
 
     # --- what other code reads (the helpers' state) -----------------------------------------------
 
@@ -231,6 +159,26 @@ class LegExecutorCore(Core):
         """reason -> denials (``pretrade.denied``)."""
         return self.pretrade.denied
 
+    @property
+    def suspect_ns(self) -> int:
+        """When the latest bad frame came, 0 once the venue proved itself (``frames``)."""
+        return self.frames.suspect_ns
+
+    @property
+    def wal_failed(self) -> str:
+        """The intent WAL's error once an intent failed, '' if never (``wal.reason``)."""
+        return self.wal.reason
+
+    @property
+    def throttled_until_ns(self) -> int:
+        """When the ``throttled`` back-off ends, 0 if not throttled (``throttle.until_ns``)."""
+        return self.throttle.until_ns
+
+    @property
+    def held_cancels(self) -> list[str]:
+        """Client ids whose cancel waits for the back-off's end (``throttle.held``)."""
+        return self.throttle.held
+
     def _gated(self, out: Out, now_ns: int) -> Out:
         """``out``, plus a ``VenueGate`` to ``gate_to`` if ``venue_gate`` changed: the last step
         of every handler that can change it (reports, timers, the link, the reconciliation)."""
@@ -243,8 +191,8 @@ class LegExecutorCore(Core):
     @property
     def venue_gate(self) -> str:
         """"" when new orders may go; else why not (``uncertain`` lets only reducing ones)."""
-        return self.gate or ("uncertain" if self.book.unknown or self.suspect_ns else "") or (
-            "throttled" if self.throttled_until_ns else "")
+        return self.gate or ("uncertain" if self.book.unknown or self.frames.suspect_ns
+                             else "") or ("throttled" if self.throttle.until_ns else "")
 
     def cl_for(self, combo_id: int, leg: int, attempt: int) -> str:
         """Return the deterministic client order id."""
@@ -257,103 +205,14 @@ class LegExecutorCore(Core):
     # --- orders in -------------------------------------------------------------------------------
 
     def on_leg_order(self, o: LegOrder, now_ns: int) -> Out:
-        book = self.book
-        cl = f"{self.epoch}.{o.combo_id}.{o.leg}.{o.attempt}"  # ``cl_for``, inline
-        if self.prior:  # a rebuilt executor: an order it holds from an earlier epoch?
-            old = self.prior.get(f"{o.combo_id}.{o.leg}.{o.attempt}")
-            if old is not None:
-                cl = f"{old}.{o.combo_id}.{o.leg}.{o.attempt}"  # found below: a duplicate
-        if cl in book.orders or cl in book.retired:
-            # never send a cl twice; the existing order's record is left untouched
-            self.pretrade.deny("duplicate_cl")
-            dup = LiveOrder(cl, o.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif,
-                            combo_id=o.combo_id, leg=o.leg, attempt=o.attempt, purpose=o.purpose)
-            dup.deny("duplicate_cl")
-            return [
-                *self.reports.emit(dup, "denied", now_ns, reason="duplicate_cl"),
-                self.reports.alarm("duplicate_cl", now_ns, cl=cl),
-            ]
-        # positional calls: this is the hot path (keyword calls cost more than the work)
-        lo = LiveOrder(cl, o.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif, o.combo_id,
-                       o.leg, o.attempt, o.purpose, now_ns)
-        book.orders[cl] = lo
-        opened = book.open
-        pre = self.pretrade
-        positions = book.positions
-        throttled = "throttled" if self.throttled_until_ns else ""
-        reason = self.gate or throttled or pretrade_reason(
-            o, self.venue, self.contracts.get(o.sym), self.trading_state,
-            positions.get(o.sym, 0), book.working(o.sym, o.side) if opened else 0,
-            bool(book.unknown) or self.suspect_ns > 0, pre.bucket, now_ns, pre.market, positions,
-            opened.values())
-        non_durable: Out = []
-        if self.wal_failed and not reason:
-            # no durable intent is possible: only an order that reduces what we hold goes
-            if reduces(o.side, o.qty_lots, positions.get(o.sym, 0),
-                       book.working(o.sym, o.side) if opened else 0):
-                book.counters["non_durable"] = book.counters.get("non_durable", 0) + 1
-                non_durable = [(self.journal, Decision(self.name, "non_durable", json.dumps(
-                    {"cl": cl, "sym": o.sym, "side": o.side, "qty": o.qty_lots,
-                     "purpose": o.purpose, "wal": self.wal_failed[:200]}), now_ns))]
-            else:
-                reason = "intent_wal_failed"
-        if reason:
-            lo.deny(reason)
-            pre.deny(reason)
-            return self.reports.emit(lo, "denied", now_ns, reason=reason)
-        lo.submit(now_ns)
-        # ``book.sync(lo)`` for a just-submitted order: open, outcome known (a new cl was never
-        # in ``unknown``; the discard keeps that true whatever happened before)
-        opened[cl] = lo
-        book.unknown.discard(cl)
-        book.counters["sent"] += 1
-        new = NewOrder(
-            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns
-        )
-        # the "sent" report goes first so the journal holds the intent before the order leaves
-        # (``reports.emit(lo, "sent", now_ns, reason=o.purpose)``, inline)
-        rep = ExecReport(self.venue, cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
-                         lo.side,  # type: ignore[arg-type]
-                         "sent", lo.state._value_, lo.px_ticks, lo.qty_lots, lo.cum_lots,
-                         max(0, lo.qty_lots - lo.cum_lots),  # ``leaves_lots`` of an open order
-                         0.0, "", o.purpose, now_ns, now_ns)
-        reports = self.reports
-        timer = ("@timer", SetTimer(LegTimer.ACK, now_ns + reports.timeout_ns, cl))
-        to = reports.report_to
-        if non_durable:
-            return [*non_durable, *((d, rep) for d in to), ("@oe", new), timer]
-        if len(to) == 2:
-            return [(to[0], rep), (to[1], rep), ("@oe", new), timer]
-        return [*((d, rep) for d in to), ("@oe", new), timer]
-
-    def _cancel(self, lo: LiveOrder, now_ns: int) -> Out:
-        if not lo.is_open or lo.state is St.PENDING_CANCEL:
-            return []
-        if self.throttled_until_ns:
-            # the venue asked us to wait: the cancel goes first when the back-off ends
-            if lo.cl not in self.held_cancels:
-                self.held_cancels.append(lo.cl)
-            return []
-        retry_ns = self.pretrade.cancel_delay(now_ns)
-        if retry_ns:
-            # over the venue's cancel rate: not sent now, retried on a timer (never dropped)
-            return [("@timer", SetTimer(LegTimer.CANCEL_RETRY, now_ns + retry_ns, lo.cl))]
-        return self.reports.cancel(lo, now_ns)
+        return self.entry.new(o, self.epoch, self.prior, self.gate, self.trading_state, now_ns)
 
     def on_cancel_leg(self, m: CancelLeg, now_ns: int) -> Out:
-        lo = self.book.find(m.cl)
-        if lo is None or m.venue != self.venue:
-            self.book.counters["unknown_reports"] += 1
-            return [self.reports.alarm("cancel_unknown_cl", now_ns, cl=m.cl)]
-        return self._cancel(lo, now_ns)
+        return self.entry.cancel_leg(m, now_ns)
 
     def on_trading_state(self, m: TradingState, now_ns: int) -> Out:
         self.trading_state = m.state
-        out: Out = []
-        if m.state == "HALTED":
-            for lo in list(self.book.open.values()):
-                out += self._cancel(lo, now_ns)
-        return out
+        return self.entry.cancel_all(now_ns) if m.state == "HALTED" else []
 
     # --- what the pre-trade checks learn (``pretrade``) ------------------------------------------
 
@@ -381,16 +240,20 @@ class LegExecutorCore(Core):
         if key == LegTimer.PING:
             if now_ns >= self.book.next_retire_ns:
                 self.book.retire(now_ns)  # off the order path: the ping timer, once a minute
-            return self._ping(now_ns)
+            out = self.link.ping(now_ns)
+            if self.link.lost(now_ns):
+                self.gate = "disconnected"
+                out += oe_lost(self.book, self.reports, now_ns - self.link.last_pong_ns, now_ns)
+            return out
         if key == LegTimer.RECONCILE:
             return self.reconciler.ask(self, now_ns)
         if key == LegTimer.THROTTLE:
-            return self._throttle_ends(now_ns)
+            return self.entry.throttle_ends(now_ns)
         lo = self.book.orders.get(cl)
         if lo is None:
             return []
         if key == LegTimer.CANCEL_RETRY:
-            return self._cancel(lo, now_ns)
+            return self.entry.cancel(lo, now_ns)
         return self.reports.on_order_timer(key, lo, now_ns)
 
     # --- the link and the reconciliation ---------------------------------------------------------
@@ -419,18 +282,6 @@ class LegExecutorCore(Core):
         self.gate = "reconciling"  # shut until ``on_start``'s reconciliation is done
         return self
 
-    def _ping(self, now_ns: int) -> Out:
-        out = self.link.ping(now_ns)
-        if self.link.lost(now_ns):
-            book = self.book
-            self.gate = "disconnected"
-            book.counters["oe_disconnects"] += 1
-            out.append(self.reports.alarm("oe_disconnected", now_ns, open=len(book.open),
-                                          since_pong_ms=(now_ns - self.link.last_pong_ns) // _NS))
-            for lo in list(book.open.values()):
-                out += self.reports.flag_unknown(lo, "oe_disconnect", now_ns)
-        return out
-
     def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
         """The node was frozen for ``m.gap_ns``: whatever the venue did meanwhile is unknown
         here, so reconcile (gate shut until done, as after a reconnect). The pongs missed were
@@ -443,9 +294,13 @@ class LegExecutorCore(Core):
 
     def on_pong(self, m: Pong, now_ns: int) -> Out:
         if not self.link.pong(now_ns):
-            # an answer to a ping sent after a bad frame: the venue's frames decode again
-            return self._proved(now_ns) if self.suspect_ns else []
-        self.suspect_ns = 0  # the reconciliation below re-learns everything
+            if not self.frames.suspect_ns:
+                return []
+            # an answer to a ping sent after a bad frame: the venue's frames decode again, it is
+            # no longer uncertain on that account (orders flagged unknown keep the gate shut)
+            self.frames.suspect_ns = 0
+            return self._gated([], now_ns)
+        self.frames.suspect_ns = 0  # the reconciliation below re-learns everything
         return self._gated([self.reports.alarm("oe_reconnected", now_ns),
                             *self.reconciler.begin(self, now_ns, start=False)], now_ns)
 
@@ -461,137 +316,50 @@ class LegExecutorCore(Core):
     def on_positions(self, m: Positions, now_ns: int) -> Out:
         return self._gated(self.reconciler.on_positions(self, m, now_ns), now_ns)
 
-    # --- the intent WAL failed (``actors.runtime.venue_shell``) -----------------------------------
+    # --- faults: the intent WAL failed (``actors.runtime.venue_shell``), undecodable frames -----
 
     def on_intent_failed(self, m: IntentFailed, now_ns: int) -> Out:
-        """These orders' intents could not be made durable and the shell did not send them:
-        each is rejected here (``intent_wal_failed``; it never traded). The first failure
-        alarms and asks risk to reduce; only reducing orders pass from then on."""
-        book = self.book
-        out: Out = []
-        first = not self.wal_failed
-        self.wal_failed = m.reason or "intent WAL failed"
-        for cl in m.cls:
-            lo = book.orders.get(cl)
-            if lo is None or lo.state is not St.SUBMITTED:
-                continue  # not an order of ours still waiting for its first answer
-            book.counters["intent_failed"] = book.counters.get("intent_failed", 0) + 1
-            out.append(("@timer", SetTimer(LegTimer.ACK, 0, cl)))
-            out += self.reports.reject_local(lo, "intent_wal_failed", now_ns)
-        if first:
-            why = f"intent_wal_failed:{self.venue}: {self.wal_failed}"[:300]
-            out += [(self.topology.risk, Reduce(why)),
-                    self.reports.alarm("intent_wal_failed", now_ns, orders=list(m.cls),
-                                       reason=self.wal_failed[:200])]
-        return self._gated(out, now_ns)
-
-    # --- frames that do not decode ---------------------------------------------------------------
+        """These orders' intents could not be made durable: rejected here (``wal``)."""
+        return self._gated(self.wal.on_intent_failed(m, now_ns), now_ns)
 
     def on_bad_frame(self, b: BadFrame, now_ns: int) -> Out:
-        """An order-entry frame that did not decode: alarmed, the venue uncertain, every open
-        order flagged unknown and queried; repeats ask risk for REDUCING (see the module)."""
-        book = self.book
-        book.counters["bad_frames"] = book.counters.get("bad_frames", 0) + 1
-        self.suspect_ns = now_ns
-        out: Out = [self.reports.alarm("bad_frame", now_ns, key=b.key, reason=b.reason[:200],
-                                       open=len(book.open))]
-        for lo in list(book.open.values()):
-            if not lo.unknown:  # it may have been this order's ack, fill or done
-                out += self.reports.flag_unknown(lo, "bad_frame", now_ns)
-        recent = self._bad_ns
-        recent.append(now_ns)
-        while now_ns - recent[0] > self.bad_frame_window_ns:
-            recent.popleft()
-        if len(recent) >= self.bad_frame_limit and (
-                not self._bad_reduce_ns
-                or now_ns - self._bad_reduce_ns >= self.bad_frame_window_ns):
-            self._bad_reduce_ns = now_ns
-            ms = self.bad_frame_window_ns // _NS
-            why = f"bad_frames:{self.venue}: {len(recent)} undecodable frames in {ms} ms"
-            out += [(self.topology.risk, Reduce(why)),
-                    self.reports.alarm("bad_frames_reduce", now_ns, count=len(recent),
-                                       window_ms=ms)]
-        return self._gated(out, now_ns)
-
-    def _proved(self, now_ns: int) -> Out:
-        """The venue's frames decode again since the last bad frame: the venue is no longer
-        uncertain on that account (orders flagged unknown keep the gate until answered)."""
-        self.suspect_ns = 0
-        return self._gated([], now_ns)
+        """An order-entry frame that did not decode: the venue uncertain (``frames``)."""
+        return self._gated(self.frames.on_bad_frame(b, now_ns), now_ns)
 
     # --- venue reports (``reports``), then the gate ----------------------------------------------
 
+    def _decoded(self) -> None:
+        if self.frames.suspect_ns and not self.oe_link:
+            self.frames.suspect_ns = 0  # no pings: a report that decodes is the proof
+
     def on_ack(self, m: Ack, now_ns: int) -> Out:
-        if self.suspect_ns and not self.oe_link:
-            self.suspect_ns = 0  # no pings: a report that decodes is the proof
+        self._decoded()
         return self._gated(self.reports.on_ack(m, now_ns), now_ns)
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
-        if self.suspect_ns and not self.oe_link:
-            self.suspect_ns = 0  # no pings: a report that decodes is the proof
+        self._decoded()
         return self._gated(self.reports.on_fill(m, now_ns), now_ns)
 
     def on_done(self, m: Done, now_ns: int) -> Out:
-        if self.suspect_ns and not self.oe_link:
-            self.suspect_ns = 0  # no pings: a report that decodes is the proof
+        self._decoded()
         return self._gated(self.reports.on_done(m, now_ns), now_ns)
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
-        if self.suspect_ns and not self.oe_link:
-            self.suspect_ns = 0  # no pings: a report that decodes is the proof
+        self._decoded()
         out = self.reports.on_reject(m, now_ns)  # definitive, throttled or not
         if m.code == "throttled":
-            out += self._throttle(m.cl, m.retry_ms, now_ns)
+            out += self.throttle.start(m.cl, m.retry_ms, now_ns)
         return self._gated(out, now_ns)
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
-        if self.suspect_ns and not self.oe_link:
-            self.suspect_ns = 0  # no pings: a report that decodes is the proof
-        if m.code != "throttled":
-            return self._gated(self.reports.on_cancel_reject(m, now_ns), now_ns)
-        # the venue did not look at the cancel: no query, the cancel is retried after the
-        # back-off (``_cancel`` holds it while throttled)
-        out = self.reports.on_cancel_reject(m, now_ns, query=False)
-        out += self._throttle(m.cl, m.retry_ms, now_ns)
-        lo = self.book.find(m.cl)
-        if lo is not None:
-            out += self._cancel(lo, now_ns)
+        self._decoded()
+        out = (self.entry.cancel_throttled(m, now_ns) if m.code == "throttled"
+               else self.reports.on_cancel_reject(m, now_ns))
         return self._gated(out, now_ns)
-
-    # --- the venue's rate limit (``throttled``) ------------------------------------------------
-
-    def _throttle(self, cl: str, retry_ms: int, now_ns: int) -> Out:
-        """Start (or lengthen) the back-off a ``throttled`` answer about ``cl`` asks for: at
-        least ``retry_ms`` plus ``throttle_jitter_ms``. A venue that gives no ``retry_ms`` gets
-        the order timeout's worth (we must wait some time; it said how long nowhere)."""
-        wait_ms = retry_ms if retry_ms > 0 else self.reports.timeout_ns // _NS
-        until = now_ns + (wait_ms + throttle_jitter_ms(cl, wait_ms)) * _NS
-        book = self.book
-        book.counters["throttled"] = book.counters.get("throttled", 0) + 1
-        out: Out = [self.reports.alarm("throttled", now_ns, cl=cl, retry_ms=retry_ms,
-                                       until_ms=(until - now_ns) // _NS)]
-        if until > self.throttled_until_ns:
-            self.throttled_until_ns = until
-            out.append(("@timer", SetTimer(LegTimer.THROTTLE, until, "")))
-        return out
-
-    def _throttle_ends(self, now_ns: int) -> Out:
-        """The back-off is over: the held cancels go first, then new orders may go again."""
-        if not self.throttled_until_ns or now_ns < self.throttled_until_ns:
-            return []  # lengthened since this timer was set: its own timer comes later
-        self.throttled_until_ns = 0
-        held, self.held_cancels = self.held_cancels, []
-        out: Out = []
-        for cl in held:
-            lo = self.book.find(cl)
-            if lo is not None:
-                out += self._cancel(lo, now_ns)
-        return out
 
     def on_order_status(self, m: OrderStatus, now_ns: int) -> Out:
         # a status that shows an unacked order working acks it through ``on_ack`` (gated there)
-        if self.suspect_ns and not self.oe_link:
-            self.suspect_ns = 0  # no pings: a report that decodes is the proof
+        self._decoded()
         return self._gated(self.reports.on_order_status(m, now_ns, self.on_ack), now_ns)
 
     # --- views -----------------------------------------------------------------------------------
@@ -630,4 +398,5 @@ class LegExecutorCore(Core):
         }
 
 
-__all__ = ["LegExecutorCore"]
+# ``throttle_jitter_ms`` lived here; tests and callers still import it from this module
+__all__ = ["THROTTLE_JITTER_SHARE", "LegExecutorCore", "throttle_jitter_ms"]

@@ -218,7 +218,8 @@ class Reconciler:
         if self.wait:
             return []
         ex.gate = "" if ex.link.up else "disconnected"
-        ex.suspect_ns = 0  # the venue answered every question: a bad frame's doubt is settled
+        # the venue answered every question: a bad frame's doubt is settled
+        ex.frames.suspect_ns = 0
         self.done, self.done_ns = True, now_ns
         rec = {"start": self.start, "at_ns": now_ns, "cancelled": list(self.cancelled),
                "recovered": list(self.recovered), "mismatch": dict(self.mismatch),

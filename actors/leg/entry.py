@@ -1,0 +1,168 @@
+"""The LegExecutor's order-entry path: a ``LegOrder`` checked and sent as a ``NewOrder``, and
+cancels (held while throttled, delayed over the venue's cancel rate, never dropped).
+
+Money rules (the rest are ``actors.leg.executor``'s): the client order id is used at most once,
+ever (a repeated ``LegOrder`` is denied ``duplicate_cl``, denied ids stay reserved); the "sent"
+report goes before the ``NewOrder`` so the journal holds the intent before the order leaves;
+after the intent WAL failed only reducing orders go, each journaled ``Decision("non_durable")``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from actors.core import Out
+from actors.leg.book import OrderBook
+from actors.leg.faults import BadFrames, WalFailure
+from actors.leg.orders import LegTimer, LiveOrder, St
+from actors.leg.pretrade import PreTrade, pretrade_reason, reduces
+from actors.leg.reports import Reports
+from actors.leg.throttle import Throttle
+from transports.config.engine import ContractConfig
+from transports.wire.messages import CancelLeg, Decision, ExecReport, LegOrder, SetTimer
+from transports.wire.venue_msgs import CancelReject, NewOrder
+
+
+class OrderEntry:
+    """New orders and cancels for one venue account. It uses the executor's helpers it is
+    given (the same objects the executor owns); what only the executor knows (its gate, the
+    trading state, the client id) comes with each call."""
+
+    def __init__(self, book: OrderBook, pretrade: PreTrade, reports: Reports,
+                 throttle: Throttle, frames: BadFrames, wal: WalFailure, venue: str,
+                 contracts: dict[str, ContractConfig]) -> None:
+        self.book = book
+        self.pretrade = pretrade
+        self.reports = reports
+        self.throttle = throttle
+        self.frames = frames
+        self.wal = wal
+        self.venue = venue
+        self.contracts = contracts  #: keyed by sym on this venue (the executor's dict)
+
+    def new(self, o: LegOrder, epoch: int, prior: dict[str, int], gate: str,
+            trading_state: str, now_ns: int) -> Out:
+        """Check ``o`` and send it, or deny it with a report. ``epoch``, ``prior`` and ``gate``
+        (empty if open) are the executor's (``LegExecutorCore``)."""
+        cl = f"{epoch}.{o.combo_id}.{o.leg}.{o.attempt}"  # ``cl_for``, inline
+        if prior:  # a rebuilt executor: an order it holds from an earlier epoch?
+            old = prior.get(f"{o.combo_id}.{o.leg}.{o.attempt}")
+            if old is not None:
+                cl = f"{old}.{o.combo_id}.{o.leg}.{o.attempt}"  # found below: a duplicate
+        book = self.book
+        if cl in book.orders or cl in book.retired:
+            # never send a cl twice; the existing order's record is left untouched
+            self.pretrade.deny("duplicate_cl")
+            dup = LiveOrder(cl, o.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif,
+                            combo_id=o.combo_id, leg=o.leg, attempt=o.attempt, purpose=o.purpose)
+            dup.deny("duplicate_cl")
+            return [
+                *self.reports.emit(dup, "denied", now_ns, reason="duplicate_cl"),
+                self.reports.alarm("duplicate_cl", now_ns, cl=cl),
+            ]
+        # positional calls: this is the hot path (keyword calls cost more than the work)
+        lo = LiveOrder(cl, o.venue, o.sym, o.side, o.px_ticks, o.qty_lots, o.tif, o.combo_id,
+                       o.leg, o.attempt, o.purpose, now_ns)
+        book.orders[cl] = lo
+        opened = book.open
+        pre = self.pretrade
+        positions = book.positions
+        throttled = "throttled" if self.throttle.until_ns else ""
+        reason = gate or throttled or pretrade_reason(
+            o, self.venue, self.contracts.get(o.sym), trading_state,
+            positions.get(o.sym, 0), book.working(o.sym, o.side) if opened else 0,
+            bool(book.unknown) or self.frames.suspect_ns > 0, pre.bucket, now_ns, pre.market,
+            positions, opened.values())
+        non_durable: Out = []
+        wal_failed = self.wal.reason
+        if wal_failed and not reason:
+            # no durable intent is possible: only an order that reduces what we hold goes
+            if reduces(o.side, o.qty_lots, positions.get(o.sym, 0),
+                       book.working(o.sym, o.side) if opened else 0):
+                book.counters["non_durable"] = book.counters.get("non_durable", 0) + 1
+                reports = self.reports
+                non_durable = [(reports.journal, Decision(reports.name, "non_durable", json.dumps(
+                    {"cl": cl, "sym": o.sym, "side": o.side, "qty": o.qty_lots,
+                     "purpose": o.purpose, "wal": wal_failed[:200]}), now_ns))]
+            else:
+                reason = "intent_wal_failed"
+        if reason:
+            lo.deny(reason)
+            pre.deny(reason)
+            return self.reports.emit(lo, "denied", now_ns, reason=reason)
+        lo.submit(now_ns)
+        # ``book.sync(lo)`` for a just-submitted order: open, outcome known (a new cl was never
+        # in ``unknown``; the discard keeps that true whatever happened before)
+        opened[cl] = lo
+        book.unknown.discard(cl)
+        book.counters["sent"] += 1
+        new = NewOrder(
+            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns
+        )
+        # the "sent" report goes first so the journal holds the intent before the order leaves
+        # (``reports.emit(lo, "sent", now_ns, reason=o.purpose)``, inline)
+        rep = ExecReport(self.venue, cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
+                         lo.side,  # type: ignore[arg-type]
+                         "sent", lo.state._value_, lo.px_ticks, lo.qty_lots, lo.cum_lots,
+                         max(0, lo.qty_lots - lo.cum_lots),  # ``leaves_lots`` of an open order
+                         0.0, "", o.purpose, now_ns, now_ns)
+        reports = self.reports
+        timer = ("@timer", SetTimer(LegTimer.ACK, now_ns + reports.timeout_ns, cl))
+        to = reports.report_to
+        if non_durable:
+            return [*non_durable, *((d, rep) for d in to), ("@oe", new), timer]
+        if len(to) == 2:
+            return [(to[0], rep), (to[1], rep), ("@oe", new), timer]
+        return [*((d, rep) for d in to), ("@oe", new), timer]
+
+    def cancel(self, lo: LiveOrder, now_ns: int) -> Out:
+        """Cancel ``lo`` if it is open and not being cancelled: now, or on a timer over the
+        venue's cancel rate, or when the throttled back-off ends."""
+        if not lo.is_open or lo.state is St.PENDING_CANCEL:
+            return []
+        if self.throttle.hold(lo.cl):
+            # the venue asked us to wait: the cancel goes first when the back-off ends
+            return []
+        retry_ns = self.pretrade.cancel_delay(now_ns)
+        if retry_ns:
+            # over the venue's cancel rate: not sent now, retried on a timer (never dropped)
+            return [("@timer", SetTimer(LegTimer.CANCEL_RETRY, now_ns + retry_ns, lo.cl))]
+        return self.reports.cancel(lo, now_ns)
+
+    def cancel_leg(self, m: CancelLeg, now_ns: int) -> Out:
+        """Cancel the order ``m`` names, or alarm if it is not one of ours."""
+        lo = self.book.find(m.cl)
+        if lo is None or m.venue != self.venue:
+            self.book.counters["unknown_reports"] += 1
+            return [self.reports.alarm("cancel_unknown_cl", now_ns, cl=m.cl)]
+        return self.cancel(lo, now_ns)
+
+    def cancel_all(self, now_ns: int) -> Out:
+        """Cancel every open order (trading HALTED)."""
+        out: Out = []
+        for lo in list(self.book.open.values()):
+            out += self.cancel(lo, now_ns)
+        return out
+
+    def cancel_throttled(self, m: CancelReject, now_ns: int) -> Out:
+        """A ``throttled`` cancel reject: the venue did not look at the cancel, so no query;
+        the back-off starts and the cancel is retried after it (``cancel`` holds it)."""
+        out = self.reports.on_cancel_reject(m, now_ns, query=False)
+        out += self.throttle.start(m.cl, m.retry_ms, now_ns)
+        lo = self.book.find(m.cl)
+        if lo is not None:
+            out += self.cancel(lo, now_ns)
+        return out
+
+    def throttle_ends(self, now_ns: int) -> Out:
+        """The back-off is over (``Throttle.end``): the held cancels go first, then new orders
+        may go again."""
+        out: Out = []
+        for cl in self.throttle.end(now_ns):
+            lo = self.book.find(cl)
+            if lo is not None:
+                out += self.cancel(lo, now_ns)
+        return out
+
+
+__all__ = ["OrderEntry"]
