@@ -463,12 +463,7 @@ class Host(pykka.ThreadingActor):
             for node, items2 in out2.items():
                 sock = self._push.get(node)
                 if sock is None:
-                    auth = link_auth.require(self.ctx, f"the link to node {node}")
-                    sock = self.ctx.socket(zmq.PUSH)
-                    auth.client(sock)  # CURVE: the peer's PULL admits only the launch key
-                    sock.setsockopt(zmq.LINGER, 1000)
-                    sock.setsockopt(zmq.SNDHWM, 0)
-                    sock.connect(self.dir.node_address[node])
+                    sock = link_auth.push_to(self.ctx, node, self.dir.node_address[node])
                     self._push[node] = sock
                 sock.send(encode(items2))
 

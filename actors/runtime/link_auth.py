@@ -198,6 +198,19 @@ def require(ctx: zmq.Context[Any], what: str) -> LinkAuth:
     return la
 
 
+def push_to(ctx: zmq.Context[Any], node: str, address: str) -> zmq.Socket[bytes]:
+    """A PUSH socket to ``node``'s inbound PULL at ``address``: a CURVE client of the launch's
+    key (the peer admits nothing else), unbounded send queue (orders and reports are never
+    dropped), a second of linger so a stop still delivers what was queued."""
+    auth = require(ctx, f"the link to node {node}")
+    sock = ctx.socket(zmq.PUSH)
+    auth.client(sock)
+    sock.setsockopt(zmq.LINGER, 1000)
+    sock.setsockopt(zmq.SNDHWM, 0)
+    sock.connect(address)
+    return sock
+
+
 def detach(ctx: zmq.Context[Any]) -> None:
     """Stop the ZAP handler of ``ctx`` (call before ``ctx.destroy``)."""
     with _lock:

@@ -406,12 +406,7 @@ class Node:
         with self._send_lock:
             sock = self._send_socks.get(node)
             if sock is None:
-                auth = link_auth.require(self.ctx, f"the link to node {node}")
-                sock = self.ctx.socket(zmq.PUSH)
-                auth.client(sock)  # CURVE: the peer's PULL admits only the launch key
-                sock.setsockopt(zmq.LINGER, 1000)
-                sock.setsockopt(zmq.SNDHWM, 0)
-                sock.connect(self.directory.node_address[node])
+                sock = link_auth.push_to(self.ctx, node, self.directory.node_address[node])
                 self._send_socks[node] = sock
             sock.send(encode([(actor, msg)]))
 

@@ -12,7 +12,6 @@ socket answered nothing, and the engine keeps trading.
 from __future__ import annotations
 
 import json
-import selectors
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import zmq.auth
 
 from actors.runtime.link_auth import LINK_KEY_FILE
 from scripts.admin.client import request
+from tests.scripts.test_launch import _launch
 from tests.scripts.test_launch_helpers import TWO_NODES, sim_truth, write_conf
 from tests.support.helpers import eventually
 from transports.config.engine import load_config
@@ -65,18 +65,6 @@ print(json.dumps({"ctl_replies": replies}), flush=True)
 """
 
 
-def _launch(conf: Path, log: Path) -> tuple[subprocess.Popen[bytes], Path]:
-    proc = subprocess.Popen([sys.executable, "-m", "scripts.cli", "launch", str(conf), "--quiet"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=log.open("wb"),
-                            stdin=subprocess.DEVNULL)
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    assert sel.select(60), f"launcher not ready; see {log}"
-    line = proc.stdout.readline().decode().strip()
-    sel.close()
-    assert line.startswith("READY "), f"launcher said {line!r}; see {log}: {log.read_text()}"
-    return proc, Path(line.split(" ", 1)[1])
 
 
 def _fills(ctx: zmq.Context[Any], sock: str) -> int:
