@@ -47,26 +47,6 @@ def demo(duration_s: float | None, seed: int | None, as_json: bool, out_dir: str
 
 
 @main.group()
-def gateway() -> None:
-    """Venue gateway processes."""
-
-
-@gateway.command("sim")
-@click.option("--sock", "sock_dir", required=True, help="Directory for ipc sockets ({sock}).")
-@click.option("--conf", default=None, help="Config TOML (default: the embedded demo).")
-@click.option("--truth-out", default=None, help="Write the ground-truth JSON here at exit.")
-@click.option("--duration", "duration_s", type=float, default=None, help="Stop after S seconds.")
-@click.option("--seed", type=int, default=None, help="Override sim.seed.")
-@click.option("--faults", default=None, help="Fault preset name or TOML path.")
-def gateway_sim(sock_dir: str, conf: str | None, truth_out: str | None,
-                duration_s: float | None, seed: int | None, faults: str | None) -> None:
-    """Run the simulated venues behind the venue gateway protocol."""
-    from transports.venues.sim.gateway import main as sim_main
-
-    sys.exit(sim_main(conf, sock_dir, truth_out, duration_s, seed, faults=faults))
-
-
-@main.group()
 def bench() -> None:
     """Benchmarks (numbers, not pass/fail)."""
 
@@ -124,7 +104,7 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
 #: The command groups, one module each (``scripts/<group>/cmd*.py``), registered in this order.
 COMMAND_MODULES = ("scripts.launch.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
                    "scripts.replay.cmd", "scripts.audit.cmd", "scripts.report.cmd",
-                   "scripts.drill.cmd")
+                   "scripts.drill.cmd", "scripts.gateway.cmd")
 
 
 def _register_plugins() -> None:

@@ -23,6 +23,7 @@ from transports.config.base import (
     Section,
     check_finite,
 )
+from transports.config.gateways import CcxtVenueConfig, FakeConfig, PaperVenueConfig
 from transports.config.ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
 from transports.config.sim import SimConfig
 from transports.errors import ConfigError
@@ -67,6 +68,15 @@ class VenueConfig(Section):
     #: many within ``bad_frame_window_ms`` also asks risk for REDUCING (``Reduce``)
     bad_frame_limit: PosInt = 3
     bad_frame_window_ms: PosInt = 10_000
+    #: the gateway that serves this venue: a ccxt exchange account, paper fills on another
+    #: venue's data, or (neither) the built-in simulator
+    ccxt: CcxtVenueConfig | None = None
+    paper: PaperVenueConfig | None = None
+
+    @property
+    def gateway(self) -> str:
+        """``ccxt``, ``paper`` or ``sim``."""
+        return "ccxt" if self.ccxt is not None else "paper" if self.paper is not None else "sim"
 
 
 class ContractConfig(Section):
@@ -189,6 +199,7 @@ class AppConfig(Section):
     supervision: SupervisionConfig = SupervisionConfig()
     admin: AdminConfig = AdminConfig()
     metrics: MetricsConfig = MetricsConfig()
+    fakes: list[FakeConfig] = []
 
 
 def _validate(cfg: AppConfig) -> AppConfig:
@@ -211,6 +222,18 @@ def _validate(cfg: AppConfig) -> AppConfig:
                 raise ConfigError(f"$.pairs[{i}].{fld}: unknown contract {getattr(p, fld)!r}")
         if p.z_exit >= p.z_entry and p.z_entry > 0:
             raise ConfigError(f"$.pairs[{i}].z_exit: {p.z_exit} must be below z_entry {p.z_entry}")
+    fakes = {f.exchange for f in cfg.fakes}
+    for i, v in enumerate(cfg.venues):
+        if v.ccxt is not None and v.paper is not None:
+            raise ConfigError(f"$.venues[{i}]: a venue has one gateway, not both ccxt and paper")
+        if v.ccxt is not None and v.ccxt.fake and v.ccxt.fake not in fakes:
+            raise ConfigError(f"$.venues[{i}].ccxt.fake: no [[fakes]] entry for {v.ccxt.fake!r}")
+        if v.paper is not None and v.paper.md_from not in venues:
+            raise ConfigError(f"$.venues[{i}].paper.md_from: unknown venue {v.paper.md_from!r}")
+    for i, f in enumerate(cfg.fakes):
+        for j, m in enumerate(f.markets):
+            if m.venue not in venues:
+                raise ConfigError(f"$.fakes[{i}].markets[{j}].venue: unknown venue {m.venue!r}")
     if cfg.placement is not None:
         nodes = {n.name for n in cfg.placement.nodes}
         seen: set[str] = set()

@@ -36,8 +36,8 @@ def encode(msg: Any) -> bytes:
 ID_KEYS = frozenset({"cl", "oid", "tid"})
 #: Keys the protocol gives as integers that a gateway may send as exact decimal strings.
 INT_KEYS = frozenset({"min_qty", "max_qty"})
-#: Keys the protocol gives as decimal strings that a gateway may send as integers.
-DECIMAL_KEYS = frozenset({"lot", "tick"})
+#: Keys the protocol gives as decimal strings that a gateway may send as numbers.
+DECIMAL_KEYS = frozenset({"lot", "tick", "contract_value", "funding_rate", "rate"})
 #: Deepest nesting the lenient path walks (a hostile frame must not exhaust the stack).
 MAX_DEPTH = 32
 
@@ -46,7 +46,8 @@ def spec_normalize(obj: Any, depth: int = 0) -> Any:
     """Bring a decoded venue-protocol value to the types the wire structs declare, by the
     protocol's own rules (docs/venue-protocol.md, "Types"): a nil value is an absent key;
     ``cl``/``oid``/``tid`` are opaque ids carried as text (an integer becomes its decimal
-    digits); ``min_qty``/``max_qty`` may be exact decimal strings, ``lot``/``tick`` integers.
+    digits); ``min_qty``/``max_qty`` may be exact decimal strings, decimal keys (``lot``, ``tick``,
+    ``contract_value``, ``funding_rate``, ``rate``) numbers.
     Anything else is left for validation to judge."""
     if depth > MAX_DEPTH:
         raise CodecError(f"nesting deeper than {MAX_DEPTH}")
@@ -59,8 +60,8 @@ def spec_normalize(obj: Any, depth: int = 0) -> Any:
                 v = str(v)
             elif k in INT_KEYS and type(v) is str:
                 v = _exact_int(k, v)
-            elif k in DECIMAL_KEYS and type(v) is int:
-                v = str(v)
+            elif k in DECIMAL_KEYS and type(v) in (int, float):
+                v = repr(v) if type(v) is float else str(v)
             elif isinstance(v, (dict, list)):
                 v = spec_normalize(v, depth + 1)
             out[k] = v

@@ -1,4 +1,4 @@
-"""Venue gateway protocol, version 1: the wire types (see docs/venue-protocol.md).
+"""Venue gateway protocol, versions 1 and 2: the wire types (see docs/venue-protocol.md).
 
 Payloads are MessagePack maps whose key ``t`` names the type. Prices are integer ticks (``px``),
 quantities integer lots (``qty``), times integer ns since the Unix epoch in the venue's clock.
@@ -6,6 +6,10 @@ Unknown keys are ignored; a missing or mistyped required key makes the message i
 
 The same ``t`` value can mean different things on different sockets (``status`` is a session
 state on md and an order status on oe), so each socket direction has its own decoder union.
+
+Version 2 additions (``mark``, ``funding``, ``session``, ``balances``, the optional keys of
+``instruments``, ``new``, ``fill`` and ``positions``) default to "absent", and the engine's
+requests omit keys at their defaults, so a version 1 gateway sees version 1 frames.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  #: the highest version this engine speaks (it speaks 1 too)
 
 Level = tuple[int, int]
 Side = Literal["B", "S"]
@@ -29,8 +33,9 @@ class _V(msgspec.Struct, tag_field="t", frozen=True):
 # --- reference data (ref: ROUTER at the gateway, DEALER at the engine) -------------------------
 
 
-class Instrument(msgspec.Struct, frozen=True):
-    """One tradable symbol: tick size and lot multiplier as decimal strings."""
+class Instrument(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One tradable symbol: tick size and lot multiplier as decimal strings; the version 2 keys
+    (all optional) describe the contract as the venue lists it."""
 
     sym: str
     tick: str
@@ -39,6 +44,22 @@ class Instrument(msgspec.Struct, frozen=True):
     unit: str
     min_qty: int = 1
     max_qty: int = 1_000_000
+    # --- version 2 -------------------------------------------------------------------------
+    kind: str = ""  #: future, spot, perp, fx, index
+    base: str = ""  #: e.g. BTC
+    quote: str = ""  #: e.g. USDT
+    expiry: int = 0  #: ns, futures
+    offsets: bool = False  #: orders must say open or close (CTP)
+    close_today: bool = False  #: closing today's position is a distinct offset (SHFE, INE)
+    margin_rate: float = 0.0
+    maker_bps: float = 0.0
+    taker_bps: float = 0.0
+    fee_per_lot: float = 0.0
+    fee_ccy: str = ""
+    funding_interval_s: int = 0  #: perpetuals
+    contract_value: str = ""  #: decimal string: units of ``contract_ccy`` per contract
+    contract_ccy: str = ""
+    session: str = ""  #: a calendar name
 
 
 class InstrumentsReq(_V, tag="instruments"):
@@ -46,9 +67,10 @@ class InstrumentsReq(_V, tag="instruments"):
 
 
 class Instruments(_V, tag="instruments"):
-    """The instrument list."""
+    """The instrument list; ``v`` is the gateway's protocol version (absent: 1)."""
 
     list: builtins.list[Instrument]
+    v: int = 1
 
 
 class SnapshotReq(_V, tag="snapshot"):
@@ -105,6 +127,18 @@ class MdStatus(_V, tag="status"):
     state: Literal["open", "break", "auction", "closed", "halt"]
 
 
+class Mark(_V, tag="mark"):
+    """Version 2, perpetuals: the venue's mark and index prices (ticks) and the funding rate
+    (decimal string, per interval) exchanged at ``next_funding_ts``."""
+
+    sym: str
+    ts: int
+    mark_px: int
+    index_px: int = 0
+    funding_rate: str = "0"
+    next_funding_ts: int = 0
+
+
 class Heartbeat(_V, tag="hb"):
     """Sent on topic ``hb`` at a fixed interval: last sequence per symbol."""
 
@@ -115,8 +149,10 @@ class Heartbeat(_V, tag="hb"):
 # --- orders (oe: ROUTER at the gateway, DEALER with identity = account id at the engine) -------
 
 
-class NewOrder(_V, tag="new"):
-    """Place an order."""
+class NewOrder(_V, tag="new", omit_defaults=True):
+    """Place an order. Version 2: ``offset`` (open/close/close_today/close_yesterday, where the
+    instrument says ``offsets``), ``reduce_only`` (perps) and ``epoch`` (the sender's fencing
+    token; 0: none) — each omitted on the wire when at its default."""
 
     cl: str
     sym: str
@@ -125,13 +161,17 @@ class NewOrder(_V, tag="new"):
     qty: int
     tif: Tif
     ts: int
+    offset: Literal["", "open", "close", "close_today", "close_yesterday"] = ""
+    reduce_only: bool = False
+    epoch: int = 0
 
 
-class CancelReq(_V, tag="cancel"):
-    """Cancel the order with client id ``cl``."""
+class CancelReq(_V, tag="cancel", omit_defaults=True):
+    """Cancel the order with client id ``cl`` (``epoch``: version 2 fencing token, 0 = none)."""
 
     cl: str
     ts: int
+    epoch: int = 0
 
 
 class QueryReq(_V, tag="query"):
@@ -152,6 +192,10 @@ class TradesReq(_V, tag="trades"):
 
 class PositionsReq(_V, tag="positions"):
     """Ask for the account's positions."""
+
+
+class BalancesReq(_V, tag="balances"):
+    """Version 2: ask for the account's balances."""
 
 
 class Ping(_V, tag="ping"):
@@ -197,6 +241,7 @@ class Fill(_V, tag="fill"):
     ts: int
     liq: Literal["T", "M"] = "T"
     fee: float = 0.0
+    fee_ccy: str = ""  #: version 2: set when the fee is not in the instrument's currency
 
 
 class Done(_V, tag="done"):
@@ -259,11 +304,22 @@ class OpenOrderRecord(msgspec.Struct, frozen=True):
     tif: str = "GTC"
 
 
-class PositionRecord(msgspec.Struct, frozen=True):
-    """One position inside a ``positions`` reply (signed lots)."""
+class PositionRecord(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One position inside a ``positions`` reply: signed net lots ``qty`` where the venue nets,
+    or (version 2) two sides ``long``/``short`` (with today's part) where it keeps both."""
 
     sym: str
-    qty: int
+    qty: int = 0
+    long: int = 0
+    short: int = 0
+    long_today: int = 0
+    short_today: int = 0
+    avg_px: float = 0.0
+
+    @property
+    def net(self) -> int:
+        """Signed net lots, whichever form the venue sent."""
+        return self.long - self.short if (self.long or self.short) else self.qty
 
 
 class OpenOrders(_V, tag="open_orders"):
@@ -284,20 +340,60 @@ class Positions(_V, tag="positions"):
     list: builtins.list[PositionRecord]
 
 
+class BalanceRecord(msgspec.Struct, frozen=True):
+    """One currency inside a ``balances`` reply."""
+
+    ccy: str
+    total: float
+    available: float
+    margin_used: float = 0.0
+
+
+class Balances(_V, tag="balances"):
+    """Version 2: reply to ``balances``."""
+
+    list: builtins.list[BalanceRecord]
+
+
+class Funding(_V, tag="funding"):
+    """Version 2, on oe: a funding payment settled on the account's position in ``sym``;
+    ``paid`` in the settlement currency ``ccy`` (negative = paid out)."""
+
+    sym: str
+    ts: int
+    rate: str
+    paid: float
+    ccy: str = ""
+
+
+class Session(_V, tag="session"):
+    """Version 2, on oe: the gateway's own connection to its exchange went up or down."""
+
+    state: Literal["up", "down", "auth_failed"]
+    ts: int
+    reason: str = ""
+
+
 # --- decoder unions, one per socket direction ---------------------------------------------------
 
 RefRequest = InstrumentsReq | SnapshotReq
 RefReply = Instruments | Snapshot | Error
-MdMessage = Delta | Trade | MdStatus | Heartbeat
-OeRequest = NewOrder | CancelReq | QueryReq | OpenOrdersReq | TradesReq | PositionsReq | Ping
+MdMessage = Delta | Trade | MdStatus | Heartbeat | Mark
+OeRequest = (
+    NewOrder | CancelReq | QueryReq | OpenOrdersReq | TradesReq | PositionsReq | BalancesReq
+    | Ping
+)
 OeReply = (
     Ack | Reject | Fill | Done | CancelReject | OrderStatus | OpenOrders | Trades | Positions
-    | Pong | Error
+    | Pong | Error | Balances | Funding | Session
 )
 
 __all__ = [
     "PROTOCOL_VERSION",
     "Ack",
+    "BalanceRecord",
+    "Balances",
+    "BalancesReq",
     "CancelReject",
     "CancelReq",
     "Delta",
@@ -305,10 +401,12 @@ __all__ = [
     "Error",
     "Fill",
     "FillRecord",
+    "Funding",
     "Heartbeat",
     "Instrument",
     "Instruments",
     "InstrumentsReq",
+    "Mark",
     "MdMessage",
     "MdStatus",
     "NewOrder",
@@ -327,6 +425,7 @@ __all__ = [
     "RefReply",
     "RefRequest",
     "Reject",
+    "Session",
     "Snapshot",
     "SnapshotReq",
     "Trade",

@@ -75,9 +75,12 @@ class _Gateway:
         self.poller = zmq.Poller()
         self.shutdown = False
         self.core: SimCore | None = None
-        if "{sock}" in "".join(v.md + v.ref + v.oe for v in cfg.venues):
+        # venues served by another gateway (ccxt, paper) are simulated (their prices back the
+        # local fakes) but not bound here
+        served = [v for v in cfg.venues if v.gateway == "sim"]
+        if "{sock}" in "".join(v.md + v.ref + v.oe for v in served):
             os.makedirs(sock_dir, exist_ok=True)
-        for v in cfg.venues:
+        for v in served:
             md = self._sock(ctx, zmq.XPUB, address(v.md, sock_dir))
             self.md[v.name] = md
             self.route[md] = (v.name, "md")
@@ -138,12 +141,18 @@ class _Gateway:
 
     def _flush(self, md: list[Any], oe: list[Any]) -> None:
         enc = self.enc
+        mds, oes = self.md, self.oe
         for venue, topic, msg in md:
-            self.md[venue].send_multipart([topic.encode(), enc.encode(msg)], zmq.NOBLOCK)
+            sock = mds.get(venue)
+            if sock is not None:  # None: a venue another gateway serves
+                sock.send_multipart([topic.encode(), enc.encode(msg)], zmq.NOBLOCK)
         for venue, account, msg in oe:
             ident = account.encode("utf-8", "surrogateescape")
+            out = oes.get(venue)
+            if out is None:
+                continue
             try:
-                self.oe[venue].send_multipart([ident, enc.encode(msg)], zmq.NOBLOCK)
+                out.send_multipart([ident, enc.encode(msg)], zmq.NOBLOCK)
             except zmq.ZMQError:  # peer gone or its queue full: a real venue loses it too
                 pass
 

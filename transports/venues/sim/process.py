@@ -157,8 +157,10 @@ class FairModel:
 
     A pair's ``leg_b`` is quoted around gold, its ``fx`` contract around the process's rate (or
     its inverse when the pair says ``fx_invert``) and its ``leg_a`` around
-    gold x rate x unit_factor + basis + dislocation. Contracts in no pair get no market maker
-    (their book stays empty).
+    gold x rate x unit_factor + basis + dislocation. A contract in no pair is quoted around
+    gold when its ``underlying`` is that of some pair's ``leg_b`` (another market of the same
+    asset, e.g. a perpetual beside the spot pair); any other gets no market maker (its book
+    stays empty).
     """
 
     def __init__(self, cfg: AppConfig) -> None:
@@ -168,6 +170,11 @@ class FairModel:
             if p.fx:
                 self._role.setdefault(p.fx, ("fx_inv" if p.fx_invert else "fx", 1.0))
             self._role[p.leg_a] = ("a" if p.fx else "a_nofx", p.unit_factor)
+        under = {f"{c.venue}:{c.sym}": c.underlying for c in cfg.contracts}
+        b_assets = {under.get(p.leg_b, "") for p in cfg.pairs} - {""}
+        for key, u in under.items():
+            if u in b_assets:
+                self._role.setdefault(key, ("b", 1.0))
 
     def quoted(self, key: str) -> bool:
         """True when ``venue:sym`` gets a market maker."""

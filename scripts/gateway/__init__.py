@@ -1,0 +1,1 @@
+"""``cmc gateway``: the venue gateway processes (simulator, ccxt, paper)."""
