@@ -1,8 +1,10 @@
-"""``cmc demo``: the simulator in its own process, the engine in this one, a summary at the end.
+"""``cmc demo``: the venue side in its own processes (the simulator, or local fakes of real
+exchanges behind ccxt gateways, or paper gateways: ``scripts.demo.venues``), the engine in this
+one, a summary at the end.
 
-Everything the summary says about the market and the venue comes from the simulator's own
-record (its ground-truth opportunity windows, the orders it received and the fills it made),
-never from the engine's view of itself.
+Everything the summary says about the market and the venue comes from the venues' own records
+(the ground-truth opportunity windows, the orders they received and the fills they made), never
+from the engine's view of itself.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from actors.runtime.instruments import check_instruments
 from actors.runtime.node import Node
 from scripts.demo.md_audit import decisions_on_unusable_book
 from scripts.demo.summary import build_summary, check_summary
-from scripts.launch.process import SimProcess, configure_logging, new_run_dir, new_sock_dir
+from scripts.demo.venues import VenueSide
+from scripts.launch.process import configure_logging, new_run_dir, new_sock_dir
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config
 from transports.errors import DemoFailed
@@ -57,12 +60,11 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
     # compile (or load) the Numba kernels before the market starts: on a fresh machine this
     # takes seconds, and the simulator's clock must not run while the engine cannot trade
     n_kernels = kernels.warm_up()
-    sim = SimProcess(conf, sock_dir, run_dir / "truth.json", run_dir / "sim.log", cfg.sim.seed,
-                     faults)
+    venues = VenueSide(cfg, conf, sock_dir, run_dir, clock, faults=faults)
     ctx: zmq.Context[Any] = zmq.Context()
     node: Node | None = None
     try:
-        sim.wait_ready()
+        venues.start()
         logger.info("instruments of {} checked against the venues",
                     check_instruments(cfg, ctx, sock_dir))
         logger.info("warmed {} kernels", n_kernels)
@@ -104,14 +106,11 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
     finally:
         if node is not None:
             node.stop()
-        code = sim.stop()
+        codes = venues.stop()
         ctx.destroy(linger=0)
-    # the simulator writes its whole record when it exits: windows still open at the end of
-    # the run are closed there, so this is the complete truth (a mid-run query is not)
-    truth_path = run_dir / "truth.json"
-    if not truth_path.exists():
-        raise DemoFailed(f"simulator wrote no truth file (exit {code}); see {run_dir}/sim.log")
-    truth = msgspec.json.decode(truth_path.read_bytes())
+    # each venue-side process writes its whole record when it exits: windows still open at the
+    # end of the run are closed there, so this is the complete truth (a mid-run query is not)
+    truth = venues.truth()
     summary = build_summary(cfg, elapsed, snaps, truth, latency,
                             str(node.journal_path) if node and node.journal_path else "",
                             (trade_start_ns, trade_end_ns))
@@ -123,7 +122,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         if audit["examples"]:
             summary["unusable_book_examples"] = audit["examples"]
     summary["run_dir"] = str(run_dir)
-    summary["sim_exit_code"] = code
+    summary["sim_exit_code"] = max(codes.values(), key=abs) if codes else 0
+    summary["venue_exit_codes"] = codes
     (run_dir / "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))
     return summary, check_summary(cfg, summary)
 
@@ -133,7 +133,7 @@ def print_human(summary: dict[str, Any]) -> None:
     s = summary
     lat = s["latency_us"].get("tick_to_order", {})
     lines = [
-        f"cmc demo — {s['duration_s']:.1f}s on simulated venues (run {s['run_dir']})",
+        f"cmc demo — {s['duration_s']:.1f}s (run {s['run_dir']})",
         f"  market data events  {s['md_events']}",
         f"  opportunities       {s['opportunities']} (simulator ground truth)",
         f"  combos              {s['combos']}  complete {s['combos_complete']}  "

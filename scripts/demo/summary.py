@@ -57,6 +57,15 @@ def merge_windows(windows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _leg_a(cfg: AppConfig) -> Any:
+    """The first pair's leg A contract (its underlying and unit name the exposure)."""
+    key = cfg.pairs[0].leg_a if cfg.pairs else ""
+    for c in cfg.contracts:
+        if f"{c.venue}:{c.sym}" == key:
+            return c
+    return cfg.contracts[0]
+
+
 def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, Any]],
                   truth: dict[str, Any], latency: dict[str, Any],
                   journal: str, trading_span_ns: tuple[int, int] | None = None) -> dict[str, Any]:
@@ -153,8 +162,9 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "avg_slippage_ticks": round(slip_sum / slip_qty, 4) if slip_qty else 0.0,
         "pnl": {"currency": home, "gross": round(gross, 2), "fees": round(fee_total, 2),
                 "net": round(gross - fee_total, 2), "fx_rate": fx_rate},
-        "final_exposure": {k: round(v, 3) for k, v in exposure.items()} or {"gold": 0.0},
-        "exposure_unit": "g",
+        "final_exposure": {k: round(v, 3) for k, v in exposure.items()}
+        or {_leg_a(cfg).underlying or "none": 0.0},
+        "exposure_unit": _leg_a(cfg).unit,
         "venue": {"orders": counts.get("orders", len(orders)),
                   "fills": counts.get("fills", len(fills)),
                   "duplicate_client_ids": counts.get("duplicate_client_ids", 0)},

@@ -76,37 +76,35 @@ def private_sock_dir(path: str, field: str = "$.launch.sock_dir") -> str:
     return path
 
 
-class SimProcess:
-    """The simulator gateway in its own process, as a user would run it."""
+class GatewayProcess:
+    """A venue-side process (a gateway, a fake exchange) run as a user would run it: a ``cmc``
+    subprocess that prints ``READY <detail>`` on stdout once it serves, and stops on SIGTERM."""
 
-    def __init__(self, conf: str | None, sock_dir: str, truth_out: Path, log_path: Path,
-                 seed: int | None = None, faults: str | None = None) -> None:
-        cmd = [sys.executable, "-m", "scripts.cli", "gateway", "sim", "--sock", sock_dir,
-               "--truth-out", str(truth_out)]
-        if seed is not None:
-            cmd += ["--seed", str(seed)]
-        if faults:
-            cmd += ["--faults", faults]
-        if conf:
-            cmd += ["--conf", conf]
+    def __init__(self, name: str, args: list[str], log_path: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        cmd = [sys.executable, "-m", "scripts.cli", *args]
         self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        full_env = None if env is None else {**os.environ, **env}
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log,
-                                     stdin=subprocess.DEVNULL)
-        self.truth_out = truth_out
+                                     stdin=subprocess.DEVNULL, env=full_env)
+        self.ready_detail = ""
 
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
-        """Block until the simulator prints READY (its sockets are bound)."""
+    def wait_ready(self, timeout_s: float = 30.0) -> str:
+        """Block until the process prints READY; return what follows it on that line."""
         assert self.proc.stdout is not None
         import selectors
 
         sel = selectors.DefaultSelector()
         sel.register(self.proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout_s):
-            raise DemoFailed(f"simulator not ready after {timeout_s:.0f}s")
+            raise DemoFailed(f"{self.name} not ready after {timeout_s:.0f}s; see {self._log.name}")
         line = self.proc.stdout.readline().decode(errors="replace").strip()
         if not line.startswith("READY"):
-            raise DemoFailed(f"simulator failed to start (said {line!r}, "
+            raise DemoFailed(f"{self.name} failed to start (said {line!r}, "
                              f"exit {self.proc.poll()}); see {self._log.name}")
+        self.ready_detail = line[len("READY"):].strip()
+        return self.ready_detail
 
     def stop(self, timeout_s: float = 10.0) -> int:
         """Ask it to stop (SIGTERM), wait, and return its exit code."""
@@ -119,6 +117,22 @@ class SimProcess:
                 self.proc.wait(timeout_s)
         self._log.close()
         return self.proc.returncode
+
+
+class SimProcess(GatewayProcess):
+    """The simulator gateway in its own process."""
+
+    def __init__(self, conf: str | None, sock_dir: str, truth_out: Path, log_path: Path,
+                 seed: int | None = None, faults: str | None = None) -> None:
+        args = ["gateway", "sim", "--sock", sock_dir, "--truth-out", str(truth_out)]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+        if faults:
+            args += ["--faults", faults]
+        if conf:
+            args += ["--conf", conf]
+        super().__init__("simulator", args, log_path)
+        self.truth_out = truth_out
 
 
 def ref_request(ctx: zmq.Context[Any], address: str, req: dict[str, Any],
