@@ -1,9 +1,12 @@
 """Feed actor: one market-data session with one venue gateway (its shell, with the sockets:
 ``actors.runtime.feed_shell``).
 
-In: gateway md frames (``delta``, ``status``, ``hb``) on a SUB socket, snapshot replies on the ref
-DEALER. Out: ``BookSnapshot`` / ``BookDelta`` / ``BookInvalid`` to each symbol's Book actor,
-``SessionStatus`` to the strategies, ``FeedHealth`` to the RiskSupervisor.
+In: gateway md frames (``delta``, ``status``, ``hb``, ``mark``) on a SUB socket, snapshot and
+instruments replies on the ref DEALER. Out: ``BookSnapshot`` / ``BookDelta`` / ``BookInvalid`` to
+each symbol's Book actor, ``SessionStatus`` to the strategies, ``FeedHealth`` to the
+RiskSupervisor; ``VenueInfo`` (the gateway's protocol version and instrument kinds) to the
+venue's LegExecutor and ``MarkUpdate`` to the strategies of a perpetual (``facts``:
+``actors.venue_facts``).
 
 Sequence integrity: per symbol, each delta must be the previous plus one. A duplicate or older
 delta is ignored and counted. A gap (seen on a delta or on a heartbeat's ``seqs``) makes the book
@@ -29,6 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.core import Core, Out
+from actors.venue_facts import VenueFacts
 from transports.wire.messages import (
     BadFrame,
     BookDelta,
@@ -45,6 +49,8 @@ from transports.wire.messages import (
 from transports.wire.venue_msgs import (
     Delta,
     Heartbeat,
+    Instruments,
+    Mark,
     MdStatus,
     Ping,
     Pong,
@@ -88,7 +94,9 @@ class FeedCore(Core):
     def __init__(self, name: str, venue: str, symbols: Iterable[str], books: dict[str, str],
                  status_to: list[str], health_to: list[str], snapshot_retry_ms: int = 1000,
                  stale_after_ms: int = 1500, backoff_ms: int = 200, backoff_max_ms: int = 5000,
-                 ping_interval_ms: int = 1000, seed: int = 0, book_stale_after_ms: int = 0) -> None:
+                 ping_interval_ms: int = 1000, seed: int = 0, book_stale_after_ms: int = 0,
+                 info_to: list[str] | None = None,
+                 mark_to: dict[str, list[str]] | None = None) -> None:
         super().__init__(name)
         self.book_stale_after_ns = book_stale_after_ms * 1_000_000
         self.stale_after_ns = stale_after_ms * 1_000_000
@@ -117,6 +125,10 @@ class FeedCore(Core):
         self.deltas = 0
         self.last_hb_ns = 0
         self.state = "CONNECTING"
+        #: the venue's protocol version, instrument kinds and marks (``info_to``: who needs
+        #: the version, which makes the feed ask the instruments; ``mark_to``: sym -> who
+        #: hears its marks)
+        self.facts = VenueFacts(venue, self.syms, info_to, mark_to, self.snapshot_retry_ns)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -124,6 +136,7 @@ class FeedCore(Core):
         out: Out = []
         self.started_ns = now_ns
         self.last_hb_ns = now_ns  # staleness counts from the start, not from the epoch
+        out += self.facts.ask(now_ns)  # first: the answer comes before the snapshots
         for sym in self.syms:
             out += self._resync(sym, now_ns, count=False)
         out.append(("@timer", SetTimer(HEALTH_TIMER, now_ns + HEALTH_PERIOD_NS)))
@@ -220,6 +233,7 @@ class FeedCore(Core):
             # the venue speaks again: books come back only through fresh snapshots
             self.state = "RESYNCING"
             self.reconnect_attempt = 0
+            out += self.facts.ask(now_ns)  # perhaps another gateway now
             for sym in self.syms:
                 out += self._resync(sym, now_ns, reason="stale_recovered")
         for sym, seq in hb.seqs.items():
@@ -233,6 +247,14 @@ class FeedCore(Core):
             elif seq < st.last_seq and seq <= 1:
                 out += self._resync(sym, now_ns, reason="seq_reset")
         return out
+
+    def on_instruments(self, m: Instruments, now_ns: int) -> Out:
+        """The gateway's instruments: its protocol version and kinds (``facts``)."""
+        return self.facts.on_instruments(m, now_ns)
+
+    def on_mark(self, m: Mark, now_ns: int) -> Out:
+        """A perpetual's mark (protocol v2): kept and forwarded (``facts``)."""
+        return self.facts.on_mark(m, now_ns)
 
     def on_md_status(self, s: MdStatus, now_ns: int) -> Out:
         msg = SessionStatus(self.venue, s.sym, s.state, s.ts)
@@ -306,7 +328,7 @@ class FeedCore(Core):
                     ("@timer", SetTimer(HEALTH_TIMER, now_ns + HEALTH_PERIOD_NS))]
         if key == PING_TIMER:
             self.ping_sent_ns = now_ns
-            return [("@oe", Ping(ts=now_ns)),
+            return [*self.facts.retry(now_ns), ("@oe", Ping(ts=now_ns)),
                     ("@timer", SetTimer(PING_TIMER, now_ns + self.ping_interval_ns))]
         if key == RECONNECT_TIMER:
             return self._reconnect(now_ns)
@@ -379,4 +401,5 @@ class FeedCore(Core):
             "stale_periods": self.stale_periods, "reconnects": self.reconnects,
             "clock_offset_us": round(offset / 1e3, 1), "one_way_us": round(one_way / 1e3, 1),
             "symbols": {s: {"state": st.state, "seq": st.last_seq} for s, st in self.syms.items()},
+            **self.facts.snapshot(),
         }

@@ -5,6 +5,9 @@ Money rules (the rest are ``actors.leg.executor``'s): the client order id is use
 ever (a repeated ``LegOrder`` is denied ``duplicate_cl``, denied ids stay reserved); the "sent"
 report goes before the ``NewOrder`` so the journal holds the intent before the order leaves;
 after the intent WAL failed only reducing orders go, each journaled ``Decision("non_durable")``.
+On a version 2 venue an order that can only close a perpetual's position (``perps``, set from
+the gateway's ``VenueInfo`` by ``actors.leg.session``) goes with ``reduce_only``; every other
+``NewOrder`` carries version 1 keys only (the version 2 keys are omitted at their defaults).
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class OrderEntry:
         self.wal = wal
         self.venue = venue
         self.contracts = contracts  #: keyed by sym on this venue (the executor's dict)
+        #: the symbols whose closing orders go ``reduce_only`` (version 2 perpetuals)
+        self.perps: frozenset[str] = frozenset()
 
     def new(self, o: LegOrder, epoch: int, prior: dict[str, int], gate: str,
             trading_state: str, now_ns: int) -> Out:
@@ -90,6 +95,10 @@ class OrderEntry:
             lo.deny(reason)
             pre.deny(reason)
             return self.reports.emit(lo, "denied", now_ns, reason=reason)
+        # before the order counts as working: it must close what is held with what else works
+        reduce_only = bool(self.perps) and o.sym in self.perps and reduces(
+            o.side, o.qty_lots, positions.get(o.sym, 0),
+            book.working(o.sym, o.side) if opened else 0)
         lo.submit(now_ns)
         # ``book.sync(lo)`` for a just-submitted order: open, outcome known (a new cl was never
         # in ``unknown``; the discard keeps that true whatever happened before)
@@ -97,7 +106,8 @@ class OrderEntry:
         book.unknown.discard(cl)
         book.counters["sent"] += 1
         new = NewOrder(
-            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns
+            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns,
+            reduce_only=reduce_only,
         )
         # the "sent" report goes first so the journal holds the intent before the order leaves
         # (``reports.emit(lo, "sent", now_ns, reason=o.purpose)``, inline)

@@ -2,13 +2,15 @@
 
 In: ``LegOrder`` and ``CancelLeg`` from the ComboExecutor (or risk), ``TradingState`` from the
 RiskSupervisor, the venue's order-entry reports (``Ack``, ``Reject``, ``Fill``, ``Done``,
-``CancelReject``, ``OrderStatus``) and its own ``Timer``\\s. Out: ``NewOrder``/``CancelReq``/
-``QueryReq`` to ``@oe``, ``ExecReport`` to every name in ``report_to``, ``SetTimer`` to
-``@timer`` and alarm ``Decision``\\s to the journal.
+``CancelReject``, ``OrderStatus``; version 2: ``Session``, ``Funding``, ``Balances``),
+``VenueInfo`` from its Feed and its own ``Timer``\\s. Out: ``NewOrder``/``CancelReq``/
+``QueryReq`` to ``@oe``, ``ExecReport`` to every name in ``report_to``, ``FundingPaid`` to risk,
+``SetTimer`` to ``@timer`` and alarm ``Decision``\\s to the journal.
 
 The core owns one object per concern and its ``on_<message>`` handlers delegate to them
 (``book``, ``reports``, ``pretrade``, ``link``, ``reconciler``, ``throttle``, ``frames``,
-``wal``, ``entry``); what each does and the money rules they keep are in ``actors.leg``.
+``wal``, ``entry``, ``session``); what each does and the money rules they keep are in
+``actors.leg``.
 
 Timers are ``LegTimer`` keys; a per-order timer carries its client order id in ``arg``. The
 strategies (``gate_to``) hear ``VenueGate`` when ``venue_gate`` changes: every handler that can
@@ -28,6 +30,7 @@ from actors.leg.orders import LegTimer, LiveOrder
 from actors.leg.pretrade import MarketView, PreTrade
 from actors.leg.reconciler import Reconciler
 from actors.leg.reports import Reports
+from actors.leg.session import VenueSession
 from actors.leg.throttle import THROTTLE_JITTER_SHARE, Throttle, throttle_jitter_ms
 from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
@@ -46,17 +49,21 @@ from transports.wire.messages import (
     Timer,
     TradingState,
     VenueGate,
+    VenueInfo,
 )
 from transports.wire.venue_msgs import (
     Ack,
+    Balances,
     CancelReject,
     Done,
     Fill,
+    Funding,
     OpenOrders,
     OrderStatus,
     Pong,
     Positions,
     Reject,
+    Session,
     Trades,
 )
 
@@ -89,7 +96,8 @@ class LegExecutorCore(Core):
                                max_query_interval_ms * _NS, unknown_bound_ms * _NS,
                                unknown_halt_ms * _NS)
         self.pretrade = PreTrade(venue, risk, contracts)
-        #: why every new order is denied now: "" | "disconnected" | "reconciling"
+        #: why every new order is denied now: "" | "disconnected" | "session_down" |
+        #: "reconciling"
         self.gate = ""
         self.oe_link = oe_link  #: ping and reconcile from ``on_start`` (the node sets it)
         self.link = OeLink(ping_interval_ms * _NS, oe_timeout_ms * _NS)
@@ -107,6 +115,7 @@ class LegExecutorCore(Core):
         self.wal = WalFailure(self.book, self.reports, venue, topology.risk)
         self.entry = OrderEntry(self.book, self.pretrade, self.reports, self.throttle,
                                 self.frames, self.wal, venue, contracts)
+        self.session = VenueSession(self.book, self.reports, venue, topology.risk, contracts)
 
     # --- what other code reads (the helpers' state) -----------------------------------------------
 
@@ -304,6 +313,20 @@ class LegExecutorCore(Core):
         return self._gated([self.reports.alarm("oe_reconnected", now_ns),
                             *self.reconciler.begin(self, now_ns, start=False)], now_ns)
 
+    # --- protocol version 2: the gateway's session, funding, balances, version (``session``) --
+
+    def on_session(self, m: Session, now_ns: int) -> Out:
+        return self._gated(self.session.on_session(self, m, now_ns), now_ns)
+
+    def on_funding(self, m: Funding, now_ns: int) -> Out:
+        return self.session.on_funding(m, now_ns)
+
+    def on_balances(self, m: Balances, now_ns: int) -> Out:
+        return self.session.on_balances(m, now_ns)
+
+    def on_venue_info(self, m: VenueInfo, now_ns: int) -> Out:
+        return self.session.on_venue_info(self, m, now_ns)
+
     def on_in_flight(self, m: InFlight, now_ns: int) -> Out:
         return self.reconciler.on_in_flight(self, m, now_ns)
 
@@ -360,6 +383,8 @@ class LegExecutorCore(Core):
     def on_order_status(self, m: OrderStatus, now_ns: int) -> Out:
         # a status that shows an unacked order working acks it through ``on_ack`` (gated there)
         self._decoded()
+        if m.state == "unknown" and self.session.down:
+            return []  # a gateway cut off from its exchange cannot know: not a "not found"
         return self._gated(self.reports.on_order_status(m, now_ns, self.on_ack), now_ns)
 
     # --- views -----------------------------------------------------------------------------------
@@ -395,6 +420,7 @@ class LegExecutorCore(Core):
             "gate": self.gate,
             "reconcile": {**self.reconciler.snapshot(),
                           "denied_before": denied.get("reconciling", 0)},
+            "session": self.session.snapshot(),
         }
 
 

@@ -4,16 +4,19 @@ The executor (``actors.leg.executor``) owns one ``Reconciler``. ``begin`` shuts 
 gate (new orders denied ``reconciling``; the strategies hear ``VENUE_RECONCILING``) and asks the
 venue, on the leg's own ``@oe`` socket, for its open orders, its trades since the executor's last
 fill and its positions -- each once, again only for what is still missing after ``timeout_ns``
-(the ``RECONCILE`` timer: a request may be lost). With the three answers in, the gate opens, the
-venue's positions go to risk (``Position``: exposure a previous run left is exposure no combo
-owns) and a ``Decision("reconciled")`` records what was done.
+(the ``RECONCILE`` timer: a request may be lost); a version 2 gateway is asked its ``balances``
+too (``actors.leg.session``; not waited for). With the three answers in, the gate opens (unless
+the link or the gateway's session is down), the venue's positions go to risk (``Position``:
+exposure a previous run left is exposure no combo owns) and a ``Decision("reconciled")`` records
+what was done.
 
 - **Open orders** the executor does not know (a previous incarnation's, or denied ones) are
   cancelled and the list asked again until it comes back without one (the venue answers in
   order, after those cancels); an order we sent whose ack we lack is acked by the listing.
 - **Trades** we lacked are applied (deduplicated by trade id, fill reports emitted); at start an
   unknown trade is a previous incarnation's (the positions adopt it), later it is alarmed.
-- **Positions**: the venue's are adopted, at start (a fresh or a rebuilt executor) and after a
+- **Positions** (each entry's ``net``: signed lots, or long minus short where the venue keeps
+  two sides): the venue's are adopted, at start (a fresh or a rebuilt executor) and after a
   reconnect; a difference from the executor's own is alarmed ``position_mismatch`` first. After
   a reconnect the recovered trades normally close it; what is left (a trade no report and no
   ``trades`` entry told us of: another session on the account, a venue's lost history) is
@@ -97,7 +100,8 @@ class Reconciler:
         # in-flight orders first: the venue answers in order, so their status (and fills)
         # comes before the positions this start adopts, which then already hold those fills
         pre = self._query_in_flight(ex, now_ns) if start else []
-        return pre + self.ask(ex, now_ns)
+        # a version 2 gateway's balances too (kept, not waited for: they gate nothing)
+        return pre + self.ask(ex, now_ns) + ex.session.ask_balances()
 
     def on_in_flight(self, ex: LegExecutorCore, m: InFlight, now_ns: int) -> Out:
         """Keep the WAL's intents this executor does not know; queried at the next start."""
@@ -200,7 +204,8 @@ class Reconciler:
         if _POSITIONS not in self.wait:
             return []
         out: Out = []
-        venue = {r.sym: r.qty for r in m.list if r.sym in ex.contracts and r.qty}
+        # ``net``: a venue that keeps two sides (protocol v2 ``long``/``short``) nets here
+        venue = {r.sym: r.net for r in m.list if r.sym in ex.contracts and r.net}
         mine = {s: q for s, q in ex.book.positions.items() if q}
         if mine != venue and (mine or not self.start):
             ex.book.counters["position_mismatches"] += 1
@@ -217,7 +222,8 @@ class Reconciler:
     def _finish(self, ex: LegExecutorCore, now_ns: int) -> Out:
         if self.wait:
             return []
-        ex.gate = "" if ex.link.up else "disconnected"
+        ex.gate = ("disconnected" if not ex.link.up
+                   else "session_down" if ex.session.down else "")
         # the venue answered every question: a bad frame's doubt is settled
         ex.frames.suspect_ns = 0
         self.done, self.done_ns = True, now_ns

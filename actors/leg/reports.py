@@ -98,7 +98,7 @@ class Reports:
 
     def emit(self, lo: LiveOrder, kind: str, now_ns: int, ts_event_ns: int = 0,
              px: int | None = None, qty: int | None = None, cum: int | None = None,
-             fee: float = 0.0, trade_id: str = "", reason: str = "") -> Out:
+             fee: float = 0.0, trade_id: str = "", reason: str = "", fee_ccy: str = "") -> Out:
         """The ``ExecReport`` ``kind`` of ``lo`` to every name in ``report_to``; ``px``,
         ``qty`` and ``cum`` default to the order's."""
         rep = ExecReport(
@@ -108,7 +108,7 @@ class Reports:
             lo.state._value_,  # ``.value`` is a Python-level property: this is the same string
             lo.px_ticks if px is None else px, lo.qty_lots if qty is None else qty,
             lo.cum_lots if cum is None else cum, lo.leaves_lots, fee, trade_id, reason,
-            ts_event_ns or now_ns, now_ns,
+            ts_event_ns or now_ns, now_ns, fee_ccy,
         )
         to = self.report_to
         if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
@@ -210,9 +210,11 @@ class Reports:
         return out
 
     def apply_fill(
-        self, lo: LiveOrder, tid: str, px: int, qty: int, fee: float, ts: int, now_ns: int
+        self, lo: LiveOrder, tid: str, px: int, qty: int, fee: float, ts: int, now_ns: int,
+        fee_ccy: str = "",
     ) -> Out:
-        """Apply one trade of ``lo`` (deduplicated by ``tid``) to the order and the positions."""
+        """Apply one trade of ``lo`` (deduplicated by ``tid``) to the order and the positions;
+        ``fee_ccy``: the fee's currency when the venue says it is not the instrument's."""
         book = self.book
         out: Out = []
         over_before = lo.overfill_lots
@@ -233,7 +235,7 @@ class Reports:
         positions = book.positions
         positions[lo.sym] = positions.get(lo.sym, 0) + (qty if lo.side == "B" else -qty)
         out += self.emit(lo, "fill", now_ns, ts_event_ns=ts, px=px, qty=qty, fee=fee,
-                         trade_id=tid, reason="late_fill" if res.late else "")
+                         trade_id=tid, reason="late_fill" if res.late else "", fee_ccy=fee_ccy)
         if res.late:
             counters["late_fills"] += 1
             out.append(self.alarm("late_fill", now_ns, cl=lo.cl, tid=tid, qty=qty))
@@ -256,9 +258,9 @@ class Reports:
             lo.oid = m.oid
         if lo.inferred:
             return self.revive(lo, "fill", now_ns) + self.apply_fill(
-                lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns
+                lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns, m.fee_ccy
             )
-        return self.apply_fill(lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns)
+        return self.apply_fill(lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns, m.fee_ccy)
 
     def _done(self, lo: LiveOrder, state: str, cum: int, oid: str, ts: int, now_ns: int) -> Out:
         out: Out = []

@@ -1,6 +1,7 @@
 """RiskSupervisor actor: positions, PnL, exposure, limits and the trading state (the second line).
 
-In: ``ExecReport`` from every LegExecutor (fills, rejects, denials), ``ComboState`` from the
+In: ``ExecReport`` from every LegExecutor (fills, rejects, denials), ``FundingPaid`` (a
+perpetual's funding payment, protocol v2), ``ComboState`` from the
 ComboExecutor, ``BookUpdate`` of every book (marks), ``FeedHealth``, ``Halt``, ``Reduce``,
 ``Resume``, ``Flatten`` (operator, supervisor), ``SetParams`` (a live change of the
 ``LIVE_RISK_FIELDS`` limits) and its own ``Timer``\\s. Out: ``TradingState`` to every executor and
@@ -48,6 +49,7 @@ from transports.wire.messages import (
     ExecReport,
     FeedHealth,
     Flatten,
+    FundingPaid,
     Halt,
     Position,
     Reduce,
@@ -61,7 +63,7 @@ RISK_COMBO_BASE = 999_000_000
 
 #: reasons an actor (not an operator) gives in ``Halt``/``Reduce`` as ``"<reason>:<detail>"``;
 #: risk keeps them under their own name (the trading state says why, not "operator")
-AUTO_REASONS = frozenset({"bad_frames", "intent_wal_failed"})
+AUTO_REASONS = frozenset({"bad_frames", "intent_wal_failed", "session_auth_failed"})
 
 
 def _reason(text: str, default: str) -> str:
@@ -97,6 +99,7 @@ class RiskCore(Core):
         # epoch (ids never repeat across restarts)
         self.flatten_seq = epoch * 1_000_000_000 + RISK_COMBO_BASE
         self.fills = 0
+        self.fundings = 0  #: funding payments booked
         self.denials: collections.Counter[str] = collections.Counter()  #: reason -> denials
         self.feeds: dict[str, dict[str, Any]] = {}  #: venue -> its last FeedHealth
         self.combos: dict[str, int] = {}  #: combo state -> ComboStates seen
@@ -188,9 +191,15 @@ class RiskCore(Core):
         if r.kind != "fill":
             return []
         sign = 1 if r.side == "B" else -1
-        self.book.fill(f"{r.venue}:{r.sym}", sign * r.qty_lots, r.px_ticks, r.fee)
+        self.book.fill(f"{r.venue}:{r.sym}", sign * r.qty_lots, r.px_ticks, r.fee, r.fee_ccy)
         self.fills += 1
         return self.views.send(self.book, now_ns, force=True) + self._check_all(now_ns)
+
+    def on_funding_paid(self, m: FundingPaid, now_ns: int) -> Out:
+        """A funding payment on a perpetual: PnL in its currency, then the PnL limits."""
+        self.book.fund(m.ccy, m.paid)
+        self.fundings += 1
+        return self.limits.check_pnl(self.book.pnl()["net"], self.risk, now_ns)
 
     def on_position(self, p: Position, now_ns: int) -> Out:
         """An executor's position after reconciling with its venue (absolute lots). A difference
@@ -291,6 +300,7 @@ class RiskCore(Core):
                 "reason": next(iter(limits.reasons), ""), "positions": dict(book.positions),
                 "exposure": book.exposure(), "pnl": book.pnl(), "peak_pnl": limits.peak_pnl,
                 "fees": dict(book.fees), "cash": dict(book.cash), "fills": self.fills,
+                "funding": dict(book.funding), "fundings": self.fundings,
                 "margin_usage_pct": self.margin_usage_pct(),
                 "gross_notional": book.gross_and_margin()[0], "denials": dict(self.denials),
                 "state_changes": list(limits.state_changes), "feeds": dict(self.feeds),

@@ -33,6 +33,8 @@ class Book:
         self.positions: dict[str, int] = {}  #: key -> signed lots
         self.cash: dict[str, float] = {}  #: signed notional paid (-) / received (+) per ccy
         self.fees: dict[str, float] = {}  #: ccy -> fees paid
+        #: ccy -> funding received (+) / paid (-) on perpetual positions (protocol v2)
+        self.funding: dict[str, float] = {}
         self.marks: dict[str, float] = {}  #: key -> mid price (price units, not ticks)
         self.unpriced: dict[str, int] = {}  #: key -> adopted lots whose cost awaits a mark
 
@@ -49,16 +51,24 @@ class Book:
             self._price_adopted(key)
         return True
 
-    def fill(self, key: str, signed_lots: int, px_ticks: int, fee: float) -> None:
+    def fill(self, key: str, signed_lots: int, px_ticks: int, fee: float,
+             fee_ccy: str = "") -> None:
         """Book a fill of ``signed_lots`` (+ bought, - sold) at ``px_ticks``, paying ``fee`` in
-        the contract's currency; the fill's price is the mark until a book gives one."""
+        ``fee_ccy`` (the contract's currency when empty: a fee the venue charged in another
+        currency is kept in that one, never added to the contract's); the fill's price is the
+        mark until a book gives one."""
         self.positions[key] = self.positions.get(key, 0) + signed_lots
         c = self.contracts.get(key)
         if c is not None:
             px = px_ticks * self.ticks[key]
             self.cash[c.ccy] = self.cash.get(c.ccy, 0.0) - signed_lots * px * c.multiplier
-            self.fees[c.ccy] = self.fees.get(c.ccy, 0.0) + fee
+            ccy = fee_ccy or c.ccy
+            self.fees[ccy] = self.fees.get(ccy, 0.0) + fee
             self.marks.setdefault(key, px)
+
+    def fund(self, ccy: str, paid: float) -> None:
+        """Book a funding payment of ``paid`` in ``ccy`` (negative: paid out)."""
+        self.funding[ccy] = self.funding.get(ccy, 0.0) + paid
 
     def adopt(self, key: str, lots: int) -> int:
         """Make ``key``'s position ``lots`` (a venue's word after reconciling); return the
@@ -103,9 +113,11 @@ class Book:
         return {ccy: self.fx(ccy) for ccy in self.fx_books}
 
     def pnl(self) -> dict[str, float]:
-        """Return realized+MTM gross, fees and net PnL in the home currency."""
+        """Return realized+MTM gross, fees, funding and net PnL (gross - fees + funding) in the
+        home currency; fees and funding converted from their own currencies as cash is."""
         gross = 0.0
         fees = sum(v * self.fx(k) for k, v in self.fees.items())
+        funding = sum(v * self.fx(k) for k, v in self.funding.items())
         for ccy, v in self.cash.items():
             gross += v * self.fx(ccy)
         for key, lots in self.positions.items():
@@ -113,7 +125,7 @@ class Book:
             if c is None or not lots:
                 continue
             gross += lots * self.marks.get(key, 0.0) * c.multiplier * self.fx(c.ccy)
-        return {"gross": gross, "fees": fees, "net": gross - fees}
+        return {"gross": gross, "fees": fees, "funding": funding, "net": gross - fees + funding}
 
     def exposure(self) -> dict[str, float]:
         """Return net exposure per underlying in base units (signed)."""

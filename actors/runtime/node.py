@@ -146,11 +146,15 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
             books = {s: topo.book(v.name, s) for s in syms}
             # the venue's leg executor gets session and health for its pre-trade checks
             leg_sub = [topo.leg(v.name)] if v.trading else []
+            # the leg learns the gateway's protocol version from the feed's instruments reply
+            # (``VenueInfo``); a perpetual's marks go to the pairs that use it
             core = FeedCore(name, v.name, syms, books, [*strategies, *leg_sub, combo],
                             [risk, *strategies, *leg_sub],
                             v.snapshot_retry_ms, v.stale_after_ms, v.reconnect_backoff_ms,
                             v.reconnect_backoff_max_ms, v.ping_interval_ms,
-                            seed=cfg.run.epoch, book_stale_after_ms=v.book_stale_after_ms)
+                            seed=cfg.run.epoch, book_stale_after_ms=v.book_stale_after_ms,
+                            info_to=leg_sub if v.trading else None,
+                            mark_to={s: pair_users.get(f"{v.name}:{s}", []) for s in syms})
             shells[name] = FeedShell(core, fill_address(v.md, sock_dir),
                                      fill_address(v.ref, sock_dir), latency,
                                      fill_address(v.oe, sock_dir), v.account)

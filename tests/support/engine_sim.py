@@ -93,6 +93,7 @@ class SimEngine:
         self.decisions: list[Decision] = []
         self.errors: list[tuple[str, str]] = []
         self.frames_out: list[tuple[int, str, Any]] = []  #: (ts, actor, request) to a venue
+        self.wire_out: list[tuple[int, str, bytes]] = []  #: (ts, actor, bytes) as they left
         self._inbound: list[tuple[int, int, str, str, bytes]] = []  # ts, n, actor, key, frame
         self._n = 0
         self.dispatch = Dispatcher(self.cores, _Wire(self))
@@ -128,8 +129,10 @@ class SimEngine:
                 self._push(now + rtt, sender, "ref", encode(ans))
             return
         if key == "oe":
-            req = _REQ.decode(encode(msg))  # the gateway's own decoder sees our bytes
+            raw = encode(msg)
+            req = _REQ.decode(raw)  # the gateway's own decoder sees our bytes
             self.frames_out.append((now, sender, req))
+            self.wire_out.append((now, sender, raw))
             account = self.accounts[venue]
             if sender.startswith("feed."):
                 account += ".feed"
@@ -202,6 +205,12 @@ class SimEngine:
         for name in names:
             d.start(name, self.cores[name], self.now, epoch)
         self._logged()
+
+    def inject(self, actor: str, key: str, msg: Any) -> None:
+        """A frame on ``actor``'s socket ``key`` now, as a gateway would send it (a test hook
+        for what the simulator never sends, e.g. a version 2 ``funding``): encoded, then
+        decoded by the actor's shell like every frame."""
+        self._push(self.now, actor, key, encode(msg))
 
     def send(self, dest: str, msg: Any) -> None:
         """Deliver ``msg`` to ``dest`` now, as an operator command would arrive."""

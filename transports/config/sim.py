@@ -35,6 +35,7 @@ FaultKind = Literal[
     "session_break",
     "oe_garble",
     "oe_throttle",
+    "session_down",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -115,6 +116,8 @@ class FaultsConfig(Section):
     oe_garble: Rate = 0.0
     oe_throttle: Rate = 0.0
     oe_throttle_retry_ms: PosInt = 200
+    session_down: Rate = 0.0
+    session_down_ms: PosInt = 1000
     schedule: list[FaultWindow] = []
 
 

@@ -178,6 +178,9 @@ class ExecReport(Msg):
     reason: str
     ts_event_ns: int
     ts_recv_ns: int
+    #: the currency of ``fee`` when the venue charged it in another than the instrument's
+    #: (protocol v2 ``fill.fee_ccy``); "" = the instrument's
+    fee_ccy: str = ""
 
 
 class ComboState(Msg):
@@ -376,7 +379,9 @@ class RiskView(Msg):
 class VenueGate(Msg):
     """A LegExecutor's order-entry status, sent to the strategies when it changes:
     ``state`` is "" (new orders may go), ``uncertain`` (an order's outcome is unknown: only
-    reducing orders pass), ``disconnected`` or ``reconciling`` (no new order passes)."""
+    reducing orders pass), ``disconnected``, ``session_down`` (the gateway's own session with
+    its exchange is down, protocol v2 ``session``), ``reconciling`` or ``throttled`` (no new
+    order passes)."""
 
     venue: str
     state: str
@@ -428,12 +433,56 @@ class ClockJump(Msg):
     gap_ns: int
 
 
+# --- protocol version 2: what a venue says about itself, marks and funding ---------------------
+
+
+class VenueInfo(Msg):
+    """From a Feed to its venue's LegExecutor (and the strategies): what the gateway's
+    ``instruments`` reply says beyond the config -- its protocol ``version`` (1 when the reply
+    has no ``v``) and each symbol's ``kind`` (``perp``, ``spot``, ...; only the symbols the
+    reply gives one for)."""
+
+    venue: str
+    version: int
+    kinds: dict[str, str]
+    ts_recv_ns: int
+
+
+class MarkUpdate(Msg):
+    """A perpetual's mark (protocol v2 ``mark``), from the Feed to the strategies of a pair
+    using ``venue:sym``: mark and index prices in ticks, the funding rate per interval (a
+    fraction, 0.0001 = 1 bp) exchanged at ``ts_next_funding_ns`` (venue clock, 0 = unknown)."""
+
+    venue: str
+    sym: str
+    mark_px_ticks: int
+    index_px_ticks: int
+    funding_rate: float
+    ts_next_funding_ns: int
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
+class FundingPaid(Msg):
+    """A funding payment settled on the account's position (protocol v2 ``funding`` on oe),
+    from the LegExecutor to risk: ``paid`` in ``ccy`` (negative = paid out; ``ccy`` is the
+    instrument's when the venue named none) at ``rate`` per interval."""
+
+    venue: str
+    sym: str
+    ccy: str
+    paid: float
+    rate: float
+    ts_event_ns: int
+    ts_recv_ns: int
+
+
 AnyMsg = (
     BookSnapshot | BookDelta | BookInvalid | BookUpdate | SessionStatus | FeedHealth | LegSpec
     | ComboIntent | LegOrder | CancelLeg | ExecReport | ComboState | TradingState | Position
     | Timer | SetTimer | Reconnect | FaultHook | JournalBatch | BadFrame | Decision | RiskView
     | VenueGate | Halt | Reduce | Resume | Flatten | Resync | SetParams | Start | Stop | Restart
-    | InFlight | InFlightOrder | IntentFailed | ClockJump
+    | InFlight | InFlightOrder | IntentFailed | ClockJump | VenueInfo | MarkUpdate | FundingPaid
 )
 
 __all__ = [
@@ -452,6 +501,7 @@ __all__ = [
     "FaultHook",
     "FeedHealth",
     "Flatten",
+    "FundingPaid",
     "Halt",
     "InFlight",
     "InFlightOrder",
@@ -459,6 +509,7 @@ __all__ = [
     "JournalBatch",
     "LegOrder",
     "LegSpec",
+    "MarkUpdate",
     "Msg",
     "Position",
     "Reconnect",
@@ -475,4 +526,5 @@ __all__ = [
     "Timer",
     "TradingState",
     "VenueGate",
+    "VenueInfo",
 ]

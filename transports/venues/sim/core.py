@@ -222,6 +222,7 @@ class SimCore:
             self.pipes[name].reset()
             self.venues[name].reset_seqs(t)
         self.venues[name].set_session("break" if inj.in_break(t) else "open", t)
+        self.venues[name].set_session_down(inj.session_down(t), t)
         k = (t - self.start_ns) // self.step_ns
         fairs: dict[str, float] = {}
         for sym in self._quoted[name]:

@@ -74,6 +74,14 @@ oe_throttle         valid new order            the venue's rate limit (protocol 
                                                announced back-off ends is rejected the same
                                                way, counted ``throttle_violations`` in the
                                                truth's counts (not a fault hit)
+session_down        book refresh               ``session_down_ms``: the gateway's session with
+                                               its exchange is down (protocol v2): every
+                                               account the venue has heard from gets
+                                               ``session`` ``down``, then ``up`` at the end;
+                                               new orders meanwhile are rejected
+                                               ``session_down`` (counted
+                                               ``orders_while_session_down``); resting orders
+                                               trade on
 =================== ========================== ===============================================
 
 ``oe_reuse_cl`` (bool, default True): a closed client order id is accepted again (counted
@@ -97,7 +105,7 @@ from transports.config.sim import FaultKind, FaultsConfig, FaultWindow
 from transports.errors import ConfigError
 
 KINDS: tuple[str, ...] = get_args(FaultKind)
-SPAN_KINDS = ("md_stall", "stop", "oe_disconnect", "session_break")
+SPAN_KINDS = ("md_stall", "stop", "oe_disconnect", "session_break", "session_down")
 EXTRA_COUNTS = ("oe_reuse_cl", "oe_unknown_query_answers", "oe_disconnect_msgs")
 MAX_EVENTS = 100_000  #: the event log stops growing here (counts go on)
 
@@ -206,11 +214,16 @@ class FaultInjector:
         self._start_span("md_stall", ts)
         self._start_span("stop", ts)
         self._start_span("session_break", ts)
+        self._start_span("session_down", ts)
         return self._hit("md_reset", self.cfg.md_reset, ts)
 
     def in_break(self, ts: int) -> bool:
         """True while the venue's session is in a break (fault ``session_break``)."""
         return bool(self.span_end("session_break", ts))
+
+    def session_down(self, ts: int) -> bool:
+        """True while the gateway's session with its exchange is down (fault ``session_down``)."""
+        return bool(self.span_end("session_down", ts))
 
     def stopped_until(self, ts: int) -> int:
         """End of the ``stop`` active at ``ts``, or 0."""

@@ -45,6 +45,7 @@ from transports.wire.venue_msgs import (
     PositionsReq,
     QueryReq,
     Reject,
+    Session,
     Snapshot,
     Trade,
     Trades,
@@ -95,6 +96,8 @@ class SimVenue:
         self._tid = 0
         #: account -> when the back-off the venue announced in its last ``throttled`` ends
         self.throttled_until: dict[str, int] = {}
+        self.accounts: set[str] = set()  #: every account (DEALER identity) heard from
+        self.session_down = False  #: the gateway's own session is down (fault ``session_down``)
 
     # --- reference data and market data ---------------------------------------------------------
 
@@ -185,6 +188,7 @@ class SimVenue:
     def handle(self, account: str, req: msgspec.Struct, ts: int) -> None:
         """Apply one oe request of ``account``; replies go to ``oe_out``."""
         out = self.oe_out
+        self.accounts.add(account)
         if type(req) in _RECONCILE_REQS:  # the truth keeps who reconciled when
             self.truth.record_request(ts=ts, venue=self.name, account=account,
                                       t=_RECONCILE_REQS[type(req)])
@@ -241,6 +245,16 @@ class SimVenue:
         self.session = dict.fromkeys(self.books, state)
         self.md_out.extend(self.session_status(ts))
 
+    def set_session_down(self, down: bool, ts: int) -> None:
+        """The gateway's session with its exchange goes down or comes back (fault
+        ``session_down``): every account heard from is told (protocol v2 ``session``)."""
+        if down == self.session_down:
+            return
+        self.session_down = down
+        msg = Session(state="down" if down else "up", ts=ts,
+                      reason="sim fault session_down" if down else "")
+        self.oe_out.extend((account, msg) for account in sorted(self.accounts))
+
     def _new(self, account: str, m: NewOrder, ts: int) -> None:
         self.truth.record_order(
             ts=ts,
@@ -270,6 +284,9 @@ class SimVenue:
             self.truth.orders[-1]["fault"] = "oe_swallow_order"
             return
         bad = self._check(m)
+        if bad is None and self.session_down:
+            self.truth.count("orders_while_session_down")
+            bad = ("session_down", "the gateway's session with the exchange is down")
         retry_ms = 0
         if bad is None:
             retry_ms = self._throttled(account, m.cl, ts)
