@@ -104,7 +104,7 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
 #: The command groups, one module each (``scripts/<group>/cmd*.py``), registered in this order.
 COMMAND_MODULES = ("scripts.launch.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
                    "scripts.replay.cmd", "scripts.audit.cmd", "scripts.report.cmd",
-                   "scripts.drill.cmd", "scripts.gateway.cmd")
+                   "scripts.drill.cmd", "scripts.gateway.cmd", "scripts.fake.cmd")
 
 
 def _register_plugins() -> None:

@@ -35,6 +35,7 @@ class CcxtVenueConfig(Section):
     fake: str = ""
     hb_interval_ms: PosInt = 250
     mark_interval_ms: PosInt = 1000  #: perps: how often ``mark`` is published
+    funding_poll_ms: PosInt = 2000  #: perps: how often the funding-payment history is read
     request_timeout_ms: PosInt = 5000  #: ccxt's HTTP timeout; a timed-out order is "unknown"
     reconnect_backoff_ms: PosInt = 250  #: first reconnect delay; doubles, with jitter
     reconnect_backoff_max_ms: PosInt = 10_000
@@ -56,6 +57,14 @@ class PaperVenueConfig(Section):
     #: it joined (1.0 = behind everything shown)
     queue_ahead: NonNegFloat = 1.0
     hb_interval_ms: PosInt = 250
+    #: starting balance of every account, by currency; empty: 1,000,000 of each instrument's
+    #: currency and 10 of each spot instrument's base asset
+    balances: dict[str, float] = msgspec.field(default_factory=dict)
+    #: no heartbeat from the source this long: its books are not current (no fills, no own
+    #: heartbeats, so the engine sees the feed stale too)
+    source_stale_ms: PosInt = 1500
+    snapshot_retry_ms: PosInt = 1000  #: a source snapshot not answered this long is asked again
+    source_timeout_s: PosFloat = 30.0  #: the source must list its instruments within this at start
 
 
 class FakeMarketConfig(Section):
@@ -78,6 +87,9 @@ class FakeConfig(Section):
         default_factory=lambda: {"USDT": 1_000_000.0, "BTC": 10.0, "ETH": 100.0})
     rate_limit_per_s: PosInt = 50  #: orders per second per account before 429
     retry_after_s: PosInt = 1  #: the Retry-After of a 429
+    #: API secret of each API key (= simulator account) the fake checks signatures with; a key
+    #: not listed has the secret ``<key>-secret``
+    secrets: dict[str, str] = {}
 
 
 __all__ = ["CcxtVenueConfig", "Exchange", "FakeConfig", "FakeMarketConfig", "Market",

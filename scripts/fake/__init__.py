@@ -1,0 +1,1 @@
+"""``cmc fake-exchange``: local fakes of real exchange APIs."""

@@ -1,0 +1,1 @@
+"""Tests of the local fakes of real exchange APIs (transports/venues/fake)."""
