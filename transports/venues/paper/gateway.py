@@ -1,0 +1,391 @@
+"""The paper gateway process: another gateway's market data in, a paper account out.
+
+One venue per process (``serve_paper``): it subscribes to the source gateway's md socket and asks
+its ref socket for instruments and snapshots, keeps each source book by the protocol's
+sequencing rules (``book.SourceBook``), and serves its own three sockets at the venue's
+configured addresses, as every gateway does (docs/venue-protocol.md): md XPUB (its own seqs,
+``hb`` every ``hb_interval_ms`` while the source is alive, the source's ``status``, ``trade``
+and ``mark`` passed on), ref ROUTER (``instruments`` copied from the source with ``v: 2``,
+``snapshot`` of the published book) and oe ROUTER (``ROUTER_HANDOVER``; the account is the
+DEALER identity).
+
+Why a plain ``zmq.Poller`` loop and not asyncio: everything here is one timeline of small
+steps (a source delta, an order due ``latency_us`` after it arrived, a heartbeat), each of which
+must run to completion before the next so that an order is matched against the book exactly as
+it is at its due time. A poll loop bounded by the next due time does that with no scheduler in
+between, as the simulator gateway does; it waits at most ``MAX_WAIT_NS`` so stop is noticed.
+
+Order of work for each source update: first every order due by now is matched (against the
+book before the update), then the update is applied, resting orders it reaches are filled and
+the published book's changes go out as one delta.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import zmq
+from loguru import logger
+
+from transports.clock import Clock, LiveClock, sleep_s
+from transports.config.engine import AppConfig, VenueConfig
+from transports.errors import CodecError
+from transports.venues.paper.book import Outcome, SourceBook
+from transports.venues.paper.publish import Publisher
+from transports.venues.paper.source import (
+    REF_CODEC,
+    SourceAddrs,
+    fetch_instruments,
+    paper_venue,
+    republished,
+    sim_view,
+    source_addrs,
+    specs_of,
+)
+from transports.venues.paper.venue import PaperVenue
+from transports.wire.codec import Codec, encode
+from transports.wire.venue_msgs import (
+    Delta,
+    Error,
+    Heartbeat,
+    Instruments,
+    InstrumentsReq,
+    Mark,
+    MdMessage,
+    MdStatus,
+    OeRequest,
+    RefRequest,
+    Snapshot,
+    SnapshotReq,
+    Trade,
+)
+
+MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
+DRAIN = 512  #: most frames read from one socket per loop turn
+PUB_HWM = 100_000
+SLEEP_SLACK_NS = 60_000  #: a sub-ms sleep overshoots by about this much on Linux
+
+_MD: Codec[Any] = Codec(MdMessage)
+_REF_REQ: Codec[Any] = Codec(RefRequest)
+_OE: Codec[Any] = Codec(OeRequest)
+
+
+class _PaperGateway:
+    """Sockets and timers around a ``PaperVenue``; one instance per ``serve_paper`` call."""
+
+    def __init__(self, cfg: AppConfig, venue: str | None, sock_dir: str, ctx: zmq.Context[Any],
+                 clock: Clock, md_from: str | None, stop: threading.Event | None) -> None:
+        v = paper_venue(cfg, venue)
+        self.stop = stop
+        assert v.paper is not None
+        self.name, self.pcfg, self.clock = v.name, v.paper, clock
+        self.socks: list[zmq.Socket[Any]] = []
+        self.addrs: SourceAddrs = source_addrs(cfg, v, sock_dir, md_from)
+        try:
+            self._open(cfg, v, sock_dir, ctx)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, cfg: AppConfig, v: VenueConfig, sock_dir: str,
+              ctx: zmq.Context[Any]) -> None:
+        clock = self.clock
+        self.src_ref = self._sock(ctx, zmq.DEALER, self.addrs.ref, bind=False)
+        self.src_ref.setsockopt(zmq.MAXMSGSIZE, 1 << 22)
+        self.src_md = self._sock(ctx, zmq.SUB, self.addrs.md, bind=False)
+        self.src_md.setsockopt(zmq.SUBSCRIBE, b"hb")
+        src = fetch_instruments(self.src_ref, clock, self.pcfg.source_timeout_s, self.stop)
+        specs = specs_of(src, cfg, v.name)
+        self.instruments: Instruments = republished(src, self.pcfg.taker_bps,
+                                                    self.pcfg.maker_bps)
+        for sym in specs:
+            self.src_md.setsockopt(zmq.SUBSCRIBE, f"md.{sym}".encode())
+        self.books = {sym: SourceBook(sym) for sym in specs}
+        start = clock.now_ns()
+        self.venue = PaperVenue(v.name, specs, self.books, self.pcfg,
+                                id_prefix=f"{v.name}-{start // 1_000_000:x}")
+        self.venue.truth.meta.update(start_ns=start, source_md=self.addrs.md,
+                                     source_ref=self.addrs.ref)
+        self.pub = Publisher(list(specs))
+        if "{sock}" in v.md + v.ref + v.oe:
+            os.makedirs(sock_dir, exist_ok=True)
+        self.md = self._sock(ctx, zmq.XPUB, v.md.replace("{sock}", sock_dir))
+        self.ref = self._sock(ctx, zmq.ROUTER, v.ref.replace("{sock}", sock_dir))
+        self.oe = self._sock(ctx, zmq.ROUTER, v.oe.replace("{sock}", sock_dir))
+        self.oe.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.poller = zmq.Poller()
+        for s in (self.src_md, self.src_ref, self.md, self.ref, self.oe):
+            self.poller.register(s, zmq.POLLIN)
+        self.src_hb_ns = 0  #: when the source's last heartbeat came (0: never)
+        self.asked: dict[str, int] = {}  #: sym -> when its snapshot was last asked for
+        self.hb_iv_ns = self.pcfg.hb_interval_ms * 1_000_000
+        self.next_hb = start
+        self.handlers: dict[zmq.Socket[Any], Callable[[list[bytes]], None]] = {
+            self.src_md: self._on_source_md, self.src_ref: self._on_source_ref,
+            self.md: self._on_subscription, self.ref: self._on_ref, self.oe: self._on_oe}
+        self.stats = {"source_bad_frames": 0, "source_gaps": 0, "snapshots": 0}
+
+    def _sock(self, ctx: zmq.Context[Any], kind: int, addr: str, *,
+              bind: bool = True) -> zmq.Socket[Any]:
+        s = ctx.socket(kind)
+        self.socks.append(s)
+        s.setsockopt(zmq.LINGER, 0)
+        if kind == zmq.XPUB:
+            s.setsockopt(zmq.SNDHWM, PUB_HWM)
+            s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
+        if bind:
+            s.bind(addr)
+        else:
+            s.connect(addr)
+        return s
+
+    def close(self) -> None:
+        for s in self.socks:
+            s.close(linger=0)
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None, duration_s: float | None) -> None:
+        clock = self.clock
+        deadline = clock.now_ns() + int(duration_s * 1e9) if duration_s else None
+        while not (stop is not None and stop.is_set()):
+            now = clock.now_ns()
+            if deadline is not None and now >= deadline:
+                break
+            self._step(now)
+            self._timers(now)
+            now = clock.now_ns()
+            due = min(self.next_hb, self.venue.next_due() or self.next_hb)
+            wait = min(due - now, MAX_WAIT_NS)
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            ready = dict(self.poller.poll(max(0, wait // 1_000_000)))
+            if not ready and SLEEP_SLACK_NS < wait < 1_000_000:
+                # poll() counts whole ms: sleep the sub-ms rest minus the usual oversleep, so an
+                # order is matched close to its due time (a bounded wait, only when one is near)
+                sleep_s((wait - SLEEP_SLACK_NS) / 1e9)
+            for s in ready:
+                self._drain(s)
+
+    def _step(self, now: int) -> None:
+        """Match every order due by ``now``; send its reports and the book's changes."""
+        self.venue.advance(now)
+        self._flush(now)
+
+    def _flush(self, ts: int) -> None:
+        for account, msg in self.venue.take_out():
+            try:
+                self.oe.send_multipart([account.encode("utf-8", "surrogateescape"),
+                                        encode(msg)], zmq.NOBLOCK)
+            except zmq.ZMQError:  # peer gone or its queue full: it recovers through query
+                pass
+        for sym, dirty in self.venue.model.dirty.items():
+            if dirty and self.books[sym].synced:
+                d = self.pub.take_delta(sym, ts, dirty, self.venue.model.available)
+                if d is not None:
+                    self.venue.truth.count("md_deltas")
+                    self._publish(sym, d)
+
+    def _publish(self, sym: str, msg: msgspec.Struct) -> None:
+        self.md.send_multipart([f"md.{sym}".encode(), encode(msg)], zmq.NOBLOCK)
+
+    def _timers(self, now: int) -> None:
+        alive = self._source_alive(now)
+        if now >= self.next_hb:
+            if alive:  # a silent source makes this venue silent too: the engine sees it stale
+                self.md.send_multipart([b"hb", encode(Heartbeat(ts=now, seqs=self.pub.seqs()))],
+                                       zmq.NOBLOCK)
+            self.next_hb += self.hb_iv_ns
+            if self.next_hb <= now:  # far behind (a stall): skip the missed beats
+                self.next_hb = now + self.hb_iv_ns
+        if not alive:
+            return
+        retry = self.pcfg.snapshot_retry_ms * 1_000_000
+        for sym, book in self.books.items():
+            if not book.synced and now - self.asked.get(sym, -retry) >= retry:
+                self.asked[sym] = now
+                try:
+                    self.src_ref.send(encode(SnapshotReq(sym=sym)), zmq.NOBLOCK)
+                except zmq.Again:  # the source's ref is not reachable: the retry asks again
+                    pass
+
+    def _source_alive(self, now: int) -> bool:
+        if self.src_hb_ns and now - self.src_hb_ns > self.pcfg.source_stale_ms * 1_000_000:
+            logger.warning("paper {}: no heartbeat from the source for {} ms: books not current",
+                           self.name, self.pcfg.source_stale_ms)
+            self.src_hb_ns = 0
+            for book in self.books.values():
+                book.start_resync()
+            self.asked.clear()  # snapshots are asked for as soon as it beats again
+        return self.src_hb_ns != 0
+
+    def _drain(self, sock: zmq.Socket[Any]) -> None:
+        handler = self.handlers[sock]
+        for _ in range(DRAIN):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            handler(frames)
+
+    # --- the source -----------------------------------------------------------------------------
+
+    def _on_source_md(self, frames: list[bytes]) -> None:
+        now = self.clock.now_ns()
+        self._step(now)  # orders due before this update meet the book as it was
+        try:
+            msg = _MD.decode(frames[-1])
+        except CodecError as exc:
+            # it may have been a delta: no book is trusted until its snapshot
+            self.stats["source_bad_frames"] += 1
+            logger.warning("paper {}: undecodable source md frame: {}", self.name, exc)
+            for book in self.books.values():
+                book.start_resync()
+            self.asked.clear()
+            return
+        if isinstance(msg, Heartbeat):
+            if not self.src_hb_ns:
+                logger.info("paper {}: source market data is up", self.name)
+            self.src_hb_ns = now
+            for sym, seq in msg.seqs.items():
+                book = self.books.get(sym)
+                if book is not None and book.on_heartbeat_seq(seq):
+                    self.stats["source_gaps"] += 1
+                    self.asked.pop(sym, None)  # ask at once
+            return
+        book = self.books.get(msg.sym)
+        if book is None:
+            return
+        if isinstance(msg, Delta):
+            outcome, changes = book.on_delta(msg)
+            if outcome is Outcome.APPLIED:
+                self.venue.on_book(now, msg.sym, changes)
+                self._flush(msg.ts)
+            elif outcome is Outcome.GAP:
+                self.stats["source_gaps"] += 1
+                self.asked.pop(msg.sym, None)  # ask at once
+                # levels it changed are published once the book is current again
+                self.venue.model.dirty[msg.sym].update((c.side, c.px) for c in changes)
+        elif isinstance(msg, MdStatus):
+            self.venue.session[msg.sym] = msg.state
+            self._publish(msg.sym, msg)
+        elif isinstance(msg, Trade | Mark):
+            self._publish(msg.sym, msg)
+
+    def _on_source_ref(self, frames: list[bytes]) -> None:
+        now = self.clock.now_ns()
+        self._step(now)
+        try:
+            rep = REF_CODEC.decode(frames[-1])
+        except CodecError as exc:
+            logger.warning("paper {}: undecodable source ref reply: {}", self.name, exc)
+            return
+        if isinstance(rep, Error):
+            logger.warning("paper {}: source ref error {}: {}", self.name, rep.code, rep.msg)
+            return
+        if not isinstance(rep, Snapshot) or rep.sym not in self.books:
+            return
+        changes = self.books[rep.sym].on_snapshot(rep)
+        if changes is None:
+            if not self.books[rep.sym].synced:
+                self.asked.pop(rep.sym, None)  # a hole after it: ask again at once
+            return
+        self.stats["snapshots"] += 1
+        self.venue.model.reset_overlay(rep.sym)
+        self.venue.on_book(now, rep.sym, changes)
+        self._flush(self.books[rep.sym].ts or now)
+
+    # --- own sockets ----------------------------------------------------------------------------
+
+    def _on_subscription(self, frames: list[bytes]) -> None:
+        """A subscriber joined: send it the session state of the symbols it subscribed to."""
+        sub = frames[0] if len(frames) == 1 else b""
+        if sub[:1] != b"\x01":
+            return
+        prefix = sub[1:].decode("utf-8", "replace")
+        now = self.clock.now_ns()
+        for sym, state in self.venue.session.items():
+            if f"md.{sym}".startswith(prefix):
+                self._publish(sym, MdStatus(sym=sym, ts=now, state=state))  # type: ignore[arg-type]
+
+    def _reply(self, sock: zmq.Socket[Any], ident: bytes, msg: msgspec.Struct) -> None:
+        try:
+            sock.send_multipart([ident, encode(msg)], zmq.NOBLOCK)
+        except zmq.ZMQError:
+            pass
+
+    def _decode(self, sock: zmq.Socket[Any], codec: Codec[Any], frames: list[bytes]) -> Any:
+        if len(frames) != 2:
+            why = f"expected [identity, payload], got {len(frames)} frames"
+        else:
+            try:
+                return codec.decode(frames[1])
+            except CodecError as exc:
+                why = str(exc)
+        self.venue.truth.count("malformed")
+        if frames:
+            self._reply(sock, frames[0], Error(code="malformed", msg=why[:200]))
+        return None
+
+    def _on_ref(self, frames: list[bytes]) -> None:
+        req = self._decode(self.ref, _REF_REQ, frames)
+        if isinstance(req, InstrumentsReq):
+            self._reply(self.ref, frames[0], self.instruments)
+        elif isinstance(req, SnapshotReq):
+            book = self.books.get(req.sym)
+            if book is None:
+                rep: msgspec.Struct = Error(code="unknown_symbol",
+                                            msg=f"{self.name} has no symbol {req.sym!r}")
+            else:
+                rep = self.pub.snapshot(req.sym, book.ts or self.clock.now_ns())
+            self._reply(self.ref, frames[0], rep)
+
+    def _on_oe(self, frames: list[bytes]) -> None:
+        req = self._decode(self.oe, _OE, frames)
+        if req is None:
+            return
+        now = self.clock.now_ns()
+        self.venue.request(now, frames[0].decode("utf-8", "surrogateescape"), req)
+        self._step(now)  # a zero-latency order is matched at once; answers go out now
+
+
+def serve_paper(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
+                stop: threading.Event | None, ready: Callable[[], None] | None = None,
+                md_from: str | None = None, ctx: zmq.Context[Any] | None = None,
+                clock: Clock | None = None, duration_s: float | None = None) -> dict[str, Any]:
+    """Serve the paper venue ``venue_name`` (None: the config's only one) until ``stop`` is set
+    or ``duration_s`` has passed; return its truth (``SimTruth.to_dict`` keys).
+
+    Blocks. ``md_from`` overrides the source (a venue name or ``md=ADDR,ref=ADDR``). The source
+    must list its instruments within ``[venues.paper] source_timeout_s`` (``VenueError``
+    otherwise); a contract configured for the venue that the source does not list is a
+    ``ConfigError``. ``ready()`` is called once the venue's sockets are bound. ``ctx`` (default:
+    a private one, terminated on the way out) belongs to the caller when given. A simulator
+    serving the source beside it runs ``sim_view(cfg)``, which leaves the paper venues' addresses
+    to this gateway.
+    """
+    own = ctx is None
+    context: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
+    clk = clock if clock is not None else LiveClock()
+    gw: _PaperGateway | None = None
+    try:
+        gw = _PaperGateway(cfg, venue_name, sock_dir, context, clk, md_from, stop)
+        if ready is not None:
+            ready()
+        gw.run(stop, duration_s)
+        truth = gw.venue.truth_dict(clk.now_ns())
+        truth["meta"]["stats"] = dict(gw.stats)
+    finally:
+        if gw is not None:
+            gw.close()
+        if own:
+            context.term()
+    logger.info("paper gateway {} stopped: {}", gw.name, truth["counts"])
+    return truth
+
+
+__all__ = ["serve_paper", "sim_view"]
