@@ -5,8 +5,10 @@
 retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports`` (venue reports,
 queries, inferred rejects, alarms), ``pretrade`` (limits, market view, rate buckets, denial
 counts), ``link`` (``OeLink``), ``reconciler``, ``throttle`` (the ``throttled`` back-off),
-``faults`` (``frames``: bad frames; ``wal``: the intent WAL failed; a lost link) and ``entry``
-(new orders and cancels), each from the module of that name. Money rules, kept between them:
+``faults`` (``frames``: bad frames; ``wal``: the intent WAL failed; a lost link), ``entry``
+(new orders and cancels) and ``session`` (``VenueSession``, protocol v2: the gateway's own
+session, funding, balances, its version and kinds), each from the module of that name.
+Money rules, kept between them:
 
 - the client order id is ``f"{epoch}.{combo_id}.{leg}.{attempt}"`` and an id is used at most once,
   ever (a repeated ``LegOrder`` is denied ``duplicate_cl``, denied ids stay reserved);
@@ -31,5 +33,8 @@ counts), ``link`` (``OeLink``), ``reconciler``, ``throttle`` (the ``throttled`` 
   (tests driving it directly) does not. A rebuilt executor refuses a ``LegOrder`` for an order
   it holds from an earlier epoch (``prior``) as a duplicate.
 - a ``reject`` or ``cancel_reject`` with code ``throttled`` starts a back-off: no new order
-  goes (denied ``throttled``) and cancels are held until it ends (``actors.leg.throttle``).
+  goes (denied ``throttled``) and cancels are held until it ends (``actors.leg.throttle``);
+- the gateway's ``session`` ``down`` (or ``auth_failed``) is a lost link: open orders flagged
+  unknown, new orders denied ``session_down``; ``up`` reconciles before trading again; a
+  version 1 gateway is never sent a version 2 request or key (``actors.leg.session``).
 """
