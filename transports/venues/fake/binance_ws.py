@@ -89,6 +89,7 @@ class Streams:
         conns = self.md[venue]
         if isinstance(msg, Delta):  # the update ids advance even with nobody listening
             u, pu = self._ids(venue, msg)
+            self.bf.core.md_trace.append((venue, msg.sym, u, msg.ts))
         if not conns:
             return
         sym = getattr(msg, "sym", "").lower()

@@ -127,6 +127,9 @@ class FakeCore(Markets):
         self._md_subs: dict[int, tuple[str, Callable[[Any], None]]] = {}
         self._priv_subs: dict[int, tuple[str, str, Callable[[Any], None], _Drop]] = {}
         self.replies = Replies()
+        #: (venue, sym, exchange update id, ns stamp of the book change) per published diff,
+        #: kept by the exchange layer for ``cmc bench gateway`` (``GET /__fake__/trace``)
+        self.md_trace: deque[tuple[str, str, int, int]] = deque(maxlen=100_000)
         self._held: dict[str, list[Any]] = {}  # venue -> md held by a stall
         self._rate: dict[str, deque[int]] = {}  # account -> times of its recent orders
         self._fills_seen = 0

@@ -10,7 +10,10 @@ Test-only control endpoints (not part of any exchange's API):
   for ``venue``) -> ``{"ok": true}``, or 400 ``{"error": ...}``;
 - ``GET /__fake__/truth`` -> the truth so far;
 - ``GET /__fake__/book?market=spot&sym=BTCUSDT`` -> the published book in exchange decimals
-  ``{"seq", "bids": [[px, qty]], "asks": ...}`` (strings), to compare a client's book with.
+  ``{"seq", "bids": [[px, qty]], "asks": ...}`` (strings), to compare a client's book with;
+- ``GET /__fake__/trace`` -> for ``cmc bench gateway``: ``http`` (every REST request's method,
+  path, receive and response ns) and ``md`` (each depth diff's venue, symbol, update id and the
+  ns stamp of the book change), the last ``TRACE_LEN`` of each.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import signal
 import sys
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +41,7 @@ from transports.venues.fake.faults import FaultSpecError
 
 EXCHANGES = ("binance", "okx")
 STOP_TIMEOUT_S = 5.0
+TRACE_LEN = 100_000  #: requests kept for the bench trace
 
 
 def fake_config(cfg: AppConfig, exchange: str) -> FakeConfig:
@@ -51,7 +56,17 @@ def build_app(core: FakeCore, exchange: str) -> web.Application:
     """The exchange's routes (its module's ``setup``) plus the control endpoints."""
     if exchange not in EXCHANGES:
         raise ConfigError(f"unknown fake exchange {exchange!r} (known: {', '.join(EXCHANGES)})")
-    app = web.Application()
+    http_trace: deque[tuple[str, str, int, int]] = deque(maxlen=TRACE_LEN)
+
+    @web.middleware
+    async def timing(request: web.Request, handler: Any) -> web.StreamResponse:
+        t_in = core.clock.now_ns()  # the wall clock: comparable with the bench's and gateway's
+        resp: web.StreamResponse = await handler(request)
+        if not request.path.startswith("/__fake__"):
+            http_trace.append((request.method, request.path, t_in, core.clock.now_ns()))
+        return resp
+
+    app = web.Application(middlewares=[timing])
     importlib.import_module(f"transports.venues.fake.{exchange}").setup(app, core)
 
     async def fault(request: web.Request) -> web.Response:
@@ -85,6 +100,10 @@ def build_app(core: FakeCore, exchange: str) -> web.Application:
 
         return web.json_response({"seq": snap.seq, "bids": side(snap.b), "asks": side(snap.a)})
 
+    async def trace(request: web.Request) -> web.Response:
+        return web.json_response({"http": list(http_trace), "md": list(core.md_trace)})
+
+    app.router.add_get("/__fake__/trace", trace)
     app.router.add_post("/__fake__/fault", fault)
     app.router.add_get("/__fake__/truth", truth)
     app.router.add_get("/__fake__/book", book)
