@@ -122,6 +122,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         if audit["examples"]:
             summary["unusable_book_examples"] = audit["examples"]
     summary["run_dir"] = str(run_dir)
+    # every actor's final state, for a reader asking why something did (not) trade
+    (run_dir / "actors.json").write_bytes(msgspec.json.format(msgspec.json.encode(snaps)))
     summary["sim_exit_code"] = max(codes.values(), key=abs) if codes else 0
     summary["venue_exit_codes"] = codes
     (run_dir / "summary.json").write_bytes(msgspec.json.format(msgspec.json.encode(summary)))

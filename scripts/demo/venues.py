@@ -127,8 +127,28 @@ class VenueSide:
             if not path.exists():
                 raise DemoFailed(f"{who} wrote no record {path.name} "
                                  f"(exit {self.exit_codes.get(who)}); see {self.run_dir}")
-            parts.append((who, json.loads(path.read_text())))
+            part = json.loads(path.read_text())
+            if who.startswith("fake "):
+                self._engine_ids(part)
+            parts.append((who, part))
         return merge_truths(parts, self._leg_a_owner())
+
+    def _engine_ids(self, truth: dict[str, Any]) -> None:
+        """A fake records the exchange's client order ids; where a ccxt gateway rewrote the
+        engine's id to the exchange's alphabet (OKX: no ``.``), put the engine id back by the
+        gateway's documented inverse (``transports.venues.ccxt.clmap``) and keep the exchange's
+        as ``xcl``, so duplicates and entries are judged on the ids the engine sent."""
+        from transports.venues.ccxt.clmap import RULES, from_exchange
+
+        rules = {v.name: RULES[v.ccxt.exchange] for v in self.cfg.venues if v.ccxt is not None}
+        for key in ("orders", "fills"):
+            for rec in truth.get(key, []):
+                r = rules.get(rec.get("venue", ""))
+                if r is None or r.identity or "cl" not in rec:
+                    continue
+                engine = from_exchange(str(rec["cl"]), r)
+                if engine is not None:
+                    rec["xcl"], rec["cl"] = rec["cl"], engine
 
     def _leg_a_owner(self) -> str:
         if not self.cfg.pairs:
