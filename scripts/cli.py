@@ -67,6 +67,24 @@ def bench_tick_to_trade(as_json: bool, quick: bool) -> None:
         print_table(result)
 
 
+@bench.command("gateway")
+@click.option("--venue", type=click.Choice(["ccxt-fake"]), default="ccxt-fake", show_default=True,
+              help="The real-venue gateway to measure (beside the simulator gateway).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+@click.option("--quick", is_flag=True, help="Short runs (smoke test).")
+def bench_gateway(venue: str, as_json: bool, quick: bool) -> None:
+    """What a gateway adds per md update and per order round trip, beside the simulator's."""
+    from scripts.bench.venue_gateways import print_table, run_gateway_bench
+    from scripts.launch.process import configure_logging
+
+    configure_logging(None, "WARNING", quiet=True)
+    result = run_gateway_bench(venue, quick=quick)
+    if as_json:
+        sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
+    else:
+        print_table(result)
+
+
 @bench.command("risk")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 @click.option("--quick", is_flag=True, help="Fewer repetitions (smoke test).")
