@@ -170,16 +170,33 @@ class Launcher:
                                              self.sock_dir, "--run-dir", str(self.run_dir)),
                      self.run_dir / f"node-{name}.log")
 
+    def _gateway_commands(self) -> list[tuple[str, list[str]]]:
+        """(name, ``cmc`` arguments) of each gateway process ``[launch] gateways`` asks for:
+        the simulator once, a ccxt or paper gateway per venue that names one."""
+        out: list[tuple[str, list[str]]] = []
+        common = ["--sock", self.sock_dir, "--conf", self.conf]
+        for gw in self.cfg.launch.gateways:
+            if gw == "sim":
+                out.append(("sim", ["gateway", "sim", *common, "--truth-out",
+                                    str(self.run_dir / "truth.json")]))
+            for v in self.cfg.venues:
+                if gw == "ccxt" and v.ccxt is not None:
+                    out.append((f"ccxt-{v.name}", ["gateway", "ccxt", "--exchange",
+                                                   v.ccxt.exchange, "--market", v.ccxt.market,
+                                                   "--venue", v.name, *common]))
+                elif gw == "paper" and v.paper is not None:
+                    out.append((f"paper-{v.name}", ["gateway", "paper", "--venue", v.name,
+                                                    *common, "--truth-out",
+                                                    str(self.run_dir / f"truth-{v.name}.json")]))
+        return out
+
     def start(self) -> None:
         """Start gateways, kernels, child nodes, this node, admin and metrics."""
         cfg = self.cfg
         assert cfg.placement is not None
-        for gw in cfg.launch.gateways:
-            child = Child(f"gateway {gw}", cmc_cmd("gateway", gw, "--sock", self.sock_dir,
-                                                  "--conf", self.conf, "--truth-out",
-                                                  str(self.run_dir / "truth.json")),
-                          self.run_dir / f"{gw}.log")
-            self.gateways[gw] = child
+        for name, args in self._gateway_commands():
+            child = Child(f"gateway {name}", cmc_cmd(*args), self.run_dir / f"{name}.log")
+            self.gateways[name] = child
             child.start()
             child.wait_ready(cfg.launch.ready_timeout_s)
         # a venue whose tick, lot or currency differs from the config stops the start here

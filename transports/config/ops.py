@@ -18,8 +18,10 @@ from transports.errors import ConfigError
 class LaunchConfig(Section):
     """How ``cmc launch`` runs the placement."""
 
-    #: gateway processes the launcher starts and stops ("sim": the built-in simulator)
-    gateways: list[Literal["sim"]] = []
+    #: gateway processes the launcher starts and stops: "sim" (the built-in simulator, for
+    #: its venues), "ccxt" (one ``cmc gateway ccxt`` per venue with ``[venues.ccxt]``),
+    #: "paper" (one ``cmc gateway paper`` per venue with ``[venues.paper]``)
+    gateways: list[Literal["sim", "ccxt", "paper"]] = []
     #: on SIGTERM/SIGINT: "flatten" closes every pair's position first, "halt" only cancels
     shutdown: Literal["flatten", "halt"] = "flatten"
     flatten_timeout_s: PosFloat = 15.0  #: wait this long for the strategies to be flat
