@@ -12,7 +12,8 @@ import click
 
 #: modules each exporting one click command to register under ``cmc gateway``; the attribute
 #: is the module's last name segment (``ccxt_cmd`` -> ``ccxt``, ``paper`` -> ``paper``)
-SUBCOMMANDS = (("scripts.gateway.ccxt_cmd", "ccxt"), ("scripts.gateway.paper", "paper"))
+SUBCOMMANDS = (("scripts.gateway.ccxt_cmd", "ccxt"), ("scripts.gateway.paper", "paper"),
+               ("scripts.gateway.ctp_cmd", "ctp"), ("scripts.gateway.ib_cmd", "ib"))
 
 
 @click.group()
@@ -36,7 +37,7 @@ def gateway_sim(sock_dir: str, conf: str | None, truth_out: str | None,
 
 
 #: the optional extra that provides each gateway's libraries
-EXTRAS = {"ccxt": "crypto", "paper": ""}
+EXTRAS = {"ccxt": "crypto", "paper": "", "ctp": "ctp", "ib": "ib"}
 
 
 def _missing(name: str, lib: str) -> click.Command:
