@@ -653,8 +653,8 @@ def _iso(ms: int) -> str:
 
 def _feed() -> Any:
     from transports.config.engine import ContractConfig
-    from transports.venues.fake.okx_book import BookFeed
-    from transports.venues.fake.okx_codec import OkxMarket
+    from transports.venues.fake.okx.book import BookFeed
+    from transports.venues.fake.okx.codec import OkxMarket
     from transports.wire.venue_msgs import Snapshot
 
     c = ContractConfig(venue="okx", sym="BTC-USDT", tick="0.1", multiplier=0.0001, unit="BTC",

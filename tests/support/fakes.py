@@ -130,19 +130,19 @@ warmup_s = 1.0
 
 [[sim.venues]]
 name = "binance"
-latency_us = 200
+latency_us = {latency_us}
 md_interval_ms = 50
 level_qty_lots = 20
 
 [[sim.venues]]
 name = "binance-usdm"
-latency_us = 200
+latency_us = {latency_us}
 md_interval_ms = 100
 level_qty_lots = 20
 
 [[sim.venues]]
 name = "okx"
-latency_us = 200
+latency_us = {latency_us}
 md_interval_ms = 50
 level_qty_lots = 20
 
@@ -162,10 +162,12 @@ rate_limit_per_s = {rate_limit}
 
 
 def write_test_conf(path: Path, *, funding_s: float = 1.0, rate_limit: int = 50,
-                    btc: float = 10.0) -> Path:
+                    btc: float = 10.0, latency_us: int = 200) -> Path:
     """Write ``TEST_CONF`` (funding every ``funding_s``, ``rate_limit`` orders/s, each Binance
-    account starting with ``btc`` BTC and 1,000,000 USDT) to ``path``."""
-    path.write_text(TEST_CONF.format(funding_s=funding_s, rate_limit=rate_limit, btc=btc))
+    account starting with ``btc`` BTC and 1,000,000 USDT, every simulator venue ``latency_us``
+    one way) to ``path``."""
+    path.write_text(TEST_CONF.format(funding_s=funding_s, rate_limit=rate_limit, btc=btc,
+                                     latency_us=latency_us))
     return path
 
 

@@ -2,7 +2,7 @@
 
 ``core.FakeCore`` runs the simulator's venues on the wall clock and exposes them in exchange
 terms (decimal prices and amounts, order requests, md and private streams, funding, balances,
-fault switches); each exchange module (``binance``, ``okx``) serves that exchange's REST and
+fault switches); each exchange package (``binance``, ``okx``) serves that exchange's REST and
 websocket API on top with aiohttp and exports:
 
 - ``setup(app: aiohttp.web.Application, core: FakeCore) -> None``: add its routes (and any
@@ -12,4 +12,7 @@ websocket API on top with aiohttp and exports:
 - ``ccxt_options() -> dict``: options ccxt needs to run against the fake.
 
 ``server`` builds the app (plus the test-only control endpoint ``/__fake__/...``) and runs it.
+Beside the core: ``markets`` (units, errors), ``ledger`` (balances, funding), ``faults`` (the
+run-time switches), ``replies`` (order answers matched by client id), ``reads`` (reads answered
+one by one).
 """

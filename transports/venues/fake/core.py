@@ -3,7 +3,7 @@
 One ``FakeCore`` per fake process. It runs a ``SimCore`` over the WHOLE config (so two fakes
 started with the same ``start_ns`` and seed quote the same correlated prices) and serves only the
 simulator venues its ``[[fakes]]`` entry maps to markets (``spot`` / ``swap``). The exchange
-layers (``binance.py``, ``okx.py``) translate HTTP/websocket to the calls below and back; they
+layers (packages ``binance``, ``okx``) translate HTTP/websocket to the calls below and back; they
 never touch the ``SimCore`` themselves. The API key a client signs with is the simulator
 account name. Everything runs on one asyncio loop; callbacks are plain functions called from
 that loop (they must not block: queue and return).
@@ -24,10 +24,12 @@ API (stable; the exchange layers depend on it):
   checks request timestamps against: now + the ``clock_offset`` fault).
 - Orders: ``await request(venue, account, req, timeout_s) -> list[Struct]``: ``req`` is a
   protocol request (``NewOrder``, ``CancelReq``, ``QueryReq``, ``OpenOrdersReq``,
-  ``TradesReq``, ``PositionsReq``); the answer is what the venue replied to it in one batch:
+  ``TradesReq``, ``PositionsReq``); the answer is what the venue replied to THIS request:
   ``new`` -> ``[Ack, Fill.., Done]`` or ``[Reject]``; ``cancel`` -> ``[Done]`` or
-  ``[CancelReject]``; ``query`` -> ``[OrderStatus]``; list requests -> ``[OpenOrders]`` etc.
-  ``[]`` = no answer in time (a simulator fault swallowed it: the outcome is unknown).
+  ``[CancelReject]`` (matched by client id, ``replies.py``); ``query`` -> ``[OrderStatus]``;
+  list requests -> ``[OpenOrders]`` etc. (reads: answered one by one, ``reads.py``; any
+  number of requests of one account may be in flight at once). ``[]`` = no answer in time
+  (a simulator fault or the ``lose_reply`` switch lost it: the outcome is unknown).
   A ``NewOrder`` may raise ``Throttled`` (rate limit ``[[fakes]] rate_limit_per_s`` per account,
   or the ``throttle_orders`` fault); the ``reject_orders`` fault answers ``[Reject]`` with code
   ``fake_reject``. ``check_funds(venue, account, sym, side, px_ticks, lots, reduce_only)`` raises
@@ -51,7 +53,8 @@ API (stable; the exchange layers depend on it):
 
 Helpers: ``oid_int("binance-12") == 12``, ``tid_int("binance-t5") == 5``. The markets, units
 and errors live in ``markets.py`` (``FakeCore`` is a ``Markets``; the errors are re-exported
-here), balances in ``ledger.py``, the request/reply matching in ``replies.py``.
+here), balances and funding in ``ledger.py``, the order/reply matching in ``replies.py``, the
+reads in ``reads.py``.
 """
 
 from __future__ import annotations
@@ -64,13 +67,12 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
-from loguru import logger
 
 from transports.clock import Clock
 from transports.config.engine import AppConfig
 from transports.config.gateways import FakeConfig
 from transports.venues.fake.faults import FakeFaults
-from transports.venues.fake.ledger import Ledger, balances, check_funds
+from transports.venues.fake.ledger import Ledger, balances, check_funds, settle_funding
 from transports.venues.fake.markets import (
     FakeError,
     FilterError,
@@ -79,17 +81,18 @@ from transports.venues.fake.markets import (
     oid_int,
     tid_int,
 )
+from transports.venues.fake.reads import READS, Reads
 from transports.venues.fake.replies import Replies
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.matching import Order
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
+    CancelReq,
     Delta,
     Done,
     Fill,
     FillRecord,
-    Funding,
     Mark,
     MdStatus,
     NewOrder,
@@ -103,8 +106,6 @@ MAX_WAIT_S = 0.05  #: longest sleep of the run loop (so faults and funding are n
 MARK_INTERVAL_NS = 1_000_000_000
 _Drop = Callable[[], None] | None
 _PRIVATE = (Ack, Reject, Fill, Done, CancelReject)
-
-
 
 
 class FakeCore(Markets):
@@ -127,6 +128,7 @@ class FakeCore(Markets):
         self._md_subs: dict[int, tuple[str, Callable[[Any], None]]] = {}
         self._priv_subs: dict[int, tuple[str, str, Callable[[Any], None], _Drop]] = {}
         self.replies = Replies()
+        self.reads = Reads(self.sim, self._wake)
         #: (venue, sym, exchange update id, ns stamp of the book change) per published diff,
         #: kept by the exchange layer for ``cmc bench gateway`` (``GET /__fake__/trace``)
         self.md_trace: deque[tuple[str, str, int, int]] = deque(maxlen=100_000)
@@ -161,8 +163,10 @@ class FakeCore(Markets):
             now = self.clock.now_ns()
             md, oe = self.sim.advance(now)
             self._dispatch(now, md, oe)
+            self.reads.serve(now)
             self._timers(now)
-            due = min(self.sim.next_due(), self.next_funding_ns, self._next_mark)
+            due = min(self.sim.next_due(), self.next_funding_ns, self._next_mark,
+                      self.reads.next_due())
             for until in self._stalls(now):
                 due = min(due, until)
             wait_s = min(MAX_WAIT_S, max(0.0, (due - self.clock.now_ns()) / 1e9))
@@ -243,25 +247,14 @@ class FakeCore(Markets):
                 cb(msg)
 
     def _settle(self, ts: int) -> None:
-        for c in self._contracts.values():
-            if self._market[c.venue] != "swap":
-                continue
-            m = self.mark(c.venue, c.sym)
-            if m is None:
-                continue
-            mark = self.from_ticks(c.venue, c.sym, m.mark_px)
-            pos = {a: p.get(c.sym, 0) for a, p in self.sim.venues[c.venue].positions.items()}
-            for rec in self.ledger.settle_funding(c, ts, mark, self.funding_rate, pos):
-                logger.debug("fake {}: funding {} {} paid {}", c.venue, rec["account"], c.sym,
-                             rec["paid"])
-                msg = Funding(sym=c.sym, ts=ts, rate=rec["rate"], paid=rec["paid"], ccy=c.ccy)
-                self._private(c.venue, rec["account"], msg)
+        for venue, account, msg in settle_funding(self, ts):
+            self._private(venue, account, msg)
 
     # --- requests -------------------------------------------------------------------------------
 
     async def request(self, venue: str, account: str, req: msgspec.Struct,
                       timeout_s: float = 5.0) -> list[msgspec.Struct]:
-        """Send one protocol request as ``account``; the venue's replies to it (see the module
+        """Send one protocol request as ``account``; the venue's answer to it (see the module
         docstring), ``[]`` if none came within ``timeout_s``."""
         now = self.clock.now_ns()
         if isinstance(req, NewOrder):
@@ -273,16 +266,25 @@ class FakeCore(Markets):
                 self.sim.truth.count("rejects")
                 return [Reject(cl=req.cl, code="fake_reject", reason="rejected by the fake's "
                                "reject_orders switch", ts=now)]
-        key, w = self.replies.expect(venue, account, req)
+        lost = self.faults.take_lose(account, now, type(req).__name__)
+        if isinstance(req, READS):
+            return await self.reads.ask(now, venue, account, req, lost, timeout_s)
+        if not isinstance(req, NewOrder | CancelReq):
+            raise FakeError("unsupported", f"the fake does not send {type(req).__name__}")
+        key, w = self.replies.expect(venue, account, req, now + self.sim.latency_ns(venue), lost)
         self.sim.request(now, venue, account, req)
-        if self._kick is not None:
-            self._kick.set()
+        self._wake()
         try:
             async with asyncio.timeout(timeout_s):
                 return await w.fut
         except TimeoutError:
+            return []
+        finally:  # answered, timed out or abandoned (the client went away): never left behind
             self.replies.forget(key, w)
-            return list(w.msgs)
+
+    def _wake(self) -> None:
+        if self._kick is not None:
+            self._kick.set()
 
     def _check_rate(self, account: str, now: int) -> None:
         retry = self.fake.retry_after_s
@@ -385,8 +387,7 @@ class FakeCore(Markets):
         elif spec.get("kind") == "stall_md":
             for v in (self.venues if not spec.get("venue") else [str(spec["venue"])]):
                 self._held.setdefault(v, [])
-        if self._kick is not None:
-            self._kick.set()
+        self._wake()
 
     def truth(self, now: int) -> dict[str, Any]:
         """The simulator's truth restricted to the served venues, plus ``funding`` (every

@@ -24,6 +24,10 @@ timeout_order       account, n (1), mode              the next n new orders exec
                     ("error" | "hang"), hang_ms       HTTP response is the exchange's timeout
                                                       error ("error", Binance -1007) or comes
                                                       only after hang_ms ("hang", default 30 s)
+lose_reply          account, n (1)                    the venue's answer to the next n requests
+                                                      (order or read) is lost: the request takes
+                                                      effect, the HTTP answer is the exchange's
+                                                      timeout error after the fake's wait
 clock_offset        ms                                the fake's clock (server time, timestamp
                                                       checks) is shifted by ms
 clear               -                                 every switch off
@@ -40,7 +44,7 @@ from typing import Any
 from transports.errors import CmcError
 
 KINDS = ("drop_diff", "stall_md", "disconnect_private", "reject_orders", "throttle_orders",
-         "delay", "timeout_order", "clock_offset", "clear")
+         "delay", "timeout_order", "lose_reply", "clock_offset", "clear")
 MAX_EVENTS = 10_000
 
 
@@ -56,6 +60,7 @@ class FakeFaults:
         self.stall_until: dict[str, int] = {}  # venue -> ns
         self.reject: dict[str, int] = {}  # account or "" -> orders left
         self.throttle: dict[str, int] = {}
+        self.lose: dict[str, int] = {}  # account or "" -> answers left to lose
         self.delay_ms: dict[str, int] = {}
         self.timeout: dict[str, tuple[int, str, int]] = {}  # account -> (n, mode, hang_ms)
         self.clock_offset_ms = 0
@@ -87,6 +92,8 @@ class FakeFaults:
             self.reject[acct] = n
         elif kind == "throttle_orders":
             self.throttle[acct] = n
+        elif kind == "lose_reply":
+            self.lose[acct] = n
         elif kind == "delay":
             self.delay_ms[acct] = ms
         elif kind == "timeout_order":
@@ -123,6 +130,13 @@ class FakeFaults:
         hit = self._take(self.throttle, account)
         if hit:
             self.record("throttle_orders", now, account=account)
+        return hit
+
+    def take_lose(self, account: str, now: int, what: str) -> bool:
+        """True: lose the venue's answer to this request (a ``lose_reply`` hit)."""
+        hit = self._take(self.lose, account)
+        if hit:
+            self.record("lose_reply", now, account=account, t=what)
         return hit
 
     def take_timeout(self, account: str, now: int, cl: str) -> tuple[str, int] | None:

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from loguru import logger
+
 from transports.config.engine import ContractConfig
+from transports.wire.venue_msgs import Funding
 
 if TYPE_CHECKING:
     from transports.venues.fake.core import FakeCore
@@ -139,6 +142,26 @@ def balances(core: FakeCore, venue: str, account: str) -> dict[str, tuple[Decima
     return {a: (t, t - locked.get(a, Decimal(0))) for a, t in total.items()}
 
 
+def settle_funding(core: FakeCore, ts: int) -> list[tuple[str, str, Funding]]:
+    """Funding settlement at ``ts`` on every served perp (at its mark; none while its book is
+    empty): the ledger pays it; the ``Funding`` messages for the accounts' private streams as
+    (venue, account, msg)."""
+    out = []
+    perps = [c for v in core.venues if core.market_of(v) == "swap" for c in core.contracts(v)]
+    for c in perps:
+        m = core.mark(c.venue, c.sym)
+        if m is None:
+            continue
+        mark = core.from_ticks(c.venue, c.sym, m.mark_px)
+        pos = {a: p.get(c.sym, 0) for a, p in core.sim.venues[c.venue].positions.items()}
+        for rec in core.ledger.settle_funding(c, ts, mark, core.funding_rate, pos):
+            logger.debug("fake {}: funding {} {} paid {}", c.venue, rec["account"], c.sym,
+                         rec["paid"])
+            msg = Funding(sym=c.sym, ts=ts, rate=rec["rate"], paid=rec["paid"], ccy=c.ccy)
+            out.append((c.venue, rec["account"], msg))
+    return out
+
+
 def check_funds(core: FakeCore, venue: str, account: str, sym: str, side: str, px_ticks: int,
                 lots: int, reduce_only: bool) -> None:
     """``FakeCore.check_funds``."""
@@ -162,4 +185,4 @@ def check_funds(core: FakeCore, venue: str, account: str, sym: str, side: str, p
                         "Account has insufficient balance for requested action.")
 
 
-__all__ = ["Ledger", "PerpPosition", "balances", "check_funds"]
+__all__ = ["Ledger", "PerpPosition", "balances", "check_funds", "settle_funding"]

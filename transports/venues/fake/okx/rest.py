@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from transports.venues.fake import okx_trade
-from transports.venues.fake.okx_codec import (
+from transports.venues.fake.okx import trade
+from transports.venues.fake.okx.codec import (
     OkxError,
     OkxMarket,
     bill_id,
@@ -40,7 +40,7 @@ from transports.wire.venue_msgs import (
 )
 
 if TYPE_CHECKING:
-    from transports.venues.fake.okx import OkxFake
+    from transports.venues.fake.okx.fake import OkxFake
 
 TS_WINDOW_MS = 30_000  #: OKX refuses a request timestamp further than this from its clock
 MAX_LIMIT = 100
@@ -285,8 +285,8 @@ class _Rest:
         args = self._json(body)
         if not isinstance(args, dict):
             raise OkxError("50002", "JSON syntax error")
-        entry = await okx_trade.place(self.fake, account, args)
-        return ok([entry], *okx_trade.batch_code([entry]))
+        entry = await trade.place(self.fake, account, args)
+        return ok([entry], *trade.batch_code([entry]))
 
     async def place_batch(self, account: str, request: web.Request, body: str) -> web.Response:
         args = self._json(body)
@@ -294,36 +294,36 @@ class _Rest:
             raise OkxError("50002", "JSON syntax error")
         if len(args) > 20:
             raise OkxError("51111", "Maximum 20 orders can be placed in bulk")
-        entries = [await okx_trade.place(self.fake, account, a) for a in args]
-        return ok(entries, *okx_trade.batch_code(entries))
+        entries = [await trade.place(self.fake, account, a) for a in args]
+        return ok(entries, *trade.batch_code(entries))
 
     async def cancel(self, account: str, request: web.Request, body: str) -> web.Response:
         args = self._json(body)
         if not isinstance(args, dict):
             raise OkxError("50002", "JSON syntax error")
-        entry = await okx_trade.cancel(self.fake, account, args)
-        return ok([entry], *okx_trade.batch_code([entry]))
+        entry = await trade.cancel(self.fake, account, args)
+        return ok([entry], *trade.batch_code([entry]))
 
     async def cancel_batch(self, account: str, request: web.Request, body: str) -> web.Response:
         args = self._json(body)
         if not isinstance(args, list) or not all(isinstance(a, dict) for a in args):
             raise OkxError("50002", "JSON syntax error")
-        entries = [await okx_trade.cancel(self.fake, account, a) for a in args]
-        return ok(entries, *okx_trade.batch_code(entries))
+        entries = [await trade.cancel(self.fake, account, a) for a in args]
+        return ok(entries, *trade.batch_code(entries))
 
     async def order(self, account: str, request: web.Request, body: str) -> web.Response:
         q = request.query
         if not q.get("instId"):
             raise OkxError("50014", "Parameter instId can not be empty")
-        m, o = okx_trade.find_order(self.fake, account, dict(q))
+        m, o = trade.find_order(self.fake, account, dict(q))
         return ok([order_json(m, o, self.fake.meta_for(m.venue, account, o.cl))])
 
     async def _list(self, venue: str, account: str, req: Any, kind: type) -> list[Any]:
-        replies = await self.core.request(venue, account, req, okx_trade.REQUEST_TIMEOUT_S)
+        replies = await self.core.request(venue, account, req, trade.REQUEST_TIMEOUT_S)
         for r in replies:
             if isinstance(r, kind):
                 return list(r.list)
-        raise OkxError(*okx_trade.TIMEOUT)
+        raise OkxError(*trade.TIMEOUT)
 
     async def pending(self, account: str, request: web.Request, body: str) -> web.Response:
         q = request.query

@@ -241,11 +241,11 @@ def parse_form(text: str) -> list[tuple[str, str]]:
 
 def setup(app: web.Application, core: FakeCore) -> None:
     """Add the Binance fake's routes to ``app``."""
-    from transports.venues.fake import binance_rest, binance_ws
+    from transports.venues.fake.binance import rest, ws
 
     bf = BinanceFake(core)
-    binance_rest.add_routes(app, bf)
-    binance_ws.add_routes(app, bf)
+    rest.add_routes(app, bf)
+    ws.add_routes(app, bf)
 
 
 __all__ = ["BinanceError", "BinanceFake", "ccxt_options", "ccxt_urls", "setup"]

@@ -4,14 +4,14 @@ on top of a ``FakeCore``.
 
 Paths (``ccxt_urls`` installs them):
 
-- REST ``/api/v5/...`` (``okx_rest``): public ``public/time``, ``public/instruments``,
+- REST ``/api/v5/...`` (``rest.py``): public ``public/time``, ``public/instruments``,
   ``market/books`` (and ``books-full``), ``market/ticker(s)``, ``public/funding-rate``,
   ``public/mark-price``, ``system/status``; signed ``asset/currencies``, ``account/balance``,
   ``trade/order`` and ``trade/batch-orders`` (ccxt's default for ``create_order``),
   ``trade/cancel-order`` and ``cancel-batch-orders``, ``GET trade/order``,
   ``trade/orders-pending``, ``trade/orders-history``, ``trade/fills`` and ``fills-history``,
   ``account/positions``, ``account/bills`` and ``bills-archive`` (funding: ``type`` 8).
-- Websockets ``/ws/v5/public``, ``/ws/v5/private``, ``/ws/v5/business`` (``okx_ws``): text
+- Websockets ``/ws/v5/public``, ``/ws/v5/private``, ``/ws/v5/business`` (``ws.py``): text
   ``ping`` -> ``pong``; ``{"op": "subscribe"|"unsubscribe", "args": [...]}``; public channels
   ``books`` (snapshot, then one ``update`` per book change with ``seqId`` / ``prevSeqId`` and
   OKX's CRC32 ``checksum`` of the top 25 levels), ``books5``, ``bbo-tbt``, ``mark-price``,
@@ -23,7 +23,7 @@ of the fake's clock, else 50102) / ``-PASSPHRASE``; the sign is base64 HMAC-SHA2
 ``timestamp + method + path?query + body``; a wrong one is 50113 (HTTP 401). The websocket
 login signs ``timestamp(s) + "GET" + "/users/self/verify"`` (60009 when wrong). The key is the
 simulator account; secret ``[[fakes]] secrets[key]`` or ``<key>-secret``, passphrase
-``<key>-pass`` (``okx_codec``).
+``<key>-pass`` (``codec.py``).
 
 Quirks kept: errors inside HTTP 200 with ``code`` != "0" (a single order's ``sCode`` /
 ``sMsg``, ``code`` "1" when every order of the request failed, "2" when some did); integer
@@ -50,7 +50,7 @@ from aiohttp import web
 
 from transports.config.gateways import FakeConfig
 from transports.venues.fake.core import FakeCore
-from transports.venues.fake.okx_codec import (
+from transports.venues.fake.okx.codec import (
     OkxError,
     OkxMarket,
     OrderMeta,
@@ -171,12 +171,12 @@ OKX_KEY: web.AppKey[OkxFake] = web.AppKey("okx", OkxFake)
 
 def setup(app: web.Application, core: FakeCore) -> None:
     """Add the OKX fake's routes (REST and websockets) and its md subscriptions to ``app``."""
-    from transports.venues.fake import okx_rest, okx_ws
+    from transports.venues.fake.okx import rest, ws
 
     fake = OkxFake(core)
     app[OKX_KEY] = fake
-    okx_rest.add_routes(app, fake)
-    okx_ws.add_routes(app, fake)
+    rest.add_routes(app, fake)
+    ws.add_routes(app, fake)
 
 
 def make_app(core: FakeCore, fake_cfg: FakeConfig | None = None) -> web.Application:

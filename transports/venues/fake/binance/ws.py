@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from loguru import logger
 
-from transports.venues.fake import binance_docs as docs
-from transports.venues.fake.binance import BinanceError, BinanceFake
+from transports.venues.fake.binance import docs
+from transports.venues.fake.binance.fake import BinanceError, BinanceFake
 from transports.wire.venue_msgs import Delta, Fill, Funding, Mark, Trade
 
 QUEUE_MAX = 10_000  #: messages queued for one connection before it is dropped as too slow

@@ -6,7 +6,7 @@ OKX's rules kept: a snapshot carries ``prevSeqId`` -1 and ``seqId`` S; each upda
 before it at the exchange, so a delta the fake did not send (the ``drop_diff`` fault, the
 simulator's ``md_drop``) shows as ``prevSeqId`` != the client's last ``seqId`` and the client
 must resubscribe for a new snapshot. Every message carries the CRC32 ``checksum`` of the top 25
-levels of the exchange's book after it (``okx_codec.checksum``): after a gap that is the true
+levels of the exchange's book after it (``codec.checksum``): after a gap that is the true
 book (taken from the core's snapshot), which a client that missed an update cannot match.
 
 Levels are ``[px, sz, "0", orders]`` strings; a deleted level has ``sz`` "0".
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from transports.venues.fake.okx_codec import OkxMarket, checksum, ms_str
+from transports.venues.fake.okx.codec import OkxMarket, checksum, ms_str
 from transports.wire.venue_msgs import Delta, Snapshot
 
 Level = list[str]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from transports.venues.fake.binance import BinanceFake, num
+from transports.venues.fake.binance.fake import BinanceFake, num
 from transports.venues.fake.core import oid_int
 from transports.venues.sim.matching import Order
 from transports.wire.venue_msgs import Ack, Done, Fill, FillRecord, Funding

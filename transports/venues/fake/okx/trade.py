@@ -19,7 +19,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from transports.venues.fake.core import FakeError, Throttled
-from transports.venues.fake.okx_codec import (
+from transports.venues.fake.okx.codec import (
     TIF,
     OkxError,
     OkxMarket,
@@ -42,7 +42,7 @@ from transports.wire.venue_msgs import (
 )
 
 if TYPE_CHECKING:
-    from transports.venues.fake.okx import OkxFake
+    from transports.venues.fake.okx.fake import OkxFake
 
 REQUEST_TIMEOUT_S = 3.0  #: longest wait for the simulator's answer to one request
 CL_RE = re.compile(r"^[A-Za-z0-9]{1,32}$")

@@ -13,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from transports.venues.fake import binance_docs as docs
-from transports.venues.fake.binance import (
+from transports.venues.fake.binance import docs
+from transports.venues.fake.binance.fake import (
     UNKNOWN_OUTCOME,
     BinanceError,
     BinanceFake,

@@ -8,7 +8,7 @@ passphrase, timestamp, sign}]}`` (sign = base64 HMAC-SHA256 of ``timestamp + "GE
 ``batch-orders``, ``cancel-order`` with an ``id`` (answered ``{"id", "op", "code", "msg",
 "data"}``).
 
-Channels: public ``books`` (``okx_book``), ``books5`` and ``bbo-tbt`` (top 5 / top 1 as plain
+Channels: public ``books`` (``book.py``), ``books5`` and ``bbo-tbt`` (top 5 / top 1 as plain
 snapshots on every change), ``mark-price`` and ``funding-rate`` (swaps, every second),
 ``trades``; private (after login; 60011 before) ``orders`` (every order event of the account:
 accepted ``live``, each fill with ``tradeId``/``fillSz``/``fillPx``, the close), ``account``
@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 from loguru import logger
 
-from transports.venues.fake import okx_trade
-from transports.venues.fake.okx_book import BookFeed
-from transports.venues.fake.okx_codec import (
+from transports.venues.fake.okx import trade
+from transports.venues.fake.okx.book import BookFeed
+from transports.venues.fake.okx.codec import (
     OkxError,
     OkxMarket,
     ms_str,
@@ -42,7 +42,7 @@ from transports.venues.fake.okx_codec import (
 from transports.wire.venue_msgs import Ack, Delta, Done, Fill, Funding, Mark, MdStatus, Trade
 
 if TYPE_CHECKING:
-    from transports.venues.fake.okx import OkxFake
+    from transports.venues.fake.okx.fake import OkxFake
 
 IDLE_S = 30.0  #: OKX closes a connection without any message for this long
 LOGIN_WINDOW_S = 30  #: a login timestamp further than this from the fake's clock is refused
@@ -363,10 +363,10 @@ class OkxWs:
         t_in = str(self.core.server_ns() // 1000)  # OKX stamps ops in microseconds
         try:
             if op == "cancel-order":
-                data = [await okx_trade.cancel(self.fake, conn.account, a) for a in args]
+                data = [await trade.cancel(self.fake, conn.account, a) for a in args]
             else:
-                data = [await okx_trade.place(self.fake, conn.account, a) for a in args]
-            code, msg = okx_trade.batch_code(data)
+                data = [await trade.place(self.fake, conn.account, a) for a in args]
+            code, msg = trade.batch_code(data)
         except OkxError as e:
             data, code, msg = [], e.code, e.msg
         conn.send({"id": rid, "op": op, "code": code, "msg": msg, "data": data,
