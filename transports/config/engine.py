@@ -23,7 +23,13 @@ from transports.config.base import (
     Section,
     check_finite,
 )
-from transports.config.gateways import CcxtVenueConfig, FakeConfig, PaperVenueConfig
+from transports.config.gateways import (
+    CcxtVenueConfig,
+    CtpVenueConfig,
+    FakeConfig,
+    IbVenueConfig,
+    PaperVenueConfig,
+)
 from transports.config.ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
 from transports.config.sim import SimConfig
 from transports.errors import ConfigError
@@ -72,11 +78,16 @@ class VenueConfig(Section):
     #: venue's data, or (neither) the built-in simulator
     ccxt: CcxtVenueConfig | None = None
     paper: PaperVenueConfig | None = None
+    ctp: CtpVenueConfig | None = None  #: a CTP futures account (``cmc gateway ctp``)
+    ib: IbVenueConfig | None = None  #: an IB account via TWS (``cmc gateway ib``)
 
     @property
     def gateway(self) -> str:
-        """``ccxt``, ``paper`` or ``sim``."""
-        return "ccxt" if self.ccxt is not None else "paper" if self.paper is not None else "sim"
+        """``ccxt``, ``paper``, ``ctp``, ``ib`` or ``sim``."""
+        for name in ("ccxt", "paper", "ctp", "ib"):
+            if getattr(self, name) is not None:
+                return name
+        return "sim"
 
 
 class ContractConfig(Section):
@@ -95,6 +106,17 @@ class ContractConfig(Section):
     max_position_lots: PosInt = 1000
     depth: PosInt = 20  #: levels kept in the book
     margin_rate: NonNegFloat = 0.1  #: initial margin as a fraction of notional
+    #: futures offsets (CTP): every order says open or close; the LegExecutor decides which
+    #: from its two-sided positions (``actors.leg.offsets``)
+    offsets: bool = False
+    close_today: bool = False  #: closing today's lots is its own offset (SHFE, INE)
+    #: SHFE/INE close-today fees: "close" closes today's lots; "open_opposite" never does and
+    #: opens the other side instead
+    close_today_policy: Literal["close", "open_opposite"] = "close"
+    #: today's lots become yesterday's every day at this UTC time (15:00 China = "07:00")...
+    trading_day_roll_utc: Annotated[str, msgspec.Meta(pattern=r"^\d\d:\d\d$")] = "07:00"
+    #: ...or, when > 0, every this many seconds of the epoch (demos: yesterday's lots exist)
+    trading_day_roll_s: NonNegInt = 0
 
 
 class PairConfig(Section):
@@ -224,8 +246,9 @@ def _validate(cfg: AppConfig) -> AppConfig:
             raise ConfigError(f"$.pairs[{i}].z_exit: {p.z_exit} must be below z_entry {p.z_entry}")
     fakes = {f.exchange for f in cfg.fakes}
     for i, v in enumerate(cfg.venues):
-        if v.ccxt is not None and v.paper is not None:
-            raise ConfigError(f"$.venues[{i}]: a venue has one gateway, not both ccxt and paper")
+        gws = [g for g in ("ccxt", "paper", "ctp", "ib") if getattr(v, g, None) is not None]
+        if len(gws) > 1:
+            raise ConfigError(f"$.venues[{i}]: a venue has one gateway, not {' and '.join(gws)}")
         if v.ccxt is not None and v.ccxt.fake and v.ccxt.fake not in fakes:
             raise ConfigError(f"$.venues[{i}].ccxt.fake: no [[fakes]] entry for {v.ccxt.fake!r}")
         if v.paper is not None and v.paper.md_from not in venues:

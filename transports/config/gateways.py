@@ -67,6 +67,68 @@ class PaperVenueConfig(Section):
     source_timeout_s: PosFloat = 30.0  #: the source must list its instruments within this at start
 
 
+class CtpVenueConfig(Section):
+    """One CTP futures account behind ``cmc gateway ctp`` (openctp-ctp)."""
+
+    md_front: str  #: e.g. "tcp://180.168.146.187:10211"
+    td_front: str  #: the trading front
+    broker_id: str = ""  #: empty: ``<credentials_env>_BROKER_ID`` from the environment
+    user_id: str = ""  #: empty: ``<credentials_env>_USER_ID``
+    app_id: str = ""  #: empty: ``<credentials_env>_APP_ID``
+    #: the password and AuthCode come only from the environment (``<env>_PASSWORD``,
+    #: ``<env>_AUTH_CODE``), never from the config file, and are never logged
+    credentials_env: str = "CTP"
+    #: subscribe these instrument ids for market data; empty: every instrument of ``[[contracts]]``
+    #: on this venue
+    symbols: list[str] = []
+    hb_interval_ms: PosInt = 250
+    query_interval_ms: PosInt = 1100  #: CTP allows about one query a second per session
+    login_timeout_s: PosFloat = 30.0
+    #: the durable map of engine client ids to (FrontID, SessionID, OrderRef) and OrderSysID;
+    #: empty: ``<state_dir>/<venue>-ctp-orders.jsonl``
+    clmap_path: str = ""
+    state_dir: str = "runs/gateway-state"
+    #: where the CTP API keeps its flow files (``*.con``), per venue below it
+    flow_dir: str = "runs/gateway-state/ctp-flow"
+
+
+class IbContractConfig(Section):
+    """One contract behind ``cmc gateway ib``: the engine's symbol and how IB names it (by
+    ``con_id``, else ``local_symbol`` on ``exchange``)."""
+
+    sym: str  #: the engine's symbol (``[[contracts]] sym``), e.g. "GCZ6"
+    con_id: NonNegInt = 0  #: IB's contract id; 0: resolve ``local_symbol``
+    local_symbol: str = ""  #: e.g. "GCZ6"
+    exchange: str = ""  #: e.g. "COMEX", "CME"
+    sec_type: str = "FUT"
+    currency: str = "USD"
+
+
+class IbVenueConfig(Section):
+    """One IB account behind ``cmc gateway ib`` (ib-async to TWS or IB Gateway)."""
+
+    host: str = "127.0.0.1"
+    port: Port = 7497  #: TWS paper 7497, live 7496; IB Gateway paper 4002, live 4001
+    client_id: NonNegInt = 17  #: the API client id (orderIds are per client id)
+    account: str = ""  #: e.g. "DU1234567"; empty: the login's only account
+    contracts: list[IbContractConfig] = []
+    depth_rows: PosInt = 5  #: ``reqMktDepth`` rows per side
+    smart_depth: bool = False
+    connect_timeout_s: PosFloat = 10.0
+    request_timeout_s: PosFloat = 10.0  #: contract details, executions, open orders, summary
+    #: a fill is held this long for its commission report (docs/venues/ib.md, "Fees")
+    commission_wait_ms: NonNegInt = 500
+    fok: Literal["FOK", "IOC_AON"] = "FOK"  #: FOK as IB's tif FOK, or IOC + allOrNone
+    gtc_tif: Literal["DAY", "GTC"] = "DAY"  #: what the protocol's GTC becomes at IB
+    hb_interval_ms: PosInt = 250
+    reconnect_backoff_ms: PosInt = 500  #: first reconnect delay after TWS is lost; doubles
+    reconnect_backoff_max_ms: PosInt = 10_000
+    #: the durable map of engine client ids to IB order ids; empty:
+    #: ``<state_dir>/<venue>-ib-orders.jsonl``
+    clmap_path: str = ""
+    state_dir: str = "runs/gateway-state"
+
+
 class FakeMarketConfig(Section):
     """One market a fake exchange serves, backed by one simulator venue."""
 
@@ -92,5 +154,5 @@ class FakeConfig(Section):
     secrets: dict[str, str] = {}
 
 
-__all__ = ["CcxtVenueConfig", "Exchange", "FakeConfig", "FakeMarketConfig", "Market",
-           "PaperVenueConfig"]
+__all__ = ["CcxtVenueConfig", "CtpVenueConfig", "Exchange", "FakeConfig", "FakeMarketConfig",
+           "IbContractConfig", "IbVenueConfig", "Market", "PaperVenueConfig"]
