@@ -184,6 +184,8 @@ class Launcher:
                     out.append((f"ccxt-{v.name}", ["gateway", "ccxt", "--exchange",
                                                    v.ccxt.exchange, "--market", v.ccxt.market,
                                                    "--venue", v.name, *common]))
+                elif gw in ("ctp", "ib") and v.gateway == gw:
+                    out.append((f"{gw}-{v.name}", ["gateway", gw, "--venue", v.name, *common]))
                 elif gw == "paper" and v.paper is not None:
                     out.append((f"paper-{v.name}", ["gateway", "paper", "--venue", v.name,
                                                     *common, "--truth-out",

@@ -20,8 +20,9 @@ class LaunchConfig(Section):
 
     #: gateway processes the launcher starts and stops: "sim" (the built-in simulator, for
     #: its venues), "ccxt" (one ``cmc gateway ccxt`` per venue with ``[venues.ccxt]``),
-    #: "paper" (one ``cmc gateway paper`` per venue with ``[venues.paper]``)
-    gateways: list[Literal["sim", "ccxt", "paper"]] = []
+    #: "paper" (one ``cmc gateway paper`` per venue with ``[venues.paper]``), "ctp" and "ib"
+    #: (one ``cmc gateway ctp`` / ``cmc gateway ib`` per venue with that section)
+    gateways: list[Literal["sim", "ccxt", "paper", "ctp", "ib"]] = []
     #: on SIGTERM/SIGINT: "flatten" closes every pair's position first, "halt" only cancels
     shutdown: Literal["flatten", "halt"] = "flatten"
     flatten_timeout_s: PosFloat = 15.0  #: wait this long for the strategies to be flat
