@@ -338,6 +338,8 @@ class AdminCore:
                 c = s.get("counters") or {}
                 legs[v.name] = {"gate": s.get("gate"), "bad_frames": c.get("bad_frames", 0),
                                 "unresolved": c.get("unresolved", 0), "reachable": bool(s)}
+                if s.get("offsets"):  # futures offsets: both sides, today's part too
+                    legs[v.name]["sides"] = s["offsets"].get("positions", {})
         return {"risk": {k: risk.get(k) for k in ("state", "reasons", "positions", "exposure",
                                                    "pnl", "feeds", "fills")},
                 "pairs": pairs, "legs": legs, "latency": lat,

@@ -7,7 +7,8 @@ queries, inferred rejects, alarms), ``pretrade`` (limits, market view, rate buck
 counts), ``link`` (``OeLink``), ``reconciler``, ``throttle`` (the ``throttled`` back-off),
 ``faults`` (``frames``: bad frames; ``wal``: the intent WAL failed; a lost link), ``entry``
 (new orders and cancels) and ``session`` (``VenueSession``, protocol v2: the gateway's own
-session, funding, balances, its version and kinds), each from the module of that name.
+session, funding, balances, its version and kinds) and ``offsets`` (futures offsets: the
+two-sided positions of the contracts with ``offsets``), each from the module of that name.
 Money rules, kept between them:
 
 - the client order id is ``f"{epoch}.{combo_id}.{leg}.{attempt}"`` and an id is used at most once,
@@ -36,5 +37,9 @@ Money rules, kept between them:
   goes (denied ``throttled``) and cancels are held until it ends (``actors.leg.throttle``);
 - the gateway's ``session`` ``down`` (or ``auth_failed``) is a lost link: open orders flagged
   unknown, new orders denied ``session_down``; ``up`` reconciles before trading again; a
-  version 1 gateway is never sent a version 2 request or key (``actors.leg.session``).
+  version 1 gateway is never sent a version 2 request or key (``actors.leg.session``);
+- a contract with ``offsets`` (CTP futures) gets each order's offset from the two-sided
+  positions net of what the working closes hold; no order closes more than a bucket holds (the
+  excess is denied ``close_exceeds_position``); other contracts' orders carry no offset
+  (``actors.leg.offsets``).
 """

@@ -8,6 +8,9 @@ after the intent WAL failed only reducing orders go, each journaled ``Decision("
 On a version 2 venue an order that can only close a perpetual's position (``perps``, set from
 the gateway's ``VenueInfo`` by ``actors.leg.session``) goes with ``reduce_only``; every other
 ``NewOrder`` carries version 1 keys only (the version 2 keys are omitted at their defaults).
+A contract with ``offsets`` (CTP futures) gets its order's ``offset`` from ``actors.leg.offsets``
+(``offsets``, set by the executor); the part of an order closing more than a bucket holds is
+denied there (``close_exceeds_position``) and the rest goes.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 from actors.core import Out
 from actors.leg.book import OrderBook
 from actors.leg.faults import BadFrames, WalFailure
+from actors.leg.offsets import Offsets
 from actors.leg.orders import LegTimer, LiveOrder, St
 from actors.leg.pretrade import PreTrade, pretrade_reason, reduces
 from actors.leg.reports import Reports
@@ -44,6 +48,8 @@ class OrderEntry:
         self.contracts = contracts  #: keyed by sym on this venue (the executor's dict)
         #: the symbols whose closing orders go ``reduce_only`` (version 2 perpetuals)
         self.perps: frozenset[str] = frozenset()
+        #: the offsets state (``actors.leg.offsets``) when a contract has offsets, else None
+        self.offsets: Offsets | None = None
 
     def new(self, o: LegOrder, epoch: int, prior: dict[str, int], gate: str,
             trading_state: str, now_ns: int) -> Out:
@@ -91,6 +97,21 @@ class OrderEntry:
                      "purpose": o.purpose, "wal": wal_failed[:200]}), now_ns))]
             else:
                 reason = "intent_wal_failed"
+        offset = ""
+        trimmed: Out = []
+        offs = self.offsets
+        if offs is not None and not reason and o.sym in offs.rules:
+            d = offs.decide(o.sym, o.side, o.qty_lots, opened.values(), now_ns)
+            offset = d.offset
+            if d.qty <= 0:
+                reason = d.reason
+            elif d.qty < o.qty_lots:
+                # one order, one client id: the part no bucket holds is denied, the rest goes
+                pre.deny(d.reason)
+                offs.trimmed_lots += o.qty_lots - d.qty
+                trimmed = [self.reports.alarm(d.reason, now_ns, cl=cl, sym=o.sym, side=o.side,
+                                              qty=o.qty_lots, sent=d.qty, offset=offset)]
+                lo.qty_lots = d.qty
         if reason:
             lo.deny(reason)
             pre.deny(reason)
@@ -106,9 +127,11 @@ class OrderEntry:
         book.unknown.discard(cl)
         book.counters["sent"] += 1
         new = NewOrder(
-            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=o.qty_lots, tif=o.tif, ts=now_ns,
-            reduce_only=reduce_only,
+            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=lo.qty_lots, tif=o.tif, ts=now_ns,
+            reduce_only=reduce_only, offset=offset,  # type: ignore[arg-type]
         )
+        if offset:
+            offs.on_sent(cl, offset)  # type: ignore[union-attr]
         # the "sent" report goes first so the journal holds the intent before the order leaves
         # (``reports.emit(lo, "sent", now_ns, reason=o.purpose)``, inline)
         rep = ExecReport(self.venue, cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
@@ -119,8 +142,8 @@ class OrderEntry:
         reports = self.reports
         timer = ("@timer", SetTimer(LegTimer.ACK, now_ns + reports.timeout_ns, cl))
         to = reports.report_to
-        if non_durable:
-            return [*non_durable, *((d, rep) for d in to), ("@oe", new), timer]
+        if non_durable or trimmed:
+            return [*non_durable, *trimmed, *((d, rep) for d in to), ("@oe", new), timer]
         if len(to) == 2:
             return [(to[0], rep), (to[1], rep), ("@oe", new), timer]
         return [*((d, rep) for d in to), ("@oe", new), timer]

@@ -9,8 +9,8 @@ RiskSupervisor, the venue's order-entry reports (``Ack``, ``Reject``, ``Fill``, 
 
 The core owns one object per concern and its ``on_<message>`` handlers delegate to them
 (``book``, ``reports``, ``pretrade``, ``link``, ``reconciler``, ``throttle``, ``frames``,
-``wal``, ``entry``, ``session``); what each does and the money rules they keep are in
-``actors.leg``.
+``wal``, ``entry``, ``session``, ``offsets``); what each does and the money rules they keep are
+in ``actors.leg``.
 
 Timers are ``LegTimer`` keys; a per-order timer carries its client order id in ``arg``. The
 strategies (``gate_to``) hear ``VenueGate`` when ``venue_gate`` changes: every handler that can
@@ -26,6 +26,7 @@ from actors.leg.book import OrderBook
 from actors.leg.entry import OrderEntry
 from actors.leg.faults import BadFrames, WalFailure, oe_lost
 from actors.leg.link import OeLink
+from actors.leg.offsets import Offsets
 from actors.leg.orders import LegTimer, LiveOrder
 from actors.leg.pretrade import MarketView, PreTrade
 from actors.leg.reconciler import Reconciler
@@ -116,6 +117,11 @@ class LegExecutorCore(Core):
         self.entry = OrderEntry(self.book, self.pretrade, self.reports, self.throttle,
                                 self.frames, self.wal, venue, contracts)
         self.session = VenueSession(self.book, self.reports, venue, topology.risk, contracts)
+        #: futures offsets (``actors.leg.offsets``): two-sided positions of the contracts that
+        #: have them; the entry decides each order's offset, the reports apply the fills
+        self.offsets = Offsets(contracts)
+        if self.offsets.rules:
+            self.entry.offsets = self.reports.offsets = self.offsets
 
     # --- what other code reads (the helpers' state) -----------------------------------------------
 
@@ -421,6 +427,7 @@ class LegExecutorCore(Core):
             "reconcile": {**self.reconciler.snapshot(),
                           "denied_before": denied.get("reconciling", 0)},
             "session": self.session.snapshot(),
+            **({"offsets": self.offsets.snapshot()} if self.offsets.rules else {}),
         }
 
 

@@ -216,6 +216,9 @@ class Reconciler:
             # recovered trades did not explain is adopted too (risk hears it as ``Position``)
             ex.book.positions = dict(venue)
             self.adopted = dict(venue)
+        if ex.offsets.rules:
+            # the venue's buckets (today / yesterday) are the truth the offsets start from
+            ex.offsets.adopt(m.list, now_ns)
         self.wait.discard(_POSITIONS)
         return out + self._finish(ex, now_ns)
 
@@ -232,6 +235,8 @@ class Reconciler:
                "in_flight": list(self.queried),
                "positions": dict(ex.book.positions), "rounds": self.rounds,
                "denied": ex.pretrade.denied.get("reconciling", 0)}
+        if ex.offsets.rules:  # futures offsets: both sides, today's part too
+            rec["sides"] = ex.offsets.snapshot()["positions"]
         self.records.append(rec)
         # the venue's positions, now this executor's, go to risk as facts: a position a previous
         # run (or a restart) left behind is exposure that no combo owns

@@ -78,6 +78,9 @@ class Reports:
         self.unknown_halt_ns = unknown_halt_ns  #: ``VenueConfig.unknown_halt_ms``; 0 = never
         #: the next query after a counted "not found" (bounded below by 50 ms)
         self.notfound_gap_ns = max(timeout_ns // 4, 50 * _MS)
+        #: the executor's ``actors.leg.offsets.Offsets`` when a contract has offsets: every fill
+        #: is applied to its two-sided positions too
+        self.offsets: Any = None
 
     # --- outputs ---------------------------------------------------------------------------------
 
@@ -234,6 +237,8 @@ class Reports:
             book.last_fill_ts = ts
         positions = book.positions
         positions[lo.sym] = positions.get(lo.sym, 0) + (qty if lo.side == "B" else -qty)
+        if self.offsets is not None:
+            self.offsets.on_fill(lo.cl, lo.sym, lo.side, qty, now_ns)
         out += self.emit(lo, "fill", now_ns, ts_event_ns=ts, px=px, qty=qty, fee=fee,
                          trade_id=tid, reason="late_fill" if res.late else "", fee_ccy=fee_ccy)
         if res.late:

@@ -67,6 +67,11 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
             f"{v}: {o.get('gate') or 'open'} bad frames "
             f"{_c(str(o.get('bad_frames', 0)), '31' if o.get('bad_frames') else '', color)}"
             for v, o in oe.items()))
+    sides = [f"{v}:{sym} long {b.get('long', 0)} ({b.get('long_today', 0)} today) "
+             f"short {b.get('short', 0)} ({b.get('short_today', 0)} today)"
+             for v, o in oe.items() for sym, b in (o.get("sides") or {}).items()]
+    if sides:  # futures offsets: the two sides a net position hides
+        lines.append("sides     " + "  ".join(sides))
     pos = risk.get("positions") or {}
     lines.append("positions " + ("  ".join(f"{k} {v:+d}" for k, v in pos.items()) or "flat"))
     expo = risk.get("exposure") or {}

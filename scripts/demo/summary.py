@@ -148,7 +148,7 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
     legs = [s for n, s in snaps.items() if n.startswith("leg.")]
     feeds = {s["venue"]: s for n, s in snaps.items() if n.startswith("feed.")}
     hop_keys = ("recv_to_signal", "signal_to_send", "send_to_ack", "send_to_fill")
-    return {
+    summary = {
         "duration_s": round(elapsed_s, 3),
         "md_events": sum(f.get("deltas", 0) for f in feeds.values()),
         "opportunities": len(windows),
@@ -210,6 +210,19 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         if pair else 0.0,
         "journal": journal,
     }
+    if any(c.offsets for c in cfg.contracts):
+        summary["orders_by_offset"] = orders_by_offset(orders)
+    return summary
+
+
+def orders_by_offset(orders: list[dict[str, Any]]) -> dict[str, int]:
+    """The venue's orders (its record) per offset, for contracts traded with offsets."""
+    out = dict.fromkeys(("open", "close", "close_today", "close_yesterday"), 0)
+    for o in orders:
+        k = o.get("offset")
+        if k:
+            out[k] = out.get(k, 0) + 1
+    return out
 
 
 def check_summary(cfg: AppConfig, s: dict[str, Any]) -> str:

@@ -132,6 +132,9 @@ class SimVenueConfig(Section):
     level_qty_lots: PosInt = 40  #: mean resting quantity per level
     spread_ticks: PosInt = 1  #: touch spread in ticks
     trade_prints: bool = True  #: publish a ``trade`` message per execution
+    #: offsets mode (contracts with ``offsets``): the fee per lot of a ``close_today`` fill
+    #: instead of the contract's ``fee_per_lot`` (SHFE/INE charge more); 0 = the same fee
+    close_today_fee_per_lot: NonNegFloat = 0.0
     #: this venue's rates and durations instead of ``[sim.faults]``' (schedules add up)
     faults: FaultsConfig | None = None
 

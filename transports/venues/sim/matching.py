@@ -39,6 +39,7 @@ class Order:
     state: str = "new"  #: new, partial, filled, canceled, expired, rejected
     fills: list[FillRecord] = field(default_factory=list)
     unknown_until: int = 0  #: fault ``oe_unknown_query``: queries answer ``unknown`` before this
+    offset: str = ""  #: open / close / close_today / close_yesterday (offsets mode), else ""
 
     @property
     def leaves(self) -> int:

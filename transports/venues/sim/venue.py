@@ -20,6 +20,7 @@ from transports.config.engine import ContractConfig
 from transports.config.sim import SimVenueConfig
 from transports.venues.sim.faults import FaultInjector
 from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
+from transports.venues.sim.offsets import SimOffsets
 from transports.venues.sim.truth import SimTruth
 from transports.wire.venue_msgs import (
     Ack,
@@ -98,6 +99,8 @@ class SimVenue:
         self.throttled_until: dict[str, int] = {}
         self.accounts: set[str] = set()  #: every account (DEALER identity) heard from
         self.session_down = False  #: the gateway's own session is down (fault ``session_down``)
+        #: the contracts with ``offsets``: two-sided positions, offsets checked (``offsets``)
+        self.offsets = SimOffsets(contracts, scfg.close_today_fee_per_lot)
 
     # --- reference data and market data ---------------------------------------------------------
 
@@ -113,6 +116,8 @@ class SimVenue:
                     unit=c.unit,
                     min_qty=1,
                     max_qty=c.max_lots_per_order,
+                    **({"kind": "future", "offsets": True, "close_today": c.close_today}
+                       if c.offsets else {}),
                 )
                 for c in self.contracts.values()
             ]
@@ -210,7 +215,9 @@ class SimVenue:
             out.append((account, Trades(list=recs)))
         elif isinstance(req, PositionsReq):
             pos = self.positions.get(account, {})
-            out.append((account, Positions(list=[PositionRecord(s, q) for s, q in pos.items()])))
+            two = self.offsets.records(account, ts) if self.offsets.rules else []
+            recs = [PositionRecord(s, q) for s, q in pos.items() if s not in self.offsets.rules]
+            out.append((account, Positions(list=recs + two)))
         elif isinstance(req, Ping):
             out.append((account, Pong(ts=ts, echo=req.ts)))
         else:
@@ -266,6 +273,7 @@ class SimVenue:
             px=m.px,
             qty=m.qty,
             tif=m.tif,
+            **({"offset": m.offset} if m.offset else {}),
         )
         key = (account, m.cl)
         f = self.faults
@@ -284,6 +292,9 @@ class SimVenue:
             self.truth.orders[-1]["fault"] = "oe_swallow_order"
             return
         bad = self._check(m)
+        if bad is None and m.sym in self.offsets.rules:
+            frozen = self.offsets.frozen(self.orders.values(), account, m.sym, m.side)
+            bad = self.offsets.check(account, m.sym, m.side, m.qty, m.offset, frozen, ts)
         if bad is None and self.session_down:
             self.truth.count("orders_while_session_down")
             bad = ("session_down", "the gateway's session with the exchange is down")
@@ -300,7 +311,8 @@ class SimVenue:
             self._reject(account, m.cl, bad[0], bad[1], ts, retry_ms)
             return
         self._oid += 1
-        o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts)
+        o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts,
+                  offset=m.offset)
         self.orders[key] = o
         if not f.swallow_ack(ts, m.cl):
             self.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
@@ -411,7 +423,12 @@ class SimVenue:
     def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int, *, send: bool = True) -> Fill:
         self._tid += 1
         tid = f"{self.name}-t{self._tid}"
-        fee = round(self.contracts[o.sym].fee_per_lot * qty, 10)
+        offs = self.offsets
+        if o.sym in offs.rules:
+            fee = offs.fee(self.contracts[o.sym], o.offset, qty)
+            offs.apply(o.account, o.sym, o.side, qty, o.offset, ts)
+        else:
+            fee = round(self.contracts[o.sym].fee_per_lot * qty, 10)
         rec = FillRecord(o.cl, o.oid, tid, px, qty, ts, liq, fee, o.sym, o.side)
         o.fills.append(rec)
         self.trades.setdefault(o.account, []).append(rec)
