@@ -44,6 +44,14 @@ def compare(index: int, c: ContractConfig, ins: Instrument | None) -> list[str]:
                    f"{ins.lot}")
     if c.ccy != ins.ccy:
         bad.append(f"{where}.ccy: config {c.ccy}, venue {c.venue!r} says {ins.ccy}")
+    # protocol v2: a venue that wants open/close on every order (CTP) must be traded with
+    # offsets, or every order would go without one and be refused (or worse, open)
+    if ins.offsets and not c.offsets:
+        bad.append(f"{where}.offsets: config false, venue {c.venue!r} says orders must give "
+                   "an offset (set offsets = true)")
+    if c.offsets and ins.offsets and ins.close_today != c.close_today:
+        bad.append(f"{where}.close_today: config {str(c.close_today).lower()}, venue "
+                   f"{c.venue!r} says {str(ins.close_today).lower()}")
     return bad
 
 

@@ -95,3 +95,19 @@ def test_decimal_spellings_compare_by_value() -> None:
     other = msgspec.structs.replace(same, ccy="XXX")
     assert compare(0, c, other) == [f"$.contracts[0].ccy: config {c.ccy}, venue "
                                     f"{c.venue!r} says XXX"]
+
+
+def test_a_venue_that_wants_offsets_is_refused_unless_the_contract_trades_with_them() -> None:
+    """A CTP-style venue (v2 ``offsets``) traded by a contract without ``offsets = true`` would
+    get orders with no open/close: the start stops, naming the field; so does a close-today
+    rule that differs from the venue's."""
+    c = CFG.contracts[0]
+    ctp = Instrument(sym=c.sym, tick=c.tick, lot=f"{c.multiplier:g}", ccy=c.ccy, unit=c.unit,
+                     offsets=True, close_today=True)
+    [msg] = compare(0, c, ctp)
+    assert msg.startswith("$.contracts[0].offsets: config false") and "offset" in msg
+    with_offsets = msgspec.structs.replace(c, offsets=True, close_today=True)
+    assert compare(0, with_offsets, ctp) == []
+    no_ct = msgspec.structs.replace(with_offsets, close_today=False)
+    assert compare(0, no_ct, ctp) == [f"$.contracts[0].close_today: config false, venue "
+                                      f"{c.venue!r} says true"]
