@@ -1,0 +1,28 @@
+"""``cmc gateway ctp``: one CTP futures account (SHFE, INE, DCE, CZCE, GFEX) behind the venue
+protocol. openctp-ctp is imported only when the command runs, after the locale check."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("ctp")
+@click.option("--conf", required=True, help="Config TOML with the venue's [venues.ctp].")
+@click.option("--venue", default=None, help="The [[venues]] name (default: the one CTP venue).")
+@click.option("--sock", "sock_dir", default="/tmp/cmc", show_default=True,
+              help="Directory for ipc sockets ({sock}).")
+def ctp(conf: str, venue: str | None, sock_dir: str) -> None:
+    """Serve one CTP account (openctp-ctp) on the venue's md/ref/oe sockets, protocol v2.
+
+    Needs the zh_CN.GB18030 locale (`localedef -i zh_CN -f GB18030 zh_CN.GB18030`). Password
+    and AuthCode come from <credentials_env>_PASSWORD / _AUTH_CODE. Prints READY <venue> once
+    logged in; stops on SIGTERM/SIGINT. Exit 2: configuration error or missing locale; exit 1:
+    no login within login_timeout_s."""
+    from transports.venues.ctp.process import main as ctp_main
+
+    sys.exit(ctp_main(conf, venue, sock_dir))
+
+
+COMMANDS = [ctp]
