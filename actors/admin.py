@@ -281,7 +281,8 @@ class AdminCore:
     def _positions(self, args: dict[str, Any], key: str) -> Any:
         risk = self._cluster.query(TOPO.risk)
         legs = {leg: self._cluster.query(leg).get("positions", {}) for leg in self._legs()}
-        return {"risk": {k: risk.get(k) for k in ("positions", "exposure", "pnl", "state")},
+        return {"risk": {k: risk.get(k) for k in ("positions", "positions_sides", "exposure",
+                                                   "pnl", "state")},
                 "legs": legs}
 
     def _combos(self, args: dict[str, Any], key: str) -> Any:
@@ -340,8 +341,9 @@ class AdminCore:
                                 "unresolved": c.get("unresolved", 0), "reachable": bool(s)}
                 if s.get("offsets"):  # futures offsets: both sides, today's part too
                     legs[v.name]["sides"] = s["offsets"].get("positions", {})
-        return {"risk": {k: risk.get(k) for k in ("state", "reasons", "positions", "exposure",
-                                                   "pnl", "feeds", "fills")},
+        return {"risk": {k: risk.get(k) for k in ("state", "reasons", "positions",
+                                                   "positions_sides", "exposure", "pnl",
+                                                   "feeds", "fills")},
                 "pairs": pairs, "legs": legs, "latency": lat,
                 "status": safe(self.backend.status, {})}
 

@@ -112,6 +112,7 @@ class Reports:
             lo.px_ticks if px is None else px, lo.qty_lots if qty is None else qty,
             lo.cum_lots if cum is None else cum, lo.leaves_lots, fee, trade_id, reason,
             ts_event_ns or now_ns, now_ns, fee_ccy,
+            "" if self.offsets is None else self.offsets.of.get(lo.cl, ""),
         )
         to = self.report_to
         if len(to) == 2:  # the usual fan-out, built without a comprehension's frame

@@ -176,7 +176,9 @@ class RiskCore(Core):
             if self.book.mark(key, u.bid_px[0], u.ask_px[0]):
                 if key in self.book.fx_keys:
                     return self.views.send(self.book, now_ns)
-                if self.book.positions.get(key) and self.views.lot_moved(self.book, key):
+                held = self.book.positions.get(key) or (key in self.book.sides.rules and
+                                                        self.book.sides.gross_lots(key, 0))
+                if held and self.views.lot_moved(self.book, key):
                     return self.views.send(self.book, now_ns, force=True)
         return []
 
@@ -191,7 +193,9 @@ class RiskCore(Core):
         if r.kind != "fill":
             return []
         sign = 1 if r.side == "B" else -1
-        self.book.fill(f"{r.venue}:{r.sym}", sign * r.qty_lots, r.px_ticks, r.fee, r.fee_ccy)
+        # the offset (futures with offsets) and the executor's clock at the fill keep both sides
+        self.book.fill(f"{r.venue}:{r.sym}", sign * r.qty_lots, r.px_ticks, r.fee, r.fee_ccy,
+                       r.offset, r.ts_recv_ns)
         self.fills += 1
         return self.views.send(self.book, now_ns, force=True) + self._check_all(now_ns)
 
@@ -206,7 +210,7 @@ class RiskCore(Core):
         from what the fills said is adopted at the current mark (its cost is unknown: PnL counts
         from here) and journaled; exposure no combo owns is then flattened as usual."""
         key = f"{p.venue}:{p.sym}"
-        diff = self.book.adopt(key, p.qty_lots)
+        diff = self.book.adopt(key, p.qty_lots, p.ts_ns)
         if not diff:
             return []
         out: Out = [(self.journal, Decision(self.name, "adopt_position", json.dumps(
@@ -293,16 +297,23 @@ class RiskCore(Core):
                                                      now_ns)
         return out
 
+    def positions_sides(self) -> dict[str, dict[str, int]]:
+        """Long/short lots (today's part too) of every held contract with offsets."""
+        return self.book.sides.snapshot()
+
     def snapshot(self) -> dict[str, Any]:
-        """Return positions, exposure, PnL, state, reasons and counters."""
+        """Return positions (net, and both sides of the contracts with offsets), exposure, PnL,
+        state, reasons and counters."""
         book, limits = self.book, self.limits
+        gross, margin = book.gross_and_margin()
         return {"state": limits.state, "reasons": dict(limits.reasons),
                 "reason": next(iter(limits.reasons), ""), "positions": dict(book.positions),
                 "exposure": book.exposure(), "pnl": book.pnl(), "peak_pnl": limits.peak_pnl,
                 "fees": dict(book.fees), "cash": dict(book.cash), "fills": self.fills,
                 "funding": dict(book.funding), "fundings": self.fundings,
                 "margin_usage_pct": self.margin_usage_pct(),
-                "gross_notional": book.gross_and_margin()[0], "denials": dict(self.denials),
+                "gross_notional": gross, "margin_used": margin,
+                "positions_sides": book.sides.snapshot(), "denials": dict(self.denials),
                 "state_changes": list(limits.state_changes), "feeds": dict(self.feeds),
                 "combos": dict(self.combos), "flatten_orders": self.orphans.flatten_orders,
                 "slippage": self.slippage()}

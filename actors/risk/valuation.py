@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from actors.risk.sides import TwoSided
 from transports.config.engine import ContractConfig
 
 
@@ -37,6 +38,8 @@ class Book:
         self.funding: dict[str, float] = {}
         self.marks: dict[str, float] = {}  #: key -> mid price (price units, not ticks)
         self.unpriced: dict[str, int] = {}  #: key -> adopted lots whose cost awaits a mark
+        #: long/short (today/yesterday) lots of the contracts with offsets (``actors.risk.sides``)
+        self.sides = TwoSided(contracts)
 
     # --- changes ---------------------------------------------------------------------------------
 
@@ -52,12 +55,15 @@ class Book:
         return True
 
     def fill(self, key: str, signed_lots: int, px_ticks: int, fee: float,
-             fee_ccy: str = "") -> None:
+             fee_ccy: str = "", offset: str = "", now_ns: int = 0) -> None:
         """Book a fill of ``signed_lots`` (+ bought, - sold) at ``px_ticks``, paying ``fee`` in
         ``fee_ccy`` (the contract's currency when empty: a fee the venue charged in another
         currency is kept in that one, never added to the contract's); the fill's price is the
-        mark until a book gives one."""
+        mark until a book gives one. A contract with offsets also applies it with ``offset`` to
+        its two sides (trading day of ``now_ns``)."""
         self.positions[key] = self.positions.get(key, 0) + signed_lots
+        if key in self.sides.rules:
+            self.sides.fill(key, "B" if signed_lots > 0 else "S", offset, abs(signed_lots), now_ns)
         c = self.contracts.get(key)
         if c is not None:
             px = px_ticks * self.ticks[key]
@@ -70,14 +76,16 @@ class Book:
         """Book a funding payment of ``paid`` in ``ccy`` (negative: paid out)."""
         self.funding[ccy] = self.funding.get(ccy, 0.0) + paid
 
-    def adopt(self, key: str, lots: int) -> int:
+    def adopt(self, key: str, lots: int, now_ns: int = 0) -> int:
         """Make ``key``'s position ``lots`` (a venue's word after reconciling); return the
         difference adopted (0: nothing changed). Its cost is unknown, so it is booked at the
-        mark, now or at the first one: PnL counts from there."""
+        mark, now or at the first one: PnL counts from there. A contract with offsets applies
+        the difference to its sides as a fill of unknown offset."""
         diff = lots - self.positions.get(key, 0)
         if not diff:
             return 0
         self.positions[key] = lots
+        self.sides.adopt(key, diff, now_ns)
         if key in self.contracts:
             self.unpriced[key] = self.unpriced.get(key, 0) + diff
             self._price_adopted(key)
@@ -150,13 +158,18 @@ class Book:
                 and k not in self.fx_keys}
 
     def gross_and_margin(self) -> tuple[float, float]:
-        """Return (gross notional, initial margin used) of every position, home currency."""
+        """Return (gross notional, initial margin used) of every position, home currency; a
+        contract with offsets counts its long and its short lots (both hold margin)."""
         gross = margin = 0.0
+        two = self.sides
         for key, lots in self.positions.items():
             c = self.contracts.get(key)
-            if c is None or not lots:
+            if c is None:
                 continue
-            v = abs(lots) * self.lot_notional(key)
+            held = two.gross_lots(key, lots) if key in two.rules else abs(lots)
+            if not held:
+                continue
+            v = held * self.lot_notional(key)
             gross += v
             margin += v * c.margin_rate
         return gross, margin

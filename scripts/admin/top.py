@@ -74,6 +74,10 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
         lines.append("sides     " + "  ".join(sides))
     pos = risk.get("positions") or {}
     lines.append("positions " + ("  ".join(f"{k} {v:+d}" for k, v in pos.items()) or "flat"))
+    two = risk.get("positions_sides") or {}
+    if two:  # risk's two sides of the contracts with offsets (both hold margin)
+        lines.append("risk long/short " + "  ".join(
+            f"{k} {b.get('long', 0)}/{b.get('short', 0)}" for k, b in two.items()))
     expo = risk.get("exposure") or {}
     lines.append("exposure  " + ("  ".join(f"{k} {v:+.1f}" for k, v in expo.items()) or "0"))
     pnl = risk.get("pnl") or {}

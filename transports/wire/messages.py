@@ -181,6 +181,9 @@ class ExecReport(Msg):
     #: the currency of ``fee`` when the venue charged it in another than the instrument's
     #: (protocol v2 ``fill.fee_ccy``); "" = the instrument's
     fee_ccy: str = ""
+    #: futures with offsets (CTP): the offset the order went with (``open``, ``close``,
+    #: ``close_today``, ``close_yesterday``), so risk keeps both sides; "" = none
+    offset: str = ""
 
 
 class ComboState(Msg):
