@@ -282,12 +282,15 @@ def test_md_deltas_night_session_and_repeats(world: World) -> None:
     f.InstrumentID, f.ExchangeID = "au2612", "SHFE"
     f.TradingDay, f.ActionDay, f.UpdateTime, f.UpdateMillisec = "20261207", "20261205", \
         "01:30:00", 500  # Saturday 01:30 of Friday's night session; trading day Monday
+    want = dt.datetime(2026, 12, 5, 1, 30, 0, 500_000, tzinfo=CHINA)
+    # received 0.3 s later: the gateway's receipt clock decides only when ActionDay is off by
+    # more than 12 h, so the test must not depend on the wall clock's time of day
+    world.gw.now_ns = lambda: int(want.timestamp() * 1000) * 1_000_000 + 300_000_000
     f.BidPrice1, f.BidVolume1, f.AskPrice1, f.AskVolume1 = 600.0, 4, 600.04, 2
     f.BidPrice2, f.BidVolume2 = 1.7976931348623157e308, 0
     world.gw.md_spi.OnRtnDepthMarketData(f)
     d = world.md_next()
     assert isinstance(d, Delta) and (d.seq, d.b, d.a) == (1, [(30_000, 4)], [(30_002, 2)])
-    want = dt.datetime(2026, 12, 5, 1, 30, 0, 500_000, tzinfo=CHINA)
     assert d.ts == int(want.timestamp() * 1000) * 1_000_000
     world.gw.md_spi.OnRtnDepthMarketData(f)  # the same snapshot again: nothing
     f.BidVolume1 = 5
