@@ -26,7 +26,12 @@ def ccxt(exchange: str, market: str, conf: str, venue: str | None, sock_dir: str
 
     Prints READY <venue> once serving; stops on SIGTERM/SIGINT. Exit 2: configuration error
     (unknown symbol, credentials, venue); exit 1: the exchange could not be reached at start."""
-    from transports.venues.ccxt.process import main as ccxt_main
+    try:
+        from transports.venues.ccxt.process import main as ccxt_main
+    except ModuleNotFoundError as exc:  # the vendor library comes with an optional extra
+        from scripts.gateway.cmd import missing_extra
+
+        missing_extra("ccxt", exc)
 
     sys.exit(ccxt_main(conf, exchange, market, venue, sock_dir, sandbox, fake_url))
 

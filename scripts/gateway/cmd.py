@@ -40,6 +40,15 @@ def gateway_sim(sock_dir: str, conf: str | None, truth_out: str | None,
 EXTRAS = {"ccxt": "crypto", "paper": "", "ctp": "ctp", "ib": "ib"}
 
 
+def missing_extra(name: str, exc: ModuleNotFoundError) -> None:
+    """Exit 2 saying which extra provides the library gateway ``name`` could not import (its
+    command imports the vendor library only when it runs, so ``cmc --help`` never needs it)."""
+    extra = EXTRAS.get(name, "")
+    hint = f" (pip install -e '.[{extra}]')" if extra else ""
+    click.echo(f"cmc gateway {name}: {exc.name!r} is not installed{hint}", err=True)
+    sys.exit(2)
+
+
 def _missing(name: str, lib: str) -> click.Command:
     """A stand-in for a gateway whose optional libraries are not installed: it says which
     extra to install and exits 2."""

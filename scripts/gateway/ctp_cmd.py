@@ -20,7 +20,12 @@ def ctp(conf: str, venue: str | None, sock_dir: str) -> None:
     and AuthCode come from <credentials_env>_PASSWORD / _AUTH_CODE. Prints READY <venue> once
     logged in; stops on SIGTERM/SIGINT. Exit 2: configuration error or missing locale; exit 1:
     no login within login_timeout_s."""
-    from transports.venues.ctp.process import main as ctp_main
+    try:
+        from transports.venues.ctp.process import main as ctp_main
+    except ModuleNotFoundError as exc:  # the vendor library comes with an optional extra
+        from scripts.gateway.cmd import missing_extra
+
+        missing_extra("ctp", exc)
 
     sys.exit(ctp_main(conf, venue, sock_dir))
 

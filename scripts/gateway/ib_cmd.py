@@ -18,7 +18,12 @@ def ib(conf: str, venue: str | None, sock_dir: str) -> None:
 
     Prints READY <venue> once serving; stops on SIGTERM/SIGINT. Exit 2: configuration error
     (a contract IB does not know, venue); exit 1: TWS/IB Gateway not reachable at start."""
-    from transports.venues.ib.process import main as ib_main  # ib-async only when run
+    try:
+        from transports.venues.ib.process import main as ib_main  # ib-async only when run
+    except ModuleNotFoundError as exc:  # the vendor library comes with an optional extra
+        from scripts.gateway.cmd import missing_extra
+
+        missing_extra("ib", exc)
 
     sys.exit(ib_main(conf, venue, sock_dir))
 
