@@ -30,7 +30,14 @@ import msgspec
 
 from actors.topology import DEFAULT as TOPO
 from actors.topology import Topology
-from transports.config.engine import LIVE_PAIR_FIELDS, LIVE_RISK_FIELDS, AppConfig, with_params
+from transports.config.engine import (
+    LIVE_RISK_FIELDS,
+    AppConfig,
+    PairConfig,
+    live_pair_fields,
+    pair_value,
+    with_params,
+)
 from transports.errors import AdminError, ConfigError
 from transports.wire.codec import encode
 from transports.wire.messages import Flatten, Halt, Reduce, Resume
@@ -217,13 +224,14 @@ class AdminCore:
         """Resolve ``pairs.<name>.<field>`` or ``risk.<field>``: section, its struct, field."""
         parts = key.split(".")
         cfg = self.backend.cfg
-        if len(parts) == 3 and parts[0] == "pairs":
+        if len(parts) in (3, 4) and parts[0] == "pairs":
             for p in cfg.pairs:
                 if p.name == parts[1]:
-                    if parts[2] not in LIVE_PAIR_FIELDS:
+                    fld = ".".join(parts[2:])  # a kind's sub-section field: basis.rate
+                    if fld not in live_pair_fields(p):
                         raise AdminError(f"{key}: not a live parameter (settable: "
-                                         f"{sorted(LIVE_PAIR_FIELDS)})")
-                    return f"pairs.{p.name}", p, parts[2]
+                                         f"{live_pair_fields(p)})")
+                    return f"pairs.{p.name}", p, fld
             raise AdminError(f"{key}: unknown pair {parts[1]!r}")
         if len(parts) == 2 and parts[0] == "risk":
             if parts[1] not in LIVE_RISK_FIELDS:
@@ -236,12 +244,12 @@ class AdminCore:
         name = args.get("key")
         if not isinstance(name, str):
             cfg = self.backend.cfg
-            out = {f"pairs.{p.name}.{f}": getattr(p, f) for p in cfg.pairs
-                   for f in sorted(LIVE_PAIR_FIELDS)}
+            out = {f"pairs.{p.name}.{f}": pair_value(p, f) for p in cfg.pairs
+                   for f in live_pair_fields(p)}
             out.update({f"risk.{f}": getattr(cfg.risk, f) for f in sorted(LIVE_RISK_FIELDS)})
             return out
         _, struct, fld = self._param(name)
-        return {name: getattr(struct, fld)}
+        return {name: _value(struct, fld)}
 
     def _set(self, args: dict[str, Any], key: str) -> Any:
         """Validate against the config types, then ``SetParams`` to every holder on every node
@@ -261,7 +269,7 @@ class AdminCore:
         told = self._cluster.set_params(section, {fld: value})
         new = new_cfg.risk if section == "risk" else next(
             p for p in new_cfg.pairs if f"pairs.{p.name}" == section)
-        return {name: getattr(new, fld), "previous": getattr(struct, fld),
+        return {name: _value(new, fld), "previous": _value(struct, fld),
                 "applied_to": sorted(a for actors in told.values() for a in actors["told"])}
 
     def _orders(self, args: dict[str, Any], key: str) -> Any:
@@ -373,3 +381,8 @@ def journal_detail(detail: dict[str, Any]) -> str:
 
 __all__ = ["AdminCore", "AdminError", "AdminRequest", "Backend",
            "journal_detail"]
+
+
+def _value(struct: msgspec.Struct, fld: str) -> Any:
+    """A live field's value: ``pair_value`` for a pair (``basis.rate``), else the attribute."""
+    return pair_value(struct, fld) if isinstance(struct, PairConfig) else getattr(struct, fld)

@@ -24,13 +24,24 @@ def main() -> None:
 @click.option("--conf", default=None, help="Config TOML (default: the embedded conf/demo.toml).")
 @click.option("--faults", default=None,
               help="Simulator fault preset (conf/faults/NAME.toml): md-chaos, oe-chaos.")
+@click.option("--scenario", default=None,
+              help="A strategy kind's market (conf/scenarios/NAME.toml): gold, gold-competitor, "
+                   "basis, funding, multi-venue, stat-arb.")
 def demo(duration_s: float | None, seed: int | None, as_json: bool, out_dir: str | None,
-         conf: str | None, faults: str | None) -> None:
+         conf: str | None, faults: str | None, scenario: str | None) -> None:
     """Run the simulated venues and the engine; print a summary."""
     from scripts.demo.demo import print_human, run_demo
+    from scripts.demo.scenarios import scenario_conf
 
     if duration_s is not None and duration_s <= 0:
         raise click.BadParameter(f"must be > 0, got {duration_s}", param_hint="--duration")
+    if scenario is not None:
+        if conf is not None:
+            raise click.UsageError("--scenario names its own config; drop --conf")
+        try:
+            conf = scenario_conf(scenario)
+        except CmcError as exc:
+            raise click.BadParameter(str(exc), param_hint="--scenario") from None
     try:
         summary, failure = run_demo(conf, duration_s, seed, out_dir, quiet=as_json,
                                     faults=faults)

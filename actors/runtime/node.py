@@ -33,7 +33,7 @@ from actors.runtime.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.journal_shell import JournalShell
 from actors.runtime.shell import Shell
 from actors.runtime.venue_shell import LegShell, attach_intent_wal
-from actors.strategy.strategy import StrategyCore
+from actors.strategy.kinds import build_strategy, combo_pairs, pair_keys
 from actors.topology import Topology
 from transports.calendar import Calendar, load_calendars
 from transports.clock import Clock
@@ -127,9 +127,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
     venues = {v.name: v for v in cfg.venues}
     pair_users: dict[str, list[str]] = {}
     for p in cfg.pairs:
-        for key in (p.leg_a, p.leg_b, p.fx):
-            if key:
-                pair_users.setdefault(key, []).append(topo.strategy(p.name))
+        for key in pair_keys(p):
+            pair_users.setdefault(key, []).append(topo.strategy(p.name))
     strategies = list(topo.strategies)
     fx_keys = {p.fx for p in cfg.pairs if p.fx}
     legs = list(topo.legs)
@@ -171,12 +170,10 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
     for i, p in enumerate(cfg.pairs):
         name = topo.strategy(p.name)
         if want(name):
-            fx = contracts[p.fx] if p.fx else None
-            shells[name] = Shell(StrategyCore(name, p, contracts[p.leg_a], contracts[p.leg_b],
-                                              fx, combo, cfg.run.epoch, i,
-                                              calendars=venue_calendars(cfg), topo=topo))
+            shells[name] = Shell(build_strategy(name, p, contracts, combo, cfg.run.epoch, i,
+                                                calendars=venue_calendars(cfg), topo=topo))
     if want(combo):
-        shells[combo] = Shell(ComboExecutorCore(combo, {p.name: p for p in cfg.pairs},
+        shells[combo] = Shell(ComboExecutorCore(combo, combo_pairs(cfg),
                                                 contracts, [*strategies, risk],
                                                 journal=topo.journal))
     for v in cfg.venues:
@@ -202,7 +199,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                 fx_books[contracts[p.leg_b].ccy] = (p.fx, p.fx_invert)
         shells[risk] = Shell(RiskCore(risk, contracts, cfg.risk, [*legs, combo],
                                       strategies, fx_books, cfg.run.epoch,
-                                      pairs={p.name: (p.leg_a, p.leg_b) for p in cfg.pairs},
+                                      pairs={n: (p.leg_a, p.leg_b)
+                                             for n, p in combo_pairs(cfg).items()},
                                       topo=topo))
     if want(topo.journal):
         if journal_sink is None:

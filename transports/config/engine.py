@@ -32,6 +32,7 @@ from transports.config.gateways import (
 )
 from transports.config.ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
 from transports.config.sim import SimConfig
+from transports.config.strategies import BasisConfig, FundingConfig, MultiConfig, StatConfig
 from transports.errors import ConfigError
 
 
@@ -117,6 +118,9 @@ class ContractConfig(Section):
     trading_day_roll_utc: Annotated[str, msgspec.Meta(pattern=r"^\d\d:\d\d$")] = "07:00"
     #: ...or, when > 0, every this many seconds of the epoch (demos: yesterday's lots exist)
     trading_day_roll_s: NonNegInt = 0
+    #: last trading day (ISO date, "2027-03-19"), for futures: cash-and-carry prices carry to it
+    #: and stops entering ``no_entry_days`` before it; "" = no expiry (spot, perpetual)
+    expiry: Annotated[str, msgspec.Meta(pattern=r"^(\d{4}-\d\d-\d\d)?$")] = ""
 
 
 class PairConfig(Section):
@@ -154,6 +158,36 @@ class PairConfig(Section):
     #: no new open this long after a failed combo; doubles per consecutive failure up to
     #: 30 s, reset by a complete or repaired one; 0 = off
     retry_cooldown_ms: Annotated[int, msgspec.Meta(ge=0, le=30_000)] = 1000
+    # --- the strategy kind and its trigger (docs/strategies.md) ---------------------------------
+    #: parity (spread against parity), basis (cash-and-carry), funding (spot vs perpetual),
+    #: multi (one asset across N venues), stat (cointegrated pair, Kalman hedge ratio)
+    kind: Literal["parity", "basis", "funding", "multi", "stat"] = "parity"
+    #: when a parity pair opens: ``edge`` (the executable edge for the clip beats
+    #: cost x safety_factor + min_edge; no statistical gate), ``zscore`` (that and |z| beyond
+    #: z_entry), ``ratio`` (price over parity against ``ratio_entry_bps``)
+    trigger: Literal["edge", "zscore", "ratio"] = "zscore"
+    z_filter: NonNegFloat = 0.0  #: edge/ratio triggers: also need |z| >= this; 0 = no filter
+    ratio_entry_bps: NonNegFloat = 10.0  #: ratio trigger: |A / parity(B) / fair - 1| to open
+    ratio_exit_bps: NonNegFloat = 2.0  #: ratio trigger: back inside this = reverted
+    #: conditions: both touches show at least this many lots (0 = the clip itself)
+    min_touch_lots: NonNegInt = 0
+    #: exit rule: ``revert`` (back to fair: z inside z_exit, or the edge inside ``exit_edge``),
+    #: ``take_profit`` (the spread moved ``take_profit`` in our favour since entry)
+    exit_rule: Literal["revert", "take_profit"] = "revert"
+    exit_edge: NonNegFloat = 0.0  #: edge trigger: reverted when |deviation| <= this
+    take_profit: NonNegFloat = 0.0  #: A's price units; with exit_rule = take_profit
+    time_stop_s: NonNegFloat = 0.0  #: close a position held this long; 0 = off
+    stop_loss: NonNegFloat = 0.0  #: close when the deviation moved this far against us; 0 = off
+    #: monitoring (the documents' rule): close when the deviation stays beyond
+    #: ``deviation_close_sigma`` sigmas against the position for ``deviation_close_s``; 0 = off
+    deviation_close_sigma: NonNegFloat = 2.0
+    deviation_close_s: NonNegFloat = 60.0
+    #: close what is held when a leg is limit-locked (one side of its book empty) or halted
+    close_on_limit: bool = True
+    basis: BasisConfig | None = None  #: kind = "basis"
+    funding: FundingConfig | None = None  #: kind = "funding"
+    multi: MultiConfig | None = None  #: kind = "multi"
+    stat: StatConfig | None = None  #: kind = "stat"
 
 
 class RiskConfig(Section):
@@ -244,6 +278,7 @@ def _validate(cfg: AppConfig) -> AppConfig:
                 raise ConfigError(f"$.pairs[{i}].{fld}: unknown contract {getattr(p, fld)!r}")
         if p.z_exit >= p.z_entry and p.z_entry > 0:
             raise ConfigError(f"$.pairs[{i}].z_exit: {p.z_exit} must be below z_entry {p.z_entry}")
+        _check_kind(p, f"$.pairs[{i}]", keys)
     fakes = {f.exchange for f in cfg.fakes}
     for i, v in enumerate(cfg.venues):
         gws = [g for g in ("ccxt", "paper", "ctp", "ib") if getattr(v, g, None) is not None]
@@ -268,6 +303,37 @@ def _validate(cfg: AppConfig) -> AppConfig:
                     raise ConfigError(f"$.placement.groups[{i}].actors: {a!r} placed twice")
                 seen.add(a)
     return cfg
+
+
+#: the sub-section each pair kind needs (parity needs none)
+KIND_SECTIONS = {"basis": "basis", "funding": "funding", "multi": "multi", "stat": "stat"}
+
+
+def _check_kind(p: PairConfig, where: str, keys: set[str]) -> None:
+    """A pair's kind has its own sub-section and no other kind's; its legs are contracts."""
+    need = KIND_SECTIONS.get(p.kind)
+    for sec in KIND_SECTIONS.values():
+        present = getattr(p, sec) is not None
+        if sec == need and not present:
+            raise ConfigError(f"{where}.{sec}: a pair of kind {p.kind!r} needs a "
+                              f"[pairs.{sec}] section")
+        if present and sec != need:
+            raise ConfigError(f"{where}.{sec}: only a pair of kind {sec!r} takes this section "
+                              f"(kind is {p.kind!r})")
+    if p.multi is not None:
+        for j, key in enumerate(p.multi.legs):
+            if key not in keys:
+                raise ConfigError(f"{where}.multi.legs[{j}]: unknown contract {key!r}")
+        if len(set(p.multi.legs)) != len(p.multi.legs):
+            raise ConfigError(f"{where}.multi.legs: a contract is listed twice")
+        for fld in ("leg_a", "leg_b"):
+            if getattr(p, fld) not in p.multi.legs:
+                raise ConfigError(f"{where}.{fld}: {getattr(p, fld)!r} must be one of multi.legs")
+        for key in [*p.multi.inventory_base, *p.multi.spot]:
+            if key not in p.multi.legs:
+                raise ConfigError(f"{where}.multi: {key!r} is not one of multi.legs")
+    if p.basis is not None and p.basis.rate_from and p.basis.rate_from not in keys:
+        raise ConfigError(f"{where}.basis.rate_from: unknown contract {p.basis.rate_from!r}")
 
 
 def load_config_bytes(raw: bytes, source: str = "<config>") -> AppConfig:
@@ -306,7 +372,31 @@ def with_overrides(cfg: AppConfig, **sections: object) -> AppConfig:
 #: once; the others shape the window, the clip or the legs and need a new core.
 LIVE_PAIR_FIELDS = frozenset({"z_entry", "z_exit", "min_edge", "safety_factor", "slippage_ticks",
                               "max_slippage_ticks", "fair_basis", "max_quote_skew_ms",
-                              "max_quote_age_ms", "retry_cooldown_ms", "hedge_budget_ms"})
+                              "max_quote_age_ms", "retry_cooldown_ms", "hedge_budget_ms",
+                              "trigger", "z_filter", "ratio_entry_bps", "ratio_exit_bps",
+                              "min_touch_lots", "exit_rule", "exit_edge", "take_profit",
+                              "time_stop_s", "stop_loss", "deviation_close_sigma",
+                              "deviation_close_s", "close_on_limit"})
+#: a kind's sub-section fields are all live, named ``<section>.<field>`` (``basis.rate``)
+_KIND_STRUCTS: dict[str, type[Section]] = {"basis": BasisConfig, "funding": FundingConfig,
+                                           "multi": MultiConfig, "stat": StatConfig}
+
+
+def live_pair_fields(pair: PairConfig) -> list[str]:
+    """Every live field of ``pair``: the top-level ones and its kind's ``<section>.<field>``."""
+    out = sorted(LIVE_PAIR_FIELDS)
+    sec = KIND_SECTIONS.get(pair.kind)
+    if sec is not None and getattr(pair, sec) is not None:
+        out += [f"{sec}.{f}" for f in _KIND_STRUCTS[sec].__struct_fields__]
+    return out
+
+
+def pair_value(pair: PairConfig, field: str) -> Any:
+    """The value of a live field of ``pair`` (``z_entry``, ``basis.rate``)."""
+    sec, _, sub = field.partition(".")
+    if sub:
+        return getattr(getattr(pair, sec), sub)
+    return getattr(pair, field)
 #: ``RiskConfig`` fields that ``risk`` and every executor's pre-trade checks read live;
 #: ``home_ccy`` would change what every amount means, ``fail_on_venue_breach`` is a demo verdict.
 LIVE_RISK_FIELDS = frozenset(RiskConfig.__struct_fields__) - {"home_ccy", "fail_on_venue_breach"}
@@ -322,7 +412,7 @@ def live_update(current: _Live, values: Mapping[str, Any], where: str = "") -> _
     an empty change, a field that is unknown or not live, a wrong type or range, a non-finite
     number, or (pairs) a ``z_exit`` not below ``z_entry``. Nothing is half-applied: the result
     is a new struct or nothing."""
-    live = LIVE_PAIR_FIELDS if isinstance(current, PairConfig) else LIVE_RISK_FIELDS
+    live = set(live_pair_fields(current) if isinstance(current, PairConfig) else LIVE_RISK_FIELDS)
     where = where or ("risk" if isinstance(current, RiskConfig) else f"pairs.{current.name}")
     if not values:
         raise ConfigError(f"{where}: no field to set")
@@ -331,7 +421,12 @@ def live_update(current: _Live, values: Mapping[str, Any], where: str = "") -> _
         raise ConfigError(f"{where}.{bad[0]}: not a live parameter "
                           f"(settable: {', '.join(sorted(live))})")
     data = msgspec.to_builtins(current)
-    data.update(values)
+    for k, v in values.items():
+        sec, _, sub = str(k).partition(".")
+        if sub:  # a kind's sub-section field, e.g. basis.rate
+            data[sec] = {**data[sec], sub: v}
+        else:
+            data[k] = v
     try:
         new = msgspec.convert(data, type(current))
     except msgspec.ValidationError as exc:
@@ -360,7 +455,7 @@ def with_params(cfg: AppConfig, section: str, values: Mapping[str, Any]) -> AppC
 
 def live_params(cfg: AppConfig) -> dict[str, dict[str, Any]]:
     """Every live parameter's current value, by section (for a node that starts later)."""
-    out = {f"pairs.{p.name}": {f: getattr(p, f) for f in sorted(LIVE_PAIR_FIELDS)}
+    out = {f"pairs.{p.name}": {f: pair_value(p, f) for f in live_pair_fields(p)}
            for p in cfg.pairs}
     out["risk"] = {f: getattr(cfg.risk, f) for f in sorted(LIVE_RISK_FIELDS)}
     return out

@@ -13,6 +13,13 @@ from typing import Annotated, Literal
 import msgspec
 
 from transports.config.base import NonNegFloat, NonNegInt, PosFloat, PosInt, Rate, Section
+from transports.config.sim_scenarios import (
+    SimBasisConfig,
+    SimCompetitorConfig,
+    SimFundingConfig,
+    SimMultiConfig,
+    SimStatConfig,
+)
 
 FaultKind = Literal[
     "md_drop",
@@ -161,6 +168,12 @@ class SimConfig(Section):
     #: (``12``, ``5``), with nil for absent optional fields: both are what the protocol allows
     #: a gateway to send (docs/venue-protocol.md, "Types")
     ids: Literal["str", "int"] = "str"
+    #: scenario sections (``transports.config.sim_scenarios``); absent = that kind's defaults
+    competitor: SimCompetitorConfig | None = None
+    basis: SimBasisConfig | None = None
+    funding: SimFundingConfig | None = None
+    multi: SimMultiConfig | None = None
+    stat: SimStatConfig | None = None
 
 
 __all__ = ["BadValueKind", "FaultKind", "FaultWindow", "FaultsConfig", "SimConfig",

@@ -81,7 +81,7 @@ class SimCore:
         self.process = PriceProcess(sim)
         self.fair = FairModel(cfg)
         counts = zero_counts()
-        self.truth = SimTruth(cfg, counts)
+        self.truth = SimTruth(cfg, counts, models=self.fair.models)
         self.truth.meta["start_ns"] = start_ns
         scfgs = {v.name: v for v in sim.venues}
         _check_schedule(cfg)
@@ -230,6 +230,11 @@ class SimCore:
             if f is not None:
                 fairs[sym] = f
         self.venues[name].requote(t, fairs)
+        v = self.venues[name]
+        for hook in self.fair.hooks:  # scenario venues that do more than quote (funding)
+            md, oe = hook.on_refresh(name, t, k, self.process, self.truth.positions)
+            v.md_out.extend(md)
+            v.oe_out.extend(oe)
         self._drain(name, t)
         self._observe_at = t
         iv = self.scfg[name].md_interval_ms * 1_000_000
@@ -303,6 +308,7 @@ class SimCore:
                 "end_ns": self.start_ns + round(e.end_s * 1e9),
                 "sign": e.sign,
                 "size": round(e.size, 6),
+                "taken": e.taken,
             }
             for e in self.process.episodes_until(t_s)
         ]

@@ -17,11 +17,13 @@ from __future__ import annotations
 import bisect
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from transports.config.engine import AppConfig
 from transports.config.sim import SimConfig
+from transports.venues.sim.scenarios import model_for
 
 GRAMS_PER_OZT = 31.1034768
 BLOCK = 4096  #: steps generated at a time
@@ -29,7 +31,7 @@ BLOCK = 4096  #: steps generated at a time
 
 def rng_for(seed: int, *stream: int) -> np.random.Generator:
     """An independent generator for ``stream`` of ``seed`` (0: gold/fx path, 1: dislocations,
-    2: faults, (3, i): venue i's market maker)."""
+    2: faults, (3, i): venue i's market maker, 4: the competitor, 5+: scenario models)."""
     ss = np.random.SeedSequence(entropy=seed % 2**64, spawn_key=stream)
     return np.random.Generator(np.random.PCG64(ss))
 
@@ -42,6 +44,7 @@ class Episode:
     end_s: float
     sign: int  #: +1: the domestic leg is rich (spread too high), -1: cheap
     size: float  #: positive, in A's price units (CNY/g)
+    taken: bool = False  #: cut short by the competitor (``[sim.competitor]``)
 
     @property
     def value(self) -> float:
@@ -81,6 +84,7 @@ class PriceProcess:
         self._episodes: list[Episode] = []
         self._starts: list[float] = []
         self._ep_cursor = sim.warmup_s
+        self._comp_rng = rng_for(sim.seed, 4)  #: the competitor's draws (own stream)
 
     # --- the random walk ------------------------------------------------------------------------
 
@@ -122,7 +126,14 @@ class PriceProcess:
             sign = 1 if self._disl_rng.random() < 0.5 else -1
             size = float(self._disl_rng.uniform(0.75, 1.25)) * sim.dislocation_cny_g
             end = start + sim.dislocation_hold_s
-            self._episodes.append(Episode(start, end, sign, size))
+            comp = sim.competitor
+            taken = False
+            if comp is not None and self._comp_rng.random() < comp.share:
+                # another arbitrageur closes this one first, a few hundred ms in
+                lo, hi = comp.delay_ms_min, max(comp.delay_ms_min, comp.delay_ms_max)
+                end = min(end, start + float(self._comp_rng.uniform(lo, hi)) / 1000.0)
+                taken = True
+            self._episodes.append(Episode(start, end, sign, size, taken))
             self._starts.append(start)
             self._ep_cursor = end
 
@@ -165,7 +176,20 @@ class FairModel:
 
     def __init__(self, cfg: AppConfig) -> None:
         self._role: dict[str, tuple[str, float]] = {}
+        #: non-parity pairs: their scenario models (``transports.venues.sim.scenarios``), the
+        #: fair functions of the contracts they quote, and those with venue hooks
+        self.models: dict[str, Any] = {}
+        self._fns: dict[str, Any] = {}
         for p in cfg.pairs:
+            m = model_for(p, cfg)
+            if m is not None:
+                self.models[p.name] = m
+                for key, fn in m.fairs().items():
+                    self._fns.setdefault(key, fn)
+        self.hooks = [m for m in self.models.values() if hasattr(m, "on_refresh")]
+        for p in cfg.pairs:
+            if p.kind != "parity":
+                continue
             self._role.setdefault(p.leg_b, ("b", 1.0))
             if p.fx:
                 self._role.setdefault(p.fx, ("fx_inv" if p.fx_invert else "fx", 1.0))
@@ -178,10 +202,13 @@ class FairModel:
 
     def quoted(self, key: str) -> bool:
         """True when ``venue:sym`` gets a market maker."""
-        return key in self._role
+        return key in self._role or key in self._fns
 
     def fair(self, key: str, proc: PriceProcess, k: int) -> float | None:
         """Return the fair price of ``venue:sym`` at step ``k`` (None: not quoted)."""
+        fn = self._fns.get(key)
+        if fn is not None:
+            return float(fn(proc, k))
         role = self._role.get(key)
         if role is None:
             return None

@@ -141,7 +141,8 @@ class PairTruth:
 class SimTruth:
     """The ground-truth record of one simulator run (all venues)."""
 
-    def __init__(self, cfg: AppConfig, fault_counts: Mapping[str, int] | None = None) -> None:
+    def __init__(self, cfg: AppConfig, fault_counts: Mapping[str, int] | None = None,
+                 models: Mapping[str, Any] | None = None) -> None:
         self.orders: list[dict[str, Any]] = []
         self.fills: list[dict[str, Any]] = []
         #: every reconciliation request an account made (open_orders, trades, positions)
@@ -154,11 +155,17 @@ class SimTruth:
         self.fault_events: list[dict[str, Any]] = []  # every fault hit: ts, venue, kind, details
         self.fault_by_venue: dict[str, Mapping[str, int]] = {}  # venue -> fault_<kind> -> n
         contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
-        self.pairs = [
+        # parity pairs: the gold truth below; every other kind: its scenario model's truth
+        if models is None:
+            from transports.venues.sim.scenarios import model_for
+
+            models = {p.name: m for p in cfg.pairs if (m := model_for(p, cfg)) is not None}
+        self.pairs: list[Any] = [
             PairTruth(p, contracts[p.leg_a], contracts[p.leg_b], contracts.get(p.fx), cfg.sim)
+            if p.kind == "parity" else models[p.name].truth()
             for p in cfg.pairs
         ]
-        self.meta["clips"] = {p.name: [p.la, p.lb] for p in self.pairs}
+        self.meta["clips"] = {p.name: [p.la, p.lb] for p in self.pairs if hasattr(p, "la")}
         self.meta["threshold_cny_g"] = cfg.sim.threshold_cny_g
 
     def count(self, key: str, n: int = 1) -> None:
