@@ -140,10 +140,15 @@ def print_human(summary: dict[str, Any]) -> None:
         f"  opportunities       {s['opportunities']} (simulator ground truth)",
         f"  combos              {s['combos']}  complete {s['combos_complete']}  "
         f"repaired {s['combos_repaired']}",
-        f"  capture rate        {s['capture_rate']:.3f}",
+        f"  capture rate        {s['capture_rate']:.3f} of all windows, "
+        f"{s['capture_rate_eligible']:.3f} of the {s['opportunities_eligible']} longer than "
+        f"{s['eligible_min_window_ms']:.1f} ms (twice the order round trip)",
         f"  avg slippage        {s['avg_slippage_ticks']:.3f} ticks",
         f"  pnl ({s['pnl']['currency']})          gross {s['pnl']['gross']:.2f}  "
-        f"fees {s['pnl']['fees']:.2f}  net {s['pnl']['net']:.2f}",
+        f"fees {s['pnl']['fees']:.2f}  funding {s['pnl'].get('funding', 0.0):.2f}  "
+        f"net {s['pnl']['net']:.2f}",
+        "  targets             " + "  ".join(f"{k} {'ok' if v else 'MISSED'}"
+                                              for k, v in s.get("targets", {}).items()),
         f"  final exposure      {s['final_exposure']}",
         f"  venue               orders {s['venue']['orders']}  fills {s['venue']['fills']}  "
         f"duplicate client ids {s['venue']['duplicate_client_ids']}",
