@@ -47,6 +47,7 @@ from transports.venues.ccxt.orders import OrderEntry
 from transports.venues.ccxt.positions import SpotLedger
 from transports.venues.ccxt.private import PrivateStreams, SessionState
 from transports.venues.ccxt.reports import Tracker
+from transports.venues.fence import EpochFence
 from transports.venues.sim.gateway import address
 from transports.wire.venue_msgs import (
     BalancesReq,
@@ -127,7 +128,8 @@ class CcxtGateway:
         ledger = (SpotLedger(state / f"{self.venue.name}-positions-since.json",
                              self.now_ns() // 1_000_000) if self.cc.market == "spot" else None)
         self.oe = OrderEntry(self.oe_ex, self.cc, markets, scales, listed, clmap, tracker, ledger,
-                             self._send, self.account, self.now_ns)
+                             self._send, self.account, self.now_ns,
+                             fence=EpochFence.beside(clmap.path))
         self.oe.on_rest = lambda up, why: self._set_side("rest", up, why)
         if self.trace:
             self.oe.trace = []

@@ -8,6 +8,10 @@ Binance the fills and the close of an IOC/FOK at once); an exception is judged b
 ``Retry-After``; a clock skew resyncs ccxt's time offset first), an open outcome becomes
 nothing at all -- the engine queries, and the private stream or the query finds the order.
 
+``new`` and ``cancel`` carrying an ``epoch`` older than the highest this account has sent are
+refused first (``fenced``, ``fence.EpochFence``: durable beside the clmap), before any exchange
+call.
+
 ``cancel`` cancels by exchange order id (by client id while the id is unknown); a cancel of an
 order the exchange no longer has looks the order up so the answer says why (``not_open``).
 ``query`` asks the exchange by client id on the order's symbol (every symbol for an order from
@@ -33,6 +37,7 @@ from transports.venues.ccxt.exchange import LAST_HTTP
 from transports.venues.ccxt.positions import SpotLedger
 from transports.venues.ccxt.reports import LiveOrder, Tracker, client_id_of, ms_to_ns
 from transports.venues.ccxt.units import OffStep, Scale
+from transports.venues.fence import FENCED, EpochFence
 from transports.wire.venue_msgs import (
     BalanceRecord,
     Balances,
@@ -62,11 +67,15 @@ class OrderEntry:
     def __init__(self, ex: Any, cfg: CcxtVenueConfig, markets: Mapping[str, Mapping[str, Any]],
                  scales: Mapping[str, Scale], instruments: Mapping[str, Instrument],
                  clmap: ClMap, tracker: Tracker, ledger: SpotLedger | None, send: Send,
-                 account: bytes, now_ns: Callable[[], int]) -> None:
+                 account: bytes, now_ns: Callable[[], int],
+                 fence: EpochFence | None = None) -> None:
         self.ex, self.cfg, self.markets, self.scales = ex, cfg, markets, scales
         self.instruments, self.clmap, self.tracker, self.ledger = (instruments, clmap, tracker,
                                                                    ledger)
         self.send, self.account, self.now_ns = send, account, now_ns
+        #: the highest fencing epoch of the account (keyed by the configured account)
+        self.fence = fence if fence is not None else EpochFence()
+        self.fence_key = account.decode("utf-8", "surrogateescape")
         self.sym_of_uni = {m["symbol"]: s for s, m in markets.items()}
         self.counters = {"new": 0, "unknown_outcome": 0, "time_resyncs": 0, "cancel": 0,
                          "query": 0}
@@ -144,6 +153,10 @@ class OrderEntry:
     async def on_new(self, req: NewOrder, rx_ns: int) -> None:
         """Place a limit order; answer ``ack``/``reject`` (or nothing: unknown outcome)."""
         self.counters["new"] += 1
+        fenced = self.fence.check(self.fence_key, req.epoch)
+        if fenced:  # a deposed engine: about this request only, never to the exchange
+            self.report([Reject(cl=req.cl, code=FENCED, reason=fenced, ts=self.now_ns())])
+            return
         bad = self._check_new(req)
         if bad is not None:
             if bad[0] == "duplicate_cl":  # about this request only: the first order lives on
@@ -197,6 +210,10 @@ class OrderEntry:
     async def on_cancel(self, ident: bytes, req: CancelReq) -> None:
         """Cancel ``cl``: ``done canceled`` (from the reply or the stream) or ``cancel_reject``."""
         self.counters["cancel"] += 1
+        fenced = self.fence.check(self.fence_key, req.epoch)
+        if fenced:
+            self._cancel_reject(ident, req.cl, FENCED, fenced)
+            return
         o = self.tracker.orders.get(req.cl)
         if o is None:
             o = await self.find_order(req.cl)

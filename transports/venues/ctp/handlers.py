@@ -16,6 +16,7 @@ from openctp_ctp import thosttraderapi as tdapi
 from transports.venues.ctp import offsets as off
 from transports.venues.ctp.orders import Order
 from transports.venues.ctp.reports import balances_of, instrument_of, positions_of
+from transports.venues.fence import FENCED, EpochFence
 from transports.wire.venue_msgs import (
     Balances,
     BalancesReq,
@@ -258,9 +259,24 @@ class Handlers:
         else:
             self.send(ident, Error(code="unsupported", msg=type(req).__name__))
 
+    def _fence(self: Any) -> EpochFence:
+        """The account's fencing epochs, durable beside the order map (read at first use)."""
+        fence = getattr(self, "fence", None)
+        if fence is None:
+            fence = self.fence = EpochFence.beside(self.clmap.path)
+        return fence
+
+    def _fenced(self: Any, epoch: int) -> str:
+        """``fenced``'s reason for a request with ``epoch`` ("" when it may go on); the key
+        is the configured account (this gateway serves that one)."""
+        return self._fence().check(self.account.decode("utf-8", "surrogateescape"), epoch)
+
     def _on_new(self: Any, req: NewOrder, now: int) -> None:
         def reject(code: str, reason: str) -> None:
             self.send(self.account, Reject(cl=req.cl, code=code, reason=reason, ts=now))
+        fenced = self._fenced(req.epoch)
+        if fenced:  # a deposed engine: never ReqOrderInsert, nothing tracked
+            return reject(FENCED, fenced)
         if req.cl in self.tracker.orders:
             return reject("duplicate_cl", "client id already used")
         if req.sym not in self.ticks:
@@ -298,6 +314,10 @@ class Handlers:
                                                f"ReqOrderInsert returned {rc}", now))
 
     def _on_cancel(self: Any, req: CancelReq, now: int) -> None:
+        fenced = self._fenced(req.epoch)
+        if fenced:
+            self.send(self.account, CancelReject(cl=req.cl, code=FENCED, reason=fenced, ts=now))
+            return
         o = self.tracker.cancel_target(req.cl, now)
         if isinstance(o, CancelReject):
             self.send(self.account, o)

@@ -24,6 +24,7 @@ from loguru import logger
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError, VenueError
+from transports.venues.fence import EpochFence
 from transports.venues.ib import recon
 from transports.venues.ib.clmap import ClMap
 from transports.venues.ib.contracts import ib_contract, pick, to_instrument
@@ -124,7 +125,8 @@ class IbGateway:
         depths = {s: (engine[s].depth if s in engine else 20) for s in scales}
         self.md = IbMarketData(self.ib, ic, scales, contracts, depths, self._publish, self.now_ns)
         clmap = ClMap(ic.clmap_path or Path(ic.state_dir) / f"{self.venue.name}-ib-orders.jsonl")
-        self.oe = IbOrders(self.ib, ic, scales, contracts, clmap, self._send, self.now_ns, ccy)
+        self.oe = IbOrders(self.ib, ic, scales, contracts, clmap, self._send, self.now_ns, ccy,
+                           fence=EpochFence.beside(clmap.path), account=self.venue.account)
         self.md.wire()
         self.oe.wire()
         self.ib.errorEvent += self._on_error

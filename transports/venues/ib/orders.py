@@ -13,6 +13,10 @@ logged, counted (``late_fees``) and kept: every later ``status``/``trades`` answ
 the FillRecord, so reconciliation sees it (the engine dedupes the fill by ``tid`` and does not
 book it twice, so such a fee is missing from risk's PnL until docs/venues/ib.md's follow-up).
 Reports of one order leave in order: a held fill holds the order's later ``done`` too.
+
+**Fencing.** A ``new`` or ``cancel`` whose ``epoch`` is older than the highest the account has
+sent is refused first with ``fenced`` (``fence.EpochFence``, durable beside the order map):
+no ``placeOrder`` / ``cancelOrder``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from loguru import logger
 
 from transports.config.gateways import IbVenueConfig
+from transports.venues.fence import FENCED, EpochFence
 from transports.venues.ib.clmap import ClMap, Entry
 from transports.venues.ib.contracts import Scale
 from transports.wire.venue_msgs import (
@@ -66,7 +71,8 @@ class IbOrders:
 
     def __init__(self, ib: Any, cfg: IbVenueConfig, scales: dict[str, Scale],
                  contracts: dict[str, Any], clmap: ClMap, send: Callable[[Any], None],
-                 now_ns: Callable[[], int], ccy: dict[str, str]) -> None:
+                 now_ns: Callable[[], int], ccy: dict[str, str], *,
+                 fence: EpochFence | None = None, account: str = "") -> None:
         self.ib, self.cfg, self.scales, self.contracts = ib, cfg, scales, contracts
         self.clmap, self.send, self.now_ns, self.ccy = clmap, send, now_ns, ccy
         self.by_con = {s.con_id: sym for sym, s in scales.items()}
@@ -77,6 +83,9 @@ class IbOrders:
         self.late_fees = 0
         self.duplicate_fills = 0
         self.hold_ns = cfg.commission_wait_ms * 1_000_000
+        #: the highest fencing epoch, keyed by the engine account this gateway serves
+        self.fence = fence if fence is not None else EpochFence()
+        self.fence_key = account or cfg.account
 
     def wire(self) -> None:
         """Subscribe to the IB object's events."""
@@ -99,6 +108,9 @@ class IbOrders:
 
         def rej(code: str, why: str) -> None:
             self.send(Reject(cl=req.cl, code=code, reason=why, ts=now))
+        fenced = self.fence.check(self.fence_key, req.epoch)
+        if fenced:  # a deposed engine: never placed, nothing recorded
+            return rej(FENCED, fenced)
         if req.cl in self.orders or req.cl in self.clmap.by_cl:
             return rej("duplicate_cl", f"client id {req.cl} already used")
         scale = self.scales.get(req.sym)
@@ -132,6 +144,10 @@ class IbOrders:
         from ib_async import Order as IbOrder
 
         now = self.now_ns()
+        fenced = self.fence.check(self.fence_key, req.epoch)
+        if fenced:
+            self.send(CancelReject(cl=req.cl, code=FENCED, reason=fenced, ts=now))
+            return
         o, e = self.orders.get(req.cl), self.clmap.by_cl.get(req.cl)
         if e is None:
             self.send(CancelReject(cl=req.cl, code="unknown_order", reason="no such order",

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from transports.config.gateways import PaperVenueConfig
+from transports.venues.fence import FENCED, EpochFence
 from transports.venues.paper.book import LevelChange, SourceBook
 from transports.venues.paper.ledger import Ledger, PaperTruth, Spec
 from transports.venues.paper.matcher import Execution, FillModel, PaperOrder
@@ -76,7 +77,7 @@ class PaperVenue:
         self.prefix = id_prefix
         self.orders: dict[tuple[str, str], PaperOrder] = {}  #: (account, cl) -> the order
         self.used: set[tuple[str, str]] = set()
-        self.epochs: dict[str, int] = {}  #: account -> highest fencing epoch seen
+        self.fence = EpochFence()  #: account -> highest fencing epoch seen (in memory)
         self.session: dict[str, str] = dict.fromkeys(specs, "open")
         self.out: list[tuple[str, msgspec.Struct]] = []
         self._pending: list[tuple[int, int, str, msgspec.Struct]] = []
@@ -148,14 +149,6 @@ class PaperVenue:
         self.truth.count("rejects")
         self.out.append((account, Reject(cl=cl, code=code, reason=reason, ts=now)))
 
-    def _fenced(self, account: str, epoch: int) -> bool:
-        if not epoch:
-            return False
-        if epoch < self.epochs.get(account, 0):
-            return True
-        self.epochs[account] = epoch
-        return False
-
     def _check(self, m: NewOrder, account: str) -> tuple[str, str] | None:
         s = self.specs.get(m.sym)
         if s is None:
@@ -206,9 +199,9 @@ class PaperVenue:
                                   "cl": m.cl, "sym": m.sym, "side": m.side, "px": m.px,
                                   "qty": m.qty, "tif": m.tif})
         self.truth.count("orders")
-        if self._fenced(account, m.epoch):
-            self._reject(now, account, m.cl, "fenced", f"epoch {m.epoch} is older than "
-                         f"{self.epochs[account]}")
+        fenced = self.fence.check(account, m.epoch)
+        if fenced:
+            self._reject(now, account, m.cl, FENCED, fenced)
             return
         key = (account, m.cl)
         if key in self.used:  # never a second order under one cl: the first keeps its record
@@ -239,8 +232,9 @@ class PaperVenue:
                 self._done(now, o)
 
     def _cancel(self, now: int, account: str, m: CancelReq) -> None:
-        if self._fenced(account, m.epoch):
-            self._cancel_reject(now, account, m.cl, "fenced", f"epoch {m.epoch} is older")
+        fenced = self.fence.check(account, m.epoch)
+        if fenced:
+            self._cancel_reject(now, account, m.cl, FENCED, fenced)
             return
         o = self.orders.get((account, m.cl))
         if o is None or not o.oid:

@@ -18,6 +18,7 @@ import numpy as np
 
 from transports.config.engine import ContractConfig
 from transports.config.sim import SimVenueConfig
+from transports.venues.fence import FENCED, EpochFence
 from transports.venues.sim.faults import FaultInjector
 from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
 from transports.venues.sim.offsets import SimOffsets
@@ -101,6 +102,8 @@ class SimVenue:
         self.session_down = False  #: the gateway's own session is down (fault ``session_down``)
         #: the contracts with ``offsets``: two-sided positions, offsets checked (``offsets``)
         self.offsets = SimOffsets(contracts, scfg.close_today_fee_per_lot)
+        #: the highest fencing epoch per account (protocol v2 ``epoch``; in memory)
+        self.fence = EpochFence()
 
     # --- reference data and market data ---------------------------------------------------------
 
@@ -274,7 +277,14 @@ class SimVenue:
             qty=m.qty,
             tif=m.tif,
             **({"offset": m.offset} if m.offset else {}),
+            **({"epoch": m.epoch} if m.epoch else {}),
         )
+        fenced = self.fence.check(account, m.epoch)
+        if fenced:  # received, refused before anything else: never a book, never a cl used
+            self.truth.orders[-1]["rejected"] = FENCED
+            self.truth.count("fenced")
+            self._reject(account, m.cl, FENCED, fenced, ts)
+            return
         key = (account, m.cl)
         f = self.faults
         if key in self.used:
@@ -357,6 +367,13 @@ class SimVenue:
                 return
 
     def _cancel(self, account: str, m: CancelReq, ts: int) -> None:
+        fenced = self.fence.check(account, m.epoch)
+        if fenced:
+            self.truth.count("cancel_rejects")
+            self.truth.count("fenced_cancels")
+            self.oe_out.append((account, CancelReject(cl=m.cl, code=FENCED, reason=fenced,
+                                                      ts=ts)))
+            return
         o = self.orders.get((account, m.cl))
         if o is None or not o.oid:
             self.truth.count("cancel_rejects")
