@@ -32,12 +32,20 @@ class SimBasisConfig(Section):
     rate: float = 0.025  #: the true financing rate (annual)
     dividends: float = 12.0  #: expected dividends to expiry, in A's price units
     vol_bps_s: NonNegFloat = 8.0
+    #: days to leg A's expiry at the start of the run, decreasing with time; 0 = from the
+    #: contract's ``expiry`` and the run's real start (what the strategy sees on its clock)
+    days_to_expiry: NonNegFloat = 0.0
 
 
 class SimFundingConfig(Section):
     """A BTC spot (leg A) and its perpetual (leg B) with a funding schedule: every
-    ``interval_s`` the perpetual pays ``rate`` (per interval) from longs to shorts; the rate
-    follows regimes of ``regime_intervals`` intervals drawn from ``rates``."""
+    ``interval_s`` from the simulator's start the perpetual pays ``rate`` (per interval) from
+    longs to shorts (a negative rate the other way); the rate follows regimes of
+    ``regime_intervals`` intervals drawn from ``rates`` (seeded). Spot follows the shared walk
+    rescaled to ``spot_px`` and ``vol_bps_s``; the perpetual is spot x (1 + premium_per_rate x
+    the next funding time's rate). The perpetual's venue publishes a ``mark`` at each refresh
+    and sends ``funding`` to the accounts holding it
+    (``transports.venues.sim.scenarios.funding``)."""
 
     spot_px: PosFloat = 60000.0
     interval_s: PosFloat = 8.0
@@ -62,16 +70,24 @@ class SimMultiConfig(Section):
 
 
 class SimStatConfig(Section):
-    """A cointegrated pair: ``ln P_A = alpha + beta_t ln P_B + u_t`` with ``u`` an
-    Ornstein-Uhlenbeck residual and ``beta_t`` drifting ``beta_drift_per_s`` per second."""
+    """A cointegrated pair: ``ln P_A = alpha + beta_t ln P_B + u_t + d_t`` with ``u`` an
+    Ornstein-Uhlenbeck residual, ``beta_t`` drifting ``beta_drift_per_s`` per second and ``d``
+    the shared dislocation episodes (``[sim] dislocation_*``, sizes in A's price units, divided
+    by A's start price into log units). Windows (``transports.venues.sim.scenarios.stat``):
+    the executable log-spread against the true equilibrium, net of both legs' fees, at least
+    ``threshold_bps``."""
 
     px_b: PosFloat = 100.0
     alpha: float = 0.2
     beta: PosFloat = 1.0
     beta_drift_per_s: float = 0.0002
     ou_theta_per_s: PosFloat = 0.5
-    ou_sigma_bps_s: NonNegFloat = 2.0
-    vol_bps_s: NonNegFloat = 8.0
+    ou_sigma_bps_s: NonNegFloat = 2.0  #: OU diffusion (stationary std = this / sqrt(2 theta))
+    vol_bps_s: NonNegFloat = 8.0  #: leg B's volatility when ``b_path = "own"``
+    #: leg B's path: "shared" (the process's gold walk as a unit-free factor) or "own" (its
+    #: own seeded walk at ``vol_bps_s``)
+    b_path: Annotated[str, msgspec.Meta(pattern=r"^(shared|own)$")] = "shared"
+    threshold_bps: NonNegFloat = 10.0  #: ground-truth windows: net log edge beyond fees
 
 
 __all__ = ["SimBasisConfig", "SimCompetitorConfig", "SimFundingConfig", "SimMultiConfig",

@@ -45,7 +45,8 @@ class FundingConfig(Section):
     Positive funding stays above ``entry_rate`` for ``consecutive`` observations: buy spot, sell
     the perpetual (collect funding); below ``-entry_rate``: the reverse (when ``reverse``).
     Entries only within ``lead_s`` before the funding time; exit when the rate flips past
-    ``exit_rate``, the basis breaks ``max_basis_bps``, or margin use crosses ``max_margin_pct``.
+    ``exit_rate``, the basis breaks ``max_basis_bps``, or margin use crosses ``max_margin_pct``
+    (of ``margin_capital``). The core: ``actors.strategy.funding``.
     """
 
     entry_rate: NonNegFloat = 0.0001  #: per funding interval (0.0001 = 1 bp)
@@ -55,6 +56,9 @@ class FundingConfig(Section):
     max_basis_bps: NonNegFloat = 50.0  #: |perp/spot - 1| beyond this: no entry, close held
     max_margin_pct: Annotated[float, msgspec.Meta(gt=0, le=100)] = 80.0  #: of margin capital
     reverse: bool = False  #: also trade negative funding (needs borrowable spot)
+    #: the capital margin use is measured against, in the perpetual's currency: margin use =
+    #: |perp lots| x multiplier x mark x the contract's ``margin_rate`` / this; 0 = not checked
+    margin_capital: NonNegFloat = 0.0
 
 
 class MultiConfig(Section):
@@ -66,6 +70,13 @@ class MultiConfig(Section):
     legs: Annotated[list[str], msgspec.Meta(min_length=3)]
     outlier_sigma: PosFloat = 5.0  #: deviation from the median, in rolling sigmas
     outlier_window: PosInt = 500  #: samples of each venue's deviation kept for its sigma
+    #: the smallest deviation from the median (bps) that excludes a venue, whatever its sigma:
+    #: in a calm market the sigma is a fraction of a tick and the dislocations traded on would
+    #: otherwise be "outliers" themselves
+    outlier_min_bps: NonNegFloat = 50.0
+    #: on a flatten, a sub-pair with an excluded venue waits this long for it to come back
+    #: before it closes against the bad price anyway
+    flatten_wait_s: NonNegFloat = 5.0
     #: base units (coins) each venue holds at start ("venue:sym" -> amount); a venue not named
     #: may be sold short (a derivative); a spot venue sells only what it holds
     inventory_base: dict[str, NonNegFloat] = {}
@@ -78,7 +89,9 @@ class StatConfig(Section):
     the p-value is above ``coint_pvalue``), z-score entry/exit (the pair's ``z_entry`` /
     ``z_exit``) and stops on z decay or residual drift."""
 
-    delta: PosFloat = 1e-5  #: Kalman state noise (how fast beta may drift)
+    #: Kalman state noise: each coefficient's random-walk variance per sample is
+    #: delta / (1 - delta) (how fast alpha and beta may drift)
+    delta: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 1e-5
     obs_var: PosFloat = 1e-6  #: Kalman observation noise variance
     coint_pvalue: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.05
     coint_window: PosInt = 1000  #: samples the cointegration test uses
@@ -87,6 +100,12 @@ class StatConfig(Section):
     z_stop: PosFloat = 4.0  #: close when |z| grows beyond this (the pair broke)
     max_hold_s: PosFloat = 60.0  #: close when the trade has not reverted in this long
     sample_ms: PosInt = 20  #: one sample of the spread per this much time
+    #: Kalman innovation gate: an observation beyond this many innovation sigmas does not
+    #: update (alpha, beta) (a dislocation must not drag the hedge); 0 = never gate
+    gate_sigma: NonNegFloat = 4.0
+    #: the Engle-Granger regression's deterministic terms: "c" constant, "ct" constant and
+    #: a linear trend (a hedge ratio drifting within the test window)
+    coint_trend: Annotated[str, msgspec.Meta(pattern=r"^(c|ct)$")] = "c"
 
 
 __all__ = ["BasisConfig", "FundingConfig", "MultiConfig", "StatConfig"]

@@ -75,6 +75,7 @@ class PaperTruth:
             "orders": [dict(o) for o in self.orders],
             "fills": [dict(f) for f in self.fills],
             "requests": [dict(r) for r in self.requests],
+            "funding": [],  # the paper venue settles no funding
             "counts": dict(self.counts),
             "positions": {a: dict(p) for a, p in self.positions.items()},
             "windows": [],

@@ -34,7 +34,14 @@ from transports.venues.sim.mdpipe import MdPipe
 from transports.venues.sim.process import FairModel, PriceProcess, rng_for
 from transports.venues.sim.truth import SimTruth
 from transports.venues.sim.venue import SimVenue
-from transports.wire.venue_msgs import CancelReq, Error, InstrumentsReq, NewOrder, SnapshotReq
+from transports.wire.venue_msgs import (
+    CancelReq,
+    Error,
+    Funding,
+    InstrumentsReq,
+    NewOrder,
+    SnapshotReq,
+)
 
 MdOut = tuple[str, str, msgspec.Struct]  # venue, topic, message
 OeOut = tuple[str, str, msgspec.Struct]  # venue, account, message
@@ -235,6 +242,11 @@ class SimCore:
             md, oe = hook.on_refresh(name, t, k, self.process, self.truth.positions)
             v.md_out.extend(md)
             v.oe_out.extend(oe)
+            for account, msg in oe:  # the record of every funding payment the venue settled
+                if isinstance(msg, Funding):
+                    self.truth.record_funding(ts=msg.ts, venue=name, account=account,
+                                              sym=msg.sym, rate=msg.rate, paid=msg.paid,
+                                              ccy=msg.ccy)
         self._drain(name, t)
         self._observe_at = t
         iv = self.scfg[name].md_interval_ms * 1_000_000

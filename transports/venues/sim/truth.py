@@ -147,6 +147,8 @@ class SimTruth:
         self.fills: list[dict[str, Any]] = []
         #: every reconciliation request an account made (open_orders, trades, positions)
         self.requests: list[dict[str, Any]] = []
+        #: every funding payment settled on an account (perpetuals, ``record_funding``)
+        self.funding: list[dict[str, Any]] = []
         self.counts: dict[str, int] = dict.fromkeys(COUNT_KEYS, 0)
         self.positions: dict[str, dict[str, int]] = {}
         self.episodes: list[dict[str, Any]] = []
@@ -182,6 +184,11 @@ class SimTruth:
         """Record a reconciliation request received: ts, venue, account, t."""
         self.requests.append(rec)
 
+    def record_funding(self, **rec: Any) -> None:
+        """Record a funding payment sent to an account: ts (the funding time), venue, account,
+        sym, rate (decimal string, per interval), paid (in ccy; negative = paid out), ccy."""
+        self.funding.append(rec)
+
     def record_fill(self, **rec: Any) -> None:
         """Record a fill: ts, venue, account, cl, oid, tid, sym, side, px, qty, fee, liq."""
         self.fills.append(rec)
@@ -214,6 +221,7 @@ class SimTruth:
             "orders": [dict(o) for o in self.orders],
             "fills": [dict(f) for f in self.fills],
             "requests": [dict(r) for r in self.requests],
+            "funding": [dict(f) for f in self.funding],
             "counts": counts,
             "positions": {a: dict(p) for a, p in self.positions.items()},
             "windows": self.windows,
