@@ -87,6 +87,9 @@ class SimCore:
         self._int_ids = sim.ids == "int"
         self.process = PriceProcess(sim)
         self.fair = FairModel(cfg)
+        for model in self.fair.models.values():  # scenario models that price by wall time
+            if hasattr(model, "set_start"):
+                model.set_start(start_ns)
         counts = zero_counts()
         self.truth = SimTruth(cfg, counts, models=self.fair.models)
         self.truth.meta["start_ns"] = start_ns

@@ -54,6 +54,14 @@ class KindModel(Protocol):
         """A fresh truth recorder for the pair."""
 
 
+class StartAware(Protocol):
+    """Optional: a model whose prices depend on wall time (a future's days to expiry) is told
+    the run's start by ``SimCore`` before the first refresh."""
+
+    def set_start(self, start_ns: int) -> None:
+        """The simulator's start time (ns since the epoch)."""
+
+
 class VenueHooks(Protocol):
     """Optional, for kinds whose venues do more than quote (funding: marks and payments):
     ``on_refresh`` is called at each refresh of ``venue`` with the step and the positions
@@ -74,4 +82,4 @@ def model_for(pair: PairConfig, cfg: AppConfig) -> KindModel | None:
     return mod.build(pair, cfg)  # type: ignore[no-any-return]
 
 
-__all__ = ["FairFn", "KindModel", "KindTruth", "VenueHooks", "model_for"]
+__all__ = ["FairFn", "KindModel", "KindTruth", "StartAware", "VenueHooks", "model_for"]

@@ -9,9 +9,9 @@ Prices at step ``k`` (time ``t = k x step``):
 - future ``F(k) = S(k) x (1 + rate x days / 365) - dividends + dislocation(t)`` with the TRUE
   rate and dividends, ``dislocation`` the shared episodes (``[sim] dislocation_cny_g`` is their
   size in index points here), ``days`` from the run's time to leg A's expiry
-  (``kernels.carry.expiry_ns``, the strategy's convention): the real start of the run, learnt
-  at the first venue refresh (``on_refresh``; list the spot's venue first so no future is
-  quoted before), or ``[sim.basis] days_to_expiry`` at the start when set (deterministic).
+  (``kernels.carry.expiry_ns``, the strategy's convention): the real start of the run, told by
+  the simulator (``set_start``; a model driven by hand learns it at its first ``on_refresh``),
+  or ``[sim.basis] days_to_expiry`` at the start when set (deterministic).
 
 Truth (``BasisTruth``): for the strategy's clip (``kernels.lots.best_lot_pair``), at each
 observation, with the true carry and the round-trip fees of both legs (A's points per unit):
@@ -180,6 +180,10 @@ class BasisModel:
 
     def truth(self) -> BasisTruth:
         return BasisTruth(self)
+
+    def set_start(self, start_ns: int) -> None:
+        """The run's start, told by the simulator before any refresh (``SimCore``)."""
+        self.start_ns = start_ns
 
     def on_refresh(self, venue: str, t_ns: int, k: int, proc: Any,
                    positions: Mapping[str, Mapping[str, int]]
