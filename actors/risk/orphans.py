@@ -97,7 +97,9 @@ class Orphans:
                 if c is None or not c.underlying or not n:
                     continue
                 v, who = out.get(c.underlying, (0.0, []))
-                st = self.topo.strategy(pair)
+                # a multi-venue pair's sub-pair "<pair>/<i>-<j>" is held by <pair>'s strategy
+                base, sep, _ = pair.rpartition("/")
+                st = self.topo.strategy(base if sep and base in self.pairs else pair)
                 if st not in who:
                     who = [*who, st]
                 out[c.underlying] = (v + n * c.base_per_lot, who)
