@@ -30,6 +30,7 @@ from transports.config.gateways import (
     IbVenueConfig,
     PaperVenueConfig,
 )
+from transports.config.ha import HaConfig, check_ha
 from transports.config.ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
 from transports.config.sim import SimConfig
 from transports.config.strategies import BasisConfig, FundingConfig, MultiConfig, StatConfig
@@ -256,6 +257,9 @@ class AppConfig(Section):
     admin: AdminConfig = AdminConfig()
     metrics: MetricsConfig = MetricsConfig()
     fakes: list[FakeConfig] = []
+    #: hot standby (issue 16): NATS servers, the lease and replication; None = one engine,
+    #: no NATS needed
+    ha: HaConfig | None = None
 
 
 def _validate(cfg: AppConfig) -> AppConfig:
@@ -292,6 +296,8 @@ def _validate(cfg: AppConfig) -> AppConfig:
         for j, m in enumerate(f.markets):
             if m.venue not in venues:
                 raise ConfigError(f"$.fakes[{i}].markets[{j}].venue: unknown venue {m.venue!r}")
+    if cfg.ha is not None:
+        check_ha(cfg.ha)
     if cfg.placement is not None:
         nodes = {n.name for n in cfg.placement.nodes}
         seen: set[str] = set()
