@@ -41,9 +41,25 @@ def resolve_endpoint(endpoint: str | None, status_file: str | None) -> str:
     return os.environ.get("CMC_ADMIN_ENDPOINT", DEFAULT_ENDPOINT)
 
 
-def keygen(out_dir: str, client_names: list[str]) -> dict[str, str]:
-    """Write the server key pair, client key pairs and an allowlist directory; return paths."""
+class KeysExist(CmcError):
+    """``keygen`` would overwrite keys that exist (a running launch or client may use them)."""
+
+
+def keygen(out_dir: str, client_names: list[str], force: bool = False) -> dict[str, str]:
+    """Write the server key pair, client key pairs and an allowlist directory; return paths.
+
+    Refuses (``KeysExist``, naming the files) to overwrite a key file that exists, unless
+    ``force``: replacing the server's keys locks out every client that has its public key, and
+    replacing a client's locks out whoever holds the old one. Nothing is written when refused."""
     d = Path(out_dir)
+    names = ["server", *client_names]
+    existing = [p for n in names for p in (d / f"{n}.key", d / f"{n}.key_secret",
+                                           d / "allowlist" / f"{n}.key")
+                if p.exists() and not (n == "server" and p.parent.name == "allowlist")]
+    if existing and not force:
+        raise KeysExist(
+            "refusing to overwrite existing keys: " + ", ".join(str(p) for p in existing)
+            + " (pass --force to replace them; clients holding the old keys are locked out)")
     d.mkdir(parents=True, exist_ok=True)
     os.chmod(d, 0o700)
     allow = d / "allowlist"
@@ -89,4 +105,5 @@ def request(endpoint: str, keys_dir: str | None, cmd: str, args: dict[str, Any] 
             c.term()
 
 
-__all__ = ["DEFAULT_ENDPOINT", "AdminUnreachable", "keygen", "request", "resolve_endpoint"]
+__all__ = ["DEFAULT_ENDPOINT", "AdminUnreachable", "KeysExist", "keygen", "request",
+           "resolve_endpoint"]

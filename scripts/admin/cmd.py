@@ -87,11 +87,19 @@ def admin() -> None:
 @click.option("--out", "out_dir", required=True, help="Directory for the keys (created, 0700).")
 @click.option("--client", "clients", multiple=True, default=["client"], show_default=True,
               help="Client key names to create and allow (repeatable).")
-def keygen_cmd(out_dir: str, clients: tuple[str, ...]) -> None:
-    """Write a CURVE server key pair, client key pairs and the allowlist directory."""
-    from scripts.admin.client import keygen
+@click.option("--force", is_flag=True,
+              help="Replace keys that exist (clients holding the old ones are locked out).")
+def keygen_cmd(out_dir: str, clients: tuple[str, ...], force: bool) -> None:
+    """Write a CURVE server key pair, client key pairs and the allowlist directory.
 
-    paths = keygen(out_dir, list(clients))
+    Refuses, exit 2 naming the files, when any of the keys exists already (unless --force)."""
+    from scripts.admin.client import KeysExist, keygen
+
+    try:
+        paths = keygen(out_dir, list(clients), force=force)
+    except KeysExist as exc:
+        click.echo(f"cmc admin keygen: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"server secret key  {paths['server_secret']}   ([admin] server_secret)")
     click.echo(f"allowlist          {paths['allowlist']}   ([admin] allowlist)")
     click.echo(f"client keys        {paths['keys']}   (cmc admin --keys)")

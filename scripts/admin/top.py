@@ -28,6 +28,19 @@ def _zbar(z: Any, entry: float, width: int = 21) -> str:
     return "".join(cells)
 
 
+def pair_state(p: dict[str, Any], risk_state: str) -> str:
+    """A pair's state as the desk must read it: risk's state when it blocks the pair's orders
+    (``HALTED``: nothing opens; ``REDUCING``: only reducing orders), else the strategy's own."""
+    if not p.get("reachable"):
+        return "unreachable"
+    own = ("flattening" if p.get("flattening") else "halted" if p.get("halted") else "trading")
+    if risk_state == "HALTED":
+        return f"HALTED (risk){', flattening' if own == 'flattening' else ''}"
+    if risk_state == "REDUCING" and own == "trading":
+        return "trading, reduce only (risk REDUCING)"
+    return own
+
+
 def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
     """Return the frame for a ``pairs`` reply."""
     risk = view.get("risk") or {}
@@ -46,15 +59,15 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
                  f"{'ENTRY/EXIT':>12}{'POS A/B':>11}{'PENDING':>14}  STATE")
     for name, p in (view.get("pairs") or {}).items():
         last = p.get("last") or {}
-        st = ("unreachable" if not p.get("reachable") else "flattening" if p.get("flattening")
-              else "halted" if p.get("halted") else "trading")
+        st = pair_state(p, state)
         pos = p.get("pos_lots") or [None, None]
         lines.append(
             f"{name:<10}{_num(last.get('mid_spread')):>9}{_num(last.get('mean')):>9}"
             f"{_num(last.get('z'), '+.2f'):>7}  {_zbar(last.get('z'), p.get('z_entry', 0.0))}"
             f"{p.get('z_entry', 0):>7.2f}/{p.get('z_exit', 0):<4.2f}"
             f"{_num(pos[0], '+d'):>6}/{_num(pos[1], '+d'):<4}"
-            f"{p.get('pending') or '-':>14}  {st}")
+            f"{p.get('pending') or '-':>14}  "
+            f"{_c(st, _STATE_COLOR['HALTED'] if 'HALTED' in st else '', color)}")
     lines.append("")
     feeds = risk.get("feeds") or {}
     legs = "  ".join(
@@ -95,4 +108,4 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["render"]
+__all__ = ["pair_state", "render"]

@@ -151,7 +151,9 @@ def find_anomalies(
             venue=o["venue"],
             combo_id=o["combo_id"],
             reason=o["reject_reason"],
-            source="venue",
+            # the venue's own ("code:reason", "status:rejected") or the executor's (an
+            # ``inferred`` reject after the venue's "not found" answers, a local one)
+            source="venue" if ":" in o["reject_reason"] else "engine",
         )
         for o in idx.orders
         if o["state"] == "rejected"

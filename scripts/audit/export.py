@@ -50,6 +50,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "qty",
         "fee",
         "liq",
+        "source",
     ),
     "combos": (
         "record",

@@ -3,7 +3,13 @@
 Counting rules (what "the journal's count" of each table is):
 
 - ``orders``: one row per ``NewOrder`` frame an actor sent to a venue (``leg.<v>@oe`` items);
-- ``fills``: one row per venue ``fill`` delivered from ``@oe``;
+- ``fills``: one row per distinct venue trade of one of the run's orders, as the LegExecutor
+  counts them (``actors.leg.reports``/``actors.leg.reconciler``): a ``fill`` frame, a fill
+  listed in a query's ``OrderStatus`` or in a reconciliation's ``Trades`` reply, each trade id
+  once per venue (a venue's repeated fill report is one trade); ``source`` says which report
+  brought it first. An order's ``cum_qty``/``avg_px`` come from these rows, and its state from
+  the venue's ``done``/``reject``/status answers and the executor's own definitive rejects
+  (``inferred`` after the venue's "not found" answers, a local reject);
 - ``combos``: one row per ``ComboIntent`` delivered to ``combo``;
 - ``risk_events``: one row per distinct ``TradingState`` message (it is delivered to several
   executors, each delivery journaled);
@@ -51,10 +57,12 @@ from transports.wire.venue_msgs import (
     Delta,
     Done,
     Fill,
+    FillRecord,
     Heartbeat,
     NewOrder,
     OrderStatus,
     Reject,
+    Trades,
 )
 
 #: Operator and launcher commands, journaled where they arrive (``@group``): the controls table
@@ -102,6 +110,7 @@ class JournalIndex:
         self._combo_by_id: dict[int, dict[str, Any]] = {}
         self._leg_orders: dict[tuple[int, int, int], dict[str, Any]] = {}
         self._seen: set[bytes] = set()
+        self._tids: set[tuple[str, str]] = set()  #: (venue, trade id) of every fill row
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Return one of ``TABLES``."""
@@ -153,6 +162,7 @@ class JournalIndex:
                 venue=msg.venue,
             )
         elif t is ExecReport and self._once(raw):
+            self._exec_report(msg)
             self._event(
                 msg.combo_id,
                 rec,
@@ -269,31 +279,24 @@ class JournalIndex:
         if isinstance(m, Ack) and o is not None and not o["ack_ts_ns"]:
             o["ack_ts_ns"], o["venue_ack_ts_ns"] = ts, m.ts
         elif isinstance(m, Fill):
-            side = o["side"] if o else ""
-            self.fills.append(
-                {
-                    "record": rec,
-                    "ts_ns": ts,
-                    "venue_ts_ns": m.ts,
-                    "venue": _venue(dest),
-                    "cl": cl,
-                    "oid": m.oid,
-                    "tid": m.tid,
-                    "combo_id": cid,
-                    "leg": o["leg"] if o else -1,
-                    "attempt": o["attempt"] if o else -1,
-                    "sym": o["sym"] if o else "",
-                    "side": side,
-                    "px": m.px,
-                    "qty": m.qty,
-                    "fee": m.fee,
-                    "liq": m.liq,
-                }
-            )
-            if o is not None:
-                n = o["cum_qty"] + m.qty
-                o["avg_px"] = (o["avg_px"] * o["cum_qty"] + m.px * m.qty) / n
-                o["cum_qty"] = n
+            self._fill(rec, ts, _venue(dest), cl, m.oid, m.tid, m.px, m.qty, m.ts, m.fee, m.liq,
+                       "fill", o)
+        elif isinstance(m, Trades):
+            # a reconciliation's reply: the trades of our orders we lacked (deduplicated)
+            for f in m.list:
+                fo = self._order_by_cl.get(f.cl)
+                if fo is not None:
+                    self._status_fill(rec, ts, _venue(dest), f, "trades", fo)
+            return
+        elif isinstance(m, OrderStatus) and o is not None and m.state != "unknown":
+            # a query's answer: its fills (deduplicated) and the state the venue knows
+            for f in m.fills:
+                self._status_fill(rec, ts, _venue(dest), f, "status", o)
+            if m.state in ("filled", "canceled", "expired") and not o["done_ts_ns"]:
+                o["state"], o["done_ts_ns"] = m.state, ts
+            elif m.state == "rejected" and not o["done_ts_ns"]:
+                o["state"], o["done_ts_ns"] = "rejected", ts
+                o["reject_reason"] = o["reject_reason"] or "status:rejected"
         elif isinstance(m, Done) and o is not None:
             o["state"], o["done_ts_ns"] = m.state, ts
         elif isinstance(m, Reject) and o is not None:
@@ -311,6 +314,56 @@ class JournalIndex:
             venue_ts_ns=getattr(m, "ts", 0),
             **{k: v for k, v in detail.items() if k != "ts"},
         )
+
+    def _status_fill(self, rec: int, ts: int, venue: str, f: FillRecord, source: str,
+                     o: dict[str, Any]) -> None:
+        self._fill(rec, ts, venue, f.cl, f.oid, f.tid, f.px, f.qty, f.ts, f.fee, f.liq, source,
+                   o)
+
+    def _fill(self, rec: int, ts: int, venue: str, cl: str, oid: str, tid: str, px: int,
+              qty: int, venue_ts: int, fee: float, liq: str, source: str,
+              o: dict[str, Any] | None) -> None:
+        """One trade, the first time its (venue, trade id) is seen: a row, and the order's
+        cumulative quantity and average price (the executor's dedupe: ``LiveOrder.trade_ids``)."""
+        key = (venue, tid)
+        if key in self._tids:
+            return
+        self._tids.add(key)
+        cid = o["combo_id"] if o else (cl_parts(cl) or (-1,))[0]
+        self.fills.append(
+            {
+                "record": rec,
+                "ts_ns": ts,
+                "venue_ts_ns": venue_ts,
+                "venue": venue,
+                "cl": cl,
+                "oid": oid,
+                "tid": tid,
+                "combo_id": cid,
+                "leg": o["leg"] if o else -1,
+                "attempt": o["attempt"] if o else -1,
+                "sym": o["sym"] if o else "",
+                "side": o["side"] if o else "",
+                "px": px,
+                "qty": qty,
+                "fee": fee,
+                "liq": liq,
+                "source": source,
+            }
+        )
+        if o is not None:
+            n = o["cum_qty"] + qty
+            o["avg_px"] = (o["avg_px"] * o["cum_qty"] + px * qty) / n if n else 0.0
+            o["cum_qty"] = n
+
+    def _exec_report(self, r: ExecReport) -> None:
+        """The executor's definitive rejects the venue never sent (``inferred`` from its "not
+        found" answers, a local one): the order's state as the engine holds it."""
+        o = self._order_by_cl.get(r.cl)
+        if o is None or r.kind != "rejected" or o["done_ts_ns"]:
+            return
+        o["state"], o["done_ts_ns"] = "rejected", r.ts_recv_ns
+        o["reject_reason"] = r.reason
 
     def _intent(self, rec: int, ts: int, i: ComboIntent) -> None:
         row = {

@@ -69,6 +69,10 @@ def verify_journal(path: str | Path) -> dict[str, Any]:
             "intent_wals": _verify_wals(path),
         }
     )
+    # every order intent the run made durable: the journal's own intent records and the intent
+    # WALs' (``journal_intents`` is the first part alone)
+    out["journal_intents"] = counts["intents"]
+    out["intents"] = counts["intents"] + sum(w["intents"] for w in out["intent_wals"])
     if any(not w["ok"] for w in out["intent_wals"]):
         out["ok"] = False
         if out["first_bad"] is None:
@@ -124,6 +128,8 @@ def format_verify(r: dict[str, Any]) -> str:
         f"  segments {len(r['segments'])}  records {r['records']}  batches {r['batches']}  "
         f"items {r['items']}  seals {r['seals']}  bytes {r['bytes']}",
         f"  head hash {r['head_hash']}  closed cleanly {r['closed_cleanly']}",
+        f"  intents {r['intents']} (journal {r['journal_intents']}, intent WALs "
+        f"{r['intents'] - r['journal_intents']})",
     ]
     if r["torn_tail"]:
         t = r["torn_tail"]

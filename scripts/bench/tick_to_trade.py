@@ -10,6 +10,10 @@
   to the moment it handed the order frame to the venue socket — the same span as the floor, plus
   whatever the placement adds (dispatch, thread or process hops). ``md_wire`` (generator stamp →
   engine read) shows queueing in front of the engine and decides whether a rate is sustained.
+
+The human table (``format_table``) lists the placements in a fixed order (``PLACEMENT_ORDER``:
+default, multiprocess, default-nosync), each one's rows by rate, lowest first, in columns sized to
+their widest value; ``--json`` prints the result as measured (rows in the order they ran).
 """
 
 from __future__ import annotations
@@ -292,17 +296,52 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
     return result
 
 
-def print_table(result: dict[str, Any]) -> None:
-    """Print the benchmark as a table."""
+#: the human table's placements, in this order (any other placement follows, by name); within a
+#: placement the rows go by rate, lowest first (the JSON keeps the order they were measured in)
+PLACEMENT_ORDER = ("default", "multiprocess", "default-nosync")
+_COLUMNS = (("placement", "<"), ("rate", ">"), ("achieved", ">"), ("p50 µs", ">"),
+            ("p99 µs", ">"), ("p99.9 µs", ">"), ("×p50", ">"), ("×p99", ">"), ("sustained", "<"))
+
+
+def _cell(x: Any) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:.0f}" if x.is_integer() and abs(x) >= 100 else f"{x:.2f}"
+    return str(x)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The benchmark as an aligned table: columns sized to their widest cell and kept apart by
+    two spaces; placements in ``PLACEMENT_ORDER``, each one's rows by rate (lowest first),
+    then each placement's maximum sustained rate."""
     f = result["floor"]
-    lines = [f"floor (direct calls, one thread): p50 {f['p50']} µs  p99 {f['p99']} µs  "
-             f"p99.9 {f['p999']} µs  (n={f['n']})", ""]
-    lines.append(f"{'placement':<13}{'rate':>8}{'achieved':>10}{'p50':>9}{'p99':>9}{'p99.9':>9}"
-                 f"{'×p50':>7}{'×p99':>7}  sustained")
-    for label, pl in result["placements"].items():
-        lines.extend(f"{label:<13}{r['rate']:>8.0f}{r['achieved_rate']:>10}{r['p50']:>9}"
-                     f"{r['p99']:>9}{r['p999']:>9}{r['ratio_p50']:>7}{r['ratio_p99']:>7}  "
-                     f"{r['sustained']}" for r in pl["rows"])
-        lines.append(f"{label:<13}max sustained rate: {pl['max_sustained_rate']:.0f} ticks/s")
-    sys.stdout.write("\n".join(lines) + "\n")
+    places = result["placements"]
+    names = [n for n in PLACEMENT_ORDER if n in places] + sorted(
+        n for n in places if n not in PLACEMENT_ORDER)
+    rows = [[_cell(c) for c in (name, r["rate"], r["achieved_rate"], r["p50"], r["p99"],
+                                r["p999"], r.get("ratio_p50"), r.get("ratio_p99"),
+                                r["sustained"])]
+            for name in names for r in sorted(places[name]["rows"], key=lambda r: r["rate"])]
+    head = [c for c, _ in _COLUMNS]
+    widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            f"{c:{al}{w}}" for c, (_, al), w in zip(cells, _COLUMNS, widths, strict=True)
+        ).rstrip()
+
+    out = [f"floor (direct calls, one thread): p50 {f['p50']} µs  p99 {f['p99']} µs  "
+           f"p99.9 {f['p999']} µs  (n={f['n']})", "", line(head)]
+    out += [line(r) for r in rows]
+    out.append("")
+    w = max((len(n) for n in names), default=0)
+    out += [f"{n:<{w}}  max sustained rate: {places[n]['max_sustained_rate']:.0f} ticks/s"
+            for n in names]
+    return "\n".join(out) + "\n"
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """Print the benchmark as a table (``format_table``)."""
+    sys.stdout.write(format_table(result))
     logger.debug("bench done")

@@ -147,6 +147,8 @@ class Launcher:
                 nodes[n.name] = {"pid": c.pid, "state": c.state, "restarts": c.restarts,
                                  "silent_ms": None if silent is None else silent // 1_000_000}
         return {"pid": os.getpid(), "state": self.state, "started_at": self.started_at,
+                # why it stopped (SIGTERM, SIGINT, the admin's shutdown, duration); "" running
+                "stop_reason": self.stop_reason,
                 "config": str(Path(self.conf).resolve()), "run_dir": str(self.run_dir),
                 "sock_dir": self.sock_dir, "admin": self.admin_endpoint, "nodes": nodes,
                 "metrics": (f"http://{self.cfg.metrics.host}:{self.metrics.port}/metrics"
@@ -387,17 +389,45 @@ class Launcher:
         logger.info("stopped")
 
 
-def run_launch(conf: str, quiet: bool = False) -> int:
-    """Run a launch until SIGTERM/SIGINT or the admin ``shutdown``; return the exit code."""
+def launch_duration_s(duration: str | None, cfg: AppConfig) -> float | None:
+    """The launch's length from ``cmc launch --duration``: None (run until stopped), the
+    config's ``[run] duration_s`` for ``config``, else a positive number of seconds."""
+    if duration is None:
+        return None
+    if duration.strip().lower() == "config":
+        return float(cfg.run.duration_s)
+    try:
+        seconds = float(duration)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise ConfigError(f"--duration: {duration!r} is neither a positive number of seconds "
+                          "nor `config` ([run] duration_s)")
+    return seconds
+
+
+def run_launch(conf: str, quiet: bool = False, duration: str | None = None) -> int:
+    """Run a launch until SIGTERM/SIGINT, the admin ``shutdown`` or the end of ``duration``
+    (``launch_duration_s``: none by default, a launch runs until stopped); return the exit
+    code."""
     cfg = load_launch_config(conf)
+    length_s = launch_duration_s(duration, cfg)
     launcher = Launcher(conf, cfg, quiet)
     signal.signal(signal.SIGTERM, lambda *_: launcher.request_shutdown("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: launcher.request_shutdown("SIGINT"))
+    timer: threading.Timer | None = None
     try:
         launcher.start()
+        if length_s is not None:
+            logger.info("launch stops after {:g} s (--duration)", length_s)
+            timer = threading.Timer(length_s, launcher.request_shutdown, args=("duration",))
+            timer.daemon = True
+            timer.start()
         print(f"READY {launcher.status_path}", flush=True)
         launcher.watch()
     finally:
+        if timer is not None:
+            timer.cancel()
         launcher.shutdown()
     return 0
 
@@ -441,4 +471,4 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
     return 0
 
 
-__all__ = ["Launcher", "load_launch_config", "run_child", "run_launch"]
+__all__ = ["Launcher", "launch_duration_s", "load_launch_config", "run_child", "run_launch"]

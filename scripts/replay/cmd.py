@@ -79,25 +79,49 @@ def _print_verify(r: dict[str, Any]) -> None:
     click.echo("\n".join(lines))
 
 
-def _print_whatif(s: dict[str, Any]) -> None:
-    from scripts.demo.demo import print_human
-
-    s = dict(s)
-    s.setdefault("run_dir", s["journal"])
-    print_human(s)
+def format_whatif(s: dict[str, Any]) -> str:
+    """A what-if replay's summary, labelled as one: the run it replayed, the changes, orders
+    filled against the recorded books; opportunities only when the run recorded its truth."""
     w = s["what_if"]
-    click.echo(
-        f"  what-if             set {w['set'] or '{}'}  fill model {w['fill_model']}  "
-        f"rtt µs {w['rtt_us']}"
-    )
-    click.echo(
+    changes = ", ".join(f"{k}={v}" for k, v in (w["set"] or {}).items()) or "no changes"
+    run = w.get("run") or s["journal"]
+    pnl = s["pnl"]
+    lines = [
+        f"cmc replay — what-if replay of {run} with {changes} "
+        f"({s['duration_s']:.1f}s of recorded market data; orders filled against the recorded "
+        f"books, {w['fill_model']} fill model)",
+        f"  market data events  {s['md_events']}",
+    ]
+    if s.get("opportunities") is not None:
+        lines += [
+            f"  opportunities       {s['opportunities']} (the recorded run's ground truth: "
+            f"{w.get('opportunities_from') or 'truth.json'})",
+            f"  capture rate        {s['capture_rate']:.3f} of all windows, "
+            f"{s['capture_rate_eligible']:.3f} of the {s['opportunities_eligible']} longer than "
+            f"{s['eligible_min_window_ms']:.1f} ms",
+        ]
+    lines += [
+        f"  combos              {s['combos']}  complete {s['combos_complete']}  "
+        f"repaired {s['combos_repaired']}  failed {s.get('combos_failed', 0)}",
+        f"  avg slippage        {s['avg_slippage_ticks']:.3f} ticks",
+        f"  pnl ({pnl['currency']})          gross {pnl['gross']:.2f}  fees {pnl['fees']:.2f}  "
+        f"funding {pnl.get('funding', 0.0):.2f}  net {pnl['net']:.2f}",
+        f"  final exposure      {s['final_exposure']} {s.get('exposure_unit', '')}".rstrip(),
+        f"  simulated venue     orders {s['venue']['orders']}  fills {s['venue']['fills']}  "
+        f"duplicate client ids {s['venue']['duplicate_client_ids']}",
+        f"  round trip µs       {w['rtt_us']} (the recorded run's, per venue)",
         f"  decisions           {w['intents']} (recorded {w['recorded_intents']}); "
         + (
             f"changed from decision {w['first_changed_decision']}"
             if w["decisions_changed"]
             else "unchanged"
-        )
-    )
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def _print_whatif(s: dict[str, Any]) -> None:
+    click.echo(format_whatif(s))
 
 
 @click.command("replay")

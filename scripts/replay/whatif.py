@@ -6,7 +6,9 @@ config with the ``--set`` changes, in one ``actors.runtime.dispatch.Dispatcher``
 rules; cross-group hops become calls). Timers run on the replay clock. Orders go to a
 ``BookVenue`` per venue (``scripts.replay.venue``) which fills them against the replayed books
 with the venue's recorded round trip. The result is the ``cmc demo`` summary computed from the
-simulated orders and fills, plus what changed.
+simulated orders and fills, plus what changed (``what_if``: the run replayed, the changes).
+Its opportunities are the recorded run's ground truth (the simulator's windows in the run
+directory's ``truth.json``); without one (a launch's run) they are unknown (``None``), not 0.
 """
 
 from __future__ import annotations
@@ -235,8 +237,11 @@ def run_whatif(
     rtt = estimate_rtt(rec.sends, rec.acks, [v.name for v in cfg.venues if v.trading], fallback)
     sim = WhatIf(cfg, rtt)
     sim.run(rec)
+    # the opportunities are the recorded run's: the simulator's windows in its truth.json (a
+    # demo's run directory); a run without one (a launch) has none to count
     truth_path = base_path(journal).parent / "truth.json"
-    windows = json.loads(truth_path.read_bytes()).get("windows", []) if truth_path.exists() else []
+    recorded_truth = truth_path.exists()
+    windows = json.loads(truth_path.read_bytes()).get("windows", []) if recorded_truth else []
     truth = sim.truth(windows)
     snaps = {name: core.snapshot() for name, core in sim.cores.items()}
     elapsed = (rec.last_ts - rec.first_ts) / 1e9
@@ -250,7 +255,14 @@ def run_whatif(
     )
     if first_diff is None and len(got) != len(rec.intents):
         first_diff = min(len(got), len(rec.intents))
+    if not recorded_truth:  # nothing to count them from: unknown, not 0
+        for k in ("opportunities", "opportunity_windows_raw", "opportunities_traded",
+                  "capture_rate", "opportunities_eligible", "capture_rate_eligible"):
+            summary[k] = None
+        summary["targets"].pop("capture", None)
     summary["what_if"] = {
+        "run": str(base_path(journal).parent),
+        "opportunities_from": str(truth_path) if recorded_truth else "",
         "set": changed,
         "fill_model": "book",
         "rtt_us": {v: round(ns / 1e3, 1) for v, ns in rtt.items()},

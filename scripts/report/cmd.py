@@ -32,6 +32,96 @@ def _replay_note(r: dict[str, Any]) -> str:
     )
 
 
+def combo_counts(combos: list[dict[str, Any]]) -> str:
+    """The combos by outcome: every final state counted (failed ones too), none left out."""
+    by: dict[str, int] = {}
+    for c in combos:
+        st = c["final_state"] or "unfinished"
+        by[st] = by.get(st, 0) + 1
+    order = ["complete", "repaired", "failed"]
+    parts = [f"{by.pop(k, 0)} {k}" for k in order] + [f"{n} {k}" for k, n in sorted(by.items())]
+    return f"{len(combos)} ({', '.join(parts)})"
+
+
+def exposure_text(final: dict[str, Any], cfg: Any) -> str:
+    """The exposure at the end per underlying, in its base unit, from the fills."""
+    unit = {c.underlying: c.unit for c in reversed(cfg.contracts) if c.underlying}
+    exp = final.get("exposure") or {}
+    if not exp:
+        return "none (no fills)"
+    return ", ".join(f"{u} {v:+,.3f} {unit.get(u, '')}".rstrip() for u, v in sorted(exp.items()))
+
+
+def pnl_text(final: dict[str, Any]) -> str:
+    """The marked PnL at the end, taken apart (see ``exposure_and_pnl``)."""
+    if not final:
+        return "0.00 (no fills)"
+    home = final["home"]
+    return (
+        f"{final['net']:,.2f} {home} = the fills' cash flows {final['gross']:,.2f} − fees "
+        f"{final['fees']:,.2f} + positions still open marked at the last mid "
+        f"{final['open_value']:,.2f}; foreign currency at the last FX rate {final['fx']:g}"
+    )
+
+
+def summary_rows(journal: str, final: dict[str, Any]) -> list[tuple[str, str]]:
+    """The run's ``summary.json`` net PnL (the demo's, from the venue's record) beside the
+    report's, and why they differ when they do."""
+    import json
+
+    from transports.journal.writer import base_path
+
+    p = base_path(journal).parent / "summary.json"
+    try:
+        pnl = json.loads(p.read_bytes()).get("pnl") or {}
+    except (OSError, ValueError):
+        return []
+    if "net" not in pnl or not final:
+        return []
+    from scripts.report.data import net_at
+
+    net, ccy = float(pnl["net"]), pnl.get("currency", "")
+    rate = float(pnl.get("fx_rate") or final["fx"])
+    funding = float(pnl.get("funding") or 0.0)
+    at_rate = net_at(final, rate, marked=False) + funding  # what the summary counts
+    parts = []
+    if abs(rate - final["fx"]) > 1e-12:
+        parts.append(
+            f"the summary converts at FX {rate:g} (the strategy's rate when the run's summary was "
+            f"taken), this report at {final['fx']:g} (the last in the journal): at the "
+            f"summary's rate the journal's fills give {at_rate:,.2f}"
+        )
+    if funding:
+        parts.append(f"funding {funding:+,.2f} from the venue's record included")
+    if abs(final["open_value"]) >= 0.005:
+        parts.append(
+            f"the report marks the positions still open at the last mid "
+            f"({final['open_value']:+,.2f}); the summary counts cash flows only"
+        )
+    # the summary rounds gross, fees and net to cents each
+    same = abs(at_rate - net) <= 0.015 + 1e-9 * abs(net)
+    verdict = "agrees with the journal's fills" if same else (
+        f"differs by {at_rate - net:+,.2f} from the journal's fills at its own rate: the "
+        "journal and the venue's record disagree"
+    )
+    why = "; ".join([*parts, verdict])
+    return [("summary net PnL", f"{net:,.2f} {ccy}: {why}")]
+
+
+def signal_text(combos: list[dict[str, Any]], same: int) -> str:
+    """What the latency plot's receive→signal shows, and why intents decided in their tick's
+    own dispatch cycle are not in it (``scripts.report.data.same_cycle_signals``)."""
+    timed = sum(1 for c in combos if c["ts_recv_ns"]) - same
+    text = f"{timed} intents timed from the journal's stamps (plotted)"
+    if same:
+        text += (
+            f"; {same} decided in the dispatch cycle that received their tick (one clock "
+            "reading per cycle: not timeable from the journal, left out of the plot; the "
+            "engine's recorder times that work as tick_to_order)"
+        )
+    return text
+
+
 def build_report(journal: str, out_dir: str) -> dict[str, Any]:
     """Write ``out_dir/index.html`` and its PNGs; return what was written."""
     from scripts.audit.anomalies import find_anomalies
@@ -43,6 +133,7 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
         latency_samples,
         load_run_config,
         replay_series,
+        same_cycle_signals,
         thin,
     )
     from scripts.report.plots import plot_exposure, plot_latency, plot_pnl, plot_spread
@@ -73,7 +164,8 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
         )
         images.append((f"Spread against thresholds: {p.name} (▲ entries, ▼ exits)", name))
     images.append(("Latency per hop (µs)", plot_latency(out / "latency.png", latency_samples(idx))))
-    exposure, pnl = exposure_and_pnl(idx, cfg, series)
+    final: dict[str, Any] = {}
+    exposure, pnl = exposure_and_pnl(idx, cfg, series, final)
     images.append(
         (
             "Exposure timeline",
@@ -83,7 +175,6 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
     home = cfg.contracts[0].ccy if cfg.contracts else ""
     images.append(("PnL curve", plot_pnl(out / "pnl.png", t0, thin(pnl), home)))
     anomalies = find_anomalies(idx, load_config_map(journal))
-    final_pnl = pnl[-1][1] if pnl else 0.0
     summary = [
         ("run", check["run_id"]),
         ("config hash", check["config_hash"]),
@@ -96,14 +187,12 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
             f"{check['head_hash']}, closed cleanly {check['closed_cleanly']}",
         ),
         ("replay of the strategy group", _replay_note(series.verify)),
-        (
-            "combos",
-            f"{len(idx.combos)} ({sum(c['final_state'] == 'complete' for c in idx.combos)}"
-            f" complete, {sum(c['final_state'] == 'repaired' for c in idx.combos)} "
-            "repaired)",
-        ),
-        ("orders / fills", f"{len(idx.orders)} / {len(idx.fills)}"),
-        ("PnL (marked)", f"{final_pnl:,.2f} {home}"),
+        ("combos", combo_counts(idx.combos)),
+        ("orders / fills", f"{len(idx.orders)} / {len(idx.fills)} (one fill per venue trade)"),
+        ("final exposure", exposure_text(final, cfg)),
+        ("PnL (marked)", pnl_text(final)),
+        *summary_rows(journal, final),
+        ("receive→signal", signal_text(idx.combos, same_cycle_signals(idx))),
         ("anomalies", ", ".join(f"{k} {len(v)}" for k, v in anomalies.items())),
     ]
     esc = html.escape

@@ -67,8 +67,28 @@ def thin(points: list[Any], n: int = MAX_POINTS) -> list[Any]:
     return out
 
 
+def same_cycle_signals(idx: JournalIndex) -> int:
+    """How many intents were decided in the dispatch cycle that received their tick.
+
+    A host reads its clock once per dispatch cycle and every core in it is handed that reading,
+    so an intent the strategy made in the cycle that received the tick (the strategy in the
+    Feed's group, the default placement) carries ``ts_signal_ns == ts_recv_ns``: 0 is the
+    cycle's resolution, not a measured hop. Only an intent decided in another cycle (another
+    group or node) has a receive→signal the journal can time."""
+    return sum(1 for c in idx.combos if c["ts_recv_ns"] and c["ts_signal_ns"] == c["ts_recv_ns"])
+
+
+def net_at(final: dict[str, Any], fx: float, marked: bool = True) -> float:
+    """``final``'s net PnL (``exposure_and_pnl``) with foreign currency at the rate ``fx``;
+    ``marked`` False: the fills' cash flows less fees only (open positions left out)."""
+    home = final["home"]
+    parts = (final["cash_by_ccy"], final["open_by_ccy"]) if marked else (final["cash_by_ccy"],)
+    return sum(v * (1.0 if ccy == home else fx) for m in parts for ccy, v in m.items())
+
+
 def latency_samples(idx: JournalIndex) -> dict[str, list[float]]:
-    """Return hop -> samples in µs, from the journal's stamps."""
+    """Return hop -> samples in µs, from the journal's stamps (receive→signal: only intents
+    decided in another dispatch cycle than their tick's, see ``same_cycle_signals``)."""
     hops: dict[str, list[float]] = {
         "venue→receive (md)": [],
         "send→ack": [],
@@ -88,19 +108,30 @@ def latency_samples(idx: JournalIndex) -> dict[str, list[float]]:
         if o["cl"] in first_fill:
             hops["send→fill"].append((first_fill[o["cl"]] - o["ts_ns"]) / 1e3)
     for c in idx.combos:
-        hops["receive→signal"].append((c["ts_signal_ns"] - c["ts_recv_ns"]) / 1e3)
+        if c["ts_recv_ns"] and c["ts_signal_ns"] != c["ts_recv_ns"]:
+            hops["receive→signal"].append((c["ts_signal_ns"] - c["ts_recv_ns"]) / 1e3)
     return {k: v for k, v in hops.items() if v}
 
 
 def exposure_and_pnl(
-    idx: JournalIndex, cfg: AppConfig, s: Series
+    idx: JournalIndex, cfg: AppConfig, s: Series, final: dict[str, Any] | None = None
 ) -> tuple[dict[str, list[tuple[int, float]]], list[tuple[int, float]]]:
     """Return the exposure timeline per underlying and the marked-to-market PnL curve (home
-    currency = leg A's), from the fills and the sampled book mids."""
+    currency = leg A's), from the fills (one row per venue trade: ``scripts.audit.extract``)
+    and the sampled book mids.
+
+    ``final``, when given, receives the curve's last point taken apart, in the home currency:
+    ``gross`` (the fills' cash flows), ``fees``, ``open_value`` (the positions still open,
+    marked at the last mid), ``net`` (their sum: the curve's last value), ``fx`` (the last rate
+    the strategy saw, applied to every foreign-currency amount), ``exposure`` (per underlying,
+    in base units), ``open_lots``, and ``cash_by_ccy`` (fees deducted) and ``open_by_ccy``
+    (``net_at`` converts them at another rate). With the positions flat at the end, ``net``
+    is the demo summary's ``pnl.net`` (the same fills and rate)."""
     contracts = {(c.venue, c.sym): c for c in cfg.contracts}
     home = cfg.contracts[0].ccy if cfg.contracts else ""
     pos: dict[tuple[str, str], int] = {}
     cash: dict[str, float] = {}
+    fees: dict[str, float] = {}
     exposure: dict[str, list[tuple[int, float]]] = {}
     level: dict[str, float] = {}
     events: list[tuple[int, int, Any]] = [(f["ts_ns"], 0, f) for f in idx.fills]
@@ -129,6 +160,7 @@ def exposure_and_pnl(
                 - sign * e["qty"] * e["px"] * tick * c.multiplier
                 - float(e["fee"])
             )
+            fees[c.ccy] = fees.get(c.ccy, 0.0) + float(e["fee"])
             if c.underlying:
                 level[c.underlying] = (
                     level.get(c.underlying, 0.0) + sign * e["qty"] * c.base_per_lot
@@ -150,6 +182,37 @@ def exposure_and_pnl(
         total = value + sum(v * (1.0 if ccy == home else fx) for ccy, v in cash.items())
         if pos or cash:
             pnl.append((ts, total))
+    if final is not None:
+
+        def home_of(m: dict[str, float]) -> float:
+            return sum(v * (1.0 if ccy == home else fx) for ccy, v in m.items())
+
+        while fx_i < len(fx_pts):  # the last rate seen, as the summary converts
+            fx = fx_pts[fx_i][1]
+            fx_i += 1
+        opened = {
+            k: q * mids.get(k, 0.0) * float(Decimal(contracts[k].tick)) * contracts[k].multiplier
+            for k, q in pos.items()
+        }
+        open_value = sum(v * (1.0 if contracts[k].ccy == home else fx) for k, v in opened.items())
+        fee_total = home_of(fees)
+        gross = home_of(cash) + fee_total
+        final.update(
+            home=home,
+            fx=fx,
+            gross=gross,
+            fees=fee_total,
+            open_value=open_value,
+            net=gross - fee_total + open_value,
+            exposure={u: pts[-1][1] for u, pts in exposure.items()},
+            # by currency, so the same figures can be converted at another rate
+            cash_by_ccy=dict(cash),
+            open_by_ccy={
+                ccy: sum(v for k, v in opened.items() if contracts[k].ccy == ccy)
+                for ccy in {contracts[k].ccy for k in opened}
+            },
+            open_lots={f"{v}:{sym}": q for (v, sym), q in pos.items() if q},
+        )
     return exposure, pnl
 
 
@@ -158,6 +221,8 @@ __all__ = [
     "exposure_and_pnl",
     "latency_samples",
     "load_run_config",
+    "net_at",
     "replay_series",
+    "same_cycle_signals",
     "thin",
 ]

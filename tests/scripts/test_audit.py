@@ -23,10 +23,18 @@ def _journal_counts(journal: Path) -> dict[str, int]:
     """Count each table's records straight from the journal (the rules of audit_extract)."""
     n = {"orders": 0, "fills": 0, "combos": 0, "feed_health": 0, "book_events": 0, "decisions": 0}
     states: set[str] = set()
+    sent: set[str] = set()
+    trades: set[tuple[str, str]] = set()  # (venue, trade id): a repeated report is one trade
     for _ts, _g, dest, m in read_journal(journal):
         if isinstance(m, dict):
-            n["orders"] += dest.endswith("@oe") and m["t"] == "new"
-            n["fills"] += m["t"] == "fill" and not dest.endswith("@oe")
+            if dest.endswith("@oe") and m["t"] == "new":
+                n["orders"] += 1
+                sent.add(m["cl"])
+            elif m["t"] == "fill":
+                trades.add((dest, m["tid"]))
+            elif m["t"] in ("status", "trades") and not dest.endswith("@oe"):
+                listed = m.get("fills") or m.get("list") or []
+                trades |= {(dest, f["tid"]) for f in listed if f["cl"] in sent}
             continue
         kind = m[0]
         n["combos"] += kind == "ComboIntent" and dest == "combo"
@@ -36,6 +44,7 @@ def _journal_counts(journal: Path) -> dict[str, int]:
         if kind == "TradingState":
             states.add(json.dumps(m))
     n["risk_events"] = len(states)
+    n["fills"] = len(trades)
     return n
 
 
