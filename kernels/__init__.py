@@ -1,4 +1,6 @@
-"""Pure Numba kernels for the hot path: L2 book sides, rolling z-score, lot sizing.
+"""Pure Numba kernels for the hot path: L2 book sides, rolling z-score, lot sizing, and the
+strategy kinds' pricing (``pricing``: the parity ratio; ``carry``: cash-and-carry fair value and
+bounds; ``kalman``: the statistical pair's hedge ratio and half-life).
 
 Only what the engine calls lives here. Parity, spread, ratio, basis, the book walk
 (``walk_book``), ``hedge_lots`` and ``zscore_series`` moved to ``tests/support/oracles.py``:
@@ -102,4 +104,8 @@ def warm_up() -> int:
     best_lot_pair(1000.0, 3110.34768, 3, 3)
     warmed += 1
 
+    # the strategy kinds' kernels, each warmed by its module with its caller's argument types
+    from kernels import carry, pricing
+
+    warmed += pricing.warm() + carry.warm()
     return warmed

@@ -61,20 +61,30 @@ class RebuildUnavailable(CmcError):
     """The journal cannot rebuild a core (missing, unreadable, or the marker never came)."""
 
 
-def re_epoch(core: Any, old: Any, new: Any) -> None:
+def re_epoch(core: Any, old: Any, new: Any, depth: int = 0) -> None:
     """Move ``core``'s epoch-derived integers from ``old``'s epoch to ``new``'s.
 
     ``old`` and ``new`` are fresh cores built with the two epochs; every integer attribute that
     differs between them (``epoch``, ``combo_seq``, ``flatten_seq``, ...) is shifted in
     ``core`` by that difference, so the counters keep their place but continue in the new
-    epoch. Wrappers (``inner``) are followed."""
+    epoch. Wrappers (``inner``) and the helpers a core composes (an object of the engine's own
+    classes held in an attribute, e.g. a strategy's ``PairPosition`` with its ``combo_seq``)
+    are followed."""
     mine, a, b = vars(core), vars(old), vars(new)
     for key, vb in b.items():
         va, vc = a.get(key), mine.get(key)
-        if isinstance(vb, Core) and isinstance(va, Core) and isinstance(vc, Core):
-            re_epoch(vc, va, vb)
+        if depth < 4 and _composed(vb) and type(va) is type(vb) and type(vc) is type(vb):
+            re_epoch(vc, va, vb, depth + 1)  # bounded: helpers never nest deeper
         elif type(vb) is int and type(va) is int and type(vc) is int and va != vb:
             mine[key] = vc + vb - va
+
+
+def _composed(obj: Any) -> bool:
+    """A core, or a helper object of the engine's own classes with attributes of its own."""
+    if isinstance(obj, Core):
+        return True
+    return hasattr(obj, "__dict__") and type(obj).__module__.startswith("actors.") \
+        and not isinstance(obj, type)
 
 
 def restart_wrappers(core: Any) -> Any:

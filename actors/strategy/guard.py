@@ -208,7 +208,7 @@ class PairPosition:
         self.pending = None
         guard.combo_done(s.state == "failed" or (s.state == "repaired" and not s.filled_a_lots
                                                   and not s.filled_b_lots), now_ns, cooldown_ns)
-        if self.flat:
+        if self.pos_a_lots == 0 and self.pos_b_lots == 0:  # ``flat``, inline (per combo)
             self.pos_dir = 0
             self.holdings.clear()
             self.opened_ns = 0

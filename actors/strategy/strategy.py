@@ -33,7 +33,15 @@ and selling B pays. The fair level is a fixed ``fair_basis`` or the rolling mean
 spread (winsorised at ``z_entry`` so dislocations do not drag it); the z-score of the mid spread
 comes from the Numba kernel. A position opens when the executable deviation from the mean beats
 ``cost × safety_factor + min_edge`` (cost = fees and expected slippage of the round trip) and the
-z-score agrees; it closes when the z-score reverts inside ``z_exit``.
+pair's trigger agrees (``trigger``: ``zscore`` |z| beyond ``z_entry``; ``edge`` no statistical
+gate, or |z| >= ``z_filter`` when set; ``ratio`` the price over parity beyond
+``ratio_entry_bps`` of the fair ratio; ``actors.strategy.parity_triggers``). Conditions:
+``min_touch_lots`` at both touches (``THIN_TOUCH``). A position closes by its exit rule
+(``revert`` / ``take_profit``), a ``time_stop_s``, a ``stop_loss``, the deviation monitor
+(beyond ``deviation_close_sigma`` sigmas against it for ``deviation_close_s``) or, with
+``close_on_limit``, a leg that is limit-locked or halted; each close journals a ``Decision``
+("close", its reason; ``actors.strategy.parity_rules``). Gates and position are the shared
+``PairGuard`` / ``PairPosition`` (``actors.strategy.guard``). docs/strategies.md has the formulas.
 """
 
 from __future__ import annotations
@@ -44,10 +52,13 @@ import msgspec
 import numpy as np
 
 from actors.core import Core, Out
-from actors.risk.holdings import combo_holding
+from actors.strategy import parity_rules as rules
+from actors.strategy.guard import MAX_COOLDOWN_NS, PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
+from actors.strategy.parity_triggers import open_edge, open_ratio, open_zscore, ratio_mid
 from actors.topology import DEFAULT, Topology
 from kernels.lots import best_lot_pair
+from kernels.pricing import ratio_push
 from kernels.stats import zscore_init, zscore_score_push
 from transports.calendar import Calendar
 from transports.config.engine import LIVE_PAIR_FIELDS, ContractConfig, PairConfig, live_update
@@ -71,8 +82,15 @@ from transports.wire.messages import (
 
 #: Samples the rolling window needs before the strategy trades.
 MIN_WARM_SAMPLES = 200
-#: The longest cooldown after consecutive failed combos.
-MAX_COOLDOWN_NS = 30_000_000_000
+#: the triggers, as small ints the hot path compares
+TRIG_ZSCORE, TRIG_EDGE, TRIG_RATIO = 0, 1, 2
+_TRIGGERS = {"zscore": TRIG_ZSCORE, "edge": TRIG_EDGE, "ratio": TRIG_RATIO}
+
+
+def _view(part: str, attr: str) -> Any:
+    """A read-only property showing ``self.<part>.<attr>``."""
+    return property(lambda self: getattr(getattr(self, part), attr),
+                    doc=f"``{part}.{attr}`` (read-only)")
 
 
 class StrategyCore(Core):
@@ -81,6 +99,9 @@ class StrategyCore(Core):
     The pair's thresholds and the FX-derived cost are worked out at construction, on FX book
     updates and on a ``SetParams`` (``_configure``), not per tick. ``calendars`` maps a venue
     to its trading calendar (venues without one are not checked); ``topo`` names the journal.
+    The gates and the position are a ``PairGuard`` (``guard``) and a ``PairPosition``
+    (``posn``); the triggers other than ``zscore``, the exit rules and the monitoring live in
+    ``actors.strategy.parity_rules``.
     """
 
     def __init__(self, name: str, pair: PairConfig, leg_a: ContractConfig, leg_b: ContractConfig,
@@ -103,31 +124,25 @@ class StrategyCore(Core):
         self.zstate = np.zeros(4, np.float64)
         zscore_init(self.zbuf, self.zstate)
         self.samples = 0
-        # combo ids embed the epoch and the pair, so they never repeat across restarts of a run
-        # nor collide between pairs: epoch * 1e9 + pair_index * 1e6 + sequence
-        self.combo_seq = epoch * 1_000_000_000 + pair_index * 1_000_000
-        self.pending: int | None = None
-        self.pos_dir = 0  #: +1 long A / short B, -1 short A / long B, 0 flat
-        self.pos_a_lots = 0  #: signed lots held on A by this pair (the sum of ``holdings``)
-        self.pos_b_lots = 0
-        #: combo id -> signed (A lots, B lots) it holds for this pair
-        self.holdings: dict[int, tuple[int, int]] = {}
-        self.flattening = False
-        self.halted = False
-        self.trading = "ACTIVE"  #: the RiskSupervisor's TradingState
-        #: venue -> its LegExecutor's gate (``VenueGate``; "" = orders may go)
-        self.venue_gates: dict[str, str] = {}
-        self._leg_venues = (self.a.venue, self.b.venue)
-        self.fail_streak = 0  #: consecutive failed combos
-        self.cooldown_until_ns = 0  #: no open before this
-        self.close_retry_ns = 0  #: after two closes in a row came to nothing, none before this
-        #: the node was frozen (``ClockJump``) at this time: no open until every leg's quote,
-        #: in our time, is at least this recent (0: no freeze pending)
-        self.fresh_after_ns = 0
-        self.refusals: dict[str, int] = {}
-        self._last_refusal = ""  #: the last refusal journaled (a new one is journaled on change)
+        # the ratio trigger's window of the mid ratio A / parity(B) (fed in ratio mode only)
+        self.rbuf = np.zeros(pair.z_window, np.float64)
+        self.rstate = np.zeros(4, np.float64)
+        zscore_init(self.rbuf, self.rstate)
+        self.rsamples = 0
+        self.guard = PairGuard(name, topo.journal, (self.a.venue, self.b.venue))
+        self.posn = PairPosition(pair.name, epoch, pair_index)
+        # combo ids embed the epoch and the pair (``PairPosition``). The core keeps the sequence
+        # as its own integer: a rebuild moves a core's own epoch-derived integers to the new
+        # epoch (``actors.runtime.rebuild.re_epoch``), not those of the helpers it holds
+        self.combo_seq = self.posn.combo_seq
         self.intents = 0
         self._last: tuple[float, float, float, float, float] | None = None
+        #: the ratio trigger's last (mid ratio deviation in bps, fair ratio); (0, 0) otherwise
+        self.rlast = (0.0, 0.0)
+        #: the open the position came from: (mid spread, its deviation from fair, decision ns)
+        self.entry = (0.0, 0.0, 0)
+        self.dev_since_ns = 0  #: the deviation monitor: beyond k sigma against us since (0: not)
+        self.closes: dict[str, int] = {}  #: closes sent, per reason
         fee_units = leg_a.multiplier * self.lots_a
         self._fee_a_per_unit = self.lots_a * leg_a.fee_per_lot / fee_units
         self._fee_b_per_unit = self.lots_b * leg_b.fee_per_lot / fee_units  # times FX later
@@ -144,6 +159,21 @@ class StrategyCore(Core):
         self._cost_fx = self._need_fx = 0.0
         self._configure(pair)
 
+    # the shared guard's and position's state, read-only under the names the core always had
+    pending = _view("posn", "pending")
+    pos_dir = _view("posn", "pos_dir")
+    pos_a_lots = _view("posn", "pos_a_lots")
+    pos_b_lots = _view("posn", "pos_b_lots")
+    holdings = _view("posn", "holdings")
+    halted = _view("guard", "halted")
+    flattening = _view("guard", "flattening")
+    trading = _view("guard", "trading")
+    venue_gates = _view("guard", "venue_gates")
+    fail_streak = _view("guard", "fail_streak")
+    cooldown_until_ns = _view("guard", "cooldown_until_ns")
+    fresh_after_ns = _view("guard", "fresh_after_ns")
+    refusals = _view("guard", "refusals")
+
     @property
     def pair(self) -> PairConfig:
         """The pair's config (changed only by a ``SetParams``, which rebuilds what it caches)."""
@@ -159,6 +189,13 @@ class StrategyCore(Core):
         self._tax_k = 1.0 + pair.import_tax
         self._cooldown_ns = pair.retry_cooldown_ms * 1_000_000
         self._budget_ns = pair.hedge_budget_ms * 1_000_000
+        self._trig = _TRIGGERS[pair.trigger]
+        self._min_touch = pair.min_touch_lots
+        self._ratio_clip = float(pair.ratio_entry_bps)
+        self._limit_close = pair.close_on_limit
+        self._dev_k = pair.deviation_close_sigma if pair.deviation_close_s > 0 else 0.0
+        self._dev_ns = int(pair.deviation_close_s * 1e9)
+        self._time_stop_ns = int(pair.time_stop_s * 1e9)
         for leg in self._cal_legs:  # the calendar verdicts depend on the budget
             leg.cal_lo, leg.cal_hi = 0, -1
         self._set_fx(self._fx)
@@ -179,43 +216,32 @@ class StrategyCore(Core):
         return {"mid_spread": ms, "mean": mean, "std": std, "z": z, "fx": fx}
 
     def _refuse(self, reason: str, now_ns: int) -> Out:
-        self.refusals[reason] = self.refusals.get(reason, 0) + 1
-        if reason == self._last_refusal:
-            return []
-        self._last_refusal = reason
-        return [(self.journal, Decision(self.name, "refuse", reason, now_ns))]
-
-    def _venue_block(self) -> str:
-        """``VENUE_<STATE>`` when a leg's executor would deny a new order there, else ""."""
-        if self.venue_gates:
-            for v in self._leg_venues:
-                g = self.venue_gates.get(v)
-                if g:
-                    return "VENUE_" + g.upper()
-        return ""
+        return self.guard.refuse(reason, now_ns)
 
     def _open_block(self, now_ns: int) -> str:
-        """Why no combo may open now (besides the legs and the signal), or ""."""
-        if self.halted:
+        """Why no combo may open now (besides the legs and the signal), or "" (``PairGuard``'s
+        order, inline: the quote age is that of legs A and B, the clock-jump check every leg's)."""
+        g = self.guard
+        if g.halted:
             return "HALTED"
-        if self.trading != "ACTIVE":
-            return self.trading  # REDUCING, HALTED
-        gate = self._venue_block()
+        if g.trading != "ACTIVE":
+            return g.trading  # REDUCING, HALTED
+        gate = g.venue_block()
         if gate:
             return gate
-        if now_ns < self.cooldown_until_ns:
+        if now_ns < g.cooldown_until_ns:
             return "COOLDOWN"
         a, b = self.a, self.b
         oldest_ns = min(a.ts_event_ns - a.offset_ns, b.ts_event_ns - b.offset_ns)  # our time
         if now_ns - oldest_ns > self._max_age_ns:
             return "STALE_QUOTE"
-        if self.fresh_after_ns:
+        if g.fresh_after_ns:
             # after a freeze the books come back through fresh snapshots: a quote from before
             # the node noticed the freeze, however young it looks, is not the world now
             if min(oldest_ns, *(x.ts_event_ns - x.offset_ns for x in self._gates)) \
-                    < self.fresh_after_ns:
+                    < g.fresh_after_ns:
                 return "CLOCK_JUMP"
-            self.fresh_after_ns = 0
+            g.fresh_after_ns = 0
         budget = self._budget_ns
         for leg in self._cal_legs:
             st = leg.calendar_state(now_ns, budget)
@@ -257,36 +283,31 @@ class StrategyCore(Core):
 
     def on_venue_gate(self, g: VenueGate, now_ns: int) -> Out:
         """A leg executor's gate: no open while it would deny (closes are left to it)."""
-        if g.state:
-            self.venue_gates[g.venue] = g.state
-        else:
-            self.venue_gates.pop(g.venue, None)
+        self.guard.on_venue_gate(g)
         return []
 
     def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
         """The node was frozen: open nothing until every leg has a quote made after now."""
-        self.fresh_after_ns = now_ns
+        self.guard.on_clock_jump(m, now_ns)
         return []
 
     def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
-        self.trading = t.state
+        self.guard.on_trading_state(t)
         return []
 
     def on_halt(self, m: Halt, now_ns: int) -> Out:
         """Open nothing until resumed (closes go on)."""
-        self.halted = True
+        self.guard.on_halt(m)
         return []
 
     def on_resume(self, m: Resume, now_ns: int) -> Out:
         """Open again; a flatten in progress stops."""
-        self.halted = False
-        self.flattening = False
+        self.guard.on_resume(m)
         return []
 
     def on_flatten(self, m: Flatten, now_ns: int) -> Out:
         """Close what the pair holds at once, reverted or not, and open nothing until resumed."""
-        self.flattening = True
-        self.halted = True
+        self.guard.on_flatten(m)
         return []
 
     def on_set_params(self, m: SetParams, now_ns: int) -> Out:
@@ -306,38 +327,10 @@ class StrategyCore(Core):
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         if s.pair != self._pair.name:
             return []
-        # Holdings are kept per combo and summed, so a late fill that re-opens an old combo
-        # still reaches the position, whether or not that combo is the pending one. The sums
-        # are kept running: the position moves by what this combo's holding changed.
-        a, b = combo_holding(s)
-        old = self.holdings.get(s.combo_id)
-        self.holdings[s.combo_id] = (a, b)
-        if old is None:
-            self.pos_a_lots += a
-            self.pos_b_lots += b
-        else:
-            self.pos_a_lots += a - old[0]
-            self.pos_b_lots += b - old[1]
-        if s.combo_id == self.pending and s.state not in ("working", "repairing"):
-            self.pending = None
-            if s.state == "failed" or (s.state == "repaired" and not s.filled_a_lots
-                                       and not s.filled_b_lots):
-                # nothing came of it (failed, or a leg unwound to nothing): no retry on the
-                # next tick, back off, doubling per consecutive one
-                self.fail_streak += 1
-                self.close_retry_ns = now_ns + self._cooldown_ns
-                if self._cooldown_ns:
-                    wait = min(self._cooldown_ns << min(self.fail_streak - 1, 16),
-                               max(MAX_COOLDOWN_NS, self._cooldown_ns))
-                    self.cooldown_until_ns = now_ns + wait
-            else:  # complete, repaired
-                self.fail_streak = 0
-                self.cooldown_until_ns = 0
-            if self.pos_a_lots == 0 and self.pos_b_lots == 0:
-                self.pos_dir = 0
-                self.holdings.clear()
-            elif s.action == "open":
-                self.pos_dir = s.direction
+        # Holdings are kept per combo and summed (``PairPosition``), so a late fill that
+        # re-opens an old combo still reaches the position; a combo that came to nothing backs
+        # the guard off (doubling per consecutive one)
+        self.posn.apply(s, self.guard, now_ns, self._cooldown_ns)
         return []
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
@@ -365,7 +358,13 @@ class StrategyCore(Core):
         # --- evaluate ---
         a, b, p = self.a, self.b, self._pair
         f = self.fx
+        posn = self.posn
         if not (a.ok and b.ok and (f is None or f.ok)):
+            if self._limit_close and posn.pos_dir != 0 and posn.pending is None:
+                # a leg limit-locked (one side empty) or halted: close what is held
+                why = rules.limit_state(self)
+                if why:
+                    return rules.close_on_limit(self, u, why, now_ns)
             for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses
                 if not leg.ok:
                     return self._refuse(leg.refusal(), now_ns)
@@ -376,7 +375,8 @@ class StrategyCore(Core):
         mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
         mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
         # the parity of B's mid (``_parity``, inline)
-        mid_spread = mid_a - (mid_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium)
+        par_mid = mid_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium
+        mid_spread = mid_a - par_mid
         warm = self.samples >= self._warm_after
         # z against the window before this sample, then the sample joins it winsorised at
         # z_entry (a dislocation moves z, not the mean it is measured against): one Numba call
@@ -384,72 +384,38 @@ class StrategyCore(Core):
         self.samples += 1
         fair = p.fair_basis if p.fair_basis is not None else mean
         self._last = (mid_spread, fair, std, z, fx)
+        trig = self._trig
+        if trig == 2:  # TRIG_RATIO
+            # the mid ratio joins its own window (winsorised at the entry band, one Numba call)
+            rwarm = self.rsamples >= self._warm_after
+            _ratio, rmean = ratio_push(self.rbuf, self.rstate, mid_a, par_mid, self._ratio_clip,
+                                       rwarm)
+            self.rsamples += 1
+            warm = warm and (rwarm or p.fair_basis is not None)
+            ratio_mid(self, mid_a, par_mid, rmean)
         if not warm:
             return self._refuse("WARMUP", now_ns)
-        if self.pending is not None:
+        if posn.pending is not None:
             return []
-        if self.flattening or self.pos_dir != 0:
-            if self.trading == "HALTED" and not self.flattening:
-                return self._refuse("HALTED", now_ns)  # executors cancel; flatten by command
+        g = self.guard
+        if g.flattening or posn.pos_dir != 0:
             # a close waits for its venues and, after one that went nowhere, backs off like an
             # open: sent into a venue that denies one leg, it only fills the other and unwinds
-            gate = self._venue_block()
-            if gate:
-                return self._refuse(gate, now_ns)
-            if self.fail_streak >= 2 and now_ns < self.close_retry_ns:
-                return self._refuse("COOLDOWN", now_ns)
-            return self._maybe_close(u, fx, fair, z, now_ns)
+            block = g.close_block(now_ns)
+            if block:
+                return self._refuse(block, now_ns)
+            reason = rules.exit_reason(self, mid_spread, fair, std, z, now_ns)
+            if not reason:
+                return []
+            return self.close(u, fx, fair, z, reason, now_ns)
         block = self._open_block(now_ns)
         if block:
             return self._refuse(block, now_ns)
-        return self._maybe_open(u, fx, fair, z, now_ns)
-
-    def _maybe_open(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
-        p, a, b = self._pair, self.a, self.b
-        la, lb = self.lots_a, self.lots_b
-        z_entry = self._z_entry
-        # Each side's z condition first: the walks and spreads are pure, so a side whose z
-        # condition fails is not priced at all (the decision is the same). A clip that the best
-        # level covers is priced inline (``walk_levels``' first step, same arithmetic).
-        if z >= z_entry:  # sell A, buy B
-            px, qty = a.bid_px, a.bid_qty
-            if qty[0] >= la:
-                bid_a, fill_a, worst_a = float(la) * float(px[0]) / la, la, px[0]
-            else:
-                bid_a, fill_a, worst_a = walk_levels(px, qty, la)
-            px, qty = b.ask_px, b.ask_qty
-            if qty[0] >= lb:
-                ask_b, fill_b, worst_b = float(lb) * float(px[0]) / lb, lb, px[0]
-            else:
-                ask_b, fill_b, worst_b = walk_levels(px, qty, lb)
-            sell_spread = bid_a * a.tick - (
-                ask_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium)
-            if fill_a >= la and fill_b >= lb and sell_spread - fair >= self._need_fx:
-                slip = p.max_slippage_ticks
-                legs = [LegSpec(a.venue, a.sym, "S", la, worst_a - slip, bid_a),
-                        LegSpec(b.venue, b.sym, "B", lb, worst_b + slip, ask_b)]
-                return self._intent("open", -1, legs, sell_spread, fair, z, sell_spread - fair,
-                                    self._cost_fx, u, now_ns)
-        if z <= -z_entry:  # buy A, sell B
-            px, qty = a.ask_px, a.ask_qty
-            if qty[0] >= la:
-                ask_a, fill_a, worst_a = float(la) * float(px[0]) / la, la, px[0]
-            else:
-                ask_a, fill_a, worst_a = walk_levels(px, qty, la)
-            px, qty = b.bid_px, b.bid_qty
-            if qty[0] >= lb:
-                bid_b, fill_b, worst_b = float(lb) * float(px[0]) / lb, lb, px[0]
-            else:
-                bid_b, fill_b, worst_b = walk_levels(px, qty, lb)
-            buy_spread = ask_a * a.tick - (
-                bid_b * b.tick * fx * p.unit_factor * self._tax_k + p.premium)
-            if fill_a >= la and fill_b >= lb and fair - buy_spread >= self._need_fx:
-                slip = p.max_slippage_ticks
-                legs = [LegSpec(a.venue, a.sym, "B", la, worst_a + slip, ask_a),
-                        LegSpec(b.venue, b.sym, "S", lb, worst_b - slip, bid_b)]
-                return self._intent("open", 1, legs, buy_spread, fair, z, fair - buy_spread,
-                                    self._cost_fx, u, now_ns)
-        return self._refuse("NO_EDGE", now_ns)
+        if not trig:  # TRIG_ZSCORE
+            return open_zscore(self, u, fx, fair, z, now_ns)
+        if trig == 1:  # TRIG_EDGE
+            return open_edge(self, u, fx, fair, z, mid_spread, now_ns)
+        return open_ratio(self, u, fx, z, now_ns)
 
     def _cost(self, fx: float) -> float:
         p = self._pair
@@ -457,54 +423,51 @@ class StrategyCore(Core):
         slip = p.slippage_ticks * (self.a.tick + self.b.tick * fx * p.unit_factor)
         return 2.0 * (fees + slip)  # open and close
 
-    def _maybe_close(self, u: BookUpdate, fx: float, fair: float, z: float, now_ns: int) -> Out:
-        p, a, b = self._pair, self.a, self.b
-        reverted = (self.pos_dir < 0 and z <= p.z_exit) or (self.pos_dir > 0 and z >= -p.z_exit)
-        if not (reverted or self.flattening):
-            return []
-        la, lb = abs(self.pos_a_lots), abs(self.pos_b_lots)
-        slip = p.max_slippage_ticks * (3 if self.flattening else 1)
-        legs = []
-        # the close trades against the position: sell what is long, buy what is short
-        exec_a = walk_levels(a.bid_px, a.bid_qty, la) if self.pos_a_lots > 0 else \
-            walk_levels(a.ask_px, a.ask_qty, la)
-        exec_b = walk_levels(b.bid_px, b.bid_qty, lb) if self.pos_b_lots > 0 else \
-            walk_levels(b.ask_px, b.ask_qty, lb)
-        if la:
-            side = "S" if self.pos_a_lots > 0 else "B"
-            lim = exec_a[2] + (-slip if side == "S" else slip)
-            legs.append(LegSpec(a.venue, a.sym, side, la, lim, exec_a[0]))
-        if lb:
-            side = "S" if self.pos_b_lots > 0 else "B"
-            lim = exec_b[2] + (-slip if side == "S" else slip)
-            legs.append(LegSpec(b.venue, b.sym, side, lb, lim, exec_b[0]))
+    def close(self, u: BookUpdate, fx: float, fair: float, z: float, reason: str,
+              now_ns: int) -> Out:
+        """Close what is held (both legs against the position), journaling ``reason``."""
+        legs, spread = rules.close_legs(self, fx, 3 if self.guard.flattening else 1)
+        if legs is None:
+            return self._refuse("LIMIT_UNPRICED", now_ns)
         if not legs:
-            self.pos_dir = 0
+            self.posn.pos_dir = 0
             return []
-        spread = exec_a[0] * a.tick - self._parity(exec_b[0], fx) if la and lb else 0.0
-        return self._intent("close", self.pos_dir, legs, spread, fair, z, 0.0, self._cost(fx),
-                            u, now_ns)
+        self.closes[reason] = self.closes.get(reason, 0) + 1
+        out = self._intent("close", self.posn.pos_dir, legs, spread, fair, z, 0.0,
+                           self._cost(fx), u, now_ns)
+        out.append((self.journal, Decision(self.name, "close", reason, now_ns)))
+        return out
 
     def _intent(self, action: str, direction: int, legs: list[LegSpec], spread: float,
                 mean: float, z: float, edge: float, cost: float, u: BookUpdate,
                 now_ns: int) -> Out:
-        self.combo_seq += 1
-        self.pending = self.combo_seq
+        self.combo_seq = cid = self.combo_seq + 1  # ``PairPosition.next_id`` on the core's own
+        self.posn.pending = cid
         self.intents += 1
-        self._last_refusal = ""  # the next refusal is journaled whatever it is
-        intent = ComboIntent(self.combo_seq, self._pair.name, action, direction,  # type: ignore[arg-type]
+        self.guard.last_refusal = ""  # the next refusal is journaled whatever it is
+        if action == "open":  # what the exit rules measure from
+            ms = self._last[0]  # type: ignore[index]
+            self.entry = (ms, ms - mean, now_ns)
+            self.dev_since_ns = 0
+        intent = ComboIntent(cid, self._pair.name, action, direction,  # type: ignore[arg-type]
                              legs, spread, mean, z, edge, cost, self.residual_base,
                              u.ts_event_ns, u.ts_recv_ns, u.ts_book_ns, now_ns)
         return [(self.combo, intent)]
 
     def snapshot(self) -> dict[str, Any]:
         """Return position, pending combo, last signal values and refusal counters."""
-        return {"pair": self._pair.name, "pos_dir": self.pos_dir, "pos_a_lots": self.pos_a_lots,
-                "pos_b_lots": self.pos_b_lots, "pending": self.pending, "intents": self.intents,
+        g, posn = self.guard, self.posn
+        return {"pair": self._pair.name, "pos_dir": posn.pos_dir, "pos_a_lots": posn.pos_a_lots,
+                "pos_b_lots": posn.pos_b_lots, "pending": posn.pending, "intents": self.intents,
                 "lots": [self.lots_a, self.lots_b], "residual_base": self.residual_base,
-                "samples": self.samples, "refusals": dict(self.refusals), "last": self.last,
-                "halted": self.halted, "flattening": self.flattening, "trading": self.trading,
-                "fail_streak": self.fail_streak, "cooldown_until_ns": self.cooldown_until_ns,
-                "fresh_after_ns": self.fresh_after_ns,
+                "samples": self.samples, "refusals": dict(g.refusals), "last": self.last,
+                "halted": g.halted, "flattening": g.flattening, "trading": g.trading,
+                "fail_streak": g.fail_streak, "cooldown_until_ns": g.cooldown_until_ns,
+                "fresh_after_ns": g.fresh_after_ns, "trigger": self._pair.trigger,
+                "closes": dict(self.closes), "opened_ns": posn.opened_ns,
+                "ratio": {"dev_bps": self.rlast[0], "fair": self.rlast[1]},
                 "params": {f: getattr(self._pair, f) for f in sorted(LIVE_PAIR_FIELDS)},
                 "feeds": {x.key: [x.feed, x.offset_ns] for x in self._gates}}
+
+
+__all__ = ["MAX_COOLDOWN_NS", "MIN_WARM_SAMPLES", "StrategyCore", "walk_levels"]

@@ -405,6 +405,9 @@ def _pair_variant(rng: random.Random):
         max_clip_lots_a=rng.choice([3, 30]),
         max_quote_skew_ms=rng.choice([1, 500]),
         retry_cooldown_ms=0,  # the original algorithm retried at once after a failed combo
+        # the monitoring closes came later (tests/actors/test_strategy_parity.py)
+        deviation_close_sigma=0.0,
+        close_on_limit=False,
     )
     fx = c[p.fx] if rng.random() < 0.85 else None
     return p, c[p.leg_a], c[p.leg_b], fx
@@ -630,7 +633,7 @@ def test_failed_combo_cools_down_doubling_and_success_resets() -> None:
     _done(s, intent, "failed", t + 3 * sec)
     assert s.cooldown_until_ns == t + 7 * sec  # 4 s
     for _ in range(10):
-        s.fail_streak += 1
+        s.guard.fail_streak += 1
     intent = _open(s, parity, t + 7 * sec)
     _done(s, intent, "failed", t + 7 * sec)
     assert s.cooldown_until_ns == t + 37 * sec  # capped at 30 s

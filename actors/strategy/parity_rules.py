@@ -1,0 +1,129 @@
+"""The parity strategy's closes: the exit rules, the monitoring closes (deviation held too
+long, a leg limit-locked or halted) and the close's legs (the triggers are
+``actors.strategy.parity_triggers``). Functions over the ``StrategyCore`` they serve (split off
+``actors.strategy.strategy`` for size; the core owns all state).
+
+Sign conventions: direction -1 sells A and buys B (the spread is too high), +1 buys A and sells
+B; the deviation is ``mid_spread - fair``; "against the position" is ``-direction x deviation``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from actors.core import Out
+from actors.strategy.legs import Leg, walk_levels
+from transports.wire.messages import BookUpdate, LegSpec
+
+if TYPE_CHECKING:
+    from actors.strategy.strategy import StrategyCore
+
+_SYNCED = "SYNCED"
+
+
+# --- closes --------------------------------------------------------------------------------------
+
+
+def exit_reason(c: StrategyCore, mid_spread: float, fair: float, std: float, z: float,
+                now_ns: int) -> str:
+    """Why the position closes now, or "": ``flatten``, ``stop_loss`` (the deviation moved
+    ``stop_loss`` against us since entry), ``deviation`` (beyond ``deviation_close_sigma``
+    sigmas against us for ``deviation_close_s``), ``time_stop``, then the exit rule:
+    ``take_profit`` (the mid spread moved ``take_profit`` our way since entry) or ``revert``
+    (zscore: z inside ``z_exit``; edge: the deviation inside ``exit_edge``; ratio: the mid
+    ratio inside ``ratio_exit_bps``)."""
+    if c.guard.flattening:
+        return "flatten"
+    p, d = c.pair, c.posn.pos_dir
+    dev = mid_spread - fair
+    entry_ms, entry_dev, entry_ns = c.entry
+    if p.stop_loss > 0.0 and -d * (dev - entry_dev) >= p.stop_loss:
+        return "stop_loss"
+    k = c._dev_k
+    if k > 0.0:
+        if -d * dev > k * std:  # std NaN (no window): never beyond
+            if not c.dev_since_ns:
+                c.dev_since_ns = now_ns
+            elif now_ns - c.dev_since_ns >= c._dev_ns:
+                return "deviation"
+        else:
+            c.dev_since_ns = 0
+    if c._time_stop_ns and now_ns - (c.posn.opened_ns or entry_ns) >= c._time_stop_ns:
+        return "time_stop"
+    if p.exit_rule == "take_profit":
+        return "take_profit" if d * (mid_spread - entry_ms) >= p.take_profit else ""
+    trig = c._trig
+    if trig == 0:  # zscore
+        back = z <= p.z_exit if d < 0 else z >= -p.z_exit
+    elif trig == 1:  # edge
+        back = dev <= p.exit_edge if d < 0 else dev >= -p.exit_edge
+    else:  # ratio
+        r = c.rlast[0]
+        back = r <= p.ratio_exit_bps if d < 0 else r >= -p.ratio_exit_bps
+    return "revert" if back else ""
+
+
+def limit_state(c: StrategyCore) -> str:
+    """``limit`` when leg A or B is limit-locked (its feed is synced and the update valid, one
+    side of its book empty while the other has levels), ``halt`` when its session is halted;
+    else ""."""
+    for leg in (c.a, c.b):
+        if leg.session == "halt":
+            return "halt"
+        if leg.valid and leg.feed == _SYNCED and (leg.bid_n == 0) != (leg.ask_n == 0):
+            return "limit"
+    return ""
+
+
+def close_on_limit(c: StrategyCore, u: BookUpdate, why: str, now_ns: int) -> Out:
+    """Close what is held because a leg is limit-locked or halted (``close_on_limit``)."""
+    block = c.guard.close_block(now_ns)
+    if block:
+        return c._refuse(block, now_ns)
+    last = c._last
+    fair, z = (last[1], last[3]) if last is not None else (0.0, 0.0)
+    return c.close(u, c._fx, fair, z, why, now_ns)
+
+
+def _close_leg(leg: Leg, held: int, slip: int) -> tuple[LegSpec | None, float]:
+    """The order closing ``held`` signed lots on ``leg`` and its expected VWAP (ticks).
+
+    The book side the close trades against is walked; when that side is empty (the leg is
+    limit-locked against us) the order is priced at the other side's touch, the locked price
+    (it rests nowhere: IOC). (None, 0.0) when the leg has no level at all."""
+    lots = abs(held)
+    sell = held > 0
+    vwap, filled, worst = walk_levels(leg.bid_px, leg.bid_qty, lots) if sell else \
+        walk_levels(leg.ask_px, leg.ask_qty, lots)
+    if filled:
+        lim = worst - slip if sell else worst + slip
+        return LegSpec(leg.venue, leg.sym, "S" if sell else "B", lots, lim, vwap), vwap
+    other = leg.ask_px if sell else leg.bid_px
+    if not other:
+        return None, 0.0
+    px = other[0]
+    return LegSpec(leg.venue, leg.sym, "S" if sell else "B", lots, px, float(px)), float(px)
+
+
+def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] | None, float]:
+    """The legs closing the position (sell what is long, buy what is short) and the spread
+    they price; ``(None, 0.0)`` when a held leg cannot be priced at all."""
+    slip = c.pair.max_slippage_ticks * slip_k
+    pa, pb = c.posn.pos_a_lots, c.posn.pos_b_lots
+    legs: list[LegSpec] = []
+    xa = xb = 0.0
+    if pa:
+        spec, xa = _close_leg(c.a, pa, slip)
+        if spec is None:
+            return None, 0.0
+        legs.append(spec)
+    if pb:
+        spec, xb = _close_leg(c.b, pb, slip)
+        if spec is None:
+            return None, 0.0
+        legs.append(spec)
+    spread = xa * c.a.tick - c._parity(xb, fx) if pa and pb else 0.0
+    return legs, spread
+
+
+__all__ = ["close_legs", "close_on_limit", "exit_reason", "limit_state"]
