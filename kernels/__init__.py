@@ -105,7 +105,7 @@ def warm_up() -> int:
     warmed += 1
 
     # the strategy kinds' kernels, each warmed by its module with its caller's argument types
-    from kernels import carry, pricing
+    from kernels import carry, kalman, pricing
 
-    warmed += pricing.warm() + carry.warm()
+    warmed += pricing.warm() + carry.warm() + kalman.warm()
     return warmed

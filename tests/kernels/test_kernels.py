@@ -31,10 +31,10 @@ def test_all_exports_resolve():
 
 
 def test_warm_up_counts_every_kernel_and_compiles_it():
-    from kernels import carry, pricing
+    from kernels import carry, kalman, pricing
 
     # the package's own kernels, and each strategy kind's module's (counted by its warm())
-    assert kernels.warm_up() == len(KERNEL_NAMES) + pricing.warm() + carry.warm()
+    assert kernels.warm_up() == len(KERNEL_NAMES) + pricing.warm() + carry.warm() + kalman.warm()
     for name in KERNEL_NAMES:
         assert getattr(kernels, name).signatures, f"{name} not compiled by warm_up"
 
