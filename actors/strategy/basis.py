@@ -19,8 +19,12 @@ A position opens when its edge is at least ``cost_multiple`` (1.2) x the cost. I
 (``exit``): ``bound`` once the mid basis is back inside the cost bound (|dev| <= cost on the
 position's side), ``converge`` once it is back at fair (dev through 0); either way ``ROLL`` when
 the last ``no_entry_days`` trading days before expiry begin (no entry in them either; a
-``no_entry_days`` of 0 holds to ``EXPIRY``), and ``FLATTEN`` on command. Each close journals a
-``Decision("close", reason)``.
+``no_entry_days`` of 0 holds to ``EXPIRY``), and ``FLATTEN`` on command. The monitoring closes
+(``actors.strategy.closes``): ``deviation`` when the mid basis deviation has widened against the
+position more than ``deviation_close_sigma`` sigmas (of its rolling deviation, sampled while flat)
+beyond where it opened, for ``deviation_close_s``; ``limit`` / ``halt`` (``close_on_limit``) when
+leg A or B is limit-locked or halted, a close leg whose side is empty going as an IOC at the
+locked price. Each close journals a ``Decision("close", reason)``.
 
 Refusals (journaled when the reason changes, counted always): a leg's own (``INVALID_A``,
 ``STALE``, ``CLOSED_B``, ``EMPTY_A``, ...), ``STALE_QUOTE`` (the legs' quotes are further apart
@@ -40,7 +44,13 @@ from typing import Any
 import msgspec
 
 from actors.core import Core, Out
-from actors.strategy.basis_inputs import RollingSpread, TradingDaysLeft, days_to_expiry
+from actors.strategy.basis_inputs import (
+    RollingSpread,
+    RollingStd,
+    TradingDaysLeft,
+    days_to_expiry,
+)
+from actors.strategy.closes import DeviationClock, close_specs, limit_state
 from actors.strategy.guard import PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
 from actors.topology import DEFAULT, Topology
@@ -116,6 +126,8 @@ class BasisCore(Core):
         self.intents = 0
         self.closes: dict[str, int] = {}
         self._last: tuple[float, ...] | None = None
+        self._entry_dev = 0.0  #: the mid basis deviation (bps) the position opened at
+        self.dev_clock = DeviationClock()  #: the deviation monitor (``deviation_close_*``)
         self._configure(pair)
 
     @property
@@ -138,8 +150,12 @@ class BasisCore(Core):
             leg.cal_lo, leg.cal_hi = 0, -1
         if old is None:
             self.spreads = {x.key: RollingSpread(bc.impact_window) for x in (self.a, self.b)}
+            self.dev_std = RollingStd(bc.impact_window)  #: sigma of the mid basis deviation
         elif old.basis is not None and old.basis.impact_window != bc.impact_window:
             self.spreads = {k: s.resized(bc.impact_window) for k, s in self.spreads.items()}
+            self.dev_std = self.dev_std.resized(bc.impact_window)
+        self._dev_k = pair.deviation_close_sigma
+        self._dev_ns = round(pair.deviation_close_s * 1e9) if self._dev_k > 0 else 0
         self._warm_after = min(MIN_SPREAD_SAMPLES, bc.impact_window)
 
     # --- values -----------------------------------------------------------------------------------
@@ -256,6 +272,11 @@ class BasisCore(Core):
         a, b, g = self.a, self.b, self.guard
         for leg in self._feeds:
             if not leg.ok:
+                if self._pair.close_on_limit and not self.pos.flat and self.pos.pending is None:
+                    # leg A or B limit-locked (one side empty) or halted: close what is held
+                    why = limit_state((a, b))
+                    if why:
+                        return self._limit_close(u, why, now_ns)
                 return g.refuse(leg.refusal(), now_ns)
         ta, tb = a.ts_event_ns - a.offset_ns, b.ts_event_ns - b.offset_ns  # our time
         if abs(ta - tb) > self._skew_ns:
@@ -310,6 +331,9 @@ class BasisCore(Core):
         la, lb = self.lots_a, self.lots_b
         vals, walks = self._price(la, lb, rate, days)
         rich, cheap, dev, cost, need, fair = vals
+        # the deviation monitor's sigma learns while flat: a held position's own excursion
+        # never widens the bound it is judged by
+        self.dev_std.push(dev)
         self._last = (rich, cheap, dev, cost, need, fair, rate, days)
         if days <= 0.0:
             return g.refuse("EXPIRED", now_ns)
@@ -344,37 +368,51 @@ class BasisCore(Core):
         d = self.pos.pos_dir
         # the position's side of the basis: > 0 while the mispricing it bet on persists
         side = dev if d < 0 else -dev if d > 0 else 0.0
+        if self._dev_ns and d:
+            # the monitor: the basis has widened beyond k sigma (of its rolling deviation) past
+            # where the position opened, against it, for deviation_close_s
+            sd = self.dev_std
+            bound = self._dev_k * sd.std if sd.n >= self._warm_after else float("nan")
+            entry_side = self._entry_dev if d < 0 else -self._entry_dev
+            if self.dev_clock.beyond(side - entry_side, bound, now_ns, self._dev_ns):
+                return "deviation"
         if self._bc.exit == "bound":
             return "BOUND" if side <= cost else ""
         return "CONVERGED" if side <= 0.0 else ""
 
     def _maybe_close(self, u: BookUpdate, rate: float, now_ns: int) -> Out:
-        a, b, g, pos = self.a, self.b, self.guard, self.pos
+        g = self.guard
         block = g.close_block(now_ns)
         if block:
             return g.refuse(block, now_ns)
         days = days_to_expiry(self.days_left.expiry_at_ns, now_ns)
-        la, lb = abs(pos.pos_a_lots), abs(pos.pos_b_lots)
         vals, _ = self._price(self.lots_a, self.lots_b, rate, days)
         rich, cheap, dev, cost, need, fair = vals
         self._last = (rich, cheap, dev, cost, need, fair, rate, days)
         reason = self._close_reason(dev, cost, days, now_ns)
         if not reason:
             return []
+        return self._close(u, reason, dev, fair, cost, now_ns)
+
+    def _limit_close(self, u: BookUpdate, why: str, now_ns: int) -> Out:
+        """Close what is held because leg A or B is limit-locked or halted (``limit`` /
+        ``halt``), priced with the last evaluation's values."""
+        block = self.guard.close_block(now_ns)
+        if block:
+            return self.guard.refuse(block, now_ns)
+        last = self._last
+        dev, cost, fair = (last[2], last[3], last[5]) if last is not None else (0.0, 0.0, 0.0)
+        return self._close(u, why, dev, fair, cost, now_ns)
+
+    def _close(self, u: BookUpdate, reason: str, dev: float, fair: float, cost: float,
+               now_ns: int) -> Out:
+        """Both legs against the position (sell what is long, buy what is short), a leg whose
+        side is empty as an IOC at its locked price (``closes.close_leg``)."""
+        g, pos = self.guard, self.pos
         slip = self._pair.max_slippage_ticks * (3 if g.flattening else 1)
-        legs = []
-        for leg, lots, held in ((a, la, pos.pos_a_lots), (b, lb, pos.pos_b_lots)):
-            if not lots:
-                continue
-            # the close trades against the position: sell what is long, buy what is short
-            side = "S" if held > 0 else "B"
-            w = walk_levels(leg.bid_px, leg.bid_qty, lots) if side == "S" else \
-                walk_levels(leg.ask_px, leg.ask_qty, lots)
-            if w[1] == 0:  # nothing on that side at all: price off the touch we have
-                w = (float(leg.bid_px[0] if side == "S" else leg.ask_px[0]), 0,
-                     leg.bid_px[0] if side == "S" else leg.ask_px[0])
-            lim = w[2] - slip if side == "S" else w[2] + slip
-            legs.append(LegSpec(leg.venue, leg.sym, side, lots, lim, w[0]))
+        legs, _ = close_specs(((self.a, pos.pos_a_lots), (self.b, pos.pos_b_lots)), slip)
+        if legs is None:
+            return g.refuse("LIMIT_UNPRICED", now_ns)
         if not legs:
             pos.pos_dir = 0
             return []
@@ -389,6 +427,9 @@ class BasisCore(Core):
         future, ``edge`` and ``cost`` in bps of the spot."""
         cid = self.pos.next_id()
         self.intents += 1
+        self.dev_clock.reset()  # a new position (or none) starts its own clock
+        if action == "open":
+            self._entry_dev = dev_bps
         self.guard.last_refusal = ""  # the next refusal is journaled whatever it is
         intent = ComboIntent(cid, self._pair.name, action, direction,  # type: ignore[arg-type]
                              legs, dev_bps, fair, 0.0, edge_bps, cost_bps, self.residual_base,

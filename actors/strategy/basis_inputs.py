@@ -88,4 +88,36 @@ class RollingSpread:
         return out
 
 
-__all__ = ["RollingSpread", "TradingDaysLeft", "days_to_expiry"]
+class RollingStd:
+    """The rolling standard deviation of a series over ``window`` samples (two
+    ``RollingSpread`` windows: of x and of x squared); ``n`` counts every sample."""
+
+    __slots__ = ("sq", "x")
+
+    def __init__(self, window: int) -> None:
+        self.x = RollingSpread(window)
+        self.sq = RollingSpread(window)
+
+    @property
+    def n(self) -> int:
+        return self.x.n
+
+    def push(self, x: float) -> float:
+        """Push ``x``; return the window's standard deviation."""
+        self.x.push(x)
+        self.sq.push(x * x)
+        return self.std
+
+    @property
+    def std(self) -> float:
+        m = self.x.mean
+        var = self.sq.mean - m * m
+        return var ** 0.5 if var > 0.0 else 0.0
+
+    def resized(self, window: int) -> RollingStd:
+        out = RollingStd(window)
+        out.x, out.sq = self.x.resized(window), self.sq.resized(window)
+        return out
+
+
+__all__ = ["RollingSpread", "RollingStd", "TradingDaysLeft", "days_to_expiry"]

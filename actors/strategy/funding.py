@@ -35,7 +35,10 @@ Refusal reasons, in order: a leg's own (``INVALID_A``, feed state, ``CLOSED_B``,
 ``STALE_QUOTE``, ``CLOCK_JUMP``, ``CLOSED``), ``NO_MARK``, ``RATE_BELOW_ENTRY``, ``REVERSE_OFF``,
 ``STREAK`` (beyond the threshold for fewer than ``consecutive`` marks), ``NO_FUNDING_TIME``,
 ``BEFORE_LEAD``, ``AFTER_FUNDING``, ``BASIS``, ``MARGIN``, ``DEPTH``. Close reasons:
-``FLATTEN``, ``RATE_FLIP``, ``BASIS_BREAK``, ``MARGIN``.
+``FLATTEN``, ``RATE_FLIP``, ``BASIS_BREAK``, ``MARGIN``, and ``limit`` / ``halt``
+(``close_on_limit``: a leg limit-locked or halted, ``actors.strategy.closes``; a close leg whose
+side is empty goes as an IOC at the locked price). No ``deviation`` close: the trade holds for
+the funding, and its price risk, the basis, has its own hard bound (``BASIS_BREAK``).
 
 Funding payments themselves never pass here: the venue's ``funding`` message reaches the
 LegExecutor, which tells risk (``FundingPaid``); risk's PnL counts them.
@@ -48,6 +51,7 @@ from typing import Any
 import msgspec
 
 from actors.core import Core, Out
+from actors.strategy.closes import close_specs, limit_state
 from actors.strategy.guard import PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
 from actors.topology import DEFAULT, Topology
@@ -255,6 +259,12 @@ class FundingCore(Core):
         a, b, guard = self.a, self.b, self.guard
         for leg in (a, b):
             if not leg.ok:
+                if self._pair.close_on_limit and not self.pos.flat and self.pos.pending is None:
+                    # a leg limit-locked (one side empty) or halted: close what is held
+                    why = limit_state((a, b))
+                    if why:
+                        return self._close(why, self._last.get("basis_bps", 0.0), now_ns,
+                                           (ts_event, ts_recv, ts_book))
                 return guard.refuse(leg.refusal(), now_ns)
         if abs((a.ts_event_ns - a.offset_ns) - (b.ts_event_ns - b.offset_ns)) > self._skew_ns:
             return guard.refuse("SKEW", now_ns)
@@ -341,25 +351,21 @@ class FundingCore(Core):
         why = self._exit_reason(basis)
         if not why:
             return []
+        if self.pos.flat:  # flattened: nothing held, nothing opens until resumed
+            return self.guard.refuse("HALTED", now_ns)
+        return self._close(why, basis, now_ns, ts)
+
+    def _close(self, why: str, basis: float, now_ns: int, ts: tuple[int, int, int]) -> Out:
+        """Both legs against the position; a leg whose side is empty (limit-locked against
+        us) goes as an IOC at the locked price (``closes.close_leg``)."""
         pos, guard = self.pos, self.guard
-        if pos.flat:  # flattened: nothing held, nothing opens until resumed
-            return guard.refuse("HALTED", now_ns)
         block = guard.close_block(now_ns)
         if block:
             return guard.refuse(block, now_ns)
-        a, b, p = self.a, self.b, self._pair
-        slip = p.max_slippage_ticks * (3 if guard.flattening else 1)
-        legs = []
-        for leg, lots in ((a, pos.pos_a_lots), (b, pos.pos_b_lots)):
-            if not lots:
-                continue
-            side = "S" if lots > 0 else "B"  # trade against the position
-            vwap, _, worst = (walk_levels(leg.bid_px, leg.bid_qty, abs(lots)) if side == "S"
-                              else walk_levels(leg.ask_px, leg.ask_qty, abs(lots)))
-            if not worst:  # not even one lot on that side: wait for the book
-                return guard.refuse("DEPTH", now_ns)
-            legs.append(LegSpec(leg.venue, leg.sym, side, abs(lots),  # type: ignore[arg-type]
-                                worst + (-slip if side == "S" else slip), vwap))
+        slip = self._pair.max_slippage_ticks * (3 if guard.flattening else 1)
+        legs, _ = close_specs(((self.a, pos.pos_a_lots), (self.b, pos.pos_b_lots)), slip)
+        if legs is None:  # a held leg without a single level: wait for the book
+            return guard.refuse("DEPTH", now_ns)
         self.exits[why] = self.exits.get(why, 0) + 1
         detail = (f"{why} rate={self.rate:.6g} exit_rate={self.f.exit_rate:.6g} "
                   f"basis_bps={basis:.3f} margin_pct={self.margin_pct(pos.pos_b_lots):.3f} "

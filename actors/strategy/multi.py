@@ -35,8 +35,11 @@ Outliers: ``actors.strategy.multi_outlier.OutlierGate`` (journaled ``exclude`` /
 Closes: a held sub-pair closes when the venues agree again, ``mid_s - mid_b <= exit_edge``, when
 held longer than ``time_stop_s`` (if set), or at once on ``Flatten`` (everything held, one combo
 at a time). A close waits for an excluded venue to come back (on a flatten, at most
-``multi.flatten_wait_s``). Every close takes the sub-pair back to zero on both venues, so each
-venue's inventory returns to its start.
+``multi.flatten_wait_s``). With ``close_on_limit``, a held sub-pair one of whose venues is
+limit-locked or halted closes at once (``actors.strategy.closes``; journaled ``close`` with
+``limit <sub-pair>`` / ``halt <sub-pair>``; a leg whose side is empty goes as an IOC at the locked
+price). Every close takes the sub-pair back to zero on both venues, so each venue's inventory
+returns to its start.
 
 One combo is in flight at a time; at most ``max_spread_position`` sub-pairs are held at once
 (one clip each).
@@ -49,9 +52,10 @@ from typing import Any
 import msgspec
 
 from actors.core import Core, Out
+from actors.strategy.closes import close_specs, limit_state
 from actors.strategy.guard import PairGuard, PairPosition
 from actors.strategy.kinds import sub_pair_name
-from actors.strategy.legs import Leg, walk_levels
+from actors.strategy.legs import Leg
 from actors.strategy.multi_outlier import OutlierGate
 from actors.strategy.multi_routes import Route, price_routes
 from actors.topology import DEFAULT, Topology
@@ -293,6 +297,12 @@ class MultiVenueCore(Core):
             pos = self.pos[(i, j)]
             lb, ls = self.legs[i], self.legs[j]
             if not (lb.ok and ls.ok):
+                locked = limit_state((lb, ls)) if p.close_on_limit else ""
+                if locked:  # a leg of it limit-locked (one side empty) or halted: close it
+                    block = g.close_block(now_ns, (lb.venue, ls.venue))
+                    if block:
+                        return g.refuse(block, now_ns)
+                    return self._close(pos, i, j, u, now_ns, locked)
                 why = why or (lb if not lb.ok else ls).refusal()
                 continue
             excluded = self.outliers.out[i] or self.outliers.out[j]
@@ -317,23 +327,25 @@ class MultiVenueCore(Core):
             return g.refuse(why, now_ns)
         return None
 
-    def _close(self, pos: PairPosition, i: int, j: int, u: BookUpdate, now_ns: int) -> Out:
+    def _close(self, pos: PairPosition, i: int, j: int, u: BookUpdate, now_ns: int,
+               locked: str = "") -> Out:
+        """Close sub-pair (i, j): sell what is long, buy what is short; ``locked`` (``limit``
+        / ``halt``) is journaled as the close's reason, a leg whose side is empty going as an
+        IOC at the locked price (``closes.close_leg``)."""
         p = self._pair
         slip = p.max_slippage_ticks * (3 if self.guard.flattening else 1)
-        legs: list[LegSpec] = []
-        for leg, lots in ((self.legs[i], pos.pos_a_lots), (self.legs[j], pos.pos_b_lots)):
-            if not lots:
-                continue
-            n = abs(lots)
-            if lots > 0:  # long: sell it
-                vwap, _, worst = walk_levels(leg.bid_px, leg.bid_qty, n)
-                legs.append(LegSpec(leg.venue, leg.sym, "S", n, worst - slip, vwap))
-            else:
-                vwap, _, worst = walk_levels(leg.ask_px, leg.ask_qty, n)
-                legs.append(LegSpec(leg.venue, leg.sym, "B", n, worst + slip, vwap))
-        spread = self._mid(self.legs[j]) - self._mid(self.legs[i])
+        li, lj = self.legs[i], self.legs[j]
+        legs, _ = close_specs(((li, pos.pos_a_lots), (lj, pos.pos_b_lots)), slip)
+        if legs is None:
+            return self.guard.refuse("LIMIT_UNPRICED", now_ns)
+        spread = self._mid(lj) - self._mid(li) if (li.bid_n and li.ask_n and lj.bid_n
+                                                   and lj.ask_n) else 0.0
         route = self.routes[self._route_index(i, j)]
-        return self._intent(pos, route, "close", legs, spread, 0.0, route.cost, u, now_ns)
+        out = self._intent(pos, route, "close", legs, spread, 0.0, route.cost, u, now_ns)
+        if locked:
+            out.append((self.journal, Decision(self.name, "close", f"{locked} {route.name}",
+                                               now_ns)))
+        return out
 
     def _route_index(self, i: int, j: int) -> int:
         n = len(self.keys)

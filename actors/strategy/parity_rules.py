@@ -12,14 +12,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from actors.core import Out
-from actors.strategy.legs import Leg, walk_levels
+from actors.strategy.closes import close_leg
 from transports.wire.messages import BookUpdate, LegSpec
 
 if TYPE_CHECKING:
     from actors.strategy.strategy import StrategyCore
-
-_SYNCED = "SYNCED"
-
 
 # --- closes --------------------------------------------------------------------------------------
 
@@ -63,46 +60,15 @@ def exit_reason(c: StrategyCore, mid_spread: float, fair: float, std: float, z: 
     return "revert" if back else ""
 
 
-def limit_state(c: StrategyCore) -> str:
-    """``limit`` when leg A or B is limit-locked (its feed is synced and the update valid, one
-    side of its book empty while the other has levels), ``halt`` when its session is halted;
-    else ""."""
-    for leg in (c.a, c.b):
-        if leg.session == "halt":
-            return "halt"
-        if leg.valid and leg.feed == _SYNCED and (leg.bid_n == 0) != (leg.ask_n == 0):
-            return "limit"
-    return ""
-
-
 def close_on_limit(c: StrategyCore, u: BookUpdate, why: str, now_ns: int) -> Out:
-    """Close what is held because a leg is limit-locked or halted (``close_on_limit``)."""
+    """Close what is held because a leg is limit-locked or halted (``close_on_limit``; the
+    verdict is ``actors.strategy.closes.limit_state``'s)."""
     block = c.guard.close_block(now_ns)
     if block:
         return c._refuse(block, now_ns)
     last = c._last
     fair, z = (last[1], last[3]) if last is not None else (0.0, 0.0)
     return c.close(u, c._fx, fair, z, why, now_ns)
-
-
-def _close_leg(leg: Leg, held: int, slip: int) -> tuple[LegSpec | None, float]:
-    """The order closing ``held`` signed lots on ``leg`` and its expected VWAP (ticks).
-
-    The book side the close trades against is walked; when that side is empty (the leg is
-    limit-locked against us) the order is priced at the other side's touch, the locked price
-    (it rests nowhere: IOC). (None, 0.0) when the leg has no level at all."""
-    lots = abs(held)
-    sell = held > 0
-    vwap, filled, worst = walk_levels(leg.bid_px, leg.bid_qty, lots) if sell else \
-        walk_levels(leg.ask_px, leg.ask_qty, lots)
-    if filled:
-        lim = worst - slip if sell else worst + slip
-        return LegSpec(leg.venue, leg.sym, "S" if sell else "B", lots, lim, vwap), vwap
-    other = leg.ask_px if sell else leg.bid_px
-    if not other:
-        return None, 0.0
-    px = other[0]
-    return LegSpec(leg.venue, leg.sym, "S" if sell else "B", lots, px, float(px)), float(px)
 
 
 def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] | None, float]:
@@ -113,12 +79,12 @@ def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] |
     legs: list[LegSpec] = []
     xa = xb = 0.0
     if pa:
-        spec, xa = _close_leg(c.a, pa, slip)
+        spec, xa = close_leg(c.a, pa, slip)
         if spec is None:
             return None, 0.0
         legs.append(spec)
     if pb:
-        spec, xb = _close_leg(c.b, pb, slip)
+        spec, xb = close_leg(c.b, pb, slip)
         if spec is None:
             return None, 0.0
         legs.append(spec)
@@ -126,4 +92,4 @@ def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] |
     return legs, spread
 
 
-__all__ = ["close_legs", "close_on_limit", "exit_reason", "limit_state"]
+__all__ = ["close_legs", "close_on_limit", "exit_reason"]

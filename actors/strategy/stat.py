@@ -38,7 +38,10 @@ x base_A``. The two legs are different underlyings: each is flat after a close.
 Closes (when the guard's ``close_block`` allows): reverted (short: ``z <= z_exit``; long:
 ``z >= -z_exit``), stopped on ``|z| >= z_stop`` (the pair broke), after ``max_hold_s``, or
 when the spread stayed ``deviation_close_sigma`` against the position for ``deviation_close_s``
-(the documents' monitoring rule; the pair's fields) -- each journaled ``stop`` -- or a flatten.
+(the documents' monitoring rule; the pair's fields) -- each journaled ``stop`` -- or a flatten;
+with ``close_on_limit``, at once when leg A or B is limit-locked or halted (journaled ``close``
+``limit`` / ``halt``; ``actors.strategy.closes``, a leg whose side is empty as an IOC at the
+locked price).
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ from typing import Any
 import msgspec
 
 from actors.core import Core, Out
+from actors.strategy.closes import close_specs, limit_state
 from actors.strategy.guard import PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
 from actors.strategy.stat_signal import StatSignal
@@ -196,6 +200,13 @@ class StatPairCore(Core):
         a, b, g = self.a, self.b, self.guard
         for x in (a, b):
             if not x.ok:
+                if self._pair.close_on_limit and not self.pos.flat and self.pos.pending is None:
+                    # a leg limit-locked (one side empty) or halted: close what is held
+                    why = limit_state((a, b))
+                    if why:
+                        last = self._last
+                        z, mean = (last[3], last[1]) if last is not None else (0.0, 0.0)
+                        return self._close(u, why, z, mean, now_ns)
                 return g.refuse(x.refusal(), now_ns)
         if abs((a.ts_event_ns - a.offset_ns) - (b.ts_event_ns - b.offset_ns)) > self._skew_ns:
             return g.refuse("SKEW", now_ns)
@@ -300,7 +311,7 @@ class StatPairCore(Core):
         return self._intent("open", direction, legs, s_exec, mean, z, edge, cost, u, now_ns)
 
     def _maybe_close(self, u: BookUpdate, z: float, mean: float, now_ns: int) -> Out:
-        p, a, b, g, pos = self._pair, self.a, self.b, self.guard, self.pos
+        p, g, pos = self._pair, self.guard, self.pos
         why = ""
         if g.flattening:
             why = "flatten"
@@ -316,28 +327,27 @@ class StatPairCore(Core):
             why = "leftover"
         if not why:
             return []
+        return self._close(u, why, z, mean, now_ns)
+
+    def _close(self, u: BookUpdate, why: str, z: float, mean: float, now_ns: int) -> Out:
+        """Close what is held for ``why``: both legs against the position, a leg whose side
+        is empty (limit-locked against us: ``limit`` / ``halt``) as an IOC at the locked price
+        (``closes.close_leg``)."""
+        p, a, b, g, pos = self._pair, self.a, self.b, self.guard, self.pos
         block = g.close_block(now_ns)
         if block:
             return g.refuse(block, now_ns)
+        slip = p.max_slippage_ticks * (3 if g.flattening else 1)
+        legs, exec_px = close_specs(((a, pos.pos_a_lots), (b, pos.pos_b_lots)), slip)
+        if legs is None:
+            return g.refuse("LIMIT_UNPRICED", now_ns)
         out: Out = []
         if why in ("z_stop", "max_hold", "deviation"):
             self.stopped = True
             self.stops[why] = self.stops.get(why, 0) + 1
             out.append((self.journal, Decision(self.name, "stop", f"{why} z={z:.3f}", now_ns)))
-        la, lb = abs(pos.pos_a_lots), abs(pos.pos_b_lots)
-        slip = p.max_slippage_ticks * (3 if g.flattening else 1)
-        legs: list[LegSpec] = []
-        exec_px = [0.0, 0.0]
-        for i, (leg, held, n) in enumerate(((a, pos.pos_a_lots, la), (b, pos.pos_b_lots, lb))):
-            if not n:
-                continue
-            if held > 0:  # long: sell into the bids
-                vwap, _, worst = walk_levels(leg.bid_px, leg.bid_qty, n)
-                legs.append(LegSpec(leg.venue, leg.sym, "S", n, worst - slip, vwap))
-            else:
-                vwap, _, worst = walk_levels(leg.ask_px, leg.ask_qty, n)
-                legs.append(LegSpec(leg.venue, leg.sym, "B", n, worst + slip, vwap))
-            exec_px[i] = vwap
+        elif why in ("limit", "halt"):
+            out.append((self.journal, Decision(self.name, "close", why, now_ns)))
         if not legs:
             pos.pos_dir = 0
             return out

@@ -53,6 +53,7 @@ import numpy as np
 
 from actors.core import Core, Out
 from actors.strategy import parity_rules as rules
+from actors.strategy.closes import limit_state
 from actors.strategy.guard import MAX_COOLDOWN_NS, PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
 from actors.strategy.parity_triggers import open_edge, open_ratio, open_zscore, ratio_mid
@@ -151,6 +152,7 @@ class StrategyCore(Core):
             self._legs[self.fx.key] = self.fx
         self._by_venue_sym = {(x.venue, x.sym): x for x in self._legs.values()}
         self._gates = (self.a, self.b) if self.fx is None else (self.a, self.b, self.fx)
+        self._ab = (self.a, self.b)  #: the legs a limit-lock or halt closes on
         self._cal_legs = tuple(x for x in self._gates if x.cal is not None)
         self._warm_after = min(MIN_WARM_SAMPLES, pair.z_window)
         # FX-derived values, worked out when the FX book changes (not per tick): the rate, the
@@ -362,7 +364,7 @@ class StrategyCore(Core):
         if not (a.ok and b.ok and (f is None or f.ok)):
             if self._limit_close and posn.pos_dir != 0 and posn.pending is None:
                 # a leg limit-locked (one side empty) or halted: close what is held
-                why = rules.limit_state(self)
+                why = limit_state(self._ab)
                 if why:
                     return rules.close_on_limit(self, u, why, now_ns)
             for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses

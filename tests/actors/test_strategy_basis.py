@@ -26,6 +26,7 @@ from transports.wire.messages import (
     Flatten,
     Halt,
     Resume,
+    SessionStatus,
     SetParams,
 )
 
@@ -379,3 +380,102 @@ def test_a_live_impact_window_keeps_the_estimate_and_the_warm_up() -> None:
         cost0 = cost0 or core.last["cost_bps"]
     assert core.spreads["cffex:IF2703"].mean == pytest.approx(2.6)
     assert core.last["cost_bps"] > cost0
+
+
+# --- the monitoring closes (issue 15, item 6) -----------------------------------------------------
+
+SEC = 10**9
+
+
+def _one_sided(venue: str, sym: str, bid: int | None, ask: int | None, ts: int) -> BookUpdate:
+    """A valid book with one side empty: limit-up (bids only) or limit-down (asks only)."""
+    bids, asks = ([bid, bid - 1] if bid else []), ([ask, ask + 1] if ask else [])
+    return BookUpdate(venue, sym, True, ts, ts, ts, bids, [100] * len(bids), asks,
+                      [100] * len(asks))
+
+
+def _held_rich(core: BasisCore) -> int:
+    """Warm, sample the deviation on a one-tick wobble, open positive carry (short A, long B)
+    and fill it; return the time."""
+    now = _warm(core)
+    for i in range(40):
+        _feed(core, _calm_bid(now + i) + i % 2, now + i)
+    now += 40
+    (intent,) = msgs(_feed(core, _rich_bid(now), now), ComboIntent)
+    assert intent.direction == -1
+    _fill(core, intent, now + 1)
+    return now + 2
+
+
+def test_a_limit_locked_leg_closes_what_is_held_at_the_locked_price() -> None:
+    core = _core()
+    now = _held_rich(core)
+    # the future locked limit-up (bids only): the close buys A, IOC at the locked price
+    locked = _rich_bid(now, 20.0)
+    core.on_book_update(_upd("sse", "510300", S_BID, S_BID + 1, now), now)
+    out = core.on_book_update(_one_sided("cffex", "IF2703", locked, None, now), now)
+    (close,) = msgs(out, ComboIntent)
+    assert _reasons(out, "close") == ["limit"] and close.action == "close"
+    a, b = close.legs
+    assert (a.side, a.qty_lots, a.limit_px_ticks, a.expected_px_ticks) == ("B", 1, locked,
+                                                                          locked)
+    assert (b.side, b.qty_lots, b.limit_px_ticks) == ("S", 30, S_BID - PAIR.max_slippage_ticks)
+
+
+def test_a_halted_leg_closes_what_is_held_on_the_next_book_update() -> None:
+    core = _core()
+    now = _held_rich(core)
+    core.on_session_status(SessionStatus("sse", "510300", "halt", now), now)
+    out = _feed(core, _rich_bid(now + 1), now + 1)
+    assert _reasons(out, "close") == ["halt"] and len(msgs(out, ComboIntent)) == 1
+
+
+def test_without_close_on_limit_a_locked_leg_only_refuses() -> None:
+    core = _core(pair=msgspec.structs.replace(PAIR, close_on_limit=False))
+    now = _held_rich(core)
+    out = core.on_book_update(_one_sided("cffex", "IF2703", _rich_bid(now), None, now), now)
+    assert msgs(out, ComboIntent) == [] and core.guard.last_refusal == "EMPTY_A"
+
+
+def test_nothing_opens_on_a_limit_locked_leg() -> None:
+    core = _core()
+    now = _warm(core)
+    core.on_book_update(_upd("sse", "510300", S_BID, S_BID + 1, now), now)
+    out = core.on_book_update(_one_sided("cffex", "IF2703", _rich_bid(now, 20.0), None, now),
+                              now)
+    assert _refused(core, out) == "EMPTY_A"
+
+
+def test_deviation_beyond_k_sigma_against_the_position_for_t_seconds_closes() -> None:
+    core = _core()
+    now = _held_rich(core)
+    k, hold = PAIR.deviation_close_sigma, PAIR.deviation_close_s
+    assert (k, hold) == (2.0, 60.0)
+    # the basis widens further against the short future, far beyond 2 sigma of its wobble
+    out = _feed(core, _rich_bid(now, 9.0), now)
+    assert msgs(out, ComboIntent) == []
+    assert core.last["dev_bps"] - core._entry_dev > k * core.dev_std.std > 0
+    t = now + 1
+    for s in (10, 30, 59):  # beyond, but not for 60 s yet: hold
+        t = now + s * SEC
+        assert msgs(_feed(core, _rich_bid(t, 9.0), t), ComboIntent) == []
+    t = now + 60 * SEC
+    out = _feed(core, _rich_bid(t, 9.0), t)
+    (close,) = msgs(out, ComboIntent)
+    assert _reasons(out, "close") == ["deviation"] and close.direction == -1
+
+
+def test_deviation_clock_restarts_inside_the_bound_and_is_off_at_zero() -> None:
+    core = _core()
+    now = _held_rich(core)
+    _feed(core, _rich_bid(now, 9.0), now)
+    t = now + 40 * SEC
+    assert msgs(_feed(core, _rich_bid(t, 5.0), t), ComboIntent) == []  # back near the entry
+    for s in (41, 80, 100):  # beyond again from 41 s: 59 s at 100 s, not yet
+        t = now + s * SEC
+        assert msgs(_feed(core, _rich_bid(t, 9.0), t), ComboIntent) == []
+    off = _core(pair=msgspec.structs.replace(PAIR, deviation_close_sigma=0.0))
+    now = _held_rich(off)
+    for s in (0, 60, 600):
+        t = now + s * SEC
+        assert msgs(_feed(off, _rich_bid(t, 9.0), t), ComboIntent) == []

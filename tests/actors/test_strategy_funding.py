@@ -20,6 +20,7 @@ from transports.wire.messages import (
     FeedHealth,
     Flatten,
     MarkUpdate,
+    SessionStatus,
     SetParams,
 )
 
@@ -272,3 +273,54 @@ def test_flatten_closes_what_is_held_and_blocks_new_entries() -> None:
     snap = c.snapshot()
     assert (snap["pos_dir"], snap["pending"]) == (0, None)
     assert _reasons(_mark(c, 0.0003, T - S + 1)) == ["HALTED"]
+
+
+# --- the monitoring closes (issue 15, item 6) -----------------------------------------------------
+
+
+def _limit_up(c: FundingCore, px: float, ts: int) -> list:
+    """The perpetual locked limit-up: bids at ``px``, no ask."""
+    bid = round(px / 0.1)
+    u = BookUpdate(*PERP, True, ts, ts, ts, [bid, bid - 1], [50, 50], [], [])
+    return c.on_book_update(u, ts)
+
+
+def _closes(out: list) -> list[str]:
+    return [d.detail.split()[0] for d in msgs(out, Decision) if d.what == "close"]
+
+
+def test_a_limit_locked_leg_closes_what_is_held_at_the_locked_price() -> None:
+    c = _core()
+    _opened(c)  # long 10 spot, short 1 perp
+    out = _limit_up(c, 60300.0, T - S)
+    (close,) = msgs(out, ComboIntent)
+    assert _closes(out) == ["limit"] and close.action == "close"
+    spot, perp = close.legs
+    assert (spot.side, spot.qty_lots) == ("S", 10)
+    # the short perpetual is bought back as an IOC at the locked price
+    assert (perp.side, perp.qty_lots, perp.limit_px_ticks) == ("B", 1, 603000)
+
+
+def test_a_halted_leg_closes_what_is_held_on_the_next_book_update() -> None:
+    c = _core()
+    _opened(c)
+    c.on_session_status(SessionStatus(*SPOT, "halt", T - S), T - S)
+    out = _book(c, 60000.0, 60018.0, T - S + 1)
+    assert _closes(out) == ["halt"] and len(msgs(out, ComboIntent)) == 1
+
+
+def test_without_close_on_limit_a_locked_leg_only_refuses() -> None:
+    c = _core()
+    c._configure(msgspec.structs.replace(c.pair, close_on_limit=False))
+    _opened(c)
+    out = _limit_up(c, 60300.0, T - S)
+    assert msgs(out, ComboIntent) == [] and _why(out) == "EMPTY_B"
+
+
+def test_nothing_opens_on_a_limit_locked_leg() -> None:
+    c = _core()
+    for i in range(3):
+        _mark(c, 0.0003, T - 5 * S + i * S // 10)
+    _book(c, 60000.0, 60018.0, T - 2 * S)
+    out = _limit_up(c, 60018.0, T - 2 * S + S // 10)
+    assert msgs(out, ComboIntent) == [] and _why(out) == "EMPTY_B"

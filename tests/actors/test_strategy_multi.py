@@ -30,6 +30,7 @@ from transports.wire.messages import (
     Decision,
     ExecReport,
     Flatten,
+    SessionStatus,
     SetParams,
     SetTimer,
     Timer,
@@ -447,3 +448,63 @@ def test_risk_sends_a_sub_pairs_naked_leg_to_the_multi_pairs_strategy() -> None:
     (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
     out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
     assert [d for d, m in out if isinstance(m, Flatten)] == [f"strategy.{NAME}"]
+
+
+# --- limit-lock and halt (issue 15, item 6) -------------------------------------------------------
+
+
+def _limit_up(core: MultiVenueCore, venue: str, bid: int, ts: int) -> list[Any]:
+    """``venue`` locked limit-up: bids at ``bid``, no ask."""
+    u = BookUpdate(venue, VENUES[venue][0], True, ts, ts, ts, [bid, bid - 1], [50, 50], [], [])
+    return core.handle(u, ts)
+
+
+def _closes(out: list[Any]) -> list[str]:
+    return [m.detail for m in msgs(out, Decision) if m.what == "close"]
+
+
+def _held_0_2(core: MultiVenueCore, clock: Clock) -> None:
+    """Warm, then hold sub-pair 0-2: long 5 on bina, short 5 on byb."""
+    _warm(core, clock)
+    (o,) = msgs(clock.tick(core, {"byb": (MID + 100, MID + 102)}), ComboIntent)
+    _done(core, o, clock.ts)
+    assert core.snapshot()["held"] == {"btc/0-2": [5, -5]}
+
+
+def test_a_limit_locked_leg_closes_its_sub_pair_at_the_locked_price() -> None:
+    core, clock = _core(msgspec.structs.replace(_pair(), max_spread_position=1)), Clock()
+    _held_0_2(core, clock)
+    out = _limit_up(core, "byb", MID + 150, clock.ts + 1)
+    (c,) = msgs(out, ComboIntent)
+    assert _closes(out) == ["limit btc/0-2"] and (c.pair, c.action) == ("btc/0-2", "close")
+    bina, byb = c.legs
+    assert (bina.venue, bina.side, bina.qty_lots) == ("bina", "S", 5)
+    # the short on byb is bought back as an IOC at the locked price
+    assert (byb.venue, byb.side, byb.qty_lots, byb.limit_px_ticks) == ("byb", "B", 5, MID + 150)
+
+
+def test_a_halted_leg_closes_its_sub_pair_on_the_next_book_update() -> None:
+    core, clock = _core(msgspec.structs.replace(_pair(), max_spread_position=1)), Clock()
+    _held_0_2(core, clock)
+    core.handle(SessionStatus("bina", "BTCUSDT", "halt", clock.ts), clock.ts)
+    out = clock.tick(core, {"byb": (MID + 100, MID + 102)})
+    (c,) = msgs(out, ComboIntent)
+    assert _closes(out) == ["halt btc/0-2"] and c.action == "close"
+
+
+def test_without_close_on_limit_a_locked_leg_holds() -> None:
+    core, clock = _core(msgspec.structs.replace(_pair(), max_spread_position=1,
+                                                close_on_limit=False)), Clock()
+    _held_0_2(core, clock)
+    out = _limit_up(core, "byb", MID + 150, clock.ts + 1)
+    assert msgs(out, ComboIntent) == [] and _closes(out) == []
+
+
+def test_nothing_opens_on_a_limit_locked_leg() -> None:
+    core, clock = _core(), Clock()
+    _warm(core, clock)
+    for v in ("bina", "okx"):
+        core.handle(_upd(v, MID - 1, MID + 1, clock.ts + 1), clock.ts + 1)
+    # byb rich by 100 ticks, but locked limit-up: not a venue to sell on
+    out = _limit_up(core, "byb", MID + 100, clock.ts + 1)
+    assert msgs(out, ComboIntent) == [] and _refusals(out)[-1:] == ["EMPTY_byb"]

@@ -8,6 +8,7 @@ from typing import Any
 import msgspec
 import pytest
 
+from actors.strategy.closes import DeviationClock, close_leg, limit_state
 from actors.strategy.strategy import MIN_WARM_SAMPLES, StrategyCore
 from tests.support.helpers import msgs
 from transports.config.engine import load_config
@@ -321,3 +322,38 @@ def test_live_set_params_of_the_monitoring_fields_take_effect() -> None:
     s.on_set_params(SetParams("pairs.au-gc", {"time_stop_s": 3.0}), T0 + 5 * SEC)
     out = _feed(s, parity + BASIS + 1.6, T0 + 6 * SEC)
     assert _closes(out) == ["time_stop"]
+
+
+def test_nothing_opens_on_a_limit_locked_leg() -> None:
+    s = _core(trigger="edge")
+    parity = _prime(s)
+    bid = round((parity + BASIS + 1.6) / 0.02)  # dislocated, but A locked limit-up
+    out = s.on_book_update(_upd("shfe", "au2606", bid, None, ts=T0), T0)
+    assert msgs(out, ComboIntent) == [] and s.refusals["EMPTY_A"] == 1
+
+
+def test_the_shared_limit_helpers_every_kind_uses() -> None:
+    s = _core(trigger="edge")
+    _prime(s)
+    a, b = s.a, s.b
+    assert limit_state((a, b)) == ""
+    held_bid = a.bid_px[0]
+    # a long closes into the bids (walked, limit slip below the worst level reached)
+    spec, vwap = close_leg(a, 3, 2)
+    assert (spec.side, spec.qty_lots, spec.limit_px_ticks, vwap) == ("S", 3, held_bid - 2,
+                                                                    held_bid)
+    a.ask_px, a.ask_qty, a.ask_n = [], [], 0  # limit-up: a short is bought at the locked bid
+    assert limit_state((a, b)) == "limit"
+    spec, vwap = close_leg(a, -3, 2)
+    assert (spec.side, spec.limit_px_ticks, vwap) == ("B", held_bid, float(held_bid))
+    a.valid = False  # an invalid update is not a lock
+    assert limit_state((a, b)) == ""
+    a.bid_px, a.bid_qty, a.bid_n = [], [], 0
+    assert close_leg(a, -3, 2) == (None, 0.0)  # no level at all: unpriced
+    b.set_session("halt")
+    assert limit_state((a, b)) == "halt"
+    clock = DeviationClock()
+    assert not clock.beyond(3.0, 2.0, 1, 10) and not clock.beyond(3.0, 2.0, 10, 10)
+    assert clock.beyond(3.0, 2.0, 11, 10)
+    assert not clock.beyond(1.0, 2.0, 12, 10) and clock.since_ns == 0  # back inside: restart
+    assert not clock.beyond(3.0, float("nan"), 13, 10)  # no sigma yet: never beyond

@@ -19,6 +19,7 @@ from transports.wire.messages import (
     ComboState,
     Decision,
     Flatten,
+    SessionStatus,
     SetParams,
 )
 
@@ -355,3 +356,61 @@ def test_kalman_warm_covers_the_argument_types_the_core_passes() -> None:
     f.warm()  # burn-in, gated and ungated updates, tests with the half-life
     assert f.core.snapshot()["stat"]["tests"] >= 1
     assert [len(fn.signatures) for fn in (kalman_init, kalman_update, half_life)] == before
+
+
+# --- limit-lock and halt (issue 15, item 6) -------------------------------------------------------
+
+
+def _limit_up_a(f: Feed, bid: int) -> list:
+    """Leg A (shfe rb2610) locked limit-up: bids at ``bid``, no ask."""
+    f.t += STEP_NS
+    u = BookUpdate("shfe", "rb2610", True, f.t, f.t, f.t, [bid, bid - 1], [200, 200], [], [])
+    return f.core.on_book_update(u, f.t)
+
+
+def _closes(out: list) -> list[str]:
+    return [m.detail for _, m in out if isinstance(m, Decision) and m.what == "close"]
+
+
+def test_a_limit_locked_leg_closes_what_is_held_at_the_locked_price() -> None:
+    core = _core()
+    f = Feed(core)
+    i = _open(f, 60.0)  # short A, long B
+    held_a = next(x.qty_lots for x in i.legs if x.venue == "shfe")
+    bid = core.a.bid_px[0] + 100
+    out = _limit_up_a(f, bid)
+    (close,) = _intents(out)
+    assert _closes(out) == ["limit"] and close.action == "close" and close.direction == -1
+    legs = {x.venue: x for x in close.legs}
+    assert (legs["shfe"].side, legs["shfe"].qty_lots, legs["shfe"].limit_px_ticks) == \
+        ("B", held_a, bid)
+    assert legs["dce"].side == "S"
+    assert not core.stopped  # not a stop: the pair may trade again once the leg is back
+
+
+def test_a_halted_leg_closes_what_is_held_on_the_next_book_update() -> None:
+    core = _core()
+    f = Feed(core)
+    _open(f, 60.0)
+    core.on_session_status(SessionStatus("dce", "i2609", "halt", f.t), f.t)
+    out = f.step(60.0)
+    assert _closes(out) == ["halt"] and len(_intents(out)) == 1
+
+
+def test_without_close_on_limit_a_locked_leg_only_refuses() -> None:
+    core = _core()
+    f = Feed(core)
+    _open(f, 60.0)
+    core.on_set_params(SetParams("pairs.rb-i", {"close_on_limit": False}), f.t)
+    out = _limit_up_a(f, core.a.bid_px[0] + 100)
+    assert not _intents(out) and core.guard.last_refusal == "EMPTY_A"
+
+
+def test_nothing_opens_on_a_limit_locked_leg() -> None:
+    core = _core()
+    f = Feed(core)
+    f.warm()
+    f.step(0.0)
+    # A locked limit-up far above the spread's mean: rich, but nothing opens
+    out = _limit_up_a(f, core.a.bid_px[0] + 30)
+    assert not _intents(out) and core.guard.last_refusal == "EMPTY_A"
