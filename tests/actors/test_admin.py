@@ -293,3 +293,34 @@ def test_keygen_and_the_cli_client(server: Any, keys: Path, tmp_path: Path) -> N
     r = runner.invoke(cli, ["admin", "halt", "--endpoint", ep, "--keys", str(other),
                             "--timeout", "0.5"])
     assert r.exit_code == 2 and backend.cluster.sent == []
+
+
+def test_a_kinds_section_field_is_set_and_read_by_its_dotted_name() -> None:
+    """``pairs.<pair>.basis.rate``: validated against the config types, sent to every holder
+    as ``{"basis.rate": v}``, kept in the launcher's config; a field the kind lacks refused."""
+    from scripts.demo.scenarios import scenario_conf
+
+    backend = FakeBackend()
+    backend.cfg = load_config(scenario_conf("basis"))
+    pair = backend.cfg.pairs[0]
+    assert pair.basis is not None
+    core = AdminCore(backend)
+
+    def ask(rid: str, cmd: str, args: dict[str, Any]) -> dict[str, Any]:
+        frame = msgspec.msgpack.encode({"id": rid, "cmd": cmd, "args": args})
+        return msgspec.msgpack.decode(core.handle(frame, "ops:k"))
+
+    key = f"pairs.{pair.name}.basis.rate"
+    r = ask("1", "set", {"key": key, "value": pair.basis.rate + 0.01})
+    assert r["ok"], r
+    assert r["result"]["previous"] == pair.basis.rate
+    assert backend.cluster.params[-1] == (f"pairs.{pair.name}",
+                                          {"basis.rate": pair.basis.rate + 0.01})
+    new = backend.cfg.pairs[0].basis
+    assert new is not None and new.rate == pair.basis.rate + 0.01
+    assert ask("2", "get", {"key": key})["result"] == {key: pair.basis.rate + 0.01}
+    r = ask("3", "set", {"key": f"pairs.{pair.name}.stat.delta", "value": 0.1})
+    assert not r["ok"] and "not a live parameter" in r["error"]
+    r = ask("4", "set", {"key": f"pairs.{pair.name}.basis.cost_multiple", "value": 0.5})
+    assert not r["ok"] and "cost_multiple" in r["error"]
+    assert backend.cfg.pairs[0].basis.cost_multiple == pair.basis.cost_multiple  # unchanged
