@@ -14,6 +14,17 @@ trading day, which ``evening`` defines:
   next trading day for holiday purposes: none on the evening before a holiday (its trading day is
   closed) and none on the last holiday evening (its evening is not a trading day).
 
+A calendar may take its schedule from a library (``library``, a ``pandas_market_calendars``
+name; ``transports/calendar_libs.py``), so holidays and early closes are not typed by hand:
+
+- ``library_gives = "sessions"`` (CME Globex metals, ``CMEGlobex_Metals``): each trading day is
+  the library's one session, open to close, early closes included; ``sessions`` stays empty;
+- ``library_gives = "days"`` (SHFE/INE/DCE over ``XSHG``): the library says which days are
+  trading days, the sessions (day and night, per product) are the project's own ``sessions``.
+
+Either way a day must also be in ``days`` and not in ``holidays`` (a holiday the library does
+not know yet can be added there).
+
 Open spans that touch are one continuous span (24/7 crypto never closes). Between two spans the
 market is in a ``"break"`` when the pause is at most ``break_max_min`` minutes (SHFE's 10:15-10:30
 and 11:30-13:30, COMEX's daily 16:00-17:00 maintenance), else ``"closed"``. Local times that do
@@ -37,6 +48,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
+from transports.calendar_libs import LibraryDay, LibrarySchedule, library_schedule
 from transports.errors import ConfigError
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -60,7 +72,9 @@ class CalendarSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     tz: str
     days: list[str]
-    sessions: list[SessionSpec]
+    sessions: list[SessionSpec] = []
+    library: str = ""  #: a pandas_market_calendars calendar name, e.g. CMEGlobex_Metals, XSHG
+    library_gives: Literal["sessions", "days"] = "days"
     holidays: list[str] = []
     evening: Literal["calendar", "trading_eve"] = "calendar"
     break_max_min: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 0
@@ -110,7 +124,14 @@ class Calendar:
             if d not in WEEKDAYS or spec.days.index(d) != i:
                 raise ConfigError(f"{at}.days[{i}]: not a distinct weekday {WEEKDAYS}: {d!r}")
         self.weekdays = frozenset(WEEKDAYS.index(d) for d in spec.days)
-        if not spec.sessions:
+        self.lib: LibrarySchedule | None = None
+        if spec.library:
+            self.lib = library_schedule(spec.library, f"{at}.library")
+        self.lib_sessions = self.lib is not None and spec.library_gives == "sessions"
+        if self.lib_sessions and spec.sessions:
+            raise ConfigError(f"{at}.sessions: the library gives the sessions "
+                              f"(library_gives = \"sessions\"); leave sessions out")
+        if not spec.sessions and not self.lib_sessions:
             raise ConfigError(f"{at}.sessions: no session")
         self.sessions: list[_Session] = []
         prev_end = None
@@ -139,8 +160,19 @@ class Calendar:
     # --- the schedule ---------------------------------------------------------------------------
 
     def is_trading_day(self, d: date) -> bool:
-        """True when ``d`` (local) is a trading day: a configured weekday, not a holiday."""
-        return d.weekday() in self.weekdays and d not in self.holidays
+        """True when ``d`` (local) is a trading day: a configured weekday, not a holiday, and
+        a trading day of the library when there is one."""
+        if d.weekday() not in self.weekdays or d in self.holidays:
+            return False
+        return self.lib is None or self.lib.day(d) is not None
+
+    def library_day(self, d: date) -> LibraryDay | None:
+        """The library's schedule of trading day ``d`` (None: no library or closed there)."""
+        return None if self.lib is None else self.lib.day(d)
+
+    def holiday_name(self, d: date) -> str:
+        """The library's name for ``d`` (a holiday or a special close), "" if it has none."""
+        return "" if self.lib is None else self.lib.holiday_name(d)
 
     def _ns(self, d: date, minutes: int) -> int:
         """Local ``d`` plus ``minutes`` (may pass midnight) as epoch ns."""
@@ -155,7 +187,7 @@ class Calendar:
         p = d - timedelta(days=1)
         while p.weekday() not in self.weekdays:
             p -= timedelta(days=1)
-        return p if p not in self.holidays else None
+        return p if self.is_trading_day(p) else None
 
     def day_spans(self, d: date) -> list[tuple[int, int]]:
         """The sessions of trading day ``d`` as (start_ns, end_ns); [] if not a trading day."""
@@ -163,7 +195,11 @@ class Calendar:
         if got is not None:
             return got
         out: list[tuple[int, int]] = []
-        if self.is_trading_day(d):
+        if self.lib_sessions and self.is_trading_day(d):
+            lib = self.library_day(d)
+            assert lib is not None
+            out.append((lib.open_ns, lib.close_ns))
+        elif self.is_trading_day(d):
             for s in self.sessions:
                 base = d if s.offset == 0 else self._evening(d)
                 if base is None:

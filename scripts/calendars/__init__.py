@@ -1,0 +1,1 @@
+"""``cmc calendar``: a trading day's sessions as the engine's calendars see them."""
