@@ -11,6 +11,8 @@ from transports.errors import CmcError
 
 
 @click.group()
+@click.version_option(package_name="cross-market-connect", prog_name="cmc",
+                      message="%(prog)s %(version)s")
 def main() -> None:
     """cross_market_connect: cross-market arbitrage engine."""
 
@@ -133,7 +135,8 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
 #: The command groups, one module each (``scripts/<group>/cmd*.py``), registered in this order.
 COMMAND_MODULES = ("scripts.launch.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
                    "scripts.replay.cmd", "scripts.audit.cmd", "scripts.report.cmd",
-                   "scripts.drill.cmd", "scripts.gateway.cmd", "scripts.fake.cmd")
+                   "scripts.drill.cmd", "scripts.gateway.cmd", "scripts.fake.cmd",
+                   "scripts.calendars.cmd")
 
 
 def _register_plugins() -> None:

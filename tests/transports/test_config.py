@@ -24,22 +24,26 @@ def test_every_section_of_every_config_module_shares_the_one_base() -> None:
 
 
 @pytest.mark.parametrize(("toml", "message"), [
-    (b"[sim]\nbogus = 1\n", "x.toml: Object contains unknown field `bogus` - at `$.sim`"),
+    (b"[sim]\nbogus = 1\n", "x.toml: $.sim.bogus: unknown key (known keys: "),
     (b"[[sim.venues]]\nname = 'x'\nlatency = 3\n",
-     "x.toml: Object contains unknown field `latency` - at `$.sim.venues[0]`"),
+     "x.toml: $.sim.venues[0].latency: unknown key; did you mean 'latency_us'?"),
     (b"[sim.faults]\nmd_drop = 1.5\n",
-     "x.toml: Expected `float` <= 1.0 - at `$.sim.faults.md_drop`"),
+     "x.toml: $.sim.faults.md_drop: Expected `float` <= 1.0; the file has 1.5"),
     (b"[sim]\nbasis_cny_g = nan\n", "x.toml: $.sim.basis_cny_g: must be a finite number, got nan"),
-    (b"[supervision]\nbogus = 1\n",
-     "x.toml: Object contains unknown field `bogus` - at `$.supervision`"),
-    (b"[metrics]\nport = 70000\n", "x.toml: Expected `int` <= 65535 - at `$.metrics.port`"),
+    (b"[supervision]\nbogus = 1\n", "x.toml: $.supervision.bogus: unknown key (known keys: "),
+    (b"[metrics]\nport = 70000\n",
+     "x.toml: $.metrics.port: Expected `int` <= 65535; the file has 70000"),
     (b"[risk]\nmax_drawdown = inf\n",
      "x.toml: $.risk.max_drawdown: must be a finite number, got inf"),
 ])
 def test_errors_name_the_path_in_every_section(toml: bytes, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
         load_config_bytes(toml, "x.toml")
-    assert str(exc.value) == message
+    # an unknown key with nothing close lists the known keys (the prefix is what matters)
+    if message.endswith("(known keys: "):
+        assert str(exc.value).startswith(message)
+    else:
+        assert str(exc.value) == message
 
 
 # --- strategy kinds (issue 15) -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from transports.config.base import (
     PosInt,
     Section,
     check_finite,
+    explain_validation_error,
 )
 from transports.config.gateways import (
     CcxtVenueConfig,
@@ -34,6 +35,7 @@ from transports.config.ha import HaConfig, check_ha
 from transports.config.ops import AdminConfig, LaunchConfig, MetricsConfig, SupervisionConfig
 from transports.config.sim import SimConfig
 from transports.config.strategies import BasisConfig, FundingConfig, MultiConfig, StatConfig
+from transports.config.units import resolve_contracts, resolve_pairs
 from transports.errors import ConfigError
 
 
@@ -102,7 +104,10 @@ class ContractConfig(Section):
     unit: str
     ccy: str
     underlying: str = ""  #: exposure bucket; empty for FX rates
-    base_per_lot: NonNegFloat = 0.0  #: underlying base units (grams) per lot
+    #: underlying base units (grams) per lot; 0 = derived from ``unit`` and ``multiplier`` with
+    #: pint where the units are physical (``transports.config.units``); a given value that
+    #: disagrees with the units is an error
+    base_per_lot: NonNegFloat = 0.0
     fee_per_lot: NonNegFloat = 0.0  #: in ``ccy``
     max_lots_per_order: PosInt = 100
     max_position_lots: PosInt = 1000
@@ -133,7 +138,9 @@ class PairConfig(Section):
     leg_b: str
     fx: str = ""  #: "venue:sym" of the rate converting B's currency into A's; empty = 1.0
     fx_invert: bool = False
-    unit_factor: PosFloat = 1.0  #: B's unit into A's unit, e.g. 1/31.1034768 (oz -> g)
+    #: B's unit into A's unit, e.g. 1/31.1034768 (ozt -> g); derived from the legs' units
+    #: when not given, checked against them when given (0.1%)
+    unit_factor: PosFloat = 1.0
     import_tax: NonNegFloat = 0.0
     premium: float = 0.0  #: added to parity, in A's price units
     max_clip_lots_a: PosInt = 30
@@ -262,7 +269,7 @@ class AppConfig(Section):
     ha: HaConfig | None = None
 
 
-def _validate(cfg: AppConfig) -> AppConfig:
+def _validate(cfg: AppConfig, unit_factor_given: set[int] | None = None) -> AppConfig:
     check_finite(cfg, "$")
     venues = {v.name for v in cfg.venues}
     keys = set()
@@ -308,7 +315,19 @@ def _validate(cfg: AppConfig) -> AppConfig:
                 if a in seen:
                     raise ConfigError(f"$.placement.groups[{i}].actors: {a!r} placed twice")
                 seen.add(a)
-    return cfg
+    return _derive_units(cfg, unit_factor_given)
+
+
+def _derive_units(cfg: AppConfig, unit_factor_given: set[int] | None) -> AppConfig:
+    """``base_per_lot`` and ``unit_factor`` derived from the units where not given, and checked
+    where given (``transports.config.units``); ``unit_factor_given`` is None for a config built
+    in code (then a factor other than 1.0 counts as given)."""
+    contracts = resolve_contracts(cfg.contracts)
+    by_key = {f"{c.venue}:{c.sym}": c for c in contracts}
+    pairs = resolve_pairs(cfg.pairs, by_key, unit_factor_given)
+    if contracts == cfg.contracts and pairs == cfg.pairs:
+        return cfg
+    return msgspec.structs.replace(cfg, contracts=contracts, pairs=pairs)
 
 
 #: the sub-section each pair kind needs (parity needs none)
@@ -342,16 +361,28 @@ def _check_kind(p: PairConfig, where: str, keys: set[str]) -> None:
         raise ConfigError(f"{where}.basis.rate_from: unknown contract {p.basis.rate_from!r}")
 
 
+def _explain(exc: msgspec.ValidationError, raw: bytes) -> str:
+    """msgspec's error with the closest known key or the bad value (``base``'s explainer)."""
+    return explain_validation_error(exc, AppConfig, msgspec.toml.decode(raw))
+
+
+def _given_keys(raw: bytes) -> set[int]:
+    """The pairs of the file that set ``unit_factor`` themselves (an explicit 1.0 is checked
+    against the units, not taken for "not given")."""
+    pairs = msgspec.toml.decode(raw).get("pairs", [])
+    return {i for i, p in enumerate(pairs) if "unit_factor" in p}
+
+
 def load_config_bytes(raw: bytes, source: str = "<config>") -> AppConfig:
     """Decode and validate TOML bytes; errors name the field path and the value."""
     try:
         cfg = msgspec.toml.decode(raw, type=AppConfig)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(f"{source}: {_explain(exc, raw)}") from None
     except msgspec.DecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from None
     try:
-        return _validate(cfg)
+        return _validate(cfg, _given_keys(raw))
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
