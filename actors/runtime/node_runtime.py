@@ -160,6 +160,8 @@ class NodeRuntime:
                 return self.supervisor.snapshot() if self.supervisor else {}
             if cmd == "latency":
                 return node.latency.summary_us()
+            if cmd == "latency_hdr":  # the HDR histograms, for the launcher to merge across nodes
+                return node.latency.encode()
             if cmd == "counters":
                 return node.host_counters(timeout=timeout_s)
             if cmd == "restart":

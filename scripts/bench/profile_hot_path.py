@@ -26,6 +26,7 @@ from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import build_shells
 from scripts.bench.tick_to_trade import bench_config
 from transports.clock import LiveClock
+from transports.hdr import LatencyHist
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import Delta, MdMessage, NewOrder, Reject, Snapshot
@@ -127,8 +128,8 @@ def print_table(times: dict[tuple[str, str], list[int]], n_ticks: int) -> None:
     for (actor, kind), ts in times.items():
         a = np.asarray(ts, np.float64) / 1e3
         per_tick = a.sum() / n_ticks
-        rows.append((per_tick, actor, kind, len(a) / n_ticks, np.percentile(a, 50), a.mean(),
-                     np.percentile(a, 99)))
+        p50, p99 = (v / 1e3 for v in LatencyHist.of(ts).percentiles_ns([50, 99]))
+        rows.append((per_tick, actor, kind, len(a) / n_ticks, p50, a.mean(), p99))
     rows.sort(reverse=True)
     print(f"{'actor':<22}{'message':<14}{'calls/tick':>11}{'p50 µs':>9}{'mean µs':>9}"
           f"{'p99 µs':>9}{'µs/tick':>9}")

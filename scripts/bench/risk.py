@@ -14,13 +14,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import zmq
 
 from actors.combo.executor import ComboExecutorCore
 from actors.runtime.node import Node
 from transports.clock import LiveClock, perf_ns, sleep_s
 from transports.config.engine import load_config
+from transports.hdr import LatencyHist
 from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
@@ -32,11 +32,11 @@ from transports.wire.messages import (
 )
 
 
-def _pcts(ns: list[int]) -> dict[str, float]:
-    a = np.asarray(ns, np.int64)
-    p50, p99, p999 = np.percentile(a, [50, 99, 99.9]) / 1e3
-    return {"n": len(ns), "p50_us": round(float(p50), 2), "p99_us": round(float(p99), 2),
-            "p999_us": round(float(p999), 2), "max_us": round(float(a.max()) / 1e3, 2)}
+def _pcts(hist: LatencyHist) -> dict[str, float]:
+    """``n`` and p50/p99/p99.9/max in µs, from the HDR histogram."""
+    s = hist.summary_us((50, 99, 99.9), 2)
+    return {"n": s["count"], "p50_us": s["p50"], "p99_us": s["p99"], "p999_us": s["p999"],
+            "max_us": s["max"]}
 
 
 def _report(cid: int, leg: int, venue: str, sym: str, side: str, kind: str, qty: int,
@@ -57,7 +57,7 @@ def repair_decision(n: int = 2000) -> dict[str, Any]:
                             ("fx", "USDCNH", 72000)):
         core.handle(BookUpdate(venue, sym, True, 0, 0, 0, [bid, bid - 1], [500, 500],
                                [bid + 1, bid + 2], [500, 500]), 0)
-    samples: list[int] = []
+    samples = LatencyHist()
     now = 1_000_000_000
     for i in range(n):
         cid = 5_000_000 + i
@@ -72,7 +72,7 @@ def repair_decision(n: int = 2000) -> dict[str, Any]:
         t1 = perf_ns()
         if not any(isinstance(m, LegOrder) and m.purpose in ("chase", "unwind") for _, m in out):
             raise RuntimeError(f"combo {cid}: no repair order was emitted: {out}")
-        samples.append(t1 - t0)
+        samples.record(t1 - t0)
         now += 10_000_000_000  # each combo's timers far apart
     return _pcts(samples)
 
@@ -93,7 +93,7 @@ def halt_to_executors(n: int = 200) -> dict[str, Any]:
             _wait_count(node, "risk_to_executor", (2 * i + 1) * len(legs))
             node.tell("risk", Resume(f"bench {i}"))
             _wait_count(node, "risk_to_executor", (2 * i + 2) * len(legs))
-        samples = node.latency.samples("risk_to_executor").tolist()
+        samples = node.latency.hist("risk_to_executor")
     finally:
         node.stop()
         ctx.destroy(linger=0)
@@ -103,9 +103,9 @@ def halt_to_executors(n: int = 200) -> dict[str, Any]:
 def _wait_count(node: Node, hop: str, want: int, timeout_s: float = 5.0) -> None:
     clock = LiveClock()
     deadline = clock.mono_ns() + int(timeout_s * 1e9)
-    while len(node.latency.samples(hop)) < want:
+    while node.latency.count(hop) < want:
         if clock.mono_ns() > deadline:
-            raise RuntimeError(f"{hop}: {len(node.latency.samples(hop))} of {want} samples")
+            raise RuntimeError(f"{hop}: {node.latency.count(hop)} of {want} samples")
         sleep_s(0.0002)
 
 

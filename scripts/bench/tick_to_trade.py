@@ -37,8 +37,9 @@ from actors.runtime import link_auth
 from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import Node, build_shells
 from scripts.launch.process import configure_logging
-from transports.clock import LiveClock, perf_ns
+from transports.clock import LiveClock, perf_ns, sleep_s
 from transports.config.engine import AppConfig, load_config_bytes
+from transports.hdr import LatencyHist
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import Delta, MdMessage, NewOrder, Reject, Snapshot
@@ -60,12 +61,19 @@ def conf_path(name: str) -> Path:
     return Path(str(resources.files("conf").joinpath(name)))
 
 
-def _pcts(samples_ns: np.ndarray) -> dict[str, float]:
-    if len(samples_ns) == 0:
+def _pcts(hist: LatencyHist) -> dict[str, float]:
+    """A row's ``n``, ``p50``, ``p99`` and ``p999`` (µs) from the HDR histogram."""
+    if not hist.count:
         return {"n": 0, "p50": float("nan"), "p99": float("nan"), "p999": float("nan")}
-    p50, p99, p999 = np.percentile(samples_ns, [50, 99, 99.9]) / 1e3
-    return {"n": len(samples_ns), "p50": round(float(p50), 2), "p99": round(float(p99), 2),
-            "p999": round(float(p999), 2)}
+    s = hist.summary_us((50, 99, 99.9), 2)
+    return {"n": s["count"], "p50": s["p50"], "p99": s["p99"], "p999": s["p999"]}
+
+
+def _median_us(samples_ns: np.ndarray) -> float:
+    """The median (µs) of a run of samples, nan if there is none."""
+    if not len(samples_ns):
+        return float("nan")
+    return LatencyHist.of(samples_ns).percentiles_ns([50])[0] / 1e3
 
 
 # --- the floor -----------------------------------------------------------------------------------
@@ -118,7 +126,7 @@ def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
         seqs[venue] += 1
         frames.append((venue, encode(Delta(sym=sym, seq=seqs[venue], ts=now,
                                            b=[(mid - 1, 100 + i % 7)], a=[]))))
-    lat: list[int] = []
+    lat = LatencyHist()
     ticks_with_orders = 0
     for i, (venue, frame) in enumerate(frames):
         n_before = len(orders)
@@ -128,12 +136,13 @@ def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
         if len(orders) > n_before:
             if i >= 400:
                 ticks_with_orders += 1
-                lat.extend(t - t0 for t in sent_ns[n_before:])
+                for t in sent_ns[n_before:]:
+                    lat.record(t - t0)
             # the venue rejects at once (not timed), so the strategy is flat for the next tick
             for o in orders[n_before:]:
                 leg = "leg.bench-a" if o.sym == "au2606" else "leg.bench-b"
                 run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), clock.now_ns())
-    return {**_pcts(np.asarray(lat, np.int64)),
+    return {**_pcts(lat),
             "orders_per_tick": round(ticks_with_orders / max(1, len(frames) - 400), 3)}
 
 
@@ -182,6 +191,7 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
                 str(rate), "--seconds", str(seconds), "--out", str(out)])
     exec_proc = None
     node = None
+    first_wire = LatencyHist()
     try:
         node = Node(cfg, "md" if multiprocess else "engine", ctx, clock, sock, run_dir)
         if multiprocess:
@@ -197,6 +207,9 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
         node.latency.reset()
         if exec_proc is not None:
             exec_proc.p.send_signal(signal.SIGUSR1)  # reset its recorder too
+        # md_wire of the run's first quarter: a copy of the histogram a quarter in
+        sleep_s(seconds / 4)
+        first_wire.merge(node.latency.hist("md_wire"))
         gw.expect("DONE", timeout_s=seconds + 60)
     finally:
         if node is not None:
@@ -209,28 +222,37 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
         link_auth.detach(ctx)
         ctx.destroy(linger=0)
     stats = msgspec.json.decode(out.read_bytes()) if out.exists() else {}
-    samples = node.latency.dump() if node is not None else {}
+    # the whole run's histograms (the exec node's, in its own process, merged in) and the last
+    # samples of each hop in order (for "still growing at the end")
+    rec = node.latency if node is not None else LatencyRecorder()
+    recent = rec.dump()
     if multiprocess:
+        hdr = run_dir / "latency-exec.hdr.json"
+        if hdr.exists():
+            rec.merge_encoded({k: v for k, v in msgspec.json.decode(hdr.read_bytes()).items()
+                               if k != "md_wire"})
         npz = run_dir / "latency-exec.npz"
         if npz.exists():
             with np.load(npz) as z:
-                samples.update({k: z[k] for k in z.files if k != "md_wire"})
-    t2o = samples.get("tick_to_order", np.zeros(0, np.int64))
-    wire = samples.get("md_wire", np.zeros(0, np.int64))
-    q = max(1, len(wire) // 4)
-    wire_first = float(np.median(wire[:q])) / 1e3 if len(wire) else float("nan")
-    wire_last = float(np.median(wire[-q:])) / 1e3 if len(wire) else float("nan")
+                recent.update({k: z[k] for k in z.files if k != "md_wire"})
+    t2o = recent.get("tick_to_order", np.zeros(0, np.int64))
+    wire = recent.get("md_wire", np.zeros(0, np.int64))
+    n_wire = rec.count("md_wire")
+    # the last quarter of the run (of the retained samples, the last ones, once there are more)
+    q = max(1, min(len(wire) // 2, n_wire // 4))
+    wire_first = first_wire.percentiles_ns([50])[0] / 1e3 if first_wire.count else float("nan")
+    wire_last = _median_us(wire[-q:])
     achieved = stats.get("sent", 0) / stats["send_s"] if stats.get("send_s") else 0.0
-    q2 = max(1, len(t2o) // 4)
-    t2o_last = float(np.median(t2o[-q2:])) / 1e3 if len(t2o) else float("nan")
+    q2 = max(1, min(len(t2o) // 2, rec.count("tick_to_order") // 4))
+    t2o_last = _median_us(t2o[-q2:])
     # sustained: every tick seen, the generator kept its rate, and in the last quarter of the
     # run neither the queue in front of the engine (md_wire) nor the decision path
     # (tick_to_order, which includes any inter-node hop) had grown past 5 ms
-    sustained = bool(len(wire) >= 0.99 * stats.get("sent", 1) and achieved >= 0.95 * rate
+    sustained = bool(n_wire >= 0.99 * stats.get("sent", 1) and achieved >= 0.95 * rate
                      and wire_last <= 5000.0 and t2o_last <= 5000.0)
-    return {"rate": rate, "achieved_rate": round(achieved), **_pcts(t2o),
+    return {"rate": rate, "achieved_rate": round(achieved), **_pcts(rec.hist("tick_to_order")),
             "md_wire_p50_first_us": round(wire_first, 1),
-            "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": len(wire),
+            "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": n_wire,
             "sent": stats.get("sent", 0), "orders_at_venue": stats.get("orders", 0),
             "sustained": sustained}
 

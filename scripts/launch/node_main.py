@@ -3,7 +3,8 @@
 Prints ``READY`` once its hosts run. With several nodes, the node links are authenticated with
 the key pair in ``<run dir>/node-link.key_secret`` (``actors.runtime.link_auth``). SIGUSR1
 forgets the latency samples so far (the bench uses it after its warm-up). At exit it writes
-``latency-<node>.npz`` with the raw samples per hop.
+``latency-<node>.hdr.json`` with every hop's HDR histogram (``LatencyRecorder.encode``: another
+process merges them) and ``latency-<node>.npz`` with each hop's most recent samples in order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy as np
 import zmq
 
@@ -56,5 +58,7 @@ def run_node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> int:
         node.close_send_sockets()
         link_auth.detach(ctx)
         ctx.destroy(linger=0)
+        (out / f"latency-{node_name}.hdr.json").write_bytes(
+            msgspec.json.encode(node.latency.encode()))
         np.savez(out / f"latency-{node_name}.npz", **node.latency.dump())
     return 0

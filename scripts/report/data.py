@@ -14,6 +14,7 @@ from typing import Any
 from scripts.audit.extract import JournalIndex
 from scripts.replay.core import Verifier, load_run_config
 from transports.config.engine import AppConfig
+from transports.hdr import LatencyHist
 from transports.wire.messages import BookUpdate
 
 MAX_POINTS = 4000
@@ -111,6 +112,13 @@ def latency_samples(idx: JournalIndex) -> dict[str, list[float]]:
         if c["ts_recv_ns"] and c["ts_signal_ns"] != c["ts_recv_ns"]:
             hops["receive→signal"].append((c["ts_signal_ns"] - c["ts_recv_ns"]) / 1e3)
     return {k: v for k, v in hops.items() if v}
+
+
+def latency_percentiles(hops: dict[str, list[float]]) -> dict[str, dict[str, Any]]:
+    """Per hop of ``latency_samples`` (µs): ``count``, ``p50``, ``p99`` and ``max`` in µs (and
+    ``negative``/``min`` if any), from the same HDR histogram the engine records into."""
+    return {hop: LatencyHist.of([round(x * 1e3) for x in xs]).summary_us((50, 99), 1)
+            for hop, xs in hops.items() if xs}
 
 
 def exposure_and_pnl(
@@ -219,6 +227,7 @@ def exposure_and_pnl(
 __all__ = [
     "Series",
     "exposure_and_pnl",
+    "latency_percentiles",
     "latency_samples",
     "load_run_config",
     "net_at",
