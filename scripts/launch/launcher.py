@@ -35,6 +35,7 @@ from actors.runtime.instruments import check_instruments
 from actors.runtime.node import actor_names, check_placement, fill_address, topology
 from actors.runtime.node_runtime import Cluster, CtlServer, NodeRuntime, ctl_address, safe
 from actors.runtime.supervisor import EPOCH_STRIDE, with_epoch
+from scripts.launch.alerts import check_alerts_config, start_alerts, stop_alerts
 from scripts.launch.beats import BeatReceiver, BeatSender, NodeWatch, beats_address
 from scripts.launch.process import (
     configure_logging,
@@ -56,6 +57,7 @@ def load_launch_config(conf: str) -> AppConfig:
     cfg = load_config(conf)
     check_placement(cfg)
     check_ops(cfg.supervision, actor_names(cfg))
+    check_alerts_config(cfg)
     if cfg.admin.enabled:
         from transports.admin_server import load_allowlist, load_server_keys
 
@@ -106,6 +108,7 @@ class Launcher:
         self.cluster: Any = None
         self.admin: Any = None
         self.metrics: Any = None
+        self.alerts: Any = None  #: the ``AlertService`` when this node runs the journal
         self.admin_endpoint = ""
         self._status_lock = threading.Lock()
         #: the child nodes' heartbeats (``scripts.launch.beats``)
@@ -224,6 +227,7 @@ class Launcher:
         first = cfg.placement.nodes[0].name
         self.runtime = NodeRuntime(cfg, first, self.ctx, self.clock, self.sock_dir, self.run_dir,
                                    wrap=self.wrap)
+        self.alerts = start_alerts(cfg, self.runtime, self.clock, self.run_dir.name)
         self.runtime.start()
         self.cluster = Cluster(cfg, self.runtime, self.ctx, self.sock_dir)
         if cfg.admin.enabled:
@@ -379,6 +383,7 @@ class Launcher:
             self.beats.close()
         if self.runtime is not None:
             self.runtime.stop()  # flushes the journal
+        stop_alerts(self.alerts, self.runtime, cfg)
         if cl is not None:
             cl.close()
         link_auth.detach(self.ctx)  # the ZAP thread's socket is in this context
@@ -449,7 +454,9 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
     ctx: zmq.Context[Any] = zmq.Context()
     # the launch's node key pair, by path in the run directory (written by the launcher)
     link_auth.attach(ctx, link_auth.load_link_keys(out / link_auth.LINK_KEY_FILE))
-    runtime = NodeRuntime(cfg, node, ctx, LiveClock(), sock_dir, out)
+    clock = LiveClock()
+    runtime = NodeRuntime(cfg, node, ctx, clock, sock_dir, out)
+    alerts = start_alerts(cfg, runtime, clock, out.name)
     runtime.start()
     ctl = CtlServer(runtime, ctx, ctl_address(sock_dir, node))
     ctl.start()
@@ -466,6 +473,7 @@ def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
         beats.stop()
         ctl.stop()
         runtime.stop()
+        stop_alerts(alerts, runtime, cfg)
         link_auth.detach(ctx)
         ctx.destroy(linger=0)
     return 0

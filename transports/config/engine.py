@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
+from transports.config.alerts import AlertsConfig, check_alerts
 from transports.config.base import (
     NonNegFloat,
     NonNegInt,
@@ -267,6 +268,7 @@ class AppConfig(Section):
     #: hot standby (issue 16): NATS servers, the lease and replication; None = one engine,
     #: no NATS needed
     ha: HaConfig | None = None
+    alerts: AlertsConfig = AlertsConfig()  #: webhooks and e-mail for what a desk must know now
 
 
 def _validate(cfg: AppConfig, unit_factor_given: set[int] | None = None) -> AppConfig:
@@ -305,6 +307,7 @@ def _validate(cfg: AppConfig, unit_factor_given: set[int] | None = None) -> AppC
                 raise ConfigError(f"$.fakes[{i}].markets[{j}].venue: unknown venue {m.venue!r}")
     if cfg.ha is not None:
         check_ha(cfg.ha)
+    check_alerts(cfg.alerts)
     if cfg.placement is not None:
         nodes = {n.name for n in cfg.placement.nodes}
         seen: set[str] = set()

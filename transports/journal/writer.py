@@ -12,6 +12,7 @@ import datetime as _dt
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -165,6 +166,10 @@ class JournalWriter:
         self.failed: BaseException | None = None
         self.checkpoints = 0  #: CHECKPOINT records written
         self._ckpt_at: tuple[int, int, int, bytes] = (0, 0, 0, ZERO_HASH)
+        #: called with ``(ts_ns, group, items)`` after each BATCH record is written (the
+        #: alerts' tap, ``transports.alerts.sender``); it runs in the writer's thread, so it
+        #: must only enqueue, and never raise
+        self.on_batch: Callable[[int, str, list[tuple[str, str, Any]]], None] | None = None
 
     # --- construction ----------------------------------------------------------------------------
 
@@ -300,6 +305,8 @@ class JournalWriter:
         """Append one BATCH record (one host dispatch cycle)."""
         self.append(T_BATCH, encode_batch(ts_ns, group, items), ts_ns)
         self.items += len(items)
+        if self.on_batch is not None:
+            self.on_batch(ts_ns, group, items)
 
     def append_checkpoint(self, ts_ns: int, group: str, meta: dict[str, Any],
                           blob: bytes) -> dict[str, Any]:
