@@ -41,9 +41,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-from actors.core import Core, Out
+from actors.core import Out
+from actors.strategy.base import PairStrategyCore
 from actors.strategy.basis_inputs import (
     RollingSpread,
     RollingStd,
@@ -61,33 +60,23 @@ from transports.config.engine import (
     ContractConfig,
     PairConfig,
     live_pair_fields,
-    live_update,
     pair_value,
 )
 from transports.config.strategies import BasisConfig
 from transports.errors import ConfigError
 from transports.wire.messages import (
     BookUpdate,
-    ClockJump,
     ComboIntent,
     ComboState,
     Decision,
-    FeedHealth,
-    Flatten,
-    Halt,
     LegSpec,
-    Resume,
-    SessionStatus,
-    SetParams,
-    TradingState,
-    VenueGate,
 )
 
 #: spread samples each leg needs before the impact estimate is trusted (or the window, if less)
 MIN_SPREAD_SAMPLES = 20
 
 
-class BasisCore(Core):
+class BasisCore(PairStrategyCore):
     """Pure cash-and-carry logic for one pair (leg A the future, leg B the spot/ETF)."""
 
     def __init__(self, name: str, pair: PairConfig, contracts: dict[str, ContractConfig],
@@ -121,6 +110,8 @@ class BasisCore(Core):
         self._legs = {(x.venue, x.sym): x for x in (self.a, self.b, self.fx, self.rate_leg)
                       if x is not None}
         self._feeds = tuple(self._legs.values())
+        self.session_legs = self._legs
+        self.feed_legs = self._feeds
         self._fx = 1.0
         self._rate_book = 0.0
         self.intents = 0
@@ -175,65 +166,7 @@ class BasisCore(Core):
                 "days")
         return dict(zip(keys, self._last, strict=True))
 
-    # --- control handlers -------------------------------------------------------------------------
-
-    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
-        leg = self._legs.get((s.venue, s.sym))
-        if leg is not None:
-            leg.set_session(s.state)
-        return []
-
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
-        """A venue feed's state and clock offset, for every leg on that venue."""
-        for leg in self._feeds:
-            if leg.venue == h.venue:
-                leg.set_feed(h.state, h.clock_offset_ns)
-        return []
-
-    def on_venue_gate(self, g: VenueGate, now_ns: int) -> Out:
-        self.guard.on_venue_gate(g)
-        return []
-
-    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
-        self.guard.on_clock_jump(m, now_ns)
-        return []
-
-    def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
-        self.guard.on_trading_state(t)
-        return []
-
-    def on_halt(self, m: Halt, now_ns: int) -> Out:
-        """Open nothing until resumed (closes go on)."""
-        self.guard.on_halt(m)
-        return []
-
-    def on_resume(self, m: Resume, now_ns: int) -> Out:
-        self.guard.on_resume(m)
-        return []
-
-    def on_flatten(self, m: Flatten, now_ns: int) -> Out:
-        """Close what is held at the next book update, and open nothing until resumed."""
-        self.guard.on_flatten(m)
-        return []
-
-    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
-        """A live change (``basis.rate``, ``basis.exit``, ...): validated like the config file,
-        applied whole or not at all, journaled either way."""
-        detail = msgspec.json.encode(m.values).decode()
-        try:
-            if m.section != f"pairs.{self._pair.name}":
-                raise ConfigError(f"{m.section}: not this strategy's pair {self._pair.name!r}")
-            new = live_update(self._pair, m.values)
-            assert new.basis is not None
-            if new.basis.rate_from != self._bc.rate_from:
-                # the books a strategy gets are routed at start (``kinds.pair_keys``)
-                raise ConfigError(f"pairs.{new.name}.basis.rate_from: the rate feed is "
-                                  "subscribed at start; change it in the config and restart")
-        except ConfigError as exc:
-            return [(self.journal, Decision(self.name, "set_rejected", f"{detail}: {exc}",
-                                            now_ns))]
-        self._configure(new)
-        return [(self.journal, Decision(self.name, "set", detail, now_ns))]
+    # --- combo states and the live-change check (control inputs: actors.strategy.base) --
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         if s.pair == self._pair.name:
@@ -241,6 +174,13 @@ class BasisCore(Core):
         return []
 
     # --- the market -------------------------------------------------------------------------------
+
+    def check_live(self, new: PairConfig) -> None:
+        """The rate feed is subscribed at start (``kinds.pair_keys``): not live."""
+        assert new.basis is not None
+        if new.basis.rate_from != self._bc.rate_from:
+            raise ConfigError(f"pairs.{new.name}.basis.rate_from: the rate feed is subscribed "
+                              "at start; change it in the config and restart")
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
         leg = self._legs.get((u.venue, u.sym))

@@ -49,9 +49,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
-from actors.core import Core, Out
+from actors.core import Out
+from actors.strategy.base import PairStrategyCore
 from actors.strategy.closes import close_specs, limit_state
 from actors.strategy.guard import PairGuard, PairPosition
 from actors.strategy.kinds import sub_pair_name
@@ -60,27 +59,19 @@ from actors.strategy.multi_outlier import OutlierGate
 from actors.strategy.multi_routes import Route, price_routes
 from actors.topology import DEFAULT, Topology
 from transports.calendar import Calendar
-from transports.config.engine import ContractConfig, PairConfig, live_update
+from transports.config.engine import ContractConfig, PairConfig
 from transports.errors import ConfigError
 from transports.wire.messages import (
     BookUpdate,
-    ClockJump,
     ComboIntent,
     ComboState,
     Decision,
-    FeedHealth,
     Flatten,
-    Halt,
     LegSpec,
-    Resume,
-    SessionStatus,
-    SetParams,
-    TradingState,
-    VenueGate,
 )
 
 
-class MultiVenueCore(Core):
+class MultiVenueCore(PairStrategyCore):
     """Pure pricing and decisions of one multi-venue pair (see the module docstring)."""
 
     def __init__(self, name: str, pair: PairConfig, contracts: dict[str, ContractConfig],
@@ -100,6 +91,8 @@ class MultiVenueCore(Core):
                               f"{sorted({c.ccy for c in self.contracts})}")
         self.legs = [Leg(c, c.venue, cals.get(c.venue)) for c in self.contracts]
         self._index = {(x.venue, x.sym): k for k, x in enumerate(self.legs)}
+        self.session_legs = {(x.venue, x.sym): x for x in self.legs}
+        self.feed_legs = tuple(self.legs)
         self.guard = PairGuard(name, topo.journal, (x.venue for x in self.legs))
         self.pos: dict[tuple[int, int], PairPosition] = {}
         self._by_sub: dict[str, tuple[int, int]] = {}
@@ -174,39 +167,7 @@ class MultiVenueCore(Core):
             return float("inf")
         return self.inventory_base[k] + self.venue_lots()[k] * self.base[k]
 
-    # --- control inputs ---------------------------------------------------------------------------
-
-    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
-        k = self._index.get((s.venue, s.sym))
-        if k is not None:
-            self.legs[k].set_session(s.state)
-        return []
-
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
-        for leg in self.legs:
-            if leg.venue == h.venue:
-                leg.set_feed(h.state, h.clock_offset_ns)
-        return []
-
-    def on_venue_gate(self, g: VenueGate, now_ns: int) -> Out:
-        self.guard.on_venue_gate(g)
-        return []
-
-    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
-        self.guard.on_clock_jump(m, now_ns)
-        return []
-
-    def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
-        self.guard.on_trading_state(t)
-        return []
-
-    def on_halt(self, m: Halt, now_ns: int) -> Out:
-        self.guard.on_halt(m)
-        return []
-
-    def on_resume(self, m: Resume, now_ns: int) -> Out:
-        self.guard.on_resume(m)
-        return []
+    # --- combo states and the live-change check (control inputs: actors.strategy.base) --
 
     def on_flatten(self, m: Flatten, now_ns: int) -> Out:
         """Close every sub-pair held, reverted or not; open nothing until resumed."""
@@ -215,22 +176,6 @@ class MultiVenueCore(Core):
         self.guard.on_flatten(m)
         return []
 
-    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
-        """A live change, validated as the config file is, applied whole or not at all;
-        ``multi.legs`` is fixed at start (the sub-pairs are routed by it)."""
-        detail = msgspec.json.encode(m.values).decode()
-        try:
-            if m.section != f"pairs.{self._pair.name}":
-                raise ConfigError(f"{m.section}: not this strategy's pair {self._pair.name!r}")
-            new = live_update(self._pair, m.values)
-            if new.multi is None or new.multi.legs != self.keys:
-                raise ConfigError(f"pairs.{self._pair.name}.multi.legs: fixed at start")
-        except ConfigError as exc:
-            return [(self.journal, Decision(self.name, "set_rejected", f"{detail}: {exc}",
-                                            now_ns))]
-        self._configure(new)
-        return [(self.journal, Decision(self.name, "set", detail, now_ns))]
-
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         ij = self._by_sub.get(s.pair)
         if ij is not None:
@@ -238,6 +183,11 @@ class MultiVenueCore(Core):
         return []
 
     # --- market data ------------------------------------------------------------------------------
+
+    def check_live(self, new: PairConfig) -> None:
+        """``multi.legs`` is fixed at start (the sub-pairs are routed by it)."""
+        if new.multi is None or new.multi.legs != self.keys:
+            raise ConfigError(f"pairs.{self._pair.name}.multi.legs: fixed at start")
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
         k = self._index.get((u.venue, u.sym))

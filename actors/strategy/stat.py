@@ -49,38 +49,27 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import msgspec
-
-from actors.core import Core, Out
+from actors.core import Out
+from actors.strategy.base import PairStrategyCore
 from actors.strategy.closes import close_specs, limit_state
 from actors.strategy.guard import PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
 from actors.strategy.stat_signal import StatSignal
 from actors.topology import DEFAULT, Topology
 from transports.calendar import Calendar
-from transports.config.engine import ContractConfig, PairConfig, live_pair_fields, live_update
+from transports.config.engine import ContractConfig, PairConfig, live_pair_fields
 from transports.config.engine import pair_value as _pair_value
 from transports.config.strategies import StatConfig
-from transports.errors import ConfigError
 from transports.wire.messages import (
     BookUpdate,
-    ClockJump,
     ComboIntent,
     ComboState,
     Decision,
-    FeedHealth,
-    Flatten,
-    Halt,
     LegSpec,
-    Resume,
-    SessionStatus,
-    SetParams,
-    TradingState,
-    VenueGate,
 )
 
 
-class StatPairCore(Core):
+class StatPairCore(PairStrategyCore):
     """Pure statistical-pairs logic for one pair (module docstring)."""
 
     def __init__(self, name: str, pair: PairConfig, contracts: dict[str, ContractConfig],
@@ -93,6 +82,8 @@ class StatPairCore(Core):
         self.a = Leg(ca, "A", cals.get(ca.venue))
         self.b = Leg(cb, "B", cals.get(cb.venue))
         self._legs = {(x.venue, x.sym): x for x in (self.a, self.b)}
+        self.session_legs = self._legs
+        self.feed_legs = (self.a, self.b)
         self.combo = combo
         self.journal = topo.journal
         self.guard = PairGuard(name, topo.journal, (ca.venue, cb.venue))
@@ -125,57 +116,7 @@ class StatPairCore(Core):
         for leg in (self.a, self.b):
             leg.cal_lo, leg.cal_hi = 0, -1
 
-    # --- control inputs -----------------------------------------------------------------------
-
-    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
-        leg = self._legs.get((s.venue, s.sym))
-        if leg is not None:
-            leg.set_session(s.state)
-        return []
-
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
-        for leg in (self.a, self.b):
-            if leg.venue == h.venue:
-                leg.set_feed(h.state, h.clock_offset_ns)
-        return []
-
-    def on_venue_gate(self, g: VenueGate, now_ns: int) -> Out:
-        self.guard.on_venue_gate(g)
-        return []
-
-    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
-        self.guard.on_clock_jump(m, now_ns)
-        return []
-
-    def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
-        self.guard.on_trading_state(t)
-        return []
-
-    def on_halt(self, m: Halt, now_ns: int) -> Out:
-        self.guard.on_halt(m)
-        return []
-
-    def on_resume(self, m: Resume, now_ns: int) -> Out:
-        self.guard.on_resume(m)
-        return []
-
-    def on_flatten(self, m: Flatten, now_ns: int) -> Out:
-        self.guard.on_flatten(m)
-        return []
-
-    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
-        """A live change of the pair's fields or its ``stat.*`` fields: validated as the config
-        file is, applied whole or not at all, journaled either way."""
-        detail = msgspec.json.encode(m.values).decode()
-        try:
-            if m.section != f"pairs.{self._pair.name}":
-                raise ConfigError(f"{m.section}: not this strategy's pair {self._pair.name!r}")
-            new = live_update(self._pair, m.values)
-        except ConfigError as exc:
-            return [(self.journal, Decision(self.name, "set_rejected", f"{detail}: {exc}",
-                                            now_ns))]
-        self._configure(new)
-        return [(self.journal, Decision(self.name, "set", detail, now_ns))]
+    # --- combo states and the live-change check (control inputs: actors.strategy.base) --
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         if s.pair == self._pair.name:

@@ -48,11 +48,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import numpy as np
 
-from actors.core import Core, Out
+from actors.core import Out
 from actors.strategy import parity_rules as rules
+from actors.strategy.base import PairStrategyCore
 from actors.strategy.closes import limit_state
 from actors.strategy.guard import MAX_COOLDOWN_NS, PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
@@ -62,23 +62,13 @@ from kernels.lots import best_lot_pair
 from kernels.pricing import ratio_push
 from kernels.stats import zscore_init, zscore_score_push
 from transports.calendar import Calendar
-from transports.config.engine import LIVE_PAIR_FIELDS, ContractConfig, PairConfig, live_update
-from transports.errors import ConfigError
+from transports.config.engine import LIVE_PAIR_FIELDS, ContractConfig, PairConfig
 from transports.wire.messages import (
     BookUpdate,
-    ClockJump,
     ComboIntent,
     ComboState,
     Decision,
-    FeedHealth,
-    Flatten,
-    Halt,
     LegSpec,
-    Resume,
-    SessionStatus,
-    SetParams,
-    TradingState,
-    VenueGate,
 )
 
 #: Samples the rolling window needs before the strategy trades.
@@ -94,7 +84,7 @@ def _view(part: str, attr: str) -> Any:
                     doc=f"``{part}.{attr}`` (read-only)")
 
 
-class StrategyCore(Core):
+class StrategyCore(PairStrategyCore):
     """Pure pricing and signal logic for one pair.
 
     The pair's thresholds and the FX-derived cost are worked out at construction, on FX book
@@ -152,6 +142,8 @@ class StrategyCore(Core):
             self._legs[self.fx.key] = self.fx
         self._by_venue_sym = {(x.venue, x.sym): x for x in self._legs.values()}
         self._gates = (self.a, self.b) if self.fx is None else (self.a, self.b, self.fx)
+        self.session_legs = self._by_venue_sym
+        self.feed_legs = self._gates
         self._ab = (self.a, self.b)  #: the legs a limit-lock or halt closes on
         self._cal_legs = tuple(x for x in self._gates if x.cal is not None)
         self._warm_after = min(MIN_WARM_SAMPLES, pair.z_window)
@@ -269,62 +261,6 @@ class StrategyCore(Core):
         return p_b_ticks * self.b.tick * fx * p.unit_factor * self._tax_k + p.premium
 
     # --- handlers --------------------------------------------------------------------------------
-
-    def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
-        leg = self._legs.get(f"{s.venue}:{s.sym}")
-        if leg is not None:
-            leg.set_session(s.state)
-        return []
-
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
-        """A venue feed's state and clock offset, for every leg on that venue."""
-        for leg in self._gates:
-            if leg.venue == h.venue:
-                leg.set_feed(h.state, h.clock_offset_ns)
-        return []
-
-    def on_venue_gate(self, g: VenueGate, now_ns: int) -> Out:
-        """A leg executor's gate: no open while it would deny (closes are left to it)."""
-        self.guard.on_venue_gate(g)
-        return []
-
-    def on_clock_jump(self, m: ClockJump, now_ns: int) -> Out:
-        """The node was frozen: open nothing until every leg has a quote made after now."""
-        self.guard.on_clock_jump(m, now_ns)
-        return []
-
-    def on_trading_state(self, t: TradingState, now_ns: int) -> Out:
-        self.guard.on_trading_state(t)
-        return []
-
-    def on_halt(self, m: Halt, now_ns: int) -> Out:
-        """Open nothing until resumed (closes go on)."""
-        self.guard.on_halt(m)
-        return []
-
-    def on_resume(self, m: Resume, now_ns: int) -> Out:
-        """Open again; a flatten in progress stops."""
-        self.guard.on_resume(m)
-        return []
-
-    def on_flatten(self, m: Flatten, now_ns: int) -> Out:
-        """Close what the pair holds at once, reverted or not, and open nothing until resumed."""
-        self.guard.on_flatten(m)
-        return []
-
-    def on_set_params(self, m: SetParams, now_ns: int) -> Out:
-        """A live change of this pair's parameters: validated as the config file is, applied
-        whole or not at all, journaled either way (``set`` / ``set_rejected``)."""
-        detail = msgspec.json.encode(m.values).decode()
-        try:
-            if m.section != f"pairs.{self._pair.name}":
-                raise ConfigError(f"{m.section}: not this strategy's pair {self._pair.name!r}")
-            new = live_update(self._pair, m.values)
-        except ConfigError as exc:
-            return [(self.journal, Decision(self.name, "set_rejected", f"{detail}: {exc}",
-                                            now_ns))]
-        self._configure(new)
-        return [(self.journal, Decision(self.name, "set", detail, now_ns))]
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         if s.pair != self._pair.name:
