@@ -91,6 +91,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         strategies = [f"strategy.{p.name}" for p in cfg.pairs]
         for s in strategies:
             node.tell(s, Flatten("shutdown"))
+        node.tell("risk", Flatten("shutdown"))  # and what no strategy holds (an orphan)
 
         def flat() -> bool:
             assert node is not None

@@ -359,10 +359,23 @@ class Launcher:
             if cfg.launch.shutdown == "flatten":
                 for s in strategies:
                     safe(lambda s=s: cl.tell(s, Flatten("shutdown")))
+                # and risk flattens what no strategy holds: an orphan (the fill of an order
+                # the journal never saw before a crash, a previous run's position) must not
+                # outlive the engine as a naked leg
+                safe(lambda: cl.tell(topo.risk, Flatten("shutdown")))
+                retell = [self.clock.mono_ns()]
 
                 def flat() -> bool:
                     snaps = [cl.query(s) for s in strategies]
-                    return all(x["pending"] is None and x["pos_dir"] == 0 for x in snaps)
+                    if not all(x["pending"] is None and x["pos_dir"] == 0 for x in snaps):
+                        return False
+                    tol = sum(abs(x.get("residual_base", 0.0)) for x in snaps) + 1e-6
+                    if all(abs(v) <= tol for v in cl.query(topo.risk)["exposure"].values()):
+                        return True
+                    if self.clock.mono_ns() - retell[0] > 1_000_000_000:  # an IOC missed
+                        retell[0] = self.clock.mono_ns()
+                        cl.tell(topo.risk, Flatten("shutdown"))
+                    return False
 
                 if not self._wait(flat, cfg.launch.flatten_timeout_s):
                     logger.warning("pairs not flat {}s after flatten", cfg.launch.flatten_timeout_s)

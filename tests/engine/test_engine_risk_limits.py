@@ -19,7 +19,7 @@ import pytest
 from tests.sim.test_sim_harness import cfg_with
 from tests.support.engine_sim import MS, T0, SimEngine, check_invariants
 from transports.config.engine import AppConfig, with_overrides
-from transports.wire.messages import CancelLeg, Halt, LegOrder, TradingState
+from transports.wire.messages import CancelLeg, Flatten, Halt, LegOrder, TradingState
 from transports.wire.venue_msgs import NewOrder
 
 RUN_MS = 16_000
@@ -333,3 +333,15 @@ def test_nobodys_positions_on_both_legs_are_flattened_leg_by_leg(gc_side: str) -
     pairs = [d for d in eng.decisions if d.actor == "risk" and d.what == "flatten_pair"]
     assert len(pairs) == 1
     assert eng.cores["risk"].snapshot()["state"] != "HALTED"
+
+
+def test_a_flatten_to_risk_closes_what_no_strategy_holds_at_once() -> None:
+    # the shutdown's flatten (cmc launch, cmc demo) reaches risk too: an orphan position (here
+    # a previous run's 5 lots; after a crash, the fill of an order the journal never saw) is
+    # closed then, not left naked when the engine stops before unhedged_limit_ms
+    eng = SimEngine(cfg_risk(unhedged_limit_ms=60_000), leftover=LEFTOVER)
+    eng.run_to(1_500)
+    assert eng.truth()["positions"]["shfe-acct"]["au2606"] == 5
+    eng.send("risk", Flatten("shutdown"))
+    eng.run_to(3_000)
+    assert eng.truth()["positions"]["shfe-acct"]["au2606"] == 0
