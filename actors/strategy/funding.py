@@ -182,15 +182,7 @@ class FundingCore(PairStrategyCore):
         leg = self._legs.get((u.venue, u.sym))
         if leg is None:
             return []
-        leg.valid = u.valid
-        if not u.valid:
-            leg.ok = False
-        else:
-            leg.ts_event_ns = u.ts_event_ns
-            leg.bid_px, leg.bid_qty = u.bid_px, u.bid_qty
-            leg.ask_px, leg.ask_qty = u.ask_px, u.ask_qty
-            leg.bid_n, leg.ask_n = len(u.bid_px), len(u.ask_px)
-            leg.ok = leg.up and leg.bid_n > 0 and leg.ask_n > 0
+        leg.take(u)
         return self._evaluate(now_ns, u.ts_event_ns, u.ts_recv_ns, u.ts_book_ns)
 
     # --- the decision -----------------------------------------------------------------------------

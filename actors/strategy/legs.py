@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from transports.calendar import Calendar
 from transports.config.engine import ContractConfig
+from transports.wire.messages import BookUpdate
 
 _SYNCED = "SYNCED"
 
@@ -73,6 +74,20 @@ class Leg:
         #: ``usable()``, kept current on every update (``StrategyCore.on_book_update``) and
         #: session change (``set_session``)
         self.ok = False
+
+    def take(self, u: BookUpdate) -> None:
+        """Take a ``BookUpdate`` of this leg: its own level lists (nobody mutates them); an
+        invalid update keeps the last levels but makes the leg unusable. (The parity core does
+        the same inline on its hot path.)"""
+        self.valid = u.valid
+        if not u.valid:
+            self.ok = False
+            return
+        self.ts_event_ns = u.ts_event_ns
+        self.bid_px, self.bid_qty = u.bid_px, u.bid_qty
+        self.ask_px, self.ask_qty = u.ask_px, u.ask_qty
+        self.bid_n, self.ask_n = len(u.bid_px), len(u.ask_px)
+        self.ok = self.up and self.bid_n > 0 and self.ask_n > 0
 
     def set_session(self, state: str) -> None:
         self.session = state

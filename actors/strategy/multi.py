@@ -194,15 +194,7 @@ class MultiVenueCore(PairStrategyCore):
         if k is None:
             return []
         leg = self.legs[k]
-        leg.valid = u.valid
-        if not u.valid:
-            leg.ok = False
-        else:
-            leg.ts_event_ns = u.ts_event_ns
-            leg.bid_px, leg.bid_qty, leg.ask_px, leg.ask_qty = u.bid_px, u.bid_qty, u.ask_px, \
-                u.ask_qty
-            leg.bid_n, leg.ask_n = len(u.bid_px), len(u.ask_px)
-            leg.ok = leg.up and leg.bid_n > 0 and leg.ask_n > 0
+        leg.take(u)
         out: Out = []
         mids = [self._mid(x) for x in self.legs if x.ok]
         if leg.ok:
