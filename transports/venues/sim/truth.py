@@ -19,7 +19,7 @@ and is kept if it lasted >= ``min_window_ms``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -51,6 +51,51 @@ def min_clip(base_a: float, base_b: float, max_a: int, max_b: int) -> tuple[int,
     return best[1], best[2]
 
 
+class DirWindows:
+    """The window record every two-direction truth shares (the gold pair, basis, stat): fed at
+    each observation the edges of direction -1 and +1, it opens a window at the first
+    observation where one is at least ``thr``, extends it while that direction holds (keeping
+    the peak), closes it at the first one where it does not, and keeps it when it lasted at
+    least ``min_ns``. ``extra(dir)`` adds keys to a kept window (``want``, ``held``)."""
+
+    def __init__(self, pair: str, thr: float, min_ns: int,
+                 extra: Callable[[int], dict[str, Any]] | None = None) -> None:
+        self.pair, self.thr, self.min_ns, self.extra = pair, thr, min_ns, extra
+        self.windows: list[dict[str, Any]] = []
+        self._dir, self._start, self._peak, self._last = 0, 0, 0.0, 0
+
+    def observe(self, ts: int, edges: tuple[float, float] | None, plus: bool = True) -> None:
+        """Take the edges (dir -1, dir +1) at ``ts`` (None: no market); ``plus`` False ignores
+        direction +1 (a kind that trades one way only)."""
+        new, edge = 0, -math.inf
+        if edges is not None:
+            if edges[0] >= self.thr:
+                new, edge = -1, edges[0]
+            elif plus and edges[1] >= self.thr:
+                new, edge = 1, edges[1]
+        if self._dir and new != self._dir:
+            self._close(ts)
+        if new and new != self._dir:
+            self._dir, self._start, self._peak = new, ts, edge
+        elif new:
+            self._peak = max(self._peak, edge)
+        self._last = ts
+
+    def _close(self, ts: int) -> None:
+        if ts - self._start >= self.min_ns:
+            w = {"pair": self.pair, "start_ns": self._start, "end_ns": ts, "dir": self._dir,
+                 "peak_edge": round(float(self._peak), 6)}
+            if self.extra is not None:
+                w.update(self.extra(self._dir))
+            self.windows.append(w)
+        self._dir = 0
+
+    def finish(self, ts: int) -> None:
+        """Close an open window at ``ts`` (end of the run)."""
+        if self._dir:
+            self._close(max(ts, self._last))
+
+
 class PairTruth:
     """Opportunity windows of one pair."""
 
@@ -73,9 +118,7 @@ class PairTruth:
         self.base_a = ca.base_per_lot if ca.base_per_lot > 0 else ca.multiplier
         self.uf, self.invert = pair.unit_factor, pair.fx_invert
         self.basis, self.thr = sim.basis_cny_g, sim.threshold_cny_g
-        self.min_ns = sim.min_window_ms * 1_000_000
-        self.windows: list[dict[str, Any]] = []
-        self._dir, self._start, self._peak, self._last = 0, 0, 0.0, 0
+        self.record = DirWindows(self.name, self.thr, sim.min_window_ms * 1_000_000)
 
     def edges(self, books: Mapping[str, Book]) -> tuple[float, float] | None:
         """(edge dir -1, edge dir +1) in A's price units; None when a book is missing or empty."""
@@ -104,38 +147,16 @@ class PairTruth:
 
     def observe(self, ts: int, books: Mapping[str, Book]) -> None:
         """Evaluate the edges now and open, extend or close a window."""
-        e = self.edges(books)
-        new, edge = 0, -math.inf
-        if e is not None:
-            if e[0] >= self.thr:
-                new, edge = -1, e[0]
-            elif e[1] >= self.thr:
-                new, edge = 1, e[1]
-        if self._dir and new != self._dir:
-            self._close(ts)
-        if new and new != self._dir:
-            self._dir, self._start, self._peak = new, ts, edge
-        elif new:
-            self._peak = max(self._peak, edge)
-        self._last = ts
+        self.record.observe(ts, self.edges(books))
 
-    def _close(self, ts: int) -> None:
-        if ts - self._start >= self.min_ns:
-            self.windows.append(
-                {
-                    "pair": self.name,
-                    "start_ns": self._start,
-                    "end_ns": ts,
-                    "dir": self._dir,
-                    "peak_edge": round(float(self._peak), 6),
-                }
-            )
-        self._dir = 0
+    @property
+    def windows(self) -> list[dict[str, Any]]:
+        """The windows kept so far."""
+        return self.record.windows
 
     def finish(self, ts: int) -> None:
         """Close an open window at ``ts`` (end of the run)."""
-        if self._dir:
-            self._close(max(ts, self._last))
+        self.record.finish(ts)
 
 
 class SimTruth:

@@ -39,6 +39,7 @@ from transports.config.sim_scenarios import SimBasisConfig
 from transports.errors import ConfigError
 from transports.venues.sim.matching import Book
 from transports.venues.sim.scenarios import FairFn
+from transports.venues.sim.truth import DirWindows
 
 #: days to expiry of a future quoted before the run's start is known (a model driven without
 #: ``on_refresh``, e.g. by hand in a test)
@@ -52,10 +53,9 @@ class BasisTruth:
         m = model
         self.model = m
         self.name = m.pair.name
-        self.windows: list[dict[str, Any]] = []
         self.thr = m.cfg.sim.threshold_cny_g
-        self.min_ns = m.cfg.sim.min_window_ms * 1_000_000
-        self._dir, self._start, self._peak, self._last = 0, 0, 0.0, 0
+        self.record = DirWindows(self.name, self.thr, m.cfg.sim.min_window_ms * 1_000_000,
+                                 self._orders)
 
     def edges(self, ts: int, books: Mapping[str, Book]) -> tuple[float, float] | None:
         """(future rich edge, future cheap edge) in A's points at ``ts``; None when a book is
@@ -76,39 +76,25 @@ class BasisTruth:
         return rich, cheap
 
     def observe(self, ts: int, books: Mapping[str, Book]) -> None:
-        """Evaluate the edges now and open, extend or close a window."""
-        e = self.edges(ts, books)
-        new, edge = 0, -math.inf
-        if e is not None:
-            if e[0] >= self.thr:
-                new, edge = -1, e[0]
-            elif e[1] >= self.thr and self.model.reverse:
-                new, edge = 1, e[1]
-        if self._dir and new != self._dir:
-            self._close(ts)
-        if new and new != self._dir:
-            self._dir, self._start, self._peak = new, ts, edge
-        elif new:
-            self._peak = max(self._peak, edge)
-        self._last = ts
+        """Evaluate the edges now and open, extend or close a window (reverse carry only when
+        the pair trades it)."""
+        self.record.observe(ts, self.edges(ts, books), plus=self.model.reverse)
 
-    def _close(self, ts: int) -> None:
-        m = self.model
-        if ts - self._start >= self.min_ns:
-            rich = self._dir < 0
-            self.windows.append({
-                "pair": self.name, "start_ns": self._start, "end_ns": ts, "dir": self._dir,
-                "peak_edge": round(float(self._peak), 6),
-                "want": [[m.a_venue, m.a_sym, "S" if rich else "B"],
+    def _orders(self, direction: int) -> dict[str, Any]:
+        """The orders that trade a window of ``direction`` (-1: the future is rich)."""
+        m, rich = self.model, direction < 0
+        return {"want": [[m.a_venue, m.a_sym, "S" if rich else "B"],
                          [m.b_venue, m.b_sym, "B" if rich else "S"]],
-                "held": [m.a_venue, m.a_sym, -1 if rich else 1],
-            })
-        self._dir = 0
+                "held": [m.a_venue, m.a_sym, -1 if rich else 1]}
+
+    @property
+    def windows(self) -> list[dict[str, Any]]:
+        """The windows kept so far."""
+        return self.record.windows
 
     def finish(self, ts: int) -> None:
         """Close an open window at ``ts`` (end of the run)."""
-        if self._dir:
-            self._close(max(ts, self._last))
+        self.record.finish(ts)
 
 
 class BasisModel:

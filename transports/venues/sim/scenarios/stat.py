@@ -41,6 +41,7 @@ from transports.config.engine import AppConfig, ContractConfig, PairConfig
 from transports.config.sim_scenarios import SimStatConfig
 from transports.venues.sim.matching import Book
 from transports.venues.sim.process import rng_for
+from transports.venues.sim.truth import DirWindows
 
 BLOCK = 4096  #: steps of the OU residual / own walk generated at a time
 #: the stream of this model (``rng_for(seed, STREAM, i)``)
@@ -157,8 +158,8 @@ class StatTruth:
         vb, sb = m.pair.leg_b.split(":", 1)
         self._want = {-1: [[va, sa, "S"], [vb, sb, "B"]], 1: [[va, sa, "B"], [vb, sb, "S"]]}
         self._held = {-1: [va, sa, -1], 1: [va, sa, 1]}
-        self.windows: list[dict[str, Any]] = []
-        self._dir, self._start, self._peak, self._last = 0, 0, 0.0, 0
+        self.record = DirWindows(self.name, self.thr, self.min_ns,
+                                 lambda d: {"want": self._want[d], "held": self._held[d]})
         self._t0: int | None = None
 
     def edges(self, ts: int, books: Mapping[str, Book]) -> tuple[float, float] | None:
@@ -187,33 +188,16 @@ class StatTruth:
 
     def observe(self, ts: int, books: Mapping[str, Book]) -> None:
         """Evaluate the edges now and open, extend or close a window."""
-        e = self.edges(ts, books)
-        new, edge = 0, -math.inf
-        if e is not None:
-            if e[0] >= self.thr:
-                new, edge = -1, e[0]
-            elif e[1] >= self.thr:
-                new, edge = 1, e[1]
-        if self._dir and new != self._dir:
-            self._close(ts)
-        if new and new != self._dir:
-            self._dir, self._start, self._peak = new, ts, edge
-        elif new:
-            self._peak = max(self._peak, edge)
-        self._last = ts
+        self.record.observe(ts, self.edges(ts, books))
 
-    def _close(self, ts: int) -> None:
-        if ts - self._start >= self.min_ns:
-            self.windows.append({"pair": self.name, "start_ns": self._start, "end_ns": ts,
-                                 "dir": self._dir, "peak_edge": round(float(self._peak), 6),
-                                 "want": self._want[self._dir],
-                                 "held": self._held[self._dir]})
-        self._dir = 0
+    @property
+    def windows(self) -> list[dict[str, Any]]:
+        """The windows kept so far."""
+        return self.record.windows
 
     def finish(self, ts: int) -> None:
         """Close an open window at ``ts`` (end of the run)."""
-        if self._dir:
-            self._close(max(ts, self._last))
+        self.record.finish(ts)
 
 
 def build(pair: PairConfig, cfg: AppConfig) -> StatModel:
