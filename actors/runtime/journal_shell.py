@@ -5,17 +5,23 @@ when to make it durable (``@fsync``); this shell does both through a ``JournalWr
 (``transports.journal.writer``) in the journal host's thread, right after the core's handler
 returns, and hands the rest of the core's output (its ``@timer``) back to the host. The shell's
 own commands never reach the host: a journal write is not itself journaled.
+
+With a hot standby (``[ha]``), ``replicate(rtype, body, ts_ns)`` publishes each record written
+(batches and checkpoints, the body bytes exactly as the file holds them) to the standby, which
+appends them to its own journal and replays them (``scripts.launch.standby``).
 """
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 from actors.core import Out
 from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore
 from actors.runtime.shell import Shell
+from transports.journal.format import T_BATCH, T_CHECKPOINT, encode_batch, encode_checkpoint
 from transports.journal.writer import JournalOptions, JournalWriter
 from transports.wire.messages import JournalBatch, Msg
 
@@ -50,6 +56,8 @@ class JournalShell(Shell):
     def __init__(self, core: JournalCore, writer: JournalWriter) -> None:
         super().__init__(core)
         self.writer = writer
+        #: publishes a record to the standby (``[ha]``); None: no replication
+        self.replicate: Callable[[int, bytes, int], None] | None = None
 
     @classmethod
     def build(cls, name: str, sink: BinaryIO | JournalWriter,
@@ -69,9 +77,15 @@ class JournalShell(Shell):
             if dest == APPEND:
                 if type(m) is JournalBatch:
                     w.append_batch(m.ts_ns, m.group, m.items)
+                    if self.replicate is not None:
+                        self.replicate(T_BATCH, encode_batch(m.ts_ns, m.group, m.items), m.ts_ns)
                 else:
                     assert isinstance(m, AppendCheckpoint)
                     w.append_checkpoint(m.ts_ns, m.group, m.meta, m.blob)
+                    if self.replicate is not None:
+                        self.replicate(T_CHECKPOINT,
+                                       encode_checkpoint(m.ts_ns, m.group, m.meta, m.blob),
+                                       m.ts_ns)
             elif dest == FSYNC:
                 assert isinstance(m, Fsync)
                 w.sync(m.now_ns)

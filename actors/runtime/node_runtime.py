@@ -56,8 +56,11 @@ class NodeRuntime:
     def __init__(self, cfg: AppConfig, node_name: str, ctx: zmq.Context[Any], clock: Clock,
                  sock_dir: str, run_dir: Path, *,
                  wrap: Callable[[str, Any], Any] | None = None,
-                 exit_fn: Callable[[int], None] | None = None) -> None:
+                 exit_fn: Callable[[int], None] | None = None,
+                 warm: dict[str, Any] | None = None) -> None:
         self.cfg = cfg
+        #: a hot standby's rebuilds per group (``Rebuilds.at_node_start``), None otherwise
+        self.warm = warm
         self.clock = clock
         self.node = Node(cfg, node_name, ctx, clock, sock_dir, run_dir)
         self.wrap = wrap
@@ -111,7 +114,7 @@ class NodeRuntime:
         if not self.cfg.supervision.rebuild:
             return {}, []
         rebuilds = Rebuilds(self.node, self.clock, self.cfg, self.prepare_fresh)
-        rebuilt, self.rebuilt = rebuilds.at_node_start(self.cfg.run.epoch)
+        rebuilt, self.rebuilt = rebuilds.at_node_start(self.cfg.run.epoch, self.warm)
         wal = self.node.intent_wal
         if not rebuilt or wal is None:
             return rebuilt, []

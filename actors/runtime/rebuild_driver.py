@@ -186,11 +186,15 @@ class Rebuilds:
 
     # --- a node process starting into a run with history ------------------------------------------
 
-    def at_node_start(self, epoch: int) -> tuple[dict[str, dict[str, tuple[Any, list[Pending]]]],
-                                                 list[dict[str, Any]]]:
+    def at_node_start(self, epoch: int, warm: dict[str, Rebuild] | None = None,
+                      ) -> tuple[dict[str, dict[str, tuple[Any, list[Pending]]]],
+                                 list[dict[str, Any]]]:
         """Replay every local group whose history the journal holds; return, per group, each
         actor's core moved to ``epoch`` with its pending timers, and the rebuilds' numbers.
-        A group the journal never saw start is left out (it starts fresh)."""
+        A group the journal never saw start is left out (it starts fresh).
+
+        ``warm``: a hot standby's rebuilds per group, already replayed as the records arrived
+        (``scripts.launch.standby``); they only read the journal's tail here."""
         out: dict[str, dict[str, tuple[Any, list[Pending]]]] = {}
         stats: list[dict[str, Any]] = []
         if not (self.enabled and self.path.exists()):
@@ -201,7 +205,8 @@ class Rebuilds:
                 continue
             t0 = self.clock.mono_ns()
             try:
-                rb = Rebuild(self.path, group, mine, self.build, self.cfg.run.epoch)
+                rb = (warm or {}).get(group) or Rebuild(self.path, group, mine, self.build,
+                                                        self.cfg.run.epoch)
                 rb.advance()
             except RebuildUnavailable as exc:
                 logger.warning("node start: group {} not rebuilt: {}", group, exc)

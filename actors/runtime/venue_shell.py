@@ -30,15 +30,23 @@ executor rejects those orders locally (its combo hears ``rejected``, reason
 
 ``blocked`` is another matter: the host was abandoned; every ``NewOrder`` raises
 ``OrdersBlocked`` and nothing is sent, ever.
+
+Hot standby (``[ha]``, ``scripts.launch.ha``): ``fence`` returns the lease's epoch (the fencing
+token) for every ``new`` and ``cancel`` that leaves, and raises while this engine does not hold
+the lease -- then nothing leaves (the order is refused like ``blocked``; a cancel is dropped: the
+new primary owns the order). ``replicate`` publishes the cycle's intents to the standby before
+the orders leave (after the fdatasync, inside the same group commit); a publish that fails is
+handled as an intent that could not be made durable.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
 import zmq
 from loguru import logger
 
@@ -50,7 +58,7 @@ from transports.journal.intent_wal import IntentNotDurable, IntentWal
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
 from transports.wire.messages import BadFrame, IntentFailed, LegOrder, TradingState
-from transports.wire.venue_msgs import Ack, Fill, NewOrder, OeReply
+from transports.wire.venue_msgs import Ack, CancelReq, Fill, NewOrder, OeReply
 
 _oe_codec: Codec[Any] = Codec(OeReply)
 #: how much of an undecodable frame the error log shows
@@ -92,6 +100,14 @@ class LegShell(Shell):
         self._pending: list[tuple[str, NewOrder, bool]] = []
         self.bad_frames = 0
         self._kill = KillHook.from_env()
+        #: the fencing token for an order or cancel about to leave (``[ha]``); raises when
+        #: this engine does not hold the lease. None: no fencing (epoch 0 on the wire)
+        self.fence: Callable[[], int] | None = None
+        #: publishes the cycle's intent records to the standby and returns once they are
+        #: acknowledged (sync) or queued (async); raises ``IntentNotDurable`` on failure
+        self.replicate: Callable[[list[bytes]], None] | None = None
+        self._replica: list[bytes] = []  #: this cycle's intent records for ``replicate``
+        self.fenced_local = 0  #: orders and cancels not sent: the lease was not ours
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         return (SocketSpec("oe", zmq.DEALER, self.oe_address, identity=self.account.encode()),)
@@ -143,8 +159,10 @@ class LegShell(Shell):
                 return False
             self._refuse([msg.cl])
             return None
+        if self.replicate is not None:
+            self._replica.append(encode((self.clock.now_ns(), self.account, msg)))
         if wal is None:
-            return False
+            return self.replicate is not None
         try:
             wal.write(self.clock.now_ns(), self.account, msg)
         except IntentNotDurable as exc:
@@ -170,7 +188,22 @@ class LegShell(Shell):
         refused ones for their ``IntentFailed``)."""
         return bool(self._pending or self._refused)
 
+    def _fenced(self, what: str) -> int | None:
+        """The epoch to stamp, or None (not sent: the lease is not ours)."""
+        assert self.fence is not None
+        try:
+            return self.fence()
+        except CmcError as exc:
+            self.fenced_local += 1
+            logger.critical("{}: {} not sent: {}", self.name, what, exc)
+            return None
+
     def send(self, key: str, msg: Any) -> None:
+        if self.fence is not None and type(msg) is CancelReq:
+            epoch = self._fenced(f"cancel {msg.cl}")
+            if epoch is None:
+                return
+            msg = CancelReq(msg.cl, msg.ts, epoch)
         if isinstance(msg, NewOrder):
             # Group commit: the intent is written now and the order queued; the host calls
             # flush_sends() once the cycle's actors are done, so the two legs of a combo share
@@ -191,21 +224,36 @@ class LegShell(Shell):
         kill = self._kill is not None and self._kill.due(
             (m for _, m, _ in pending), getattr(self.core, "positions", {}))
         need = [m.cl for _, m, sync in pending if sync]
-        if wal is not None and need:
+        replica, self._replica = self._replica, []
+        if (wal is not None or self.replicate is not None) and need:
             if self.wal_failed:  # a later intent of this cycle failed: these are not durable
                 self._refuse(need)
             else:
                 t0 = self.clock.now_ns()
                 try:
-                    wal.sync()
+                    if wal is not None:
+                        wal.sync()
                 except IntentNotDurable as exc:
                     self._fail(need, exc)
                 self.latency.record("intent_fsync", self.clock.now_ns() - t0)
+                if self.replicate is not None and not self.wal_failed and replica:
+                    t0 = self.clock.now_ns()
+                    try:
+                        self.replicate(replica)
+                    except IntentNotDurable as exc:
+                        self._fail(need, exc)
+                    self.latency.record("intent_replicate", self.clock.now_ns() - t0)
             if self.wal_failed:  # none of them leaves: their intents may not be on disk
                 pending = [p for p in pending if not p[2]]
         if kill and self._kill is not None and self._kill.point == AFTER_FSYNC:
             self._kill.fire()
+        fence = self.fence
         for key, msg, _ in pending:
+            if fence is not None:
+                epoch = self._fenced(f"order {msg.cl}")
+                if epoch is None:
+                    continue
+                msg = msgspec.structs.replace(msg, epoch=epoch)
             self.sockets[key].send(encode(msg))
             if kill and self._kill is not None and self._kill.point == AFTER_FIRST_SEND:
                 self._kill.fire()

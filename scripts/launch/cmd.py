@@ -24,8 +24,12 @@ from transports.errors import CmcError, ConfigError
               help="Stop (the orderly shutdown of SIGTERM) this many seconds after READY; "
                    "`config`: after the config's [run] duration_s. Without it the launch runs "
                    "until stopped and [run] duration_s (the demo's length) does not apply.")
+@click.option("--role", type=click.Choice(["primary", "standby", "auto"]), default=None,
+              help="With [ha]: start as the primary, as a hot standby that takes over when "
+                   "the primary's lease expires, or auto (default: the config's ha.role).")
 def launch(conf: str, quiet: bool, child: str | None, sock_dir: str | None, run_dir: str | None,
-           epoch: int | None, params_json: str | None, duration: str | None) -> None:
+           epoch: int | None, params_json: str | None, duration: str | None,
+           role: str | None) -> None:
     """Start the nodes CONF places, supervised, until SIGTERM or SIGINT (or the admin
     ``shutdown``, or --duration); then flatten and exit.
 
@@ -45,7 +49,7 @@ def launch(conf: str, quiet: bool, child: str | None, sock_dir: str | None, run_
                 raise click.UsageError("--child needs --sock, --run-dir and --epoch")
             params = json.loads(params_json) if params_json else None
             sys.exit(run_child(conf, child, sock_dir, run_dir, epoch, params))
-        sys.exit(run_launch(conf, quiet, duration=duration))
+        sys.exit(run_launch(conf, quiet, duration=duration, role=role))
     except ConfigError as exc:
         click.echo(f"cmc launch: configuration error: {exc}", err=True)
         sys.exit(2)

@@ -76,9 +76,17 @@ class Launcher:
     """The launcher process: gateways, nodes, supervision of node processes, admin, metrics."""
 
     def __init__(self, conf: str, cfg: AppConfig, quiet: bool = False,
-                 wrap: Any = None) -> None:
+                 wrap: Any = None, warm: dict[str, Any] | None = None,
+                 ha: Any = None) -> None:
         self.conf = conf
         self.wrap = wrap  #: ``wrap(actor, core)`` for this process's cores (fault tests)
+        #: a hot standby's warm rebuilds per group (``scripts.launch.standby``), else None
+        self.warm = warm
+        #: the ``HaRuntime`` of a launch with ``[ha]`` (``scripts.launch.ha``), else None
+        self.ha = ha
+        #: called with the ``NodeRuntime`` after it is built and before it starts (the hot
+        #: standby's fence and replication go on the shells before any order can leave)
+        self.before_start: Any = None
         self.cfg = cfg
         self.clock = LiveClock()
         lc = cfg.launch
@@ -157,7 +165,8 @@ class Launcher:
                 "metrics": (f"http://{self.cfg.metrics.host}:{self.metrics.port}/metrics"
                             if self.metrics is not None else ""),
                 "gateways": {g: {"pid": c.pid, "state": c.state} for g, c in
-                             self.gateways.items()}}
+                             self.gateways.items()},
+                **({"ha": safe(self.ha.status, {})} if self.ha is not None else {})}
 
     def write_status(self, state: str | None = None) -> None:
         """Write the status file atomically."""
@@ -226,8 +235,10 @@ class Launcher:
             self.node_watch.started(name, child.pid, self.clock.mono_ns())
         first = cfg.placement.nodes[0].name
         self.runtime = NodeRuntime(cfg, first, self.ctx, self.clock, self.sock_dir, self.run_dir,
-                                   wrap=self.wrap)
+                                   wrap=self.wrap, warm=self.warm)
         self.alerts = start_alerts(cfg, self.runtime, self.clock, self.run_dir.name)
+        if self.before_start is not None:
+            self.before_start(self.runtime)
         self.runtime.start()
         self.cluster = Cluster(cfg, self.runtime, self.ctx, self.sock_dir)
         if cfg.admin.enabled:
@@ -424,12 +435,21 @@ def launch_duration_s(duration: str | None, cfg: AppConfig) -> float | None:
     return seconds
 
 
-def run_launch(conf: str, quiet: bool = False, duration: str | None = None) -> int:
+def run_launch(conf: str, quiet: bool = False, duration: str | None = None,
+               role: str | None = None) -> int:
     """Run a launch until SIGTERM/SIGINT, the admin ``shutdown`` or the end of ``duration``
     (``launch_duration_s``: none by default, a launch runs until stopped); return the exit
-    code."""
+    code. With ``[ha]``, ``role`` (else the config's ``ha.role``) picks primary, standby or
+    auto (``scripts.launch.ha_launch``)."""
     cfg = load_launch_config(conf)
     length_s = launch_duration_s(duration, cfg)
+    if cfg.ha is not None:
+        from scripts.launch.ha_launch import run_ha_launch
+
+        return run_ha_launch(conf, cfg, quiet, length_s, role or cfg.ha.role)
+    if role is not None:
+        raise ConfigError(f"--role {role}: the config has no [ha] section (a hot standby "
+                          "needs NATS servers and a lease)")
     launcher = Launcher(conf, cfg, quiet)
     signal.signal(signal.SIGTERM, lambda *_: launcher.request_shutdown("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: launcher.request_shutdown("SIGINT"))

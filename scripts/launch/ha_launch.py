@@ -1,0 +1,204 @@
+"""``cmc launch CONF`` with ``[ha]``: a primary, or a hot standby that takes over.
+
+- **primary** (``--role primary``): wait until the lease is ours (an engine that still holds it
+  keeps it), start a fresh run marked in the stream, trade; every order and cancel carries the
+  lease's revision as its fencing ``epoch``; intents replicated before they leave.
+- **standby** (``--role standby``): follow the primary's run and replay it live
+  (``scripts.launch.standby``); when the lease expires and is ours, start the node on the
+  replicated run as a restarted node starts, with the warm cores, and trade as the primary.
+- **auto**: primary if the lease is free within two TTLs, else standby.
+
+A primary that loses the lease is replaced at once by a standby (``on_deposed = "standby"``) or
+exits with ``EXIT_DEPOSED`` (``"exit"``) -- ``scripts.launch.ha``. Its take-over numbers are
+journaled as ``Decision("ha", "took_over", ...)`` and kept in the status file: ``takeover_ms``
+runs from the old primary's last lease renewal (its own wall clock, in the lease) to the moment
+every trading leg executor was reconciled and open for orders (the first possible order).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from loguru import logger
+
+from scripts.launch.ha import EXIT_DEPOSED, HaRuntime, replace_with_standby
+from scripts.launch.launcher import Launcher
+from scripts.launch.process import configure_logging, new_run_dir
+from scripts.launch.standby import Standby, StandbyStopped
+from transports.clock import LiveClock
+from transports.config.engine import AppConfig
+from transports.errors import CmcError
+from transports.wire.messages import Decision
+
+READY_TIMEOUT_S = 5.0  #: bound on the executors' reconciliation after a take-over
+
+
+def _with_run_dir(cfg: AppConfig, run_dir: Path) -> AppConfig:
+    return msgspec.structs.replace(
+        cfg, launch=msgspec.structs.replace(cfg.launch, run_dir=str(run_dir)))
+
+
+def _status_path(cfg: AppConfig, run_dir: Path) -> Path:
+    return Path(cfg.launch.status_file) if cfg.launch.status_file else run_dir / "status.json"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    os.replace(tmp, path)
+
+
+def _legs_open(launcher: Launcher, timeout_s: float) -> bool:
+    """Wait until every trading leg executor is reconciled and open (gate ''), bounded."""
+    from actors.runtime.node import topology
+
+    cl = launcher.cluster
+    legs = [a for a in topology(launcher.cfg).legs if a in cl.node_of]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if all(cl.query(leg, 1.0).get("gate", "") == "" for leg in legs):
+                return True
+        except CmcError:
+            pass
+        time.sleep(0.001)  # a poll of the executors' state: nothing to wait on instead
+    return False
+
+
+def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None,
+                  role: str) -> int:
+    """Run a launch with ``[ha]`` in ``role``; return the exit code."""
+    assert cfg.ha is not None and cfg.placement is not None
+    clock = LiveClock()
+    lc = cfg.launch
+    if lc.run_dir and role == "primary":
+        run_dir = Path(lc.run_dir).resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+    else:  # a standby always follows into a directory of its own
+        run_dir = new_run_dir(str(Path(lc.run_dir).parent) if lc.run_dir else cfg.run.out_dir,
+                              clock)
+    configure_logging(run_dir, cfg.run.log_level, quiet)
+    status_path = _status_path(cfg, run_dir)
+    stop = threading.Event()
+    holder: dict[str, Any] = {"launcher": None, "reason": ""}
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        holder["reason"] = signal.Signals(signum).name
+        stop.set()
+        if holder["launcher"] is not None:
+            holder["launcher"].request_shutdown(holder["reason"])
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    ha = HaRuntime(cfg, role, clock, run_dir.name).start()
+    logger.info("ha: {} as {} (lease {}/{}, TTL {} ms)", ha.holder, role, cfg.ha.bucket,
+                cfg.ha.key, cfg.ha.lease_ttl_ms)
+    fresh = False
+    if role in ("primary", "auto"):
+        wait_s = 2 * cfg.ha.lease_ttl_ms / 1000
+        while not stop.is_set():
+            if ha.lease.wait_holding(0.05):
+                fresh = True
+                break
+            if role == "auto" and (wait_s := wait_s - 0.05) <= 0:
+                break
+    standby: Standby | None = None
+    warm: dict[str, Any] | None = None
+    timing: dict[str, Any] = {}
+    if not fresh and not stop.is_set():
+        first = cfg.placement.nodes[0].name
+        import kernels
+
+        kernels.warm_up()  # compiled now, not during a take-over
+        standby = Standby(cfg, ha, run_dir, clock, first)
+
+        def on_status() -> None:
+            _write_json(status_path, {"pid": os.getpid(), "state": "standby",
+                                      "run_dir": str(run_dir), "config": str(Path(conf).resolve()),
+                                      "ha": {**ha.status(), **standby.lag()}})
+
+        try:
+            on_status()
+            standby.start(stop)
+            print(f"STANDBY {status_path}", flush=True)
+            took = standby.wait(stop, on_status)
+        except StandbyStopped:
+            took = False
+        if not took:
+            standby.stop()
+            ha.stop(release=False)
+            _write_json(status_path, {"pid": os.getpid(), "state": "stopped",
+                                      "stop_reason": holder["reason"], "run_dir": str(run_dir)})
+            return 0
+        timing["acquired_ns"] = clock.now_ns()
+        timing["last_renewal_ns"] = standby.last_renewal_ns
+        warm = standby.take_over()
+        timing["drained_ns"] = clock.now_ns()
+    if stop.is_set():
+        ha.stop()
+        return 0
+    launcher = Launcher(conf, _with_run_dir(cfg, run_dir), quiet, warm=warm, ha=ha)
+    holder["launcher"] = launcher
+    if holder["reason"]:
+        launcher.request_shutdown(holder["reason"])
+    next_seq = standby.last_seq + 1 if standby is not None else 1
+
+    def before_start(runtime: Any) -> None:
+        ha.attach(runtime.node.shells)
+        ha.become_primary(next_seq, fresh, run_dir.name)
+
+    launcher.before_start = before_start
+
+    def on_lost(reason: str) -> None:
+        if ha.ha_cfg.on_deposed == "standby":
+            replace_with_standby(reason)
+        logger.critical("deposed ({}): exiting {} without touching the venues", reason,
+                        EXIT_DEPOSED)
+        os._exit(EXIT_DEPOSED)
+
+    timer: threading.Timer | None = None
+    try:
+        launcher.start()
+        ha.watch(on_lost)
+        ready = _legs_open(launcher, READY_TIMEOUT_S)
+        timing["ready_ns"] = clock.now_ns()
+        detail = {"role": "took_over" if standby is not None else "primary",
+                  "epoch": ha.lease.epoch, "run_epoch": launcher.cfg.run.epoch,
+                  "legs_open": ready, **timing}
+        if standby is not None and timing.get("last_renewal_ns"):
+            detail["takeover_ms"] = round(
+                (timing["ready_ns"] - timing["last_renewal_ns"]) / 1e6, 3)
+            detail["acquire_ms"] = round(
+                (timing["acquired_ns"] - timing["last_renewal_ns"]) / 1e6, 3)
+            detail["start_ms"] = round((timing["ready_ns"] - timing["drained_ns"]) / 1e6, 3)
+            logger.warning("ha: took over as primary, epoch {}: {} ms from the last renewal "
+                           "(lease {} ms, drain+start {} ms)", detail["epoch"],
+                           detail["takeover_ms"], detail["acquire_ms"],
+                           round((timing["ready_ns"] - timing["acquired_ns"]) / 1e6, 3))
+        ha.last_event = detail
+        launcher.cluster.send("journal", Decision(
+            "ha", str(detail["role"]), json.dumps(detail, sort_keys=True), clock.now_ns()))
+        launcher.write_status()
+        if length_s is not None:
+            timer = threading.Timer(length_s, launcher.request_shutdown, args=("duration",))
+            timer.daemon = True
+            timer.start()
+        print(f"READY {launcher.status_path}", flush=True)
+        launcher.watch()
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if not ha.deposed:
+            launcher.shutdown()
+            ha.stop(release=True)
+    return 0
+
+
+__all__ = ["run_ha_launch"]
