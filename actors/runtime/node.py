@@ -213,7 +213,11 @@ class Node:
     """The hosts of one node, started and stopped together."""
 
     def __init__(self, cfg: AppConfig, node: str, ctx: zmq.Context[Any], clock: Clock,
-                 sock_dir: str, run_dir: Path, repair: bool = False) -> None:
+                 sock_dir: str, run_dir: Path, repair: bool = False,
+                 journal_writer: JournalWriter | None = None,
+                 intent_wal: IntentWal | None = None) -> None:
+        """``journal_writer`` and ``intent_wal``: already open on this run directory's files
+        (a hot standby hands over the files it kept), else opened (and recovered) here."""
         pl = check_placement(cfg)
         if node not in {n.name for n in pl.nodes}:
             raise ConfigError(f"--node: unknown node {node!r}")
@@ -235,15 +239,16 @@ class Node:
             # the exact config of the run, so replay and audit rebuild the same cores
             (run_dir / "config.json").write_bytes(cfg_json)
             self.journal_path = run_dir / "journal.cmcj"
-            sink = JournalWriter.open(self.journal_path, run_id=run_dir.name,
-                                      cfg_hash=config_hash(cfg_json), node=node, repair=repair)
+            sink = journal_writer or JournalWriter.open(
+                self.journal_path, run_id=run_dir.name, cfg_hash=config_hash(cfg_json),
+                node=node, repair=repair)
         self._sink = sink
         self.shells = build_shells(cfg, sock_dir, clock, self.latency, sink, local)
         # order intents are made durable before they leave: one WAL per node with executors
         self.intent_wal: IntentWal | None = None
         if any(isinstance(s, LegShell) for s in self.shells.values()):
-            self.intent_wal = IntentWal(run_dir / f"intents-{node}.cmcw", run_id=run_dir.name,
-                                        node=node)
+            self.intent_wal = intent_wal or IntentWal(run_dir / f"intents-{node}.cmcw",
+                                                      run_id=run_dir.name, node=node)
             attach_intent_wal(self.shells.values(), self.intent_wal)
             self.intent_wal.durable = cfg.run.durable_intents
         directory = Directory(

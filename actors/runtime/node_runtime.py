@@ -22,7 +22,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import zmq
@@ -50,6 +50,15 @@ def ctl_address(sock_dir: str, node: str) -> str:
     return f"ipc://{sock_dir}/ctl-{node}"
 
 
+class Warm(NamedTuple):
+    """What a hot standby hands its node at a take-over: the groups' rebuilds, replayed as the
+    records arrived, and the run's journal and intent WAL, still open (nothing to recover)."""
+
+    rebuilds: dict[str, Any]
+    journal: Any = None  #: ``JournalWriter``
+    intent_wal: Any = None  #: ``IntentWal``
+
+
 class NodeRuntime:
     """A node, its supervisor, and the operations run against them."""
 
@@ -57,12 +66,14 @@ class NodeRuntime:
                  sock_dir: str, run_dir: Path, *,
                  wrap: Callable[[str, Any], Any] | None = None,
                  exit_fn: Callable[[int], None] | None = None,
-                 warm: dict[str, Any] | None = None) -> None:
+                 warm: Warm | None = None) -> None:
         self.cfg = cfg
         #: a hot standby's rebuilds per group (``Rebuilds.at_node_start``), None otherwise
-        self.warm = warm
+        self.warm = warm.rebuilds if warm is not None else None
         self.clock = clock
-        self.node = Node(cfg, node_name, ctx, clock, sock_dir, run_dir)
+        self.node = Node(cfg, node_name, ctx, clock, sock_dir, run_dir,
+                         journal_writer=warm.journal if warm is not None else None,
+                         intent_wal=warm.intent_wal if warm is not None else None)
         self.wrap = wrap
 
         def prepare(name: str, core: Any, c: AppConfig) -> Any:

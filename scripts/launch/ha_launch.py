@@ -115,8 +115,18 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
     if not fresh and not stop.is_set():
         first = cfg.placement.nodes[0].name
         import kernels
+        import zmq
+
+        from actors.runtime.instruments import check_instruments
 
         kernels.warm_up()  # compiled now, not during a take-over
+        # a venue whose tick, lot or currency differs from the config stops the standby here,
+        # not at its take-over
+        ctx = zmq.Context()
+        try:
+            check_instruments(cfg, ctx, str(run_dir))
+        finally:
+            ctx.destroy(linger=0)
         standby = Standby(cfg, ha, run_dir, clock, first)
 
         def on_status() -> None:
@@ -145,6 +155,7 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
         ha.stop()
         return 0
     launcher = Launcher(conf, _with_run_dir(cfg, run_dir), quiet, warm=warm, ha=ha)
+    launcher.instruments_checked = standby is not None
     holder["launcher"] = launcher
     if holder["reason"]:
         launcher.request_shutdown(holder["reason"])
@@ -165,7 +176,14 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
 
     timer: threading.Timer | None = None
     try:
-        launcher.start()
+        if os.environ.get("CMC_PROFILE_TAKEOVER") and standby is not None:
+            import cProfile
+            prof = cProfile.Profile()
+            prof.runcall(launcher.start)
+            prof.dump_stats(os.environ["CMC_PROFILE_TAKEOVER"])
+        else:
+            launcher.start()
+        timing["started_ns"] = clock.now_ns()
         ha.watch(on_lost)
         ready = _legs_open(launcher, READY_TIMEOUT_S)
         timing["ready_ns"] = clock.now_ns()
@@ -178,10 +196,14 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
             detail["acquire_ms"] = round(
                 (timing["acquired_ns"] - timing["last_renewal_ns"]) / 1e6, 3)
             detail["start_ms"] = round((timing["ready_ns"] - timing["drained_ns"]) / 1e6, 3)
+            detail["drain_ms"] = round((timing["drained_ns"] - timing["acquired_ns"]) / 1e6, 3)
+            detail["node_start_ms"] = round(
+                (timing["started_ns"] - timing["drained_ns"]) / 1e6, 3)
             logger.warning("ha: took over as primary, epoch {}: {} ms from the last renewal "
-                           "(lease {} ms, drain+start {} ms)", detail["epoch"],
-                           detail["takeover_ms"], detail["acquire_ms"],
-                           round((timing["ready_ns"] - timing["acquired_ns"]) / 1e6, 3))
+                           "(lease {} ms, drain {} ms, node start {} ms, legs open {} ms)",
+                           detail["epoch"], detail["takeover_ms"], detail["acquire_ms"],
+                           detail["drain_ms"], detail["node_start_ms"],
+                           round((timing["ready_ns"] - timing["started_ns"]) / 1e6, 3))
         ha.last_event = detail
         launcher.cluster.send("journal", Decision(
             "ha", str(detail["role"]), json.dumps(detail, sort_keys=True), clock.now_ns()))

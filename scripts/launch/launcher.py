@@ -76,14 +76,16 @@ class Launcher:
     """The launcher process: gateways, nodes, supervision of node processes, admin, metrics."""
 
     def __init__(self, conf: str, cfg: AppConfig, quiet: bool = False,
-                 wrap: Any = None, warm: dict[str, Any] | None = None,
+                 wrap: Any = None, warm: Any = None,
                  ha: Any = None) -> None:
         self.conf = conf
         self.wrap = wrap  #: ``wrap(actor, core)`` for this process's cores (fault tests)
-        #: a hot standby's warm rebuilds per group (``scripts.launch.standby``), else None
+        #: what a hot standby hands over (``NodeRuntime.Warm``), else None
         self.warm = warm
         #: the ``HaRuntime`` of a launch with ``[ha]`` (``scripts.launch.ha``), else None
         self.ha = ha
+        #: a hot standby checked the venues' instruments before it took over: not again
+        self.instruments_checked = False
         #: called with the ``NodeRuntime`` after it is built and before it starts (the hot
         #: standby's fence and replication go on the shells before any order can leave)
         self.before_start: Any = None
@@ -216,8 +218,9 @@ class Launcher:
             child.start()
             child.wait_ready(cfg.launch.ready_timeout_s)
         # a venue whose tick, lot or currency differs from the config stops the start here
-        checked = check_instruments(cfg, self.ctx, self.sock_dir)
-        logger.info("instruments of {} checked against the venues", checked)
+        if not self.instruments_checked:
+            checked = check_instruments(cfg, self.ctx, self.sock_dir)
+            logger.info("instruments of {} checked against the venues", checked)
         logger.info("warmed {} kernels", kernels.warm_up())
         if len(cfg.placement.nodes) > 1:
             # one node key pair per launch, owner-only in the run directory; every node link

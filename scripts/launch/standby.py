@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 from loguru import logger
 
+from actors.runtime.node_runtime import Warm
 from actors.runtime.rebuild import Rebuild, RebuildUnavailable
 from actors.runtime.supervisor import with_epoch, wrap_leg
 from scripts.launch.ha import HaRuntime, run_subject
@@ -42,6 +43,7 @@ from transports.journal.writer import JournalWriter
 ADVANCE_S = 0.01  #: how often the standby's cores read the journal's new records
 DRAIN_S = 0.2  #: at take-over, how long the records still in flight may take to arrive
 JOURNAL = "journal"
+WAL_CHUNK_BYTES = 1 << 16
 
 
 class StandbyStopped(CmcError):
@@ -61,7 +63,9 @@ class Standby:
         self.journal_path = run_dir / "journal.cmcj"
         self.writer = JournalWriter.open(self.journal_path, run_id=run_dir.name,
                                          cfg_hash=config_hash(cfg_json), node=node)
-        self.wal = IntentWal(run_dir / f"intents-{node}.cmcw", run_id=run_dir.name, node=node)
+        # small pre-allocation steps: a reader scans the allocated tail (``read_intents``)
+        self.wal = IntentWal(run_dir / f"intents-{node}.cmcw", run_id=run_dir.name, node=node,
+                             chunk_bytes=WAL_CHUNK_BYTES)
         self.wal.durable = False  # what counts is the primary's acknowledged stream
         assert cfg.placement is not None
         self.groups = {g.name: [a for a in g.actors if a != JOURNAL]
@@ -210,18 +214,18 @@ class Standby:
                 raise CmcError("standby: the primary started a new run; restart the standby")
         return False
 
-    def take_over(self) -> dict[str, Rebuild]:
-        """Drain (bounded), stop following, close the files; return the warm rebuilds."""
+    def take_over(self) -> Warm:
+        """Drain (bounded), stop following; return the warm rebuilds and the open files."""
         self._drain()
         if self.follower is not None:
             self.ha.replication.unfollow(self.follower)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
-        with self._lock:
-            self.writer.close(self.clock.now_ns())
-            self.wal.close()
-        return dict(self.rebuilds)
+        with self._lock:  # the follower is gone: nothing writes them from here on
+            self.wal.durable = True
+            self.wal.sync()  # durable before the node's executors build on them
+            return Warm(dict(self.rebuilds), self.writer, self.wal)
 
     def _drain(self) -> None:
         """Wait until every record the stream holds for this run is applied (bounded)."""
