@@ -14,8 +14,8 @@ appends them to its own journal and replays them (``scripts.launch.standby``).
 from __future__ import annotations
 
 import io
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from actors.core import Out

@@ -21,7 +21,6 @@ import json
 import os
 import signal
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +31,13 @@ from scripts.launch.ha import EXIT_DEPOSED, HaRuntime, replace_with_standby
 from scripts.launch.launcher import Launcher
 from scripts.launch.process import configure_logging, new_run_dir
 from scripts.launch.standby import Standby, StandbyStopped
-from transports.clock import LiveClock
+from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig
 from transports.errors import CmcError
 from transports.wire.messages import Decision
 
 READY_TIMEOUT_S = 5.0  #: bound on the executors' reconciliation after a take-over
+CONNECT_RETRY_S = 0.5  #: between attempts to reach NATS
 
 
 def _with_run_dir(cfg: AppConfig, run_dir: Path) -> AppConfig:
@@ -59,17 +59,32 @@ def _legs_open(launcher: Launcher, timeout_s: float) -> bool:
     """Wait until every trading leg executor is reconciled and open (gate ''), bounded."""
     from actors.runtime.node import topology
 
-    cl = launcher.cluster
+    cl, clock = launcher.cluster, launcher.clock
     legs = [a for a in topology(launcher.cfg).legs if a in cl.node_of]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    deadline = clock.mono_ns() + int(timeout_s * 1e9)
+    while clock.mono_ns() < deadline:
         try:
             if all(cl.query(leg, 1.0).get("gate", "") == "" for leg in legs):
                 return True
         except CmcError:
             pass
-        time.sleep(0.001)  # a poll of the executors' state: nothing to wait on instead
+        sleep_s(0.001)  # a poll of the executors' state: nothing to wait on instead
     return False
+
+
+def _connect(cfg: AppConfig, role: str, clock: LiveClock, run_id: str,
+             stop: threading.Event) -> HaRuntime | None:
+    """Connect to NATS, retrying until it answers (a standby that starts while NATS is away,
+    a deposed primary replaced during a partition) or ``stop`` (None)."""
+    from transports.ha.loop import HaError
+
+    while True:
+        try:
+            return HaRuntime(cfg, role, clock, run_id).start()
+        except HaError as exc:
+            logger.warning("ha: NATS not reachable ({}); retrying", exc)
+        if stop.wait(CONNECT_RETRY_S):
+            return None
 
 
 def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None,
@@ -97,7 +112,14 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    ha = HaRuntime(cfg, role, clock, run_dir.name).start()
+    import kernels
+
+    # compiled (or loaded from numba's cache) before the lease is ours: a holder whose lease
+    # thread waits on the GIL for hundreds of ms misses its renewals and deposes itself
+    kernels.warm_up()
+    ha = _connect(cfg, role, clock, run_dir.name, stop)
+    if ha is None:
+        return 0
     logger.info("ha: {} as {} (lease {}/{}, TTL {} ms)", ha.holder, role, cfg.ha.bucket,
                 cfg.ha.key, cfg.ha.lease_ttl_ms)
     fresh = False
@@ -114,12 +136,10 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
     timing: dict[str, Any] = {}
     if not fresh and not stop.is_set():
         first = cfg.placement.nodes[0].name
-        import kernels
         import zmq
 
         from actors.runtime.instruments import check_instruments
 
-        kernels.warm_up()  # compiled now, not during a take-over
         # a venue whose tick, lot or currency differs from the config stops the standby here,
         # not at its take-over
         ctx = zmq.Context()

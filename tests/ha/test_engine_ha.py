@@ -1,0 +1,150 @@
+"""The engine's side of the hot standby, at the leg shell and the journal shell, over real
+ZeroMQ sockets: the lease's epoch on every order and cancel that leaves, nothing leaving
+without the lease, intents replicated before their orders leave, a failed replication handled
+as an intent that could not be made durable; and the journal records replicated byte for byte.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+
+from actors.runtime.journal_shell import JournalShell
+from actors.runtime.venue_shell import LegShell
+from scripts.launch.ha import standby_argv
+from transports.clock import TestClock
+from transports.errors import CmcError
+from transports.journal.format import T_BATCH, decode_batch_raw
+from transports.journal.intent_wal import IntentNotDurable, IntentWal
+from transports.journal.reader import read_journal
+from transports.journal.writer import JournalWriter
+from transports.latency import LatencyRecorder
+from transports.wire.codec import Codec
+from transports.wire.messages import JournalBatch
+from transports.wire.venue_msgs import CancelReq, NewOrder, OeRequest
+
+_req: Codec[Any] = Codec(OeRequest)
+
+
+class _Core:
+    name = "leg.shfe"
+    venue = "shfe"
+    wal_failed = ""
+
+    def handle(self, msg: Any, now_ns: int) -> list[Any]:
+        return []
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Any:
+    ctx: zmq.Context[Any] = zmq.Context()
+    peer = ctx.socket(zmq.PAIR)
+    peer.bind(f"ipc://{tmp_path}/oe")
+    out = ctx.socket(zmq.PAIR)
+    out.connect(f"ipc://{tmp_path}/oe")
+    wal = IntentWal(tmp_path / "intents.cmcw")
+    sh = LegShell(_Core(), f"ipc://{tmp_path}/oe", "acct", TestClock(1_000), LatencyRecorder(),
+                  intent_wal=wal)
+    sh.sockets = {"oe": out}
+    yield sh, peer
+    wal.close()
+    ctx.destroy(linger=0)
+
+
+def _order(cl: str) -> NewOrder:
+    return NewOrder(cl, "au2606", "B", 100, 1, "IOC", 1)
+
+
+def _recv(peer: Any) -> Any:
+    assert peer.poll(2000), "nothing reached the venue's socket"
+    return _req.decode(peer.recv())
+
+
+def test_orders_and_cancels_carry_the_lease_epoch(shell: Any) -> None:
+    sh, peer = shell
+    sh.fence = lambda: 42
+    sh.send("oe", _order("1.1.0.0"))
+    assert not peer.poll(0)  # held for the cycle's group commit
+    assert sh.flush_sends() == []
+    got = _recv(peer)
+    assert (got.cl, got.epoch) == ("1.1.0.0", 42)
+    sh.send("oe", CancelReq("1.1.0.0", 2))
+    got = _recv(peer)
+    assert type(got) is CancelReq and got.epoch == 42
+
+
+def test_without_the_lease_nothing_leaves(shell: Any) -> None:
+    sh, peer = shell
+
+    def lost() -> int:
+        raise CmcError("not the lease holder (expired)")
+
+    sh.fence = lost
+    sh.send("oe", _order("1.2.0.0"))
+    sh.flush_sends()
+    sh.send("oe", CancelReq("1.2.0.0", 2))
+    assert not peer.poll(100)
+    assert sh.fenced_local == 2
+
+
+def test_intents_are_replicated_before_their_orders_leave(shell: Any) -> None:
+    sh, peer = shell
+    seen: list[tuple[int, bool]] = []
+
+    def replicate(records: list[bytes]) -> None:
+        seen.append((len(records), bool(peer.poll(0))))
+
+    sh.fence = lambda: 7
+    sh.replicate = replicate
+    sh.send("oe", _order("1.3.0.0"))
+    sh.send("oe", _order("1.3.1.0"))
+    assert sh.flush_sends() == []
+    assert seen == [(2, False)]  # one publish for the cycle, before any frame left
+    assert {_recv(peer).cl, _recv(peer).cl} == {"1.3.0.0", "1.3.1.0"}
+
+
+def test_a_failed_replication_refuses_the_cycles_orders(shell: Any) -> None:
+    sh, peer = shell
+
+    def replicate(records: list[bytes]) -> None:
+        raise IntentNotDurable("intent not replicated to the standby: no ack")
+
+    sh.replicate = replicate
+    sh.send("oe", _order("1.4.0.0"))
+    failed = sh.flush_sends()
+    assert not peer.poll(100)
+    assert len(failed) == 1 and failed[0].cls == ("1.4.0.0",)
+    assert "replicated" in failed[0].reason
+
+
+def test_journal_records_replicate_as_written(tmp_path: Path) -> None:
+    """The standby appends what the primary's journal shell publishes: the same records."""
+    (tmp_path / "p").mkdir()
+    w = JournalWriter.open(tmp_path / "p" / "journal.cmcj", run_id="p")
+    sh = JournalShell.build("journal", w)
+    sent: list[tuple[int, bytes, int]] = []
+    sh.replicate = lambda rtype, body, ts: sent.append((rtype, body, ts))
+    items = [("@feed", "book.shfe:au2606", b"\x90"), ("@timer", "combo", b"\xc0")]
+    for ts in (6, 7, 8):
+        sh.handle(JournalBatch("hot", ts, items), ts)
+    w.close(11)
+    assert [t for _r, _b, t in sent] == [6, 7, 8]
+    (tmp_path / "s").mkdir()
+    standby = JournalWriter.open(tmp_path / "s" / "journal.cmcj", run_id="s")
+    for rtype, body, ts in sent:
+        assert rtype == T_BATCH and decode_batch_raw(body)[0] == ts
+        standby.append(rtype, body, ts)
+    standby.close(12)
+    primary_records = [r for r in read_journal(tmp_path / "p")]
+    standby_records = [r for r in read_journal(tmp_path / "s")]
+    assert primary_records == standby_records and len(primary_records) == 6
+
+
+def test_a_deposed_primary_restarts_as_a_standby_of_the_same_launch() -> None:
+    assert standby_argv(["cmc", "launch", "x.toml", "--role", "primary", "--quiet"]) == [
+        "cmc", "launch", "x.toml", "--quiet", "--role", "standby"]
+    assert standby_argv(["cmc", "launch", "x.toml", "--role=auto"]) == [
+        "cmc", "launch", "x.toml", "--role", "standby"]
