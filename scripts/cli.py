@@ -91,7 +91,7 @@ def bench_gateway(venue: str, as_json: bool, quick: bool) -> None:
     from scripts.launch.process import configure_logging
 
     configure_logging(None, "WARNING", quiet=True)
-    result = run_gateway_bench(venue, quick=quick)
+    result = run_gateway_bench(venue, quick=quick, progress=not as_json)
     if as_json:
         sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
     else:
@@ -107,7 +107,7 @@ def bench_risk(as_json: bool, quick: bool) -> None:
     from scripts.launch.process import configure_logging
 
     configure_logging(None, "WARNING", quiet=True)
-    result = run_risk_bench(quick=quick)
+    result = run_risk_bench(quick=quick, progress=not as_json)
     if as_json:
         sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
     else:
@@ -133,7 +133,7 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
 
 
 #: The command groups, one module each (``scripts/<group>/cmd*.py``), registered in this order.
-COMMAND_MODULES = ("scripts.launch.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
+COMMAND_MODULES = ("scripts.launch.cmd", "scripts.config_new.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
                    "scripts.replay.cmd", "scripts.audit.cmd", "scripts.report.cmd",
                    "scripts.drill.cmd", "scripts.gateway.cmd", "scripts.fake.cmd",
                    "scripts.calendars.cmd")

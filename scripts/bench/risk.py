@@ -18,6 +18,7 @@ import zmq
 
 from actors.combo.executor import ComboExecutorCore
 from actors.runtime.node import Node
+from scripts.progress import Progress, progress_bar
 from transports.clock import LiveClock, perf_ns, sleep_s
 from transports.config.engine import load_config
 from transports.hdr import LatencyHist
@@ -47,8 +48,10 @@ def _report(cid: int, leg: int, venue: str, sym: str, side: str, kind: str, qty:
                       f"t{cid}.{leg}" if kind == "fill" else "", "", 0, 0)
 
 
-def repair_decision(n: int = 2000) -> dict[str, Any]:
-    """Time the report that triggers a repair until the repair order is emitted."""
+def repair_decision(n: int = 2000, bar: Progress | None = None) -> dict[str, Any]:
+    """Time the report that triggers a repair until the repair order is emitted (``bar`` moves
+    once a combo, outside the timed call)."""
+    bar = bar or Progress(None)
     cfg = load_config()
     contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
     core = ComboExecutorCore("combo", {p.name: p for p in cfg.pairs}, contracts,
@@ -73,12 +76,15 @@ def repair_decision(n: int = 2000) -> dict[str, Any]:
         if not any(isinstance(m, LegOrder) and m.purpose in ("chase", "unwind") for _, m in out):
             raise RuntimeError(f"combo {cid}: no repair order was emitted: {out}")
         samples.record(t1 - t0)
+        bar.advance()
         now += 10_000_000_000  # each combo's timers far apart
     return _pcts(samples)
 
 
-def halt_to_executors(n: int = 200) -> dict[str, Any]:
-    """Halt/resume ``n`` times through a real node; time risk → every executor HALTED."""
+def halt_to_executors(n: int = 200, bar: Progress | None = None) -> dict[str, Any]:
+    """Halt/resume ``n`` times through a real node; time risk → every executor HALTED (``bar``
+    moves once a cycle, after both hops were counted)."""
+    bar = bar or Progress(None)
     cfg = load_config()
     run_dir = Path(tempfile.mkdtemp(prefix="cmcb-risk-"))
     sock = tempfile.mkdtemp(prefix="cmcb-")
@@ -93,6 +99,7 @@ def halt_to_executors(n: int = 200) -> dict[str, Any]:
             _wait_count(node, "risk_to_executor", (2 * i + 1) * len(legs))
             node.tell("risk", Resume(f"bench {i}"))
             _wait_count(node, "risk_to_executor", (2 * i + 2) * len(legs))
+            bar.advance()
         samples = node.latency.hist("risk_to_executor")
     finally:
         node.stop()
@@ -109,7 +116,11 @@ def _wait_count(node: Node, hop: str, want: int, timeout_s: float = 5.0) -> None
         sleep_s(0.0002)
 
 
-def run_risk_bench(quick: bool = False) -> dict[str, Any]:
-    """Both measurements."""
-    return {"repair_decision": repair_decision(300 if quick else 3000),
-            "halt_to_executors": halt_to_executors(30 if quick else 300)}
+def run_risk_bench(quick: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Both measurements; ``progress``: a bar for each on a terminal (``scripts.progress``)."""
+    n_repair, n_halt = (300, 30) if quick else (3000, 300)
+    with progress_bar(n_repair, "repair decisions", "combo", enabled=progress) as bar:
+        repair = repair_decision(n_repair, bar)
+    with progress_bar(n_halt, "halt/resume", "cycle", enabled=progress) as bar:
+        halt = halt_to_executors(n_halt, bar)
+    return {"repair_decision": repair, "halt_to_executors": halt}

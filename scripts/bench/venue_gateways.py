@@ -36,6 +36,7 @@ import msgspec
 import zmq
 
 from scripts.launch.process import GatewayProcess, new_sock_dir
+from scripts.progress import Progress, progress_bar
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, load_config
 from transports.venues.sim.gateway import address
@@ -90,18 +91,23 @@ class _Client:
         self.clock = LiveClock()
         self.dec = msgspec.msgpack.Decoder()
 
-    def collect_md(self, seconds: float) -> list[tuple[int, int, int]]:
-        """(seq, delta ts, receive ns) of every delta for ``seconds``."""
+    def collect_md(self, seconds: float, bar: Progress | None = None) -> list[tuple[int, int, int]]:
+        """(seq, delta ts, receive ns) of every delta for ``seconds``; ``bar`` is moved at most
+        twice a second, after a frame was stamped (a terminal write never delays a stamp)."""
         out: list[tuple[int, int, int]] = []
-        end = self.clock.mono_ns() + int(seconds * 1e9)
+        start = self.clock.mono_ns()
+        end = start + int(seconds * 1e9)
+        next_bar = start
         while self.clock.mono_ns() < end:
-            if not self.sub.poll(100):
-                continue
-            _topic, payload = self.sub.recv_multipart()
-            rx = self.clock.now_ns()
-            m = self.dec.decode(payload)
-            if m.get("t") == "delta":
-                out.append((int(m["seq"]), int(m["ts"]), rx))
+            if self.sub.poll(100):
+                _topic, payload = self.sub.recv_multipart()
+                rx = self.clock.now_ns()
+                m = self.dec.decode(payload)
+                if m.get("t") == "delta":
+                    out.append((int(m["seq"]), int(m["ts"]), rx))
+            if bar is not None and self.clock.mono_ns() >= next_bar:
+                next_bar += 500_000_000
+                bar.to((self.clock.mono_ns() - start) / 1e9)
         return out
 
     def touch(self, timeout_s: float = 10.0) -> tuple[int, int]:
@@ -127,9 +133,9 @@ class _Client:
                 return max(bids), min(asks)
         raise RuntimeError("no two-sided book from the gateway")
 
-    def orders(self, n: int, tag: str) -> list[int]:
+    def orders(self, n: int, tag: str, bar: Progress | None = None) -> list[int]:
         """Round trips (ns) of ``n`` IOC orders, one at a time, alternating buy and sell across
-        the touch."""
+        the touch; ``bar`` moves once an order, after its reports were drained."""
         rtts: list[int] = []
         for i in range(n):
             bid, ask = self.touch()
@@ -150,10 +156,23 @@ class _Client:
             # drain the rest of this order's reports before the next one
             while self.oe.poll(30):
                 self.oe.recv()
+            if bar is not None:
+                bar.advance()
         return rtts
 
 
-def _run_sim(tmp: Path, seconds: float, n_orders: int, md_ms: int) -> dict[str, Any]:
+def _measure(c: _Client, name: str, seconds: float, n_orders: int, tag: str,
+             progress: bool) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """The md window then the orders of one gateway, each with its bar (on a terminal)."""
+    with progress_bar(seconds, f"{name} md", "s", enabled=progress) as bar:
+        md = c.collect_md(seconds, bar)
+    with progress_bar(n_orders, f"{name} orders", "order", enabled=progress) as bar:
+        rtts = c.orders(n_orders, tag, bar)
+    return md, rtts
+
+
+def _run_sim(tmp: Path, seconds: float, n_orders: int, md_ms: int,
+             progress: bool = False) -> dict[str, Any]:
     conf = bench_conf(tmp, via_sim=True, md_interval_ms=md_ms)
     cfg = load_config(conf)
     sock = new_sock_dir()
@@ -163,8 +182,7 @@ def _run_sim(tmp: Path, seconds: float, n_orders: int, md_ms: int) -> dict[str, 
     try:
         sim.wait_ready()
         c = _Client(cfg, sock, ctx)
-        md = c.collect_md(seconds)
-        rtts = c.orders(n_orders, "s")
+        md, rtts = _measure(c, "sim", seconds, n_orders, "s", progress)
     finally:
         sim.stop()
         ctx.destroy(linger=0)
@@ -177,7 +195,8 @@ def _http_json(url: str) -> Any:
         return json.loads(r.read())
 
 
-def _run_ccxt(tmp: Path, seconds: float, n_orders: int, md_ms: int) -> dict[str, Any]:
+def _run_ccxt(tmp: Path, seconds: float, n_orders: int, md_ms: int,
+              progress: bool = False) -> dict[str, Any]:
     conf = bench_conf(tmp, via_sim=False, md_interval_ms=md_ms)
     cfg = load_config(conf)
     sock = new_sock_dir()
@@ -201,8 +220,7 @@ def _run_ccxt(tmp: Path, seconds: float, n_orders: int, md_ms: int) -> dict[str,
         if not line.startswith("READY"):
             raise RuntimeError(f"traced gateway did not start: {line!r}; see {tmp}/gateway.log")
         c = _Client(cfg, sock, ctx)
-        md = c.collect_md(seconds)
-        rtts = c.orders(n_orders, "c")
+        md, rtts = _measure(c, "ccxt", seconds, n_orders, "c", progress)
         fake_trace = _http_json(f"{base}/__fake__/trace")
     finally:
         if gw is not None:
@@ -234,15 +252,16 @@ def _run_ccxt(tmp: Path, seconds: float, n_orders: int, md_ms: int) -> dict[str,
             "md_received": len(md)}
 
 
-def run_gateway_bench(venue: str, *, quick: bool = False) -> dict[str, Any]:
-    """Both gateways, one after the other, on the same market; returns the numbers."""
+def run_gateway_bench(venue: str, *, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Both gateways, one after the other, on the same market; returns the numbers.
+    ``progress``: a bar per phase on a terminal (``scripts.progress``)."""
     if venue != "ccxt-fake":
         raise ValueError(f"unknown bench venue {venue!r} (known: ccxt-fake)")
     seconds, n_orders, md_ms = (3.0, 20, 20) if quick else (15.0, 200, 20)
     with tempfile.TemporaryDirectory(prefix="cmc-bench-gw-") as d:
         tmp = Path(d)
-        sim = _run_sim(tmp, seconds, n_orders, md_ms)
-        cc = _run_ccxt(tmp, seconds, n_orders, md_ms)
+        sim = _run_sim(tmp, seconds, n_orders, md_ms, progress)
+        cc = _run_ccxt(tmp, seconds, n_orders, md_ms, progress)
     md_added = None
     if cc["md_stamp_to_client"]["p50_us"] is not None and sim["md_stamp_to_client"]["p50_us"]:
         md_added = round(cc["md_stamp_to_client"]["p50_us"] - sim["md_stamp_to_client"]["p50_us"],

@@ -27,13 +27,14 @@ def crash(kills: int, seed: int, out_dir: str | None, as_json: bool) -> None:
     client ids, the fill sets, exposure, spread positions and the time to flat after each kill
     from the simulator's record. Exit 1 if an oracle fails."""
     from scripts.drill.crash import run_drill
+    from scripts.progress import echo
 
     def progress(text: str) -> None:
         if not as_json:
-            click.echo(f"drill: {text}", err=True)
+            echo(f"drill: {text}")  # above the kills bar when one is shown
 
     try:
-        report = run_drill(kills, seed, out_dir, progress)
+        report = run_drill(kills, seed, out_dir, progress, bar=not as_json)
     except ConfigError as exc:
         click.echo(f"cmc drill crash: configuration error: {exc}", err=True)
         sys.exit(2)

@@ -131,8 +131,11 @@ def _wait(pred: Any, timeout_s: float, what: str) -> Any:
 
 
 def run_drill(kills: int = 5, seed: int = 1, out_dir: str | None = None,
-              progress: Any = None) -> dict[str, Any]:
-    """Run the drill; return the report (``ok`` False when an oracle failed)."""
+              progress: Any = None, bar: bool = False) -> dict[str, Any]:
+    """Run the drill; return the report (``ok`` False when an oracle failed). ``progress`` is
+    told each step in words; ``bar`` shows the kills done as a bar (on a terminal only)."""
+    from scripts.progress import progress_bar
+
     say = progress or (lambda _t: None)
     out = Path(out_dir or tempfile.mkdtemp(prefix="cmc-drill-")).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -152,35 +155,39 @@ def run_drill(kills: int = 5, seed: int = 1, out_dir: str | None = None,
     env = {**os.environ, "CMC_TEST_KILL_AT": "after_first_send",
            "CMC_TEST_KILL_SKIP": str(rng.randint(0, 2)), "CMC_TEST_KILL_ONCE": str(between)}
     launch = _Launch(conf, out / "launch.log", env)
-    try:
-        def orders() -> int:
-            return len(ref_request(ctx, ref, {"t": "sim.truth"})["truth"]["orders"])
+    with progress_bar(kills, "kills", "kill", enabled=bar) as shown:
+        try:
+            def orders() -> int:
+                return len(ref_request(ctx, ref, {"t": "sim.truth"})["truth"]["orders"])
 
-        def restarted(pid: int) -> bool:
-            st = launch.status()["nodes"][node]
-            return st.get("pid") not in (pid, None, 0) and st.get("state") == "running"
+            def restarted(pid: int) -> bool:
+                st = launch.status()["nodes"][node]
+                return st.get("pid") not in (pid, None, 0) and st.get("state") == "running"
 
-        say(f"{kills} kills of node {node!r}, the first between the legs of a combo")
-        pid = launch.node_pid(node)
-        _wait(between.exists, 90, "the node never reached the kill between two legs")
-        kill_ns.append(between.stat().st_mtime_ns)  # written just before its SIGKILL
-        say(f"kill 1/{kills}: pid {pid}, after a first leg left")
-        _wait(lambda: restarted(pid), 60, f"node {node} was not restarted")
-        for k in range(1, kills):
-            # each kill lands while the node trades: after its (re)start sent a new order, at a
-            # random instant of the next seconds (mid-combo as often as not)
-            seen = orders()
-            _wait(lambda n=seen: orders() > n, 60, "no new order reached the venue")
-            sleep_s(rng.uniform(0.0, 1.5))
+            say(f"{kills} kills of node {node!r}, the first between the legs of a combo")
             pid = launch.node_pid(node)
-            os.kill(pid, signal.SIGKILL)
-            kill_ns.append(clock.now_ns())
-            say(f"kill {k + 1}/{kills}: pid {pid}")
-            _wait(lambda p=pid: restarted(p), 60, f"node {node} was not restarted")
-        sleep_s(3.0)  # let the last restart trade
-    finally:
-        code = launch.stop()
-        ctx.destroy(linger=0)
+            _wait(between.exists, 90, "the node never reached the kill between two legs")
+            kill_ns.append(between.stat().st_mtime_ns)  # written just before its SIGKILL
+            say(f"kill 1/{kills}: pid {pid}, after a first leg left")
+            _wait(lambda: restarted(pid), 60, f"node {node} was not restarted")
+            shown.advance()
+            for k in range(1, kills):
+                # each kill lands while the node trades: after its (re)start sent a new order,
+                # at a random instant of the next seconds (mid-combo as often as not)
+                seen = orders()
+                _wait(lambda n=seen: orders() > n, 60, "no new order reached the venue")
+                sleep_s(rng.uniform(0.0, 1.5))
+                pid = launch.node_pid(node)
+                os.kill(pid, signal.SIGKILL)
+                kill_ns.append(clock.now_ns())
+                say(f"kill {k + 1}/{kills}: pid {pid}")
+                _wait(lambda p=pid: restarted(p), 60, f"node {node} was not restarted")
+                shown.advance()
+            shown.note("the last restart trades")
+            sleep_s(3.0)  # let the last restart trade
+        finally:
+            code = launch.stop()
+            ctx.destroy(linger=0)
     say(f"launch stopped (exit {code})")
     return judge(cfg, out / "run", kill_ns, {"kills": kills, "seed": seed, "exit": code,
                                              "run_dir": str(out / "run")})
