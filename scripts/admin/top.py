@@ -15,7 +15,7 @@ def _num(x: Any, fmt: str = "+.3f") -> str:
     return format(x, fmt) if isinstance(x, int | float) else "-"
 
 
-def _zbar(z: Any, entry: float, width: int = 21) -> str:
+def zbar(z: Any, entry: float, width: int = 21) -> str:
     """``|`` marks -entry and +entry, ``+`` zero, ``*`` the z-score (at an end when beyond)."""
     if not isinstance(z, int | float) or entry <= 0:
         return " " * width
@@ -54,7 +54,13 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
         for n, v in (status.get("nodes") or {}).items())
     lines = [f"cmc top  {now}  trading {_c(state, _STATE_COLOR.get(state, ''), color)}  "
              f"{', '.join(risk.get('reasons') or {}) or ''}",
-             f"nodes  {nodes or '-'}", ""]
+             f"nodes  {nodes or '-'}"]
+    ha = status.get("ha")
+    if isinstance(ha, dict) and ha:  # replication, only when the launch has it
+        lines.append(f"ha     role {ha.get('role')}  holder {ha.get('holder') or '-'}  epoch "
+                     f"{ha.get('epoch')}  lag {ha.get('lag_records')} records / "
+                     f"{_num(ha.get('lag_ms'), '.1f')} ms")
+    lines.append("")
     lines.append(f"{'PAIR':<10}{'SPREAD':>9}{'MEAN':>9}{'Z':>7}  {'-entry    z    +entry':<21}"
                  f"{'ENTRY/EXIT':>12}{'POS A/B':>11}{'PENDING':>14}  STATE")
     for name, p in (view.get("pairs") or {}).items():
@@ -63,7 +69,7 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
         pos = p.get("pos_lots") or [None, None]
         lines.append(
             f"{name:<10}{_num(last.get('mid_spread')):>9}{_num(last.get('mean')):>9}"
-            f"{_num(last.get('z'), '+.2f'):>7}  {_zbar(last.get('z'), p.get('z_entry', 0.0))}"
+            f"{_num(last.get('z'), '+.2f'):>7}  {zbar(last.get('z'), p.get('z_entry', 0.0))}"
             f"{p.get('z_entry', 0):>7.2f}/{p.get('z_exit', 0):<4.2f}"
             f"{_num(pos[0], '+d'):>6}/{_num(pos[1], '+d'):<4}"
             f"{p.get('pending') or '-':>14}  "
@@ -108,4 +114,4 @@ def render(view: dict[str, Any], now: str = "", color: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["pair_state", "render"]
+__all__ = ["pair_state", "render", "zbar"]

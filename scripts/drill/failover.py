@@ -158,8 +158,9 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         standby = _Proc(["launch", str(conf_s), "--role", "standby", "--quiet"],
                         out / "standby.log", env)
         procs.append(standby)
-        standby.wait_line("STANDBY", 60)
+        standby_status = Path(standby.wait_line("STANDBY", 60).split(" ", 1)[1])
         sleep_s(trade_s + rng.uniform(0.0, 1.0))  # the primary trades (the market's seconds)
+        _check_roles(standby_status, primary.pid)
         fault_ns = clock.now_ns()
         seen = len(primary.lines)
         if mode == "kill":
@@ -214,6 +215,21 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     report["failures"] = failures
     report["ok"] = not failures
     return report
+
+
+def _check_roles(standby_status: Path, primary_pid: int) -> None:
+    """Before the fault: the standby still follows and the lease is still the primary's (a
+    primary that missed its renewals -- a host too loaded for its TTL -- has already failed
+    over, and the drill would hit the wrong process)."""
+    import socket
+
+    st = json.loads(standby_status.read_text())
+    holder = (st.get("ha") or {}).get("holder", "")
+    if st.get("state") != "standby" or not holder.startswith(
+            f"{socket.gethostname()}:{primary_pid}:"):
+        raise DrillFailed(f"before the fault the lease was not the primary's (holder {holder!r}, "
+                          f"standby state {st.get('state')!r}): the primary lost it early -- "
+                          "renewals missed on a loaded host; raise --ttl-ms")
 
 
 def _journal_takeover(run: Path) -> dict[str, Any]:
