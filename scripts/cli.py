@@ -133,10 +133,10 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
 
 
 #: The command groups, one module each (``scripts/<group>/cmd*.py``), registered in this order.
-COMMAND_MODULES = ("scripts.launch.cmd", "scripts.config_new.cmd", "scripts.admin.cmd", "scripts.admin.cmd_top",
-                   "scripts.replay.cmd", "scripts.audit.cmd", "scripts.report.cmd",
-                   "scripts.drill.cmd", "scripts.gateway.cmd", "scripts.fake.cmd",
-                   "scripts.calendars.cmd")
+COMMAND_MODULES = ("scripts.launch.cmd", "scripts.config_new.cmd", "scripts.admin.cmd",
+                   "scripts.admin.cmd_top", "scripts.replay.cmd", "scripts.audit.cmd",
+                   "scripts.report.cmd", "scripts.drill.cmd", "scripts.gateway.cmd",
+                   "scripts.fake.cmd", "scripts.calendars.cmd", "scripts.summary.cmd")
 
 
 def _register_plugins() -> None:

@@ -43,7 +43,12 @@ def _wait(pred: Any, timeout_s: float, step_s: float = 0.05) -> bool:
 
 def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_dir: str | None,
              quiet: bool = False, faults: str | None = None) -> tuple[dict[str, Any], str]:
-    """Run the demo; return the summary and a failure reason ('' when the run is clean)."""
+    """Run the demo; return the summary and a failure reason ('' when the run is clean).
+
+    On a terminal (and not ``quiet``) a bar shows the seconds traded; the engine's info lines
+    then go to the run's log file only, so they do not cut through it."""
+    from scripts.progress import on_terminal, progress_bar
+
     cfg: AppConfig = load_config(conf)
     if faults:
         from transports.venues.sim.faults import load_preset
@@ -54,7 +59,7 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
     duration = duration_s if duration_s is not None else cfg.run.duration_s
     clock = LiveClock()
     run_dir = new_run_dir(out_dir or cfg.run.out_dir, clock)
-    configure_logging(run_dir, cfg.run.log_level, quiet)
+    configure_logging(run_dir, cfg.run.log_level, quiet or on_terminal(not quiet))
     sock_dir = new_sock_dir()
     logger.info("run directory {}", run_dir)
     # compile (or load) the Numba kernels before the market starts: on a fresh machine this
@@ -78,13 +83,16 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
         t0 = clock.mono_ns()
         end = t0 + int(duration * 1e9)
         next_report = t0 + 5_000_000_000
-        while clock.mono_ns() < end:
-            sleep_s(0.05)
-            if clock.mono_ns() >= next_report:
-                next_report += 5_000_000_000
-                c = node.query("combo")
-                logger.info("t+{:.0f}s combos {}", (clock.mono_ns() - t0) / 1e9,
-                            c.get("counters", {}).get("combos", 0))
+        with progress_bar(duration, "demo", "s", enabled=not quiet) as bar:
+            while clock.mono_ns() < end:
+                sleep_s(0.05)
+                bar.to((clock.mono_ns() - t0) / 1e9)
+                if clock.mono_ns() >= next_report:
+                    next_report += 5_000_000_000
+                    c = node.query("combo")
+                    combos = c.get("counters", {}).get("combos", 0)
+                    logger.info("t+{:.0f}s combos {}", (clock.mono_ns() - t0) / 1e9, combos)
+                    bar.note(f"combos {combos}")
         elapsed = (clock.mono_ns() - t0) / 1e9
         trade_end_ns = clock.now_ns()
         # stop opening, close what is open, then halt (which cancels anything still working)
@@ -133,24 +141,43 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
 
 def print_human(summary: dict[str, Any]) -> None:
     """Print a readable summary on stdout."""
+    from scripts.summary.text import OPPORTUNITY_NOTE, exposure_line, money, risk_state_text
+
     s = summary
     lat = s["latency_us"].get("tick_to_order", {})
+    p = s["pnl"]
+    ccy = p["currency"]
+    units = s.get("exposure_units") or dict.fromkeys(s["final_exposure"], s["exposure_unit"])
+    by_ccy = p.get("by_currency") or {}
+    risk = s.get("risk", {})
+    state = s.get("risk_state_text") or risk_state_text(
+        risk.get("final_state"),
+        [(c["ts_ns"], c["state"], c["reason"]) for c in risk.get("state_changes", [])], None)
+    denials = risk.get("denials") or {}
     lines = [
         f"cmc demo — {s['duration_s']:.1f}s (run {s['run_dir']})",
         f"  market data events  {s['md_events']}",
-        f"  opportunities       {s['opportunities']} (simulator ground truth)",
+        f"  opportunities       {s['opportunities']} ({s['opportunities_traded']} traded; raw "
+        f"windows {s.get('opportunity_windows_raw', s['opportunities'])})",
+        f"    what they are     {s.get('opportunities_note', OPPORTUNITY_NOTE)}",
         f"  combos              {s['combos']}  complete {s['combos_complete']}  "
-        f"repaired {s['combos_repaired']}",
+        f"repaired {s['combos_repaired']}  failed {s.get('combos_failed', 0)}",
         f"  capture rate        {s['capture_rate']:.3f} of all windows, "
         f"{s['capture_rate_eligible']:.3f} of the {s['opportunities_eligible']} longer than "
         f"{s['eligible_min_window_ms']:.1f} ms (twice the order round trip)",
         f"  avg slippage        {s['avg_slippage_ticks']:.3f} ticks",
-        f"  pnl ({s['pnl']['currency']})          gross {s['pnl']['gross']:.2f}  "
-        f"fees {s['pnl']['fees']:.2f}  funding {s['pnl'].get('funding', 0.0):.2f}  "
-        f"net {s['pnl']['net']:.2f}",
+        f"  PnL                 {money(p['net'], ccy)} net = gross {money(p['gross'], ccy)} "
+        f"− fees {p['fees']:,.2f} {ccy} + funding {money(p.get('funding', 0.0), ccy)}"
+        + (f"; foreign currency at the strategy's last FX rate, {p['fx_rate']:g} {ccy} per "
+           "unit" if p.get("fx_rate", 1.0) != 1.0 else ""),
+        "  PnL by currency     " + ("; ".join(
+            f"{k}: cash flows {v['cash_flows']:+,.2f}, fees {v['fees']:,.2f}"
+            for k, v in sorted(by_ccy.items())) or "none"),
         "  targets             " + "  ".join(f"{k} {'ok' if v else 'MISSED'}"
                                               for k, v in s.get("targets", {}).items()),
-        f"  final exposure      {s['final_exposure']}",
+        f"  final exposure      {exposure_line(s['final_exposure'], units)}",
+        f"  risk                {state}; denials "
+        + (", ".join(f"{k} {n}" for k, n in sorted(denials.items())) or "none"),
         f"  venue               orders {s['venue']['orders']}  fills {s['venue']['fills']}  "
         f"duplicate client ids {s['venue']['duplicate_client_ids']}",
         f"  tick→order µs       p50 {lat.get('p50')}  p99 {lat.get('p99')}  max {lat.get('max')}",

@@ -10,6 +10,7 @@ import msgspec
 
 from actors.journal import read_journal
 from scripts.demo.risk_audit import audit_venue_limits
+from scripts.summary.text import OPPORTUNITY_NOTE, base_units, risk_state_text
 from transports.config.engine import AppConfig
 from transports.wire.messages import ComboIntent
 
@@ -204,6 +205,7 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "md_events": sum(f.get("deltas", 0) for f in feeds.values()),
         "opportunities": len(windows),
         "opportunity_windows_raw": len(truth.get("windows", [])),
+        "opportunities_note": OPPORTUNITY_NOTE,
         "opportunities_traded": traded,
         "combos": combo.get("combos", 0),
         "combos_complete": combo.get("complete", 0),
@@ -216,10 +218,16 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "avg_slippage_ticks": round(slip_sum / slip_qty, 4) if slip_qty else 0.0,
         "pnl": {"currency": home, "gross": round(gross, 2), "fees": round(fee_total, 2),
                 "funding": round(to_home(funding), 2),
-                "net": round(gross - fee_total + to_home(funding), 2), "fx_rate": fx_rate},
+                "net": round(gross - fee_total + to_home(funding), 2), "fx_rate": fx_rate,
+                # each currency's own figures (fills' cash flows and fees, in that currency)
+                "by_currency": {k: {"cash_flows": round(cash.get(k, 0.0), 2),
+                                    "fees": round(fees.get(k, 0.0), 2)}
+                                for k in sorted({*cash, *fees})}},
         "final_exposure": {k: round(v, 3) for k, v in exposure.items()}
         or {_leg_a(cfg).underlying or "none": 0.0},
         "exposure_unit": _leg_a(cfg).unit,
+        # each underlying's base unit: what final_exposure counts in (grams for gold)
+        "exposure_units": base_units(cfg),
         "venue": {"orders": counts.get("orders", len(orders)),
                   "fills": counts.get("fills", len(fills)),
                   "duplicate_client_ids": counts.get("duplicate_client_ids", 0)},
@@ -233,6 +241,10 @@ def build_summary(cfg: AppConfig, elapsed_s: float, snaps: dict[str, dict[str, A
         "orders_sent": sum(s.get("counters", {}).get("sent", 0) for s in legs),
         "rejects": sum(s.get("counters", {}).get("rejects", 0) for s in legs),
         "risk_state": snaps.get("risk", {}).get("state"),
+        # the state and why: the halt of the end of the run (after the trading span) said so
+        "risk_state_text": risk_state_text(
+            snaps.get("risk", {}).get("state"), snaps.get("risk", {}).get("state_changes", []),
+            trading_span_ns[1] if trading_span_ns is not None else None),
         "legging": {
             "imbalances": combo.get("imbalances", 0),
             "chased": combo.get("chased", 0),

@@ -417,6 +417,10 @@ class Launcher:
         self.ctx.destroy(linger=0)
         for gw in self.gateways.values():
             gw.stop()
+        # the run's summary from its journal: closed now, and the gateways' records written
+        from scripts.summary.build import write_run_summary
+
+        write_run_summary(self.run_dir, cfg)
         self.write_status("stopped")
         logger.info("stopped")
 
