@@ -119,8 +119,11 @@ def _fast(text: str, seed: int) -> str:
 
 def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress: Any = None,
                  *, trade_s: float = 4.0, after_s: float = 4.0, ttl_ms: int = 300,
-                 renew_ms: int = 100) -> dict[str, Any]:
-    """Run one fail-over drill; return the report (``ok`` False when an oracle failed)."""
+                 renew_ms: int = 100, limit_ms: float | None = TAKEOVER_LIMIT_MS
+                 ) -> dict[str, Any]:
+    """Run one fail-over drill; return the report (``ok`` False when an oracle failed).
+    ``limit_ms`` None: the take-over time is reported, not judged (the test suite: a time
+    depends on the machine's load, the bench and the drill command judge it)."""
     from transports.ha.server import NatsServer
 
     if mode not in MODES:
@@ -208,8 +211,8 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     t = report.get("takeover_ms")
     if t is None:
         failures.append("no take-over was journaled by the standby")
-    elif t > TAKEOVER_LIMIT_MS:
-        failures.append(f"take-over took {t} ms, beyond {TAKEOVER_LIMIT_MS:g} ms")
+    elif limit_ms is not None and t > limit_ms:
+        failures.append(f"take-over took {t} ms, beyond {limit_ms:g} ms")
     if mode != "kill" and not report.get("deposed_became_standby"):
         failures.append("the deposed primary did not become a standby")
     report["failures"] = failures

@@ -27,10 +27,17 @@ from typing import Any
 import msgspec
 from loguru import logger
 
+from actors.runtime.node import fill_address
 from scripts.launch.ha import EXIT_DEPOSED, HaRuntime, replace_with_standby
 from scripts.launch.launcher import Launcher
-from scripts.launch.process import configure_logging, new_run_dir
+from scripts.launch.process import (
+    configure_logging,
+    new_run_dir,
+    new_sock_dir,
+    private_sock_dir,
+)
 from scripts.launch.standby import Standby, StandbyStopped
+from scripts.launch.standby_admin import start_standby_admin
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig
 from transports.errors import CmcError
@@ -149,11 +156,20 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
             ctx.destroy(linger=0)
         standby = Standby(cfg, ha, run_dir, clock, first)
 
-        def on_status() -> None:
-            _write_json(status_path, {"pid": os.getpid(), "state": "standby",
-                                      "run_dir": str(run_dir), "config": str(Path(conf).resolve()),
-                                      "ha": {**ha.status(), **standby.lag()}})
+        sock_dir = private_sock_dir(lc.sock_dir) if lc.sock_dir else new_sock_dir()
+        cfg = msgspec.structs.replace(
+            cfg, launch=msgspec.structs.replace(cfg.launch, sock_dir=sock_dir))
+        admin_endpoint = fill_address(cfg.admin.endpoint, sock_dir) if cfg.admin.enabled else ""
 
+        def status() -> dict[str, Any]:
+            return {"pid": os.getpid(), "state": "standby", "run_dir": str(run_dir),
+                    "config": str(Path(conf).resolve()), "admin": admin_endpoint,
+                    "sock_dir": sock_dir, "ha": {**ha.status(), **standby.lag()}}
+
+        def on_status() -> None:
+            _write_json(status_path, status())
+
+        admin = start_standby_admin(cfg, admin_endpoint, status) if admin_endpoint else None
         try:
             on_status()
             standby.start(stop)
@@ -161,6 +177,8 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
             took = standby.wait(stop, on_status)
         except StandbyStopped:
             took = False
+        if admin is not None:
+            admin.stop()  # the node that takes over serves the same endpoint
         if not took:
             standby.stop()
             ha.stop(release=False)

@@ -148,3 +148,30 @@ def test_a_deposed_primary_restarts_as_a_standby_of_the_same_launch() -> None:
         "cmc", "launch", "x.toml", "--quiet", "--role", "standby"]
     assert standby_argv(["cmc", "launch", "x.toml", "--role=auto"]) == [
         "cmc", "launch", "x.toml", "--role", "standby"]
+
+
+def test_a_standbys_admin_socket_answers_status_and_refuses_commands(tmp_path: Path) -> None:
+    """``cmc admin status`` against a standby shows its role and lag; a halt is refused with
+    where to send it (a standby trades nothing)."""
+    import msgspec
+
+    from scripts.admin.client import keygen, request
+    from scripts.launch.standby_admin import start_standby_admin
+    from transports.config.engine import load_config
+    from transports.config.ops import AdminConfig
+
+    keygen(str(tmp_path / "keys"), ["client"])
+    admin = AdminConfig(enabled=True, server_secret=str(tmp_path / "keys/server.key_secret"),
+                        allowlist=str(tmp_path / "keys/allowlist"))
+    cfg = msgspec.structs.replace(load_config(None), admin=admin)
+    ha = {"role": "standby", "holder": "host:1:run", "lag_records": 3, "lag_ms": 1.5}
+    server = start_standby_admin(cfg, f"ipc://{tmp_path}/admin",
+                                 lambda: {"state": "standby", "ha": ha})
+    try:
+        keys = str(tmp_path / "keys")
+        st = request(f"ipc://{tmp_path}/admin", keys, "status", timeout_s=5.0)
+        assert st["ok"] and st["result"]["ha"] == ha
+        halt = request(f"ipc://{tmp_path}/admin", keys, "halt", {"reason": "x"}, timeout_s=5.0)
+        assert not halt["ok"] and "standby" in halt["error"] and "host:1:run" in halt["error"]
+    finally:
+        server.stop()
