@@ -1,4 +1,10 @@
-"""``cmc audit export``: the audit tables as CSV or Parquet files, one file per table."""
+"""``cmc audit export``: the audit tables as CSV or Parquet files, one file per table.
+
+Prices are journaled in ticks (``px``, ``avg_px``); beside each the export writes the price in
+the contract's price unit (``price`` = ticks x tick, in ``price_unit``, e.g. CNY/g), and beside
+each fill's fee its currency (``fee_ccy``: the venue's when it named one, else the contract's).
+The units come from the run's ``config.json`` beside the journal; without it they are empty.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from scripts.audit.extract import TABLES, JournalIndex
+from scripts.audit.extract import TABLES, JournalIndex, load_config_map
 from transports.errors import CmcError
 
 #: column order per table (also the header of an empty table)
@@ -23,6 +29,8 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "sym",
         "side",
         "px",
+        "price",
+        "price_unit",
         "qty",
         "tif",
         "ack_ts_ns",
@@ -30,6 +38,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "state",
         "cum_qty",
         "avg_px",
+        "avg_price",
         "done_ts_ns",
         "reject_reason",
     ),
@@ -47,8 +56,11 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "sym",
         "side",
         "px",
+        "price",
+        "price_unit",
         "qty",
         "fee",
+        "fee_ccy",
         "liq",
         "source",
     ),
@@ -60,6 +72,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "action",
         "direction",
         "spread",
+        "spread_unit",
         "mean",
         "z",
         "edge",
@@ -94,6 +107,42 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
+def with_units(name: str, rows: list[dict[str, Any]], cfg: Any) -> list[dict[str, Any]]:
+    """``rows`` of table ``name`` with their price columns in price units and their fee
+    currency (new dicts; a row whose contract the config lacks gets empty ones)."""
+    from scripts.report.units import (
+        cfg_get,
+        contracts_by_key,
+        price_of,
+        price_unit,
+        spread_unit,
+    )
+
+    if not cfg:
+        return rows
+    contracts = contracts_by_key(cfg)
+    if name in ("orders", "fills"):
+        out = []
+        for r in rows:
+            c = contracts.get((r.get("venue"), r.get("sym")))
+            # None, not "": a Parquet column holds one type (CSV writes None as empty)
+            extra: dict[str, Any] = {"price": None, "price_unit": None}
+            if c is not None:
+                extra = {"price": price_of(int(r["px"]), c), "price_unit": price_unit(c)}
+                if name == "orders":
+                    extra["avg_price"] = price_of(float(r["avg_px"]), c) if r["cum_qty"] else None
+                else:
+                    extra["fee_ccy"] = r.get("fee_ccy") or cfg_get(c, "ccy", "")
+            out.append({**r, **extra})
+        return out
+    if name == "combos":
+        pairs = {cfg_get(p, "name"): p for p in cfg_get(cfg, "pairs") or []}
+        # a multi-venue pair's combos are named by route: "<pair>/<i>-<j>"
+        return [{**r, "spread_unit": spread_unit(cfg, pairs[name])
+                 if (name := r["pair"].split("/")[0]) in pairs else None} for r in rows]
+    return rows
+
+
 def _write_csv(path: Path, cols: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
@@ -109,8 +158,13 @@ def _write_parquet(path: Path, cols: tuple[str, ...], rows: list[dict[str, Any]]
     pq.write_table(table, path)
 
 
-def export_tables(idx: JournalIndex, out_dir: str | Path, fmt: str) -> dict[str, int]:
-    """Write every table to ``out_dir/<table>.<csv|parquet>``; return table -> rows written."""
+def export_tables(
+    idx: JournalIndex, out_dir: str | Path, fmt: str, cfg: Any = None
+) -> dict[str, int]:
+    """Write every table to ``out_dir/<table>.<csv|parquet>``; return table -> rows written.
+
+    ``cfg`` (an ``AppConfig`` or the ``config.json`` map) gives the price units; None: the
+    ``config.json`` beside the journal the index was read from."""
     if fmt not in ("csv", "parquet"):
         raise CmcError(f"--format: {fmt!r} is not csv or parquet")
     if fmt == "parquet":
@@ -121,11 +175,16 @@ def export_tables(idx: JournalIndex, out_dir: str | Path, fmt: str) -> dict[str,
                 "--format parquet needs pyarrow: pip install "
                 "'cross-market-connect[parquet]' (or pip install pyarrow)"
             ) from None
+    if cfg is None and idx.journal:
+        try:
+            cfg = load_config_map(idx.journal)
+        except (OSError, ValueError):  # no readable config.json beside it: no units
+            cfg = None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts = {}
     for name in TABLES:
-        rows = idx.table(name)
+        rows = with_units(name, idx.table(name), cfg)
         cols = COLUMNS[name]
         path = out / f"{name}.{fmt}"
         if fmt == "csv":
@@ -136,4 +195,4 @@ def export_tables(idx: JournalIndex, out_dir: str | Path, fmt: str) -> dict[str,
     return counts
 
 
-__all__ = ["COLUMNS", "export_tables"]
+__all__ = ["COLUMNS", "export_tables", "with_units"]

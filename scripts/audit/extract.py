@@ -104,6 +104,9 @@ class JournalIndex:
         self.events: dict[int, list[dict[str, Any]]] = {}  #: combo id -> its events, in order
         self.md: dict[str, list[tuple[int, int]]] = {}  #: venue -> (recv ts, venue ts)
         self.items = 0
+        #: the journal this index was read from ("" when built item by item): its run's config
+        #: (``config.json`` beside it) gives the tables' units (``scripts.audit.export``)
+        self.journal = ""
         self.first_ts = 0
         self.last_ts = 0
         self._order_by_cl: dict[str, dict[str, Any]] = {}
@@ -280,7 +283,7 @@ class JournalIndex:
             o["ack_ts_ns"], o["venue_ack_ts_ns"] = ts, m.ts
         elif isinstance(m, Fill):
             self._fill(rec, ts, _venue(dest), cl, m.oid, m.tid, m.px, m.qty, m.ts, m.fee, m.liq,
-                       "fill", o)
+                       "fill", o, m.fee_ccy)
         elif isinstance(m, Trades):
             # a reconciliation's reply: the trades of our orders we lacked (deduplicated)
             for f in m.list:
@@ -322,7 +325,7 @@ class JournalIndex:
 
     def _fill(self, rec: int, ts: int, venue: str, cl: str, oid: str, tid: str, px: int,
               qty: int, venue_ts: int, fee: float, liq: str, source: str,
-              o: dict[str, Any] | None) -> None:
+              o: dict[str, Any] | None, fee_ccy: str = "") -> None:
         """One trade, the first time its (venue, trade id) is seen: a row, and the order's
         cumulative quantity and average price (the executor's dedupe: ``LiveOrder.trade_ids``)."""
         key = (venue, tid)
@@ -347,6 +350,9 @@ class JournalIndex:
                 "px": px,
                 "qty": qty,
                 "fee": fee,
+                #: the fee's currency when the venue said it is not the instrument's (protocol
+                #: v2 ``fill.fee_ccy``); "" = the instrument's (the contract's ``ccy``)
+                "fee_ccy": fee_ccy,
                 "liq": liq,
                 "source": source,
             }
@@ -434,6 +440,7 @@ def build_index(journal: str | Path, progress: Callable[[int], None] | None = No
         if progress is not None:
             progress(len(frame.body))
     idx.items = rec
+    idx.journal = str(journal)
     return idx
 
 

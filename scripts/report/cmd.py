@@ -45,7 +45,9 @@ def combo_counts(combos: list[dict[str, Any]]) -> str:
 
 def exposure_text(final: dict[str, Any], cfg: Any) -> str:
     """The exposure at the end per underlying, in its base unit, from the fills."""
-    unit = {c.underlying: c.unit for c in reversed(cfg.contracts) if c.underlying}
+    from scripts.report.units import base_unit
+
+    unit = {c.underlying: base_unit(cfg, c.underlying) for c in cfg.contracts if c.underlying}
     exp = final.get("exposure") or {}
     if not exp:
         return "none (no fills)"
@@ -122,21 +124,53 @@ def signal_text(combos: list[dict[str, Any]], same: int) -> str:
     return text
 
 
+def fees_text(final: dict[str, Any]) -> str:
+    """The fees paid, per currency they were charged in."""
+    fees = final.get("fees_by_ccy") or {}
+    if not fees:
+        return "none (no fills)"
+    return ", ".join(f"{v:,.2f} {k}" for k, v in sorted(fees.items()))
+
+
+def _cells_table(rows: list[dict[str, str]], limit: int = 500) -> str:
+    """A table of text cells; a cell's lines (one per leg) are kept as lines."""
+    if not rows:
+        return "<p>none</p>"
+    cols = list(rows[0])
+    esc = html.escape
+    head = "".join(f"<th>{esc(c)}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{esc(r.get(c, '')).replace(chr(10), '<br>')}</td>" for c in cols)
+        + "</tr>"
+        for r in rows[:limit]
+    )
+    more = f"<p>… {len(rows) - limit} more rows</p>" if len(rows) > limit else ""
+    return f"<table class='combos'><tr>{head}</tr>{body}</table>{more}"
+
+
 def build_report(journal: str, out_dir: str) -> dict[str, Any]:
-    """Write ``out_dir/index.html`` and its PNGs; return what was written."""
+    """Write ``out_dir/index.html`` and its PNGs; return what was written: ``index``,
+    ``images`` (paths), ``plots`` (per image: each axes' title, axis labels, texts and legend:
+    the units and the markers drawn), ``combos`` (``scripts.report.combos.combo_rows``) and
+    ``markers`` (``scripts.report.markers.timeline_markers``)."""
     from scripts.audit.anomalies import find_anomalies
     from scripts.audit.extract import build_index, load_config_map
     from scripts.audit.trace import utc
     from scripts.audit.verify import verify_journal
+    from scripts.report.combos import combo_cells, combo_rows, entry_slippages
     from scripts.report.data import (
         exposure_and_pnl,
+        latency_percentiles,
         latency_samples,
         load_run_config,
         replay_series,
         same_cycle_signals,
         thin,
     )
-    from scripts.report.plots import plot_exposure, plot_latency, plot_pnl, plot_spread
+    from scripts.report.markers import timeline_markers
+    from scripts.report.plots import plot_exposure, plot_pnl, plot_spread
+    from scripts.report.plots_dist import plot_latency, plot_slippage
+    from scripts.report.units import base_unit, home_ccy, spread_unit
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -150,30 +184,46 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
     cfg = load_run_config(journal)
     idx = build_index(journal)
     series = replay_series(journal, cfg)
+    markers = timeline_markers(idx)
     t0, t1 = idx.first_ts, idx.last_ts
-    images: list[tuple[str, str]] = []
+    plots: list[tuple[str, dict[str, Any]]] = []
     for p in cfg.pairs:
-        name = plot_spread(
+        unit = spread_unit(cfg, p)
+        info = plot_spread(
             out / f"spread-{p.name}.png",
             t0,
+            t1,
             p.name,
             thin(series.spread.get(p.name, [])),
             p.z_entry,
             p.z_exit,
             idx.combos,
+            unit,
+            markers,
         )
-        images.append((f"Spread against thresholds: {p.name} (▲ entries, ▼ exits)", name))
-    images.append(("Latency per hop (µs)", plot_latency(out / "latency.png", latency_samples(idx))))
+        plots.append((f"Spread against thresholds: {p.name}, {unit} (▲ entries, ▼ exits)", info))
+    hops = latency_samples(idx)
+    plots.append(
+        ("Latency per hop (µs; p50 and p99 marked)",
+         plot_latency(out / "latency.png", hops, latency_percentiles(hops)))
+    )
     final: dict[str, Any] = {}
     exposure, pnl = exposure_and_pnl(idx, cfg, series, final)
-    images.append(
+    units = {c.underlying: base_unit(cfg, c.underlying) for c in cfg.contracts if c.underlying}
+    plots.append(
         (
             "Exposure timeline",
-            plot_exposure(out / "exposure.png", t0, t1, exposure, cfg.risk.max_net_exposure_base),
+            plot_exposure(out / "exposure.png", t0, t1, exposure,
+                          cfg.risk.max_net_exposure_base, units, markers),
         )
     )
-    home = cfg.contracts[0].ccy if cfg.contracts else ""
-    images.append(("PnL curve", plot_pnl(out / "pnl.png", t0, thin(pnl), home)))
+    home = home_ccy(cfg)
+    plots.append((f"PnL curve ({home})", plot_pnl(out / "pnl.png", t0, t1, thin(pnl), home,
+                                                  markers)))
+    plots.append(("Entry slippage per fill (each contract in its price unit)",
+                  plot_slippage(out / "slippage.png", t0, t1, entry_slippages(idx, cfg),
+                                markers)))
+    rows = combo_rows(idx, cfg, final)
     anomalies = find_anomalies(idx, load_config_map(journal))
     summary = [
         ("run", check["run_id"]),
@@ -191,50 +241,58 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
         ("orders / fills", f"{len(idx.orders)} / {len(idx.fills)} (one fill per venue trade)"),
         ("final exposure", exposure_text(final, cfg)),
         ("PnL (marked)", pnl_text(final)),
+        ("fees by currency", fees_text(final)),
         *summary_rows(journal, final),
         ("receive→signal", signal_text(idx.combos, same_cycle_signals(idx))),
+        ("operator actions / alarms",
+         f"{sum(m['count'] for m in markers if m['kind'] == 'operator')} / "
+         f"{sum(m['count'] for m in markers if m['kind'] != 'operator')} "
+         "(drawn on the timelines)"),
         ("anomalies", ", ".join(f"{k} {len(v)}" for k, v in anomalies.items())),
     ]
     esc = html.escape
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
         f"<title>cmc report {esc(check['run_id'])}</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:1200px}"
+        "body{font-family:sans-serif;margin:2em;max-width:1400px}"
         "table{border-collapse:collapse;font-size:12px}"
-        "td,th{border:1px solid #ccc;padding:2px 6px}img{max-width:100%}</style></head><body>",
+        "td,th{border:1px solid #ccc;padding:2px 6px;vertical-align:top}"
+        "table.combos td{white-space:nowrap}img{max-width:100%}</style></head><body>",
         f"<h1>Run {esc(check['run_id'])}</h1><table>",
         *(f"<tr><th>{esc(k)}</th><td>{esc(str(v))}</td></tr>" for k, v in summary),
         "</table>",
     ]
-    for title, name in images:
+    for title, info in plots:
+        name = info["name"]
         parts.append(f"<h2>{esc(title)}</h2><img src='{esc(name)}' alt='{esc(title)}'>")
+    total = sum(r["pnl"] for r in rows if r["pnl"] is not None)
     parts.append(
-        "<h2>Combos</h2>"
-        + _table(
-            idx.combos,
-            [
-                "combo_id",
-                "pair",
-                "action",
-                "direction",
-                "spread",
-                "z",
-                "edge",
-                "cost",
-                "final_state",
-                "filled_a_lots",
-                "filled_b_lots",
-                "repair_steps",
-            ],
-        )
+        "<h2>Combos</h2><p>Prices in each contract's price unit (ticks × tick size); slippage "
+        "of the entry fills against the price the decision expected, + = worse; a combo's PnL "
+        f"is its fills against the marks at the end less its fees, in {esc(home)} at the last "
+        f"FX rate: together {total:+,.2f} {esc(home)} (the run's marked net PnL less fills "
+        "outside any combo).</p>"
+        + _cells_table([combo_cells(r) for r in rows])
     )
-    for cat, rows in anomalies.items():
-        if rows:
-            cols = ["time", *[k for k in rows[0] if k not in ("ts_ns", "time")]]
-            parts.append(f"<h2>Anomalies: {esc(cat)} ({len(rows)})</h2>" + _table(rows, cols))
+    parts.append(
+        "<h2>Operator actions and alarms</h2>"
+        + _table([{"time": utc(m["ts_ns"]), "t+ s": f"{(m['ts_ns'] - t0) / 1e9:.3f}",
+                   "kind": m["kind"], "what": m["label"], "count": m["count"]}
+                  for m in markers], ["time", "t+ s", "kind", "what", "count"])
+    )
+    for cat, arows in anomalies.items():
+        if arows:
+            cols = ["time", *[k for k in arows[0] if k not in ("ts_ns", "time")]]
+            parts.append(f"<h2>Anomalies: {esc(cat)} ({len(arows)})</h2>" + _table(arows, cols))
     parts.append("</body></html>")
     (out / "index.html").write_text("\n".join(parts), encoding="utf-8")
-    return {"index": str(out / "index.html"), "images": [str(out / n) for _, n in images]}
+    return {
+        "index": str(out / "index.html"),
+        "images": [str(out / info["name"]) for _, info in plots],
+        "plots": {info["name"]: info for _, info in plots},
+        "combos": rows,
+        "markers": markers,
+    }
 
 
 @click.command("report")
@@ -247,7 +305,8 @@ def build_report(journal: str, out_dir: str) -> dict[str, Any]:
     help="Directory for index.html and its images.",
 )
 def report(journal: str, out_dir: str) -> None:
-    """Write an HTML report with plots (spread, latency, exposure, PnL) of JOURNAL's run."""
+    """Write an HTML report of JOURNAL's run: plots (spread, latency, exposure, PnL, slippage)
+    with operator actions and alarms marked, and a table of every combo."""
     try:
         res = build_report(journal, out_dir)
     except CmcError as exc:

@@ -46,7 +46,7 @@ def replay_series(journal: str | Path, cfg: AppConfig) -> Series:
         if msg.valid and msg.bid_px and msg.ask_px:
             key = f"{msg.venue}:{msg.sym}"
             s.mids.setdefault(key, []).append((now, (msg.bid_px[0] + msg.ask_px[0]) / 2))
-        last = core.last
+        last = getattr(core, "last", None)  # funding and multi-venue cores have no spread
         if last and "mid_spread" in last:
             s.spread.setdefault(core.pair.name, []).append(
                 (now, float(last["mid_spread"]), float(last["mean"]), float(last["std"]))
@@ -132,8 +132,9 @@ def exposure_and_pnl(
     ``gross`` (the fills' cash flows), ``fees``, ``open_value`` (the positions still open,
     marked at the last mid), ``net`` (their sum: the curve's last value), ``fx`` (the last rate
     the strategy saw, applied to every foreign-currency amount), ``exposure`` (per underlying,
-    in base units), ``open_lots``, and ``cash_by_ccy`` (fees deducted) and ``open_by_ccy``
-    (``net_at`` converts them at another rate). With the positions flat at the end, ``net``
+    in base units), ``open_lots``, ``cash_by_ccy`` (fees deducted) and ``open_by_ccy``
+    (``net_at`` converts them at another rate), ``marks`` ("venue:sym" -> the mark in ticks)
+    and ``fees_by_ccy``. With the positions flat at the end, ``net``
     is the demo summary's ``pnl.net`` (the same fills and rate)."""
     contracts = {(c.venue, c.sym): c for c in cfg.contracts}
     home = cfg.contracts[0].ccy if cfg.contracts else ""
@@ -163,12 +164,10 @@ def exposure_and_pnl(
             k = (e["venue"], e["sym"])
             pos[k] = pos.get(k, 0) + sign * e["qty"]
             tick = float(Decimal(c.tick))
-            cash[c.ccy] = (
-                cash.get(c.ccy, 0.0)
-                - sign * e["qty"] * e["px"] * tick * c.multiplier
-                - float(e["fee"])
-            )
-            fees[c.ccy] = fees.get(c.ccy, 0.0) + float(e["fee"])
+            fee_ccy = e.get("fee_ccy") or c.ccy  # the venue's fee currency when it named one
+            cash[c.ccy] = cash.get(c.ccy, 0.0) - sign * e["qty"] * e["px"] * tick * c.multiplier
+            cash[fee_ccy] = cash.get(fee_ccy, 0.0) - float(e["fee"])
+            fees[fee_ccy] = fees.get(fee_ccy, 0.0) + float(e["fee"])
             if c.underlying:
                 level[c.underlying] = (
                     level.get(c.underlying, 0.0) + sign * e["qty"] * c.base_per_lot
@@ -220,6 +219,10 @@ def exposure_and_pnl(
                 for ccy in {contracts[k].ccy for k in opened}
             },
             open_lots={f"{v}:{sym}": q for (v, sym), q in pos.items() if q},
+            # what each contract is marked at (ticks: its last mid, or its first fill's price
+            # before any mid), and the fees per currency they were charged in
+            marks={f"{v}:{sym}": m for (v, sym), m in mids.items()},
+            fees_by_ccy=dict(fees),
         )
     return exposure, pnl
 
