@@ -136,7 +136,8 @@ def node(conf: str, node_name: str, sock_dir: str, run_dir: str) -> None:
 COMMAND_MODULES = ("scripts.launch.cmd", "scripts.config_new.cmd", "scripts.admin.cmd",
                    "scripts.admin.cmd_top", "scripts.replay.cmd", "scripts.audit.cmd",
                    "scripts.report.cmd", "scripts.drill.cmd", "scripts.gateway.cmd",
-                   "scripts.fake.cmd", "scripts.calendars.cmd", "scripts.summary.cmd")
+                   "scripts.fake.cmd", "scripts.calendars.cmd", "scripts.summary.cmd",
+                   "scripts.launch.ha_cmd")
 
 
 def _register_plugins() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 import click
 import msgspec
 
+from scripts.launch.ha_cmd import JOURNAL_OR_STREAM
 from transports.errors import CmcError
 
-JOURNAL_ARG = click.argument("journal", type=click.Path(exists=True))
+JOURNAL_ARG = click.argument("journal", type=JOURNAL_OR_STREAM)
 JSON_OPT = click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 
 

@@ -102,7 +102,8 @@ class HaRuntime:
 
     # --- primary ---------------------------------------------------------------------------------
 
-    def become_primary(self, next_seq: int, fresh_run: bool, run_id: str) -> None:
+    def become_primary(self, next_seq: int, fresh_run: bool, run_id: str,
+                       cfg_json: bytes = b"") -> None:
         """Publish from now on as the holder of the lease's epoch, continuing the stream's
         record sequence at ``next_seq``; a fresh run first marks its start."""
         epoch = self.lease.fence()
@@ -115,8 +116,9 @@ class HaRuntime:
             rep.rep.next_seq = next_seq
 
         self.node.thread.call_soon(_set)
-        if fresh_run:
-            data = json.dumps({"run": run_id, "holder": self.holder}).encode()
+        if fresh_run:  # the config travels with the run: the stream alone replays it
+            data = json.dumps({"run": run_id, "holder": self.holder,
+                               "config": cfg_json.decode()}).encode()
             stream_seq = rep.publish_sync(data, "run")
             self._publish_marker(stream_seq, run_id)
 

@@ -201,7 +201,7 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
 
     def before_start(runtime: Any) -> None:
         ha.attach(runtime.node.shells)
-        ha.become_primary(next_seq, fresh, run_dir.name)
+        ha.become_primary(next_seq, fresh, run_dir.name, msgspec.json.encode(runtime.cfg))
 
     launcher.before_start = before_start
 

@@ -50,15 +50,11 @@ class StandbyStopped(CmcError):
     """The standby was asked to stop before it took over."""
 
 
-class Standby:
-    """Follows one primary's run into ``run_dir`` and keeps its cores current."""
+class RunFiles:
+    """A run directory written from replicated records: ``config.json``, the journal (same
+    record bodies as the primary's, this directory's own chain) and the node's intent WAL."""
 
-    def __init__(self, cfg: AppConfig, ha: HaRuntime, run_dir: Path, clock: Clock,
-                 node: str) -> None:
-        from scripts.replay.core import build_cores
-
-        self.cfg, self.ha, self.run_dir, self.clock, self.node = cfg, ha, run_dir, clock, node
-        cfg_json = msgspec.json.encode(cfg)
+    def __init__(self, run_dir: Path, cfg_json: bytes, node: str) -> None:
         (run_dir / "config.json").write_bytes(cfg_json)
         self.journal_path = run_dir / "journal.cmcj"
         self.writer = JournalWriter.open(self.journal_path, run_id=run_dir.name,
@@ -67,6 +63,38 @@ class Standby:
         self.wal = IntentWal(run_dir / f"intents-{node}.cmcw", run_id=run_dir.name, node=node,
                              chunk_bytes=WAL_CHUNK_BYTES)
         self.wal.durable = False  # what counts is the primary's acknowledged stream
+        self.records = self.intents = 0
+
+    def apply(self, rec: Any) -> None:
+        """Write one replicated record where the primary wrote it."""
+        if rec.kind == "j":
+            rtype, body = rec.data[0], rec.data[1:]
+            ts = peek_group(body)[0] if rtype == T_BATCH else rec.ts_ns
+            if rtype in (T_BATCH, T_CHECKPOINT):
+                self.writer.append(rtype, body, ts)
+                self.records += 1
+        elif rec.kind == "intent":
+            ts, account, order = msgspec.msgpack.decode(rec.data)
+            self.wal.write(ts, account, order)
+            self.intents += 1
+
+    def close(self, now_ns: int) -> None:
+        """Seal the journal and close the WAL."""
+        self.writer.close(now_ns)
+        self.wal.close()
+
+
+class Standby:
+    """Follows one primary's run into ``run_dir`` and keeps its cores current."""
+
+    def __init__(self, cfg: AppConfig, ha: HaRuntime, run_dir: Path, clock: Clock,
+                 node: str) -> None:
+        from scripts.replay.core import build_cores
+
+        self.cfg, self.ha, self.run_dir, self.clock, self.node = cfg, ha, run_dir, clock, node
+        self.files = RunFiles(run_dir, msgspec.json.encode(cfg), node)
+        self.journal_path = self.files.journal_path
+        self.writer, self.wal = self.files.writer, self.files.wal
         assert cfg.placement is not None
         self.groups = {g.name: [a for a in g.actors if a != JOURNAL]
                        for g in cfg.placement.groups}
@@ -141,18 +169,10 @@ class Standby:
     def _on_record(self, rec: Any) -> None:
         """One replicated record (the HA loop thread): into the files, in order."""
         with self._lock:
-            kind = rec.kind
-            if kind == "j":
-                rtype, body = rec.data[0], rec.data[1:]
-                ts = peek_group(body)[0] if rtype == T_BATCH else rec.ts_ns
-                if rtype in (T_BATCH, T_CHECKPOINT):
-                    self.writer.append(rtype, body, ts)
-            elif kind == "intent":
-                ts, account, order = msgspec.msgpack.decode(rec.data)
-                self.wal.write(ts, account, order)
-                self.intents += 1
-            elif kind == "run" and self.records:
+            if rec.kind == "run" and self.records:
                 self.new_run = True
+            self.files.apply(rec)
+            self.intents = self.files.intents
             self.records += 1
             self.last_seq, self.last_ts_ns = rec.seq, rec.ts_ns
 
@@ -259,4 +279,4 @@ class Standby:
             self.wal.close()
 
 
-__all__ = ["Standby", "StandbyStopped"]
+__all__ = ["RunFiles", "Standby", "StandbyStopped"]
