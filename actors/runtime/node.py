@@ -287,7 +287,11 @@ class Node:
         # bounds it at a small cost in switching.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.freeze.start()
-        for g in self._groups:
+        # the journal's host first: a rebuilt group journals its restart markers and ``Start``s
+        # the moment its host starts (a batch for a host not started yet would be unroutable,
+        # and ``cmc replay --verify`` would see fresh cores where the run adopted rebuilt ones)
+        journal_first = sorted(self._groups, key=lambda g: "journal" not in g.actors)
+        for g in journal_first:
             shells = [self.shells[a] for a in g.actors]
             got = rebuilt.get(g.name)
             for a, (core, _timers) in (got or {}).items():

@@ -193,7 +193,7 @@ def run_drill(kills: int = 5, seed: int = 1, out_dir: str | None = None,
                                              "run_dir": str(out / "run")})
 
 
-def _journal_fills(run: Path) -> set[tuple[str, str]]:
+def journal_fills(run: Path) -> set[tuple[str, str]]:
     """(client id, trade id) of every fill the engine reported to ``risk`` (the journal's
     record of it, deduplicated by trade id)."""
     fills: set[tuple[str, str]] = set()
@@ -213,7 +213,7 @@ def judge(cfg: AppConfig, run: Path, kill_ns: list[int], meta: dict[str, Any]) -
     venue_fills = [f for f in truth["fills"] if f["account"] in accounts]
     cls = [o["cl"] for o in truth["orders"] if o["account"] in accounts]
     dup = sorted({c for c in cls if cls.count(c) > 1})
-    engine = _journal_fills(run)
+    engine = journal_fills(run)
     venue = {(f["cl"], f["tid"]) for f in venue_fills}
     lots = [b for b in base.values() if b > 0]
     pair = cfg.pairs[0]
@@ -275,4 +275,4 @@ def judge(cfg: AppConfig, run: Path, kill_ns: list[int], meta: dict[str, Any]) -
     return report
 
 
-__all__ = ["DrillFailed", "judge", "run_drill"]
+__all__ = ["DrillFailed", "journal_fills", "judge", "run_drill"]

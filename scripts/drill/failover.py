@@ -34,9 +34,10 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from scripts.drill.crash import DrillFailed, judge
+from scripts.drill.crash import DrillFailed, journal_fills, judge
 from scripts.drill.ha_conf import default_base_conf, failover_conf_text
 from scripts.drill.proxy import TcpProxy
+from scripts.launch.ha_export import export_stream
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import load_config
 
@@ -188,6 +189,9 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         meta["survivor_exit"] = standby.stop()
         meta["deposed_exit"] = primary.stop(10.0)
         sim.stop(10.0)
+        say("reading the run back from the stream (off-host audit)")
+        assert cfg.ha is not None
+        meta["stream_run"] = str(export_stream(f"{nats.url}/{cfg.ha.stream}", out / "stream"))
     finally:
         for p in procs:
             p.stop(10.0)
@@ -208,6 +212,16 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
                  "fenced_cancels": int(counts.get("fenced_cancels", 0))})
     report = judge(cfg, run, [fault_ns], meta)
     failures = list(report["failures"])
+    # the survivor's journal and the stream's copy each replay to the same decisions, and the
+    # stream holds the same fills: an auditor off the host sees what the venue saw
+    report["replay"] = {"survivor": _replay_status(run),
+                        "stream": _replay_status(Path(meta["stream_run"]))}
+    report["stream_fills_equal"] = journal_fills(Path(meta["stream_run"])) == journal_fills(run)
+    for where, status in report["replay"].items():
+        if status != "identical":
+            failures.append(f"cmc replay --verify of the {where}'s journal: {status}")
+    if not report["stream_fills_equal"]:
+        failures.append("the stream's fills differ from the survivor's journal")
     t = report.get("takeover_ms")
     if t is None:
         failures.append("no take-over was journaled by the standby")
@@ -218,6 +232,20 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     report["failures"] = failures
     report["ok"] = not failures
     return report
+
+
+def _replay_status(run: Path) -> str:
+    """``cmc replay RUN --verify --json``'s status (identical | diverged | why it failed)."""
+    try:
+        res = subprocess.run([sys.executable, "-m", "scripts.cli", "replay", str(run),
+                              "--verify", "--json"], capture_output=True, timeout=300,
+                             check=False)
+    except subprocess.TimeoutExpired:
+        return "timed out"
+    try:
+        return str(json.loads(res.stdout.decode().strip().splitlines()[-1])["status"])
+    except (ValueError, IndexError, KeyError):
+        return f"exit {res.returncode}: {res.stderr.decode(errors='replace')[-200:]}"
 
 
 def _check_roles(standby_status: Path, primary_pid: int) -> None:

@@ -29,5 +29,8 @@ def test_failover_drill(mode: str, tmp_path: Path) -> None:
     took = report["takeover"]
     assert took["role"] == "took_over" and took["legs_open"]
     assert took["epoch"] > 0 and took["takeover_ms"] > 0
+    # the survivor's journal and the stream's copy replay to the run's decisions
+    assert report["replay"] == {"survivor": "identical", "stream": "identical"}
+    assert report["stream_fills_equal"]
     if mode != "kill":
         assert report["deposed_became_standby"]
