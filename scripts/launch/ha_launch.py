@@ -10,9 +10,10 @@
 
 A primary that loses the lease is replaced at once by a standby (``on_deposed = "standby"``) or
 exits with ``EXIT_DEPOSED`` (``"exit"``) -- ``scripts.launch.ha``. Its take-over numbers are
-journaled as ``Decision("ha", "took_over", ...)`` and kept in the status file: ``takeover_ms``
-runs from the old primary's last lease renewal (its own wall clock, in the lease) to the moment
-every trading leg executor was reconciled and open for orders (the first possible order).
+journaled as ``Decision("ha", "failover", ...)`` (an alert) and kept in the status file:
+``takeover_ms`` runs from the old primary's last lease renewal (its own wall clock, in the
+lease) to the moment every trading leg executor was reconciled and open for orders (the first
+possible order).
 """
 
 from __future__ import annotations
@@ -243,8 +244,10 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
                            detail["drain_ms"], detail["node_start_ms"],
                            round((timing["ready_ns"] - timing["started_ns"]) / 1e6, 3))
         ha.last_event = detail
+        # a take-over is journaled as ``failover`` (an alert, ``transports.alerts.rules``)
+        what = "failover" if standby is not None else "primary"
         launcher.cluster.send("journal", Decision(
-            "ha", str(detail["role"]), json.dumps(detail, sort_keys=True), clock.now_ns()))
+            "ha", what, json.dumps(detail, sort_keys=True), clock.now_ns()))
         launcher.write_status()
         if length_s is not None:
             timer = threading.Timer(length_s, launcher.request_shutdown, args=("duration",))
