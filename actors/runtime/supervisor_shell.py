@@ -154,7 +154,8 @@ class Supervisor:
         """Stop watching (before the node stops, so a stopping host is not restarted)."""
         self._stop.set()
         self._q.put(("stop",))
-        self._thread.join(5)
+        if self._thread.ident is not None:  # a launch that failed to start never started it
+            self._thread.join(5)
 
     # --- the thread ------------------------------------------------------------------------------
 

@@ -65,9 +65,13 @@ def crash(kills: int, seed: int, out_dir: str | None, as_json: bool) -> None:
               help="The lease's TTL.")
 @click.option("--renew-ms", type=click.IntRange(10, 30_000), default=100, show_default=True,
               help="How often the primary renews the lease.")
+@click.option("--shape", type=click.Choice(["single", "production"]), default="single",
+              show_default=True, help="One NATS server and ipc venue links, or the production "
+                                      "shape on loopback: a 3-server NATS cluster (R3) and TCP "
+                                      "venue links.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: int,
-             as_json: bool) -> None:
+             shape: str, as_json: bool) -> None:
     """A primary and a hot standby on a NATS server from the package and the simulator; the
     fault of MODE hits the primary; judge the take-over time (last renewal to the survivor's
     first possible order, at most 500 ms), fenced orders, duplicate client ids, the fill sets
@@ -84,7 +88,8 @@ def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: i
         raise click.BadParameter(f"{renew_ms} must be at most half of --ttl-ms {ttl_ms}",
                                  param_hint="--renew-ms")
     try:
-        report = run_failover(mode, seed, out_dir, progress, ttl_ms=ttl_ms, renew_ms=renew_ms)
+        report = run_failover(mode, seed, out_dir, progress, ttl_ms=ttl_ms, renew_ms=renew_ms,
+                              shape=shape)
     except ConfigError as exc:
         click.echo(f"cmc drill failover: configuration error: {exc}", err=True)
         sys.exit(2)

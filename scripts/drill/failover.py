@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from scripts.drill.crash import DrillFailed, journal_fills, judge
-from scripts.drill.ha_conf import default_base_conf, failover_conf_text
+from scripts.drill.ha_conf import default_base_conf, failover_conf_text, tcp_links
 from scripts.drill.proxy import TcpProxy
 from scripts.launch.ha_export import export_stream
 from transports.clock import LiveClock, sleep_s
@@ -120,12 +120,15 @@ def _fast(text: str, seed: int) -> str:
 
 def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress: Any = None,
                  *, trade_s: float = 4.0, after_s: float = 4.0, ttl_ms: int = 300,
-                 renew_ms: int = 100, limit_ms: float | None = TAKEOVER_LIMIT_MS
-                 ) -> dict[str, Any]:
+                 renew_ms: int = 100, limit_ms: float | None = TAKEOVER_LIMIT_MS,
+                 shape: str = "single") -> dict[str, Any]:
     """Run one fail-over drill; return the report (``ok`` False when an oracle failed).
     ``limit_ms`` None: the take-over time is reported, not judged (the test suite: a time
-    depends on the machine's load, the bench and the drill command judge it)."""
-    from transports.ha.server import NatsServer
+    depends on the machine's load, the bench and the drill command judge it). ``shape``:
+    ``single`` (one NATS server, ipc venue links) or ``production`` (a 3-server NATS cluster
+    with R3 lease and stream, every venue link over loopback TCP -- docs/operations.md's
+    production shape on one machine)."""
+    from transports.ha.server import NatsCluster, NatsServer
 
     if mode not in MODES:
         raise DrillFailed(f"--mode: one of {', '.join(MODES)}, got {mode!r}")
@@ -136,18 +139,26 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     gw = Path(tempfile.mkdtemp(prefix="cmcf-"))  # short: ipc paths are limited to ~100 bytes
     clock = LiveClock()
     procs: list[_Proc] = []
-    nats = NatsServer(out / "nats").start()
-    proxy = TcpProxy(nats.url) if mode == "partition" else None
+    if shape not in ("single", "production"):
+        raise DrillFailed(f"--shape: single or production, got {shape!r}")
+    nats: Any = (NatsServer(out / "nats") if shape == "single"
+                 else NatsCluster(out / "nats", size=3)).start()
+    urls = [nats.url] if shape == "single" else list(nats.urls)
+    proxies = [TcpProxy(u) for u in urls] if mode == "partition" else []
     base = _fast(default_base_conf().read_text(), seed)
-    common = {"ttl_ms": ttl_ms, "renew_ms": renew_ms, "out_dir": str(out / "runs")}
+    if shape == "production":
+        base = tcp_links(base)
+    common = {"ttl_ms": ttl_ms, "renew_ms": renew_ms, "out_dir": str(out / "runs"),
+              "replicas": 1 if shape == "single" else 3}
     conf_s = out / "standby.toml"
-    conf_s.write_text(failover_conf_text(base, str(gw), [nats.url], **common))
+    conf_s.write_text(failover_conf_text(base, str(gw), urls, **common))
     conf_p = out / "primary.toml"
-    conf_p.write_text(failover_conf_text(base, str(gw), [proxy.url if proxy else nats.url],
+    conf_p.write_text(failover_conf_text(base, str(gw), [p.url for p in proxies] or urls,
                                          **common))
     cfg = load_config(str(conf_s))
     env = {**os.environ}
-    meta: dict[str, Any] = {"mode": mode, "seed": seed, "ttl_ms": ttl_ms, "renew_ms": renew_ms}
+    meta: dict[str, Any] = {"mode": mode, "seed": seed, "ttl_ms": ttl_ms, "renew_ms": renew_ms,
+                            "shape": shape}
     try:
         sim = _Proc(["gateway", "sim", "--sock", str(gw), "--conf", str(conf_s), "--truth-out",
                      str(out / "truth.json")], out / "sim.log", env)
@@ -172,15 +183,16 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         elif mode == "freeze":
             os.kill(primary.pid, signal.SIGSTOP)
         else:
-            assert proxy is not None
-            proxy.cut()
+            for p in proxies:
+                p.cut()
         say(f"{mode}: primary pid {primary.pid}")
         survivor = _status(standby.wait_line("READY", 30))
         say(f"standby took over (run {Path(survivor['run_dir']).name})")
         if mode == "freeze":
             os.kill(primary.pid, signal.SIGCONT)
-        elif proxy is not None:
-            proxy.heal()
+        else:
+            for p in proxies:
+                p.heal()
         if mode != "kill":
             primary.wait_line("STANDBY", 30, after=seen)  # the deposed primary: a standby now
             meta["deposed_became_standby"] = True
@@ -191,12 +203,12 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         sim.stop(10.0)
         say("reading the run back from the stream (off-host audit)")
         assert cfg.ha is not None
-        meta["stream_run"] = str(export_stream(f"{nats.url}/{cfg.ha.stream}", out / "stream"))
+        meta["stream_run"] = str(export_stream(f"{urls[0]}/{cfg.ha.stream}", out / "stream"))
     finally:
         for p in procs:
             p.stop(10.0)
-        if proxy is not None:
-            proxy.close()
+        for p in proxies:
+            p.close()
         nats.stop()
         shutil.rmtree(gw, ignore_errors=True)
     run = Path(survivor["run_dir"])
@@ -264,12 +276,12 @@ def _check_roles(standby_status: Path, primary_pid: int) -> None:
 
 
 def _journal_takeover(run: Path) -> dict[str, Any]:
-    """The survivor's ``Decision("ha", "took_over")`` detail from its journal."""
+    """The survivor's ``Decision("ha", "failover")`` detail from its journal."""
     from transports.journal.reader import read_journal
 
     for _ts, _group, _dest, msg in read_journal(run):
         if isinstance(msg, list) and msg and msg[0] == "Decision" and msg[1:3] == [
-                "ha", "took_over"]:
+                "ha", "failover"]:
             return dict(json.loads(msg[3]))
     return {}
 

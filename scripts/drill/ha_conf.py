@@ -22,9 +22,21 @@ def default_base_conf() -> Path:
     return Path(conf.__file__).parent / "demo.toml"
 
 
+def tcp_links(base: str) -> str:
+    """``base`` with every venue link (``md``/``ref``/``oe``) on its own loopback TCP port: the
+    production shape (gateways on other hosts) on one machine."""
+    from transports.ha.server import free_ports
+
+    names = re.findall(r'^\s*(?:md|ref|oe)\s*=\s*"(ipc://\{sock\}/[^"]+)"', base, re.M)
+    ports = dict(zip(dict.fromkeys(names), free_ports(len(set(names))), strict=True))
+    for addr, port in ports.items():
+        base = base.replace(f'"{addr}"', f'"tcp://127.0.0.1:{port}"')
+    return base
+
+
 def failover_conf_text(base: str, gw_dir: str, nats_urls: list[str], *, ttl_ms: int,
                        renew_ms: int, sync: bool = True, on_deposed: str = "standby",
-                       out_dir: str = "runs", extra: str = "") -> str:
+                       out_dir: str = "runs", replicas: int = 1, extra: str = "") -> str:
     """The drill's config text from ``base`` (a config without ``[launch]``/``[ha]``)."""
     if re.search(r"^\[(launch|ha)\]", base, re.M):
         raise ConfigError("the drill's base config must not have [launch] or [ha] (it adds them)")
@@ -35,8 +47,9 @@ def failover_conf_text(base: str, gw_dir: str, nats_urls: list[str], *, ttl_ms: 
     return (f"{text}\n\n[launch]\nshutdown = \"flatten\"\nflatten_timeout_s = 10.0\n"
             f"cancel_timeout_s = 3.0\n\n"
             f"[ha]\nservers = [{servers}]\nlease_ttl_ms = {ttl_ms}\nrenew_ms = {renew_ms}\n"
+            f"replicas = {replicas}\n"
             f"replicate_intents = \"{'sync' if sync else 'async'}\"\n"
             f"on_deposed = \"{on_deposed}\"\n{extra}")
 
 
-__all__ = ["default_base_conf", "failover_conf_text"]
+__all__ = ["default_base_conf", "failover_conf_text", "tcp_links"]

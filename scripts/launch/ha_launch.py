@@ -42,6 +42,7 @@ from scripts.launch.standby_admin import start_standby_admin
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig
 from transports.errors import CmcError
+from transports.ha.loop import HaError
 from transports.wire.messages import Decision
 
 READY_TIMEOUT_S = 5.0  #: bound on the executors' reconciliation after a take-over
@@ -84,8 +85,6 @@ def _connect(cfg: AppConfig, role: str, clock: LiveClock, run_id: str,
              stop: threading.Event) -> HaRuntime | None:
     """Connect to NATS, retrying until it answers (a standby that starts while NATS is away,
     a deposed primary replaced during a partition) or ``stop`` (None)."""
-    from transports.ha.loop import HaError
-
     while True:
         try:
             return HaRuntime(cfg, role, clock, run_id).start()
@@ -200,12 +199,6 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
         launcher.request_shutdown(holder["reason"])
     next_seq = standby.last_seq + 1 if standby is not None else 1
 
-    def before_start(runtime: Any) -> None:
-        ha.attach(runtime.node.shells)
-        ha.become_primary(next_seq, fresh, run_dir.name, msgspec.json.encode(runtime.cfg))
-
-    launcher.before_start = before_start
-
     def on_lost(reason: str) -> None:
         if ha.ha_cfg.on_deposed == "standby":
             replace_with_standby(reason)
@@ -213,7 +206,17 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
                         EXIT_DEPOSED)
         os._exit(EXIT_DEPOSED)
 
+    def before_start(runtime: Any) -> None:
+        ha.attach(runtime.node.shells)
+        try:
+            ha.become_primary(next_seq, fresh, run_dir.name, msgspec.json.encode(runtime.cfg))
+        except HaError as exc:  # lost while starting: nothing was sent yet
+            on_lost(f"lease lost while starting: {exc}")
+
+    launcher.before_start = before_start
+
     timer: threading.Timer | None = None
+    ha.watch(on_lost)  # from here on a lost lease replaces this process at once
     try:
         if os.environ.get("CMC_PROFILE_TAKEOVER") and standby is not None:
             import cProfile
@@ -223,7 +226,6 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
         else:
             launcher.start()
         timing["started_ns"] = clock.now_ns()
-        ha.watch(on_lost)
         ready = _legs_open(launcher, READY_TIMEOUT_S)
         timing["ready_ns"] = clock.now_ns()
         detail = {"role": "took_over" if standby is not None else "primary",

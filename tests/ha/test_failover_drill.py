@@ -4,7 +4,8 @@ the lease, a cut TCP link to NATS), and the verdict from the simulator's record:
 twice, the survivor's journal holds exactly the venue's fills of both engines, exposure back
 within the lot residual, the spread limit kept, the deposed primary a standby again.
 
-The lease here is 1 s (renewed every 250 ms) so a loaded CI machine does not fail over before
+``production`` is the documented production shape on loopback: a 3-server NATS cluster (lease
+and stream R3) and every venue link over TCP. The lease here is 1 s (renewed every 250 ms) so a loaded CI machine does not fail over before
 the fault; the take-over time is reported, not judged (``cmc drill failover`` judges it)."""
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from scripts.drill.failover import run_failover
 
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("mode", ["kill", "freeze", "partition"])
-def test_failover_drill(mode: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "shape"), [("kill", "production"), ("freeze", "single"),
+                                           ("partition", "production")])
+def test_failover_drill(mode: str, shape: str, tmp_path: Path) -> None:
     report = run_failover(mode, seed=3, out_dir=str(tmp_path), trade_s=2.0, after_s=2.0,
-                          ttl_ms=1000, renew_ms=250, limit_ms=None)
+                          ttl_ms=1000, renew_ms=250, limit_ms=None, shape=shape)
     assert report["ok"], report["failures"]
     assert report["duplicate_client_ids"] == [] and report["fills_equal"]
     assert report["fills"] > 0  # the venue filled orders of this run

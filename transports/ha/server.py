@@ -133,6 +133,9 @@ class NatsServer:
                      "--cluster", f"nats://127.0.0.1:{self.cluster_port}"]
             if self.routes:
                 args += ["--routes", ",".join(self.routes)]
+            # clients use the servers their config lists, never ones learnt from the cluster
+            # (a drill's partition proxies those, and production lists all three anyway)
+            args += ["--no_advertise=true"]
         with open(self.log_path, "ab") as log:
             try:
                 self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
