@@ -5,8 +5,9 @@ twice, the survivor's journal holds exactly the venue's fills of both engines, e
 within the lot residual, the spread limit kept, the deposed primary a standby again.
 
 ``production`` is the documented production shape on loopback: a 3-server NATS cluster (lease
-and stream R3) and every venue link over TCP. The lease here is 1 s (renewed every 250 ms) so a loaded CI machine does not fail over before
-the fault; the take-over time is reported, not judged (``cmc drill failover`` judges it)."""
+and stream R3) and every venue link over TCP. The lease here is 1 s (renewed every 250 ms) so
+a loaded CI machine does not fail over before the fault; the take-over time is reported, not
+judged (``cmc drill failover`` judges it)."""
 
 from __future__ import annotations
 
