@@ -198,12 +198,14 @@ class HaRuntime:
                 "connected": st.connected, "remaining_ms": round(st.remaining_ms, 1),
                 "renew_failures": st.renew_failures, "deposed": self.deposed,
                 "replicated": self.replicated, "intents_replicated": self.intents_replicated,
-                "lag_records": 0, "lag_ms": 0.0, "pending": self.replication_pending(),
+                # a primary's lag: records queued or in flight, not yet acknowledged by NATS
+                "lag_records": self.replication_pending(), "lag_ms": 0.0,
                 **({"takeover": self.last_event} if self.last_event else {})}
 
     def replication_pending(self) -> int:
-        """Records queued for the standby and not yet handed to NATS."""
-        return len(self.replication._q)
+        """Records queued for the standby or published and not yet acknowledged."""
+        rep = self.replication.rep
+        return len(self.replication._q) + (rep.pending() if rep is not None else 0)
 
     def stop(self, release: bool = True) -> None:
         """Flush what is queued (bounded), give the lease up (``release``), disconnect."""
