@@ -69,9 +69,12 @@ def crash(kills: int, seed: int, out_dir: str | None, as_json: bool) -> None:
               show_default=True, help="One NATS server and ipc venue links, or the production "
                                       "shape on loopback: a 3-server NATS cluster (R3) and TCP "
                                       "venue links.")
+@click.option("--replicate-intents", "intents", type=click.Choice(["sync", "async"]),
+              default="sync", show_default=True,
+              help="Intents acknowledged by JetStream before their orders leave, or pipelined.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: int,
-             shape: str, as_json: bool) -> None:
+             shape: str, intents: str, as_json: bool) -> None:
     """A primary and a hot standby on a NATS server from the package and the simulator; the
     fault of MODE hits the primary; judge the take-over time (last renewal to the survivor's
     first possible order, at most 500 ms), fenced orders, duplicate client ids, the fill sets
@@ -89,7 +92,7 @@ def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: i
                                  param_hint="--renew-ms")
     try:
         report = run_failover(mode, seed, out_dir, progress, ttl_ms=ttl_ms, renew_ms=renew_ms,
-                              shape=shape)
+                              shape=shape, intents=intents)
     except ConfigError as exc:
         click.echo(f"cmc drill failover: configuration error: {exc}", err=True)
         sys.exit(2)
@@ -99,7 +102,8 @@ def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: i
     if as_json:
         sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
     else:
-        for k in ("mode", "seed", "takeover_ms", "fenced", "fenced_cancels", "orders", "fills",
+        for k in ("mode", "seed", "takeover_ms", "intent_cost_us", "fenced", "fenced_cancels",
+                  "orders", "fills",
                   "duplicate_client_ids", "fills_equal", "worst_exposure_g", "final_exposure_g",
                   "residual_g", "max_leg_lots", "limit_leg_lots", "run_dir"):
             click.echo(f"{k:<22} {report.get(k)}")

@@ -121,7 +121,7 @@ def _fast(text: str, seed: int) -> str:
 def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress: Any = None,
                  *, trade_s: float = 4.0, after_s: float = 4.0, ttl_ms: int = 300,
                  renew_ms: int = 100, limit_ms: float | None = TAKEOVER_LIMIT_MS,
-                 shape: str = "single") -> dict[str, Any]:
+                 shape: str = "single", intents: str = "sync") -> dict[str, Any]:
     """Run one fail-over drill; return the report (``ok`` False when an oracle failed).
     ``limit_ms`` None: the take-over time is reported, not judged (the test suite: a time
     depends on the machine's load, the bench and the drill command judge it). ``shape``:
@@ -149,7 +149,7 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     if shape == "production":
         base = tcp_links(base)
     common = {"ttl_ms": ttl_ms, "renew_ms": renew_ms, "out_dir": str(out / "runs"),
-              "replicas": 1 if shape == "single" else 3}
+              "replicas": 1 if shape == "single" else 3, "sync": intents == "sync"}
     conf_s = out / "standby.toml"
     conf_s.write_text(failover_conf_text(base, str(gw), urls, **common))
     conf_p = out / "primary.toml"
@@ -158,7 +158,7 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     cfg = load_config(str(conf_s))
     env = {**os.environ}
     meta: dict[str, Any] = {"mode": mode, "seed": seed, "ttl_ms": ttl_ms, "renew_ms": renew_ms,
-                            "shape": shape}
+                            "shape": shape, "replicate_intents": intents}
     try:
         sim = _Proc(["gateway", "sim", "--sock", str(gw), "--conf", str(conf_s), "--truth-out",
                      str(out / "truth.json")], out / "sim.log", env)
@@ -220,6 +220,8 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     meta.update({"fault_ns": fault_ns, "run_dir": str(run), "out": str(out),
                  "takeover_ms": takeover.get("takeover_ms"),
                  "takeover": takeover,
+                 # what replicating intents cost the survivor's order path (µs)
+                 "intent_cost_us": (final.get("ha") or {}).get("intent_cost_us"),
                  "fenced": int(counts.get("fenced", 0)),
                  "fenced_cancels": int(counts.get("fenced_cancels", 0))})
     report = judge(cfg, run, [fault_ns], meta)

@@ -81,6 +81,10 @@ class HaRuntime:
                                   clock=clock, ha_node=self.node)
         self.replication = ReplicationService(self.node, clock=clock, pack=True)
         self.sync_intents = ha.replicate_intents == "sync"
+        from transports.hdr import LatencyHist
+
+        #: what replicating a cycle's intents costs the order path (publish to ack when sync)
+        self.intent_cost = LatencyHist()
         self._watch: threading.Thread | None = None
         self._stop = threading.Event()
         self.deposed = ""  #: why this primary lost the lease ('' = it did not)
@@ -154,9 +158,11 @@ class HaRuntime:
         from transports.ha.replication import ReplicationError
 
         self.intents_replicated += len(records)
+        t0 = self.clock.mono_ns()
         if not self.sync_intents:
             for r in records:
                 self.replication.publish_async(r, "intent")
+            self.intent_cost.record(self.clock.mono_ns() - t0)
             return
         try:
             for r in records[:-1]:
@@ -164,6 +170,7 @@ class HaRuntime:
             self.replication.publish_sync(records[-1], "intent")  # after the queue: all acked
         except ReplicationError as exc:
             raise IntentNotDurable(f"intent not replicated to the standby: {exc}") from None
+        self.intent_cost.record(self.clock.mono_ns() - t0)
 
     def replicate_record(self, rtype: int, body: bytes, ts_ns: int) -> None:
         """Queue one journal record for the standby (pipelined; never blocks the journal)."""
@@ -198,6 +205,8 @@ class HaRuntime:
                 "connected": st.connected, "remaining_ms": round(st.remaining_ms, 1),
                 "renew_failures": st.renew_failures, "deposed": self.deposed,
                 "replicated": self.replicated, "intents_replicated": self.intents_replicated,
+                "replicate_intents": self.ha_cfg.replicate_intents,
+                "intent_cost_us": self.intent_cost.summary_us((50, 99)),
                 # a primary's lag: records queued or in flight, not yet acknowledged by NATS
                 "lag_records": self.replication_pending(), "lag_ms": 0.0,
                 **({"takeover": self.last_event} if self.last_event else {})}
