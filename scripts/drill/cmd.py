@@ -55,7 +55,7 @@ def crash(kills: int, seed: int, out_dir: str | None, as_json: bool) -> None:
 
 
 @drill.command()
-@click.option("--mode", type=click.Choice(["kill", "freeze", "partition"]), default="kill",
+@click.option("--mode", type=click.Choice(["kill", "freeze", "partition", "handover"]), default="kill",
               show_default=True, help="SIGKILL the primary, SIGSTOP it past the lease TTL "
                                       "(then SIGCONT), or cut it from NATS.")
 @click.option("--seed", type=int, default=1, show_default=True,

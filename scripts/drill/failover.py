@@ -8,7 +8,9 @@ primary trade; then one fault:
 - ``freeze``: SIGSTOP of the primary until the standby took over, then SIGCONT -- the woken
   primary must see the newer lease and become a standby (same pid, a new image);
 - ``partition``: the primary's NATS connection runs through a TCP proxy the drill cuts (every
-  connection closed, new ones refused) until the standby took over, then heals.
+  connection closed, new ones refused) until the standby took over, then heals;
+- ``handover``: SIGTERM of the primary -- a planned switch: it flattens, releases the lease and
+  exits; the standby takes over at once (no TTL to wait).
 
 The survivor trades on, then everything stops (SIGTERM: the survivor flattens). The oracles
 come from the simulator's record (``truth.json``) and the survivor's journal
@@ -41,7 +43,7 @@ from scripts.launch.ha_export import export_stream
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import load_config
 
-MODES = ("kill", "freeze", "partition")
+MODES = ("kill", "freeze", "partition", "handover")
 TAKEOVER_LIMIT_MS = 500.0  #: the product documents' promise (p99, loopback)
 #: edits that make the demo market trade within seconds (the drill's base is conf/demo.toml)
 _FAST = {"z_window = 1500": "z_window = 200", "dislocation_every_s = 3.0":
@@ -180,6 +182,8 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         seen = len(primary.lines)
         if mode == "kill":
             os.kill(primary.pid, signal.SIGKILL)
+        elif mode == "handover":  # a planned switch: flatten, release the lease, exit
+            os.kill(primary.pid, signal.SIGTERM)
         elif mode == "freeze":
             os.kill(primary.pid, signal.SIGSTOP)
         else:
@@ -193,7 +197,7 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         else:
             for p in proxies:
                 p.heal()
-        if mode != "kill":
+        if mode in ("freeze", "partition"):
             primary.wait_line("STANDBY", 30, after=seen)  # the deposed primary: a standby now
             meta["deposed_became_standby"] = True
             say("the deposed primary is a standby now")
@@ -241,7 +245,7 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         failures.append("no take-over was journaled by the standby")
     elif limit_ms is not None and t > limit_ms:
         failures.append(f"take-over took {t} ms, beyond {limit_ms:g} ms")
-    if mode != "kill" and not report.get("deposed_became_standby"):
+    if mode in ("freeze", "partition") and not report.get("deposed_became_standby"):
         failures.append("the deposed primary did not become a standby")
     report["failures"] = failures
     report["ok"] = not failures

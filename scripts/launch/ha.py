@@ -214,7 +214,7 @@ class HaRuntime:
     def replication_pending(self) -> int:
         """Records queued for the standby or published and not yet acknowledged."""
         rep = self.replication.rep
-        return len(self.replication._q) + (rep.pending() if rep is not None else 0)
+        return len(self.replication._q) + (rep.pending if rep is not None else 0)
 
     def stop(self, release: bool = True) -> None:
         """Flush what is queued (bounded), give the lease up (``release``), disconnect."""
