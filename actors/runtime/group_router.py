@@ -31,6 +31,8 @@ from actors.runtime.supervised_host import FRESH, REBUILD, parse_host_marker
 from transports.wire.messages import Restart, Start, Stop, Timer
 
 Items = list[tuple[str, str, Any]]
+#: the message types ``external`` reads as lifecycle, restarts or fired timers
+_LIFECYCLE = frozenset({Restart, Start, Stop, Timer})
 
 
 class _Record(Sink):
@@ -108,20 +110,21 @@ class GroupRouter:
                 self.collected.append((dest, msg))
             return gen
         t = type(msg)
-        if t is Restart and src == "@supervisor":
-            if msg.kind in (REBUILD, FRESH):
-                self.mark(dest, msg.kind, msg.epoch, now)
-            return gen
-        if t is Start and src == "@start":
-            self._start(dest, msg.epoch or self.base_epoch, now)
-            self.stopped.discard(dest)
-            return gen[1:]  # the Start itself is already in the journal
-        if t is Stop and src == "@stop":
-            self.stopped.add(dest)
-            d.stop(dest, core, now)
-            return gen[1:]
-        if t is Timer and src == "@timer":
-            d.disarm(dest, msg.key, msg.arg)
+        if t in _LIFECYCLE:  # one set test for the common case (market data, group messages)
+            if t is Restart and src == "@supervisor":
+                if msg.kind in (REBUILD, FRESH):
+                    self.mark(dest, msg.kind, msg.epoch, now)
+                return gen
+            if t is Start and src == "@start":
+                self._start(dest, msg.epoch or self.base_epoch, now)
+                self.stopped.discard(dest)
+                return gen[1:]  # the Start itself is already in the journal
+            if t is Stop and src == "@stop":
+                self.stopped.add(dest)
+                d.stop(dest, core, now)
+                return gen[1:]
+            if t is Timer and src == "@timer":
+                d.disarm(dest, msg.key, msg.arg)
         d.route(src, [(dest, msg)], now)
         if gen and gen[0][2] is msg:
             return gen[1:]  # the external item itself is already in the journal

@@ -14,6 +14,11 @@ records change nothing in the replay: each one's cores are compared with the rep
 their snapshots (``checkpoints`` in the result). Restarts (``actors.runtime.group_router.
 GroupRouter``, which the supervisor's rebuild of restarted actors uses too) are read as the live
 rebuild acted (``actors.runtime.rebuild``).
+
+Speed: each batch is decoded whole, typed, by one msgspec call (``scripts.replay.items``); the
+items the cores caused stay raw bytes and are compared as bytes, never decoded; a replay of
+some groups only skips the other groups' batches undecoded (``peek_batch``). What is left is
+the cores' own work and the dispatcher's routing of it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from actors.runtime.node import build_shells
 from actors.runtime.rebuild import adopt
 from actors.runtime.supervised_host import snapshot_diff
 from actors.runtime.supervisor import with_epoch, wrap_leg
+from scripts.replay.items import batch_decoder, lazy_items, peek_batch
 from transports.clock import TestClock
 from transports.config.engine import AppConfig
 from transports.errors import CmcError
@@ -50,6 +56,8 @@ from transports.wire.codec import encode
 from transports.wire.messages import Decision
 
 JOURNAL = "journal"
+#: how many record body bytes ``Verifier.run`` reads between two progress reports
+PROGRESS_BYTES = 1 << 16
 
 
 def load_run_config(journal: str | Path) -> AppConfig:
@@ -141,6 +149,9 @@ class Verifier:
         self.checkpoints: dict[str, Any] = {"seen": 0, "matched": 0, "differs": []}
         self.divergence: dict[str, Any] | None = None
         self.reader = JournalReader(journal)
+        #: typed decoding of whole batches (``scripts.replay.items``); its senders: every actor
+        self._decode = batch_decoder([*self.actor_group, JOURNAL])
+        self._every_group = set(self.routers) >= {g for g, a in placement.items() if a}
         self._decisions_seen: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
 
     def _build(self, actor: str, epoch: int) -> Any:
@@ -164,60 +175,46 @@ class Verifier:
             "got": got,
         }
 
-    def _check_batch(self, group: str, ts: int, items: list[tuple[str, str, Any]]) -> bool:
-        router = self.routers[group]
-        pending: collections.deque[tuple[str, str, Any]] = collections.deque()
+    def _check_batch(self, group: str, ts: int, items: list[Any], body: Any) -> bool:
+        """Feed a batch's external items to ``group``'s cores and match what they cause,
+        item by item, against the batch (``items`` as ``scripts.replay.items`` decodes them;
+        ``body`` the record, read again only to show a divergence)."""
+        external = self.routers[group].external
+        pending: list[tuple[str, str, Any]] = []  # what the last external item caused
+        head = 0  # pending[head] is the next one the journal must hold
         last_send = ""
         base = self.items
-        for k, (src, dest, raw) in enumerate(items):
-            idx = base + k
-            if src[0] == "@":
-                if pending:
-                    s, d, m = pending[0]
-                    self._diverge(
-                        idx,
-                        group,
-                        ts,
-                        _item_view(idx, src, dest, raw),
-                        _item_view(idx, s, d, m),
-                        "replay produced an item the journal does not have here",
-                    )
+        for k, it in enumerate(items):
+            if it.ext:
+                if head < len(pending):
+                    self._diverge_item(body, base, k, group, ts, pending[head],
+                                       "replay produced an item the journal does not have here")
                     return False
                 self.external += 1
-                pending.extend(router.external(src, dest, decode_item(src, dest, raw), ts))
+                pending = external(it.src, it.dest, it.msg, ts)
+                head = 0
                 continue
-            if not pending:
+            src, dest = it.src, it.dest
+            if head == len(pending):
                 if dest == JOURNAL and last_send and src == last_send:
                     self.send_failures += 1  # the live shell failed to send; replay does not send
                     continue
-                self._diverge(
-                    idx,
-                    group,
-                    ts,
-                    _item_view(idx, src, dest, raw),
-                    None,
-                    "the journal has an item replay did not produce",
-                )
+                self._diverge_item(body, base, k, group, ts, None,
+                                   "the journal has an item replay did not produce")
                 return False
-            s, d, m = pending[0]
-            if s != src or d != dest or memoryview(raw) != encode(m):
+            s, d, m = pending[head]
+            # the bytes the live host journaled against the replayed message's encoding
+            if s != src or d != dest or memoryview(it.msg) != encode(m):
                 if dest == JOURNAL and last_send and src == last_send:
                     self.send_failures += 1
                     continue
-                self._diverge(
-                    idx,
-                    group,
-                    ts,
-                    _item_view(idx, src, dest, raw),
-                    _item_view(idx, s, d, m),
-                    "items differ",
-                )
+                self._diverge_item(body, base, k, group, ts, pending[head], "items differ")
                 return False
-            pending.popleft()
+            head += 1
             self.compared += 1
             last_send = src if "@" in dest else ""
-        if pending:
-            s, d, m = pending[0]
+        if head < len(pending):
+            s, d, m = pending[head]
             idx = base + len(items)
             self._diverge(
                 idx,
@@ -230,32 +227,62 @@ class Verifier:
             return False
         return True
 
-    def run(self, progress: Callable[[int], None] | None = None) -> dict[str, Any]:
-        """Replay the whole journal; return the result (``status`` identical or diverged)."""
+    def _diverge_item(self, body: Any, base: int, k: int, group: str, ts: int,
+                      got: tuple[str, str, Any] | None, reason: str) -> None:
+        """Record a divergence at item ``k`` of a batch: the journal's item as recorded (its
+        raw bytes, read again from ``body``) against what the replay produced (``got``)."""
+        idx = base + k
+        src, dest, raw = decode_batch_raw(body)[2][k]
+        self._diverge(idx, group, ts, _item_view(idx, src, dest, raw),
+                      None if got is None else _item_view(idx, *got), reason)
+
+    def run(self, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+        """Replay the whole journal; return the result (``status`` identical or diverged).
+
+        ``progress(n, records)`` is told the body bytes of the records read since its last
+        call and how many records they were, about every 64 KiB (``cmd.progress_bar``)."""
+        decode, routers, every_group = self._decode, self.routers, self._every_group
+        done = records = 0  # body bytes and records read, not yet told to ``progress``
         for frame in self.reader:
-            if frame.rtype == T_CHECKPOINT:
-                self._check_checkpoint(frame.index, frame.body)
+            rtype, body = frame.rtype, frame.body
+            if progress is not None:
+                done += len(body)
+                records += 1
+                if done >= PROGRESS_BYTES:
+                    progress(done, records)
+                    done = records = 0
+            if rtype != T_BATCH:
+                if rtype == T_CHECKPOINT:
+                    self._check_checkpoint(frame.index, body)
                 continue
-            if frame.rtype != T_BATCH:
-                continue
-            ts, group, items = decode_batch_raw(frame.body)
             self.batches += 1
+            if not every_group:  # a rebuild of some groups: skip the others' batches undecoded
+                ts, group, n = peek_batch(body)
+                if group != "" and group not in routers:
+                    self.items += n
+                    continue
+            ts, group, items = decode(body) or lazy_items(body)
             if group == "":
-                for _src, _dest, raw in items:
-                    msg = decode_item(_src, _dest, raw)
-                    if isinstance(msg, Decision):
-                        g = self.actor_group.get(msg.actor, "")
-                        self._decisions_seen[g].append((self.items, bytes(raw)))
-                        for name, router in self.routers.items():
-                            router.host_marker(msg, name, ts)  # a rebuilt host's cores
-            elif group in self.routers and not self._check_batch(group, ts, items):
+                self._journal_batch(ts, body)
+            elif group in routers and not self._check_batch(group, ts, items, body):
                 break
             self.items += len(items)
-            if progress is not None:
-                progress(len(frame.body))
+        if progress is not None and records:
+            progress(done, records)
         if self.divergence is None:
             self._check_decisions()
         return self.result()
+
+    def _journal_batch(self, ts: int, body: Any) -> None:
+        """The journal's own batch: the Decisions it wrote (compared at the end) and the
+        ``host_cores`` markers of rebuilt hosts."""
+        for src, dest, raw in decode_batch_raw(body)[2]:
+            msg = decode_item(src, dest, raw)
+            if isinstance(msg, Decision):
+                g = self.actor_group.get(msg.actor, "")
+                self._decisions_seen[g].append((self.items, bytes(raw)))
+                for name, router in self.routers.items():
+                    router.host_marker(msg, name, ts)  # a rebuilt host's cores
 
     def _check_checkpoint(self, index: int, body: Any) -> None:
         """A checkpoint changes nothing in the replay (the replayed cores already hold its

@@ -38,6 +38,9 @@ class Frame(NamedTuple):
     body: memoryview
 
 
+_new_frame = tuple.__new__
+
+
 class JournalReader:
     """Reads every segment in order, checking headers, CRCs and the chain across files.
 
@@ -84,7 +87,9 @@ class JournalReader:
             for off, rtype, body, _h in sc:
                 if rtype == T_SEAL:
                     self.seals.append({"segment": n, **msgspec.msgpack.decode(body)})
-                yield Frame(sc.index, n, off, rtype, body)
+                # ``Frame(...)`` without its Python-level ``__new__``: one a record, and a
+                # replay reads hundreds of thousands of them
+                yield _new_frame(Frame, (sc.index, n, off, rtype, body))
             prev, index = sc.last_hash, sc.index
             if sc.bad is not None:
                 if sc.bad.torn and n == last:
