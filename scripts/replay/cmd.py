@@ -11,6 +11,7 @@ from typing import Any
 import click
 import msgspec
 
+from scripts.launch.ha_cmd import JOURNAL_OR_STREAM
 from transports.clock import perf_ns
 from transports.errors import CmcError
 
@@ -148,7 +149,7 @@ def _print_whatif(s: dict[str, Any]) -> None:
 
 
 @click.command("replay")
-@click.argument("journal", type=click.Path(exists=True))
+@click.argument("journal", type=JOURNAL_OR_STREAM)
 @click.option(
     "--verify",
     is_flag=True,
