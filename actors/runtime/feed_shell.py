@@ -26,7 +26,8 @@ _oe_codec: Codec[Any] = Codec(OeReply)
 
 
 class FeedShell(Shell):
-    """Owns the md SUB and ref DEALER sockets of one venue."""
+    """Owns the md SUB and ref DEALER sockets of one venue (CURVE clients of its gateway after
+    ``use_curve(venue.curve_server_key, venue.curve_client_secret)``)."""
 
     core: FeedCore
 
@@ -42,12 +43,13 @@ class FeedShell(Shell):
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         topics = (*(f"md.{s}".encode() for s in self.core.syms), b"hb")
-        specs = [SocketSpec("md", zmq.SUB, self.md_address, subscribe=topics),
-                 SocketSpec("ref", zmq.DEALER, self.ref_address)]
+        # every one a CURVE client of the gateway when the venue has keys (``use_curve``)
+        specs = [self.venue_socket("md", zmq.SUB, self.md_address, subscribe=topics),
+                 self.venue_socket("ref", zmq.DEALER, self.ref_address)]
         if self.oe_address:
             # its own oe connection (identity distinct from the LegExecutor's) for pings only
-            specs.append(SocketSpec("oe", zmq.DEALER, self.oe_address,
-                                    identity=f"{self.account}.feed".encode()))
+            specs.append(self.venue_socket("oe", zmq.DEALER, self.oe_address,
+                                           identity=f"{self.account}.feed".encode()))
         return specs
 
     def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:

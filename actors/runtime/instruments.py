@@ -17,6 +17,7 @@ import zmq
 
 from transports.config.engine import AppConfig, ContractConfig
 from transports.errors import ConfigError
+from transports.venues.curve import secure_client
 from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import Error, Instrument, Instruments, InstrumentsReq, RefReply
 
@@ -55,17 +56,29 @@ def compare(index: int, c: ContractConfig, ins: Instrument | None) -> list[str]:
     return bad
 
 
-def fetch_instruments(ctx: zmq.Context[Any], address: str, timeout_ms: int) -> Instruments:
-    """Ask one ref socket for its instruments; raise ``InstrumentMismatch`` without an answer."""
+def fetch_instruments(ctx: zmq.Context[Any], address: str, timeout_ms: int,
+                      server_key_file: str = "", client_secret_file: str = "",
+                      where: str = "") -> Instruments:
+    """Ask one ref socket for its instruments; raise ``InstrumentMismatch`` without an answer.
+
+    With ``server_key_file`` the request goes as a CURVE client of that gateway, with the key
+    pair of ``client_secret_file`` (``transports.venues.curve``; a missing key file is a
+    ``ConfigError`` whose fields are prefixed by ``where``). A gateway that refuses the key,
+    or is not the one whose key was given, answers nothing: the same "no reply" error."""
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, 1 << 22)
     try:
+        if server_key_file:
+            secure_client(sock, server_key_file, client_secret_file, where)
         sock.connect(address)
         sock.send(encode(InstrumentsReq()))
         # the ref socket also carries snapshot replies for other requesters: only ours come here
         if not sock.poll(timeout_ms, zmq.POLLIN):
-            raise InstrumentMismatch(f"no instruments reply from {address} within {timeout_ms} ms")
+            curve = (" (CURVE: is our key on the gateway's allowlist, and is "
+                     f"{server_key_file} its public key?)" if server_key_file else "")
+            raise InstrumentMismatch(f"no instruments reply from {address} within {timeout_ms} "
+                                     f"ms{curve}")
         reply = _REF.decode(sock.recv_multipart()[-1])
     finally:
         sock.close(linger=0)
@@ -85,15 +98,17 @@ def check_instruments(cfg: AppConfig, ctx: zmq.Context[Any], sock_dir: str,
     by_venue: dict[str, list[tuple[int, ContractConfig]]] = {}
     for i, c in enumerate(cfg.contracts):
         by_venue.setdefault(c.venue, []).append((i, c))
-    venues = {v.name: v for v in cfg.venues}
+    venues = {v.name: (i, v) for i, v in enumerate(cfg.venues)}
     problems: list[str] = []
     checked: dict[str, int] = {}
     for venue, contracts in by_venue.items():
-        v = venues.get(venue)
-        if v is None:
+        if venue not in venues:
             continue  # the config's own validation names it
+        index, v = venues[venue]
         reply = fetch_instruments(ctx, fill_address(v.ref, sock_dir),
-                                  min(timeout_ms, v.request_timeout_ms * 2))
+                                  min(timeout_ms, v.request_timeout_ms * 2),
+                                  v.curve_server_key, v.curve_client_secret,
+                                  f"$.venues[{index}]")
         listed = {ins.sym: ins for ins in reply.list}
         for i, c in contracts:
             problems += compare(i, c, listed.get(c.sym))

@@ -156,7 +156,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                             mark_to={s: pair_users.get(f"{v.name}:{s}", []) for s in syms})
             shells[name] = FeedShell(core, fill_address(v.md, sock_dir),
                                      fill_address(v.ref, sock_dir), latency,
-                                     fill_address(v.oe, sock_dir), v.account)
+                                     fill_address(v.oe, sock_dir), v.account
+                                     ).use_curve(v.curve_server_key, v.curve_client_secret)
     for key, c in contracts.items():
         name = topo.book(c.venue, c.sym)
         if want(name):
@@ -191,7 +192,8 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                    bad_frame_window_ms=v.bad_frame_window_ms,
                                    gate_to=tuple(strategies))
             shells[name] = LegShell(core, fill_address(v.oe, sock_dir), v.account, clock,
-                                    latency)
+                                    latency
+                                    ).use_curve(v.curve_server_key, v.curve_client_secret)
     if want(risk):
         fx_books: dict[str, tuple[str, bool]] = {}
         for p in cfg.pairs:

@@ -8,12 +8,13 @@ other piece of I/O live in ``actors.runtime``; the cores in ``actors`` never tou
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 import zmq
 
 from actors.core import Core, Out
+from transports.venues.curve import secure_client
 from transports.wire.messages import Msg
 
 
@@ -26,6 +27,20 @@ class SocketSpec(msgspec.Struct, frozen=True):
     bind: bool = False
     identity: bytes = b""
     subscribe: tuple[bytes, ...] = ()
+    #: CURVE client (``transports.venues.curve``): the server's public key file; "" = plain
+    server_key_file: str = ""
+    #: CURVE client: this engine's ``.key_secret`` file (set together with ``server_key_file``)
+    client_secret_file: str = ""
+
+
+def secure(sock: zmq.Socket[Any], spec: SocketSpec) -> None:
+    """Apply ``spec``'s CURVE fields to ``sock`` (after it is made, before it connects): a CURVE
+    client of the venue's gateway, or nothing when ``spec`` has no server key. Whoever opens
+    sockets from a ``SocketSpec`` calls it; a missing key file is a ``ConfigError`` naming it."""
+    if spec.server_key_file:
+        if spec.bind:  # the engine only connects to gateways; a bound CURVE client is a bug
+            raise ValueError(f"socket {spec.key!r}: CURVE client keys on a bound socket")
+        secure_client(sock, spec.server_key_file, spec.client_secret_file)
 
 
 class Shell:
@@ -35,6 +50,21 @@ class Shell:
         self.core = core
         self.name = core.name
         self.sockets: dict[str, zmq.Socket[bytes]] = {}
+        #: CURVE keys of the venue links this shell opens ("" = plain); see ``use_curve``
+        self.curve_server_key = ""
+        self.curve_client_secret = ""
+
+    def use_curve(self, server_key_file: str, client_secret_file: str) -> Self:
+        """Open this shell's venue sockets as CURVE clients (the venue's ``curve_server_key``
+        and ``curve_client_secret``; both "" = plain); returns the shell."""
+        self.curve_server_key = server_key_file
+        self.curve_client_secret = client_secret_file
+        return self
+
+    def venue_socket(self, key: str, kind: int, address: str, **options: Any) -> SocketSpec:
+        """A ``SocketSpec`` connecting to a venue gateway, with this shell's CURVE keys."""
+        return SocketSpec(key, kind, address, server_key_file=self.curve_server_key,
+                          client_secret_file=self.curve_client_secret, **options)
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         """Return the sockets this actor owns (opened by the host in its own thread)."""
@@ -55,3 +85,5 @@ class Shell:
 
 
 ShellFactory = Callable[[], Shell]
+
+__all__ = ["Shell", "ShellFactory", "SocketSpec", "secure"]

@@ -110,7 +110,9 @@ class LegShell(Shell):
         self.fenced_local = 0  #: orders and cancels not sent: the lease was not ours
 
     def socket_specs(self) -> Iterable[SocketSpec]:
-        return (SocketSpec("oe", zmq.DEALER, self.oe_address, identity=self.account.encode()),)
+        # a CURVE client of the gateway when the venue has keys (``Shell.use_curve``)
+        return (self.venue_socket("oe", zmq.DEALER, self.oe_address,
+                                  identity=self.account.encode()),)
 
     def handle(self, msg: Any, now_ns: int) -> Out:
         if type(msg) is TradingState:

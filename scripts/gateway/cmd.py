@@ -10,6 +10,8 @@ import sys
 
 import click
 
+from scripts.gateway.curve_opts import curve_options, use_curve
+
 #: modules each exporting one click command to register under ``cmc gateway``; the attribute
 #: is the module's last name segment (``ccxt_cmd`` -> ``ccxt``, ``paper`` -> ``paper``)
 SUBCOMMANDS = (("scripts.gateway.ccxt_cmd", "ccxt"), ("scripts.gateway.paper", "paper"),
@@ -28,9 +30,12 @@ def gateway() -> None:
 @click.option("--duration", "duration_s", type=float, default=None, help="Stop after S seconds.")
 @click.option("--seed", type=int, default=None, help="Override sim.seed.")
 @click.option("--faults", default=None, help="Fault preset name or TOML path.")
+@curve_options
 def gateway_sim(sock_dir: str, conf: str | None, truth_out: str | None,
-                duration_s: float | None, seed: int | None, faults: str | None) -> None:
+                duration_s: float | None, seed: int | None, faults: str | None,
+                curve_secret: str | None, curve_allow: str | None) -> None:
     """Run the simulated venues behind the venue gateway protocol."""
+    use_curve("sim", curve_secret, curve_allow)
     from transports.venues.sim.gateway import main as sim_main
 
     sys.exit(sim_main(conf, sock_dir, truth_out, duration_s, seed, faults=faults))

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from scripts.gateway.curve_opts import curve_options, use_curve
+
 
 @click.command("paper")
 @click.option("--conf", required=True, help="Config TOML with a [[venues]] entry that has a "
@@ -19,10 +21,13 @@ import click
               help="Directory for ipc sockets ({sock}); default: the config's launch.sock_dir.")
 @click.option("--truth-out", default=None, help="Write the paper venue's record (JSON) at exit.")
 @click.option("--duration", "duration_s", type=float, default=None, help="Stop after S seconds.")
+@curve_options
 def paper(conf: str, md_from: str | None, venue: str | None, sock_dir: str | None,
-          truth_out: str | None, duration_s: float | None) -> None:
+          truth_out: str | None, duration_s: float | None, curve_secret: str | None,
+          curve_allow: str | None) -> None:
     """Fill orders against another gateway's book (latency, fees, queue position) behind the
     venue protocol; prints READY once bound, stops on SIGTERM."""
+    use_curve("paper", curve_secret, curve_allow)
     from transports.config.engine import load_config
     from transports.errors import ConfigError
     from transports.venues.paper.run import main

@@ -85,6 +85,26 @@ class VenueConfig(Section):
     paper: PaperVenueConfig | None = None
     ctp: CtpVenueConfig | None = None  #: a CTP futures account (``cmc gateway ctp``)
     ib: IbVenueConfig | None = None  #: an IB account via TWS (``cmc gateway ib``)
+    #: CURVE on this venue's md/ref/oe links (``transports.venues.curve``; off when empty):
+    #: the gateway's public key file (``server.key`` of ``cmc admin keygen``). The engine
+    #: then checks the gateway's identity and encrypts every frame; the gateway must serve
+    #: CURVE (``cmc gateway ... --curve-secret FILE --curve-allow DIR``)
+    curve_server_key: str = ""
+    #: the engine's own key pair for this venue (a ``.key_secret`` file whose public half is in
+    #: the gateway's allowlist). Per venue, not per launch: each venue's key is found, checked
+    #: and rotated with the venue's other settings, gateways run by different parties can be
+    #: given different engine keys, and every user of a venue's sockets (feed, leg, the
+    #: instruments check, a paper gateway on it) has it from the venue's entry alone
+    curve_client_secret: str = ""
+
+    def __post_init__(self) -> None:
+        if self.curve_server_key and not self.curve_client_secret:
+            raise ValueError("curve_server_key is set but curve_client_secret is empty: a CURVE "
+                             "venue link needs the engine's key pair too (curve_client_secret = "
+                             "a .key_secret file whose public key the gateway allowlists)")
+        if self.curve_client_secret and not self.curve_server_key:
+            raise ValueError("curve_client_secret is set but curve_server_key is empty: CURVE "
+                             "needs the gateway's public key to check whom it talks to")
 
     @property
     def gateway(self) -> str:

@@ -47,6 +47,7 @@ from transports.venues.ccxt.orders import OrderEntry
 from transports.venues.ccxt.positions import SpotLedger
 from transports.venues.ccxt.private import PrivateStreams, SessionState
 from transports.venues.ccxt.reports import Tracker
+from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.fence import EpochFence
 from transports.venues.sim.gateway import address
 from transports.wire.venue_msgs import (
@@ -93,6 +94,7 @@ class CcxtGateway:
         self.ref_dec = msgspec.msgpack.Decoder(RefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
         self.ctx: zmq.asyncio.Context | None = None
+        self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
         self.socks: list[zmq.asyncio.Socket] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.req_tasks: set[asyncio.Task[Any]] = set()
@@ -152,9 +154,12 @@ class CcxtGateway:
                 return got
         return 0
 
-    def bind(self) -> None:
-        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses."""
+    def bind(self, curve: ServerKeys | None = None) -> None:
+        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses; CURVE servers with
+        ``curve`` (default: ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's
+        ``--curve-secret`` / ``--curve-allow``; neither: plain)."""
         self.ctx = zmq.asyncio.Context()
+        self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
         v, d = self.venue, self.sock_dir
         if "{sock}" in v.md + v.ref + v.oe:
             Path(d).mkdir(parents=True, exist_ok=True)
@@ -172,6 +177,8 @@ class CcxtGateway:
             s.setsockopt(zmq.XPUB_VERBOSE, 1)
         else:
             s.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self.curve is not None:
+            self.curve.apply(s)
         s.bind(addr)
         return s
 
@@ -209,6 +216,8 @@ class CcxtGateway:
             self.oe.clmap.close()
         for s in self.socks:
             s.close(linger=0)
+        if self.curve is not None:
+            self.curve.stop()  # its ZAP socket would keep term() waiting
         if self.ctx is not None:
             self.ctx.term()
 
@@ -357,13 +366,15 @@ async def run_gateway(cfg: AppConfig, venue_name: str, sock_dir: str, *,
                       stop_event: asyncio.Event, fake_base: str | None = None,
                       credentials: creds_mod.Credentials | None = None, sandbox: bool = False,
                       trace: bool = False,
-                      ready: Callable[[CcxtGateway], None] | None = None) -> CcxtGateway:
+                      ready: Callable[[CcxtGateway], None] | None = None,
+                      curve: ServerKeys | None = None) -> CcxtGateway:
     """Serve venue ``venue_name`` until ``stop_event`` is set; return the stopped gateway (its
     ``md``/``oe``/``priv`` counters and, with ``trace``, the md and order traces).
 
     ``fake_base`` (``http://127.0.0.1:PORT``) points ccxt at a local fake (else the venue's
     ``ccxt.fake`` entry's port, if any). ``credentials`` default to the venue's configured
     source. ``ready(gateway)`` is called once the sockets are bound and the tasks started.
+    ``curve``: serve CURVE (default: the environment's keys, see ``CcxtGateway.bind``).
     Raises ``ConfigError`` (unknown symbol, credentials, venue) before binding anything.
     """
     venue = find_venue(cfg, venue_name, None, None)
@@ -377,7 +388,7 @@ async def run_gateway(cfg: AppConfig, venue_name: str, sock_dir: str, *,
     asyncio.get_running_loop().set_exception_handler(_quiet_ccxt_futures)
     try:
         await gw.load()
-        gw.bind()
+        gw.bind(curve)
         gw.start()
         logger.info("ccxt gateway {} ({} {}) up", venue.name, cc.exchange, cc.market)
         if ready is not None:

@@ -40,6 +40,7 @@ from transports.venues.ctp.md import DepthBooks
 from transports.venues.ctp.orders import OrderTracker
 from transports.venues.ctp.reports import QueryQueue
 from transports.venues.ctp.spi import MdSpi, TdSpi
+from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.sim.gateway import address
 from transports.wire.venue_msgs import Error, Instruments, OeRequest, RefRequest, Session
 
@@ -118,6 +119,7 @@ class CtpGateway(Handlers):
         self.ready = asyncio.Event()
         self.next_ref = 1
         self.socks: list[zmq.asyncio.Socket] = []
+        self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
         self.tasks: list[asyncio.Task[Any]] = []
 
     # --- the bridge from the API threads ------------------------------------------------------
@@ -129,9 +131,12 @@ class CtpGateway(Handlers):
 
     # --- sockets ------------------------------------------------------------------------------
 
-    def bind(self) -> None:
-        """Bind md XPUB, ref ROUTER, oe ROUTER at the venue's addresses."""
+    def bind(self, curve: ServerKeys | None = None) -> None:
+        """Bind md XPUB, ref ROUTER, oe ROUTER at the venue's addresses; CURVE servers with
+        ``curve`` (default: ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's
+        ``--curve-secret`` / ``--curve-allow``; neither: plain)."""
         self.ctx = zmq.asyncio.Context()
+        self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
         v = self.venue
         if "{sock}" in v.md + v.ref + v.oe:
             Path(self.sock_dir).mkdir(parents=True, exist_ok=True)
@@ -145,6 +150,8 @@ class CtpGateway(Handlers):
         s.setsockopt(zmq.LINGER, 0)
         if kind == zmq.ROUTER:
             s.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self.curve is not None:
+            self.curve.apply(s)
         s.bind(addr)
         return s
 
@@ -192,6 +199,8 @@ class CtpGateway(Handlers):
         self.clmap.close()
         for s in self.socks:
             s.close(linger=0)
+        if self.curve is not None:
+            self.curve.stop()  # its ZAP socket would keep term() waiting
         if self.socks:
             self.ctx.term()
 

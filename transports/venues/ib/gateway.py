@@ -24,6 +24,7 @@ from loguru import logger
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError, VenueError
+from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.fence import EpochFence
 from transports.venues.ib import recon
 from transports.venues.ib.clmap import ClMap
@@ -80,6 +81,7 @@ class IbGateway:
         self.ref_dec = msgspec.msgpack.Decoder(RefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
         self.ctx: zmq.asyncio.Context | None = None
+        self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
         self.socks: list[zmq.asyncio.Socket] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self.req_tasks: set[asyncio.Task[Any]] = set()
@@ -133,9 +135,12 @@ class IbGateway:
         self.ib.disconnectedEvent += self._on_disconnected
         self.md.subscribe()
 
-    def bind(self) -> None:
-        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses."""
+    def bind(self, curve: ServerKeys | None = None) -> None:
+        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses; CURVE servers with
+        ``curve`` (default: ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's
+        ``--curve-secret`` / ``--curve-allow``; neither: plain)."""
         self.ctx = zmq.asyncio.Context()
+        self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
         v, d = self.venue, self.sock_dir
         if "{sock}" in v.md + v.ref + v.oe:
             Path(d).mkdir(parents=True, exist_ok=True)
@@ -153,6 +158,8 @@ class IbGateway:
             s.setsockopt(zmq.XPUB_VERBOSE, 1)
         else:
             s.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self.curve is not None:
+            self.curve.apply(s)
         s.bind(addr)
         return s
 
@@ -178,6 +185,8 @@ class IbGateway:
             self.oe.clmap.close()
         for s in self.socks:
             s.close(linger=0)
+        if self.curve is not None:
+            self.curve.stop()  # its ZAP socket would keep term() waiting
         if self.ctx is not None:
             self.ctx.term()
 
@@ -361,9 +370,11 @@ class IbGateway:
 
 async def run_gateway(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
                       stop_event: asyncio.Event, ib: Any = None,
-                      ready: Callable[[IbGateway], None] | None = None) -> IbGateway:
+                      ready: Callable[[IbGateway], None] | None = None,
+                      curve: ServerKeys | None = None) -> IbGateway:
     """Serve the IB venue until ``stop_event`` is set. ``ib``: an ``ib_async.IB`` to use (a
-    new one by default; tests pass one wired to their fake TWS). Raises ``ConfigError``
+    new one by default; tests pass one wired to their fake TWS). ``curve``: serve CURVE
+    (default: the environment's keys, see ``IbGateway.bind``). Raises ``ConfigError``
     (unknown contract, venue) or ``VenueError`` (TWS not reachable) before binding anything."""
     if ib is None:
         from ib_async import IB
@@ -373,7 +384,7 @@ async def run_gateway(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
     try:
         await gw.connect()
         await gw.load()
-        gw.bind()
+        gw.bind(curve)
         gw.start()
         logger.info("ib gateway {} up ({}:{})", gw.venue.name, gw.ic.host, gw.ic.port)
         if ready is not None:

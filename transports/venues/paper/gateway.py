@@ -34,6 +34,7 @@ from loguru import logger
 from transports.clock import Clock, LiveClock, sleep_s
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import CodecError
+from transports.venues.curve import CurveServer, ServerKeys, secure_client, start_server
 from transports.venues.paper.book import Outcome, SourceBook
 from transports.venues.paper.publish import Publisher
 from transports.venues.paper.source import (
@@ -78,8 +79,10 @@ class _PaperGateway:
     """Sockets and timers around a ``PaperVenue``; one instance per ``serve_paper`` call."""
 
     def __init__(self, cfg: AppConfig, venue: str | None, sock_dir: str, ctx: zmq.Context[Any],
-                 clock: Clock, md_from: str | None, stop: threading.Event | None) -> None:
+                 clock: Clock, md_from: str | None, stop: threading.Event | None,
+                 curve: CurveServer | None = None) -> None:
         v = paper_venue(cfg, venue)
+        self.curve = curve  #: CURVE on the paper venue's three sockets (None: plain)
         self.stop = stop
         assert v.paper is not None
         self.name, self.pcfg, self.clock = v.name, v.paper, clock
@@ -94,9 +97,13 @@ class _PaperGateway:
     def _open(self, cfg: AppConfig, v: VenueConfig, sock_dir: str,
               ctx: zmq.Context[Any]) -> None:
         clock = self.clock
-        self.src_ref = self._sock(ctx, zmq.DEALER, self.addrs.ref, bind=False)
+        # a source venue of the config with CURVE keys is reached as the engine would reach it
+        source = next(((i, x) for i, x in enumerate(cfg.venues)
+                       if x.name != v.name and x.md.replace("{sock}", sock_dir) == self.addrs.md),
+                      None)
+        self.src_ref = self._sock(ctx, zmq.DEALER, self.addrs.ref, bind=False, source=source)
         self.src_ref.setsockopt(zmq.MAXMSGSIZE, 1 << 22)
-        self.src_md = self._sock(ctx, zmq.SUB, self.addrs.md, bind=False)
+        self.src_md = self._sock(ctx, zmq.SUB, self.addrs.md, bind=False, source=source)
         self.src_md.setsockopt(zmq.SUBSCRIBE, b"hb")
         src = fetch_instruments(self.src_ref, clock, self.pcfg.source_timeout_s, self.stop)
         specs = specs_of(src, cfg, v.name)
@@ -130,7 +137,10 @@ class _PaperGateway:
         self.stats = {"source_bad_frames": 0, "source_gaps": 0, "snapshots": 0}
 
     def _sock(self, ctx: zmq.Context[Any], kind: int, addr: str, *,
-              bind: bool = True) -> zmq.Socket[Any]:
+              bind: bool = True,
+              source: tuple[int, VenueConfig] | None = None) -> zmq.Socket[Any]:
+        """A socket: bound (a CURVE server with ``self.curve``) or connected to the source
+        venue ``source`` (index, entry; a CURVE client when it has ``curve_server_key``)."""
         s = ctx.socket(kind)
         self.socks.append(s)
         s.setsockopt(zmq.LINGER, 0)
@@ -138,8 +148,14 @@ class _PaperGateway:
             s.setsockopt(zmq.SNDHWM, PUB_HWM)
             s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
         if bind:
+            if self.curve is not None:
+                self.curve.apply(s)
             s.bind(addr)
         else:
+            if source is not None and source[1].curve_server_key:
+                i, src = source
+                secure_client(s, src.curve_server_key, src.curve_client_secret,
+                              f"$.venues[{i}]")
             s.connect(addr)
         return s
 
@@ -356,7 +372,8 @@ class _PaperGateway:
 def serve_paper(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
                 stop: threading.Event | None, ready: Callable[[], None] | None = None,
                 md_from: str | None = None, ctx: zmq.Context[Any] | None = None,
-                clock: Clock | None = None, duration_s: float | None = None) -> dict[str, Any]:
+                clock: Clock | None = None, duration_s: float | None = None,
+                curve: ServerKeys | None = None) -> dict[str, Any]:
     """Serve the paper venue ``venue_name`` (None: the config's only one) until ``stop`` is set
     or ``duration_s`` has passed; return its truth (``SimTruth.to_dict`` keys).
 
@@ -366,14 +383,17 @@ def serve_paper(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
     ``ConfigError``. ``ready()`` is called once the venue's sockets are bound. ``ctx`` (default:
     a private one, terminated on the way out) belongs to the caller when given. A simulator
     serving the source beside it runs ``sim_view(cfg)``, which leaves the paper venues' addresses
-    to this gateway.
+    to this gateway. ``curve`` (default: the environment's): serve CURVE, its ZAP handler in the
+    context (``transports.venues.curve``; a source venue with keys is reached over CURVE).
     """
     own = ctx is None
     context: zmq.Context[Any] = zmq.Context() if ctx is None else ctx
     clk = clock if clock is not None else LiveClock()
     gw: _PaperGateway | None = None
+    server: CurveServer | None = None
     try:
-        gw = _PaperGateway(cfg, venue_name, sock_dir, context, clk, md_from, stop)
+        server = start_server(context, curve or ServerKeys.from_env())
+        gw = _PaperGateway(cfg, venue_name, sock_dir, context, clk, md_from, stop, server)
         if ready is not None:
             ready()
         gw.run(stop, duration_s)
@@ -382,6 +402,8 @@ def serve_paper(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
     finally:
         if gw is not None:
             gw.close()
+        if server is not None:
+            server.stop()  # its ZAP socket would keep term() waiting
         if own:
             context.term()
     logger.info("paper gateway {} stopped: {}", gw.name, truth["counts"])

@@ -33,6 +33,7 @@ from loguru import logger
 from transports.clock import Clock, LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config, with_overrides
 from transports.errors import ConfigError
+from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.faults import load_preset
 from transports.venues.sim.truth import SimTruth
@@ -63,8 +64,10 @@ def address(template: str, sock_dir: str) -> str:
 class _Gateway:
     """Sockets around a ``SimCore``; one instance per ``serve`` call."""
 
-    def __init__(self, cfg: AppConfig, sock_dir: str, ctx: zmq.Context, clock: Clock) -> None:
+    def __init__(self, cfg: AppConfig, sock_dir: str, ctx: zmq.Context, clock: Clock,
+                 curve: CurveServer | None = None) -> None:
         self.cfg, self.clock = cfg, clock
+        self.curve = curve  #: CURVE on every bound socket (None: plain)
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(SimRefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
@@ -103,6 +106,8 @@ class _Gateway:
             s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
         if handover:  # a reconnecting engine with the same account id takes the route over
             s.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if self.curve is not None:
+            self.curve.apply(s)
         s.bind(addr)
         return s
 
@@ -238,20 +243,29 @@ def serve(
     stop: threading.Event | None = None,
     duration_s: float | None = None,
     ready: Callable[[], None] | None = None,
+    curve: ServerKeys | None = None,
 ) -> SimTruth:
     """Bind every venue's sockets, call ``ready()``, run until stopped; return the truth.
 
     Stops on ``stop`` set, after ``duration_s``, or on a ``sim.shutdown`` ref request. Sockets
-    are closed (linger 0) on the way out; ``ctx`` belongs to the caller.
+    are closed (linger 0) on the way out; ``ctx`` belongs to the caller. ``curve`` (default:
+    ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW`` if set) makes every socket a CURVE server
+    admitting only the allowlisted engine keys; its ZAP handler runs in ``ctx`` (one per
+    context) and is stopped on the way out.
     """
-    gw = _Gateway(cfg, sock_dir, ctx, clock)
+    server = start_server(ctx, curve if curve is not None else ServerKeys.from_env())
     try:
-        gw.start()
-        if ready is not None:
-            ready()
-        truth = gw.run(stop, duration_s)
+        gw = _Gateway(cfg, sock_dir, ctx, clock, server)
+        try:
+            gw.start()
+            if ready is not None:
+                ready()
+            truth = gw.run(stop, duration_s)
+        finally:
+            gw.close()
     finally:
-        gw.close()
+        if server is not None:
+            server.stop()
     logger.info("sim gateway stopped: {}", truth.to_dict()["counts"])
     return truth
 
@@ -264,16 +278,21 @@ def main(
     seed: int | None = None,
     *,
     faults: str | None = None,
+    curve: ServerKeys | None = None,
 ) -> int:
     """Run the simulator gateway process; print ``READY <sock_dir>`` once bound.
 
     ``seed`` (optional) overrides ``sim.seed``; ``faults`` (optional) names a fault preset
     (``conf/faults/<name>.toml``, see ``faults.load_preset``) whose ``[sim.faults]`` replaces
     the config's. Stops on SIGTERM/SIGINT, after ``duration_s`` or on ``sim.shutdown``; then
-    writes the truth JSON to ``truth_out`` (if given). Returns 0, or 2 when the config or the
-    preset does not load.
+    writes the truth JSON to ``truth_out`` (if given). ``curve`` (default: the environment's)
+    serves CURVE (see ``serve``). Returns 0, or 2 when the config, the preset or a CURVE key
+    file does not load.
     """
     try:
+        curve = curve if curve is not None else ServerKeys.from_env()
+        if curve is not None:
+            curve.check()
         cfg = load_config(conf_path)
         if seed is not None:
             cfg = with_overrides(cfg, sim=msgspec.structs.replace(cfg.sim, seed=seed))
@@ -296,7 +315,8 @@ def main(
     ctx = zmq.Context()
     try:
         truth = serve(
-            cfg, sock_dir, ctx, clock=LiveClock(), stop=stop, duration_s=duration_s, ready=_ready
+            cfg, sock_dir, ctx, clock=LiveClock(), stop=stop, duration_s=duration_s, ready=_ready,
+            curve=curve,
         )
     finally:
         ctx.term()
