@@ -116,6 +116,12 @@ def bench_risk(as_json: bool, quick: bool) -> None:
                        f"p99.9 {r['p999_us']} µs  max {r['max_us']} µs  (n={r['n']})")
 
 
+from scripts.bench.cmd_orders import ORDERS_CMD, SOAK_CMD  # noqa: E402
+
+bench.add_command(ORDERS_CMD)  # cmc bench orders [--json] [--quick] [--seconds S] [--rate R ...]
+bench.add_command(SOAK_CMD)  # cmc bench soak --minutes N [--rate R] [--interval S] [--json]
+
+
 @main.command()
 @click.option("--conf", required=True, help="Config TOML with a [placement].")
 @click.option("--node", "node_name", required=True, help="Which node of the placement to run.")

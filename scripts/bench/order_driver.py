@@ -1,0 +1,107 @@
+"""The order driver of ``cmc bench orders`` (engine path), run as its own process.
+
+It stands where another node's ComboExecutor would: a PUSH socket on the engine node's inbound
+link (CURVE, the run's node key), sending ``LegOrder`` batches (the node-link frame, a list of
+``(actor, message)``) on an open-loop schedule. Every order due at a wake goes in one frame.
+It sleeps between orders (never spins: the machine may have two cores), so a late wake shows up
+as send lag, and the latency is taken from the schedule anyway. At the end it writes the
+schedule and the send stamps (``numpy.savez``: ``sched``, ``sent``, ns on its ``LiveClock``)
+and prints ``DONE``.
+
+``python -m scripts.bench.order_driver --address A --keys PATH --rate R --seconds S --base-id B
+--touch shfe=BID:ASK --touch comex=BID:ASK --out FILE``
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+import numpy as np
+import zmq
+
+from actors.runtime import link_auth
+from scripts.bench.order_stats import schedule_ns
+from transports.clock import LiveClock, sleep_s
+from transports.wire.codec import encode
+from transports.wire.messages import LegOrder
+
+#: (venue, symbol) the orders alternate over (the same as ``scripts.bench.orders.LEGS``)
+LEGS = (("shfe", "au2606"), ("comex", "GCZ6"))
+AWAY_TICKS = 500  #: how far from the touch (passive side) each IOC is priced: it never fills
+START_DELAY_NS = 300_000_000  #: the link's CURVE handshake is done well before the first order
+
+
+def order_fields(i: int, touch: dict[str, tuple[int, int]]) -> tuple[str, str, str, int]:
+    """(venue, sym, side, price in ticks) of order ``i``: venues alternate, each venue
+    alternates buy and sell, priced ``AWAY_TICKS`` beyond the touch on the passive side."""
+    venue, sym = LEGS[i % len(LEGS)]
+    side = "B" if (i // len(LEGS)) % 2 == 0 else "S"
+    bid, ask = touch[venue]
+    return venue, sym, side, bid - AWAY_TICKS if side == "B" else ask + AWAY_TICKS
+
+
+def leg_order(base_id: int, i: int, touch: dict[str, tuple[int, int]]) -> tuple[str, LegOrder]:
+    """(destination actor, the ``LegOrder``) of order ``i``: IOC, 1 lot, combo id
+    ``base_id + i``; no tick stamps (``ts_recv_ns`` 0: not a tick-to-order sample)."""
+    venue, sym, side, px = order_fields(i, touch)
+    return f"leg.{venue}", LegOrder(base_id + i, 0, 0, venue, sym, side, 1, px,  # type: ignore[arg-type]
+                                    "IOC", "entry", 0, 0)
+
+
+def drive(sock: zmq.Socket[bytes], rate: float, seconds: float, base_id: int,
+          touch: dict[str, tuple[int, int]], clock: LiveClock) -> tuple[np.ndarray, np.ndarray]:
+    """Send the schedule on ``sock``; return (scheduled, sent) ns."""
+    n = max(2, int(rate * seconds))
+    sched = schedule_ns(clock.now_ns() + START_DELAY_NS, rate, n)
+    sent = np.full(n, -1, np.int64)
+    i = 0
+    while i < n:
+        now = clock.now_ns()
+        batch = []
+        while i < n and sched[i] <= now:
+            batch.append(leg_order(base_id, i, touch))
+            sent[i] = now
+            i += 1
+        if batch:
+            sock.send(encode(batch))
+        if i < n:
+            sleep_s(max(0.0, (int(sched[i]) - clock.now_ns()) / 1e9))
+    return sched, sent
+
+
+def _touch(values: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    out = {}
+    for v in values:
+        venue, _, pair = v.partition("=")
+        bid, _, ask = pair.partition(":")
+        out[venue] = (int(bid), int(ask))
+    return out
+
+
+@click.command()
+@click.option("--address", required=True, help="The engine node's inbound link address.")
+@click.option("--keys", "keys_path", required=True, help="The run's node-link key file.")
+@click.option("--rate", type=float, required=True)
+@click.option("--seconds", type=float, required=True)
+@click.option("--base-id", type=int, required=True)
+@click.option("--touch", "touches", multiple=True, required=True, help="VENUE=BID:ASK (ticks).")
+@click.option("--out", "out_path", required=True)
+def main(address: str, keys_path: str, rate: float, seconds: float, base_id: int,
+         touches: tuple[str, ...], out_path: str) -> None:
+    """Drive LegOrders into the engine node on a schedule; write the stamps."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    link_auth.attach(ctx, link_auth.load_link_keys(keys_path))
+    sock = link_auth.push_to(ctx, "engine", address)
+    try:
+        sched, sent = drive(sock, rate, seconds, base_id, _touch(touches), LiveClock())
+        np.savez(out_path, sched=sched, sent=sent)
+    finally:
+        sock.close(linger=2000)  # what is queued still leaves
+        link_auth.detach(ctx)
+        ctx.term()
+    print("DONE", flush=True)
+
+
+if __name__ == "__main__":
+    main()

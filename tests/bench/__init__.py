@@ -1,0 +1,1 @@
+"""tests.bench: the order and soak benchmarks (their plumbing; numbers are not asserted)."""

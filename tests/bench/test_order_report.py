@@ -1,0 +1,43 @@
+"""``order_report``: engine-added is engine minus raw per rate, the verdict reads the rows at the
+target rates, and the table's columns line up (made-up rows, no run)."""
+
+from __future__ import annotations
+
+from scripts.bench.order_report import assemble, format_table
+from scripts.bench.order_stats import schedule_ns, summarize
+
+
+def _row(rate: float, service_ns: int, engine: bool) -> dict:
+    n = int(rate)  # one second
+    sched = schedule_ns(0, rate, n)
+    ack = sched + service_ns
+    row = summarize(rate, sched, sched.copy(), ack, ack)
+    row["cpu_pct"] = {"gateway": 10.0, "engine" if engine else "bench": 20.0}
+    if engine:
+        row["hops"] = {h: {"n": n, "p50_us": 1.0, "p99_us": 2.0}
+                       for h in ("send_to_ack", "intent_fsync")}
+        row["denied"] = {}
+    return row
+
+
+def test_engine_added_and_the_verdict() -> None:
+    raw = [_row(1000.0, 300_000, False), _row(10000.0, 300_000, False)]
+    eng = [_row(1000.0, 700_000, True), _row(10000.0, 900_000, True)]
+    r = assemble(raw, {"engine": eng})
+    added = {a["rate"]: a for a in r["engine_added"]}
+    assert abs(added[1000.0]["p50_us"] - 400) < 1 and abs(added[10000.0]["p99_us"] - 600) < 1
+    assert r["verdict"]["p99_ok"] is True  # 700 µs at 1,000/s
+    assert r["verdict"]["sustained_at_target"] == {"raw": True, "engine": True}
+    assert r["engine_nosync"] == []
+
+
+def test_the_table_is_aligned_and_names_the_verdict() -> None:
+    r = assemble([_row(1000.0, 300_000, False)], {"engine": [_row(1000.0, 2_000_000, True)]})
+    text = format_table(r)
+    lines = text.splitlines()
+    head = next(i for i, x in enumerate(lines) if x.startswith("path"))
+    table = lines[head:head + 3]
+    # every column ends where its header ends (right-aligned numbers)
+    end = table[0].index("p50 µs") + len("p50 µs")
+    assert all(len(x[:end].rstrip()) == end for x in table)
+    assert "-> MISSED" in text  # 2 ms p99 at 1,000/s
