@@ -55,9 +55,10 @@ def crash(kills: int, seed: int, out_dir: str | None, as_json: bool) -> None:
 
 
 @drill.command()
-@click.option("--mode", type=click.Choice(["kill", "freeze", "partition", "handover"]), default="kill",
-              show_default=True, help="SIGKILL the primary, SIGSTOP it past the lease TTL "
-                                      "(then SIGCONT), or cut it from NATS.")
+@click.option("--mode", type=click.Choice(["kill", "freeze", "partition", "handover"]),
+              default="kill", show_default=True,
+              help="SIGKILL the primary, SIGSTOP it past the lease TTL (then SIGCONT), cut it "
+                   "from NATS, or SIGTERM it (a planned switch).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Seeds the fault's instant and the simulator.")
 @click.option("--out", "out_dir", default=None, help="Directory for the run (default: a temp dir).")

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from scripts.drill.crash import DrillFailed, journal_fills, judge
-from scripts.drill.ha_conf import default_base_conf, failover_conf_text, tcp_links
+from scripts.drill.ha_conf import default_base_conf, failover_conf_text, tcp_links, with_curve
 from scripts.drill.proxy import TcpProxy
 from scripts.launch.ha_export import export_stream
 from transports.clock import LiveClock, sleep_s
@@ -128,8 +128,8 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     ``limit_ms`` None: the take-over time is reported, not judged (the test suite: a time
     depends on the machine's load, the bench and the drill command judge it). ``shape``:
     ``single`` (one NATS server, ipc venue links) or ``production`` (a 3-server NATS cluster
-    with R3 lease and stream, every venue link over loopback TCP -- docs/operations.md's
-    production shape on one machine)."""
+    with R3 lease and stream, every venue link over loopback TCP with CURVE --
+    docs/operations.md's production shape on one machine)."""
     from transports.ha.server import NatsCluster, NatsServer
 
     if mode not in MODES:
@@ -148,8 +148,16 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     urls = [nats.url] if shape == "single" else list(nats.urls)
     proxies = [TcpProxy(u) for u in urls] if mode == "partition" else []
     base = _fast(default_base_conf().read_text(), seed)
-    if shape == "production":
-        base = tcp_links(base)
+    gw_args: list[str] = []
+    if shape == "production":  # tcp links, encrypted: gateways on other hosts in production
+        from scripts.admin.client import keygen
+
+        keys = out / "keys"
+        keygen(str(keys), ["engine"], force=True)
+        base = with_curve(tcp_links(base), str(keys / "server.key"),
+                          str(keys / "engine.key_secret"))
+        gw_args = ["--curve-secret", str(keys / "server.key_secret"), "--curve-allow",
+                   str(keys / "allowlist")]
     common = {"ttl_ms": ttl_ms, "renew_ms": renew_ms, "out_dir": str(out / "runs"),
               "replicas": 1 if shape == "single" else 3, "sync": intents == "sync"}
     conf_s = out / "standby.toml"
@@ -163,7 +171,7 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
                             "shape": shape, "replicate_intents": intents}
     try:
         sim = _Proc(["gateway", "sim", "--sock", str(gw), "--conf", str(conf_s), "--truth-out",
-                     str(out / "truth.json")], out / "sim.log", env)
+                     str(out / "truth.json"), *gw_args], out / "sim.log", env)
         procs.append(sim)
         sim.wait_line("READY", 30)
         say("simulator ready; starting the primary")

@@ -34,6 +34,14 @@ def tcp_links(base: str) -> str:
     return base
 
 
+def with_curve(text: str, server_key: str, client_secret: str) -> str:
+    """``text`` with every venue link encrypted: each ``[[venues]]`` names the gateway's public
+    key and the engine's secret key (CURVE, docs/venue-protocol.md §14)."""
+    keys = f'curve_server_key = "{server_key}"\ncurve_client_secret = "{client_secret}"\n'
+    return re.sub(r'^(\s*oe\s*=\s*"tcp://[^"]+"\n)', lambda m: m.group(1) + keys, text,
+                  flags=re.M)
+
+
 def failover_conf_text(base: str, gw_dir: str, nats_urls: list[str], *, ttl_ms: int,
                        renew_ms: int, sync: bool = True, on_deposed: str = "standby",
                        out_dir: str = "runs", replicas: int = 1, extra: str = "") -> str:
@@ -52,4 +60,4 @@ def failover_conf_text(base: str, gw_dir: str, nats_urls: list[str], *, ttl_ms: 
             f"on_deposed = \"{on_deposed}\"\n{extra}")
 
 
-__all__ = ["default_base_conf", "failover_conf_text", "tcp_links"]
+__all__ = ["default_base_conf", "failover_conf_text", "tcp_links", "with_curve"]

@@ -212,6 +212,13 @@ class Launcher:
         """Start gateways, kernels, child nodes, this node, admin and metrics."""
         cfg = self.cfg
         assert cfg.placement is not None
+        keyed = [v.name for v in cfg.venues if v.curve_server_key]
+        if cfg.launch.gateways and keyed and not os.environ.get("CMC_CURVE_SECRET"):
+            # a gateway started here would serve plain while the engine speaks CURVE: silence
+            raise ConfigError(
+                f"$.launch.gateways: venues {keyed} have curve_server_key, but the gateways "
+                "this launch starts get no CURVE keys; start those gateways yourself with "
+                "--curve-secret/--curve-allow, or set CMC_CURVE_SECRET and CMC_CURVE_ALLOW")
         for name, args in self._gateway_commands():
             child = Child(f"gateway {name}", cmc_cmd(*args), self.run_dir / f"{name}.log")
             self.gateways[name] = child
