@@ -351,7 +351,11 @@ class Node:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every host (each flushes its actors), then close the journal."""
         self.freeze.stop()
-        for ref in list(self.hosts.values()):
+        # the journal's host last (it started first): every other host journals its actors'
+        # ``Stop`` on the way out, and a relaunch reads them to start fresh cores
+        last = [g.name for g in self._groups if "journal" in g.actors]
+        order = sorted(self.hosts, key=lambda name: name in last)
+        for ref in [self.hosts[name] for name in order]:
             try:
                 ref.stop(timeout=timeout)
             except Exception as exc:  # noqa: BLE001 - keep stopping the others
