@@ -210,8 +210,10 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
             meta["deposed_became_standby"] = True
             say("the deposed primary is a standby now")
         sleep_s(after_s)  # the survivor trades on
-        meta["survivor_exit"] = standby.stop()
+        # the deposed primary (a standby now) stops first: stopping the survivor first would
+        # hand the lease over once more, and the drill judges one take-over
         meta["deposed_exit"] = primary.stop(10.0)
+        meta["survivor_exit"] = standby.stop()
         sim.stop(10.0)
         say("reading the run back from the stream (off-host audit)")
         assert cfg.ha is not None
