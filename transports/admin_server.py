@@ -34,6 +34,7 @@ from zmq.auth.thread import ThreadAuthenticator
 
 from transports.config.ops import AdminConfig
 from transports.errors import ConfigError
+from transports.zap_log import ZapLog
 
 ZAP_DOMAIN = "cmc-admin"
 
@@ -109,7 +110,7 @@ class AdminServer:
         #: why the server stopped serving by itself ("" while it serves)
         self.failed = ""
         self.ctx: zmq.Context[Any] = zmq.Context()
-        self.auth = ThreadAuthenticator(self.ctx, log=_QuietLog())
+        self.auth = ThreadAuthenticator(self.ctx, log=ZapLog("zap"))
         self.auth.start()
         self.auth.configure_curve_callback(ZAP_DOMAIN, credentials_provider=self.allow)
         if not self.auth.is_alive():
@@ -211,25 +212,6 @@ class AdminServer:
         except Exception:  # noqa: BLE001 - best effort at shutdown
             pass
         self.ctx.destroy(linger=0)
-
-
-class _QuietLog:
-    """The authenticator logs every handshake at DEBUG through stdlib logging; route to loguru."""
-
-    def debug(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def info(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def warning(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.warning("zap: {}", msg % a if a else msg)
-
-    def error(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.error("zap: {}", msg % a if a else msg)
-
-    def exception(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.error("zap: {}", msg % a if a else msg)
 
 
 __all__ = ["ZAP_DOMAIN", "AdminServer", "load_allowlist", "load_server_keys"]

@@ -35,6 +35,7 @@ from loguru import logger
 from zmq.auth.thread import ThreadAuthenticator
 
 from transports.errors import ConfigError
+from transports.zap_log import ZapLog
 
 #: The ZAP domain of node links (the admin socket uses its own, in its own context).
 LINK_DOMAIN = "cmc-node"
@@ -130,7 +131,7 @@ class LinkAuth:
                               "cannot be authenticated")
         self.keys = keys
         self.allow = _NodeAllowlist(keys.public)
-        self.auth = ThreadAuthenticator(ctx, log=_QuietLog())
+        self.auth = ThreadAuthenticator(ctx, log=ZapLog("node link zap"))
         self.auth.start()
         self.auth.configure_curve_callback(LINK_DOMAIN, credentials_provider=self.allow)
         if not self.auth.is_alive():
@@ -217,26 +218,6 @@ def detach(ctx: zmq.Context[Any]) -> None:
         la = _by_ctx.pop(ctx, None)
     if la is not None:
         la.stop()
-
-
-class _QuietLog:
-    """The authenticator logs every handshake at DEBUG through stdlib logging; keep the
-    warnings and errors, in loguru."""
-
-    def debug(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def info(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def warning(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.warning("node link zap: {}", msg % a if a else msg)
-
-    def error(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.error("node link zap: {}", msg % a if a else msg)
-
-    def exception(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.error("node link zap: {}", msg % a if a else msg)
 
 
 __all__ = ["LINK_DOMAIN", "LINK_KEY_FILE", "LinkAuth", "LinkKeys", "attach", "detach",

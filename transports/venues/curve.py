@@ -44,6 +44,7 @@ from loguru import logger
 from zmq.auth.thread import ThreadAuthenticator
 
 from transports.errors import ConfigError
+from transports.zap_log import ZapLog
 
 #: The ZAP domain of venue links (node links and the admin socket use their own).
 VENUE_DOMAIN = "cmc-venue"
@@ -183,7 +184,8 @@ class CurveServer:
         self.public, self._secret = load_secret(keys.secret_key_file, "--curve-secret")
         self.allow = _Allowlist(load_allowlist(keys.allow_dir))
         # a shadow: the ZAP thread's sockets are plain ones even in an asyncio context
-        self.auth = ThreadAuthenticator(zmq.Context.shadow(ctx.underlying), log=_QuietLog())
+        self.auth = ThreadAuthenticator(zmq.Context.shadow(ctx.underlying),
+                                        log=ZapLog("venue link zap"))
         self.auth.start()
         self.auth.configure_curve_callback(VENUE_DOMAIN, credentials_provider=self.allow)
         if not self.auth.is_alive():
@@ -244,26 +246,6 @@ def secure_client(sock: zmq.Socket[Any], server_public_key_file: str,
     sock.curve_secretkey = secret
     sock.curve_publickey = public
     sock.curve_serverkey = server
-
-
-class _QuietLog:
-    """The authenticator logs every handshake at DEBUG through stdlib logging; keep the
-    warnings and errors, in loguru."""
-
-    def debug(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def info(self, *a: Any, **k: Any) -> None:
-        pass
-
-    def warning(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.warning("venue link zap: {}", msg % a if a else msg)
-
-    def error(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.error("venue link zap: {}", msg % a if a else msg)
-
-    def exception(self, msg: str, *a: Any, **k: Any) -> None:
-        logger.error("venue link zap: {}", msg % a if a else msg)
 
 
 __all__ = ["ENV_ALLOW", "ENV_SECRET", "VENUE_DOMAIN", "CurveServer", "ServerKeys",
