@@ -132,6 +132,16 @@ class Metrics:
                                 ["node", "state"], registry=r)
         self.node_silent = Gauge("cmc_node_silent_ms", "Since a child node's last heartbeat (ms)",
                                  ["node"], registry=r)
+        #: the hot standby (``[ha]``): this engine's role, its lease epoch and replication lag
+        self.ha_primary = Gauge("cmc_ha_primary", "1 while this engine holds the lease",
+                                registry=r)
+        self.ha_epoch = Gauge("cmc_ha_epoch", "The lease's epoch (fencing token) held",
+                              registry=r)
+        self.ha_lag = Gauge("cmc_ha_replication_lag_records",
+                            "Journal records queued for the standby or not yet acknowledged",
+                            registry=r)
+        self.ha_remaining = Gauge("cmc_ha_lease_remaining_ms",
+                                  "Until the lease's local deadline (ms)", registry=r)
         self.prom = PromCollector()
         r.register(self.prom)  # type: ignore[arg-type]
         self.server, self._http = start_http_server(cfg.port, cfg.host, registry=r)
@@ -225,7 +235,14 @@ class Metrics:
         node cannot answer, and its state must still show)."""
         if self.status is None:
             return
-        nodes = (safe(self.status, {}) or {}).get("nodes") or {}
+        status = safe(self.status, {}) or {}
+        ha = status.get("ha")
+        if isinstance(ha, dict):
+            self.ha_primary.set(1 if ha.get("holding") else 0)
+            self.ha_epoch.set(ha.get("epoch") or 0)
+            self.ha_lag.set(ha.get("lag_records") or 0)
+            self.ha_remaining.set(ha.get("remaining_ms") or 0)
+        nodes = status.get("nodes") or {}
         for node, n in nodes.items():
             for st in _NODE_STATES:
                 self.node_state.labels(node, st).set(1 if n.get("state") == st else 0)

@@ -111,3 +111,34 @@ def test_totals_survive_an_actor_restart() -> None:
     for v in (3, 5, 1, 4):  # 5 -> 1: the actor restarted and counted 1 since
         t.see(("cmc_fills", "leg.shfe"), v)
     assert t.family("cmc_fills") == {("leg.shfe",): 5 + 4}
+
+
+def test_the_hot_standby_gauges_follow_the_status() -> None:
+    """A primary's role, lease epoch, replication lag and lease time left, from the launcher's
+    status (what ``cmc admin status`` shows), scraped as a Prometheus user would."""
+    import threading
+
+    from prometheus_client import generate_latest
+
+    from scripts.launch.metrics import Metrics
+    from transports.config.ops import MetricsConfig
+
+    status = {"nodes": {}, "ha": {"holding": True, "epoch": 42, "lag_records": 7,
+                                  "remaining_ms": 250.5}}
+    m = Metrics(MetricsConfig(enabled=True, port=0), None, threading.Event(),
+                status=lambda: status)
+    try:
+        m.refresh_nodes()
+        fams = {f.name: f for f in text_string_to_metric_families(
+            generate_latest(m.registry).decode())}
+        assert _value(fams["cmc_ha_primary"], "cmc_ha_primary") == 1
+        assert _value(fams["cmc_ha_epoch"], "cmc_ha_epoch") == 42
+        assert _value(fams["cmc_ha_replication_lag_records"],
+                      "cmc_ha_replication_lag_records") == 7
+        status["ha"] = {"holding": False, "epoch": 0, "lag_records": 0, "remaining_ms": 0}
+        m.refresh_nodes()
+        fams = {f.name: f for f in text_string_to_metric_families(
+            generate_latest(m.registry).decode())}
+        assert _value(fams["cmc_ha_primary"], "cmc_ha_primary") == 0
+    finally:
+        m.server.shutdown()
