@@ -29,6 +29,7 @@ import msgspec
 from loguru import logger
 
 from actors.runtime.node import fill_address
+from actors.runtime.node_runtime import Warm
 from scripts.launch.ha import EXIT_DEPOSED, HaRuntime, replace_with_standby
 from scripts.launch.launcher import Launcher
 from scripts.launch.process import (
@@ -94,9 +95,90 @@ def _connect(cfg: AppConfig, role: str, clock: LiveClock, run_id: str,
             return None
 
 
+def _standby_phase(conf: str, cfg: AppConfig, ha: HaRuntime, run_dir: Path, clock: LiveClock,
+                   stop: threading.Event, status_path: Path, reason: dict[str, str]
+                   ) -> tuple[Standby, Warm, AppConfig, dict[str, int]] | None:
+    """Follow the primary until the lease is ours; return the standby, what it hands the node,
+    the config (with the standby's socket directory) and the take-over's first timings; None
+    when stopped first."""
+    import zmq
+
+    from actors.runtime.instruments import check_instruments
+
+    assert cfg.placement is not None
+    # a venue whose tick, lot or currency differs from the config stops the standby here,
+    # not at its take-over
+    ctx = zmq.Context()
+    try:
+        check_instruments(cfg, ctx, str(run_dir))
+    finally:
+        ctx.destroy(linger=0)
+    standby = Standby(cfg, ha, run_dir, clock, cfg.placement.nodes[0].name)
+    lc = cfg.launch
+    sock_dir = private_sock_dir(lc.sock_dir) if lc.sock_dir else new_sock_dir()
+    cfg = msgspec.structs.replace(cfg, launch=msgspec.structs.replace(lc, sock_dir=sock_dir))
+    admin_endpoint = fill_address(cfg.admin.endpoint, sock_dir) if cfg.admin.enabled else ""
+
+    def status() -> dict[str, Any]:
+        return {"pid": os.getpid(), "state": "standby", "run_dir": str(run_dir),
+                "config": str(Path(conf).resolve()), "admin": admin_endpoint,
+                "sock_dir": sock_dir, "ha": {**ha.status(), **standby.lag()}}
+
+    admin = start_standby_admin(cfg, admin_endpoint, status) if admin_endpoint else None
+    try:
+        _write_json(status_path, status())
+        standby.start(stop)
+        print(f"STANDBY {status_path}", flush=True)
+        took = standby.wait(stop, lambda: _write_json(status_path, status()))
+    except StandbyStopped:
+        took = False
+    if admin is not None:
+        admin.stop()  # the node that takes over serves the same endpoint
+    if not took:
+        standby.stop()
+        _write_json(status_path, {"pid": os.getpid(), "state": "stopped",
+                                  "stop_reason": reason.get("why", ""),
+                                  "run_dir": str(run_dir)})
+        return None
+    timing = {"acquired_ns": clock.now_ns(), "last_renewal_ns": standby.last_renewal_ns}
+    warm = standby.take_over()
+    timing["drained_ns"] = clock.now_ns()
+    return standby, warm, cfg, timing
+
+
+def _takeover_detail(timing: dict[str, int]) -> dict[str, float]:
+    """The take-over's durations (ms) from its timestamps (ns)."""
+    def ms(a: str, b: str) -> float:
+        return round((timing[b] - timing[a]) / 1e6, 3)
+
+    return {"takeover_ms": ms("last_renewal_ns", "ready_ns"),
+            "acquire_ms": ms("last_renewal_ns", "acquired_ns"),
+            "drain_ms": ms("acquired_ns", "drained_ns"),
+            "node_start_ms": ms("drained_ns", "started_ns"),
+            "legs_open_ms": ms("started_ns", "ready_ns"),
+            "start_ms": ms("drained_ns", "ready_ns")}
+
+
+def _lease_first(ha: HaRuntime, role: str, ttl_ms: int, stop: threading.Event) -> bool:
+    """True when this engine starts a fresh run as primary: the lease is ours (``primary``
+    waits for it; ``auto`` gives up after two TTLs and follows as a standby)."""
+    if role not in ("primary", "auto"):
+        return False
+    left_s = 2 * ttl_ms / 1000
+    while not stop.is_set():
+        if ha.lease.wait_holding(0.05):
+            return True
+        left_s -= 0.05
+        if role == "auto" and left_s <= 0:
+            return False
+    return False
+
+
 def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None,
                   role: str) -> int:
     """Run a launch with ``[ha]`` in ``role``; return the exit code."""
+    import kernels
+
     assert cfg.ha is not None and cfg.placement is not None
     clock = LiveClock()
     lc = cfg.launch
@@ -109,18 +191,17 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
     configure_logging(run_dir, cfg.run.log_level, quiet)
     status_path = _status_path(cfg, run_dir)
     stop = threading.Event()
-    holder: dict[str, Any] = {"launcher": None, "reason": ""}
+    reason: dict[str, str] = {}
+    launcher: Launcher | None = None
 
     def on_signal(signum: int, _frame: Any) -> None:
-        holder["reason"] = signal.Signals(signum).name
+        reason["why"] = signal.Signals(signum).name
         stop.set()
-        if holder["launcher"] is not None:
-            holder["launcher"].request_shutdown(holder["reason"])
+        if launcher is not None:
+            launcher.request_shutdown(reason["why"])
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    import kernels
-
     # compiled (or loaded from numba's cache) before the lease is ours: a holder whose lease
     # thread waits on the GIL for hundreds of ms misses its renewals and deposes itself
     kernels.warm_up()
@@ -129,80 +210,27 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
         return 0
     logger.info("ha: {} as {} (lease {}/{}, TTL {} ms)", ha.holder, role, cfg.ha.bucket,
                 cfg.ha.key, cfg.ha.lease_ttl_ms)
-    fresh = False
-    if role in ("primary", "auto"):
-        wait_s = 2 * cfg.ha.lease_ttl_ms / 1000
-        while not stop.is_set():
-            if ha.lease.wait_holding(0.05):
-                fresh = True
-                break
-            if role == "auto" and (wait_s := wait_s - 0.05) <= 0:
-                break
-    standby: Standby | None = None
-    warm: dict[str, Any] | None = None
-    timing: dict[str, Any] = {}
+    fresh = _lease_first(ha, role, cfg.ha.lease_ttl_ms, stop)
+    followed = None
     if not fresh and not stop.is_set():
-        first = cfg.placement.nodes[0].name
-        import zmq
-
-        from actors.runtime.instruments import check_instruments
-
-        # a venue whose tick, lot or currency differs from the config stops the standby here,
-        # not at its take-over
-        ctx = zmq.Context()
-        try:
-            check_instruments(cfg, ctx, str(run_dir))
-        finally:
-            ctx.destroy(linger=0)
-        standby = Standby(cfg, ha, run_dir, clock, first)
-
-        sock_dir = private_sock_dir(lc.sock_dir) if lc.sock_dir else new_sock_dir()
-        cfg = msgspec.structs.replace(
-            cfg, launch=msgspec.structs.replace(cfg.launch, sock_dir=sock_dir))
-        admin_endpoint = fill_address(cfg.admin.endpoint, sock_dir) if cfg.admin.enabled else ""
-
-        def status() -> dict[str, Any]:
-            return {"pid": os.getpid(), "state": "standby", "run_dir": str(run_dir),
-                    "config": str(Path(conf).resolve()), "admin": admin_endpoint,
-                    "sock_dir": sock_dir, "ha": {**ha.status(), **standby.lag()}}
-
-        def on_status() -> None:
-            _write_json(status_path, status())
-
-        admin = start_standby_admin(cfg, admin_endpoint, status) if admin_endpoint else None
-        try:
-            on_status()
-            standby.start(stop)
-            print(f"STANDBY {status_path}", flush=True)
-            took = standby.wait(stop, on_status)
-        except StandbyStopped:
-            took = False
-        if admin is not None:
-            admin.stop()  # the node that takes over serves the same endpoint
-        if not took:
-            standby.stop()
+        followed = _standby_phase(conf, cfg, ha, run_dir, clock, stop, status_path, reason)
+        if followed is None:
             ha.stop(release=False)
-            _write_json(status_path, {"pid": os.getpid(), "state": "stopped",
-                                      "stop_reason": holder["reason"], "run_dir": str(run_dir)})
             return 0
-        timing["acquired_ns"] = clock.now_ns()
-        timing["last_renewal_ns"] = standby.last_renewal_ns
-        warm = standby.take_over()
-        timing["drained_ns"] = clock.now_ns()
     if stop.is_set():
         ha.stop()
         return 0
+    standby, warm, timing = None, None, {}
+    if followed is not None:
+        standby, warm, cfg, timing = followed
     launcher = Launcher(conf, _with_run_dir(cfg, run_dir), quiet, warm=warm, ha=ha)
     launcher.instruments_checked = standby is not None
-    holder["launcher"] = launcher
-    if holder["reason"]:
-        launcher.request_shutdown(holder["reason"])
     next_seq = standby.last_seq + 1 if standby is not None else 1
 
-    def on_lost(reason: str) -> None:
+    def on_lost(why: str) -> None:
         if ha.ha_cfg.on_deposed == "standby":
-            replace_with_standby(reason)
-        logger.critical("deposed ({}): exiting {} without touching the venues", reason,
+            replace_with_standby(why)
+        logger.critical("deposed ({}): exiting {} without touching the venues", why,
                         EXIT_DEPOSED)
         os._exit(EXIT_DEPOSED)
 
@@ -214,42 +242,27 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
             on_lost(f"lease lost while starting: {exc}")
 
     launcher.before_start = before_start
-
     timer: threading.Timer | None = None
     ha.watch(on_lost)  # from here on a lost lease replaces this process at once
     try:
-        if os.environ.get("CMC_PROFILE_TAKEOVER") and standby is not None:
-            import cProfile
-            prof = cProfile.Profile()
-            prof.runcall(launcher.start)
-            prof.dump_stats(os.environ["CMC_PROFILE_TAKEOVER"])
-        else:
-            launcher.start()
+        launcher.start()
         timing["started_ns"] = clock.now_ns()
         ready = _legs_open(launcher, READY_TIMEOUT_S)
         timing["ready_ns"] = clock.now_ns()
-        detail = {"role": "took_over" if standby is not None else "primary",
-                  "epoch": ha.lease.epoch, "run_epoch": launcher.cfg.run.epoch,
-                  "legs_open": ready, **timing}
+        detail: dict[str, Any] = {"role": "took_over" if standby is not None else "primary",
+                                  "epoch": ha.lease.epoch, "run_epoch": launcher.cfg.run.epoch,
+                                  "legs_open": ready, **timing}
         if standby is not None and timing.get("last_renewal_ns"):
-            detail["takeover_ms"] = round(
-                (timing["ready_ns"] - timing["last_renewal_ns"]) / 1e6, 3)
-            detail["acquire_ms"] = round(
-                (timing["acquired_ns"] - timing["last_renewal_ns"]) / 1e6, 3)
-            detail["start_ms"] = round((timing["ready_ns"] - timing["drained_ns"]) / 1e6, 3)
-            detail["drain_ms"] = round((timing["drained_ns"] - timing["acquired_ns"]) / 1e6, 3)
-            detail["node_start_ms"] = round(
-                (timing["started_ns"] - timing["drained_ns"]) / 1e6, 3)
+            detail.update(_takeover_detail(timing))
             logger.warning("ha: took over as primary, epoch {}: {} ms from the last renewal "
                            "(lease {} ms, drain {} ms, node start {} ms, legs open {} ms)",
                            detail["epoch"], detail["takeover_ms"], detail["acquire_ms"],
-                           detail["drain_ms"], detail["node_start_ms"],
-                           round((timing["ready_ns"] - timing["started_ns"]) / 1e6, 3))
+                           detail["drain_ms"], detail["node_start_ms"], detail["legs_open_ms"])
         ha.last_event = detail
         # a take-over is journaled as ``failover`` (an alert, ``transports.alerts.rules``)
-        what = "failover" if standby is not None else "primary"
         launcher.cluster.send("journal", Decision(
-            "ha", what, json.dumps(detail, sort_keys=True), clock.now_ns()))
+            "ha", "failover" if standby is not None else "primary",
+            json.dumps(detail, sort_keys=True), clock.now_ns()))
         launcher.write_status()
         if length_s is not None:
             timer = threading.Timer(length_s, launcher.request_shutdown, args=("duration",))
