@@ -130,6 +130,7 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     ``single`` (one NATS server, ipc venue links) or ``production`` (a 3-server NATS cluster
     with R3 lease and stream, every venue link over loopback TCP with CURVE --
     docs/operations.md's production shape on one machine)."""
+    import transports.ha.loop  # noqa: F401  - without the `ha` extra: say so before starting
     from transports.ha.server import NatsCluster, NatsServer
 
     if mode not in MODES:

