@@ -137,8 +137,11 @@ class ComboExecutorCore(Core):
         residual = c.residual()
         msg = ComboState(cid, intent.pair, intent.action, "working", intent.direction, 0, 0,
                          round(residual, 6) if residual else residual, now_ns)
-        to = ledger.notify
-        out: Out = [(to[0], msg), (to[1], msg)] if len(to) == 2 else [(n, msg) for n in to]
+        # the legs' orders go first and the "working" states after them: each receiver still
+        # hears of the combo in the same order (a leg its order, then the strategy and risk
+        # the state, then the reports the orders cause), but an order no longer waits for the
+        # strategy's and risk's handling of the state in the group's FIFO
+        out: Out = []
         # ``sorted(legs)``: the leg indexes are 0 and 1
         first = ([0] if pair.legging_mode == "lead" else [0, 1]) if len(legs) == 2 else list(legs)
         for i in first:
@@ -153,6 +156,12 @@ class ComboExecutorCore(Core):
                                             leg.side,  # type: ignore[arg-type]
                                             leg.target, leg.limit_px, "IOC", "entry",
                                             intent.ts_recv_ns, intent.ts_signal_ns)))
+        to = ledger.notify
+        if len(to) == 2:
+            out.append((to[0], msg))
+            out.append((to[1], msg))
+        else:
+            out += [(n, msg) for n in to]
         step = pair.leg_timeout_ms * _NS  # ``step_ns``: the pair is known here
         out.append(("@timer", SetTimer(ComboTimer.STEP, now_ns + step, c.timer_arg)))
         out.append(

@@ -3,7 +3,9 @@
 Builds the bench config's cores and routes them with the host's own ``Dispatcher`` in one
 thread (as ``scripts.bench.tick_to_trade.run_floor`` does), loads a snapshot for each bench venue,
 then alternates ``Delta`` ticks on bench-a and bench-b, answering every ``NewOrder`` with an
-immediate venue ``Reject``. Each ``core.handle`` is
+immediate venue ``Reject``, in the floor's virtual time (``FLOOR_T0_NS``, ``FLOOR_STEP_NS`` per
+tick: the same decisions in every run, however slow the profiling makes it). Each
+``core.handle`` is
 timed with ``perf_counter_ns`` and charged to (actor, message type); the decode of the venue
 frame and the encode of each ``@oe`` message are charged to pseudo-actors. Prints a table of
 per-call p50 / mean / p99 and the per-tick total.
@@ -24,7 +26,7 @@ import numpy as np
 import kernels
 from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import build_shells
-from scripts.bench.tick_to_trade import bench_config
+from scripts.bench.tick_to_trade import FLOOR_STEP_NS, FLOOR_T0_NS, bench_config
 from transports.clock import LiveClock
 from transports.hdr import LatencyHist
 from transports.latency import LatencyRecorder
@@ -95,7 +97,7 @@ def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
     def run(dest: str, msg: Any, now_ns: int) -> None:
         disp.route("@md", [(dest, msg)], now_ns)
 
-    now = clock.now_ns()
+    now = FLOOR_T0_NS
     for name, timed in cores.items():
         disp.start(name, timed.core, now)
     for venue, (sym, mid) in SYMS.items():
@@ -107,7 +109,9 @@ def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
         venue = "bench-a" if i % 2 == 0 else "bench-b"
         sym, mid = SYMS[venue]
         seqs[venue] += 1
-        frame = encode(Delta(sym=sym, seq=seqs[venue], ts=now, b=[(mid - 1, 100 + i % 7)], a=[]))
+        now_ns = now + (i + 1) * FLOOR_STEP_NS
+        frame = encode(Delta(sym=sym, seq=seqs[venue], ts=now_ns, b=[(mid - 1, 100 + i % 7)],
+                             a=[]))
         prof.recording = i >= WARM_TICKS
         n_before = len(orders)
         t0 = pc()
@@ -115,10 +119,10 @@ def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
         t1 = pc()
         if prof.recording:
             times[("(decode)", "Delta")].append(t1 - t0)
-        run(f"feed.{venue}", msg, clock.now_ns())
+        run(f"feed.{venue}", msg, now_ns)
         for o in orders[n_before:]:
             leg = "leg.bench-a" if o.sym == "au2606" else "leg.bench-b"
-            run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), clock.now_ns())
+            run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), now_ns)
     return times, n_ticks
 
 

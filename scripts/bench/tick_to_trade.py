@@ -2,7 +2,10 @@
 
 - **floor**: decode the venue frame → Feed → Book → Strategy → ComboExecutor → LegExecutor →
   encode the order, as direct calls in one thread (the same cores and the host's own
-  ``Dispatcher``, no host, no threads, no journal).
+  ``Dispatcher`` and collector policy, no host, no threads, no journal), in virtual time
+  (``FLOOR_STEP_NS`` per tick), so its decisions are the same in every run: the orders it sent
+  and a digest of their prices are checked against ``FLOOR_DECISIONS`` (``check_decisions``;
+  a faster hot path must not decide differently).
 - **pipeline**: the real engine node(s) fed by a load generator process over ZeroMQ (ipc), in
   the default placement (one process; the hot path shares one dispatcher thread) and in a
   multi-process placement (Feed+Book in one process, Strategy+executors in another, joined by
@@ -11,6 +14,12 @@
   whatever the placement adds (dispatch, thread or process hops). ``md_wire`` (generator stamp →
   engine read) shows queueing in front of the engine and decides whether a rate is sustained.
 
+JSON keys (stable): ``floor`` {``n``, ``p50``, ``p99``, ``p999`` (µs), ``orders_per_tick``,
+``orders``, ``orders_digest``}; ``placements`` {name: {``rows``: [{``rate``, ``achieved_rate``,
+``n``, ``p50``, ``p99``, ``p999``, ``md_wire_p50_first_us``, ``md_wire_p50_last_us``,
+``ticks_seen``, ``sent``, ``orders_at_venue``, ``sustained``, ``ratio_p50``, ``ratio_p99``}],
+``max_sustained_rate``}}; ``cpus``. docs/performance.md describes them and the method.
+
 The human table (``format_table``) lists the placements in a fixed order (``PLACEMENT_ORDER``:
 default, multiprocess, default-nosync), each one's rows by rate, lowest first, in columns sized to
 their widest value; ``--json`` prints the result as measured (rows in the order they ran).
@@ -18,6 +27,7 @@ their widest value; ``--json`` prints the result as measured (rows in the order 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -35,10 +45,12 @@ from loguru import logger
 import kernels
 from actors.runtime import link_auth
 from actors.runtime.dispatch import Dispatcher, Sink
+from actors.runtime.host import GcPolicy
 from actors.runtime.node import Node, build_shells
 from scripts.launch.process import configure_logging
 from transports.clock import LiveClock, perf_ns, sleep_s
 from transports.config.engine import AppConfig, load_config_bytes
+from transports.errors import CmcError
 from transports.hdr import LatencyHist
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
@@ -94,14 +106,53 @@ class _FloorSink(Sink):
                 self.orders.append(msg)
 
 
+#: the floor's virtual time: a fixed start (2026-01-05 00:00 UTC) and one tick per 100 µs (10k
+#: ticks/s). The cores see this time, never the wall clock, so the decisions of a floor run are
+#: the same in every run and on every machine however long a tick takes (with the wall clock,
+#: a slow run aged the quotes past ``max_quote_age_ms`` and decided less)
+FLOOR_T0_NS = 1_767_571_200_000_000_000
+FLOOR_STEP_NS = 100_000
+#: the decisions of a floor run, per ``n_ticks``: (orders sent, sha256 of their "sym side px qty"
+#: lines in order). A change of the hot path must not change them (``check_decisions``); a
+#: deliberate change of the strategy's decisions updates them here
+FLOOR_DECISIONS: dict[int, tuple[int, str]] = {
+    300: (1000, "b70dc5695375d2f255095c8c21f578f3c210faecd74a2855c04e1117f90e582b"),
+    5_000: (10400, "f8224d36ba50ba0113a4f225d1ccc30d4b7d27f65d230b95f40cbc3fe175b7c6"),
+    30_000: (60400, "d67fb8acd5c45b1018408f8626956a686d8f39e8408bbc09a06c737b7c3e17b3"),
+}
+
+
+class BenchError(CmcError):
+    """The bench's floor decided differently from its reference (``FLOOR_DECISIONS``)."""
+
+
+def orders_digest(orders: list[NewOrder]) -> str:
+    """sha256 (hex) of the orders' ``sym side px qty`` lines, in order."""
+    h = hashlib.sha256()
+    for o in orders:
+        h.update(f"{o.sym} {o.side} {o.px} {o.qty}\n".encode())
+    return h.hexdigest()
+
+
+def check_decisions(floor: dict[str, Any], n_ticks: int) -> None:
+    """Raise ``BenchError`` if a floor run of ``n_ticks`` sent other orders than its reference
+    (no reference for that length: nothing to check)."""
+    ref = FLOOR_DECISIONS.get(n_ticks)
+    got = (floor["orders"], floor["orders_digest"])
+    if ref is not None and got != ref:
+        raise BenchError(f"the floor's decisions changed: {got} != reference {ref} "
+                         f"({n_ticks} ticks)")
+
+
 def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
-    """Run the same cores by direct calls in this thread; return latency percentiles (µs)."""
+    """Run the same cores by direct calls in this thread, in virtual time (``FLOOR_STEP_NS`` per
+    tick); return latency percentiles (µs, wall clock), the orders sent and their digest."""
     clock = LiveClock()
     names = {a for g in cfg.placement.groups for a in g.actors} - {"journal"}  # type: ignore[union-attr]
     shells = build_shells(cfg, "/nonexistent", clock, LatencyRecorder(), None, names)
     cores = {n: s.core for n, s in shells.items()}
     md = Codec[Any](MdMessage)
-    now = clock.now_ns()
+    now = FLOOR_T0_NS
     sink = _FloorSink()
     orders, sent_ns = sink.orders, sink.sent_ns
     # the host's routing without the host: no journal, timers armed but never due here
@@ -124,15 +175,21 @@ def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
         venue = "bench-a" if i % 2 == 0 else "bench-b"
         sym, mid = syms[venue]
         seqs[venue] += 1
-        frames.append((venue, encode(Delta(sym=sym, seq=seqs[venue], ts=now,
+        frames.append((venue, encode(Delta(sym=sym, seq=seqs[venue],
+                                           ts=now + (i + 1) * FLOOR_STEP_NS,
                                            b=[(mid - 1, 100 + i % 7)], a=[]))))
     lat = LatencyHist()
     ticks_with_orders = 0
+    # the collector as a host keeps it (``actors.runtime.host.GcPolicy``), between two ticks as
+    # a host does between two dispatch cycles: the floor is the hosted cores' cost
+    gcp = GcPolicy()
     for i, (venue, frame) in enumerate(frames):
+        now_ns = now + (i + 1) * FLOOR_STEP_NS
+        gcp.due(perf_ns())
         n_before = len(orders)
         t0 = perf_ns()
         msg = md.decode(frame)
-        run(f"feed.{venue}", msg, clock.now_ns())
+        run(f"feed.{venue}", msg, now_ns)
         if len(orders) > n_before:
             if i >= 400:
                 ticks_with_orders += 1
@@ -141,9 +198,10 @@ def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
             # the venue rejects at once (not timed), so the strategy is flat for the next tick
             for o in orders[n_before:]:
                 leg = "leg.bench-a" if o.sym == "au2606" else "leg.bench-b"
-                run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), clock.now_ns())
+                run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), now_ns)
     return {**_pcts(lat),
-            "orders_per_tick": round(ticks_with_orders / max(1, len(frames) - 400), 3)}
+            "orders_per_tick": round(ticks_with_orders / max(1, len(frames) - 400), 3),
+            "orders": len(orders), "orders_digest": orders_digest(orders)}
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -272,6 +330,7 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
 
     say("floor: direct calls in one thread ...")
     floor = run_floor(cfg, n_floor)
+    check_decisions(floor, n_floor)  # a faster hot path must decide exactly as before
     say(f"  p50 {floor['p50']} µs  p99 {floor['p99']} µs")
     result: dict[str, Any] = {"floor": floor, "placements": {},
                               "cpus": len(os.sched_getaffinity(0))}

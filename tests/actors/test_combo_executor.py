@@ -1045,3 +1045,16 @@ def test_finished_combos_are_forgotten_after_the_retention_and_late_fills_become
                       30500, 1, 29, 0, 0.0, "late", "", 0, 0)
     assert w.combo.handle(late, w.now) == []
     assert w.combo.counters["orphan_reports"] == 1
+
+
+def test_the_legs_orders_leave_before_the_working_state_in_one_fifo() -> None:
+    # on the hot path the combo's orders must not wait in the group's FIFO for the strategy's
+    # and risk's handling of the "working" state; each receiver still hears of the combo in
+    # order (a LegOrder before any report it causes, the state before those reports)
+    c = ComboExecutorCore("combo", {"au-gc": pair()}, CONTRACTS, ["strategy.s", "risk"])
+    out = c.handle(intent(), 0)
+    kinds = [(d, type(m).__name__) for d, m in out if not d.startswith("@")]
+    assert kinds == [("leg.shfe", "LegOrder"), ("leg.comex", "LegOrder"),
+                     ("strategy.s", "ComboState"), ("risk", "ComboState")]
+    states = [m for _, m in out if isinstance(m, ComboState)]
+    assert {m.state for m in states} == {"working"}

@@ -5,13 +5,28 @@ from __future__ import annotations
 import pytest
 
 import kernels
-from scripts.bench.tick_to_trade import BENCH_CONF, bench_config, conf_path, run_floor, run_pipeline
+from scripts.bench.tick_to_trade import (
+    BENCH_CONF,
+    FLOOR_DECISIONS,
+    BenchError,
+    bench_config,
+    check_decisions,
+    conf_path,
+    run_floor,
+    run_pipeline,
+)
 
 
-def test_the_floor_sends_an_order_on_every_tick() -> None:
+def test_the_floor_sends_an_order_on_every_tick_and_decides_as_its_reference() -> None:
     kernels.warm_up()
     r = run_floor(bench_config(), 300)
     assert r["orders_per_tick"] == 1.0 and r["n"] == 600
+    # virtual time: the same orders at the same prices in every run (a faster hot path must
+    # not change a decision; the full bench raises if it did)
+    assert (r["orders"], r["orders_digest"]) == FLOOR_DECISIONS[300]
+    check_decisions(r, 300)
+    with pytest.raises(BenchError, match="decisions changed"):
+        check_decisions({**r, "orders_digest": "0" * 64}, 300)
 
 
 @pytest.mark.e2e
