@@ -32,18 +32,29 @@ from transports.wire.venue_msgs import (
     Trades,
 )
 
-#: long enough for oe-chaos's swallowed order (15 s) and its order-entry disconnect (20 s)
-CHAOS_S = 23
+#: the oe-chaos preset with its swallowed order and its order-entry disconnect moved earlier
+#: (15 s and 20 s in conf/faults/oe-chaos.toml), so the run is shorter and has both
+SCHEDULE = {"at_s = 15.0": "at_s = 7.0", "at_s = 20.0": "at_s = 10.0"}
+#: long enough for the swallowed order (7 s) and the disconnect (10 s) to play out
+CHAOS_S = 15
 
 
 @pytest.fixture(scope="module")
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An oe-chaos demo run (duplicate fills, partials, swallowed acks and orders, late fills,
     unknown-on-query answers, a disconnect): its run directory."""
+    from importlib import resources
+
     from scripts.demo.demo import run_demo
 
-    summary, _failure = run_demo(None, CHAOS_S, 7, str(tmp_path_factory.mktemp("chaos")),
-                                 quiet=True, faults="oe-chaos")
+    out = tmp_path_factory.mktemp("chaos")
+    preset = resources.files("conf").joinpath("faults/oe-chaos.toml").read_text()
+    for old, new in SCHEDULE.items():
+        assert old in preset, old
+        preset = preset.replace(old, new)
+    (out / "oe-chaos-early.toml").write_text(preset)
+    summary, _failure = run_demo(None, CHAOS_S, 7, str(out), quiet=True,
+                                 faults=str(out / "oe-chaos-early.toml"))
     run = Path(summary["run_dir"])
     truth = json.loads((run / "truth.json").read_bytes())
     # the faults this module is about did happen (else the checks below prove nothing)
