@@ -177,7 +177,13 @@ class Standby:
             self.last_seq, self.last_ts_ns = rec.seq, rec.ts_ns
 
     def _advance_loop(self) -> None:
+        from actors.runtime.gc_policy import GC_POLICY
+
+        # the replayed state is frozen out of full collections as the hosts' is: the node
+        # that takes over starts without walking it (``GcPolicy.start``)
+        GC_POLICY.start(self.clock.now_ns())
         while not self._stop.wait(ADVANCE_S):
+            GC_POLICY.due(self.clock.now_ns())
             self._note_renewal()
             try:
                 self.advance()
