@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 from actors.core import Out
 from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore
 from actors.runtime.shell import Shell
-from transports.journal.format import T_BATCH, T_CHECKPOINT, encode_batch, encode_checkpoint
+from transports.journal.format import T_BATCH, T_CHECKPOINT, encode_checkpoint
 from transports.journal.writer import JournalOptions, JournalWriter
 from transports.wire.messages import JournalBatch, Msg
 
@@ -76,13 +76,14 @@ class JournalShell(Shell):
         for dest, m in out:
             if dest == APPEND:
                 if type(m) is JournalBatch:
-                    w.append_batch(m.ts_ns, m.group, m.items)
+                    body = w.append_batch(m.ts_ns, m.group, m.items)
                     if self.replicate is not None:
-                        self.replicate(T_BATCH, encode_batch(m.ts_ns, m.group, m.items), m.ts_ns)
+                        self.replicate(T_BATCH, body, m.ts_ns)
                 else:
                     assert isinstance(m, AppendCheckpoint)
                     w.append_checkpoint(m.ts_ns, m.group, m.meta, m.blob)
                     if self.replicate is not None:
+                        # checkpoints are rare: encoded again rather than threaded out
                         self.replicate(T_CHECKPOINT,
                                        encode_checkpoint(m.ts_ns, m.group, m.meta, m.blob),
                                        m.ts_ns)

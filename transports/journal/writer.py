@@ -301,12 +301,15 @@ class JournalWriter:
         else:
             self._write_all(self.fd, frame)
 
-    def append_batch(self, ts_ns: int, group: str, items: list[tuple[str, str, Any]]) -> None:
-        """Append one BATCH record (one host dispatch cycle)."""
-        self.append(T_BATCH, encode_batch(ts_ns, group, items), ts_ns)
+    def append_batch(self, ts_ns: int, group: str, items: list[tuple[str, str, Any]]) -> bytes:
+        """Append one BATCH record (one host dispatch cycle); return its body (a hot standby
+        replicates exactly these bytes)."""
+        body = encode_batch(ts_ns, group, items)
+        self.append(T_BATCH, body, ts_ns)
         self.items += len(items)
         if self.on_batch is not None:
             self.on_batch(ts_ns, group, items)
+        return body
 
     def append_checkpoint(self, ts_ns: int, group: str, meta: dict[str, Any],
                           blob: bytes) -> dict[str, Any]:
