@@ -281,7 +281,8 @@ def test_private_stream_drop_reports_the_gap_fills_once(binance_spot: Any) -> No
     ex = client(w, "binance-other")
     price = float(w.gw.gw.md.scales[SYM].ticks_to_price(px))
     n_sessions = len(e.of(Session))
-    w.fake.fault(kind="disconnect_private", account="binance-spot", market="spot")
+    # the stream stays away for 1.5 s (reconnects refused): the fill below lands in the gap
+    w.fake.fault(kind="disconnect_private", account="binance-spot", market="spot", ms=1500)
     down = e.wait_oe(lambda m: isinstance(m, Session) and m.state == "down"
                      and len(e.of(Session)) > n_sessions, 5, "session down")
     ex.create_order("BTC/USDT", "limit", "sell", 0.1, price, {"timeInForce": "IOC"})

@@ -360,8 +360,15 @@ class FakeCore(Markets):
 
     def subscribe_private(self, venue: str, account: str, cb: Callable[[Any], None],
                           on_drop: Callable[[], None] | None = None) -> int:
-        """Call ``cb(msg)`` for ``account``'s order events and funding on ``venue``."""
+        """Call ``cb(msg)`` for ``account``'s order events and funding on ``venue``; during a
+        ``disconnect_private`` outage the stream is refused (``on_drop`` at once)."""
         tok = next(self._ids)
+        if self.faults.private_down(venue, account, self.clock.now_ns()):
+            self.faults.record("private_refused", self.clock.now_ns(), venue=venue,
+                               account=account)
+            if on_drop is not None:
+                on_drop()
+            return tok
         self._priv_subs[tok] = (venue, account, cb, on_drop)
         return tok
 

@@ -12,8 +12,10 @@ drop_diff           venue, sym ("" any), n (1)        the next n deltas are not 
                                                       update ids are used (a gap)
 stall_md            venue, ms                         md of the venue is held for ms, then sent
                                                       in order (no gap; the book goes stale)
-disconnect_private  venue, account                    the account's private streams are closed
-                                                      by the server (clients must reconnect)
+disconnect_private  venue, account, ms (0)            the account's private streams are closed
+                                                      by the server (clients must reconnect);
+                                                      new ones are refused (closed at once) for
+                                                      ms more
 reject_orders       account, n (1)                    the next n new orders are rejected
                                                       (never reach the book)
 throttle_orders     account, n (1)                    the next n new orders get the exchange's
@@ -64,8 +66,17 @@ class FakeFaults:
         self.delay_ms: dict[str, int] = {}
         self.timeout: dict[str, tuple[int, str, int]] = {}  # account -> (n, mode, hang_ms)
         self.clock_offset_ms = 0
+        #: (venue or "", account or "") -> ns until which new private streams are refused
+        self.private_down_until: dict[tuple[str, str], int] = {}
         self.counts: dict[str, int] = {}
         self.events: list[dict[str, Any]] = []
+
+    def private_down(self, venue: str, account: str, now: int) -> bool:
+        """True while ``disconnect_private``'s outage refuses ``account``'s streams on
+        ``venue``."""
+        d = self.private_down_until
+        return any(d.get(k, 0) > now for k in ((venue, account), ("", account), (venue, ""),
+                                               ("", "")))
 
     def record(self, kind: str, now: int, **detail: Any) -> None:
         """Count one hit (or setting) of ``kind``."""
@@ -84,7 +95,9 @@ class FakeFaults:
         except (TypeError, ValueError):
             raise FaultSpecError(f"fault {kind}: n and ms must be integers") from None
         acct, venue = str(spec.get("account", "")), str(spec.get("venue", ""))
-        if kind == "drop_diff":
+        if kind == "disconnect_private":
+            self.private_down_until[(venue, acct)] = now + ms * 1_000_000
+        elif kind == "drop_diff":
             self.drop[(venue, str(spec.get("sym", "")))] = n
         elif kind == "stall_md":
             self.stall_until[venue] = now + ms * 1_000_000
