@@ -264,17 +264,15 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
 
 
 def _replay_status(run: Path) -> str:
-    """``cmc replay RUN --verify --json``'s status (identical | diverged | why it failed)."""
+    """What ``cmc replay RUN --verify`` says (identical | diverged | why it could not run), in
+    this process (the same ``Verifier``; no interpreter to start per check)."""
+    from scripts.replay.core import Verifier
+    from transports.errors import CmcError
+
     try:
-        res = subprocess.run([sys.executable, "-m", "scripts.cli", "replay", str(run),
-                              "--verify", "--json"], capture_output=True, timeout=300,
-                             check=False)
-    except subprocess.TimeoutExpired:
-        return "timed out"
-    try:
-        return str(json.loads(res.stdout.decode().strip().splitlines()[-1])["status"])
-    except (ValueError, IndexError, KeyError):
-        return f"exit {res.returncode}: {res.stderr.decode(errors='replace')[-200:]}"
+        return str(Verifier(str(run)).run()["status"])
+    except (CmcError, OSError, ValueError) as exc:
+        return f"replay failed: {exc}"
 
 
 def _check_roles(standby_status: Path, primary_pid: int) -> None:
