@@ -271,26 +271,39 @@ def client(w: Any, account: str) -> Any:
     return ex
 
 
+#: how long the fake refuses the account's private streams after dropping them
+OUTAGE_NS = 1_500_000_000
+
+
 def test_private_stream_drop_reports_the_gap_fills_once(binance_spot: Any) -> None:
     w, e = binance_spot, binance_spot.eng
     bid, _, _, _ = top(w)
-    px = bid  # joins the best bid: the other account's sell below sweeps the level, ours too
+    # two ticks under the best bid: the market's own flow (which trades at the touch) leaves it
+    # alone; the other account's sell at our price sweeps the levels above and ours
+    px = bid - 2
     cl = new_cl()
     send_new(e, cl, "B", px, 3, "GTC")
-    ack = e.wait_oe(lambda m: isinstance(m, Ack) and m.cl == cl, 5, "ack")
+    e.wait_oe(lambda m: isinstance(m, Ack) and m.cl == cl, 5, "ack")
     ex = client(w, "binance-other")
     price = float(w.gw.gw.md.scales[SYM].ticks_to_price(px))
     n_sessions = len(e.of(Session))
     # the stream stays away for 1.5 s (reconnects refused): the fill below lands in the gap
-    w.fake.fault(kind="disconnect_private", account="binance-spot", market="spot", ms=1500)
-    down = e.wait_oe(lambda m: isinstance(m, Session) and m.state == "down"
-                     and len(e.of(Session)) > n_sessions, 5, "session down")
+    t_fault = CLOCK.now_ns()  # the fake's clock is this host's (no clock_offset here)
+    w.fake.fault(kind="disconnect_private", account="binance-spot", market="spot",
+                 ms=OUTAGE_NS // 1_000_000)
+    e.wait_oe(lambda m: isinstance(m, Session) and m.state == "down"
+              and len(e.of(Session)) > n_sessions, 5, "session down")
     ex.create_order("BTC/USDT", "limit", "sell", 0.1, price, {"timeInForce": "IOC"})
     wait_until(lambda: sum(f["qty"] for f in truth_fills(w, cl)) == 3, 5, "our order filled")
+    last_fill_ts = max(f["ts"] for f in truth_fills(w, cl))
+    # reconnects during the outage connect and are closed (a brief "up", then "down" again):
+    # the session that lasts is the first "up" after the fills
     up = e.wait_oe(lambda m: isinstance(m, Session) and m.state == "up"
-                   and e.oe_log.index(m) > e.oe_log.index(ack), 10, "session up")
-    # the fills happened while the stream was away (same host clock on both sides) ...
-    assert all(down.ts < f["ts"] < up.ts for f in truth_fills(w, cl))
+                   and m.ts > last_fill_ts, 10, "session up after the gap")
+    # the fills happened while the stream was away (same host clock on both sides): after the
+    # drop and within the outage
+    assert all(t_fault < f["ts"] < t_fault + OUTAGE_NS for f in truth_fills(w, cl)), (
+        [f["ts"] - t_fault for f in truth_fills(w, cl)])
     fills = e.of(Fill, cl)
     assert sum(f.qty for f in fills) == 3
     assert all(e.oe_log.index(f) < e.oe_log.index(up) for f in fills)  # before "up"
