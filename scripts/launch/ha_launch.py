@@ -242,7 +242,6 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
             on_lost(f"lease lost while starting: {exc}")
 
     launcher.before_start = before_start
-    timer: threading.Timer | None = None
     ha.watch(on_lost)  # from here on a lost lease replaces this process at once
     try:
         launcher.start()
@@ -264,15 +263,8 @@ def run_ha_launch(conf: str, cfg: AppConfig, quiet: bool, length_s: float | None
             "ha", "failover" if standby is not None else "primary",
             json.dumps(detail, sort_keys=True), clock.now_ns()))
         launcher.write_status()
-        if length_s is not None:
-            timer = threading.Timer(length_s, launcher.request_shutdown, args=("duration",))
-            timer.daemon = True
-            timer.start()
-        print(f"READY {launcher.status_path}", flush=True)
-        launcher.watch()
+        launcher.serve(length_s)
     finally:
-        if timer is not None:
-            timer.cancel()
         if not ha.deposed:
             launcher.shutdown()
             ha.stop(release=True)

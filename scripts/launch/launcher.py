@@ -283,6 +283,22 @@ class Launcher:
                 self._node_died(name, child, code)
             self._check_beats()
 
+    def serve(self, length_s: float | None) -> None:
+        """Say READY, then watch until asked to stop, or for ``length_s`` seconds
+        (``--duration``: the orderly shutdown's reason is ``duration``)."""
+        timer: threading.Timer | None = None
+        if length_s is not None:
+            logger.info("launch stops after {:g} s (--duration)", length_s)
+            timer = threading.Timer(length_s, self.request_shutdown, args=("duration",))
+            timer.daemon = True
+            timer.start()
+        try:
+            print(f"READY {self.status_path}", flush=True)
+            self.watch()
+        finally:
+            if timer is not None:
+                timer.cancel()
+
     def _check_beats(self) -> None:
         """Read the child nodes' heartbeats; act on a node gone silent or answering again."""
         if self.beats is None:
@@ -467,19 +483,10 @@ def run_launch(conf: str, quiet: bool = False, duration: str | None = None,
     launcher = Launcher(conf, cfg, quiet)
     signal.signal(signal.SIGTERM, lambda *_: launcher.request_shutdown("SIGTERM"))
     signal.signal(signal.SIGINT, lambda *_: launcher.request_shutdown("SIGINT"))
-    timer: threading.Timer | None = None
     try:
         launcher.start()
-        if length_s is not None:
-            logger.info("launch stops after {:g} s (--duration)", length_s)
-            timer = threading.Timer(length_s, launcher.request_shutdown, args=("duration",))
-            timer.daemon = True
-            timer.start()
-        print(f"READY {launcher.status_path}", flush=True)
-        launcher.watch()
+        launcher.serve(length_s)
     finally:
-        if timer is not None:
-            timer.cancel()
         launcher.shutdown()
     return 0
 
