@@ -273,14 +273,18 @@ def client(w: Any, account: str) -> Any:
 
 #: how long the fake refuses the account's private streams after dropping them
 OUTAGE_NS = 1_500_000_000
+#: how far under the best bid the gap-fill test rests its buy (300 USDT at 0.01 a tick)
+FAR_TICKS = 30_000
 
 
 def test_private_stream_drop_reports_the_gap_fills_once(binance_spot: Any) -> None:
     w, e = binance_spot, binance_spot.eng
     bid, _, _, _ = top(w)
-    # two ticks under the best bid: the market's own flow (which trades at the touch) leaves it
-    # alone; the other account's sell at our price sweeps the levels above and ours
-    px = bid - 2
+    # far under the best bid (the simulated market moves a few thousand ticks a second here and
+    # its maker's ladder, refreshed around the fair price, fills a buy the fair price falls to:
+    # two ticks under was hit before the drop now and then); the other account's sell at our
+    # price sweeps the maker's ladder above (10 levels of 10-30 lots) and ours
+    px = bid - FAR_TICKS
     cl = new_cl()
     send_new(e, cl, "B", px, 3, "GTC")
     e.wait_oe(lambda m: isinstance(m, Ack) and m.cl == cl, 5, "ack")
