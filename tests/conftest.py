@@ -15,6 +15,29 @@ import zmq
 os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(tempfile.gettempdir(), "cmc-numba-cache"))
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    """Start the demo runs the collected modules list in ``POOLED_DEMOS`` (``demo_pool``)."""
+    from tests.support import demo_pool, demo_runs
+
+    specs, seen = [], set()
+    for item in items:
+        mod = getattr(item, "module", None)
+        if mod is not None and id(mod) not in seen:
+            seen.add(id(mod))
+            specs.extend(getattr(mod, "POOLED_DEMOS", ()))
+            if getattr(mod, "demo_run", None) is demo_runs.demo_run:
+                specs.append(demo_runs.DEMO_8)
+    if specs:
+        demo_pool.start(specs)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests.support import demo_pool
+
+    demo_pool.POOL.close()
+
+
 @pytest.fixture(autouse=True)
 def _stop_actors() -> Iterator[None]:
     yield

@@ -64,7 +64,10 @@ def _view(h: HdrHistogram) -> np.ndarray:
 
 def _sync(h: HdrHistogram) -> int:
     """Set the library's total, min and max from the counts; return the total."""
-    counts = _view(h)
+    # a copy: another thread may be recording into ``h`` (a summary or /metrics read while the
+    # hot thread runs), and ``flatnonzero`` over a changing array raises ("number of non-zero
+    # array elements changed during function execution": a crypto demo died of it)
+    counts = _view(h).copy()
     nz = np.flatnonzero(counts)
     total = int(counts.sum())
     if total:

@@ -7,7 +7,6 @@ own records of orders and fills, never the engine's view of itself.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.demo_pool import DemoSpec, result
 from transports.venues.ccxt.clmap import RULES, from_exchange, to_exchange
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -26,17 +26,15 @@ BASE_PER_LOT = {("binance", "BTCUSDT"): 0.0001, ("okx", "BTC-USDT"): 0.0001,
                 ("binance-usdm", "BTCUSDT"): 0.001}
 
 
+#: ``cmc demo --conf conf/demo-crypto.toml --duration 15 --json``, run in the background from
+#: the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [DemoSpec("crypto-15", 15.0, seed=None, conf=str(CONF))]
+
+
 @pytest.fixture(scope="module")
-def crypto_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict[str, Any], Path]:
-    out = tmp_path_factory.mktemp("crypto")
-    env = {**os.environ, "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR",
-                                                             str(ROOT / ".numba_cache"))}
-    proc = subprocess.run([sys.executable, "-m", "scripts.cli", "demo", "--conf", str(CONF),
-                           "--duration", "15", "--json", "--out", str(out)],
-                          capture_output=True, timeout=200, cwd=ROOT, env=env, check=False)
-    assert proc.stdout, proc.stderr.decode()[-3000:]
-    summary = json.loads(proc.stdout)
-    return proc.returncode, summary, Path(summary["run_dir"])
+def crypto_run() -> tuple[str, dict[str, Any], Path]:
+    summary, failure = result(POOLED_DEMOS[0])
+    return failure, summary, Path(summary["run_dir"])
 
 
 def _fake_records(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -44,9 +42,9 @@ def _fake_records(run_dir: Path) -> dict[str, dict[str, Any]]:
 
 
 def test_the_crypto_demo_trades_and_ends_clean(
-        crypto_run: tuple[int, dict[str, Any], Path]) -> None:
-    rc, summary, _ = crypto_run
-    assert rc == 0, summary
+        crypto_run: tuple[str, dict[str, Any], Path]) -> None:
+    failure, summary, _ = crypto_run
+    assert failure == "", (failure, summary)
     assert summary["combos"] > 0
     assert summary["venue"]["duplicate_client_ids"] == 0
     assert summary["actor_errors"] == {}
@@ -55,7 +53,7 @@ def test_the_crypto_demo_trades_and_ends_clean(
 
 
 def test_final_exposure_from_the_fakes_fills_is_within_the_lot_residual(
-        crypto_run: tuple[int, dict[str, Any], Path]) -> None:
+        crypto_run: tuple[str, dict[str, Any], Path]) -> None:
     _, summary, run_dir = crypto_run
     net_btc = 0.0
     n_fills = 0
@@ -70,7 +68,7 @@ def test_final_exposure_from_the_fakes_fills_is_within_the_lot_residual(
 
 
 def test_every_order_reached_its_exchange_once_under_the_exchanges_own_id(
-        crypto_run: tuple[int, dict[str, Any], Path]) -> None:
+        crypto_run: tuple[str, dict[str, Any], Path]) -> None:
     """The fakes record the exchange's client ids: OKX's must be the gateway's rewrite of an
     engine id (letters and digits only), each engine id must appear at one exchange once."""
     _, summary, run_dir = crypto_run
@@ -90,7 +88,7 @@ def test_every_order_reached_its_exchange_once_under_the_exchanges_own_id(
 
 
 def test_the_crypto_run_replays_identically(
-        crypto_run: tuple[int, dict[str, Any], Path]) -> None:
+        crypto_run: tuple[str, dict[str, Any], Path]) -> None:
     """Version 2 frames (session, instruments v2, marks) are journaled like every input: the
     same cores on the journal reach the same decisions."""
     _, _, run_dir = crypto_run

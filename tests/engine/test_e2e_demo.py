@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 
-from scripts.demo.demo import run_demo
+from tests.support.demo_pool import DemoSpec, result
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
+#: the demo run in the background from the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [DemoSpec("demo-12", 12.0)]
+
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("runs")
-    return run_demo(None, 12.0, 7, str(out), quiet=True)
+def demo_run() -> tuple[dict[str, Any], str]:
+    return result(POOLED_DEMOS[0])
 
 
 def test_demo_trades_and_ends_clean(demo_run: tuple[dict[str, Any], str]) -> None:

@@ -8,16 +8,17 @@ from typing import Any
 
 import pytest
 
-from scripts.demo.demo import run_demo
+from tests.support.demo_pool import DemoSpec, result
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+#: run in the background from the session's start (tests.support.demo_pool); 14 s covers the
+#: preset's crossed book (8 s) and sequence reset (12 s) on every venue
+POOLED_DEMOS = [DemoSpec("md-chaos-14", 14.0, faults="md-chaos")]
 
 
 @pytest.fixture(scope="module")
-def md_chaos(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    # 14 s covers the preset's crossed book (8 s) and sequence reset (12 s) on every venue
-    return run_demo(None, 14.0, 7, str(tmp_path_factory.mktemp("md")), quiet=True,
-                    faults="md-chaos")
+def md_chaos() -> tuple[dict[str, Any], str]:
+    return result(POOLED_DEMOS[0])
 
 
 def test_md_chaos_never_decides_on_a_bad_book_and_still_trades(

@@ -11,17 +11,18 @@ from typing import Any
 
 import pytest
 
-from scripts.demo.demo import run_demo
+from tests.support.demo_pool import DemoSpec, result
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 CONF = str(Path(__file__).resolve().parents[2] / "conf" / "demo-offsets.toml")
+#: run in the background from the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [DemoSpec("offsets-14", 14.0, conf=CONF)]
 
 
 @pytest.fixture(scope="module")
-def offsets_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("runs")
-    return run_demo(CONF, 14.0, 7, str(out), quiet=True)
+def offsets_run() -> tuple[dict[str, Any], str]:
+    return result(POOLED_DEMOS[0])
 
 
 def test_offsets_demo_ends_clean_and_flat(offsets_run: tuple[dict[str, Any], str]) -> None:

@@ -10,19 +10,20 @@ from typing import Any
 
 import pytest
 
-from scripts.demo.demo import run_demo
 from scripts.demo.risk_audit import audit_venue_limits
+from tests.support.demo_pool import DemoSpec, result
 from transports.config.engine import load_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 CONF = Path(__file__).resolve().parents[2] / "conf" / "demo-tight-risk.toml"
+#: run in the background from the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [DemoSpec("tight-risk-12", 12.0, conf=str(CONF))]
 
 
 @pytest.fixture(scope="module")
-def tight_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("runs")
-    return run_demo(str(CONF), 12.0, 7, str(out), quiet=True)
+def tight_run() -> tuple[dict[str, Any], str]:
+    return result(POOLED_DEMOS[0])
 
 
 def test_tight_risk_demo_exits_clean_with_denials_and_no_venue_breach(

@@ -20,6 +20,7 @@ from scripts.audit.extract import build_index
 from scripts.cli import main as cli
 from scripts.replay.core import load_run_config
 from scripts.report.data import latency_samples
+from tests.support.demo_pool import DemoSpec, result
 from transports.journal.writer import JournalWriter
 from transports.latency import LatencyRecorder
 from transports.wire.messages import ExecReport, JournalBatch
@@ -39,22 +40,26 @@ SCHEDULE = {"at_s = 15.0": "at_s = 7.0", "at_s = 20.0": "at_s = 10.0"}
 CHAOS_S = 15
 
 
-@pytest.fixture(scope="module")
-def chaos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An oe-chaos demo run (duplicate fills, partials, swallowed acks and orders, late fills,
-    unknown-on-query answers, a disconnect): its run directory."""
+def _early_preset() -> str:
     from importlib import resources
 
-    from scripts.demo.demo import run_demo
-
-    out = tmp_path_factory.mktemp("chaos")
     preset = resources.files("conf").joinpath("faults/oe-chaos.toml").read_text()
     for old, new in SCHEDULE.items():
         assert old in preset, old
         preset = preset.replace(old, new)
-    (out / "oe-chaos-early.toml").write_text(preset)
-    summary, _failure = run_demo(None, CHAOS_S, 7, str(out), quiet=True,
-                                 faults=str(out / "oe-chaos-early.toml"))
+    return preset
+
+
+#: run in the background from the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [DemoSpec("oe-chaos-early-15", CHAOS_S, faults="oe-chaos-early.toml",
+                         files=(("oe-chaos-early.toml", _early_preset()),))]
+
+
+@pytest.fixture(scope="module")
+def chaos() -> Path:
+    """An oe-chaos demo run (duplicate fills, partials, swallowed acks and orders, late fills,
+    unknown-on-query answers, a disconnect): its run directory."""
+    summary, _failure = result(POOLED_DEMOS[0])
     run = Path(summary["run_dir"])
     truth = json.loads((run / "truth.json").read_bytes())
     # the faults this module is about did happen (else the checks below prove nothing)

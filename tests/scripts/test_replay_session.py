@@ -13,6 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main as cli
+from tests.support.demo_pool import DemoSpec
+from tests.support.demo_pool import run_dir as pooled_run_dir
 from transports.journal.format import T_BATCH, decode_batch_raw, decode_item
 from transports.journal.reader import JournalReader
 from transports.wire.messages import VenueGate, VenueInfo
@@ -25,18 +27,14 @@ at_s = 5.0
 for_s = 1.0
 venue = "comex"
 """
+#: run in the background from the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [DemoSpec("session-down-8", 8.0, faults="session-down.toml",
+                         files=(("session-down.toml", PRESET),))]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from scripts.demo.demo import run_demo
-
-    out = tmp_path_factory.mktemp("demo-session")
-    preset = out / "session-down.toml"
-    preset.write_text(PRESET)
-    summary, failure = run_demo(None, 8, 7, str(out), quiet=True, faults=str(preset))
-    assert failure == "", failure
-    return Path(summary["run_dir"])
+def run_dir() -> Path:
+    return pooled_run_dir(POOLED_DEMOS[0])
 
 
 def _items(run: Path) -> list[tuple[str, str, Any]]:
