@@ -4,14 +4,13 @@ simulator's record; and the judge itself, on records made to fail each oracle.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scripts.drill.crash import judge
+from tests.support.demo_pool import CliSpec, completed
 from transports.config.engine import load_config
 from transports.journal.writer import JournalWriter
 from transports.wire.messages import ExecReport
@@ -74,13 +73,16 @@ def test_each_oracle_fails_on_what_it_guards(tmp_path: Path) -> None:
     assert len(r["failures"]) == 5
 
 
+#: ``cmc drill crash``, run in the background from the session's start (tests.support.demo_pool)
+POOLED_DEMOS = [CliSpec("drill-crash-2", ("drill", "crash", "--kills", "2", "--seed", "3",
+                                          "--out", "{out}/d", "--json"))]
+
+
 @pytest.mark.e2e
-def test_cmc_drill_crash_kills_the_trade_node_and_every_oracle_holds(tmp_path: Path) -> None:
-    r = subprocess.run([sys.executable, "-m", "scripts.cli", "drill", "crash", "--kills", "2",
-                        "--seed", "3", "--out", str(tmp_path / "d"), "--json"],
-                       capture_output=True, text=True, timeout=240)
-    report = json.loads(r.stdout)
-    assert r.returncode == (0 if report["ok"] else 1), r.stderr
+def test_cmc_drill_crash_kills_the_trade_node_and_every_oracle_holds() -> None:
+    rc, stdout, stderr = completed(POOLED_DEMOS[0])
+    report = json.loads(stdout)
+    assert rc == (0 if report["ok"] else 1), stderr
     assert report["kills"] == 2 and report["orders"] >= 2 and report["fills"] >= 1
     assert report["ok"], report["failures"]
     assert report["duplicate_client_ids"] == [] and report["fills_equal"]

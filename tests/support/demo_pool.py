@@ -1,4 +1,4 @@
-"""Demo runs started together in the background at the start of the session (no tests here).
+"""Demo runs (and other ``cmc`` commands) started in the background at the session's start.
 
 The end-to-end modules each need a ``cmc demo`` run of 8-15 s of simulated market, and a demo is
 bound by the wall clock, not the CPU (a 12 s demo uses ~4 s of CPU in all its processes). Run one
@@ -13,7 +13,8 @@ A module lists what it needs at module level::
 the collected modules; a fixture calls ``result(spec)``, which waits for that run (or starts it
 now, when the module was not collected with the others) and returns ``(summary, failure)``
 exactly as ``run_demo`` does. Each run is the user's command, ``python -m scripts.cli demo
---json``, in its own process.
+--json``, in its own process. ``CliSpec`` is any other wall-clock-bound ``cmc`` command (a
+drill) pooled the same way; ``completed(spec)`` returns its exit code, stdout and stderr.
 """
 
 from __future__ import annotations
@@ -49,45 +50,64 @@ class DemoSpec:
     faults: str | None = None
     files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
 
+    def args(self, out: Path) -> list[str]:
+        """``cmc`` arguments of the run (after ``python -m scripts.cli``)."""
+        args = ["demo", "--json", "--out", str(out), "--duration", str(self.duration_s)]
+        if self.seed is not None:
+            args += ["--seed", str(self.seed)]
+        if self.conf:
+            args += ["--conf", self.conf]
+        if self.faults:
+            names = dict(self.files)
+            args += ["--faults", str(out / self.faults) if self.faults in names else self.faults]
+        return args
+
+
+@dataclass(frozen=True)
+class CliSpec:
+    """Any ``cmc`` command: ``args`` after ``python -m scripts.cli``, ``{out}`` standing for the
+    run's own directory."""
+
+    key: str
+    args: tuple[str, ...]
+    files: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+
+    def with_out(self, out: Path) -> list[str]:
+        return [a.replace("{out}", str(out)) for a in self.args]
+
+
+Spec = DemoSpec | CliSpec
+
 
 class _Run:
-    def __init__(self, spec: DemoSpec, base: Path) -> None:
+    def __init__(self, spec: Spec, base: Path) -> None:
         self.spec = spec
         self.out = base / spec.key
         self.done = threading.Event()
         self.proc: subprocess.Popen[bytes] | None = None
-        self.result: tuple[dict[str, Any], str] | None = None
+        self.completed: tuple[int, bytes, bytes] | None = None
         self.error = ""
 
     def command(self) -> list[str]:
         s = self.spec
         self.out.mkdir(parents=True, exist_ok=True)
-        names = {}
         for name, text in s.files:
             (self.out / name).write_text(text)
-            names[name] = str(self.out / name)
-        cmd = [sys.executable, "-m", "scripts.cli", "demo", "--json", "--out", str(self.out),
-               "--duration", str(s.duration_s)]
-        if s.seed is not None:
-            cmd += ["--seed", str(s.seed)]
-        if s.conf:
-            cmd += ["--conf", s.conf]
-        if s.faults:
-            cmd += ["--faults", names.get(s.faults, s.faults)]
-        return cmd
+        args = s.args(self.out) if isinstance(s, DemoSpec) else s.with_out(self.out)
+        return [sys.executable, "-m", "scripts.cli", *args]
 
-    def finish(self, rc: int, stdout: bytes, stderr: bytes) -> None:
-        err = stderr.decode("utf-8", "replace")
-        try:
-            summary = json.loads(stdout)
-        except ValueError:
-            self.error = f"cmc demo {self.spec.key}: exit {rc}, no summary:\n{err[-3000:]}"
-            return
-        failure = ""
-        if rc != 0:
-            lines = [ln for ln in err.splitlines() if "cmc demo: FAILED: " in ln]
-            failure = lines[-1].split("cmc demo: FAILED: ", 1)[1] if lines else f"exit {rc}"
-        self.result = (summary, failure)
+
+def _demo_result(key: str, rc: int, stdout: bytes, stderr: bytes) -> tuple[dict[str, Any], str]:
+    err = stderr.decode("utf-8", "replace")
+    try:
+        summary = json.loads(stdout)
+    except ValueError:
+        raise AssertionError(f"cmc demo {key}: exit {rc}, no summary:\n{err[-3000:]}") from None
+    failure = ""
+    if rc != 0:
+        lines = [ln for ln in err.splitlines() if "cmc demo: FAILED: " in ln]
+        failure = lines[-1].split("cmc demo: FAILED: ", 1)[1] if lines else f"exit {rc}"
+    return summary, failure
 
 
 class _Pool:
@@ -103,7 +123,7 @@ class _Pool:
             self.base = Path(tempfile.mkdtemp(prefix="cmc-demos-"))
         return self.base
 
-    def submit(self, specs: list[DemoSpec]) -> None:
+    def submit(self, specs: list[Spec]) -> None:
         with self.lock:
             for spec in specs:
                 old = self.runs.get(spec.key)
@@ -124,20 +144,20 @@ class _Pool:
                                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                             stdin=subprocess.DEVNULL)
                 out, err = run.proc.communicate(timeout=WAIT_S)
-                run.finish(run.proc.returncode, out, err)
+                run.completed = (run.proc.returncode, out, err)
             except Exception as exc:  # noqa: BLE001 - reported to the fixture that waits
-                run.error = f"cmc demo {run.spec.key}: {exc!r}"
+                run.error = f"cmc {run.spec.key}: {exc!r}"
                 if run.proc is not None:
                     run.proc.kill()
             finally:
                 run.done.set()
 
-    def result(self, spec: DemoSpec) -> tuple[dict[str, Any], str]:
+    def completed(self, spec: Spec) -> tuple[int, bytes, bytes]:
         self.submit([spec])
         run = self.runs[spec.key]
-        assert run.done.wait(WAIT_S), f"cmc demo {spec.key} did not end in {WAIT_S} s"
-        assert run.result is not None, run.error
-        return run.result
+        assert run.done.wait(WAIT_S), f"cmc {spec.key} did not end in {WAIT_S} s"
+        assert run.completed is not None, run.error
+        return run.completed
 
     def close(self) -> None:
         for run in self.runs.values():
@@ -150,14 +170,21 @@ class _Pool:
 POOL = _Pool()
 
 
-def start(specs: list[DemoSpec]) -> None:
+def start(specs: list[Spec]) -> None:
     """Start every run of ``specs`` not started yet (at most ``MAX_RUNNING`` at a time)."""
     POOL.submit(specs)
 
 
 def result(spec: DemoSpec) -> tuple[dict[str, Any], str]:
     """Wait for ``spec``'s run (starting it if needed); return ``(summary, failure)``."""
-    return POOL.result(spec)
+    return _demo_result(spec.key, *POOL.completed(spec))
+
+
+def completed(spec: CliSpec) -> tuple[int, str, str]:
+    """Wait for ``spec``'s command (starting it if needed); return (exit code, stdout,
+    stderr)."""
+    rc, out, err = POOL.completed(spec)
+    return rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
 def run_dir(spec: DemoSpec) -> Path:
