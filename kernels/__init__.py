@@ -20,6 +20,7 @@ import numpy as np
 
 from kernels.book import (
     book_apply,
+    book_apply_levels,
     book_clear,
     book_crossed,
     book_set_level,
@@ -36,6 +37,7 @@ from kernels.stats import (
 __all__ = [
     "best_lot_pair",
     "book_apply",
+    "book_apply_levels",
     "book_clear",
     "book_crossed",
     "book_set_level",
@@ -86,6 +88,9 @@ def warm_up() -> int:
     n2 = np.zeros(2, dtype=np.int64)
     book_update_level(levels2, n2, 0, 100, 1)
     book_update_level(levels2, n2, 1, 102, 1)
+    warmed += 1
+    # the Book's many-level path (a whole delta or snapshot in one call)
+    book_apply_levels(levels2, n2, np.array([99, 1, 103, 1], np.int64), 1, 10)
     warmed += 1
 
     buf = np.zeros(3, dtype=np.float64)

@@ -14,6 +14,8 @@ A whole two-sided book can also live in one ``levels: int64[4, depth]`` array (r
 bid quantities, ask prices, ask quantities) with ``n: int64[2]`` (live bid and ask counts);
 ``book_update_level`` works on that layout, one Numba call per changed level, and its rows are
 ordinary sides for the kernels above (``levels[0], levels[1], n[0:1]`` is the bid side).
+``book_apply_levels`` applies a whole delta (or snapshot) of many levels to that layout in one
+call: validated first, then applied, then checked for a crossed book.
 """
 
 from numba import njit
@@ -170,3 +172,58 @@ def book_update_level(levels, n, side, price_ticks, qty):
     nb = n[0]
     na = n[1]
     return nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0], nb, na
+
+
+#: ``book_apply_levels`` status: every level applied, the book is not crossed
+APPLY_OK = 0
+#: ``book_apply_levels`` status: a level had a bad value; nothing was applied
+APPLY_BAD_VALUE = 1
+#: ``book_apply_levels`` status: every level applied and the book is now crossed or locked
+APPLY_CROSSED = 2
+
+
+@njit(cache=True, nogil=True)
+def book_apply_levels(levels, n, flat, n_bid_levels, max_qty_lots):
+    """Apply a many-level delta to a two-sided book in one call: validate, apply, check.
+
+    Every level is validated before any is applied, so a frame with one bad level changes
+    nothing. Then the bid levels and the ask levels are applied in order (``book_set_level``
+    each, as a chain of ``book_update_level`` calls would) and the result is checked for a
+    crossed or locked book (as ``book_crossed``).
+
+    Args:
+        levels: int64[4, depth] rows (bid prices, bid quantities, ask prices, ask quantities),
+            best first on each side; modified in place unless a level is bad.
+        n: int64[2] live level counts (bids, asks); updated in place.
+        flat: int64[2 * k] the delta's levels as (price in ticks, absolute quantity in lots)
+            pairs, bids first, then asks; a quantity of 0 deletes that price.
+        n_bid_levels: How many of the ``k`` pairs are bid levels (the rest are asks).
+        max_qty_lots: Largest believable quantity per level; above it the level is bad.
+
+    Returns:
+        tuple: ``(status, n_bid, n_ask)``: ``APPLY_OK``, ``APPLY_BAD_VALUE`` (a price <= 0, a
+        quantity < 0 or > ``max_qty_lots``: nothing applied) or ``APPLY_CROSSED``, and the
+        live level counts after.
+    """
+    k = flat.shape[0] // 2
+    for i in range(k):
+        px = flat[2 * i]
+        qty = flat[2 * i + 1]
+        if px <= 0 or qty < 0 or qty > max_qty_lots:
+            return APPLY_BAD_VALUE, n[0], n[1]
+    bid_px = levels[0]
+    bid_qty = levels[1]
+    ask_px = levels[2]
+    ask_qty = levels[3]
+    bid_n = n[0:1]
+    ask_n = n[1:2]
+    for i in range(k):
+        if i < n_bid_levels:
+            book_set_level(bid_px, bid_qty, bid_n, True, flat[2 * i], flat[2 * i + 1])
+        else:
+            book_set_level(ask_px, ask_qty, ask_n, False, flat[2 * i], flat[2 * i + 1])
+    nb = n[0]
+    na = n[1]
+    if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:
+        return APPLY_CROSSED, nb, na
+    return APPLY_OK, nb, na

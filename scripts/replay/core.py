@@ -17,7 +17,8 @@ rebuild acted (``actors.runtime.rebuild``).
 
 Speed: each batch is decoded whole, typed, by one msgspec call (``scripts.replay.items``); the
 items the cores caused stay raw bytes and are compared as bytes, never decoded; a replay of
-some groups only skips the other groups' batches undecoded (``peek_batch``). What is left is
+some groups only skips the other groups' batches undecoded (``peek_batch``), which is how
+``scripts.replay.parallel`` verifies groups in parallel processes (``--jobs``). What is left is
 the cores' own work and the dispatcher's routing of it.
 """
 

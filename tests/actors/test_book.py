@@ -179,6 +179,12 @@ def _book_events(rng: random.Random, n: int) -> list:
             out.append(BookSnapshot("x", "S", i, i, i, bids, asks))
         elif r < 0.11:
             out.append(BookInvalid("x", "S", rng.choice(["gap", "book_stale", "stale"]), i))
+        elif r < 0.2:
+            # a maker refreshing its ladder: many levels in one delta (one kernel call)
+            bids = [lv(0) for _ in range(rng.randint(3, 24))]
+            asks = [lv(1) for _ in range(rng.randint(0, 24))]
+            if rng.random() < 0.1:
+                bids.insert(rng.randint(0, len(bids)), (mid, -1))
         else:
             bids = [lv(0) for _ in range(rng.choice([0, 1, 1, 1, 2, 3]))]
             asks = [lv(1) for _ in range(rng.choice([0, 0, 1, 2]))]
@@ -245,3 +251,29 @@ def test_the_feed_it_asks_is_named_by_the_topology() -> None:
     b.on_book_snapshot(_snap([(100, 2)], [(101, 5)]), 1)
     out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, [(101, 1)], []), 22)
     assert ("md/x", Resync("S")) in out and not [d for d, _ in out if d.startswith("feed.")]
+
+
+def test_a_many_level_delta_with_one_bad_level_changes_nothing() -> None:
+    b = _book()
+    b.on_book_snapshot(_snap([(100, 2), (99, 1)], [(101, 5), (102, 1)]), 1)
+    before = b.levels()
+    bids = [(100 - k, 3) for k in range(5)] + [(94, MAX_LEVEL_LOTS + 1)]
+    out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, bids, [(101, 0), (103, 4)]), 22)
+    assert msgs(out, BookUpdate)[0].valid is False and ("feed.x", Resync("S")) in out
+    assert b.invalidations == {"bad_value": 1} and b.levels() == before and b.seq == 1
+
+
+def test_a_many_level_delta_that_crosses_invalidates() -> None:
+    b = _book()
+    b.on_book_snapshot(_snap([(100, 2)], [(101, 5), (102, 1)]), 1)
+    out = b.on_book_delta(BookDelta("x", "S", 2, 20, 21, [(99, 1), (98, 1), (101, 1)], []), 22)
+    assert msgs(out, BookUpdate)[0].valid is False and b.invalidations == {"crossed": 1}
+    out = b.on_book_delta(BookDelta("x", "S", 3, 20, 21, [(97, 1), (96, 1), (95, 1)], []), 23)
+    assert out == []  # nothing is applied or published until the next snapshot
+    # a clean ladder refresh on a valid book publishes the whole result once
+    b.on_book_snapshot(_snap([(100, 2)], [(101, 5)], seq=9), 24)
+    out = b.on_book_delta(BookDelta("x", "S", 10, 30, 31, [(100, 0), (99, 4), (98, 3)],
+                                    [(101, 6), (103, 2)]), 32)
+    u = msgs(out, BookUpdate)[0]
+    assert u.valid and u.bid_px == [99, 98] and u.bid_qty == [4, 3]
+    assert u.ask_px == [101, 103] and u.ask_qty == [6, 2] and b.seq == 10

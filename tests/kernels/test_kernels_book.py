@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 import kernels
 from kernels import book_apply, book_clear, book_crossed, book_set_level, book_update_level
+from kernels.book import APPLY_BAD_VALUE, APPLY_CROSSED, APPLY_OK, book_apply_levels
 from tests.support.oracles import walk_book
 
 SETTINGS = settings(deadline=None, max_examples=200)
@@ -173,3 +174,92 @@ def test_book_update_level_equals_one_side_kernels_and_py_func(depth, ops):
             assert np.array_equal(levels_py[row, :live], arr[:live])
         # the rows are ordinary sides for the one-side kernels
         assert walk_book(levels[0], levels[1], n[0], 3) == walk_book(bid_px, bid_qty, bid_n[0], 3)
+
+
+# --- book_apply_levels: a many-level delta in one call -------------------------------------------
+
+
+class _RefBook:
+    """A plain Python two-sided book: dicts of price -> lots, the best ``depth`` kept."""
+
+    def __init__(self, depth):
+        self.depth = depth
+        self.sides = ({}, {})
+
+    def apply(self, bids, asks, max_qty):
+        if any(px <= 0 or q < 0 or q > max_qty for px, q in bids + asks):
+            return APPLY_BAD_VALUE
+        for side, lvs in ((0, bids), (1, asks)):
+            for px, q in lvs:
+                _ref_set(self.sides[side], self.depth, side == 0, px, q)
+        b, a = self.sides
+        crossed = bool(b) and bool(a) and max(b) >= min(a)
+        return APPLY_CROSSED if crossed else APPLY_OK
+
+    def rows(self):
+        b, a = self.sides
+        bp, ap = sorted(b, reverse=True), sorted(a)
+        return bp, [b[p] for p in bp], ap, [a[p] for p in ap]
+
+
+def _live_rows(levels, n):
+    nb, na = int(n[0]), int(n[1])
+    return (levels[0, :nb].tolist(), levels[1, :nb].tolist(), levels[2, :na].tolist(),
+            levels[3, :na].tolist())
+
+
+MAX_QTY = 50
+level_st = st.tuples(st.integers(-1, 30), st.integers(-1, MAX_QTY + 1))
+# mostly good levels (prices 1..30 on both sides, so deltas cross now and then), a bad one rarely
+good_level_st = st.tuples(st.integers(1, 30), st.integers(0, 9))
+delta_st = st.tuples(
+    st.lists(st.one_of(good_level_st, good_level_st, good_level_st, level_st), max_size=24),
+    st.lists(st.one_of(good_level_st, good_level_st, good_level_st, level_st), max_size=24),
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(depth=st.integers(1, 24), deltas=st.lists(delta_st, max_size=12))
+def test_book_apply_levels_matches_a_python_book_and_py_func(depth, deltas):
+    levels = np.zeros((4, depth), np.int64)
+    n = np.zeros(2, np.int64)
+    levels_py, n_py = levels.copy(), n.copy()
+    ref = _RefBook(depth)
+    for bids, asks in deltas:
+        flat = np.array([v for lv in bids + asks for v in lv], np.int64)
+        before = _live_rows(levels, n)
+        got = book_apply_levels(levels, n, flat, len(bids), MAX_QTY)
+        py = book_apply_levels.py_func(levels_py, n_py, flat, len(bids), MAX_QTY)
+        want = ref.apply(bids, asks, MAX_QTY)
+        assert got[0] == want
+        assert tuple(int(v) for v in py) == got == (want, int(n[0]), int(n[1]))
+        assert _live_rows(levels, n) == ref.rows() == _live_rows(levels_py, n_py)
+        if want == APPLY_BAD_VALUE:
+            assert _live_rows(levels, n) == before  # a bad level changes nothing
+        if want == APPLY_CROSSED:
+            assert book_crossed(levels[0], n[0], levels[2], n[1])
+            # the Book drops a crossed book until a snapshot: start the next delta empty
+            n[:] = 0
+            n_py[:] = 0
+            ref = _RefBook(depth)
+
+
+def test_book_apply_levels_equals_a_chain_of_book_update_level():
+    # a maker refreshing its ladder: 12 bid and 12 ask levels, some deletes, on a full book
+    depth = 20
+    a, na_ = np.zeros((4, depth), np.int64), np.zeros(2, np.int64)
+    b, nb_ = a.copy(), na_.copy()
+    bids = [(1000 - k, k % 4) for k in range(12)]
+    asks = [(1001 + k, (k + 1) % 4) for k in range(12)]
+    for _ in range(3):
+        flat = np.array([v for lv in bids + asks for v in lv], np.int64)
+        got = book_apply_levels(a, na_, flat, len(bids), 10_000_000)
+        for px, q in bids:
+            res = book_update_level(b, nb_, 0, px, q)
+        for px, q in asks:
+            res = book_update_level(b, nb_, 1, px, q)
+        assert got == (APPLY_OK, res[1], res[2]) and res[0] is False
+        assert _live_rows(a, na_) == _live_rows(b, nb_)
+        bids = [(px - 1, q + 1) for px, q in bids]
+    empty = np.zeros(0, np.int64)
+    assert book_apply_levels(a, na_, empty, 0, 10) == (APPLY_OK, int(na_[0]), int(na_[1]))
