@@ -15,7 +15,7 @@ from actors.core import Core, Out
 from actors.feed import FeedCore
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.freeze import FreezeSeen, FreezeWatch
-from actors.runtime.host import Directory, GroupBatch, Host
+from actors.runtime.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.shell import Shell
 from actors.strategy.strategy import MIN_WARM_SAMPLES, StrategyCore
 from scripts.launch.beats import NodeWatch
@@ -89,6 +89,7 @@ def test_a_host_delivers_the_jump_before_the_message_that_woke_it() -> None:
     d = Directory("n", {"a": "g", "b": "g"}, {"g": "n"}, {"n": "inproc://unused"})
     ref = Host.start("g", [Shell(a), Shell(b)], d, clock, ctx, freeze=watch)
     try:
+        ref.tell(Begin())
         ref.tell(GroupBatch([("a", "before")]))
         eventually(lambda: a.got == ["before"], 5)
         clock.advance_ns(3 * S)  # the node was frozen for 3 s
@@ -100,6 +101,29 @@ def test_a_host_delivers_the_jump_before_the_message_that_woke_it() -> None:
         eventually(lambda: len(a.got) == 4, 5)
         assert a.got[-1] == "again"  # one freeze, one jump
         assert ref.proxy().host_counters().get(timeout=5)["clock_jumps"] == 1
+    finally:
+        ref.stop()
+        ctx.destroy(linger=0)
+
+
+def test_a_freeze_before_the_cores_start_reaches_no_core() -> None:
+    """Between a host's start and its ``Begin`` the cores have not started: a freeze then is
+    taken as seen (their start reconciles anyway), never routed — a replay starts a launch's
+    cores at their ``@start`` records, so a jump routed before would reach the previous
+    launch's cores there (``cmc replay --verify`` diverged on a launch frozen at its start)."""
+    clock = TestClock()
+    watch = FreezeWatch(clock, 1000 * MS, tick_ns=10**15)
+    ctx: zmq.Context[Any] = zmq.Context()
+    a = _Rec("a")
+    d = Directory("n", {"a": "g"}, {"g": "n"}, {"n": "inproc://unused"})
+    ref = Host.start("g", [Shell(a)], d, clock, ctx, freeze=watch)
+    try:
+        clock.advance_ns(3 * S)  # frozen before the start
+        ref.proxy().ping().get(timeout=5)  # a message before Begin: nothing routed
+        ref.tell(Begin())
+        ref.tell(GroupBatch([("a", "after")]))
+        eventually(lambda: a.got == ["after"], 5)
+        assert ref.proxy().host_counters().get(timeout=5).get("clock_jumps", 0) == 0
     finally:
         ref.stop()
         ctx.destroy(linger=0)
