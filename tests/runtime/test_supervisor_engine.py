@@ -214,5 +214,7 @@ def test_metrics_endpoint(engine: dict[str, Any]) -> None:
     state = _q(engine, "risk")["state"]
     want = [f'cmc_trading_state{{state="{state}"}} 1.0', 'cmc_feed_synced{venue="shfe"} 1.0']
     text = eventually(lambda: (t := scrape()) and all(w in t for w in want) and t, 5)
-    assert "cmc_fills" in text and 'cmc_latency_us{hop="tick_to_order",node="engine"' in text
+    # a hop every running engine records (tick_to_order needs an order before the earlier
+    # tests of this module halted the strategy: on a loaded machine there may be none)
+    assert "cmc_fills" in text and 'cmc_latency_us{hop="md_wire",node="engine"' in text
     assert 'cmc_leg_orders{counter="sent",leg="leg.shfe"}' in text
