@@ -192,8 +192,13 @@ class SimCore:
             t = min(t, self._heap[0][0])
         return t
 
-    def advance(self, now: int) -> tuple[list[MdOut], list[OeOut]]:
-        """Run everything due at or before ``now``; return (md to publish, oe replies to send)."""
+    def advance(self, now: int, *, settle: bool = True) -> tuple[list[MdOut], list[OeOut]]:
+        """Run everything due at or before ``now``; return (md to publish, oe replies to send).
+
+        ``settle`` False leaves the truth's observation of the last instant pending, so the
+        caller can send first and ``settle()`` after; the record is the same either way (the
+        books cannot change before the next ``advance``, which settles first)."""
+        self.settle()
         while True:
             step = self._earliest()
             if self._observe_at is not None and (step is None or step[0] > self._observe_at):
@@ -202,22 +207,39 @@ class SimCore:
                 self._observe_at = None
             if step is None or step[0] > now:
                 break
-            step[1](now)
+            fn, name = step[1], step[2]
+            if name is None:
+                fn(now)
+            else:
+                fn(name, step[0], now)
+        if settle:
+            self.settle()
         md, oe = self._md, self._oe
         self._md, self._oe = [], []
         return md, oe
 
-    def _earliest(self) -> tuple[int, Callable[[int], None]] | None:
-        best: tuple[int, Callable[[int], None]] | None = None
+    def settle(self) -> None:
+        """Make the truth's pending observation (the books after the last instant run)."""
+        if self._observe_at is not None:
+            self.truth.observe(self._observe_at, self.books)
+            self._observe_at = None
+
+    def _earliest(self) -> tuple[int, Callable[..., None], str | None] | None:
+        """(time, step, venue) of the next thing due: a venue's md refresh or heartbeat, the
+        first of each venue in config order winning a tie, else the heap's head (venue None)."""
+        best_t: int | None = None
+        best: tuple[int, Callable[..., None], str | None] | None = None
+        next_md, next_hb = self._next_md, self._next_hb
         for name in self.venues:
-            for t, fn in (
-                (self._next_md[name], self._refresh),
-                (self._next_hb[name], self._heartbeat),
-            ):
-                if best is None or t < best[0]:
-                    best = (t, _bind(fn, name, t))
-        if self._heap and (best is None or self._heap[0][0] < best[0]):
-            best = (self._heap[0][0], self._pop)
+            t = next_md[name]
+            if best_t is None or t < best_t:
+                best_t, best = t, (t, self._refresh, name)
+            t = next_hb[name]
+            if t < best_t:
+                best_t, best = t, (t, self._heartbeat, name)
+        heap = self._heap
+        if heap and (best_t is None or heap[0][0] < best_t):
+            best = (heap[0][0], self._pop, None)
         return best
 
     def _reschedule(self, nxt: dict[str, int], name: str, t: int, iv: int, now: int) -> None:
@@ -330,11 +352,13 @@ class SimCore:
 
     def truth_dict(self, now: int) -> dict[str, Any]:
         """The truth so far (open windows not included)."""
+        self.settle()
         self._episodes(now)
         return self.truth.to_dict()
 
     def finish(self, now: int) -> SimTruth:
         """End of run: close open windows, record the episodes; return the truth."""
+        self.settle()
         self._episodes(now)
         self.truth.finish(now)
         return self.truth
@@ -349,6 +373,3 @@ def _check_schedule(cfg: AppConfig) -> None:
             if w.venue and w.venue not in names:
                 raise ConfigError(f"$.{path}.schedule[{j}].venue: unknown venue {w.venue!r}")
 
-
-def _bind(fn: Callable[[str, int, int], None], name: str, t: int) -> Callable[[int], None]:
-    return lambda now: fn(name, t, now)

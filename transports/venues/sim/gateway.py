@@ -5,9 +5,16 @@ sockets, addresses from ``VenueConfig.md/ref/oe`` with ``{sock}`` replaced by th
 directory: md (multipart ``[topic, payload]``), ref ROUTER and oe ROUTER (the engine's DEALER
 identity is its account id). The md socket is an XPUB, i.e. a PUB to the engine's SUB that also
 sees subscriptions: each new subscription is answered with the current ``status`` of the symbols
-it covers, so a late joiner learns the session state. The loop never blocks for long: it polls
-with a timeout bounded by the next due event (at most 50 ms); a sub-millisecond wait is slept,
-with only the last ~60 us polled.
+it covers, so a late joiner learns the session state. The loop never blocks for long: it waits on
+the sockets' descriptors with ``select`` (a µs timeout, bounded by the next due event and at
+most 50 ms), so a request is read as soon as it arrives, never after a blind sleep. Each turn
+sends the replies before the market data, and the truth's bookkeeping after both
+(``SimCore.settle``).
+
+Replies are never dropped silently: the oe ROUTERs are ``ROUTER_MANDATORY`` with a high
+``SNDHWM`` (``OE_HWM``); a reply that still cannot leave (the peer is gone, or ``OE_HWM`` replies
+are queued for it) is counted in the truth (``oe_replies_unroutable`` / ``oe_replies_queue_full``)
+and logged.
 
 Sim-only extensions on ANY venue's ref socket (not part of the protocol):
 
@@ -17,8 +24,10 @@ Sim-only extensions on ANY venue's ref socket (not part of the protocol):
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+import select
 import signal
 import sys
 import threading
@@ -30,7 +39,7 @@ import msgspec
 import zmq
 from loguru import logger
 
-from transports.clock import Clock, LiveClock, sleep_s
+from transports.clock import Clock, LiveClock
 from transports.config.engine import AppConfig, load_config, with_overrides
 from transports.errors import ConfigError
 from transports.venues.curve import CurveServer, ServerKeys, start_server
@@ -42,7 +51,19 @@ from transports.wire.venue_msgs import Error, OeRequest, RefRequest
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
 DRAIN = 512  #: most frames read from one socket per loop turn
 PUB_HWM = 100_000
-SLEEP_SLACK_NS = 60_000  #: a sub-ms sleep overshoots by about this much on Linux
+#: the oe ROUTERs' per-peer send queue. Order replies never drop (DESIGN.md section 5): the
+#: default (1,000 frames) is 50 ms of replies at 10,000 orders/s (an ack and a done each), and
+#: a client that fell that far behind lost replies silently. A million ~100-byte frames bound
+#: the memory one stuck peer can pin; past that a reply is counted (``_reply``), not queued.
+OE_HWM = 1_000_000
+#: ``quiet_gc``: a full collection runs only after this long without an oe request
+GC_IDLE_NS = 1_000_000_000
+#: ``quiet_gc``: ... and once this many young (gen 1) collections have run since the last one
+GC_MIN_YOUNG = 10
+#: send flags as plain ints: two ``send`` calls cost ~1 us where ``send_multipart`` (enum flag
+#: arithmetic per frame) costs ~4 us, twice per order. A multipart message is atomic either way
+_MORE = int(zmq.SNDMORE | zmq.NOBLOCK)
+_LAST = int(zmq.NOBLOCK)
 
 
 class SimTruthReq(msgspec.Struct, tag_field="t", tag="sim.truth", frozen=True):
@@ -65,8 +86,11 @@ class _Gateway:
     """Sockets around a ``SimCore``; one instance per ``serve`` call."""
 
     def __init__(self, cfg: AppConfig, sock_dir: str, ctx: zmq.Context, clock: Clock,
-                 curve: CurveServer | None = None) -> None:
+                 curve: CurveServer | None = None, *, quiet_gc: bool = False) -> None:
         self.cfg, self.clock = cfg, clock
+        self.quiet_gc = quiet_gc  #: see ``serve``
+        self.last_request_ns = 0  #: when the last oe request arrived (``quiet_gc``)
+        self.unsent: set[tuple[bytes, str]] = set()  #: (peer, why) already logged (``_reply``)
         self.curve = curve  #: CURVE on every bound socket (None: plain)
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(SimRefRequest)
@@ -106,6 +130,9 @@ class _Gateway:
             s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
         if handover:  # a reconnecting engine with the same account id takes the route over
             s.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            # a reply that cannot leave raises (counted in ``_reply``) instead of vanishing
+            s.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            s.setsockopt(zmq.SNDHWM, OE_HWM)
         if self.curve is not None:
             self.curve.apply(s)
         s.bind(addr)
@@ -121,45 +148,64 @@ class _Gateway:
         """Open the session and put the first quotes up (before the engine is told we are up)."""
         self.core = SimCore(self.cfg, self.clock.now_ns())
         self._flush(*self.core.advance(self.core.start_ns))
+        # the descriptors ``select`` waits on (edge-triggered: ``poll(0)`` before each wait)
+        self.fds = [s.getsockopt(zmq.FD) for s in self.socks]
 
     def run(self, stop: threading.Event | None, duration_s: float | None) -> SimTruth:
         core = self.core
         assert core is not None
         deadline = core.start_ns + int(duration_s * 1e9) if duration_s else None
+        poll = self.poller.poll
         while not self.shutdown and not (stop is not None and stop.is_set()):
             now = self.clock.now_ns()
             if deadline is not None and now >= deadline:
                 break
-            self._flush(*core.advance(now))
-            now = self.clock.now_ns()
-            wait = min(core.next_due() - now, MAX_WAIT_NS)
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            ready = dict(self.poller.poll(max(0, wait // 1_000_000)))
-            if not ready and SLEEP_SLACK_NS < wait < 1_000_000:
-                # poll() counts whole ms: sleep the sub-ms rest minus the usual oversleep; the
-                # last few tens of us are polled (a bounded spin, only when an event is that near)
-                sleep_s((wait - SLEEP_SLACK_NS) / 1e9)
-            for s in ready:
+            self._flush(*core.advance(now, settle=False))
+            core.settle()  # the truth's observation, once the bytes are out
+            ready = poll(0)
+            if not ready:
+                now = self.clock.now_ns()
+                if self.quiet_gc and now - self.last_request_ns > GC_IDLE_NS \
+                        and gc.get_count()[2] >= GC_MIN_YOUNG:
+                    gc.collect()  # no order flow to stall: the full collection is done here
+                    continue
+                wait = min(core.next_due() - now, MAX_WAIT_NS)
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                if wait > 0:
+                    # select() takes a timeval (µs); zmq_poll rounds to whole ms, which made
+                    # the loop sleep blind through the last sub-ms before a timer while a
+                    # request waited. The descriptors are edge-triggered: ``poll(0)`` above
+                    # has consumed the old edges, so any new message wakes this.
+                    select.select(self.fds, [], [], wait / 1e9)
+                    ready = poll(0)
+            for s, _ in ready:
                 self._drain(s)
         return core.finish(self.clock.now_ns())
 
     def _flush(self, md: list[Any], oe: list[Any]) -> None:
+        """Send the replies, then the market data (a reply never waits behind md)."""
+        if oe:
+            self._send_oe(oe)
+        if md:
+            self._send_md(md)
+
+    def _send_md(self, md: list[Any]) -> None:
         enc = self.enc
-        mds, oes = self.md, self.oe
+        mds = self.md
         for venue, topic, msg in md:
             sock = mds.get(venue)
             if sock is not None:  # None: a venue another gateway serves
-                sock.send_multipart([topic.encode(), enc.encode(msg)], zmq.NOBLOCK)
+                sock.send(topic.encode(), _MORE)
+                sock.send(enc.encode(msg), _LAST)
+
+    def _send_oe(self, oe: list[Any]) -> None:
+        enc = self.enc
+        oes = self.oe
         for venue, account, msg in oe:
-            ident = account.encode("utf-8", "surrogateescape")
             out = oes.get(venue)
-            if out is None:
-                continue
-            try:
-                out.send_multipart([ident, enc.encode(msg)], zmq.NOBLOCK)
-            except zmq.ZMQError:  # peer gone or its queue full: a real venue loses it too
-                pass
+            if out is not None:  # None: a venue another gateway serves
+                self._reply(out, account.encode("utf-8", "surrogateescape"), enc.encode(msg))
 
     def _drain(self, sock: zmq.Socket) -> None:
         venue, kind = self.route[sock]
@@ -183,19 +229,30 @@ class _Gateway:
         if sub[:1] == b"\x01" and not self.core.faults[venue].stopped_until(now):
             prefix = sub[1:].decode("utf-8", "replace")
             st = self.core.venues[venue].session_status(now, prefix)
-            self._flush([(venue, topic, msg) for topic, msg in st], [])
+            self._send_md([(venue, topic, msg) for topic, msg in st])
 
-    def _reply(self, sock: zmq.Socket, ident: bytes, msg: Any) -> None:
+    def _reply(self, sock: zmq.Socket, ident: bytes, payload: bytes) -> None:
+        """Send one reply to the peer ``ident``; one that cannot leave is counted and logged
+        (an oe or ref ROUTER never blocks the loop on one slow client)."""
         try:
-            sock.send_multipart([ident, self.enc.encode(msg)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
+            sock.send(ident, _MORE)  # a refusal (no peer, queue full) comes here, before any part
+            sock.send(payload, _LAST)
+        except zmq.ZMQError as exc:
+            # EHOSTUNREACH: no such peer (gone, or never connected): a real venue loses it too.
+            # EAGAIN: OE_HWM replies already queued for it (it stopped reading)
+            why = "queue_full" if exc.errno == zmq.EAGAIN else "unroutable"
+            assert self.core is not None
+            self.core.truth.count(f"oe_replies_{why}")
+            if (ident, why) not in self.unsent:  # once per peer: a gone peer may miss many
+                self.unsent.add((ident, why))
+                logger.warning("sim gateway: replies to {!r} not sent ({}); counted in the "
+                               "truth as oe_replies_{}", ident, why, why)
 
     def _malformed(self, sock: zmq.Socket, frames: list[bytes], why: str) -> None:
         assert self.core is not None
         self.core.truth.count("malformed")
         if len(frames) >= 1:
-            self._reply(sock, frames[0], Error(code="malformed", msg=why[:200]))
+            self._reply(sock, frames[0], self.enc.encode(Error(code="malformed", msg=why[:200])))
 
     def _on_ref(self, sock: zmq.Socket, venue: str, frames: list[bytes]) -> None:
         core = self.core
@@ -210,14 +267,15 @@ class _Gateway:
             return
         now = self.clock.now_ns()
         if isinstance(req, SimTruthReq):
-            self._reply(sock, frames[0], {"t": "sim.truth", "truth": core.truth_dict(now)})
+            self._reply(sock, frames[0],
+                        self.enc.encode({"t": "sim.truth", "truth": core.truth_dict(now)}))
         elif isinstance(req, SimShutdownReq):
-            self._reply(sock, frames[0], {"t": "ok"})
+            self._reply(sock, frames[0], self.enc.encode({"t": "ok"}))
             self.shutdown = True
         else:
             rep = core.ref(now, venue, req)
             if rep is not None:  # None: the venue is stopped (fault ``stop``), no answer
-                self._reply(sock, frames[0], rep)
+                self._reply(sock, frames[0], self.enc.encode(rep))
 
     def _on_oe(self, sock: zmq.Socket, venue: str, frames: list[bytes]) -> None:
         core = self.core
@@ -231,7 +289,8 @@ class _Gateway:
             self._malformed(sock, frames, str(exc))
             return
         account = frames[0].decode("utf-8", "surrogateescape")
-        core.request(self.clock.now_ns(), venue, account, req)
+        self.last_request_ns = now = self.clock.now_ns()
+        core.request(now, venue, account, req)
 
 
 def serve(
@@ -244,6 +303,7 @@ def serve(
     duration_s: float | None = None,
     ready: Callable[[], None] | None = None,
     curve: ServerKeys | None = None,
+    quiet_gc: bool = False,
 ) -> SimTruth:
     """Bind every venue's sockets, call ``ready()``, run until stopped; return the truth.
 
@@ -252,17 +312,31 @@ def serve(
     ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW`` if set) makes every socket a CURVE server
     admitting only the allowlisted engine keys; its ZAP handler runs in ``ctx`` (one per
     context) and is stopped on the way out.
+
+    ``quiet_gc`` (the gateway process; it changes process-wide ``gc`` settings until the
+    loop ends): what exists once the first quotes are up is frozen (``gc.freeze``) and the
+    automatic full collection is off; a full collection runs only when no oe request came for
+    ``GC_IDLE_NS``. The venues' order registries and the truth only grow, and scanning them
+    stalled the loop (replies waiting) for tens of ms at a time; the order path makes no
+    reference cycles, so little waits for that idle collection.
     """
     server = start_server(ctx, curve if curve is not None else ServerKeys.from_env())
     try:
-        gw = _Gateway(cfg, sock_dir, ctx, clock, server)
+        gw = _Gateway(cfg, sock_dir, ctx, clock, server, quiet_gc=quiet_gc)
+        thresholds = gc.get_threshold()
         try:
             gw.start()
+            if quiet_gc:
+                gc.freeze()
+                gc.set_threshold(thresholds[0], thresholds[1], 1 << 30)
             if ready is not None:
                 ready()
             truth = gw.run(stop, duration_s)
         finally:
             gw.close()
+            if quiet_gc:
+                gc.set_threshold(*thresholds)
+                gc.unfreeze()
     finally:
         if server is not None:
             server.stop()
@@ -316,7 +390,7 @@ def main(
     try:
         truth = serve(
             cfg, sock_dir, ctx, clock=LiveClock(), stop=stop, duration_s=duration_s, ready=_ready,
-            curve=curve,
+            curve=curve, quiet_gc=True,
         )
     finally:
         ctx.term()

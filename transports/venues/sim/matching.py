@@ -76,6 +76,9 @@ class Book:
         self._lvl: dict[str, dict[int, int]] = {"B": {}, "S": {}}
         self._prices: dict[str, list[int]] = {"B": [], "S": []}  # ascending
         self._pub: dict[str, dict[int, int]] = {"B": {}, "S": {}}
+        #: False only while the levels equal the published view (``take_delta`` then has
+        #: nothing to diff: an order that neither rests nor trades costs no diff)
+        self._dirty = False
 
     # --- views ----------------------------------------------------------------------------------
 
@@ -103,12 +106,21 @@ class Book:
     def available(self, side: str, limit: int) -> int:
         """Lots an order of ``side`` limited at ``limit`` could take now."""
         opp = "S" if side == "B" else "B"
-        return sum(q for p, q in self.levels(opp) if _crosses(side, limit, p))
+        lvl = self._lvl[opp]
+        total = 0
+        # best first: the first level that does not cross ends the walk
+        for p in (reversed(self._prices[opp]) if opp == "B" else self._prices[opp]):
+            if not _crosses(side, limit, p):
+                break
+            total += lvl[p]
+        return total
 
     def vwap(self, side: str, lots: int) -> float | None:
         """Average price (ticks) of taking ``lots`` from ``side``'s levels; None if too thin."""
         need, cost = lots, 0
-        for p, q in self.levels(side):
+        lvl = self._lvl[side]
+        for p in (reversed(self._prices[side]) if side == "B" else self._prices[side]):
+            q = lvl[p]
             take = min(need, q)
             cost += take * p
             need -= take
@@ -124,6 +136,7 @@ class Book:
     # --- changes --------------------------------------------------------------------------------
 
     def _add_level_qty(self, side: str, px: int, dq: int) -> None:
+        self._dirty = True
         lvl = self._lvl[side]
         q = lvl.get(px, 0) + dq
         if q > 0:
@@ -194,6 +207,22 @@ class Book:
         self._add_level_qty(order.side, order.px, -(order.qty - order.cum))
         return True
 
+    def only(self, account: str) -> bool:
+        """True when every resting order belongs to ``account`` (or none rests)."""
+        return all(o.account == account for side in self._queues.values()
+                   for queue in side.values() for o in queue)
+
+    def replace_ladder(self, bids: list[Order], asks: list[Order]) -> None:
+        """Rest ``bids`` and ``asks`` (each best first, one order per price, every bid below
+        every ask) in place of every resting order: what ``remove_account`` plus ``submit`` of
+        each would leave, without matching (nothing crosses). Only for a book that holds one
+        account's orders (``only``)."""
+        self._dirty = True
+        for side, ladder in (("B", bids), ("S", asks)):
+            self._queues[side] = {o.px: deque((o,)) for o in ladder}
+            self._lvl[side] = {o.px: o.qty - o.cum for o in ladder}
+            self._prices[side] = sorted(o.px for o in ladder)
+
     def remove_account(self, account: str) -> list[Order]:
         """Take every resting order of ``account`` out of the book."""
         gone: list[Order] = []
@@ -209,6 +238,9 @@ class Book:
 
     def take_delta(self, ts: int) -> Delta | None:
         """Diff the book against the last published view; a Delta (seq + 1) or None."""
+        if not self._dirty:
+            return None
+        self._dirty = False  # below, the published view becomes the levels (or equals them)
         changed: dict[str, list[tuple[int, int]]] = {}
         for side in ("B", "S"):
             cur, pub = self._lvl[side], self._pub[side]
@@ -231,6 +263,7 @@ class Book:
         px = min(asks) + 1
         self.seq += 1
         self._pub["B"][px] = qty
+        self._dirty = True  # the next delta deletes the phantom
         return Delta(sym=self.sym, seq=self.seq, ts=ts, b=[(px, qty)], a=[])
 
     def reset_seq(self) -> None:
@@ -238,6 +271,7 @@ class Book:
         next delta is seq 1 with the whole book."""
         self.seq = 0
         self._pub = {"B": {}, "S": {}}
+        self._dirty = True
 
     def snapshot(self, ts: int) -> Snapshot:
         """The published book (best first) and the seq of the last delta it contains."""

@@ -165,7 +165,11 @@ class SimVenue:
         c = self.cfg
         for sym, fair in fairs.items():
             book = self.books[sym]
-            book.remove_account(MM_ACCOUNT)
+            # the usual case: only the maker's ladder rests, so the new one crosses nothing
+            # and simply replaces it (the same book as removing it and submitting each order)
+            alone = book.only(MM_ACCOUNT)
+            if not alone:
+                book.remove_account(MM_ACCOUNT)
             bids, asks = maker_quotes(
                 fair,
                 self.ticks[sym],
@@ -174,10 +178,18 @@ class SimVenue:
                 level_qty=c.level_qty_lots,
                 rng=self.rng,
             )
-            for side, ladder in (("B", bids), ("S", asks)):
-                for px, qty in ladder:
-                    o = Order("mm", MM_ACCOUNT, "", sym, side, px, qty, "GTC", ts)
-                    self._report(book.submit(o), ts)
+            if alone and (not bids or not asks or bids[0][0] < asks[0][0]):
+                book.replace_ladder(
+                    [Order("mm", MM_ACCOUNT, "", sym, "B", px, qty, "GTC", ts) for px, qty in bids],
+                    [Order("mm", MM_ACCOUNT, "", sym, "S", px, qty, "GTC", ts) for px, qty in asks],
+                )
+            else:
+                if alone:  # a ladder that crosses itself (spread 0) matches as before
+                    book.remove_account(MM_ACCOUNT)
+                for side, ladder in (("B", bids), ("S", asks)):
+                    for px, qty in ladder:
+                        o = Order("mm", MM_ACCOUNT, "", sym, side, px, qty, "GTC", ts)
+                        self._report(book.submit(o), ts)
             for o in [p for p in self.pending if p.sym == sym]:
                 self.pending.remove(o)
                 if o.is_open:  # a partial fault's GTC remainder meets the new quotes
