@@ -108,16 +108,20 @@ class ComboExecutorCore(Core):
     def on_combo_intent(self, intent: ComboIntent, now_ns: int) -> Out:
         cid = intent.combo_id
         ledger = self.ledger
-        if ledger.finished:
+        finished = ledger.finished
+        # ``forget`` drops the oldest finished combos while they are older than the horizon:
+        # called only when the oldest is (the same test as its own first step)
+        if finished and next(iter(finished.values())) <= now_ns - FINISHED_RETAIN_NS:
             ledger.forget(now_ns)
         combos, counters = ledger.combos, ledger.counters
         if cid in combos:
             # never act twice on one combo id, and never tell the strategy its combo failed
             counters["duplicate_intents"] += 1
             return [ledger.alarm("duplicate_combo", now_ns, combo_id=cid)]
-        if self._legs.pairs is not self.pairs or self._legs.contracts is not self.contracts:
-            self._legs = LegTable(self.pairs, self.contracts)  # the dicts were replaced
-        pair, legs = self._legs.legs(intent)
+        table = self._legs
+        if table.pairs is not self.pairs or table.contracts is not self.repair.contracts:
+            self._legs = table = LegTable(self.pairs, self.contracts)  # the dicts were replaced
+        pair, legs = table.legs(intent)
         counters["combos"] += 1
         if isinstance(legs, str):
             c = ComboRecord(intent, pair, {}, now_ns)
@@ -134,7 +138,8 @@ class ComboExecutorCore(Core):
         combos[cid] = c
         # ``ledger.state(c, "working")``, inline: nothing is held yet (the record starts
         # "working" and reports (0, 0)), so the residual is the record's zero exposure
-        residual = c.residual()
+        # (``c.residual()`` of a record that holds nothing, inline)
+        residual = c._zero
         msg = ComboState(cid, intent.pair, intent.action, "working", intent.direction, 0, 0,
                          round(residual, 6) if residual else residual, now_ns)
         # the legs' orders go first and the "working" states after them: each receiver still
@@ -143,19 +148,24 @@ class ComboExecutorCore(Core):
         # strategy's and risk's handling of the state in the group's FIFO
         out: Out = []
         # ``sorted(legs)``: the leg indexes are 0 and 1
-        first = ([0] if pair.legging_mode == "lead" else [0, 1]) if len(legs) == 2 else list(legs)
+        first = ((0,) if pair.legging_mode == "lead" else (0, 1)) if len(legs) == 2 \
+            else tuple(legs)
+        attempts, orders = c.attempts, c.orders
+        ts_recv_ns, ts_signal_ns = intent.ts_recv_ns, intent.ts_signal_ns
         for i in first:
             # ``ledger.send(c, i, side, target, limit, "entry", now_ns)``, inline: attempt 0 of
-            # leg i
+            # leg i (``c.add_order``, inline: a new order is open)
             leg = legs[i]
             info = leg.info
             contract = info.contract
-            c.attempts[i] = 1
-            c.add_order((i, 0), OrderRecord(i, leg.side, leg.target, "entry"))
+            side, target = leg.side, leg.target
+            attempts[i] = 1
+            orders[(i, 0)] = OrderRecord(i, side, target, "entry")
+            c._open += 1
             out.append((info.dest, LegOrder(cid, i, 0, contract.venue, contract.sym,
-                                            leg.side,  # type: ignore[arg-type]
-                                            leg.target, leg.limit_px, "IOC", "entry",
-                                            intent.ts_recv_ns, intent.ts_signal_ns)))
+                                            side,  # type: ignore[arg-type]
+                                            target, leg.limit_px, "IOC", "entry",
+                                            ts_recv_ns, ts_signal_ns)))
         to = ledger.notify
         if len(to) == 2:
             out.append((to[0], msg))

@@ -126,18 +126,18 @@ class OrderEntry:
         opened[cl] = lo
         book.unknown.discard(cl)
         book.counters["sent"] += 1
-        new = NewOrder(
-            cl=cl, sym=o.sym, side=o.side, px=o.px_ticks, qty=lo.qty_lots, tif=o.tif, ts=now_ns,
-            reduce_only=reduce_only, offset=offset,  # type: ignore[arg-type]
-        )
+        # positional (cl, sym, side, px, qty, tif, ts, offset, reduce_only): the hot path
+        new = NewOrder(cl, o.sym, o.side, o.px_ticks, lo.qty_lots, o.tif, now_ns,
+                       offset, reduce_only)  # type: ignore[arg-type]
         if offset:
             offs.on_sent(cl, offset)  # type: ignore[union-attr]
         # the "sent" report goes first so the journal holds the intent before the order leaves
         # (``reports.emit(lo, "sent", now_ns, reason=o.purpose)``, inline)
+        leaves = lo.qty_lots - lo.cum_lots  # ``leaves_lots`` of an open order
         rep = ExecReport(self.venue, cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
                          lo.side,  # type: ignore[arg-type]
                          "sent", lo.state._value_, lo.px_ticks, lo.qty_lots, lo.cum_lots,
-                         max(0, lo.qty_lots - lo.cum_lots),  # ``leaves_lots`` of an open order
+                         leaves if leaves > 0 else 0,
                          0.0, "", o.purpose, now_ns, now_ns)
         reports = self.reports
         timer = ("@timer", SetTimer(LegTimer.ACK, now_ns + reports.timeout_ns, cl))

@@ -1,11 +1,9 @@
 """Per-handler profile of the hot path (a dev tool): where a tick's microseconds go.
 
-Builds the bench config's cores and routes them with the host's own ``Dispatcher`` in one
-thread (as ``scripts.bench.tick_to_trade.run_floor`` does), loads a snapshot for each bench venue,
-then alternates ``Delta`` ticks on bench-a and bench-b, answering every ``NewOrder`` with an
-immediate venue ``Reject``, in the floor's virtual time (``FLOOR_T0_NS``, ``FLOOR_STEP_NS`` per
-tick: the same decisions in every run, however slow the profiling makes it). Each
-``core.handle`` is
+Runs the floor's cores, ticks and venue (``scripts.bench.floor``: the host's ``Dispatcher`` in
+one thread, a snapshot for each bench venue, then ``Delta`` ticks alternating on bench-a and
+bench-b, every ``NewOrder`` answered with an immediate venue ``Reject``, in the floor's virtual
+time: the same decisions in every run, however slow the profiling makes it). Each ``core.handle`` is
 timed with ``perf_counter_ns`` and charged to (actor, message type); the decode of the venue
 frame and the encode of each ``@oe`` message are charged to pseudo-actors. Prints a table of
 per-call p50 / mean / p99 and the per-tick total.
@@ -20,22 +18,22 @@ import collections
 import time
 from typing import Any
 
-import msgspec
 import numpy as np
 
 import kernels
-from actors.runtime.dispatch import Dispatcher, Sink
-from actors.runtime.node import build_shells
-from scripts.bench.tick_to_trade import FLOOR_STEP_NS, FLOOR_T0_NS, bench_config
-from transports.clock import LiveClock
+from actors.runtime.dispatch import Sink
+from scripts.bench.floor import (
+    FLOOR_T0_NS,
+    WARM_TICKS,
+    Floor,
+    floor_ticks,
+    load_snapshots,
+    reject_all,
+)
+from scripts.bench.tick_to_trade import bench_config
 from transports.hdr import LatencyHist
-from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
-from transports.wire.venue_msgs import Delta, MdMessage, NewOrder, Reject, Snapshot
-
-SYMS = {"bench-a": ("au2606", 30_700), "bench-b": ("GCZ6", 26_500),
-        "bench-fx": ("USDCNH", 72_000)}
-WARM_TICKS = 400
+from transports.wire.venue_msgs import MdMessage, NewOrder
 
 
 class _Timed:
@@ -79,39 +77,14 @@ class _Profile(Sink):
 def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
     """Run the ticks; return per-(actor, message) handle times (ns) and the ticks measured."""
     cfg = bench_config()
-    if hasattr(cfg.risk, "max_reject_rate"):
-        # the bench venue rejects every order; the risk supervisor's reject-rate rule would
-        # switch the legs to REDUCING after a few ticks and no order would be sent again
-        cfg = msgspec.structs.replace(
-            cfg, risk=msgspec.structs.replace(cfg.risk, max_reject_rate=1.0))
-    clock = LiveClock()
-    names = {a for g in cfg.placement.groups for a in g.actors} - {"journal"}  # type: ignore[union-attr]
-    shells = build_shells(cfg, "/x", clock, LatencyRecorder(), None, names)
     prof = _Profile()
-    cores = {n: _Timed(n, s.core, prof) for n, s in shells.items()}
+    floor = Floor(cfg, prof, lambda name, core: _Timed(name, core, prof))
     md = Codec[Any](MdMessage)
     pc = time.perf_counter_ns
     times, orders = prof.times, prof.orders
-    disp = Dispatcher(cores, prof, journaling=False, fire=False)
-
-    def run(dest: str, msg: Any, now_ns: int) -> None:
-        disp.route("@md", [(dest, msg)], now_ns)
-
-    now = FLOOR_T0_NS
-    for name, timed in cores.items():
-        disp.start(name, timed.core, now)
-    for venue, (sym, mid) in SYMS.items():
-        snap = Snapshot(sym=sym, seq=0, ts=now, b=[(mid - 1 - i, 100) for i in range(5)],
-                        a=[(mid + 1 + i, 100) for i in range(5)])
-        run(f"feed.{venue}", snap, now)
-    seqs = {"bench-a": 0, "bench-b": 0}
-    for i in range(n_ticks + WARM_TICKS):
-        venue = "bench-a" if i % 2 == 0 else "bench-b"
-        sym, mid = SYMS[venue]
-        seqs[venue] += 1
-        now_ns = now + (i + 1) * FLOOR_STEP_NS
-        frame = encode(Delta(sym=sym, seq=seqs[venue], ts=now_ns, b=[(mid - 1, 100 + i % 7)],
-                             a=[]))
+    floor.start(FLOOR_T0_NS)
+    load_snapshots(floor, FLOOR_T0_NS)
+    for i, (venue, now_ns, frame) in enumerate(floor_ticks(n_ticks)):
         prof.recording = i >= WARM_TICKS
         n_before = len(orders)
         t0 = pc()
@@ -119,10 +92,8 @@ def profile(n_ticks: int) -> tuple[dict[tuple[str, str], list[int]], int]:
         t1 = pc()
         if prof.recording:
             times[("(decode)", "Delta")].append(t1 - t0)
-        run(f"feed.{venue}", msg, now_ns)
-        for o in orders[n_before:]:
-            leg = "leg.bench-a" if o.sym == "au2606" else "leg.bench-b"
-            run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), now_ns)
+        floor.run(f"feed.{venue}", msg, now_ns)
+        reject_all(floor, orders[n_before:], now_ns)
     return times, n_ticks
 
 

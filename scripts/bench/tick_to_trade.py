@@ -27,7 +27,6 @@ their widest value; ``--json`` prints the result as measured (rows in the order 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import subprocess
@@ -44,17 +43,27 @@ from loguru import logger
 
 import kernels
 from actors.runtime import link_auth
-from actors.runtime.dispatch import Dispatcher, Sink
-from actors.runtime.host import GcPolicy
-from actors.runtime.node import Node, build_shells
+from actors.runtime.node import Node
+from scripts.bench.floor import (
+    FLOOR_DECISIONS,
+    FLOOR_STEP_NS,
+    FLOOR_T0_NS,
+    BenchError,
+    check_decisions,
+    orders_digest,
+    pcts,
+    run_floor,
+)
+
+# the floor lives in ``scripts.bench.floor``; its names are re-exported here (tests and tools
+# import them from the bench)
+__all__ = ["FLOOR_DECISIONS", "FLOOR_STEP_NS", "FLOOR_T0_NS", "BenchError", "bench_config",
+           "check_decisions", "format_table", "orders_digest", "run_floor", "run_tick_to_trade"]
 from scripts.launch.process import configure_logging
-from transports.clock import LiveClock, perf_ns, sleep_s
+from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config_bytes
-from transports.errors import CmcError
 from transports.hdr import LatencyHist
 from transports.latency import LatencyRecorder
-from transports.wire.codec import Codec, encode
-from transports.wire.venue_msgs import Delta, MdMessage, NewOrder, Reject, Snapshot
 
 BENCH_CONF = "bench.toml"
 
@@ -73,135 +82,11 @@ def conf_path(name: str) -> Path:
     return Path(str(resources.files("conf").joinpath(name)))
 
 
-def _pcts(hist: LatencyHist) -> dict[str, float]:
-    """A row's ``n``, ``p50``, ``p99`` and ``p999`` (µs) from the HDR histogram."""
-    if not hist.count:
-        return {"n": 0, "p50": float("nan"), "p99": float("nan"), "p999": float("nan")}
-    s = hist.summary_us((50, 99, 99.9), 2)
-    return {"n": s["count"], "p50": s["p50"], "p99": s["p99"], "p999": s["p999"]}
-
-
 def _median_us(samples_ns: np.ndarray) -> float:
     """The median (µs) of a run of samples, nan if there is none."""
     if not len(samples_ns):
         return float("nan")
     return LatencyHist.of(samples_ns).percentiles_ns([50])[0] / 1e3
-
-
-# --- the floor -----------------------------------------------------------------------------------
-
-
-class _FloorSink(Sink):
-    """The floor's venue: each ``@oe`` message is encoded; a NewOrder's send time is taken."""
-
-    def __init__(self) -> None:
-        self.orders: list[NewOrder] = []
-        self.sent_ns: list[int] = []
-
-    def send(self, actor: str, key: str, msg: Any) -> None:
-        if key == "oe":
-            encode(msg)
-            if isinstance(msg, NewOrder):
-                self.sent_ns.append(perf_ns())  # same instant the pipeline stamps
-                self.orders.append(msg)
-
-
-#: the floor's virtual time: a fixed start (2026-01-05 00:00 UTC) and one tick per 100 µs (10k
-#: ticks/s). The cores see this time, never the wall clock, so the decisions of a floor run are
-#: the same in every run and on every machine however long a tick takes (with the wall clock,
-#: a slow run aged the quotes past ``max_quote_age_ms`` and decided less)
-FLOOR_T0_NS = 1_767_571_200_000_000_000
-FLOOR_STEP_NS = 100_000
-#: the decisions of a floor run, per ``n_ticks``: (orders sent, sha256 of their "sym side px qty"
-#: lines in order). A change of the hot path must not change them (``check_decisions``); a
-#: deliberate change of the strategy's decisions updates them here
-FLOOR_DECISIONS: dict[int, tuple[int, str]] = {
-    300: (1000, "b70dc5695375d2f255095c8c21f578f3c210faecd74a2855c04e1117f90e582b"),
-    5_000: (10400, "f8224d36ba50ba0113a4f225d1ccc30d4b7d27f65d230b95f40cbc3fe175b7c6"),
-    30_000: (60400, "d67fb8acd5c45b1018408f8626956a686d8f39e8408bbc09a06c737b7c3e17b3"),
-}
-
-
-class BenchError(CmcError):
-    """The bench's floor decided differently from its reference (``FLOOR_DECISIONS``)."""
-
-
-def orders_digest(orders: list[NewOrder]) -> str:
-    """sha256 (hex) of the orders' ``sym side px qty`` lines, in order."""
-    h = hashlib.sha256()
-    for o in orders:
-        h.update(f"{o.sym} {o.side} {o.px} {o.qty}\n".encode())
-    return h.hexdigest()
-
-
-def check_decisions(floor: dict[str, Any], n_ticks: int) -> None:
-    """Raise ``BenchError`` if a floor run of ``n_ticks`` sent other orders than its reference
-    (no reference for that length: nothing to check)."""
-    ref = FLOOR_DECISIONS.get(n_ticks)
-    got = (floor["orders"], floor["orders_digest"])
-    if ref is not None and got != ref:
-        raise BenchError(f"the floor's decisions changed: {got} != reference {ref} "
-                         f"({n_ticks} ticks)")
-
-
-def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
-    """Run the same cores by direct calls in this thread, in virtual time (``FLOOR_STEP_NS`` per
-    tick); return latency percentiles (µs, wall clock), the orders sent and their digest."""
-    clock = LiveClock()
-    names = {a for g in cfg.placement.groups for a in g.actors} - {"journal"}  # type: ignore[union-attr]
-    shells = build_shells(cfg, "/nonexistent", clock, LatencyRecorder(), None, names)
-    cores = {n: s.core for n, s in shells.items()}
-    md = Codec[Any](MdMessage)
-    now = FLOOR_T0_NS
-    sink = _FloorSink()
-    orders, sent_ns = sink.orders, sink.sent_ns
-    # the host's routing without the host: no journal, timers armed but never due here
-    disp = Dispatcher(cores, sink, journaling=False, fire=False)
-
-    def run(dest: str, msg: Any, now_ns: int) -> None:
-        disp.route("@md", [(dest, msg)], now_ns)
-
-    for name, core in cores.items():
-        disp.start(name, core, now)
-    syms = {"bench-a": ("au2606", 30_700), "bench-b": ("GCZ6", 26_500),
-            "bench-fx": ("USDCNH", 72_000)}
-    for venue, (sym, mid) in syms.items():
-        snap = Snapshot(sym=sym, seq=0, ts=now, b=[(mid - 1 - i, 100) for i in range(5)],
-                        a=[(mid + 1 + i, 100) for i in range(5)])
-        run(f"feed.{venue}", snap, now)
-    frames = []
-    seqs = {"bench-a": 0, "bench-b": 0}
-    for i in range(n_ticks + 400):
-        venue = "bench-a" if i % 2 == 0 else "bench-b"
-        sym, mid = syms[venue]
-        seqs[venue] += 1
-        frames.append((venue, encode(Delta(sym=sym, seq=seqs[venue],
-                                           ts=now + (i + 1) * FLOOR_STEP_NS,
-                                           b=[(mid - 1, 100 + i % 7)], a=[]))))
-    lat = LatencyHist()
-    ticks_with_orders = 0
-    # the collector as a host keeps it (``actors.runtime.host.GcPolicy``), between two ticks as
-    # a host does between two dispatch cycles: the floor is the hosted cores' cost
-    gcp = GcPolicy()
-    for i, (venue, frame) in enumerate(frames):
-        now_ns = now + (i + 1) * FLOOR_STEP_NS
-        gcp.due(perf_ns())
-        n_before = len(orders)
-        t0 = perf_ns()
-        msg = md.decode(frame)
-        run(f"feed.{venue}", msg, now_ns)
-        if len(orders) > n_before:
-            if i >= 400:
-                ticks_with_orders += 1
-                for t in sent_ns[n_before:]:
-                    lat.record(t - t0)
-            # the venue rejects at once (not timed), so the strategy is flat for the next tick
-            for o in orders[n_before:]:
-                leg = "leg.bench-a" if o.sym == "au2606" else "leg.bench-b"
-                run(leg, Reject(cl=o.cl, code="bench", reason="bench", ts=0), now_ns)
-    return {**_pcts(lat),
-            "orders_per_tick": round(ticks_with_orders / max(1, len(frames) - 400), 3),
-            "orders": len(orders), "orders_digest": orders_digest(orders)}
 
 
 # --- the pipeline --------------------------------------------------------------------------------
@@ -308,7 +193,7 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
     # (tick_to_order, which includes any inter-node hop) had grown past 5 ms
     sustained = bool(n_wire >= 0.99 * stats.get("sent", 1) and achieved >= 0.95 * rate
                      and wire_last <= 5000.0 and t2o_last <= 5000.0)
-    return {"rate": rate, "achieved_rate": round(achieved), **_pcts(rec.hist("tick_to_order")),
+    return {"rate": rate, "achieved_rate": round(achieved), **pcts(rec.hist("tick_to_order")),
             "md_wire_p50_first_us": round(wire_first, 1),
             "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": n_wire,
             "sent": stats.get("sent", 0), "orders_at_venue": stats.get("orders", 0),
