@@ -123,6 +123,9 @@ class ComboExecutorCore(Core):
             self._legs = table = LegTable(self.pairs, self.contracts)  # the dicts were replaced
         pair, legs = table.legs(intent)
         counters["combos"] += 1
+        newest = ledger.newest
+        if cid > newest.get(intent.pair, 0):  # a fill of an older unknown combo: an orphan
+            newest[intent.pair] = cid
         if isinstance(legs, str):
             c = ComboRecord(intent, pair, {}, now_ns)
             combos[cid] = c
@@ -204,12 +207,65 @@ class ComboExecutorCore(Core):
 
     # --- execution reports -----------------------------------------------------------------------
 
+    def _pair_of(self, combo_id: int) -> PairConfig | None:
+        """The configured pair a combo id names (``epoch * 1e9 + pair_index * 1e6 + seq``,
+        ``actors.strategy.guard.PairPosition``); None for a multi-venue pair (which of its
+        sub-pairs is not in the id) or an index the config does not have."""
+        index = combo_id % 1_000_000_000 // 1_000_000
+        top = [p for p in self.pairs.values() if "/" not in p.name]
+        if index >= len(top) or top[index].multi is not None:
+            return None
+        return top[index]
+
+    def _adopt(self, r: ExecReport, now_ns: int) -> Out:
+        """A fill of a combo this executor never heard of: an order a previous incarnation sent
+        whose decision the journal lost (its intent was durable, its cycle's journal batch was
+        not: a crash, a hot standby's take-over after a partition) and that the restarted
+        executor queried by client id. Its fills change what the pair holds at the venue, so
+        the strategy and risk must count them, or the strategy trades on a position that is
+        not there (it closes a spread already closed, then opens on top: twice the spread
+        limit at the venue). The combo is adopted as a finished ``open`` holding its fills'
+        net lots per leg (``ComboState`` ``repaired``; each fill updates it), which the
+        strategy's and risk's per-combo holdings add up."""
+        ledger = self.ledger
+        pair = self._pair_of(r.combo_id)
+        if pair is None or r.leg not in (0, 1) \
+                or f"{r.venue}:{r.sym}" != (pair.leg_a if r.leg == 0 else pair.leg_b):
+            return []
+        if r.combo_id <= ledger.newest.get(pair.name, 0):
+            return []  # a late fill of a combo this executor ran and forgot: risk flattens it
+        adopted = ledger.adopted
+        held = adopted.get(r.combo_id)
+        if held is None:
+            held = adopted[r.combo_id] = [0, 0, set()]
+        tid = (r.venue, r.trade_id)
+        if tid in held[2]:
+            ledger.counters["duplicate_fills"] += 1
+            return []
+        held[2].add(tid)
+        held[r.leg] += r.qty_lots if r.side == "B" else -r.qty_lots
+        a, b = held[0], held[1]
+        direction = 1 if a > 0 or (a == 0 and b < 0) else -1
+        fa, fb = direction * a, -direction * b
+        out: Out = [ledger.decision("combo_adopted", now_ns, combo_id=r.combo_id,
+                                    pair=pair.name, cl=r.cl, lots_a=a, lots_b=b)]
+        if fa < 0 or fb < 0:
+            # both legs on one side: no spread direction holds it; risk books the exposure and
+            # flattens it as nobody's
+            return [*out, ledger.alarm("unadoptable_fills", now_ns, combo_id=r.combo_id,
+                                       lots_a=a, lots_b=b)]
+        msg = ComboState(r.combo_id, pair.name, "open", "repaired", direction, fa, fb, 0.0,
+                         now_ns)
+        return [*out, *[(d, msg) for d in ledger.notify]]
+
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
         ledger = self.ledger
         c = ledger.combos.get(r.combo_id)
         o = c.orders.get((r.leg, r.attempt)) if c is not None else None
         if c is None or o is None:
             ledger.counters["orphan_reports"] += 1
+            if c is None and r.kind == "fill":
+                return self._adopt(r, now_ns)
             return []
         if r.kind == "denied" and r.reason == "duplicate_cl":
             return [ledger.alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]

@@ -48,6 +48,19 @@ class ComboLedger:
         self.combos: dict[int, ComboRecord] = {}
         self.finished: dict[int, int] = {}  #: combo id -> when it finished, oldest first
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        #: combo id -> [net lots of leg A, of leg B, trade ids]: combos adopted from fills
+        #: of orders a previous incarnation sent (``ComboExecutorCore._adopt``)
+        self.adopted: dict[int, list[Any]] = {}
+        #: pair -> the newest combo id it sent here: an unknown combo older than it was
+        #: forgotten (``forget``), a newer one was lost with the journal's tail
+        self.newest: dict[str, int] = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A checkpoint's ledger (pickled); one written before ``adopted``/``newest`` existed
+        gets them empty."""
+        self.__dict__.update(state)
+        self.__dict__.setdefault("adopted", {})
+        self.__dict__.setdefault("newest", {})
 
     def decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         """A ``Decision`` of the executor, to the journal."""

@@ -204,6 +204,13 @@ class PairPosition:
             self.pos_a_lots += a - old[0]
             self.pos_b_lots += b - old[1]
         if s.combo_id != self.pending or s.state in ("working", "repairing"):
+            if self.pending is None and \
+                    0 < s.combo_id // 1_000_000_000 < self.combo_seq // 1_000_000_000:
+                # a previous incarnation's combo moved the position after this one started
+                # (adopted from its fills at a restart or a take-over, ``ComboExecutorCore.
+                # _adopt``; a late fill): the direction follows what is held, so the strategy
+                # neither opens on top of it nor closes what is no longer there
+                self._settle(now_ns)
             return False
         self.pending = None
         guard.combo_done(s.state == "failed" or (s.state == "repaired" and not s.filled_a_lots
@@ -217,6 +224,19 @@ class PairPosition:
                 self.opened_ns = now_ns
             self.pos_dir = s.direction
         return True
+
+    def _settle(self, now_ns: int) -> None:
+        """The direction from the lots held: flat 0 (the combos forgotten), else long A /
+        short B +1, the other way -1."""
+        a, b = self.pos_a_lots, self.pos_b_lots
+        if a == 0 and b == 0:
+            self.pos_dir = 0
+            self.holdings.clear()
+            self.opened_ns = 0
+            return
+        if self.pos_dir == 0:
+            self.opened_ns = now_ns
+        self.pos_dir = 1 if a > 0 or (a == 0 and b < 0) else -1
 
     def snapshot(self) -> dict[str, Any]:
         return {"pos_dir": self.pos_dir, "pos_a_lots": self.pos_a_lots,

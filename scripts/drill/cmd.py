@@ -73,9 +73,14 @@ def crash(kills: int, seed: int, out_dir: str | None, as_json: bool) -> None:
 @click.option("--replicate-intents", "intents", type=click.Choice(["sync", "async"]),
               default="sync", show_default=True,
               help="Intents acknowledged by JetStream before their orders leave, or pipelined.")
+@click.option("--cut-at", type=click.Choice(["random", "both-legs"]), default="random",
+              show_default=True,
+              help="partition: cut at a seeded instant, or right after both legs' intents of "
+                   "a combo were acknowledged (their orders leave, the cycle's journal batch "
+                   "never reaches the standby).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: int,
-             shape: str, intents: str, as_json: bool) -> None:
+             shape: str, intents: str, cut_at: str, as_json: bool) -> None:
     """A primary and a hot standby on a NATS server from the package and the simulator; the
     fault of MODE hits the primary; judge the take-over time (last renewal to the survivor's
     first possible order, at most 500 ms), fenced orders, duplicate client ids, the fill sets
@@ -93,7 +98,8 @@ def failover(mode: str, seed: int, out_dir: str | None, ttl_ms: int, renew_ms: i
                                  param_hint="--renew-ms")
     try:
         report = run_failover(mode, seed, out_dir, progress, ttl_ms=ttl_ms, renew_ms=renew_ms,
-                              shape=shape, intents=intents)
+                              shape=shape, intents=intents,
+                              cut_at="" if cut_at == "random" else "both_legs")
     except ConfigError as exc:
         click.echo(f"cmc drill failover: configuration error: {exc}", err=True)
         sys.exit(2)

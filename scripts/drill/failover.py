@@ -8,7 +8,11 @@ primary trade; then one fault:
 - ``freeze``: SIGSTOP of the primary until the standby took over, then SIGCONT -- the woken
   primary must see the newer lease and become a standby (same pid, a new image);
 - ``partition``: the primary's NATS connection runs through a TCP proxy the drill cuts (every
-  connection closed, new ones refused) until the standby took over, then heals;
+  connection closed, new ones refused) until the standby took over, then heals; with
+  ``cut_at="both_legs"`` the cut lands at an exact instant: the primary itself stops talking to
+  NATS right after both legs' intents of its next combo were acknowledged (both orders leave,
+  that cycle's journal batch never reaches the standby: ``scripts.launch.ha.CutHook``), then
+  the proxies cut as above;
 - ``handover``: SIGTERM of the primary -- a planned switch: it flattens, releases the lease and
   exits; the standby takes over at once (no TTL to wait).
 
@@ -36,9 +40,10 @@ import threading
 from pathlib import Path
 from typing import IO, Any
 
-from scripts.drill.crash import DrillFailed, journal_fills, judge
+from scripts.drill.crash import DrillFailed, _wait, journal_fills, judge
 from scripts.drill.ha_conf import default_base_conf, failover_conf_text, tcp_links, with_curve
 from scripts.drill.proxy import TcpProxy
+from scripts.launch.ha import CUT_AFTER_BOTH_LEGS
 from scripts.launch.ha_export import export_stream
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import load_config
@@ -123,13 +128,15 @@ def _fast(text: str, seed: int) -> str:
 def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress: Any = None,
                  *, trade_s: float = 4.0, after_s: float = 4.0, ttl_ms: int = 300,
                  renew_ms: int = 100, limit_ms: float | None = TAKEOVER_LIMIT_MS,
-                 shape: str = "single", intents: str = "sync") -> dict[str, Any]:
+                 shape: str = "single", intents: str = "sync",
+                 cut_at: str = "") -> dict[str, Any]:
     """Run one fail-over drill; return the report (``ok`` False when an oracle failed).
     ``limit_ms`` None: the take-over time is reported, not judged (the test suite: a time
     depends on the machine's load, the bench and the drill command judge it). ``shape``:
     ``single`` (one NATS server, ipc venue links) or ``production`` (a 3-server NATS cluster
     with R3 lease and stream, every venue link over loopback TCP with CURVE --
-    docs/operations.md's production shape on one machine)."""
+    docs/operations.md's production shape on one machine). ``cut_at``: ``""`` (the fault at a
+    seeded instant) or, with ``partition``, ``"both_legs"`` (see the module)."""
     import transports.ha.loop  # noqa: F401  - without the `ha` extra: say so before starting
     from transports.ha.server import NatsCluster, NatsServer
 
@@ -144,6 +151,8 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     procs: list[_Proc] = []
     if shape not in ("single", "production"):
         raise DrillFailed(f"--shape: single or production, got {shape!r}")
+    if cut_at not in ("", CUT_AFTER_BOTH_LEGS) or (cut_at and mode != "partition"):
+        raise DrillFailed(f"cut_at {cut_at!r}: '' or {CUT_AFTER_BOTH_LEGS!r} (partition only)")
     nats: Any = (NatsServer(out / "nats") if shape == "single"
                  else NatsCluster(out / "nats", size=3)).start()
     urls = [nats.url] if shape == "single" else list(nats.urls)
@@ -176,8 +185,11 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         procs.append(sim)
         sim.wait_line("READY", 30)
         say("simulator ready; starting the primary")
+        arm = out / "cut-armed"
+        env_p = {**env, "CMC_TEST_CUT_AFTER": cut_at, "CMC_TEST_CUT_ARM": str(arm)} \
+            if cut_at else env
         primary = _Proc(["launch", str(conf_p), "--role", "primary", "--quiet"],
-                        out / "primary.log", env)
+                        out / "primary.log", env_p)
         procs.append(primary)
         primary_status = _status(primary.wait_line("READY", 60))
         say(f"primary trading (run {Path(primary_status['run_dir']).name}); starting the standby")
@@ -196,6 +208,12 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
         elif mode == "freeze":
             os.kill(primary.pid, signal.SIGSTOP)
         else:
+            if cut_at:  # armed now; the primary cuts itself after its next combo's legs
+                arm.touch()
+                fired = Path(f"{arm}.fired")
+                _wait(fired.exists, 30, "the primary sent no combo's two legs")
+                fault_ns = clock.now_ns()
+                meta["cut_combo"] = fired.read_text().strip()
             for p in proxies:
                 p.cut()
         say(f"{mode}: primary pid {primary.pid}")
@@ -241,6 +259,14 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
                  "fenced_cancels": int(counts.get("fenced_cancels", 0))})
     report = judge(cfg, run, [fault_ns], meta)
     failures = list(report["failures"])
+    # after the survivor's flatten the venue holds nothing: a whole clip left on a leg is a
+    # spread no combo owns (hedged, so the exposure oracle does not see it; the survivor's
+    # strategy believed a position that was not the venue's)
+    report["final_leg_lots"], clips = _final_leg_lots(cfg, truth)
+    left = {s: n for s, n in report["final_leg_lots"].items() if abs(n) >= clips.get(s, 1)}
+    if left:
+        failures.append(f"the venue still holds {left} after the survivor's flatten: a spread "
+                        "no combo owns")
     # the survivor's journal and the stream's copy each replay to the same decisions, and the
     # stream holds the same fills: an auditor off the host sees what the venue saw
     report["replay"] = {"survivor": _replay_status(run),
@@ -261,6 +287,24 @@ def run_failover(mode: str, seed: int = 1, out_dir: str | None = None, progress:
     report["failures"] = failures
     report["ok"] = not failures
     return report
+
+
+def _final_leg_lots(cfg: Any, truth: dict[str, Any]) -> tuple[dict[str, int], dict[str, int]]:
+    """Each traded contract's final position at the venue (signed lots, from its fills) and
+    the first pair's clip per contract (``best_lot_pair``)."""
+    from kernels.lots import best_lot_pair
+
+    accounts = {v.account for v in cfg.venues if v.trading}
+    pos: dict[str, int] = {}
+    for f in truth["fills"]:
+        if f["account"] in accounts:
+            pos[f["sym"]] = pos.get(f["sym"], 0) + (f["qty"] if f["side"] == "B" else -f["qty"])
+    base = {c.sym: c.base_per_lot for c in cfg.contracts}
+    pair = cfg.pairs[0]
+    sym_a, sym_b = pair.leg_a.split(":")[1], pair.leg_b.split(":")[1]
+    lots_a, lots_b, _ = best_lot_pair(base[sym_a], base[sym_b], pair.max_clip_lots_a,
+                                      pair.max_clip_lots_b)
+    return pos, {sym_a: int(lots_a), sym_b: int(lots_b)}
 
 
 def _replay_status(run: Path) -> str:

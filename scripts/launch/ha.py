@@ -46,6 +46,58 @@ EXIT_DEPOSED = 3
 WATCH_S = 0.005
 
 
+#: ``CMC_TEST_CUT_AFTER`` value of ``CutHook`` (the only point it knows)
+CUT_AFTER_BOTH_LEGS = "both_legs"
+
+
+class CutHook:
+    """A test and drill hook: a primary behaves as cut off from NATS at an exact instant --
+    right after the intents of both legs of one combo were acknowledged by the stream, so both
+    orders leave while that cycle's journal batch (replicated after the orders left) never
+    reaches the standby. From then on nothing more is replicated, intents fail
+    (``IntentNotDurable``) and the lease is not renewed (not released either): it expires,
+    the watchdog deposes this process and the standby takes over without the decision.
+
+    Read once from the environment by a primary's ``HaRuntime``: ``CMC_TEST_CUT_AFTER=both_legs``;
+    ``CMC_TEST_CUT_ARM=PATH`` fires only once PATH exists (the drill creates it at its fault
+    instant) and only if ``PATH.fired`` does not (created when it fires). Never set in
+    production: it exists to prove a take-over forgets nothing."""
+
+    def __init__(self, arm: str) -> None:
+        self.arm = arm
+        self.fired = arm + ".fired"
+        self._legs: dict[str, set[str]] = {}  #: combo id -> legs whose first order was acked
+
+    @classmethod
+    def from_env(cls) -> CutHook | None:
+        """The hook the environment asks for, or None."""
+        if os.environ.get("CMC_TEST_CUT_AFTER") != CUT_AFTER_BOTH_LEGS:
+            return None
+        arm = os.environ.get("CMC_TEST_CUT_ARM", "")
+        if not arm:
+            raise ConfigError("CMC_TEST_CUT_AFTER needs CMC_TEST_CUT_ARM (a file path)")
+        return cls(arm)
+
+    def due(self, records: list[bytes]) -> bool:
+        """After ``records`` (one cycle's intents) were acknowledged: True once armed and both
+        legs' first orders (``epoch.combo.leg.0``) of one combo are among the acknowledged."""
+        import msgspec
+
+        if not os.path.exists(self.arm) or os.path.exists(self.fired):
+            return False
+        for rec in records:
+            _ts, _account, order = msgspec.msgpack.decode(rec)
+            parts = str(order.get("cl", "")).split(".")
+            if len(parts) == 4 and parts[3] == "0":
+                self._legs.setdefault(parts[1], set()).add(parts[2])
+        combo = next((c for c, legs in self._legs.items() if {"0", "1"} <= legs), None)
+        if combo is None:
+            return False
+        with open(self.fired, "w") as f:
+            f.write(f"{combo}\n")
+        return True
+
+
 def run_subject(stream: str) -> str:
     """The subject of a stream's run markers (``{"stream_seq": first record of the run}``)."""
     return f"{stream}.run"
@@ -92,6 +144,9 @@ class HaRuntime:
         self.intents_replicated = 0
         #: the take-over (or fresh start) numbers of this primary (``scripts.launch.ha_launch``)
         self.last_event: dict[str, Any] = {}
+        #: test/drill only (``CutHook``): cut off from NATS once it fired
+        self.cut_hook = CutHook.from_env() if role == "primary" else None
+        self.cut = False
 
     def start(self) -> HaRuntime:
         """Connect, open the bucket and the stream, start campaigning (bounded)."""
@@ -157,12 +212,17 @@ class HaRuntime:
         """Publish one cycle's intent records: acknowledged before returning when sync."""
         from transports.ha.replication import ReplicationError
 
+        if self.cut:
+            raise IntentNotDurable("intent not replicated to the standby: cut off from NATS "
+                                   "(CMC_TEST_CUT_AFTER)")
         self.intents_replicated += len(records)
         t0 = self.clock.mono_ns()
         if not self.sync_intents:
             for r in records:
                 self.replication.publish_async(r, "intent")
             self.intent_cost.record(self.clock.mono_ns() - t0)
+            if self.cut_hook is not None and self.cut_hook.due(records):
+                self._cut()  # queued, not acknowledged: they may still reach the stream
             return
         try:
             for r in records[:-1]:
@@ -171,10 +231,21 @@ class HaRuntime:
         except ReplicationError as exc:
             raise IntentNotDurable(f"intent not replicated to the standby: {exc}") from None
         self.intent_cost.record(self.clock.mono_ns() - t0)
+        if self.cut_hook is not None and self.cut_hook.due(records):
+            self._cut()
+
+    def _cut(self) -> None:
+        """``CutHook`` fired: replicate nothing more and stop renewing the lease (no release),
+        as a primary whose network to NATS just broke."""
+        self.cut = True
+        logger.critical("ha: CMC_TEST_CUT_AFTER fired: behaving as cut off from NATS")
+        task = self.lease._task
+        if task is not None:
+            self.node.thread.loop.call_soon_threadsafe(task.cancel)
 
     def replicate_record(self, rtype: int, body: bytes, ts_ns: int) -> None:
         """Queue one journal record for the standby (pipelined; never blocks the journal)."""
-        if not self.lease.holding:
+        if self.cut or not self.lease.holding:
             return  # a deposed primary's late records: the stream is the new primary's now
         self.replicated += 1
         self.replication.publish_async(rtype.to_bytes(1, "big") + body, "j")
@@ -267,5 +338,5 @@ def replace_with_standby(reason: str) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "scripts.cli", *argv[1:]])
 
 
-__all__ = ["EXIT_DEPOSED", "HaRuntime", "check_ha_placement", "replace_with_standby",
-           "run_subject", "standby_argv"]
+__all__ = ["CUT_AFTER_BOTH_LEGS", "EXIT_DEPOSED", "CutHook", "HaRuntime", "check_ha_placement",
+           "replace_with_standby", "run_subject", "standby_argv"]

@@ -1,0 +1,121 @@
+"""A take-over (or a restart) after the orders of a cycle left but before its journal batch
+reached the successor: the successor's strategy must count what those orders filled.
+
+The engine releases a cycle's orders (intents fsynced and, with a hot standby, replicated)
+before it hands that cycle's journal batch on (``actors.runtime.host``: ``_release_sends`` then
+``_flush``). A partition (or a SIGKILL) in between leaves the successor with the intents but not
+the decision: its executors query those orders by client id (``in_flight_at_restart``) and
+apply their fills, but the combo they belong to is unknown to the rebuilt ComboExecutor. Found
+by ``cmc drill failover --mode partition --shape production`` (``a leg held 56 lots, beyond the
+spread limit 30``): the lost combo closed the primary's spread at the venue, the survivor's
+strategy still believed it held it, "closed" it again (opening the opposite spread nobody
+owns, hedged so risk never flattened it) and then opened on top -- 56 au lots.
+
+The cores here, in process and in virtual time, are driven with exactly the messages the
+survivor's journal held in that run (combo ``1000000004``, the lost close).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from actors.combo.executor import ComboExecutorCore
+from actors.risk.holdings import PairHoldings
+from actors.strategy.strategy import StrategyCore
+from transports.config.engine import load_config
+from transports.wire.messages import ComboIntent, ComboState, ExecReport, LegSpec
+
+OLD, NEW = 1, 2  #: the deposed primary's run epoch and the survivor's
+LOST = OLD * 1_000_000_000 + 4  #: the close combo whose decision the journal lost
+HELD = OLD * 1_000_000_000 + 2  #: the open combo the survivor's journal holds
+
+
+def _intent(cid: int, action: str, side_a: str, side_b: str) -> ComboIntent:
+    """A combo of the short spread (A -28 / B +9): its open or its close."""
+    return ComboIntent(cid, "au-gc", action, -1, [  # type: ignore[arg-type]
+        LegSpec("shfe", "au2606", side_a, 28, 30_700, 30_700.0),  # type: ignore[arg-type]
+        LegSpec("comex", "GCZ6", side_b, 9, 26_500, 26_500.0)],  # type: ignore[arg-type]
+        0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, 0)
+
+
+def _world() -> tuple[StrategyCore, ComboExecutorCore, PairHoldings]:
+    """The survivor's strategy, combo executor and risk holdings after the rebuild: the journal
+    held the open of a short spread (A -28 / B +9, combo ``HELD``), not the close after it."""
+    cfg = load_config()  # the demo pair au-gc, as in the drill
+    c = {f"{x.venue}:{x.sym}": x for x in cfg.contracts}
+    p = cfg.pairs[0]
+    strategy = StrategyCore("strategy.au-gc", p, c[p.leg_a], c[p.leg_b], c[p.fx], "combo", NEW)
+    combo = ComboExecutorCore("combo", {p.name: p}, c, ["strategy.au-gc", "risk"])
+    risk = PairHoldings()
+    # the rebuilt combo executor saw the open's intent (its legs' orders are not needed here)
+    combo.handle(_intent(HELD, "open", "S", "B"), 0)
+    strategy.posn.pending = HELD  # the rebuilt strategy heard the open complete
+    held = ComboState(HELD, p.name, "open", "complete", -1, 28, 9, 6.87, 0)
+    strategy.handle(held, 0)
+    risk.on_combo_state(held)
+    assert (strategy.pos_dir, strategy.posn.pos_a_lots, strategy.posn.pos_b_lots) == (-1, -28, 9)
+    return strategy, combo, risk
+
+
+def _fill(venue: str, sym: str, leg: int, side: str, qty: int, tid: str) -> ExecReport:
+    cl = f"{OLD}.{LOST}.{leg}.0"
+    return ExecReport(venue, cl, LOST, leg, 0, sym, side, "fill", "FILLED",  # type: ignore[arg-type]
+                      30_673 if leg == 0 else 26_462, qty, qty, 0, 0.0, tid, "", 0, 0)
+
+
+def _deliver(out: list, strategy: StrategyCore, risk: PairHoldings) -> None:
+    for dest, msg in out:
+        if type(msg) is ComboState:
+            if dest == "strategy.au-gc":
+                strategy.handle(msg, 1)
+            elif dest == "risk":
+                risk.on_combo_state(msg)
+
+
+def test_fills_of_a_combo_the_journal_lost_reach_the_strategy_and_risk() -> None:
+    strategy, combo, risk = _world()
+    # the in-flight queries at the take-over: the lost close filled both legs at the venue
+    fills = [("shfe", "au2606", 0, "B", 27, "shfe-t3"), ("shfe", "au2606", 0, "B", 1, "shfe-t4"),
+             ("comex", "GCZ6", 1, "S", 8, "comex-t6"), ("comex", "GCZ6", 1, "S", 1, "comex-t7")]
+    venue = {"au2606": -28, "GCZ6": 9}  # what the venue held before the lost close
+    for venue_name, sym, leg, side, qty, tid in fills:
+        _deliver(combo.handle(_fill(venue_name, sym, leg, side, qty, tid), 1), strategy, risk)
+        venue[sym] += qty if side == "B" else -qty
+    # a fill reported twice (the status and the trades listing) counts once
+    _deliver(combo.handle(_fill(*fills[-1]), 1), strategy, risk)
+    assert venue == {"au2606": 0, "GCZ6": 0}
+    # the strategy's position is the venue's: flat, so its next decision is an open of one
+    # clip (not a close of a spread that is gone, which would open one nobody owns)
+    posn = strategy.posn
+    assert (posn.pos_a_lots, posn.pos_b_lots) == (venue["au2606"], venue["GCZ6"])
+    assert strategy.pos_dir == 0 and posn.pending is None
+    assert risk.pos["au-gc"] == (0, 0)  # risk's holdings agree: nothing is nobody's
+
+
+def test_a_lost_open_is_held_so_the_strategy_closes_it_instead_of_opening_on_top() -> None:
+    strategy, combo, risk = _world()
+    # the journal held the close too: the survivor's strategy is flat
+    strategy.posn.pending = HELD + 1
+    closed = ComboState(HELD + 1, "au-gc", "close", "complete", -1, 28, 9, 6.87, 0)
+    combo.handle(_intent(HELD + 1, "close", "B", "S"), 0)
+    strategy.handle(closed, 0)
+    risk.on_combo_state(closed)
+    assert strategy.pos_dir == 0
+    # then a lost open (long A / short B) filled both legs
+    for venue_name, sym, leg, side, qty, tid in [("shfe", "au2606", 0, "B", 28, "s1"),
+                                                 ("comex", "GCZ6", 1, "S", 9, "c1")]:
+        _deliver(combo.handle(_fill(venue_name, sym, leg, side, qty, tid), 1), strategy, risk)
+    assert (strategy.posn.pos_a_lots, strategy.posn.pos_b_lots) == (28, -9)
+    assert strategy.pos_dir == 1  # it holds a spread: its next decision is that spread's close
+    assert risk.pos["au-gc"] == (28, -9)
+
+
+def test_a_late_fill_of_a_forgotten_combo_stays_an_orphan() -> None:
+    """An unknown combo older than the newest the executor ran is one it forgot (finished and
+    retained no longer): its late fill is risk's to flatten, as before; never adopted."""
+    strategy, combo, risk = _world()
+    old = msgspec.structs.replace(_fill("shfe", "au2606", 0, "B", 1, "late"),
+                                  combo_id=HELD - 1, cl=f"{OLD}.{HELD - 1}.0.0")
+    assert combo.handle(old, 1) == []
+    assert combo.counters["orphan_reports"] == 1
+    assert strategy.pos_dir == -1 and risk.pos["au-gc"] == (-28, 9)
