@@ -20,11 +20,14 @@ from scripts.drill.failover import run_failover
 
 @pytest.mark.e2e
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(("mode", "shape"), [("kill", "production"), ("freeze", "single"),
-                                           ("partition", "production")])
-def test_failover_drill(mode: str, shape: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("mode", "shape", "cut_at"), [
+    ("kill", "production", ""), ("freeze", "single", ""),
+    # the partition at the worst instant: both legs' intents replicated, the cycle's journal
+    # batch (the decision) not (the survivor must adopt that combo from its fills)
+    ("partition", "production", "both_legs")])
+def test_failover_drill(mode: str, shape: str, cut_at: str, tmp_path: Path) -> None:
     report = run_failover(mode, seed=3, out_dir=str(tmp_path), trade_s=2.0, after_s=2.0,
-                          ttl_ms=1000, renew_ms=250, limit_ms=None, shape=shape)
+                          ttl_ms=1000, renew_ms=250, limit_ms=None, shape=shape, cut_at=cut_at)
     assert report["ok"], report["failures"]
     assert report["duplicate_client_ids"] == [] and report["fills_equal"]
     assert report["fills"] > 0  # the venue filled orders of this run
