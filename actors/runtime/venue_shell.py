@@ -5,6 +5,12 @@ The DEALER's identity is the account id, as the venue gateway protocol requires.
 received → order frame handed to the socket), ``send_to_ack``, ``send_to_fill`` and
 ``intent_fsync`` (making the order intent durable).
 
+The stamps behind them are per order and forgotten as soon as they cannot be used, so a long
+run does not grow: an order's send time when the venue closes it (``done``, ``reject``, a
+closed ``status``) -- a fill reordered behind its ``done`` is then not sampled -- and a
+LegOrder's tick stamps once the executor denied it (nothing left); whatever is never answered
+(a lost order) is dropped oldest first past ``MAX_STAMPED`` orders.
+
 Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
 fdatasync'ed *before* the frame is written to the socket; the orders of one dispatch cycle (the
 legs of a combo) share one fdatasync.
@@ -58,9 +64,22 @@ from transports.journal.intent_wal import IntentNotDurable, IntentWal
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
 from transports.wire.messages import BadFrame, IntentFailed, LegOrder, TradingState
-from transports.wire.venue_msgs import Ack, CancelReq, Fill, NewOrder, OeReply
+from transports.wire.venue_msgs import (
+    Ack,
+    CancelReq,
+    Done,
+    Fill,
+    NewOrder,
+    OeReply,
+    OrderStatus,
+    Reject,
+)
 
 _oe_codec: Codec[Any] = Codec(OeReply)
+#: at most this many orders' stamps (send times, tick stamps) are kept: the oldest go first
+MAX_STAMPED = 65_536
+#: ``OrderStatus`` states after which the venue sends nothing more about the order
+_CLOSED_STATUS = frozenset({"filled", "canceled", "expired", "rejected"})
 #: how much of an undecodable frame the error log shows
 BAD_FRAME_LOG_BYTES = 160
 
@@ -94,8 +113,11 @@ class LegShell(Shell):
         self.account = account
         self.clock = clock
         self.latency = latency
+        #: ``combo.leg.attempt`` -> (tick received, signal) ns of a LegOrder not yet sent
         self._origin: dict[str, tuple[int, int]] = {}
+        #: cl -> when its frame was handed to the socket, until the venue closes the order
         self._sent_ns: dict[str, int] = {}
+        self.max_stamped = MAX_STAMPED  #: the bound of each of the two (see the module)
         #: (socket key, order, whether its intent awaits this cycle's fdatasync)
         self._pending: list[tuple[str, NewOrder, bool]] = []
         self.bad_frames = 0
@@ -118,12 +140,20 @@ class LegShell(Shell):
         if type(msg) is TradingState:
             # from the RiskSupervisor's decision to this executor holding it (cmc bench risk)
             self.latency.record("risk_to_executor", now_ns - msg.ts_ns)
-        if isinstance(msg, LegOrder):
-            self._origin[f"{msg.combo_id}.{msg.leg}.{msg.attempt}"] = (
-                msg.ts_recv_ns,
-                msg.ts_signal_ns,
-            )
-        return self.core.handle(msg, now_ns)
+        if not isinstance(msg, LegOrder):
+            return self.core.handle(msg, now_ns)
+        key = f"{msg.combo_id}.{msg.leg}.{msg.attempt}"
+        origin = self._origin
+        origin[key] = (msg.ts_recv_ns, msg.ts_signal_ns)
+        if len(origin) > self.max_stamped:
+            del origin[next(iter(origin))]
+        out = self.core.handle(msg, now_ns)
+        for _, m in out:
+            if type(m) is NewOrder:
+                break
+        else:  # denied: no frame will take the stamps
+            origin.pop(key, None)
+        return out
 
     def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
         try:
@@ -137,11 +167,15 @@ class LegShell(Shell):
                          "bytes): {}; frame {!r}", self.name, getattr(self.core, "venue", "?"),
                          self.account, len(frame), exc, frame[:BAD_FRAME_LOG_BYTES])
             return BadFrame(key, str(exc))
-        if isinstance(msg, Ack | Fill):
+        kind = type(msg)
+        if kind is Ack or kind is Fill:
             sent = self._sent_ns.get(msg.cl)
             if sent is not None:
-                hop = "send_to_ack" if isinstance(msg, Ack) else "send_to_fill"
-                self.latency.record(hop, now_ns - sent)
+                self.latency.record("send_to_ack" if kind is Ack else "send_to_fill",
+                                    now_ns - sent)
+        elif kind is Done or kind is Reject or (kind is OrderStatus
+                                                 and msg.state in _CLOSED_STATUS):
+            self._sent_ns.pop(msg.cl, None)  # closed: no ack or fill of it is expected
         return msg
 
     def _write_intent(self, msg: NewOrder) -> bool | None:
@@ -260,7 +294,10 @@ class LegShell(Shell):
             if kill and self._kill is not None and self._kill.point == AFTER_FIRST_SEND:
                 self._kill.fire()
             now = self.clock.now_ns()
-            self._sent_ns[msg.cl] = now
+            sent_ns = self._sent_ns
+            sent_ns[msg.cl] = now
+            if len(sent_ns) > self.max_stamped:  # never answered (lost): the oldest goes
+                del sent_ns[next(iter(sent_ns))]
             # cl = epoch.combo.leg.attempt; the origin is keyed without the epoch
             origin = self._origin.pop(msg.cl.split(".", 1)[-1], None)
             if origin is not None and origin[0]:

@@ -1,12 +1,21 @@
 """The order driver of ``cmc bench orders`` (engine path), run as its own process.
 
 It stands where another node's ComboExecutor would: a PUSH socket on the engine node's inbound
-link (CURVE, the run's node key), sending ``LegOrder`` batches (the node-link frame, a list of
-``(actor, message)``) on an open-loop schedule. Every order due at a wake goes in one frame.
-It sleeps between orders (never spins: the machine may have two cores), so a late wake shows up
-as send lag, and the latency is taken from the schedule anyway. At the end it writes the
-schedule and the send stamps (``numpy.savez``: ``sched``, ``sent``, ns on its ``LiveClock``)
-and prints ``DONE``.
+link (CURVE, the run's node key), sending ``LegOrder``s on an open-loop schedule, **one
+node-link frame per order** (a one-item list of ``(actor, message)``), each sent at its
+scheduled time or, when the driver is late, as soon as it can -- never several orders in one
+frame, which would hand the engine a batch a real sender at that rate would not. The frames are
+encoded before the clock starts (a ``LegOrder`` here carries no time stamp), so at rate the
+driver's own work per order is a socket send. It sleeps until the next order is due (never
+spins: the machine may have two cores); a late wake shows up as send lag (``sent`` is stamped
+as each send starts: stamped after it, a driver descheduled right after its send -- common on a
+loaded machine -- would stamp later than the engine took the order), and the latency is taken
+from the schedule anyway. At the end it
+writes the schedule, the send stamps and its own cost (``numpy.savez``: ``sched``, ``sent``,
+ns on CLOCK_MONOTONIC -- ``LiveClock.mono_ns``, the one clock two processes share exactly;
+``frames`` sent, ``cpu_s`` and ``wall_s`` of the sending loop) and prints ``DONE``.
+``cmc bench orders`` reports them as the row's ``driver``: a driver near 100 % of a CPU, or
+with a large send lag, is itself the limit, not the engine.
 
 ``python -m scripts.bench.order_driver --address A --keys PATH --rate R --seconds S --base-id B
 --touch shfe=BID:ASK --touch comex=BID:ASK --out FILE``
@@ -14,6 +23,7 @@ and prints ``DONE``.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import click
@@ -50,24 +60,32 @@ def leg_order(base_id: int, i: int, touch: dict[str, tuple[int, int]]) -> tuple[
 
 
 def drive(sock: zmq.Socket[bytes], rate: float, seconds: float, base_id: int,
-          touch: dict[str, tuple[int, int]], clock: LiveClock) -> tuple[np.ndarray, np.ndarray]:
-    """Send the schedule on ``sock``; return (scheduled, sent) ns."""
+          touch: dict[str, tuple[int, int]], clock: LiveClock
+          ) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Send the schedule on ``sock``, one frame per order; return (scheduled, sent) ns on
+    CLOCK_MONOTONIC and the driver's cost (``frames``, ``cpu_s``, ``wall_s`` of the sending
+    loop)."""
     n = max(2, int(rate * seconds))
-    sched = schedule_ns(clock.now_ns() + START_DELAY_NS, rate, n)
+    frames = [encode([leg_order(base_id, i, touch)]) for i in range(n)]
+    sched = schedule_ns(clock.mono_ns() + START_DELAY_NS, rate, n)
+    due = sched.tolist()  # Python ints: compared once per order
     sent = np.full(n, -1, np.int64)
+    stamps = [0] * n
+    now_ns = clock.mono_ns  # the bench compares these with the node's stamps: see the module
+    cpu0, wall0 = time.process_time(), clock.mono_ns()
     i = 0
     while i < n:
-        now = clock.now_ns()
-        batch = []
-        while i < n and sched[i] <= now:
-            batch.append(leg_order(base_id, i, touch))
-            sent[i] = now
-            i += 1
-        if batch:
-            sock.send(encode(batch))
-        if i < n:
-            sleep_s(max(0.0, (int(sched[i]) - clock.now_ns()) / 1e9))
-    return sched, sent
+        wait_ns = due[i] - now_ns()
+        if wait_ns > 0:
+            sleep_s(wait_ns / 1e9)
+            continue
+        stamps[i] = now_ns()
+        sock.send(frames[i])
+        i += 1
+    cost = {"frames": float(n), "cpu_s": time.process_time() - cpu0,
+            "wall_s": (clock.mono_ns() - wall0) / 1e9}
+    sent[:] = stamps
+    return sched, sent, cost
 
 
 def _touch(values: tuple[str, ...]) -> dict[str, tuple[int, int]]:
@@ -94,8 +112,8 @@ def main(address: str, keys_path: str, rate: float, seconds: float, base_id: int
     link_auth.attach(ctx, link_auth.load_link_keys(keys_path))
     sock = link_auth.push_to(ctx, "engine", address)
     try:
-        sched, sent = drive(sock, rate, seconds, base_id, _touch(touches), LiveClock())
-        np.savez(out_path, sched=sched, sent=sent)
+        sched, sent, cost = drive(sock, rate, seconds, base_id, _touch(touches), LiveClock())
+        np.savez(out_path, sched=sched, sent=sent, **{k: np.float64(v) for k, v in cost.items()})
     finally:
         sock.close(linger=2000)  # what is queued still leaves
         link_auth.detach(ctx)

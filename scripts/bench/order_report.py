@@ -21,6 +21,12 @@ def assemble(raw_rows: list[dict[str, Any]], eng_rows: dict[str, list[dict[str, 
             for p in ("p50_us", "p99_us"):
                 a, b = r["latency"][p], e["latency"][p]
                 d[p] = round(b - a, 1) if a is not None and b is not None else None
+            # where the time goes: the gateway alone (the raw client's service), then the
+            # engine's two halves, cut where the executor took each order
+            d["gateway_p50_us"] = r["service"]["p50_us"]
+            parts = e.get("split", {})
+            for part in ("to_executor", "executor_to_ack"):
+                d[f"{part}_p50_us"] = parts.get(part, {}).get("p50_us")
             added.append(d)
     paths = {"raw": raw_rows, **eng_rows}
 
@@ -94,6 +100,12 @@ def format_table(result: dict[str, Any]) -> str:
                    f"{_cell(h['send_to_ack']['p50_us'])} µs, intent_fsync p50 "
                    f"{_cell(h['intent_fsync']['p50_us'])} µs; not acked: "
                    f"{e['denied'] or 'none'})")
+        drv = e.get("driver", {})
+        out.append(f"    where (p50 µs): driver send lag {_cell(e['send_lag']['p50_us'])}, "
+                   f"link -> executor {_cell(a.get('to_executor_p50_us'))}, executor -> ack "
+                   f"{_cell(a.get('executor_to_ack_p50_us'))} (the gateway alone: "
+                   f"{_cell(a.get('gateway_p50_us'))}); driver {_cell(drv.get('cpu_pct'))}% "
+                   f"of a CPU, {_cell(drv.get('frames'))} frames")
         if threads:
             out.append(f"    engine threads, % of a CPU: {threads}")
     v, t = result["verdict"], result["target"]

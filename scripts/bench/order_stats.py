@@ -6,7 +6,15 @@ pipeline that falls behind shows up in the latency instead of silently lowering 
 (coordinated omission). Every stamp is ns on one clock; ``-1`` means "never happened".
 
 ``summarize`` is pure (arrays in, a dict out): the same numbers for the raw client and for the
-engine path, and a unit test can feed it made-up stamps.
+engine path, and a unit test can feed it made-up stamps. ``split`` (engine path) cuts each
+order's round trip where the executor took it.
+
+``sustained`` (no queue growth) needs all of: every order acked and none failed; acks at
+``MIN_RATE_SHARE`` of the offered rate; the last second's mean backlog at most twice the first
+second's plus ``BACKLOG_SLACK_S`` worth of orders (the queue does not grow during the run); and
+that backlog at most ``MAX_QUEUE_S`` worth of orders (no queue stood from the start either: a
+pipeline that fell a second behind in its first second and then kept pace has a flat backlog
+but is not keeping up).
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ GRID_NS = 10_000_000
 BACKLOG_SLACK_S = 0.002
 #: ``sustained`` needs this share of the offered rate
 MIN_RATE_SHARE = 0.95
+#: ``sustained`` allows at most this much time's worth of orders outstanding in the last second
+MAX_QUEUE_S = 0.1
 
 
 def _pcts(ns: np.ndarray) -> dict[str, Any]:
@@ -77,14 +87,15 @@ def summarize(rate: float, sched: np.ndarray, sent: np.ndarray, ack: np.ndarray,
         lo, hi = t0 + k * 1_000_000_000, t0 + (k + 1) * 1_000_000_000
         m = (sched >= lo) & (sched < hi)
         ms = m & acked_ok
-        sec_lat = (ack - sched)[ms]
+        sec = _pcts((ack - sched)[ms])
         at_end = backlog[(grid >= lo) & (grid < hi)]
         per_s.append({"second": k, "offered": int(m.sum()), "acked": int(ms.sum()),
                       "backlog_max": int(at_end.max()) if len(at_end) else 0,
-                      "p50_us": _pcts(sec_lat)["p50_us"], "p99_us": _pcts(sec_lat)["p99_us"]})
+                      "p50_us": sec["p50_us"], "p99_us": sec["p99_us"]})
     all_acked = bool(acked_ok.all()) and failed == 0
     sustained = bool(all_acked and achieved >= MIN_RATE_SHARE * rate
-                     and b_last <= 2 * b_first + max(2.0, rate * BACKLOG_SLACK_S))
+                     and b_last <= 2 * b_first + max(2.0, rate * BACKLOG_SLACK_S)
+                     and b_last <= max(2.0, rate * MAX_QUEUE_S))
     return {
         "rate": rate,
         "seconds": round(seconds, 3),
@@ -105,4 +116,15 @@ def summarize(rate: float, sched: np.ndarray, sent: np.ndarray, ack: np.ndarray,
     }
 
 
-__all__ = ["outstanding_series", "schedule_ns", "summarize"]
+def split(sent: np.ndarray, routed: np.ndarray, ack: np.ndarray) -> dict[str, Any]:
+    """Each order's service time cut where the engine's executor took it (engine path):
+    ``to_executor`` (handed over by the driver -> the executor's cycle: the node link and
+    the hot host's wait) and ``executor_to_ack`` (that cycle -> the ack: the executor, the
+    intent and its fdatasync, the gateway round trip and the ack's wait to be read), each
+    ``{n, p50_us, p99_us, p999_us, max_us}``. ``routed``: ns, ``-1`` never."""
+    got = routed >= 0
+    return {"to_executor": _pcts((routed - sent)[got & (sent >= 0)]),
+            "executor_to_ack": _pcts((ack - routed)[got & (ack >= 0)])}
+
+
+__all__ = ["outstanding_series", "schedule_ns", "split", "summarize"]

@@ -25,8 +25,14 @@ builds up; the bench config raises the engine's order rate limit and max positio
 ``conf/`` defaults). The strategy is configured never to fire.
 
 Latency is from each order's *scheduled* time (``order_stats``: coordinated omission is not
-hidden), HdrHistogram (``transports.hdr``). The gateway's part is the raw round trip (the
-gateway and one ipc round trip); ``engine_added`` = engine path − raw path at p50 and p99.
+hidden), HdrHistogram (``transports.hdr``). The engine path's stamps come from two processes,
+both on CLOCK_MONOTONIC (``LiveClock.mono_ns``, system-wide; ``now_ns`` is anchored to the wall
+clock once per process, an anchor that can be milliseconds off on a loaded machine). The tap
+reads that clock when it handles each report: the ``now_ns`` a core is given is the time its
+host woke, and a host that drains many frames in one wake would stamp the last ones early
+(even before the driver sent them). The gateway's part is the raw
+round trip (the gateway and one ipc round trip); ``engine_added`` = engine path − raw path at
+p50 and p99.
 
 JSON keys (``run_orders_bench``, assembled by ``order_report.assemble``): ``cpus``; ``target``
 {``p99_us``, ``rate``, ``sustained_rate``}; ``raw``, ``engine`` and ``engine_nosync``: lists of
@@ -38,10 +44,16 @@ rows, one per rate (``order_stats.summarize``: ``rate``, ``seconds``, ``schedule
 ``bench`` or ``engine``: % of one CPU during the run; engine rows also ``host-hot``,
 ``host-risk``, ``host-journal``: the node's threads}); engine rows add ``cpu_pct_idle`` (the
 same, measured for 1 s on the same node with market data and no orders), ``hops`` (the node's own
-``send_to_ack`` and ``intent_fsync``: {``n``, ``p50_us``, ``p99_us``}) and ``denied``
-(``kind:reason`` -> orders denied or rejected instead of acked); ``engine_added``: [{``path``,
-``rate``, ``p50_us``, ``p99_us``}]; ``verdict``: {``p99_at_target_rate_us`` (engine, 1,000/s),
-``p99_ok``, ``sustained_at_target`` {path -> ``sustained`` at 10,000/s}}.
+``send_to_ack`` and ``intent_fsync``: {``n``, ``p50_us``, ``p99_us``}), ``denied``
+(``kind:reason`` -> orders denied or rejected instead of acked), ``split`` (``order_stats.split``:
+each order's service cut where the executor took it, ``to_executor`` and ``executor_to_ack``,
+each {``n``, ``p50_us``, ``p99_us``, ``p999_us``, ``max_us``}) and ``driver`` (the driver
+process: ``frames`` sent, one per order, and ``cpu_pct`` of its sending loop: near 100 it is
+itself the limit); ``engine_added``: [{``path``, ``rate``, ``p50_us``, ``p99_us``: engine path
+− raw path; ``gateway_p50_us``: the raw path's ``service`` p50 at that rate, the gateway and
+one ipc round trip; ``to_executor_p50_us`` and ``executor_to_ack_p50_us``: the engine row's
+``split`` p50s}]; ``verdict``: {``p99_at_target_rate_us`` (engine, 1,000/s), ``p99_ok``,
+``sustained_at_target`` {path -> ``sustained`` at 10,000/s}}.
 """
 
 from __future__ import annotations
@@ -67,9 +79,9 @@ from actors.runtime import link_auth
 from actors.runtime.node import Node
 from scripts.bench.order_driver import LEGS, order_fields
 from scripts.bench.order_report import SUSTAINED_RATE, TARGET_RATE, assemble, format_table
-from scripts.bench.order_stats import schedule_ns, summarize
+from scripts.bench.order_stats import schedule_ns, split, summarize
 from scripts.launch.process import SimProcess, configure_logging, new_sock_dir, ref_request
-from transports.clock import LiveClock, sleep_s
+from transports.clock import Clock, LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config
 from transports.venues.sim.gateway import address
 from transports.wire.messages import ExecReport
@@ -186,15 +198,20 @@ def _raw_loop(socks: dict[str, zmq.Socket[bytes]], rate: float, seconds: float, 
 
 class AckTap(Core):
     """Stands in for the ComboExecutor of the bench node: it only stamps each ``ExecReport``
-    (combo id, kind, the host's ``now_ns`` of the cycle that delivered it)."""
+    (combo id, kind, CLOCK_MONOTONIC when it handled it, reason).
 
-    def __init__(self, name: str) -> None:
+    A probe, not a trading core: it reads ``clock`` itself (``mono_ns``), because the
+    ``now_ns`` it is handed is its host's wake time, not when the report reached it (see the
+    module); it decides nothing and sends nothing."""
+
+    def __init__(self, name: str, clock: Clock) -> None:
         super().__init__(name)
+        self.clock = clock
         self.events: list[tuple[int, str, int, str]] = []
 
     def on_exec_report(self, m: ExecReport, now_ns: int) -> Out:
         """Stamp the report (appending to a list is atomic under the GIL: the driver reads it)."""
-        self.events.append((m.combo_id, m.kind, now_ns, m.reason))
+        self.events.append((m.combo_id, m.kind, self.clock.mono_ns(), m.reason))
         return []
 
 
@@ -237,18 +254,21 @@ def run_engine(node: Node, tap: AckTap, keys: Path, rate: float, seconds: float,
         raise RuntimeError(f"the order driver failed ({drv.returncode}): {err.decode()[-400:]}")
     with np.load(out) as z:
         sched, sent = z["sched"], z["sent"]
+        cost = {k: float(z[k]) for k in ("frames", "cpu_s", "wall_s")}
     clock = LiveClock()
     end = clock.mono_ns() + int(DRAIN_S * 1e9)
     while clock.mono_ns() < end and _resolved(tap, base_id, n) < n:
         sleep_s(0.02)
-    ack, done = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+    ack, done, routed = (np.full(n, -1, np.int64) for _ in range(3))
     failed = 0
     denied: dict[str, int] = {}
     for cid, kind, ts, reason in list(tap.events):
         k = cid - base_id
         if not 0 <= k < n:
             continue
-        if kind == "accepted" and ack[k] < 0:
+        if kind == "sent" and routed[k] < 0:
+            routed[k] = ts  # the executor's cycle that took the order (its "sent" report)
+        elif kind == "accepted" and ack[k] < 0:
             ack[k] = ts
         elif kind == "done" and done[k] < 0:
             done[k] = ts
@@ -261,7 +281,10 @@ def run_engine(node: Node, tap: AckTap, keys: Path, rate: float, seconds: float,
     for hop in ("send_to_ack", "intent_fsync"):
         s = node.latency.hist(hop).summary_us((50, 99), 1)
         hops[hop] = {"n": s["count"], "p50_us": s.get("p50"), "p99_us": s.get("p99")}
-    return {**row, "hops": hops, "denied": denied}
+    driver = {"frames": int(cost["frames"]),
+              "cpu_pct": round(100 * cost["cpu_s"] / max(cost["wall_s"], 1e-9), 1)}
+    return {**row, "hops": hops, "denied": denied, "split": split(sent, routed, ack),
+            "driver": driver}
 
 
 def _resolved(tap: AckTap, base_id: int, n: int) -> int:
@@ -364,7 +387,7 @@ def run_orders_bench(quick: bool = False, rates: tuple[float, ...] | None = None
                 node = Node(cfg, "engine", ctx, clock, sock, run_dir)
                 assert node.intent_wal is not None
                 node.intent_wal.durable = durable
-                tap = AckTap("combo")
+                tap = AckTap("combo", clock)
                 node.shells["combo"].core = tap
                 node.start()
                 wait_ready(node)

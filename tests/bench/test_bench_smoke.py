@@ -40,6 +40,12 @@ def test_orders_bench_answers_every_order_on_both_paths() -> None:
     assert sum(row["denied"].values()) == row["failed"]
     assert row["hops"]["send_to_ack"]["n"] >= row["acked"] > 0  # the node saw the acks
     assert row["hops"]["intent_fsync"]["n"] > 0  # intents made durable before sending
+    assert row["driver"]["frames"] == row["scheduled"]  # one link frame per order
+    # every acked order is cut where the executor took it
+    assert row["split"]["executor_to_ack"]["n"] == row["acked"]
+    assert row["split"]["to_executor"]["n"] >= row["acked"]
+    # one clock for both processes, read when each report arrives: never before the send
+    assert row["split"]["to_executor"]["p50_us"] > 0 and row["service"]["p50_us"] > 0
     assert [a["path"] for a in r["engine_added"]] == ["engine"]
 
 

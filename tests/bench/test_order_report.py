@@ -4,7 +4,7 @@ target rates, and the table's columns line up (made-up rows, no run)."""
 from __future__ import annotations
 
 from scripts.bench.order_report import assemble, format_table
-from scripts.bench.order_stats import schedule_ns, summarize
+from scripts.bench.order_stats import schedule_ns, split, summarize
 
 
 def _row(rate: float, service_ns: int, engine: bool) -> dict:
@@ -17,6 +17,8 @@ def _row(rate: float, service_ns: int, engine: bool) -> dict:
         row["hops"] = {h: {"n": n, "p50_us": 1.0, "p99_us": 2.0}
                        for h in ("send_to_ack", "intent_fsync")}
         row["denied"] = {}
+        row["split"] = split(sched.copy(), sched + service_ns // 4, ack)
+        row["driver"] = {"frames": n, "cpu_pct": 12.5}
     return row
 
 
@@ -41,3 +43,15 @@ def test_the_table_is_aligned_and_names_the_verdict() -> None:
     end = table[0].index("p50 µs") + len("p50 µs")
     assert all(len(x[:end].rstrip()) == end for x in table)
     assert "-> MISSED" in text  # 2 ms p99 at 1,000/s
+
+
+def test_engine_added_says_what_the_gateway_and_each_half_of_the_engine_take() -> None:
+    raw = [_row(1000.0, 300_000, False)]
+    r = assemble(raw, {"engine": [_row(1000.0, 800_000, True)]})
+    (a,) = r["engine_added"]
+    assert abs(a["gateway_p50_us"] - 300) < 1  # the raw client's service: the gateway alone
+    assert abs(a["to_executor_p50_us"] - 200) < 1  # a quarter of the engine's 800 µs
+    assert abs(a["executor_to_ack_p50_us"] - 600) < 1
+    text = format_table(r)
+    assert "link -> executor 200" in text and "the gateway alone: 300" in text
+    assert "driver 12.5% of a CPU, 1000 frames" in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scripts.bench.order_stats import outstanding_series, schedule_ns, summarize
+from scripts.bench.order_stats import outstanding_series, schedule_ns, split, summarize
 
 RATE = 1000.0
 N = 3000  # three seconds
@@ -69,3 +69,29 @@ def test_outstanding_is_scheduled_minus_acked_at_each_point() -> None:
     grid, out = outstanding_series(sched, ack, 0, 40, 10)
     assert list(grid) == [0, 10, 20, 30, 40]
     assert list(out) == [1, 2, 1, 2, 1]
+
+
+def test_a_queue_that_stood_from_the_first_second_is_not_sustained() -> None:
+    """The pipeline fell half a second behind at once, then kept pace: its backlog is flat
+    (the growth test alone passes it) but half a second of orders is queued all along."""
+    sched = schedule_ns(1_000_000_000, RATE, 4 * int(RATE))  # 4 s: one-second windows
+    sent = sched + 10_000
+    ack = sched + 500_000_000
+    r = summarize(RATE, sched, sent, ack, ack)
+    assert r["backlog_last_s"] <= 2 * r["backlog_first_s"] + 2  # not growing...
+    assert abs(r["achieved_rate"] - RATE) < 1  # ...at the full rate...
+    assert r["sustained"] is False  # ...yet 500 orders wait: not keeping up
+    r = summarize(RATE, sched, sent, sched + 50_000_000, sched + 50_000_000)
+    assert r["sustained"] is True  # 50 orders waiting (50 ms): within MAX_QUEUE_S
+
+
+def test_split_cuts_each_round_trip_where_the_executor_took_it() -> None:
+    sent = np.array([0, 1_000_000, 2_000_000, 3_000_000])
+    routed = sent + np.array([100_000, 200_000, 300_000, 0])
+    routed[3] = -1  # denied before a cycle stamped it: not in either part
+    ack = routed + 500_000
+    ack[3] = -1
+    s = split(sent, routed, ack)
+    assert s["to_executor"]["n"] == s["executor_to_ack"]["n"] == 3
+    assert 199 <= s["to_executor"]["p50_us"] <= 201
+    assert 499 <= s["executor_to_ack"]["p50_us"] <= 501
