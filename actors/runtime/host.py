@@ -7,9 +7,10 @@ processed in FIFO order, run to completion. Groups are still real pykka actors (
 and proxies work), and a group can hold a single actor, so placement alone decides the
 trade-off between isolation and latency.
 
-The host's inbox is a ``PollingInbox``: its ``get`` polls the host's ZeroMQ sockets, an eventfd
-that other threads ring when they ``tell``, and the timer heap. So the thread that reads a
-market-data frame is the thread that sends the order, with no hand-off in between.
+The host's inbox is a ``PollingInbox`` (``actors.runtime.host_inbox``): its ``get`` polls the
+host's ZeroMQ sockets, an eventfd that other threads ring when they ``tell``, and the timer heap.
+So the thread that reads a market-data frame is the thread that sends the order, with no
+hand-off in between.
 
 Messages to actors in other groups of the same node are collected during a dispatch cycle and
 sent as one ``tell`` per group; messages to other nodes go as one MessagePack frame per node over
@@ -18,15 +19,14 @@ a PUSH socket. Every message delivered to an actor is also copied, in batches, t
 The routing itself — FIFO, run to completion, ``@`` outputs at once, timers, what is journaled —
 is ``actors.runtime.dispatch.Dispatcher``, the same code replay and rebuilds run; the host adds
 the sockets, the pykka inbox, the batching per group and node, and the group commit of order
-intents (``LegShell``: fdatasync'ed once per cycle, then the frames leave). Without a durable
-sync to share (``run.durable_intents = false``, no HA replication) an order frame leaves as soon
-as its executor decided it, not after the rest of the cycle (``_HostSink.send``).
+intents (``actors.runtime.host_commit``: every input is its own dispatch cycle, and the orders
+decided in one wake leave together after one fdatasync for all their intents). Without a
+durable sync to share (``run.durable_intents = false``, no HA replication) an order frame leaves
+as soon as its executor decided it.
 
-Smart batching: what goes to another group of the node (risk, the journal) waits while the host
-has more input ready, up to ``GROUP_BATCH_MAX_NS``, and leaves as one ``tell`` per group when the
-host is about to sleep: at a high tick rate those threads wake once per batch instead of once per
-tick (each wake takes the GIL from the hot thread), and a consumer's market data conflates over
-the batch. Frames to other nodes and to venues never wait.
+Smart batching (``actors.runtime.host_output``): what goes to another group of the node waits
+while the host has more input ready, up to ``GROUP_BATCH_MAX_NS``, and leaves when the host is
+about to sleep. Frames to other nodes and to venues never wait.
 
 Garbage collection (``GcPolicy``): the engine keeps every order and combo record for minutes, so
 CPython's full collections grew with the run (150-300 ms pauses at 10k orders/s, every few
@@ -39,9 +39,6 @@ than the last freeze.
 from __future__ import annotations
 
 import collections
-import math
-import os
-import queue
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -53,161 +50,35 @@ from loguru import logger
 
 from actors.core import Out
 from actors.runtime import link_auth
-from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending, Sink
+from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending
 from actors.runtime.freeze import FreezeSeen, FreezeWatch
 from actors.runtime.gc_policy import GC_POLICY, GcPolicy
+from actors.runtime.host_commit import (
+    GROUP_COMMIT_MAX_NS,
+    GROUP_COMMIT_MIN_NS,
+    HostSink,
+    hold_bound_ns,
+)
+from actors.runtime.host_inbox import (
+    INBOX_BURST,
+    Begin,
+    Directory,
+    GroupBatch,
+    IoReady,
+    PollingInbox,
+    TimersDue,
+)
+from actors.runtime.host_output import GROUP_BATCH_MAX_NS, GroupOutput
 from actors.runtime.shell import Shell, SocketSpec, secure
 from actors.runtime.supervised_host import HostSupervision, Rebuilder
 from transports.clock import Clock
 from transports.errors import CodecError
-from transports.wire.codec import MAX_FRAME_BYTES, batch_codec, encode
-from transports.wire.messages import BookUpdate, ClockJump, JournalBatch, Reconnect
+from transports.wire.codec import MAX_FRAME_BYTES, batch_codec
+from transports.wire.messages import ClockJump
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
-#: longest a message for another group of the node waits for the host to be idle (smart
-#: batching, module docstring)
-GROUP_BATCH_MAX_NS = 1_000_000
-class IoReady:
-    """Envelope body: these sockets are readable."""
-
-    __slots__ = ("socks",)
-
-    def __init__(self, socks: list[Any]) -> None:
-        self.socks = socks
-
-
-class TimersDue:
-    """Envelope body: at least one timer is due."""
-
-    __slots__ = ()
-
-
-class GroupBatch:
-    """Envelope body: messages from another group of this node, in order."""
-
-    __slots__ = ("items",)
-
-    def __init__(self, items: list[tuple[str, Any]]) -> None:
-        self.items = items
-
-
-class Begin:
-    """Envelope body: every host of the node is registered; start the hosted actors."""
-
-    __slots__ = ()
-
-
-class _Envelope:
-    __slots__ = ("message", "reply_to")
-
-    def __init__(self, message: Any) -> None:
-        self.message = message
-        self.reply_to = None
-
-
-class PollingInbox:
-    """A pykka inbox whose ``get`` also waits on ZeroMQ sockets and timers.
-
-    ``put`` may be called from any thread; everything else runs in the host's thread.
-    """
-
-    def __init__(self) -> None:
-        self._q: collections.deque[Any] = collections.deque()
-        self._efd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
-        self._sleeping = False
-        self.poller = zmq.Poller()
-        self.poller.register(self._efd, zmq.POLLIN)
-        #: returns the ms until the next timer (or None) — set by the host
-        self.next_timeout_ms: Callable[[], float | None] = lambda: None
-        #: True while the host holds output it sends when idle; ``idle()`` sends it — set by
-        #: the host (smart batching)
-        self.deferred: Callable[[], bool] = lambda: False
-        self.idle: Callable[[], None] = lambda: None
-        self.closed = False
-
-    def put(self, envelope: Any, block: bool = True, timeout: float | None = None) -> None:
-        self._q.append(envelope)
-        # Ring only when the host may be asleep in poll; the GIL orders these reads and writes,
-        # and the host re-checks the deque after raising the flag, so no wake-up is lost.
-        if self._sleeping:
-            try:
-                os.eventfd_write(self._efd, 1)
-            except OSError:
-                pass
-
-    def empty(self) -> bool:
-        return not self._q
-
-    def get(self, block: bool = True, timeout: float | None = None) -> Any:
-        q = self._q
-        while True:
-            if q:
-                return q.popleft()
-            if not block or self.closed:
-                raise queue.Empty
-            wait_ms = self.next_timeout_ms()
-            if wait_ms is not None and wait_ms <= 0:
-                return _Envelope(TimersDue())
-            if self.deferred():
-                # about to sleep with output held back: first see whether input is ready
-                # (then the batch grows), else send it now
-                ready = [s for s, _ in self.poller.poll(0) if s != self._efd]
-                if ready:
-                    return _Envelope(IoReady(ready))
-                self.idle()
-                continue
-            self._sleeping = True
-            if q:
-                self._sleeping = False
-                continue
-            # Cap the wait so a lost wake-up could only ever cost 100 ms, never a hang.
-            events = self.poller.poll(100 if wait_ms is None else min(100, math.ceil(wait_ms)))
-            self._sleeping = False
-            socks = []
-            for sock, _ in events:
-                if sock == self._efd:
-                    try:
-                        os.eventfd_read(self._efd)
-                    except BlockingIOError:
-                        pass
-                else:
-                    socks.append(sock)
-            if socks:
-                q.append(_Envelope(IoReady(socks)))
-
-    def close(self) -> None:
-        self.closed = True
-        try:
-            os.close(self._efd)
-        except OSError:
-            pass
-
-
-class Directory:
-    """Where every actor lives: group and node, and how to reach other groups and nodes."""
-
-    def __init__(self, node: str, actor_group: dict[str, str], group_node: dict[str, str],
-                 node_address: dict[str, str]) -> None:
-        self.node = node
-        self.actor_group = actor_group
-        self.group_node = group_node
-        self.node_address = node_address
-        self.refs: dict[str, pykka.ActorRef[Any]] = {}
-        self.io_group: dict[str, str] = {}
-        for g, n in group_node.items():
-            self.io_group.setdefault(n, g)
-
-    def remote_node(self, actor: str) -> str | None:
-        """Return the node hosting ``actor`` if it is not this node."""
-        g = self.actor_group.get(actor)
-        if g is None:
-            return None
-        n = self.group_node[g]
-        return None if n == self.node else n
-
-
-class Host(pykka.ThreadingActor):
+class Host(GroupOutput, pykka.ThreadingActor):
     """Hosts the shells of one group in one thread; routes their output. What the Supervisor
     asks of it (checkpoints, restarts) is ``self.supervision``
     (``actors.runtime.supervised_host.HostSupervision``), reached through thin methods here."""
@@ -240,11 +111,23 @@ class Host(pykka.ThreadingActor):
         #: when the oldest output for another group of the node was held back (0: none held)
         self._held_since_ns = 0
         self._pending_sends: dict[str, Shell] = {}
-        #: ``IntentFailed`` inputs of orders sent at once (``_HostSink.send``), routed from
-        #: ``@wal`` when the cycle is done, as the group commit's are
+        #: when the oldest order held in ``_pending_sends`` was decided (``mono_ns``), and how
+        #: long it may wait for the rest of the wake (``host_commit.hold_bound_ns``)
+        self._held_since_mono_ns = 0
+        self._hold_ns = GROUP_COMMIT_MIN_NS
+        #: the current cycle held a new order (``HostSink.send``; ``_after_cycle``)
+        self._ordered = False
+        #: the hosted cores were started (``Begin``): until then no socket is polled and a
+        #: freeze is not routed, so nothing reaches a core before its ``Start`` (a replay
+        #: starts a launch's cores at their ``@start`` records: anything routed earlier, a
+        #: jump or market data queued while the process stood still, would reach the previous
+        #: launch's cores there; ``cmc replay --verify`` diverged on a launch frozen at start)
+        self._begun = False
+        #: ``IntentFailed`` inputs of orders released early or sent at once
+        #: (``host_commit.HostSink``), routed from ``@wal`` with the group commit's
         self._wal_failed: list[tuple[str, list[Any]]] = []
         #: the group's routing, timers and journaling (``actors.runtime.dispatch``)
-        self.dispatch = Dispatcher(self.shells, _HostSink(self), journal=self.journal or JOURNAL,
+        self.dispatch = Dispatcher(self.shells, HostSink(self), journal=self.journal or JOURNAL,
                                    journaling=bool(self.journal))
         self.counters: collections.Counter[str] = collections.Counter()
         #: checkpoints and restarts of the hosted cores, in this thread (``supervised_host``)
@@ -273,7 +156,6 @@ class Host(pykka.ThreadingActor):
             # here would pin the process's main thread instead.
             psutil.Process(threading.get_native_id()).cpu_affinity(list(self.cpus))
         threading.current_thread().name = f"host-{self.group}"
-        inbox: PollingInbox = self.actor_inbox  # type: ignore[assignment]
         for shell in self.shells.values():
             for spec in shell.socket_specs():
                 self._open(shell, spec)
@@ -288,7 +170,6 @@ class Host(pykka.ThreadingActor):
             # a larger frame is refused by libzmq before it is read whole (it drops the peer)
             self._pull.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
             self._pull.bind(self.dir.node_address[self.dir.node])
-            inbox.poller.register(self._pull, zmq.POLLIN)
         GC_POLICY.start(self.clock.now_ns())  # what start-up built is never walked again
         self.started.set()
 
@@ -319,29 +200,40 @@ class Host(pykka.ThreadingActor):
         now = self.clock.now_ns()
         if self.freeze is not None:
             gap = self.freeze.check(now)
-            if gap:
+            # before ``Begin`` no core has started: a freeze is taken as seen, never routed (a
+            # replay starts a launch's cores at their ``@start``; a jump routed earlier would
+            # reach the previous launch's cores there); their start reconciles anyway
+            if gap and self._begun:
                 self._clock_jumped(gap, now)
                 # journaled now, as one cycle at ``now``: the message that woke us may be an
                 # ask (a ping) that flushes nothing, and the next cycle's time would be stamped
                 # on what the cores saw at this one (a replay would diverge)
                 self._release_sends(now)
                 self._flush(now)
+        # Each input below is its own dispatch cycle; the orders they decide are released
+        # together at the end of the wake (``actors.runtime.host_commit``).
         if isinstance(message, IoReady):
             for sock in message.socks:
                 self._drain(sock, now)
         elif isinstance(message, GroupBatch):
+            route = self.dispatch.route
             for item in message.items:
                 if item is not None:  # a conflated slot (``_forward``) a salvage passed on
-                    self._route("@group", [item], now)
+                    route("@group", [item], now)
+                    if self._pending_sends or self._wal_failed:
+                        self._after_cycle(now)
         elif isinstance(message, TimersDue):
             self.dispatch.fire_due(now)
             self._release_sends(now)
         elif isinstance(message, Begin):
+            self._begin_io()
             for shell in self.shells.values():
                 self.dispatch.start(shell.name, shell.core, now, self.epoch)
             self._release_sends(now)
         else:
             return None
+        if self._pending_sends or self._wal_failed:
+            self._release_sends(now)  # the wake's group commit
         self._flush(now, idle=False)
         sup = self.supervision
         if sup.ckpt_due_ns and now >= sup.ckpt_due_ns:
@@ -364,6 +256,10 @@ class Host(pykka.ThreadingActor):
                 self._route("@clock", [(actor, jump)], now)
 
     def _drain(self, sock: Any, now: int) -> None:
+        """Route what ``sock`` holds (at most ``MAX_FRAMES_PER_POLL`` frames), each frame's
+        message (each item of a node-link frame) its own dispatch cycle; the orders decided
+        wait for the wake's group commit (``_after_cycle``, ``on_receive``)."""
+        route = self.dispatch.route
         if sock is self._pull:
             for _ in range(MAX_FRAMES_PER_POLL):
                 try:
@@ -378,11 +274,14 @@ class Host(pykka.ThreadingActor):
                                    self.group, exc)
                     continue
                 for dest, msg in items:
-                    self._route("@group", [(dest, msg)], now)
+                    route("@group", [(dest, msg)], now)
+                    if self._pending_sends or self._wal_failed:
+                        self._after_cycle(now)
             return
         shell, key = self._sock_owner[sock]
         src = "@" + key
         recv = sock.recv
+        run = False  # the previous frame's cycle decided an order (``_after_cycle``)
         for _ in range(MAX_FRAMES_PER_POLL):
             # ``recv_multipart`` without its ``RCVMORE`` socket option read per part (an enum
             # conversion and a call into libzmq each): a frame says itself whether more follow,
@@ -400,37 +299,62 @@ class Host(pykka.ThreadingActor):
             except Exception as exc:  # noqa: BLE001 - a decode bug must not kill the host
                 self.dispatch.failed(shell.name, exc, now)
                 continue
-            self._route(src, [(shell.name, msg)], now)
+            route(src, [(shell.name, msg)], now)
+            if self._pending_sends or self._wal_failed:
+                ordered = self._ordered
+                self._after_cycle(now, run)
+                run = ordered
+            else:
+                run = False
 
     # --- routing (actors.runtime.dispatch) --------------------------------------------------------
 
     def _route(self, src: str, out: Out, now: int) -> None:
         """Deliver ``out`` (sent by ``src``) and everything it causes here (``Dispatcher.route``);
-        then release the sends that wait for a group commit (see ``LegShell``)."""
+        then release the sends that wait for a group commit (a cycle on its own: an admin
+        call, a clock jump, a supervisor's restart)."""
         self.dispatch.route(src, out, now)
         if self._pending_sends or self._wal_failed:
             self._release_sends(now)
 
+    def _after_cycle(self, now: int, run: bool = True) -> None:
+        """Between two cycles of a wake, with orders held: keep holding while the cycles keep
+        deciding orders (more may share the sync), up to the hold bound; release them after a
+        cycle that decided none, or, for a venue frame, after one that ordered alone (``run``
+        False: the frame before it decided none; see ``actors.runtime.host_commit``). An
+        intent failure is routed to its executor at once, before the next input."""
+        ordered, self._ordered = self._ordered, False
+        if self._wal_failed or not ordered or not run or (
+                self.clock.mono_ns() - self._held_since_mono_ns >= self._hold_ns):
+            self._release_sends(now)
+
     def _release_sends(self, now: int) -> None:
-        """Once the dispatch cycle's actors are done: each shell holding frames makes its
-        intents durable (one fdatasync for all) and sends them. Orders whose intents failed
-        come back as ``IntentFailed`` inputs, routed to their executor from ``@wal``
-        (journaled, so replay and rebuilds see the failure; see ``LegShell``)."""
-        if self._wal_failed:  # orders sent at once whose intents failed (``_HostSink.send``)
+        """Once the wake's cycles are done (or the oldest held order is overdue): each shell
+        holding frames makes its intents durable (one fdatasync for all) and sends them. Orders
+        whose intents failed come back as ``IntentFailed`` inputs, routed to their executor
+        from ``@wal`` (journaled, so replay and rebuilds see the failure; see ``LegShell``)."""
+        if self._wal_failed:  # orders released early or sent at once (``HostSink``)
             late, self._wal_failed = self._wal_failed, []
             for actor, failed in late:
                 self._route("@wal", [(actor, m) for m in failed], now)
         if not self._pending_sends:
             return
         pending, self._pending_sends = self._pending_sends, {}
+        self._ordered = False
+        mono = self.clock.mono_ns
+        took_ns = 0  # what the syncs (and sends) took: the next hold bound
         for shell in pending.values():
+            t0 = mono()
             try:
                 failed = shell.flush_sends()  # type: ignore[attr-defined]
             except Exception as exc:  # noqa: BLE001
+                took_ns += mono() - t0
                 self.dispatch.failed(shell.name, exc, now)
                 continue
+            took_ns += mono() - t0
             if failed:
                 self._route("@wal", [(shell.name, m) for m in failed], now)
+        self._hold_ns = hold_bound_ns(took_ns)
 
     def _open(self, shell: Shell, spec: SocketSpec) -> None:
         sock = self.ctx.socket(spec.kind)
@@ -449,111 +373,21 @@ class Host(pykka.ThreadingActor):
             sock.connect(spec.address)
         shell.sockets[spec.key] = sock
         self._sock_owner[sock] = (shell, spec.key)
-        self.actor_inbox.poller.register(sock, zmq.POLLIN)  # type: ignore[attr-defined]
+        if self._begun:  # else at ``Begin``
+            self.actor_inbox.poller.register(sock, zmq.POLLIN)  # type: ignore[attr-defined]
 
     def _reopen(self, shell: Shell, key: str) -> None:
         """Close and reopen one of ``shell``'s sockets: a new session with the gateway."""
         old = shell.sockets.get(key)
         if old is not None:
-            self.actor_inbox.poller.unregister(old)  # type: ignore[attr-defined]
+            if self._begun:
+                self.actor_inbox.poller.unregister(old)  # type: ignore[attr-defined]
             del self._sock_owner[old]
             old.close(linger=0)
         for spec in shell.socket_specs():
             if spec.key == key:
                 self._open(shell, spec)
         self.counters[f"reconnects.{shell.name}.{key}"] += 1
-
-    def _forward(self, dest: str, msg: Any) -> None:
-        group = self.dir.actor_group.get(dest)
-        if group is None:
-            self.counters["unroutable"] += 1
-            return
-        node = self.dir.group_node[group]
-        out = (self._group_out.setdefault(group, []) if node == self.dir.node
-               else self._node_out.setdefault(node, []))
-        if type(msg) is BookUpdate:
-            # market data conflates for a consumer outside the group (risk's marks, another
-            # node): a BookUpdate is the whole top of its book, so within one cycle only the
-            # latest per destination and symbol is sent; orders and reports never conflate
-            # (the older one's slot is emptied and the latest goes last, so what the consumer
-            # reads keeps the order things happened in)
-            key = (dest, msg.venue, msg.sym)
-            at = self._conflate.get(key)
-            if at is not None and at[0] is out:
-                out[at[1]] = None  # type: ignore[call-overload]
-                self._tombstones = True
-                self.counters["conflated"] += 1
-            self._conflate[key] = (out, len(out))
-        out.append((dest, msg))
-
-    def _holding(self) -> bool:
-        """Whether output for another group is held back (``PollingInbox.deferred``)."""
-        return self._held_since_ns != 0
-
-    def _idle(self) -> None:
-        """The host is about to sleep: send what it held back (``PollingInbox.idle``)."""
-        try:
-            self._flush(self.clock.now_ns())
-        except Exception:  # noqa: BLE001 - the inbox must not die with the batch
-            self._held_since_ns = 0
-            logger.exception("host {}: idle flush failed", self.group)
-
-    def _flush(self, now: int, idle: bool = True) -> None:
-        """End a dispatch cycle: journal it, send frames to other nodes; send what waits for
-        other groups of the node too, unless ``idle`` is False (the end of an ``on_receive``)
-        and the oldest of it is younger than ``GROUP_BATCH_MAX_NS`` (smart batching: then the
-        inbox sends it when the host is about to sleep, ``_idle``)."""
-        jb = self.dispatch.journaled
-        if jb:
-            self.dispatch.journaled = []
-            batch = JournalBatch(self.group, now, jb)
-            if self.journal_local:
-                self.shells[self.journal].handle(batch, now)
-            else:
-                self._forward(self.journal, batch)
-        if self._node_out:
-            if self._tombstones:  # slots of conflated BookUpdates (``_forward``)
-                for k, items in self._node_out.items():
-                    self._node_out[k] = [it for it in items if it is not None]
-            out2, self._node_out = self._node_out, {}
-            for node, items2 in out2.items():
-                sock = self._push.get(node)
-                if sock is None:
-                    sock = link_auth.push_to(self.ctx, node, self.dir.node_address[node])
-                    self._push[node] = sock
-                sock.send(encode(items2))
-        if self._group_out and not idle:
-            if not self._held_since_ns:
-                self._held_since_ns = now
-            if now - self._held_since_ns < GROUP_BATCH_MAX_NS:
-                return  # the conflation slots stay: a later cycle's book replaces this one
-        self._held_since_ns = 0
-        self._conflate.clear()
-        if self._tombstones:
-            self._tombstones = False
-            for k, items in self._group_out.items():
-                self._group_out[k] = [it for it in items if it is not None]
-        if self._group_out:
-            out, self._group_out = self._group_out, {}
-            for group, items in out.items():
-                ref = self.dir.refs.get(group)
-                if ref is None:
-                    self.counters["unroutable"] += len(items)
-                    continue
-                try:
-                    ref.tell(GroupBatch(items))
-                except pykka.ActorDeadError:
-                    # a dead group must not take this one down; its supervisor restarts it
-                    self.counters[f"dropped_to_dead.{group}"] += len(items)
-
-    def _to_journal(self, batch: JournalBatch, now: int) -> None:
-        """Hand ``batch`` to the journal at once (a checkpoint): after everything this host
-        journaled before it, before everything after."""
-        if self.journal_local:
-            self.shells[self.journal].handle(batch, now)
-        else:
-            self._forward(self.journal, batch)
-            self._flush(now)
 
     def _next_timeout_ms(self) -> float | None:
         due = self.dispatch.next_due()
@@ -614,49 +448,23 @@ class Host(pykka.ThreadingActor):
                       rebuild: Rebuilder | None = None) -> dict[str, Any]:
         """Replace and start the cores of the actors in ``cores`` (rebuilt from the journal
         with ``rebuild``, else these fresh ones); see ``HostSupervision.restart_cores``."""
-        return self.supervision.restart_cores(cores, epoch, reason, rebuild)
+        res = self.supervision.restart_cores(cores, epoch, reason, rebuild)
+        self._begin_io()  # a node started from the journal begins here, not with ``Begin``
+        return res
+
+    def _begin_io(self) -> None:
+        """The cores are started: from now on a freeze is routed and the sockets opened at
+        start are polled (what they queued meanwhile comes now). Idempotent."""
+        if self._begun:
+            return
+        self._begun = True
+        poller = self.actor_inbox.poller  # type: ignore[attr-defined]
+        for sock in self._sock_owner:
+            poller.register(sock, zmq.POLLIN)
+        if self._pull is not None:
+            poller.register(self._pull, zmq.POLLIN)
 
 
-def _no_commit_to_share(shell: Any) -> bool:
-    """True if ``shell``'s pending orders wait for nothing a later order of the cycle could
-    share: no durable intent sync (no WAL, or ``durable_intents`` off) and no replication."""
-    wal = getattr(shell, "intent_wal", None)
-    return (wal is None or not wal.durable) and getattr(shell, "replicate", None) is None
-
-
-class _HostSink(Sink):
-    """The host's side of its dispatcher: sockets, other groups and nodes, errors."""
-
-    def __init__(self, host: Host) -> None:
-        self.h = host
-        self.forward = host._forward  # type: ignore[method-assign]  # no extra call per hop
-
-    def send(self, actor: str, key: str, msg: Any) -> None:
-        h = self.h
-        shell = h.shells[actor]
-        shell.send(key, msg)
-        if getattr(shell, "pending", False):
-            if _no_commit_to_share(shell):
-                # nothing durable to wait for: the order leaves now, not after the rest of the
-                # cycle; a failure (raised: the dispatcher journals it as the actor's error;
-                # returned: ``IntentFailed``) is routed when the cycle is done, as before
-                failed = shell.flush_sends()  # type: ignore[attr-defined]
-                if failed:
-                    h._wal_failed.append((actor, failed))
-                return
-            h._pending_sends[actor] = shell  # released once the cycle's actors are done
-
-    def host(self, actor: str, msg: Any) -> None:
-        if isinstance(msg, Reconnect):
-            self.h._reopen(self.h.shells[actor], msg.key)
-
-    def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
-        h = self.h
-        h.counters[f"errors.{actor}"] += 1
-        logger.opt(exception=exc).error("actor {} raised in its handler; message dropped", actor)
-        if h.on_error is not None:
-            h.on_error(actor, exc)
-
-
-__all__ = ["GC_POLICY", "NOT_JOURNALED", "Begin", "Directory", "GcPolicy", "GroupBatch", "Host",
+__all__ = ["GC_POLICY", "GROUP_BATCH_MAX_NS", "GROUP_COMMIT_MAX_NS", "GROUP_COMMIT_MIN_NS",
+           "INBOX_BURST", "NOT_JOURNALED", "Begin", "Directory", "GcPolicy", "GroupBatch", "Host",
            "PollingInbox"]

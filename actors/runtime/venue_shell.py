@@ -12,8 +12,9 @@ LegOrder's tick stamps once the executor denied it (nothing left); whatever is n
 (a lost order) is dropped oldest first past ``MAX_STAMPED`` orders.
 
 Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
-fdatasync'ed *before* the frame is written to the socket; the orders of one dispatch cycle (the
-legs of a combo) share one fdatasync.
+fdatasync'ed *before* the frame is written to the socket; the orders the host decides together
+(one wake: the legs of a combo, the orders of one node-link frame; ``actors.runtime.host_commit``)
+share one fdatasync.
 
 If that fails (the write or the fdatasync: the WAL is then failed for good), the orders whose
 intents were not made durable are not sent, and the failure becomes an *input*: ``flush_sends``
@@ -31,7 +32,7 @@ executor rejects those orders locally (its combo hears ``rejected``, reason
   does (open orders listed and cancelled, the venue's positions adopted); so reducing orders
   go, nothing that adds exposure does;
 - a ``NewOrder`` that reaches the shell before the executor has heard of the failure (later in
-  the same dispatch cycle) is refused like the failed ones (another ``IntentFailed``);
+  the same group commit) is refused like the failed ones (another ``IntentFailed``);
 - cancels and queries go out as always.
 
 ``blocked`` is another matter: the host was abandoned; every ``NewOrder`` raises
@@ -242,8 +243,8 @@ class LegShell(Shell):
             msg = CancelReq(msg.cl, msg.ts, epoch)
         if isinstance(msg, NewOrder):
             # Group commit: the intent is written now and the order queued; the host calls
-            # flush_sends() once the cycle's actors are done, so the two legs of a combo share
-            # one fdatasync instead of paying one each.
+            # flush_sends() when it releases the group commit (``actors.runtime.host_commit``),
+            # so the orders decided together share one fdatasync instead of paying one each.
             sync = self._write_intent(msg)
             if sync is not None:
                 self._pending.append((key, msg, sync))
@@ -251,7 +252,7 @@ class LegShell(Shell):
         self.sockets[key].send(encode(msg))
 
     def flush_sends(self) -> list[IntentFailed]:
-        """Make this cycle's intents durable (one fdatasync per WAL), then send the orders.
+        """Make the held intents durable (one fdatasync per WAL), then send the orders.
 
         Return the failure as an input for the executor (the host routes it from ``@wal``):
         one ``IntentFailed`` naming every order of the cycle that was not sent, or []."""
