@@ -165,10 +165,20 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
         if i % 64 == 0:
             heartbeat()
     send_end = clock.mono_ns()
-    drain_until = clock.mono_ns() + 1_000_000_000
-    while clock.mono_ns() < drain_until:
+    # answer what the engine still sends: at least 1 s, then until no order came for 300 ms
+    # (a loaded engine can be behind by more than a second; an order it sends after the count
+    # would look lost), at most 10 s
+    drain_from = clock.mono_ns()
+    last_order_ns, n_seen = drain_from, len(orders)
+    while True:
         pump(20)
         heartbeat()
+        now = clock.mono_ns()
+        if len(orders) != n_seen:
+            last_order_ns, n_seen = now, len(orders)
+        if now - drain_from >= 10_000_000_000 or (
+                now - drain_from >= 1_000_000_000 and now - last_order_ns >= 300_000_000):
+            break
     with open(out_path, "w") as f:
         json.dump({"sent": total, "send_s": (send_end - t0) / 1e9, "warm_orders": n_warm,
                    "orders": len(orders) - n_warm}, f)

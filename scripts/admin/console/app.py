@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.widgets import Footer, Static
 
@@ -154,13 +155,19 @@ class TopApp(App[None]):
             self._busy = False
 
     def on_polled(self, msg: Polled) -> None:
-        self._apply(msg.snap, msg.units)
+        try:
+            self._apply(msg.snap, msg.units)
+        except NoMatches:
+            pass  # a poll answered while the app closes: its widgets are gone already
 
     def on_poll_failed(self, msg: PollFailed) -> None:
-        if msg.unreachable:
-            self._unreachable(msg.why)
-        else:
-            self._failed(msg.why)
+        try:
+            if msg.unreachable:
+                self._unreachable(msg.why)
+            else:
+                self._failed(msg.why)
+        except NoMatches:
+            pass  # as in ``on_polled``
 
     def _unreachable(self, why: str) -> None:
         self.polls += 1
