@@ -245,6 +245,17 @@ class ComboExecutorCore(Core):
         held[2].add(tid)
         held[r.leg] += r.qty_lots if r.side == "B" else -r.qty_lots
         a, b = held[0], held[1]
+        # only a hedged spread is adopted: a leg without its hedge (the other leg's order
+        # unsent, unfilled, or its fill not in yet) stays exposure no combo owns, which risk
+        # flattens after ``unhedged_limit_ms`` as before; adopted, nobody would ever hedge it
+        # (the cut drill showed it: one leg filled, adopted, the exposure never came back).
+        # Both legs' fills come back together from the restart's in-flight queries.
+        bpl_a = self.contracts[pair.leg_a].base_per_lot
+        bpl_b = self.contracts[pair.leg_b].base_per_lot
+        if a == 0 or b == 0 or abs(a * bpl_a + b * bpl_b) > min(bpl_a, bpl_b) / 2:
+            return [ledger.decision("combo_not_adopted", now_ns, combo_id=r.combo_id,
+                                    pair=pair.name, cl=r.cl, lots_a=a, lots_b=b,
+                                    why="unhedged")]
         direction = 1 if a > 0 or (a == 0 and b < 0) else -1
         fa, fb = direction * a, -direction * b
         out: Out = [ledger.decision("combo_adopted", now_ns, combo_id=r.combo_id,

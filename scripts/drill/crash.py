@@ -250,7 +250,11 @@ def judge(cfg: AppConfig, run: Path, kill_ns: list[int], meta: dict[str, Any]) -
             flat_after.append(0.0)
             continue
         since = max([k, *late])
-        back = next((ts for ts, n in timeline if ts >= since and abs(n) <= tol), None)
+        # flat already once the last of them traded (its fills all landed within the clocks'
+        # margin before the kill): back at ``since``; else the first fill that brings it back
+        at_since = next((n for ts, n in reversed(timeline) if ts <= since), 0.0)
+        back = since if abs(at_since) <= tol else next(
+            (ts for ts, n in timeline if ts >= since and abs(n) <= tol), None)
         flat_after.append(None if back is None else round((back - k) / 1e6, 1))
     report = {**meta, "kill_ns": list(kill_ns), "orders": len(cls), "fills": len(venue_fills),
               "duplicate_client_ids": dup, "fills_equal": engine == venue,

@@ -119,3 +119,18 @@ def test_a_late_fill_of_a_forgotten_combo_stays_an_orphan() -> None:
     assert combo.handle(old, 1) == []
     assert combo.counters["orphan_reports"] == 1
     assert strategy.pos_dir == -1 and risk.pos["au-gc"] == (-28, 9)
+
+
+def test_a_lost_combo_with_one_leg_filled_is_not_adopted() -> None:
+    """Only a hedged spread is adopted: a lost combo whose hedge never filled leaves a naked
+    leg, which must stay exposure no combo owns so risk flattens it (``unhedged_limit_ms``).
+    Adopted, it would be a finished combo's holding nobody ever hedges (the cut drill: one leg
+    filled, the exposure never came back)."""
+    strategy, combo, risk = _world()
+    out = combo.handle(_fill("shfe", "au2606", 0, "B", 28, "only-a"), 1)
+    _deliver(out, strategy, risk)
+    assert not [m for _d, m in out if type(m) is ComboState]
+    assert any(getattr(m, "what", "") == "combo_not_adopted" for _d, m in out)
+    # the strategy and risk still hold what the journal said: the 28 lots are nobody's
+    assert (strategy.pos_dir, strategy.posn.pos_a_lots, strategy.posn.pos_b_lots) == (-1, -28, 9)
+    assert risk.pos["au-gc"] == (-28, 9)

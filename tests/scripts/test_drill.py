@@ -58,6 +58,20 @@ def test_a_hedged_combo_whose_fills_the_engine_saw_passes(tmp_path: Path) -> Non
     assert r["time_to_flat_ms"] == [1.0]  # the hedge in flight at the kill filled 1 ms later
 
 
+def test_a_combo_that_traded_just_before_the_kill_and_left_it_flat_passes(
+        tmp_path: Path) -> None:
+    """Both legs filled within the clocks' margin before the kill and the venue was flat after
+    them: the exposure is back at the kill, not "never" (the partition drill, cut right after
+    a combo's legs left, was judged a failure for it)."""
+    fills = [_fill("1.1.0.0", "t1", "au2606", "S", 28, T0 + MS),
+             _fill("1.1.1.0", "t2", "GCZ6", "B", 9, T0 + 2 * MS)]
+    reps = [_report(f["cl"], f["tid"], f["sym"], f["side"], f["qty"]) for f in fills]
+    sent = [("1.1.0.0", T0), ("1.1.1.0", T0)]
+    r = judge(CFG, _run(tmp_path, fills, reps, sent), [T0 + 10 * MS], {})
+    assert r["ok"], r["failures"]
+    assert r["time_to_flat_ms"] == [0.0]
+
+
 def test_each_oracle_fails_on_what_it_guards(tmp_path: Path) -> None:
     fills = [_fill("1.1.0.0", "t1", "au2606", "S", 28, T0 + MS),
              _fill("1.2.0.0", "t3", "au2606", "S", 28, T0 + 3 * MS)]  # never hedged, 56 lots
