@@ -150,6 +150,14 @@ class OrderBook:
         self.unknown: set[str] = set()  #: the cls whose outcome is unknown
         self.last_fill_ts = 0  #: the venue ts of the latest fill applied (for ``TradesReq``)
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A pickled book (a checkpoint); one written before ``OpenOrders`` held ``open`` as a
+        plain dict, which is counted into one here (else the first ``sync`` after an upgrade
+        would fail on it)."""
+        self.__dict__.update(state)
+        if not isinstance(self.open, OpenOrders):
+            self.open = OpenOrders(self.open)
+
     def sync(self, lo: LiveOrder) -> None:
         """Bring the indexes in step with ``lo`` (after any change of its state or flag)."""
         state = lo.state

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from actors.leg.book import OpenOrders
 from actors.leg.executor import LegExecutorCore
-from actors.leg.orders import LegTimer, LiveOrder
+from actors.leg.orders import LegTimer, LiveOrder, St
 from actors.runtime.checkpoint import dumps
 from tests.actors.test_leg_executor import AU, MS, of, order
 from tests.support.contracts import au
@@ -146,6 +146,23 @@ def test_a_checkpoint_holds_the_orders_and_the_load_recounts_the_sum() -> None:
         == [(lo.cl, lo.state, lo.qty_lots, lo.cum_lots) for lo in c.book.orders.values()]
     again = dumps(back)  # a restored core checkpoints the same as its own restore does
     assert dumps(pickle.loads(again)) == again
+
+
+def test_a_checkpoint_from_before_the_running_sum_loads_and_counts() -> None:
+    """A book pickled when ``open`` was a plain dict (a checkpoint of the previous version)
+    loads with its open orders counted, and the next report keeps the sum."""
+    c = two_contract_core()
+    out = c.handle(order(combo=1, qty=6, tif="GTC"), MS)
+    (sent,) = of(out, NewOrder, "@oe")
+    book = c.book
+    state = dict(book.__dict__, open=dict(book.open))  # the old layout
+    old = object.__new__(type(book))
+    old.__setstate__(state)
+    assert isinstance(old.open, OpenOrders) and old.working("au2606", "B") == 6
+    lo = old.orders[sent.cl]
+    lo.state = St.CANCELED  # closed: the next sync takes it out of the index and the sum
+    old.sync(lo)
+    assert old.working("au2606", "B") == 0 and sent.cl not in old.open
 
 
 def test_the_index_refuses_writes_that_would_bypass_the_sum() -> None:
