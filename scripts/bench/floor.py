@@ -22,7 +22,7 @@ from typing import Any
 from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.gc_policy import GcPolicy
 from actors.runtime.node import build_shells
-from transports.clock import LiveClock, perf_ns
+from transports.clock import LiveClock, perf_ns, sleep_s
 from transports.config.engine import AppConfig
 from transports.errors import CmcError
 from transports.hdr import LatencyHist
@@ -151,10 +151,16 @@ def reject_all(floor: Floor, orders: list[NewOrder], now_ns: int) -> None:
         floor.run(LEG_OF[o.sym], Reject(cl=o.cl, code="bench", reason="bench", ts=0), now_ns)
 
 
-def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
+def run_floor(cfg: AppConfig, n_ticks: int, idle_s: float = 0.0) -> dict[str, Any]:
     """Run the cores by direct calls in this thread, in virtual time (``FLOOR_STEP_NS`` per
     tick); return latency percentiles (µs, wall clock: frame decoded -> order frame encoded),
-    the orders sent and their digest."""
+    the orders sent and their digest.
+
+    ``idle_s`` > 0: the thread sleeps that long after each tick (the *idle floor*): the same
+    work and decisions, but each tick starts as a pipeline's does at a low rate, on a CPU that
+    went idle (caches, branch predictors and the core's clock cooled down, the hypervisor
+    descheduled the vCPU). The ratio of the two floors is what waking costs on the machine,
+    before any framework overhead."""
     sink = _FloorSink()
     orders, sent_ns = sink.orders, sink.sent_ns
     floor = Floor(cfg, sink)
@@ -179,6 +185,8 @@ def run_floor(cfg: AppConfig, n_ticks: int) -> dict[str, Any]:
                 for t in sent_ns[n_before:]:
                     lat.record(t - t0)
             reject_all(floor, orders[n_before:], now_ns)
+        if idle_s:
+            sleep_s(idle_s)
     return {**pcts(lat),
             "orders_per_tick": round(ticks_with_orders / max(1, len(frames) - WARM_TICKS), 3),
             "orders": len(orders), "orders_digest": orders_digest(orders)}

@@ -17,8 +17,12 @@
 JSON keys (stable): ``floor`` {``n``, ``p50``, ``p99``, ``p999`` (µs), ``orders_per_tick``,
 ``orders``, ``orders_digest``}; ``placements`` {name: {``rows``: [{``rate``, ``achieved_rate``,
 ``n``, ``p50``, ``p99``, ``p999``, ``md_wire_p50_first_us``, ``md_wire_p50_last_us``,
-``ticks_seen``, ``sent``, ``orders_at_venue``, ``sustained``, ``ratio_p50``, ``ratio_p99``}],
-``max_sustained_rate``}}; ``cpus``. docs/performance.md describes them and the method.
+``ticks_seen``, ``sent``, ``orders_at_venue``, ``sustained``, ``ratio_p50``, ``ratio_p99``,
+``ratio_p50_idle``}], ``max_sustained_rate``}}; ``floor_idle`` {the ``floor`` keys and
+``idle_us``}: the floor again with the thread asleep ``IDLE_GAP_S`` after every tick (the gap of
+a 1,000 ticks/s pipeline), so each tick runs on a CPU that went idle as a pipeline's does;
+``ratio_p50_idle`` is a row's p50 over the idle floor's (what the placement adds beyond waking
+up); ``cpus``. docs/performance.md describes them and the method.
 
 The human table (``format_table``) lists the placements in a fixed order (``PLACEMENT_ORDER``:
 default, multiprocess, default-nosync), each one's rows by rate, lowest first, in columns sized to
@@ -66,6 +70,10 @@ from transports.hdr import LatencyHist
 from transports.latency import LatencyRecorder
 
 BENCH_CONF = "bench.toml"
+#: the idle floor's sleep after each tick (a 1,000 ticks/s pipeline's gap) and its lengths
+#: (full, ``--quick``): references in ``FLOOR_DECISIONS``, so its decisions are checked too
+IDLE_GAP_S = 0.001
+IDLE_TICKS, IDLE_TICKS_QUICK = 5_000, 300
 
 
 def bench_config() -> AppConfig:
@@ -217,7 +225,13 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
     floor = run_floor(cfg, n_floor)
     check_decisions(floor, n_floor)  # a faster hot path must decide exactly as before
     say(f"  p50 {floor['p50']} µs  p99 {floor['p99']} µs")
-    result: dict[str, Any] = {"floor": floor, "placements": {},
+    n_idle = IDLE_TICKS_QUICK if quick else IDLE_TICKS
+    say(f"idle floor: the same, asleep {IDLE_GAP_S * 1e6:.0f} µs after each tick ...")
+    idle = run_floor(cfg, n_idle, IDLE_GAP_S)
+    check_decisions(idle, n_idle)
+    idle["idle_us"] = round(IDLE_GAP_S * 1e6)
+    say(f"  p50 {idle['p50']} µs  p99 {idle['p99']} µs")
+    result: dict[str, Any] = {"floor": floor, "floor_idle": idle, "placements": {},
                               "cpus": len(os.sched_getaffinity(0))}
     for label, mp, durable in (("default", False, True), ("multiprocess", True, True),
                                ("default-nosync", False, False)):
@@ -254,6 +268,7 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
         for r in rows:
             r["ratio_p50"] = round(r["p50"] / floor["p50"], 2) if floor["p50"] else None
             r["ratio_p99"] = round(r["p99"] / floor["p99"], 2) if floor["p99"] else None
+            r["ratio_p50_idle"] = round(r["p50"] / idle["p50"], 2) if idle["p50"] else None
         result["placements"][label] = {
             "rows": rows,
             "max_sustained_rate": best["rate"] if best else max(
@@ -266,7 +281,8 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
 #: placement the rows go by rate, lowest first (the JSON keeps the order they were measured in)
 PLACEMENT_ORDER = ("default", "multiprocess", "default-nosync")
 _COLUMNS = (("placement", "<"), ("rate", ">"), ("achieved", ">"), ("p50 µs", ">"),
-            ("p99 µs", ">"), ("p99.9 µs", ">"), ("×p50", ">"), ("×p99", ">"), ("sustained", "<"))
+            ("p99 µs", ">"), ("p99.9 µs", ">"), ("×p50", ">"), ("×p99", ">"), ("×idle", ">"),
+            ("sustained", "<"))
 
 
 def _cell(x: Any) -> str:
@@ -287,7 +303,7 @@ def format_table(result: dict[str, Any]) -> str:
         n for n in places if n not in PLACEMENT_ORDER)
     rows = [[_cell(c) for c in (name, r["rate"], r["achieved_rate"], r["p50"], r["p99"],
                                 r["p999"], r.get("ratio_p50"), r.get("ratio_p99"),
-                                r["sustained"])]
+                                r.get("ratio_p50_idle"), r["sustained"])]
             for name in names for r in sorted(places[name]["rows"], key=lambda r: r["rate"])]
     head = [c for c, _ in _COLUMNS]
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
@@ -298,7 +314,12 @@ def format_table(result: dict[str, Any]) -> str:
         ).rstrip()
 
     out = [f"floor (direct calls, one thread): p50 {f['p50']} µs  p99 {f['p99']} µs  "
-           f"p99.9 {f['p999']} µs  (n={f['n']})", "", line(head)]
+           f"p99.9 {f['p999']} µs  (n={f['n']})"]
+    fi = result.get("floor_idle")
+    if fi:
+        out.append(f"idle floor (asleep {fi['idle_us']} µs after each tick): p50 {fi['p50']} µs  "
+                   f"p99 {fi['p99']} µs  p99.9 {fi['p999']} µs  (n={fi['n']})")
+    out += ["", line(head)]
     out += [line(r) for r in rows]
     out.append("")
     w = max((len(n) for n in names), default=0)

@@ -29,6 +29,15 @@ def test_the_floor_sends_an_order_on_every_tick_and_decides_as_its_reference() -
         check_decisions({**r, "orders_digest": "0" * 64}, 300)
 
 
+def test_the_idle_floor_decides_as_the_hot_one() -> None:
+    # asleep after each tick: the same cores in the same virtual time, so the same orders; only
+    # the CPU it wakes on differs
+    kernels.warm_up()
+    r = run_floor(bench_config(), 300, idle_s=0.0002)
+    assert r["orders_per_tick"] == 1.0 and r["n"] == 600
+    assert (r["orders"], r["orders_digest"]) == FLOOR_DECISIONS[300]
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_the_pipeline_bench_sees_every_tick_and_sends_orders() -> None:

@@ -34,13 +34,16 @@ def _bench_row(rate: float, p50: float, p99: float, p999: float, ok: bool) -> di
     return {"rate": rate, "achieved_rate": int(rate * 0.999), "p50": p50, "p99": p99,
             "p999": p999, "md_wire_p50_first_us": 12.0, "md_wire_p50_last_us": 14.0,
             "ticks_seen": 1000, "sent": 1000, "orders_at_venue": 900, "sustained": ok,
-            "n": 900, "ratio_p50": round(p50 / 35.68, 2), "ratio_p99": round(p99 / 193.09, 2)}
+            "n": 900, "ratio_p50": round(p50 / 35.68, 2), "ratio_p99": round(p99 / 193.09, 2),
+            "ratio_p50_idle": round(p50 / 61.2, 2)}
 
 
 #: a ``--json`` result as ``run_tick_to_trade`` builds it: each placement's rows in the order they
 #: ran (the failed search step before the best sustained one) and p99s wide enough to touch
 BENCH = {
     "floor": {"n": 10000, "p50": 35.68, "p99": 193.09, "p999": 1857.16, "orders_per_tick": 1.0},
+    "floor_idle": {"n": 10000, "p50": 61.2, "p99": 231.5, "p999": 1490.0, "orders_per_tick": 1.0,
+                   "idle_us": 1000},
     "cpus": 4,
     "placements": {
         "default-nosync": {"rows": [_bench_row(1000.0, 176.83, 852.8, 977.17, True),
@@ -72,7 +75,7 @@ def test_bench_table_is_aligned_and_ordered() -> None:
     cols = lines[head].split()
     assert cols[:2] == ["placement", "rate"] and cols[-1] == "sustained"
     for x in rows:  # every cell apart from its neighbours: as many fields as there are columns
-        assert len(x.split()) == 9, x
+        assert len(x.split()) == 10, x
     # the header's right-aligned columns end where their values end
     for name in ("rate", "achieved", "×p99"):
         end = lines[head].index(name) + len(name)
@@ -82,6 +85,11 @@ def test_bench_table_is_aligned_and_ordered() -> None:
     assert sorted(set(names), key=names.index) == [n for n in PLACEMENT_ORDER]
     assert order == sorted(order, key=lambda r: (PLACEMENT_ORDER.index(r[0]), r[1]))
     assert any("multiprocess" in x and "max sustained rate: 20000" in x for x in lines)
+    # the idle floor is shown with its gap, and each row's p50 over it
+    assert any(x.startswith("idle floor (asleep 1000 µs after each tick): p50 61.2 µs")
+               for x in lines)
+    end = lines[head].index("×idle") + len("×idle")
+    assert rows[0].startswith("default ") and rows[0][:end].split()[-1] == f"{426.42 / 61.2:.2f}"
 
 
 # --- the what-if replay: labelled as one, opportunities from the recorded truth ----------------
