@@ -16,6 +16,9 @@ Counting rules (what "the journal's count" of each table is):
 - ``feed_health``: one row per ``FeedHealth`` delivery;
 - ``book_events``: one row per ``BookInvalid`` delivery (gaps, resyncs, bad data);
 - ``decisions``: one row per ``Decision`` (repairs, alarms, handler errors).
+
+The orders and fills rules (an order's state and fills from the venue's reports, each trade
+once) are ``scripts.audit.extract_orders``; ``cl_parts`` is re-exported from there.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 import msgspec
 
+from scripts.audit.extract_orders import OrderTables, cl_parts, venue_of
 from transports.journal.format import T_BATCH, decode_batch_raw, decode_item
 from transports.journal.reader import JournalReader
 from transports.journal.writer import base_path
@@ -50,20 +54,7 @@ from transports.wire.messages import (
     Stop,
     TradingState,
 )
-from transports.wire.venue_msgs import (
-    Ack,
-    CancelReject,
-    CancelReq,
-    Delta,
-    Done,
-    Fill,
-    FillRecord,
-    Heartbeat,
-    NewOrder,
-    OrderStatus,
-    Reject,
-    Trades,
-)
+from transports.wire.venue_msgs import CancelReq, Delta, Heartbeat, NewOrder
 
 #: Operator and launcher commands, journaled where they arrive (``@group``): the controls table
 OPERATOR_CONTROL = frozenset({Halt, Reduce, Resume, Flatten, SetParams})
@@ -71,23 +62,11 @@ OPERATOR_CONTROL = frozenset({Halt, Reduce, Resume, Flatten, SetParams})
 TABLES = ("orders", "fills", "combos", "risk_events", "feed_health", "book_events", "decisions")
 
 
-def cl_parts(cl: str) -> tuple[int, int, int] | None:
-    """Split ``epoch.combo.leg.attempt`` into (combo, leg, attempt)."""
-    p = cl.split(".")
-    if len(p) != 4:
-        return None
-    try:
-        return int(p[1]), int(p[2]), int(p[3])
-    except ValueError:
-        return None
+class JournalIndex(OrderTables):
+    """Audit tables plus per-combo event lists and market-data receive times.
 
-
-def _venue(actor: str) -> str:
-    return actor.split(".", 1)[1] if "." in actor else actor
-
-
-class JournalIndex:
-    """Audit tables plus per-combo event lists and market-data receive times."""
+    The ``orders`` and ``fills`` tables are filled by ``OrderTables``
+    (``scripts.audit.extract_orders``); this class routes every item and keeps the rest."""
 
     def __init__(self) -> None:
         self.orders: list[dict[str, Any]] = []
@@ -136,7 +115,7 @@ class JournalIndex:
         msg = decode_item(src, dest, raw)
         t = type(msg)
         if t is Delta or t is Heartbeat:
-            self.md.setdefault(_venue(dest), []).append((ts, msg.ts))
+            self.md.setdefault(venue_of(dest), []).append((ts, msg.ts))
             return
         if t is NewOrder:
             self._new_order(rec, ts, dest, msg)
@@ -232,144 +211,6 @@ class JournalIndex:
             o = self._order_by_cl.get(msg.cl)
             if o is not None:
                 self._event(o["combo_id"], rec, ts, "cancel_leg", cl=msg.cl)
-
-    def _new_order(self, rec: int, ts: int, dest: str, m: NewOrder) -> None:
-        parts = cl_parts(m.cl) or (-1, -1, -1)
-        lo = self._leg_orders.get(parts, {})
-        row = {
-            "record": rec,
-            "ts_ns": ts,
-            "venue": _venue(dest.split("@")[0]),
-            "cl": m.cl,
-            "combo_id": parts[0],
-            "leg": parts[1],
-            "attempt": parts[2],
-            "purpose": lo.get("purpose", ""),
-            "sym": m.sym,
-            "side": m.side,
-            "px": m.px,
-            "qty": m.qty,
-            "tif": m.tif,
-            "ack_ts_ns": 0,
-            "venue_ack_ts_ns": 0,
-            "state": "sent",
-            "cum_qty": 0,
-            "avg_px": 0.0,
-            "done_ts_ns": 0,
-            "reject_reason": "",
-        }
-        self.orders.append(row)
-        self._order_by_cl[m.cl] = row
-        self._event(
-            parts[0],
-            rec,
-            ts,
-            "send",
-            cl=m.cl,
-            leg=parts[1],
-            attempt=parts[2],
-            venue=row["venue"],
-            side=m.side,
-            qty=m.qty,
-            px=m.px,
-        )
-
-    def _venue_report(self, rec: int, ts: int, dest: str, m: Any) -> None:
-        cl = getattr(m, "cl", "")
-        o = self._order_by_cl.get(cl)
-        cid = o["combo_id"] if o else (cl_parts(cl) or (-1,))[0]
-        kind = type(m).__name__.lower()
-        if isinstance(m, Ack) and o is not None and not o["ack_ts_ns"]:
-            o["ack_ts_ns"], o["venue_ack_ts_ns"] = ts, m.ts
-        elif isinstance(m, Fill):
-            self._fill(rec, ts, _venue(dest), cl, m.oid, m.tid, m.px, m.qty, m.ts, m.fee, m.liq,
-                       "fill", o, m.fee_ccy)
-        elif isinstance(m, Trades):
-            # a reconciliation's reply: the trades of our orders we lacked (deduplicated)
-            for f in m.list:
-                fo = self._order_by_cl.get(f.cl)
-                if fo is not None:
-                    self._status_fill(rec, ts, _venue(dest), f, "trades", fo)
-            return
-        elif isinstance(m, OrderStatus) and o is not None and m.state != "unknown":
-            # a query's answer: its fills (deduplicated) and the state the venue knows
-            for f in m.fills:
-                self._status_fill(rec, ts, _venue(dest), f, "status", o)
-            if m.state in ("filled", "canceled", "expired") and not o["done_ts_ns"]:
-                o["state"], o["done_ts_ns"] = m.state, ts
-            elif m.state == "rejected" and not o["done_ts_ns"]:
-                o["state"], o["done_ts_ns"] = "rejected", ts
-                o["reject_reason"] = o["reject_reason"] or "status:rejected"
-        elif isinstance(m, Done) and o is not None:
-            o["state"], o["done_ts_ns"] = m.state, ts
-        elif isinstance(m, Reject) and o is not None:
-            o["state"], o["done_ts_ns"] = "rejected", ts
-            o["reject_reason"] = f"{m.code}:{m.reason}"
-        elif not isinstance(m, Ack | CancelReject | OrderStatus):
-            return
-        detail = {k: v for k, v in msgspec.structs.asdict(m).items() if k not in ("cl", "fills")}
-        self._event(
-            cid,
-            rec,
-            ts,
-            f"venue_{kind}",
-            cl=cl,
-            venue_ts_ns=getattr(m, "ts", 0),
-            **{k: v for k, v in detail.items() if k != "ts"},
-        )
-
-    def _status_fill(self, rec: int, ts: int, venue: str, f: FillRecord, source: str,
-                     o: dict[str, Any]) -> None:
-        self._fill(rec, ts, venue, f.cl, f.oid, f.tid, f.px, f.qty, f.ts, f.fee, f.liq, source,
-                   o)
-
-    def _fill(self, rec: int, ts: int, venue: str, cl: str, oid: str, tid: str, px: int,
-              qty: int, venue_ts: int, fee: float, liq: str, source: str,
-              o: dict[str, Any] | None, fee_ccy: str = "") -> None:
-        """One trade, the first time its (venue, trade id) is seen: a row, and the order's
-        cumulative quantity and average price (the executor's dedupe: ``LiveOrder.trade_ids``)."""
-        key = (venue, tid)
-        if key in self._tids:
-            return
-        self._tids.add(key)
-        cid = o["combo_id"] if o else (cl_parts(cl) or (-1,))[0]
-        self.fills.append(
-            {
-                "record": rec,
-                "ts_ns": ts,
-                "venue_ts_ns": venue_ts,
-                "venue": venue,
-                "cl": cl,
-                "oid": oid,
-                "tid": tid,
-                "combo_id": cid,
-                "leg": o["leg"] if o else -1,
-                "attempt": o["attempt"] if o else -1,
-                "sym": o["sym"] if o else "",
-                "side": o["side"] if o else "",
-                "px": px,
-                "qty": qty,
-                "fee": fee,
-                #: the fee's currency when the venue said it is not the instrument's (protocol
-                #: v2 ``fill.fee_ccy``); "" = the instrument's (the contract's ``ccy``)
-                "fee_ccy": fee_ccy,
-                "liq": liq,
-                "source": source,
-            }
-        )
-        if o is not None:
-            n = o["cum_qty"] + qty
-            o["avg_px"] = (o["avg_px"] * o["cum_qty"] + px * qty) / n if n else 0.0
-            o["cum_qty"] = n
-
-    def _exec_report(self, r: ExecReport) -> None:
-        """The executor's definitive rejects the venue never sent (``inferred`` from its "not
-        found" answers, a local one): the order's state as the engine holds it."""
-        o = self._order_by_cl.get(r.cl)
-        if o is None or r.kind != "rejected" or o["done_ts_ns"]:
-            return
-        o["state"], o["done_ts_ns"] = "rejected", r.ts_recv_ns
-        o["reject_reason"] = r.reason
 
     def _intent(self, rec: int, ts: int, i: ComboIntent) -> None:
         row = {

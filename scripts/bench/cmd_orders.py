@@ -16,14 +16,19 @@ import msgspec
               help="Seconds per rate and path (default 5, --quick 1).")
 @click.option("--rate", "rates", type=click.FloatRange(min=1.0), multiple=True,
               help="Offered orders/s (repeatable; default 1000 and 10000).")
-def orders_cmd(as_json: bool, quick: bool, seconds: float | None, rates: tuple[float, ...]
-               ) -> None:
-    """Order -> ack through the simulator gateway, raw and through the engine's leg executors,
-    paced open loop; what each adds, and whether the rate is sustained."""
+@click.option("--rtt-trips", type=click.IntRange(min=0), default=None,
+              help="Round trips of the machine's ipc baseline, run first (default 2000, "
+                   "--quick 500; 0 skips it).")
+def orders_cmd(as_json: bool, quick: bool, seconds: float | None, rates: tuple[float, ...],
+               rtt_trips: int | None) -> None:
+    """The machine's ipc round trip, then order -> ack through the simulator gateway, raw and
+    through the engine's leg executors, paced open loop; what each adds, and whether the rate
+    is sustained."""
     from scripts.bench.orders import format_table, run_orders_bench
 
     result = run_orders_bench(quick=quick, rates=rates or None, seconds=seconds,
-                              progress=None if not as_json else False)
+                              progress=None if not as_json else False,
+                              baseline_trips=rtt_trips)
     if as_json:
         sys.stdout.write(msgspec.json.encode(result).decode() + "\n")
     else:

@@ -11,9 +11,12 @@ TARGET_RATE = 1_000.0
 SUSTAINED_RATE = 10_000.0  #: orders/s per node, sustained without queue growth
 
 
-def assemble(raw_rows: list[dict[str, Any]], eng_rows: dict[str, list[dict[str, Any]]]
-             ) -> dict[str, Any]:
-    """The result object from the paths' rows (``engine_added`` and the verdict)."""
+def assemble(raw_rows: list[dict[str, Any]], eng_rows: dict[str, list[dict[str, Any]]],
+             machine: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The result object from the paths' rows (``engine_added`` and the verdict); ``machine``:
+    the machine's baseline (``{"ipc_rtt_us": {n, p50_us, p99_us, p999_us} or None}``)."""
+    machine = machine or {"ipc_rtt_us": None}
+    rtt_p50 = (machine.get("ipc_rtt_us") or {}).get("p50_us")
     added = []
     for label, rows in eng_rows.items():
         for r, e in zip(raw_rows, rows, strict=True):
@@ -24,6 +27,10 @@ def assemble(raw_rows: list[dict[str, Any]], eng_rows: dict[str, list[dict[str, 
             # where the time goes: the gateway alone (the raw client's service), then the
             # engine's two halves, cut where the executor took each order
             d["gateway_p50_us"] = r["service"]["p50_us"]
+            # in the machine's own unit: how many bare ipc round trips (two processes woken
+            # from sleep) the engine's extra hops cost
+            d["p50_over_rtt"] = (round(d["p50_us"] / rtt_p50, 2)
+                                 if d["p50_us"] is not None and rtt_p50 else None)
             parts = e.get("split", {})
             for part in ("to_executor", "executor_to_ack"):
                 d[f"{part}_p50_us"] = parts.get(part, {}).get("p50_us")
@@ -37,6 +44,7 @@ def assemble(raw_rows: list[dict[str, Any]], eng_rows: dict[str, list[dict[str, 
     p99 = main["latency"]["p99_us"] if main else None
     return {
         "cpus": len(os.sched_getaffinity(0)),
+        "machine": machine,
         "target": {"p99_us": TARGET_P99_US, "rate": TARGET_RATE, "sustained_rate": SUSTAINED_RATE},
         "raw": raw_rows,
         "engine": eng_rows.get("engine", []),
@@ -87,7 +95,12 @@ def format_table(result: dict[str, Any]) -> str:
                          zip(cells, _COLUMNS, widths, strict=True)).rstrip()
 
     out = ["order -> ack through the simulator gateway (venue latency 0), µs from each order's "
-           "scheduled send time", "", line(head), *[line(r) for r in rows], ""]
+           "scheduled send time"]
+    rtt = result.get("machine", {}).get("ipc_rtt_us")
+    if rtt:
+        out.append(f"machine: ipc round trip, both sides sleeping: p50 {_cell(rtt['p50_us'])} µs "
+                   f"p99 {_cell(rtt['p99_us'])} µs ({rtt['n']} round trips)")
+    out += ["", line(head), *[line(r) for r in rows], ""]
     engine_rows = {(p, r["rate"]): r for p in PATHS[1:] for r in result.get(p, [])}
     for a in result["engine_added"]:
         e = engine_rows[(a["path"], a["rate"])]
@@ -95,8 +108,10 @@ def format_table(result: dict[str, Any]) -> str:
         cpu, idle = e.get("cpu_pct", {}), e.get("cpu_pct_idle", {})
         threads = "  ".join(f"{k[5:]} {_cell(v)}% (idle {_cell(idle.get(k))}%)"
                             for k, v in sorted(cpu.items()) if k.startswith("host-"))
-        out.append(f"{a['path']} adds at {a['rate']:.0f}/s: p50 {_cell(a['p50_us'])} µs, p99 "
-                   f"{_cell(a['p99_us'])} µs  (node: send_to_ack p50 "
+        over = a.get("p50_over_rtt")
+        rtts = f" ({over:.1f} ipc round trips)" if over is not None else ""
+        out.append(f"{a['path']} adds at {a['rate']:.0f}/s: p50 {_cell(a['p50_us'])} µs{rtts}, "
+                   f"p99 {_cell(a['p99_us'])} µs  (node: send_to_ack p50 "
                    f"{_cell(h['send_to_ack']['p50_us'])} µs, intent_fsync p50 "
                    f"{_cell(h['intent_fsync']['p50_us'])} µs; not acked: "
                    f"{e['denied'] or 'none'})")

@@ -34,9 +34,11 @@ BACKLOG_SLACK_S = 0.002
 MIN_RATE_SHARE = 0.95
 #: ``sustained`` allows at most this much time's worth of orders outstanding in the last second
 MAX_QUEUE_S = 0.1
+#: how long after the last scheduled order the replies are waited for (both paths)
+DRAIN_S = 3.0
 
 
-def _pcts(ns: np.ndarray) -> dict[str, Any]:
+def pcts(ns: np.ndarray) -> dict[str, Any]:
     """``n``, p50/p99/p99.9/max (µs) of the samples, through the HDR histogram."""
     if not len(ns):
         return {"n": 0, "p50_us": None, "p99_us": None, "p999_us": None, "max_us": None}
@@ -87,7 +89,7 @@ def summarize(rate: float, sched: np.ndarray, sent: np.ndarray, ack: np.ndarray,
         lo, hi = t0 + k * 1_000_000_000, t0 + (k + 1) * 1_000_000_000
         m = (sched >= lo) & (sched < hi)
         ms = m & acked_ok
-        sec = _pcts((ack - sched)[ms])
+        sec = pcts((ack - sched)[ms])
         at_end = backlog[(grid >= lo) & (grid < hi)]
         per_s.append({"second": k, "offered": int(m.sum()), "acked": int(ms.sum()),
                       "backlog_max": int(at_end.max()) if len(at_end) else 0,
@@ -105,9 +107,9 @@ def summarize(rate: float, sched: np.ndarray, sent: np.ndarray, ack: np.ndarray,
         "done": int((done >= 0).sum()),
         "failed": failed,
         "achieved_rate": round(achieved, 1),
-        "latency": _pcts(lat),  # scheduled -> ack
-        "send_lag": _pcts((sent - sched)[sent_ok]),  # scheduled -> handed to the socket/host
-        "service": _pcts((ack - sent)[sent_ok & acked_ok]),  # handed over -> ack
+        "latency": pcts(lat),  # scheduled -> ack
+        "send_lag": pcts((sent - sched)[sent_ok]),  # scheduled -> handed to the socket/host
+        "service": pcts((ack - sent)[sent_ok & acked_ok]),  # handed over -> ack
         "backlog_first_s": round(b_first, 2),
         "backlog_last_s": round(b_last, 2),
         "backlog_max": int(backlog.max()) if len(backlog) else 0,
@@ -123,8 +125,8 @@ def split(sent: np.ndarray, routed: np.ndarray, ack: np.ndarray) -> dict[str, An
     intent and its fdatasync, the gateway round trip and the ack's wait to be read), each
     ``{n, p50_us, p99_us, p999_us, max_us}``. ``routed``: ns, ``-1`` never."""
     got = routed >= 0
-    return {"to_executor": _pcts((routed - sent)[got & (sent >= 0)]),
-            "executor_to_ack": _pcts((ack - routed)[got & (ack >= 0)])}
+    return {"to_executor": pcts((routed - sent)[got & (sent >= 0)]),
+            "executor_to_ack": pcts((ack - routed)[got & (ack >= 0)])}
 
 
-__all__ = ["outstanding_series", "schedule_ns", "split", "summarize"]
+__all__ = ["DRAIN_S", "outstanding_series", "pcts", "schedule_ns", "split", "summarize"]

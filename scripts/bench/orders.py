@@ -1,23 +1,28 @@
 """``cmc bench orders``: the order path, new -> ack, paced open loop, raw and through the engine.
 
-One simulator gateway process (``cmc gateway sim``) serves the demo's venues with their simulated
-latency set to 0 (``bench_conf_text``), so what is measured is the gateway, the transports and
-the engine, not a made-up venue delay. Against it, at each offered rate (default 1,000 and
-10,000 orders/s, alternating the ``shfe`` and ``comex`` accounts and buy/sell):
+First the machine's own baseline (``order_baseline``): a bare pyzmq ipc ping-pong between this
+process and a child, both sleeping in ``select``, one round trip per ms (default 2,000): what
+one hop between two sleeping processes costs here, the unit the paths' numbers are read in.
 
-- **raw**: this process as a bare ZeroMQ/MessagePack client speaking the venue protocol (one
-  DEALER per venue, identity ``bench-raw-<venue>``): ``new`` -> ``ack``. Replies are waited for
-  with ``select`` on the sockets' descriptors (µs timeouts, no spin).
+Then one simulator gateway process (``cmc gateway sim``) serves the demo's venues with their
+simulated latency set to 0 (``bench_conf_text``), so what is measured is the gateway, the
+transports and the engine, not a made-up venue delay. Against it, at each offered rate (default
+1,000 and 10,000 orders/s, alternating the ``shfe`` and ``comex`` accounts and buy/sell):
+
+- **raw** (``order_raw``): this process as a bare ZeroMQ/MessagePack client speaking the venue
+  protocol (one DEALER per venue, identity ``bench-raw-<venue>``): ``new`` -> ``ack``. Replies
+  are waited for with ``select`` on the sockets' descriptors (µs timeouts, no spin).
 - **engine** (intents fdatasync'ed before each order leaves, the default) and
-  **engine_nosync** (intents written, not synced): the engine node of the demo placement, in
-  this process (``Node``, as ``cmc bench tick-to-trade`` runs it), a fresh one per variant, its
-  ``combo`` core replaced by a tap (``AckTap``) that stamps every ``ExecReport`` in the hot
-  thread, where the real ComboExecutor reads it. The LegOrders come from a driver process
-  (``order_driver``) over the node's inbound link, as another node's combo sends them (the bench
-  config adds an empty ``driver`` node to the placement so the engine node listens): they reach
-  the hot host through a socket it polls with the venue sockets, not through its inbox (which
-  it serves before any socket) and not through the GIL of this process. The LegExecutor core,
-  its venue shell (intent WAL, the DEALER) and the same gateway do the rest.
+  **engine_nosync** (intents written, not synced; ``order_engine``): the engine node of the
+  demo placement, in this process (``Node``, as ``cmc bench tick-to-trade`` runs it), a fresh
+  one per variant, its ``combo`` core replaced by a tap (``AckTap``) that stamps every
+  ``ExecReport`` in the hot thread, where the real ComboExecutor reads it. The LegOrders come
+  from a driver process (``order_driver``) over the node's inbound link, as another node's
+  combo sends them (the bench config adds an empty ``driver`` node to the placement so the
+  engine node listens): they reach the hot host through a socket it polls with the venue
+  sockets, not through its inbox (which it serves before any socket) and not through the GIL
+  of this process. The LegExecutor core, its venue shell (intent WAL, the DEALER) and the same
+  gateway do the rest.
 
 Orders are IOC, 1 lot, priced ``AWAY_TICKS`` away from the touch on the passive side: they never
 fill, never rest (the venue answers ``ack`` then ``done``), so no position and no working order
@@ -34,8 +39,10 @@ host woke, and a host that drains many frames in one wake would stamp the last o
 round trip (the gateway and one ipc round trip); ``engine_added`` = engine path − raw path at
 p50 and p99.
 
-JSON keys (``run_orders_bench``, assembled by ``order_report.assemble``): ``cpus``; ``target``
-{``p99_us``, ``rate``, ``sustained_rate``}; ``raw``, ``engine`` and ``engine_nosync``: lists of
+JSON keys (``run_orders_bench``, assembled by ``order_report.assemble``): ``cpus``;
+``machine`` {``ipc_rtt_us``: {``n``, ``p50_us``, ``p99_us``, ``p999_us``} of the baseline's
+round trips, or None when it was not run}; ``target`` {``p99_us``, ``rate``,
+``sustained_rate``}; ``raw``, ``engine`` and ``engine_nosync``: lists of
 rows, one per rate (``order_stats.summarize``: ``rate``, ``seconds``, ``scheduled``, ``sent``,
 ``acked``, ``done``, ``failed``, ``achieved_rate``, ``latency``/``send_lag``/``service``
 {``n``, ``p50_us``, ``p99_us``, ``p999_us``, ``max_us``}, ``backlog_first_s``,
@@ -52,15 +59,20 @@ process: ``frames`` sent, one per order, and ``cpu_pct`` of its sending loop: ne
 itself the limit); ``engine_added``: [{``path``, ``rate``, ``p50_us``, ``p99_us``: engine path
 − raw path; ``gateway_p50_us``: the raw path's ``service`` p50 at that rate, the gateway and
 one ipc round trip; ``to_executor_p50_us`` and ``executor_to_ack_p50_us``: the engine row's
-``split`` p50s}]; ``verdict``: {``p99_at_target_rate_us`` (engine, 1,000/s), ``p99_ok``,
-``sustained_at_target`` {path -> ``sustained`` at 10,000/s}}.
+``split`` p50s; ``p50_over_rtt``: ``p50_us`` / ``machine.ipc_rtt_us.p50_us``, how many bare
+ipc round trips the engine's extra hops cost (None without the baseline)}]; ``verdict``:
+{``p99_at_target_rate_us`` (engine, 1,000/s), ``p99_ok``, ``sustained_at_target`` {path ->
+``sustained`` at 10,000/s}}.
+
+Modules: ``order_baseline`` (the ipc baseline), ``order_raw`` (the raw client),
+``order_engine`` (the node, its tap, the driver's run), ``order_driver`` (the driver process),
+``order_stats`` (a run's numbers), ``order_report`` (the result and the table); this module
+runs them in order and meters their CPU (their public names are importable from here).
 """
 
 from __future__ import annotations
 
 import re
-import select
-import subprocess
 import sys
 import tempfile
 import threading
@@ -68,27 +80,23 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import numpy as np
 import psutil
 import zmq
 
 import kernels
-from actors.core import Core, Out
 from actors.runtime import link_auth
 from actors.runtime.node import Node
-from scripts.bench.order_driver import LEGS, order_fields
+from scripts.bench.order_baseline import N_TRIPS, ipc_rtt
+from scripts.bench.order_driver import LEGS
+from scripts.bench.order_engine import ENGINE_VARIANTS, AckTap, run_engine, wait_ready
+from scripts.bench.order_raw import run_raw
 from scripts.bench.order_report import SUSTAINED_RATE, TARGET_RATE, assemble, format_table
-from scripts.bench.order_stats import schedule_ns, split, summarize
 from scripts.launch.process import SimProcess, configure_logging, new_sock_dir, ref_request
-from transports.clock import Clock, LiveClock, sleep_s
+from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config
 from transports.venues.sim.gateway import address
-from transports.wire.messages import ExecReport
-from transports.wire.venue_msgs import Ack, Done, NewOrder, OeReply, Reject
 
 IDLE_S = 1.0  #: the engine's CPU is sampled this long without orders (``cpu_pct_idle``)
-DRAIN_S = 3.0  #: how long after the last scheduled order the replies are waited for
 
 
 def bench_conf_text() -> str:
@@ -119,177 +127,6 @@ def touches(cfg: AppConfig, ctx: zmq.Context[Any], sock: str) -> dict[str, tuple
         snap = ref_request(ctx, address(v.ref, sock), {"t": "snapshot", "sym": sym})
         out[venue] = (int(snap["b"][0][0]), int(snap["a"][0][0]))
     return out
-
-
-# --- raw: a bare protocol client -----------------------------------------------------------------
-
-
-def run_raw(cfg: AppConfig, ctx: zmq.Context[Any], sock: str, rate: float, seconds: float,
-            tag: str, touch: dict[str, tuple[int, int]], clock: LiveClock) -> dict[str, Any]:
-    """Send ``rate`` x ``seconds`` IOC orders on the schedule from a bare DEALER per venue;
-    return the run's row (``order_stats.summarize``)."""
-    socks: dict[str, zmq.Socket[bytes]] = {}
-    try:
-        for venue, _ in LEGS:
-            v = next(x for x in cfg.venues if x.name == venue)
-            s = ctx.socket(zmq.DEALER)
-            s.setsockopt(zmq.LINGER, 0)
-            s.setsockopt(zmq.IDENTITY, f"bench-raw-{venue}".encode())
-            s.connect(address(v.oe, sock))
-            socks[venue] = s
-        return _raw_loop(socks, rate, seconds, tag, touch, clock)
-    finally:
-        for s in socks.values():
-            s.close(linger=0)
-
-
-def _raw_loop(socks: dict[str, zmq.Socket[bytes]], rate: float, seconds: float, tag: str,
-              touch: dict[str, tuple[int, int]], clock: LiveClock) -> dict[str, Any]:
-    enc = msgspec.msgpack.Encoder()
-    dec = msgspec.msgpack.Decoder(OeReply)
-    n = max(2, int(rate * seconds))
-    sched = schedule_ns(clock.now_ns() + 50_000_000, rate, n)
-    sent, ack, done = (np.full(n, -1, np.int64) for _ in range(3))
-    failed = resolved = 0
-    prefix = f"{tag}."
-    end_ns = int(sched[-1]) + int(DRAIN_S * 1e9)
-    i = 0
-    all_socks = list(socks.values())
-    fds = [s.getsockopt(zmq.FD) for s in all_socks]
-    while resolved < n and clock.now_ns() < end_ns:
-        now = clock.now_ns()
-        while i < n and sched[i] <= now:
-            venue, sym, side, px = order_fields(i, touch)
-            socks[venue].send(enc.encode(NewOrder(cl=f"{prefix}{i}", sym=sym, side=side, px=px,
-                                                  qty=1, tif="IOC", ts=now)))
-            sent[i] = clock.now_ns()
-            i += 1
-        got = False
-        for s in all_socks:
-            # the descriptor is edge-triggered: read until EVENTS says nothing is left
-            while s.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-                payload = s.recv(zmq.NOBLOCK)
-                rx = clock.now_ns()
-                got = True
-                m = dec.decode(payload)
-                cl = getattr(m, "cl", "")
-                if not cl.startswith(prefix):
-                    continue
-                k = int(cl[len(prefix):])
-                if isinstance(m, Ack) and ack[k] < 0:
-                    ack[k] = rx
-                elif isinstance(m, Done) and done[k] < 0:
-                    done[k] = rx
-                    resolved += 1
-                elif isinstance(m, Reject):
-                    failed += 1
-                    resolved += 1
-        if got:
-            continue
-        wait_ns = (int(sched[i]) if i < n else end_ns) - clock.now_ns()
-        if wait_ns > 0:
-            # select() takes a timeval (µs); epoll and zmq_poll round up to whole ms
-            select.select(fds, [], [], min(wait_ns, 50_000_000) / 1e9)
-    return summarize(rate, sched, sent, ack, done, failed)
-
-
-# --- engine: the LegExecutor path of a running node -----------------------------------------------
-
-
-class AckTap(Core):
-    """Stands in for the ComboExecutor of the bench node: it only stamps each ``ExecReport``
-    (combo id, kind, CLOCK_MONOTONIC when it handled it, reason).
-
-    A probe, not a trading core: it reads ``clock`` itself (``mono_ns``), because the
-    ``now_ns`` it is handed is its host's wake time, not when the report reached it (see the
-    module); it decides nothing and sends nothing."""
-
-    def __init__(self, name: str, clock: Clock) -> None:
-        super().__init__(name)
-        self.clock = clock
-        self.events: list[tuple[int, str, int, str]] = []
-
-    def on_exec_report(self, m: ExecReport, now_ns: int) -> Out:
-        """Stamp the report (appending to a list is atomic under the GIL: the driver reads it)."""
-        self.events.append((m.combo_id, m.kind, self.clock.mono_ns(), m.reason))
-        return []
-
-
-def wait_ready(node: Node, timeout_s: float = 30.0) -> None:
-    """Wait until every bench leg executor is ACTIVE with an open gate (reconciled)."""
-    clock = LiveClock()
-    deadline = clock.mono_ns() + int(timeout_s * 1e9)
-    while True:
-        snaps = [node.query(f"leg.{v}") for v, _ in LEGS]
-        if all(s["gate"] == "" and s["trading_state"] == "ACTIVE" for s in snaps):
-            return
-        if clock.mono_ns() > deadline:
-            states = [(s["gate"], s["trading_state"]) for s in snaps]
-            raise RuntimeError(f"leg executors not ready (gate, state): {states}")
-        sleep_s(0.05)
-
-
-def run_engine(node: Node, tap: AckTap, keys: Path, rate: float, seconds: float, base_id: int,
-               touch: dict[str, tuple[int, int]], tmp: Path) -> dict[str, Any]:
-    """Drive ``rate`` x ``seconds`` LegOrders into the node from the driver process
-    (``order_driver``) on the schedule; return the row, with the node's own hops and what was
-    not acked (``denied``: ``kind:reason`` -> count)."""
-    n = max(2, int(rate * seconds))
-    node.latency.reset()
-    tap.events.clear()
-    out = tmp / f"driver-{base_id}.npz"
-    cmd = [sys.executable, "-m", "scripts.bench.order_driver", "--address",
-           node.directory.node_address["engine"], "--keys", str(keys), "--rate", str(rate),
-           "--seconds", str(seconds), "--base-id", str(base_id), "--out", str(out)]
-    cmd += [f"--touch={v}={b}:{a}" for v, (b, a) in touch.items()]
-    drv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           stdin=subprocess.DEVNULL)
-    try:
-        _, err = drv.communicate(timeout=seconds + 60)
-    except subprocess.TimeoutExpired:
-        drv.kill()
-        drv.communicate()
-        raise RuntimeError("the order driver did not finish") from None
-    if drv.returncode != 0 or not out.exists():
-        raise RuntimeError(f"the order driver failed ({drv.returncode}): {err.decode()[-400:]}")
-    with np.load(out) as z:
-        sched, sent = z["sched"], z["sent"]
-        cost = {k: float(z[k]) for k in ("frames", "cpu_s", "wall_s")}
-    clock = LiveClock()
-    end = clock.mono_ns() + int(DRAIN_S * 1e9)
-    while clock.mono_ns() < end and _resolved(tap, base_id, n) < n:
-        sleep_s(0.02)
-    ack, done, routed = (np.full(n, -1, np.int64) for _ in range(3))
-    failed = 0
-    denied: dict[str, int] = {}
-    for cid, kind, ts, reason in list(tap.events):
-        k = cid - base_id
-        if not 0 <= k < n:
-            continue
-        if kind == "sent" and routed[k] < 0:
-            routed[k] = ts  # the executor's cycle that took the order (its "sent" report)
-        elif kind == "accepted" and ack[k] < 0:
-            ack[k] = ts
-        elif kind == "done" and done[k] < 0:
-            done[k] = ts
-        elif kind in ("denied", "rejected"):
-            failed += 1
-            why = f"{kind}:{reason}"
-            denied[why] = denied.get(why, 0) + 1
-    row = summarize(rate, sched, sent, ack, done, failed)
-    hops = {}
-    for hop in ("send_to_ack", "intent_fsync"):
-        s = node.latency.hist(hop).summary_us((50, 99), 1)
-        hops[hop] = {"n": s["count"], "p50_us": s.get("p50"), "p99_us": s.get("p99")}
-    driver = {"frames": int(cost["frames"]),
-              "cpu_pct": round(100 * cost["cpu_s"] / max(cost["wall_s"], 1e-9), 1)}
-    return {**row, "hops": hops, "denied": denied, "split": split(sent, routed, ack),
-            "driver": driver}
-
-
-def _resolved(tap: AckTap, base_id: int, n: int) -> int:
-    return sum(1 for cid, kind, _, _ in list(tap.events)
-               if kind in ("done", "denied", "rejected") and 0 <= cid - base_id < n)
 
 
 # --- the whole bench -----------------------------------------------------------------------------
@@ -333,17 +170,15 @@ def _metered(row_fn: Any, procs: dict[str, psutil.Process], clock: LiveClock) ->
     return row
 
 
-#: the engine path's variants: (label, intents fdatasync'ed before the order leaves)
-ENGINE_VARIANTS = (("engine", True), ("engine_nosync", False))
-
-
 def run_orders_bench(quick: bool = False, rates: tuple[float, ...] | None = None,
                      seconds: float | None = None, progress: bool | None = None,
-                     variants: tuple[tuple[str, bool], ...] = ENGINE_VARIANTS
-                     ) -> dict[str, Any]:
-    """Both paths at each rate against one simulator gateway; return everything (see the
-    module for the keys). ``progress``: a tqdm bar on stderr (None: only on a terminal).
-    ``variants``: the engine runs, each with its intents durable or not."""
+                     variants: tuple[tuple[str, bool], ...] = ENGINE_VARIANTS,
+                     baseline_trips: int | None = None) -> dict[str, Any]:
+    """The machine's ipc baseline, then both paths at each rate against one simulator gateway;
+    return everything (see the module for the keys). ``progress``: a tqdm bar on stderr (None:
+    only on a terminal). ``variants``: the engine runs, each with its intents durable or not.
+    ``baseline_trips``: ipc round trips of the baseline (default ``N_TRIPS``, --quick a
+    quarter; 0: none, ``machine.ipc_rtt_us`` is None)."""
     from tqdm import tqdm
 
     configure_logging(None, "WARNING", quiet=True)
@@ -357,15 +192,24 @@ def run_orders_bench(quick: bool = False, rates: tuple[float, ...] | None = None
     conf = tmp / "bench-orders.toml"
     conf.write_text(bench_conf_text())
     cfg = load_config(conf)
+    if baseline_trips is None:
+        baseline_trips = N_TRIPS // 4 if quick else N_TRIPS
     sock = new_sock_dir()
     ctx: zmq.Context[Any] = zmq.Context()
-    sim = SimProcess(str(conf), sock, tmp / "truth.json", tmp / "sim.log")
-    bar = tqdm(total=(1 + len(variants)) * len(rates), desc="bench orders", unit="run",
+    bar = tqdm(total=(1 + len(variants)) * len(rates) + 1, desc="bench orders", unit="run",
                file=sys.stderr, disable=None if progress is None else not progress)
     raw_rows: list[dict[str, Any]] = []
     eng_rows: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in variants}
+    machine: dict[str, Any] = {"ipc_rtt_us": None}
     node: Node | None = None
+    sim: SimProcess | None = None
     try:
+        # the machine first, alone: no gateway publishing market data beside it
+        bar.set_postfix_str("machine ipc rtt")
+        if baseline_trips > 0:
+            machine["ipc_rtt_us"] = ipc_rtt(ctx, sock, baseline_trips)
+        bar.update()
+        sim = SimProcess(str(conf), sock, tmp / "truth.json", tmp / "sim.log")
         sim.wait_ready()
         procs = {"gateway": psutil.Process(sim.proc.pid), "bench": psutil.Process()}
         touch = touches(cfg, ctx, sock)
@@ -407,10 +251,12 @@ def run_orders_bench(quick: bool = False, rates: tuple[float, ...] | None = None
         bar.close()
         if node is not None:
             node.stop()
-        sim.stop()
+        if sim is not None:
+            sim.stop()
         link_auth.detach(ctx)
         ctx.destroy(linger=0)
-    return assemble(raw_rows, eng_rows)
+    return assemble(raw_rows, eng_rows, machine)
 
 
-__all__ = ["AckTap", "bench_conf_text", "format_table", "run_orders_bench", "touches"]
+__all__ = ["ENGINE_VARIANTS", "AckTap", "bench_conf_text", "format_table", "ipc_rtt", "run_engine",
+           "run_orders_bench", "run_raw", "touches", "wait_ready"]

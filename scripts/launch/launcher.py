@@ -11,6 +11,12 @@ On SIGTERM or SIGINT (or the admin ``shutdown`` command): flatten per ``[launch]
 executor cancels what is still working; wait until nothing is open, bounded), stop the child
 nodes, stop this node (which flushes the journal), stop the gateways, exit 0.
 
+This module is the launcher process's supervision and life cycle; what is settled before any
+process starts (the config's checks, the run and socket directories, the epoch, the gateways'
+command lines) is ``launch_prep``, a child node process's own main is ``child_node`` (both
+re-exported here), and what happens when a child node dies or goes silent is
+``node_supervision``.
+
 Live parameters (``cmc admin set``) are in the launcher's config copy too: a child node process
 started again gets them (``--params``), so its fresh cores keep what was set.
 """
@@ -32,48 +38,30 @@ import kernels
 from actors.admin import AdminCore, journal_detail
 from actors.runtime import link_auth
 from actors.runtime.instruments import check_instruments
-from actors.runtime.node import actor_names, check_placement, fill_address, topology
-from actors.runtime.node_runtime import Cluster, CtlServer, NodeRuntime, ctl_address, safe
-from actors.runtime.supervisor import EPOCH_STRIDE, with_epoch
-from scripts.launch.alerts import check_alerts_config, start_alerts, stop_alerts
-from scripts.launch.beats import BeatReceiver, BeatSender, NodeWatch, beats_address
-from scripts.launch.process import (
-    configure_logging,
-    new_run_dir,
-    new_sock_dir,
-    private_sock_dir,
+from actors.runtime.node import fill_address, topology
+from actors.runtime.node_runtime import Cluster, NodeRuntime, safe
+from scripts.launch.alerts import start_alerts, stop_alerts
+from scripts.launch.beats import BeatReceiver, NodeWatch, beats_address
+from scripts.launch.child_node import run_child
+from scripts.launch.launch_prep import (
+    gateway_commands,
+    launch_duration_s,
+    load_launch_config,
+    prepare_run,
 )
+from scripts.launch.node_supervision import NodeSupervision
 from scripts.launch.procs import Child, RestartBudget, cmc_cmd
 from transports.clock import LiveClock
-from transports.config.engine import AppConfig, live_params, load_config, with_params
-from transports.config.ops import check_ops
-from transports.errors import CmcError, ConfigError
-from transports.journal.intent_wal import starting_epoch
+from transports.config.engine import AppConfig
+from transports.errors import ConfigError
 from transports.wire.messages import Decision, Flatten, Halt
 
 
-def load_launch_config(conf: str) -> AppConfig:
-    """Load and check everything a launch needs before anything starts (errors name fields)."""
-    cfg = load_config(conf)
-    check_placement(cfg)
-    check_ops(cfg.supervision, actor_names(cfg))
-    check_alerts_config(cfg)
-    if cfg.admin.enabled:
-        from transports.admin_server import load_allowlist, load_server_keys
+class Launcher(NodeSupervision):
+    """The launcher process: gateways, nodes, supervision of node processes, admin, metrics.
 
-        load_server_keys(cfg.admin.server_secret)
-        load_allowlist(cfg.admin.allowlist)
-    if cfg.metrics.enabled:
-        try:
-            import prometheus_client  # noqa: F401
-        except ImportError:
-            raise ConfigError("$.metrics.enabled: needs the prometheus-client package "
-                              "(pip install prometheus-client)") from None
-    return cfg
-
-
-class Launcher:
-    """The launcher process: gateways, nodes, supervision of node processes, admin, metrics."""
+    What it does when a child node process dies or falls silent is ``NodeSupervision``
+    (``scripts.launch.node_supervision``); ``watch`` calls it."""
 
     def __init__(self, conf: str, cfg: AppConfig, quiet: bool = False,
                  wrap: Any = None, warm: Any = None,
@@ -89,23 +77,12 @@ class Launcher:
         #: called with the ``NodeRuntime`` after it is built and before it starts (the hot
         #: standby's fence and replication go on the shells before any order can leave)
         self.before_start: Any = None
-        self.cfg = cfg
         self.clock = LiveClock()
-        lc = cfg.launch
-        if lc.run_dir:
-            self.run_dir = Path(lc.run_dir).resolve()
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            self.run_dir = new_run_dir(cfg.run.out_dir, self.clock)
-        # only this user may open the sockets (a configured one is checked and tightened)
-        self.sock_dir = private_sock_dir(lc.sock_dir) if lc.sock_dir else new_sock_dir()
-        self.status_path = Path(lc.status_file) if lc.status_file else self.run_dir / "status.json"
-        configure_logging(self.run_dir, cfg.run.log_level, quiet)
-        epoch = starting_epoch(cfg.run.epoch, self.run_dir)
-        if epoch != cfg.run.epoch:  # a relaunch into a run directory that already has orders
-            logger.info("run {}: epoch {} (its intent WALs used up to {})", self.run_dir, epoch,
-                        epoch - 1)
-            cfg = self.cfg = with_epoch(cfg, epoch)
+        # the run directory, the socket directory, the logs and the run's epoch
+        place = prepare_run(cfg, self.clock, quiet)
+        self.run_dir, self.sock_dir, self.status_path = (place.run_dir, place.sock_dir,
+                                                         place.status_path)
+        cfg = self.cfg = place.cfg
         self.stop_event = threading.Event()
         self.stop_reason = ""
         self.started_at = datetime.fromtimestamp(self.clock.now_ns() / 1e9, UTC).isoformat()
@@ -186,28 +163,6 @@ class Launcher:
                                              self.sock_dir, "--run-dir", str(self.run_dir)),
                      self.run_dir / f"node-{name}.log")
 
-    def _gateway_commands(self) -> list[tuple[str, list[str]]]:
-        """(name, ``cmc`` arguments) of each gateway process ``[launch] gateways`` asks for:
-        the simulator once, a ccxt or paper gateway per venue that names one."""
-        out: list[tuple[str, list[str]]] = []
-        common = ["--sock", self.sock_dir, "--conf", self.conf]
-        for gw in self.cfg.launch.gateways:
-            if gw == "sim":
-                out.append(("sim", ["gateway", "sim", *common, "--truth-out",
-                                    str(self.run_dir / "truth.json")]))
-            for v in self.cfg.venues:
-                if gw == "ccxt" and v.ccxt is not None:
-                    out.append((f"ccxt-{v.name}", ["gateway", "ccxt", "--exchange",
-                                                   v.ccxt.exchange, "--market", v.ccxt.market,
-                                                   "--venue", v.name, *common]))
-                elif gw in ("ctp", "ib") and v.gateway == gw:
-                    out.append((f"{gw}-{v.name}", ["gateway", gw, "--venue", v.name, *common]))
-                elif gw == "paper" and v.paper is not None:
-                    out.append((f"paper-{v.name}", ["gateway", "paper", "--venue", v.name,
-                                                    *common, "--truth-out",
-                                                    str(self.run_dir / f"truth-{v.name}.json")]))
-        return out
-
     def start(self) -> None:
         """Start gateways, kernels, child nodes, this node, admin and metrics."""
         cfg = self.cfg
@@ -219,7 +174,7 @@ class Launcher:
                 f"$.launch.gateways: venues {keyed} have curve_server_key, but the gateways "
                 "this launch starts get no CURVE keys; start those gateways yourself with "
                 "--curve-secret/--curve-allow, or set CMC_CURVE_SECRET and CMC_CURVE_ALLOW")
-        for name, args in self._gateway_commands():
+        for name, args in gateway_commands(self.cfg, self.conf, self.sock_dir, self.run_dir):
             child = Child(f"gateway {name}", cmc_cmd(*args), self.run_dir / f"{name}.log")
             self.gateways[name] = child
             child.start()
@@ -299,81 +254,6 @@ class Launcher:
             if timer is not None:
                 timer.cancel()
 
-    def _check_beats(self) -> None:
-        """Read the child nodes' heartbeats; act on a node gone silent or answering again."""
-        if self.beats is None:
-            return
-        now = self.clock.mono_ns()
-        for node, pid in self.beats.drain():
-            self.node_watch.beat(node, pid, now)
-        for node, what, silent_ns in self.node_watch.check(now):
-            child = self.children.get(node)
-            if child is None or child.exited() is not None:
-                continue  # an exit is the exit path's to handle
-            if what == "hung":
-                self._node_hung(node, child, silent_ns)
-            elif child.state == "hung":
-                child.state = "running"
-                logger.warning("node {} answers again after {:.1f} s", node, silent_ns / 1e9)
-                self.journal("node_answered", {"node": node, "pid": child.pid})
-                self.write_status()
-
-    def node_on_hung(self) -> str:
-        """What a silent child node gets: ``supervision.nodes.on_hung``, else the hosts'
-        ``supervision.on_hung`` (``replace`` is ``exit`` for a process)."""
-        sup = self.cfg.supervision
-        policy = sup.nodes.on_hung or sup.on_hung
-        return "exit" if policy == "replace" else policy
-
-    def _node_hung(self, name: str, child: Child, silent_ns: int) -> None:
-        policy = self.node_on_hung()
-        logger.error("node {} (pid {}) silent for {:.1f} s: hung; on_hung {}", name, child.pid,
-                     silent_ns / 1e9, policy)
-        child.state = "hung"
-        self.journal("node_hung", {"node": name, "pid": child.pid,
-                                   "silent_ms": silent_ns // 1_000_000, "on_hung": policy})
-        self.write_status()
-        if policy == "halt":
-            reason = f"launcher: node {name} hung (silent {silent_ns // 1_000_000} ms)"
-            safe(lambda: self.cluster.send(topology(self.cfg).risk, Halt(reason)))
-        elif policy == "exit" and child.proc is not None:
-            # SIGKILL: a stopped process cannot act on SIGTERM; the exit path restarts it
-            child.proc.kill()
-
-    def _node_died(self, name: str, child: Child, code: int) -> None:
-        logger.error("node {} exited with code {}", name, code)
-        self.journal("node_exit", {"node": name, "code": code})
-        child.stop(1.0)
-        if not self.budgets[name].allow(self.clock.mono_ns()):
-            child.state = "failed"
-            reason = f"launcher: node {name} died (exit {code}) past its restart intensity"
-            safe(lambda: self.cluster.send(topology(self.cfg).risk, Halt(reason)))
-            self.write_status()
-            logger.critical(reason)
-            return
-        child.restarts += 1
-        epoch = self.cfg.run.epoch + child.restarts * EPOCH_STRIDE
-        params = live_params(self.cfg)  # what `cmc admin set` changed so far
-        child.start(["--epoch", str(epoch), "--params", json.dumps(params)])
-        try:
-            child.wait_ready(self.cfg.launch.ready_timeout_s)
-        except CmcError as exc:
-            logger.error("restart of node {} failed: {}", name, exc)
-            return  # seen as dead again on the next pass
-        self.node_watch.started(name, child.pid, self.clock.mono_ns())
-        self._set_since(name, params)
-        self.journal("node_restart", {"node": name, "epoch": epoch, "restarts": child.restarts})
-        self.write_status()
-
-    def _set_since(self, node: str, params: dict[str, dict[str, Any]]) -> None:
-        """Give ``node`` what was set after it was started with ``params`` (an admin ``set``
-        that came while it was starting could not reach it)."""
-        for section, values in live_params(self.cfg).items():
-            changed = {k: v for k, v in values.items() if params[section].get(k) != v}
-            if changed:
-                safe(lambda s=section, c=changed: self.cluster.on_node(
-                    node, "set_params", {"section": s, "values": c}))
-
     # --- stop ------------------------------------------------------------------------------------
 
     def _wait(self, pred: Any, timeout_s: float) -> bool:
@@ -448,23 +328,6 @@ class Launcher:
         logger.info("stopped")
 
 
-def launch_duration_s(duration: str | None, cfg: AppConfig) -> float | None:
-    """The launch's length from ``cmc launch --duration``: None (run until stopped), the
-    config's ``[run] duration_s`` for ``config``, else a positive number of seconds."""
-    if duration is None:
-        return None
-    if duration.strip().lower() == "config":
-        return float(cfg.run.duration_s)
-    try:
-        seconds = float(duration)
-    except ValueError:
-        seconds = 0.0
-    if not seconds > 0 or seconds == float("inf"):
-        raise ConfigError(f"--duration: {duration!r} is neither a positive number of seconds "
-                          "nor `config` ([run] duration_s)")
-    return seconds
-
-
 def run_launch(conf: str, quiet: bool = False, duration: str | None = None,
                role: str | None = None) -> int:
     """Run a launch until SIGTERM/SIGINT, the admin ``shutdown`` or the end of ``duration``
@@ -488,48 +351,6 @@ def run_launch(conf: str, quiet: bool = False, duration: str | None = None,
         launcher.serve(length_s)
     finally:
         launcher.shutdown()
-    return 0
-
-
-def run_child(conf: str, node: str, sock_dir: str, run_dir: str, epoch: int,
-              params: dict[str, dict[str, Any]] | None = None) -> int:
-    """Run one child node of a launch (started by the launcher, not by hand); ``params`` are
-    the live parameters set so far (``live_params`` of the launcher's config)."""
-    cfg = load_config(conf)
-    for section, values in (params or {}).items():
-        cfg = with_params(cfg, section, values)
-    out = Path(run_dir)
-    cfg = with_epoch(cfg, starting_epoch(epoch, out))  # above any epoch its WAL already used
-    configure_logging(out, cfg.run.log_level)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher orchestrates the shutdown
-    kernels.warm_up()
-    ctx: zmq.Context[Any] = zmq.Context()
-    # the launch's node key pair, by path in the run directory (written by the launcher)
-    link_auth.attach(ctx, link_auth.load_link_keys(out / link_auth.LINK_KEY_FILE))
-    clock = LiveClock()
-    runtime = NodeRuntime(cfg, node, ctx, clock, sock_dir, out)
-    alerts = start_alerts(cfg, runtime, clock, out.name)
-    runtime.start()
-    ctl = CtlServer(runtime, ctx, ctl_address(sock_dir, node))
-    ctl.start()
-    # alive to the launcher from now on; silent past its timeout, this node is ``hung``
-    beats = BeatSender(ctx, beats_address(sock_dir), node,
-                       cfg.supervision.node_heartbeat_ms / 1000)
-    beats.start()
-    logger.info("node {} running (epoch {})", node, cfg.run.epoch)
-    print("READY", flush=True)
-    try:
-        while not stop.wait(0.1):
-            pass
-    finally:
-        beats.stop()
-        ctl.stop()
-        runtime.stop()
-        stop_alerts(alerts, runtime, cfg)
-        link_auth.detach(ctx)
-        ctx.destroy(linger=0)
     return 0
 
 

@@ -22,9 +22,12 @@ ROW_KEYS = {"rate", "seconds", "scheduled", "sent", "acked", "done", "failed", "
 def test_orders_bench_answers_every_order_on_both_paths() -> None:
     # one engine variant keeps the test short (the other differs by a flag on the intent WAL)
     r = json.loads(msgspec.json.encode(run_orders_bench(
-        rates=(200.0,), seconds=0.5, progress=False, variants=(("engine", True),))))
-    assert set(r) == {"cpus", "target", "raw", "engine", "engine_nosync", "engine_added",
-                      "verdict"}
+        rates=(200.0,), seconds=0.5, progress=False, variants=(("engine", True),),
+        baseline_trips=50)))
+    assert set(r) == {"cpus", "machine", "target", "raw", "engine", "engine_nosync",
+                      "engine_added", "verdict"}
+    rtt = r["machine"]["ipc_rtt_us"]  # the machine's ipc round trip, measured first
+    assert rtt["n"] == 50 and rtt["p50_us"] > 0
     assert r["engine_nosync"] == []
     for path in ("raw", "engine"):
         (row,) = r[path]
@@ -47,6 +50,8 @@ def test_orders_bench_answers_every_order_on_both_paths() -> None:
     # one clock for both processes, read when each report arrives: never before the send
     assert row["split"]["to_executor"]["p50_us"] > 0 and row["service"]["p50_us"] > 0
     assert [a["path"] for a in r["engine_added"]] == ["engine"]
+    (added,) = r["engine_added"]
+    assert added["p50_over_rtt"] == round(added["p50_us"] / rtt["p50_us"], 2)
 
 
 @pytest.mark.e2e

@@ -55,3 +55,21 @@ def test_engine_added_says_what_the_gateway_and_each_half_of_the_engine_take() -
     text = format_table(r)
     assert "link -> executor 200" in text and "the gateway alone: 300" in text
     assert "driver 12.5% of a CPU, 1000 frames" in text
+
+
+def test_engine_added_in_ipc_round_trips_of_the_machine() -> None:
+    raw = [_row(1000.0, 300_000, False)]
+    eng = {"engine": [_row(1000.0, 800_000, True)]}
+    rtt = {"n": 2000, "p50_us": 200.0, "p99_us": 450.0, "p999_us": 900.0}
+    r = assemble(raw, eng, {"ipc_rtt_us": rtt})
+    assert r["machine"] == {"ipc_rtt_us": rtt}
+    (a,) = r["engine_added"]
+    assert abs(a["p50_over_rtt"] - 2.5) < 0.01  # 500 µs added over a 200 µs round trip
+    text = format_table(r)
+    assert "machine: ipc round trip, both sides sleeping: p50 200 µs p99 450 µs" in text
+    assert "(2.5 ipc round trips)" in text
+    # without the baseline: the key is there, the ratio is not made up
+    r = assemble(raw, eng)
+    assert r["machine"] == {"ipc_rtt_us": None}
+    assert r["engine_added"][0]["p50_over_rtt"] is None
+    assert "machine:" not in format_table(r)

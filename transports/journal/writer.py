@@ -1,17 +1,17 @@
-"""Journal files: the group-committed writer (rotation, recovery on open) and the reader.
+"""Journal files: the group-committed writer (rotation, recovery on open).
 
 Segments: the journal's base path (``run_dir/journal.cmcj``) is segment 0; rotation opens
-``journal-1.cmcj``, ``journal-2.cmcj``, ... in the same directory. Readers take the base path, any
-segment path, or the run directory, and read every segment in order, checking the chain across
-them. Format: ``transports.journal.format`` and docs/journal-format.md.
+``journal-1.cmcj``, ``journal-2.cmcj``, ... in the same directory (their names, the trading day
+and finding them: ``transports.journal.segments``, re-exported here). Readers
+(``transports.journal.reader``) take the base path, any segment path, or the run directory, and
+read every segment in order, checking the chain across them. Format:
+``transports.journal.format`` and docs/journal-format.md.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -40,8 +40,15 @@ from transports.journal.format import (
     header_version,
     seal_body,
 )
-
-_EPOCH_ORDINAL = _dt.date(1970, 1, 1).toordinal()
+from transports.journal.segments import (
+    CORES_FILE,
+    base_path,
+    checkpoint_index_path,
+    find_segments,
+    fsync_dir,
+    segment_path,
+    trading_day,
+)
 
 
 class JournalOptions(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,61 +75,6 @@ class JournalCorrupt(CmcError):
 
 class JournalSyncError(CmcError):
     """fdatasync failed: the data may not be on disk; the writer refuses further records."""
-
-
-def trading_day(ts_ns: int, day_roll_utc_s: int = 0) -> str:
-    """Return the ISO date of the trading day ``ts_ns`` falls in."""
-    days = (ts_ns // 1_000_000_000 - day_roll_utc_s) // 86_400
-    return _dt.date.fromordinal(_EPOCH_ORDINAL + days).isoformat()
-
-
-def segment_path(base: Path, n: int) -> Path:
-    """Return the path of segment ``n`` of the journal whose segment 0 is ``base``."""
-    return base if n == 0 else base.with_name(f"{base.stem}-{n}{base.suffix}")
-
-
-def base_path(path: str | Path) -> Path:
-    """Return segment 0's path for a run directory, a base path or any segment's path."""
-    p = Path(path)
-    if p.is_dir():
-        return p / "journal.cmcj"
-    m = re.fullmatch(r"(.+)-(\d+)(\.\w+)", p.name)
-    if m and (p.parent / f"{m.group(1)}{m.group(3)}").exists():
-        return p.parent / f"{m.group(1)}{m.group(3)}"
-    return p
-
-
-#: beside the journal: how the recording node wrapped its cores (``cmc launch`` writes it,
-#: ``scripts.replay.core.recorded_wrap`` reads it)
-CORES_FILE = "cores.json"
-
-
-def checkpoint_index_path(path: str | Path) -> Path:
-    """Return the checkpoint index beside the journal (``journal.ckpt``): one JSON line per
-    CHECKPOINT record (group, segment, offset, index, prev hash, ts_ns). A hint for seeking,
-    outside the hash chain: readers check the record it points at before using it."""
-    return base_path(path).with_suffix(".ckpt")
-
-
-def find_segments(path: str | Path) -> list[Path]:
-    """Return the existing segment files in order (segment 0 first). A missing segment is not
-    skipped silently: the reader finds the next file's header out of sequence."""
-    base = base_path(path)
-    pat = re.compile(re.escape(base.stem) + r"-(\d+)" + re.escape(base.suffix))
-    numbered = sorted(
-        int(m.group(1))
-        for f in base.parent.glob(f"{base.stem}-*{base.suffix}")
-        if (m := pat.fullmatch(f.name))
-    )
-    return ([base] if base.exists() else []) + [segment_path(base, n) for n in numbered]
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class JournalWriter:
@@ -242,7 +194,7 @@ class JournalWriter:
         )
         self._write_all(fd, header)
         os.fdatasync(fd)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         self.fd, self.segment, self.seg_size = fd, segment, len(header)
         self.seg_records, self.seg_day = 0, day
         self.prev, self.index = frame_hash(header), first_index
@@ -443,6 +395,7 @@ class JournalWriter:
 
 
 __all__ = [
+    "CORES_FILE",
     "JournalCorrupt",
     "JournalOptions",
     "JournalSyncError",

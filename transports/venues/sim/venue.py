@@ -6,6 +6,10 @@ market data in ``md_out`` as ``(topic, struct)``, and reports that go out late (
 ``oe_late_fill``) in ``oe_late`` as ``(extra_ns, account, struct)``. The order fault switches act
 here (see ``faults``); the caller (``core.SimCore``) adds latency, applies the md fault switches
 and moves the bytes.
+
+This module holds the venue's state, reference data, market data (publish, the maker's
+requote) and session states; its order entry and executions are the mixin
+``venue_oe.SimOrderEntry``.
 """
 
 from __future__ import annotations
@@ -18,40 +22,21 @@ import numpy as np
 
 from transports.config.engine import ContractConfig
 from transports.config.sim import SimVenueConfig
-from transports.venues.fence import FENCED, EpochFence
+from transports.venues.fence import EpochFence
 from transports.venues.sim.faults import FaultInjector
-from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order, maker_quotes
+from transports.venues.sim.matching import MM_ACCOUNT, Book, Order, maker_quotes
 from transports.venues.sim.offsets import SimOffsets
 from transports.venues.sim.truth import SimTruth
+from transports.venues.sim.venue_oe import SimOrderEntry
 from transports.wire.venue_msgs import (
-    Ack,
-    CancelReject,
-    CancelReq,
-    Done,
     Error,
-    Fill,
     FillRecord,
     Heartbeat,
     Instrument,
     Instruments,
     MdStatus,
-    NewOrder,
-    OpenOrderRecord,
-    OpenOrders,
-    OpenOrdersReq,
-    OrderStatus,
-    Ping,
-    Pong,
-    PositionRecord,
-    Positions,
-    PositionsReq,
-    QueryReq,
-    Reject,
     Session,
     Snapshot,
-    Trade,
-    Trades,
-    TradesReq,
 )
 
 
@@ -61,13 +46,11 @@ def _dec(x: float) -> str:
     return format(d, "f")
 
 
-#: the reconciliation requests the truth records (``SimTruth.requests``), by their wire tag
-_RECONCILE_REQS: dict[type, str] = {OpenOrdersReq: "open_orders", TradesReq: "trades",
-                                    PositionsReq: "positions"}
+class SimVenue(SimOrderEntry):
+    """A venue: matching, market maker, order registry, positions.
 
-
-class SimVenue:
-    """A venue: matching, market maker, order registry, positions."""
+    This module holds its state, reference data, market data and session side; order entry
+    and executions are ``venue_oe.SimOrderEntry``."""
 
     def __init__(
         self,
@@ -203,61 +186,7 @@ class SimVenue:
             book.reset_seq()
         self.md_out.extend(self.session_status(ts))
 
-    # --- order entry ----------------------------------------------------------------------------
-
-    def handle(self, account: str, req: msgspec.Struct, ts: int) -> None:
-        """Apply one oe request of ``account``; replies go to ``oe_out``."""
-        out = self.oe_out
-        self.accounts.add(account)
-        if type(req) in _RECONCILE_REQS:  # the truth keeps who reconciled when
-            self.truth.record_request(ts=ts, venue=self.name, account=account,
-                                      t=_RECONCILE_REQS[type(req)])
-        if isinstance(req, NewOrder):
-            self._new(account, req, ts)
-        elif isinstance(req, CancelReq):
-            self._cancel(account, req, ts)
-        elif isinstance(req, QueryReq):
-            out.append((account, self._status(account, req.cl, ts)))
-        elif isinstance(req, OpenOrdersReq):
-            recs = [
-                OpenOrderRecord(o.cl, o.oid, o.sym, o.side, o.px, o.qty, o.cum, o.tif)
-                for (acct, _), o in self.orders.items()
-                if acct == account and o.is_open
-            ]
-            out.append((account, OpenOrders(list=recs)))
-        elif isinstance(req, TradesReq):
-            recs = [f for f in self.trades.get(account, []) if f.ts >= req.since]
-            out.append((account, Trades(list=recs)))
-        elif isinstance(req, PositionsReq):
-            pos = self.positions.get(account, {})
-            two = self.offsets.records(account, ts) if self.offsets.rules else []
-            recs = [PositionRecord(s, q) for s, q in pos.items() if s not in self.offsets.rules]
-            out.append((account, Positions(list=recs + two)))
-        elif isinstance(req, Ping):
-            out.append((account, Pong(ts=ts, echo=req.ts)))
-        else:
-            out.append((account, Error(code="unsupported", msg=type(req).__name__)))
-
-    def _reject(self, account: str, cl: str, code: str, reason: str, ts: int,
-                retry_ms: int = 0) -> None:
-        self.truth.count("rejects")
-        rep = Reject(cl=cl, code=code, reason=reason, ts=ts, retry_ms=retry_ms)
-        self.oe_out.append((account, rep))
-
-    def _check(self, m: NewOrder) -> tuple[str, str] | None:
-        c = self.contracts.get(m.sym)
-        if c is None:
-            return "unknown_symbol", f"{self.name} has no symbol {m.sym!r}"
-        if m.qty <= 0:
-            return "bad_qty", f"qty must be > 0, got {m.qty}"
-        if m.qty > c.max_lots_per_order:
-            return "qty_above_max", f"qty {m.qty} above max {c.max_lots_per_order}"
-        if m.px <= 0:
-            return "bad_price", f"px must be > 0 ticks, got {m.px}"
-        state = self.session.get(m.sym, "open")
-        if state != "open":
-            return "session_closed", f"{m.sym} session is {state}"
-        return None
+    # --- sessions -------------------------------------------------------------------------------
 
     def set_session(self, state: str, ts: int) -> None:
         """Every symbol's session becomes ``state`` (fault ``session_break``); a change is
@@ -276,210 +205,3 @@ class SimVenue:
         msg = Session(state="down" if down else "up", ts=ts,
                       reason="sim fault session_down" if down else "")
         self.oe_out.extend((account, msg) for account in sorted(self.accounts))
-
-    def _new(self, account: str, m: NewOrder, ts: int) -> None:
-        self.truth.record_order(
-            ts=ts,
-            venue=self.name,
-            account=account,
-            cl=m.cl,
-            sym=m.sym,
-            side=m.side,
-            px=m.px,
-            qty=m.qty,
-            tif=m.tif,
-            **({"offset": m.offset} if m.offset else {}),
-            **({"epoch": m.epoch} if m.epoch else {}),
-        )
-        fenced = self.fence.check(account, m.epoch)
-        if fenced:  # received, refused before anything else: never a book, never a cl used
-            self.truth.orders[-1]["rejected"] = FENCED
-            self.truth.count("fenced")
-            self._reject(account, m.cl, FENCED, fenced, ts)
-            return
-        key = (account, m.cl)
-        f = self.faults
-        if key in self.used:
-            self.truth.count("duplicate_client_ids")
-            prev = self.orders.get(key)
-            if prev is not None and prev.is_open:
-                self._reject(account, m.cl, "duplicate_cl", "client order id is open", ts)
-                return
-            if not f.cfg.oe_reuse_cl:
-                self._reject(account, m.cl, "duplicate_cl", "client order id was used", ts)
-                return
-            f.count("oe_reuse_cl", ts, cl=m.cl)
-        self.used.add(key)
-        if f.swallow_order(ts, m.cl):
-            self.truth.orders[-1]["fault"] = "oe_swallow_order"
-            return
-        bad = self._check(m)
-        if bad is None and m.sym in self.offsets.rules:
-            frozen = self.offsets.frozen(self.orders.values(), account, m.sym, m.side)
-            bad = self.offsets.check(account, m.sym, m.side, m.qty, m.offset, frozen, ts)
-        if bad is None and self.session_down:
-            self.truth.count("orders_while_session_down")
-            bad = ("session_down", "the gateway's session with the exchange is down")
-        retry_ms = 0
-        if bad is None:
-            retry_ms = self._throttled(account, m.cl, ts)
-            if retry_ms:
-                bad = ("throttled", "order rate limit exceeded")
-        if bad is None and f.reject_order(ts, m.cl):
-            bad = ("sim_fault", "rejected by the simulator's oe_reject switch")
-        if bad is not None:
-            o = Order("", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts, state="rejected")
-            self.orders[key] = o
-            self._reject(account, m.cl, bad[0], bad[1], ts, retry_ms)
-            return
-        self._oid += 1
-        o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts,
-                  offset=m.offset)
-        self.orders[key] = o
-        if not f.swallow_ack(ts, m.cl):
-            self.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
-        o.unknown_until = f.unknown_until(ts, m.cl)
-        book = self.books[m.sym]
-        cap = None
-        if m.tif != "FOK":
-            cap = f.partial_cap(m.qty, book.available(m.side, m.px), ts, m.cl)
-        self._report(book.submit(o, cap), ts)
-        if o.is_open and o.tif != "GTC":
-            o.state = "canceled"
-            self._done(o, ts)
-        elif o.is_open and not book.holds(o):
-            self.pending.append(o)  # a capped GTC still crossing: matched again at requote
-        if o.tif != "GTC" and o.cum > 0 and f.late_fill(ts, m.cl):
-            self._delay_last_fill(o)
-        self.publish(m.sym, ts)
-
-    def _throttled(self, account: str, cl: str, ts: int) -> int:
-        """The back-off (ms) to announce if this new order is throttled, else 0: inside a
-        back-off already announced to ``account`` (the client broke it: counted
-        ``throttle_violations``, the rest of that back-off announced again), or by the
-        ``oe_throttle`` switch (a fault hit; the order's truth record says so)."""
-        until = self.throttled_until.get(account, 0)
-        if ts < until:
-            self.truth.count("throttle_violations")
-            self.truth.orders[-1]["fault"] = "throttle_violation"
-            return max(1, -(-(until - ts) // 1_000_000))
-        retry_ms = self.faults.throttle(ts, cl, account)
-        if retry_ms:
-            self.throttled_until[account] = ts + retry_ms * 1_000_000
-            self.truth.orders[-1]["fault"] = "oe_throttle"
-        return retry_ms
-
-    def _delay_last_fill(self, o: Order) -> None:
-        """Fault ``oe_late_fill`` (IOC/FOK): its last fill report goes out after its done."""
-        for i in range(len(self.oe_out) - 1, -1, -1):
-            acct, msg = self.oe_out[i]
-            if isinstance(msg, Fill) and acct == o.account and msg.cl == o.cl:
-                del self.oe_out[i]
-                self.oe_late.append((self.faults.cfg.oe_late_fill_ms * 1_000_000, acct, msg))
-                return
-
-    def _cancel(self, account: str, m: CancelReq, ts: int) -> None:
-        fenced = self.fence.check(account, m.epoch)
-        if fenced:
-            self.truth.count("cancel_rejects")
-            self.truth.count("fenced_cancels")
-            self.oe_out.append((account, CancelReject(cl=m.cl, code=FENCED, reason=fenced,
-                                                      ts=ts)))
-            return
-        o = self.orders.get((account, m.cl))
-        if o is None or not o.oid:
-            self.truth.count("cancel_rejects")
-            reason = "no such order" if o is None else "order was rejected"
-            rep = CancelReject(cl=m.cl, code="unknown_order", reason=reason, ts=ts)
-            self.oe_out.append((account, rep))
-            return
-        if not o.is_open:
-            self.truth.count("cancel_rejects")
-            rep = CancelReject(cl=m.cl, code="not_open", reason=f"order is {o.state}", ts=ts)
-            self.oe_out.append((account, rep))
-            return
-        self.books[o.sym].remove(o)
-        late = None
-        if o.leaves >= 2 and self.faults.late_fill(ts, m.cl):
-            # it traded part of its leaves just before the cancel; that report comes late
-            q = int(self.faults.rng.integers(1, o.leaves))
-            o.cum += q
-            late = self._fill(o, o.px, q, "M", ts, send=False)
-        o.state = "canceled"
-        self.truth.count("cancels")
-        self._done(o, ts)
-        if late is not None:
-            self.oe_late.append((self.faults.cfg.oe_late_fill_ms * 1_000_000, account, late))
-        self.publish(o.sym, ts)
-
-    def _status(self, account: str, cl: str, ts: int) -> OrderStatus:
-        o = self.orders.get((account, cl))
-        if o is None:
-            return OrderStatus(cl=cl, state="unknown")
-        if ts < o.unknown_until:
-            self.faults.count("oe_unknown_query_answers", ts, cl=cl)
-            return OrderStatus(cl=cl, state="unknown")
-        return OrderStatus(
-            cl=cl,
-            state=o.state,
-            oid=o.oid,
-            cum=o.cum,
-            leaves=o.leaves,
-            fills=list(o.fills),
-        )
-
-    # --- executions -----------------------------------------------------------------------------
-
-    def _done(self, o: Order, ts: int) -> None:
-        done = Done(cl=o.cl, oid=o.oid, state=o.state, cum=o.cum, ts=ts)
-        self.oe_out.append((o.account, done))
-
-    def _report(self, execs: list[Execution], ts: int) -> None:
-        for ex in execs:
-            taker, maker = ex.taker, ex.maker
-            if self.cfg.trade_prints:
-                tr = Trade(sym=taker.sym, ts=ts, px=ex.px, qty=ex.qty, side=taker.side)
-                self.md_out.append((f"md.{taker.sym}", tr))
-            if taker.account != MM_ACCOUNT:
-                self._fill(taker, ex.px, ex.qty, "T", ts)
-            if maker.account != MM_ACCOUNT:
-                self._fill(maker, ex.px, ex.qty, "M", ts)
-                if maker.state == "filled":
-                    self._done(maker, ts)
-        if execs and execs[0].taker.account != MM_ACCOUNT and execs[0].taker.state == "filled":
-            self._done(execs[0].taker, ts)
-
-    def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int, *, send: bool = True) -> Fill:
-        self._tid += 1
-        tid = f"{self.name}-t{self._tid}"
-        offs = self.offsets
-        if o.sym in offs.rules:
-            fee = offs.fee(self.contracts[o.sym], o.offset, qty)
-            offs.apply(o.account, o.sym, o.side, qty, o.offset, ts)
-        else:
-            fee = round(self.contracts[o.sym].fee_per_lot * qty, 10)
-        rec = FillRecord(o.cl, o.oid, tid, px, qty, ts, liq, fee, o.sym, o.side)
-        o.fills.append(rec)
-        self.trades.setdefault(o.account, []).append(rec)
-        pos = self.positions.setdefault(o.account, {})
-        pos[o.sym] = pos.get(o.sym, 0) + (qty if o.side == "B" else -qty)
-        self.truth.record_fill(
-            ts=ts,
-            venue=self.name,
-            account=o.account,
-            cl=o.cl,
-            oid=o.oid,
-            tid=tid,
-            sym=o.sym,
-            side=o.side,
-            px=px,
-            qty=qty,
-            fee=fee,
-            liq=liq,
-        )
-        fill = Fill(cl=o.cl, oid=o.oid, tid=tid, px=px, qty=qty, ts=ts, liq=liq, fee=fee)
-        if send:
-            self.oe_out.append((o.account, fill))
-            if self.faults.duplicate_fill(ts, o.cl, tid):
-                self.oe_out.append((o.account, fill))
-        return fill
