@@ -167,21 +167,24 @@ class FeedCore(Core):
     # --- market data -----------------------------------------------------------------------------
 
     def on_delta(self, d: Delta, now_ns: int) -> Out:
-        st = self.syms.get(d.sym)
+        sym = d.sym
+        st = self.syms.get(sym)
         if st is None:
             return []
         self.deltas += 1
+        seq = d.seq
+        # the next delta of a synced book first: every venue frame but a few takes this path
+        if seq == st.last_seq + 1 and st.state != RESYNCING:
+            st.last_seq = seq
+            st.last_recv_ns = now_ns
+            if st.quiet:
+                st.quiet = False
+            return [(self.books[sym], BookDelta(self.venue, sym, seq, d.ts, now_ns, d.b, d.a))]
         if st.state == RESYNCING:
             if len(st.buffer) >= MAX_BUFFERED:
-                return self._resync(d.sym, now_ns, reason="buffer_overflow")
+                return self._resync(sym, now_ns, reason="buffer_overflow")
             st.buffer.append(d)
             return []
-        if d.seq == st.last_seq + 1:
-            st.last_seq = d.seq
-            st.last_recv_ns = now_ns
-            st.quiet = False
-            return [(self.books[d.sym], BookDelta(self.venue, d.sym, d.seq, d.ts, now_ns,
-                                                  d.b, d.a))]
         if d.seq == 1 and st.last_seq > 1:
             # a gateway restart: sequences start again; never treat it as a gap into the past
             out = self._resync(d.sym, now_ns, reason="seq_reset")

@@ -46,6 +46,23 @@ def secure(sock: zmq.Socket[Any], spec: SocketSpec) -> None:
 class Shell:
     """Wraps one core for a host. Subclasses translate wire frames for their sockets."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.handle is not Shell.handle and "__setattr__" not in cls.__dict__:
+            # a shell with its own ``handle`` (stamps, checks) keeps it, and its attribute
+            # writes stay plain: only shells that pass messages through are bound
+            # (``__setattr__``)
+            cls.__setattr__ = object.__setattr__  # type: ignore[assignment]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name == "core" and type(self).handle is Shell.handle:
+            # every message a hosted actor receives goes through ``handle``; for a shell that
+            # only passes it on, the core's own ``handle`` is called directly (one Python call
+            # less per delivery, ~50-70 ns). Set again whenever the core is replaced (a
+            # restart, a rebuild, a wrapper), so it always is the current core's
+            object.__setattr__(self, "handle", value.handle)
+
     def __init__(self, core: Core) -> None:
         self.core = core
         self.name = core.name
@@ -80,7 +97,8 @@ class Shell:
         raise KeyError(f"{self.name}: no socket {key!r}")
 
     def handle(self, msg: Msg, now_ns: int) -> Out:
-        """Deliver an internal message to the core."""
+        """Deliver an internal message to the core (a shell without its own ``handle`` has
+        this replaced by the core's bound ``handle``: the same call, one frame less)."""
         return self.core.handle(msg, now_ns)
 
 

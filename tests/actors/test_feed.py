@@ -244,3 +244,18 @@ def test_repeated_resyncs_back_off_instead_of_hammering_the_venue() -> None:
         f.on_snapshot(Snapshot(sym="S", seq=seq, ts=0, b=[], a=[]), 200 + i)
     assert f.resyncs == 6
     assert asked < 6  # the later ones wait for the backoff timer
+
+
+def test_a_delta_next_in_line_is_still_buffered_while_resyncing() -> None:
+    """The in-order path is taken only by a synced book: the very first delta (seq 1, next
+    after the initial 0) and one next in line after a gap wait for the snapshot."""
+    f = _feed()
+    f.on_start(0)
+    assert f.on_delta(_delta(1), 1) == []  # next in line, but no snapshot yet
+    assert f.syms["S"].buffer[0].seq == 1
+    out = f.on_snapshot(Snapshot(sym="S", seq=0, ts=0, b=[], a=[]), 2)
+    assert [m.seq for m in msgs(out, BookDelta)] == [1]
+    f.on_delta(_delta(3), 3)  # a gap: resyncing again, last_seq stays 1
+    assert f.syms["S"].state == "RESYNCING"
+    assert f.on_delta(_delta(2), 4) == []  # next after last_seq, buffered all the same
+    assert [d.seq for d in f.syms["S"].buffer] == [3, 2]
