@@ -75,7 +75,6 @@ from __future__ import annotations
 import re
 import sys
 import tempfile
-import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -86,6 +85,8 @@ import zmq
 import kernels
 from actors.runtime import link_auth
 from actors.runtime.node import Node
+from scripts.bench.cpu import procs_cpu_s as _cpu_s
+from scripts.bench.cpu import thread_cpu_s as _thread_cpu_s
 from scripts.bench.order_baseline import N_TRIPS, ipc_rtt
 from scripts.bench.order_driver import LEGS
 from scripts.bench.order_engine import ENGINE_VARIANTS, AckTap, run_engine, wait_ready
@@ -130,29 +131,6 @@ def touches(cfg: AppConfig, ctx: zmq.Context[Any], sock: str) -> dict[str, tuple
 
 
 # --- the whole bench -----------------------------------------------------------------------------
-
-
-def _cpu_s(procs: list[psutil.Process]) -> float:
-    """User + system CPU seconds of these processes so far (0 for one that is gone)."""
-    total = 0.0
-    for p in procs:
-        try:
-            t = p.cpu_times()
-        except psutil.Error:
-            continue
-        total += t.user + t.system
-    return total
-
-
-def _thread_cpu_s() -> dict[str, float]:
-    """CPU seconds so far of this process's named threads (the node's hosts: ``host-hot``...)."""
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    out: dict[str, float] = {}
-    for t in psutil.Process().threads():
-        name = names.get(t.id)
-        if name is not None and name.startswith("host-"):
-            out[name] = out.get(name, 0.0) + t.user_time + t.system_time
-    return out
 
 
 def _metered(row_fn: Any, procs: dict[str, psutil.Process], clock: LiveClock) -> dict[str, Any]:

@@ -18,9 +18,12 @@ JSON keys (stable): ``floor`` {``n``, ``p50``, ``p99``, ``p999`` (µs), ``orders
 ``orders``, ``orders_digest``}; ``placements`` {name: {``rows``: [{``rate``, ``achieved_rate``,
 ``n``, ``p50``, ``p99``, ``p999``, ``md_wire_p50_first_us``, ``md_wire_p50_last_us``,
 ``ticks_seen``, ``sent``, ``orders_at_venue``, ``sustained``, ``ratio_p50``, ``ratio_p99``,
-``ratio_p50_idle``}], ``max_sustained_rate``}}; ``floor_idle`` {the ``floor`` keys and
-``idle_us``}: the floor again with the thread asleep ``IDLE_GAP_S`` after every tick (the gap of
-a 1,000 ticks/s pipeline), so each tick runs on a CPU that went idle as a pipeline's does;
+``ratio_p50_idle``, ``cpu_us_per_tick`` {group: CPU µs of that host thread per tick read, over
+the measured part, for the groups hosted in the bench's process (in the multi-process placement
+the hot group runs in another process and is not listed)}}], ``max_sustained_rate``}};
+``floor_idle`` {the ``floor`` keys and ``idle_us``}: the floor again with the thread asleep
+``IDLE_GAP_S`` after every tick (the gap of a 1,000 ticks/s pipeline), so each tick runs on a
+CPU that went idle as a pipeline's does;
 ``ratio_p50_idle`` is a row's p50 over the idle floor's (what the placement adds beyond waking
 up); ``cpus``. docs/performance.md describes them and the method.
 
@@ -48,6 +51,7 @@ from loguru import logger
 import kernels
 from actors.runtime import link_auth
 from actors.runtime.node import Node
+from scripts.bench.cpu import thread_cpu_s
 from scripts.bench.floor import (
     FLOOR_DECISIONS,
     FLOOR_STEP_NS,
@@ -143,6 +147,7 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
     exec_proc = None
     node = None
     first_wire = LatencyHist()
+    cpu_per_tick: dict[str, float] = {}
     try:
         node = Node(cfg, "md" if multiprocess else "engine", ctx, clock, sock, run_dir)
         if multiprocess:
@@ -156,12 +161,21 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
         gw.expect("SYNCED")
         gw.expect("MEASURE")
         node.latency.reset()
+        cpu0 = thread_cpu_s()
         if exec_proc is not None:
             exec_proc.p.send_signal(signal.SIGUSR1)  # reset its recorder too
         # md_wire of the run's first quarter: a copy of the histogram a quarter in
         sleep_s(seconds / 4)
         first_wire.merge(node.latency.hist("md_wire"))
         gw.expect("DONE", timeout_s=seconds + 60)
+        cpu1 = thread_cpu_s()
+        n_md = node.latency.count("md_wire")
+        # CPU per tick of each host thread here (the hot group's, in the default placement): what
+        # a tick costs the engine however busy the machine is (the wall-clock rows measure the
+        # scheduler too); ordering ticks included
+        cpu_per_tick = {name.removeprefix("host-"): round((t - cpu0.get(name, 0.0)) * 1e6
+                                                          / max(1, n_md), 2)
+                        for name, t in sorted(cpu1.items())}
     finally:
         if node is not None:
             node.stop()
@@ -205,7 +219,7 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
             "md_wire_p50_first_us": round(wire_first, 1),
             "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": n_wire,
             "sent": stats.get("sent", 0), "orders_at_venue": stats.get("orders", 0),
-            "sustained": sustained}
+            "sustained": sustained, "cpu_us_per_tick": cpu_per_tick}
 
 
 def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, Any]:
@@ -282,7 +296,7 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
 PLACEMENT_ORDER = ("default", "multiprocess", "default-nosync")
 _COLUMNS = (("placement", "<"), ("rate", ">"), ("achieved", ">"), ("p50 µs", ">"),
             ("p99 µs", ">"), ("p99.9 µs", ">"), ("×p50", ">"), ("×p99", ">"), ("×idle", ">"),
-            ("sustained", "<"))
+            ("hot cpu µs/tick", ">"), ("sustained", "<"))
 
 
 def _cell(x: Any) -> str:
@@ -303,7 +317,8 @@ def format_table(result: dict[str, Any]) -> str:
         n for n in places if n not in PLACEMENT_ORDER)
     rows = [[_cell(c) for c in (name, r["rate"], r["achieved_rate"], r["p50"], r["p99"],
                                 r["p999"], r.get("ratio_p50"), r.get("ratio_p99"),
-                                r.get("ratio_p50_idle"), r["sustained"])]
+                                r.get("ratio_p50_idle"),
+                                r.get("cpu_us_per_tick", {}).get("hot"), r["sustained"])]
             for name in names for r in sorted(places[name]["rows"], key=lambda r: r["rate"])]
     head = [c for c, _ in _COLUMNS]
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]

@@ -45,6 +45,8 @@ def test_the_pipeline_bench_sees_every_tick_and_sends_orders() -> None:
     assert r["ticks_seen"] >= 0.99 * r["sent"] > 0
     assert r["n"] > 0.2 * r["sent"]  # orders measured (a tick finds its combo pending otherwise)
     assert r["orders_at_venue"] >= r["n"]
+    # the hot group's thread spent CPU on the ticks it read (the load-independent figure)
+    assert r["cpu_us_per_tick"]["hot"] > 0
 
 
 @pytest.mark.timeout(120)

@@ -35,7 +35,7 @@ def _bench_row(rate: float, p50: float, p99: float, p999: float, ok: bool) -> di
             "p999": p999, "md_wire_p50_first_us": 12.0, "md_wire_p50_last_us": 14.0,
             "ticks_seen": 1000, "sent": 1000, "orders_at_venue": 900, "sustained": ok,
             "n": 900, "ratio_p50": round(p50 / 35.68, 2), "ratio_p99": round(p99 / 193.09, 2),
-            "ratio_p50_idle": round(p50 / 61.2, 2)}
+            "ratio_p50_idle": round(p50 / 61.2, 2), "cpu_us_per_tick": {"hot": 13.61, "risk": 1.2}}
 
 
 #: a ``--json`` result as ``run_tick_to_trade`` builds it: each placement's rows in the order they
@@ -75,7 +75,7 @@ def test_bench_table_is_aligned_and_ordered() -> None:
     cols = lines[head].split()
     assert cols[:2] == ["placement", "rate"] and cols[-1] == "sustained"
     for x in rows:  # every cell apart from its neighbours: as many fields as there are columns
-        assert len(x.split()) == 10, x
+        assert len(x.split()) == 11, x
     # the header's right-aligned columns end where their values end
     for name in ("rate", "achieved", "×p99"):
         end = lines[head].index(name) + len(name)
