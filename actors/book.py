@@ -4,6 +4,17 @@ In: ``BookSnapshot``, ``BookDelta``, ``BookInvalid`` from the Feed. Out: ``BookU
 best ``publish_levels`` levels a side, and whether the book is usable) to each subscriber;
 ``Resync`` to the venue's Feed when the data itself is bad.
 
+Touch-only subscribers (``Topology.touch_only``: risk's marks, a LegExecutor's price band) read
+nothing of an update but its validity and best bid and ask prices, so they get one only when
+what they read may have changed: the touch prices or the validity moved since the last update
+they were sent, the update is a snapshot or says INVALID, the book (re)started, or
+``TOUCH_REFRESH_NS`` of receive time passed since their last one (a subscriber restarted
+without its state, a fresh core, has the current touch within that bound). A change of a
+quantity or of a deeper level reaches only the full subscribers (the strategies, the
+ComboExecutor: executable prices and repairs walk the depth, quote ages read the timestamps).
+Those that get an update get it in subscriber order, as before; the rule reads only the
+messages, so replay and rebuild send the same updates.
+
 A book is usable only after a snapshot and while every delta since applied cleanly. A crossed or
 locked book, or a level with a non-positive price or a negative quantity, makes it INVALID until
 the next snapshot; counters record why.
@@ -11,6 +22,7 @@ the next snapshot; counters record why.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
@@ -37,6 +49,10 @@ PER_LEVEL_MAX = 2
 _REASONS = {APPLY_BAD_VALUE: "bad_value"}
 _flatten = chain.from_iterable
 _NO_LEVELS = np.zeros(0, np.int64)
+#: a touch-only subscriber gets an update at least this often (receive time) while the book
+#: updates, even with an unchanged touch: the bound on how long a subscriber that lost its
+#: state (a fresh core after a failed rebuild) can lack the touch
+TOUCH_REFRESH_NS = 10_000_000
 
 
 class BookCore(Core):
@@ -46,16 +62,34 @@ class BookCore(Core):
     prices, ask quantities) and ``n: int64[2]`` (live bid / ask counts); ``bid_px``,
     ``bid_qty``, ``bid_n`` and the ask ones are views of the same memory, in the layout of
     ``kernels.book``'s one-side kernels. ``depth`` and ``publish_levels`` are fixed at
-    construction (the publication views are made once). ``topo`` names the venue's Feed.
+    construction (the publication views are made once). ``topo`` names the venue's Feed and
+    says which ``subscribers`` are touch-only (module docstring); ``touch_only`` names them
+    instead when given.
     """
 
+    # Class defaults: a book pickled before touch-only subscribers existed (an older checkpoint)
+    # loads as one that sends every update to every subscriber, as it did.
+    _touch: tuple[str, ...] = ()  #: the touch-only subscribers
+    _full: list[str] = []  #: the others, in subscriber order
+    #: the best bid (0: none) of the last update the touch-only subscribers were sent; -1: the
+    #: next update goes to them (it said INVALID, a snapshot came, the book started)
+    _sent_bid = -1
+    _sent_ask = 0  #: ... and its best ask (0: none)
+    _sent_ns = 0  #: ... and its receive time
+    _refresh_ns = 0  #: ... plus ``TOUCH_REFRESH_NS``: from then on they are sent the next one
+
     def __init__(self, name: str, venue: str, sym: str, subscribers: list[str], depth: int = 20,
-                 publish_levels: int = 10, *, topo: Topology = DEFAULT) -> None:
+                 publish_levels: int = 10, *, topo: Topology = DEFAULT,
+                 touch_only: Iterable[str] | None = None) -> None:
         super().__init__(name)
         self.venue = venue
         self.sym = sym
         self.feed = topo.feed(venue)
         self.subscribers = subscribers
+        touch = (set(touch_only) if touch_only is not None
+                 else {s for s in subscribers if topo.touch_only(s)})
+        self._touch = tuple(s for s in subscribers if s in touch)
+        self._full = [s for s in subscribers if s not in touch]
         self.depth = depth
         self.publish_levels = min(publish_levels, depth)
         self.book = np.zeros((4, depth), np.int64)
@@ -105,10 +139,19 @@ class BookCore(Core):
             bp, bq, ap, aq = self._tops[nb].tolist()
             if na < nb:
                 ap, aq = ap[:na], aq[:na]
-        upd = BookUpdate(self.venue, self.sym, self.valid and not self.quiet, ts_event_ns,
-                         ts_recv_ns, now_ns,
+        valid = self.valid and not self.quiet
+        upd = BookUpdate(self.venue, self.sym, valid, ts_event_ns, ts_recv_ns, now_ns,
                          bp, bq, ap, aq)
         to = self.subscribers
+        if self._touch:
+            bid = bp[0] if nb else 0
+            ask = ap[0] if na else 0
+            if (bid == self._sent_bid and ask == self._sent_ask and valid
+                    and self._sent_ns <= ts_recv_ns < self._refresh_ns):
+                to = self._full  # nothing a touch-only subscriber reads changed
+            else:
+                self._sent_bid, self._sent_ask = (bid, ask) if valid else (-1, 0)
+                self._sent_ns, self._refresh_ns = ts_recv_ns, ts_recv_ns + TOUCH_REFRESH_NS
         if len(to) == 2:  # the usual fan-out, built without a comprehension's frame
             return [(to[0], upd), (to[1], upd)]
         return [(d, upd) for d in to]
@@ -124,7 +167,13 @@ class BookCore(Core):
             out.append((self.feed, Resync(self.sym)))
         return out
 
+    def on_start(self, now_ns: int) -> Out:
+        """(Re)started: the next update goes to every subscriber."""
+        self._sent_bid = -1
+        return []
+
     def on_book_snapshot(self, m: BookSnapshot, now_ns: int) -> Out:
+        self._sent_bid = -1  # a snapshot (a resync) reaches every subscriber
         book_clear(self.bid_n)
         book_clear(self.ask_n)
         why, _nb, _na = self._apply(m.bids, m.asks)

@@ -21,6 +21,13 @@ class Topology(msgspec.Struct, frozen=True):
     #: every trading LegExecutor, in config order
     legs: tuple[str, ...] = ()
 
+    def touch_only(self, name: str) -> bool:
+        """Whether subscriber ``name`` reads only the validity and the best bid and ask prices
+        of a ``BookUpdate`` (risk: its marks; a LegExecutor: its price band and budgets), so a
+        Book sends it an update only when those may have changed (``actors.book``). The
+        strategies and the ComboExecutor read the depth and the timestamps: every update."""
+        return name == self.risk or name in self.legs or name == self.leg(name.partition(".")[2])
+
     @staticmethod
     def feed(venue: str) -> str:
         """The Feed of ``venue``."""

@@ -209,7 +209,10 @@ class ComboRepair:
         return out
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        """Keep the latest valid book; step the combos that waited for one of their legs."""
+        """Keep the latest valid book; step the combos that waited for one of their legs.
+
+        Not a touch-only subscriber (``Topology.touch_only``): the planner walks the depth and
+        ``step`` ages each book by its latest update's ``ts_event_ns``, so every update counts."""
         key = f"{u.venue}:{u.sym}"
         if not u.valid:
             self.books.pop(key, None)

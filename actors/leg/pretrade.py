@@ -336,7 +336,10 @@ class PreTrade:
         return []
 
     def on_book_update(self, u: BookUpdate) -> Out:
-        """Keep the touch of this venue's books (for the price band and the budgets)."""
+        """Keep the touch of this venue's books (for the price band and the budgets).
+
+        Reads only the validity and the best bid and ask prices: the Book leaves out the
+        updates that change none of them (``Topology.touch_only``)."""
         if u.venue == self.venue:
             if u.valid:
                 self.market.touch[u.sym] = (u.bid_px[0] if u.bid_px else 0,

@@ -2,7 +2,8 @@
 
 In: ``ExecReport`` from every LegExecutor (fills, rejects, denials), ``FundingPaid`` (a
 perpetual's funding payment, protocol v2), ``ComboState`` from the
-ComboExecutor, ``BookUpdate`` of every book (marks), ``FeedHealth``, ``Halt``, ``Reduce``,
+ComboExecutor, ``BookUpdate`` of every book (marks; sent only when its validity or touch
+prices may have changed, ``Topology.touch_only``), ``FeedHealth``, ``Halt``, ``Reduce``,
 ``Resume``, ``Flatten`` (operator, supervisor), ``SetParams`` (a live change of the
 ``LIVE_RISK_FIELDS`` limits) and its own ``Timer``\\s. Out: ``TradingState`` to every executor and
 strategy when it changes; ``RiskView`` to the leg executors; ``LegOrder`` (purpose ``flatten``)
@@ -170,7 +171,11 @@ class RiskCore(Core):
         return self.views.send(self.book, now_ns, force=True)
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        """A new mark; a new view when an FX rate moved, or a held lot's value moved > 10 bp."""
+        """A new mark; a new view when an FX rate moved, or a held lot's value moved > 10 bp.
+
+        Reads only the validity and the best bid and ask prices (never the quantities, depth or
+        timestamps): the Book leaves out the updates that change none of them
+        (``Topology.touch_only``; ``tests/actors/test_book_touch.py`` holds risk to that)."""
         if u.valid and u.bid_px and u.ask_px:
             key = f"{u.venue}:{u.sym}"
             if self.book.mark(key, u.bid_px[0], u.ask_px[0]):

@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.book import MAX_LEVEL_LOTS, BookCore
+from actors.book import MAX_LEVEL_LOTS, TOUCH_REFRESH_NS, BookCore
 from kernels.book import book_apply, book_clear, book_crossed
 from tests.support.helpers import msgs
 from transports.wire.codec import encode
@@ -86,10 +86,15 @@ def test_a_book_that_rejects_data_asks_its_feed_for_a_snapshot() -> None:
 
 class _ReferenceBook:
     """BookCore as it was before the hot-path work (quiet books as they are now: flagged by the
-    feed, cleared by the next applied delta or a snapshot)."""
+    feed, cleared by the next applied delta or a snapshot), plus the touch-only rule written
+    plainly: a ``touch`` subscriber hears an update when the (validity, best bid, best ask) it
+    reads differs from the last it heard, it is invalid, a snapshot, or the last it heard is
+    ``TOUCH_REFRESH_NS`` old (receive time)."""
 
-    def __init__(self, venue, sym, subscribers, depth, publish_levels=10) -> None:
+    def __init__(self, venue, sym, subscribers, depth, publish_levels=10, touch=()) -> None:
         self.venue, self.sym, self.subscribers = venue, sym, subscribers
+        self.touch = set(touch)
+        self.heard = None  # (valid, bid, ask, ts_recv_ns) the touch subscribers last heard
         self.publish_levels = min(publish_levels, depth)
         self.bid_px, self.bid_qty = np.zeros(depth, np.int64), np.zeros(depth, np.int64)
         self.ask_px, self.ask_qty = np.zeros(depth, np.int64), np.zeros(depth, np.int64)
@@ -120,7 +125,14 @@ class _ReferenceBook:
                          ts_recv_ns, now_ns, self.bid_px[:nb].tolist(),
                          self.bid_qty[:nb].tolist(), self.ask_px[:na].tolist(),
                          self.ask_qty[:na].tolist())
-        return [(s, upd) for s in self.subscribers]
+        seen = (upd.valid, upd.bid_px[0] if upd.bid_px else 0,
+                upd.ask_px[0] if upd.ask_px else 0)
+        h = self.heard
+        if (h is None or not upd.valid or seen != h[:3] or ts_recv_ns < h[3]
+                or ts_recv_ns - h[3] >= TOUCH_REFRESH_NS):
+            self.heard = (*seen, ts_recv_ns)
+            return [(s, upd) for s in self.subscribers]
+        return [(s, upd) for s in self.subscribers if s not in self.touch]
 
     def _invalidate(self, reason, ts_recv_ns, now_ns, ask_resync=True):
         self.invalidations[reason] = self.invalidations.get(reason, 0) + 1
@@ -133,6 +145,7 @@ class _ReferenceBook:
 
     def handle(self, m, now_ns):
         if isinstance(m, BookSnapshot):
+            self.heard = None
             book_clear(self.bid_n)
             book_clear(self.ask_n)
             why = self._apply(m.bids, m.asks)
@@ -160,10 +173,12 @@ class _ReferenceBook:
         return self._publish(m.ts_event_ns, m.ts_recv_ns, now_ns)
 
 
-def _book_events(rng: random.Random, n: int) -> list:
+def _book_events(rng: random.Random, n: int, step_ns: int = 1) -> list:
+    """``n`` random book events; receive times ``step_ns`` apart."""
     mid = 1000
     out = []
     for i in range(n):
+        t = i * step_ns
         mid += rng.randint(-2, 2)
         r = rng.random()
 
@@ -176,9 +191,9 @@ def _book_events(rng: random.Random, n: int) -> list:
         if r < 0.08:
             bids = [(mid - 1 - k, rng.randint(1, 9)) for k in range(rng.randint(0, 12))]
             asks = [(mid + 1 + k, rng.randint(1, 9)) for k in range(rng.randint(0, 12))]
-            out.append(BookSnapshot("x", "S", i, i, i, bids, asks))
+            out.append(BookSnapshot("x", "S", i, t, t, bids, asks))
         elif r < 0.11:
-            out.append(BookInvalid("x", "S", rng.choice(["gap", "book_stale", "stale"]), i))
+            out.append(BookInvalid("x", "S", rng.choice(["gap", "book_stale", "stale"]), t))
         elif r < 0.2:
             # a maker refreshing its ladder: many levels in one delta (one kernel call)
             bids = [lv(0) for _ in range(rng.randint(3, 24))]
@@ -190,7 +205,7 @@ def _book_events(rng: random.Random, n: int) -> list:
             asks = [lv(1) for _ in range(rng.choice([0, 0, 1, 2]))]
             if rng.random() < 0.02:
                 bids.append(rng.choice([(0, 5), (mid, -1), (mid, MAX_LEVEL_LOTS + 1)]))
-            out.append(BookDelta("x", "S", i, i, i, bids, asks))
+            out.append(BookDelta("x", "S", i, t, t, bids, asks))
     return out
 
 
@@ -198,10 +213,14 @@ def _book_both(seed: int, n: int) -> None:
     rng = random.Random(seed)
     depth = rng.choice([1, 2, 3, 5, 20])
     publish = rng.choice([1, 3, 10])
-    subs = rng.choice([["s"], ["s", "combo"], ["s", "combo", "risk"]])
+    subs = rng.choice([["s"], ["s", "combo"], ["s", "combo", "risk"],
+                       ["s", "combo", "risk", "leg.x"], ["risk", "s", "leg.x"]])
+    touch = {"risk", "leg.x"}  # what the default topology calls touch-only
     new = BookCore("book.x:S", "x", "S", subs, depth=depth, publish_levels=publish)
-    ref = _ReferenceBook("x", "S", subs, depth, publish)
-    for m in _book_events(rng, n):
+    ref = _ReferenceBook("x", "S", subs, depth, publish, touch)
+    # receive times from 1 ns to 40 ms apart: some runs pass the touch refresh
+    step_ns = rng.choice([1, TOUCH_REFRESH_NS // 7, TOUCH_REFRESH_NS // 2 + 1])
+    for m in _book_events(rng, n, step_ns):
         got, want = new.handle(m, 7), ref.handle(m, 7)
         assert [(d, encode(u)) for d, u in got] == [(d, encode(u)) for d, u in want], m
         for _, u in got:
