@@ -18,14 +18,18 @@ rebuild acted (``actors.runtime.rebuild``).
 Speed: each batch is decoded whole, typed, by one msgspec call (``scripts.replay.items``); the
 items the cores caused stay raw bytes and are compared as bytes, never decoded; a replay of
 some groups only skips the other groups' batches undecoded (``peek_batch``), which is how
-``scripts.replay.parallel`` verifies groups in parallel processes (``--jobs``). What is left is
-the cores' own work and the dispatcher's routing of it.
+``scripts.replay.parallel`` verifies groups in parallel processes (``--jobs``). The journal is
+read and checked (CRCs, hash chain) a chunk of records at a time (``JournalReader.chunks``), and a
+cycle whose only journaled item is its input (most are: a venue frame, a timer, another group's
+message whose effects stay inside the group unjournaled) skips the item-by-item match. What is
+left is the cores' own work and the dispatcher's routing of it.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import operator
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -44,6 +48,7 @@ from transports.clock import TestClock
 from transports.config.engine import AppConfig
 from transports.errors import CmcError
 from transports.journal.format import (
+    REC_HDR,
     T_BATCH,
     T_CHECKPOINT,
     decode_batch_raw,
@@ -57,8 +62,7 @@ from transports.wire.codec import encode
 from transports.wire.messages import Decision
 
 JOURNAL = "journal"
-#: how many record body bytes ``Verifier.run`` reads between two progress reports
-PROGRESS_BYTES = 1 << 16
+_second = operator.itemgetter(1)
 
 
 def load_run_config(journal: str | Path) -> AppConfig:
@@ -154,6 +158,11 @@ class Verifier:
         self._decode = batch_decoder([*self.actor_group, JOURNAL])
         self._every_group = set(self.routers) >= {g for g, a in placement.items() if a}
         self._decisions_seen: dict[str, list[tuple[int, bytes]]] = collections.defaultdict(list)
+        #: what the routers collected, taken as the replay goes (``_drain``): the decisions
+        #: each group sent to the journal, encoded; messages sent to other groups and how
+        #: many of them were derived book data
+        self._decisions_sent: dict[str, list[bytes]] = {g: [] for g in self.routers}
+        self._cross_sent = self._cross_derived = 0
 
     def _build(self, actor: str, epoch: int) -> Any:
         return self.wrap(actor, build_cores(with_epoch(self.cfg, epoch), [actor])[actor])
@@ -215,16 +224,7 @@ class Verifier:
             self.compared += 1
             last_send = src if "@" in dest else ""
         if head < len(pending):
-            s, d, m = pending[head]
-            idx = base + len(items)
-            self._diverge(
-                idx,
-                group,
-                ts,
-                None,
-                _item_view(idx, s, d, m),
-                "replay produced more items than the journal holds for this cycle",
-            )
+            self._diverge_extra(group, ts, base + len(items), pending[head])
             return False
         return True
 
@@ -241,38 +241,56 @@ class Verifier:
         """Replay the whole journal; return the result (``status`` identical or diverged).
 
         ``progress(n, records)`` is told the body bytes of the records read since its last
-        call and how many records they were, about every 64 KiB (``cmd.progress_bar``)."""
+        call and how many records they were, once a chunk of records (``JournalReader.chunks``:
+        ``SCAN_CHUNK`` records, ~150 KiB of a demo journal; ``cmd.progress_bar``)."""
         decode, routers, every_group = self._decode, self.routers, self._every_group
-        done = records = 0  # body bytes and records read, not yet told to ``progress``
-        for frame in self.reader:
-            rtype, body = frame.rtype, frame.body
+        externals = {g: r.external for g, r in routers.items()}
+        check, hdr = self._check_batch, REC_HDR.size
+        for _seg, first, chunk in self.reader.chunks():
+            self._drain()
             if progress is not None:
-                done += len(body)
-                records += 1
-                if done >= PROGRESS_BYTES:
-                    progress(done, records)
-                    done = records = 0
-            if rtype != T_BATCH:
-                if rtype == T_CHECKPOINT:
-                    self._check_checkpoint(frame.index, body)
-                continue
-            self.batches += 1
-            if not every_group:  # a rebuild of some groups: skip the others' batches undecoded
-                ts, group, n = peek_batch(body)
-                if group != "" and group not in routers:
-                    self.items += n
+                # the chunk's records lie end to end: its bytes less their frame headers
+                end = chunk[-1][0] + hdr + len(chunk[-1][2])
+                progress(end - chunk[0][0] - hdr * len(chunk), len(chunk))
+            for k, (_off, rtype, body, _h) in enumerate(chunk):
+                if rtype != T_BATCH:
+                    if rtype == T_CHECKPOINT:
+                        self._check_checkpoint(first + k, body)
                     continue
-            ts, group, items = decode(body) or lazy_items(body)
-            if group == "":
-                self._journal_batch(ts, body)
-            elif group in routers and not self._check_batch(group, ts, items, body):
-                break
-            self.items += len(items)
-        if progress is not None and records:
-            progress(done, records)
+                self.batches += 1
+                if not every_group:  # a rebuild of some groups: skip the others' undecoded
+                    ts, group, n = peek_batch(body)
+                    if group != "" and group not in routers:
+                        self.items += n
+                        continue
+                ts, group, items = decode(body) or lazy_items(body)
+                external = externals.get(group)
+                if external is not None:
+                    if len(items) == 1 and items[0].ext:
+                        # the common cycle (a venue frame, a timer, another group's message)
+                        # journaled only its input: what it causes must all be unjournaled
+                        it = items[0]
+                        self.external += 1
+                        got = external(it.src, it.dest, it.msg, ts)
+                        if got:
+                            self._diverge_extra(group, ts, self.items + 1, got[0])
+                            return self._finish()
+                    elif not check(group, ts, items, body):
+                        return self._finish()
+                elif group == "":
+                    self._journal_batch(ts, body)
+                self.items += len(items)
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        self._drain()
         if self.divergence is None:
             self._check_decisions()
         return self.result()
+
+    def _diverge_extra(self, group: str, ts: int, idx: int, got: tuple[str, str, Any]) -> None:
+        self._diverge(idx, group, ts, None, _item_view(idx, *got),
+                      "replay produced more items than the journal holds for this cycle")
 
     def _journal_batch(self, ts: int, body: Any) -> None:
         """The journal's own batch: the Decisions it wrote (compared at the end) and the
@@ -310,8 +328,7 @@ class Verifier:
             self.checkpoints["matched"] += 1
 
     def _check_decisions(self) -> None:
-        for g, router in self.routers.items():
-            sent = [encode(m) for d, m in router.collected if d == JOURNAL]
+        for g, sent in self._decisions_sent.items():
             seen = self._decisions_seen.get(g, [])
             for k, enc in enumerate(sent):
                 if k >= len(seen) or seen[k][1] != enc:
@@ -338,11 +355,26 @@ class Verifier:
                 )
                 return
 
+    def _drain(self) -> None:
+        """Take what the routers collected (decisions for the journal, messages for other
+        groups) as it comes: a long journal's cross-group messages, kept, would grow the heap
+        by hundreds of bytes a market data event (each group's book data for the risk group)."""
+        for g, router in self.routers.items():
+            got = router.collected
+            if got:
+                mine = [m for d, m in got if d == JOURNAL]
+                self._decisions_sent[g] += map(encode, mine)
+                # derived book data is not journaled: a group fed it by another cannot be
+                # replayed alone (counted in C: the hot group sends thousands a minute)
+                derived = sum(map(NOT_JOURNALED.__contains__, map(type, map(_second, got))))
+                self._cross_sent += len(got) - len(mine)
+                self._cross_derived += derived - sum(type(m) in NOT_JOURNALED for m in mine)
+                got.clear()
+
     def cross_group(self) -> dict[str, int]:
         """Messages sent to other groups against what the journal shows them receiving."""
-        out = [m for r in self.routers.values() for d, m in r.collected if d != JOURNAL]
-        # derived book data is not journaled: a group fed it by another cannot be replayed alone
-        return {"sent": len(out), "unjournaled": sum(type(m) in NOT_JOURNALED for m in out)}
+        self._drain()
+        return {"sent": self._cross_sent, "unjournaled": self._cross_derived}
 
     def result(self) -> dict[str, Any]:
         """Return the replay's outcome as a JSON-able dict."""

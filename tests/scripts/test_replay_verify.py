@@ -16,6 +16,7 @@ from scripts.replay.core import Verifier
 from scripts.replay.items import batch_decoder, lazy_items, peek_batch
 from tests.support.demo_runs import copy_run, demo_run
 from transports.journal.format import (
+    REC_HDR,
     T_BATCH,
     decode_batch_raw,
     decode_header,
@@ -23,6 +24,7 @@ from transports.journal.format import (
     encode_batch,
     encode_record,
     frame_hash,
+    is_map,
 )
 from transports.journal.reader import JournalReader
 from transports.wire.messages import Halt, Timer
@@ -132,3 +134,54 @@ def test_a_batch_the_typed_decoder_refuses_is_decoded_item_by_item() -> None:
         lazy = lazy_items(bad)[2][0]
         assert (lazy.src, lazy.dest) == (src, dest)
         assert lazy.msg == (Halt("why") if src[0] == "@" else lazy.raw)
+
+
+def test_progress_is_told_every_record_as_the_replay_goes(run_dir: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    r = Verifier(run_dir).run(lambda n, records: calls.append((n, records)))
+    assert r["status"] == "identical", r["divergence"]
+    reader = JournalReader(run_dir / "journal.cmcj")
+    assert sum(1 for _ in reader) == reader.records
+    # every record once: its body bytes, plus the frame headers the bar adds, fill each file
+    # after its header
+    files = [p.read_bytes() for p in reader.paths]
+    assert sum(k for _n, k in calls) == reader.records
+    assert sum(n for n, _k in calls) + REC_HDR.size * reader.records == sum(
+        len(d) - decode_header(d)[1] for d in files)
+    assert len(calls) > 1  # told as it goes, not once at the end
+
+
+def test_an_item_cut_from_a_cycle_is_what_replay_produces_beyond_it(
+        run_dir: Path, tmp_path: Path) -> None:
+    """A cycle cut down to its first input alone (the replay's shortest path) whose cores
+    still produce a journaled item: the first item the journal lost is the divergence."""
+    d = copy_run(run_dir, tmp_path / "run")
+    journal = d / "journal.cmcj"
+    data = journal.read_bytes()
+    _meta, hlen = decode_header(data)
+    out, prev = [data[:hlen]], frame_hash(data[:hlen])
+    items_before, cut = 0, None
+    for frame in JournalReader(journal):
+        body = bytes(frame.body)
+        if frame.rtype == T_BATCH:
+            ts, group, items = decode_batch_raw(body)
+            # the batch becomes its first input alone; what it caused first is an internal
+            # message (a tagged array: its type is its first element)
+            if cut is None and group == "hot" and len(items) >= 2 and items[0][0][0] == "@" \
+                    and items[1][0][0] != "@" and not is_map(items[1][2]):
+                cut = (items_before + 1, items[1][0], items[1][1],
+                       msgspec.msgpack.decode(items[1][2])[0])
+                body = encode_batch(ts, group, items[:1])
+                items = items[:1]
+            items_before += len(items)
+        rec = encode_record(frame.rtype, prev, body)
+        prev = frame_hash(rec)
+        out.append(rec)
+    assert cut is not None
+    journal.write_bytes(b"".join(out))
+    r = Verifier(d).run()
+    div = r["divergence"]
+    assert r["status"] == "diverged" and div["record"] == cut[0] and div["group"] == "hot"
+    assert div["reason"] == "replay produced more items than the journal holds for this cycle"
+    got = div["got"]
+    assert div["expected"] is None and (got["src"], got["dest"], got["msg"]["type"]) == cut[1:]

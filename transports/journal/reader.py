@@ -14,6 +14,7 @@ import msgspec
 from loguru import logger
 
 from transports.journal.format import (
+    SCAN_CHUNK,
     T_BATCH,
     T_SEAL,
     ZERO_HASH,
@@ -39,6 +40,8 @@ class Frame(NamedTuple):
 
 
 _new_frame = tuple.__new__
+#: a record as ``JournalReader.chunks`` gives it: ``(offset, rtype, body, hash)``
+Record = tuple[int, int, memoryview, bytes]
 
 
 class JournalReader:
@@ -61,6 +64,16 @@ class JournalReader:
         self.bytes = 0
 
     def __iter__(self) -> Iterator[Frame]:
+        for n, first, chunk in self.chunks():
+            for k, (off, rtype, body, _h) in enumerate(chunk):
+                # ``Frame(...)`` without its Python-level ``__new__``: one a record, and a
+                # replay reads hundreds of thousands of them
+                yield _new_frame(Frame, (first + k, n, off, rtype, body))
+
+    def chunks(self, size: int = SCAN_CHUNK) -> Iterator[tuple[int, int, list[Record]]]:
+        """Yield the records as ``__iter__`` does, up to ``size`` at a time: ``(segment,
+        journal-wide index of the first, [(offset, rtype, body, hash), ...])``, each chunk
+        checked whole before it is yielded (the replay's loop, with less work a record)."""
         prev, index = ZERO_HASH, 0
         last = len(self.paths) - 1
         for n, path in enumerate(self.paths):
@@ -84,12 +97,16 @@ class JournalReader:
                     ),
                 )
             sc = FrameScanner(data, hlen, frame_hash(data[:hlen]), index)
-            for off, rtype, body, _h in sc:
-                if rtype == T_SEAL:
-                    self.seals.append({"segment": n, **msgspec.msgpack.decode(body)})
-                # ``Frame(...)`` without its Python-level ``__new__``: one a record, and a
-                # replay reads hundreds of thousands of them
-                yield _new_frame(Frame, (sc.index, n, off, rtype, body))
+            while True:
+                first = sc.index
+                chunk = sc.scan(size)
+                for _off, rtype, body, _h in chunk:
+                    if rtype == T_SEAL:
+                        self.seals.append({"segment": n, **msgspec.msgpack.decode(body)})
+                if chunk:
+                    yield n, first, chunk
+                if len(chunk) < size:
+                    break
             prev, index = sc.last_hash, sc.index
             if sc.bad is not None:
                 if sc.bad.torn and n == last:
@@ -163,8 +180,8 @@ class JournalTail:
                                                          "not continue the chain", torn=False))
                 self.prev = frame_hash(data[:start])
             sc = FrameScanner(data, start, self.prev, self.index)
-            for off, rtype, body, _h in sc:
-                out.append(Frame(sc.index, self.segment, self.offset + off, rtype, body))
+            for k, (off, rtype, body, _h) in enumerate(sc.scan(len(data))):
+                out.append(Frame(self.index + k, self.segment, self.offset + off, rtype, body))
             self.bytes += sc.end
             self.offset += sc.end
             self.prev, self.index = sc.last_hash, sc.index
