@@ -24,9 +24,13 @@ decided in one wake leave together after one fdatasync for all their intents). W
 durable sync to share (``run.durable_intents = false``, no HA replication) an order frame leaves
 as soon as its executor decided it.
 
-Smart batching (``actors.runtime.host_output``): what goes to another group of the node waits
-while the host has more input ready, up to ``GROUP_BATCH_MAX_NS``, and leaves when the host is
-about to sleep. Frames to other nodes and to venues never wait.
+Smart batching (``actors.runtime.host_output.GroupOutput``, the host's ``out``): what goes to
+another group of the node waits while the host has more input ready, up to
+``GROUP_BATCH_MAX_NS``, and leaves when the host is about to sleep. Frames to other nodes and to
+venues never wait.
+
+Idle strategy (``spin_us`` per placement group, ``host_inbox``): busy-poll that long after the
+last input before sleeping in ``poll``; for a group alone in its process, on a core of its own.
 
 Garbage collection (``GcPolicy``): the engine keeps every order and combo record for minutes, so
 CPython's full collections grew with the run (150-300 ms pauses at 10k orders/s, every few
@@ -67,6 +71,7 @@ from actors.runtime.host_inbox import (
     IoReady,
     PollingInbox,
     TimersDue,
+    warn_shared_spin,
 )
 from actors.runtime.host_output import GROUP_BATCH_MAX_NS, GroupOutput
 from actors.runtime.shell import Shell, SocketSpec, secure
@@ -78,15 +83,20 @@ from transports.wire.messages import ClockJump
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
-class Host(GroupOutput, pykka.ThreadingActor):
-    """Hosts the shells of one group in one thread; routes their output. What the Supervisor
-    asks of it (checkpoints, restarts) is ``self.supervision``
-    (``actors.runtime.supervised_host.HostSupervision``), reached through thin methods here."""
+
+
+class Host(pykka.ThreadingActor):
+    """Hosts the shells of one group in one thread; routes their output. What leaves for other
+    groups, nodes and the journal is collected and sent by ``self.out``
+    (``actors.runtime.host_output.GroupOutput``); what the Supervisor asks of it (checkpoints,
+    restarts) is ``self.supervision`` (``actors.runtime.supervised_host.HostSupervision``),
+    reached through thin methods here."""
 
     def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
                  ctx: zmq.Context[Any], cpus: list[int] | None = None,
                  journal: str = "journal", on_error: Callable[[str, BaseException], None] | None
-                 = None, epoch: int = 0, freeze: FreezeWatch | None = None) -> None:
+                 = None, epoch: int = 0, freeze: FreezeWatch | None = None,
+                 spin_us: int = 0) -> None:
         super().__init__()
         self.group = group
         #: the epoch the node built its cores with, journaled with each ``@start`` so a replay
@@ -102,14 +112,6 @@ class Host(GroupOutput, pykka.ThreadingActor):
         self.on_error = on_error
         self._sock_owner: dict[Any, tuple[Shell, str]] = {}
         self._pull: zmq.Socket[bytes] | None = None
-        self._push: dict[str, zmq.Socket[bytes]] = {}
-        self._group_out: dict[str, list[tuple[str, Any]]] = {}
-        self._node_out: dict[str, list[tuple[str, Any]]] = {}
-        #: (dest, venue, sym) -> (out list, index) of this cycle's BookUpdate (``_forward``)
-        self._conflate: dict[tuple[str, str, str], tuple[list[tuple[str, Any]], int]] = {}
-        self._tombstones = False
-        #: when the oldest output for another group of the node was held back (0: none held)
-        self._held_since_ns = 0
         self._pending_sends: dict[str, Shell] = {}
         #: when the oldest order held in ``_pending_sends`` was decided (``mono_ns``), and how
         #: long it may wait for the rest of the wake (``host_commit.hold_bound_ns``)
@@ -126,22 +128,29 @@ class Host(GroupOutput, pykka.ThreadingActor):
         #: ``IntentFailed`` inputs of orders released early or sent at once
         #: (``host_commit.HostSink``), routed from ``@wal`` with the group commit's
         self._wal_failed: list[tuple[str, list[Any]]] = []
+        self.counters: collections.Counter[str] = collections.Counter()
+        #: what leaves for other groups, nodes and the journal (smart batching; ``host_output``)
+        self.out = GroupOutput(group, directory, ctx, clock, self.counters, self.shells,
+                               self.journal)
         #: the group's routing, timers and journaling (``actors.runtime.dispatch``)
         self.dispatch = Dispatcher(self.shells, HostSink(self), journal=self.journal or JOURNAL,
                                    journaling=bool(self.journal))
-        self.counters: collections.Counter[str] = collections.Counter()
+        self.out.attach(self.dispatch)
         #: checkpoints and restarts of the hosted cores, in this thread (``supervised_host``)
         self.supervision = HostSupervision(
             group, clock, self.shells, self.dispatch, self.counters, self.journal,
-            flush=self._flush, route=self._route, release_sends=self._release_sends,
-            to_journal=self._to_journal)
+            flush=self.out.flush, route=self._route, release_sends=self._release_sends,
+            to_journal=self.out.to_journal)
         self.started = threading.Event()
         self._closed = False
         #: the node's freeze watch, as this host has acted on it (``actors.runtime.freeze``)
         self.freeze = FreezeSeen(freeze) if freeze is not None and freeze.freeze_ns else None
         self.actor_inbox.next_timeout_ms = self._next_timeout_ms  # type: ignore[attr-defined]
-        self.actor_inbox.deferred = self._holding  # type: ignore[attr-defined]
-        self.actor_inbox.idle = self._idle  # type: ignore[attr-defined]
+        self.actor_inbox.deferred = self.out.holding  # type: ignore[attr-defined]
+        self.actor_inbox.idle = self.out.idle  # type: ignore[attr-defined]
+        #: the idle strategy: busy-poll this long after the last input before sleeping
+        self.spin_us = spin_us
+        self.actor_inbox.spin_ns = spin_us * 1_000  # type: ignore[attr-defined]
 
     # pykka's private hook (``ThreadingActor._create_actor_inbox``, pykka 4.x; pinned
     # ``pykka>=4,<5`` in setup.cfg): the inbox is the host's poll loop over its sockets.
@@ -156,6 +165,8 @@ class Host(GroupOutput, pykka.ThreadingActor):
             # here would pin the process's main thread instead.
             psutil.Process(threading.get_native_id()).cpu_affinity(list(self.cpus))
         threading.current_thread().name = f"host-{self.group}"
+        if self.spin_us:
+            warn_shared_spin(self.dir, self.group, self.spin_us)
         for shell in self.shells.values():
             for spec in shell.socket_specs():
                 self._open(shell, spec)
@@ -182,10 +193,10 @@ class Host(GroupOutput, pykka.ThreadingActor):
         for shell in self.shells.values():
             self.dispatch.stop(shell.name, shell.core, now)
         self._release_sends(now)
-        self._flush(now)
+        self.out.flush(now)
         if self.journal_local:
             self.shells[self.journal].core.on_stop(now)  # flush after the last batch
-        for sock in [*self._sock_owner, *self._push.values(), self._pull]:
+        for sock in [*self._sock_owner, *self.out.push.values(), self._pull]:
             if sock is not None:
                 sock.close(linger=0)
         self.actor_inbox.close()  # type: ignore[attr-defined]
@@ -209,7 +220,7 @@ class Host(GroupOutput, pykka.ThreadingActor):
                 # ask (a ping) that flushes nothing, and the next cycle's time would be stamped
                 # on what the cores saw at this one (a replay would diverge)
                 self._release_sends(now)
-                self._flush(now)
+                self.out.flush(now)
         # Each input below is its own dispatch cycle; the orders they decide are released
         # together at the end of the wake (``actors.runtime.host_commit``).
         if isinstance(message, IoReady):
@@ -218,7 +229,7 @@ class Host(GroupOutput, pykka.ThreadingActor):
         elif isinstance(message, GroupBatch):
             route = self.dispatch.route
             for item in message.items:
-                if item is not None:  # a conflated slot (``_forward``) a salvage passed on
+                if item is not None:  # a conflated slot (``out.forward``) a salvage passed on
                     route("@group", [item], now)
                     if self._pending_sends or self._wal_failed:
                         self._after_cycle(now)
@@ -234,7 +245,7 @@ class Host(GroupOutput, pykka.ThreadingActor):
             return None
         if self._pending_sends or self._wal_failed:
             self._release_sends(now)  # the wake's group commit
-        self._flush(now, idle=False)
+        self.out.flush(now, idle=False)
         sup = self.supervision
         if sup.ckpt_due_ns and now >= sup.ckpt_due_ns:
             sup.checkpoint(now)  # between two dispatch cycles (actors.runtime.checkpoint)
@@ -405,12 +416,20 @@ class Host(GroupOutput, pykka.ThreadingActor):
         result = fn(self.shells[actor].core, now)
         if isinstance(result, list):
             self._route(actor, result, now)
-            self._flush(now)
+            self.out.flush(now)
         return result
 
     def host_counters(self) -> dict[str, int]:
-        """Return the host's own counters."""
-        return dict(self.counters)
+        """Return the host's own counters; with ``spin_us``, also what its idle strategy did
+        (``idle.sleeps``: blocking waits entered, ``idle.spins``: empty busy-poll rounds,
+        ``idle.spin_hits``: inputs a busy-poll found)."""
+        got = dict(self.counters)
+        if self.spin_us:
+            inbox = self.actor_inbox
+            got["idle.sleeps"] = inbox.sleeps  # type: ignore[attr-defined]
+            got["idle.spins"] = inbox.spins  # type: ignore[attr-defined]
+            got["idle.spin_hits"] = inbox.spin_hits  # type: ignore[attr-defined]
+        return got
 
     # --- supervision (ask/proxy from the Supervisor; the work is ``self.supervision``'s) ----------
 

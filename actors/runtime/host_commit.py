@@ -84,7 +84,7 @@ class HostSink(Sink):
 
     def __init__(self, host: Host) -> None:
         self.h = host
-        self.forward = host._forward  # type: ignore[method-assign]  # no extra call per hop
+        self.forward = host.out.forward  # type: ignore[method-assign]  # no extra call per hop
 
     def send(self, actor: str, key: str, msg: Any) -> None:
         h = self.h

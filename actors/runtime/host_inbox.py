@@ -10,6 +10,17 @@ Fairness: envelopes already in the inbox are served first (a ``tell`` from anoth
 made earlier than the frames now arriving), but never more than ``INBOX_BURST`` in a row while
 a socket may be ready: a steady stream of tells (another group's batches, a driver thread) must
 not keep the venue sockets unread until the venue drops its replies at its high-water mark.
+
+Idle strategy (``spin_ns``, a placement group's ``spin_us``): by default a host with nothing to
+do sleeps in ``poll`` at once, and the next input pays the wake-up (~80 µs on the reference VM)
+and a cold cache. With ``spin_ns`` set it first busy-polls (``poll(0)``: the sockets, the deque
+of tells, the timer heap) for that long after it became idle, then sleeps as before (Aeron's
+and Chronicle's busy-spin-then-park idle strategies). Each empty round releases the GIL twice
+(the ``poll`` call, then ``os.sched_yield``) so other threads of the process and the CPU's other
+runnable threads get in; a thread of the same process still waits for the GIL up to the
+interpreter's switch interval (``sys.setswitchinterval``) while the host spins, so spinning is
+meant for a group alone in its process, on a core of its own. ``sleeps``, ``spins`` and
+``spin_hits`` count what the strategy did.
 """
 
 from __future__ import annotations
@@ -18,11 +29,13 @@ import collections
 import math
 import os
 import queue
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pykka
 import zmq
+from loguru import logger
 
 #: Most inbox envelopes served in a row before the sockets are polled (without waiting) for
 #: input that arrived meanwhile; see the module docstring.
@@ -90,6 +103,15 @@ class PollingInbox:
         self.deferred: Callable[[], bool] = lambda: False
         self.idle: Callable[[], None] = lambda: None
         self.closed = False
+        #: the idle strategy: busy-poll this long (ns) after the host became idle before
+        #: sleeping in ``poll`` (0: sleep at once); set by the host (module docstring)
+        self.spin_ns = 0
+        #: ``time.monotonic_ns`` when the host became idle (0: it is not idle)
+        self._idle_since_ns = 0
+        #: blocking waits entered; empty busy-poll rounds; inputs a busy-poll found
+        self.sleeps = 0
+        self.spins = 0
+        self.spin_hits = 0
 
     def put(self, envelope: Any, block: bool = True, timeout: float | None = None) -> None:
         self._q.append(envelope)
@@ -113,6 +135,7 @@ class PollingInbox:
         q = self._q
         while True:
             if q:
+                self._idle_since_ns = 0
                 if self._burst < INBOX_BURST:
                     self._burst += 1
                     return q.popleft()
@@ -128,6 +151,7 @@ class PollingInbox:
                 raise queue.Empty
             wait_ms = self.next_timeout_ms()
             if wait_ms is not None and wait_ms <= 0:
+                self._idle_since_ns = 0
                 return Envelope(TimersDue())
             if self.deferred():
                 # about to sleep with output held back: first see whether input is ready
@@ -137,6 +161,22 @@ class PollingInbox:
                     return Envelope(IoReady(ready))
                 self.idle()
                 continue
+            if self.spin_ns:
+                t = time.monotonic_ns()
+                if not self._idle_since_ns:
+                    self._idle_since_ns = t
+                if t - self._idle_since_ns < self.spin_ns:
+                    ready = self._ready_now()  # poll(0): releases the GIL
+                    if ready:
+                        self.spin_hits += 1
+                        self._idle_since_ns = 0
+                        return Envelope(IoReady(ready))
+                    self.spins += 1
+                    # the CPU's other runnable threads, and this process's threads waiting
+                    # for the GIL, get a turn (module docstring: the GIL hazard)
+                    os.sched_yield()
+                    continue  # the deque and the timers are checked again first
+            self.sleeps += 1
             self._sleeping = True
             if q:
                 self._sleeping = False
@@ -187,5 +227,18 @@ class Directory:
         return None if n == self.node else n
 
 
+def warn_shared_spin(directory: Directory, group: str, spin_us: int) -> None:
+    """Log a warning if ``group`` spins (``spin_us``) while other groups share its process:
+    they wait for the GIL whenever it spins (module docstring)."""
+    others = sorted(g for g, n in directory.group_node.items()
+                    if n == directory.node and g != group)
+    if others:
+        logger.warning(
+            "node {} group {}: spin_us = {} while group(s) {} share its process: they wait for "
+            "the GIL (up to the switch interval per turn) whenever this group spins; give a "
+            "spinning group a node and a core of its own", directory.node, group, spin_us,
+            ", ".join(others))
+
+
 __all__ = ["INBOX_BURST", "Begin", "Directory", "Envelope", "GroupBatch", "IoReady",
-           "PollingInbox", "TimersDue"]
+           "PollingInbox", "TimersDue", "warn_shared_spin"]

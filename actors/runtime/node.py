@@ -300,7 +300,7 @@ class Node:
                 self.shells[a].core = core  # it handles whatever arrives before its start
             ref = Host.start(g.name, shells, self.directory, self.clock, self.ctx,
                              g.cpus or None, on_error=on_error, epoch=self.cfg.run.epoch,
-                             freeze=self.freeze)
+                             freeze=self.freeze, spin_us=g.spin_us)
             self.directory.refs[g.name] = ref
             self.hosts[g.name] = ref
             if got:
@@ -403,7 +403,8 @@ class Node:
                 sh.core = wrap(a, sh.core)
         self.shells.update(shells)
         ref = Host.start(g.name, [shells[a] for a in g.actors], self.directory, self.clock,
-                         self.ctx, g.cpus or None, on_error=on_error, freeze=self.freeze)
+                         self.ctx, g.cpus or None, on_error=on_error, freeze=self.freeze,
+                         spin_us=g.spin_us)
         ref.proxy().host_counters().get(timeout=timeout)  # its sockets are open
         self.directory.refs[group] = ref
         self.hosts[group] = ref

@@ -305,8 +305,7 @@ def abandon(ref: Any) -> dict[str, Any]:
     name = f"host-{host.group}"
     d: Dispatcher = host.dispatch
     items, d.journaled = list(d.journaled or ()), None  # nothing more is journaled
-    group_out, host._group_out = host._group_out, {}
-    node_out, host._node_out = host._node_out, {}
+    group_out, node_out = host.out.unplug()  # no more journal, groups or nodes either
     stuck, now = "", None
     if frame is not None:
         loc = frame.f_locals
@@ -324,7 +323,7 @@ def abandon(ref: Any) -> dict[str, Any]:
     host.dir = type(host.dir)(host.dir.node, {}, {}, {})
     host._pending_sends = {}
     d.drop_timers()
-    socks = [*host._sock_owner, *host._push.values(), host._pull]
+    socks = [*host._sock_owner, *host.out.push.values(), host._pull]
     for shell in host.shells.values():
         shell.core = InertCore(shell.name)
         if hasattr(shell, "blocked"):  # an executor's shell: no intent, no order, ever

@@ -261,6 +261,14 @@ class GroupConfig(Section):
     node: str
     actors: list[str]
     cpus: list[NonNegInt] = []
+    #: the group's idle strategy, µs (0-10,000): with nothing to do, its host busy-polls its
+    #: sockets, inbox and timers this long after its last input before it sleeps (0 = sleep at
+    #: once, the default). Input soon after the last then finds the thread awake and its cache
+    #: warm (a wake-up from sleep costs ~80 µs on the reference VM). Hazard: the spin burns its
+    #: CPU, and other groups of the same node (risk, the journal) wait for the GIL, up to the
+    #: switch interval per turn, while it spins: give a spinning group a node and an isolated
+    #: core of its own (``cpus``); a warning at start names the groups that share its process.
+    spin_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 0
 
 
 class PlacementConfig(Section):
