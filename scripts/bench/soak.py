@@ -101,6 +101,16 @@ def verdict(t_s: np.ndarray, mb: np.ndarray, start_s: float, end_s: float) -> di
     return out
 
 
+def phase_of(t_s: float, trade0_s: float | None, duration_s: float, procs: int) -> str:
+    """A sample's phase: ``startup`` until the demo's children (the gateway) are up (first seen
+    at ``trade0_s``), ``trading`` while they are and the duration lasts, then ``shutdown``. The
+    children gone means the demo is stopping (its clock started before ours saw them), and its
+    stop-time work (summary, journal reads) must not count as the trading RSS."""
+    if trade0_s is None:
+        return "startup"
+    return "trading" if t_s <= trade0_s + duration_s and procs > 1 else "shutdown"
+
+
 def run_soak(minutes: float, rate: float | None = None, interval_s: float | None = None,
              progress: bool | None = None) -> dict[str, Any]:
     """Run the demo for ``minutes`` at ``rate`` book updates/s, sampling RSS every
@@ -133,8 +143,7 @@ def run_soak(minutes: float, rate: float | None = None, interval_s: float | None
                     own, tree, n = _rss(ps)
                     if trade0 is None and n > 1:
                         trade0 = t
-                    phase = ("startup" if trade0 is None else
-                             "trading" if t <= trade0 + duration_s else "shutdown")
+                    phase = phase_of(t, trade0, duration_s, n)
                     if own:
                         samples.append({"t_s": round(t, 2), "phase": phase,
                                         "engine_mb": round(own / _MB, 2),
@@ -167,9 +176,12 @@ def run_soak(minutes: float, rate: float | None = None, interval_s: float | None
         "demo": {"exit_code": proc.returncode, "md_events": summary.get("md_events"),
                  "combos": summary.get("combos"), "failure": failure.strip()},
     }
+    # only the trading samples are judged: a sample from the demo's stop (its children gone,
+    # its summary being written) inside the window would read as growth
+    trading = np.array([s["phase"] == "trading" for s in samples], dtype=bool)
     for key, field in (("engine", "engine_mb"), ("tree", "tree_mb")):
         y = np.array([s[field] for s in samples], dtype=np.float64)
-        res[key] = verdict(t, y, start, start + duration_s)
+        res[key] = verdict(t[trading], y[trading], start, start + duration_s)
     return res
 
 
