@@ -18,7 +18,8 @@ Counting rules (what "the journal's count" of each table is):
 - ``decisions``: one row per ``Decision`` (repairs, alarms, handler errors).
 
 The orders and fills rules (an order's state and fills from the venue's reports, each trade
-once) are ``scripts.audit.extract_orders``; ``cl_parts`` is re-exported from there.
+once) are ``scripts.audit.extract_orders.OrderTables``, a helper the index holds; ``cl_parts``
+is re-exported from there.
 """
 
 from __future__ import annotations
@@ -62,15 +63,14 @@ OPERATOR_CONTROL = frozenset({Halt, Reduce, Resume, Flatten, SetParams})
 TABLES = ("orders", "fills", "combos", "risk_events", "feed_health", "book_events", "decisions")
 
 
-class JournalIndex(OrderTables):
+class JournalIndex:
     """Audit tables plus per-combo event lists and market-data receive times.
 
-    The ``orders`` and ``fills`` tables are filled by ``OrderTables``
-    (``scripts.audit.extract_orders``); this class routes every item and keeps the rest."""
+    The ``orders`` and ``fills`` tables are kept by ``self.order_tables``
+    (``scripts.audit.extract_orders.OrderTables``); this class routes every item and keeps the
+    rest."""
 
     def __init__(self) -> None:
-        self.orders: list[dict[str, Any]] = []
-        self.fills: list[dict[str, Any]] = []
         self.combos: list[dict[str, Any]] = []
         self.risk_events: list[dict[str, Any]] = []
         self.feed_health: list[dict[str, Any]] = []
@@ -88,11 +88,20 @@ class JournalIndex(OrderTables):
         self.journal = ""
         self.first_ts = 0
         self.last_ts = 0
-        self._order_by_cl: dict[str, dict[str, Any]] = {}
         self._combo_by_id: dict[int, dict[str, Any]] = {}
-        self._leg_orders: dict[tuple[int, int, int], dict[str, Any]] = {}
         self._seen: set[bytes] = set()
-        self._tids: set[tuple[str, str]] = set()  #: (venue, trade id) of every fill row
+        #: the ``orders`` and ``fills`` tables; their rules add to this index's ``events``
+        self.order_tables = OrderTables(note=self._event)
+
+    @property
+    def orders(self) -> list[dict[str, Any]]:
+        """The ``orders`` table (``OrderTables.orders``)."""
+        return self.order_tables.orders
+
+    @property
+    def fills(self) -> list[dict[str, Any]]:
+        """The ``fills`` table (``OrderTables.fills``)."""
+        return self.order_tables.fills
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Return one of ``TABLES``."""
@@ -118,18 +127,17 @@ class JournalIndex(OrderTables):
             self.md.setdefault(venue_of(dest), []).append((ts, msg.ts))
             return
         if t is NewOrder:
-            self._new_order(rec, ts, dest, msg)
+            self.order_tables.new_order(rec, ts, dest, msg)
         elif src == "@oe":
-            self._venue_report(rec, ts, dest, msg)
+            self.order_tables.venue_report(rec, ts, dest, msg)
         elif t is CancelReq:
-            o = self._order_by_cl.get(msg.cl)
+            o = self.order_tables.order(msg.cl)
             if o is not None:
                 self._event(o["combo_id"], rec, ts, "cancel_sent", cl=msg.cl)
         elif t is ComboIntent and dest == "combo":
             self._intent(rec, ts, msg)
         elif t is LegOrder:
-            row = {"record": rec, "ts_ns": ts, **msgspec.structs.asdict(msg)}
-            self._leg_orders[(msg.combo_id, msg.leg, msg.attempt)] = row
+            self.order_tables.leg_order(msg)
             self._event(
                 msg.combo_id,
                 rec,
@@ -144,7 +152,7 @@ class JournalIndex(OrderTables):
                 venue=msg.venue,
             )
         elif t is ExecReport and self._once(raw):
-            self._exec_report(msg)
+            self.order_tables.exec_report(msg)
             self._event(
                 msg.combo_id,
                 rec,
@@ -208,7 +216,7 @@ class JournalIndex(OrderTables):
                                    "kind": getattr(msg, "kind", ""),
                                    "reason": getattr(msg, "reason", "")})
         elif t is CancelLeg:
-            o = self._order_by_cl.get(msg.cl)
+            o = self.order_tables.order(msg.cl)
             if o is not None:
                 self._event(o["combo_id"], rec, ts, "cancel_leg", cl=msg.cl)
 

@@ -1,5 +1,5 @@
-"""The ``orders`` and ``fills`` tables of a journal's audit index (a mixin of
-``scripts.audit.extract.JournalIndex``, split for size).
+"""The ``orders`` and ``fills`` tables of a journal's audit index (a helper object that
+``scripts.audit.extract.JournalIndex`` holds and routes the order items to).
 
 An order's row comes from the ``NewOrder`` frame its executor sent; its state, cumulative
 quantity and average price from what the venue answered (``ack``, ``fill``, ``done``,
@@ -8,9 +8,10 @@ own definitive rejects. Each venue trade counts once, by (venue, trade id), whic
 brought it first -- the LegExecutor's dedupe (``LiveOrder.trade_ids``). Separate from the index
 because these are the rules that must match the executor's own accounting (an audit that
 counts a repeated fill report twice would accuse the engine of a fill it never had), while the
-index keeps the routing and the combo, risk, feed and decision tables. The rows live in the
-index (``orders``, ``fills``, ``_order_by_cl``, ``_leg_orders``, ``_tids``, set in its
-``__init__``).
+index keeps the routing and the combo, risk, feed and decision tables. The rows and what
+finds them (by client order id, by trade id) live here; the index reads them through
+``orders``/``fills``/``order``, and hands in the one thing of its own these rules write to:
+``note``, its per-combo event list.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import msgspec
 
-from transports.wire.messages import ExecReport
+from transports.wire.messages import ExecReport, LegOrder
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
@@ -53,18 +54,28 @@ def venue_of(actor: str) -> str:
 class OrderTables:
     """Orders and their fills, from the executors' sends and the venues' reports."""
 
-    # the index's (``JournalIndex.__init__``)
-    orders: list[dict[str, Any]]
-    fills: list[dict[str, Any]]
-    _order_by_cl: dict[str, dict[str, Any]]
-    _leg_orders: dict[tuple[int, int, int], dict[str, Any]]
-    _tids: set[tuple[str, str]]
-    #: note an event of a combo (``JournalIndex._event``)
-    _event: Callable[..., None]
+    def __init__(self, note: Callable[..., None]) -> None:
+        """``note(combo_id, record, ts_ns, kind, **detail)`` adds an event to a combo's list
+        (``JournalIndex.events``)."""
+        self._note = note
+        self.orders: list[dict[str, Any]] = []  #: one row per ``NewOrder`` sent
+        self.fills: list[dict[str, Any]] = []  #: one row per distinct venue trade
+        self._order_by_cl: dict[str, dict[str, Any]] = {}
+        #: (combo, leg, attempt) -> the purpose of the ``LegOrder`` (its ``NewOrder``'s row)
+        self._purposes: dict[tuple[int, int, int], str] = {}
+        self._tids: set[tuple[str, str]] = set()  #: (venue, trade id) of every fill row
 
-    def _new_order(self, rec: int, ts: int, dest: str, m: NewOrder) -> None:
+    def order(self, cl: str) -> dict[str, Any] | None:
+        """The row of the order with client order id ``cl``, if it was sent."""
+        return self._order_by_cl.get(cl)
+
+    def leg_order(self, m: LegOrder) -> None:
+        """A ``LegOrder`` to an executor: its purpose goes on the row of the order it sends."""
+        self._purposes[(m.combo_id, m.leg, m.attempt)] = m.purpose
+
+    def new_order(self, rec: int, ts: int, dest: str, m: NewOrder) -> None:
+        """A ``NewOrder`` an executor sent to venue address ``dest``: the order's row."""
         parts = cl_parts(m.cl) or (-1, -1, -1)
-        lo = self._leg_orders.get(parts, {})
         row = {
             "record": rec,
             "ts_ns": ts,
@@ -73,7 +84,7 @@ class OrderTables:
             "combo_id": parts[0],
             "leg": parts[1],
             "attempt": parts[2],
-            "purpose": lo.get("purpose", ""),
+            "purpose": self._purposes.get(parts, ""),
             "sym": m.sym,
             "side": m.side,
             "px": m.px,
@@ -89,7 +100,7 @@ class OrderTables:
         }
         self.orders.append(row)
         self._order_by_cl[m.cl] = row
-        self._event(
+        self._note(
             parts[0],
             rec,
             ts,
@@ -103,7 +114,8 @@ class OrderTables:
             px=m.px,
         )
 
-    def _venue_report(self, rec: int, ts: int, dest: str, m: Any) -> None:
+    def venue_report(self, rec: int, ts: int, dest: str, m: Any) -> None:
+        """A venue's order-entry report to executor ``dest``: the order's state and fills."""
         cl = getattr(m, "cl", "")
         o = self._order_by_cl.get(cl)
         cid = o["combo_id"] if o else (cl_parts(cl) or (-1,))[0]
@@ -137,7 +149,7 @@ class OrderTables:
         elif not isinstance(m, Ack | CancelReject | OrderStatus):
             return
         detail = {k: v for k, v in msgspec.structs.asdict(m).items() if k not in ("cl", "fills")}
-        self._event(
+        self._note(
             cid,
             rec,
             ts,
@@ -191,7 +203,7 @@ class OrderTables:
             o["avg_px"] = (o["avg_px"] * o["cum_qty"] + px * qty) / n if n else 0.0
             o["cum_qty"] = n
 
-    def _exec_report(self, r: ExecReport) -> None:
+    def exec_report(self, r: ExecReport) -> None:
         """The executor's definitive rejects the venue never sent (``inferred`` from its "not
         found" answers, a local one): the order's state as the engine holds it."""
         o = self._order_by_cl.get(r.cl)

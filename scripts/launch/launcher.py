@@ -14,8 +14,8 @@ nodes, stop this node (which flushes the journal), stop the gateways, exit 0.
 This module is the launcher process's supervision and life cycle; what is settled before any
 process starts (the config's checks, the run and socket directories, the epoch, the gateways'
 command lines) is ``launch_prep``, a child node process's own main is ``child_node`` (both
-re-exported here), and what happens when a child node dies or goes silent is
-``node_supervision``.
+re-exported here), and what happens when a child node dies or goes silent is the helper
+``node_supervision.NodeSupervision`` the launcher creates once its nodes and cluster are up.
 
 Live parameters (``cmc admin set``) are in the launcher's config copy too: a child node process
 started again gets them (``--params``), so its fresh cores keep what was set.
@@ -49,7 +49,7 @@ from scripts.launch.launch_prep import (
     load_launch_config,
     prepare_run,
 )
-from scripts.launch.node_supervision import NodeSupervision
+from scripts.launch.node_supervision import NodeSupervision, node_on_hung
 from scripts.launch.procs import Child, RestartBudget, cmc_cmd
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig
@@ -57,11 +57,12 @@ from transports.errors import ConfigError
 from transports.wire.messages import Decision, Flatten, Halt
 
 
-class Launcher(NodeSupervision):
+class Launcher:
     """The launcher process: gateways, nodes, supervision of node processes, admin, metrics.
 
-    What it does when a child node process dies or falls silent is ``NodeSupervision``
-    (``scripts.launch.node_supervision``); ``watch`` calls it."""
+    What it does when a child node process dies or falls silent is ``self.supervision``
+    (``scripts.launch.node_supervision.NodeSupervision``, created by ``start``); ``watch``
+    calls it."""
 
     def __init__(self, conf: str, cfg: AppConfig, quiet: bool = False,
                  wrap: Any = None, warm: Any = None,
@@ -101,6 +102,8 @@ class Launcher(NodeSupervision):
         #: the child nodes' heartbeats (``scripts.launch.beats``)
         self.node_watch = NodeWatch(cfg.supervision.node_heartbeat_timeout_ms * 1_000_000)
         self.beats: BeatReceiver | None = None
+        #: restarts and the hung-node policy of the child nodes (``start`` creates it)
+        self.supervision: NodeSupervision | None = None
 
     # --- admin backend ---------------------------------------------------------------------------
 
@@ -156,6 +159,10 @@ class Launcher(NodeSupervision):
             tmp.write_text(json.dumps(self._status(), indent=1))
             os.replace(tmp, self.status_path)
 
+    def node_on_hung(self) -> str:
+        """What a silent child node gets (``node_supervision.node_on_hung``)."""
+        return node_on_hung(self.cfg.supervision)
+
     # --- start -----------------------------------------------------------------------------------
 
     def _child_node(self, name: str) -> Child:
@@ -206,6 +213,11 @@ class Launcher(NodeSupervision):
             self.before_start(self.runtime)
         self.runtime.start()
         self.cluster = Cluster(cfg, self.runtime, self.ctx, self.sock_dir)
+        self.supervision = NodeSupervision(
+            config=lambda: self.cfg,  # the current one: an admin ``set`` replaces ``self.cfg``
+            clock=self.clock, cluster=self.cluster, children=self.children,
+            budgets=self.budgets, node_watch=self.node_watch, beats=self.beats,
+            journal=self.journal, write_status=self.write_status)
         if cfg.admin.enabled:
             from transports.admin_server import AdminServer
 
@@ -229,14 +241,16 @@ class Launcher(NodeSupervision):
 
     def watch(self) -> None:
         """Until asked to stop: restart node processes that die, by policy."""
+        sup = self.supervision
+        assert sup is not None, "start() first"
         while not self.stop_event.wait(0.05):
             for name, child in self.children.items():
                 code = child.exited()
                 if code is None or child.state in ("failed", "stopped"):
                     continue
                 self.node_watch.forget(name)
-                self._node_died(name, child, code)
-            self._check_beats()
+                sup.node_died(name, child, code)
+            sup.check_beats()
 
     def serve(self, length_s: float | None) -> None:
         """Say READY, then watch until asked to stop, or for ``length_s`` seconds

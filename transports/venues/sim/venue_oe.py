@@ -1,26 +1,24 @@
-"""Order entry and executions of a simulated venue (``venue.SimVenue``), split for size.
+"""Order entry and executions of a simulated venue: a helper object ``venue.SimVenue`` holds.
 
-A mixin of ``SimVenue``: every attribute it uses (the order registry, positions, the outboxes
-``oe_out``/``oe_late``/``md_out``, the fault switches, the truth) is the venue's own, set in its
-``__init__``. Separate because this is the half the engine's orders meet -- requests in, acks,
-rejects, fills and dones out, with the fault switches of order entry -- while ``venue.py`` keeps
-the books' market data, the maker's requote and the session states. No state of its own: the
-split moves code, not behaviour (the simulator's outputs are bit-identical).
+The half the engine's orders meet -- requests in; acks, rejects, fills and dones out; the fault
+switches of order entry -- while ``venue.SimVenue`` keeps the books' market data, the maker's
+requote and the session states. Its own state is the order registry, the accounts' trades and
+positions (one- and two-sided), the fencing epochs and the throttle back-offs; what it shares
+with the market side (the books, the outboxes, the fault switches, the truth, the session
+state) is the ``venue_state.SimVenueState`` it is given, and the market side's ``publish`` is
+passed in (an order that trades or leaves the book changes the published book).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 
-from transports.config.engine import ContractConfig
 from transports.venues.fence import FENCED, EpochFence
-from transports.venues.sim.faults import FaultInjector
-from transports.venues.sim.matching import MM_ACCOUNT, Book, Execution, Order
+from transports.venues.sim.matching import MM_ACCOUNT, Execution, Order
 from transports.venues.sim.offsets import SimOffsets
-from transports.venues.sim.truth import SimTruth
+from transports.venues.sim.venue_state import SimVenueState
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
@@ -54,42 +52,36 @@ _RECONCILE_REQS: dict[type, str] = {OpenOrdersReq: "open_orders", TradesReq: "tr
 class SimOrderEntry:
     """The order-entry requests of a venue and the reports of its executions."""
 
-    # the venue's (``SimVenue.__init__``)
-    name: str
-    cfg: Any
-    contracts: dict[str, ContractConfig]
-    books: dict[str, Book]
-    faults: FaultInjector
-    truth: SimTruth
-    orders: dict[tuple[str, str], Order]
-    used: set[tuple[str, str]]
-    trades: dict[str, list[FillRecord]]
-    positions: dict[str, dict[str, int]]
-    oe_out: list[tuple[str, msgspec.Struct]]
-    oe_late: list[tuple[int, str, msgspec.Struct]]
-    pending: list[Order]
-    md_out: list[tuple[str, msgspec.Struct]]
-    session: dict[str, str]
-    _oid: int
-    _tid: int
-    throttled_until: dict[str, int]
-    accounts: set[str]
-    session_down: bool
-    offsets: SimOffsets
-    fence: EpochFence
-
-    #: queue ``sym``'s market-data delta (the venue's market-data side, ``SimVenue.publish``)
-    publish: Callable[[str, int], None]
+    def __init__(self, state: SimVenueState, *, publish: Callable[[str, int], None]) -> None:
+        """``state`` is shared with the venue's market side; ``publish(sym, ts)`` queues the
+        market-data delta of ``sym``'s book (``SimVenue.publish``)."""
+        self.state = state
+        self._publish = publish
+        self.orders: dict[tuple[str, str], Order] = {}  # (account, cl) -> latest order
+        self.used: set[tuple[str, str]] = set()  #: every (account, cl) ever received
+        self.trades: dict[str, list[FillRecord]] = {}  #: account -> its fills
+        self.positions: dict[str, dict[str, int]] = {}  #: account -> sym -> net lots
+        self.pending: list[Order] = []  # GTC remainders of a partial fault, matched at requote
+        self._oid = 0
+        self._tid = 0
+        #: account -> when the back-off the venue announced in its last ``throttled`` ends
+        self.throttled_until: dict[str, int] = {}
+        self.accounts: set[str] = set()  #: every account (DEALER identity) heard from
+        #: the contracts with ``offsets``: two-sided positions, offsets checked (``offsets``)
+        self.offsets = SimOffsets(state.contracts.values(), state.cfg.close_today_fee_per_lot)
+        #: the highest fencing epoch per account (protocol v2 ``epoch``; in memory)
+        self.fence = EpochFence()
 
     # --- order entry ----------------------------------------------------------------------------
 
     def handle(self, account: str, req: msgspec.Struct, ts: int) -> None:
         """Apply one oe request of ``account``; replies go to ``oe_out``."""
-        out = self.oe_out
+        st = self.state
+        out = st.oe_out
         self.accounts.add(account)
         if type(req) in _RECONCILE_REQS:  # the truth keeps who reconciled when
-            self.truth.record_request(ts=ts, venue=self.name, account=account,
-                                      t=_RECONCILE_REQS[type(req)])
+            st.truth.record_request(ts=ts, venue=st.name, account=account,
+                                    t=_RECONCILE_REQS[type(req)])
         if isinstance(req, NewOrder):
             self._new(account, req, ts)
         elif isinstance(req, CancelReq):
@@ -118,29 +110,31 @@ class SimOrderEntry:
 
     def _reject(self, account: str, cl: str, code: str, reason: str, ts: int,
                 retry_ms: int = 0) -> None:
-        self.truth.count("rejects")
+        self.state.truth.count("rejects")
         rep = Reject(cl=cl, code=code, reason=reason, ts=ts, retry_ms=retry_ms)
-        self.oe_out.append((account, rep))
+        self.state.oe_out.append((account, rep))
 
     def _check(self, m: NewOrder) -> tuple[str, str] | None:
-        c = self.contracts.get(m.sym)
+        st = self.state
+        c = st.contracts.get(m.sym)
         if c is None:
-            return "unknown_symbol", f"{self.name} has no symbol {m.sym!r}"
+            return "unknown_symbol", f"{st.name} has no symbol {m.sym!r}"
         if m.qty <= 0:
             return "bad_qty", f"qty must be > 0, got {m.qty}"
         if m.qty > c.max_lots_per_order:
             return "qty_above_max", f"qty {m.qty} above max {c.max_lots_per_order}"
         if m.px <= 0:
             return "bad_price", f"px must be > 0 ticks, got {m.px}"
-        state = self.session.get(m.sym, "open")
+        state = st.session.get(m.sym, "open")
         if state != "open":
             return "session_closed", f"{m.sym} session is {state}"
         return None
 
     def _new(self, account: str, m: NewOrder, ts: int) -> None:
-        self.truth.record_order(
+        st = self.state
+        st.truth.record_order(
             ts=ts,
-            venue=self.name,
+            venue=st.name,
             account=account,
             cl=m.cl,
             sym=m.sym,
@@ -153,14 +147,14 @@ class SimOrderEntry:
         )
         fenced = self.fence.check(account, m.epoch)
         if fenced:  # received, refused before anything else: never a book, never a cl used
-            self.truth.orders[-1]["rejected"] = FENCED
-            self.truth.count("fenced")
+            st.truth.orders[-1]["rejected"] = FENCED
+            st.truth.count("fenced")
             self._reject(account, m.cl, FENCED, fenced, ts)
             return
         key = (account, m.cl)
-        f = self.faults
+        f = st.faults
         if key in self.used:
-            self.truth.count("duplicate_client_ids")
+            st.truth.count("duplicate_client_ids")
             prev = self.orders.get(key)
             if prev is not None and prev.is_open:
                 self._reject(account, m.cl, "duplicate_cl", "client order id is open", ts)
@@ -171,14 +165,14 @@ class SimOrderEntry:
             f.count("oe_reuse_cl", ts, cl=m.cl)
         self.used.add(key)
         if f.swallow_order(ts, m.cl):
-            self.truth.orders[-1]["fault"] = "oe_swallow_order"
+            st.truth.orders[-1]["fault"] = "oe_swallow_order"
             return
         bad = self._check(m)
         if bad is None and m.sym in self.offsets.rules:
             frozen = self.offsets.frozen(self.orders.values(), account, m.sym, m.side)
             bad = self.offsets.check(account, m.sym, m.side, m.qty, m.offset, frozen, ts)
-        if bad is None and self.session_down:
-            self.truth.count("orders_while_session_down")
+        if bad is None and st.session_down:
+            st.truth.count("orders_while_session_down")
             bad = ("session_down", "the gateway's session with the exchange is down")
         retry_ms = 0
         if bad is None:
@@ -193,17 +187,17 @@ class SimOrderEntry:
             self._reject(account, m.cl, bad[0], bad[1], ts, retry_ms)
             return
         self._oid += 1
-        o = Order(f"{self.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts,
+        o = Order(f"{st.name}-{self._oid}", account, m.cl, m.sym, m.side, m.px, m.qty, m.tif, ts,
                   offset=m.offset)
         self.orders[key] = o
         if not f.swallow_ack(ts, m.cl):
-            self.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
+            st.oe_out.append((account, Ack(cl=m.cl, oid=o.oid, ts=ts)))
         o.unknown_until = f.unknown_until(ts, m.cl)
-        book = self.books[m.sym]
+        book = st.books[m.sym]
         cap = None
         if m.tif != "FOK":
             cap = f.partial_cap(m.qty, book.available(m.side, m.px), ts, m.cl)
-        self._report(book.submit(o, cap), ts)
+        self.report(book.submit(o, cap), ts)
         if o.is_open and o.tif != "GTC":
             o.state = "canceled"
             self._done(o, ts)
@@ -211,73 +205,76 @@ class SimOrderEntry:
             self.pending.append(o)  # a capped GTC still crossing: matched again at requote
         if o.tif != "GTC" and o.cum > 0 and f.late_fill(ts, m.cl):
             self._delay_last_fill(o)
-        self.publish(m.sym, ts)
+        self._publish(m.sym, ts)
 
     def _throttled(self, account: str, cl: str, ts: int) -> int:
         """The back-off (ms) to announce if this new order is throttled, else 0: inside a
         back-off already announced to ``account`` (the client broke it: counted
         ``throttle_violations``, the rest of that back-off announced again), or by the
         ``oe_throttle`` switch (a fault hit; the order's truth record says so)."""
+        st = self.state
         until = self.throttled_until.get(account, 0)
         if ts < until:
-            self.truth.count("throttle_violations")
-            self.truth.orders[-1]["fault"] = "throttle_violation"
+            st.truth.count("throttle_violations")
+            st.truth.orders[-1]["fault"] = "throttle_violation"
             return max(1, -(-(until - ts) // 1_000_000))
-        retry_ms = self.faults.throttle(ts, cl, account)
+        retry_ms = st.faults.throttle(ts, cl, account)
         if retry_ms:
             self.throttled_until[account] = ts + retry_ms * 1_000_000
-            self.truth.orders[-1]["fault"] = "oe_throttle"
+            st.truth.orders[-1]["fault"] = "oe_throttle"
         return retry_ms
 
     def _delay_last_fill(self, o: Order) -> None:
         """Fault ``oe_late_fill`` (IOC/FOK): its last fill report goes out after its done."""
-        for i in range(len(self.oe_out) - 1, -1, -1):
-            acct, msg = self.oe_out[i]
+        st = self.state
+        for i in range(len(st.oe_out) - 1, -1, -1):
+            acct, msg = st.oe_out[i]
             if isinstance(msg, Fill) and acct == o.account and msg.cl == o.cl:
-                del self.oe_out[i]
-                self.oe_late.append((self.faults.cfg.oe_late_fill_ms * 1_000_000, acct, msg))
+                del st.oe_out[i]
+                st.oe_late.append((st.faults.cfg.oe_late_fill_ms * 1_000_000, acct, msg))
                 return
 
     def _cancel(self, account: str, m: CancelReq, ts: int) -> None:
+        st = self.state
         fenced = self.fence.check(account, m.epoch)
         if fenced:
-            self.truth.count("cancel_rejects")
-            self.truth.count("fenced_cancels")
-            self.oe_out.append((account, CancelReject(cl=m.cl, code=FENCED, reason=fenced,
-                                                      ts=ts)))
+            st.truth.count("cancel_rejects")
+            st.truth.count("fenced_cancels")
+            st.oe_out.append((account, CancelReject(cl=m.cl, code=FENCED, reason=fenced,
+                                                    ts=ts)))
             return
         o = self.orders.get((account, m.cl))
         if o is None or not o.oid:
-            self.truth.count("cancel_rejects")
+            st.truth.count("cancel_rejects")
             reason = "no such order" if o is None else "order was rejected"
             rep = CancelReject(cl=m.cl, code="unknown_order", reason=reason, ts=ts)
-            self.oe_out.append((account, rep))
+            st.oe_out.append((account, rep))
             return
         if not o.is_open:
-            self.truth.count("cancel_rejects")
+            st.truth.count("cancel_rejects")
             rep = CancelReject(cl=m.cl, code="not_open", reason=f"order is {o.state}", ts=ts)
-            self.oe_out.append((account, rep))
+            st.oe_out.append((account, rep))
             return
-        self.books[o.sym].remove(o)
+        st.books[o.sym].remove(o)
         late = None
-        if o.leaves >= 2 and self.faults.late_fill(ts, m.cl):
+        if o.leaves >= 2 and st.faults.late_fill(ts, m.cl):
             # it traded part of its leaves just before the cancel; that report comes late
-            q = int(self.faults.rng.integers(1, o.leaves))
+            q = int(st.faults.rng.integers(1, o.leaves))
             o.cum += q
             late = self._fill(o, o.px, q, "M", ts, send=False)
         o.state = "canceled"
-        self.truth.count("cancels")
+        st.truth.count("cancels")
         self._done(o, ts)
         if late is not None:
-            self.oe_late.append((self.faults.cfg.oe_late_fill_ms * 1_000_000, account, late))
-        self.publish(o.sym, ts)
+            st.oe_late.append((st.faults.cfg.oe_late_fill_ms * 1_000_000, account, late))
+        self._publish(o.sym, ts)
 
     def _status(self, account: str, cl: str, ts: int) -> OrderStatus:
         o = self.orders.get((account, cl))
         if o is None:
             return OrderStatus(cl=cl, state="unknown")
         if ts < o.unknown_until:
-            self.faults.count("oe_unknown_query_answers", ts, cl=cl)
+            self.state.faults.count("oe_unknown_query_answers", ts, cl=cl)
             return OrderStatus(cl=cl, state="unknown")
         return OrderStatus(
             cl=cl,
@@ -288,18 +285,32 @@ class SimOrderEntry:
             fills=list(o.fills),
         )
 
+    def match_pending(self, sym: str, ts: int) -> None:
+        """The GTC remainders a partial fault left crossing (``pending``) meet ``sym``'s book
+        again (after the maker's requote)."""
+        for o in [p for p in self.pending if p.sym == sym]:
+            self.pending.remove(o)
+            if o.is_open:  # a partial fault's GTC remainder meets the new quotes
+                self.report(self.state.books[sym].submit(o), ts)
+
+    def tell_accounts(self, msg: msgspec.Struct) -> None:
+        """Send ``msg`` to every account heard from (in sorted order)."""
+        self.state.oe_out.extend((account, msg) for account in sorted(self.accounts))
+
     # --- executions -----------------------------------------------------------------------------
 
     def _done(self, o: Order, ts: int) -> None:
         done = Done(cl=o.cl, oid=o.oid, state=o.state, cum=o.cum, ts=ts)
-        self.oe_out.append((o.account, done))
+        self.state.oe_out.append((o.account, done))
 
-    def _report(self, execs: list[Execution], ts: int) -> None:
+    def report(self, execs: list[Execution], ts: int) -> None:
+        """Report the executions of one submit: trade prints (if configured) to ``md_out``,
+        fills and dones of the clients' orders (never the maker's) to ``oe_out``."""
         for ex in execs:
             taker, maker = ex.taker, ex.maker
-            if self.cfg.trade_prints:
+            if self.state.cfg.trade_prints:
                 tr = Trade(sym=taker.sym, ts=ts, px=ex.px, qty=ex.qty, side=taker.side)
-                self.md_out.append((f"md.{taker.sym}", tr))
+                self.state.md_out.append((f"md.{taker.sym}", tr))
             if taker.account != MM_ACCOUNT:
                 self._fill(taker, ex.px, ex.qty, "T", ts)
             if maker.account != MM_ACCOUNT:
@@ -310,22 +321,23 @@ class SimOrderEntry:
             self._done(execs[0].taker, ts)
 
     def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int, *, send: bool = True) -> Fill:
+        st = self.state
         self._tid += 1
-        tid = f"{self.name}-t{self._tid}"
+        tid = f"{st.name}-t{self._tid}"
         offs = self.offsets
         if o.sym in offs.rules:
-            fee = offs.fee(self.contracts[o.sym], o.offset, qty)
+            fee = offs.fee(st.contracts[o.sym], o.offset, qty)
             offs.apply(o.account, o.sym, o.side, qty, o.offset, ts)
         else:
-            fee = round(self.contracts[o.sym].fee_per_lot * qty, 10)
+            fee = round(st.contracts[o.sym].fee_per_lot * qty, 10)
         rec = FillRecord(o.cl, o.oid, tid, px, qty, ts, liq, fee, o.sym, o.side)
         o.fills.append(rec)
         self.trades.setdefault(o.account, []).append(rec)
         pos = self.positions.setdefault(o.account, {})
         pos[o.sym] = pos.get(o.sym, 0) + (qty if o.side == "B" else -qty)
-        self.truth.record_fill(
+        st.truth.record_fill(
             ts=ts,
-            venue=self.name,
+            venue=st.name,
             account=o.account,
             cl=o.cl,
             oid=o.oid,
@@ -339,7 +351,7 @@ class SimOrderEntry:
         )
         fill = Fill(cl=o.cl, oid=o.oid, tid=tid, px=px, qty=qty, ts=ts, liq=liq, fee=fee)
         if send:
-            self.oe_out.append((o.account, fill))
-            if self.faults.duplicate_fill(ts, o.cl, tid):
-                self.oe_out.append((o.account, fill))
+            st.oe_out.append((o.account, fill))
+            if st.faults.duplicate_fill(ts, o.cl, tid):
+                st.oe_out.append((o.account, fill))
         return fill
