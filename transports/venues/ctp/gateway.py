@@ -17,9 +17,8 @@ them (lost fills), RESTART replays the whole day (harmless but slow).
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-from decimal import Decimal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,27 @@ from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError
 from transports.venues.ctp.clmap import ClMap
-from transports.venues.ctp.fees import FeeBook
-from transports.venues.ctp.handlers import Handlers
+from transports.venues.ctp.events import CtpEvents
 from transports.venues.ctp.md import DepthBooks
+from transports.venues.ctp.order_entry import CtpOrderEntry
 from transports.venues.ctp.orders import OrderTracker
-from transports.venues.ctp.reports import QueryQueue
+from transports.venues.ctp.queries import CtpQueries
 from transports.venues.ctp.spi import MdSpi, TdSpi
+from transports.venues.ctp.state import CtpState
 from transports.venues.curve import CurveServer, ServerKeys, start_server
+from transports.venues.fence import EpochFence
 from transports.venues.sim.gateway import address
-from transports.wire.venue_msgs import Error, Instruments, OeRequest, RefRequest, Session
+from transports.wire.venue_msgs import (
+    Error,
+    Heartbeat,
+    Instruments,
+    InstrumentsReq,
+    OeRequest,
+    RefRequest,
+    SnapshotReq,
+)
 
+POLL_MS = 100  #: how long a loop waits for an event or a frame before it looks again
 
 def credentials(cc: Any, env: dict[str, str] | None = None) -> dict[str, str]:
     """BrokerID, UserID, AppID from the config or ``<env>_*``; password and AuthCode only from
@@ -78,49 +88,97 @@ def real_apis(cc: Any, venue: str, td_spi: Any, md_spi: Any) -> tuple[Any, Any]:
     return td, md
 
 
-class CtpGateway(Handlers):
-    """Sockets, SPIs, login chain and order tracking of one CTP account."""
+class CtpGateway:
+    """Sockets, SPIs, loops, start and stop of one CTP account.
+
+    What the gateway and its helpers share is ``self.state`` (``state.CtpState``); the helpers
+    are ``self.ctp`` (``events.CtpEvents``: the login chains and CTP's reports), ``self.oe``
+    (``order_entry.CtpOrderEntry``: the engine's oe requests) and ``self.queries``
+    (``queries.CtpQueries``: the paced trader-front queries)."""
 
     def __init__(self, cfg: AppConfig, venue: VenueConfig, sock_dir: str,
                  creds: dict[str, str]) -> None:
         assert venue.ctp is not None
         self.cfg, self.venue, self.cc, self.sock_dir = cfg, venue, venue.ctp, sock_dir
-        self.creds = creds
-        self.now_ns = LiveClock().now_ns
-        self.account = venue.account.encode()
+        self.state = CtpState.for_venue(cfg, venue, creds, LiveClock().now_ns)
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(RefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
-        contracts = [c for c in cfg.contracts if c.venue == venue.name]
-        self.symbols = list(self.cc.symbols) or [c.sym for c in contracts]
-        self.fee_per_lot = {c.sym: c.fee_per_lot for c in contracts}
-        self.multipliers: dict[str, int] = {}
-        self.fees = FeeBook(self.multipliers, self.fee_per_lot)
-        self.rid = itertools.count(1)
+        self.queries = CtpQueries(self.state, self.cc.query_interval_ms * 1_000_000, self.send)
+        self.oe = CtpOrderEntry(self.state, self.send, self.queries)
+        self.ctp = CtpEvents(self.state, self.send, self.publish, self.queries, self.oe)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
         self.td_spi, self.md_spi = TdSpi(self.post), MdSpi(self.post)
-        self.td: Any = None
-        self.md: Any = None
-        state = Path(self.cc.state_dir)
-        self.clmap = ClMap(self.cc.clmap_path or state / f"{venue.name}-ctp-orders.jsonl")
-        self.ticks: dict[str, Decimal] = {}
-        self.exchanges: dict[str, str] = {}
-        self.tracker = OrderTracker(self.clmap, self.ticks, self.fees.fee)
-        self.books = DepthBooks(self.ticks, self.exchanges)
-        self.queries = QueryQueue(self.cc.query_interval_ms * 1_000_000)
-        self.instruments: Instruments | None = None
-        self._inst_rows: list[Any] = []
-        self._listed: dict[str, Any] = {}  #: instrument rows of the served symbols
-        self._rows: dict[str, list[Any]] = {"position": [], "account": []}
-        self._waiting: dict[str, list[bytes]] = {"position": [], "account": []}
-        self.logged_in = False
-        self.session_up = False
-        self.ready = asyncio.Event()
-        self.next_ref = 1
         self.socks: list[zmq.asyncio.Socket] = []
         self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
         self.tasks: list[asyncio.Task[Any]] = []
+
+    # --- what the process and tests read: shared state, the helpers' -----------------------
+
+    @property
+    def now_ns(self) -> Callable[[], int]:
+        """The receipt clock (settable: a test pins it)."""
+        return self.state.now_ns
+
+    @now_ns.setter
+    def now_ns(self, clock: Callable[[], int]) -> None:
+        self.state.now_ns = clock
+
+    @property
+    def creds(self) -> dict[str, str]:
+        """The account's credentials."""
+        return self.state.creds
+
+    @property
+    def account(self) -> bytes:
+        """The engine's DEALER identity on oe."""
+        return self.state.account
+
+    @property
+    def td(self) -> Any:
+        """The trader API (None before ``start``)."""
+        return self.state.td
+
+    @property
+    def md(self) -> Any:
+        """The market-data API (None before ``start``)."""
+        return self.state.md
+
+    @property
+    def clmap(self) -> ClMap:
+        """Client id <-> CTP order keys, durable."""
+        return self.state.clmap
+
+    @property
+    def tracker(self) -> OrderTracker:
+        """The order tracker."""
+        return self.state.tracker
+
+    @property
+    def books(self) -> DepthBooks:
+        """The depth books."""
+        return self.state.books
+
+    @property
+    def instruments(self) -> Instruments | None:
+        """The instrument list with the latest rates (None until CTP lists them)."""
+        return self.state.instruments
+
+    @property
+    def logged_in(self) -> bool:
+        """The trader front's login chain has finished."""
+        return self.state.logged_in
+
+    @property
+    def fence(self) -> EpochFence:
+        """The account's fencing epochs (order entry's)."""
+        return self.oe.fence
+
+    @property
+    def ready(self) -> asyncio.Event:
+        """Set once logged in with the instrument list."""
+        return self.ctp.ready
 
     # --- the bridge from the API threads ------------------------------------------------------
 
@@ -158,7 +216,8 @@ class CtpGateway(Handlers):
     def send(self, ident: bytes, msg: Any) -> None:
         """One oe frame to ``ident`` (dropped if the peer is gone: the engine queries)."""
         payload = self.enc.encode(msg)
-        for secret in (self.creds.get("password"), self.creds.get("auth")):
+        creds = self.state.creds
+        for secret in (creds.get("password"), creds.get("auth")):
             if secret and secret.encode() in payload:
                 payload = self.enc.encode(Error(code="internal", msg="reply withheld"))
         self.oe_sock.send_multipart([ident, payload], flags=zmq.NOBLOCK)
@@ -167,13 +226,61 @@ class CtpGateway(Handlers):
         """One md frame."""
         self.md_sock.send_multipart([topic.encode(), self.enc.encode(msg)], flags=zmq.NOBLOCK)
 
-    def _session(self, up: bool, reason: str, auth_failed: bool = False) -> None:
-        if up == self.session_up and not auth_failed:
-            return
-        self.session_up = up
-        state = "up" if up else "auth_failed" if auth_failed else "down"
-        logger.info("{}: session {} ({})", self.venue.name, state, reason)
-        self.send(self.account, Session(state=state, ts=self.now_ns(), reason=reason))
+    # --- the loops ----------------------------------------------------------------------------
+
+    async def _event_loop(self) -> None:
+        while True:
+            try:
+                name, args = await asyncio.wait_for(self.events.get(), POLL_MS / 1000)
+            except TimeoutError:
+                continue
+            try:
+                self.ctp.handle(name, args)
+            except Exception:  # noqa: BLE001 - one bad report must not stop the gateway
+                logger.exception("{}: handling {} failed", self.venue.name, name)
+
+    async def _frames(self, sock: zmq.asyncio.Socket) -> list[list[bytes]]:
+        if not await sock.poll(POLL_MS, zmq.POLLIN):
+            return []
+        out = []
+        for _ in range(256):
+            try:
+                out.append(await sock.recv_multipart(flags=zmq.NOBLOCK))
+            except zmq.Again:
+                break
+        return out
+
+    async def _ref_loop(self) -> None:
+        st = self.state
+        while True:
+            for fr in await self._frames(self.ref_sock):
+                try:
+                    req = self.ref_dec.decode(fr[-1])
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    reply: Any = Error(code="malformed", msg=str(exc)[:200])
+                else:
+                    if isinstance(req, InstrumentsReq):
+                        reply = st.instruments or Instruments(list=[], v=2)
+                    elif isinstance(req, SnapshotReq) and req.sym in st.ticks:
+                        reply = st.books.snapshot(req.sym, st.now_ns())
+                    else:
+                        reply = Error(code="unknown_symbol", msg=f"no symbol {req.sym!r}")
+                await self.ref_sock.send_multipart([fr[0], self.enc.encode(reply)])
+
+    async def _oe_loop(self) -> None:
+        while True:
+            for fr in await self._frames(self.oe_sock):
+                try:
+                    req = self.oe_dec.decode(fr[-1])
+                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                    self.send(fr[0], Error(code="malformed", msg=str(exc)[:200]))
+                    continue
+                self.oe.request(fr[0], req)
+
+    async def _hb_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cc.hb_interval_ms / 1000)
+            self.publish("hb", Heartbeat(ts=self.now_ns(), seqs=dict(self.books.seqs)))
 
     # --- start / stop -------------------------------------------------------------------------
 
@@ -181,11 +288,11 @@ class CtpGateway(Handlers):
         """Bind, start the loop tasks and the APIs (``apis``: stand-ins for tests)."""
         self.loop = asyncio.get_running_loop()
         self.bind()
-        self.td, self.md = apis or real_apis(self.cc, self.venue.name, self.td_spi,
-                                             self.md_spi)
+        self.state.td, self.state.md = apis or real_apis(self.cc, self.venue.name, self.td_spi,
+                                                         self.md_spi)
         self.tasks = [self.loop.create_task(c) for c in (
             self._event_loop(), self._ref_loop(), self._oe_loop(), self._hb_loop(),
-            self._query_loop())]
+            self.queries.run())]
 
     async def stop(self) -> None:
         """Stop tasks, APIs and sockets."""
