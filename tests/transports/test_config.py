@@ -5,13 +5,13 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from transports.config import base, engine, ops, sim
+from transports.config import base, engine, market, ops, placement, sim, trading
 from transports.config.engine import AppConfig, load_config, load_config_bytes
 from transports.errors import ConfigError
 
 
 def test_every_section_of_every_config_module_shares_the_one_base() -> None:
-    sections = [v for m in (engine, ops, sim) for v in vars(m).values()
+    sections = [v for m in (engine, market, trading, placement, ops, sim) for v in vars(m).values()
                 if isinstance(v, type) and issubclass(v, msgspec.Struct)
                 and v.__module__ == m.__name__]
     assert {"AppConfig", "PairConfig", "SupervisionConfig", "SimConfig", "FaultsConfig"} <= {
