@@ -118,7 +118,8 @@ def bench_risk(as_json: bool, quick: bool) -> None:
 
 from scripts.bench.cmd_orders import ORDERS_CMD, SOAK_CMD  # noqa: E402
 
-bench.add_command(ORDERS_CMD)  # cmc bench orders [--json] [--quick] [--seconds S] [--rate R ...] [--rtt-trips N]
+# cmc bench orders [--json] [--quick] [--seconds S] [--rate R ...] [--rtt-trips N]
+bench.add_command(ORDERS_CMD)
 bench.add_command(SOAK_CMD)  # cmc bench soak --minutes N [--rate R] [--interval S] [--json]
 
 
