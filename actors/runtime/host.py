@@ -24,6 +24,10 @@ decided in one wake leave together after one fdatasync for all their intents). W
 durable sync to share (``run.durable_intents = false``, no HA replication) an order frame leaves
 as soon as its executor decided it.
 
+The sockets (``actors.runtime.host_sockets.HostSockets``, the host's ``io``): the group's
+venue sockets and the node's inbound link, opened at start, polled once the cores are started,
+and the frame-read loop that routes what they hold (``HostSockets.drain``).
+
 Smart batching (``actors.runtime.host_output.GroupOutput``, the host's ``out``): what goes to
 another group of the node waits while the host has more input ready, up to
 ``GROUP_BATCH_MAX_NS``, and leaves when the host is about to sleep. Frames to other nodes and to
@@ -53,7 +57,6 @@ import zmq
 from loguru import logger
 
 from actors.core import Out
-from actors.runtime import link_auth
 from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending
 from actors.runtime.freeze import FreezeSeen, FreezeWatch
 from actors.runtime.gc_policy import GC_POLICY, GcPolicy
@@ -74,20 +77,17 @@ from actors.runtime.host_inbox import (
     warn_shared_spin,
 )
 from actors.runtime.host_output import GROUP_BATCH_MAX_NS, GroupOutput
-from actors.runtime.shell import Shell, SocketSpec, secure
+from actors.runtime.host_sockets import HostSockets
+from actors.runtime.shell import Shell
 from actors.runtime.supervised_host import HostSupervision, Rebuilder
 from transports.clock import Clock
-from transports.errors import CodecError
-from transports.wire.codec import MAX_FRAME_BYTES, batch_codec
 from transports.wire.messages import ClockJump
-
-#: Most frames read from one socket per poll, so one busy socket cannot starve the others.
-MAX_FRAMES_PER_POLL = 256
 
 
 class Host(pykka.ThreadingActor):
-    """Hosts the shells of one group in one thread; routes their output. What leaves for other
-    groups, nodes and the journal is collected and sent by ``self.out``
+    """Hosts the shells of one group in one thread; routes their output. Its sockets are
+    opened, polled and read by ``self.io`` (``actors.runtime.host_sockets.HostSockets``); what
+    leaves for other groups, nodes and the journal is collected and sent by ``self.out``
     (``actors.runtime.host_output.GroupOutput``); what the Supervisor asks of it (checkpoints,
     restarts) is ``self.supervision`` (``actors.runtime.supervised_host.HostSupervision``),
     reached through thin methods here."""
@@ -110,8 +110,6 @@ class Host(pykka.ThreadingActor):
         self.journal = journal if journal in directory.actor_group else ""
         self.journal_local = self.journal in self.shells
         self.on_error = on_error
-        self._sock_owner: dict[Any, tuple[Shell, str]] = {}
-        self._pull: zmq.Socket[bytes] | None = None
         self._pending_sends: dict[str, Shell] = {}
         #: when the oldest order held in ``_pending_sends`` was decided (``mono_ns``), and how
         #: long it may wait for the rest of the wake (``host_commit.hold_bound_ns``)
@@ -119,12 +117,6 @@ class Host(pykka.ThreadingActor):
         self._hold_ns = GROUP_COMMIT_MIN_NS
         #: the current cycle held a new order (``HostSink.send``; ``_after_cycle``)
         self._ordered = False
-        #: the hosted cores were started (``Begin``): until then no socket is polled and a
-        #: freeze is not routed, so nothing reaches a core before its ``Start`` (a replay
-        #: starts a launch's cores at their ``@start`` records: anything routed earlier, a
-        #: jump or market data queued while the process stood still, would reach the previous
-        #: launch's cores there; ``cmc replay --verify`` diverged on a launch frozen at start)
-        self._begun = False
         #: ``IntentFailed`` inputs of orders released early or sent at once
         #: (``host_commit.HostSink``), routed from ``@wal`` with the group commit's
         self._wal_failed: list[tuple[str, list[Any]]] = []
@@ -141,6 +133,15 @@ class Host(pykka.ThreadingActor):
             group, clock, self.shells, self.dispatch, self.counters, self.journal,
             flush=self.out.flush, route=self._route, release_sends=self._release_sends,
             to_journal=self.out.to_journal)
+        #: the group's sockets and the frame-read loop (``host_sockets``). ``io.begun``: the
+        #: hosted cores were started (``Begin``); until then no socket is polled and a freeze
+        #: is not routed, so nothing reaches a core before its ``Start`` (a replay starts a
+        #: launch's cores at their ``@start`` records: anything routed earlier, a jump or
+        #: market data queued while the process stood still, would reach the previous launch's
+        #: cores there; ``cmc replay --verify`` diverged on a launch frozen at start)
+        self.io = HostSockets(group, directory, ctx, self.counters, self.dispatch,
+                              self.actor_inbox.poller,  # type: ignore[attr-defined]
+                              self)
         self.started = threading.Event()
         self._closed = False
         #: the node's freeze watch, as this host has acted on it (``actors.runtime.freeze``)
@@ -167,20 +168,7 @@ class Host(pykka.ThreadingActor):
         threading.current_thread().name = f"host-{self.group}"
         if self.spin_us:
             warn_shared_spin(self.dir, self.group, self.spin_us)
-        for shell in self.shells.values():
-            for spec in shell.socket_specs():
-                self._open(shell, spec)
-        if self.dir.io_group.get(self.dir.node) == self.group and len(self.dir.node_address) > 1:
-            # authenticated before anything can connect: a peer without the launch's node key
-            # never gets a frame in (``actors.runtime.link_auth``)
-            auth = link_auth.require(self.ctx, f"node {self.dir.node}'s inbound link")
-            self._pull = self.ctx.socket(zmq.PULL)
-            auth.server(self._pull)
-            self._pull.setsockopt(zmq.LINGER, 0)
-            self._pull.setsockopt(zmq.RCVHWM, 0)
-            # a larger frame is refused by libzmq before it is read whole (it drops the peer)
-            self._pull.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-            self._pull.bind(self.dir.node_address[self.dir.node])
+        self.io.open_all(self.shells)
         GC_POLICY.start(self.clock.now_ns())  # what start-up built is never walked again
         self.started.set()
 
@@ -196,9 +184,8 @@ class Host(pykka.ThreadingActor):
         self.out.flush(now)
         if self.journal_local:
             self.shells[self.journal].core.on_stop(now)  # flush after the last batch
-        for sock in [*self._sock_owner, *self.out.push.values(), self._pull]:
-            if sock is not None:
-                sock.close(linger=0)
+        for sock in [*self.io.all_sockets(), *self.out.push.values()]:
+            sock.close(linger=0)
         self.actor_inbox.close()  # type: ignore[attr-defined]
 
     def on_failure(self, exception_type: Any, exception_value: Any, traceback: Any) -> None:
@@ -214,7 +201,7 @@ class Host(pykka.ThreadingActor):
             # before ``Begin`` no core has started: a freeze is taken as seen, never routed (a
             # replay starts a launch's cores at their ``@start``; a jump routed earlier would
             # reach the previous launch's cores there); their start reconciles anyway
-            if gap and self._begun:
+            if gap and self.io.begun:
                 self._clock_jumped(gap, now)
                 # journaled now, as one cycle at ``now``: the message that woke us may be an
                 # ask (a ping) that flushes nothing, and the next cycle's time would be stamped
@@ -224,8 +211,9 @@ class Host(pykka.ThreadingActor):
         # Each input below is its own dispatch cycle; the orders they decide are released
         # together at the end of the wake (``actors.runtime.host_commit``).
         if isinstance(message, IoReady):
+            drain = self.io.drain
             for sock in message.socks:
-                self._drain(sock, now)
+                drain(sock, now)
         elif isinstance(message, GroupBatch):
             route = self.dispatch.route
             for item in message.items:
@@ -237,7 +225,7 @@ class Host(pykka.ThreadingActor):
             self.dispatch.fire_due(now)
             self._release_sends(now)
         elif isinstance(message, Begin):
-            self._begin_io()
+            self.io.begin()
             for shell in self.shells.values():
                 self.dispatch.start(shell.name, shell.core, now, self.epoch)
             self._release_sends(now)
@@ -265,58 +253,6 @@ class Host(pykka.ThreadingActor):
         for actor in self.shells:
             if actor != self.journal:
                 self._route("@clock", [(actor, jump)], now)
-
-    def _drain(self, sock: Any, now: int) -> None:
-        """Route what ``sock`` holds (at most ``MAX_FRAMES_PER_POLL`` frames), each frame's
-        message (each item of a node-link frame) its own dispatch cycle; the orders decided
-        wait for the wake's group commit (``_after_cycle``, ``on_receive``)."""
-        route = self.dispatch.route
-        if sock is self._pull:
-            for _ in range(MAX_FRAMES_PER_POLL):
-                try:
-                    frame = sock.recv(zmq.NOBLOCK, copy=True)
-                except zmq.Again:
-                    return
-                try:
-                    items = batch_codec.decode(frame)
-                except CodecError as exc:
-                    self.counters["bad_node_frames"] += 1
-                    logger.warning("node {} group {}: dropped frame: {}", self.dir.node,
-                                   self.group, exc)
-                    continue
-                for dest, msg in items:
-                    route("@group", [(dest, msg)], now)
-                    if self._pending_sends or self._wal_failed:
-                        self._after_cycle(now)
-            return
-        shell, key = self._sock_owner[sock]
-        src = "@" + key
-        recv = sock.recv
-        run = False  # the previous frame's cycle decided an order (``_after_cycle``)
-        for _ in range(MAX_FRAMES_PER_POLL):
-            # ``recv_multipart`` without its ``RCVMORE`` socket option read per part (an enum
-            # conversion and a call into libzmq each): a frame says itself whether more follow,
-            # and the parts of a message arrive together, so the rest is there at once
-            try:
-                part = recv(zmq.NOBLOCK, copy=False)
-            except zmq.Again:
-                return
-            frames = [part.bytes]
-            while part.more:
-                part = recv(zmq.NOBLOCK, copy=False)
-                frames.append(part.bytes)
-            try:
-                msg = shell.decode(key, frames, now)
-            except Exception as exc:  # noqa: BLE001 - a decode bug must not kill the host
-                self.dispatch.failed(shell.name, exc, now)
-                continue
-            route(src, [(shell.name, msg)], now)
-            if self._pending_sends or self._wal_failed:
-                ordered = self._ordered
-                self._after_cycle(now, run)
-                run = ordered
-            else:
-                run = False
 
     # --- routing (actors.runtime.dispatch) --------------------------------------------------------
 
@@ -366,39 +302,6 @@ class Host(pykka.ThreadingActor):
             if failed:
                 self._route("@wal", [(shell.name, m) for m in failed], now)
         self._hold_ns = hold_bound_ns(took_ns)
-
-    def _open(self, shell: Shell, spec: SocketSpec) -> None:
-        sock = self.ctx.socket(spec.kind)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        if spec.identity:
-            sock.setsockopt(zmq.IDENTITY, spec.identity)
-        secure(sock, spec)  # a CURVE client of the venue's gateway when the spec has keys
-        if spec.kind == zmq.SUB:
-            sock.setsockopt(zmq.RCVHWM, 0)
-            for topic in spec.subscribe:
-                sock.setsockopt(zmq.SUBSCRIBE, topic)
-        if spec.bind:
-            sock.bind(spec.address)
-        else:
-            sock.connect(spec.address)
-        shell.sockets[spec.key] = sock
-        self._sock_owner[sock] = (shell, spec.key)
-        if self._begun:  # else at ``Begin``
-            self.actor_inbox.poller.register(sock, zmq.POLLIN)  # type: ignore[attr-defined]
-
-    def _reopen(self, shell: Shell, key: str) -> None:
-        """Close and reopen one of ``shell``'s sockets: a new session with the gateway."""
-        old = shell.sockets.get(key)
-        if old is not None:
-            if self._begun:
-                self.actor_inbox.poller.unregister(old)  # type: ignore[attr-defined]
-            del self._sock_owner[old]
-            old.close(linger=0)
-        for spec in shell.socket_specs():
-            if spec.key == key:
-                self._open(shell, spec)
-        self.counters[f"reconnects.{shell.name}.{key}"] += 1
 
     def _next_timeout_ms(self) -> float | None:
         due = self.dispatch.next_due()
@@ -468,20 +371,8 @@ class Host(pykka.ThreadingActor):
         """Replace and start the cores of the actors in ``cores`` (rebuilt from the journal
         with ``rebuild``, else these fresh ones); see ``HostSupervision.restart_cores``."""
         res = self.supervision.restart_cores(cores, epoch, reason, rebuild)
-        self._begin_io()  # a node started from the journal begins here, not with ``Begin``
+        self.io.begin()  # a node started from the journal begins here, not with ``Begin``
         return res
-
-    def _begin_io(self) -> None:
-        """The cores are started: from now on a freeze is routed and the sockets opened at
-        start are polled (what they queued meanwhile comes now). Idempotent."""
-        if self._begun:
-            return
-        self._begun = True
-        poller = self.actor_inbox.poller  # type: ignore[attr-defined]
-        for sock in self._sock_owner:
-            poller.register(sock, zmq.POLLIN)
-        if self._pull is not None:
-            poller.register(self._pull, zmq.POLLIN)
 
 
 __all__ = ["GC_POLICY", "GROUP_BATCH_MAX_NS", "GROUP_COMMIT_MAX_NS", "GROUP_COMMIT_MIN_NS",

@@ -124,7 +124,7 @@ class HostSink(Sink):
 
     def host(self, actor: str, msg: Any) -> None:
         if isinstance(msg, Reconnect):
-            self.h._reopen(self.h.shells[actor], msg.key)
+            self.h.io.reopen(self.h.shells[actor], msg.key)
 
     def failed(self, actor: str, exc: BaseException, now_ns: int) -> None:
         h = self.h

@@ -320,10 +320,10 @@ def abandon(ref: Any) -> dict[str, Any]:
     host.on_error = None
     host.journal, host.journal_local = "", False
     host.supervision.journal = ""  # a checkpoint the stuck thread might still take goes nowhere
-    host.dir = type(host.dir)(host.dir.node, {}, {}, {})
+    host.dir = host.io.dir = type(host.dir)(host.dir.node, {}, {}, {})
     host._pending_sends = {}
     d.drop_timers()
-    socks = [*host._sock_owner, *host.out.push.values(), host._pull]
+    socks = [*host.io.all_sockets(), *host.out.push.values()]
     for shell in host.shells.values():
         shell.core = InertCore(shell.name)
         if hasattr(shell, "blocked"):  # an executor's shell: no intent, no order, ever

@@ -118,7 +118,7 @@ class Node:
         """Send ``frames`` on the inbound link, then run the one wake that reads them."""
         for items in frames:
             self.push.send(encode(items))
-        pull = self.host._pull
+        pull = self.host.io.pull
         assert pull is not None and pull.poll(5000), "the link frame never arrived"
         self.host.on_receive(IoReady([pull]))
 
