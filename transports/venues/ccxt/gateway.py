@@ -31,6 +31,7 @@ from loguru import logger
 
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
+from transports.venues.aio_frames import ready_frames
 from transports.venues.ccxt import credentials as creds_mod
 from transports.venues.ccxt.clmap import RULES, ClMap
 from transports.venues.ccxt.config import fake_base_of, find_venue
@@ -254,15 +255,7 @@ class CcxtGateway:
     # --- socket loops -----------------------------------------------------------------------
 
     async def _frames(self, sock: zmq.asyncio.Socket) -> list[list[bytes]]:
-        if not await sock.poll(POLL_MS, zmq.POLLIN):
-            return []
-        out = []
-        for _ in range(256):
-            try:
-                out.append(await sock.recv_multipart(flags=zmq.NOBLOCK))
-            except zmq.Again:
-                break
-        return out
+        return await ready_frames(sock, POLL_MS)
 
     async def _sub_loop(self) -> None:
         md = self.md

@@ -32,6 +32,7 @@ from openctp_ctp import thosttraderapi as tdapi
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError
+from transports.venues.aio_frames import ready_frames
 from transports.venues.ctp.clmap import ClMap
 from transports.venues.ctp.events import CtpEvents
 from transports.venues.ctp.md import DepthBooks
@@ -240,15 +241,7 @@ class CtpGateway:
                 logger.exception("{}: handling {} failed", self.venue.name, name)
 
     async def _frames(self, sock: zmq.asyncio.Socket) -> list[list[bytes]]:
-        if not await sock.poll(POLL_MS, zmq.POLLIN):
-            return []
-        out = []
-        for _ in range(256):
-            try:
-                out.append(await sock.recv_multipart(flags=zmq.NOBLOCK))
-            except zmq.Again:
-                break
-        return out
+        return await ready_frames(sock, POLL_MS)
 
     async def _ref_loop(self) -> None:
         st = self.state

@@ -24,6 +24,7 @@ from loguru import logger
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError, VenueError
+from transports.venues.aio_frames import ready_frames
 from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.fence import EpochFence
 from transports.venues.ib import recon
@@ -271,15 +272,7 @@ class IbGateway:
     # --- socket loops -----------------------------------------------------------------------
 
     async def _frames(self, sock: zmq.asyncio.Socket) -> list[list[bytes]]:
-        if not await sock.poll(POLL_MS, zmq.POLLIN):
-            return []
-        out = []
-        for _ in range(256):
-            try:
-                out.append(await sock.recv_multipart(flags=zmq.NOBLOCK))
-            except zmq.Again:
-                break
-        return out
+        return await ready_frames(sock, POLL_MS)
 
     async def _hb_loop(self) -> None:
         assert self.md is not None
