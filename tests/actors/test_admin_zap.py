@@ -67,33 +67,46 @@ def test_a_dead_zap_handler_closes_the_socket_and_raises_an_alarm(server: Any,
     assert backend.cluster.sent == []
 
 
+def _handshake(ep: str, keys: Path, wait_ms: int) -> str:
+    """One intruder's CURVE handshake: "ok", "refused", or "" if neither came within the wait."""
+    ctx: zmq.Context[Any] = zmq.Context()
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    s.curve_publickey, s.curve_secretkey = zmq.auth.load_certificate(
+        keys / "other" / "intruder.key_secret")
+    s.curve_serverkey = zmq.auth.load_certificate(keys / "server.key")[0]
+    mon = s.get_monitor_socket()
+    s.connect(ep)
+    outcome = ""
+    while not outcome and mon.poll(wait_ms):
+        ev = recv_monitor_message(mon)["event"]
+        if ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            outcome = "ok"
+        elif ev in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
+                    zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
+            outcome = "refused"
+    s.disable_monitor()
+    mon.close(linger=0)
+    s.close(linger=0)
+    ctx.term()
+    return outcome
+
+
 def test_before_the_loop_notices_a_dead_zap_refuses_every_handshake(keys: Path,
                                                                     sock_dir: str) -> None:
     # the server's loop is not running: only libzmq stands between a client and the socket
     srv, _core, backend, ep = _server(keys, sock_dir, "admin-raw")
     try:
         srv.auth.stop()
-        ctx: zmq.Context[Any] = zmq.Context()
-        s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.curve_publickey, s.curve_secretkey = zmq.auth.load_certificate(
-            keys / "other" / "intruder.key_secret")
-        s.curve_serverkey = zmq.auth.load_certificate(keys / "server.key")[0]
-        mon = s.get_monitor_socket()
-        s.connect(ep)
-        outcome = ""
-        while not outcome and mon.poll(5000):
-            ev = recv_monitor_message(mon)["event"]
-            if ev == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-                outcome = "ok"
-            elif ev in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
-                        zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
-                outcome = "refused"
-        s.disable_monitor()
-        mon.close(linger=0)
-        s.close(linger=0)
-        ctx.term()
-        assert outcome == "refused"  # libzmq's default would have let this key in
+        # libzmq unregisters the dead handler's inproc endpoint in its reaper thread, after
+        # close returns: a handshake that starts in between waits for a ZAP reply that never
+        # comes (seen 16 in 200 on a loaded machine). That one is not let in either; a fresh
+        # client after it must be refused outright.
+        outcomes: list[str] = []
+        while "refused" not in outcomes and len(outcomes) < 15:
+            outcomes.append(_handshake(ep, keys, wait_ms=1000))
+        assert "ok" not in outcomes  # libzmq's default would have let this key in
+        assert outcomes[-1] == "refused", outcomes
         assert backend.journaled == []
     finally:
         srv.stop()
