@@ -18,8 +18,10 @@ from the last ``RiskView``, plus this order's base units, beyond
 ``RiskConfig.max_net_exposure_base`` and growing); ``max_notional`` (price x tick x multiplier x
 lots, in the contract's currency converted by the ``RiskView`` FX rate of that currency if one
 came, else compared as is: a per-contract limit in its own currency); ``price_band`` (a buy above
-the best ask, or a sell below the best bid, by more than ``RiskConfig.price_band_ticks``; only
-once a valid book was seen); then, for exposure-increasing orders when the limit is on, the two
+the best ask, or a sell below the best bid, by more than ``RiskConfig.price_band_ticks``) and,
+with a band set, ``no_touch`` (an exposure-increasing order while that touch is not known: no
+valid book since a start without state, the book invalid, or that side empty; a reducing order
+passes unchecked); then, for exposure-increasing orders when the limit is on, the two
 budget checks of ``budget_reason``: ``gross_notional`` (``RiskConfig.max_gross_notional``) and
 ``margin`` (``margin_capital`` x ``max_margin_pct`` / 100).
 
@@ -218,9 +220,14 @@ def market_reason(o: LegOrder, contract: ContractConfig, position: int, working_
             return "max_notional"
     if mv.band:
         bid, ask = mv.touch.get(o.sym, (0, 0))
-        if sign > 0 and ask and o.px_ticks > ask + mv.band:
-            return "price_band"
-        if sign < 0 and bid and o.px_ticks < bid - mv.band:
+        far = ask if sign > 0 else bid  # the touch a buy (sell) is held against
+        if not far:
+            # no valid book of this side (none seen since a start without state, the book
+            # invalid, the side empty): the band cannot be checked, so nothing that grows the
+            # position goes out blind; a reducing order still may (a close, a flatten)
+            if increasing:
+                return "no_touch"
+        elif (o.px_ticks > far + mv.band) if sign > 0 else (o.px_ticks < far - mv.band):
             return "price_band"
     if increasing and mv.budget:
         own = positions if positions is not None else {o.sym: position}

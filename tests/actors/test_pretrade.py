@@ -122,13 +122,34 @@ def test_cancel_rate_is_paced_and_retried_never_dropped() -> None:
 
 def test_price_band_against_the_book() -> None:
     c = core(price_band_ticks=5)
-    assert sent(run(c, order(combo=1, px=40000)))  # no book seen yet: no band
     run(c, book(30490, 30500))
     assert denied(run(c, order(combo=2, px=30506))) == "price_band"
     assert sent(run(c, order(combo=3, px=30505)))
     assert denied(run(c, order(combo=4, side="S", px=30484))) == "price_band"
-    run(c, book(0, 0, valid=False))
-    assert sent(run(c, order(combo=5, px=30600)))
+    assert sent(run(c, order(combo=5, side="S", px=30485)))
+
+
+def test_with_a_band_no_known_touch_denies_what_grows_the_position_only() -> None:
+    # a leg started without state hears its book's touch at the latest after 10 ms
+    # (``TOUCH_REFRESH_NS``); until then a far-off price could not be told from a good one
+    c = core(price_band_ticks=5)
+    assert denied(run(c, order(combo=1, px=40000))) == "no_touch"
+    run(c, book(30490, 30500))
+    cl = next(m for _, m in run(c, order(combo=2, qty=4)) if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid="X", tid="t1", px=30500, qty=4, ts=1))
+    run(c, Done(cl=cl, oid="X", state="filled", cum=4, ts=1))
+    run(c, book(0, 0, valid=False))  # the book went invalid: its touch is forgotten
+    assert denied(run(c, order(combo=3, px=30500))) == "no_touch"
+    assert denied(run(c, order(combo=4, side="S", qty=5, px=30400))) == "no_touch"  # flips
+    assert sent(run(c, order(combo=5, side="S", qty=4, px=20000)))  # a close: unchecked
+    run(c, book(30490, 0))  # limit-up: no ask, so a buy has nothing to be held against
+    assert denied(run(c, order(combo=6, px=30500))) == "no_touch"
+    assert c.denied["no_touch"] == 4
+
+
+def test_without_a_band_no_touch_is_needed() -> None:
+    c = core()
+    assert sent(run(c, order(combo=1, px=40000)))
 
 
 def test_feed_health_and_session_deny_increasing_orders_only() -> None:
@@ -150,6 +171,7 @@ def test_feed_health_and_session_deny_increasing_orders_only() -> None:
 @pytest.mark.parametrize("venue", ["comex"])
 def test_other_venues_market_data_is_ignored(venue: str) -> None:
     c = core(price_band_ticks=1)
+    run(c, book(30499, 30500))  # its own venue's touch: the band holds the order against it
     run(c, FeedHealth(venue, "STALE", 0, 0, 0, 0, 0, 0))
     run(c, SessionStatus(venue, "au2606", "closed", 0))
     run(c, BookUpdate(venue, "au2606", True, 0, 0, 0, [1], [1], [2], [1]))
