@@ -1,4 +1,4 @@
-"""Journal files: the group-committed writer (rotation, recovery on open).
+"""Journal files: the group-committed writer (rotation; recovery on open: ``recovery``).
 
 Segments: the journal's base path (``run_dir/journal.cmcj``) is segment 0; rotation opens
 ``journal-1.cmcj``, ``journal-2.cmcj``, ... in the same directory (their names, the trading day
@@ -27,19 +27,16 @@ from transports.journal.format import (
     T_SEAL,
     VERSION,
     ZERO_HASH,
-    BadRecord,
     FileMeta,
-    FrameScanner,
     config_hash,
-    decode_header,
     encode_batch,
     encode_checkpoint,
     encode_header,
     encode_record,
     frame_hash,
-    header_version,
     seal_body,
 )
+from transports.journal.recovery import JournalCorrupt, last_segment, recover_segment
 from transports.journal.segments import (
     CORES_FILE,
     base_path,
@@ -59,18 +56,6 @@ class JournalOptions(msgspec.Struct, frozen=True, kw_only=True):
     day_roll_utc_s: int = 0  #: a trading day starts this many seconds after UTC midnight
     fsync_ms: int = 50  #: fdatasync at most this long after the oldest unsynced record...
     fsync_records: int = 512  #: ...or once this many records are unsynced
-
-
-class JournalCorrupt(CmcError):
-    """A record in the journal is damaged or was edited; the message names file, offset, index."""
-
-    def __init__(self, path: Path | str, bad: BadRecord) -> None:
-        super().__init__(
-            f"{path}: record {bad.index} at offset {bad.offset} is bad: {bad.reason}"
-            " (refusing to continue; --repair truncates the journal there)"
-        )
-        self.path = str(path)
-        self.bad = bad
 
 
 class JournalSyncError(CmcError):
@@ -144,14 +129,11 @@ class JournalWriter:
             cj = base.parent / "config.json"
             cfg_hash = config_hash(cj.read_bytes()) if cj.exists() else ""
         w = cls(base, None, run_id, cfg_hash, node, options or JournalOptions())
-        segs = find_segments(base)
-        while segs and segs[-1].stat().st_size == 0 and len(segs) > 1:
-            segs[-1].unlink()  # created by a rotation that crashed before its header
-            segs.pop()
-        if not segs or segs[-1].stat().st_size == 0:
+        last = last_segment(base)
+        if last is None:
             w._create(0, ZERO_HASH, 0, "")
         else:
-            w._recover(segs[-1], repair)
+            w._recover(last, repair)
         return w
 
     @classmethod
@@ -200,41 +182,14 @@ class JournalWriter:
         self.prev, self.index = frame_hash(header), first_index
 
     def _recover(self, path: Path, repair: bool) -> None:
-        data = path.read_bytes()
-        meta, hlen = decode_header(data)
-        sc = FrameScanner(data, hlen, frame_hash(data[:hlen]), meta.first_index)
-        records = sum(1 for _ in sc)
-        if sc.bad is not None:
-            lost = len(data) - sc.end
-            if sc.bad.torn:
-                logger.warning(
-                    "journal {}: cut a torn tail of {} bytes at offset {} (record {}: {})",
-                    path,
-                    lost,
-                    sc.end,
-                    sc.bad.index,
-                    sc.bad.reason,
-                )
-            elif repair:
-                logger.warning(
-                    "journal {}: repair: cut {} bytes at offset {} from record {} on "
-                    "({}); every record from there on is lost",
-                    path,
-                    lost,
-                    sc.end,
-                    sc.bad.index,
-                    sc.bad.reason,
-                )
-            else:
-                raise JournalCorrupt(path, sc.bad)
-            os.truncate(path, sc.end)
-            self.cut_bytes = lost
+        got = recover_segment(path, repair)
+        self.cut_bytes = got.cut_bytes
         self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
-        self.segment, self.seg_size, self.seg_records = meta.segment, sc.end, records
-        self.seg_day, self.prev, self.index = meta.day, sc.last_hash, sc.index
-        if self.config_hash and meta.config_hash and meta.config_hash != self.config_hash:
+        self.segment, self.seg_size, self.seg_records = got.meta.segment, got.end, got.records
+        self.seg_day, self.prev, self.index = got.meta.day, got.last_hash, got.index
+        if self.config_hash and got.meta.config_hash and got.meta.config_hash != self.config_hash:
             self._rotate("config", 0)
-        elif header_version(data) < VERSION:
+        elif got.version < VERSION:
             # a segment of an older format: new record types go into a new segment, so code
             # that reads only the older format still reads every segment it can
             self._rotate("version", 0)

@@ -16,7 +16,8 @@ call.
 order the exchange no longer has looks the order up so the answer says why (``not_open``).
 ``query`` asks the exchange by client id on the order's symbol (every symbol for an order from
 before a restart) and fetches the order's trades when the tracker lacks some, so ``fills``
-holds every fill. ``open_orders``, ``trades``, ``positions``, ``balances`` ask the exchange;
+holds every fill. ``open_orders``, ``trades``, ``positions``, ``balances`` answer with what
+the exchange says (``account.AccountReads``, which also does every read one at a time);
 ``ping`` is answered at once.
 """
 
@@ -31,22 +32,20 @@ from loguru import logger
 
 from transports.config.gateways import CcxtVenueConfig
 from transports.errors import VenueError
+from transports.venues.ccxt.account import AccountReads
 from transports.venues.ccxt.clmap import ClMap
 from transports.venues.ccxt.errors import Outcome, classify
 from transports.venues.ccxt.exchange import LAST_HTTP
 from transports.venues.ccxt.positions import SpotLedger
-from transports.venues.ccxt.reports import LiveOrder, Tracker, client_id_of, ms_to_ns
+from transports.venues.ccxt.reports import LiveOrder, Tracker
 from transports.venues.ccxt.units import OffStep, Scale
 from transports.venues.fence import FENCED, EpochFence
 from transports.wire.venue_msgs import (
-    BalanceRecord,
     Balances,
     CancelReject,
     CancelReq,
-    FillRecord,
     Instrument,
     NewOrder,
-    OpenOrderRecord,
     OpenOrders,
     OrderStatus,
     PositionRecord,
@@ -57,7 +56,6 @@ from transports.wire.venue_msgs import (
 )
 
 Send = Callable[[bytes, Any], None]  #: (identity, message)
-TRADES_PAGE = 500  #: trades asked per request when paging
 
 
 class OrderEntry:
@@ -76,11 +74,12 @@ class OrderEntry:
         #: the highest fencing epoch of the account (keyed by the configured account)
         self.fence = fence if fence is not None else EpochFence()
         self.fence_key = account.decode("utf-8", "surrogateescape")
-        self.sym_of_uni = {m["symbol"]: s for s, m in markets.items()}
+        #: the account's state as the exchange tells it (and the one-at-a-time reads)
+        self.account_reads = AccountReads(ex, cfg.exchange, markets, scales, clmap, tracker,
+                                          self.report, now_ns)
         self.counters = {"new": 0, "unknown_outcome": 0, "time_resyncs": 0, "cancel": 0,
                          "query": 0}
         self._resync: asyncio.Task[None] | None = None
-        self._reads = asyncio.Lock()
         #: the REST side of the session: called with (up, reason) when it changes
         self.on_rest: Callable[[bool, str], None] | None = None
         self.rest_down = False
@@ -107,11 +106,12 @@ class OrderEntry:
         return out
 
     async def read(self, call: Callable[..., Any], *args: Any) -> Any:
-        """An account read (lists, balances, positions), one at a time: reconciliation,
-        catch-up and positions ask together, and an exchange's weight limits (and the local
-        fakes) prefer them in turn. Orders, cancels and queries never wait for this."""
-        async with self._reads:
-            return await call(*args)
+        """An account read, one at a time (``AccountReads.read``)."""
+        return await self.account_reads.read(call, *args)
+
+    async def fetch_trades_since(self, uni: str, since_ms: int) -> list[Any]:
+        """Every trade on ``uni`` since ``since_ms``, paged (``AccountReads``)."""
+        return await self.account_reads.fetch_trades_since(uni, since_ms)
 
     def _rest_ok(self) -> None:
         if self.rest_down:
@@ -327,76 +327,13 @@ class OrderEntry:
 
     # --- lists -------------------------------------------------------------------------------
 
-    def _cl_of(self, d: Mapping[str, Any], oid: str) -> str:
-        cl = self.tracker.by_oid.get(oid)
-        if cl is not None:
-            return cl
-        xid = client_id_of(d)
-        return (self.clmap.engine_id(xid) if xid else None) or xid or oid
-
     async def on_open_orders(self, ident: bytes) -> None:
         """Every open order of the account on this gateway's symbols."""
-        recs: list[OpenOrderRecord] = []
-        for sym, m in self.markets.items():
-            sc = self.scales[sym]
-            for d in await self.read(self.ex.fetch_open_orders, m["symbol"]):
-                oid = str(d.get("id") or "")
-                self.report(self.tracker.on_order(d, self.now_ns()))
-                try:
-                    recs.append(OpenOrderRecord(
-                        cl=self._cl_of(d, oid), oid=oid, sym=sym,
-                        side="B" if d.get("side") == "buy" else "S",
-                        px=sc.price_to_ticks(d["price"]), qty=sc.amount_to_lots(d["amount"]),
-                        cum=sc.amount_to_lots(d.get("filled") or 0),
-                        tif=str(d.get("timeInForce") or "GTC")))
-                except (OffStep, KeyError, TypeError):
-                    logger.error("{}: open order {} off the grid: {}", self.cfg.exchange, oid, d)
-        self.send(ident, OpenOrders(list=recs))
+        self.send(ident, OpenOrders(list=await self.account_reads.open_orders()))
 
     async def on_trades(self, ident: bytes, since_ns: int) -> None:
         """The account's fills with ``ts >= since`` on this gateway's symbols."""
-        recs = []
-        now = self.now_ns()
-        for sym, m in self.markets.items():
-            for t in await self.fetch_trades_since(m["symbol"], since_ns // 1_000_000):
-                self.report(self.tracker.on_trade(t, now))
-                rec = self._fill_record(sym, t, now)
-                if rec is not None and rec.ts >= since_ns:
-                    recs.append(rec)
-        self.send(ident, Trades(list=recs))
-
-    async def fetch_trades_since(self, uni: str, since_ms: int) -> list[Any]:
-        """Every trade on ``uni`` since ``since_ms``, paged."""
-        out: list[Any] = []
-        seen: set[str] = set()
-        cursor = since_ms
-        for _ in range(100):  # at most 100 pages per request
-            page = await self.read(self.ex.fetch_my_trades, uni, cursor, TRADES_PAGE)
-            fresh = [t for t in page if str(t.get("id")) not in seen]
-            for t in fresh:
-                seen.add(str(t.get("id")))
-            out += fresh
-            if len(page) < TRADES_PAGE or not fresh:
-                break
-            cursor = max(int(t.get("timestamp") or cursor) for t in page)
-        return out
-
-    def _fill_record(self, sym: str, t: Mapping[str, Any], now: int) -> FillRecord | None:
-        oid = str(t.get("order") or "")
-        o = self.tracker.orders.get(self.tracker.by_oid.get(oid, ""))
-        if o is not None and str(t.get("id")) in o.fills:
-            return o.fills[str(t.get("id"))]
-        sc = self.scales[sym]
-        try:
-            px, qty = sc.price_to_ticks(t["price"]), sc.amount_to_lots(t["amount"])
-        except (OffStep, KeyError, TypeError):
-            return None
-        fee = t.get("fee") or {}
-        return FillRecord(cl=self._cl_of(t, oid), oid=oid, tid=str(t.get("id")), px=px, qty=qty,
-                          ts=ms_to_ns(t.get("timestamp"), now),
-                          liq="M" if t.get("takerOrMaker") == "maker" else "T",
-                          fee=float(fee.get("cost") or 0.0), sym=sym,
-                          side="B" if t.get("side") == "buy" else "S")
+        self.send(ident, Trades(list=await self.account_reads.trades(since_ns)))
 
     async def on_positions(self, ident: bytes) -> None:
         """Net signed lots per symbol: the exchange's positions on swaps; on spot, the net of
@@ -404,29 +341,12 @@ class OrderEntry:
         if self.ledger is not None:
             net = await self.ledger.positions(self)
         else:
-            net = {s: 0 for s in self.markets}
-            rows = await self.read(self.ex.fetch_positions,
-                                   [m["symbol"] for m in self.markets.values()])
-            for p in rows:
-                sym = self.sym_of_uni.get(str(p.get("symbol") or ""))
-                if sym is None:
-                    continue
-                try:
-                    lots = self.scales[sym].amount_to_lots(abs(p.get("contracts") or 0))
-                except OffStep:
-                    logger.error("{}: position {} off the lot grid", self.cfg.exchange, p)
-                    continue
-                net[sym] += -lots if p.get("side") == "short" else lots
+            net = await self.account_reads.swap_positions()
         self.send(ident, Positions(list=[PositionRecord(sym=s, qty=q) for s, q in net.items()]))
 
     async def on_balances(self, ident: bytes) -> None:
         """Every currency the account holds."""
-        bal = await self.read(self.ex.fetch_balance)
-        total, free, used = bal.get("total") or {}, bal.get("free") or {}, bal.get("used") or {}
-        recs = [BalanceRecord(ccy=str(c), total=float(v or 0), available=float(free.get(c) or 0),
-                              margin_used=float(used.get(c) or 0))
-                for c, v in sorted(total.items()) if v]
-        self.send(ident, Balances(list=recs))
+        self.send(ident, Balances(list=await self.account_reads.balances()))
 
 
 __all__ = ["OrderEntry"]

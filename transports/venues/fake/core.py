@@ -54,13 +54,12 @@ API (stable; the exchange layers depend on it):
 Helpers: ``oid_int("binance-12") == 12``, ``tid_int("binance-t5") == 5``. The markets, units
 and errors live in ``markets.py`` (``FakeCore`` is a ``Markets``; the errors are re-exported
 here), balances and funding in ``ledger.py``, the order/reply matching in ``replies.py``, the
-reads in ``reads.py``.
+reads in ``reads.py``, the streams' subscribers and md faults in ``streams.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
@@ -83,28 +82,25 @@ from transports.venues.fake.markets import (
 )
 from transports.venues.fake.reads import READS, Reads
 from transports.venues.fake.replies import Replies
+from transports.venues.fake.streams import Streams
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.matching import Order
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
     CancelReq,
-    Delta,
     Done,
     Fill,
     FillRecord,
     Mark,
-    MdStatus,
     NewOrder,
     Reject,
     Snapshot,
     SnapshotReq,
-    Trade,
 )
 
 MAX_WAIT_S = 0.05  #: longest sleep of the run loop (so faults and funding are noticed promptly)
 MARK_INTERVAL_NS = 1_000_000_000
-_Drop = Callable[[], None] | None
 _PRIVATE = (Ack, Reject, Fill, Done, CancelReject)
 
 
@@ -124,15 +120,12 @@ class FakeCore(Markets):
         self.funding_ns = round(fake.funding_interval_s * 1e9)
         self.next_funding_ns = start_ns + self.funding_ns
         self._next_mark = start_ns
-        self._ids = itertools.count(1)
-        self._md_subs: dict[int, tuple[str, Callable[[Any], None]]] = {}
-        self._priv_subs: dict[int, tuple[str, str, Callable[[Any], None], _Drop]] = {}
+        self.streams = Streams(self.faults)
         self.replies = Replies()
         self.reads = Reads(self.sim, self._wake)
         #: (venue, sym, exchange update id, ns stamp of the book change) per published diff,
         #: kept by the exchange layer for ``cmc bench gateway`` (``GET /__fake__/trace``)
         self.md_trace: deque[tuple[str, str, int, int]] = deque(maxlen=100_000)
-        self._held: dict[str, list[Any]] = {}  # venue -> md held by a stall
         self._rate: dict[str, deque[int]] = {}  # account -> times of its recent orders
         self._fills_seen = 0
         self._kick: asyncio.Event | None = None
@@ -167,7 +160,7 @@ class FakeCore(Markets):
             self._timers(now)
             due = min(self.sim.next_due(), self.next_funding_ns, self._next_mark,
                       self.reads.next_due())
-            for until in self._stalls(now):
+            for until in self.streams.stalls(now):
                 due = min(due, until)
             wait_s = min(MAX_WAIT_S, max(0.0, (due - self.clock.now_ns()) / 1e9))
             self._kick.clear()
@@ -178,9 +171,6 @@ class FakeCore(Markets):
                 except TimeoutError:
                     pass
 
-    def _stalls(self, now: int) -> list[int]:
-        return [u for v in self._held if (u := self.faults.stalled_until(v, now))]
-
     def _timers(self, now: int) -> None:
         if now >= self._next_mark:
             self._next_mark = now + MARK_INTERVAL_NS
@@ -188,26 +178,17 @@ class FakeCore(Markets):
                 if self._market[c.venue] == "swap":
                     m = self.mark(c.venue, c.sym)
                     if m is not None:
-                        self._md(c.venue, m, now)
+                        self.streams.md(c.venue, m, now)
         if now >= self.next_funding_ns:
             ts = self.next_funding_ns
             self.next_funding_ns += self.funding_ns * max(1, (now - ts) // self.funding_ns + 1)
             self._settle(ts)
-        for venue in list(self._held):
-            self._release(venue, now)
-
-    def _release(self, venue: str, now: int) -> None:
-        """Send what a finished stall held, in order."""
-        held = self._held.get(venue)
-        if held and not self.faults.stalled_until(venue, now):
-            self._held[venue] = []
-            for msg in held:
-                self._send_md(venue, msg)
+        self.streams.release_all(now)
 
     def _dispatch(self, now: int, md: list[Any], oe: list[Any]) -> None:
         for venue, _topic, msg in md:
             if venue in self._market:
-                self._md(venue, msg, now)
+                self.streams.md(venue, msg, now)
         fills = self.sim.truth.fills
         for rec in fills[self._fills_seen:]:
             c = self._contracts.get((rec["venue"], rec["sym"]))
@@ -221,34 +202,13 @@ class FakeCore(Markets):
             if not isinstance(msg, msgspec.Struct):  # a garbled reply (oe_garble): lost
                 continue
             if isinstance(msg, _PRIVATE):
-                self._private(venue, account, msg)
+                self.streams.private(venue, account, msg)
             self.replies.offer(venue, account, msg)
         self.replies.settle()  # a request is answered by everything of one batch
 
-    def _md(self, venue: str, msg: Any, now: int) -> None:
-        if isinstance(msg, Delta) and self.faults.take_drop(venue, msg.sym, now, msg.seq):
-            return
-        if not isinstance(msg, Delta | Trade | MdStatus | Mark):
-            return  # heartbeats: the exchanges have their own keep-alives
-        if self.faults.stalled_until(venue, now):
-            self._held.setdefault(venue, []).append(msg)
-            return
-        self._release(venue, now)  # a stall's held messages go first: no reordering
-        self._send_md(venue, msg)
-
-    def _send_md(self, venue: str, msg: Any) -> None:
-        for v, cb in list(self._md_subs.values()):
-            if v == venue:
-                cb(msg)
-
-    def _private(self, venue: str, account: str, msg: Any) -> None:
-        for v, a, cb, _ in list(self._priv_subs.values()):
-            if v == venue and a == account:
-                cb(msg)
-
     def _settle(self, ts: int) -> None:
         for venue, account, msg in settle_funding(self, ts):
-            self._private(venue, account, msg)
+            self.streams.private(venue, account, msg)
 
     # --- requests -------------------------------------------------------------------------------
 
@@ -354,28 +314,17 @@ class FakeCore(Markets):
 
     def subscribe_md(self, venue: str, cb: Callable[[Any], None]) -> int:
         """Call ``cb(msg)`` for the venue's market data; returns a token."""
-        tok = next(self._ids)
-        self._md_subs[tok] = (venue, cb)
-        return tok
+        return self.streams.subscribe_md(venue, cb)
 
     def subscribe_private(self, venue: str, account: str, cb: Callable[[Any], None],
                           on_drop: Callable[[], None] | None = None) -> int:
         """Call ``cb(msg)`` for ``account``'s order events and funding on ``venue``; during a
         ``disconnect_private`` outage the stream is refused (``on_drop`` at once)."""
-        tok = next(self._ids)
-        if self.faults.private_down(venue, account, self.clock.now_ns()):
-            self.faults.record("private_refused", self.clock.now_ns(), venue=venue,
-                               account=account)
-            if on_drop is not None:
-                on_drop()
-            return tok
-        self._priv_subs[tok] = (venue, account, cb, on_drop)
-        return tok
+        return self.streams.subscribe_private(venue, account, cb, on_drop, self.clock.now_ns())
 
     def unsubscribe(self, token: int) -> None:
         """Stop a subscription (unknown tokens are ignored)."""
-        self._md_subs.pop(token, None)
-        self._priv_subs.pop(token, None)
+        self.streams.unsubscribe(token)
 
     # --- faults and the record ------------------------------------------------------------------
 
@@ -384,16 +333,9 @@ class FakeCore(Markets):
         now = self.clock.now_ns()
         self.faults.set(spec, now)
         if spec.get("kind") == "disconnect_private":
-            venue, account = str(spec.get("venue", "")), str(spec.get("account", ""))
-            for tok, (v, a, _, on_drop) in list(self._priv_subs.items()):
-                if venue in ("", v) and account in ("", a):
-                    self._priv_subs.pop(tok, None)
-                    self.faults.record("disconnect_private", now, venue=v, account=a)
-                    if on_drop is not None:
-                        on_drop()
+            self.streams.disconnect(str(spec.get("venue", "")), str(spec.get("account", "")), now)
         elif spec.get("kind") == "stall_md":
-            for v in (self.venues if not spec.get("venue") else [str(spec["venue"])]):
-                self._held.setdefault(v, [])
+            self.streams.hold(self.venues if not spec.get("venue") else [str(spec["venue"])])
         self._wake()
 
     def truth(self, now: int) -> dict[str, Any]:

@@ -17,7 +17,8 @@ between, as the simulator gateway does; it waits at most ``MAX_WAIT_NS`` so stop
 
 Order of work for each source update: first every order due by now is matched (against the
 book before the update), then the update is applied, resting orders it reaches are filled and
-the published book's changes go out as one delta.
+the published book's changes go out as one delta (what a source update does to the books:
+``source_link.SourceLink``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ from transports.clock import Clock, LiveClock, sleep_s
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import CodecError
 from transports.venues.curve import CurveServer, ServerKeys, secure_client, start_server
-from transports.venues.paper.book import Outcome, SourceBook
+from transports.venues.paper.book import SourceBook
 from transports.venues.paper.publish import Publisher
 from transports.venues.paper.source import (
-    REF_CODEC,
     SourceAddrs,
     fetch_instruments,
     paper_venue,
@@ -47,22 +47,18 @@ from transports.venues.paper.source import (
     source_addrs,
     specs_of,
 )
+from transports.venues.paper.source_link import SourceLink
 from transports.venues.paper.venue import PaperVenue
 from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import (
-    Delta,
     Error,
     Heartbeat,
     Instruments,
     InstrumentsReq,
-    Mark,
-    MdMessage,
     MdStatus,
     OeRequest,
     RefRequest,
-    Snapshot,
     SnapshotReq,
-    Trade,
 )
 
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
@@ -70,7 +66,6 @@ DRAIN = 512  #: most frames read from one socket per loop turn
 PUB_HWM = 100_000
 SLEEP_SLACK_NS = 60_000  #: a sub-ms sleep overshoots by about this much on Linux
 
-_MD: Codec[Any] = Codec(MdMessage)
 _REF_REQ: Codec[Any] = Codec(RefRequest)
 _OE: Codec[Any] = Codec(OeRequest)
 
@@ -127,14 +122,13 @@ class _PaperGateway:
         self.poller = zmq.Poller()
         for s in (self.src_md, self.src_ref, self.md, self.ref, self.oe):
             self.poller.register(s, zmq.POLLIN)
-        self.src_hb_ns = 0  #: when the source's last heartbeat came (0: never)
-        self.asked: dict[str, int] = {}  #: sym -> when its snapshot was last asked for
+        self.source = SourceLink(v.name, self.pcfg, self.books, self.venue, self.src_ref,
+                                 self._flush, self._publish)
         self.hb_iv_ns = self.pcfg.hb_interval_ms * 1_000_000
         self.next_hb = start
         self.handlers: dict[zmq.Socket[Any], Callable[[list[bytes]], None]] = {
             self.src_md: self._on_source_md, self.src_ref: self._on_source_ref,
             self.md: self._on_subscription, self.ref: self._on_ref, self.oe: self._on_oe}
-        self.stats = {"source_bad_frames": 0, "source_gaps": 0, "snapshots": 0}
 
     def _sock(self, ctx: zmq.Context[Any], kind: int, addr: str, *,
               bind: bool = True,
@@ -210,7 +204,7 @@ class _PaperGateway:
         self.md.send_multipart([f"md.{sym}".encode(), encode(msg)], zmq.NOBLOCK)
 
     def _timers(self, now: int) -> None:
-        alive = self._source_alive(now)
+        alive = self.source.alive(now)
         if now >= self.next_hb:
             if alive:  # a silent source makes this venue silent too: the engine sees it stale
                 self.md.send_multipart([b"hb", encode(Heartbeat(ts=now, seqs=self.pub.seqs()))],
@@ -218,26 +212,8 @@ class _PaperGateway:
             self.next_hb += self.hb_iv_ns
             if self.next_hb <= now:  # far behind (a stall): skip the missed beats
                 self.next_hb = now + self.hb_iv_ns
-        if not alive:
-            return
-        retry = self.pcfg.snapshot_retry_ms * 1_000_000
-        for sym, book in self.books.items():
-            if not book.synced and now - self.asked.get(sym, -retry) >= retry:
-                self.asked[sym] = now
-                try:
-                    self.src_ref.send(encode(SnapshotReq(sym=sym)), zmq.NOBLOCK)
-                except zmq.Again:  # the source's ref is not reachable: the retry asks again
-                    pass
-
-    def _source_alive(self, now: int) -> bool:
-        if self.src_hb_ns and now - self.src_hb_ns > self.pcfg.source_stale_ms * 1_000_000:
-            logger.warning("paper {}: no heartbeat from the source for {} ms: books not current",
-                           self.name, self.pcfg.source_stale_ms)
-            self.src_hb_ns = 0
-            for book in self.books.values():
-                book.start_resync()
-            self.asked.clear()  # snapshots are asked for as soon as it beats again
-        return self.src_hb_ns != 0
+        if alive:
+            self.source.ask_snapshots(now)
 
     def _drain(self, sock: zmq.Socket[Any]) -> None:
         handler = self.handlers[sock]
@@ -253,67 +229,12 @@ class _PaperGateway:
     def _on_source_md(self, frames: list[bytes]) -> None:
         now = self.clock.now_ns()
         self._step(now)  # orders due before this update meet the book as it was
-        try:
-            msg = _MD.decode(frames[-1])
-        except CodecError as exc:
-            # it may have been a delta: no book is trusted until its snapshot
-            self.stats["source_bad_frames"] += 1
-            logger.warning("paper {}: undecodable source md frame: {}", self.name, exc)
-            for book in self.books.values():
-                book.start_resync()
-            self.asked.clear()
-            return
-        if isinstance(msg, Heartbeat):
-            if not self.src_hb_ns:
-                logger.info("paper {}: source market data is up", self.name)
-            self.src_hb_ns = now
-            for sym, seq in msg.seqs.items():
-                book = self.books.get(sym)
-                if book is not None and book.on_heartbeat_seq(seq):
-                    self.stats["source_gaps"] += 1
-                    self.asked.pop(sym, None)  # ask at once
-            return
-        book = self.books.get(msg.sym)
-        if book is None:
-            return
-        if isinstance(msg, Delta):
-            outcome, changes = book.on_delta(msg)
-            if outcome is Outcome.APPLIED:
-                self.venue.on_book(now, msg.sym, changes)
-                self._flush(msg.ts)
-            elif outcome is Outcome.GAP:
-                self.stats["source_gaps"] += 1
-                self.asked.pop(msg.sym, None)  # ask at once
-                # levels it changed are published once the book is current again
-                self.venue.model.dirty[msg.sym].update((c.side, c.px) for c in changes)
-        elif isinstance(msg, MdStatus):
-            self.venue.session[msg.sym] = msg.state
-            self._publish(msg.sym, msg)
-        elif isinstance(msg, Trade | Mark):
-            self._publish(msg.sym, msg)
+        self.source.on_md(frames[-1], now)
 
     def _on_source_ref(self, frames: list[bytes]) -> None:
         now = self.clock.now_ns()
         self._step(now)
-        try:
-            rep = REF_CODEC.decode(frames[-1])
-        except CodecError as exc:
-            logger.warning("paper {}: undecodable source ref reply: {}", self.name, exc)
-            return
-        if isinstance(rep, Error):
-            logger.warning("paper {}: source ref error {}: {}", self.name, rep.code, rep.msg)
-            return
-        if not isinstance(rep, Snapshot) or rep.sym not in self.books:
-            return
-        changes = self.books[rep.sym].on_snapshot(rep)
-        if changes is None:
-            if not self.books[rep.sym].synced:
-                self.asked.pop(rep.sym, None)  # a hole after it: ask again at once
-            return
-        self.stats["snapshots"] += 1
-        self.venue.model.reset_overlay(rep.sym)
-        self.venue.on_book(now, rep.sym, changes)
-        self._flush(self.books[rep.sym].ts or now)
+        self.source.on_ref(frames[-1], now)
 
     # --- own sockets ----------------------------------------------------------------------------
 
@@ -398,7 +319,7 @@ def serve_paper(cfg: AppConfig, venue_name: str | None, sock_dir: str, *,
             ready()
         gw.run(stop, duration_s)
         truth = gw.venue.truth_dict(clk.now_ns())
-        truth["meta"]["stats"] = dict(gw.stats)
+        truth["meta"]["stats"] = dict(gw.source.stats)
     finally:
         if gw is not None:
             gw.close()

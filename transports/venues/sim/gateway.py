@@ -14,7 +14,8 @@ sends the replies before the market data, and the truth's bookkeeping after both
 Replies are never dropped silently: the oe ROUTERs are ``ROUTER_MANDATORY`` with a high
 ``SNDHWM`` (``OE_HWM``); a reply that still cannot leave (the peer is gone, or ``OE_HWM`` replies
 are queued for it) is counted in the truth (``oe_replies_unroutable`` / ``oe_replies_queue_full``)
-and logged.
+and logged. The sockets and their options are bound in ``sockets.py`` (``address`` is
+re-exported here).
 
 Sim-only extensions on ANY venue's ref socket (not part of the protocol):
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import select
 import signal
 import sys
@@ -45,17 +45,12 @@ from transports.errors import ConfigError
 from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.faults import load_preset
+from transports.venues.sim.sockets import address, bind_venues
 from transports.venues.sim.truth import SimTruth
 from transports.wire.venue_msgs import Error, OeRequest, RefRequest
 
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
 DRAIN = 512  #: most frames read from one socket per loop turn
-PUB_HWM = 100_000
-#: the oe ROUTERs' per-peer send queue. Order replies never drop (DESIGN.md section 5): the
-#: default (1,000 frames) is 50 ms of replies at 10,000 orders/s (an ack and a done each), and
-#: a client that fell that far behind lost replies silently. A million ~100-byte frames bound
-#: the memory one stuck peer can pin; past that a reply is counted (``_reply``), not queued.
-OE_HWM = 1_000_000
 #: ``quiet_gc``: a full collection runs only after this long without an oe request
 GC_IDLE_NS = 1_000_000_000
 #: ``quiet_gc``: ... and once this many young (gen 1) collections have run since the last one
@@ -77,11 +72,6 @@ class SimShutdownReq(msgspec.Struct, tag_field="t", tag="sim.shutdown", frozen=T
 SimRefRequest = RefRequest | SimTruthReq | SimShutdownReq
 
 
-def address(template: str, sock_dir: str) -> str:
-    """A configured address with ``{sock}`` replaced by the socket directory."""
-    return template.replace("{sock}", sock_dir)
-
-
 class _Gateway:
     """Sockets around a ``SimCore``; one instance per ``serve`` call."""
 
@@ -91,52 +81,17 @@ class _Gateway:
         self.quiet_gc = quiet_gc  #: see ``serve``
         self.last_request_ns = 0  #: when the last oe request arrived (``quiet_gc``)
         self.unsent: set[tuple[bytes, str]] = set()  #: (peer, why) already logged (``_reply``)
-        self.curve = curve  #: CURVE on every bound socket (None: plain)
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(SimRefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
-        self.socks: list[zmq.Socket] = []
-        self.md: dict[str, zmq.Socket] = {}
-        self.route: dict[zmq.Socket, tuple[str, str]] = {}  # socket -> (venue, md|ref|oe)
-        self.oe: dict[str, zmq.Socket] = {}
-        self.poller = zmq.Poller()
         self.shutdown = False
         self.core: SimCore | None = None
-        # venues served by another gateway (ccxt, paper) are simulated (their prices back the
-        # local fakes) but not bound here
-        served = [v for v in cfg.venues if v.gateway == "sim"]
-        if "{sock}" in "".join(v.md + v.ref + v.oe for v in served):
-            os.makedirs(sock_dir, exist_ok=True)
-        for v in served:
-            md = self._sock(ctx, zmq.XPUB, address(v.md, sock_dir))
-            self.md[v.name] = md
-            self.route[md] = (v.name, "md")
-            self.poller.register(md, zmq.POLLIN)
-            ref = self._sock(ctx, zmq.ROUTER, address(v.ref, sock_dir))
-            oe = self._sock(ctx, zmq.ROUTER, address(v.oe, sock_dir), handover=True)
-            self.oe[v.name] = oe
-            for s, kind in ((ref, "ref"), (oe, "oe")):
-                self.route[s] = (v.name, kind)
-                self.poller.register(s, zmq.POLLIN)
-
-    def _sock(
-        self, ctx: zmq.Context, kind: int, addr: str, *, handover: bool = False
-    ) -> zmq.Socket:
-        s = ctx.socket(kind)
-        self.socks.append(s)
-        s.setsockopt(zmq.LINGER, 0)
-        if kind == zmq.XPUB:
-            s.setsockopt(zmq.SNDHWM, PUB_HWM)
-            s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
-        if handover:  # a reconnecting engine with the same account id takes the route over
-            s.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            # a reply that cannot leave raises (counted in ``_reply``) instead of vanishing
-            s.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            s.setsockopt(zmq.SNDHWM, OE_HWM)
-        if self.curve is not None:
-            self.curve.apply(s)
-        s.bind(addr)
-        return s
+        bound = bind_venues(cfg, sock_dir, ctx, curve)  # CURVE on each with ``curve``
+        self.socks, self.md, self.oe = bound.socks, bound.md, bound.oe
+        self.route = bound.route  #: socket -> (venue, md|ref|oe)
+        self.poller = zmq.Poller()
+        for s in self.route:  # in bind order
+            self.poller.register(s, zmq.POLLIN)
 
     def close(self) -> None:
         for s in self.socks:
@@ -401,3 +356,6 @@ def main(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(truth.to_dict(), indent=1))
     return 0
+
+
+__all__ = ["SimRefRequest", "SimShutdownReq", "SimTruthReq", "address", "main", "serve"]
