@@ -105,6 +105,9 @@ def warm_up() -> int:
     zscore_score_push(buf, state, 3.0, 2.0, True)
     zscore_score_push(buf, state, 5.0, 2.0, False)
     warmed += 1
+    from kernels import pair_direct  # the strategy's entry of it, bound now (not counted)
+
+    pair_direct.warm_entry()
 
     best_lot_pair(1000.0, 3110.34768, 3, 3)
     warmed += 1

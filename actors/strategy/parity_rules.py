@@ -1,7 +1,8 @@
-"""The parity strategy's closes: the exit rules, the monitoring closes (deviation held too
-long, a leg limit-locked or halted) and the close's legs (the triggers are
-``actors.strategy.parity_triggers``). Functions over the ``StrategyCore`` they serve (split off
-``actors.strategy.strategy`` for size; the core owns all state).
+"""The parity strategy's gates and closes: the full open gate (``open_block``), the exit rules,
+the monitoring closes (deviation held too long, a leg limit-locked or halted) and the close's
+legs (the triggers are ``actors.strategy.parity_triggers``). Functions over the
+``StrategyCore`` they serve (split off ``actors.strategy.strategy`` for size; the core owns all
+state).
 
 Sign conventions: direction -1 sells A and buys B (the spread is too high), +1 buys A and sells
 B; the deviation is ``mid_spread - fair``; "against the position" is ``-direction x deviation``.
@@ -17,6 +18,46 @@ from transports.wire.messages import BookUpdate, LegSpec
 
 if TYPE_CHECKING:
     from actors.strategy.strategy import StrategyCore
+
+# --- the open gate -------------------------------------------------------------------------------
+
+
+def open_block(c: StrategyCore, now_ns: int) -> str:
+    """Why no combo may open now (besides the legs and the signal), or "" (``PairGuard``'s
+    order, inline: the quote age is that of legs A and B, the clock-jump check every leg's).
+
+    The whole gate, for a tick where one of the rare ones is set (a halt, a trading state, a
+    venue gate, a cooldown, a clock jump, a calendar); ``StrategyCore.on_book_update`` checks
+    the quote age alone when none is."""
+    g = c.guard
+    if g.halted:
+        return "HALTED"
+    if g.trading != "ACTIVE":
+        return g.trading  # REDUCING, HALTED
+    gate = g.venue_block()
+    if gate:
+        return gate
+    if now_ns < g.cooldown_until_ns:
+        return "COOLDOWN"
+    a, b = c.a, c.b
+    oldest_ns = min(a.ts_event_ns - a.offset_ns, b.ts_event_ns - b.offset_ns)  # our time
+    if now_ns - oldest_ns > c._max_age_ns:
+        return "STALE_QUOTE"
+    if g.fresh_after_ns:
+        # after a freeze the books come back through fresh snapshots: a quote from before
+        # the node noticed the freeze, however young it looks, is not the world now
+        if min(oldest_ns, *(x.ts_event_ns - x.offset_ns for x in c._gates)) < g.fresh_after_ns:
+            return "CLOCK_JUMP"
+        g.fresh_after_ns = 0
+    budget = c._budget_ns
+    for leg in c._cal_legs:
+        st = leg.calendar_state(now_ns, budget)
+        # a gateway status (known, and open since the leg is usable) overrides a closed
+        # calendar; a calendar that is open but closes within the budget still refuses
+        if st != "ok" and not (st == "closed" and leg.session_known):
+            return "CLOSED"
+    return ""
+
 
 # --- closes --------------------------------------------------------------------------------------
 
@@ -65,7 +106,7 @@ def close_on_limit(c: StrategyCore, u: BookUpdate, why: str, now_ns: int) -> Out
     verdict is ``actors.strategy.closes.limit_state``'s)."""
     block = c.guard.close_block(now_ns)
     if block:
-        return c._refuse(block, now_ns)
+        return c.guard.refuse(block, now_ns)
     last = c._last
     fair, z = (last[1], last[3]) if last is not None else (0.0, 0.0)
     return c.close(u, c._fx, fair, z, why, now_ns)
@@ -92,4 +133,4 @@ def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] |
     return legs, spread
 
 
-__all__ = ["close_legs", "close_on_limit", "exit_reason"]
+__all__ = ["close_legs", "close_on_limit", "exit_reason", "open_block"]

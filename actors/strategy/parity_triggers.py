@@ -6,6 +6,10 @@ beyond ``ratio_entry_bps`` of the fair ratio, the edge still beating the costs),
 pair's conditions (``z_filter``, ``min_touch_lots``). Functions over the ``StrategyCore`` they
 serve (split off ``actors.strategy.strategy`` along the pricing/handlers seam; the core owns all
 state). Direction -1 sells A and buys B (the spread is too high), +1 buys A and sells B.
+
+``open_zscore`` is the per-tick path of the bench (and of most pairs): one frame from the
+evaluated tick to the ``ComboIntent`` (the clip priced on the touch when it covers it, the
+intent's bookkeeping inline); the other triggers share ``_walk_side`` / ``_open``.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import TYPE_CHECKING
 from actors.core import Out
 from actors.strategy.legs import walk_levels
 from kernels.pricing import ratio_side
-from transports.wire.messages import BookUpdate, LegSpec
+from transports.wire.messages import BookUpdate, ComboIntent, LegSpec
 
 if TYPE_CHECKING:
     from actors.strategy.strategy import StrategyCore
@@ -28,57 +32,84 @@ def _thin_touch(c: StrategyCore, qa: list[int], qb: list[int]) -> bool:
 
 
 def open_zscore(c: StrategyCore, u: BookUpdate, fx: float, fair: float, z: float,
-                now_ns: int) -> Out:
-    """The ``zscore`` trigger: the edge beats the costs and |z| is beyond ``z_entry``."""
+                mid_spread: float, now_ns: int) -> Out:
+    """The ``zscore`` trigger: the edge beats the costs and |z| is beyond ``z_entry``.
+
+    The per-tick open in one frame (the hot path of the bench): each side's z condition first
+    (the walks and spreads are pure, so a side whose z condition fails is not priced at all; the
+    decision is the same), a clip the best level covers priced inline (``walk_levels``' first
+    step, same arithmetic: ``float(lots) * px / lots``), and ``StrategyCore._intent``'s open
+    inline."""
     p, a, b = c._pair, c.a, c.b
     la, lb = c.lots_a, c.lots_b
     z_entry = c._z_entry
-    # Each side's z condition first: the walks and spreads are pure, so a side whose z
-    # condition fails is not priced at all (the decision is the same). A clip that the best
-    # level covers is priced inline (``walk_levels``' first step, same arithmetic).
+    d = 0
     if z >= z_entry:  # sell A, buy B
-        px, qty = a.bid_px, a.bid_qty
-        if qty[0] >= la:
-            bid_a, fill_a, worst_a = float(la) * float(px[0]) / la, la, px[0]
+        qa, qb = a.bid_qty, b.ask_qty
+        px = a.bid_px
+        full = True  # the clip fills on both legs
+        if qa[0] >= la:
+            worst_a = px[0]
+            pa = c._lots_a_f * worst_a / la
         else:
-            bid_a, fill_a, worst_a = walk_levels(px, qty, la)
-        px, qty = b.ask_px, b.ask_qty
-        if qty[0] >= lb:
-            ask_b, fill_b, worst_b = float(lb) * float(px[0]) / lb, lb, px[0]
+            pa, fill, worst_a = walk_levels(px, qa, la)
+            full = fill >= la
+        px = b.ask_px
+        if qb[0] >= lb:
+            worst_b = px[0]
+            pb = c._lots_b_f * worst_b / lb
         else:
-            ask_b, fill_b, worst_b = walk_levels(px, qty, lb)
-        sell_spread = bid_a * a.tick - (
-            ask_b * b.tick * fx * p.unit_factor * c._tax_k + p.premium)
-        if fill_a >= la and fill_b >= lb and sell_spread - fair >= c._need_fx:
-            if c._min_touch and _thin_touch(c, a.bid_qty, b.ask_qty):
-                return c._refuse("THIN_TOUCH", now_ns)
-            slip = p.max_slippage_ticks
-            legs = [LegSpec(a.venue, a.sym, "S", la, worst_a - slip, bid_a),
-                    LegSpec(b.venue, b.sym, "B", lb, worst_b + slip, ask_b)]
-            return c._intent("open", -1, legs, sell_spread, fair, z, sell_spread - fair,
-                            c._cost_fx, u, now_ns)
-    if z <= -z_entry:  # buy A, sell B
-        px, qty = a.ask_px, a.ask_qty
-        if qty[0] >= la:
-            ask_a, fill_a, worst_a = float(la) * float(px[0]) / la, la, px[0]
+            pb, fill, worst_b = walk_levels(px, qb, lb)
+            full = full and fill >= lb
+        if full:
+            spread = pa * a.tick - (pb * b.tick * fx * p.unit_factor * c._tax_k + p.premium)
+            edge = spread - fair
+            if edge >= c._need_fx:
+                d = -1
+    if not d and z <= -z_entry:  # buy A, sell B
+        qa, qb = a.ask_qty, b.bid_qty
+        px = a.ask_px
+        full = True
+        if qa[0] >= la:
+            worst_a = px[0]
+            pa = c._lots_a_f * worst_a / la
         else:
-            ask_a, fill_a, worst_a = walk_levels(px, qty, la)
-        px, qty = b.bid_px, b.bid_qty
-        if qty[0] >= lb:
-            bid_b, fill_b, worst_b = float(lb) * float(px[0]) / lb, lb, px[0]
+            pa, fill, worst_a = walk_levels(px, qa, la)
+            full = fill >= la
+        px = b.bid_px
+        if qb[0] >= lb:
+            worst_b = px[0]
+            pb = c._lots_b_f * worst_b / lb
         else:
-            bid_b, fill_b, worst_b = walk_levels(px, qty, lb)
-        buy_spread = ask_a * a.tick - (
-            bid_b * b.tick * fx * p.unit_factor * c._tax_k + p.premium)
-        if fill_a >= la and fill_b >= lb and fair - buy_spread >= c._need_fx:
-            if c._min_touch and _thin_touch(c, a.ask_qty, b.bid_qty):
-                return c._refuse("THIN_TOUCH", now_ns)
-            slip = p.max_slippage_ticks
-            legs = [LegSpec(a.venue, a.sym, "B", la, worst_a + slip, ask_a),
-                    LegSpec(b.venue, b.sym, "S", lb, worst_b - slip, bid_b)]
-            return c._intent("open", 1, legs, buy_spread, fair, z, fair - buy_spread,
-                            c._cost_fx, u, now_ns)
-    return c._refuse("NO_EDGE", now_ns)
+            pb, fill, worst_b = walk_levels(px, qb, lb)
+            full = full and fill >= lb
+        if full:
+            spread = pa * a.tick - (pb * b.tick * fx * p.unit_factor * c._tax_k + p.premium)
+            edge = fair - spread
+            if edge >= c._need_fx:
+                d = 1
+    if not d:
+        return c.guard.refuse("NO_EDGE", now_ns)
+    m = c._min_touch
+    if m and (qa[0] < m or qb[0] < m):
+        return c.guard.refuse("THIN_TOUCH", now_ns)
+    slip = p.max_slippage_ticks
+    if d < 0:
+        legs = [LegSpec(a.venue, a.sym, "S", la, worst_a - slip, pa),
+                LegSpec(b.venue, b.sym, "B", lb, worst_b + slip, pb)]
+    else:
+        legs = [LegSpec(a.venue, a.sym, "B", la, worst_a + slip, pa),
+                LegSpec(b.venue, b.sym, "S", lb, worst_b - slip, pb)]
+    # ``StrategyCore._intent`` for an open, inline
+    c.combo_seq = cid = c.combo_seq + 1  # ``PairPosition.next_id`` on the core's own
+    c.posn.pending = cid
+    c.intents += 1
+    c.guard.last_refusal = ""  # the next refusal is journaled whatever it is
+    c.entry = (mid_spread, mid_spread - fair, now_ns)  # what the exit rules measure from
+    c.dev_since_ns = 0
+    return [(c.combo, ComboIntent(cid, p.name, "open", d, legs, spread, fair, z, edge,
+                                  c._cost_fx, c.residual_base, u.ts_event_ns, u.ts_recv_ns,
+                                  u.ts_book_ns, now_ns))]
 
 
 def _walk_side(c: StrategyCore, d: int) -> tuple[float, int, int, float, int, int]:
@@ -129,14 +160,14 @@ def open_edge(c: StrategyCore, u: BookUpdate, fx: float, fair: float, z: float,
     d = -1 if mid_spread >= fair else 1
     w = _walk_side(c, d)
     if w[1] < c.lots_a or w[4] < c.lots_b:
-        return c._refuse("DEPTH", now_ns)
+        return c.guard.refuse("DEPTH", now_ns)
     spread = w[0] * c.a.tick - c._parity(w[3], fx)
     edge = spread - fair if d < 0 else fair - spread
     if edge < c._need_fx:
-        return c._refuse("NO_EDGE", now_ns)
+        return c.guard.refuse("NO_EDGE", now_ns)
     why = _conditions(c, d, z)
     if why:
-        return c._refuse(why, now_ns)
+        return c.guard.refuse(why, now_ns)
     return _open(c, u, d, w, spread, fair, z, edge, now_ns)
 
 
@@ -154,22 +185,22 @@ def open_ratio(c: StrategyCore, u: BookUpdate, fx: float, z: float, now_ns: int)
     ``ratio_entry_bps`` of the fair ratio and its money still beats the costs."""
     mid_dev, fair_ratio = c.rlast
     if not fair_ratio > 0.0 or mid_dev != mid_dev:
-        return c._refuse("NO_FAIR", now_ns)
+        return c.guard.refuse("NO_FAIR", now_ns)
     d = -1 if mid_dev >= 0.0 else 1
     w = _walk_side(c, d)
     if w[1] < c.lots_a or w[4] < c.lots_b:
-        return c._refuse("DEPTH", now_ns)
+        return c.guard.refuse("DEPTH", now_ns)
     px_a, par_b = w[0] * c.a.tick, c._parity(w[3], fx)
     dev_bps, edge = ratio_side(px_a, par_b, fair_ratio)
     if d > 0:
         dev_bps, edge = -dev_bps, -edge
     if not dev_bps >= c.pair.ratio_entry_bps:
-        return c._refuse("RATIO_BAND", now_ns)
+        return c.guard.refuse("RATIO_BAND", now_ns)
     if edge < c._need_fx:
-        return c._refuse("NO_EDGE", now_ns)
+        return c.guard.refuse("NO_EDGE", now_ns)
     why = _conditions(c, d, z)
     if why:
-        return c._refuse(why, now_ns)
+        return c.guard.refuse(why, now_ns)
     spread = px_a - par_b
     mean = spread - edge if d < 0 else spread + edge  # the fair ratio's spread at this price
     return _open(c, u, d, w, spread, mean, z, edge, now_ns)

@@ -58,9 +58,10 @@ from actors.strategy.guard import MAX_COOLDOWN_NS, PairGuard, PairPosition
 from actors.strategy.legs import Leg, walk_levels
 from actors.strategy.parity_triggers import open_edge, open_ratio, open_zscore, ratio_mid
 from actors.topology import DEFAULT, Topology
+from kernels import pair_direct
 from kernels.lots import best_lot_pair
 from kernels.pricing import ratio_push
-from kernels.stats import zscore_init, zscore_score_push
+from kernels.stats import zscore_init
 from transports.calendar import Calendar
 from transports.config.engine import LIVE_PAIR_FIELDS, ContractConfig, PairConfig
 from transports.wire.messages import (
@@ -91,8 +92,8 @@ class StrategyCore(PairStrategyCore):
     updates and on a ``SetParams`` (``_configure``), not per tick. ``calendars`` maps a venue
     to its trading calendar (venues without one are not checked); ``topo`` names the journal.
     The gates and the position are a ``PairGuard`` (``guard``) and a ``PairPosition``
-    (``posn``); the triggers other than ``zscore``, the exit rules and the monitoring live in
-    ``actors.strategy.parity_rules``.
+    (``posn``); the triggers are ``actors.strategy.parity_triggers``, the full open gate, the
+    exit rules and the monitoring ``actors.strategy.parity_rules``.
     """
 
     def __init__(self, name: str, pair: PairConfig, leg_a: ContractConfig, leg_b: ContractConfig,
@@ -141,6 +142,7 @@ class StrategyCore(PairStrategyCore):
         if self.fx is not None:
             self._legs[self.fx.key] = self.fx
         self._by_venue_sym = {(x.venue, x.sym): x for x in self._legs.values()}
+        self._derive()
         self._gates = (self.a, self.b) if self.fx is None else (self.a, self.b, self.fx)
         self.session_legs = self._by_venue_sym
         self.feed_legs = self._gates
@@ -152,6 +154,18 @@ class StrategyCore(PairStrategyCore):
         self._fx = 1.0
         self._cost_fx = self._need_fx = 0.0
         self._configure(pair)
+
+    def _derive(self) -> None:
+        """The hot path's lookups, derived from the legs and lots (``__init__``, a load)."""
+        syms = [x.sym for x in self._legs.values()]
+        #: sym -> its leg, for a sym only one leg trades (the update's venue is still checked)
+        self._by_sym = {x.sym: x for x in self._legs.values() if syms.count(x.sym) == 1}
+        self._lots_a_f, self._lots_b_f = float(self.lots_a), float(self.lots_b)  # the clip walk
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A checkpoint's core (pickled; by older code too): ``_derive``'s lookups rebuilt."""
+        self.__dict__.update(state)
+        self._derive()
 
     # the shared guard's and position's state, read-only under the names the core always had
     pending = _view("posn", "pending")
@@ -209,42 +223,6 @@ class StrategyCore(PairStrategyCore):
         ms, mean, std, z, fx = self._last
         return {"mid_spread": ms, "mean": mean, "std": std, "z": z, "fx": fx}
 
-    def _refuse(self, reason: str, now_ns: int) -> Out:
-        return self.guard.refuse(reason, now_ns)
-
-    def _open_block(self, now_ns: int) -> str:
-        """Why no combo may open now (besides the legs and the signal), or "" (``PairGuard``'s
-        order, inline: the quote age is that of legs A and B, the clock-jump check every leg's)."""
-        g = self.guard
-        if g.halted:
-            return "HALTED"
-        if g.trading != "ACTIVE":
-            return g.trading  # REDUCING, HALTED
-        gate = g.venue_block()
-        if gate:
-            return gate
-        if now_ns < g.cooldown_until_ns:
-            return "COOLDOWN"
-        a, b = self.a, self.b
-        oldest_ns = min(a.ts_event_ns - a.offset_ns, b.ts_event_ns - b.offset_ns)  # our time
-        if now_ns - oldest_ns > self._max_age_ns:
-            return "STALE_QUOTE"
-        if g.fresh_after_ns:
-            # after a freeze the books come back through fresh snapshots: a quote from before
-            # the node noticed the freeze, however young it looks, is not the world now
-            if min(oldest_ns, *(x.ts_event_ns - x.offset_ns for x in self._gates)) \
-                    < g.fresh_after_ns:
-                return "CLOCK_JUMP"
-            g.fresh_after_ns = 0
-        budget = self._budget_ns
-        for leg in self._cal_legs:
-            st = leg.calendar_state(now_ns, budget)
-            # a gateway status (known, and open since the leg is usable) overrides a closed
-            # calendar; a calendar that is open but closes within the budget still refuses
-            if st != "ok" and not (st == "closed" and leg.session_known):
-                return "CLOSED"
-        return ""
-
     def _fx_rate(self) -> float:
         if self.fx is None:
             return 1.0
@@ -272,15 +250,15 @@ class StrategyCore(PairStrategyCore):
         return []
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        leg = self._by_venue_sym.get((u.venue, u.sym))
-        if leg is None:
-            return []
+        leg = self._by_sym.get(u.sym)
+        if leg is None or leg.venue != u.venue:  # a sym two venues trade, or not ours
+            leg = self._by_venue_sym.get((u.venue, u.sym))
+            if leg is None:
+                return []
         # the leg takes the update's own lists (nobody mutates them); an invalid update keeps
-        # the last levels but makes the leg unusable
-        leg.valid = u.valid
-        if not u.valid:
-            leg.ok = False
-        else:
+        # the last levels but makes the leg unusable (``Leg.take``, inline)
+        if u.valid:
+            leg.valid = True
             leg.ts_event_ns = u.ts_event_ns
             leg.bid_px = u.bid_px
             leg.bid_qty = u.bid_qty
@@ -289,14 +267,15 @@ class StrategyCore(PairStrategyCore):
             leg.bid_n = nb = len(u.bid_px)
             leg.ask_n = na = len(u.ask_px)
             leg.ok = leg.up and nb > 0 and na > 0
+        else:
+            leg.valid = leg.ok = False
         if leg is self.fx:
             if leg.valid and leg.bid_n > 0 and leg.ask_n > 0:
                 self._set_fx(self._fx_rate())  # the rate every later evaluation prices with
             return []  # the rate alone never triggers a decision
         # --- evaluate ---
         a, b, p = self.a, self.b, self._pair
-        f = self.fx
-        posn = self.posn
+        f, posn = self.fx, self.posn
         if not (a.ok and b.ok and (f is None or f.ok)):
             if self._limit_close and posn.pos_dir != 0 and posn.pending is None:
                 # a leg limit-locked (one side empty) or halted: close what is held
@@ -305,10 +284,13 @@ class StrategyCore(PairStrategyCore):
                     return rules.close_on_limit(self, u, why, now_ns)
             for leg in self._gates:  # A, B, FX: the first leg that is not usable refuses
                 if not leg.ok:
-                    return self._refuse(leg.refusal(), now_ns)
+                    return self.guard.refuse(leg.refusal(), now_ns)
         # quote times in our time (venue time minus the venue's clock offset)
-        if abs((a.ts_event_ns - a.offset_ns) - (b.ts_event_ns - b.offset_ns)) > self._skew_ns:
-            return self._refuse("SKEW", now_ns)
+        t_a = a.ts_event_ns - a.offset_ns
+        t_b = b.ts_event_ns - b.offset_ns
+        skew_ns = self._skew_ns
+        if not -skew_ns <= t_a - t_b <= skew_ns:  # abs(t_a - t_b) > skew_ns, ints
+            return self.guard.refuse("SKEW", now_ns)
         fx = self._fx  # set from the FX book's current levels (1.0 without an FX leg)
         mid_a = (a.bid_px[0] + a.ask_px[0]) * 0.5 * a.tick
         mid_b = (b.bid_px[0] + b.ask_px[0]) * 0.5
@@ -318,7 +300,9 @@ class StrategyCore(PairStrategyCore):
         warm = self.samples >= self._warm_after
         # z against the window before this sample, then the sample joins it winsorised at
         # z_entry (a dislocation moves z, not the mean it is measured against): one Numba call
-        z, mean, std = zscore_score_push(self.zbuf, self.zstate, mid_spread, self._z_entry, warm)
+        # (its compiled entry, without Numba's per-call type dispatch: ``kernels.pair_direct``)
+        z, mean, std = pair_direct.zscore_push(self.zbuf, self.zstate, mid_spread, self._z_entry,
+                                               warm)
         self.samples += 1
         fair = p.fair_basis if p.fair_basis is not None else mean
         self._last = (mid_spread, fair, std, z, fx)
@@ -332,7 +316,7 @@ class StrategyCore(PairStrategyCore):
             warm = warm and (rwarm or p.fair_basis is not None)
             ratio_mid(self, mid_a, par_mid, rmean)
         if not warm:
-            return self._refuse("WARMUP", now_ns)
+            return self.guard.refuse("WARMUP", now_ns)
         if posn.pending is not None:
             return []
         g = self.guard
@@ -341,16 +325,21 @@ class StrategyCore(PairStrategyCore):
             # open: sent into a venue that denies one leg, it only fills the other and unwinds
             block = g.close_block(now_ns)
             if block:
-                return self._refuse(block, now_ns)
+                return g.refuse(block, now_ns)
             reason = rules.exit_reason(self, mid_spread, fair, std, z, now_ns)
             if not reason:
                 return []
             return self.close(u, fx, fair, z, reason, now_ns)
-        block = self._open_block(now_ns)
-        if block:
-            return self._refuse(block, now_ns)
+        if g.halted or g.trading != "ACTIVE" or g.venue_gates or now_ns < g.cooldown_until_ns \
+                or g.fresh_after_ns or self._cal_legs:
+            block = rules.open_block(self, now_ns)
+            if block:
+                return g.refuse(block, now_ns)
+        elif now_ns - (t_a if t_a < t_b else t_b) > self._max_age_ns:
+            # nothing else can block (``open_block`` with every other gate open)
+            return g.refuse("STALE_QUOTE", now_ns)
         if not trig:  # TRIG_ZSCORE
-            return open_zscore(self, u, fx, fair, z, now_ns)
+            return open_zscore(self, u, fx, fair, z, mid_spread, now_ns)
         if trig == 1:  # TRIG_EDGE
             return open_edge(self, u, fx, fair, z, mid_spread, now_ns)
         return open_ratio(self, u, fx, z, now_ns)
@@ -366,7 +355,7 @@ class StrategyCore(PairStrategyCore):
         """Close what is held (both legs against the position), journaling ``reason``."""
         legs, spread = rules.close_legs(self, fx, 3 if self.guard.flattening else 1)
         if legs is None:
-            return self._refuse("LIMIT_UNPRICED", now_ns)
+            return self.guard.refuse("LIMIT_UNPRICED", now_ns)
         if not legs:
             self.posn.pos_dir = 0
             return []
