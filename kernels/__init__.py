@@ -7,6 +7,8 @@ Only what the engine calls lives here. Parity, spread, ratio, basis, the book wa
 the strategy prices inline in Python because a Numba call per price costs more than the
 arithmetic (tick-to-trade floor p50 31.9 µs inline vs 35.5 µs through those kernels; the
 numbers are in that module), and the tests check it against them bit for bit.
+``pair_direct`` holds no kernel: it binds ``zscore_score_push``'s compiled specialisation for
+the parity strategy's per-tick call (no per-call type dispatch; ``warm_up`` binds it).
 
 Every kernel is ``@njit(cache=True, nogil=True)`` over numpy arrays and scalars, allocates
 nothing on the per-tick path and holds no global state. Numba compiles one specialisation per
