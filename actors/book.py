@@ -36,6 +36,7 @@ from kernels.book import (
     book_apply_levels,
     book_clear,
     book_crossed,
+    book_update_checked,
     book_update_level,
 )
 from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookUpdate, Resync
@@ -43,8 +44,9 @@ from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookU
 #: Largest quantity per level we believe; anything above is a corrupt frame.
 MAX_LEVEL_LOTS = 10_000_000
 #: Deltas with more levels than this go to ``book_apply_levels`` in one kernel call (flattened
-#: into an array, ~1 µs); up to this many take one ``book_update_level`` call each (~0.4 µs
-#: a level, nothing to build): the live feed's usual one- or two-level delta.
+#: into an array, ~1 µs); up to this many take one kernel call a level, nothing to build
+#: (``book_update_checked`` for a single level, ``book_update_level`` each for two): the live
+#: feed's usual one- or two-level delta.
 PER_LEVEL_MAX = 2
 _REASONS = {APPLY_BAD_VALUE: "bad_value"}
 _flatten = chain.from_iterable
@@ -105,8 +107,10 @@ class BookCore(Core):
         self.updates = 0
         self.invalidations: dict[str, int] = {}
         self.last_event_ns = 0
-        # an empty delta changes nothing; it loads the kernel now, not on the first ladder
+        # an empty delta and a bad level change nothing; they load the kernels now, not on
+        # the first delta
         book_apply_levels(self.book, self.n, _NO_LEVELS, 0, MAX_LEVEL_LOTS)
+        book_update_checked(self.book, self.n, 0, 0, 0, MAX_LEVEL_LOTS)
 
     def _apply(self, bids: list[tuple[int, int]],
                asks: list[tuple[int, int]]) -> tuple[str, int, int]:
@@ -190,6 +194,28 @@ class BookCore(Core):
         if not self.valid:
             return []
         bids, asks = m.bids, m.asks
+        # the side of a one-level delta; -1: none or more levels
+        side = (1 if not bids and len(asks) == 1 else -1) if asks else (
+            0 if len(bids) == 1 else -1)
+        if side >= 0:
+            # one level (the live feed's usual delta): validated, applied and checked in one
+            # kernel call, ~0.15 µs less than the checks here and ``book_update_level``
+            px, qty = (asks if side else bids)[0]
+            try:
+                status, nb, na = book_update_checked(self.book, self.n, side, px, qty,
+                                                     MAX_LEVEL_LOTS)
+            except OverflowError:
+                pass  # a value beyond int64: the checks below decide, as they always did
+            else:
+                if status != APPLY_OK:
+                    return self._invalidate(_REASONS.get(status, "crossed"), m.ts_recv_ns,
+                                            now_ns)
+                # as ``_applied``, inline: the live feed's delta pays no extra call
+                self.seq = m.seq
+                self.updates += 1
+                self.last_event_ns = m.ts_event_ns
+                self.quiet = False
+                return self._publish_n(nb, na, m.ts_event_ns, m.ts_recv_ns, now_ns)
         if len(bids) + len(asks) > PER_LEVEL_MAX:
             # a many-level delta (a maker refreshing its ladder): validated, applied and checked
             # in one kernel call
@@ -204,7 +230,7 @@ class BookCore(Core):
         for px, qty in asks:
             if px <= 0 or qty < 0 or qty > MAX_LEVEL_LOTS:
                 return self._invalidate("bad_value", m.ts_recv_ns, now_ns)
-        # one or two levels: one kernel call per level (bids, then asks, in order) beats
+        # two levels (or none): one kernel call per level (bids, then asks, in order) beats
         # building an array; the last call reports the crossed state of the result
         book, n = self.book, self.n
         res = None
@@ -219,7 +245,7 @@ class BookCore(Core):
             crossed, nb, na = res
         if crossed:
             return self._invalidate("crossed", m.ts_recv_ns, now_ns)
-        # as ``_applied``, inline: the live feed's one-level delta pays no extra call
+        # as ``_applied``, inline: the live feed's two-level delta pays no extra call
         self.seq = m.seq
         self.updates += 1
         self.last_event_ns = m.ts_event_ns

@@ -19,9 +19,8 @@ Staleness: no heartbeat for ``stale_after_ms`` makes the feed STALE: every book 
 once and the sockets are reconnected with exponential backoff and jitter (seeded, so replay is
 exact); the books are usable again only after a fresh snapshot each (SYNCED).
 
-Clock calibration: every heartbeat gives ``recv − venue_ts`` = offset + one-way latency; pings on
-a dedicated oe connection give round trips. The sample with the smallest round trip gives the
-offset (NTP-style midpoint) and half that round trip the one-way latency; both are published in
+Clock calibration (``actors.feed_clock.FeedClock``, the core's ``calib``): heartbeats and pings
+on a dedicated oe connection give the venue's clock offset and the one-way latency, published in
 ``FeedHealth``.
 """
 
@@ -32,6 +31,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.core import Core, Out
+from actors.feed_clock import FeedClock
 from actors.venue_facts import VenueFacts
 from transports.wire.messages import (
     BadFrame,
@@ -62,8 +62,6 @@ SYNCED = "SYNCED"
 RESYNCING = "RESYNCING"
 STALE = "STALE"
 HEALTH_PERIOD_NS = 100_000_000  #: how often staleness is checked and health published
-#: clock samples kept for the min-filter
-CLOCK_WINDOW = 64
 #: Deltas buffered during a resync before we give up and ask for a fresh snapshot again.
 MAX_BUFFERED = 10_000
 #: timer keys; a symbol's snapshot timer carries the symbol in ``Timer.arg``
@@ -108,9 +106,7 @@ class FeedCore(Core):
         self.reconnects = 0
         self.reconnect_attempt = 0
         self.started_ns = 0
-        self.clock_samples: list[tuple[int, int]] = []  #: (round trip ns, offset ns)
-        self.hb_deltas: list[int] = []  #: recv - venue ts of recent heartbeats
-        self.rtt_samples: list[int] = []  #: round trips from version 1 pongs (no venue time)
+        self.calib = FeedClock()  #: the venue's clock offset and one-way latency
         self.ping_sent_ns = 0
         self.venue = venue
         self.syms = {s: _Sym() for s in symbols}
@@ -129,6 +125,16 @@ class FeedCore(Core):
         #: the version, which makes the feed ask the instruments; ``mark_to``: sym -> who
         #: hears its marks)
         self.facts = VenueFacts(venue, self.syms, info_to, mark_to, self.snapshot_retry_ns)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Load a pickled feed; one pickled before ``calib`` existed (its clock samples on the
+        core itself) gets them moved into its ``FeedClock``."""
+        if "calib" not in state:
+            state = dict(state)
+            state["calib"] = FeedClock(state.pop("clock_samples", None),
+                                       state.pop("hb_deltas", None),
+                                       state.pop("rtt_samples", None))
+        self.__dict__.update(state)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -228,9 +234,7 @@ class FeedCore(Core):
 
     def on_heartbeat(self, hb: Heartbeat, now_ns: int) -> Out:
         self.last_hb_ns = now_ns
-        self.hb_deltas.append(now_ns - hb.ts)
-        if len(self.hb_deltas) > CLOCK_WINDOW:
-            del self.hb_deltas[0]
+        self.calib.on_heartbeat(hb.ts, now_ns)
         out: Out = []
         if self.state == STALE:
             # the venue speaks again: books come back only through fresh snapshots
@@ -289,36 +293,13 @@ class FeedCore(Core):
         return []
 
     def on_pong(self, p: Pong, now_ns: int) -> Out:
-        """A pong, in either form the protocol allows: version 2 echoes the ping's time in
-        ``echo`` and stamps its own in ``ts``; version 1 echoes the ping's time in ``ts`` and
-        gives no venue time, so it yields the round trip only (docs/venue-protocol.md)."""
-        if p.echo <= 0:  # version 1: ``ts`` is the echo
-            if 0 < p.ts <= now_ns:
-                self.rtt_samples.append(now_ns - p.ts)
-                if len(self.rtt_samples) > CLOCK_WINDOW:
-                    del self.rtt_samples[0]
-            return []
-        if p.echo > now_ns:
-            return []
-        rtt = now_ns - p.echo
-        # NTP-style: the venue stamped its reply about half way through the round trip
-        offset = p.ts - (p.echo + now_ns) // 2
-        self.clock_samples.append((rtt, offset))
-        if len(self.clock_samples) > CLOCK_WINDOW:
-            del self.clock_samples[0]
+        """A pong (either protocol version): a clock sample (``calib``)."""
+        self.calib.on_pong(p, now_ns)
         return []
 
     def clock(self) -> tuple[int, int]:
         """Return (offset_ns, one_way_ns): venue clock minus ours, and one-way latency."""
-        if self.clock_samples:
-            rtt, offset = min(self.clock_samples)
-            return offset, rtt // 2
-        if self.hb_deltas:
-            # a heartbeat arrives one way after its venue time: recv - ts = one_way - offset;
-            # without a round trip (no pongs) offset and latency are not separable
-            one_way = min(self.rtt_samples) // 2 if self.rtt_samples else 0
-            return one_way - min(self.hb_deltas), one_way
-        return 0, 0
+        return self.calib.clock()
 
     def on_timer(self, t: Timer, now_ns: int) -> Out:
         key = t.key

@@ -26,6 +26,7 @@ from kernels.book import (
     book_clear,
     book_crossed,
     book_set_level,
+    book_update_checked,
     book_update_level,
 )
 from kernels.lots import best_lot_pair
@@ -43,6 +44,7 @@ __all__ = [
     "book_clear",
     "book_crossed",
     "book_set_level",
+    "book_update_checked",
     "book_update_level",
     "warm_up",
     "zscore_init",
@@ -93,6 +95,9 @@ def warm_up() -> int:
     warmed += 1
     # the Book's many-level path (a whole delta or snapshot in one call)
     book_apply_levels(levels2, n2, np.array([99, 1, 103, 1], np.int64), 1, 10)
+    warmed += 1
+    # the Book's one-level delta (validated, applied, checked in one call)
+    book_update_checked(levels2, n2, 0, 98, 1, 10)
     warmed += 1
 
     buf = np.zeros(3, dtype=np.float64)

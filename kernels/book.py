@@ -15,7 +15,8 @@ bid quantities, ask prices, ask quantities) with ``n: int64[2]`` (live bid and a
 ``book_update_level`` works on that layout, one Numba call per changed level, and its rows are
 ordinary sides for the kernels above (``levels[0], levels[1], n[0:1]`` is the bid side).
 ``book_apply_levels`` applies a whole delta (or snapshot) of many levels to that layout in one
-call: validated first, then applied, then checked for a crossed book.
+call: validated first, then applied, then checked for a crossed book; ``book_update_checked``
+does the same for one level without an array (the live feed's usual one-level delta).
 """
 
 from numba import njit
@@ -222,6 +223,39 @@ def book_apply_levels(levels, n, flat, n_bid_levels, max_qty_lots):
             book_set_level(bid_px, bid_qty, bid_n, True, flat[2 * i], flat[2 * i + 1])
         else:
             book_set_level(ask_px, ask_qty, ask_n, False, flat[2 * i], flat[2 * i + 1])
+    nb = n[0]
+    na = n[1]
+    if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:
+        return APPLY_CROSSED, nb, na
+    return APPLY_OK, nb, na
+
+
+@njit(cache=True, nogil=True)
+def book_update_checked(levels, n, side, price_ticks, qty, max_qty_lots):
+    """Validate one level, set it in place and check the book: a one-level delta in one call.
+
+    What ``book_apply_levels`` does for a single level, without building an array: a level
+    with a bad value changes nothing; otherwise it is set (as ``book_update_level``) and the
+    result is checked for a crossed or locked book.
+
+    Args:
+        levels: int64[4, depth] rows (bid prices, bid quantities, ask prices, ask quantities),
+            best first on each side; modified in place unless the level is bad.
+        n: int64[2] live level counts (bids, asks); updated in place.
+        side: 0 for the bid side, 1 for the ask side.
+        price_ticks: Price of the level, in ticks.
+        qty: New absolute quantity at that price, in lots (0 deletes).
+        max_qty_lots: Largest believable quantity per level; above it the level is bad.
+
+    Returns:
+        tuple: ``(status, n_bid, n_ask)``: ``APPLY_OK``, ``APPLY_BAD_VALUE`` (a price <= 0, a
+        quantity < 0 or > ``max_qty_lots``: nothing applied) or ``APPLY_CROSSED``, and the
+        live level counts after.
+    """
+    if price_ticks <= 0 or qty < 0 or qty > max_qty_lots:
+        return APPLY_BAD_VALUE, n[0], n[1]
+    r = 2 * side
+    book_set_level(levels[r], levels[r + 1], n[side : side + 1], side == 0, price_ticks, qty)
     nb = n[0]
     na = n[1]
     if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:

@@ -142,9 +142,12 @@ class Dispatcher:
             handler = handlers.get(dest)
             if handler is not None:
                 # derived book data made here is not journaled (replay recomputes it); what
-                # arrives from outside the group always is, or replay could not feed it
-                if jbuf is not None and dest != jname and (
-                        sender[:1] == "@" or type(msg) not in skip):
+                # arrives from outside the group (a source "@...") always is, or replay could
+                # not feed it. The type first, and the sender's first character, not a slice:
+                # most deliveries of a tick are derived book data (~40 ns a delivery)
+                if jbuf is not None and (
+                        type(msg) not in skip or (sender and sender[0] == "@")) and (
+                        dest != jname):
                     jbuf.append((sender, dest, msg))
                 try:
                     more = handler.handle(msg, now)

@@ -227,7 +227,7 @@ def test_a_version_1_pong_gives_the_round_trip_and_heartbeats_the_offset() -> No
     f = _synced()
     offset = 5_000_000  # the venue's clock runs 5 ms ahead of ours
     f.on_pong(Pong(ts=1_000), 1_000 + 400_000)  # round trip 400 µs
-    assert f.clock_samples == [] and f.rtt_samples == [400_000]
+    assert f.calib.clock_samples == [] and f.calib.rtt_samples == [400_000]
     sent = 10_000_000  # a heartbeat stamped by the venue, received one way (200 µs) later
     f.on_heartbeat(Heartbeat(ts=sent + offset, seqs={}), sent + 200_000)
     assert f.clock() == (offset, 200_000)
@@ -259,3 +259,32 @@ def test_a_delta_next_in_line_is_still_buffered_while_resyncing() -> None:
     assert f.syms["S"].state == "RESYNCING"
     assert f.on_delta(_delta(2), 4) == []  # next after last_seq, buffered all the same
     assert [d.seq for d in f.syms["S"].buffer] == [3, 2]
+
+
+def test_a_feed_pickled_before_its_clock_helper_loads_and_goes_on_alike() -> None:
+    """A checkpoint pickled by the code before ``FeedClock`` held the clock samples on the
+    core itself: it loads with them in ``calib`` and answers as the feed it was."""
+    import pickle
+
+    from actors.feed_clock import FeedClock
+    from transports.wire.venue_msgs import Heartbeat, Pong
+
+    def traffic(f: FeedCore, t0: int) -> list:
+        out = f.on_pong(Pong(ts=t0 + 61_000 + 5_000_000, echo=t0 + 1_000), t0 + 100_000)
+        out += f.on_heartbeat(Heartbeat(ts=t0 + 5_000_000, seqs={"S": 1}), t0 + 300_000)
+        return [*out, *f.on_delta(_delta(2 + t0 // 10_000_000), t0 + 400_000), f.clock()]
+
+    live = _synced()
+    traffic(live, 0)
+    old_state = pickle.loads(pickle.dumps(live)).__dict__
+    calib = old_state.pop("calib")
+    old_state.update(clock_samples=calib.clock_samples, hb_deltas=calib.hb_deltas,
+                     rtt_samples=calib.rtt_samples)  # as the old code pickled it
+    loaded = FeedCore.__new__(FeedCore)
+    loaded.__setstate__(old_state)
+    assert isinstance(loaded.calib, FeedClock) and not hasattr(loaded, "clock_samples")
+    assert loaded.calib.clock_samples == live.calib.clock_samples != []
+    assert loaded.calib.hb_deltas == live.calib.hb_deltas != []
+    for t0 in (10_000_000, 20_000_000):
+        assert traffic(loaded, t0) == traffic(live, t0)
+    assert loaded.snapshot() == live.snapshot()
