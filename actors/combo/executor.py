@@ -16,9 +16,11 @@ whole repair by ``hedge_budget_ms`` (and ``max_steps`` orders). A leg with a rej
 order is never chased again, only unwound against (and a leg whose unwind our own checks denied
 is unwound again only when no chase is possible); an unwind that traded nothing is retried on
 the step timer, not at once. A fill that arrives after the combo finished (late fill) re-opens it,
-at most ``max_rounds`` times. Records and valuation: ``actors.combo.record``; the combos,
+at most ``max_rounds`` times. Records and valuation: ``actors.combo.record``; an intent's legs:
+``actors.combo.legs``; the common intent opened in one step: ``actors.combo.intake``; the combos,
 counters and the messages sent of them: ``actors.combo.ledger`` (``ledger``); the repair loop:
-``actors.combo.repair`` (``repair``); the repair planner: ``actors.combo.legging``.
+``actors.combo.repair`` (``repair``); the repair planner: ``actors.combo.legging``; the fills of
+a combo lost with the journal's tail: ``actors.combo.adopt``.
 ``filled_*_lots`` in ``ComboState`` are the net lots the combo holds on each leg in the intent's
 direction; ``residual_base`` its signed exposure.
 """
@@ -27,9 +29,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from actors.combo.adopt import adopt_fill
+from actors.combo.intake import open_pair_combo
 from actors.combo.ledger import FINAL_STATES, FINISHED_RETAIN_NS, ComboLedger
 from actors.combo.legging import Top, round_lots
-from actors.combo.record import ComboRecord, ComboTimer, LegTable, OrderRecord
+from actors.combo.legs import LegTable
+from actors.combo.record import ComboRecord, ComboTimer, OrderRecord
 from actors.combo.repair import ComboRepair
 from actors.core import Core, Out
 from transports.config.engine import ContractConfig, PairConfig
@@ -45,6 +50,7 @@ from transports.wire.messages import (
 )
 
 _NS = 1_000_000
+_STEP, _BUDGET = ComboTimer.STEP, ComboTimer.BUDGET
 _CLOSED_STATES = frozenset({"FILLED", "CANCELED", "EXPIRED", "REJECTED", "DENIED"})
 
 
@@ -108,19 +114,56 @@ class ComboExecutorCore(Core):
     def on_combo_intent(self, intent: ComboIntent, now_ns: int) -> Out:
         cid = intent.combo_id
         ledger = self.ledger
-        finished = ledger.finished
         # ``forget`` drops the oldest finished combos while they are older than the horizon:
         # called only when the oldest is (the same test as its own first step)
-        if finished and next(iter(finished.values())) <= now_ns - FINISHED_RETAIN_NS:
-            ledger.forget(now_ns)
-        combos, counters = ledger.combos, ledger.counters
+        for oldest_ns in ledger.finished.values():
+            if oldest_ns <= now_ns - FINISHED_RETAIN_NS:
+                ledger.forget(now_ns)
+            break
+        combos = ledger.combos
         if cid in combos:
             # never act twice on one combo id, and never tell the strategy its combo failed
-            counters["duplicate_intents"] += 1
+            ledger.counters["duplicate_intents"] += 1
             return [ledger.alarm("duplicate_combo", now_ns, combo_id=cid)]
         table = self._legs
         if table.pairs is not self.pairs or table.contracts is not self.repair.contracts:
             self._legs = table = LegTable(self.pairs, self.contracts)  # the dicts were replaced
+        pl = table.lean(intent)
+        if pl is None:
+            return self._open(intent, table, now_ns)
+        # the common case (the pair's two legs, well formed), in one step: what ``_open``
+        # does for it, with what does not change per intent taken from the pair's ``pl``
+        ledger.counters["combos"] += 1
+        newest = ledger.newest
+        if cid > newest.get(intent.pair, 0):  # a fill of an older unknown combo: an orphan
+            newest[intent.pair] = cid
+        combos[cid] = c = open_pair_combo(intent, pl, now_ns)
+        s0, s1 = intent.legs
+        ts_recv_ns, ts_signal_ns = intent.ts_recv_ns, intent.ts_signal_ns
+        order_a = (pl.dest_a, LegOrder(cid, 0, 0, pl.venue_a, pl.sym_a, s0.side, s0.qty_lots,
+                                       s0.limit_px_ticks, "IOC", "entry", ts_recv_ns,
+                                       ts_signal_ns))
+        msg = ComboState(cid, intent.pair, intent.action, "working", intent.direction, 0, 0,
+                         pl.state_zero, now_ns)
+        step_due_ns = now_ns + pl.step_ns
+        arg = c.timer_arg
+        step = ("@timer", SetTimer(_STEP, step_due_ns, arg))
+        budget = ("@timer", SetTimer(_BUDGET, step_due_ns + pl.budget_ns, arg))
+        to = ledger.notify
+        if pl.lead:
+            return [order_a, *[(n, msg) for n in to], step, budget]
+        order_b = (pl.dest_b, LegOrder(cid, 1, 0, pl.venue_b, pl.sym_b, s1.side, s1.qty_lots,
+                                       s1.limit_px_ticks, "IOC", "entry", ts_recv_ns,
+                                       ts_signal_ns))
+        if len(to) == 2:  # the usual fan-out (strategy, risk), built in one list
+            return [order_a, order_b, (to[0], msg), (to[1], msg), step, budget]
+        return [order_a, order_b, *[(n, msg) for n in to], step, budget]
+
+    def _open(self, intent: ComboIntent, table: LegTable, now_ns: int) -> Out:
+        """Open (or refuse) a combo the lean step does not take: legs from ``table.legs``."""
+        cid = intent.combo_id
+        ledger = self.ledger
+        combos, counters = ledger.combos, ledger.counters
         pair, legs = table.legs(intent)
         counters["combos"] += 1
         newest = ledger.newest
@@ -207,84 +250,31 @@ class ComboExecutorCore(Core):
 
     # --- execution reports -----------------------------------------------------------------------
 
-    def _pair_of(self, combo_id: int) -> PairConfig | None:
-        """The configured pair a combo id names (``epoch * 1e9 + pair_index * 1e6 + seq``,
-        ``actors.strategy.guard.PairPosition``); None for a multi-venue pair (which of its
-        sub-pairs is not in the id) or an index the config does not have."""
-        index = combo_id % 1_000_000_000 // 1_000_000
-        top = [p for p in self.pairs.values() if "/" not in p.name]
-        if index >= len(top) or top[index].multi is not None:
-            return None
-        return top[index]
-
     def _adopt(self, r: ExecReport, now_ns: int) -> Out:
-        """A fill of a combo this executor never heard of: an order a previous incarnation sent
-        whose decision the journal lost (its intent was durable, its cycle's journal batch was
-        not: a crash, a hot standby's take-over after a partition) and that the restarted
-        executor queried by client id. Its fills change what the pair holds at the venue, so
-        the strategy and risk must count them, or the strategy trades on a position that is
-        not there (it closes a spread already closed, then opens on top: twice the spread
-        limit at the venue). The combo is adopted as a finished ``open`` holding its fills'
-        net lots per leg (``ComboState`` ``repaired``; each fill updates it), which the
-        strategy's and risk's per-combo holdings add up."""
-        ledger = self.ledger
-        pair = self._pair_of(r.combo_id)
-        if pair is None or r.leg not in (0, 1) \
-                or f"{r.venue}:{r.sym}" != (pair.leg_a if r.leg == 0 else pair.leg_b):
-            return []
-        if r.combo_id <= ledger.newest.get(pair.name, 0):
-            return []  # a late fill of a combo this executor ran and forgot: risk flattens it
-        adopted = ledger.adopted
-        held = adopted.get(r.combo_id)
-        if held is None:
-            held = adopted[r.combo_id] = [0, 0, set()]
-        tid = (r.venue, r.trade_id)
-        if tid in held[2]:
-            ledger.counters["duplicate_fills"] += 1
-            return []
-        held[2].add(tid)
-        held[r.leg] += r.qty_lots if r.side == "B" else -r.qty_lots
-        a, b = held[0], held[1]
-        # only a hedged spread is adopted: a leg without its hedge (the other leg's order
-        # unsent, unfilled, or its fill not in yet) stays exposure no combo owns, which risk
-        # flattens after ``unhedged_limit_ms`` as before; adopted, nobody would ever hedge it
-        # (the cut drill showed it: one leg filled, adopted, the exposure never came back).
-        # Both legs' fills come back together from the restart's in-flight queries.
-        bpl_a = self.contracts[pair.leg_a].base_per_lot
-        bpl_b = self.contracts[pair.leg_b].base_per_lot
-        if a == 0 or b == 0 or abs(a * bpl_a + b * bpl_b) > min(bpl_a, bpl_b) / 2:
-            return [ledger.decision("combo_not_adopted", now_ns, combo_id=r.combo_id,
-                                    pair=pair.name, cl=r.cl, lots_a=a, lots_b=b,
-                                    why="unhedged")]
-        direction = 1 if a > 0 or (a == 0 and b < 0) else -1
-        fa, fb = direction * a, -direction * b
-        out: Out = [ledger.decision("combo_adopted", now_ns, combo_id=r.combo_id,
-                                    pair=pair.name, cl=r.cl, lots_a=a, lots_b=b)]
-        if fa < 0 or fb < 0:
-            # both legs on one side: no spread direction holds it; risk books the exposure and
-            # flattens it as nobody's
-            return [*out, ledger.alarm("unadoptable_fills", now_ns, combo_id=r.combo_id,
-                                       lots_a=a, lots_b=b)]
-        msg = ComboState(r.combo_id, pair.name, "open", "repaired", direction, fa, fb, 0.0,
-                         now_ns)
-        return [*out, *[(d, msg) for d in ledger.notify]]
+        """A fill of a combo this executor never heard of (``actors.combo.adopt``)."""
+        return adopt_fill(self.ledger, self.pairs, self.repair.contracts, r, now_ns)
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
         ledger = self.ledger
         c = ledger.combos.get(r.combo_id)
-        o = c.orders.get((r.leg, r.attempt)) if c is not None else None
-        if c is None or o is None:
+        if c is None:
             ledger.counters["orphan_reports"] += 1
-            if c is None and r.kind == "fill":
+            if r.kind == "fill":
                 return self._adopt(r, now_ns)
             return []
-        if r.kind == "denied" and r.reason == "duplicate_cl":
-            return [ledger.alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]
-        o.cl = o.cl or r.cl
-        o.state = r.state
-        out: Out = []
+        o = c.orders.get((r.leg, r.attempt))
+        if o is None:
+            ledger.counters["orphan_reports"] += 1
+            return []
         kind = r.kind
-        closed = r.state in _CLOSED_STATES
+        if kind == "denied" and r.reason == "duplicate_cl":
+            return [ledger.alarm("duplicate_cl", now_ns, combo_id=r.combo_id, cl=r.cl)]
+        if not o.cl:
+            o.cl = r.cl
+        state = o.state = r.state
+        if kind == "sent" and state not in _CLOSED_STATES:
+            return []  # the most frequent report (every order has one): nothing to decide
+        # ``c.close(o)``, inline where it is called: a closed order is no longer open
         if kind == "fill":
             tid = (r.venue, r.trade_id)
             tids = c.tids
@@ -296,11 +286,18 @@ class ComboExecutorCore(Core):
             else:
                 tids.add(tid)
             c.add_fill(o, r.qty_lots, r.px_ticks)
+            if state in _CLOSED_STATES and not o.terminal:
+                o.terminal = True  # e.g. a fill that completed the order before its done
+                c._open -= 1
         elif kind == "done":
-            c.close(o)
+            if not o.terminal:
+                o.terminal = True
+                c._open -= 1
             c.set_final(o, r.cum_lots)
         elif kind == "rejected" or kind == "denied":
-            c.close(o)
+            if not o.terminal:
+                o.terminal = True
+                c._open -= 1
             # chasing what was just refused would be refused again
             if c.no_chase is None:
                 c.no_chase = {o.leg}
@@ -311,20 +308,29 @@ class ComboExecutorCore(Core):
                 if c.avoid_unwind is None:
                     c.avoid_unwind = set()
                 c.avoid_unwind.add(o.leg)
-        elif not closed:
+        elif state in _CLOSED_STATES:
+            if not o.terminal:
+                o.terminal = True
+                c._open -= 1
+        else:
             return []  # sent, accepted, cancel_reject: nothing to decide
-        if closed:
-            c.close(o)  # e.g. a fill that completed the order before its done arrived
         if c.state in FINAL_STATES:
             # a finished combo re-opens only when it holds something else than it last reported
             # (a late fill), once every order is closed
-            if c.all_terminal() and (c.held(0), c.held(1)) != c.reported_held:
-                out += self.repair.evaluate(c, now_ns)
-            return out
-        ledger.track_unhedged(c, now_ns)
-        if o.leg == 0 and o.purpose == "entry":
+            if c._open == 0 and (c.held(0), c.held(1)) != c.reported_held:
+                return self.repair.evaluate(c, now_ns)
+            return []
+        # ``ledger.track_unhedged(c, now_ns)``: it only starts or ends the clock
+        if c.flat():
+            if c.unhedged_since_ns is not None:
+                ledger.track_unhedged(c, now_ns)
+        elif c.unhedged_since_ns is None:
+            c.unhedged_since_ns = now_ns
+        out: Out = []
+        if o.leg == 0 and o.purpose == "entry" and c.pair is not None \
+                and c.pair.legging_mode == "lead":
             out += self._lead_hedge(c, now_ns)
-        if c.all_terminal() and not (c.waiting or c.paused):
+        if c._open == 0 and not (c.waiting or c.paused):  # ``c.all_terminal()``
             out += self.repair.evaluate(c, now_ns)
         return out
 

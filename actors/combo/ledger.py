@@ -73,13 +73,18 @@ class ComboLedger:
 
     def state(self, c: ComboRecord, state: str, now_ns: int) -> Out:
         """Move ``c`` to ``state`` and tell every name in ``notify`` (``ComboState``)."""
+        return self._state(c, state, now_ns, c.residual())
+
+    def _state(self, c: ComboRecord, state: str, now_ns: int, residual: float) -> Out:
+        """``state`` with ``c``'s residual (``c.residual()``) already worked out."""
         c.state = state
         h = c._held  # == (c.held(0), c.held(1)): a leg the combo lacks never moves from 0
         held = c.reported_held = (h[0], h[1])
         i = c.intent
-        residual = c.residual()
         slip: tuple[float, float, int, int] = (0.0, 0.0, 0, 0)
-        if state in FINAL_STATES:
+        if state in FINAL_STATES and c.tids is not None:
+            # (without a fill applied -- ``tids`` is set with the first -- no order has entry
+            # lots: both legs' slippage is (0.0, 0))
             (sa, la), (sb, lb) = c.entry_slippage(0), c.entry_slippage(1)
             slip = (round(sa, 6), round(sb, 6), la, lb)
         msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
@@ -121,13 +126,17 @@ class ComboLedger:
         """``c`` ends in ``state`` (counted, kept for late fills, notified; a failure that
         leaves exposure or has a reason is alarmed). The caller has cancelled its timers."""
         self.counters[state] += 1
-        self.finished.pop(c.intent.combo_id, None)
-        self.finished[c.intent.combo_id] = now_ns
-        self.track_unhedged(c, now_ns, final=True)
-        out = self.state(c, state, now_ns)
-        if state == "failed" and (why or abs(c.residual()) > 0):
-            out.append(self.alarm("combo_failed", now_ns, combo_id=c.intent.combo_id,
-                                  residual_base=round(c.residual(), 6),
+        cid = c.intent.combo_id
+        finished = self.finished
+        finished.pop(cid, None)
+        finished[cid] = now_ns
+        if c.unhedged_since_ns is not None:  # ``track_unhedged(final=True)`` stops the clock
+            self.track_unhedged(c, now_ns, final=True)
+        residual = c.residual()  # nothing changes it below
+        out = self._state(c, state, now_ns, residual)
+        if state == "failed" and (why or abs(residual) > 0):
+            out.append(self.alarm("combo_failed", now_ns, combo_id=cid,
+                                  residual_base=round(residual, 6),
                                   held=[c.held(0), c.held(1)], **why))
         return out
 

@@ -12,20 +12,22 @@ priced against, so ``FX = (P_a - premium) / (P_b * unit_factor * (1 + tax))`` wi
 
 from __future__ import annotations
 
-from decimal import Decimal
-from functools import cache
 from typing import Any
 
 from actors.combo.legging import _EPS, LegView, Top, book_mid, round_lots
+
+# the legs moved to ``actors.combo.legs``; their names stay importable here, where the
+# checkpoints pickled before the move find them
+from actors.combo.legs import (
+    ContractInfo,
+    LegRecord,
+    LegTable,
+    PairLegs,
+    legs_from_intent,
+    tick_size,
+)
 from transports.config.engine import ContractConfig, PairConfig
 from transports.wire.messages import ComboIntent
-
-
-@cache
-def tick_size(tick: str) -> float:
-    """A contract's decimal tick string as a float (parsed once per distinct string)."""
-    return float(Decimal(tick))
-
 
 
 class ComboTimer:
@@ -33,6 +35,7 @@ class ComboTimer:
 
     STEP = "step"  #: an order's step timeout (an IOC past it is cancelled), or a paced retry
     BUDGET = "budget"  #: the hedge budget of a repair ran out: the combo fails
+
 
 class OrderRecord:
     """One LegOrder a combo sent, as its ExecReports tell it.
@@ -63,159 +66,19 @@ class OrderRecord:
         return max(self.fill_lots, self.final_cum)
 
 
-class ContractInfo:
-    """What a combo leg needs from its contract, worked out once per contract."""
-
-    __slots__ = ("base_per_lot", "contract", "dest", "fee", "tick_value")
-
-    def __init__(self, contract: ContractConfig) -> None:
-        self.contract = contract
-        self.tick_value = tick_size(contract.tick) * contract.multiplier  #: contract ccy
-        self.fee = contract.fee_per_lot
-        #: underlying base units per lot (the multiplier if the contract does not say)
-        self.base_per_lot = (
-            contract.base_per_lot if contract.base_per_lot > 0 else contract.multiplier
-        )
-        self.dest = f"leg.{contract.venue}"  #: the LegExecutor that trades it
-
-
-class LegRecord:
-    """One leg of a combo as the intent asked for it."""
-
-    __slots__ = ("expected_px", "info", "key", "limit_px", "side", "sign", "target")
-
-    def __init__(self, key: str, side: str, target: int, limit_px: int, expected_px: float,
-                 contract: ContractConfig, info: ContractInfo | None = None) -> None:
-        self.key = key
-        self.side = side
-        self.target = target
-        self.limit_px = limit_px
-        self.expected_px = expected_px
-        self.info = info if info is not None and info.contract is contract else \
-            ContractInfo(contract)
-        self.sign = 1 if side == "B" else -1  #: +1 for a bought leg, -1 for a sold one
-
-    contract = property(lambda self: self.info.contract, doc="The leg's contract.")
-    tick_value = property(lambda self: self.info.tick_value,
-                          doc="Money per tick per lot, in the contract's currency.")
-    fee = property(lambda self: self.info.fee, doc="Fee per lot, in the contract's currency.")
-    base_per_lot = property(lambda self: self.info.base_per_lot,
-                            doc="Underlying base units per lot (else the multiplier).")
-    dest = property(lambda self: self.info.dest, doc="The LegExecutor that trades this leg.")
-
-
-def legs_from_intent(intent: ComboIntent, pair: PairConfig | None,
-                     contracts: dict[str, ContractConfig],
-                     infos: dict[str, ContractInfo] | None = None) -> dict[int, LegRecord] | str:
-    """Return the intent's legs by index, or the reason the intent is refused.
-
-    ``infos`` caches a ``ContractInfo`` per contract key (filled here; an entry is used only
-    while it describes the very contract object ``contracts`` holds).
-    """
-    if pair is None:
-        return "unknown_pair"
-    if not 1 <= len(intent.legs) <= 2:
-        return "bad_leg_count"
-    legs: dict[int, LegRecord] = {}
-    for spec in intent.legs:
-        key = f"{spec.venue}:{spec.sym}"
-        i = 0 if key == pair.leg_a else 1 if key == pair.leg_b else -1
-        contract = contracts.get(key)
-        if i < 0 or i in legs or contract is None:
-            return f"bad_leg:{key}"
-        if spec.qty_lots <= 0:
-            return f"bad_qty:{key}"
-        info = None
-        if infos is not None:
-            info = infos.get(key)
-            if info is None or info.contract is not contract:
-                info = infos[key] = ContractInfo(contract)
-        legs[i] = LegRecord(
-            key,
-            spec.side,
-            spec.qty_lots,
-            spec.limit_px_ticks,
-            spec.expected_px_ticks,
-            contract,
-            info,
-        )
-    if len(legs) == 2 and legs[0].side == legs[1].side:
-        return "legs_same_side"
-    return legs
-
-
-class LegTable:
-    """``legs_from_intent`` for one pair, with the per-leg lookups cached.
-
-    An intent whose every leg is one of the pair's legs, once each, with a positive quantity
-    and (for two legs) opposite sides is built from the cache; anything else goes through
-    ``legs_from_intent``, so a refusal and its reason are the function's. A cache entry is used
-    only while ``pairs`` and ``contracts`` still hold the very objects it was built from.
-    """
-
-    __slots__ = ("_by_name", "contracts", "infos", "pairs")
-
-    def __init__(
-        self, pairs: dict[str, PairConfig], contracts: dict[str, ContractConfig]
-    ) -> None:
-        self.pairs = pairs
-        self.contracts = contracts
-        self.infos: dict[str, ContractInfo] = {}
-        #: pair name -> (pair, {(venue, sym): (leg index, key, info)})
-        self._by_name: dict[str, tuple[PairConfig, dict[tuple[str, str], tuple[Any, ...]]]] = {}
-
-    def _entries(self, pair: PairConfig) -> dict[tuple[str, str], tuple[Any, ...]]:
-        got = self._by_name.get(pair.name)
-        if got is not None and got[0] is pair:
-            return got[1]
-        entries: dict[tuple[str, str], tuple[Any, ...]] = {}
-        for i, key in ((0, pair.leg_a), (1, pair.leg_b)):
-            contract = self.contracts.get(key)
-            if contract is not None and (contract.venue, contract.sym) not in entries \
-                    and f"{contract.venue}:{contract.sym}" == key:
-                entries[(contract.venue, contract.sym)] = (i, key, ContractInfo(contract))
-        self._by_name[pair.name] = (pair, entries)
-        return entries
-
-    def legs(self, intent: ComboIntent) -> tuple[PairConfig | None, dict[int, LegRecord] | str]:
-        """Return the intent's pair and its legs by index (or the reason it is refused)."""
-        pair = self.pairs.get(intent.pair)
-        specs = intent.legs
-        if pair is None or not 1 <= len(specs) <= 2:
-            return pair, legs_from_intent(intent, pair, self.contracts, self.infos)
-        got = self._by_name.get(intent.pair)
-        entries = got[1] if got is not None and got[0] is pair else self._entries(pair)
-        legs: dict[int, LegRecord] = {}
-        for spec in specs:
-            e = entries.get((spec.venue, spec.sym))
-            if e is None or e[0] in legs or spec.qty_lots <= 0 \
-                    or self.contracts.get(e[1]) is not e[2].contract:
-                return pair, legs_from_intent(intent, pair, self.contracts, self.infos)
-            leg = LegRecord.__new__(LegRecord)  # the same fields ``LegRecord()`` sets
-            leg.key = e[1]
-            leg.side = spec.side
-            leg.target = spec.qty_lots
-            leg.limit_px = spec.limit_px_ticks
-            leg.expected_px = spec.expected_px_ticks
-            leg.info = e[2]
-            leg.sign = 1 if spec.side == "B" else -1
-            legs[e[0]] = leg
-        if len(legs) == 2 and legs[0].side == legs[1].side:
-            return pair, "legs_same_side"
-        return pair, legs
-
-
 class ComboRecord:
     """Everything the executor knows about one combo.
 
     The lots held per leg and the count of orders still open are kept as running totals
     (updated by ``add_order``, ``add_fill``, ``set_final`` and ``close``), so the checks an
-    ExecReport triggers cost O(legs), not O(orders).
+    ExecReport triggers cost O(legs), not O(orders). The legs of a record that
+    ``actors.combo.intake.open_pair_combo`` built are made from its intent when first read
+    (``legs``): an intent the venue rejects outright is decided without them.
     """
 
-    __slots__ = ("_exp", "_held", "_open", "_target", "_tolerance", "_zero", "attempts",
-                 "avoid_unwind", "chases", "created_ns", "intent", "last_step",
-                 "legs", "no_chase", "orders", "pair", "paused", "repairing", "reported_held",
+    __slots__ = ("_exp", "_held", "_legs", "_open", "_pl", "_target", "_tolerance", "_zero",
+                 "attempts", "avoid_unwind", "chases", "created_ns", "intent", "last_step",
+                 "no_chase", "orders", "pair", "paused", "repairing", "reported_held",
                  "round_steps", "rounds", "state", "steps", "tids", "timer_arg",
                  "unhedged_since_ns", "waiting")
 
@@ -223,7 +86,8 @@ class ComboRecord:
                  now_ns: int) -> None:
         self.intent = intent
         self.pair = pair
-        self.legs = legs
+        self._legs: dict[int, LegRecord] | None = legs
+        self._pl: PairLegs | None = None  #: builds ``legs`` from the intent while they are None
         self.state = "working"
         self.orders: dict[tuple[int, int], OrderRecord] = {}
         self.attempts = [0, 0]  #: orders sent per leg index (legs are 0 and 1)
@@ -261,6 +125,29 @@ class ComboRecord:
         self._exp: tuple[tuple[int, int, float], ...] | None = None
         self._tolerance = 0.0
         self._target = 0.0
+
+    def __setstate__(self, state: Any) -> None:
+        """A checkpoint's record (pickled; slots only); one written before the legs were made
+        lazily has them in ``legs``."""
+        slots = dict((state[1] if isinstance(state, tuple) else state) or {})
+        if "legs" in slots:
+            slots["_legs"] = slots.pop("legs")
+        slots.setdefault("_pl", None)
+        for k, v in slots.items():
+            setattr(self, k, v)
+
+    @property
+    def legs(self) -> dict[int, LegRecord]:
+        """The combo's legs by index (0 = leg A, 1 = leg B)."""
+        legs = self._legs
+        if legs is None:
+            assert self._pl is not None
+            legs = self._legs = self._pl.legs_of(self.intent)
+        return legs
+
+    @legs.setter
+    def legs(self, value: dict[int, LegRecord]) -> None:
+        self._legs = value
 
     def _prepare(self) -> tuple[tuple[int, int, float], ...]:
         """Work out the exposure terms and the intent's own residual (what a complete fill of
@@ -305,7 +192,10 @@ class ComboRecord:
             self._held[o.leg] += d if o.side == leg.side else -d
 
     def add_fill(self, o: OrderRecord, qty: int, px: int) -> None:
-        """Apply one (deduped) fill of ``qty`` lots at ``px`` ticks to ``o``."""
+        """Apply one (deduped) fill of ``qty`` lots at ``px`` ticks to ``o``.
+
+        Called once the fill's trade id is in ``tids``: a record whose ``tids`` is None has no
+        fill lots on any order (``ComboLedger.state`` relies on it)."""
         before = o.filled
         o.fill_lots += qty
         o.notional += px * qty
@@ -327,9 +217,8 @@ class ComboRecord:
 
     def held(self, i: int) -> int:
         """Net lots held on leg ``i`` in the intent's direction."""
-        if i not in self.legs:
-            return 0
-        return self._held[i]
+        # a leg the combo lacks never moves from 0 (``_moved``)
+        return self._held[i] if i == 0 or i == 1 else 0
 
     def entry_avg(self, i: int) -> float:
         """Average price (ticks) of the fills that built what leg ``i`` holds now."""
@@ -342,16 +231,14 @@ class ComboRecord:
     def entry_slippage(self, i: int) -> tuple[float, int]:
         """(sum of (fill - expected) x lots in ticks, positive = worse; lots) of leg ``i``'s
         entry fills against the price the decision expected."""
-        leg = self.legs.get(i)
-        if leg is None:
-            return 0.0, 0
         lots = notional = 0
-        for o in self.orders.values():
+        for o in self.orders.values():  # orders exist only on the combo's legs
             if o.leg == i and o.purpose == "entry":
                 lots += o.fill_lots
                 notional += o.notional
         if not lots:
             return 0.0, 0
+        leg = self.legs[i]
         sign = 1.0 if leg.side == "B" else -1.0
         return sign * (notional - leg.expected_px * lots), lots
 
@@ -418,9 +305,14 @@ class ComboRecord:
 
         ``legging.is_flat`` of the legs, on the running totals.
         """
-        if len(self.legs) < 2:
-            return True
         exp = self._exp if self._exp is not None else self._prepare()
+        if len(exp) < 2:  # one term per leg
+            return True
+        h = self._held
+        if not (h[0] or h[1] or self._target or self._zero):
+            # holding nothing: ``|E|`` is the zero exposure, within any tolerance (a NaN zero,
+            # from an infinite lot, takes the long way as before)
+            return True
         if self._target:
             e = abs(self.residual() - self._target)
             return all(round_lots(e / b) == 0 for _, _, b in exp)
@@ -432,10 +324,12 @@ class ComboRecord:
 
 __all__ = [
     "ComboRecord",
+    "ComboTimer",
     "ContractInfo",
     "LegRecord",
     "LegTable",
     "OrderRecord",
+    "PairLegs",
     "legs_from_intent",
     "tick_size",
 ]

@@ -19,9 +19,10 @@ from actors.combo.legging import Top, plan_repair
 from actors.combo.record import ComboRecord, ComboTimer
 from actors.core import Out
 from transports.config.engine import ContractConfig
-from transports.wire.messages import BookUpdate, CancelLeg, SessionStatus, Timer
+from transports.wire.messages import BookUpdate, CancelLeg, SessionStatus, SetTimer, Timer
 
 _NS = 1_000_000
+_STEP, _BUDGET = ComboTimer.STEP, ComboTimer.BUDGET
 
 
 class ComboRepair:
@@ -50,11 +51,16 @@ class ComboRepair:
         """End ``c`` in ``state``: its waits and timers cancelled, then ``ComboLedger.finish``."""
         c.repairing = c.waiting = c.paused = False
         cid = c.intent.combo_id
-        self.waiting.pop(cid, None)
-        self.session_wait.pop(cid, None)
-        self.budget_due.pop(cid, None)
-        out = [combo_timer(ComboTimer.STEP, c, 0), combo_timer(ComboTimer.BUDGET, c, 0)]
-        return out + self.ledger.finish(c, state, now_ns, **why)
+        if self.waiting:
+            self.waiting.pop(cid, None)
+        if self.session_wait:
+            self.session_wait.pop(cid, None)
+        if self.budget_due:
+            self.budget_due.pop(cid, None)
+        arg = c.timer_arg  # ``combo_timer(key, c, 0)`` of both timers: cancelled
+        out: Out = [("@timer", SetTimer(_STEP, 0, arg)), ("@timer", SetTimer(_BUDGET, 0, arg))]
+        out += self.ledger.finish(c, state, now_ns, **why)
+        return out
 
     def evaluate(self, c: ComboRecord, now_ns: int) -> Out:
         """Every order of ``c`` is closed: finish it, or start or go on repairing it."""
@@ -70,7 +76,8 @@ class ComboRepair:
                 return self.finish(c, "failed", now_ns, reason="late_imbalance")
             return self._start(c, now_ns)
         if not c.repairing:
-            if c.held(0) == 0 and c.held(1) == 0:  # the legs are 0 and 1 (held() of none is 0)
+            h = c._held  # ``c.held(0)``, ``c.held(1)``: the legs are 0 and 1
+            if h[0] == 0 and h[1] == 0:
                 return self.finish(c, "failed", now_ns)
             if c.flat():
                 return self.finish(c, "complete", now_ns)
