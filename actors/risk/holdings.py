@@ -10,14 +10,19 @@ from __future__ import annotations
 
 from transports.wire.messages import ComboState
 
+#: the holding of a combo with nothing filled (one shared tuple: the common case of every
+#: ``working`` state and of every combo that came to nothing allocates none)
+NOTHING = (0, 0)
+
 
 def combo_holding(s: ComboState) -> tuple[int, int]:
     """(leg A lots, leg B lots), signed, that combo ``s`` adds to its strategy's position."""
-    sign_a = 1 if s.direction > 0 else -1
-    a, b = sign_a * s.filled_a_lots, -sign_a * s.filled_b_lots
-    if s.action != "open":
-        return -a, -b  # a close trades against the position it closes
-    return a, b
+    fa, fb = s.filled_a_lots, s.filled_b_lots
+    if not fa and not fb:
+        return NOTHING  # what the signs below give for nothing filled, either way
+    if (s.direction > 0) == (s.action == "open"):
+        return fa, -fb  # an open long A / short B, or a close of a short A / long B
+    return -fa, fb  # a close trades against the position it closes
 
 
 class PairHoldings:
@@ -30,12 +35,19 @@ class PairHoldings:
     def on_combo_state(self, s: ComboState) -> None:
         """Apply ``s`` (a combo's holding replaces what it held before); a pair back to flat
         at a final state forgets its combos, as the strategy does."""
-        a, b = combo_holding(s)
-        combos = self._by_combo.setdefault(s.pair, {})
-        old = combos.get(s.combo_id, (0, 0))
-        combos[s.combo_id] = (a, b)
-        pa, pb = self.pos.get(s.pair, (0, 0))
-        pa, pb = pa + a - old[0], pb + b - old[1]
-        self.pos[s.pair] = (pa, pb)
-        if pa == 0 and pb == 0 and s.state not in ("working", "repairing"):
+        # nothing filled (every "working" state, every combo that came to nothing) holds
+        # ``NOTHING`` without the call
+        held = combo_holding(s) if s.filled_a_lots or s.filled_b_lots else NOTHING
+        pair = s.pair
+        combos = self._by_combo.get(pair)
+        if combos is None:
+            combos = self._by_combo[pair] = {}
+        old = combos.get(s.combo_id, NOTHING)
+        combos[s.combo_id] = held
+        p = self.pos.get(pair)
+        if p is None:
+            p = self.pos[pair] = (held[0] - old[0], held[1] - old[1])
+        elif held is not old and held != old:  # the common case (nothing new) writes nothing
+            p = self.pos[pair] = (p[0] + held[0] - old[0], p[1] + held[1] - old[1])
+        if p == NOTHING and s.state != "working" and s.state != "repairing":
             combos.clear()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import json
+from typing import Any
 
 from actors.core import Out
 from transports.config.engine import RiskConfig
@@ -38,6 +39,13 @@ class Limits:
         self.peak_pnl = 0.0  #: highest net PnL since the start or the last resume, home ccy
         #: recent accepted (False) / rejected (True) orders, oldest first
         self.outcomes: collections.deque[bool] = collections.deque(maxlen=reject_window)
+        self.rejected_n = 0  #: how many of ``outcomes`` are True (kept with it, not summed)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint; one pickled before ``rejected_n`` existed counts it."""
+        self.__dict__.update(state)
+        if "rejected_n" not in state:
+            self.rejected_n = sum(self.outcomes)
 
     # --- the state machine -----------------------------------------------------------------------
 
@@ -102,22 +110,45 @@ class Limits:
             return self.raise_("margin_usage", "REDUCING", now_ns, f"{usage_pct:.1f}%")
         return self.clear("margin_usage", now_ns)
 
-    def record_outcome(self, rejected: bool) -> None:
-        """Remember an order's outcome for the reject rate."""
-        self.outcomes.append(rejected)
+    def on_outcome(self, rejected: bool, risk: RiskConfig, now_ns: int) -> Out:
+        """An order accepted or rejected: remember its outcome, then judge the reject rate
+        (``check_rejects``, inline: the rate from the kept count, not the window summed)."""
+        outcomes = self.outcomes
+        n = len(outcomes)
+        maxlen: int = outcomes.maxlen  # type: ignore[assignment]
+        if n == maxlen:
+            if outcomes[0]:
+                self.rejected_n -= 1  # the oldest, a reject, leaves the full window
+        else:
+            n += 1
+        outcomes.append(rejected)
+        if rejected:
+            self.rejected_n += 1
+        if n < maxlen:
+            return []
+        rate = self.rejected_n / n  # == sum(self.outcomes) / n: the same int, the same float
+        if rate > risk.max_reject_rate:
+            return self.raise_("reject_rate", "REDUCING", now_ns, f"{rate:.2f}")
+        if "reject_rate" not in self.reasons:  # ``clear``'s first question, without the call
+            return []
+        return self.clear("reject_rate", now_ns)
 
     def set_reject_window(self, orders: int) -> None:
         """Judge the reject rate over the last ``orders`` outcomes (the most recent stay)."""
         if orders != self.outcomes.maxlen:
             self.outcomes = collections.deque(self.outcomes, maxlen=orders)
+            self.rejected_n = sum(self.outcomes)
 
     def check_rejects(self, risk: RiskConfig, now_ns: int) -> Out:
         """REDUCING while the reject rate over a full window exceeds its limit."""
-        if len(self.outcomes) < self.outcomes.maxlen:  # type: ignore[operator]
+        n = len(self.outcomes)
+        if n < self.outcomes.maxlen:  # type: ignore[operator]
             return []
-        rate = sum(self.outcomes) / len(self.outcomes)
+        rate = self.rejected_n / n  # == sum(self.outcomes) / n: the same int, the same float
         if rate > risk.max_reject_rate:
             return self.raise_("reject_rate", "REDUCING", now_ns, f"{rate:.2f}")
+        if "reject_rate" not in self.reasons:  # ``clear``'s first question, without the call
+            return []
         return self.clear("reject_rate", now_ns)
 
 

@@ -29,6 +29,8 @@ from transports.wire.messages import ComboState, Decision, Flatten, LegOrder, Se
 MAX_FLATTEN_ACTIONS = 3
 #: the smallest band (ticks) a flatten IOC is priced through the mark with
 MIN_FLATTEN_BAND_TICKS = 10
+#: the output that cancels the ``unhedged`` timer (messages are frozen: one shared instance)
+DISARM = ("@timer", SetTimer("unhedged", 0))
 
 
 class Orphans:
@@ -49,13 +51,18 @@ class Orphans:
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
 
-    def on_combo_state(self, s: ComboState) -> None:
-        """Follow what the combo holds and whether it is still live (repairing its exposure)."""
+    def on_combo_state(self, s: ComboState, book: Book, risk: RiskConfig, now_ns: int) -> Out:
+        """Follow what the combo holds and whether it is still live (repairing its exposure),
+        then re-judge the exposure (``check``)."""
         self.holdings.on_combo_state(s)
-        if s.state in ("working", "repairing"):
+        state = s.state
+        if state == "working" or state == "repairing":
             self.live_combos.add(s.combo_id)
-        else:
-            self.live_combos.discard(s.combo_id)
+            # ``check`` with a live combo (this one), inline: the exposure is its to repair
+            self.unhedged_since_ns = 0
+            return [DISARM]
+        self.live_combos.discard(s.combo_id)
+        return self.check(book, risk, now_ns)
 
     def excess(self, exposure_base: dict[str, float]) -> tuple[str, float] | None:
         """Return the first (underlying, exposure in base units) beyond tolerance, or None."""
@@ -64,13 +71,16 @@ class Orphans:
                 return underlying, v
         return None
 
-    def check(self, exposure_base: dict[str, float], risk: RiskConfig, now_ns: int) -> Out:
-        """Arm the ``unhedged`` timer when exposure becomes unhedged; disarm it when it is
-        hedged or a live combo owns it."""
-        if self.excess(exposure_base) is None or self.live_combos:
-            # hedged, or a live combo owns the exposure and is still repairing it
+    def check(self, book: Book, risk: RiskConfig, now_ns: int) -> Out:
+        """Arm the ``unhedged`` timer when ``book``'s exposure becomes unhedged; disarm it when
+        it is hedged or a live combo owns it."""
+        # a live combo owns any exposure: asked first, the exposure is not valued at all (the
+        # common case of every ComboState "working"); ``excess`` changes nothing, so the order
+        # of the two questions changes no answer
+        if self.live_combos or self.excess(book.exposure_view()) is None:
+            # a live combo owns the exposure and is still repairing it, or it is hedged
             self.unhedged_since_ns = 0
-            return [("@timer", SetTimer("unhedged", 0))]
+            return [DISARM]
         if self.unhedged_since_ns:
             return []
         self.unhedged_since_ns = now_ns

@@ -189,13 +189,15 @@ class RiskCore(Core):
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
         """Count denials and the reject rate; book fills, then a new view and every check."""
-        if r.kind == "denied":
+        kind = r.kind
+        if kind == "sent":  # the most frequent: nothing to count (asked first, an equality)
+            return []
+        if kind == "rejected" or kind == "accepted":
+            return self.limits.on_outcome(kind == "rejected", self.risk, now_ns)
+        if kind == "denied":
             self.denials[r.reason] += 1
             return []
-        if r.kind in ("accepted", "rejected"):
-            self.limits.record_outcome(r.kind == "rejected")
-            return self.limits.check_rejects(self.risk, now_ns)
-        if r.kind != "fill":
+        if kind != "fill":
             return []
         sign = 1 if r.side == "B" else -1
         # the offset (futures with offsets) and the executor's clock at the fill keep both sides
@@ -224,11 +226,11 @@ class RiskCore(Core):
 
     def on_combo_state(self, s: ComboState, now_ns: int) -> Out:
         """Follow what the combos hold (and their slippage); re-judge unhedged exposure."""
-        self.combos[s.state] = self.combos.get(s.state, 0) + 1
+        combos = self.combos
+        combos[s.state] = combos.get(s.state, 0) + 1
         if s.entry_a_lots or s.entry_b_lots:
             self.entry_slippage.add(s)
-        self.orphans.on_combo_state(s)
-        return self.orphans.check(self.book.exposure(), self.risk, now_ns)
+        return self.orphans.on_combo_state(s, self.book, self.risk, now_ns)
 
     def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
         """Keep each venue's feed health for the snapshot."""
@@ -240,7 +242,7 @@ class RiskCore(Core):
         ``MAX_FLATTEN_ACTIONS`` times), then HALT."""
         if t.key != "unhedged":
             return []
-        excess = self.orphans.excess(self.book.exposure())
+        excess = self.orphans.excess(self.book.exposure_view())
         if not self.orphans.unhedged_since_ns or excess is None:
             return []
         if self.orphans.may_flatten(self.risk):
@@ -290,8 +292,8 @@ class RiskCore(Core):
 
     def _check_all(self, now_ns: int) -> Out:
         """Every check that a changed position or changed limits may trip, in a fixed order."""
-        out = self.limits.check_exposure(self.book.exposure(), self.risk, now_ns)
-        out += self.orphans.check(self.book.exposure(), self.risk, now_ns)
+        out = self.limits.check_exposure(self.book.exposure_view(), self.risk, now_ns)
+        out += self.orphans.check(self.book, self.risk, now_ns)
         out += self.limits.check_pnl(self.book.pnl()["net"], self.risk, now_ns)
         out += self.limits.check_margin(self.margin_usage_pct(), self.risk, now_ns)
         return out

@@ -12,6 +12,7 @@ nothing: the limit checks (``actors.risk.limits``) read its numbers.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from actors.risk.sides import TwoSided
 from transports.config.engine import ContractConfig
@@ -40,6 +41,21 @@ class Book:
         self.unpriced: dict[str, int] = {}  #: key -> adopted lots whose cost awaits a mark
         #: long/short (today/yesterday) lots of the contracts with offsets (``actors.risk.sides``)
         self.sides = TwoSided(contracts)
+        #: ``exposure()`` as of the last change of ``positions`` (None: not valued since); a
+        #: cache, never pickled (``__getstate__``)
+        self._exposure: dict[str, float] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The state without the exposure cache: a checkpoint holds what the base code's did,
+        whether or not the exposure was valued since the last fill."""
+        state = dict(self.__dict__)
+        state.pop("_exposure", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint (this code's or an older one's: neither holds the cache)."""
+        self.__dict__.update(state)
+        self._exposure = None
 
     # --- changes ---------------------------------------------------------------------------------
 
@@ -62,6 +78,7 @@ class Book:
         mark until a book gives one. A contract with offsets also applies it with ``offset`` to
         its two sides (trading day of ``now_ns``)."""
         self.positions[key] = self.positions.get(key, 0) + signed_lots
+        self._exposure = None
         if key in self.sides.rules:
             self.sides.fill(key, "B" if signed_lots > 0 else "S", offset, abs(signed_lots), now_ns)
         c = self.contracts.get(key)
@@ -85,6 +102,7 @@ class Book:
         if not diff:
             return 0
         self.positions[key] = lots
+        self._exposure = None
         self.sides.adopt(key, diff, now_ns)
         if key in self.contracts:
             self.unpriced[key] = self.unpriced.get(key, 0) + diff
@@ -144,6 +162,16 @@ class Book:
                 continue
             out[c.underlying] = out.get(c.underlying, 0.0) + lots * c.base_per_lot
         return out
+
+    def exposure_view(self) -> dict[str, float]:
+        """``exposure()``, valued once per change of the positions and shared: the caller
+        must not change it. The same numbers as ``exposure()`` (the positions, the contracts
+        and the order of the sum are those it would read: positions change only in ``fill``
+        and ``adopt``, which drop the cache)."""
+        view = self._exposure
+        if view is None:
+            view = self._exposure = self.exposure()
+        return view
 
     def lot_notional(self, key: str) -> float:
         """Return one lot of ``key`` at its mark in the home currency (0 without a mark)."""

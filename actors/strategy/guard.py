@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from actors.core import Out
-from actors.risk.holdings import combo_holding
+from actors.risk.holdings import NOTHING, combo_holding
 from actors.strategy.legs import Leg
 from transports.wire.messages import (
     ClockJump,
@@ -194,18 +194,20 @@ class PairPosition:
 
     def apply(self, s: ComboState, guard: PairGuard, now_ns: int, cooldown_ns: int) -> bool:
         """Take ``s`` (of this pair); return True when it ended the pending combo."""
-        a, b = combo_holding(s)
-        old = self.holdings.get(s.combo_id)
-        self.holdings[s.combo_id] = (a, b)
-        if old is None:
-            self.pos_a_lots += a
-            self.pos_b_lots += b
-        else:
-            self.pos_a_lots += a - old[0]
-            self.pos_b_lots += b - old[1]
-        if s.combo_id != self.pending or s.state in ("working", "repairing"):
+        # nothing filled (every "working" state, every combo that came to nothing) holds
+        # ``NOTHING`` without the call
+        held = combo_holding(s) if s.filled_a_lots or s.filled_b_lots else NOTHING
+        cid = s.combo_id
+        holdings = self.holdings
+        old = holdings.get(cid, NOTHING)
+        holdings[cid] = held
+        if held is not old and held != old:  # the common case (nothing new) adds nothing
+            self.pos_a_lots += held[0] - old[0]
+            self.pos_b_lots += held[1] - old[1]
+        state = s.state
+        if cid != self.pending or state == "working" or state == "repairing":
             if self.pending is None and \
-                    0 < s.combo_id // 1_000_000_000 < self.combo_seq // 1_000_000_000:
+                    0 < cid // 1_000_000_000 < self.combo_seq // 1_000_000_000:
                 # a previous incarnation's combo moved the position after this one started
                 # (adopted from its fills at a restart or a take-over, ``ComboExecutorCore.
                 # _adopt``; a late fill): the direction follows what is held, so the strategy
@@ -213,11 +215,11 @@ class PairPosition:
                 self._settle(now_ns)
             return False
         self.pending = None
-        guard.combo_done(s.state == "failed" or (s.state == "repaired" and not s.filled_a_lots
-                                                  and not s.filled_b_lots), now_ns, cooldown_ns)
+        guard.combo_done(state == "failed" or (state == "repaired" and not s.filled_a_lots
+                                                and not s.filled_b_lots), now_ns, cooldown_ns)
         if self.pos_a_lots == 0 and self.pos_b_lots == 0:  # ``flat``, inline (per combo)
             self.pos_dir = 0
-            self.holdings.clear()
+            holdings.clear()
             self.opened_ns = 0
         elif s.action == "open":
             if self.pos_dir == 0:
