@@ -3,12 +3,14 @@
 ``executor`` (the core, ``LegExecutorCore``) owns one object per concern and delegates to them:
 ``book`` (``OrderBook``: order records, their indexes, positions, counters; closed orders
 retired after ``RETIRE_AFTER_NS``, revived by a late report), ``reports`` (venue reports,
-queries, inferred rejects, alarms), ``pretrade`` (limits, market view, rate buckets, denial
-counts), ``link`` (``OeLink``), ``reconciler``, ``throttle`` (the ``throttled`` back-off),
-``faults`` (``frames``: bad frames; ``wal``: the intent WAL failed; a lost link), ``entry``
-(new orders and cancels) and ``session`` (``VenueSession``, protocol v2: the gateway's own
-session, funding, balances, its version and kinds) and ``offsets`` (futures offsets: the
-two-sided positions of the contracts with ``offsets``), each from the module of that name.
+queries, alarms; a query's answer and the inferred rejects are ``status``'s), ``pretrade``
+(limits, market view, rate buckets, denial counts), ``link`` (``OeLink``), ``reconciler``,
+``throttle`` (the ``throttled`` back-off), ``faults`` (``frames``: bad frames; ``wal``: the
+intent WAL failed; a lost link), ``entry`` (new orders and cancels) and ``session``
+(``VenueSession``, protocol v2: the gateway's own session, funding, balances, its version and
+kinds) and ``offsets`` (futures offsets: the two-sided positions of the contracts with
+``offsets``), each from the module of that name; ``views`` names the helpers' state the
+executor shows as its own (``core.orders``, ...).
 Money rules, kept between them:
 
 - the client order id is ``f"{epoch}.{combo_id}.{leg}.{attempt}"`` and an id is used at most once,

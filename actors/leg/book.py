@@ -52,6 +52,7 @@ COUNTERS = (
 )
 
 _dict_set, _dict_del, _dict_pop = dict.__setitem__, dict.__delitem__, dict.pop
+_dict_setdefault = dict.setdefault
 _MISSING: Any = object()
 
 #: an order closed this long ago is retired (pickled aside, see ``OrderBook.retire``)
@@ -63,8 +64,8 @@ class OpenOrders(dict[str, LiveOrder]):
     """cl -> order, the orders that may still trade, with ``sums``: (sym, side) -> the lots
     still working (``leaves_lots``), kept in step on every insert and removal.
 
-    Every write goes through ``__setitem__`` or ``pop`` (``OrderBook.sync``, and
-    ``OrderEntry.new`` for a just-submitted order), and each counts the order again at its
+    Every write goes through ``put`` (also ``__setitem__``) or ``pop`` (``OrderBook.sync``,
+    and ``OrderEntry.new`` for a just-submitted order), and each counts the order again at its
     current leaves, so a fill (``sync`` after it) updates the sum too; reads are plain dict
     reads. The other mutating dict methods are refused, so nothing bypasses the sum. Pickled as
     its items only (``__reduce__``): a loaded copy recounts them, so a checkpoint cannot carry
@@ -82,8 +83,13 @@ class OpenOrders(dict[str, LiveOrder]):
         for cl, lo in (items or {}).items():
             self[cl] = lo
 
-    def __setitem__(self, cl: str, lo: LiveOrder) -> None:
-        _dict_set(self, cl, lo)
+    def put(self, cl: str, lo: LiveOrder) -> None:
+        """``self[cl] = lo``, counting its leaves (``OrderBook.sync``, the order path): a call
+        of the method skips the ``__setitem__`` slot's C-to-Python call on every order."""
+        # ``dict.setdefault`` is a fast call (``dict.__setitem__`` packs its arguments in a
+        # tuple); it writes only a new key, so another object under ``cl`` is replaced after
+        if _dict_setdefault(self, cl, lo) is not lo:
+            _dict_set(self, cl, lo)
         lots = lo.qty_lots - lo.cum_lots  # ``leaves_lots`` of an open order, inline
         counted = self.counted
         old = counted.get(cl)
@@ -95,6 +101,8 @@ class OpenOrders(dict[str, LiveOrder]):
         sums = self.sums
         sums[key] = sums.get(key, 0) + (lots if lots > 0 else 0)
         counted[cl] = (lo, lots, key)
+
+    __setitem__ = put
 
     def __delitem__(self, cl: str) -> None:
         _dict_del(self, cl)
@@ -168,13 +176,14 @@ class OrderBook:
             was = opened.counted.get(cl)
             # an ack, a cancel request: already in, its leaves unchanged -- nothing to write
             if was is None or was[0] is not lo or was[1] != lo.qty_lots - lo.cum_lots:
-                opened[cl] = lo
+                opened.put(cl, lo)
         elif cl in opened:
             opened.pop(cl)
+        unknown = self.unknown
         if lo.unknown_since_ns > 0:
-            self.unknown.add(cl)
-        else:
-            self.unknown.discard(cl)
+            unknown.add(cl)
+        elif unknown:  # nothing to discard from an empty set (the usual case): no call
+            unknown.discard(cl)
 
     def find(self, cl: str) -> LiveOrder | None:
         """The order ``cl``, revived from the retired ones if it was retired."""

@@ -32,7 +32,9 @@ from actors.leg.pretrade import MarketView, PreTrade
 from actors.leg.reconciler import Reconciler
 from actors.leg.reports import Reports
 from actors.leg.session import VenueSession
+from actors.leg.status import on_order_status
 from actors.leg.throttle import THROTTLE_JITTER_SHARE, Throttle, throttle_jitter_ms
+from actors.leg.views import Via
 from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
@@ -123,81 +125,38 @@ class LegExecutorCore(Core):
         if self.offsets.rules:
             self.entry.offsets = self.reports.offsets = self.offsets
 
-    # --- what other code reads (the helpers' state) -----------------------------------------------
+    # --- what other code reads (the helpers' state, ``actors.leg.views``) -----------------------
 
-    @property
-    def journal(self) -> str:
-        """The journal's actor name (``reports.journal``)."""
-        return self.reports.journal
-
-    @property
-    def report_to(self) -> list[str]:
-        """Who hears every ``ExecReport`` (``reports.report_to``)."""
-        return self.reports.report_to
-
-    @property
-    def timeout_ns(self) -> int:
-        """No ack / cancel answer within this makes an outcome unknown (``reports``)."""
-        return self.reports.timeout_ns
-
-    @property
-    def orders(self) -> dict[str, LiveOrder]:
-        """cl -> order, every order not retired (``book.orders``)."""
-        return self.book.orders
-
-    @property
-    def positions(self) -> dict[str, int]:
-        """sym -> signed lots, from fills (``book.positions``)."""
-        return self.book.positions
-
-    @positions.setter
-    def positions(self, value: dict[str, int]) -> None:
-        self.book.positions = value
-
-    @property
-    def counters(self) -> dict[str, int]:
-        """The executor's counters (``book.counters``)."""
-        return self.book.counters
-
-    @property
-    def risk(self) -> RiskConfig:
-        """The pre-trade limits in force (``pretrade.risk``)."""
-        return self.pretrade.risk
-
-    @property
-    def market(self) -> MarketView:
-        """What the pre-trade checks know of the market and of risk (``pretrade.market``)."""
-        return self.pretrade.market
-
-    @property
-    def denied(self) -> dict[str, int]:
-        """reason -> denials (``pretrade.denied``)."""
-        return self.pretrade.denied
-
-    @property
-    def suspect_ns(self) -> int:
-        """When the latest bad frame came, 0 once the venue proved itself (``frames``)."""
-        return self.frames.suspect_ns
-
-    @property
-    def wal_failed(self) -> str:
-        """The intent WAL's error once an intent failed, '' if never (``wal.reason``)."""
-        return self.wal.reason
-
-    @property
-    def throttled_until_ns(self) -> int:
-        """When the ``throttled`` back-off ends, 0 if not throttled (``throttle.until_ns``)."""
-        return self.throttle.until_ns
-
-    @property
-    def held_cancels(self) -> list[str]:
-        """Client ids whose cancel waits for the back-off's end (``throttle.held``)."""
-        return self.throttle.held
+    journal: Via[str] = Via("reports", "journal", "The journal's actor name")
+    report_to: Via[list[str]] = Via("reports", "report_to", "Who hears every ``ExecReport``")
+    timeout_ns: Via[int] = Via("reports", "timeout_ns",
+                               "No ack / cancel answer within this makes an outcome unknown")
+    orders: Via[dict[str, LiveOrder]] = Via("book", "orders",
+                                            "cl -> order, every order not retired")
+    positions: Via[dict[str, int]] = Via("book", "positions", "sym -> signed lots, from fills",
+                                         writable=True)
+    counters: Via[dict[str, int]] = Via("book", "counters", "The executor's counters")
+    risk: Via[RiskConfig] = Via("pretrade", "risk", "The pre-trade limits in force")
+    market: Via[MarketView] = Via("pretrade", "market",
+                                  "What the pre-trade checks know of the market and of risk")
+    denied: Via[dict[str, int]] = Via("pretrade", "denied", "reason -> denials")
+    suspect_ns: Via[int] = Via("frames", "suspect_ns", "When the latest bad frame came, 0 "
+                               "once the venue proved itself")
+    wal_failed: Via[str] = Via("wal", "reason",
+                               "The intent WAL's error once an intent failed, '' if never")
+    throttled_until_ns: Via[int] = Via("throttle", "until_ns", "When the ``throttled`` "
+                                       "back-off ends, 0 if not throttled")
+    held_cancels: Via[list[str]] = Via("throttle", "held", "Client ids whose cancel waits "
+                                       "for the back-off's end")
 
     def _gated(self, out: Out, now_ns: int) -> Out:
         """``out``, plus a ``VenueGate`` to ``gate_to`` if ``venue_gate`` changed: the last step
         of every handler that can change it (reports, timers, the link, the reconciliation)."""
-        if self.gate_to and self.venue_gate != self._gate_sent:
+        # ``venue_gate`` is "" while nothing below is set: then it is unchanged if it was ""
+        # too, and the property (a call on every report) is not asked
+        if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
+                             or self.frames.suspect_ns or self.throttle.until_ns) \
+                and self.venue_gate != self._gate_sent:
             self._gate_sent = g = self.venue_gate
             gate = VenueGate(self.venue, g, now_ns)
             out = [*out, *((s, gate) for s in self.gate_to)]
@@ -374,7 +333,8 @@ class LegExecutorCore(Core):
         return self._gated(self.reports.on_done(m, now_ns), now_ns)
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
-        self._decoded()
+        if self.frames.suspect_ns and not self.oe_link:
+            self.frames.suspect_ns = 0  # ``_decoded``, inline: one call less per reject
         out = self.reports.on_reject(m, now_ns)  # definitive, throttled or not
         if m.code == "throttled":
             out += self.throttle.start(m.cl, m.retry_ms, now_ns)
@@ -391,7 +351,7 @@ class LegExecutorCore(Core):
         self._decoded()
         if m.state == "unknown" and self.session.down:
             return []  # a gateway cut off from its exchange cannot know: not a "not found"
-        return self._gated(self.reports.on_order_status(m, now_ns, self.on_ack), now_ns)
+        return self._gated(on_order_status(self.reports, m, now_ns, self.on_ack), now_ns)
 
     # --- views -----------------------------------------------------------------------------------
 

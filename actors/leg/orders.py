@@ -20,6 +20,8 @@ table are ``actors.leg.order_states``, re-exported here. Deviations chosen for m
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 from actors.leg.order_states import (
     EVENTS,
     LATE_FILL_FROM,
@@ -34,6 +36,8 @@ from actors.leg.order_states import (
 from transports.errors import IllegalTransition
 
 _SUBMIT_FROM_INITIALIZED = TRANSITIONS[(St.INITIALIZED, "submit")]
+#: ``LiveOrder.trade_ids`` before the first fill (shared, immutable)
+_NO_TRADES: frozenset[str] = frozenset()
 
 
 class LegTimer:
@@ -130,7 +134,10 @@ class LiveOrder:
         self.state = St.INITIALIZED
         self.previous_state: OrderState | None = None
         self.fees = 0.0
-        self.trade_ids: set[str] = set()
+        # the trade ids applied: a shared empty frozenset until the first fill (most orders
+        # of an IOC arbitrage never fill: no set made, and one object less for the collector,
+        # per order)
+        self.trade_ids: AbstractSet[str] = _NO_TRADES
         # ``venue_cum``: the venue's cumulative quantity from ``done``/``status``;
         # ``notional_ticks``: sum of px * qty over applied fills; ``unknown_since_ns``: > 0 while
         # the outcome is unknown (a flag, not a state)
@@ -236,10 +243,14 @@ class LiveOrder:
         The fill is recorded first; if the table then forbids the transition (a fill after a
         REJECTED) ``IllegalTransition`` is raised with the fill already applied.
         """
-        if tid in self.trade_ids:
+        trade_ids = self.trade_ids
+        if tid in trade_ids:
             self.duplicate_fills += 1
             return None
-        self.trade_ids.add(tid)
+        if trade_ids:
+            trade_ids.add(tid)  # type: ignore[attr-defined]
+        else:
+            self.trade_ids = {tid}  # the first fill: this order's own set
         self.cum_lots += qty
         self.notional_ticks += px * qty
         self.fees += fee
@@ -284,9 +295,15 @@ class LiveOrder:
     def apply_reject(self, reason: str, now_ns: int) -> bool:
         """The venue definitively refused the order; return True if the state changed."""
         self.unknown_since_ns = 0
-        if self.state is St.REJECTED:
+        old = self.state
+        if old is St.REJECTED:
             return False
-        self._move("reject")
+        # ``_move("reject")``, inline (every reject): the table has no restore for "reject", so
+        # a missing entry raises in ``transition`` and the state stays
+        nxt = TRANSITIONS.get((old, "reject"))
+        self.state = nxt if nxt is not None else transition(old, "reject", self.previous_state)
+        if old not in PENDING:
+            self.previous_state = old
         self.reject_reason = reason
         if not self.done_ns:
             self.done_ns = now_ns

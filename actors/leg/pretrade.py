@@ -96,12 +96,16 @@ class RateBucket:
     def take(self, now_ns: int) -> bool:
         """Take one token at ``now_ns``; False (and nothing taken) if the bucket is empty."""
         last = self._last_ns
-        if last is None or now_ns > last:
-            if last is not None:
-                tokens = self._tokens + (now_ns - last) * self._rate
-                self._tokens = tokens if tokens < self._cap else self._cap
-            self._last_ns = now_ns
         tokens = self._tokens
+        if last is None or now_ns > last:
+            # a full bucket stays full: the refill (big-int arithmetic) only when below the cap
+            cap = self._cap
+            if last is not None and tokens < cap:
+                tokens += (now_ns - last) * self._rate
+                if tokens > cap:
+                    tokens = cap
+                self._tokens = tokens
+            self._last_ns = now_ns
         if tokens < _TOKEN:
             return False
         self._tokens = tokens - _TOKEN
@@ -115,7 +119,8 @@ def reduces(side: str, qty: int, position: int, working_same_side: int) -> bool:
 
 
 class MarketView:
-    """What a LegExecutor knows of its venue's market and of risk, for ``market_reason``."""
+    """What a LegExecutor knows of its venue's market and of risk, for the checks of
+    ``pretrade_reason`` that need it."""
 
     __slots__ = ("band", "budget", "contracts", "exposure", "feed_ok", "fx", "gross", "key",
                  "lot_value", "margin", "margin_limit", "max_exposure", "max_gross",
@@ -195,46 +200,6 @@ def budget_reason(o: LegOrder, contract: ContractConfig, positions: Mapping[str,
     return ""
 
 
-def market_reason(o: LegOrder, contract: ContractConfig, position: int, working_same_side: int,
-                  mv: MarketView, positions: Mapping[str, int] | None = None,
-                  open_orders: Iterable[Any] = ()) -> str:
-    """Return the ``MarketView`` denial reason for ``o`` (see the module), or ""."""
-    sign = 1 if o.side == "B" else -1
-    qty = o.qty_lots
-    increasing = not (position * sign < 0 and working_same_side + qty <= abs(position))
-    if increasing:
-        if not mv.feed_ok:
-            return "feed_unhealthy"
-        if mv.session.get(o.sym, "open") != "open":
-            return "session_closed"
-        u = contract.underlying
-        if u:
-            # no RiskView yet means nothing is held: the limit applies from the first order
-            cur = mv.exposure.get(u, 0.0)
-            new = cur + sign * qty * contract.base_per_lot
-            if abs(new) > mv.max_exposure and abs(new) > abs(cur):
-                return "max_exposure"
-    if mv.max_notional:
-        notional = o.px_ticks * mv.tick.get(o.sym, 0.0) * contract.multiplier * qty
-        if notional * mv.fx.get(contract.ccy, 1.0) > mv.max_notional:
-            return "max_notional"
-    if mv.band:
-        bid, ask = mv.touch.get(o.sym, (0, 0))
-        far = ask if sign > 0 else bid  # the touch a buy (sell) is held against
-        if not far:
-            # no valid book of this side (none seen since a start without state, the book
-            # invalid, the side empty): the band cannot be checked, so nothing that grows the
-            # position goes out blind; a reducing order still may (a close, a flatten)
-            if increasing:
-                return "no_touch"
-        elif (o.px_ticks > far + mv.band) if sign > 0 else (o.px_ticks < far - mv.band):
-            return "price_band"
-    if increasing and mv.budget:
-        own = positions if positions is not None else {o.sym: position}
-        return budget_reason(o, contract, own, open_orders, mv)
-    return ""
-
-
 def pretrade_reason(
     o: LegOrder,
     venue: str,
@@ -251,8 +216,12 @@ def pretrade_reason(
 ) -> str:
     """Return the denial reason for ``o``, or "" if it may be sent (a token is then taken).
 
-    ``positions`` and ``open_orders`` (the venue's, for the budget checks) default to ``o``'s
-    instrument at ``position`` with nothing working."""
+    The checks and their order are the module's; those of ``market`` (none when it is None)
+    come after ``max_position``. ``positions`` and ``open_orders`` (the venue's, for the budget
+    checks) default to ``o``'s instrument at ``position`` with nothing working.
+
+    One function on purpose: it runs for every new order, and a call per group of checks cost
+    more than the checks (the ``MarketView`` ones and the token were two more calls)."""
     if o.venue != venue:
         return "wrong_venue"
     if contract is None:
@@ -263,23 +232,55 @@ def pretrade_reason(
     if trading_state == "HALTED":
         return "halted"
     sign = 1 if o.side == "B" else -1
-    if trading_state == "REDUCING" or uncertain:
-        # ``reduces``, inline (only these two checks need it)
-        reducing = position * sign < 0 and working_same_side + qty <= abs(position)
-        if trading_state == "REDUCING" and not reducing:
-            return "reducing"
-        if uncertain and not reducing:
-            return "venue_uncertain"
+    # ``reduces``, inline: the order only brings the position closer to zero, even with what
+    # already works on its side
+    increasing = not (position * sign < 0 and working_same_side + qty <= abs(position))
+    if increasing and (trading_state == "REDUCING" or uncertain):
+        return "reducing" if trading_state == "REDUCING" else "venue_uncertain"
     if qty > contract.max_lots_per_order:
         return "max_lots"
     worst = position + sign * (working_same_side + qty)
-    if abs(worst) > contract.max_position_lots and abs(worst) > abs(position):
+    # ``abs(worst) > limit`` without the builtin's call (this runs for every order)
+    limit = contract.max_position_lots
+    if (worst > limit or worst < -limit) and abs(worst) > abs(position):
         return "max_position"
-    if market is not None:
-        why = market_reason(o, contract, position, working_same_side, market, positions,
-                            open_orders)
-        if why:
-            return why
+    mv = market
+    if mv is not None:
+        # the ``MarketView`` checks (see the module), in order
+        if increasing:
+            if not mv.feed_ok:
+                return "feed_unhealthy"
+            session = mv.session
+            if session and session.get(o.sym, "open") != "open":
+                return "session_closed"
+            u = contract.underlying
+            if u:
+                # no RiskView yet means nothing is held: the limit applies from the first order
+                cur = mv.exposure.get(u, 0.0)
+                new = cur + sign * qty * contract.base_per_lot
+                limit = mv.max_exposure  # ``abs(new) > limit``, as above
+                if (new > limit or new < -limit) and abs(new) > abs(cur):
+                    return "max_exposure"
+        if mv.max_notional:
+            notional = o.px_ticks * mv.tick.get(o.sym, 0.0) * contract.multiplier * qty
+            if notional * mv.fx.get(contract.ccy, 1.0) > mv.max_notional:
+                return "max_notional"
+        if mv.band:
+            bid, ask = mv.touch.get(o.sym, (0, 0))
+            far = ask if sign > 0 else bid  # the touch a buy (sell) is held against
+            if not far:
+                # no valid book of this side (none seen since a start without state, the book
+                # invalid, the side empty): the band cannot be checked, so nothing that grows
+                # the position goes out blind; a reducing order still may (a close, a flatten)
+                if increasing:
+                    return "no_touch"
+            elif (o.px_ticks > far + mv.band) if sign > 0 else (o.px_ticks < far - mv.band):
+                return "price_band"
+        if increasing and mv.budget:
+            own = positions if positions is not None else {o.sym: position}
+            why = budget_reason(o, contract, own, open_orders, mv)
+            if why:
+                return why
     if not bucket.take(now_ns):
         return "rate_limit"
     return ""
@@ -368,5 +369,5 @@ class PreTrade:
         return []
 
 
-__all__ = ["MarketView", "PreTrade", "RateBucket", "budget_reason", "market_reason",
+__all__ = ["MarketView", "PreTrade", "RateBucket", "budget_reason",
            "pretrade_reason", "reduces"]

@@ -4,7 +4,7 @@ The LegExecutor (``actors.leg.executor``) owns one ``Reports``, which changes th
 ``OrderBook`` (``actors.leg.book``, passed in at construction) and produces what follows:
 ``ExecReport``\\s to every name in ``report_to``, queries and timers on ``@oe``/``@timer`` and
 alarm ``Decision``\\s to the journal. It handles the venue's reports (``Ack``, ``Fill``, ``Done``,
-``Reject``, ``CancelReject`` and ``OrderStatus``), each through the order's state machine
+``Reject`` and ``CancelReject``), each through the order's state machine
 (``actors.leg.orders``); the executor's handlers of the same names delegate to it:
 
 - ``accepted`` when an ack moves a SUBMITTED order (a stale ack after fills reports nothing);
@@ -18,26 +18,19 @@ alarm ``Decision``\\s to the journal. It handles the venue's reports (``Ack``, `
 It also flags an outcome *unknown* (``flag_unknown``: queried with backoff, never resent) and
 sends the cancels the executor decided (``cancel``).
 
-An ``OrderStatus`` of ``unknown`` (not found) is NOT a rejection by itself. It counts only for an
-order whose outcome is unknown and that the venue never proved (no ack, fill or done), and only
-once ``unknown_bound_ns`` has passed since the send: the first such answer plus ``UNKNOWN_AGREE``
-further ones make the order REJECTED with reason ``inferred`` (counter ``inferred_rejects``);
-until then each counted answer brings the next query forward to ``notfound_gap_ns``. Lost
-queries (a transport error) count nothing: the backoff timer just queries again. An inferred
-reject the venue later contradicts (an ack, a fill, a done, a real status) is revived to
-ACCEPTED and the report applied (alarm ``inferred_reject_reconciled``): a fill is never lost.
-A known status applies its fills (deduped) and its state, and clears the unknown-outcome flag.
+A query's answer (``OrderStatus``) is ``actors.leg.status``'s: a "not found" is not a rejection by
+itself; an inferred reject the venue later contradicts (an ack, a fill, a done, a real status) is
+revived here (``revive``) and the report applied: a fill is never lost.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from actors.core import Out
 from actors.leg.book import OrderBook
-from actors.leg.orders import PENDING, FillResult, LegTimer, LiveOrder, St
+from actors.leg.orders import TERMINAL, FillResult, LegTimer, LiveOrder, St
 from transports.errors import IllegalTransition
 from transports.wire.messages import Decision, ExecReport, Halt, SetTimer
 from transports.wire.venue_msgs import (
@@ -46,15 +39,12 @@ from transports.wire.venue_msgs import (
     CancelReq,
     Done,
     Fill,
-    OrderStatus,
     QueryReq,
     Reject,
 )
 
-#: "not found" answers after the first one past the bound that must agree before a reject is
-#: inferred
-UNKNOWN_AGREE = 2
 _MS = 1_000_000
+_INITIALIZED, _DENIED = St.INITIALIZED, St.DENIED
 
 
 class Reports:
@@ -104,14 +94,18 @@ class Reports:
              fee: float = 0.0, trade_id: str = "", reason: str = "", fee_ccy: str = "") -> Out:
         """The ``ExecReport`` ``kind`` of ``lo`` to every name in ``report_to``; ``px``,
         ``qty`` and ``cum`` default to the order's."""
+        state = lo.state
+        # ``lo.leaves_lots``, inline (two property calls on every report)
+        leaves = (lo.qty_lots - lo.cum_lots
+                  if state not in TERMINAL and state is not _INITIALIZED else 0)
         rep = ExecReport(
             self.venue, lo.cl, lo.combo_id, lo.leg, lo.attempt, lo.sym,
             lo.side,  # type: ignore[arg-type]
             kind,  # type: ignore[arg-type]
-            lo.state._value_,  # ``.value`` is a Python-level property: this is the same string
+            state._value_,  # ``.value`` is a Python-level property: this is the same string
             lo.px_ticks if px is None else px, lo.qty_lots if qty is None else qty,
-            lo.cum_lots if cum is None else cum, lo.leaves_lots, fee, trade_id, reason,
-            ts_event_ns or now_ns, now_ns, fee_ccy,
+            lo.cum_lots if cum is None else cum, leaves if leaves > 0 else 0, fee, trade_id,
+            reason, ts_event_ns or now_ns, now_ns, fee_ccy,
             "" if self.offsets is None else self.offsets.of.get(lo.cl, ""),
         )
         to = self.report_to
@@ -119,7 +113,9 @@ class Reports:
             return [(to[0], rep), (to[1], rep)]
         return [(d, rep) for d in to]
 
-    def _lookup(self, cl: str, what: str, now_ns: int) -> tuple[LiveOrder | None, Out]:
+    def lookup(self, cl: str, what: str, now_ns: int) -> tuple[LiveOrder | None, Out]:
+        """The order ``cl`` a ``what`` report is about (revived if retired), or None and an
+        ``unknown_cl`` alarm (not ours, or denied: it never left)."""
         lo = self.book.find(cl)
         if lo is None or lo.state is St.DENIED:
             self.book.counters["unknown_reports"] += 1
@@ -199,7 +195,7 @@ class Reports:
 
     def on_ack(self, m: Ack, now_ns: int) -> Out:
         """An ack: ``accepted`` when it moves a SUBMITTED order."""
-        lo, out = self._lookup(m.cl, "ack", now_ns)
+        lo, out = self.lookup(m.cl, "ack", now_ns)
         if lo is None:
             return out
         if lo.inferred:
@@ -268,7 +264,9 @@ class Reports:
             )
         return self.apply_fill(lo, m.tid, m.px, m.qty, m.fee, m.ts, now_ns, m.fee_ccy)
 
-    def _done(self, lo: LiveOrder, state: str, cum: int, oid: str, ts: int, now_ns: int) -> Out:
+    def close(self, lo: LiveOrder, state: str, cum: int, oid: str, ts: int, now_ns: int) -> Out:
+        """The venue closed ``lo`` (``state``, ``cum`` lots in all): ``done`` the first time,
+        and the fills it counts that we have not seen are queried."""
         out: Out = []
         first = not lo.done_ns  # one "done" report per order: the first time the venue closes it
         try:
@@ -288,43 +286,48 @@ class Reports:
 
     def on_done(self, m: Done, now_ns: int) -> Out:
         """The venue closed an order: ``done`` once per order."""
-        lo, out = self._lookup(m.cl, "done", now_ns)
+        lo, out = self.lookup(m.cl, "done", now_ns)
         if lo is None:
             return out
         if lo.inferred:
             out += self.revive(lo, "done", now_ns)
-        return self._done(lo, m.state, m.cum, m.oid, m.ts, now_ns)
+        return self.close(lo, m.state, m.cum, m.oid, m.ts, now_ns)
 
-    def _reject(self, lo: LiveOrder, reason: str, ts: int, now_ns: int) -> Out:
+    def reject(self, lo: LiveOrder, reason: str, ts: int, now_ns: int) -> Out:
+        """``lo`` is definitively rejected (``reason``): ``rejected`` if its state changed."""
         out: Out = []
         try:
             changed = lo.apply_reject(reason, now_ns)
         except IllegalTransition as exc:
             changed = False
             out.append(self.illegal(lo, exc, now_ns))
-        self.book.sync(lo)
+        book = self.book
+        book.sync(lo)
         if changed:
-            self.book.counters["rejects"] += 1
-            out += self.emit(lo, "rejected", now_ns, ts, None, None, None, 0.0, "", reason)
+            book.counters["rejects"] += 1
+            rep = self.emit(lo, "rejected", now_ns, ts, None, None, None, 0.0, "", reason)
+            return out + rep if out else rep
         return out
 
     def reject_local(self, lo: LiveOrder, reason: str, now_ns: int) -> Out:
         """Reject an order that never left this process (its intent could not be made
         durable): definitive, as a venue's reject."""
-        return self._reject(lo, reason, now_ns, now_ns)
+        return self.reject(lo, reason, now_ns, now_ns)
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
         """The venue rejected an order (definitive)."""
-        lo, out = self._lookup(m.cl, "reject", now_ns)
-        if lo is None:
-            return out
+        lo = self.book.orders.get(m.cl)  # ``lookup``, inline for a live order of ours
+        if lo is None or lo.state is _DENIED:
+            lo, out = self.lookup(m.cl, "reject", now_ns)  # retired, or not ours
+            if lo is None:
+                return out
         lo.inferred = False  # the venue confirms it
-        return self._reject(lo, f"{m.code}:{m.reason}", m.ts, now_ns)
+        return self.reject(lo, f"{m.code}:{m.reason}", m.ts, now_ns)
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int, query: bool = True) -> Out:
         """A cancel refused: the previous state is back; the order is queried if still open
         (``query``; False when the executor retries the cancel itself: ``throttled``)."""
-        lo, out = self._lookup(m.cl, "cancel_reject", now_ns)
+        lo, out = self.lookup(m.cl, "cancel_reject", now_ns)
         if lo is None:
             return out
         self.book.counters["cancel_rejects"] += 1
@@ -340,82 +343,6 @@ class Reports:
             out += self.query(lo, now_ns)  # "too late to cancel": learn what did happen
         return out
 
-    def on_order_status(self, m: OrderStatus, now_ns: int,
-                        ack: Callable[[Ack, int], Out]) -> Out:
-        """A query's answer (see the module). A status that shows an unacked order working is
-        its ack, handled by ``ack`` (the executor's own ``on_ack``, so its gate is re-judged
-        right there)."""
-        lo, out = self._lookup(m.cl, "status", now_ns)
-        if lo is None:
-            return out
-        if m.state == "unknown":
-            return self._not_found(lo, now_ns)
-        if lo.inferred:
-            if m.state == "rejected":
-                lo.inferred = False  # the venue confirms it
-            else:
-                out += self.revive(lo, "status", now_ns)
-        if m.oid and not lo.oid:
-            lo.oid = m.oid
-        for f in m.fills:
-            out += self.apply_fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
-        if m.state in ("new", "partial"):
-            if lo.state is St.SUBMITTED or (lo.state in PENDING and not lo.acked_ns):
-                out += ack(Ack(cl=m.cl, oid=m.oid, ts=now_ns), now_ns)
-            lo.venue_cum = max(lo.venue_cum, m.cum)
-            if (
-                lo.state is St.PENDING_CANCEL
-                and now_ns - lo.cancel_sent_ns >= self.timeout_ns
-            ):
-                # still working at the venue: our cancel was lost; a cancel is safe to repeat
-                self.book.counters["cancels"] += 1
-                lo.cancel_sent_ns = now_ns
-                out += [
-                    ("@oe", CancelReq(cl=lo.cl, ts=now_ns)),
-                    ("@timer", SetTimer(LegTimer.CANCEL, now_ns + self.timeout_ns, lo.cl)),
-                ]
-        elif m.state == "rejected":
-            out += self._reject(lo, "status:rejected", now_ns, now_ns)
-        else:
-            out += self._done(lo, m.state, m.cum, m.oid, now_ns, now_ns)
-        lo.unknown_since_ns = 0  # the venue proved the order's existence and state
-        self.book.sync(lo)
-        return out
-
-    def _not_found(self, lo: LiveOrder, now_ns: int) -> Out:
-        """A query answered ``unknown``: count it toward an inferred reject (see the module)."""
-        if (
-            not lo.unknown
-            or lo.acked_ns
-            or lo.cum_lots
-            or lo.done_ns
-            or lo.state not in (St.SUBMITTED, St.PENDING_CANCEL)
-        ):
-            return []  # the venue proved this order exists: "not found" is noise
-        if not self.unknown_bound_ns or now_ns - lo.sent_ns < self.unknown_bound_ns:
-            return []  # too early to mean anything; the backoff timer goes on
-        lo.notfound += 1
-        if lo.notfound <= UNKNOWN_AGREE:
-            # the next query comes sooner than the backoff: agreement is what we wait for
-            return [("@timer", SetTimer(LegTimer.QUERY, now_ns + self.notfound_gap_ns, lo.cl))]
-        out: Out = []
-        try:
-            changed = lo.infer_reject(now_ns)
-        except IllegalTransition as exc:
-            return [self.illegal(lo, exc, now_ns)]
-        self.book.sync(lo)
-        if changed:
-            self.book.counters["inferred_rejects"] += 1
-            self.book.counters["rejects"] += 1
-            out += self.emit(lo, "rejected", now_ns, reason="inferred")
-            out.append(
-                self.alarm(
-                    "inferred_reject", now_ns, cl=lo.cl, notfound=lo.notfound,
-                    since_send_ms=(now_ns - lo.sent_ns) // _MS,
-                )
-            )
-        return out
-
     def unknown_halt(self, lo: LiveOrder, now_ns: int) -> Out:
         """Still unknown past ``unknown_halt_ns``: ask risk to halt (``Halt``, once per order)."""
         if not lo.unknown:
@@ -427,4 +354,4 @@ class Reports:
         ]
 
 
-__all__ = ["UNKNOWN_AGREE", "Reports"]
+__all__ = ["Reports"]
