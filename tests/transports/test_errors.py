@@ -28,5 +28,5 @@ def test_every_project_exception_is_a_cmc_error() -> None:
     # the walk sees the classes defined outside transports.errors too
     assert {"actors.runtime.checkpoint.CheckpointError",
             "actors.runtime.rebuild.RebuildUnavailable",
-            "transports.journal.writer.JournalCorrupt"} <= set(found)
+            "transports.journal.recovery.JournalCorrupt"} <= set(found)
     assert sorted(n for n, cls in found.items() if not issubclass(cls, CmcError)) == []
