@@ -111,8 +111,8 @@ class Limits:
         return self.clear("margin_usage", now_ns)
 
     def on_outcome(self, rejected: bool, risk: RiskConfig, now_ns: int) -> Out:
-        """An order accepted or rejected: remember its outcome, then judge the reject rate
-        (``check_rejects``, inline: the rate from the kept count, not the window summed)."""
+        """An order accepted or rejected: remember its outcome (the kept count of rejects moves
+        with the window), then judge the reject rate once the window is full."""
         outcomes = self.outcomes
         n = len(outcomes)
         maxlen: int = outcomes.maxlen  # type: ignore[assignment]
@@ -126,12 +126,7 @@ class Limits:
             self.rejected_n += 1
         if n < maxlen:
             return []
-        rate = self.rejected_n / n  # == sum(self.outcomes) / n: the same int, the same float
-        if rate > risk.max_reject_rate:
-            return self.raise_("reject_rate", "REDUCING", now_ns, f"{rate:.2f}")
-        if "reject_rate" not in self.reasons:  # ``clear``'s first question, without the call
-            return []
-        return self.clear("reject_rate", now_ns)
+        return self.check_rejects(risk, now_ns)
 
     def set_reject_window(self, orders: int) -> None:
         """Judge the reject rate over the last ``orders`` outcomes (the most recent stay)."""
