@@ -1,5 +1,5 @@
 """Feed actor: one market-data session with one venue gateway (its shell, with the sockets:
-``actors.runtime.feed_shell``).
+``actors.runtime.shells.feed_shell``).
 
 In: gateway md frames (``delta``, ``status``, ``hb``, ``mark``) on a SUB socket, snapshot and
 instruments replies on the ref DEALER. Out: ``BookSnapshot`` / ``BookDelta`` / ``BookInvalid`` to

@@ -3,7 +3,7 @@
 In: ``JournalBatch`` from every host (copies of each message delivered to an actor and each
 frame sent to a venue, in delivery order), any other message addressed to ``journal`` (e.g. a
 ``Decision``; written as a one-item batch of group ``""``), and its own ``Timer``. Out: what to
-write and when to make it durable, addressed to its shell (``actors.runtime.journal_shell``,
+write and when to make it durable, addressed to its shell (``actors.runtime.shells.journal_shell``,
 which does the file I/O through ``transports.journal.writer``), and at most one ``SetTimer``
 bounding how long a record may stay unsynced.
 

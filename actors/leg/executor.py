@@ -304,7 +304,7 @@ class LegExecutorCore(Core):
     def on_positions(self, m: Positions, now_ns: int) -> Out:
         return self._gated(self.reconciler.on_positions(self, m, now_ns), now_ns)
 
-    # --- faults: the intent WAL failed (``actors.runtime.venue_shell``), undecodable frames -----
+    # --- faults: the intent WAL failed (``actors.runtime.shells.venue_shell``), undecodable frames
 
     def on_intent_failed(self, m: IntentFailed, now_ns: int) -> Out:
         """These orders' intents could not be made durable: rejected here (``wal``)."""

@@ -20,7 +20,7 @@ orders are rejected locally (``rejected``, reason ``intent_wal_failed``: they ne
 first failure alarms ``intent_wal_failed`` and sends ``Reduce("intent_wal_failed:<venue>:
 ...")`` to risk; from then on only position-reducing orders pass (the rest are denied
 ``intent_wal_failed``) and each goes without a durable intent, journaled
-``Decision("non_durable")`` (``actors.leg.entry``; why: ``actors.runtime.venue_shell``).
+``Decision("non_durable")`` (``actors.leg.entry``; why: ``actors.runtime.shells.venue_shell``).
 """
 
 from __future__ import annotations

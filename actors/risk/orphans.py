@@ -11,7 +11,7 @@ smallest-lot contract.
 ``Orphans`` owns what the combos hold (``PairHoldings``), the live combos, when the exposure
 became unhedged and how many flatten actions were taken. The book's numbers, the limits and the
 flatten order id counter are passed in (the counter stays on the core: a rebuild moves the
-core's epoch-derived integers to the new epoch, ``actors.runtime.rebuild.re_epoch``).
+core's epoch-derived integers to the new epoch, ``actors.runtime.rebuild.rebuild.re_epoch``).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """Checkpoints: the cores of one group, pickled at a dispatch-cycle boundary, and read back.
 
 The host takes a checkpoint in its own thread between two dispatch cycles
-(``HostSupervision.checkpoint``, ``actors.runtime.supervised_host``), so it is consistent: every
-item the host journaled before it is in the cores' state, none after. It travels to the journal
-actor as a one-item ``JournalBatch`` (source ``@checkpoint``; it crosses nodes like any batch)
-and is written as a CHECKPOINT record (docs/journal-format.md, "Checkpoints"). A rebuild
-(``actors.runtime.rebuild``) loads the latest one and replays only what follows it.
+(``HostSupervision.checkpoint``, ``actors.runtime.host.supervised_host``), so it is consistent:
+every item the host journaled before it is in the cores' state, none after. It travels to the
+journal actor as a one-item ``JournalBatch`` (source ``@checkpoint``; it crosses nodes like any
+batch) and is written as a CHECKPOINT record (docs/journal-format.md, "Checkpoints"). A rebuild
+(``actors.runtime.rebuild.rebuild``) loads the latest one and replays only what follows it.
 
 Serialization is ``pickle`` (protocol 5; numpy views are kept as views of their base array, so a
 book's row views still share its memory after a load): the journal is the engine's own file,

@@ -1,7 +1,7 @@
 """The one dispatcher: how a group's cores are run, what they cause, and what is journaled.
 
-Every runner of cores uses this module, so the rule is written once: the live ``Host``, the
-replay of ``cmc replay --verify`` and the supervisor's rebuilds (``actors.runtime.group_router``),
+Every runner of cores uses this module, so the rule is written once: the live ``Host``, the replay
+of ``cmc replay --verify`` and the supervisor's rebuilds (``actors.runtime.rebuild.group_router``),
 the what-if replay, the bench floor, the profiler and the test harnesses. Replay and rebuilds are
 only right while they route exactly as the host did; with one copy they cannot drift apart.
 

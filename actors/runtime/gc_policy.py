@@ -1,4 +1,4 @@
-"""The process's garbage collector as the hosts keep it (``actors.runtime.host``).
+"""The process's garbage collector as the hosts keep it (``actors.runtime.host.host``).
 
 The engine keeps every order and combo record for minutes, so the collector's full collections
 grow with the run (one of 30k ticks had six, 873 ms in all). The hosts freeze what survived into

@@ -23,8 +23,8 @@ from loguru import logger
 from actors.core import Core
 from actors.runtime import link_auth
 from actors.runtime.freeze import FreezeWatch
-from actors.runtime.host import Begin, Directory, GroupBatch, Host
-from actors.runtime.venue_shell import LegShell, attach_intent_wal
+from actors.runtime.host.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.shells.venue_shell import LegShell, attach_intent_wal
 from actors.runtime.wiring import (
     actor_names,
     build_shells,

@@ -30,10 +30,10 @@ from loguru import logger
 
 from actors.runtime import link_auth
 from actors.runtime.node import Node, param_holders
-from actors.runtime.rebuild_driver import JOURNAL, Rebuilds, in_flight_msgs
+from actors.runtime.rebuild.rebuild_driver import JOURNAL, Rebuilds, in_flight_msgs
+from actors.runtime.shells.supervisor_shell import Supervisor
+from actors.runtime.shells.venue_shell import LegShell
 from actors.runtime.supervisor import wrap_leg
-from actors.runtime.supervisor_shell import Supervisor
-from actors.runtime.venue_shell import LegShell
 from transports.clock import Clock
 from transports.config.engine import AppConfig, with_params
 from transports.errors import ConfigError, OpError
@@ -104,7 +104,7 @@ class NodeRuntime:
         """Start the hosts, then the supervisor. A node starting into a run whose journal
         holds its groups' history (restarted after it died, or relaunched) first rebuilds
         their cores from the journal and hands its executors the order intents the journal
-        never saw sent (``actors.runtime.rebuild_driver``: ``at_node_start``)."""
+        never saw sent (``actors.runtime.rebuild.rebuild_driver``: ``at_node_start``)."""
         sup = self.supervisor
         rebuilt, before = self._rebuild_at_start()
         self.node.start(on_error=sup.on_error if sup is not None else None, rebuilt=rebuilt,

@@ -11,21 +11,20 @@ child and those listed after it. More than ``max_restarts`` restarts within ``pe
 escalate: ``Halt("supervisor: <reason>")`` to ``risk`` (and ``TradingState(HALTED)``
 to every leg executor, in case risk is the broken one); the group is then left alone.
 
-A restarted actor's state is rebuilt from the journal (``actors.runtime.rebuild``: its group's
-journaled
-history replayed through fresh cores, outputs discarded), then moved to a new epoch
-(``run.epoch`` bumped) so that combo and client order ids never repeat; without a readable
+A restarted actor's state is rebuilt from the journal (``actors.runtime.rebuild.rebuild``: its
+group's journaled history replayed through fresh cores, outputs discarded), then moved to a new
+epoch (``run.epoch`` bumped) so that combo and client order ids never repeat; without a readable
 journal it gets a fresh core. LegExecutors reconcile with their venue at every start
 (``actors.leg.reconciler``; ``wrap_leg`` turns it on): before their first order they adopt the
-venue's positions and cancel the venue's open orders that they do not know (a rebuilt executor
-knows its own). Feeds resync from a snapshot on start.
+venue's positions and cancel the venue's open orders that they do not know (a rebuilt executor knows
+its own). Feeds resync from a snapshot on start.
 
 A host that misses its heartbeat (``host_hung``) is stuck in a handler: its thread cannot be
 stopped from outside. ``on_hung = "replace"`` abandons it and rebuilds the host (counted as a
 crash of its actors), ``"exit"`` ends the node process, ``"halt"`` only halts trading.
 
 ``SupervisorCore`` is pure (times are ns arguments); its shell, the thread that watches the hosts
-and carries out the actions, is ``actors.runtime.supervisor_shell.Supervisor``.
+and carries out the actions, is ``actors.runtime.shells.supervisor_shell.Supervisor``.
 """
 
 from __future__ import annotations

@@ -19,10 +19,10 @@ from actors.combo.executor import ComboExecutorCore
 from actors.feed import FeedCore
 from actors.leg.executor import LegExecutorCore
 from actors.risk.risk import RiskCore
-from actors.runtime.feed_shell import FeedShell
-from actors.runtime.journal_shell import JournalShell
-from actors.runtime.shell import Shell
-from actors.runtime.venue_shell import LegShell
+from actors.runtime.shells.feed_shell import FeedShell
+from actors.runtime.shells.journal_shell import JournalShell
+from actors.runtime.shells.shell import Shell
+from actors.runtime.shells.venue_shell import LegShell
 from actors.strategy.kinds import build_strategy, combo_pairs, pair_keys
 from actors.topology import Topology
 from transports.calendar import Calendar, load_calendars

@@ -125,7 +125,7 @@ class StrategyCore(PairStrategyCore):
         self.posn = PairPosition(pair.name, epoch, pair_index)
         # combo ids embed the epoch and the pair (``PairPosition``). The core keeps the sequence
         # as its own integer: a rebuild moves a core's own epoch-derived integers to the new
-        # epoch (``actors.runtime.rebuild.re_epoch``), not those of the helpers it holds
+        # epoch (``actors.runtime.rebuild.rebuild.re_epoch``), not those of the helpers it holds
         self.combo_seq = self.posn.combo_seq
         self.intents = 0
         self._last: tuple[float, float, float, float, float] | None = None

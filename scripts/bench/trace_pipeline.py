@@ -36,7 +36,8 @@ import zmq
 
 import kernels
 from actors.runtime import dispatch as dispatch_mod
-from actors.runtime import host_commit, venue_shell
+from actors.runtime.host import host_commit
+from actors.runtime.shells import venue_shell
 from scripts.bench.tick_to_trade import BENCH_CONF, conf_path, run_pipeline
 from scripts.launch.process import configure_logging
 from transports.config.engine import load_config_bytes

@@ -195,8 +195,8 @@ class HaRuntime:
     def attach(self, shells: dict[str, Any]) -> int:
         """Give every leg shell the fence and the intent replication, the journal shell the
         record replication; return how many leg shells got them."""
-        from actors.runtime.journal_shell import JournalShell
-        from actors.runtime.venue_shell import LegShell
+        from actors.runtime.shells.journal_shell import JournalShell
+        from actors.runtime.shells.venue_shell import LegShell
 
         n = 0
         for shell in shells.values():

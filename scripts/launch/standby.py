@@ -7,9 +7,9 @@ a deposed primary's late records dropped by their lower epoch). Each record land
 standby's own run directory exactly as the primary wrote it: journal batches and checkpoints
 in ``journal.cmcj`` (a ``JournalWriter``: same bodies, the standby's own chain), order intents
 in the node's intent WAL. A thread replays the journal as it grows through the **same cores and
-the same dispatcher** as ``cmc replay`` and a restarted node (``actors.runtime.rebuild.Rebuild``
-per group, ``advance`` every ``ADVANCE_S``), so spread positions, working orders and risk are
-current when it takes over.
+the same dispatcher** as ``cmc replay`` and a restarted node
+(``actors.runtime.rebuild.rebuild.Rebuild`` per group, ``advance`` every ``ADVANCE_S``), so spread
+positions, working orders and risk are current when it takes over.
 
 Take-over (``wait``): once the lease is ours, the records still in flight are drained (bounded),
 the follower stops, the files are closed, and the warm rebuilds go to the launcher, which starts
@@ -30,7 +30,7 @@ import msgspec
 from loguru import logger
 
 from actors.runtime.node_runtime import Warm
-from actors.runtime.rebuild import Rebuild, RebuildUnavailable
+from actors.runtime.rebuild.rebuild import Rebuild, RebuildUnavailable
 from actors.runtime.supervisor import with_epoch, wrap_leg
 from scripts.launch.ha import HaRuntime, run_subject
 from transports.clock import Clock

@@ -11,9 +11,9 @@ compared, ``@timer`` requests only tracked (the journal holds the timers that fi
 socket frame the replay produces must equal the journal's next item, byte for byte; the
 ``Decision``\\s a group sent to the journal must equal those the journal wrote. CHECKPOINT
 records change nothing in the replay: each one's cores are compared with the replayed cores by
-their snapshots (``checkpoints`` in the result). Restarts (``actors.runtime.group_router.
+their snapshots (``checkpoints`` in the result). Restarts (``actors.runtime.rebuild.group_router.
 GroupRouter``, which the supervisor's rebuild of restarted actors uses too) are read as the live
-rebuild acted (``actors.runtime.rebuild``).
+rebuild acted (``actors.runtime.rebuild.rebuild``).
 
 Speed: each batch is decoded whole, typed, by one msgspec call (``scripts.replay.items``); the
 items the cores caused stay raw bytes and are compared as bytes, never decoded; a replay of
@@ -38,10 +38,10 @@ import msgspec
 
 from actors.runtime.checkpoint import load_cores
 from actors.runtime.dispatch import NOT_JOURNALED
-from actors.runtime.group_router import GroupRouter, Observer
+from actors.runtime.host.supervised_host import snapshot_diff
 from actors.runtime.node import build_shells
-from actors.runtime.rebuild import adopt
-from actors.runtime.supervised_host import snapshot_diff
+from actors.runtime.rebuild.group_router import GroupRouter, Observer
+from actors.runtime.rebuild.rebuild import adopt
 from actors.runtime.supervisor import with_epoch, wrap_leg
 from scripts.replay.items import batch_decoder, lazy_items, peek_batch
 from transports.clock import TestClock

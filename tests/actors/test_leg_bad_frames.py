@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from actors.leg.executor import LegExecutorCore
 from actors.risk.risk import RiskCore
-from actors.runtime.venue_shell import LegShell
+from actors.runtime.shells.venue_shell import LegShell
 from tests.actors.test_leg_executor import AU, alarms, of, order, send
 from tests.support.contracts import MS
 from transports.clock import TestClock

@@ -21,7 +21,7 @@ from actors.leg.book import OpenOrders
 from actors.leg.executor import LegExecutorCore
 from actors.leg.orders import LiveOrder
 from actors.leg.pretrade import MarketView, RateBucket, budget_reason, pretrade_reason
-from actors.runtime.rebuild import re_epoch
+from actors.runtime.rebuild.rebuild import re_epoch
 from tests.support.contracts import au
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import ExecReport, LegOrder

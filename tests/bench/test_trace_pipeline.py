@@ -6,7 +6,8 @@ from __future__ import annotations
 import zmq
 
 from actors.runtime import dispatch as dispatch_mod
-from actors.runtime import host_commit, venue_shell
+from actors.runtime.host import host_commit
+from actors.runtime.shells import venue_shell
 from scripts.bench.trace_pipeline import ordering_steps, traced
 
 

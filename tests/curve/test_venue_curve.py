@@ -26,10 +26,10 @@ from click.testing import CliRunner
 from zmq.utils.monitor import recv_monitor_message
 
 from actors.feed import FeedCore
-from actors.runtime.feed_shell import FeedShell
 from actors.runtime.instruments import InstrumentMismatch, check_instruments, fetch_instruments
-from actors.runtime.shell import SocketSpec, secure
-from actors.runtime.venue_shell import LegShell
+from actors.runtime.shells.feed_shell import FeedShell
+from actors.runtime.shells.shell import SocketSpec, secure
+from actors.runtime.shells.venue_shell import LegShell
 from scripts.admin.client import keygen
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, load_config, load_config_bytes

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import zmq
 
-from actors.runtime.journal_shell import JournalShell
-from actors.runtime.venue_shell import LegShell
+from actors.runtime.shells.journal_shell import JournalShell
+from actors.runtime.shells.venue_shell import LegShell
 from scripts.launch.ha import standby_argv
 from transports.clock import TestClock
 from transports.errors import CmcError

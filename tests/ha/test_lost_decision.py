@@ -2,7 +2,7 @@
 reached the successor: the successor's strategy must count what those orders filled.
 
 The engine releases a cycle's orders (intents fsynced and, with a hot standby, replicated)
-before it hands that cycle's journal batch on (``actors.runtime.host``: ``_release_sends`` then
+before it hands that cycle's journal batch on (``actors.runtime.host.host``: ``_release_sends`` then
 ``_flush``). A partition (or a SIGKILL) in between leaves the successor with the intents but not
 the decision: its executors query those orders by client id (``in_flight_at_restart``) and
 apply their fills, but the combo they belong to is unknown to the rebuilt ComboExecutor. Found

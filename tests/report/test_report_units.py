@@ -137,7 +137,7 @@ def test_export_prices_are_ticks_times_tick_and_fees_have_a_currency(
 
 def test_a_venues_fee_currency_is_exported(tmp_path: Path) -> None:
     """A fee the venue charged in another currency (protocol v2 ``fee_ccy``) keeps it."""
-    from actors.runtime.journal_shell import JournalShell
+    from actors.runtime.shells.journal_shell import JournalShell
     from scripts.audit.export import export_tables
     from transports.journal.writer import JournalWriter
     from transports.wire.messages import JournalBatch

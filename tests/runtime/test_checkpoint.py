@@ -24,7 +24,7 @@ from click.testing import CliRunner
 from actors.journal import read_journal
 from actors.runtime.checkpoint import CODEC, dump_cores, load_cores
 from actors.runtime.node_runtime import NodeRuntime
-from actors.runtime.rebuild import Rebuild
+from actors.runtime.rebuild.rebuild import Rebuild
 from actors.runtime.supervisor import with_epoch, wrap_leg
 from scripts.cli import main as cli
 from scripts.replay.core import Verifier, build_cores, load_run_config

@@ -11,8 +11,8 @@ import msgspec
 
 from actors.core import Core, Out
 from actors.feed import FeedCore
-from actors.runtime.feed_shell import FeedShell
-from actors.runtime.shell import Shell
+from actors.runtime.shells.feed_shell import FeedShell
+from actors.runtime.shells.shell import Shell
 from transports.latency import LatencyRecorder
 from transports.wire.codec import MAX_FRAME_BYTES, Codec, encode
 from transports.wire.messages import BadFrame

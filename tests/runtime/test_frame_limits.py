@@ -11,8 +11,8 @@ from typing import Any
 import zmq
 
 from actors.core import Core, Out
-from actors.runtime.host import Begin, Directory, Host
-from actors.runtime.shell import Shell, SocketSpec
+from actors.runtime.host.host import Begin, Directory, Host
+from actors.runtime.shells.shell import Shell, SocketSpec
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
 from transports.wire.codec import MAX_FRAME_BYTES

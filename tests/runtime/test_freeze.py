@@ -15,8 +15,8 @@ from actors.core import Core, Out
 from actors.feed import FeedCore
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.freeze import FreezeSeen, FreezeWatch
-from actors.runtime.host import Begin, Directory, GroupBatch, Host
-from actors.runtime.shell import Shell
+from actors.runtime.host.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.shells.shell import Shell
 from actors.strategy.strategy import MIN_WARM_SAMPLES, StrategyCore
 from scripts.launch.beats import NodeWatch
 from tests.support.contracts import au

@@ -11,9 +11,9 @@ import zmq
 
 from actors.core import Core, Out
 from actors.runtime import link_auth
-from actors.runtime.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.host.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.link_auth import LinkKeys
-from actors.runtime.shell import Shell
+from actors.runtime.shells.shell import Shell
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
 from transports.wire.messages import (

@@ -26,7 +26,7 @@ import zmq
 from actors.core import Core, Out
 from actors.leg.executor import LegExecutorCore
 from actors.runtime import link_auth
-from actors.runtime.host import (
+from actors.runtime.host.host import (
     GROUP_COMMIT_MAX_NS,
     GROUP_COMMIT_MIN_NS,
     INBOX_BURST,
@@ -34,10 +34,10 @@ from actors.runtime.host import (
     GroupBatch,
     Host,
 )
-from actors.runtime.host_commit import hold_bound_ns
-from actors.runtime.host_inbox import IoReady, PollingInbox
+from actors.runtime.host.host_commit import hold_bound_ns
+from actors.runtime.host.host_inbox import IoReady, PollingInbox
 from actors.runtime.link_auth import LinkKeys
-from actors.runtime.venue_shell import LegShell, attach_intent_wal
+from actors.runtime.shells.venue_shell import LegShell, attach_intent_wal
 from tests.support.contracts import au
 from transports.clock import TestClock
 from transports.config.engine import RiskConfig

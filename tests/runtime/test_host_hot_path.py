@@ -13,8 +13,15 @@ import gc
 from typing import Any
 
 from actors.core import Core, Out
-from actors.runtime.host import GROUP_BATCH_MAX_NS, Begin, Directory, GcPolicy, GroupBatch, Host
-from actors.runtime.shell import Shell
+from actors.runtime.host.host import (
+    GROUP_BATCH_MAX_NS,
+    Begin,
+    Directory,
+    GcPolicy,
+    GroupBatch,
+    Host,
+)
+from actors.runtime.shells.shell import Shell
 from transports.clock import TestClock
 from transports.wire.messages import BookUpdate, ExecReport, Halt
 

@@ -17,9 +17,9 @@ import zmq
 from loguru import logger
 
 from actors.core import Core, Out
-from actors.runtime.host import Begin, Directory, Host
-from actors.runtime.host_inbox import Envelope, IoReady, PollingInbox, TimersDue
-from actors.runtime.shell import Shell, SocketSpec
+from actors.runtime.host.host import Begin, Directory, Host
+from actors.runtime.host.host_inbox import Envelope, IoReady, PollingInbox, TimersDue
+from actors.runtime.shells.shell import Shell, SocketSpec
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
 from transports.config.engine import load_config_bytes

@@ -21,10 +21,10 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from actors.runtime import link_auth
-from actors.runtime.host import Begin, Directory, GroupBatch, Host
+from actors.runtime.host.host import Begin, Directory, GroupBatch, Host
 from actors.runtime.link_auth import LINK_KEY_FILE, LinkKeys, load_link_keys, write_link_keys
 from actors.runtime.node_runtime import CtlClient, CtlServer
-from actors.runtime.shell import Shell
+from actors.runtime.shells.shell import Shell
 from scripts.launch.process import new_sock_dir, private_sock_dir
 from tests.runtime.test_host import Relay
 from tests.support.helpers import eventually

@@ -9,9 +9,9 @@ import msgspec
 import pytest
 
 from actors.core import Core
-from actors.runtime.host import Begin, Directory, Host
+from actors.runtime.host.host import Begin, Directory, Host
 from actors.runtime.node import actor_names, check_placement
-from actors.runtime.shell import Shell
+from actors.runtime.shells.shell import Shell
 from transports.clock import LiveClock
 from transports.config.engine import load_config
 from transports.errors import ConfigError

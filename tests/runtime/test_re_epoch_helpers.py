@@ -3,7 +3,7 @@ core (parity) or in the ``PairPosition`` it composes (basis, funding, stat)."""
 
 from __future__ import annotations
 
-from actors.runtime.rebuild import re_epoch
+from actors.runtime.rebuild.rebuild import re_epoch
 from actors.strategy.kinds import build_strategy
 from scripts.demo.scenarios import scenario_conf
 from transports.config.engine import load_config

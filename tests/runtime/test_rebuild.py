@@ -13,7 +13,7 @@ from typing import Any
 from actors.journal import read_journal
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.node_runtime import NodeRuntime
-from actors.runtime.rebuild import adopt
+from actors.runtime.rebuild.rebuild import adopt
 from scripts.replay.core import Verifier, build_cores
 from tests.support.helpers import FaultyCore, eventually
 from transports.config.engine import load_config

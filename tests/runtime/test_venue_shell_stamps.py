@@ -13,7 +13,7 @@ import msgspec
 import pytest
 import zmq
 
-from actors.runtime.venue_shell import MAX_STAMPED, LegShell
+from actors.runtime.shells.venue_shell import MAX_STAMPED, LegShell
 from tests.actors.test_leg_executor import core, order
 from transports.clock import TestClock
 from transports.latency import LatencyRecorder

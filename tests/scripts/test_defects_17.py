@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from actors.runtime.journal_shell import JournalShell
+from actors.runtime.shells.journal_shell import JournalShell
 from scripts.audit.extract import build_index
 from scripts.cli import main as cli
 from scripts.replay.core import load_run_config

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from actors.runtime.journal_shell import JournalShell
+from actors.runtime.shells.journal_shell import JournalShell
 from scripts.demo.md_audit import decisions_on_unusable_book
 from transports.config.engine import load_config
 from transports.journal.writer import JournalWriter

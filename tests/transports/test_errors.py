@@ -27,6 +27,6 @@ def test_every_project_exception_is_a_cmc_error() -> None:
     found = _project_exceptions()
     # the walk sees the classes defined outside transports.errors too
     assert {"actors.runtime.checkpoint.CheckpointError",
-            "actors.runtime.rebuild.RebuildUnavailable",
+            "actors.runtime.rebuild.rebuild.RebuildUnavailable",
             "transports.journal.recovery.JournalCorrupt"} <= set(found)
     assert sorted(n for n, cls in found.items() if not issubclass(cls, CmcError)) == []

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from loguru import logger
 
-from actors.runtime.journal_shell import JournalShell
+from actors.runtime.shells.journal_shell import JournalShell
 from scripts.audit.verify import verify_journal
 from scripts.cli import main as cli
 from transports.journal.format import REC_HDR, decode_header

@@ -11,7 +11,7 @@ import pytest
 from actors.leg.executor import LegExecutorCore
 from actors.risk.risk import RiskCore
 from actors.runtime.dispatch import Dispatcher, Sink
-from actors.runtime.venue_shell import LegShell, OrdersBlocked, attach_intent_wal
+from actors.runtime.shells.venue_shell import LegShell, OrdersBlocked, attach_intent_wal
 from tests.support.contracts import au
 from transports.clock import TestClock
 from transports.config.engine import RiskConfig

@@ -20,7 +20,7 @@ import msgspec
 import zmq
 
 from actors.feed import FeedCore
-from actors.runtime.shell import Shell, SocketSpec
+from actors.runtime.shells.shell import Shell, SocketSpec
 from transports.errors import CodecError
 from transports.latency import LatencyRecorder
 from transports.wire.codec import MAX_FRAME_BYTES, Codec, encode

@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 
 from actors.core import Out
 from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore
-from actors.runtime.shell import Shell
+from actors.runtime.shells.shell import Shell
 from transports.journal.format import T_BATCH, T_CHECKPOINT, encode_checkpoint
 from transports.journal.writer import JournalOptions, JournalWriter
 from transports.wire.messages import JournalBatch, Msg

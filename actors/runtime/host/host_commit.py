@@ -1,6 +1,6 @@
 """The group commit of order intents in a dispatcher host, and the host's dispatcher sink.
 
-An executor's shell (``LegShell``, ``actors.runtime.venue_shell``) writes each ``NewOrder``'s
+An executor's shell (``LegShell``, ``actors.runtime.shells.venue_shell``) writes each ``NewOrder``'s
 intent when its executor decides it and holds the frame; the host later calls its
 ``flush_sends()``: one fdatasync (and, with a hot standby, one replication) for every intent
 held, then the frames leave. Nothing leaves before its intent is durable (and replicated).
@@ -56,7 +56,7 @@ from transports.wire.messages import Reconnect
 from transports.wire.venue_msgs import NewOrder
 
 if TYPE_CHECKING:
-    from actors.runtime.host import Host
+    from actors.runtime.host.host import Host
 
 #: the hold bound's floor: about one fdatasync on the reference disk when it is quiet
 GROUP_COMMIT_MIN_NS = 250_000

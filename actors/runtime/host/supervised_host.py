@@ -2,12 +2,12 @@
 checkpoints, and abandoning a host whose thread is stuck.
 
 ``HostSupervision`` is a helper the host owns (``Host.supervision``), built with the state it
-touches; the Supervisor (``actors.runtime.supervisor_shell``) calls the host's thin pykka
+touches; the Supervisor (``actors.runtime.shells.supervisor_shell``) calls the host's thin pykka
 methods through ``ask``/proxy (``restart_cores``, ``enable_checkpoints``, ``arm_timers``,
 ``checkpoint_now``), which delegate to it and so run in the host's own thread. ``abandon`` runs
 in the supervisor's thread against a host that no longer answers.
 
-Restart markers (journaled, read back by ``actors.runtime.group_router``):
+Restart markers (journaled, read back by ``actors.runtime.rebuild.group_router``):
 ``@supervisor -> actor: Restart("rebuild"|"fresh", epoch, reason)`` in the host's own stream,
 and ``Decision("supervisor", "host_cores", {...})`` for the cores of a rebuilt host.
 """
@@ -27,7 +27,7 @@ from loguru import logger
 from actors.core import Core, Out
 from actors.runtime.checkpoint import CHECKPOINT_SRC, CODEC, dump_cores
 from actors.runtime.dispatch import Dispatcher, Pending
-from actors.runtime.shell import Shell
+from actors.runtime.shells.shell import Shell
 from transports.clock import Clock
 from transports.errors import CmcError
 from transports.wire.messages import Decision, JournalBatch, Restart

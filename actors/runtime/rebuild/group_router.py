@@ -1,10 +1,10 @@
 """Replaying one group's journaled history through its cores: ``Dispatcher`` plus restarts.
 
 ``cmc replay --verify`` (``scripts.replay.core``) and the supervisor's rebuild of a restarted
-actor (``actors.runtime.rebuild``) both feed a group's journaled external items (source ``@...``)
-to fresh cores through this router; the routing is the host's own ``actors.runtime.dispatch.
-Dispatcher`` (no copy of the rule here), with a sink that sends nothing: venue frames, timers,
-messages for other groups are only recorded, never sent.
+actor (``actors.runtime.rebuild.rebuild``) both feed a group's journaled external items
+(source ``@...``) to fresh cores through this router; the routing is the host's own
+``actors.runtime.dispatch.Dispatcher`` (no copy of the rule here), with a sink that sends
+nothing: venue frames, timers, messages for other groups are only recorded, never sent.
 
 Lifecycle and restarts in the journal (see docs/journal-format.md, "Restarts"):
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.runtime.dispatch import JOURNAL, Dispatcher, Observer, Pending, Sink
-from actors.runtime.supervised_host import FRESH, REBUILD, parse_host_marker
+from actors.runtime.host.supervised_host import FRESH, REBUILD, parse_host_marker
 from transports.wire.messages import Restart, Start, Stop, Timer
 
 Items = list[tuple[str, str, Any]]
@@ -54,7 +54,7 @@ class GroupRouter:
 
     ``build(actor, epoch)`` makes a fresh core (restart markers, new processes) and
     ``adopt(actor, core, old_epoch, new_epoch)`` turns a replayed core into the rebuilt one
-    (``actors.runtime.rebuild.adopt``).
+    (``actors.runtime.rebuild.rebuild.adopt``).
     ``timers`` says, per actor, the timers its core armed that have not fired (what a rebuilt
     core expects to be pending); ``errors`` counts handlers that raised; ``collected`` holds
     ``(dest, msg)`` for other groups and the journal (with ``collect``).

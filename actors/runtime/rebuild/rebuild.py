@@ -1,14 +1,13 @@
 """Rebuilding a restarted actor's state from the journal.
 
-A supervisor restart (``actors.runtime.supervisor_shell``) gives an actor a new core. Its state —
-a strategy's position, risk's positions and PnL, an executor's orders — is rebuilt by replaying
-its group's journaled history through fresh cores of the whole group (``GroupRouter``: every
-item with a ``@`` source fed to its destination in order, outputs routed inside the group and
-**discarded**: the rebuild has no sockets, no timers and no way to reach another group, so it
-cannot send an order), from the group's latest checkpoint (``actors.runtime.checkpoint``: the cores
-pickled by their host between two dispatch cycles) or, without one, from the start of the run's
-journal (all segments); then the restarted actors' cores are taken out, ``adopt``-ed, and
-replace the old ones.
+A supervisor restart (``actors.runtime.shells.supervisor_shell``) gives an actor a new core. Its
+state — a strategy's position, risk's positions and PnL, an executor's orders — is rebuilt by
+replaying its group's journaled history through fresh cores of the whole group (``GroupRouter``:
+every item with a ``@`` source fed to its destination in order, outputs routed inside the group and
+**discarded**: the rebuild has no sockets, no timers and no way to reach another group, so it cannot
+send an order), from the group's latest checkpoint (``actors.runtime.checkpoint``: the cores pickled
+by their host between two dispatch cycles) or, without one, from the start of the run's journal (all
+segments); then the restarted actors' cores are taken out, ``adopt``-ed, and replace the old ones.
 
 - **Up to the crash, nothing after.** The host journals a restart marker in its own stream
   (``@supervisor -> actor: Restart("rebuild", ...)``) and the rebuild reads exactly up to it, so
@@ -39,8 +38,8 @@ from actors.core import Core
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.checkpoint import CODEC, load_cores
 from actors.runtime.dispatch import Pending
-from actors.runtime.group_router import GroupRouter
-from actors.runtime.supervised_host import REBUILD
+from actors.runtime.host.supervised_host import REBUILD
+from actors.runtime.rebuild.group_router import GroupRouter
 from transports.errors import CmcError
 from transports.journal.ckpt_index import CheckpointAt, locate
 from transports.journal.format import (

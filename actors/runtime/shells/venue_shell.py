@@ -13,8 +13,8 @@ LegOrder's tick stamps once the executor denied it (nothing left); whatever is n
 
 Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
 fdatasync'ed *before* the frame is written to the socket; the orders the host decides together
-(one wake: the legs of a combo, the orders of one node-link frame; ``actors.runtime.host_commit``)
-share one fdatasync.
+(one wake: the legs of a combo, the orders of one node-link frame;
+``actors.runtime.host.host_commit``) share one fdatasync.
 
 If that fails (the write or the fdatasync: the WAL is then failed for good), the orders whose
 intents were not made durable are not sent, and the failure becomes an *input*: ``flush_sends``
@@ -58,7 +58,7 @@ import zmq
 from loguru import logger
 
 from actors.core import Core, Out
-from actors.runtime.shell import Shell, SocketSpec
+from actors.runtime.shells.shell import Shell, SocketSpec
 from transports.clock import Clock
 from transports.errors import CmcError, CodecError
 from transports.journal.intent_wal import IntentNotDurable, IntentWal
@@ -243,7 +243,7 @@ class LegShell(Shell):
             msg = CancelReq(msg.cl, msg.ts, epoch)
         if isinstance(msg, NewOrder):
             # Group commit: the intent is written now and the order queued; the host calls
-            # flush_sends() when it releases the group commit (``actors.runtime.host_commit``),
+            # flush_sends() when it releases the group commit (``actors.runtime.host.host_commit``),
             # so the orders decided together share one fdatasync instead of paying one each.
             sync = self._write_intent(msg)
             if sync is not None:

@@ -1,4 +1,5 @@
-"""The supervisor's rebuilds of restarted actors from the journal (``actors.runtime.rebuild``).
+"""The supervisor's rebuilds of restarted actors from the journal
+(``actors.runtime.rebuild.rebuild``).
 
 Two phases, so that a long journal does not stall a live host:
 
@@ -41,9 +42,9 @@ from loguru import logger
 from actors.core import Core
 from actors.leg.executor import LegExecutorCore
 from actors.runtime.dispatch import Pending
-from actors.runtime.host import GroupBatch
-from actors.runtime.rebuild import Rebuild, RebuildUnavailable, is_marker
-from actors.runtime.supervised_host import Rebuilder
+from actors.runtime.host.host import GroupBatch
+from actors.runtime.host.supervised_host import Rebuilder
+from actors.runtime.rebuild.rebuild import Rebuild, RebuildUnavailable, is_marker
 from actors.runtime.supervisor import with_epoch
 from transports.clock import Clock, sleep_s
 from transports.config.engine import AppConfig
@@ -61,7 +62,7 @@ class _Barrier:
 
 
 class Rebuilds:
-    """Builds ``actors.runtime.rebuild.Rebuild``\\s for one node and keeps their numbers."""
+    """Builds ``actors.runtime.rebuild.rebuild.Rebuild``\\s for one node and keeps their numbers."""
 
     def __init__(self, node: Any, clock: Clock, cfg: AppConfig,
                  core_factory: Callable[[str, AppConfig], Core]) -> None:

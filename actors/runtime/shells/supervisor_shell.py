@@ -5,9 +5,8 @@ Hosts report handler errors through their ``on_error`` hook (from their own thre
 enqueues). Every ``heartbeat_ms`` each host gets an ``ask`` it must answer within
 ``heartbeat_timeout_ms``; a host whose thread died (``is_alive()`` false) is rebuilt with fresh
 shells and sockets, and so is a hung one with ``on_hung = "replace"`` (its stuck thread is
-abandoned first: ``actors.runtime.supervised_host.abandon``). Restarted actors' state is rebuilt
-from the
-journal (``actors.runtime.rebuild_driver``). Every action is journaled as
+abandoned first: ``actors.runtime.host.supervised_host.abandon``). Restarted actors' state is
+rebuilt from the journal (``actors.runtime.rebuild.rebuild_driver``). Every action is journaled as
 ``Decision("supervisor", kind, json)``; so are ``rebuilt`` (with its numbers),
 ``rebuild_unavailable`` and ``abandoned``.
 """
@@ -25,9 +24,9 @@ from loguru import logger
 
 from actors.core import Core
 from actors.runtime.dispatch import fatal
-from actors.runtime.rebuild import RebuildUnavailable
-from actors.runtime.rebuild_driver import JOURNAL, Rebuilds
-from actors.runtime.supervised_host import abandon, host_marker, snapshot_diff, stuck_where
+from actors.runtime.host.supervised_host import abandon, host_marker, snapshot_diff, stuck_where
+from actors.runtime.rebuild.rebuild import RebuildUnavailable
+from actors.runtime.rebuild.rebuild_driver import JOURNAL, Rebuilds
 from actors.runtime.supervisor import (
     Action,
     SupervisorCore,

@@ -1,4 +1,4 @@
-"""The output side of a dispatcher host (``actors.runtime.host``): what leaves a dispatch cycle
+"""The output side of a dispatcher host (``actors.runtime.host.host``): what leaves a dispatch cycle
 for other groups of the node, other nodes and the journal.
 
 Smart batching: what goes to another group of the node (risk, the journal) waits while the host
@@ -22,8 +22,8 @@ from loguru import logger
 
 from actors.runtime import link_auth
 from actors.runtime.dispatch import Dispatcher
-from actors.runtime.host_inbox import Directory, GroupBatch
-from actors.runtime.shell import Shell
+from actors.runtime.host.host_inbox import Directory, GroupBatch
+from actors.runtime.shells.shell import Shell
 from transports.clock import Clock
 from transports.wire.codec import encode
 from transports.wire.messages import BookUpdate, JournalBatch

@@ -7,7 +7,7 @@ processed in FIFO order, run to completion. Groups are still real pykka actors (
 and proxies work), and a group can hold a single actor, so placement alone decides the
 trade-off between isolation and latency.
 
-The host's inbox is a ``PollingInbox`` (``actors.runtime.host_inbox``): its ``get`` polls the
+The host's inbox is a ``PollingInbox`` (``actors.runtime.host.host_inbox``): its ``get`` polls the
 host's ZeroMQ sockets, an eventfd that other threads ring when they ``tell``, and the timer heap.
 So the thread that reads a market-data frame is the thread that sends the order, with no
 hand-off in between.
@@ -19,16 +19,16 @@ a PUSH socket. Every message delivered to an actor is also copied, in batches, t
 The routing itself — FIFO, run to completion, ``@`` outputs at once, timers, what is journaled —
 is ``actors.runtime.dispatch.Dispatcher``, the same code replay and rebuilds run; the host adds
 the sockets, the pykka inbox, the batching per group and node, and the group commit of order
-intents (``actors.runtime.host_commit``: every input is its own dispatch cycle, and the orders
+intents (``actors.runtime.host.host_commit``: every input is its own dispatch cycle, and the orders
 decided in one wake leave together after one fdatasync for all their intents). Without a
 durable sync to share (``run.durable_intents = false``, no HA replication) an order frame leaves
 as soon as its executor decided it.
 
-The sockets (``actors.runtime.host_sockets.HostSockets``, the host's ``io``): the group's
+The sockets (``actors.runtime.host.host_sockets.HostSockets``, the host's ``io``): the group's
 venue sockets and the node's inbound link, opened at start, polled once the cores are started,
 and the frame-read loop that routes what they hold (``HostSockets.drain``).
 
-Smart batching (``actors.runtime.host_output.GroupOutput``, the host's ``out``): what goes to
+Smart batching (``actors.runtime.host.host_output.GroupOutput``, the host's ``out``): what goes to
 another group of the node waits while the host has more input ready, up to
 ``GROUP_BATCH_MAX_NS``, and leaves when the host is about to sleep. Frames to other nodes and to
 venues never wait.
@@ -60,13 +60,13 @@ from actors.core import Out
 from actors.runtime.dispatch import JOURNAL, NOT_JOURNALED, Dispatcher, Pending
 from actors.runtime.freeze import FreezeSeen, FreezeWatch
 from actors.runtime.gc_policy import GC_POLICY, GcPolicy
-from actors.runtime.host_commit import (
+from actors.runtime.host.host_commit import (
     GROUP_COMMIT_MAX_NS,
     GROUP_COMMIT_MIN_NS,
     HostSink,
     hold_bound_ns,
 )
-from actors.runtime.host_inbox import (
+from actors.runtime.host.host_inbox import (
     INBOX_BURST,
     Begin,
     Directory,
@@ -76,20 +76,20 @@ from actors.runtime.host_inbox import (
     TimersDue,
     warn_shared_spin,
 )
-from actors.runtime.host_output import GROUP_BATCH_MAX_NS, GroupOutput
-from actors.runtime.host_sockets import HostSockets
-from actors.runtime.shell import Shell
-from actors.runtime.supervised_host import HostSupervision, Rebuilder
+from actors.runtime.host.host_output import GROUP_BATCH_MAX_NS, GroupOutput
+from actors.runtime.host.host_sockets import HostSockets
+from actors.runtime.host.supervised_host import HostSupervision, Rebuilder
+from actors.runtime.shells.shell import Shell
 from transports.clock import Clock
 from transports.wire.messages import ClockJump
 
 
 class Host(pykka.ThreadingActor):
     """Hosts the shells of one group in one thread; routes their output. Its sockets are
-    opened, polled and read by ``self.io`` (``actors.runtime.host_sockets.HostSockets``); what
+    opened, polled and read by ``self.io`` (``actors.runtime.host.host_sockets.HostSockets``); what
     leaves for other groups, nodes and the journal is collected and sent by ``self.out``
-    (``actors.runtime.host_output.GroupOutput``); what the Supervisor asks of it (checkpoints,
-    restarts) is ``self.supervision`` (``actors.runtime.supervised_host.HostSupervision``),
+    (``actors.runtime.host.host_output.GroupOutput``); what the Supervisor asks of it (checkpoints,
+    restarts) is ``self.supervision`` (``actors.runtime.host.supervised_host.HostSupervision``),
     reached through thin methods here."""
 
     def __init__(self, group: str, shells: list[Shell], directory: Directory, clock: Clock,
@@ -209,7 +209,7 @@ class Host(pykka.ThreadingActor):
                 self._release_sends(now)
                 self.out.flush(now)
         # Each input below is its own dispatch cycle; the orders they decide are released
-        # together at the end of the wake (``actors.runtime.host_commit``).
+        # together at the end of the wake (``actors.runtime.host.host_commit``).
         if isinstance(message, IoReady):
             drain = self.io.drain
             for sock in message.socks:
@@ -268,7 +268,7 @@ class Host(pykka.ThreadingActor):
         """Between two cycles of a wake, with orders held: keep holding while the cycles keep
         deciding orders (more may share the sync), up to the hold bound; release them after a
         cycle that decided none, or, for a venue frame, after one that ordered alone (``run``
-        False: the frame before it decided none; see ``actors.runtime.host_commit``). An
+        False: the frame before it decided none; see ``actors.runtime.host.host_commit``). An
         intent failure is routed to its executor at once, before the next input."""
         ordered, self._ordered = self._ordered, False
         if self._wal_failed or not ordered or not run or (

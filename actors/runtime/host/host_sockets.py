@@ -1,4 +1,4 @@
-"""The socket side of a dispatcher host (``actors.runtime.host``): its group's ZeroMQ sockets
+"""The socket side of a dispatcher host (``actors.runtime.host.host``): its group's ZeroMQ sockets
 (the venue sockets its shells declare, the node's inbound link when this group is the node's
 I/O group) and the frame-read loop that routes what they hold.
 
@@ -10,7 +10,7 @@ launch's cores there).
 
 ``drain`` is the engine's hottest loop (it runs for every venue frame): each frame is its own
 dispatch cycle, and between cycles the host's group commit decides whether the orders held so
-far wait for the rest of the wake (``actors.runtime.host_commit``). What it reads per frame is
+far wait for the rest of the wake (``actors.runtime.host.host_commit``). What it reads per frame is
 bound to locals once per call.
 """
 
@@ -24,8 +24,8 @@ from loguru import logger
 
 from actors.runtime import link_auth
 from actors.runtime.dispatch import Dispatcher
-from actors.runtime.host_inbox import Directory
-from actors.runtime.shell import Shell, SocketSpec, secure
+from actors.runtime.host.host_inbox import Directory
+from actors.runtime.shells.shell import Shell, SocketSpec, secure
 from transports.errors import CodecError
 from transports.wire.codec import MAX_FRAME_BYTES, batch_codec
 
@@ -35,7 +35,7 @@ MAX_FRAMES_PER_POLL = 256
 
 class GroupCommit(Protocol):
     """What ``HostSockets.drain`` reads of the host's group commit between two cycles (the
-    ``Host``'s; ``actors.runtime.host_commit``)."""
+    ``Host``'s; ``actors.runtime.host.host_commit``)."""
 
     #: shells holding order frames for the wake's group commit (reassigned on release)
     _pending_sends: dict[str, Shell]

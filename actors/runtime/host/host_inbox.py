@@ -1,6 +1,6 @@
 """The host's inbox: what wakes a dispatcher host, and where every actor lives.
 
-A ``Host`` (``actors.runtime.host``) is a pykka actor whose inbox is a ``PollingInbox``: its
+A ``Host`` (``actors.runtime.host.host``) is a pykka actor whose inbox is a ``PollingInbox``: its
 ``get`` polls the host's ZeroMQ sockets, an eventfd that other threads ring when they ``tell``,
 and the timer heap, and hands the host one envelope at a time: ``IoReady`` (these sockets are
 readable), ``TimersDue``, ``GroupBatch`` (messages from another group of the node), ``Begin``
