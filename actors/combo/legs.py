@@ -141,23 +141,11 @@ class PairLegs:
     def legs_of(self, intent: ComboIntent) -> dict[int, LegRecord]:
         """The legs ``LegTable.legs`` builds for an intent ``LegTable.lean`` accepted."""
         s0, s1 = intent.legs
-        a = LegRecord.__new__(LegRecord)  # the same fields ``LegRecord()`` sets
-        a.key = self.key_a
-        a.side = s0.side
-        a.target = s0.qty_lots
-        a.limit_px = s0.limit_px_ticks
-        a.expected_px = s0.expected_px_ticks
-        a.info = self.a
-        a.sign = 1 if s0.side == "B" else -1
-        b = LegRecord.__new__(LegRecord)
-        b.key = self.key_b
-        b.side = s1.side
-        b.target = s1.qty_lots
-        b.limit_px = s1.limit_px_ticks
-        b.expected_px = s1.expected_px_ticks
-        b.info = self.b
-        b.sign = 1 if s1.side == "B" else -1
-        return {0: a, 1: b}
+        pa, pb = self.a, self.b  # the constructor keeps an info whose contract is the leg's
+        return {0: LegRecord(self.key_a, s0.side, s0.qty_lots, s0.limit_px_ticks,
+                             s0.expected_px_ticks, pa.contract, pa),
+                1: LegRecord(self.key_b, s1.side, s1.qty_lots, s1.limit_px_ticks,
+                             s1.expected_px_ticks, pb.contract, pb)}
 
 
 class LegTable:
