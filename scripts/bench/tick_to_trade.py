@@ -20,7 +20,10 @@ JSON keys (stable): ``floor`` {``n``, ``p50``, ``p99``, ``p999`` (µs), ``orders
 ``ticks_seen``, ``sent``, ``orders_at_venue``, ``sustained``, ``ratio_p50``, ``ratio_p99``,
 ``ratio_p50_idle``, ``cpu_us_per_tick`` {group: CPU µs of that host thread per tick read, over
 the measured part, for the groups hosted in the bench's process (in the multi-process placement
-the hot group runs in another process and is not listed)}}], ``max_sustained_rate``}};
+the hot group runs in another process and is not listed)}, ``pacing`` ("precise": each tick
+at its due time; "burst": above ``PRECISE_MAX_RATE``, every tick due after a short sleep: see
+``scripts.bench.gateway``), ``generator_cpu_us_per_tick`` (the load generator's own CPU µs per
+tick sent: what it took of the machine)}], ``max_sustained_rate``}};
 ``floor_idle`` {the ``floor`` keys and ``idle_us``}: the floor again with the thread asleep
 ``IDLE_GAP_S`` after every tick (the gap of a 1,000 ticks/s pipeline), so each tick runs on a
 CPU that went idle as a pipeline's does;
@@ -62,6 +65,7 @@ from scripts.bench.floor import (
     pcts,
     run_floor,
 )
+from scripts.bench.gateway import PRECISE_MAX_RATE
 
 # the floor lives in ``scripts.bench.floor``; its names are re-exported here (tests and tools
 # import them from the bench)
@@ -219,7 +223,10 @@ def run_pipeline(cfg: AppConfig, multiprocess: bool, rate: float, seconds: float
             "md_wire_p50_first_us": round(wire_first, 1),
             "md_wire_p50_last_us": round(wire_last, 1), "ticks_seen": n_wire,
             "sent": stats.get("sent", 0), "orders_at_venue": stats.get("orders", 0),
-            "sustained": sustained, "cpu_us_per_tick": cpu_per_tick}
+            "sustained": sustained, "cpu_us_per_tick": cpu_per_tick,
+            "pacing": "precise" if rate <= PRECISE_MAX_RATE else "burst",
+            "generator_cpu_us_per_tick": round(stats.get("cpu_s", 0.0) * 1e6
+                                               / max(1, stats.get("sent", 0)), 2)}
 
 
 def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 import kernels
+from scripts.bench.gateway import PRECISE_MAX_RATE
 from scripts.bench.tick_to_trade import (
     BENCH_CONF,
     FLOOR_DECISIONS,
@@ -47,6 +48,21 @@ def test_the_pipeline_bench_sees_every_tick_and_sends_orders() -> None:
     assert r["orders_at_venue"] >= r["n"]
     # the hot group's thread spent CPU on the ticks it read (the load-independent figure)
     assert r["cpu_us_per_tick"]["hot"] > 0
+    assert r["pacing"] == "precise" and r["generator_cpu_us_per_tick"] > 0
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(120)
+def test_above_the_precise_rate_the_generator_sends_every_tick_in_bursts_at_the_rate() -> None:
+    # the max-rate search's pacing: short sleeps, then every tick that came due; the count and
+    # the average rate must still be the ones asked for, and the engine must see every tick
+    rate = 4 * PRECISE_MAX_RATE
+    r = run_pipeline(bench_config(), False, rate, 0.5, conf_path(BENCH_CONF))
+    assert r["pacing"] == "burst"
+    assert r["sent"] == int(rate * 0.5)
+    assert 0.95 * rate <= r["achieved_rate"] <= 1.05 * rate  # neither behind nor all at once
+    assert r["ticks_seen"] >= 0.99 * r["sent"]
+    assert r["generator_cpu_us_per_tick"] > 0
 
 
 @pytest.mark.timeout(120)
