@@ -24,7 +24,7 @@ def orders_cmd(as_json: bool, quick: bool, seconds: float | None, rates: tuple[f
     """The machine's ipc round trip, then order -> ack through the simulator gateway, raw and
     through the engine's leg executors, paced open loop; what each adds, and whether the rate
     is sustained."""
-    from scripts.bench.orders import format_table, run_orders_bench
+    from scripts.bench.orders.bench import format_table, run_orders_bench
 
     result = run_orders_bench(quick=quick, rates=rates or None, seconds=seconds,
                               progress=None if not as_json else False,

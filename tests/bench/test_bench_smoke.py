@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from scripts.bench.cmd_orders import SOAK_CMD
-from scripts.bench.orders import run_orders_bench
+from scripts.bench.orders.bench import run_orders_bench
 
 ROW_KEYS = {"rate", "seconds", "scheduled", "sent", "acked", "done", "failed", "achieved_rate",
             "latency", "send_lag", "service", "backlog_first_s", "backlog_last_s",

@@ -1,4 +1,4 @@
-"""``order_baseline.ipc_rtt``: the machine's ipc round trip between this process and a real
+"""``baseline.ipc_rtt``: the machine's ipc round trip between this process and a real
 child process, briefly: every round trip is answered and counted, the keys the docs promise.
 No number is asserted beyond "a round trip takes time"."""
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import zmq
 
-from scripts.bench.order_baseline import ipc_rtt
+from scripts.bench.orders.baseline import ipc_rtt
 
 
 def test_the_ipc_baseline_counts_every_round_trip() -> None:

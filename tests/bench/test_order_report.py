@@ -1,10 +1,10 @@
-"""``order_report``: engine-added is engine minus raw per rate, the verdict reads the rows at the
+"""``report``: engine-added is engine minus raw per rate, the verdict reads the rows at the
 target rates, and the table's columns line up (made-up rows, no run)."""
 
 from __future__ import annotations
 
-from scripts.bench.order_report import assemble, format_table
-from scripts.bench.order_stats import schedule_ns, split, summarize
+from scripts.bench.orders.report import assemble, format_table
+from scripts.bench.orders.stats import schedule_ns, split, summarize
 
 
 def _row(rate: float, service_ns: int, engine: bool) -> dict:

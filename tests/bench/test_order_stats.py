@@ -1,11 +1,11 @@
-"""``order_stats.summarize``: latency from the schedule, counts that add up, and ``sustained``
+"""``stats.summarize``: latency from the schedule, counts that add up, and ``sustained``
 telling a steady run from one whose backlog grows (made-up stamps, no clock)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from scripts.bench.order_stats import outstanding_series, schedule_ns, split, summarize
+from scripts.bench.orders.stats import outstanding_series, schedule_ns, split, summarize
 
 RATE = 1000.0
 N = 3000  # three seconds

@@ -11,7 +11,7 @@ round trip (``p50_over_rtt``) says roughly how many such wake-ups the engine's e
 On the shared 2-vCPU reference VM (session 8) this was ~175 µs p50 with both sides sleeping
 (one side busy-polling: ~90 µs): the pipeline's absolute numbers are dominated by it.
 
-The child is ``python -m scripts.bench.order_baseline --address A``: it binds, prints
+The child is ``python -m scripts.bench.orders.baseline --address A``: it binds, prints
 ``READY``, echoes every frame as it is (no decoding: the bare transport) and stops on an empty
 frame, or after ``--idle-s`` without one (its parent gone).
 """
@@ -68,12 +68,12 @@ def _trip(sock: zmq.Socket[bytes], fd: int, clock: LiveClock) -> int:
 def ipc_rtt(ctx: zmq.Context[Any], sock_dir: str, n: int = N_TRIPS,
             interval_ns: int = INTERVAL_NS) -> dict[str, Any]:
     """``n`` paced ipc round trips between this process and a child, both sleeping in
-    ``select``; return ``{n, p50_us, p99_us, p999_us}`` (``order_stats.pcts``)."""
-    from scripts.bench.order_stats import pcts  # numpy + HDR: not in the child's imports
+    ``select``; return ``{n, p50_us, p99_us, p999_us}`` (``stats.pcts``)."""
+    from scripts.bench.orders.stats import pcts  # numpy + HDR: not in the child's imports
 
     addr = f"ipc://{sock_dir}/bench-pingpong"
     child = subprocess.Popen(
-        [sys.executable, "-m", "scripts.bench.order_baseline", "--address", addr],
+        [sys.executable, "-m", "scripts.bench.orders.baseline", "--address", addr],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)

@@ -1,6 +1,6 @@
 """``cmc bench orders``: the order path, new -> ack, paced open loop, raw and through the engine.
 
-First the machine's own baseline (``order_baseline``): a bare pyzmq ipc ping-pong between this
+First the machine's own baseline (``baseline``): a bare pyzmq ipc ping-pong between this
 process and a child, both sleeping in ``select``, one round trip per ms (default 2,000): what
 one hop between two sleeping processes costs here, the unit the paths' numbers are read in.
 
@@ -9,15 +9,15 @@ simulated latency set to 0 (``bench_conf_text``), so what is measured is the gat
 transports and the engine, not a made-up venue delay. Against it, at each offered rate (default
 1,000 and 10,000 orders/s, alternating the ``shfe`` and ``comex`` accounts and buy/sell):
 
-- **raw** (``order_raw``): this process as a bare ZeroMQ/MessagePack client speaking the venue
+- **raw** (``raw``): this process as a bare ZeroMQ/MessagePack client speaking the venue
   protocol (one DEALER per venue, identity ``bench-raw-<venue>``): ``new`` -> ``ack``. Replies
   are waited for with ``select`` on the sockets' descriptors (µs timeouts, no spin).
 - **engine** (intents fdatasync'ed before each order leaves, the default) and
-  **engine_nosync** (intents written, not synced; ``order_engine``): the engine node of the
+  **engine_nosync** (intents written, not synced; ``engine``): the engine node of the
   demo placement, in this process (``Node``, as ``cmc bench tick-to-trade`` runs it), a fresh
   one per variant, its ``combo`` core replaced by a tap (``AckTap``) that stamps every
   ``ExecReport`` in the hot thread, where the real ComboExecutor reads it. The LegOrders come
-  from a driver process (``order_driver``) over the node's inbound link, as another node's
+  from a driver process (``driver``) over the node's inbound link, as another node's
   combo sends them (the bench config adds an empty ``driver`` node to the placement so the
   engine node listens): they reach the hot host through a socket it polls with the venue
   sockets, not through its inbox (which it serves before any socket) and not through the GIL
@@ -29,7 +29,7 @@ fill, never rest (the venue answers ``ack`` then ``done``), so no position and n
 builds up; the bench config raises the engine's order rate limit and max position (never
 ``conf/`` defaults). The strategy is configured never to fire.
 
-Latency is from each order's *scheduled* time (``order_stats``: coordinated omission is not
+Latency is from each order's *scheduled* time (``stats``: coordinated omission is not
 hidden), HdrHistogram (``transports.hdr``). The engine path's stamps come from two processes,
 both on CLOCK_MONOTONIC (``LiveClock.mono_ns``, system-wide; ``now_ns`` is anchored to the wall
 clock once per process, an anchor that can be milliseconds off on a loaded machine). The tap
@@ -39,11 +39,11 @@ host woke, and a host that drains many frames in one wake would stamp the last o
 round trip (the gateway and one ipc round trip); ``engine_added`` = engine path − raw path at
 p50 and p99.
 
-JSON keys (``run_orders_bench``, assembled by ``order_report.assemble``): ``cpus``;
+JSON keys (``run_orders_bench``, assembled by ``report.assemble``): ``cpus``;
 ``machine`` {``ipc_rtt_us``: {``n``, ``p50_us``, ``p99_us``, ``p999_us``} of the baseline's
 round trips, or None when it was not run}; ``target`` {``p99_us``, ``rate``,
 ``sustained_rate``}; ``raw``, ``engine`` and ``engine_nosync``: lists of
-rows, one per rate (``order_stats.summarize``: ``rate``, ``seconds``, ``scheduled``, ``sent``,
+rows, one per rate (``stats.summarize``: ``rate``, ``seconds``, ``scheduled``, ``sent``,
 ``acked``, ``done``, ``failed``, ``achieved_rate``, ``latency``/``send_lag``/``service``
 {``n``, ``p50_us``, ``p99_us``, ``p999_us``, ``max_us``}, ``backlog_first_s``,
 ``backlog_last_s``, ``backlog_max``, ``per_second`` [{``second``, ``offered``, ``acked``,
@@ -52,7 +52,7 @@ rows, one per rate (``order_stats.summarize``: ``rate``, ``seconds``, ``schedule
 ``host-risk``, ``host-journal``: the node's threads}); engine rows add ``cpu_pct_idle`` (the
 same, measured for 1 s on the same node with market data and no orders), ``hops`` (the node's own
 ``send_to_ack`` and ``intent_fsync``: {``n``, ``p50_us``, ``p99_us``}), ``denied``
-(``kind:reason`` -> orders denied or rejected instead of acked), ``split`` (``order_stats.split``:
+(``kind:reason`` -> orders denied or rejected instead of acked), ``split`` (``stats.split``:
 each order's service cut where the executor took it, ``to_executor`` and ``executor_to_ack``,
 each {``n``, ``p50_us``, ``p99_us``, ``p999_us``, ``max_us``}) and ``driver`` (the driver
 process: ``frames`` sent, one per order, and ``cpu_pct`` of its sending loop: near 100 it is
@@ -64,9 +64,9 @@ ipc round trips the engine's extra hops cost (None without the baseline)}]; ``ve
 {``p99_at_target_rate_us`` (engine, 1,000/s), ``p99_ok``, ``sustained_at_target`` {path ->
 ``sustained`` at 10,000/s}}.
 
-Modules: ``order_baseline`` (the ipc baseline), ``order_raw`` (the raw client),
-``order_engine`` (the node, its tap, the driver's run), ``order_driver`` (the driver process),
-``order_stats`` (a run's numbers), ``order_report`` (the result and the table); this module
+Modules: ``baseline`` (the ipc baseline), ``raw`` (the raw client),
+``engine`` (the node, its tap, the driver's run), ``driver`` (the driver process),
+``stats`` (a run's numbers), ``report`` (the result and the table); this module
 runs them in order and meters their CPU (their public names are importable from here).
 """
 
@@ -87,11 +87,11 @@ from actors.runtime import link_auth
 from actors.runtime.node import Node
 from scripts.bench.cpu import procs_cpu_s as _cpu_s
 from scripts.bench.cpu import thread_cpu_s as _thread_cpu_s
-from scripts.bench.order_baseline import N_TRIPS, ipc_rtt
-from scripts.bench.order_driver import LEGS
-from scripts.bench.order_engine import ENGINE_VARIANTS, AckTap, run_engine, wait_ready
-from scripts.bench.order_raw import run_raw
-from scripts.bench.order_report import SUSTAINED_RATE, TARGET_RATE, assemble, format_table
+from scripts.bench.orders.baseline import N_TRIPS, ipc_rtt
+from scripts.bench.orders.driver import LEGS
+from scripts.bench.orders.engine import ENGINE_VARIANTS, AckTap, run_engine, wait_ready
+from scripts.bench.orders.raw import run_raw
+from scripts.bench.orders.report import SUSTAINED_RATE, TARGET_RATE, assemble, format_table
 from scripts.launch.process import SimProcess, configure_logging, new_sock_dir, ref_request
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig, load_config

@@ -3,7 +3,7 @@
 One DEALER per venue (identity ``bench-raw-<venue>``) speaks ZeroMQ/MessagePack to the
 simulator gateway directly: ``new`` -> ``ack`` -> ``done``, on the open-loop schedule, replies
 waited for with ``select`` on the sockets' descriptors (µs timeouts, no spin). Separate from the
-engine path (``order_engine``) and the orchestration (``orders``): it is what the gateway and one
+engine path (``engine``) and the orchestration (``bench``): it is what the gateway and one
 ipc round trip cost with no engine in between, the reference the engine path is compared with.
 """
 
@@ -16,8 +16,8 @@ import msgspec
 import numpy as np
 import zmq
 
-from scripts.bench.order_driver import LEGS, order_fields
-from scripts.bench.order_stats import DRAIN_S, schedule_ns, summarize
+from scripts.bench.orders.driver import LEGS, order_fields
+from scripts.bench.orders.stats import DRAIN_S, schedule_ns, summarize
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig
 from transports.venues.sim.gateway import address
@@ -27,7 +27,7 @@ from transports.wire.venue_msgs import Ack, Done, NewOrder, OeReply, Reject
 def run_raw(cfg: AppConfig, ctx: zmq.Context[Any], sock: str, rate: float, seconds: float,
             tag: str, touch: dict[str, tuple[int, int]], clock: LiveClock) -> dict[str, Any]:
     """Send ``rate`` x ``seconds`` IOC orders on the schedule from a bare DEALER per venue;
-    return the run's row (``order_stats.summarize``)."""
+    return the run's row (``stats.summarize``)."""
     socks: dict[str, zmq.Socket[bytes]] = {}
     try:
         for venue, _ in LEGS:

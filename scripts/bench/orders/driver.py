@@ -17,7 +17,7 @@ ns on CLOCK_MONOTONIC -- ``LiveClock.mono_ns``, the one clock two processes shar
 ``cmc bench orders`` reports them as the row's ``driver``: a driver near 100 % of a CPU, or
 with a large send lag, is itself the limit, not the engine.
 
-``python -m scripts.bench.order_driver --address A --keys PATH --rate R --seconds S --base-id B
+``python -m scripts.bench.orders.driver --address A --keys PATH --rate R --seconds S --base-id B
 --touch shfe=BID:ASK --touch comex=BID:ASK --out FILE``
 """
 
@@ -31,12 +31,12 @@ import numpy as np
 import zmq
 
 from actors.runtime import link_auth
-from scripts.bench.order_stats import schedule_ns
+from scripts.bench.orders.stats import schedule_ns
 from transports.clock import LiveClock, sleep_s
 from transports.wire.codec import encode
 from transports.wire.messages import LegOrder
 
-#: (venue, symbol) the orders alternate over (the same as ``scripts.bench.orders.LEGS``)
+#: (venue, symbol) the orders alternate over (the same as ``scripts.bench.orders.bench.LEGS``)
 LEGS = (("shfe", "au2606"), ("comex", "GCZ6"))
 AWAY_TICKS = 500  #: how far from the touch (passive side) each IOC is priced: it never fills
 START_DELAY_NS = 300_000_000  #: the link's CURVE handshake is done well before the first order

@@ -1,5 +1,5 @@
-"""The result and the table of ``cmc bench orders`` (``scripts.bench.orders``): what the engine
-adds over the raw path, the verdict against the product's targets, the aligned table."""
+"""The result and the table of ``cmc bench orders`` (``scripts.bench.orders.bench``): what the
+engine adds over the raw path, the verdict against the product's targets, the aligned table."""
 
 from __future__ import annotations
 

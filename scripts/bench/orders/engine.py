@@ -2,8 +2,8 @@
 
 The engine node of the demo placement runs in this process (``Node``), its ``combo`` core
 replaced by a tap (``AckTap``) that stamps every ``ExecReport`` in the hot thread; the
-LegOrders come from the driver process (``order_driver``) over the node's inbound link. Separate
-from the raw client (``order_raw``) and the orchestration (``orders``): this is the part that
+LegOrders come from the driver process (``driver``) over the node's inbound link. Separate
+from the raw client (``raw``) and the orchestration (``bench``): this is the part that
 knows the node -- its readiness, its tap, its own hop histograms, what it denied.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 
 from actors.core import Core, Out
 from actors.runtime.node import Node
-from scripts.bench.order_driver import LEGS
-from scripts.bench.order_stats import DRAIN_S, split, summarize
+from scripts.bench.orders.driver import LEGS
+from scripts.bench.orders.stats import DRAIN_S, split, summarize
 from transports.clock import Clock, LiveClock, sleep_s
 from transports.wire.messages import ExecReport
 
@@ -33,7 +33,7 @@ class AckTap(Core):
 
     A probe, not a trading core: it reads ``clock`` itself (``mono_ns``), because the
     ``now_ns`` it is handed is its host's wake time, not when the report reached it (see
-    ``scripts.bench.orders``); it decides nothing and sends nothing."""
+    ``scripts.bench.orders.bench``); it decides nothing and sends nothing."""
 
     def __init__(self, name: str, clock: Clock) -> None:
         super().__init__(name)
@@ -63,13 +63,13 @@ def wait_ready(node: Node, timeout_s: float = 30.0) -> None:
 def run_engine(node: Node, tap: AckTap, keys: Path, rate: float, seconds: float, base_id: int,
                touch: dict[str, tuple[int, int]], tmp: Path) -> dict[str, Any]:
     """Drive ``rate`` x ``seconds`` LegOrders into the node from the driver process
-    (``order_driver``) on the schedule; return the row, with the node's own hops and what was
+    (``driver``) on the schedule; return the row, with the node's own hops and what was
     not acked (``denied``: ``kind:reason`` -> count)."""
     n = max(2, int(rate * seconds))
     node.latency.reset()
     tap.events.clear()
     out = tmp / f"driver-{base_id}.npz"
-    cmd = [sys.executable, "-m", "scripts.bench.order_driver", "--address",
+    cmd = [sys.executable, "-m", "scripts.bench.orders.driver", "--address",
            node.directory.node_address["engine"], "--keys", str(keys), "--rate", str(rate),
            "--seconds", str(seconds), "--base-id", str(base_id), "--out", str(out)]
     cmd += [f"--touch={v}={b}:{a}" for v, (b, a) in touch.items()]
