@@ -144,7 +144,7 @@ COMMAND_MODULES = ("scripts.launch.cmd", "scripts.config_new.cmd", "scripts.admi
                    "scripts.admin.cmd_top", "scripts.replay.cmd", "scripts.audit.cmd",
                    "scripts.report.cmd", "scripts.drill.cmd", "scripts.gateway.cmd",
                    "scripts.fake.cmd", "scripts.calendars.cmd", "scripts.summary.cmd",
-                   "scripts.launch.ha_cmd")
+                   "scripts.launch.ha.cmd")
 
 
 def _register_plugins() -> None:

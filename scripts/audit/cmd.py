@@ -8,7 +8,7 @@ from typing import Any
 import click
 import msgspec
 
-from scripts.launch.ha_cmd import JOURNAL_OR_STREAM
+from scripts.launch.ha.cmd import JOURNAL_OR_STREAM
 from transports.errors import CmcError
 
 JOURNAL_ARG = click.argument("journal", type=JOURNAL_OR_STREAM)

@@ -11,7 +11,7 @@ primary trade; then one fault:
   connection closed, new ones refused) until the standby took over, then heals; with
   ``cut_at="both_legs"`` the cut lands at an exact instant: the primary itself stops talking to
   NATS right after both legs' intents of its next combo were acknowledged (both orders leave,
-  that cycle's journal batch never reaches the standby: ``scripts.launch.ha.CutHook``), then
+  that cycle's journal batch never reaches the standby: ``scripts.launch.ha.runtime.CutHook``), then
   the proxies cut as above;
 - ``handover``: SIGTERM of the primary -- a planned switch: it flattens, releases the lease and
   exits; the standby takes over at once (no TTL to wait).
@@ -43,8 +43,8 @@ from typing import IO, Any
 from scripts.drill.crash import DrillFailed, _wait, journal_fills, judge
 from scripts.drill.ha_conf import default_base_conf, failover_conf_text, tcp_links, with_curve
 from scripts.drill.proxy import TcpProxy
-from scripts.launch.ha import CUT_AFTER_BOTH_LEGS
-from scripts.launch.ha_export import export_stream
+from scripts.launch.ha.export import export_stream
+from scripts.launch.ha.runtime import CUT_AFTER_BOTH_LEGS
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import load_config
 

@@ -3,7 +3,7 @@ directories, the logs, the run's epoch, the gateways' command lines, the launch'
 
 Separate from the launcher (``scripts.launch.launcher``, which re-exports the public names)
 because none of it supervises anything: it turns the config and the command line into places
-and arguments, once, and a hot standby (``scripts.launch.ha_launch``) or a test can use it
+and arguments, once, and a hot standby (``scripts.launch.ha.launch``) or a test can use it
 without a running launch.
 """
 

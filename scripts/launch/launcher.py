@@ -71,7 +71,7 @@ class Launcher:
         self.wrap = wrap  #: ``wrap(actor, core)`` for this process's cores (fault tests)
         #: what a hot standby hands over (``NodeRuntime.Warm``), else None
         self.warm = warm
-        #: the ``HaRuntime`` of a launch with ``[ha]`` (``scripts.launch.ha``), else None
+        #: the ``HaRuntime`` of a launch with ``[ha]`` (``scripts.launch.ha.runtime``), else None
         self.ha = ha
         #: a hot standby checked the venues' instruments before it took over: not again
         self.instruments_checked = False
@@ -347,11 +347,11 @@ def run_launch(conf: str, quiet: bool = False, duration: str | None = None,
     """Run a launch until SIGTERM/SIGINT, the admin ``shutdown`` or the end of ``duration``
     (``launch_duration_s``: none by default, a launch runs until stopped); return the exit
     code. With ``[ha]``, ``role`` (else the config's ``ha.role``) picks primary, standby or
-    auto (``scripts.launch.ha_launch``)."""
+    auto (``scripts.launch.ha.launch``)."""
     cfg = load_launch_config(conf)
     length_s = launch_duration_s(duration, cfg)
     if cfg.ha is not None:
-        from scripts.launch.ha_launch import run_ha_launch
+        from scripts.launch.ha.launch import run_ha_launch
 
         return run_ha_launch(conf, cfg, quiet, length_s, role or cfg.ha.role)
     if role is not None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import msgspec
 
-from scripts.launch.ha_cmd import JOURNAL_OR_STREAM
+from scripts.launch.ha.cmd import JOURNAL_OR_STREAM
 from transports.clock import perf_ns
 from transports.errors import CmcError
 

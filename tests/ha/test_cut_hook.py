@@ -1,4 +1,4 @@
-"""``CutHook`` (``scripts.launch.ha``): the drill's exact-instant partition fires once it is
+"""``CutHook`` (``scripts.launch.ha.runtime``): the drill's exact-instant partition fires once it is
 armed and both legs' first orders of one combo were acknowledged, once."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.launch.ha import CUT_AFTER_BOTH_LEGS, CutHook
+from scripts.launch.ha.runtime import CUT_AFTER_BOTH_LEGS, CutHook
 from transports.errors import ConfigError
 from transports.wire.codec import encode
 from transports.wire.venue_msgs import NewOrder

@@ -14,7 +14,7 @@ import zmq
 
 from actors.runtime.shells.journal_shell import JournalShell
 from actors.runtime.shells.venue_shell import LegShell
-from scripts.launch.ha import standby_argv
+from scripts.launch.ha.runtime import standby_argv
 from transports.clock import TestClock
 from transports.errors import CmcError
 from transports.journal.format import T_BATCH, decode_batch_raw
@@ -156,7 +156,7 @@ def test_a_standbys_admin_socket_answers_status_and_refuses_commands(tmp_path: P
     import msgspec
 
     from scripts.admin.client import keygen, request
-    from scripts.launch.standby_admin import start_standby_admin
+    from scripts.launch.ha.standby_admin import start_standby_admin
     from transports.config.engine import load_config
     from transports.config.ops import AdminConfig
 

@@ -11,8 +11,8 @@ import msgspec
 from click.testing import CliRunner
 
 from scripts.audit.cmd import audit
-from scripts.launch.ha import HaRuntime
-from scripts.launch.ha_cmd import ha as ha_cmd
+from scripts.launch.ha.cmd import ha as ha_cmd
+from scripts.launch.ha.runtime import HaRuntime
 from transports.clock import LiveClock
 from transports.config.engine import load_config
 from transports.config.ha import HaConfig

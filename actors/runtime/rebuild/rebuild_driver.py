@@ -195,7 +195,7 @@ class Rebuilds:
         A group the journal never saw start is left out (it starts fresh).
 
         ``warm``: a hot standby's rebuilds per group, already replayed as the records arrived
-        (``scripts.launch.standby``); they only read the journal's tail here."""
+        (``scripts.launch.ha.standby``); they only read the journal's tail here."""
         out: dict[str, dict[str, tuple[Any, list[Pending]]]] = {}
         stats: list[dict[str, Any]] = []
         if not (self.enabled and self.path.exists()):

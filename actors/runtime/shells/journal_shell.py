@@ -8,7 +8,7 @@ own commands never reach the host: a journal write is not itself journaled.
 
 With a hot standby (``[ha]``), ``replicate(rtype, body, ts_ns)`` publishes each record written
 (batches and checkpoints, the body bytes exactly as the file holds them) to the standby, which
-appends them to its own journal and replays them (``scripts.launch.standby``).
+appends them to its own journal and replays them (``scripts.launch.ha.standby``).
 """
 
 from __future__ import annotations

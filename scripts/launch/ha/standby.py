@@ -2,8 +2,8 @@
 same cores current, take over when the lease expires.
 
 The standby finds the start of the primary's run in the stream (its run marker,
-``scripts.launch.ha.run_subject``) and follows the records from there (``Follower``, in order,
-a deposed primary's late records dropped by their lower epoch). Each record lands in the
+``scripts.launch.ha.runtime.run_subject``) and follows the records from there (``Follower``, in
+order, a deposed primary's late records dropped by their lower epoch). Each record lands in the
 standby's own run directory exactly as the primary wrote it: journal batches and checkpoints
 in ``journal.cmcj`` (a ``JournalWriter``: same bodies, the standby's own chain), order intents
 in the node's intent WAL. A thread replays the journal as it grows through the **same cores and
@@ -32,7 +32,7 @@ from loguru import logger
 from actors.runtime.node_runtime import Warm
 from actors.runtime.rebuild.rebuild import Rebuild, RebuildUnavailable
 from actors.runtime.supervisor import with_epoch, wrap_leg
-from scripts.launch.ha import HaRuntime, run_subject
+from scripts.launch.ha.runtime import HaRuntime, run_subject
 from transports.clock import Clock
 from transports.config.engine import AppConfig
 from transports.errors import CmcError

@@ -142,7 +142,7 @@ class HaRuntime:
         self.deposed = ""  #: why this primary lost the lease ('' = it did not)
         self.replicated = 0  #: records handed to the replication
         self.intents_replicated = 0
-        #: the take-over (or fresh start) numbers of this primary (``scripts.launch.ha_launch``)
+        #: the take-over (or fresh start) numbers of this primary (``scripts.launch.ha.launch``)
         self.last_event: dict[str, Any] = {}
         #: test/drill only (``CutHook``): cut off from NATS once it fired
         self.cut_hook = CutHook.from_env() if role == "primary" else None

@@ -43,7 +43,7 @@ def _markers(node: Any, stream: str, timeout_s: float) -> list[dict[str, Any]]:
     """Every run marker in the stream, oldest first."""
     import nats
 
-    from scripts.launch.ha import run_subject
+    from scripts.launch.ha.runtime import run_subject
 
     async def _all() -> list[dict[str, Any]]:
         js = node.js()
@@ -62,7 +62,7 @@ def _markers(node: Any, stream: str, timeout_s: float) -> list[dict[str, Any]]:
 
 def export_stream(url: str, out_dir: str | Path, timeout_s: float = 60.0) -> Path:
     """Write the run of ``url`` into ``out_dir/<run id>``; return that directory."""
-    from scripts.launch.standby import RunFiles
+    from scripts.launch.ha.standby import RunFiles
     from transports.config.ha import HaConfig
     from transports.ha.replication_service import ReplicationService
     from transports.ha.service import HaNode

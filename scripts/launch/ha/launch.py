@@ -4,12 +4,12 @@
   keeps it), start a fresh run marked in the stream, trade; every order and cancel carries the
   lease's revision as its fencing ``epoch``; intents replicated before they leave.
 - **standby** (``--role standby``): follow the primary's run and replay it live
-  (``scripts.launch.standby``); when the lease expires and is ours, start the node on the
+  (``scripts.launch.ha.standby``); when the lease expires and is ours, start the node on the
   replicated run as a restarted node starts, with the warm cores, and trade as the primary.
 - **auto**: primary if the lease is free within two TTLs, else standby.
 
 A primary that loses the lease is replaced at once by a standby (``on_deposed = "standby"``) or
-exits with ``EXIT_DEPOSED`` (``"exit"``) -- ``scripts.launch.ha``. Its take-over numbers are
+exits with ``EXIT_DEPOSED`` (``"exit"``) -- ``scripts.launch.ha.runtime``. Its take-over numbers are
 journaled as ``Decision("ha", "failover", ...)`` (an alert) and kept in the status file:
 ``takeover_ms`` runs from the old primary's last lease renewal (its own wall clock, in the
 lease) to the moment every trading leg executor was reconciled and open for orders (the first
@@ -30,7 +30,9 @@ from loguru import logger
 
 from actors.runtime.node import fill_address
 from actors.runtime.node_runtime import Warm
-from scripts.launch.ha import EXIT_DEPOSED, HaRuntime, replace_with_standby
+from scripts.launch.ha.runtime import EXIT_DEPOSED, HaRuntime, replace_with_standby
+from scripts.launch.ha.standby import Standby, StandbyStopped
+from scripts.launch.ha.standby_admin import start_standby_admin
 from scripts.launch.launcher import Launcher
 from scripts.launch.process import (
     configure_logging,
@@ -38,8 +40,6 @@ from scripts.launch.process import (
     new_sock_dir,
     private_sock_dir,
 )
-from scripts.launch.standby import Standby, StandbyStopped
-from scripts.launch.standby_admin import start_standby_admin
 from transports.clock import LiveClock, sleep_s
 from transports.config.engine import AppConfig
 from transports.errors import CmcError

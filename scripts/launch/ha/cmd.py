@@ -1,4 +1,4 @@
-"""``cmc ha export``: a run rebuilt from the JetStream stream (``scripts.launch.ha_export``);
+"""``cmc ha export``: a run rebuilt from the JetStream stream (``scripts.launch.ha.export``);
 ``JOURNAL_OR_STREAM``: the argument type of the commands that read a journal (a path, or a
 ``nats://HOST:PORT/STREAM[#RUN]`` URL exported first)."""
 
@@ -21,7 +21,7 @@ class JournalOrStream(click.ParamType):
                 ) -> str:
         from pathlib import Path
 
-        from scripts.launch.ha_export import is_stream_url, resolve_journal
+        from scripts.launch.ha.export import is_stream_url, resolve_journal
 
         text = str(value)
         if is_stream_url(text):
@@ -52,7 +52,7 @@ def export(url: str, out_dir: str, timeout_s: float) -> None:
     """Write the run replicated to URL (nats://HOST:PORT/STREAM, the latest run, or #RUN) as a
     run directory: config.json, journal.cmcj, the intent WAL. Audit and replay read it like a
     local run."""
-    from scripts.launch.ha_export import export_stream
+    from scripts.launch.ha.export import export_stream
 
     try:
         path = export_stream(url, out_dir, timeout_s)
