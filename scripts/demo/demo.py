@@ -125,6 +125,8 @@ def run_demo(conf: str | None, duration_s: float | None, seed: int | None, out_d
                             (trade_start_ns, trade_end_ns))
     summary["actor_errors"] = {k[7:]: v for k, v in host_counters.items()
                                if k.startswith("errors.")}
+    # inputs a host found only when its longest wait ran out (``actors.runtime.host.waiter``)
+    summary["lost_wakeups"] = host_counters.get("io.lost_wakeups", 0)
     if node is not None and node.journal_path is not None:
         audit = decisions_on_unusable_book(node.journal_path, cfg)
         summary["decisions_on_unusable_book"] = audit["on_unusable_book"]

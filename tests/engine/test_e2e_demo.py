@@ -32,6 +32,7 @@ def test_demo_trades_and_ends_clean(demo_run: tuple[dict[str, Any], str]) -> Non
     assert summary["opportunities"] > 0
     assert summary["venue"]["duplicate_client_ids"] == 0
     assert summary["actor_errors"] == {}
+    assert summary["lost_wakeups"] == 0  # every input was announced to its host's wait
 
 
 def test_final_exposure_from_venue_fills_is_within_the_lot_residual(

@@ -323,10 +323,16 @@ class Host(pykka.ThreadingActor):
         return result
 
     def host_counters(self) -> dict[str, int]:
-        """Return the host's own counters; with ``spin_us``, also what its idle strategy did
-        (``idle.sleeps``: blocking waits entered, ``idle.spins``: empty busy-poll rounds,
-        ``idle.spin_hits``: inputs a busy-poll found)."""
+        """Return the host's own counters (``io.lost_wakeups``, once not 0: inputs a wait found
+        only when it ran out, ``actors.runtime.host.waiter``); with ``spin_us``, also what its
+        idle strategy did (``idle.sleeps``: blocking waits entered, ``idle.spins``: empty
+        busy-poll rounds, ``idle.spin_hits``: inputs a busy-poll found)."""
         got = dict(self.counters)
+        # inputs found readable only when a wait ran out (``actors.runtime.host.waiter``):
+        # listed once there is one, as the other counters
+        lost = self.actor_inbox.poller.lost_wakeups  # type: ignore[attr-defined]
+        if lost:
+            got["io.lost_wakeups"] = lost
         if self.spin_us:
             inbox = self.actor_inbox
             got["idle.sleeps"] = inbox.sleeps  # type: ignore[attr-defined]

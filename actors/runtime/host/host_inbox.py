@@ -37,6 +37,8 @@ import pykka
 import zmq
 from loguru import logger
 
+from actors.runtime.host.waiter import MAX_WAIT_MS, SocketWaiter
+
 #: Most inbox envelopes served in a row before the sockets are polled (without waiting) for
 #: input that arrived meanwhile; see the module docstring.
 INBOX_BURST = 8
@@ -94,7 +96,9 @@ class PollingInbox:
         self._sleeping = False
         #: envelopes served from the deque since the sockets were last polled (fairness)
         self._burst = 0
-        self.poller = zmq.Poller()
+        #: the host's sockets and the eventfd (``actors.runtime.host.waiter``: a socket's
+        #: ZeroMQ state is read only when it may have changed)
+        self.poller = SocketWaiter()
         self.poller.register(self._efd, zmq.POLLIN)
         #: returns the ms until the next timer (or None) — set by the host
         self.next_timeout_ms: Callable[[], float | None] = lambda: None
@@ -182,7 +186,8 @@ class PollingInbox:
                 self._sleeping = False
                 continue
             # Cap the wait so a lost wake-up could only ever cost 100 ms, never a hang.
-            events = self.poller.poll(100 if wait_ms is None else min(100, math.ceil(wait_ms)))
+            events = self.poller.poll(MAX_WAIT_MS if wait_ms is None
+                                      else min(MAX_WAIT_MS, math.ceil(wait_ms)))
             self._sleeping = False
             socks = []
             for sock, _ in events:

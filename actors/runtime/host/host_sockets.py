@@ -25,6 +25,7 @@ from loguru import logger
 from actors.runtime import link_auth
 from actors.runtime.dispatch import Dispatcher
 from actors.runtime.host.host_inbox import Directory
+from actors.runtime.host.waiter import SocketWaiter, TrackedSocket
 from actors.runtime.shells.shell import Shell, SocketSpec, secure
 from transports.errors import CodecError
 from transports.wire.codec import MAX_FRAME_BYTES, batch_codec
@@ -53,12 +54,12 @@ class HostSockets:
     Built with what it needs of the host: ``group`` (its name, in log lines), ``directory``
     (the node, its I/O group and the node link's address; ``dir``), ``ctx``, ``counters`` (the
     host's), ``dispatch`` (the host's ``Dispatcher``: every frame is routed and every decode
-    error reported through it), ``poller`` (the host inbox's ``zmq.Poller``, which the sockets
+    error reported through it), ``poller`` (the host inbox's ``SocketWaiter``, which the sockets
     join at ``begin``) and ``commit`` (the host, for its group commit state; ``GroupCommit``).
     """
 
     def __init__(self, group: str, directory: Directory, ctx: zmq.Context[Any],
-                 counters: collections.Counter[str], dispatch: Dispatcher, poller: zmq.Poller,
+                 counters: collections.Counter[str], dispatch: Dispatcher, poller: SocketWaiter,
                  commit: GroupCommit) -> None:
         self.group = group
         self.dir = directory
@@ -97,7 +98,8 @@ class HostSockets:
     def open(self, shell: Shell, spec: SocketSpec) -> None:
         """Open the socket ``spec`` describes for ``shell`` (``shell.sockets[spec.key]``);
         polled at once if the cores were started, else from ``begin``."""
-        sock = self.ctx.socket(spec.kind)
+        # tracked: a send tells the host's waiter to read the socket's state before it sleeps
+        sock = self.ctx.socket(spec.kind, socket_class=TrackedSocket)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         if spec.identity:
