@@ -285,7 +285,14 @@ class ComboExecutorCore(Core):
                 return []
             else:
                 tids.add(tid)
-            c.add_fill(o, r.qty_lots, r.px_ticks)
+            # ``c.add_fill(o, r.qty_lots, r.px_ticks)``, inline (``o.filled`` is the larger of
+            # the fill lots and the final cum)
+            qty = r.qty_lots
+            fill_lots, final_cum = o.fill_lots, o.final_cum
+            before = fill_lots if fill_lots > final_cum else final_cum
+            o.fill_lots = fill_lots + qty
+            o.notional += r.px_ticks * qty
+            c._moved(o, before)
             if state in _CLOSED_STATES and not o.terminal:
                 o.terminal = True  # e.g. a fill that completed the order before its done
                 c._open -= 1
@@ -293,7 +300,11 @@ class ComboExecutorCore(Core):
             if not o.terminal:
                 o.terminal = True
                 c._open -= 1
-            c.set_final(o, r.cum_lots)
+            # ``c.set_final(o, r.cum_lots)``, inline
+            fill_lots, final_cum = o.fill_lots, o.final_cum
+            cum = r.cum_lots
+            o.final_cum = final_cum if final_cum >= cum else cum  # ``max(final_cum, cum)``
+            c._moved(o, fill_lots if fill_lots > final_cum else final_cum)
         elif kind == "rejected" or kind == "denied":
             if not o.terminal:
                 o.terminal = True
@@ -317,27 +328,40 @@ class ComboExecutorCore(Core):
         if c.state in FINAL_STATES:
             # a finished combo re-opens only when it holds something else than it last reported
             # (a late fill), once every order is closed
-            if c._open == 0 and (c.held(0), c.held(1)) != c.reported_held:
+            h = c._held  # ``(c.held(0), c.held(1))``: the legs are 0 and 1
+            if c._open == 0 and (h[0], h[1]) != c.reported_held:
                 return self.repair.evaluate(c, now_ns)
             return []
         # ``ledger.track_unhedged(c, now_ns)``: it only starts or ends the clock
-        if c.flat():
+        flat = c.flat()
+        if flat:
             if c.unhedged_since_ns is not None:
                 ledger.track_unhedged(c, now_ns)
         elif c.unhedged_since_ns is None:
             c.unhedged_since_ns = now_ns
-        out: Out = []
         if o.leg == 0 and o.purpose == "entry" and c.pair is not None \
                 and c.pair.legging_mode == "lead":
-            out += self._lead_hedge(c, now_ns)
+            out = self._lead_hedge(c, now_ns)
+            if c._open == 0 and not (c.waiting or c.paused):  # ``c.all_terminal()``
+                out += self.repair.evaluate(c, now_ns)
+            return out
         if c._open == 0 and not (c.waiting or c.paused):  # ``c.all_terminal()``
-            out += self.repair.evaluate(c, now_ns)
-        return out
+            # nothing changed the holdings since ``flat`` was worked out: handed on
+            return self.repair.evaluate(c, now_ns, flat)
+        return []
 
     # --- the repair loop (``repair``) ----------------------------------------------------------
 
     def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        return self.repair.on_book_update(u, now_ns)
+        repair = self.repair
+        if repair.waiting or not u.valid:
+            return repair.on_book_update(u, now_ns)
+        # ``repair.on_book_update`` of a valid update while no combo waits for a book (every
+        # update but a few), inline: one call less on the executor's most frequent message
+        key = f"{u.venue}:{u.sym}"
+        repair.books[key] = u
+        repair.quote_ns[key] = u.ts_event_ns
+        return []
 
     def on_session_status(self, s: SessionStatus, now_ns: int) -> Out:
         return self.repair.on_session_status(s, now_ns)

@@ -23,6 +23,9 @@ FINAL_STATES = ("complete", "repaired", "failed")
 #: of combos would otherwise stay in memory and in every checkpoint of the hot group. A fill
 #: for a forgotten combo is an orphan report; risk still books it and flattens what it leaves.
 FINISHED_RETAIN_NS = 600 * 1_000_000_000
+#: ``json.dumps(detail, sort_keys=True)`` builds this encoder on every call: one, made once
+#: (``dumps`` is ``JSONEncoder(sort_keys=True).encode``: the same text)
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
 COUNTERS = ("combos", "complete", "repaired", "failed", "chased", "unwound", "imbalances",
             "max_unhedged_ns", "duplicate_intents", "refused_intents", "duplicate_fills",
             "orphan_reports", "alarms", "session_pauses")
@@ -64,7 +67,7 @@ class ComboLedger:
 
     def decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         """A ``Decision`` of the executor, to the journal."""
-        return (self.journal, Decision(self.name, what, json.dumps(detail, sort_keys=True), now_ns))
+        return (self.journal, Decision(self.name, what, _SORTED_JSON.encode(detail), now_ns))
 
     def alarm(self, kind: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         """An alarm ``Decision`` (counted)."""
@@ -85,7 +88,7 @@ class ComboLedger:
         if state in FINAL_STATES and c.tids is not None:
             # (without a fill applied -- ``tids`` is set with the first -- no order has entry
             # lots: both legs' slippage is (0.0, 0))
-            (sa, la), (sb, lb) = c.entry_slippage(0), c.entry_slippage(1)
+            sa, la, sb, lb = c.entry_slippages()
             slip = (round(sa, 6), round(sb, 6), la, lb)
         msg = ComboState(i.combo_id, i.pair, i.action, state,  # type: ignore[arg-type]
                          i.direction, held[0], held[1],
@@ -130,8 +133,11 @@ class ComboLedger:
         finished = self.finished
         finished.pop(cid, None)
         finished[cid] = now_ns
-        if c.unhedged_since_ns is not None:  # ``track_unhedged(final=True)`` stops the clock
-            self.track_unhedged(c, now_ns, final=True)
+        if c.unhedged_since_ns is not None:  # ``track_unhedged(final=True)``, inline
+            dur = now_ns - c.unhedged_since_ns
+            counters = self.counters
+            counters["max_unhedged_ns"] = max(counters["max_unhedged_ns"], dur)
+            c.unhedged_since_ns = None
         residual = c.residual()  # nothing changes it below
         out = self._state(c, state, now_ns, residual)
         if state == "failed" and (why or abs(residual) > 0):

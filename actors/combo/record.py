@@ -186,10 +186,24 @@ class ComboRecord:
             self._open += 1
 
     def _moved(self, o: OrderRecord, before: int) -> None:
-        d = o.filled - before
-        leg = self.legs.get(o.leg)
-        if d and leg is not None:
-            self._held[o.leg] += d if o.side == leg.side else -d
+        fill_lots, final_cum = o.fill_lots, o.final_cum  # ``o.filled``, inline
+        d = (fill_lots if fill_lots > final_cum else final_cum) - before
+        if not d:
+            return
+        i = o.leg
+        legs = self._legs
+        if legs is None:
+            # a lean record's legs are not made yet (``intake``): leg i is the intent's i-th
+            # spec (``PairLegs.legs_of``), so its side is read there and no leg is built
+            if i != 0 and i != 1:
+                return
+            side = self.intent.legs[i].side
+        else:
+            leg = legs.get(i)
+            if leg is None:
+                return
+            side = leg.side
+        self._held[i] += d if o.side == side else -d
 
     def add_fill(self, o: OrderRecord, qty: int, px: int) -> None:
         """Apply one (deduped) fill of ``qty`` lots at ``px`` ticks to ``o``.
@@ -228,6 +242,33 @@ class ComboRecord:
         lots = sum(o.fill_lots for o in mine)
         return sum(o.notional for o in mine) / lots if lots else 0.0
 
+    def entry_slippages(self) -> tuple[float, int, float, int]:
+        """``entry_slippage(0)`` and ``entry_slippage(1)`` in one pass over the orders (the
+        same sums: each leg's orders are added in the same order)."""
+        lots_a = notional_a = lots_b = notional_b = 0
+        for o in self.orders.values():
+            if o.purpose == "entry":
+                if o.leg == 0:
+                    lots_a += o.fill_lots
+                    notional_a += o.notional
+                elif o.leg == 1:
+                    lots_b += o.fill_lots
+                    notional_b += o.notional
+        slip_a = self._slippage(0, notional_a, lots_a) if lots_a else 0.0
+        slip_b = self._slippage(1, notional_b, lots_b) if lots_b else 0.0
+        return slip_a, lots_a, slip_b, lots_b
+
+    def _slippage(self, i: int, notional: int, lots: int) -> float:
+        legs = self._legs
+        if legs is None:  # a lean record: leg i is the intent's i-th spec (see ``_moved``)
+            spec = self.intent.legs[i]
+            side, expected_px = spec.side, spec.expected_px_ticks
+        else:
+            leg = legs[i]
+            side, expected_px = leg.side, leg.expected_px
+        sign = 1.0 if side == "B" else -1.0
+        return sign * (notional - expected_px * lots)
+
     def entry_slippage(self, i: int) -> tuple[float, int]:
         """(sum of (fill - expected) x lots in ticks, positive = worse; lots) of leg ``i``'s
         entry fills against the price the decision expected."""
@@ -238,9 +279,7 @@ class ComboRecord:
                 notional += o.notional
         if not lots:
             return 0.0, 0
-        leg = self.legs[i]
-        sign = 1.0 if leg.side == "B" else -1.0
-        return sign * (notional - leg.expected_px * lots), lots
+        return self._slippage(i, notional, lots), lots
 
     def all_terminal(self) -> bool:
         """True when every order the combo sent is closed."""
@@ -265,9 +304,12 @@ class ComboRecord:
         implied = (p_a - p.premium) / (p_b * p.unit_factor * (1.0 + p.import_tax))
         return implied if implied > 0 else 1.0
 
-    def views(self, books: dict[str, Top], contracts: dict[str, ContractConfig]) -> list[LegView]:
-        """The planner's view of both legs, money in leg A's currency."""
-        fx = self.fx(books, contracts)
+    def views(self, books: dict[str, Top], contracts: dict[str, ContractConfig],
+              fx: float | None = None) -> list[LegView]:
+        """The planner's view of both legs, money in leg A's currency (``fx``: ``self.fx`` of
+        the same books and contracts, when the caller has it)."""
+        if fx is None:
+            fx = self.fx(books, contracts)
         out = []
         for i in (0, 1):
             leg = self.legs[i]
@@ -298,6 +340,9 @@ class ComboRecord:
         if not (h[0] or h[1]):
             return self._zero
         exp = self._exp if self._exp is not None else self._prepare()
+        if len(exp) == 2:  # the same two terms in the same order, without a comprehension
+            (i0, s0, b0), (i1, s1, b1) = exp
+            return sum([s0 * h[i0] * b0, s1 * h[i1] * b1])
         return sum([s * h[i] * b for i, s, b in exp])
 
     def flat(self) -> bool:
@@ -313,6 +358,18 @@ class ComboRecord:
             # holding nothing: ``|E|`` is the zero exposure, within any tolerance (a NaN zero,
             # from an infinite lot, takes the long way as before)
             return True
+        if len(exp) == 2:
+            # the two-leg case (every pair's), with ``residual()`` and ``all()`` inline: the
+            # same terms summed by ``sum`` in the same order, the same tests in the same order
+            (i0, s0, b0), (i1, s1, b1) = exp
+            r = sum([s0 * h[i0] * b0, s1 * h[i1] * b1]) if h[0] or h[1] else self._zero
+            if self._target:
+                e = abs(r - self._target)
+            else:
+                e = abs(r)
+                if e <= self._tolerance + _EPS:
+                    return True
+            return round_lots(e / b0) == 0 and round_lots(e / b1) == 0
         if self._target:
             e = abs(self.residual() - self._target)
             return all(round_lots(e / b) == 0 for _, _, b in exp)

@@ -62,8 +62,10 @@ class ComboRepair:
         out += self.ledger.finish(c, state, now_ns, **why)
         return out
 
-    def evaluate(self, c: ComboRecord, now_ns: int) -> Out:
-        """Every order of ``c`` is closed: finish it, or start or go on repairing it."""
+    def evaluate(self, c: ComboRecord, now_ns: int, flat: bool | None = None) -> Out:
+        """Every order of ``c`` is closed: finish it, or start or go on repairing it.
+
+        ``flat``: ``c.flat()`` when the caller has just worked it out (else it is asked)."""
         if c.state in FINAL_STATES:
             # a late fill re-opened a finished combo
             if c.flat():
@@ -79,7 +81,7 @@ class ComboRepair:
             h = c._held  # ``c.held(0)``, ``c.held(1)``: the legs are 0 and 1
             if h[0] == 0 and h[1] == 0:
                 return self.finish(c, "failed", now_ns)
-            if c.flat():
+            if c.flat() if flat is None else flat:
                 return self.finish(c, "complete", now_ns)
             return self._start(c, now_ns)
         last = c.last_step
@@ -117,7 +119,8 @@ class ComboRepair:
         newest = max(quotes.values(), default=0)
         stale = frozenset(i for i in (0, 1) if (ts := quotes.get(c.legs[i].key)) is not None
                           and now_ns - ts > max_age and newest - ts > max_age)
-        plan = plan_repair(c.views(self.books, self.contracts), tolerance=c.tolerance(),
+        fx = c.fx(self.books, self.contracts)  # the planner's and the decision's: once
+        plan = plan_repair(c.views(self.books, self.contracts, fx), tolerance=c.tolerance(),
                            chases_done=c.chases, chase_tries=p.chase_tries,
                            chase_ticks=p.chase_ticks, max_slip=p.max_slippage_ticks,
                            no_chase=frozenset(c.no_chase or ()) | stale,
@@ -135,7 +138,7 @@ class ComboRepair:
         c.steps += 1
         out = [ledger.decision("repair", now_ns, combo_id=c.intent.combo_id, round=c.rounds,
                                step=c.steps, target=[c.legs[0].target, c.legs[1].target],
-                               fx=round(c.fx(self.books, self.contracts), 8), **plan)]
+                               fx=round(fx, 8), **plan)]
         if choice == "stop":
             return out + self.finish(c, "repaired", now_ns)
         if choice == "wait":

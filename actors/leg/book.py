@@ -178,7 +178,10 @@ class OrderBook:
             if was is None or was[0] is not lo or was[1] != lo.qty_lots - lo.cum_lots:
                 opened.put(cl, lo)
         elif cl in opened:
-            opened.pop(cl)
+            # ``opened.pop(cl)``, inline (every order's close): out of the dict and the sums
+            _dict_pop(opened, cl)
+            old = opened.counted.pop(cl)
+            opened.sums[old[2]] -= old[1] if old[1] > 0 else 0
         unknown = self.unknown
         if lo.unknown_since_ns > 0:
             unknown.add(cl)

@@ -28,26 +28,29 @@ from actors.leg.faults import BadFrames, WalFailure, oe_lost
 from actors.leg.link import OeLink
 from actors.leg.offsets import Offsets
 from actors.leg.orders import LegTimer, LiveOrder
-from actors.leg.pretrade import MarketView, PreTrade
+from actors.leg.pretrade import (
+    MarketView,
+    PreTrade,
+    take_feed_health,
+    take_risk_view,
+    take_session_status,
+    take_touch,
+)
 from actors.leg.reconciler import Reconciler
 from actors.leg.reports import Reports
 from actors.leg.session import VenueSession
 from actors.leg.status import on_order_status
 from actors.leg.throttle import THROTTLE_JITTER_SHARE, Throttle, throttle_jitter_ms
-from actors.leg.views import Via
+from actors.leg.views import Via, leg_snapshot
 from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
     BadFrame,
-    BookUpdate,
     CancelLeg,
     ClockJump,
-    FeedHealth,
     InFlight,
     IntentFailed,
     LegOrder,
-    RiskView,
-    SessionStatus,
     SetParams,
     Timer,
     TradingState,
@@ -193,17 +196,12 @@ class LegExecutorCore(Core):
     def on_set_params(self, m: SetParams, now_ns: int) -> Out:
         return self.pretrade.on_set_params(m, self.name, self.journal, now_ns)
 
-    def on_risk_view(self, m: RiskView, now_ns: int) -> Out:
-        return self.pretrade.on_risk_view(m)
-
-    def on_book_update(self, u: BookUpdate, now_ns: int) -> Out:
-        return self.pretrade.on_book_update(u)
-
-    def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
-        return self.pretrade.on_feed_health(h)
-
-    def on_session_status(self, m: SessionStatus, now_ns: int) -> Out:
-        return self.pretrade.on_session_status(m)
+    # the market-data handlers are ``pretrade``'s functions, bound as the executor's own: one
+    # call per delivery (``RiskView``, ``BookUpdate``, ``FeedHealth``, ``SessionStatus``)
+    on_risk_view = take_risk_view
+    on_book_update = take_touch
+    on_feed_health = take_feed_health
+    on_session_status = take_session_status
 
     # --- timers ----------------------------------------------------------------------------------
 
@@ -320,17 +318,39 @@ class LegExecutorCore(Core):
         if self.frames.suspect_ns and not self.oe_link:
             self.frames.suspect_ns = 0  # no pings: a report that decodes is the proof
 
+    # Ack, Fill and Done come for every order that trades: ``_decoded`` inline, and
+    # ``_gated`` called only when its own first test says the gate may have changed (else it
+    # returns ``out`` as it is)
+
     def on_ack(self, m: Ack, now_ns: int) -> Out:
-        self._decoded()
-        return self._gated(self.reports.on_ack(m, now_ns), now_ns)
+        frames = self.frames
+        if frames.suspect_ns and not self.oe_link:
+            frames.suspect_ns = 0  # ``_decoded``
+        out = self.reports.on_ack(m, now_ns)
+        if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
+                             or frames.suspect_ns or self.throttle.until_ns):
+            return self._gated(out, now_ns)
+        return out
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
-        self._decoded()
-        return self._gated(self.reports.on_fill(m, now_ns), now_ns)
+        frames = self.frames
+        if frames.suspect_ns and not self.oe_link:
+            frames.suspect_ns = 0  # ``_decoded``
+        out = self.reports.on_fill(m, now_ns)
+        if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
+                             or frames.suspect_ns or self.throttle.until_ns):
+            return self._gated(out, now_ns)
+        return out
 
     def on_done(self, m: Done, now_ns: int) -> Out:
-        self._decoded()
-        return self._gated(self.reports.on_done(m, now_ns), now_ns)
+        frames = self.frames
+        if frames.suspect_ns and not self.oe_link:
+            frames.suspect_ns = 0  # ``_decoded``
+        out = self.reports.on_done(m, now_ns)
+        if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
+                             or frames.suspect_ns or self.throttle.until_ns):
+            return self._gated(out, now_ns)
+        return out
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
         if self.frames.suspect_ns and not self.oe_link:
@@ -371,24 +391,7 @@ class LegExecutorCore(Core):
 
     def snapshot(self) -> dict[str, Any]:
         """Return orders (cl -> state, cum, unknown), positions and counters."""
-        book, denied = self.book, self.pretrade.denied
-        return {
-            "venue": self.venue,
-            "trading_state": self.trading_state,
-            "orders": {
-                cl: {"state": lo.state.value, "cum": lo.cum_lots, "unknown": lo.unknown}
-                for cl, lo in book.orders.items()
-            },
-            "positions": dict(book.positions),
-            "open": sorted(book.open),
-            "counters": {**book.counters, "unresolved": len(book.unknown),
-                         "denied": dict(denied), "retired": len(book.retired)},
-            "gate": self.gate,
-            "reconcile": {**self.reconciler.snapshot(),
-                          "denied_before": denied.get("reconciling", 0)},
-            "session": self.session.snapshot(),
-            **({"offsets": self.offsets.snapshot()} if self.offsets.rules else {}),
-        }
+        return leg_snapshot(self)
 
 
 # ``throttle_jitter_ms`` lived here; tests and callers still import it from this module

@@ -36,6 +36,7 @@ from actors.leg.order_states import (
 from transports.errors import IllegalTransition
 
 _SUBMIT_FROM_INITIALIZED = TRANSITIONS[(St.INITIALIZED, "submit")]
+_ACCEPT_FROM_SUBMITTED = TRANSITIONS[(St.SUBMITTED, "accept")]
 #: ``LiveOrder.trade_ids`` before the first fill (shared, immutable)
 _NO_TRADES: frozenset[str] = frozenset()
 
@@ -62,6 +63,11 @@ class FillResult:
     def __init__(self, late: bool, overfill: bool) -> None:
         self.late = late  #: the venue had already closed the order
         self.overfill = overfill  #: cum now exceeds the order quantity
+
+
+#: ``FillResult(False, False)``: what most fills return, one shared instance (no caller writes
+#: a ``FillResult``)
+_PLAIN_FILL = FillResult(False, False)
 
 
 class LiveOrder:
@@ -231,7 +237,10 @@ class LiveOrder:
             self.acked_ns = now_ns
         self.unknown_since_ns = 0
         if self.state is St.SUBMITTED:
-            self._move("accept")
+            # ``_move("accept")`` from SUBMITTED, inline (every order's ack): the table's
+            # ACCEPTED, remembering SUBMITTED (neither pending nor a restore)
+            self.state = _ACCEPT_FROM_SUBMITTED
+            self.previous_state = St.SUBMITTED
             return True
         if self.state in PENDING and self.previous_state is St.SUBMITTED:
             self.previous_state = St.ACCEPTED
@@ -261,11 +270,21 @@ class LiveOrder:
         late = closed in LATE_FILL_FROM
         if late:
             self.late_fills += 1
-        if self.state is not St.FILLED:  # a fill on a FILLED order is a reorder or an overfill
-            self._move("fill_full" if self.cum_lots >= self.qty_lots else "fill_partial")
+        if closed is not St.FILLED:  # a fill on a FILLED order is a reorder or an overfill
+            # ``_move(event)``, inline (every fill): a fill is never a restore, so the state
+            # it leaves is remembered unless it was a pending one
+            event = "fill_full" if self.cum_lots >= self.qty_lots else "fill_partial"
+            nxt = TRANSITIONS.get((closed, event))
+            self.state = nxt if nxt is not None else transition(closed, event,
+                                                                self.previous_state)
+            if closed not in PENDING:
+                self.previous_state = closed
             if late and self.state is St.PARTIALLY_FILLED:
                 self._move("canceled" if closed is St.CANCELED else "expired")
-        return FillResult(late, self.overfill_lots > over_before)
+        overfill = self.overfill_lots > over_before
+        if late or overfill:
+            return FillResult(late, overfill)
+        return _PLAIN_FILL  # the common answer, shared (read only)
 
     def apply_done(self, state: str, cum: int, oid: str, now_ns: int) -> bool:
         """The venue closed the order (``filled``, ``canceled`` or ``expired``) with ``cum`` lots.

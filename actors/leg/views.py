@@ -1,4 +1,4 @@
-"""Attributes of the LegExecutor kept by the helpers it owns (``Via``).
+"""Attributes of the LegExecutor kept by the helpers it owns (``Via``), and its snapshot.
 
 The executor's state lives in its helpers (``book``, ``reports``, ``pretrade``, ``frames``,
 ``wal``, ``throttle``: see ``actors.leg``), where it is changed and pickled; other code (tests,
@@ -46,4 +46,27 @@ class Via(Generic[T]):
         setattr(getattr(obj, self.helper), self.attr, value)
 
 
-__all__ = ["Via"]
+def leg_snapshot(core: Any) -> dict[str, Any]:
+    """A ``LegExecutorCore``'s ``snapshot``: orders (cl -> state, cum, unknown), positions,
+    counters, the gate, the reconciliation and the session (and offsets when it has them)."""
+    book, denied = core.book, core.pretrade.denied
+    return {
+        "venue": core.venue,
+        "trading_state": core.trading_state,
+        "orders": {
+            cl: {"state": lo.state.value, "cum": lo.cum_lots, "unknown": lo.unknown}
+            for cl, lo in book.orders.items()
+        },
+        "positions": dict(book.positions),
+        "open": sorted(book.open),
+        "counters": {**book.counters, "unresolved": len(book.unknown),
+                     "denied": dict(denied), "retired": len(book.retired)},
+        "gate": core.gate,
+        "reconcile": {**core.reconciler.snapshot(),
+                      "denied_before": denied.get("reconciling", 0)},
+        "session": core.session.snapshot(),
+        **({"offsets": core.offsets.snapshot()} if core.offsets.rules else {}),
+    }
+
+
+__all__ = ["Via", "leg_snapshot"]

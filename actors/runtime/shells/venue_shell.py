@@ -8,8 +8,9 @@ received → order frame handed to the socket), ``send_to_ack``, ``send_to_fill`
 The stamps behind them are per order and forgotten as soon as they cannot be used, so a long
 run does not grow: an order's send time when the venue closes it (``done``, ``reject``, a
 closed ``status``) -- a fill reordered behind its ``done`` is then not sampled -- and a
-LegOrder's tick stamps once the executor denied it (nothing left); whatever is never answered
-(a lost order) is dropped oldest first past ``MAX_STAMPED`` orders.
+LegOrder's tick stamps when its frame leaves (they are kept under the frame's client id, only
+for an order the executor sent: a denied one leaves none); whatever is never answered (a lost
+order) is dropped oldest first past ``MAX_STAMPED`` orders.
 
 Durable order intents: with an ``IntentWal`` attached, every ``NewOrder`` is appended to it and
 fdatasync'ed *before* the frame is written to the socket; the orders the host decides together
@@ -114,7 +115,7 @@ class LegShell(Shell):
         self.account = account
         self.clock = clock
         self.latency = latency
-        #: ``combo.leg.attempt`` -> (tick received, signal) ns of a LegOrder not yet sent
+        #: cl -> (tick received, signal) ns of the LegOrder whose frame is not yet sent
         self._origin: dict[str, tuple[int, int]] = {}
         #: cl -> when its frame was handed to the socket, until the venue closes the order
         self._sent_ns: dict[str, int] = {}
@@ -138,22 +139,25 @@ class LegShell(Shell):
                                   identity=self.account.encode()),)
 
     def handle(self, msg: Any, now_ns: int) -> Out:
-        if type(msg) is TradingState:
-            # from the RiskSupervisor's decision to this executor holding it (cmc bench risk)
-            self.latency.record("risk_to_executor", now_ns - msg.ts_ns)
-        if not isinstance(msg, LegOrder):
+        # every delivery to the leg passes here (book updates, risk views, reports): one type
+        # read and two identity tests before the core (LegOrder and TradingState are final
+        # message types: nothing subclasses them)
+        kind = type(msg)
+        if kind is not LegOrder:
+            if kind is TradingState:
+                # from the RiskSupervisor's decision to this executor holding it (cmc bench risk)
+                self.latency.record("risk_to_executor", now_ns - msg.ts_ns)
             return self.core.handle(msg, now_ns)
-        key = f"{msg.combo_id}.{msg.leg}.{msg.attempt}"
-        origin = self._origin
-        origin[key] = (msg.ts_recv_ns, msg.ts_signal_ns)
-        if len(origin) > self.max_stamped:
-            del origin[next(iter(origin))]
         out = self.core.handle(msg, now_ns)
         for _, m in out:
             if type(m) is NewOrder:
+                # the order's frame takes the tick stamps, keyed by its client id (which
+                # ``flush_sends`` reads back); a denied order has no frame and leaves none
+                origin = self._origin
+                origin[m.cl] = (msg.ts_recv_ns, msg.ts_signal_ns)
+                if len(origin) > self.max_stamped:
+                    del origin[next(iter(origin))]
                 break
-        else:  # denied: no frame will take the stamps
-            origin.pop(key, None)
         return out
 
     def decode(self, key: str, frames: list[bytes], now_ns: int) -> Any:
@@ -299,8 +303,7 @@ class LegShell(Shell):
             sent_ns[msg.cl] = now
             if len(sent_ns) > self.max_stamped:  # never answered (lost): the oldest goes
                 del sent_ns[next(iter(sent_ns))]
-            # cl = epoch.combo.leg.attempt; the origin is keyed without the epoch
-            origin = self._origin.pop(msg.cl.split(".", 1)[-1], None)
+            origin = self._origin.pop(msg.cl, None)  # keyed by the frame's client id
             if origin is not None and origin[0]:
                 self.latency.record("tick_to_order", now - origin[0])
                 self.latency.record("recv_to_signal", origin[1] - origin[0])
