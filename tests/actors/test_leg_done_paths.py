@@ -53,3 +53,7 @@ def test_a_done_of_an_order_rejected_by_inference_revives_it_and_reports_done() 
     # the venue knew the order: it is reconciled (ACCEPTED again), then closed by the done
     assert c.book.counters["inferred_reconciled"] == 1 and not lo.inferred
     assert lo.state is St.FILLED and _reports(out) == [("combo", "done", 0), ("risk", "done", 0)]
+    # and the desk is told, as for an ack, a fill or a status that contradicts the inference
+    # (a done's alarm was dropped before session 10)
+    alarms = [m for _, m in out if "inferred_reject_reconciled" in repr(m)]
+    assert len(alarms) == 1 and cl in repr(alarms[0])
