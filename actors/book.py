@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
+import msgspec
 import numpy as np
 
 from actors.core import Core, Out
@@ -33,7 +34,9 @@ from actors.topology import DEFAULT, Topology
 from kernels.book import (
     APPLY_BAD_VALUE,
     APPLY_OK,
+    APPLY_UNREAD,
     book_apply_levels,
+    book_apply_packed,
     book_clear,
     book_crossed,
     book_update_checked,
@@ -43,13 +46,18 @@ from transports.wire.messages import BookDelta, BookInvalid, BookSnapshot, BookU
 
 #: Largest quantity per level we believe; anything above is a corrupt frame.
 MAX_LEVEL_LOTS = 10_000_000
-#: Deltas with more levels than this go to ``book_apply_levels`` in one kernel call (flattened
-#: into an array, ~1 µs); up to this many take one kernel call a level, nothing to build
+#: Deltas with more levels than this go to ``book_apply_packed`` in one kernel call (their levels
+#: handed over as msgpack bytes); up to this many take one kernel call a level, nothing to build
 #: (``book_update_checked`` for a single level, ``book_update_level`` each for two): the live
 #: feed's usual one- or two-level delta.
 PER_LEVEL_MAX = 2
 _REASONS = {APPLY_BAD_VALUE: "bad_value"}
 _flatten = chain.from_iterable
+#: ``(bids, asks)`` as msgpack bytes for ``book_apply_packed``: msgspec walks the lists of
+#: tuples in C (~0.45 µs for 24 levels); an int64 array of them built from Python costs ~1.7
+_pack = msgspec.msgpack.Encoder().encode
+#: what ``_pack`` raises for levels it cannot encode (not ints, an int past 64 bits)
+_UNPACKABLE = (TypeError, OverflowError, ValueError)
 _NO_LEVELS = np.zeros(0, np.int64)
 #: a touch-only subscriber gets an update at least this often (receive time) while the book
 #: updates, even with an unchanged touch: the bound on how long a subscriber that lost its
@@ -110,15 +118,25 @@ class BookCore(Core):
         # an empty delta and a bad level change nothing; they load the kernels now, not on
         # the first delta
         book_apply_levels(self.book, self.n, _NO_LEVELS, 0, MAX_LEVEL_LOTS)
+        book_apply_packed(self.book, self.n, _pack(((), ())), MAX_LEVEL_LOTS)
         book_update_checked(self.book, self.n, 0, 0, 0, MAX_LEVEL_LOTS)
 
     def _apply(self, bids: list[tuple[int, int]],
                asks: list[tuple[int, int]]) -> tuple[str, int, int]:
         """Apply ``bids`` then ``asks`` in one kernel call; return ``(why, n_bid, n_ask)``:
         ``why`` is "" (applied), "bad_value" (nothing applied) or "crossed" (applied)."""
-        levels = bids + asks
-        flat = np.fromiter(_flatten(levels), np.int64, 2 * len(levels))
-        status, nb, na = book_apply_levels(self.book, self.n, flat, len(bids), MAX_LEVEL_LOTS)
+        try:
+            status, nb, na = book_apply_packed(self.book, self.n, _pack((bids, asks)),
+                                               MAX_LEVEL_LOTS)
+        except _UNPACKABLE:
+            status = APPLY_UNREAD
+        if status == APPLY_UNREAD:
+            # not plain int64 levels (nothing was applied): the array path decides (or
+            # raises) as it always did
+            levels = bids + asks
+            flat = np.fromiter(_flatten(levels), np.int64, 2 * len(levels))
+            status, nb, na = book_apply_levels(self.book, self.n, flat, len(bids),
+                                               MAX_LEVEL_LOTS)
         if status == APPLY_OK:
             return "", nb, na
         return _REASONS.get(status, "crossed"), nb, na

@@ -304,12 +304,14 @@ class FeedCore(Core):
     def on_timer(self, t: Timer, now_ns: int) -> Out:
         key = t.key
         if key == HEALTH_TIMER:
-            out = self._check_stale(now_ns)
+            out = self._check_stale(now_ns)  # a list of its own
             for st in self.syms.values():
-                st.recent_resyncs = max(0, st.recent_resyncs - 1) if st.state == SYNCED else \
-                    st.recent_resyncs
-            return [*out, *self._health(now_ns),
-                    ("@timer", SetTimer(HEALTH_TIMER, now_ns + HEALTH_PERIOD_NS))]
+                # a synced symbol's resync count decays (it never goes below 0)
+                if st.recent_resyncs > 0 and st.state == SYNCED:
+                    st.recent_resyncs -= 1
+            out += self._health(now_ns)
+            out.append(("@timer", SetTimer(HEALTH_TIMER, now_ns + HEALTH_PERIOD_NS)))
+            return out
         if key == PING_TIMER:
             self.ping_sent_ns = now_ns
             return [*self.facts.retry(now_ns), ("@oe", Ping(ts=now_ns)),

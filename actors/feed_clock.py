@@ -21,6 +21,11 @@ CLOCK_WINDOW = 64
 class FeedClock:
     """The samples of one venue's clock and what they say (``clock``)."""
 
+    #: ``min(clock_samples)`` while known, kept as samples come and go so that ``clock`` (every
+    #: health period) does not walk the window; None: worked out at the next ``clock`` (a
+    #: class default: an older pickle has none)
+    _best: tuple[int, int] | None = None
+
     def __init__(self, clock_samples: list[tuple[int, int]] | None = None,
                  hb_deltas: list[int] | None = None,
                  rtt_samples: list[int] | None = None) -> None:
@@ -50,15 +55,25 @@ class FeedClock:
             return
         rtt = now_ns - p.echo
         # NTP-style: the venue stamped its reply about half way through the round trip
-        offset = p.ts - (p.echo + now_ns) // 2
-        self.clock_samples.append((rtt, offset))
-        if len(self.clock_samples) > CLOCK_WINDOW:
-            del self.clock_samples[0]
+        sample = (rtt, p.ts - (p.echo + now_ns) // 2)
+        samples = self.clock_samples
+        samples.append(sample)
+        best = self._best
+        if len(samples) > CLOCK_WINDOW:
+            gone = samples.pop(0)
+            if gone == best:
+                best = None  # the best left the window: the next ``clock`` looks for it
+        if best is not None and sample < best:
+            best = sample
+        self._best = best
 
     def clock(self) -> tuple[int, int]:
         """Return (offset_ns, one_way_ns): venue clock minus ours, and one-way latency."""
         if self.clock_samples:
-            rtt, offset = min(self.clock_samples)
+            best = self._best
+            if best is None:
+                best = self._best = min(self.clock_samples)
+            rtt, offset = best
             return offset, rtt // 2
         if self.hb_deltas:
             # a heartbeat arrives one way after its venue time: recv - ts = one_way - offset;

@@ -23,6 +23,7 @@ import numpy as np
 from kernels.book import (
     book_apply,
     book_apply_levels,
+    book_apply_packed,
     book_clear,
     book_crossed,
     book_set_level,
@@ -41,6 +42,7 @@ __all__ = [
     "best_lot_pair",
     "book_apply",
     "book_apply_levels",
+    "book_apply_packed",
     "book_clear",
     "book_crossed",
     "book_set_level",
@@ -98,6 +100,9 @@ def warm_up() -> int:
     warmed += 1
     # the Book's one-level delta (validated, applied, checked in one call)
     book_update_checked(levels2, n2, 0, 98, 1, 10)
+    warmed += 1
+    # the Book's many-level delta read from its msgpack bytes: ([(97, 1)], [(104, 1)])
+    book_apply_packed(levels2, n2, b"\x92\x91\x92\x61\x01\x91\x92\x68\x01", 10)
     warmed += 1
 
     buf = np.zeros(3, dtype=np.float64)

@@ -8,7 +8,8 @@ strictly ascending price, and there is at most one level per price. The number o
 update it in place; only ``px_ticks[:n]`` / ``qty_lots[:n]`` are meaningful, slots past ``n``
 hold stale data.
 
-The side is passed as ``is_bid`` (bool or int; truthy means bid). Nothing here allocates.
+The side is passed as ``is_bid`` (bool or int; truthy means bid). Nothing here allocates but
+``book_apply_packed`` (the levels it reads, once per call).
 
 A whole two-sided book can also live in one ``levels: int64[4, depth]`` array (rows: bid prices,
 bid quantities, ask prices, ask quantities) with ``n: int64[2]`` (live bid and ask counts);
@@ -16,9 +17,12 @@ bid quantities, ask prices, ask quantities) with ``n: int64[2]`` (live bid and a
 ordinary sides for the kernels above (``levels[0], levels[1], n[0:1]`` is the bid side).
 ``book_apply_levels`` applies a whole delta (or snapshot) of many levels to that layout in one
 call: validated first, then applied, then checked for a crossed book; ``book_update_checked``
-does the same for one level without an array (the live feed's usual one-level delta).
+does the same for one level without an array (the live feed's usual one-level delta), and
+``book_apply_packed`` for a delta handed over as the msgpack bytes of its ``(bids, asks)``
+(encoding the levels is cheaper than building an int64 array of them from Python).
 """
 
+import numpy as np
 from numba import njit
 
 
@@ -256,6 +260,132 @@ def book_update_checked(levels, n, side, price_ticks, qty, max_qty_lots):
         return APPLY_BAD_VALUE, n[0], n[1]
     r = 2 * side
     book_set_level(levels[r], levels[r + 1], n[side : side + 1], side == 0, price_ticks, qty)
+    nb = n[0]
+    na = n[1]
+    if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:
+        return APPLY_CROSSED, nb, na
+    return APPLY_OK, nb, na
+
+
+#: ``book_apply_packed`` status: the bytes are not the msgpack of ``(bids, asks)`` with int64
+#: levels (another type, a value past int64, malformed); nothing was read into the book
+APPLY_UNREAD = 3
+
+
+@njit(cache=True, nogil=True)
+def _mp_array_len(buf, pos):
+    """The length of the msgpack array header at ``buf[pos]`` and the position after it;
+    ``(0, -1)`` if there is no array header there. (Every byte is read as an int64: numba
+    keeps a byte unsigned, and unifies signed with unsigned as a float.)"""
+    end = len(buf)
+    if pos >= end:
+        return 0, -1
+    b = np.int64(buf[pos])
+    if 0x90 <= b <= 0x9F:
+        return b - 0x90, pos + 1
+    if b == 0xDC and pos + 3 <= end:
+        return (np.int64(buf[pos + 1]) << 8) | np.int64(buf[pos + 2]), pos + 3
+    if b == 0xDD and pos + 5 <= end:
+        v = 0
+        for i in range(1, 5):
+            v = (v << 8) | np.int64(buf[pos + i])
+        return v, pos + 5
+    return 0, -1
+
+
+@njit(cache=True, nogil=True)
+def _mp_int(buf, pos):
+    """The msgpack integer at ``buf[pos]`` as an int64 and the position after it; ``(0, -1)``
+    if it is not an integer, or an unsigned one past int64."""
+    end = len(buf)
+    if pos >= end:
+        return 0, -1
+    b = np.int64(buf[pos])
+    if b <= 0x7F:  # positive fixint
+        return b, pos + 1
+    if b >= 0xE0:  # negative fixint
+        return b - 256, pos + 1
+    # uint8..64 (0xcc..0xcf), int8..64 (0xd0..0xd3): big-endian, 1 << (b & 3) bytes
+    if 0xCC <= b <= 0xD3:
+        size = 1 << (b & 3)
+        if pos + 1 + size > end or (b == 0xCF and np.int64(buf[pos + 1]) >= 0x80):
+            return 0, -1
+        v = 0
+        for i in range(1, size + 1):
+            v = (v << 8) | np.int64(buf[pos + i])
+        if b >= 0xD0 and size < 8 and v >= 1 << (8 * size - 1):
+            v -= 1 << (8 * size)  # a negative signed value (int64's wraps by itself)
+        return v, pos + 1 + size
+    return 0, -1
+
+
+@njit(cache=True, nogil=True)
+def book_apply_packed(levels, n, packed, max_qty_lots):
+    """``book_apply_levels`` of a delta given as ``msgpack((bids, asks))``: validate, apply, check.
+
+    The same rules and results as ``book_apply_levels`` (every level validated before any is
+    applied; bids then asks in order; the crossed check), read from the bytes instead of an
+    int64 array. Every level is read before anything is applied, so bytes that are not exactly
+    two arrays of ``[price, quantity]`` int64 pairs change nothing and say ``APPLY_UNREAD``:
+    the caller then takes ``book_apply_levels``' path, whatever that does with such a delta.
+
+    Args:
+        levels: int64[4, depth] rows (bid prices, bid quantities, ask prices, ask quantities),
+            best first on each side; modified in place unless a level is bad or unread.
+        n: int64[2] live level counts (bids, asks); updated in place.
+        packed: bytes (or uint8[:]): msgpack of ``(bids, asks)``, each a sequence of
+            (price in ticks, absolute quantity in lots) pairs; a quantity of 0 deletes.
+        max_qty_lots: Largest believable quantity per level; above it the level is bad.
+
+    Returns:
+        tuple: ``(status, n_bid, n_ask)``: ``APPLY_OK``, ``APPLY_BAD_VALUE`` (nothing applied),
+        ``APPLY_CROSSED`` or ``APPLY_UNREAD`` (nothing applied), and the live level counts.
+    """
+    sides, pos = _mp_array_len(packed, 0)
+    if sides != 2:
+        return APPLY_UNREAD, n[0], n[1]
+    # every level read (and validated) once, into pairs; a level takes at least 3 bytes, so
+    # the bytes' length bounds the count
+    flat = np.empty(len(packed), np.int64)
+    m = 0
+    n_bid_values = 0
+    bad = False
+    for side in range(2):
+        k, pos = _mp_array_len(packed, pos)
+        if pos < 0:
+            return APPLY_UNREAD, n[0], n[1]
+        for _ in range(k):
+            pair, pos = _mp_array_len(packed, pos)
+            if pair != 2 or pos < 0:
+                return APPLY_UNREAD, n[0], n[1]
+            px, pos = _mp_int(packed, pos)
+            if pos < 0:
+                return APPLY_UNREAD, n[0], n[1]
+            qty, pos = _mp_int(packed, pos)
+            if pos < 0:
+                return APPLY_UNREAD, n[0], n[1]
+            if px <= 0 or qty < 0 or qty > max_qty_lots:
+                bad = True  # still read the rest: an unreadable level outranks a bad one
+            flat[m] = px
+            flat[m + 1] = qty
+            m += 2
+        if side == 0:
+            n_bid_values = m
+    if pos != len(packed):
+        return APPLY_UNREAD, n[0], n[1]
+    if bad:
+        return APPLY_BAD_VALUE, n[0], n[1]
+    # the rows and counts as views made once (a view per level costs more than the level)
+    bid_px = levels[0]
+    bid_qty = levels[1]
+    ask_px = levels[2]
+    ask_qty = levels[3]
+    bid_n = n[0:1]
+    ask_n = n[1:2]
+    for i in range(0, n_bid_values, 2):
+        book_set_level(bid_px, bid_qty, bid_n, True, flat[i], flat[i + 1])
+    for i in range(n_bid_values, m, 2):
+        book_set_level(ask_px, ask_qty, ask_n, False, flat[i], flat[i + 1])
     nb = n[0]
     na = n[1]
     if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:

@@ -1,5 +1,6 @@
 """Property tests for the L2 book kernels against dict/list reference models."""
 
+import msgspec
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -7,7 +8,15 @@ from hypothesis import strategies as st
 
 import kernels
 from kernels import book_apply, book_clear, book_crossed, book_set_level, book_update_level
-from kernels.book import APPLY_BAD_VALUE, APPLY_CROSSED, APPLY_OK, book_apply_levels
+from kernels.book import (
+    APPLY_BAD_VALUE,
+    APPLY_CROSSED,
+    APPLY_OK,
+    APPLY_UNREAD,
+    _mp_int,
+    book_apply_levels,
+    book_apply_packed,
+)
 from tests.support.oracles import walk_book
 
 SETTINGS = settings(deadline=None, max_examples=200)
@@ -263,3 +272,82 @@ def test_book_apply_levels_equals_a_chain_of_book_update_level():
         bids = [(px - 1, q + 1) for px, q in bids]
     empty = np.zeros(0, np.int64)
     assert book_apply_levels(a, na_, empty, 0, 10) == (APPLY_OK, int(na_[0]), int(na_[1]))
+
+
+# --- book_apply_packed: the same delta read from its msgpack bytes -------------------------------
+
+_pack = msgspec.msgpack.encode
+
+
+@settings(deadline=None, max_examples=50)
+@given(depth=st.integers(1, 24), deltas=st.lists(delta_st, max_size=12))
+def test_book_apply_packed_is_book_apply_levels_of_the_same_levels(depth, deltas):
+    # the Book's many-level path: any difference from the array kernel (a level misread, a
+    # bad level applied, a side or an order mixed up) fails here
+    levels, n = np.zeros((4, depth), np.int64), np.zeros(2, np.int64)
+    want_levels, want_n = levels.copy(), n.copy()
+    py_levels, py_n = levels.copy(), n.copy()
+    for bids, asks in deltas:
+        flat = np.array([v for lv in bids + asks for v in lv], np.int64)
+        before = _live_rows(levels, n)
+        want = book_apply_levels(want_levels, want_n, flat, len(bids), MAX_QTY)
+        got = book_apply_packed(levels, n, _pack((bids, asks)), MAX_QTY)
+        py = book_apply_packed.py_func(py_levels, py_n, _pack((bids, asks)), MAX_QTY)
+        assert got == want and tuple(int(v) for v in py) == got
+        after = _live_rows(levels, n)
+        assert after == _live_rows(want_levels, want_n) == _live_rows(py_levels, py_n)
+        if got[0] == APPLY_BAD_VALUE:
+            assert after == before
+        if got[0] == APPLY_CROSSED:
+            for a in (n, want_n, py_n):
+                a[:] = 0
+
+
+INT64 = st.integers(-(2**63), 2**63 - 1)
+EDGES = [0, 1, 127, 128, 255, 256, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
+         2**63 - 1, -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1,
+         -(2**63)]
+
+
+@settings(deadline=None, max_examples=100)
+@given(v=st.one_of(INT64, st.sampled_from(EDGES)))
+def test_every_msgpack_form_of_an_int64_reads_back(v):
+    buf = _pack(v)
+    assert _mp_int(buf, 0) == (v, len(buf))
+    assert _mp_int(buf + b"\x00", 0) == (v, len(buf))
+    if len(buf) > 1:
+        assert _mp_int(buf[:-1], 0)[1] == -1  # truncated: not read past the end
+
+
+@pytest.mark.parametrize("bids", [
+    [(100, 2**63)],  # past int64: the array path raises, as it always did
+    [(100, True)], [(100.0, 1)], [(100, None)], [(100, 1, 2)], [(100,)], [[100, [1]]],
+])
+def test_levels_that_are_not_int64_pairs_are_left_unread(bids):
+    levels, n = np.zeros((4, 4), np.int64), np.zeros(2, np.int64)
+    book_apply_packed(levels, n, _pack(([(99, 1)], [(101, 1)])), MAX_QTY)
+    before = _live_rows(levels, n)
+    got = book_apply_packed(levels, n, _pack(([*bids, (98, 1)], [(102, 1)])), MAX_QTY)
+    assert got == (APPLY_UNREAD, 1, 1) and _live_rows(levels, n) == before
+
+
+@settings(deadline=None, max_examples=100)
+@given(blob=st.one_of(st.binary(max_size=40),
+                      st.builds(lambda d, cut: _pack(d)[:cut], delta_st, st.integers(0, 60)),
+                      st.builds(lambda d, tail: _pack(d) + tail, delta_st,
+                                st.binary(min_size=1, max_size=4))))
+def test_any_bytes_are_applied_whole_or_not_at_all(blob):
+    # malformed, truncated or trailing bytes never read past the buffer or half-apply a delta
+    levels, n = np.zeros((4, 6), np.int64), np.zeros(2, np.int64)
+    book_apply_packed(levels, n, _pack(([(9, 1)], [(11, 1)])), MAX_QTY)
+    before = _live_rows(levels, n)
+    got = book_apply_packed(levels, n, blob, MAX_QTY)
+    if got[0] in (APPLY_UNREAD, APPLY_BAD_VALUE):
+        assert _live_rows(levels, n) == before
+    try:
+        bids, asks = msgspec.msgpack.decode(blob)
+        ok = all(len(lv) == 2 and all(type(v) is int for v in lv) for lv in bids + asks)
+    except (msgspec.DecodeError, TypeError, ValueError):
+        ok = False
+    if not ok:
+        assert got[0] == APPLY_UNREAD
