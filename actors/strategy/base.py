@@ -59,8 +59,9 @@ class PairStrategyCore(Core):
 
     def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
         """A venue feed's state and clock offset, for every leg on that venue."""
+        venue = h.venue
         for leg in self.feed_legs:
-            if leg.venue == h.venue:
+            if leg.venue == venue:
                 leg.set_feed(h.state, h.clock_offset_ns)
         return []
 

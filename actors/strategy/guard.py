@@ -134,7 +134,9 @@ class PairGuard:
 
     def close_block(self, now_ns: int, venues: Iterable[str] | None = None) -> str:
         """Why a close may not go now, or "": HALTED by risk (a flatten still closes), a venue
-        gate, or COOLDOWN after two closes in a row came to nothing."""
+        gate, or COOLDOWN after two closes in a row came to nothing. (``StrategyCore`` asks
+        only while ``trading`` is HALTED, a venue gate is set or ``fail_streak`` >= 2: a new
+        reason here must be added to that test too.)"""
         if self.trading == "HALTED" and not self.flattening:
             return "HALTED"
         gate = self.venue_block(venues)

@@ -98,8 +98,8 @@ class Leg:
     def set_feed(self, state: str, offset_ns: int) -> None:
         self.feed = state
         self.offset_ns = offset_ns
-        self.up = self.session == "open" and state == _SYNCED
-        self.ok = self.usable()
+        self.up = up = self.session == "open" and state == _SYNCED
+        self.ok = self.valid and up and self.bid_n > 0 and self.ask_n > 0  # ``usable()``
 
     def usable(self) -> bool:
         return self.valid and self.up and self.bid_n > 0 and self.ask_n > 0

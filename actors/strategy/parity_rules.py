@@ -1,8 +1,8 @@
 """The parity strategy's gates and closes: the full open gate (``open_block``), the exit rules,
-the monitoring closes (deviation held too long, a leg limit-locked or halted) and the close's
-legs (the triggers are ``actors.strategy.parity_triggers``). Functions over the
-``StrategyCore`` they serve (split off ``actors.strategy.strategy`` for size; the core owns all
-state).
+the monitoring closes (deviation held too long, a leg limit-locked or halted), the close
+(``close``) and its legs (the triggers are ``actors.strategy.parity_triggers``). Functions
+over the ``StrategyCore`` they serve (split off ``actors.strategy.strategy`` for size; the
+core owns all state).
 
 Sign conventions: direction -1 sells A and buys B (the spread is too high), +1 buys A and sells
 B; the deviation is ``mid_spread - fair``; "against the position" is ``-direction x deviation``.
@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from actors.core import Out
 from actors.strategy.closes import close_leg
-from transports.wire.messages import BookUpdate, LegSpec
+from transports.wire.messages import BookUpdate, Decision, LegSpec
 
 if TYPE_CHECKING:
     from actors.strategy.strategy import StrategyCore
@@ -72,7 +72,7 @@ def exit_reason(c: StrategyCore, mid_spread: float, fair: float, std: float, z: 
     ratio inside ``ratio_exit_bps``)."""
     if c.guard.flattening:
         return "flatten"
-    p, d = c.pair, c.posn.pos_dir
+    p, d = c._pair, c.posn.pos_dir
     dev = mid_spread - fair
     entry_ms, entry_dev, entry_ns = c.entry
     if p.stop_loss > 0.0 and -d * (dev - entry_dev) >= p.stop_loss:
@@ -109,13 +109,28 @@ def close_on_limit(c: StrategyCore, u: BookUpdate, why: str, now_ns: int) -> Out
         return c.guard.refuse(block, now_ns)
     last = c._last
     fair, z = (last[1], last[3]) if last is not None else (0.0, 0.0)
-    return c.close(u, c._fx, fair, z, why, now_ns)
+    return close(c, u, c._fx, fair, z, why, now_ns)
+
+
+def close(c: StrategyCore, u: BookUpdate, fx: float, fair: float, z: float, reason: str,
+          now_ns: int) -> Out:
+    """Close what is held (both legs against the position), journaling ``reason``."""
+    legs, spread = close_legs(c, fx, 3 if c.guard.flattening else 1)
+    if legs is None:
+        return c.guard.refuse("LIMIT_UNPRICED", now_ns)
+    if not legs:
+        c.posn.pos_dir = 0
+        return []
+    c.closes[reason] = c.closes.get(reason, 0) + 1
+    out = c._intent("close", c.posn.pos_dir, legs, spread, fair, z, 0.0, c._cost(fx), u, now_ns)
+    out.append((c.journal, Decision(c.name, "close", reason, now_ns)))
+    return out
 
 
 def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] | None, float]:
     """The legs closing the position (sell what is long, buy what is short) and the spread
     they price; ``(None, 0.0)`` when a held leg cannot be priced at all."""
-    slip = c.pair.max_slippage_ticks * slip_k
+    slip = c._pair.max_slippage_ticks * slip_k
     pa, pb = c.posn.pos_a_lots, c.posn.pos_b_lots
     legs: list[LegSpec] = []
     xa = xb = 0.0
@@ -133,4 +148,4 @@ def close_legs(c: StrategyCore, fx: float, slip_k: int) -> tuple[list[LegSpec] |
     return legs, spread
 
 
-__all__ = ["close_legs", "close_on_limit", "exit_reason", "open_block"]
+__all__ = ["close", "close_legs", "close_on_limit", "exit_reason", "open_block"]

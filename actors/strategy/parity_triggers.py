@@ -126,7 +126,7 @@ def _walk_side(c: StrategyCore, d: int) -> tuple[float, int, int, float, int, in
 
 def _conditions(c: StrategyCore, d: int, z: float) -> str:
     """The pair's conditions besides the edge: the z filter and the touch sizes ("" = met)."""
-    p = c.pair
+    p = c._pair
     if p.z_filter > 0.0 and -d * z < p.z_filter:
         return "Z_FILTER"
     if c._min_touch:
@@ -139,7 +139,7 @@ def _conditions(c: StrategyCore, d: int, z: float) -> str:
 
 def _open(c: StrategyCore, u: BookUpdate, d: int, w: tuple[float, int, int, float, int, int],
           spread: float, mean: float, z: float, edge: float, now_ns: int) -> Out:
-    a, b, slip = c.a, c.b, c.pair.max_slippage_ticks
+    a, b, slip = c.a, c.b, c._pair.max_slippage_ticks
     pa, _, worst_a, pb, _, worst_b = w
     if d < 0:
         legs = [LegSpec(a.venue, a.sym, "S", c.lots_a, worst_a - slip, pa),
@@ -174,7 +174,7 @@ def open_edge(c: StrategyCore, u: BookUpdate, fx: float, fair: float, z: float,
 def ratio_mid(c: StrategyCore, mid_a: float, par_mid: float, mean_ratio: float) -> None:
     """Keep the ratio trigger's fair ratio and the mid's deviation from it (bps) in
     ``c.rlast``: the rolling mean of the mid ratio, or ``1 + fair_basis / parity(mid_B)``."""
-    fb = c.pair.fair_basis
+    fb = c._pair.fair_basis
     fair_ratio = mean_ratio if fb is None else (1.0 + fb / par_mid if par_mid else 0.0)
     dev_bps, _ = ratio_side(mid_a, par_mid, fair_ratio)
     c.rlast = (dev_bps, fair_ratio)
@@ -194,7 +194,7 @@ def open_ratio(c: StrategyCore, u: BookUpdate, fx: float, z: float, now_ns: int)
     dev_bps, edge = ratio_side(px_a, par_b, fair_ratio)
     if d > 0:
         dev_bps, edge = -dev_bps, -edge
-    if not dev_bps >= c.pair.ratio_entry_bps:
+    if not dev_bps >= c._pair.ratio_entry_bps:
         return c.guard.refuse("RATIO_BAND", now_ns)
     if edge < c._need_fx:
         return c.guard.refuse("NO_EDGE", now_ns)

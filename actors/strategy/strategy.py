@@ -68,7 +68,6 @@ from transports.wire.messages import (
     BookUpdate,
     ComboIntent,
     ComboState,
-    Decision,
     LegSpec,
 )
 
@@ -223,15 +222,6 @@ class StrategyCore(PairStrategyCore):
         ms, mean, std, z, fx = self._last
         return {"mid_spread": ms, "mean": mean, "std": std, "z": z, "fx": fx}
 
-    def _fx_rate(self) -> float:
-        if self.fx is None:
-            return 1.0
-        f = self.fx
-        mid = (f.bid_px[0] + f.ask_px[0]) * 0.5 * f.tick
-        if not self._pair.fx_invert:
-            return mid
-        return 1.0 / mid if mid else float("inf")  # as numpy's float64 division did
-
     def _parity(self, p_b_ticks: float, fx: float) -> float:
         """Leg B's price restated in A's terms, inline (a Numba call per price would cost more;
         the tests check it against the oracle ``tests.support.oracles.parity``, same order)."""
@@ -271,7 +261,17 @@ class StrategyCore(PairStrategyCore):
             leg.valid = leg.ok = False
         if leg is self.fx:
             if leg.valid and leg.bid_n > 0 and leg.ask_n > 0:
-                self._set_fx(self._fx_rate())  # the rate every later evaluation prices with
+                # the rate every later evaluation prices with (the mid, or its inverse: 1/0 is
+                # inf, as numpy's float64 division did) and ``_set_fx``'s values, inline
+                p = self._pair
+                fx = (leg.bid_px[0] + leg.ask_px[0]) * 0.5 * leg.tick
+                if p.fx_invert:
+                    fx = 1.0 / fx if fx else float("inf")
+                self._fx = fx
+                fees = self._fee_a_per_unit + self._fee_b_per_unit * fx
+                slip = p.slippage_ticks * (self.a.tick + self.b.tick * fx * p.unit_factor)
+                self._cost_fx = cost = 2.0 * (fees + slip)  # ``_cost(fx)``
+                self._need_fx = cost * p.safety_factor + p.min_edge
             return []  # the rate alone never triggers a decision
         # --- evaluate ---
         a, b, p = self.a, self.b, self._pair
@@ -323,13 +323,15 @@ class StrategyCore(PairStrategyCore):
         if g.flattening or posn.pos_dir != 0:
             # a close waits for its venues and, after one that went nowhere, backs off like an
             # open: sent into a venue that denies one leg, it only fills the other and unwinds
-            block = g.close_block(now_ns)
-            if block:
-                return g.refuse(block, now_ns)
+            # (``close_block`` can only refuse with one of these set)
+            if g.venue_gates or g.fail_streak >= 2 or g.trading == "HALTED":
+                block = g.close_block(now_ns)
+                if block:
+                    return g.refuse(block, now_ns)
             reason = rules.exit_reason(self, mid_spread, fair, std, z, now_ns)
             if not reason:
                 return []
-            return self.close(u, fx, fair, z, reason, now_ns)
+            return rules.close(self, u, fx, fair, z, reason, now_ns)
         if g.halted or g.trading != "ACTIVE" or g.venue_gates or now_ns < g.cooldown_until_ns \
                 or g.fresh_after_ns or self._cal_legs:
             block = rules.open_block(self, now_ns)
@@ -339,6 +341,15 @@ class StrategyCore(PairStrategyCore):
             # nothing else can block (``open_block`` with every other gate open)
             return g.refuse("STALE_QUOTE", now_ns)
         if not trig:  # TRIG_ZSCORE
+            z_entry = self._z_entry
+            if -z_entry < z < z_entry:
+                # no side's z condition holds: ``open_zscore`` would refuse NO_EDGE unpriced
+                # (most ticks); ``PairGuard.refuse`` inline when NO_EDGE was journaled last
+                if g.last_refusal == "NO_EDGE":
+                    n = g.refusals
+                    n["NO_EDGE"] = n.get("NO_EDGE", 0) + 1
+                    return []
+                return g.refuse("NO_EDGE", now_ns)
             return open_zscore(self, u, fx, fair, z, mid_spread, now_ns)
         if trig == 1:  # TRIG_EDGE
             return open_edge(self, u, fx, fair, z, mid_spread, now_ns)
@@ -349,21 +360,6 @@ class StrategyCore(PairStrategyCore):
         fees = self._fee_a_per_unit + self._fee_b_per_unit * fx
         slip = p.slippage_ticks * (self.a.tick + self.b.tick * fx * p.unit_factor)
         return 2.0 * (fees + slip)  # open and close
-
-    def close(self, u: BookUpdate, fx: float, fair: float, z: float, reason: str,
-              now_ns: int) -> Out:
-        """Close what is held (both legs against the position), journaling ``reason``."""
-        legs, spread = rules.close_legs(self, fx, 3 if self.guard.flattening else 1)
-        if legs is None:
-            return self.guard.refuse("LIMIT_UNPRICED", now_ns)
-        if not legs:
-            self.posn.pos_dir = 0
-            return []
-        self.closes[reason] = self.closes.get(reason, 0) + 1
-        out = self._intent("close", self.posn.pos_dir, legs, spread, fair, z, 0.0,
-                           self._cost(fx), u, now_ns)
-        out.append((self.journal, Decision(self.name, "close", reason, now_ns)))
-        return out
 
     def _intent(self, action: str, direction: int, legs: list[LegSpec], spread: float,
                 mean: float, z: float, edge: float, cost: float, u: BookUpdate,
