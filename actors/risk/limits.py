@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from actors.core import Out
+from actors.risk.state import restore
 from transports.config.engine import RiskConfig
 from transports.wire.messages import Decision, TradingState
 
@@ -42,8 +43,9 @@ class Limits:
         self.rejected_n = 0  #: how many of ``outcomes`` are True (kept with it, not summed)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint; one pickled before ``rejected_n`` existed counts it."""
-        self.__dict__.update(state)
+        """Restore a checkpoint (``actors.risk.state.restore``); one pickled before
+        ``rejected_n`` existed counts it."""
+        restore(self, state)
         if "rejected_n" not in state:
             self.rejected_n = sum(self.outcomes)
 

@@ -38,6 +38,7 @@ from actors.risk.holdings import PairHoldings
 from actors.risk.limits import Limits
 from actors.risk.orphans import Orphans
 from actors.risk.slippage import Slippage
+from actors.risk.state import restore
 from actors.risk.valuation import Book
 from actors.risk.view import Views
 from actors.topology import DEFAULT, Topology
@@ -104,6 +105,10 @@ class RiskCore(Core):
         self.denials: collections.Counter[str] = collections.Counter()  #: reason -> denials
         self.feeds: dict[str, dict[str, Any]] = {}  #: venue -> its last FeedHealth
         self.combos: dict[str, int] = {}  #: combo state -> ComboStates seen
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
+        restore(self, state)
 
     # --- what other code reads (delegating to the owners) ----------------------------------------
 
@@ -177,14 +182,29 @@ class RiskCore(Core):
         timestamps): the Book leaves out the updates that change none of them
         (``Topology.touch_only``; ``tests/actors/test_book_touch.py`` holds risk to that)."""
         if u.valid and u.bid_px and u.ask_px:
-            key = f"{u.venue}:{u.sym}"
-            if self.book.mark(key, u.bid_px[0], u.ask_px[0]):
-                if key in self.book.fx_keys:
-                    return self.views.send(self.book, now_ns)
-                held = self.book.positions.get(key) or (key in self.book.sides.rules and
-                                                        self.book.sides.gross_lots(key, 0))
-                if held and self.views.lot_moved(self.book, key):
-                    return self.views.send(self.book, now_ns, force=True)
+            book = self.book
+            # the contract's own key (``f"{u.venue}:{u.sym}"`` without building it: later
+            # lookups with the dicts' own key object are cheaper)
+            syms = book.keys.get(u.venue)
+            key = syms.get(u.sym) if syms is not None else None
+            if key is None:
+                return []  # not a known contract
+            mark = book.mark(key, u.bid_px[0], u.ask_px[0])
+            if mark is None:
+                return []  # (not reached: every key of ``keys`` is a contract)
+            if key in book.fx_keys:
+                views = self.views
+                # only this book's rates can have moved (``Views.rate_moved``); until the first
+                # view, every rate is asked (``send``)
+                if views.sent_fx and not views.rate_moved(book, key):
+                    return []
+                return views.send(book, now_ns)
+            if book.positions.get(key) or (key in book.sides.rules and
+                                           book.sides.gross_lots(key, 0)):
+                c = book.contracts[key]  # every marked book is a contract (``Book.ticks``)
+                # ``Book.lot_notional`` of the mark just set: its product, in its order
+                if self.views.lot_moved(key, mark * c.multiplier * book.fx(c.ccy)):
+                    return self.views.send(book, now_ns, force=True)
         return []
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:

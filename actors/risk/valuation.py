@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from actors.risk.sides import TwoSided
+from actors.risk.state import restore
 from transports.config.engine import ContractConfig
 
 
@@ -32,6 +33,11 @@ class Book:
         #: contract key -> price units per tick
         self.ticks = {k: float(Decimal(c.tick)) for k, c in contracts.items()}
         self.fx_keys = {k for k, _ in fx_books.values()}  #: books that are FX rates
+        #: FX book key -> the currencies it prices (derived from ``fx_books``; never pickled)
+        self.fx_ccys = _fx_ccys(fx_books)
+        #: venue -> symbol -> ``"venue:sym"`` of every contract: a book update's key without
+        #: building the string (derived from ``ticks``; never pickled)
+        self.keys = _keys(self.ticks)
         self.positions: dict[str, int] = {}  #: key -> signed lots
         self.cash: dict[str, float] = {}  #: signed notional paid (-) / received (+) per ccy
         self.fees: dict[str, float] = {}  #: ccy -> fees paid
@@ -46,29 +52,35 @@ class Book:
         self._exposure: dict[str, float] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        """The state without the exposure cache: a checkpoint holds what the base code's did,
-        whether or not the exposure was valued since the last fill."""
+        """The state without the exposure cache and the lookups derived from the configuration:
+        a checkpoint holds what the base code's did, whether or not the exposure was valued
+        since the last fill."""
         state = dict(self.__dict__)
         state.pop("_exposure", None)
+        state.pop("fx_ccys", None)
+        state.pop("keys", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint (this code's or an older one's: neither holds the cache)."""
-        self.__dict__.update(state)
+        """Restore a checkpoint (this code's or an older one's: neither holds the cache nor the
+        derived lookups, made here from the configuration)."""
+        restore(self, state)
         self._exposure = None
+        self.fx_ccys = _fx_ccys(self.fx_books)
+        self.keys = _keys(self.ticks)
 
     # --- changes ---------------------------------------------------------------------------------
 
-    def mark(self, key: str, bid_ticks: int, ask_ticks: int) -> bool:
-        """Set ``key``'s mark to the mid of ``bid_ticks`` and ``ask_ticks``; return False (and
-        change nothing) for a book that is not a known contract."""
+    def mark(self, key: str, bid_ticks: int, ask_ticks: int) -> float | None:
+        """Set ``key``'s mark to the mid of ``bid_ticks`` and ``ask_ticks`` and return it (price
+        units); return None (and change nothing) for a book that is not a known contract."""
         tick = self.ticks.get(key)
         if tick is None:
-            return False
-        self.marks[key] = (bid_ticks + ask_ticks) * 0.5 * tick
+            return None
+        self.marks[key] = mark = (bid_ticks + ask_ticks) * 0.5 * tick
         if self.unpriced:
             self._price_adopted(key)
-        return True
+        return mark
 
     def fill(self, key: str, signed_lots: int, px_ticks: int, fee: float,
              fee_ccy: str = "", offset: str = "", now_ns: int = 0) -> None:
@@ -141,16 +153,18 @@ class Book:
     def pnl(self) -> dict[str, float]:
         """Return realized+MTM gross, fees, funding and net PnL (gross - fees + funding) in the
         home currency; fees and funding converted from their own currencies as cash is."""
+        # every rate once: ``fx`` of a currency without an FX book (the home one too) is 1
+        rates = self.fx_rates()
         gross = 0.0
-        fees = sum(v * self.fx(k) for k, v in self.fees.items())
-        funding = sum(v * self.fx(k) for k, v in self.funding.items())
+        fees = sum(v * rates.get(k, 1.0) for k, v in self.fees.items())
+        funding = sum(v * rates.get(k, 1.0) for k, v in self.funding.items())
         for ccy, v in self.cash.items():
-            gross += v * self.fx(ccy)
+            gross += v * rates.get(ccy, 1.0)
         for key, lots in self.positions.items():
             c = self.contracts.get(key)
             if c is None or not lots:
                 continue
-            gross += lots * self.marks.get(key, 0.0) * c.multiplier * self.fx(c.ccy)
+            gross += lots * self.marks.get(key, 0.0) * c.multiplier * rates.get(c.ccy, 1.0)
         return {"gross": gross, "fees": fees, "funding": funding, "net": gross - fees + funding}
 
     def exposure(self) -> dict[str, float]:
@@ -181,13 +195,27 @@ class Book:
         return self.marks.get(key, 0.0) * c.multiplier * self.fx(c.ccy)
 
     def lot_notionals(self) -> dict[str, float]:
-        """Return ``lot_notional`` of every marked contract that is not an FX rate."""
-        return {k: self.lot_notional(k) for k in self.marks if k in self.contracts
-                and k not in self.fx_keys}
+        """Return ``lot_notional`` of every marked contract that is not an FX rate (in the
+        order of ``marks``; each currency's rate asked once: the same ``fx`` value each time)."""
+        contracts, fx_keys = self.contracts, self.fx_keys
+        rates: dict[str, float] = {}
+        out: dict[str, float] = {}
+        for k, mark in self.marks.items():
+            c = contracts.get(k)
+            if c is None or k in fx_keys:
+                continue
+            ccy = c.ccy
+            rate = rates.get(ccy)
+            if rate is None:
+                rate = rates[ccy] = self.fx(ccy)
+            out[k] = mark * c.multiplier * rate  # ``lot_notional``'s product, in its order
+        return out
 
-    def gross_and_margin(self) -> tuple[float, float]:
+    def gross_and_margin(self, lot_values: dict[str, float] | None = None) -> tuple[float, float]:
         """Return (gross notional, initial margin used) of every position, home currency; a
-        contract with offsets counts its long and its short lots (both hold margin)."""
+        contract with offsets counts its long and its short lots (both hold margin).
+        ``lot_values``: ``lot_notionals()`` of the book as it is now, when the caller has it
+        (each value is the ``lot_notional`` this would compute)."""
         gross = margin = 0.0
         two = self.sides
         for key, lots in self.positions.items():
@@ -197,7 +225,8 @@ class Book:
             held = two.gross_lots(key, lots) if key in two.rules else abs(lots)
             if not held:
                 continue
-            v = held * self.lot_notional(key)
+            lot = lot_values.get(key) if lot_values is not None else None
+            v = held * (self.lot_notional(key) if lot is None else lot)
             gross += v
             margin += v * c.margin_rate
         return gross, margin
@@ -208,6 +237,26 @@ class Book:
         if margin_capital <= 0:
             return 0.0
         return 100.0 * self.gross_and_margin()[1] / margin_capital
+
+
+def _fx_ccys(fx_books: dict[str, tuple[str, bool]]) -> dict[str, tuple[str, ...]]:
+    """FX book key -> the currencies it prices, in the order of ``fx_books``."""
+    out: dict[str, tuple[str, ...]] = {}
+    for ccy, (key, _) in fx_books.items():
+        out[key] = (*out.get(key, ()), ccy)
+    return out
+
+
+def _keys(ticks: dict[str, float]) -> dict[str, dict[str, str]]:
+    """venue -> symbol -> key, for every split of every key at a ``:`` (``f"{venue}:{sym}"``
+    is that key exactly when ``keys[venue][sym]`` is)."""
+    out: dict[str, dict[str, str]] = {}
+    for key in ticks:
+        at = key.find(":")
+        while at >= 0:
+            out.setdefault(key[:at], {})[key[at + 1:]] = key
+            at = key.find(":", at + 1)
+    return out
 
 
 __all__ = ["Book"]

@@ -8,7 +8,10 @@ when it matters.
 
 from __future__ import annotations
 
+from typing import Any
+
 from actors.core import Out
+from actors.risk.state import restore
 from actors.risk.valuation import Book
 from transports.wire.messages import RiskView
 
@@ -26,24 +29,47 @@ class Views:
         self.sent_fx: dict[str, float] = {}  #: ccy -> rate in the last view
         self.sent_lot: dict[str, float] = {}  #: "venue:sym" -> lot value in the last view
 
-    def lot_moved(self, book: Book, key: str) -> bool:
-        """Whether one lot of ``key`` moved more than ``LOT_MOVE`` since the last view."""
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
+        restore(self, state)
+
+    def lot_moved(self, key: str, lot_value: float) -> bool:
+        """Whether one lot of ``key``, now worth ``lot_value`` (``Book.lot_notional``), moved
+        more than ``LOT_MOVE`` since the last view."""
         sent = self.sent_lot.get(key, 0.0)
-        return abs(book.lot_notional(key) - sent) > LOT_MOVE * sent
+        return abs(lot_value - sent) > LOT_MOVE * sent
+
+    def rate_moved(self, book: Book, key: str) -> bool:
+        """Whether a rate that FX book ``key`` prices moved more than ``FX_MOVE`` since the
+        last view: ``send``'s question asked of these currencies only.
+
+        Valid once a view was sent (``sent_fx`` holds every rate): after each view, and after
+        each change of an FX mark (asked at once, ``RiskCore.on_book_update``), every rate is
+        within ``FX_MOVE`` of the last view's or a new view was sent, so only the currencies
+        whose mark just changed can have moved."""
+        sent = self.sent_fx
+        for ccy in book.fx_ccys.get(key, ()):
+            v = book.fx(ccy)
+            if abs(v - sent.get(ccy, 0.0)) > FX_MOVE * max(v, 1e-12):
+                return True
+        return False
 
     def send(self, book: Book, now_ns: int, force: bool = False) -> Out:
         """A view of ``book`` to every leg executor when ``force`` (a position changed, a held
         lot's value moved) or a rate moved more than ``FX_MOVE`` since the last one."""
         fx = book.fx_rates()
-        moved = any(abs(v - self.sent_fx.get(k, 0.0)) > FX_MOVE * max(v, 1e-12)
-                    for k, v in fx.items())
-        if not (force or moved):
-            return []
+        if not force:  # a forced view is sent whether or not a rate moved: not asked
+            sent = self.sent_fx
+            if not any(abs(v - sent.get(k, 0.0)) > FX_MOVE * max(v, 1e-12)
+                       for k, v in fx.items()):
+                return []
         self.sent_fx = fx
         lots = book.lot_notionals()
         self.sent_lot = lots
-        gross, margin = book.gross_and_margin()
-        view = RiskView(book.exposure(), now_ns, fx, gross, margin,
+        gross, margin = book.gross_and_margin(lots)
+        # the exposure as valued once per change of the positions: never changed in place (a
+        # fill or an adopt drops it for a new dict), so the view may share it
+        view = RiskView(book.exposure_view(), now_ns, fx, gross, margin,
                         {k: q for k, q in book.positions.items() if q}, lots, len(self.legs))
         return [(e, view) for e in self.legs]
 
