@@ -39,6 +39,10 @@ class Orphans:
     """Exposure nobody is repairing. ``pairs`` maps a pair to its (leg A key, leg B key);
     ``topo`` names the strategy holding a pair, the executor of a venue and the journal."""
 
+    #: a flatten was asked while combos were live: what is nobody's is flattened when the last
+    #: one ends (``RiskCore.on_flatten``); a class default, so an older checkpoint reads False
+    flatten_wanted = False
+
     def __init__(self, name: str, contracts: dict[str, ContractConfig],
                  pairs: dict[str, tuple[str, str]], topo: Topology) -> None:
         self.name = name

@@ -250,7 +250,14 @@ class RiskCore(Core):
         combos[s.state] = combos.get(s.state, 0) + 1
         if s.entry_a_lots or s.entry_b_lots:
             self.entry_slippage.add(s)
-        return self.orphans.on_combo_state(s, self.book, self.risk, now_ns)
+        orphans = self.orphans
+        out = orphans.on_combo_state(s, self.book, self.risk, now_ns)
+        if orphans.flatten_wanted and not orphans.live_combos:
+            # the flatten asked while combos were live (``on_flatten``): what is still nobody's
+            # now that the last one ended
+            orphans.flatten_wanted = False
+            return out + self._flatten(now_ns)
+        return out
 
     def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
         """Keep each venue's feed health for the snapshot."""
@@ -288,8 +295,18 @@ class RiskCore(Core):
         return self.limits.resume(self.book.pnl()["net"], now_ns)
 
     def on_flatten(self, m: Flatten, now_ns: int) -> Out:
-        """Every strategy closes what it holds; risk flattens what nobody holds."""
-        return [(s, Flatten(m.reason)) for s in self.strategies] + self._flatten(now_ns)
+        """Every strategy closes what it holds; risk flattens what nobody holds, at once, or,
+        while a combo is live (working or repairing), when the last live combo ends: a live
+        combo's fills are not yet in what its strategy holds, so they would look like nobody's
+        and be closed twice, once by risk and once by the strategy closing the spread the
+        combo completes (the fail-over drill's naked leg after a shutdown flatten)."""
+        out: Out = [(s, Flatten(m.reason)) for s in self.strategies]
+        orphans = self.orphans
+        if orphans.live_combos:
+            orphans.flatten_wanted = True
+            return [*out, (self.journal, Decision(self.name, "flatten_deferred", json.dumps(
+                {"live_combos": sorted(orphans.live_combos)}), now_ns))]
+        return out + self._flatten(now_ns)
 
     def on_set_params(self, m: SetParams, now_ns: int) -> Out:
         """A live change of the limits: validated as the config file is, applied whole or not at

@@ -324,3 +324,51 @@ def test_names_come_from_the_topology() -> None:
     dests = {d for d, _ in out}
     assert {"strat/au-gc", "exec/shfe", "jrnl"} <= dests
     assert not {"strategy.au-gc", "leg.shfe", "journal"} & dests
+
+
+def test_a_flatten_while_a_combo_is_live_waits_for_it_then_closes_only_what_is_nobodys() -> None:
+    # the fail-over drill's naked leg: a shutdown flatten came while a combo was working with
+    # leg A filled; its fill was not yet in what the strategy holds, so risk took it for
+    # nobody's and bought it back with an IOC, while the strategy, told to flatten too, closed
+    # the whole spread the combo then completed: 28 au closed twice
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    r = RiskCore("risk", contracts, RiskConfig(), ["leg.shfe", "leg.comex"],
+                 ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1,
+                 pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
+    _marks(r)
+    r.on_combo_state(ComboState(7, "au-gc", "open", "working", -1, 0, 0, 0.0, 0), 0)
+    r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), 1)
+    out = r.on_flatten(Flatten("shutdown"), 2)
+    assert msgs(out, LegOrder) == []  # the live combo's fill is not risk's to close
+    assert [d for d, m in out if isinstance(m, Flatten)] == ["strategy.au-gc"]
+    assert [m.what for m in msgs(out, Decision)] == ["flatten_deferred"]
+    # the combo completes: the spread is the strategy's (it closes it), nothing is nobody's
+    r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 3)
+    out = r.on_combo_state(ComboState(7, "au-gc", "open", "complete", -1, 28, 9, 0.0, 4), 4)
+    assert msgs(out, LegOrder) == []
+    # a later flatten with no combo live acts at once, on what nobody holds (2 GC adopted)
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 5)
+    out = r.on_flatten(Flatten("desk"), 6)
+    (order,) = msgs(out, LegOrder)
+    assert (order.side, order.qty_lots) == ("B", 6)  # 6,220.7 g short, on the smallest lot
+
+
+def test_a_deferred_flatten_closes_what_a_failed_combo_left_to_nobody() -> None:
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    r = RiskCore("risk", contracts, RiskConfig(), ["leg.shfe", "leg.comex"],
+                 ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1,
+                 pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
+    _marks(r)
+    r.on_combo_state(ComboState(8, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 1)
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 1)  # nobody's (adopted at restart)
+    out = r.on_flatten(Flatten("shutdown"), 2)
+    assert msgs(out, LegOrder) == []
+    # the combo ends holding its 28 au (the strategy's to close); the 2 GC are still nobody's:
+    # risk flattens them now, the flatten it was asked for
+    out = r.on_combo_state(ComboState(8, "au-gc", "open", "failed", 1, 28, 0, 28000.0, 3), 3)
+    (order,) = msgs(out, LegOrder)
+    assert order.venue == "shfe" and order.side == "B"
+    assert not r.orphans.flatten_wanted
