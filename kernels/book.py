@@ -188,6 +188,30 @@ APPLY_CROSSED = 2
 
 
 @njit(cache=True, nogil=True)
+def _set_values_checked(levels, n, flat, n_bid_values, n_values):
+    """Set the validated (price, quantity) pairs ``flat[:n_values]`` in place, bids (the first
+    ``n_bid_values`` values) then asks, each as ``book_set_level``; then the crossed check.
+    The shared tail of ``book_apply_levels`` and ``book_apply_packed``: returns ``(status,
+    n_bid, n_ask)`` with ``APPLY_OK`` or ``APPLY_CROSSED``."""
+    # the rows and counts as views made once (a view per level costs more than the level)
+    bid_px = levels[0]
+    bid_qty = levels[1]
+    ask_px = levels[2]
+    ask_qty = levels[3]
+    bid_n = n[0:1]
+    ask_n = n[1:2]
+    for i in range(0, n_bid_values, 2):
+        book_set_level(bid_px, bid_qty, bid_n, True, flat[i], flat[i + 1])
+    for i in range(n_bid_values, n_values, 2):
+        book_set_level(ask_px, ask_qty, ask_n, False, flat[i], flat[i + 1])
+    nb = n[0]
+    na = n[1]
+    if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:
+        return APPLY_CROSSED, nb, na
+    return APPLY_OK, nb, na
+
+
+@njit(cache=True, nogil=True)
 def book_apply_levels(levels, n, flat, n_bid_levels, max_qty_lots):
     """Apply a many-level delta to a two-sided book in one call: validate, apply, check.
 
@@ -216,22 +240,8 @@ def book_apply_levels(levels, n, flat, n_bid_levels, max_qty_lots):
         qty = flat[2 * i + 1]
         if px <= 0 or qty < 0 or qty > max_qty_lots:
             return APPLY_BAD_VALUE, n[0], n[1]
-    bid_px = levels[0]
-    bid_qty = levels[1]
-    ask_px = levels[2]
-    ask_qty = levels[3]
-    bid_n = n[0:1]
-    ask_n = n[1:2]
-    for i in range(k):
-        if i < n_bid_levels:
-            book_set_level(bid_px, bid_qty, bid_n, True, flat[2 * i], flat[2 * i + 1])
-        else:
-            book_set_level(ask_px, ask_qty, ask_n, False, flat[2 * i], flat[2 * i + 1])
-    nb = n[0]
-    na = n[1]
-    if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:
-        return APPLY_CROSSED, nb, na
-    return APPLY_OK, nb, na
+    # level i is a bid while i < n_bid_levels (any value of it: all bids, or none)
+    return _set_values_checked(levels, n, flat, 2 * max(0, min(n_bid_levels, k)), 2 * k)
 
 
 @njit(cache=True, nogil=True)
@@ -375,19 +385,4 @@ def book_apply_packed(levels, n, packed, max_qty_lots):
         return APPLY_UNREAD, n[0], n[1]
     if bad:
         return APPLY_BAD_VALUE, n[0], n[1]
-    # the rows and counts as views made once (a view per level costs more than the level)
-    bid_px = levels[0]
-    bid_qty = levels[1]
-    ask_px = levels[2]
-    ask_qty = levels[3]
-    bid_n = n[0:1]
-    ask_n = n[1:2]
-    for i in range(0, n_bid_values, 2):
-        book_set_level(bid_px, bid_qty, bid_n, True, flat[i], flat[i + 1])
-    for i in range(n_bid_values, m, 2):
-        book_set_level(ask_px, ask_qty, ask_n, False, flat[i], flat[i + 1])
-    nb = n[0]
-    na = n[1]
-    if nb > 0 and na > 0 and levels[0, 0] >= levels[2, 0]:
-        return APPLY_CROSSED, nb, na
-    return APPLY_OK, nb, na
+    return _set_values_checked(levels, n, flat, n_bid_values, m)

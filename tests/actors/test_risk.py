@@ -326,17 +326,24 @@ def test_names_come_from_the_topology() -> None:
     assert not {"strategy.au-gc", "leg.shfe", "journal"} & dests
 
 
-def test_a_flatten_while_a_combo_is_live_waits_for_it_then_closes_only_what_is_nobodys() -> None:
-    # the fail-over drill's naked leg: a shutdown flatten came while a combo was working with
-    # leg A filled; its fill was not yet in what the strategy holds, so risk took it for
-    # nobody's and bought it back with an IOC, while the strategy, told to flatten too, closed
-    # the whole spread the combo then completed: 28 au closed twice
+def _pair_core() -> RiskCore:
+    """A risk core that knows the au-gc pair (so it can tell a strategy's holdings from
+    nobody's), with marks."""
     cfg = load_config()
     contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
     r = RiskCore("risk", contracts, RiskConfig(), ["leg.shfe", "leg.comex"],
                  ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1,
                  pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
     _marks(r)
+    return r
+
+
+def test_a_flatten_while_a_combo_is_live_waits_for_it_then_closes_only_what_is_nobodys() -> None:
+    # the fail-over drill's naked leg: a shutdown flatten came while a combo was working with
+    # leg A filled; its fill was not yet in what the strategy holds, so risk took it for
+    # nobody's and bought it back with an IOC, while the strategy, told to flatten too, closed
+    # the whole spread the combo then completed: 28 au closed twice
+    r = _pair_core()
     r.on_combo_state(ComboState(7, "au-gc", "open", "working", -1, 0, 0, 0.0, 0), 0)
     r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), 1)
     out = r.on_flatten(Flatten("shutdown"), 2)
@@ -355,12 +362,7 @@ def test_a_flatten_while_a_combo_is_live_waits_for_it_then_closes_only_what_is_n
 
 
 def test_a_deferred_flatten_closes_what_a_failed_combo_left_to_nobody() -> None:
-    cfg = load_config()
-    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
-    r = RiskCore("risk", contracts, RiskConfig(), ["leg.shfe", "leg.comex"],
-                 ["strategy.au-gc"], {"USD": ("fx:USDCNH", False)}, epoch=1,
-                 pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
-    _marks(r)
+    r = _pair_core()
     r.on_combo_state(ComboState(8, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
     r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 1)
     r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 1)  # nobody's (adopted at restart)
