@@ -19,6 +19,7 @@ change it ends with ``_gated``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from actors.core import Core, Out
@@ -322,35 +323,26 @@ class LegExecutorCore(Core):
     # ``_gated`` called only when its own first test says the gate may have changed (else it
     # returns ``out`` as it is)
 
-    def on_ack(self, m: Ack, now_ns: int) -> Out:
+    def _venue_report(self, on: Callable[[Any, int], Out], m: Any, now_ns: int) -> Out:
+        """A report the venue sent about one order (``on``: the ``Reports`` handler of its
+        kind), with ``_decoded`` and the venue gate's update around it."""
         frames = self.frames
         if frames.suspect_ns and not self.oe_link:
             frames.suspect_ns = 0  # ``_decoded``
-        out = self.reports.on_ack(m, now_ns)
+        out = on(m, now_ns)
         if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
                              or frames.suspect_ns or self.throttle.until_ns):
             return self._gated(out, now_ns)
         return out
+
+    def on_ack(self, m: Ack, now_ns: int) -> Out:
+        return self._venue_report(self.reports.on_ack, m, now_ns)
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:
-        frames = self.frames
-        if frames.suspect_ns and not self.oe_link:
-            frames.suspect_ns = 0  # ``_decoded``
-        out = self.reports.on_fill(m, now_ns)
-        if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
-                             or frames.suspect_ns or self.throttle.until_ns):
-            return self._gated(out, now_ns)
-        return out
+        return self._venue_report(self.reports.on_fill, m, now_ns)
 
     def on_done(self, m: Done, now_ns: int) -> Out:
-        frames = self.frames
-        if frames.suspect_ns and not self.oe_link:
-            frames.suspect_ns = 0  # ``_decoded``
-        out = self.reports.on_done(m, now_ns)
-        if self.gate_to and (self._gate_sent or self.gate or self.book.unknown
-                             or frames.suspect_ns or self.throttle.until_ns):
-            return self._gated(out, now_ns)
-        return out
+        return self._venue_report(self.reports.on_done, m, now_ns)
 
     def on_reject(self, m: Reject, now_ns: int) -> Out:
         if self.frames.suspect_ns and not self.oe_link:
