@@ -43,6 +43,7 @@ COUNTERS = (
     "inferred_reconciled",
     "unknown_halts",
     "recovered_fills",
+    "adopted_orders",
     "reconciles",
     "orphans_canceled",
     "position_mismatches",

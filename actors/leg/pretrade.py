@@ -1,9 +1,10 @@
 """The LegExecutor's pre-trade checks (DESIGN §8): one reason code per denial, no extra hop.
 
 Checks, in order: ``wrong_venue``, ``unknown_instrument``, ``bad_qty``, ``halted`` (HALTED denies
-every new order), ``reducing`` (REDUCING lets through only orders that bring the instrument's
-position closer to zero, counting what already works on that side), ``venue_uncertain`` (while an
-order's outcome is unknown the venue is REDUCING for us too), ``max_lots`` (per order),
+every new order but risk's own position-reducing ``flatten`` IOCs), ``reducing`` (REDUCING lets
+through only orders that bring the instrument's position closer to zero, counting what already
+works on that side), ``venue_uncertain`` (while an order's outcome is unknown the venue is
+REDUCING for us too), ``max_lots`` (per order),
 ``max_position`` (position plus everything working on the same side plus this order) and
 ``rate_limit`` (a token bucket refilled at ``max_orders_per_s``, bursting one second's worth,
 driven by the caller's ``now_ns`` in integer nano-tokens so replay is exact). Cancels are never
@@ -229,12 +230,15 @@ def pretrade_reason(
     qty = o.qty_lots
     if qty <= 0:
         return "bad_qty"
-    if trading_state == "HALTED":
-        return "halted"
     sign = 1 if o.side == "B" else -1
     # ``reduces``, inline: the order only brings the position closer to zero, even with what
     # already works on its side
     increasing = not (position * sign < 0 and working_same_side + qty <= abs(position))
+    if trading_state == "HALTED" and (increasing or o.purpose != "flatten"):
+        # risk's own flatten IOC still goes when it reduces: HALTED stops the trading, and a
+        # naked position risk is closing must not be held by its own halt (a latched breach,
+        # e.g. a legging transient over ``max_net_exposure``, would keep it naked for good)
+        return "halted"
     if increasing and (trading_state == "REDUCING" or uncertain):
         return "reducing" if trading_state == "REDUCING" else "venue_uncertain"
     if qty > contract.max_lots_per_order:

@@ -13,8 +13,18 @@ what was done.
 - **Open orders** the executor does not know (a previous incarnation's, or denied ones) are
   cancelled and the list asked again until it comes back without one (the venue answers in
   order, after those cancels); an order we sent whose ack we lack is acked by the listing.
-- **Trades** we lacked are applied (deduplicated by trade id, fill reports emitted); at start an
-  unknown trade is a previous incarnation's (the positions adopt it), later it is alarmed.
+- **Trades** we lacked are applied (deduplicated by trade id, fill reports emitted). At start
+  a trade of an order this executor never heard of is this run's own when it is at least as
+  new as the executor's first start (``began_ns``, kept across rebuilds and a standby's
+  take-over, which replay that start) and its client id is one of ours
+  (``epoch.combo.leg.attempt``): an order the previous incarnation sent whose intent never
+  reached this journal -- a reducing order sent without a durable or replicated intent, the
+  old primary's close during a partition -- so it is recorded as an order (purpose
+  ``adopted``) and its fills reported like any recovered fill: the ComboExecutor adopts its
+  combo (``actors.combo.adopt``) and what the strategy holds agrees with the venue again.
+  Older trades (a previous run's: no combo of this journal holds them) and ones without a
+  ``sym``/``side`` are left to the positions, as are all at the very first start; after a
+  start an unknown trade is alarmed.
 - **Positions** (each entry's ``net``: signed lots, or long minus short where the venue keeps
   two sides): the venue's are adopted, at start (a fresh or a rebuilt executor) and after a
   reconnect; a difference from the executor's own is alarmed ``position_mismatch`` first. After
@@ -83,6 +93,15 @@ class Reconciler:
         self.in_flight: list[Any] = []
         self.queried: list[str] = []  #: the in-flight client ids the current start queried
 
+    #: the executor's first start (engine ns): a trade this old or newer that the executor
+    #: does not know is its own previous incarnation's (a class default: an older checkpoint
+    #: reads 0, and its next start counts as the first)
+    began_ns = 0
+    #: at the current start: adopt unknown trades from this ts on (0: adopt none)
+    adopt_from_ns = 0
+    #: the client ids the current start adopted from their trades
+    adopted_orders: tuple[str, ...] = ()
+
     @property
     def active(self) -> bool:
         """True while a reconciliation waits for the venue."""
@@ -91,10 +110,17 @@ class Reconciler:
     def begin(self, ex: LegExecutorCore, now_ns: int, start: bool) -> Out:
         """Shut the gate and ask the venue for its open orders, trades and positions."""
         self.start = start
+        if start:
+            # the first start adopts nothing (what the venue holds from before is a previous
+            # run's); a later one adopts its own previous incarnation's orders from their trades
+            self.adopt_from_ns = self.began_ns
+            if not self.began_ns:
+                self.began_ns = now_ns
         self.wait = {_OPEN, _TRADES, _POSITIONS}
         self.done = False
         self.rounds = 0
         self.cancelled, self.recovered, self.mismatch = [], [], {}
+        self.adopted_orders = ()
         ex.gate = "reconciling"
         ex.book.counters["reconciles"] += 1
         # in-flight orders first: the venue answers in order, so their status (and fills)
@@ -179,8 +205,13 @@ class Reconciler:
         if _TRADES not in self.wait:
             return []
         out: Out = []
+        mine = self._own_unknown(ex, m) if self.start and self.adopt_from_ns else {}
         for f in m.list:
             lo = ex.book.find(f.cl)
+            if lo is None and f.cl in mine:
+                lo = self._adopt_order(ex, f, mine.pop(f.cl), now_ns)
+                out.append(ex.reports.alarm("trade_adopted", now_ns, cl=f.cl, sym=f.sym,
+                                            side=f.side, lots=lo.qty_lots))
             if lo is None or lo.state is St.DENIED:
                 if not self.start:  # at start: a previous incarnation's (positions adopt)
                     ex.book.counters["unknown_reports"] += 1
@@ -198,6 +229,34 @@ class Reconciler:
             out += ex.reports.apply_fill(lo, f.tid, f.px, f.qty, f.fee, f.ts, now_ns)
         self.wait.discard(_TRADES)
         return out + self._finish(ex, now_ns)
+
+    def _own_unknown(self, ex: LegExecutorCore, m: Trades) -> dict[str, int]:
+        """Client id -> total lots of the listed trades that are this executor's previous
+        incarnation's orders it does not know (see the module): new enough, one of our client
+        ids, on a contract of this venue, with a side."""
+        lots: dict[str, int] = {}
+        for f in m.list:
+            if f.ts < self.adopt_from_ns or f.sym not in ex.contracts or f.side not in ("B", "S"):
+                continue
+            lo = ex.book.find(f.cl)
+            if lo is not None or _combo_ids(f.cl) is None:
+                continue
+            lots[f.cl] = lots.get(f.cl, 0) + f.qty
+        return lots
+
+    def _adopt_order(self, ex: LegExecutorCore, f: Any, qty: int, now_ns: int) -> LiveOrder:
+        """Record an order of the previous incarnation from its first listed trade (``qty``:
+        all its listed lots; its fills are then applied as recovered ones)."""
+        ids = _combo_ids(f.cl)
+        assert ids is not None
+        lo = LiveOrder(f.cl, ex.venue, f.sym, f.side, f.px, qty, "IOC", ids[0], ids[1], ids[2],
+                       "adopted", f.ts)
+        lo.submit(f.ts)
+        ex.book.orders[f.cl] = lo
+        counters = ex.book.counters  # an older checkpoint's counters lack the name
+        counters["adopted_orders"] = counters.get("adopted_orders", 0) + 1
+        self.adopted_orders = (*self.adopted_orders, f.cl)
+        return lo
 
     def on_positions(self, ex: LegExecutorCore, m: Positions, now_ns: int) -> Out:
         """Adopt the venue's positions at start; alarm a difference."""
@@ -235,6 +294,8 @@ class Reconciler:
                "in_flight": list(self.queried),
                "positions": dict(ex.book.positions), "rounds": self.rounds,
                "denied": ex.pretrade.denied.get("reconciling", 0)}
+        if self.adopted_orders:  # (only when there are: older journals replay unchanged)
+            rec["adopted_orders"] = list(self.adopted_orders)
         if ex.offsets.rules:  # futures offsets: both sides, today's part too
             rec["sides"] = ex.offsets.snapshot()["positions"]
         self.records.append(rec)
@@ -252,6 +313,16 @@ class Reconciler:
                 "rounds": self.rounds, "cancelled": list(self.cancelled),
                 "adopted": dict(self.adopted), "count": len(self.records),
                 "in_flight": list(self.queried)}
+
+
+def _combo_ids(cl: str) -> tuple[int, int, int] | None:
+    """(combo id, leg, attempt) of one of this engine's client ids (``epoch.combo.leg.attempt``,
+    ``actors.leg.entry``; a rebuilt executor's duplicate carries one more part in front), or
+    None for a client id of another kind."""
+    parts = cl.split(".")
+    if len(parts) < 4 or not all(p.isdigit() for p in parts):
+        return None
+    return int(parts[-3]), int(parts[-2]), int(parts[-1])
 
 
 def wrap_leg(actor: str, core: Any, cfg: AppConfig) -> Any:

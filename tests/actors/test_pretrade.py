@@ -65,6 +65,26 @@ def test_trading_state_halted_and_reducing() -> None:
     assert denied(run(c, order(combo=2))) == "reducing"
 
 
+def test_halted_lets_only_risks_reducing_flatten_through() -> None:
+    """A latched halt must not keep a naked position risk is closing (the fail-over drill:
+    a legging transient breached ``max_net_exposure`` and risk's flatten IOCs were denied
+    until the end of the run)."""
+    c = core()
+    cl = next(m for _, m in run(c, order(qty=8)) if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid="X", tid="t1", px=30500, qty=8, ts=1))
+    run(c, Done(cl=cl, oid="X", state="filled", cum=8, ts=1))
+    run(c, TradingState("HALTED", "max_net_exposure", 0))
+
+    def flatten(combo: int, side: str, qty: int) -> LegOrder:
+        return LegOrder(combo, 0, 0, "shfe", "au2606", side, qty, 30400,  # type: ignore[arg-type]
+                        "IOC", "flatten", 0, 2)
+
+    assert denied(run(c, order(combo=2, side="S", qty=8))) == "halted"  # a strategy's close
+    assert denied(run(c, flatten(3, "B", 1))) == "halted"  # adds to the position
+    assert denied(run(c, flatten(4, "S", 9))) == "halted"  # goes through zero
+    assert sent(run(c, flatten(5, "S", 8)))
+
+
 def test_max_lots_and_max_position() -> None:
     c = core()
     assert denied(run(c, order(qty=31))) == "max_lots"

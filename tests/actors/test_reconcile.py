@@ -267,3 +267,55 @@ def test_a_position_mismatch_after_reconnect_is_adopted_and_risk_hears_the_venue
     # the venue's account is the truth: the executor holds it and risk is told it
     assert c.positions == {"au2606": -2} and c.gate == ""
     assert of(out, Position, "risk") == [Position("shfe", "au2606", -2, 2200 * MS)]
+
+
+def test_a_later_start_adopts_its_previous_incarnations_orders_from_their_trades() -> None:
+    """The fail-over drill's lost close: the old primary sent a reducing order without a
+    replicated intent; the survivor's start finds it only in the venue's trades. Its fills are
+    reported (the ComboExecutor adopts the combo), so the positions agree with the venue's."""
+    import pickle
+
+    c = core(link=True)
+    _start(c, 1_000 * MS)  # the lineage's first start
+    cl = send(c, order(combo=4, qty=10), 1_100 * MS)
+    c.handle(Fill(cl=cl, oid="X", tid="t1", px=30500, qty=10, ts=1_150 * MS), 1_160 * MS)
+    c.handle(Done(cl=cl, oid="X", state="filled", cum=10, ts=1), 1_160 * MS)
+    # a checkpoint (or the standby's replay) carries the lineage's start; then a take-over
+    c = pickle.loads(pickle.dumps(c)).restarted()
+    c.on_start(5_000 * MS)
+    c.handle(OpenOrders(list=[]), 5_001 * MS)
+    close = [FillRecord(cl="1.6.0.0", oid="Y", tid="t2", px=30490, qty=6, ts=1_200 * MS,
+                        sym="au2606", side="S"),
+             FillRecord(cl="1.6.0.0", oid="Y", tid="t3", px=30489, qty=4, ts=1_201 * MS,
+                        sym="au2606", side="S")]
+    before = FillRecord(cl="1.2.0.0", oid="Z", tid="t0", px=30400, qty=3, ts=900 * MS,
+                        sym="au2606", side="B")  # older than the lineage: a previous run's
+    foreign = FillRecord(cl="manual-7", oid="M", tid="t4", px=30400, qty=1, ts=1_300 * MS,
+                         sym="au2606", side="B")
+    no_sym = FillRecord(cl="1.8.0.0", oid="N", tid="t5", px=30400, qty=1, ts=1_300 * MS)
+    out = c.handle(Trades(list=[before, *close, foreign, no_sym]), 5_001 * MS)
+    fills = reports(out, "fill")
+    assert [(f.combo_id, f.leg, f.side, f.qty_lots, f.trade_id) for f in fills] == [
+        (6, 0, "S", 6, "t2"), (6, 0, "S", 4, "t3")]
+    assert fills[-1].state == "FILLED" and of(out, ExecReport, "risk")
+    assert alarms(out).count("trade_adopted") == 1
+    assert c.positions == {"au2606": 0}
+    # the venue's positions (the close included) agree: no mismatch, nothing to adopt there
+    out = c.handle(Positions(list=[]), 5_002 * MS)
+    assert "position_mismatch" not in alarms(out) and c.gate == ""
+    (rec,) = [json.loads(m.detail) for m in of(out, Decision, "journal") if m.what == "reconciled"]
+    assert rec["adopted_orders"] == ["1.6.0.0"]
+    assert c.snapshot()["counters"]["adopted_orders"] == 1
+    # the same trades listed again (a re-ask) apply nothing twice
+    assert not reports(c.handle(Trades(list=close), 5_003 * MS), "fill")
+
+
+def test_the_first_start_adopts_no_unknown_trade() -> None:
+    c = core(link=True)
+    c.on_start(1_000 * MS)
+    c.handle(OpenOrders(list=[]), 1_001 * MS)
+    old = FillRecord(cl="1.6.0.0", oid="Y", tid="t2", px=30490, qty=6, ts=2_000 * MS,
+                     sym="au2606", side="S")  # even one stamped later (the venue's clock)
+    assert not reports(c.handle(Trades(list=[old]), 1_001 * MS))
+    c.handle(Positions(list=[PositionRecord("au2606", -6)]), 1_002 * MS)
+    assert c.positions == {"au2606": -6} and c.gate == ""

@@ -134,3 +134,70 @@ def test_a_lost_combo_with_one_leg_filled_is_not_adopted() -> None:
     # the strategy and risk still hold what the journal said: the 28 lots are nobody's
     assert (strategy.pos_dir, strategy.posn.pos_a_lots, strategy.posn.pos_b_lots) == (-1, -28, 9)
     assert risk.pos["au-gc"] == (-28, 9)
+
+
+def test_a_lost_close_found_only_in_the_venues_trades_is_adopted_at_the_take_over() -> None:
+    """The partition drill's other lost combo (session 11): cut off from NATS, the old primary
+    sent a *reducing* close without a replicated intent (the documented non-durable rule) and
+    it filled. The survivor has no intent to query; only the venue's ``trades`` listing holds
+    it. The survivor's leg executors (restored, then restarted) report those trades, the combo
+    executor adopts the close, and the strategy and risk end flat with the venue -- before
+    this the strategy "closed" the spread again: au +28 / GC -9 at the venue, nobody's."""
+    import pickle
+
+    from actors.leg.executor import LegExecutorCore
+    from transports.config.engine import RiskConfig
+    from transports.wire.messages import Decision, LegOrder
+    from transports.wire.venue_msgs import (
+        Done,
+        Fill,
+        FillRecord,
+        NewOrder,
+        OpenOrders,
+        Positions,
+        Trades,
+    )
+
+    ms = 1_000_000
+    strategy, combo, risk = _world()
+    cfg = load_config()
+    legs = {}
+    for x in cfg.contracts:
+        if x.sym in ("au2606", "GCZ6"):
+            legs[x.venue] = LegExecutorCore(f"leg.{x.venue}", x.venue, "acct", {x.sym: x}, OLD,
+                                            RiskConfig(), ["combo", "risk"], 2000, oe_link=True)
+    # the primary's run: the first start, then the open of the held spread fills both legs
+    held = {"shfe": ("au2606", 0, "S", 28), "comex": ("GCZ6", 1, "B", 9)}
+    for venue, leg in legs.items():
+        leg.on_start(1_000 * ms)
+        for m in (OpenOrders(list=[]), Trades(list=[]), Positions(list=[])):
+            leg.handle(m, 1_000 * ms)
+        sym, n, side, qty = held[venue]
+        out = leg.handle(LegOrder(HELD, n, 0, venue, sym, side, qty, 30_000,  # type: ignore[arg-type]
+                                  "IOC", "entry", 0, 2_000 * ms), 2_000 * ms)
+        (new,) = [m for _d, m in out if isinstance(m, NewOrder)]
+        leg.handle(Fill(cl=new.cl, oid="o", tid=f"{venue}-t1", px=30_000, qty=qty, ts=2_000 * ms),
+                   2_001 * ms)
+        leg.handle(Done(cl=new.cl, oid="o", state="filled", cum=qty, ts=2_001 * ms), 2_001 * ms)
+    # the survivor's copies (replayed from the stream: the first start is in them), restarted
+    legs = {v: pickle.loads(pickle.dumps(leg)).restarted() for v, leg in legs.items()}
+    close = {"shfe": FillRecord(cl=f"{OLD}.{LOST}.0.0", oid="c", tid="shfe-t9", px=30_673, qty=28,
+                                ts=3_000 * ms, sym="au2606", side="B"),
+             "comex": FillRecord(cl=f"{OLD}.{LOST}.1.0", oid="c", tid="comex-t9", px=26_462,
+                                 qty=9, ts=3_000 * ms, sym="GCZ6", side="S")}
+    alarms = []
+    for venue, leg in legs.items():
+        leg.on_start(5_000 * ms)
+        leg.handle(OpenOrders(list=[]), 5_001 * ms)
+        out = leg.handle(Trades(list=[close[venue]]), 5_001 * ms)
+        out += leg.handle(Positions(list=[]), 5_001 * ms)  # the venue: flat after the close
+        for dest, msg in out:
+            if dest == "combo":
+                _deliver(combo.handle(msg, 5_002 * ms), strategy, risk)
+            elif isinstance(msg, Decision) and msg.what == "alarm":
+                alarms.append(msg.detail)
+        assert not leg.positions.get(held[venue][0]) and leg.gate == ""
+    assert not [a for a in alarms if "position_mismatch" in a]
+    posn = strategy.posn
+    assert (strategy.pos_dir, posn.pos_a_lots, posn.pos_b_lots) == (0, 0, 0)
+    assert risk.pos["au-gc"] == (0, 0)
