@@ -30,7 +30,7 @@ import random
 from collections.abc import Iterable
 from typing import Any
 
-from actors.core import Core, Out
+from actors.core import Core, Out, restore_attrs
 from actors.feed_clock import FeedClock
 from actors.venue_facts import VenueFacts
 from transports.wire.messages import (
@@ -134,7 +134,7 @@ class FeedCore(Core):
             state["calib"] = FeedClock(state.pop("clock_samples", None),
                                        state.pop("hb_deltas", None),
                                        state.pop("rtt_samples", None))
-        self.__dict__.update(state)
+        restore_attrs(self, state)  # attribute by attribute: reads stay fast
 
     # --- lifecycle -------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from actors.combo.record import ComboRecord, OrderRecord
-from actors.core import Out
+from actors.core import Out, restore_attrs
 from transports.wire.messages import ComboState, Decision, LegOrder, SetTimer
 
 _NS = 1_000_000
@@ -61,9 +61,11 @@ class ComboLedger:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A checkpoint's ledger (pickled); one written before ``adopted``/``newest`` existed
         gets them empty."""
-        self.__dict__.update(state)
-        self.__dict__.setdefault("adopted", {})
-        self.__dict__.setdefault("newest", {})
+        restore_attrs(self, state)  # attribute by attribute: reads stay fast
+        if not hasattr(self, "adopted"):
+            self.adopted = {}
+        if not hasattr(self, "newest"):
+            self.newest = {}
 
     def decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         """A ``Decision`` of the executor, to the journal."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+from actors.core import restore_attrs
 from actors.leg.orders import TERMINAL, LiveOrder, St
 from transports.wire.messages import LegOrder
 
@@ -163,7 +164,7 @@ class OrderBook:
         """A pickled book (a checkpoint); one written before ``OpenOrders`` held ``open`` as a
         plain dict, which is counted into one here (else the first ``sync`` after an upgrade
         would fail on it)."""
-        self.__dict__.update(state)
+        restore_attrs(self, state)  # attribute by attribute: reads stay fast
         if not isinstance(self.open, OpenOrders):
             self.open = OpenOrders(self.open)
 

@@ -8,9 +8,6 @@ owns (and will close) from exposure nobody owns (which risk flattens itself).
 
 from __future__ import annotations
 
-from typing import Any
-
-from actors.risk.state import restore
 from transports.wire.messages import ComboState
 
 #: the holding of a combo with nothing filled (one shared tuple: the common case of every
@@ -34,10 +31,6 @@ class PairHoldings:
     def __init__(self) -> None:
         self.pos: dict[str, tuple[int, int]] = {}  #: pair -> (A lots, B lots)
         self._by_combo: dict[str, dict[int, tuple[int, int]]] = {}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
-        restore(self, state)
 
     def on_combo_state(self, s: ComboState) -> None:
         """Apply ``s`` (a combo's holding replaces what it held before); a pair back to flat

@@ -16,8 +16,7 @@ import collections
 import json
 from typing import Any
 
-from actors.core import Out
-from actors.risk.state import restore
+from actors.core import Out, restore_attrs
 from transports.config.engine import RiskConfig
 from transports.wire.messages import Decision, TradingState
 
@@ -43,9 +42,9 @@ class Limits:
         self.rejected_n = 0  #: how many of ``outcomes`` are True (kept with it, not summed)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint (``actors.risk.state.restore``); one pickled before
+        """Restore a checkpoint (``actors.core.restore_attrs``); one pickled before
         ``rejected_n`` existed counts it."""
-        restore(self, state)
+        restore_attrs(self, state)
         if "rejected_n" not in state:
             self.rejected_n = sum(self.outcomes)
 

@@ -17,11 +17,9 @@ core's epoch-derived integers to the new epoch, ``actors.runtime.rebuild.rebuild
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from actors.core import Out
 from actors.risk.holdings import PairHoldings
-from actors.risk.state import restore
 from actors.risk.valuation import Book
 from actors.topology import Topology
 from transports.config.engine import ContractConfig, RiskConfig
@@ -56,10 +54,6 @@ class Orphans:
         tols = [c.base_per_lot for c in contracts.values() if c.underlying and c.base_per_lot]
         #: exposure below half the smallest lot cannot be reduced by trading whole lots
         self.tolerance_base = min(tols) / 2 if tols else 0.0
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
-        restore(self, state)
 
     def on_combo_state(self, s: ComboState, book: Book, risk: RiskConfig, now_ns: int) -> Out:
         """Follow what the combo holds and whether it is still live (repairing its exposure),

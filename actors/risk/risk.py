@@ -38,7 +38,6 @@ from actors.risk.holdings import PairHoldings
 from actors.risk.limits import Limits
 from actors.risk.orphans import Orphans
 from actors.risk.slippage import Slippage
-from actors.risk.state import restore
 from actors.risk.valuation import Book
 from actors.risk.view import Views
 from actors.topology import DEFAULT, Topology
@@ -105,10 +104,6 @@ class RiskCore(Core):
         self.denials: collections.Counter[str] = collections.Counter()  #: reason -> denials
         self.feeds: dict[str, dict[str, Any]] = {}  #: venue -> its last FeedHealth
         self.combos: dict[str, int] = {}  #: combo state -> ComboStates seen
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
-        restore(self, state)
 
     # --- what other code reads (delegating to the owners) ----------------------------------------
 

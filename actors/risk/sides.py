@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from actors.leg.offsets import Sides, trading_day
-from actors.risk.state import restore
 from transports.config.engine import ContractConfig
 
 
@@ -31,10 +30,6 @@ class TwoSided:
         self.rules = {k: c for k, c in contracts.items() if c.offsets}
         self.sides: dict[str, Sides] = {k: Sides() for k in self.rules}
         self.day: dict[str, int] = {}  #: key -> the trading day its buckets are of
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
-        restore(self, state)
 
     def _roll(self, key: str, now_ns: int) -> None:
         c = self.rules[key]

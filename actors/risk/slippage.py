@@ -5,9 +5,6 @@ Kept by the RiskSupervisor for the summary and the admin: it changes no limit.
 
 from __future__ import annotations
 
-from typing import Any
-
-from actors.risk.state import restore
 from transports.wire.messages import ComboState
 
 #: combos whose slippage is kept one by one (to replace it if one is reported final again)
@@ -21,10 +18,6 @@ class Slippage:
         #: combo id -> (pair, A tick-lots, A lots, B tick-lots, B lots), the last SLIP_RECENT
         self.slips: dict[int, tuple[str, float, int, float, int]] = {}
         self.sums: dict[str, list[float]] = {}  #: pair -> [A tick-lots, A lots, B ..., B]
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
-        restore(self, state)
 
     def add(self, s: ComboState) -> None:
         """Add a combo's final entry slippage to its pair's sums. A combo reported final again

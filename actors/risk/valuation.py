@@ -14,8 +14,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from actors.core import restore_attrs
 from actors.risk.sides import TwoSided
-from actors.risk.state import restore
 from transports.config.engine import ContractConfig
 
 
@@ -64,7 +64,7 @@ class Book:
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Restore a checkpoint (this code's or an older one's: neither holds the cache nor the
         derived lookups, made here from the configuration)."""
-        restore(self, state)
+        restore_attrs(self, state)
         self._exposure = None
         self.fx_ccys = _fx_ccys(self.fx_books)
         self.keys = _keys(self.ticks)

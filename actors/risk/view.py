@@ -8,10 +8,7 @@ when it matters.
 
 from __future__ import annotations
 
-from typing import Any
-
 from actors.core import Out
-from actors.risk.state import restore
 from actors.risk.valuation import Book
 from transports.wire.messages import RiskView
 
@@ -28,10 +25,6 @@ class Views:
         self.legs = [e for e in executors if e.startswith("leg.")]
         self.sent_fx: dict[str, float] = {}  #: ccy -> rate in the last view
         self.sent_lot: dict[str, float] = {}  #: "venue:sym" -> lot value in the last view
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        """Restore a checkpoint attribute by attribute (``actors.risk.state.restore``)."""
-        restore(self, state)
 
     def lot_moved(self, key: str, lot_value: float) -> bool:
         """Whether one lot of ``key``, now worth ``lot_value`` (``Book.lot_notional``), moved

@@ -12,6 +12,16 @@ book's row views still share its memory after a load): the journal is the engine
 written and read by the same code base; a checkpoint is never loaded from anywhere else.
 (Unpickling runs code named by the data: do not load a journal you did not write.)
 
+Attribute speed. CPython 3.11 keeps an object's attributes inline until something asks for its
+``__dict__``, and every attribute read of the object is about twice as slow from then on;
+pickling asks for it (that is how it gets the state), and pickle's default load builds a
+``__dict__`` too. So: the engine's own objects are pickled with ``actors.core.restore_attrs``
+as their state setter (``_Pickler.reducer_override``), which loads them inline; and the host,
+having pickled its live cores for a checkpoint (making their attributes slow), goes on with
+cores loaded from that checkpoint (``reload_cores``; ``actors.runtime.host.supervised_host``):
+measured on the bench's floor, a checkpoint left the hot cores +3.5-4 µs (about +16 %) per
+ordering tick for the rest of the run before (docs/performance.md, step 31).
+
 A core attribute that cannot be pickled (a lock, an event, a lambda, an open file) is handled
 explicitly: the first time pickling fails, every attribute of the core — following wrapper
 chains (attributes that are cores themselves, e.g. ``inner``) — is tried alone; the ones that
@@ -25,6 +35,7 @@ start).
 from __future__ import annotations
 
 import copy
+import copyreg
 import io
 import pickle
 from collections.abc import Callable
@@ -32,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from actors.core import restore_attrs
 from transports.errors import CmcError
 from transports.journal.format import CHECKPOINT_SRC  # re-exported: the checkpoint batch's source
 
@@ -60,13 +72,48 @@ def _view(root: np.ndarray, offset: int, shape: tuple[int, ...], strides: tuple[
     return np.ndarray(shape, dtype, buffer=root, offset=offset, strides=strides)
 
 
+#: the engine's own modules: their plain objects load attribute by attribute
+_OWN = ("actors.", "transports.")
+#: built-in bases whose subclasses pickle items of their own (left to pickle's default)
+_CONTAINERS = (dict, list, set, frozenset, tuple, int, float, str, bytes, bytearray)
+#: class -> whether ``_Pickler`` pickles its objects with ``restore_attrs`` (filled as met)
+_INLINE: dict[type, bool] = {}
+
+
+def _loads_inline(cls: type) -> bool:
+    """Whether ``cls`` is one of the engine's plain classes: its own module, a ``__dict__``,
+    pickle's default reduction (no ``__reduce__``, ``__getstate__``, ``__setstate__`` or
+    ``__getnewargs__`` of its own: those classes restore themselves) and no container base."""
+    ok = _INLINE.get(cls)
+    if ok is None:
+        ok = _INLINE[cls] = (
+            cls.__module__.startswith(_OWN) and not issubclass(cls, _CONTAINERS)
+            and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
+            and cls.__getstate__ is object.__getstate__
+            and not hasattr(cls, "__setstate__") and not hasattr(cls, "__getnewargs_ex__")
+            and not hasattr(cls, "__getnewargs__") and "__slots__" not in cls.__dict__
+            and hasattr(cls, "__dict__"))
+    return ok
+
+
 class _Pickler(pickle.Pickler):
     """Pickles numpy views as views of their (memoized) base array, so that cores keeping
     several views of one array (a book's rows, its publication views) get them back sharing
-    memory, as they were; a plain pickle would make each view an independent copy."""
+    memory, as they were; a plain pickle would make each view an independent copy. The
+    engine's plain objects are pickled as pickle's default would, except that they load
+    through ``restore_attrs`` (the module's "Attribute speed")."""
 
     def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is np.ndarray and isinstance(obj.base, np.ndarray):
+        cls = type(obj)
+        if _loads_inline(cls):
+            try:
+                state = obj.__dict__
+            except AttributeError:
+                return NotImplemented
+            # the object is memoized before its state is pickled (cycles are kept), as with
+            # pickle's own reduction; the sixth item replaces the default ``__dict__`` update
+            return copyreg.__newobj__, (cls,), state or None, None, None, restore_attrs
+        if cls is np.ndarray and isinstance(obj.base, np.ndarray):
             root = obj.base
             while isinstance(root.base, np.ndarray):
                 root = root.base
@@ -104,7 +151,7 @@ def find_externals(core: Any, path: Path = ()) -> list[Path]:
 
 def _resolve(obj: Any, path: Path) -> Any:
     for attr in path:
-        obj = vars(obj)[attr]
+        obj = getattr(obj, attr)  # not ``vars(obj)``: that would make ``obj``'s reads slow
     return obj
 
 
@@ -145,6 +192,22 @@ def dump_cores(cores: dict[str, Any], externals: dict[str, list[Path]]
         raise CheckpointError(f"cannot pickle the cores: {exc!r}") from exc
 
 
+def reload_cores(blob: bytes, externals: dict[str, list[Path]],
+                 live: dict[str, Any]) -> dict[str, Any]:
+    """The cores of a checkpoint just taken of ``live`` (``dump_cores``), loaded back: the
+    same state as the live ones, with their attributes inline again (the module's "Attribute
+    speed"). An external attribute is the live core's own object."""
+    try:
+        cores: dict[str, Any] = pickle.loads(blob)
+    except Exception as exc:
+        raise CheckpointError(f"cannot unpickle the checkpoint: {exc!r}") from exc
+    for actor, paths in externals.items():
+        for path in paths or ():
+            holder = _resolve(cores[actor], path[:-1])
+            setattr(holder, path[-1], _resolve(live[actor], path))
+    return cores
+
+
 def load_cores(blob: bytes, externals: dict[str, list[list[str]]], epochs: dict[str, int],
                build: Callable[[str, int], Any]) -> dict[str, Any]:
     """Unpickle a checkpoint's cores; fill external attributes from fresh cores."""
@@ -159,9 +222,9 @@ def load_cores(blob: bytes, externals: dict[str, list[list[str]]], epochs: dict[
         for p in paths:
             path = tuple(p)
             holder = _resolve(cores[actor], path[:-1])
-            vars(holder)[path[-1]] = _resolve(fresh, path)
+            setattr(holder, path[-1], _resolve(fresh, path))
     return cores
 
 
 __all__ = ["CHECKPOINT_SRC", "CODEC", "CheckpointError", "External", "dump_cores", "dumps",
-           "find_externals", "load_cores"]
+           "find_externals", "load_cores", "reload_cores"]

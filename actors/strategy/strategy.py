@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from actors.core import Out
+from actors.core import Out, restore_attrs
 from actors.strategy import parity_rules as rules
 from actors.strategy.base import PairStrategyCore
 from actors.strategy.closes import limit_state
@@ -163,7 +163,7 @@ class StrategyCore(PairStrategyCore):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """A checkpoint's core (pickled; by older code too): ``_derive``'s lookups rebuilt."""
-        self.__dict__.update(state)
+        restore_attrs(self, state)  # attribute by attribute: reads stay fast
         self._derive()
 
     # the shared guard's and position's state, read-only under the names the core always had

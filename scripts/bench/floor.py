@@ -19,6 +19,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from actors.runtime.checkpoint import dump_cores, reload_cores
 from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.gc_policy import GcPolicy
 from actors.runtime.node import build_shells
@@ -122,6 +123,15 @@ class Floor:
         """Route ``msg`` (from the venue) to ``dest`` and everything it causes."""
         self.dispatch.route("@md", [(dest, msg)], now_ns)
 
+    def checkpoint(self) -> int:
+        """Checkpoint the cores as a host does and go on with the ones loaded from it
+        (``actors.runtime.host.supervised_host``, ``_continue_from``); return its bytes. Only
+        for the unwrapped cores (the profiler's wrappers are not pickled)."""
+        blob, externals = dump_cores(dict(self.cores), {})
+        for name, core in reload_cores(blob, externals, dict(self.cores)).items():
+            self.cores[name] = self.dispatch.handlers[name] = core
+        return len(blob)
+
 
 def floor_ticks(n_ticks: int) -> Iterator[tuple[str, int, bytes]]:
     """The floor's ticks: (venue, virtual time ns, encoded ``Delta`` frame), ``WARM_TICKS``
@@ -151,7 +161,8 @@ def reject_all(floor: Floor, orders: list[NewOrder], now_ns: int) -> None:
         floor.run(LEG_OF[o.sym], Reject(cl=o.cl, code="bench", reason="bench", ts=0), now_ns)
 
 
-def run_floor(cfg: AppConfig, n_ticks: int, idle_s: float = 0.0) -> dict[str, Any]:
+def run_floor(cfg: AppConfig, n_ticks: int, idle_s: float = 0.0,
+              checkpoint: bool = False) -> dict[str, Any]:
     """Run the cores by direct calls in this thread, in virtual time (``FLOOR_STEP_NS`` per
     tick); return latency percentiles (µs, wall clock: frame decoded -> order frame encoded),
     the orders sent and their digest.
@@ -160,12 +171,19 @@ def run_floor(cfg: AppConfig, n_ticks: int, idle_s: float = 0.0) -> dict[str, An
     work and decisions, but each tick starts as a pipeline's does at a low rate, on a CPU that
     went idle (caches, branch predictors and the core's clock cooled down, the hypervisor
     descheduled the vCPU). The ratio of the two floors is what waking costs on the machine,
-    before any framework overhead."""
+    before any framework overhead.
+
+    ``checkpoint``: the cores are checkpointed before the first tick, as a host does every
+    ``checkpoint_interval_s`` (``Floor.checkpoint``), and the ticks run through the cores the
+    host goes on with (the *checkpointed floor*: a checkpoint must not slow the cores down,
+    ``actors.runtime.checkpoint``, "Attribute speed")."""
     sink = _FloorSink()
     orders, sent_ns = sink.orders, sink.sent_ns
     floor = Floor(cfg, sink)
     floor.start(FLOOR_T0_NS)
     load_snapshots(floor, FLOOR_T0_NS)
+    if checkpoint:
+        floor.checkpoint()
     md = Codec[Any](MdMessage)
     frames = list(floor_ticks(n_ticks))
     lat = LatencyHist()

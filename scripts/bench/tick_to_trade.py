@@ -26,7 +26,9 @@ at its due time; "burst": above ``PRECISE_MAX_RATE``, every tick due after a sho
 tick sent: what it took of the machine)}], ``max_sustained_rate``}};
 ``floor_idle`` {the ``floor`` keys and ``idle_us``}: the floor again with the thread asleep
 ``IDLE_GAP_S`` after every tick (the gap of a 1,000 ticks/s pipeline), so each tick runs on a
-CPU that went idle as a pipeline's does;
+CPU that went idle as a pipeline's does; ``floor_checkpointed`` {the ``floor`` keys}: the floor
+with the cores checkpointed first as a host does every ``checkpoint_interval_s`` (it must equal
+the floor: a checkpoint once left every later tick ~12 % slower, docs/performance.md step 31);
 ``ratio_p50_idle`` is a row's p50 over the idle floor's (what the placement adds beyond waking
 up); ``cpus``. docs/performance.md describes them and the method.
 
@@ -252,8 +254,12 @@ def run_tick_to_trade(quick: bool = False, progress: bool = True) -> dict[str, A
     check_decisions(idle, n_idle)
     idle["idle_us"] = round(IDLE_GAP_S * 1e6)
     say(f"  p50 {idle['p50']} µs  p99 {idle['p99']} µs")
-    result: dict[str, Any] = {"floor": floor, "floor_idle": idle, "placements": {},
-                              "cpus": len(os.sched_getaffinity(0))}
+    say("checkpointed floor: the same after a checkpoint of the cores ...")
+    ckpt = run_floor(cfg, n_floor, checkpoint=True)
+    check_decisions(ckpt, n_floor)
+    say(f"  p50 {ckpt['p50']} µs  p99 {ckpt['p99']} µs")
+    result: dict[str, Any] = {"floor": floor, "floor_idle": idle, "floor_checkpointed": ckpt,
+                              "placements": {}, "cpus": len(os.sched_getaffinity(0))}
     for label, mp, durable in (("default", False, True), ("multiprocess", True, True),
                                ("default-nosync", False, False)):
         path = conf_path(BENCH_MP_CONF if mp else BENCH_CONF)
@@ -337,6 +343,10 @@ def format_table(result: dict[str, Any]) -> str:
 
     out = [f"floor (direct calls, one thread): p50 {f['p50']} µs  p99 {f['p99']} µs  "
            f"p99.9 {f['p999']} µs  (n={f['n']})"]
+    fc = result.get("floor_checkpointed")
+    if fc:
+        out.append(f"checkpointed floor (after a checkpoint of the cores): p50 {fc['p50']} µs  "
+                   f"p99 {fc['p99']} µs  p99.9 {fc['p999']} µs  (n={fc['n']})")
     fi = result.get("floor_idle")
     if fi:
         out.append(f"idle floor (asleep {fi['idle_us']} µs after each tick): p50 {fi['p50']} µs  "

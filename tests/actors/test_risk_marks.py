@@ -12,8 +12,8 @@ What changed, and what each test holds it to:
 - a ``BookUpdate`` finds its contract's key in ``Book.keys`` (venue -> symbol -> key) instead
   of building ``f"{venue}:{sym}"``: the same key for every split of a key at a colon;
 - ``Book.fx_ccys`` and ``Book.keys`` are derived, never pickled: a book pickled before they
-  existed gets them on load; the risk objects are restored attribute by attribute
-  (``actors.risk.state``: the same attributes, read as fast as a fresh object's).
+  existed gets them on load (a checkpoint loads the risk objects attribute by attribute:
+  ``actors.runtime.checkpoint``, tests/runtime/test_checkpoint_inline.py).
 """
 
 from __future__ import annotations

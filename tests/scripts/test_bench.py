@@ -39,6 +39,27 @@ def test_the_idle_floor_decides_as_the_hot_one() -> None:
     assert (r["orders"], r["orders_digest"]) == FLOOR_DECISIONS[300]
 
 
+def test_the_checkpointed_floor_runs_the_reloaded_cores_and_decides_as_the_hot_one() -> None:
+    # the cores a host goes on with after its checkpoint: the same decisions, through the
+    # loaded cores (not the ones the floor built), whose objects read at full speed
+    import gc
+
+    from scripts.bench.floor import Floor, _FloorSink
+
+    kernels.warm_up()
+    r = run_floor(bench_config(), 300, checkpoint=True)
+    assert r["orders_per_tick"] == 1.0 and r["n"] == 600
+    assert (r["orders"], r["orders_digest"]) == FLOOR_DECISIONS[300]
+    f = Floor(bench_config(), _FloorSink())
+    built = dict(f.cores)
+    assert f.checkpoint() > 0
+    for name, core in f.cores.items():
+        assert core is not built[name] and f.dispatch.handlers[name] is core
+    # the combo core's objects are inline (a ``__dict__`` would be among its referents)
+    assert not [r for r in gc.get_referents(f.cores["combo"]) if type(r) is dict
+                and "ledger" in r]
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(120)
 def test_the_pipeline_bench_sees_every_tick_and_sends_orders() -> None:

@@ -25,7 +25,7 @@ import pykka
 from loguru import logger
 
 from actors.core import Core, Out
-from actors.runtime.checkpoint import CHECKPOINT_SRC, CODEC, dump_cores
+from actors.runtime.checkpoint import CHECKPOINT_SRC, CODEC, dump_cores, reload_cores
 from actors.runtime.dispatch import Dispatcher, Pending
 from actors.runtime.shells.shell import Shell
 from transports.clock import Clock
@@ -154,15 +154,16 @@ class HostSupervision:
             return
         t0 = self.clock.mono_ns()
         actors = [a for a in self.shells if a != self.journal]
+        live = {a: self.shells[a].core for a in actors}
         try:
-            blob, externals = dump_cores({a: self.shells[a].core for a in actors},
-                                         self._ckpt_ext)
+            blob, externals = dump_cores(live, self._ckpt_ext)
         except Exception as exc:  # noqa: BLE001 - a checkpoint must never hurt the host
             st["failed"] += 1
             st["last_error"] = repr(exc)
             self.counters["checkpoint_errors"] += 1
             logger.warning("host {}: checkpoint failed: {!r}", self.group, exc)
             return
+        self._continue_from(blob, externals, live)
         epochs = self._ckpt_epochs or {}
         meta = {"codec": CODEC, "actors": actors,
                 "epochs": {a: epochs.get(a, 0) for a in actors},
@@ -178,6 +179,22 @@ class HostSupervision:
         st["total_us"] += us
         st["bytes"] = len(blob)
         self.counters["checkpoints"] += 1
+
+    def _continue_from(self, blob: bytes, externals: dict[str, Any],
+                       live: dict[str, Any]) -> None:
+        """Go on with the cores loaded from the checkpoint just taken of ``live``: pickling
+        them made every attribute read of their objects about twice as slow for the rest of
+        the run (``actors.runtime.checkpoint``, "Attribute speed"); the loaded ones hold the
+        same state, read at full speed. If the load fails the live cores go on (counted
+        ``checkpoint_reload_errors``): slower, not wrong."""
+        try:
+            loaded = reload_cores(blob, externals, live)
+        except Exception as exc:  # noqa: BLE001 - never hurt the host
+            self.counters["checkpoint_reload_errors"] += 1
+            logger.warning("host {}: checkpoint not reloaded: {!r}", self.group, exc)
+            return
+        for a, core in loaded.items():
+            self.shells[a].core = core
 
     # --- restarts --------------------------------------------------------------------------------
 

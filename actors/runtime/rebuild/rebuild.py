@@ -69,13 +69,16 @@ def re_epoch(core: Any, old: Any, new: Any, depth: int = 0) -> None:
     epoch. Wrappers (``inner``) and the helpers a core composes (an object of the engine's own
     classes held in an attribute, e.g. a strategy's ``PairPosition`` with its ``combo_seq``)
     are followed."""
-    mine, a, b = vars(core), vars(old), vars(new)
+    # ``core``'s attributes are read and set by name, never through ``vars(core)``: that would
+    # make every attribute read of the running core slow for good (actors.runtime.checkpoint,
+    # "Attribute speed"); ``old`` and ``new`` are thrown away
+    a, b = vars(old), vars(new)
     for key, vb in b.items():
-        va, vc = a.get(key), mine.get(key)
+        va, vc = a.get(key), getattr(core, key, None)
         if depth < 4 and _composed(vb) and type(va) is type(vb) and type(vc) is type(vb):
             re_epoch(vc, va, vb, depth + 1)  # bounded: helpers never nest deeper
         elif type(vb) is int and type(va) is int and type(vc) is int and va != vb:
-            mine[key] = vc + vb - va
+            setattr(core, key, vc + vb - va)
 
 
 def _composed(obj: Any) -> bool:
@@ -91,7 +94,7 @@ def restart_wrappers(core: Any) -> Any:
     LegExecutor reconciles with its venue again (``LegExecutorCore.restarted``)."""
     if isinstance(core, LegExecutorCore):
         return core.restarted()
-    inner = vars(core).get("inner")
+    inner = getattr(core, "inner", None)
     if isinstance(inner, Core):
         core.inner = restart_wrappers(inner)
     return core

@@ -228,7 +228,7 @@ class Rebuilds:
 def executor_of(core: Any) -> LegExecutorCore | None:
     """The LegExecutor in ``core`` (itself or inside its wrappers), or None."""
     while core is not None and not isinstance(core, LegExecutorCore):
-        core = vars(core).get("inner") if hasattr(core, "__dict__") else None
+        core = getattr(core, "inner", None)  # not ``vars(core)``: it slows the core's reads
     return core
 
 
