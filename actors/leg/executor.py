@@ -59,6 +59,7 @@ from transports.wire.messages import (
     VenueInfo,
 )
 from transports.wire.venue_msgs import (
+    FENCE_PROBE_CL,
     Ack,
     Balances,
     CancelReject,
@@ -354,6 +355,8 @@ class LegExecutorCore(Core):
 
     def on_cancel_reject(self, m: CancelReject, now_ns: int) -> Out:
         self._decoded()
+        if m.cl == FENCE_PROBE_CL:
+            return []  # the answer to the shell's fencing probe: no order of ours (LegShell)
         out = (self.entry.cancel_throttled(m, now_ns) if m.code == "throttled"
                else self.reports.on_cancel_reject(m, now_ns))
         return self._gated(out, now_ns)

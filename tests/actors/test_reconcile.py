@@ -319,3 +319,18 @@ def test_the_first_start_adopts_no_unknown_trade() -> None:
     assert not reports(c.handle(Trades(list=[old]), 1_001 * MS))
     c.handle(Positions(list=[PositionRecord("au2606", -6)]), 1_002 * MS)
     assert c.positions == {"au2606": -6} and c.gate == ""
+
+
+def test_the_answer_to_the_fencing_probe_is_no_unknown_report() -> None:
+    """The shell's fencing probe (``FENCE_PROBE_CL``, a hot standby's) names no order: its
+    ``cancel_reject`` is ignored, where any other unknown client id is alarmed."""
+    from transports.wire.venue_msgs import FENCE_PROBE_CL, CancelReject
+
+    c = core(link=True)
+    _start(c, 0)
+    out = c.handle(CancelReject(cl="9.9.9.9", code="unknown_order", reason="no such order",
+                                ts=1), 1 * MS)
+    assert alarms(out) and c.snapshot()["counters"]["unknown_reports"] == 1
+    out = c.handle(CancelReject(cl=FENCE_PROBE_CL, code="unknown_order",
+                                reason="no such order", ts=2), 2 * MS)
+    assert out == [] and c.snapshot()["counters"]["unknown_reports"] == 1

@@ -24,7 +24,15 @@ from transports.journal.writer import JournalWriter
 from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec
 from transports.wire.messages import JournalBatch
-from transports.wire.venue_msgs import CancelReq, NewOrder, OeRequest
+from transports.wire.venue_msgs import (
+    FENCE_PROBE_CL,
+    CancelReq,
+    NewOrder,
+    OeRequest,
+    OpenOrdersReq,
+    PositionsReq,
+    TradesReq,
+)
 
 _req: Codec[Any] = Codec(OeRequest)
 
@@ -67,13 +75,43 @@ def test_orders_and_cancels_carry_the_lease_epoch(shell: Any) -> None:
     sh, peer = shell
     sh.fence = lambda: 42
     sh.send("oe", _order("1.1.0.0"))
-    assert not peer.poll(0)  # held for the cycle's group commit
+    probe = _recv(peer)  # the epoch's first frame: the fencing probe (next test)
+    assert type(probe) is CancelReq and (probe.cl, probe.epoch) == (FENCE_PROBE_CL, 42)
+    assert not peer.poll(0)  # the order is held for the cycle's group commit
     assert sh.flush_sends() == []
     got = _recv(peer)
     assert (got.cl, got.epoch) == ("1.1.0.0", 42)
     sh.send("oe", CancelReq("1.1.0.0", 2))
     got = _recv(peer)
     assert type(got) is CancelReq and got.epoch == 42
+
+
+def test_each_lease_epoch_is_announced_before_anything_else_is_sent(shell: Any) -> None:
+    """A take-over's reconciliation queries carry no epoch: the venue would answer them while
+    still taking an older sender's frames (a frozen primary's, queued before its freeze). So
+    the first frame of each epoch is a ``cancel`` of ``FENCE_PROBE_CL`` with it; then the
+    query; not again until the epoch changes; nothing while the lease is not ours."""
+    sh, peer = shell
+    epoch = [0]
+
+    def fence() -> int:
+        if not epoch[0]:
+            raise CmcError("not the lease holder (standby)")
+        return epoch[0]
+
+    sh.fence = fence
+    sh.send("oe", OpenOrdersReq())  # a standby's (or a deposed primary's) query: no probe
+    assert type(_recv(peer)) is OpenOrdersReq and not peer.poll(50)
+    epoch[0] = 9  # took over
+    sh.send("oe", OpenOrdersReq())
+    sh.send("oe", TradesReq(since=5))
+    got = [_recv(peer) for _ in range(3)]
+    assert [type(m) for m in got] == [CancelReq, OpenOrdersReq, TradesReq]
+    assert (got[0].cl, got[0].epoch) == (FENCE_PROBE_CL, 9) and not peer.poll(50)
+    epoch[0] = 10  # a later lease (a new epoch): announced again
+    sh.send("oe", PositionsReq())
+    got = [_recv(peer) for _ in range(2)]
+    assert [type(m) for m in got] == [CancelReq, PositionsReq] and got[0].epoch == 10
 
 
 def test_without_the_lease_nothing_leaves(shell: Any) -> None:
@@ -99,10 +137,12 @@ def test_intents_are_replicated_before_their_orders_leave(shell: Any) -> None:
 
     sh.fence = lambda: 7
     sh.replicate = replicate
+    sh.send("oe", PositionsReq())  # the epoch's fencing probe and a query leave first
+    assert [type(_recv(peer)) for _ in range(2)] == [CancelReq, PositionsReq]
     sh.send("oe", _order("1.3.0.0"))
     sh.send("oe", _order("1.3.1.0"))
     assert sh.flush_sends() == []
-    assert seen == [(2, False)]  # one publish for the cycle, before any frame left
+    assert seen == [(2, False)]  # one publish for the cycle, before any order frame left
     assert {_recv(peer).cl, _recv(peer).cl} == {"1.3.0.0", "1.3.1.0"}
 
 

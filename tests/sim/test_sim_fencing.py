@@ -18,6 +18,7 @@ from tests.sim.test_sim_harness import CFG, Run
 from transports.clock import LiveClock
 from transports.venues.sim.gateway import address, serve
 from transports.wire.venue_msgs import (
+    FENCE_PROBE_CL,
     Ack,
     CancelReject,
     CancelReq,
@@ -100,6 +101,23 @@ def test_older_epoch_is_fenced_and_never_reaches_the_book() -> None:
     assert [type(m) for m in _for(r, "6.1")] == [Ack]
     assert _for(r, "5.2")[0].code == "fenced"
     assert venue.fence.highest == {"acct": 6}
+
+
+def test_the_fencing_probe_fences_an_older_sender_before_anything_is_answered() -> None:
+    """A take-over's first frame is a ``cancel`` of ``FENCE_PROBE_CL`` with the new epoch
+    (``LegShell``): answered as an unknown order, yet it fences at once, so a deposed primary's
+    order that arrives after it (queued before a freeze) is refused, never filled behind the
+    reconciliation that follows."""
+    r = Run()
+    r.to(100)
+    r.send(SHFE, CancelReq(cl=FENCE_PROBE_CL, ts=r.now, epoch=7))
+    r.send(SHFE, _resting(r, "6.3", epoch=6))  # the old primary's frame, just behind
+    r.to(110)
+    (probe,) = _for(r, FENCE_PROBE_CL)
+    assert isinstance(probe, CancelReject) and probe.code != "fenced"
+    (rej,) = _for(r, "6.3")
+    assert isinstance(rej, Reject) and rej.code == "fenced"
+    assert r.core.venues[SHFE].fence.highest == {"acct": 7}
 
 
 def test_the_fence_is_per_account() -> None:

@@ -166,6 +166,12 @@ class NewOrder(_V, tag="new", omit_defaults=True):
     epoch: int = 0
 
 
+#: the client id of the ``cancel`` an engine holding a fencing token sends first on an order-entry
+#: link (``LegShell``): it names no order (a gateway answers ``cancel_reject``), and its ``epoch``
+#: fences every older sender before anything else this engine asks is answered
+FENCE_PROBE_CL = "fence-probe"
+
+
 class CancelReq(_V, tag="cancel", omit_defaults=True):
     """Cancel the order with client id ``cl`` (``epoch``: version 2 fencing token, 0 = none)."""
 

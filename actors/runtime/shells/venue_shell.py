@@ -44,7 +44,9 @@ token) for every ``new`` and ``cancel`` that leaves, and raises while this engin
 the lease -- then nothing leaves (the order is refused like ``blocked``; a cancel is dropped: the
 new primary owns the order). ``replicate`` publishes the cycle's intents to the standby before
 the orders leave (after the fdatasync, inside the same group commit); a publish that fails is
-handled as an intent that could not be made durable.
+handled as an intent that could not be made durable. The first frame of each lease epoch on the
+order-entry link is a ``cancel`` of ``FENCE_PROBE_CL`` stamped with it (``_probe_fence``): the
+gateway is fenced before it answers a take-over's reconciliation, which carries no epoch.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from transports.latency import LatencyRecorder
 from transports.wire.codec import Codec, encode
 from transports.wire.messages import BadFrame, IntentFailed, LegOrder, TradingState
 from transports.wire.venue_msgs import (
+    FENCE_PROBE_CL,
     Ack,
     CancelReq,
     Done,
@@ -132,6 +135,7 @@ class LegShell(Shell):
         self.replicate: Callable[[list[bytes]], None] | None = None
         self._replica: list[bytes] = []  #: this cycle's intent records for ``replicate``
         self.fenced_local = 0  #: orders and cancels not sent: the lease was not ours
+        self._probed_epoch = 0  #: the lease epoch the fencing probe was sent with (0: not yet)
 
     def socket_specs(self) -> Iterable[SocketSpec]:
         # a CURVE client of the gateway when the venue has keys (``Shell.use_curve``)
@@ -239,7 +243,25 @@ class LegShell(Shell):
             logger.critical("{}: {} not sent: {}", self.name, what, exc)
             return None
 
+    def _probe_fence(self, key: str) -> None:
+        """With a fencing token, the first frame of each lease epoch on the order-entry link is
+        a ``cancel`` of ``FENCE_PROBE_CL`` stamped with it: the gateway learns the epoch before
+        it answers anything else this engine asks (a take-over's reconciliation), so an older
+        sender's frame that reaches it later (a frozen primary's, queued before its freeze) is
+        refused, not filled behind the reconciliation's back. The reply is ignored
+        (``LegExecutorCore.on_cancel_reject``)."""
+        assert self.fence is not None
+        try:
+            epoch = self.fence()
+        except CmcError:
+            return  # not ours: the frame itself is refused or goes as before
+        if epoch != self._probed_epoch:
+            self._probed_epoch = epoch
+            self.sockets[key].send(encode(CancelReq(FENCE_PROBE_CL, self.clock.now_ns(), epoch)))
+
     def send(self, key: str, msg: Any) -> None:
+        if self.fence is not None and key == "oe":
+            self._probe_fence(key)
         if self.fence is not None and type(msg) is CancelReq:
             epoch = self._fenced(f"cancel {msg.cl}")
             if epoch is None:
