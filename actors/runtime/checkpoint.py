@@ -91,8 +91,9 @@ def _loads_inline(cls: type) -> bool:
             and cls.__reduce_ex__ is object.__reduce_ex__ and cls.__reduce__ is object.__reduce__
             and cls.__getstate__ is object.__getstate__
             and not hasattr(cls, "__setstate__") and not hasattr(cls, "__getnewargs_ex__")
-            and not hasattr(cls, "__getnewargs__") and "__slots__" not in cls.__dict__
-            and hasattr(cls, "__dict__"))
+            and not hasattr(cls, "__getnewargs__") and hasattr(cls, "__dict__")
+            # slots anywhere in the hierarchy hold state ``__dict__`` does not show
+            and not any("__slots__" in c.__dict__ for c in cls.__mro__))
     return ok
 
 

@@ -150,3 +150,34 @@ def test_an_external_attribute_stays_the_live_cores_own() -> None:
     back = reload_cores(blob, ext, {"risk": core})
     assert back["risk"].release is event and back["risk"] is not core
     assert slow(back["risk"].inner) == []
+
+
+class _Slotted:
+    __slots__ = ("kept",)
+
+
+_Mixed = type("_Mixed", (_Slotted,), {"__module__": "actors.example"})  # slots and a __dict__
+_Plain = type("_Plain", (), {"__module__": "actors.example"})
+
+
+def test_only_plain_engine_objects_take_the_inline_load() -> None:
+    """An object whose class (or a base) has slots keeps pickle's own reduction: its slots are
+    state that ``__dict__`` does not show, and the inline load would drop them."""
+    from actors.runtime.checkpoint import _loads_inline, dumps
+
+    assert _loads_inline(_Plain) and not _loads_inline(_Mixed)
+    mixed = _Mixed()
+    mixed.kept, mixed.extra = 1, 2  # type: ignore[attr-defined]
+    plain = _Plain()
+    plain.a, plain.b = 1, 2  # type: ignore[attr-defined]
+    import actors  # the classes' module is a name only: pickle finds them here
+    actors.example = type("m", (), {"_Mixed": _Mixed, "_Plain": _Plain})  # type: ignore[attr-defined]
+    import sys
+    sys.modules["actors.example"] = actors.example  # type: ignore[attr-defined]
+    try:
+        back_mixed, back_plain = pickle.loads(dumps((mixed, plain)))
+    finally:
+        del sys.modules["actors.example"]
+        del actors.example  # type: ignore[attr-defined]
+    assert (back_mixed.kept, back_mixed.extra) == (1, 2)
+    assert (back_plain.a, back_plain.b) == (1, 2) and not has_dict(back_plain)
