@@ -221,6 +221,8 @@ class LegExecutorCore(Core):
             return out
         if key == LegTimer.RECONCILE:
             return self.reconciler.ask(self, now_ns)
+        if key == LegTimer.POSITIONS:
+            return self.reconciler.check(self, now_ns)
         if key == LegTimer.THROTTLE:
             return self.entry.throttle_ends(now_ns)
         lo = self.book.orders.get(cl)

@@ -53,6 +53,7 @@ class LegTimer:
     PING = "ping"  #: the order-entry link's ping (no client id)
     RECONCILE = "recon"  #: re-ask the venue what a reconciliation still misses (no client id)
     THROTTLE = "throttle"  #: the venue's ``throttled`` back-off ends (no client id)
+    POSITIONS = "poscheck"  #: the periodic positions check (no client id; ``Reconciler``)
 
 
 class FillResult:

@@ -37,6 +37,16 @@ what was done.
   re-ask for trades at start asks for positions again too, so a trade applied after the
   adoption is in it.
 
+**The positions check** (between reconciliations): every ``check_every_ns`` (60 s) after a
+reconciliation, an executor with nothing working and nothing unknown asks the venue's
+``positions`` without closing its gate (``check``). A difference counts only if no fill arrived
+between the ask and the answer and nothing was sent meanwhile; the first sighting is kept, and
+the same difference at the next check (a report in flight would have arrived by then) is a
+drift: alarmed ``position_drift`` and reconciled as after a reconnect (trades recovered, the
+rest adopted and told to risk, which flattens what no combo owns). Without it a fill of
+another session on the account (reliability V13) stayed unseen until the next start,
+reconnect or clock jump.
+
 Who reconciles at start: an executor with an order-entry link (``oe_link``), and every executor
 a node supervises (``wrap_leg``, also after a rebuild: ``LegExecutorCore.restarted``). The names
 ``wrap_leg`` and, in a run's ``cores.json``, ``"LegReconciler"`` are kept for the call sites and
@@ -101,6 +111,12 @@ class Reconciler:
     adopt_from_ns = 0
     #: the client ids the current start adopted from their trades
     adopted_orders: tuple[str, ...] = ()
+    #: how often the positions are checked between reconciliations (0: never)
+    check_every_ns = 60_000_000_000
+    #: the fills counter when the pending check asked (-1: no check pending)
+    check_fills = -1
+    #: the difference the last check saw (JSON; "" none): the same one next time is a drift
+    drift = ""
 
     @property
     def active(self) -> bool:
@@ -258,10 +274,42 @@ class Reconciler:
         self.adopted_orders = (*self.adopted_orders, f.cl)
         return lo
 
+    def check(self, ex: LegExecutorCore, now_ns: int) -> Out:
+        """The ``POSITIONS`` timer: ask the venue's positions if nothing works or is unknown
+        and no reconciliation runs (see the module); re-arm."""
+        out: Out = [("@timer", SetTimer(LegTimer.POSITIONS, now_ns + self.check_every_ns))]
+        book = ex.book
+        if self.wait or ex.gate or book.open or book.unknown or not ex.link.up:
+            self.check_fills = -1
+            return out
+        self.check_fills = book.counters["fills"]
+        return [("@oe", PositionsReq()), *out]
+
+    def _checked(self, ex: LegExecutorCore, m: Positions, now_ns: int) -> Out:
+        """The answer to a positions check (outside a reconciliation)."""
+        asked, self.check_fills = self.check_fills, -1
+        book = ex.book
+        if asked < 0 or book.counters["fills"] != asked or book.open or book.unknown \
+                or ex.gate:
+            return []  # nothing asked, or something traded meanwhile: it proves nothing
+        venue = {r.sym: r.net for r in m.list if r.sym in ex.contracts and r.net}
+        mine = {s: q for s, q in book.positions.items() if q}
+        if venue == mine:
+            self.drift = ""
+            return []
+        seen = json.dumps({"engine": mine, "venue": venue}, sort_keys=True)
+        if seen != self.drift:
+            self.drift = seen  # first sighting: a report in flight may still explain it
+            return []
+        self.drift = ""
+        book.counters["position_drifts"] = book.counters.get("position_drifts", 0) + 1
+        return [ex.reports.alarm("position_drift", now_ns, engine=mine, venue=venue),
+                *self.begin(ex, now_ns, start=False)]
+
     def on_positions(self, ex: LegExecutorCore, m: Positions, now_ns: int) -> Out:
         """Adopt the venue's positions at start; alarm a difference."""
         if _POSITIONS not in self.wait:
-            return []
+            return self._checked(ex, m, now_ns)
         out: Out = []
         # ``net``: a venue that keeps two sides (protocol v2 ``long``/``short``) nets here
         venue = {r.sym: r.net for r in m.list if r.sym in ex.contracts and r.net}
@@ -303,9 +351,12 @@ class Reconciler:
         # run (or a restart) left behind is exposure that no combo owns
         pos = [(ex.topology.risk, Position(ex.venue, sym, ex.book.positions.get(sym, 0), now_ns))
                for sym in sorted(ex.contracts)]
+        self.check_fills, self.drift = -1, ""
+        check = ([("@timer", SetTimer(LegTimer.POSITIONS, now_ns + self.check_every_ns))]
+                 if self.check_every_ns else [])
         return [("@timer", SetTimer(LegTimer.RECONCILE, 0)),
                 (ex.journal, Decision(ex.name, "reconciled", json.dumps(rec, sort_keys=True),
-                                      now_ns)), *pos]
+                                      now_ns)), *pos, *check]
 
     def snapshot(self) -> dict[str, Any]:
         """The latest reconciliation: done, when, asks, orphans cancelled, positions adopted."""

@@ -334,3 +334,55 @@ def test_the_answer_to_the_fencing_probe_is_no_unknown_report() -> None:
     out = c.handle(CancelReject(cl=FENCE_PROBE_CL, code="unknown_order",
                                 reason="no such order", ts=2), 2 * MS)
     assert out == [] and c.snapshot()["counters"]["unknown_reports"] == 1
+
+
+def _check(c: LegExecutorCore, now: int) -> list[tuple[str, Any]]:
+    return c.handle(Timer(LegTimer.POSITIONS, now), now)
+
+
+def test_a_position_that_moves_without_us_is_found_by_the_periodic_check() -> None:
+    """Reliability V13: another session on the account buys 2 lots while the link is up. The
+    check asks the positions every ``check_every_ns``; the same difference twice, with nothing
+    traded in between, is a drift: alarmed, reconciled, adopted and told to risk."""
+    c = core(link=True)
+    c.handle(Pong(ts=0, echo=0), 0)
+    out = c.on_start(0)
+    c.handle(OpenOrders(list=[]), 0)
+    c.handle(Trades(list=[]), 0)
+    out = c.handle(Positions(list=[]), 0)
+    every = c.reconciler.check_every_ns
+    assert SetTimer(LegTimer.POSITIONS, every) in of(out, SetTimer, "@timer")
+    out = _check(c, every)
+    assert of(out, PositionsReq, "@oe") and c.gate == ""  # asked, trading goes on
+    assert SetTimer(LegTimer.POSITIONS, 2 * every) in of(out, SetTimer, "@timer")
+    assert not alarms(c.handle(Positions(list=[]), every))  # agrees: nothing
+    _check(c, 2 * every)
+    foreign = Positions(list=[PositionRecord("au2606", 2)])
+    assert not alarms(c.handle(foreign, 2 * every))  # first sighting: a report may be in flight
+    _check(c, 3 * every)
+    out = c.handle(foreign, 3 * every)
+    assert "position_drift" in alarms(out) and c.gate == "reconciling"
+    assert [type(m) for d, m in out if d == "@oe"] == [OpenOrdersReq, TradesReq, PositionsReq]
+    c.handle(OpenOrders(list=[]), 3 * every)
+    c.handle(Trades(list=[]), 3 * every)
+    out = c.handle(foreign, 3 * every)
+    assert c.positions == {"au2606": 2} and c.gate == ""
+    assert of(out, Position, "risk") == [Position("shfe", "au2606", 2, 3 * every)]
+    assert c.snapshot()["counters"]["position_drifts"] == 1
+
+
+def test_the_check_asks_nothing_while_orders_work_and_ignores_an_answer_a_fill_overtook() -> None:
+    c = core(link=True)
+    _start(c, 0)
+    every = c.reconciler.check_every_ns
+    cl = send(c, order(), 10 * MS)
+    assert not of(_check(c, every), PositionsReq)  # an order works: its fills would race
+    c.handle(Fill(cl=cl, oid="X", tid="t1", px=30500, qty=10, ts=1), every + 1)
+    c.handle(Done(cl=cl, oid="X", state="filled", cum=10, ts=1), every + 1)
+    assert of(_check(c, 2 * every), PositionsReq)
+    c.reconciler.check_fills -= 1  # a fill arrived between the ask and the answer
+    stale = Positions(list=[])  # the venue's answer, taken before that fill
+    assert not c.handle(stale, 2 * every)
+    assert c.reconciler.drift == ""  # not even a first sighting: it proves nothing
+    _check(c, 3 * every)
+    assert not alarms(c.handle(Positions(list=[PositionRecord("au2606", 10)]), 3 * every))
