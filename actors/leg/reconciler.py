@@ -43,7 +43,9 @@ reconciliation, an executor with nothing working and nothing unknown asks the ve
 between the ask and the answer and nothing was sent meanwhile; the first sighting is kept, and
 the same difference at the next check (a report in flight would have arrived by then) is a
 drift: alarmed ``position_drift`` and reconciled as after a reconnect (trades recovered, the
-rest adopted and told to risk, which flattens what no combo owns). Without it a fill of
+rest adopted and told to risk, which flattens what no combo owns). A reconciliation takes a
+positions answer only after its trades answer (it asks them first, the venue answers in
+order): one before it answers a check asked earlier. Without it a fill of
 another session on the account (reliability V13) stayed unseen until the next start,
 reconnect or clock jump.
 
@@ -308,7 +310,11 @@ class Reconciler:
 
     def on_positions(self, ex: LegExecutorCore, m: Positions, now_ns: int) -> Out:
         """Adopt the venue's positions at start; alarm a difference."""
-        if _POSITIONS not in self.wait:
+        if _POSITIONS not in self.wait or _TRADES in self.wait:
+            # not this reconciliation's answer: the venue answers in order and it asked its
+            # trades first, so a positions answer before the trades one answers an older ask
+            # (a positions check in flight when it began); adopted, it would count the trades
+            # listed after it twice
             return self._checked(ex, m, now_ns)
         out: Out = []
         # ``net``: a venue that keeps two sides (protocol v2 ``long``/``short``) nets here

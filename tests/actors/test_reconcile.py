@@ -386,3 +386,24 @@ def test_the_check_asks_nothing_while_orders_work_and_ignores_an_answer_a_fill_o
     assert c.reconciler.drift == ""  # not even a first sighting: it proves nothing
     _check(c, 3 * every)
     assert not alarms(c.handle(Positions(list=[PositionRecord("au2606", 10)]), 3 * every))
+
+
+def test_a_checks_answer_that_a_reconciliation_overtakes_is_not_taken_for_its_own() -> None:
+    """A positions check asked just before a reconciliation began: its answer comes first (the
+    venue answers in order) and must not stand in for the reconciliation's, which is asked
+    after its trades; adopted early, the trades listed after it would count twice."""
+    from transports.wire.messages import ClockJump
+
+    c = core(link=True)
+    _start(c, 0)
+    every = c.reconciler.check_every_ns
+    assert of(_check(c, every), PositionsReq)
+    out = c.handle(ClockJump(5 * MS), every + 1)  # a reconciliation begins before the answer
+    assert c.gate == "reconciling" and of(out, TradesReq)
+    early = Positions(list=[PositionRecord("au2606", 3)])
+    c.handle(early, every + 2)  # the check's answer
+    assert c.positions == {} and c.gate == "reconciling"  # not adopted: it waits for its own
+    c.handle(OpenOrders(list=[]), every + 3)
+    c.handle(Trades(list=[]), every + 3)
+    out = c.handle(Positions(list=[PositionRecord("au2606", 3)]), every + 3)
+    assert c.positions == {"au2606": 3} and c.gate == "" and "position_mismatch" in alarms(out)
