@@ -88,6 +88,7 @@ class LegExecutorCore(Core):
         journal: str | None = None, max_queries: int = 10, max_query_interval_ms: int = 10_000,
         unknown_bound_ms: int = 0, unknown_halt_ms: int = 0, ping_interval_ms: int = 1000,
         oe_timeout_ms: int = 1500, oe_link: bool = False, gate_to: tuple[str, ...] = (),
+        position_check_ms: int = 60_000,
         topology: Topology = DEFAULT, bad_frame_limit: int = 3, bad_frame_window_ms: int = 10_000,
     ) -> None:
         super().__init__(name)
@@ -110,6 +111,7 @@ class LegExecutorCore(Core):
         self.oe_link = oe_link  #: ping and reconcile from ``on_start`` (the node sets it)
         self.link = OeLink(ping_interval_ms * _NS, oe_timeout_ms * _NS)
         self.reconciler = Reconciler(request_timeout_ms * _NS, at_start=oe_link)
+        self.reconciler.check_every_ns = position_check_ms * _NS
         #: ``combo.leg.attempt`` -> the epoch of an order held from an earlier epoch (set by
         #: ``restarted``): a LegOrder for it is a duplicate, not a new order of this epoch
         self.prior: dict[str, int] = {}

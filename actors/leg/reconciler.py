@@ -37,17 +37,17 @@ what was done.
   re-ask for trades at start asks for positions again too, so a trade applied after the
   adoption is in it.
 
-**The positions check** (between reconciliations): every ``check_every_ns`` (60 s) after a
-reconciliation, an executor with nothing working and nothing unknown asks the venue's
-``positions`` without closing its gate (``check``). A difference counts only if no fill arrived
-between the ask and the answer and nothing was sent meanwhile; the first sighting is kept, and
-the same difference at the next check (a report in flight would have arrived by then) is a
-drift: alarmed ``position_drift`` and reconciled as after a reconnect (trades recovered, the
-rest adopted and told to risk, which flattens what no combo owns). A reconciliation takes a
-positions answer only after its trades answer (it asks them first, the venue answers in
-order): one before it answers a check asked earlier. Without it a fill of
-another session on the account (reliability V13) stayed unseen until the next start,
-reconnect or clock jump.
+**The positions check** (between reconciliations): every ``check_every_ns`` (the venue's
+``position_check_ms``, 60 s; 0 = off) after a reconciliation, an executor with nothing working
+and nothing unknown asks the venue's ``positions`` without closing its gate (``check``). A
+difference counts only if no fill arrived between the ask and the answer and nothing was sent
+meanwhile; the first sighting is kept, and the same difference at the next check (a report in
+flight would have arrived by then) is a drift: alarmed ``position_drift`` and reconciled as
+after a reconnect (trades recovered, the rest adopted and told to risk, which flattens what no
+combo owns). A reconciliation takes a positions answer only after its trades answer (it asks
+them first, the venue answers in order): one before it answers a check asked earlier. Without
+the check a fill of another session on the account (reliability V13) stayed unseen until the
+next start, reconnect or clock jump.
 
 Who reconciles at start: an executor with an order-entry link (``oe_link``), and every executor
 a node supervises (``wrap_leg``, also after a rebuild: ``LegExecutorCore.restarted``). The names

@@ -171,6 +171,7 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
                                    ping_interval_ms=v.ping_interval_ms,
                                    oe_timeout_ms=v.oe_timeout_ms,
                                    oe_link=v.oe_reconcile,
+                                   position_check_ms=v.position_check_ms,
                                    bad_frame_limit=v.bad_frame_limit,
                                    bad_frame_window_ms=v.bad_frame_window_ms,
                                    gate_to=tuple(strategies))

@@ -11,6 +11,8 @@ made on the engine's accounts is back within the lot residual by that deadline.
 
 from __future__ import annotations
 
+import msgspec
+
 from tests.sim.test_sim_harness import cfg_with
 from tests.support.engine_sim import MS, T0, SimEngine
 from transports.config.engine import ContractConfig
@@ -74,10 +76,11 @@ def test_a_foreign_fill_in_a_connected_session_is_found_by_the_positions_check()
     """The same foreign trade with the link up the whole time (reliability V13): no reconnect
     comes, so only the periodic positions check can see it. Two checks see the same difference
     with nothing traded in between: a drift, reconciled, adopted, flattened; venue truth."""
-    every_ms = 2_000
-    eng = SimEngine(cfg_with())
-    for name in ("leg.shfe", "leg.comex"):
-        eng.cores[name].reconciler.check_every_ns = every_ms * MS
+    every_ms = 2_000  # ``[[venues]] position_check_ms`` (60 s by default)
+    base = cfg_with()
+    eng = SimEngine(msgspec.structs.replace(base, venues=[
+        msgspec.structs.replace(v, position_check_ms=every_ms) for v in base.venues]))
+    assert eng.cores["leg.comex"].reconciler.check_every_ns == every_ms * MS
     eng.stop_strategies()
     eng.run_to(FOREIGN_MS)
     _foreign_buy(eng, "other.2")

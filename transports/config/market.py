@@ -43,6 +43,9 @@ class VenueConfig(Section):
     #: the leg pings its oe and reconciles (open orders, trades, positions) on start and after a
     #: disconnect; off by default until the what-if replay's venue answers ping/open_orders/...
     oe_reconcile: bool = True  #: ping the venue; reconcile on start and after a disconnect
+    #: between reconciliations, ask the venue's positions this often while nothing works there;
+    #: the same difference twice is a drift, reconciled (``actors.leg.reconciler``); 0 = off
+    position_check_ms: NonNegInt = 60_000
     #: undecodable order-entry frames: each one is alarmed and makes the venue uncertain; this
     #: many within ``bad_frame_window_ms`` also asks risk for REDUCING (``Reduce``)
     bad_frame_limit: PosInt = 3
