@@ -193,25 +193,10 @@ def dump_cores(cores: dict[str, Any], externals: dict[str, list[Path]]
         raise CheckpointError(f"cannot pickle the cores: {exc!r}") from exc
 
 
-def reload_cores(blob: bytes, externals: dict[str, list[Path]],
-                 live: dict[str, Any]) -> dict[str, Any]:
-    """The cores of a checkpoint just taken of ``live`` (``dump_cores``), loaded back: the
-    same state as the live ones, with their attributes inline again (the module's "Attribute
-    speed"). An external attribute is the live core's own object."""
-    try:
-        cores: dict[str, Any] = pickle.loads(blob)
-    except Exception as exc:
-        raise CheckpointError(f"cannot unpickle the checkpoint: {exc!r}") from exc
-    for actor, paths in externals.items():
-        for path in paths or ():
-            holder = _resolve(cores[actor], path[:-1])
-            setattr(holder, path[-1], _resolve(live[actor], path))
-    return cores
-
-
-def load_cores(blob: bytes, externals: dict[str, list[list[str]]], epochs: dict[str, int],
-               build: Callable[[str, int], Any]) -> dict[str, Any]:
-    """Unpickle a checkpoint's cores; fill external attributes from fresh cores."""
+def _load(blob: bytes, externals: dict[str, Any],
+          source: Callable[[str], Any]) -> dict[str, Any]:
+    """Unpickle a checkpoint's cores and fill each external attribute path from
+    ``source(actor)`` (asked once per actor that has externals)."""
     try:
         cores: dict[str, Any] = pickle.loads(blob)
     except Exception as exc:
@@ -219,12 +204,26 @@ def load_cores(blob: bytes, externals: dict[str, list[list[str]]], epochs: dict[
     for actor, paths in externals.items():
         if not paths or actor not in cores:
             continue
-        fresh = build(actor, epochs.get(actor, 0))
+        origin = source(actor)
         for p in paths:
             path = tuple(p)
             holder = _resolve(cores[actor], path[:-1])
-            setattr(holder, path[-1], _resolve(fresh, path))
+            setattr(holder, path[-1], _resolve(origin, path))
     return cores
+
+
+def reload_cores(blob: bytes, externals: dict[str, list[Path]],
+                 live: dict[str, Any]) -> dict[str, Any]:
+    """The cores of a checkpoint just taken of ``live`` (``dump_cores``), loaded back: the
+    same state as the live ones, with their attributes inline again (the module's "Attribute
+    speed"). An external attribute is the live core's own object."""
+    return _load(blob, externals, live.__getitem__)
+
+
+def load_cores(blob: bytes, externals: dict[str, list[list[str]]], epochs: dict[str, int],
+               build: Callable[[str, int], Any]) -> dict[str, Any]:
+    """Unpickle a checkpoint's cores; fill external attributes from fresh cores."""
+    return _load(blob, externals, lambda actor: build(actor, epochs.get(actor, 0)))
 
 
 __all__ = ["CHECKPOINT_SRC", "CODEC", "CheckpointError", "External", "dump_cores", "dumps",
