@@ -3,10 +3,11 @@
 Exposure beyond tolerance with no live combo arms the ``unhedged`` timer; when it expires the
 exposure a strategy holds is that strategy's to close (it is told to ``Flatten``), and the rest
 (nobody's: left by a restart, adopted at reconciliation, a fill after its combo was forgotten)
-risk flattens itself: where nobody's positions sit on both legs of a pair, each leg's own
-position is closed (an IOC per leg, back to zero: hedging a leftover GC position with au would
-leave an au/GC spread nobody owns), and only what remains of the exposure goes as IOCs on the
-smallest-lot contract.
+risk flattens itself, contract by contract: the lots nobody holds on each contract are closed
+there (an IOC per contract, back to what the strategies hold; both legs of a pair first). Hedging
+a leftover GC position with au would leave an au/GC spread nobody owns, and a strategy closing
+its spread later would trade one the venue does not hold. Only what remains of the exposure (a
+contract without a mark) goes as an IOC on the smallest-lot contract.
 
 ``Orphans`` owns what the combos hold (``PairHoldings``), the live combos, when the exposure
 became unhedged and how many flatten actions were taken. The book's numbers, the limits and the
@@ -179,10 +180,10 @@ class Orphans:
         id used (orders take ``last_order_id + 1`` on). Exposure a strategy holds is the
         strategy's to close: it is told to flatten (``Flatten``: it closes through combos and
         opens nothing until resumed) -- risk's own orders behind its back would leave it closing
-        what is no longer there. The rest risk flattens with IOCs on the smallest-lot
-        contract, priced through the mark by the price band (at least 10 ticks); but where
-        nobody's positions sit on both legs of a pair (``strays``), each of those legs is
-        closed on its own contract first, and only what remains goes on the smallest lot."""
+        what is no longer there. The rest risk flattens with IOCs priced through the mark by
+        the price band (at least 10 ticks): the lots nobody holds (``strays``) each on their
+        own contract (both legs of a pair first, journaled ``flatten_pair``), and only what
+        remains (lots on a contract without a mark) on the smallest-lot contract."""
         out: Out = []
         held = self.held()
         strays = self.strays(book)
@@ -208,6 +209,22 @@ class Orphans:
                 v -= lots * self.contracts[key].base_per_lot
             if closed:
                 self.flatten_orders += 1  # one action for the pair's legs together
+            # nobody's lots on one contract: back to zero on that contract, so the venue holds
+            # again what the strategies hold. Cut on another contract instead (the smallest lot,
+            # below), the exposure is gone but both contracts now differ from what a strategy
+            # holds: its next close trades a spread the venue does not have (the partition
+            # drill: a lost close filled its GC leg only; risk sold 28 au against the 9 GC
+            # nobody held, and the strategy's shutdown close left au -28 / GC +9 at the venue)
+            singles = [(k, n) for k, n in sorted(strays.items())
+                       if k in book.marks and (c := self.contracts.get(k)) is not None
+                       and c.underlying == underlying and c.base_per_lot]
+            for key, lots in singles:
+                last_order_id += 1
+                out += self._ioc(book, risk, key, -lots, last_order_id, now_ns, underlying)
+                v -= lots * self.contracts[key].base_per_lot
+                strays.pop(key)
+            if singles:
+                self.flatten_orders += 1  # one action for them together
             if abs(v) <= self.tolerance_base:
                 continue
             cands = [(c.base_per_lot, k) for k, c in self.contracts.items()

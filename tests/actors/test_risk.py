@@ -123,8 +123,9 @@ def test_orphan_exposure_is_flattened_after_its_limit_then_halts() -> None:
     assert timer.due_ns == 1_000_000 + 100_000_000
     out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
     (order,) = msgs(out, LegOrder)
-    # 3110 g long is cut on the smallest lot (SHFE, 1000 g): sell 3 lots
-    assert (order.venue, order.side, order.qty_lots, order.purpose) == ("shfe", "S", 3, "flatten")
+    # the GC lot nobody holds is closed on its own contract, not cut on the smallest lot
+    # (3 au would leave an au/GC spread nobody holds)
+    assert (order.venue, order.side, order.qty_lots, order.purpose) == ("comex", "S", 1, "flatten")
     # a live combo owns exposure: no timer
     r2 = _core(unhedged_limit_ms=100)
     r2.on_combo_state(ComboState(5, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 0)
@@ -235,7 +236,7 @@ def test_exposure_a_strategy_holds_is_its_to_close_the_rest_risk_flattens() -> N
     r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 3)
     out = r.on_timer(Timer("unhedged", timer.due_ns + 10**9), timer.due_ns + 10**9)
     (order,) = msgs(out, LegOrder)
-    assert (order.venue, order.side, order.qty_lots) == ("shfe", "B", 6)  # 6,220.7 g short
+    assert (order.venue, order.side, order.qty_lots) == ("comex", "B", 2)  # back where it was
     assert [d for d, m in out if isinstance(m, Flatten)] == ["strategy.au-gc"]
 
 
@@ -322,8 +323,8 @@ def test_names_come_from_the_topology() -> None:
     (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
     out = r.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
     dests = {d for d, _ in out}
-    assert {"strat/au-gc", "exec/shfe", "jrnl"} <= dests
-    assert not {"strategy.au-gc", "leg.shfe", "journal"} & dests
+    assert {"strat/au-gc", "exec/comex", "jrnl"} <= dests
+    assert not {"strategy.au-gc", "leg.comex", "journal"} & dests
 
 
 def _pair_core() -> RiskCore:
@@ -358,7 +359,7 @@ def test_a_flatten_while_a_combo_is_live_waits_for_it_then_closes_only_what_is_n
     r.on_exec_report(_fill("comex", "GCZ6", "S", 2, 26500), 5)
     out = r.on_flatten(Flatten("desk"), 6)
     (order,) = msgs(out, LegOrder)
-    assert (order.side, order.qty_lots) == ("B", 6)  # 6,220.7 g short, on the smallest lot
+    assert (order.venue, order.side, order.qty_lots) == ("comex", "B", 2)  # on its own contract
 
 
 def test_a_deferred_flatten_closes_what_a_failed_combo_left_to_nobody() -> None:
@@ -372,5 +373,5 @@ def test_a_deferred_flatten_closes_what_a_failed_combo_left_to_nobody() -> None:
     # risk flattens them now, the flatten it was asked for
     out = r.on_combo_state(ComboState(8, "au-gc", "open", "failed", 1, 28, 0, 28000.0, 3), 3)
     (order,) = msgs(out, LegOrder)
-    assert order.venue == "shfe" and order.side == "B"
+    assert (order.venue, order.side, order.qty_lots) == ("comex", "B", 2)
     assert not r.orphans.flatten_wanted

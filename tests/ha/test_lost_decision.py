@@ -201,3 +201,52 @@ def test_a_lost_close_found_only_in_the_venues_trades_is_adopted_at_the_take_ove
     posn = strategy.posn
     assert (strategy.pos_dir, posn.pos_a_lots, posn.pos_b_lots) == (0, 0, 0)
     assert risk.pos["au-gc"] == (0, 0)
+
+
+def test_a_lost_close_with_only_its_hedge_leg_filled_is_flattened_back_to_the_strategys_spread(
+) -> None:
+    """The partition drill under load (session 12, three runs in eighteen): the lost close
+    filled its GC leg only (its au IOC found no price), so it is not adopted and the strategy
+    still holds the spread. The 9 GC nobody holds must be closed on GC: risk cut the exposure
+    on the smallest lot instead (sold 28 au), the venue went flat while the strategy still held
+    the spread, and its shutdown close left au +28 / GC -9 at the venue, owned by nobody."""
+    from actors.risk.risk import RiskCore
+    from transports.config.engine import RiskConfig
+    from transports.wire.messages import BookUpdate, LegOrder, SetTimer, Timer
+
+    strategy, combo, _holdings = _world()
+    cfg = load_config()
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    risk = RiskCore("risk", contracts, RiskConfig(unhedged_limit_ms=100),
+                    ["leg.shfe", "leg.comex"], ["strategy.au-gc"],
+                    {"USD": ("fx:USDCNH", False)}, epoch=NEW,
+                    pairs={"au-gc": ("shfe:au2606", "comex:GCZ6")})
+    for venue, sym, mid in [("fx", "USDCNH", 72_000), ("shfe", "au2606", 30_700),
+                            ("comex", "GCZ6", 26_500)]:
+        risk.on_book_update(BookUpdate(venue, sym, True, 0, 0, 0, [mid - 1], [1], [mid + 1],
+                                       [1]), 0)
+    venue = {"au2606": 0, "GCZ6": 0}
+
+    def fill(r: ExecReport) -> list:
+        venue[r.sym] += r.qty_lots if r.side == "B" else -r.qty_lots
+        return risk.on_exec_report(r, 1)
+
+    # what the survivor's risk was rebuilt with: the held short spread, complete
+    fill(msgspec.structs.replace(_fill("shfe", "au2606", 0, "S", 28, "o1"), combo_id=HELD))
+    fill(msgspec.structs.replace(_fill("comex", "GCZ6", 1, "B", 9, "o2"), combo_id=HELD))
+    risk.on_combo_state(ComboState(HELD, "au-gc", "open", "complete", -1, 28, 9, 6.87, 1), 1)
+    # the lost close: its GC leg filled, its au leg did not; not adopted (a naked leg)
+    gc = _fill("comex", "GCZ6", 1, "S", 9, "lost-gc")
+    out = combo.handle(gc, 2)
+    assert any(getattr(m, "what", "") == "combo_not_adopted" for _d, m in out)
+    _deliver(out, strategy, _holdings)
+    out = fill(gc)
+    assert venue == {"au2606": -28, "GCZ6": 0}
+    (timer,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    out = risk.on_timer(Timer("unhedged", timer.due_ns), timer.due_ns)
+    (order,) = [m for _d, m in out if type(m) is LegOrder]
+    assert (order.venue, order.sym, order.side, order.qty_lots) == ("comex", "GCZ6", "B", 9)
+    venue[order.sym] += order.qty_lots  # the flatten IOC fills
+    # the venue holds again exactly what the strategy holds: its close will leave it flat
+    assert (venue["au2606"], venue["GCZ6"]) == (strategy.posn.pos_a_lots,
+                                                strategy.posn.pos_b_lots) == (-28, 9)
