@@ -4,14 +4,14 @@ A previous incarnation of the ComboExecutor sent the orders; the journal lost th
 crash, a hot standby's take-over after a partition); the restarted executor queried them by
 client id and their fills come back for a combo id it has no record of. ``adopt_fill`` (called
 by ``ComboExecutorCore._adopt``) counts them per leg in the ledger's ``adopted`` and, once both
-legs hold a hedged spread, tells the strategy and risk (``ComboState`` ``repaired``).
+legs hold a spread, tells the strategy and risk (``ComboState`` ``repaired``).
 """
 
 from __future__ import annotations
 
 from actors.combo.ledger import ComboLedger
 from actors.core import Out
-from transports.config.engine import ContractConfig, PairConfig
+from transports.config.engine import PairConfig
 from transports.wire.messages import ComboState, ExecReport
 
 
@@ -26,8 +26,8 @@ def pair_of(pairs: dict[str, PairConfig], combo_id: int) -> PairConfig | None:
     return top[index]
 
 
-def adopt_fill(ledger: ComboLedger, pairs: dict[str, PairConfig],
-               contracts: dict[str, ContractConfig], r: ExecReport, now_ns: int) -> Out:
+def adopt_fill(ledger: ComboLedger, pairs: dict[str, PairConfig], r: ExecReport,
+               now_ns: int) -> Out:
     """A fill of a combo this executor never heard of: an order a previous incarnation sent
     whose decision the journal lost (its intent was durable, its cycle's journal batch was
     not: a crash, a hot standby's take-over after a partition) and that the restarted
@@ -54,14 +54,17 @@ def adopt_fill(ledger: ComboLedger, pairs: dict[str, PairConfig],
     held[2].add(tid)
     held[r.leg] += r.qty_lots if r.side == "B" else -r.qty_lots
     a, b = held[0], held[1]
-    # only a hedged spread is adopted: a leg without its hedge (the other leg's order
-    # unsent, unfilled, or its fill not in yet) stays exposure no combo owns, which risk
-    # flattens after ``unhedged_limit_ms`` as before; adopted, nobody would ever hedge it
-    # (the cut drill showed it: one leg filled, adopted, the exposure never came back).
-    # Both legs' fills come back together from the restart's in-flight queries.
-    bpl_a = contracts[pair.leg_a].base_per_lot
-    bpl_b = contracts[pair.leg_b].base_per_lot
-    if a == 0 or b == 0 or abs(a * bpl_a + b * bpl_b) > min(bpl_a, bpl_b) / 2:
+    # only a spread is adopted: a leg without its hedge (the other leg's order unsent,
+    # unfilled, or its fill not in yet) stays exposure no combo owns, which risk flattens
+    # after ``unhedged_limit_ms`` as before; adopted, nobody would ever hedge it (the cut
+    # drill showed it: one leg filled, adopted, the exposure never came back). Both legs
+    # filled is the strategy's spread even when a partial fill left it off balance (au 26 /
+    # GC 9 of a 28 / 9 clip): left to nobody, it was a spread no strategy closed and risk
+    # never flattened (within the exposure it judges while the strategy trades), and the
+    # strategy opened its next clip on top of it (the partition drill, session 12: 54 au).
+    # Adopted, the strategy closes what it holds, and risk judges the imbalance as the
+    # strategy's exposure. Both legs' fills come back together from the in-flight queries.
+    if a == 0 or b == 0:
         return [ledger.decision("combo_not_adopted", now_ns, combo_id=r.combo_id,
                                 pair=pair.name, cl=r.cl, lots_a=a, lots_b=b,
                                 why="unhedged")]

@@ -252,7 +252,7 @@ class ComboExecutorCore(Core):
 
     def _adopt(self, r: ExecReport, now_ns: int) -> Out:
         """A fill of a combo this executor never heard of (``actors.combo.adopt``)."""
-        return adopt_fill(self.ledger, self.pairs, self.repair.contracts, r, now_ns)
+        return adopt_fill(self.ledger, self.pairs, r, now_ns)
 
     def on_exec_report(self, r: ExecReport, now_ns: int) -> Out:
         ledger = self.ledger

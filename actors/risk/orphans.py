@@ -41,6 +41,9 @@ class Orphans:
     #: a flatten was asked while combos were live: what is nobody's is flattened when the last
     #: one ends (``RiskCore.on_flatten``); a class default, so an older checkpoint reads False
     flatten_wanted = False
+    #: the ``unhedged`` timer expired while combos were live: judged when the last one ends
+    #: (``RiskCore.on_combo_state``); a class default, so an older checkpoint reads False
+    due = False
 
     def __init__(self, name: str, contracts: dict[str, ContractConfig],
                  pairs: dict[str, tuple[str, str]], topo: Topology) -> None:
@@ -63,9 +66,7 @@ class Orphans:
         state = s.state
         if state == "working" or state == "repairing":
             self.live_combos.add(s.combo_id)
-            # ``check`` with a live combo (this one), inline: the exposure is its to repair
-            self.unhedged_since_ns = 0
-            return [DISARM]
+            return []  # ``check`` with a live combo, inline
         self.live_combos.discard(s.combo_id)
         return self.check(book, risk, now_ns)
 
@@ -78,13 +79,18 @@ class Orphans:
 
     def check(self, book: Book, risk: RiskConfig, now_ns: int) -> Out:
         """Arm the ``unhedged`` timer when ``book``'s exposure becomes unhedged; disarm it when
-        it is hedged or a live combo owns it."""
-        # a live combo owns any exposure: asked first, the exposure is not valued at all (the
-        # common case of every ComboState "working"); ``excess`` changes nothing, so the order
-        # of the two questions changes no answer
-        if self.live_combos or self.excess(book.exposure_view()) is None:
-            # a live combo owns the exposure and is still repairing it, or it is hedged
+        it is hedged. While a combo is live nothing is judged: the exposure it adds is its to
+        repair, and a clock already running (exposure unhedged before the combo began) keeps
+        running -- reset by every live combo, as it was, nobody's exposure was never flattened
+        while a strategy traded more often than ``unhedged_limit_ms`` (session 12). A timer
+        that expires while combos are live is judged when the last one ends (``due``)."""
+        # asked first, the exposure is not valued at all (the common case: every fill of a
+        # working combo)
+        if self.live_combos:
+            return []
+        if self.excess(book.exposure_view()) is None:
             self.unhedged_since_ns = 0
+            self.due = False
             return [DISARM]
         if self.unhedged_since_ns:
             return []

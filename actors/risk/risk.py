@@ -247,11 +247,15 @@ class RiskCore(Core):
             self.entry_slippage.add(s)
         orphans = self.orphans
         out = orphans.on_combo_state(s, self.book, self.risk, now_ns)
-        if orphans.flatten_wanted and not orphans.live_combos:
+        if orphans.live_combos:
+            return out
+        if orphans.flatten_wanted:
             # the flatten asked while combos were live (``on_flatten``): what is still nobody's
             # now that the last one ended
-            orphans.flatten_wanted = False
+            orphans.flatten_wanted = orphans.due = False
             return out + self._flatten(now_ns)
+        if orphans.due:  # the unhedged timer expired while combos were live
+            return out + self._unhedged(now_ns)
         return out
 
     def on_feed_health(self, h: FeedHealth, now_ns: int) -> Out:
@@ -264,11 +268,21 @@ class RiskCore(Core):
         ``MAX_FLATTEN_ACTIONS`` times), then HALT."""
         if t.key != "unhedged":
             return []
-        excess = self.orphans.excess(self.book.exposure_view())
-        if not self.orphans.unhedged_since_ns or excess is None:
+        if self.orphans.live_combos:  # their exposure is theirs: judged when the last ends
+            self.orphans.due = bool(self.orphans.unhedged_since_ns)
             return []
-        if self.orphans.may_flatten(self.risk):
-            return self._flatten(now_ns) + self.orphans.rearm(self.risk, now_ns)
+        return self._unhedged(now_ns)
+
+    def _unhedged(self, now_ns: int) -> Out:
+        """The exposure stayed unhedged ``unhedged_limit_ms`` (no combo live now): flatten it
+        (up to ``MAX_FLATTEN_ACTIONS`` times), then HALT."""
+        orphans = self.orphans
+        orphans.due = False
+        excess = orphans.excess(self.book.exposure_view())
+        if not orphans.unhedged_since_ns or excess is None:
+            return []
+        if orphans.may_flatten(self.risk):
+            return self._flatten(now_ns) + orphans.rearm(self.risk, now_ns)
         return self.limits.raise_("unhedged_exposure", "HALTED", now_ns, str(excess))
 
     # --- operator: halt, reduce, resume, flatten, live limits ------------------------------------

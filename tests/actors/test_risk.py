@@ -375,3 +375,49 @@ def test_a_deferred_flatten_closes_what_a_failed_combo_left_to_nobody() -> None:
     (order,) = msgs(out, LegOrder)
     assert (order.venue, order.side, order.qty_lots) == ("comex", "B", 2)
     assert not r.orphans.flatten_wanted
+
+
+def _trade_a_combo(r: RiskCore, cid: int, t_ns: int) -> list:
+    """A strategy's combo, working then complete (both legs filled, hedged); its outputs."""
+    out = r.on_combo_state(ComboState(cid, "au-gc", "open", "working", 1, 0, 0, 0.0, t_ns), t_ns)
+    out += r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), t_ns)
+    out += r.on_exec_report(_fill("comex", "GCZ6", "S", 9, 26500), t_ns)
+    return out + r.on_combo_state(ComboState(cid, "au-gc", "open", "complete", 1, 28, 9, 0.0,
+                                             t_ns), t_ns)
+
+
+def test_a_strategy_trading_often_does_not_push_back_the_flatten_of_nobodys_exposure() -> None:
+    # session 12: every live combo reset the unhedged clock, so with a strategy trading more
+    # often than ``unhedged_limit_ms`` (the demo: about once a second) nobody's exposure was
+    # never flattened -- a spread adopted by nobody stayed at the venue for the whole run
+    ms = 1_000_000
+    r = _pair_core()
+    r.risk = msgspec.structs.replace(r.risk, unhedged_limit_ms=100)
+    out = r.on_exec_report(_fill("comex", "GCZ6", "B", 2, 26500), ms)  # nobody's 2 GC
+    (armed,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    assert armed.due_ns == 101 * ms
+    for k in range(1, 4):  # a combo every 30 ms, each hedged
+        out = _trade_a_combo(r, 100 + k, 30 * k * ms)
+        assert not [m for _, m in out if isinstance(m, SetTimer)]  # the deadline stands
+    out = r.on_timer(Timer("unhedged", armed.due_ns), armed.due_ns)
+    (order,) = msgs(out, LegOrder)
+    assert (order.venue, order.side, order.qty_lots) == ("comex", "S", 2)
+    assert not [d for d, m in out if isinstance(m, Flatten)]  # the strategy's spreads are hedged
+
+
+def test_an_unhedged_timer_expiring_while_a_combo_is_live_is_judged_when_it_ends() -> None:
+    ms = 1_000_000
+    r = _pair_core()
+    r.risk = msgspec.structs.replace(r.risk, unhedged_limit_ms=100)
+    r.on_exec_report(_fill("comex", "GCZ6", "B", 2, 26500), ms)  # nobody's 2 GC
+    r.on_combo_state(ComboState(9, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 90 * ms)
+    r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 95 * ms)
+    # expires with the combo's leg A filled and its leg B not yet: not judged now (the
+    # combo's naked leg is the combo's to repair)
+    assert r.on_timer(Timer("unhedged", 101 * ms), 101 * ms) == []
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 9, 26500), 102 * ms)
+    out = r.on_combo_state(ComboState(9, "au-gc", "open", "complete", 1, 28, 9, 0.0, 0),
+                           103 * ms)
+    (order,) = msgs(out, LegOrder)
+    assert (order.venue, order.side, order.qty_lots) == ("comex", "S", 2)
+    assert not r.orphans.due

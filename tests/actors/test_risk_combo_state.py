@@ -132,9 +132,13 @@ events = st.one_of(
 
 
 def _old_orphan_check(r: RiskCore, since_before_ns: int, now_ns: int) -> list[Any]:
-    """What ``Orphans.check`` said before: the exposure valued fresh, asked first."""
+    """What ``Orphans.check`` says, with the exposure valued fresh: nothing while a combo is
+    live (a running clock keeps running, session 12), else disarmed when hedged, armed once
+    when not."""
     o = r.orphans
-    if o.excess(r.book.exposure()) is None or o.live_combos:
+    if o.live_combos:
+        return []
+    if o.excess(r.book.exposure()) is None:
         return [("@timer", SetTimer("unhedged", 0))]
     if since_before_ns:
         return []
@@ -157,6 +161,7 @@ def test_every_output_is_the_old_rules_with_the_exposure_valued_fresh(evs: list[
     for i, m in enumerate(evs, start=1):
         now_ns = i * 1_000_000
         since_ns = r.orphans.unhedged_since_ns
+        due_before = r.orphans.due
         reasons_before = dict(r.reasons)
         out = r.handle(m, now_ns)
         # the cached exposure is never stale: positions change only through fills and adopts
@@ -166,7 +171,12 @@ def test_every_output_is_the_old_rules_with_the_exposure_valued_fresh(evs: list[
         if isinstance(m, ComboState):
             ref.on_combo_state(m)
             assert r.holdings.pos == ref.pos and r.holdings._by_combo == ref.by_combo
-            assert out == _old_orphan_check(r, since_ns, now_ns)
+            expected = _old_orphan_check(r, since_ns, now_ns)
+            if due_before and not r.orphans.live_combos:
+                # the timer expired while combos were live: judged now, after the check
+                assert out[:len(expected)] == expected and not r.orphans.due
+            else:
+                assert out == expected
         elif isinstance(m, ExecReport) and m.kind in ("accepted", "rejected"):
             verdict = _old_reject_check(r)
             if verdict == "breach":
@@ -185,13 +195,16 @@ def test_a_working_state_does_not_value_the_exposure() -> None:
     assert r.book._exposure is not None  # valued by the fill's checks
     r.on_exec_report(_report("fill", qty=1), 2)
     r.book._exposure = None  # as after any fill that nothing valued since
+    assert r.orphans.unhedged_since_ns == 1  # the clock runs from the first fill
     out = r.on_combo_state(ComboState(7, "au-gc", "open", "working", 1, 0, 0, 0.0, 0), 3)
-    assert out == [DISARM] and r.orphans.unhedged_since_ns == 0
-    assert r.book._exposure is None  # a live combo owns it: no need to know how much
+    assert out == [] and r.orphans.unhedged_since_ns == 1  # a live combo does not reset it
+    assert r.book._exposure is None  # nothing is judged while a combo is live
     out = r.on_combo_state(ComboState(7, "au-gc", "open", "failed", 1, 0, 0, 0.0, 0), 4)
-    (timer,) = [m for _, m in out if isinstance(m, SetTimer)]
-    assert timer.due_ns == 4 + 100 * 1_000_000  # no live combo, 6 lots unhedged: armed
-    assert r.book._exposure == {"gold": 6000.0}
+    assert not [m for _, m in out if isinstance(m, SetTimer)]  # still the clock of t=1
+    assert r.book._exposure == {"gold": 6000.0} and r.orphans.unhedged_since_ns == 1
+    # hedged again with no combo live: disarmed
+    out = r.on_exec_report(_report("fill", side="S", qty=6), 5)
+    assert DISARM in out and r.orphans.unhedged_since_ns == 0
 
 
 # --- checkpoints ---------------------------------------------------------------------------------

@@ -110,6 +110,30 @@ def test_a_lost_open_is_held_so_the_strategy_closes_it_instead_of_opening_on_top
     assert risk.pos["au-gc"] == (28, -9)
 
 
+def test_a_lost_open_off_balance_by_a_partial_fill_is_still_the_strategys_spread() -> None:
+    """The partition drill under load (session 12): the lost open's au IOC filled 26 of 28,
+    its GC leg 9 of 9. Left to nobody (it was not "hedged" to half a lot), it was a spread no
+    strategy closed and risk never flattened while the strategy traded, and the strategy opened
+    its next clip on top of it: 54 au at the venue. Adopted, the strategy holds 26 / 9 and
+    closes that; the 2 lots' imbalance is its exposure for risk to judge."""
+    strategy, combo, risk = _world()
+    strategy.posn.pending = HELD + 1
+    closed = ComboState(HELD + 1, "au-gc", "close", "complete", -1, 28, 9, 6.87, 0)
+    combo.handle(_intent(HELD + 1, "close", "B", "S"), 0)
+    strategy.handle(closed, 0)
+    risk.on_combo_state(closed)
+    assert strategy.pos_dir == 0
+    out = combo.handle(_fill("shfe", "au2606", 0, "B", 20, "s1"), 1)
+    assert any(getattr(m, "what", "") == "combo_not_adopted" for _d, m in out)  # one leg yet
+    _deliver(out, strategy, risk)
+    for venue_name, sym, leg, side, qty, tid in [("comex", "GCZ6", 1, "S", 9, "c1"),
+                                                 ("shfe", "au2606", 0, "B", 6, "s2")]:
+        _deliver(combo.handle(_fill(venue_name, sym, leg, side, qty, tid), 1), strategy, risk)
+    assert (strategy.posn.pos_a_lots, strategy.posn.pos_b_lots) == (26, -9)
+    assert strategy.pos_dir == 1  # its next decision closes what it holds, opens nothing
+    assert risk.pos["au-gc"] == (26, -9)
+
+
 def test_a_late_fill_of_a_forgotten_combo_stays_an_orphan() -> None:
     """An unknown combo older than the newest the executor ran is one it forgot (finished and
     retained no longer): its late fill is risk's to flatten, as before; never adopted."""
