@@ -88,7 +88,7 @@ class Orphans:
         # working combo)
         if self.live_combos:
             return []
-        if self.excess(book.exposure_view()) is None:
+        if self.excess(book.exposure_view()) is None and self.stray_pair(book) is None:
             self.unhedged_since_ns = 0
             self.due = False
             return [DISARM]
@@ -138,6 +138,23 @@ class Orphans:
                 owned[key] = owned.get(key, 0) + n
         return {k: n - owned.get(k, 0) for k, n in book.positions.items()
                 if n - owned.get(k, 0)}
+
+    def stray_pair(self, book: Book) -> str | None:
+        """The first pair (by name) both of whose legs hold lots nobody holds, and which risk
+        can close (one underlying, both legs marked): a spread no strategy owns. Hedged, the
+        exposure never shows it, no strategy ever closes it, and a strategy trading the pair
+        holds it beside its own clip (session 10's and 12's fail-over drills: au -28 / GC +9 at
+        the venue, owned by nobody). It counts as unhedged exposure (``check``)."""
+        strays = self.strays(book)
+        if len(strays) < 2:
+            return None
+        for pair, (ka, kb) in sorted(self.pairs.items()):
+            if strays.get(ka) and strays.get(kb) and ka in book.marks and kb in book.marks:
+                ca, cb = self.contracts.get(ka), self.contracts.get(kb)
+                if ca is not None and cb is not None and ca.underlying \
+                        and ca.underlying == cb.underlying:
+                    return pair
+        return None
 
     def _close_pair_legs(self, book: Book, risk: RiskConfig, underlying: str,
                          strays: dict[str, int], out: Out,
@@ -194,27 +211,30 @@ class Orphans:
         held = self.held()
         strays = self.strays(book)
         for underlying, total in book.exposure().items():
-            if abs(total) <= self.tolerance_base:
+            beyond = abs(total) > self.tolerance_base
+            v = total
+            if beyond:
+                mine, who = held.get(underlying, (0.0, []))
+                if abs(mine) > self.tolerance_base:
+                    self.flatten_orders += 1  # one action: it counts toward the halt as an order
+                    out += [(st, Flatten(f"risk: unhedged {underlying} {mine:+.2f}"))
+                            for st in who]
+                    out.append((self.topo.journal, Decision(self.name, "flatten", json.dumps(
+                        {"underlying": underlying, "exposure": total, "held_by": who,
+                         "held": mine}), now_ns)))
+                v = total - mine
+            # nobody's positions on both legs of a pair: each leg back to zero on its own, even
+            # when they hedge each other (a spread nobody holds, ``stray_pair``)
+            if (beyond and abs(v) > self.tolerance_base) or self.stray_pair(book) is not None:
+                closed, out = self._close_pair_legs(book, risk, underlying, strays, out, now_ns)
+                for key, lots in closed:
+                    last_order_id += 1
+                    out += self._ioc(book, risk, key, -lots, last_order_id, now_ns, underlying)
+                    v -= lots * self.contracts[key].base_per_lot
+                if closed:
+                    self.flatten_orders += 1  # one action for the pair's legs together
+            if not beyond or abs(v) <= self.tolerance_base:
                 continue
-            mine, who = held.get(underlying, (0.0, []))
-            if abs(mine) > self.tolerance_base:
-                self.flatten_orders += 1  # one action: it counts toward the halt as an order
-                out += [(st, Flatten(f"risk: unhedged {underlying} {mine:+.2f}"))
-                        for st in who]
-                out.append((self.topo.journal, Decision(self.name, "flatten", json.dumps(
-                    {"underlying": underlying, "exposure": total, "held_by": who,
-                     "held": mine}), now_ns)))
-            v = total - mine
-            if abs(v) <= self.tolerance_base:
-                continue
-            # nobody's positions on both legs of a pair: each leg back to zero on its own
-            closed, out = self._close_pair_legs(book, risk, underlying, strays, out, now_ns)
-            for key, lots in closed:
-                last_order_id += 1
-                out += self._ioc(book, risk, key, -lots, last_order_id, now_ns, underlying)
-                v -= lots * self.contracts[key].base_per_lot
-            if closed:
-                self.flatten_orders += 1  # one action for the pair's legs together
             # nobody's lots on one contract: back to zero on that contract, so the venue holds
             # again what the strategies hold. Cut on another contract instead (the smallest lot,
             # below), the exposure is gone but both contracts now differ from what a strategy

@@ -279,10 +279,17 @@ class RiskCore(Core):
         orphans = self.orphans
         orphans.due = False
         excess = orphans.excess(self.book.exposure_view())
-        if not orphans.unhedged_since_ns or excess is None:
+        spread = orphans.stray_pair(self.book) if excess is None else None
+        if not orphans.unhedged_since_ns or (excess is None and spread is None):
             return []
         if orphans.may_flatten(self.risk):
             return self._flatten(now_ns) + orphans.rearm(self.risk, now_ns)
+        if excess is None:
+            # a hedged spread nobody holds, and no flatten allowed: said once, not halted for
+            # (the exposure is within its limits; the desk decides)
+            return [(self.journal, Decision(self.name, "alarm", json.dumps(
+                {"alarm": "orphan_spread", "pair": spread,
+                 "lots": orphans.strays(self.book)}), now_ns))]
         return self.limits.raise_("unhedged_exposure", "HALTED", now_ns, str(excess))
 
     # --- operator: halt, reduce, resume, flatten, live limits ------------------------------------

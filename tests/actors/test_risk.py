@@ -421,3 +421,50 @@ def test_an_unhedged_timer_expiring_while_a_combo_is_live_is_judged_when_it_ends
     (order,) = msgs(out, LegOrder)
     assert (order.venue, order.side, order.qty_lots) == ("comex", "S", 2)
     assert not r.orphans.due
+
+
+def test_a_hedged_spread_nobody_holds_is_closed_leg_by_leg_after_its_limit() -> None:
+    # the fail-over drills' failure of sessions 10 and 12: au -28 / GC +9 at the venue, a
+    # spread no strategy held; hedged (-7 g), the exposure never showed it, so risk left it
+    ms = 1_000_000
+    r = _pair_core()
+    r.risk = msgspec.structs.replace(r.risk, unhedged_limit_ms=100)
+    out = r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), ms)
+    out += r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 2 * ms)
+    assert abs(r.exposure()["gold"]) < r.orphans.tolerance_base  # hedged
+    # armed by the first fill, and the hedge did not disarm it
+    assert [m.due_ns for _, m in out if isinstance(m, SetTimer)] == [101 * ms]
+    out = r.on_timer(Timer("unhedged", 101 * ms), 101 * ms)
+    assert sorted((o.venue, o.side, o.qty_lots) for o in msgs(out, LegOrder)) == [
+        ("comex", "S", 9), ("shfe", "B", 28)]
+    assert [m.what for m in msgs(out, Decision)].count("flatten_pair") == 1
+    assert not [d for d, m in out if isinstance(m, Flatten)]
+    # a spread a strategy holds is its own: nothing armed for it
+    r2 = _pair_core()
+    r2.on_combo_state(ComboState(3, "au-gc", "open", "working", -1, 0, 0, 0.0, 0), 0)
+    r2.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), ms)
+    r2.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), ms)
+    out = r2.on_combo_state(ComboState(3, "au-gc", "open", "complete", -1, 28, 9, 0.0, 0), ms)
+    assert not [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+
+
+def test_a_hedged_spread_nobody_holds_is_alarmed_not_halted_without_flatten_orphans() -> None:
+    ms = 1_000_000
+    r = _pair_core()
+    r.risk = msgspec.structs.replace(r.risk, unhedged_limit_ms=100, flatten_orphans=False)
+    out = r.on_exec_report(_fill("shfe", "au2606", "S", 28, 30650), ms)
+    out += r.on_exec_report(_fill("comex", "GCZ6", "B", 9, 26500), 2 * ms)
+    assert [m.due_ns for _, m in out if isinstance(m, SetTimer)] == [101 * ms]
+    out = r.on_timer(Timer("unhedged", 101 * ms), 101 * ms)
+    assert msgs(out, LegOrder) == [] and r.state == "ACTIVE"
+    (alarm,) = msgs(out, Decision)
+    assert alarm.what == "alarm" and '"orphan_spread"' in alarm.detail and '"au-gc"' in alarm.detail
+
+
+def test_a_shutdown_flatten_closes_a_hedged_spread_nobody_holds() -> None:
+    r = _pair_core()
+    r.on_exec_report(_fill("shfe", "au2606", "B", 28, 30650), 1)
+    r.on_exec_report(_fill("comex", "GCZ6", "S", 9, 26500), 1)
+    out = r.on_flatten(Flatten("shutdown"), 2)
+    assert sorted((o.venue, o.side, o.qty_lots) for o in msgs(out, LegOrder)) == [
+        ("comex", "B", 9), ("shfe", "S", 28)]
