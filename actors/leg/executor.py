@@ -46,6 +46,7 @@ from actors.leg.views import Via, leg_snapshot
 from actors.topology import DEFAULT, Topology
 from transports.config.engine import ContractConfig, RiskConfig
 from transports.wire.messages import (
+    FLATTEN_THROUGH_HALT,
     BadFrame,
     CancelLeg,
     ClockJump,
@@ -192,6 +193,11 @@ class LegExecutorCore(Core):
         return self.entry.cancel_leg(m, now_ns)
 
     def on_trading_state(self, m: TradingState, now_ns: int) -> Out:
+        if m.state == "HALTED" and m.reason == FLATTEN_THROUGH_HALT:
+            # an operator's flatten through the halt: what reduces goes, as under REDUCING
+            # (the halt already cancelled what worked)
+            self.trading_state = "REDUCING"
+            return []
         self.trading_state = m.state
         return self.entry.cancel_all(now_ns) if m.state == "HALTED" else []
 

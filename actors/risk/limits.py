@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.core import Out, restore_attrs
 from transports.config.engine import RiskConfig
-from transports.wire.messages import Decision, TradingState
+from transports.wire.messages import FLATTEN_THROUGH_HALT, Decision, TradingState
 
 SEVERITY = {"ACTIVE": 0, "REDUCING": 1, "HALTED": 2}
 
@@ -27,6 +27,10 @@ class Limits:
     """The trading state and its reasons. ``name`` signs the journal's ``Decision``\\s,
     ``audience`` (executors, then strategies) is told every ``TradingState``; the reject-rate
     window holds the last ``reject_window`` outcomes."""
+
+    #: an operator's flatten goes through the current halt (``flatten_through``); a class
+    #: default, so an older checkpoint reads False
+    through = False
 
     def __init__(self, name: str, journal: str, audience: tuple[str, ...],
                  reject_window: int) -> None:
@@ -73,6 +77,20 @@ class Limits:
         self.peak_pnl = net_pnl
         return self._apply(now_ns)
 
+    def flatten_through(self, now_ns: int) -> Out:
+        """An operator's flatten while HALTED: the executors let what reduces a position
+        through (``TradingState`` HALTED with the reason ``FLATTEN_THROUGH_HALT``), so the
+        strategies' closes (which a flatten sends even under a halt) are not all denied
+        ``halted`` -- before, the desk had to resume first, letting the strategies open again
+        until the flatten reached them. Still HALTED: nothing that opens goes; until the state
+        changes (a resume, or a halt from ACTIVE again). Journaled; once per halt."""
+        if self.state != "HALTED" or self.through:
+            return []
+        self.through = True
+        msg = TradingState("HALTED", FLATTEN_THROUGH_HALT, now_ns)
+        return [(self.journal, Decision(self.name, "flatten_through_halt", json.dumps(
+            {"reasons": sorted(self.reasons)}), now_ns)), *[(e, msg) for e in self.audience]]
+
     def _apply(self, now_ns: int) -> Out:
         state, why = "ACTIVE", ""
         for reason, s in self.reasons.items():
@@ -81,6 +99,7 @@ class Limits:
         if state == self.state:
             return []
         self.state = state
+        self.through = False
         self.state_changes.append((now_ns, state, why))
         msg = TradingState(state, why, now_ns)  # type: ignore[arg-type]
         return [(e, msg) for e in self.audience]

@@ -316,7 +316,11 @@ class RiskCore(Core):
         combo's fills are not yet in what its strategy holds, so they would look like nobody's
         and be closed twice, once by risk and once by the strategy closing the spread the
         combo completes (the fail-over drill's naked leg after a shutdown flatten)."""
-        out: Out = [(s, Flatten(m.reason)) for s in self.strategies]
+        # while HALTED, the executors first hear that what reduces may go, then the strategies
+        # to close (a close decided on the Flatten reaches its executors before any later
+        # message: told after, its legs were denied ``halted``)
+        out: Out = self.limits.flatten_through(now_ns)
+        out += [(s, Flatten(m.reason)) for s in self.strategies]
         orphans = self.orphans
         if orphans.live_combos:
             orphans.flatten_wanted = True

@@ -315,3 +315,22 @@ def test_max_margin_pct_is_validated(pct: float) -> None:
 
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"max_margin_pct": pct}, RiskConfig)
+
+
+def test_an_operators_flatten_through_a_halt_lets_what_reduces_go_and_nothing_else() -> None:
+    from transports.wire.messages import FLATTEN_THROUGH_HALT
+
+    c = core()
+    cl = next(m for _, m in run(c, order(qty=8)) if isinstance(m, NewOrder)).cl
+    run(c, Fill(cl=cl, oid="X", tid="t1", px=30500, qty=8, ts=1))
+    run(c, Done(cl=cl, oid="X", state="filled", cum=8, ts=1))
+    run(c, TradingState("HALTED", "daily_loss", 0))
+    assert denied(run(c, order(combo=2, side="S", qty=8))) == "halted"  # a strategy's close
+    out = run(c, TradingState("HALTED", FLATTEN_THROUGH_HALT, 0))
+    assert not [m for d, m in out if d == "@oe"]  # nothing more to cancel
+    assert sent(run(c, order(combo=3, side="S", qty=8)))  # the close goes now
+    assert denied(run(c, order(combo=4, side="S", qty=1))) == "reducing"  # through zero: no
+    # a halt again (from ACTIVE after a resume) stops everything again
+    run(c, TradingState("ACTIVE", "", 0))
+    run(c, TradingState("HALTED", "operator_halt", 0))
+    assert denied(run(c, order(combo=5, side="B", qty=1))) == "halted"

@@ -468,3 +468,24 @@ def test_a_shutdown_flatten_closes_a_hedged_spread_nobody_holds() -> None:
     out = r.on_flatten(Flatten("shutdown"), 2)
     assert sorted((o.venue, o.side, o.qty_lots) for o in msgs(out, LegOrder)) == [
         ("comex", "B", 9), ("shfe", "S", 28)]
+
+
+def test_an_operators_flatten_while_halted_tells_the_executors_first_once_per_halt() -> None:
+    from transports.wire.messages import FLATTEN_THROUGH_HALT
+
+    r = _pair_core()
+    assert not [m for _, m in r.on_flatten(Flatten("desk"), 1) if isinstance(m, TradingState)]
+    r.on_halt(Halt("operator"), 2)
+    out = r.on_flatten(Flatten("desk"), 3)
+    through = [(d, m) for d, m in out if isinstance(m, TradingState)]
+    assert {d for d, _ in through} == {"leg.shfe", "leg.comex", "strategy.au-gc"}
+    assert all((m.state, m.reason) == ("HALTED", FLATTEN_THROUGH_HALT) for _, m in through)
+    first_flatten = next(i for i, (_d, m) in enumerate(out) if isinstance(m, Flatten))
+    assert max(i for i, (_d, m) in enumerate(out) if isinstance(m, TradingState)) < first_flatten
+    assert "flatten_through_halt" in [m.what for m in msgs(out, Decision)]
+    assert r.state == "HALTED"
+    assert not [m for _, m in r.on_flatten(Flatten("desk"), 4) if isinstance(m, TradingState)]
+    r.on_resume(Resume(), 5)
+    r.on_halt(Halt("operator"), 6)
+    out = r.on_flatten(Flatten("desk"), 7)
+    assert [m.reason for _, m in out if isinstance(m, TradingState)][:1] == [FLATTEN_THROUGH_HALT]

@@ -345,3 +345,37 @@ def test_a_flatten_to_risk_closes_what_no_strategy_holds_at_once() -> None:
     eng.send("risk", Flatten("shutdown"))
     eng.run_to(3_000)
     assert eng.truth()["positions"]["shfe-acct"]["au2606"] == 0
+
+
+def test_an_operators_flatten_while_halted_closes_the_strategys_spread() -> None:
+    # session 12: HALTED denied the strategy's closing combos even under the operator's
+    # flatten (its closes go under a halt, its legs were denied ``halted``): the desk had to
+    # resume first, and the strategies could open again until the flatten reached them
+    eng = SimEngine(cfg_with())
+    st = eng.cores["strategy.au-gc"]
+    t = 4_000
+    while not (st.pos_dir != 0 and st.posn.pending is None) and t < 30_000:
+        t += 100
+        eng.run_to(t)
+    assert st.pos_dir != 0, "the strategy never held a spread"
+    eng.send("risk", Halt("operator"))
+    eng.run_to(t + 2_000)
+    held = dict(eng.truth()["positions"])
+    assert any(n for acct in held.values() for n in acct.values())  # halted: still held
+    t_flat = eng.now
+    eng.send("risk", Flatten("desk"))
+    eng.run_to(t + 8_000)
+    pos = eng.truth()["positions"]
+    assert all(n == 0 for acct in pos.values() for n in acct.values()), pos
+    assert st.pos_dir == 0
+    assert eng.cores["risk"].state == "HALTED"  # still halted
+    assert ("HALTED", "flatten_through_halt") in states(eng)
+    # nothing opened after the halt: every order after the flatten reduced its position
+    after = [o for o in venue_orders(eng) if o["ts"] > t_flat]
+    assert after  # the closes went out
+    accounts = set(eng.accounts.values())
+    fills = [f for f in eng.truth()["fills"] if f["account"] in accounts]
+    for o in after:
+        before = sum(f["qty"] if f["side"] == "B" else -f["qty"] for f in fills
+                     if f["sym"] == o["sym"] and f["ts"] < o["ts"])
+        assert before != 0 and (before > 0) == (o["side"] == "S"), (o, before)

@@ -207,11 +207,18 @@ class ComboState(Msg):
 
 
 class TradingState(Msg):
-    """The RiskSupervisor's trading state, broadcast to every executor."""
+    """The RiskSupervisor's trading state, broadcast to every executor. ``HALTED`` with the
+    reason ``FLATTEN_THROUGH_HALT``: an operator's flatten while halted -- still halted, but
+    the executors let orders that reduce a position through (as under ``REDUCING``), so the
+    strategies' closes and their repairs can work; until the state changes."""
 
     state: Literal["ACTIVE", "REDUCING", "HALTED"]
     reason: str
     ts_ns: int
+
+
+#: ``TradingState.reason`` of a halt an operator's flatten goes through (see ``TradingState``)
+FLATTEN_THROUGH_HALT = "flatten_through_halt"
 
 
 class Position(Msg):
@@ -489,6 +496,7 @@ AnyMsg = (
 )
 
 __all__ = [
+    "FLATTEN_THROUGH_HALT",
     "AnyMsg",
     "BadFrame",
     "BookDelta",
