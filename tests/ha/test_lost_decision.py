@@ -57,6 +57,19 @@ def _world() -> tuple[StrategyCore, ComboExecutorCore, PairHoldings]:
     return strategy, combo, risk
 
 
+def _flat_world() -> tuple[StrategyCore, ComboExecutorCore, PairHoldings]:
+    """``_world`` after the journal held the close of that spread too: the survivor's strategy
+    and risk hold nothing."""
+    strategy, combo, risk = _world()
+    strategy.posn.pending = HELD + 1
+    closed = ComboState(HELD + 1, "au-gc", "close", "complete", -1, 28, 9, 6.87, 0)
+    combo.handle(_intent(HELD + 1, "close", "B", "S"), 0)
+    strategy.handle(closed, 0)
+    risk.on_combo_state(closed)
+    assert strategy.pos_dir == 0
+    return strategy, combo, risk
+
+
 def _fill(venue: str, sym: str, leg: int, side: str, qty: int, tid: str) -> ExecReport:
     cl = f"{OLD}.{LOST}.{leg}.0"
     return ExecReport(venue, cl, LOST, leg, 0, sym, side, "fill", "FILLED",  # type: ignore[arg-type]
@@ -93,14 +106,7 @@ def test_fills_of_a_combo_the_journal_lost_reach_the_strategy_and_risk() -> None
 
 
 def test_a_lost_open_is_held_so_the_strategy_closes_it_instead_of_opening_on_top() -> None:
-    strategy, combo, risk = _world()
-    # the journal held the close too: the survivor's strategy is flat
-    strategy.posn.pending = HELD + 1
-    closed = ComboState(HELD + 1, "au-gc", "close", "complete", -1, 28, 9, 6.87, 0)
-    combo.handle(_intent(HELD + 1, "close", "B", "S"), 0)
-    strategy.handle(closed, 0)
-    risk.on_combo_state(closed)
-    assert strategy.pos_dir == 0
+    strategy, combo, risk = _flat_world()
     # then a lost open (long A / short B) filled both legs
     for venue_name, sym, leg, side, qty, tid in [("shfe", "au2606", 0, "B", 28, "s1"),
                                                  ("comex", "GCZ6", 1, "S", 9, "c1")]:
@@ -116,13 +122,7 @@ def test_a_lost_open_off_balance_by_a_partial_fill_is_still_the_strategys_spread
     strategy closed and risk never flattened while the strategy traded, and the strategy opened
     its next clip on top of it: 54 au at the venue. Adopted, the strategy holds 26 / 9 and
     closes that; the 2 lots' imbalance is its exposure for risk to judge."""
-    strategy, combo, risk = _world()
-    strategy.posn.pending = HELD + 1
-    closed = ComboState(HELD + 1, "au-gc", "close", "complete", -1, 28, 9, 6.87, 0)
-    combo.handle(_intent(HELD + 1, "close", "B", "S"), 0)
-    strategy.handle(closed, 0)
-    risk.on_combo_state(closed)
-    assert strategy.pos_dir == 0
+    strategy, combo, risk = _flat_world()
     out = combo.handle(_fill("shfe", "au2606", 0, "B", 20, "s1"), 1)
     assert any(getattr(m, "what", "") == "combo_not_adopted" for _d, m in out)  # one leg yet
     _deliver(out, strategy, risk)
