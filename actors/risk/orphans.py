@@ -210,6 +210,7 @@ class Orphans:
         out: Out = []
         held = self.held()
         strays = self.strays(book)
+        spread = self.stray_pair(book) is not None
         for underlying, total in book.exposure().items():
             beyond = abs(total) > self.tolerance_base
             v = total
@@ -225,7 +226,7 @@ class Orphans:
                 v = total - mine
             # nobody's positions on both legs of a pair: each leg back to zero on its own, even
             # when they hedge each other (a spread nobody holds, ``stray_pair``)
-            if (beyond and abs(v) > self.tolerance_base) or self.stray_pair(book) is not None:
+            if (beyond and abs(v) > self.tolerance_base) or spread:
                 closed, out = self._close_pair_legs(book, risk, underlying, strays, out, now_ns)
                 for key, lots in closed:
                     last_order_id += 1
