@@ -156,6 +156,45 @@ class Orphans:
                     return pair
         return None
 
+    def flatten_idle(self, book: Book, risk: RiskConfig, last_order_id: int,
+                     now_ns: int) -> tuple[Out, int]:
+        """The ``unhedged`` timer expired while combos are live: close now, each on its own
+        contract, the lots nobody holds on contracts no live combo trades, where they are
+        beyond tolerance per underlying or sit on both legs of a pair; the live combos'
+        contracts wait for the last one to end (``due``). Without this, pairs that keep some
+        combo live at every moment would keep nobody's exposure from ever being judged.
+        Returns no output when a live combo's pair is not known (its contracts are unknown)."""
+        busy: set[str] = set()
+        found = 0
+        for pair, combos in self.holdings._by_combo.items():
+            n = len(self.live_combos.intersection(combos))
+            if n:
+                keys = self.pairs.get(pair)
+                if keys is None:
+                    return [], last_order_id
+                busy.update(keys)
+                found += n
+        if found < len(self.live_combos):
+            return [], last_order_id  # a live combo whose pair is not known: act on nothing
+        idle = {k: n for k, n in self.strays(book).items()
+                if k not in busy and k in book.marks and (c := self.contracts.get(k)) is not None
+                and c.underlying and c.base_per_lot}
+        paired = {k for ka, kb in self.pairs.values() if ka in idle and kb in idle
+                  for k in (ka, kb)}
+        base: dict[str, float] = {}
+        for k, n in idle.items():
+            c = self.contracts[k]
+            base[c.underlying] = base.get(c.underlying, 0.0) + n * c.base_per_lot
+        out: Out = []
+        for key, lots in sorted(idle.items()):
+            underlying = self.contracts[key].underlying
+            if key in paired or abs(base[underlying]) > self.tolerance_base:
+                last_order_id += 1
+                out += self._ioc(book, risk, key, -lots, last_order_id, now_ns, underlying)
+        if out:
+            self.flatten_orders += 1  # one action
+        return out, last_order_id
+
     def _close_pair_legs(self, book: Book, risk: RiskConfig, underlying: str,
                          strays: dict[str, int], out: Out,
                          now_ns: int) -> tuple[list[tuple[str, int]], Out]:

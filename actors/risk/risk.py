@@ -268,9 +268,19 @@ class RiskCore(Core):
         ``MAX_FLATTEN_ACTIONS`` times), then HALT."""
         if t.key != "unhedged":
             return []
-        if self.orphans.live_combos:  # their exposure is theirs: judged when the last ends
-            self.orphans.due = bool(self.orphans.unhedged_since_ns)
-            return []
+        orphans = self.orphans
+        if orphans.live_combos:
+            # their exposure is theirs: judged when the last ends; what nobody holds on the
+            # contracts they do not trade is closed now (``Orphans.flatten_idle``)
+            orphans.due = bool(orphans.unhedged_since_ns)
+            if not orphans.due or not orphans.may_flatten(self.risk):
+                return []
+            out, self.flatten_seq = orphans.flatten_idle(self.book, self.risk,
+                                                         self.flatten_seq, now_ns)
+            if not out:
+                return []
+            orphans.due = False  # judged again after ``unhedged_limit_ms``, as after a flatten
+            return out + orphans.rearm(self.risk, now_ns)
         return self._unhedged(now_ns)
 
     def _unhedged(self, now_ns: int) -> Out:

@@ -489,3 +489,41 @@ def test_an_operators_flatten_while_halted_tells_the_executors_first_once_per_ha
     r.on_halt(Halt("operator"), 6)
     out = r.on_flatten(Flatten("desk"), 7)
     assert [m.reason for _, m in out if isinstance(m, TradingState)][:1] == [FLATTEN_THROUGH_HALT]
+
+
+def test_nobodys_lots_on_a_contract_no_live_combo_trades_are_closed_while_combos_are_live(
+) -> None:
+    # the unhedged timer waits for the last live combo to judge its contracts; pairs that keep
+    # some combo live at every moment would keep it waiting for good, so nobody's lots on the
+    # contracts no live combo trades are closed when it expires (session 12)
+    from actors.strategy.kinds import combo_pairs
+
+    ms = 1_000_000
+    cfg = load_config("conf/scenarios/multi-venue.toml")
+    contracts = {f"{c.venue}:{c.sym}": c for c in cfg.contracts}
+    pairs = {n: (p.leg_a, p.leg_b) for n, p in combo_pairs(cfg).items()}
+    r = RiskCore("risk", contracts, RiskConfig(unhedged_limit_ms=100),
+                 ["leg.bina", "leg.okx", "leg.byb"], ["strategy.m"], {}, epoch=1, pairs=pairs)
+    for venue, sym in [("bina", "BTCUSDT"), ("okx", "BTC-USDT"), ("byb", "BTCUSDT-P")]:
+        r.on_book_update(BookUpdate(venue, sym, True, 0, 0, 0, [6_000_000], [1],
+                                    [6_000_100], [1]), 0)
+    live = next(n for n, (a, b) in pairs.items() if (a, b) == ("bina:BTCUSDT", "okx:BTC-USDT"))
+    out = r.on_exec_report(_fill("byb", "BTCUSDT-P", "B", 5, 6_000_000), ms)  # nobody's
+    (armed,) = [m for _, m in out if isinstance(m, SetTimer) and m.due_ns]
+    r.on_combo_state(ComboState(7, live, "open", "working", 1, 0, 0, 0.0, 0), 50 * ms)
+    r.on_exec_report(_fill("bina", "BTCUSDT", "B", 3, 6_000_000), 60 * ms)  # its leg A
+    out = r.on_timer(Timer("unhedged", armed.due_ns), armed.due_ns)
+    (order,) = msgs(out, LegOrder)  # the idle contract's lots, not the live combo's leg
+    assert (order.venue, order.side, order.qty_lots) == ("byb", "S", 5)
+    assert [m.due_ns for _, m in out if isinstance(m, SetTimer)] == [armed.due_ns + 100 * ms]
+    assert not r.orphans.due
+    # a live combo on a pair risk does not know: nothing is closed behind it
+    r2 = RiskCore("risk", contracts, RiskConfig(unhedged_limit_ms=100),
+                  ["leg.bina", "leg.okx", "leg.byb"], ["strategy.m"], {}, epoch=1, pairs=pairs)
+    for venue, sym in [("bina", "BTCUSDT"), ("okx", "BTC-USDT"), ("byb", "BTCUSDT-P")]:
+        r2.on_book_update(BookUpdate(venue, sym, True, 0, 0, 0, [6_000_000], [1],
+                                     [6_000_100], [1]), 0)
+    r2.on_exec_report(_fill("byb", "BTCUSDT-P", "B", 5, 6_000_000), ms)
+    r2.on_combo_state(ComboState(8, "unknown-pair", "open", "working", 1, 0, 0, 0.0, 0), 2 * ms)
+    assert msgs(r2.on_timer(Timer("unhedged", armed.due_ns), armed.due_ns), LegOrder) == []
+    assert r2.orphans.due  # judged when the combo ends
