@@ -32,6 +32,18 @@ class PairHoldings:
         self.pos: dict[str, tuple[int, int]] = {}  #: pair -> (A lots, B lots)
         self._by_combo: dict[str, dict[int, tuple[int, int]]] = {}
 
+    def live_pairs(self, live: set[int]) -> tuple[set[str], int]:
+        """The pairs holding any of the combo ids ``live``, and how many of those ids were
+        found (fewer than ``len(live)``: a live combo this holder has no record of)."""
+        pairs: set[str] = set()
+        found = 0
+        for pair, combos in self._by_combo.items():
+            n = len(live.intersection(combos))
+            if n:
+                pairs.add(pair)
+                found += n
+        return pairs, found
+
     def on_combo_state(self, s: ComboState) -> None:
         """Apply ``s`` (a combo's holding replaces what it held before); a pair back to flat
         at a final state forgets its combos, as the strategy does."""

@@ -164,18 +164,10 @@ class Orphans:
         contracts wait for the last one to end (``due``). Without this, pairs that keep some
         combo live at every moment would keep nobody's exposure from ever being judged.
         Returns no output when a live combo's pair is not known (its contracts are unknown)."""
-        busy: set[str] = set()
-        found = 0
-        for pair, combos in self.holdings._by_combo.items():
-            n = len(self.live_combos.intersection(combos))
-            if n:
-                keys = self.pairs.get(pair)
-                if keys is None:
-                    return [], last_order_id
-                busy.update(keys)
-                found += n
-        if found < len(self.live_combos):
-            return [], last_order_id  # a live combo whose pair is not known: act on nothing
+        live, found = self.holdings.live_pairs(self.live_combos)
+        if found < len(self.live_combos) or any(p not in self.pairs for p in live):
+            return [], last_order_id  # a live combo whose contracts are unknown: act on nothing
+        busy = {k for p in live for k in self.pairs[p]}
         idle = {k: n for k, n in self.strays(book).items()
                 if k not in busy and k in book.marks and (c := self.contracts.get(k)) is not None
                 and c.underlying and c.base_per_lot}

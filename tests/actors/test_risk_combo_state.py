@@ -133,12 +133,13 @@ events = st.one_of(
 
 def _old_orphan_check(r: RiskCore, since_before_ns: int, now_ns: int) -> list[Any]:
     """What ``Orphans.check`` says, with the exposure valued fresh: nothing while a combo is
-    live (a running clock keeps running, session 12), else disarmed when hedged, armed once
-    when not."""
+    live (a running clock keeps running, session 12), else disarmed when hedged and no spread
+    sits on a pair's legs that nobody holds (``stray_pair``, session 12), armed once when
+    not."""
     o = r.orphans
     if o.live_combos:
         return []
-    if o.excess(r.book.exposure()) is None:
+    if o.excess(r.book.exposure()) is None and o.stray_pair(r.book) is None:
         return [("@timer", SetTimer("unhedged", 0))]
     if since_before_ns:
         return []
