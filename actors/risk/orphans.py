@@ -79,11 +79,13 @@ class Orphans:
 
     def check(self, book: Book, risk: RiskConfig, now_ns: int) -> Out:
         """Arm the ``unhedged`` timer when ``book``'s exposure becomes unhedged; disarm it when
-        it is hedged. While a combo is live nothing is judged: the exposure it adds is its to
-        repair, and a clock already running (exposure unhedged before the combo began) keeps
-        running -- reset by every live combo, as it was, nobody's exposure was never flattened
-        while a strategy traded more often than ``unhedged_limit_ms`` (session 12). A timer
-        that expires while combos are live is judged when the last one ends (``due``)."""
+        it is hedged and no spread nobody holds sits on a pair (``stray_pair``). While a combo
+        is live nothing is judged: the exposure it adds is its to repair, and a clock already
+        running (exposure unhedged before the combo began) keeps running. (Before session 12
+        every live combo reset the clock, so with a strategy trading more often than
+        ``unhedged_limit_ms`` nobody's exposure was never flattened.) A timer that expires
+        while combos are live is judged when the last one ends (``due``), except on contracts
+        no live combo trades (``flatten_idle``)."""
         # asked first, the exposure is not valued at all (the common case: every fill of a
         # working combo)
         if self.live_combos:
