@@ -119,7 +119,7 @@ def instrument(sym: str, exchange: str, tick: float, mult: int) -> Any:
 class World:
     """The gateway on its loop thread, the recorders, and engine sockets."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, oe_rcvhwm: int = 1000) -> None:
         self.tmp = tmp
         self.sock_dir = str(tmp / "sock")
         self.cfg = make_cfg(tmp / "state")
@@ -131,6 +131,7 @@ class World:
         self.ctx = zmq.Context()
         self.oe = self.ctx.socket(zmq.DEALER)
         self.oe.setsockopt(zmq.IDENTITY, b"acct")
+        self.oe.setsockopt(zmq.RCVHWM, oe_rcvhwm)  # the engine's receive queue, in frames
         self.oe.setsockopt(zmq.LINGER, 0)
         self.oe.connect(f"ipc://{self.sock_dir}/shfe-oe")
         self.ref = self.ctx.socket(zmq.DEALER)

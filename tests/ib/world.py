@@ -122,9 +122,10 @@ class World:
 
 @contextlib.asynccontextmanager
 async def world(tws: FakeTws | None = None, *, wait_ms: int = 300,
-                d: Path | None = None) -> AsyncIterator[World]:
+                d: Path | None = None, oe_rcvhwm: int = 1000) -> AsyncIterator[World]:
     """Start the gateway on a fake TWS and connect the engine's sockets; stop at the end
-    (``d``: reuse a directory, i.e. the state of an earlier gateway)."""
+    (``d``: reuse a directory, i.e. the state of an earlier gateway; ``oe_rcvhwm``: the
+    engine oe DEALER's receive queue, in frames)."""
     d = d or Path(tempfile.mkdtemp(prefix="cmci-"))
     cfg = write_conf(d, wait_ms=wait_ms)
     tws = tws or FakeTws()
@@ -143,6 +144,7 @@ async def world(tws: FakeTws | None = None, *, wait_ms: int = 300,
     ctx = zmq.asyncio.Context()
     oe = ctx.socket(zmq.DEALER)
     oe.setsockopt(zmq.IDENTITY, v.account.encode())
+    oe.setsockopt(zmq.RCVHWM, oe_rcvhwm)
     ref = ctx.socket(zmq.DEALER)
     md = ctx.socket(zmq.SUB)
     md.setsockopt(zmq.SUBSCRIBE, b"md.")

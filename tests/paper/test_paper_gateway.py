@@ -249,3 +249,21 @@ def test_own_market_data_is_in_sequence_and_survives_source_gaps_and_a_source_re
 
 def _copy(book: dict[str, dict[Any, Any]]) -> dict[str, dict[int, int]]:
     return {side: {int(p): int(q) for p, q in lv.items()} for side, lv in book.items()}
+
+
+#: more replies than the old default queue (1,000), the engine's receive queue (10) and the
+#: kernel's socket buffer (~200 kB: a few thousand small frames) could hold together
+N_PINGS = 20_000
+
+
+@pytest.mark.parametrize("world", [{"static_comex": True}], indirect=True)
+def test_replies_wait_for_an_engine_that_stopped_reading_none_is_dropped(world: World) -> None:
+    # the oe ROUTER queues up to OE_HWM replies per peer (ROUTER_MANDATORY: what cannot leave
+    # is counted in the truth); ZeroMQ's default dropped every reply past ~1,000 silently
+    oe = world.sock(zmq.DEALER, "comex-paper", "oe", ident=ACCT, rcvhwm=10)
+    for i in range(N_PINGS):  # the engine sends and reads nothing meanwhile
+        oe.send(ENC.encode({"t": "ping", "ts": 1_000 + i}))
+    echoes = [OE.decode(recv(oe)[-1]) for _ in range(N_PINGS)]
+    assert [m.echo for m in echoes] == list(range(1_000, 1_000 + N_PINGS))  # all, in order
+    counts = world.stop_paper()["counts"]
+    assert not {k: v for k, v in counts.items() if k.startswith("oe_replies_")}, counts

@@ -100,10 +100,11 @@ class World:
         return self._thread("paper", fn, 15, ready)
 
     def sock(self, kind: int, venue: str, which: str, ident: bytes | None = None,
-             subscribe: tuple[bytes, ...] = ()) -> zmq.Socket[Any]:
+             subscribe: tuple[bytes, ...] = (), rcvhwm: int = 1000) -> zmq.Socket[Any]:
         v = next(v for v in self.cfg.venues if v.name == venue)
         s = self.ctx.socket(kind)
         s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.RCVHWM, rcvhwm)  # the receive queue, in frames (before connect)
         if ident is not None:
             s.setsockopt(zmq.IDENTITY, ident)
         for topic in subscribe:

@@ -48,9 +48,9 @@ from transports.venues.ccxt.orders import OrderEntry
 from transports.venues.ccxt.positions import SpotLedger
 from transports.venues.ccxt.private import PrivateStreams, SessionState
 from transports.venues.ccxt.reports import Tracker
-from transports.venues.curve import CurveServer, ServerKeys, start_server
+from transports.venues.curve import ServerKeys
 from transports.venues.fence import EpochFence
-from transports.venues.sim.gateway import address
+from transports.venues.gateway_sockets import GatewaySockets
 from transports.wire.venue_msgs import (
     BalancesReq,
     CancelReq,
@@ -70,7 +70,6 @@ from transports.wire.venue_msgs import (
 )
 
 POLL_MS = 200  #: longest socket wait, so a stop is noticed
-PUB_HWM = 100_000
 
 
 class CcxtGateway:
@@ -94,9 +93,7 @@ class CcxtGateway:
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(RefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
-        self.ctx: zmq.asyncio.Context | None = None
-        self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
-        self.socks: list[zmq.asyncio.Socket] = []
+        self.io = GatewaySockets()  #: the engine-facing sockets (``bind``)
         self.tasks: list[asyncio.Task[Any]] = []
         self.req_tasks: set[asyncio.Task[Any]] = set()
         self.md: MarketData | None = None
@@ -156,32 +153,12 @@ class CcxtGateway:
         return 0
 
     def bind(self, curve: ServerKeys | None = None) -> None:
-        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses; CURVE servers with
-        ``curve`` (default: ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's
-        ``--curve-secret`` / ``--curve-allow``; neither: plain)."""
-        self.ctx = zmq.asyncio.Context()
-        self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
-        v, d = self.venue, self.sock_dir
-        if "{sock}" in v.md + v.ref + v.oe:
-            Path(d).mkdir(parents=True, exist_ok=True)
-        self.md_sock = self._sock(zmq.XPUB, address(v.md, d))
-        self.ref_sock = self._sock(zmq.ROUTER, address(v.ref, d))
-        self.oe_sock = self._sock(zmq.ROUTER, address(v.oe, d))
+        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses (``GatewaySockets``:
+        the oe replies never drop silently); CURVE servers with ``curve`` (default:
+        ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's ``--curve-secret`` /
+        ``--curve-allow``; neither: plain)."""
+        self.md_sock, self.ref_sock, self.oe_sock = self.io.bind(self.venue, self.sock_dir, curve)
 
-    def _sock(self, kind: int, addr: str) -> zmq.asyncio.Socket:
-        assert self.ctx is not None
-        s = self.ctx.socket(kind)
-        self.socks.append(s)
-        s.setsockopt(zmq.LINGER, 0)
-        if kind == zmq.XPUB:
-            s.setsockopt(zmq.SNDHWM, PUB_HWM)
-            s.setsockopt(zmq.XPUB_VERBOSE, 1)
-        else:
-            s.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        if self.curve is not None:
-            self.curve.apply(s)
-        s.bind(addr)
-        return s
 
     def start(self) -> None:
         """Start every task."""
@@ -215,12 +192,7 @@ class CcxtGateway:
                 logger.debug("close {}: {!r}", ex.id, exc)
         if self.oe is not None:
             self.oe.clmap.close()
-        for s in self.socks:
-            s.close(linger=0)
-        if self.curve is not None:
-            self.curve.stop()  # its ZAP socket would keep term() waiting
-        if self.ctx is not None:
-            self.ctx.term()
+        self.io.close()
 
     # --- outputs ----------------------------------------------------------------------------
 
@@ -235,9 +207,7 @@ class CcxtGateway:
             if s.encode() in payload:
                 payload = self.enc.encode(Error(code="internal", msg="reply withheld"))
                 logger.error("a reply carried a credential; withheld")
-        f = self.oe_sock.send_multipart([ident, payload], flags=zmq.NOBLOCK)
-        if f.done() and f.exception() is not None:  # no such peer: the engine queries
-            pass
+        self.io.reply(self.oe_sock, ident, payload)
 
     def _set_side(self, side: str, up: bool, reason: str) -> None:
         msg = self.session.set(side, up, reason, self.now_ns())
@@ -291,9 +261,7 @@ class CcxtGateway:
         if sock is self.oe_sock:
             self._send(ident, msg)
             return
-        f = sock.send_multipart([ident, self.enc.encode(msg)], flags=zmq.NOBLOCK)
-        if f.done() and f.exception() is not None:
-            pass
+        self.io.reply(sock, ident, self.enc.encode(msg))
 
     async def _oe_loop(self) -> None:
         loop = asyncio.get_running_loop()

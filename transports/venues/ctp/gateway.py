@@ -41,9 +41,9 @@ from transports.venues.ctp.orders import OrderTracker
 from transports.venues.ctp.queries import CtpQueries
 from transports.venues.ctp.spi import MdSpi, TdSpi
 from transports.venues.ctp.state import CtpState
-from transports.venues.curve import CurveServer, ServerKeys, start_server
+from transports.venues.curve import ServerKeys
 from transports.venues.fence import EpochFence
-from transports.venues.sim.gateway import address
+from transports.venues.gateway_sockets import GatewaySockets
 from transports.wire.venue_msgs import (
     Error,
     Heartbeat,
@@ -111,8 +111,7 @@ class CtpGateway:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.events: asyncio.Queue[tuple[str, tuple[Any, ...]]] = asyncio.Queue()
         self.td_spi, self.md_spi = TdSpi(self.post), MdSpi(self.post)
-        self.socks: list[zmq.asyncio.Socket] = []
-        self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
+        self.io = GatewaySockets()  #: the engine-facing sockets (``bind``)
         self.tasks: list[asyncio.Task[Any]] = []
 
     # --- what the process and tests read: shared state, the helpers' -----------------------
@@ -191,28 +190,12 @@ class CtpGateway:
     # --- sockets ------------------------------------------------------------------------------
 
     def bind(self, curve: ServerKeys | None = None) -> None:
-        """Bind md XPUB, ref ROUTER, oe ROUTER at the venue's addresses; CURVE servers with
-        ``curve`` (default: ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's
-        ``--curve-secret`` / ``--curve-allow``; neither: plain)."""
-        self.ctx = zmq.asyncio.Context()
-        self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
-        v = self.venue
-        if "{sock}" in v.md + v.ref + v.oe:
-            Path(self.sock_dir).mkdir(parents=True, exist_ok=True)
-        self.md_sock = self._sock(zmq.XPUB, address(v.md, self.sock_dir))
-        self.ref_sock = self._sock(zmq.ROUTER, address(v.ref, self.sock_dir))
-        self.oe_sock = self._sock(zmq.ROUTER, address(v.oe, self.sock_dir))
+        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses (``GatewaySockets``:
+        the oe replies never drop silently); CURVE servers with ``curve`` (default:
+        ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's ``--curve-secret`` /
+        ``--curve-allow``; neither: plain)."""
+        self.md_sock, self.ref_sock, self.oe_sock = self.io.bind(self.venue, self.sock_dir, curve)
 
-    def _sock(self, kind: int, addr: str) -> zmq.asyncio.Socket:
-        s = self.ctx.socket(kind)
-        self.socks.append(s)
-        s.setsockopt(zmq.LINGER, 0)
-        if kind == zmq.ROUTER:
-            s.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        if self.curve is not None:
-            self.curve.apply(s)
-        s.bind(addr)
-        return s
 
     def send(self, ident: bytes, msg: Any) -> None:
         """One oe frame to ``ident`` (dropped if the peer is gone: the engine queries)."""
@@ -221,7 +204,7 @@ class CtpGateway:
         for secret in (creds.get("password"), creds.get("auth")):
             if secret and secret.encode() in payload:
                 payload = self.enc.encode(Error(code="internal", msg="reply withheld"))
-        self.oe_sock.send_multipart([ident, payload], flags=zmq.NOBLOCK)
+        self.io.reply(self.oe_sock, ident, payload)
 
     def publish(self, topic: str, msg: Any) -> None:
         """One md frame."""
@@ -258,7 +241,7 @@ class CtpGateway:
                         reply = st.books.snapshot(req.sym, st.now_ns())
                     else:
                         reply = Error(code="unknown_symbol", msg=f"no symbol {req.sym!r}")
-                await self.ref_sock.send_multipart([fr[0], self.enc.encode(reply)])
+                self.io.reply(self.ref_sock, fr[0], self.enc.encode(reply))
 
     async def _oe_loop(self) -> None:
         while True:
@@ -297,12 +280,7 @@ class CtpGateway:
                 api.RegisterSpi(None)
                 api.Release()
         self.clmap.close()
-        for s in self.socks:
-            s.close(linger=0)
-        if self.curve is not None:
-            self.curve.stop()  # its ZAP socket would keep term() waiting
-        if self.socks:
-            self.ctx.term()
+        self.io.close()
 
 
 __all__ = ["CtpGateway", "credentials", "real_apis"]

@@ -25,14 +25,14 @@ from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError, VenueError
 from transports.venues.aio_frames import ready_frames
-from transports.venues.curve import CurveServer, ServerKeys, start_server
+from transports.venues.curve import ServerKeys
 from transports.venues.fence import EpochFence
+from transports.venues.gateway_sockets import GatewaySockets
 from transports.venues.ib import recon
 from transports.venues.ib.clmap import ClMap
 from transports.venues.ib.contracts import ib_contract, pick, to_instrument
 from transports.venues.ib.md import IbMarketData
 from transports.venues.ib.orders import IbOrders
-from transports.venues.sim.gateway import address
 from transports.wire.venue_msgs import (
     BalancesReq,
     CancelReq,
@@ -81,9 +81,7 @@ class IbGateway:
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(RefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
-        self.ctx: zmq.asyncio.Context | None = None
-        self.curve: CurveServer | None = None  #: CURVE on the three sockets (None: plain)
-        self.socks: list[zmq.asyncio.Socket] = []
+        self.io = GatewaySockets()  #: the engine-facing sockets (``bind``)
         self.tasks: list[asyncio.Task[Any]] = []
         self.req_tasks: set[asyncio.Task[Any]] = set()
         self.md: IbMarketData | None = None
@@ -137,32 +135,12 @@ class IbGateway:
         self.md.subscribe()
 
     def bind(self, curve: ServerKeys | None = None) -> None:
-        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses; CURVE servers with
-        ``curve`` (default: ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's
-        ``--curve-secret`` / ``--curve-allow``; neither: plain)."""
-        self.ctx = zmq.asyncio.Context()
-        self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
-        v, d = self.venue, self.sock_dir
-        if "{sock}" in v.md + v.ref + v.oe:
-            Path(d).mkdir(parents=True, exist_ok=True)
-        self.md_sock = self._sock(zmq.XPUB, address(v.md, d))
-        self.ref_sock = self._sock(zmq.ROUTER, address(v.ref, d))
-        self.oe_sock = self._sock(zmq.ROUTER, address(v.oe, d))
+        """Bind md XPUB, ref ROUTER and oe ROUTER at the venue's addresses (``GatewaySockets``:
+        the oe replies never drop silently); CURVE servers with ``curve`` (default:
+        ``CMC_CURVE_SECRET`` / ``CMC_CURVE_ALLOW``, set by the command's ``--curve-secret`` /
+        ``--curve-allow``; neither: plain)."""
+        self.md_sock, self.ref_sock, self.oe_sock = self.io.bind(self.venue, self.sock_dir, curve)
 
-    def _sock(self, kind: int, addr: str) -> zmq.asyncio.Socket:
-        assert self.ctx is not None
-        s = self.ctx.socket(kind)
-        self.socks.append(s)
-        s.setsockopt(zmq.LINGER, 0)
-        if kind == zmq.XPUB:
-            s.setsockopt(zmq.SNDHWM, 100_000)
-            s.setsockopt(zmq.XPUB_VERBOSE, 1)
-        else:
-            s.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        if self.curve is not None:
-            self.curve.apply(s)
-        s.bind(addr)
-        return s
 
     def start(self) -> None:
         """Start the socket loops, heartbeats and the fill-hold timer."""
@@ -184,12 +162,7 @@ class IbGateway:
             self.ib.disconnect()
         if self.oe is not None:
             self.oe.clmap.close()
-        for s in self.socks:
-            s.close(linger=0)
-        if self.curve is not None:
-            self.curve.stop()  # its ZAP socket would keep term() waiting
-        if self.ctx is not None:
-            self.ctx.term()
+        self.io.close()
 
     # --- outputs and session ----------------------------------------------------------------
 
@@ -198,8 +171,7 @@ class IbGateway:
 
     def _send(self, msg: Any, ident: bytes | None = None) -> None:
         """To ``ident`` (a reply), else to the account's identity (a report)."""
-        self.oe_sock.send_multipart([ident or self.account, self.enc.encode(msg)],
-                                    flags=zmq.NOBLOCK)
+        self.io.reply(self.oe_sock, ident or self.account, self.enc.encode(msg))
 
     def set_session(self, up: bool, reason: str) -> None:
         """``session`` up/down to the account (once per change), md status and order entry."""
@@ -312,8 +284,7 @@ class IbGateway:
                         assert isinstance(req, SnapshotReq)
                         reply = self.md.snapshot(req.sym) or Error(
                             code="unknown_symbol", msg=f"{self.venue.name} has no {req.sym!r}")
-                self.ref_sock.send_multipart([frames[0], self.enc.encode(reply)],
-                                             flags=zmq.NOBLOCK)
+                self.io.reply(self.ref_sock, frames[0], self.enc.encode(reply))
 
     async def _oe_loop(self) -> None:
         loop = asyncio.get_running_loop()

@@ -49,6 +49,7 @@ from transports.venues.paper.source import (
 )
 from transports.venues.paper.source_link import SourceLink
 from transports.venues.paper.venue import PaperVenue
+from transports.venues.sim.sockets import OE_HWM, PUB_HWM
 from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import (
     Error,
@@ -63,7 +64,6 @@ from transports.wire.venue_msgs import (
 
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
 DRAIN = 512  #: most frames read from one socket per loop turn
-PUB_HWM = 100_000
 SLEEP_SLACK_NS = 60_000  #: a sub-ms sleep overshoots by about this much on Linux
 
 _REF_REQ: Codec[Any] = Codec(RefRequest)
@@ -82,6 +82,7 @@ class _PaperGateway:
         assert v.paper is not None
         self.name, self.pcfg, self.clock = v.name, v.paper, clock
         self.socks: list[zmq.Socket[Any]] = []
+        self._warned: set[tuple[bytes, str]] = set()  #: (peer, cause) of unsent replies logged
         self.addrs: SourceAddrs = source_addrs(cfg, v, sock_dir, md_from)
         try:
             self._open(cfg, v, sock_dir, ctx)
@@ -117,8 +118,7 @@ class _PaperGateway:
             os.makedirs(sock_dir, exist_ok=True)
         self.md = self._sock(ctx, zmq.XPUB, v.md.replace("{sock}", sock_dir))
         self.ref = self._sock(ctx, zmq.ROUTER, v.ref.replace("{sock}", sock_dir))
-        self.oe = self._sock(ctx, zmq.ROUTER, v.oe.replace("{sock}", sock_dir))
-        self.oe.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        self.oe = self._sock(ctx, zmq.ROUTER, v.oe.replace("{sock}", sock_dir), oe=True)
         self.poller = zmq.Poller()
         for s in (self.src_md, self.src_ref, self.md, self.ref, self.oe):
             self.poller.register(s, zmq.POLLIN)
@@ -131,13 +131,21 @@ class _PaperGateway:
             self.md: self._on_subscription, self.ref: self._on_ref, self.oe: self._on_oe}
 
     def _sock(self, ctx: zmq.Context[Any], kind: int, addr: str, *,
-              bind: bool = True,
+              bind: bool = True, oe: bool = False,
               source: tuple[int, VenueConfig] | None = None) -> zmq.Socket[Any]:
         """A socket: bound (a CURVE server with ``self.curve``) or connected to the source
-        venue ``source`` (index, entry; a CURVE client when it has ``curve_server_key``)."""
+        venue ``source`` (index, entry; a CURVE client when it has ``curve_server_key``).
+        ``oe``: the order-entry ROUTER, whose options are set before it binds (a listener
+        takes the send queue's size from the socket when it binds)."""
         s = ctx.socket(kind)
         self.socks.append(s)
         s.setsockopt(zmq.LINGER, 0)
+        if oe:
+            s.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting engine takes its id over
+            # order replies never drop silently (docs/venue-protocol.md, "Sockets"): a reply
+            # that cannot leave raises (counted in ``_unsent``), none vanishes past 1,000 queued
+            s.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            s.setsockopt(zmq.SNDHWM, OE_HWM)
         if kind == zmq.XPUB:
             s.setsockopt(zmq.SNDHWM, PUB_HWM)
             s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
@@ -188,11 +196,11 @@ class _PaperGateway:
 
     def _flush(self, ts: int) -> None:
         for account, msg in self.venue.take_out():
+            ident = account.encode("utf-8", "surrogateescape")
             try:
-                self.oe.send_multipart([account.encode("utf-8", "surrogateescape"),
-                                        encode(msg)], zmq.NOBLOCK)
-            except zmq.ZMQError:  # peer gone or its queue full: it recovers through query
-                pass
+                self.oe.send_multipart([ident, encode(msg)], zmq.NOBLOCK)
+            except zmq.ZMQError as exc:  # peer gone or its queue full: it recovers by query
+                self._unsent(ident, exc)
         for sym, dirty in self.venue.model.dirty.items():
             if dirty and self.books[sym].synced:
                 d = self.pub.take_delta(sym, ts, dirty, self.venue.model.available)
@@ -252,8 +260,18 @@ class _PaperGateway:
     def _reply(self, sock: zmq.Socket[Any], ident: bytes, msg: msgspec.Struct) -> None:
         try:
             sock.send_multipart([ident, encode(msg)], zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
+        except zmq.ZMQError as exc:
+            self._unsent(ident, exc)
+
+    def _unsent(self, ident: bytes, exc: zmq.ZMQError) -> None:
+        """A reply that could not leave: counted in the truth (``oe_replies_unroutable``,
+        ``oe_replies_queue_full``) and logged once per peer and cause, as the simulator does."""
+        why = "queue_full" if isinstance(exc, zmq.Again) else "unroutable"
+        self.venue.truth.count(f"oe_replies_{why}")
+        if (ident, why) not in self._warned:
+            self._warned.add((ident, why))
+            logger.warning("paper gateway: replies to {!r} not sent ({}); counted in the truth "
+                           "as oe_replies_{}", ident, why, why)
 
     def _decode(self, sock: zmq.Socket[Any], codec: Codec[Any], frames: list[bytes]) -> Any:
         if len(frames) != 2:
