@@ -7,12 +7,11 @@ vendor import aborts the process from C++ without it.
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 
 from transports.config.engine import AppConfig, VenueConfig, load_config
 from transports.errors import CmcError, ConfigError
 from transports.venues.ctp.localecheck import require_ctp_locale
+from transports.venues.gateway_process import run_gateway_process
 
 
 def find_ctp_venue(cfg: AppConfig, venue: str | None) -> VenueConfig:
@@ -45,31 +44,17 @@ async def serve(cfg: AppConfig, v: VenueConfig, sock_dir: str, stop: asyncio.Eve
 
 def main(conf_path: str, venue: str | None, sock_dir: str) -> int:
     """Exit 0 on SIGTERM/SIGINT, 2 on a configuration error or a missing locale, 1 when the
-    fronts do not log in within ``login_timeout_s``."""
-    try:
+    fronts do not log in within ``login_timeout_s`` (``transports.venues.gateway_process``)."""
+
+    def load() -> tuple[AppConfig, VenueConfig]:
         require_ctp_locale()
         cfg = load_config(conf_path)
-        v = find_ctp_venue(cfg, venue)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
+        return cfg, find_ctp_venue(cfg, venue)
 
-    async def _run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(cfg, v, sock_dir, stop)
+    async def run(loaded: tuple[AppConfig, VenueConfig], stop: asyncio.Event) -> None:
+        await serve(loaded[0], loaded[1], sock_dir, stop)
 
-    try:
-        asyncio.run(_run())
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    except CmcError as exc:
-        print(f"gateway error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_gateway_process(load, run)
 
 
 __all__ = ["find_ctp_venue", "main", "serve"]

@@ -1,13 +1,12 @@
-"""The ``cmc gateway ib`` process: config, signals, ``READY``, exit codes."""
+"""The ``cmc gateway ib`` process: config, signals, ``READY``, exit codes
+(``transports.venues.gateway_process``)."""
 
 from __future__ import annotations
 
 import asyncio
-import signal
-import sys
 
-from transports.config.engine import load_config
-from transports.errors import CmcError, ConfigError
+from transports.config.engine import AppConfig, VenueConfig, load_config
+from transports.venues.gateway_process import run_gateway_process
 from transports.venues.ib.gateway import find_venue, run_gateway
 
 
@@ -15,33 +14,17 @@ def main(conf_path: str, venue: str | None, sock_dir: str) -> int:
     """Run the gateway; print ``READY <venue>`` once serving. Returns 0 on SIGTERM/SIGINT, 2 on
     a configuration error (a contract IB does not know is named), 1 when TWS/IB Gateway cannot
     be reached at start."""
-    try:
-        cfg = load_config(conf_path)
-        v = find_venue(cfg, venue)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
 
-    async def _run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+    def load() -> tuple[AppConfig, VenueConfig]:
+        cfg = load_config(conf_path)
+        return cfg, find_venue(cfg, venue)
+
+    async def serve(loaded: tuple[AppConfig, VenueConfig], stop: asyncio.Event) -> None:
+        cfg, v = loaded
         await run_gateway(cfg, v.name, sock_dir, stop_event=stop,
                           ready=lambda gw: print(f"READY {v.name}", flush=True))
 
-    try:
-        asyncio.run(_run())
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
-        return 2
-    except CmcError as exc:
-        print(f"gateway error: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - e.g. TWS gone during start
-        print(f"gateway error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_gateway_process(load, serve)
 
 
 __all__ = ["main"]
