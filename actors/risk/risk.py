@@ -175,7 +175,7 @@ class RiskCore(Core):
 
         Reads only the validity and the best bid and ask prices (never the quantities, depth or
         timestamps): the Book leaves out the updates that change none of them
-        (``Topology.touch_only``; ``tests/actors/test_book_touch.py`` holds risk to that)."""
+        (``Topology.touch_only``; ``tests/actors/book/test_book_touch.py`` holds risk to that)."""
         if u.valid and u.bid_px and u.ask_px:
             book = self.book
             # the contract's own key (``f"{u.venue}:{u.sym}"`` without building it: later

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from scripts.cli import main as cli
-from tests.scripts.test_launch_helpers import ONE_NODE, write_conf
+from tests.scripts.launch.test_launch_helpers import ONE_NODE, write_conf
 from transports.alerts.sender import AlertService
 from transports.clock import LiveClock
 from transports.config.alerts import AlertsConfig, check_alerts

@@ -18,7 +18,7 @@ import pytest
 
 from scripts.admin.client import request
 from tests.alerts.servers import Hook, http_server
-from tests.scripts.test_launch_helpers import ONE_NODE, TWO_NODES, write_conf
+from tests.scripts.launch.test_launch_helpers import ONE_NODE, TWO_NODES, write_conf
 from tests.support.helpers import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

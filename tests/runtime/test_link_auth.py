@@ -26,7 +26,7 @@ from actors.runtime.link_auth import LINK_KEY_FILE, LinkKeys, load_link_keys, wr
 from actors.runtime.node_runtime import CtlClient, CtlServer
 from actors.runtime.shells.shell import Shell
 from scripts.launch.process import new_sock_dir, private_sock_dir
-from tests.runtime.test_host import Relay
+from tests.runtime.host.test_host import Relay
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
 from transports.errors import ConfigError

@@ -203,7 +203,7 @@ def test_keygen_refuses_to_overwrite_keys_unless_forced(tmp_path: Path) -> None:
 
 
 def test_launch_duration_must_be_seconds_or_config(tmp_path: Path) -> None:
-    from tests.scripts.test_launch_helpers import ONE_NODE, write_conf
+    from tests.scripts.launch.test_launch_helpers import ONE_NODE, write_conf
 
     conf = write_conf(tmp_path, tempfile.mkdtemp(prefix="cmcd-"), ONE_NODE, gateways=True,
                       admin=False)
@@ -218,7 +218,7 @@ def test_launch_duration_must_be_seconds_or_config(tmp_path: Path) -> None:
 def test_launch_stops_after_the_configs_duration(tmp_path: Path) -> None:
     """``--duration config``: the launch stops by itself after ``[run] duration_s`` with the
     orderly shutdown (reason ``duration``), exit 0."""
-    from tests.scripts.test_launch_helpers import ONE_NODE, write_conf
+    from tests.scripts.launch.test_launch_helpers import ONE_NODE, write_conf
 
     conf = write_conf(tmp_path, tempfile.mkdtemp(prefix="cmcd-"), ONE_NODE, gateways=True,
                       admin=False)

@@ -27,7 +27,7 @@ from scripts.admin.client import request
 from scripts.cli import main as cli
 from scripts.launch.launcher import Launcher, load_launch_config
 from scripts.replay.core import Verifier
-from tests.scripts.test_launch_helpers import TWO_NODES, write_conf
+from tests.scripts.launch.test_launch_helpers import TWO_NODES, write_conf
 from tests.support.contracts import MS, au
 from tests.support.helpers import eventually
 from transports.clock import LiveClock

@@ -17,7 +17,7 @@ import pytest
 
 from scripts.launch.launcher import Launcher, load_launch_config
 from scripts.launch.metrics import LATENCY_BUCKETS_S, _Totals
-from tests.scripts.test_launch_helpers import TWO_NODES, write_conf
+from tests.scripts.launch.test_launch_helpers import TWO_NODES, write_conf
 from tests.support.helpers import eventually
 
 pytestmark = pytest.mark.e2e

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from scripts.audit.extract import build_index
 from scripts.replay.core import Verifier
 from scripts.summary.cmd import summary as summary_cmd
-from tests.scripts.test_launch_helpers import ONE_NODE, sim_truth, write_conf
+from tests.scripts.launch.test_launch_helpers import ONE_NODE, sim_truth, write_conf
 from tests.support.helpers import eventually
 from transports.config.engine import load_config
 

@@ -6,7 +6,7 @@ more than the arithmetic: measured on the tick-to-trade floor (``cmc bench tick-
 direct-call pipeline, 5 interleaved runs each), p50 31.9 µs inline vs 35.5 µs with these
 kernels (parity, and ``walk_book`` on arrays made from a ``BookUpdate``'s lists), and 31.3 vs
 31.8 µs with the parity kernel alone. Nothing in the engine calls them; the tests use them as
-oracles (``tests/actors/test_strategy.py`` rebuilds every decision and price with them and
+oracles (``tests/actors/strategy/test_strategy.py`` rebuilds every decision and price with them and
 requires bit-identical results) and check their own numerics (``tests/kernels``).
 """
 
