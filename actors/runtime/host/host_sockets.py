@@ -32,6 +32,10 @@ from transports.wire.codec import MAX_FRAME_BYTES, batch_codec
 
 #: Most frames read from one socket per poll, so one busy socket cannot starve the others.
 MAX_FRAMES_PER_POLL = 256
+#: frames queued toward one venue gateway (its order entry or reference data) before a send
+#: is refused (counted by the shell, never blocking the host): days of pings and retries to a
+#: gateway that stopped reading; ZeroMQ's default (1,000) is a burst of orders
+VENUE_SEND_HWM = 1_000_000
 
 
 class GroupCommit(Protocol):
@@ -109,6 +113,12 @@ class HostSockets:
             sock.setsockopt(zmq.RCVHWM, 0)
             for topic in spec.subscribe:
                 sock.setsockopt(zmq.SUBSCRIBE, topic)
+        elif spec.kind == zmq.DEALER:
+            # a gateway that stops reading (frozen, stuck in its vendor API) must never block
+            # this thread: the shells send without blocking, and the queue is deep enough
+            # that a healthy gateway's pause never drops a frame (set before connect: a pipe
+            # takes its size when it is made)
+            sock.setsockopt(zmq.SNDHWM, VENUE_SEND_HWM)
         if spec.bind:
             sock.bind(spec.address)
         else:
@@ -201,4 +211,4 @@ class HostSockets:
                 run = False
 
 
-__all__ = ["MAX_FRAMES_PER_POLL", "GroupCommit", "HostSockets"]
+__all__ = ["MAX_FRAMES_PER_POLL", "VENUE_SEND_HWM", "GroupCommit", "HostSockets"]

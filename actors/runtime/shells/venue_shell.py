@@ -126,6 +126,8 @@ class LegShell(Shell):
         #: (socket key, order, whether its intent awaits this cycle's fdatasync)
         self._pending: list[tuple[str, NewOrder, bool]] = []
         self.bad_frames = 0
+        self.unsent = 0  #: frames the oe socket refused (``_send_frame``)
+        self._stalled = False  #: the last send was refused (logged once per stall)
         self._kill = KillHook.from_env()
         #: the fencing token for an order or cancel about to leave (``[ha]``); raises when
         #: this engine does not hold the lease. None: no fencing (epoch 0 on the wire)
@@ -257,7 +259,8 @@ class LegShell(Shell):
             return  # not ours: the frame itself is refused or goes as before
         if epoch != self._probed_epoch:
             self._probed_epoch = epoch
-            self.sockets[key].send(encode(CancelReq(FENCE_PROBE_CL, self.clock.now_ns(), epoch)))
+            self._send_frame(key, encode(CancelReq(FENCE_PROBE_CL, self.clock.now_ns(), epoch)),
+                             "the fencing probe")
 
     def send(self, key: str, msg: Any) -> None:
         if self.fence is not None and key == "oe":
@@ -275,7 +278,29 @@ class LegShell(Shell):
             if sync is not None:
                 self._pending.append((key, msg, sync))
             return
-        self.sockets[key].send(encode(msg))
+        self._send_frame(key, encode(msg), type(msg).__name__)
+
+    def _send_frame(self, key: str, frame: bytes, what: str) -> bool:
+        """Send one frame without blocking; False if the socket refused it (the gateway stopped
+        reading and ``VENUE_SEND_HWM`` frames wait for it): counted in ``unsent``, logged once
+        per such stall. The executor learns of a refused order as of a lost one (its ack timer,
+        its query, the reconciliation when the link comes back); the host's thread goes on
+        (a blocking send here froze every actor of the group behind one stuck gateway)."""
+        try:
+            self.sockets[key].send(frame, zmq.NOBLOCK)
+        except zmq.Again:
+            self.unsent += 1
+            if not self._stalled:
+                self._stalled = True
+                logger.error("{}: the venue's {} socket takes no more frames (its gateway "
+                             "stopped reading?): {} not sent; frames are dropped, counted in "
+                             "unsent, until it reads again", self.name, key, what)
+            return False
+        if self._stalled:
+            self._stalled = False
+            logger.warning("{}: the venue's {} socket takes frames again ({} dropped in all)",
+                           self.name, key, self.unsent)
+        return True
 
     def flush_sends(self) -> list[IntentFailed]:
         """Make the held intents durable (one fdatasync per WAL), then send the orders.
@@ -317,7 +342,9 @@ class LegShell(Shell):
                 if epoch is None:
                     continue
                 msg = msgspec.structs.replace(msg, epoch=epoch)
-            self.sockets[key].send(encode(msg))
+            if not self._send_frame(key, encode(msg), f"order {msg.cl}"):
+                self._origin.pop(msg.cl, None)
+                continue  # not on the wire: the executor finds it lost (``_send_frame``)
             if kill and self._kill is not None and self._kill.point == AFTER_FIRST_SEND:
                 self._kill.fire()
             now = self.clock.now_ns()

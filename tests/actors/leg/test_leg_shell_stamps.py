@@ -24,7 +24,7 @@ class _Venue:
     def __init__(self) -> None:
         self.frames: list[bytes] = []
 
-    def send(self, frame: bytes) -> None:
+    def send(self, frame: bytes, *flags: int) -> None:
         self.frames.append(frame)
 
 
