@@ -150,7 +150,7 @@ def run_drill(kills: int = 5, seed: int = 1, out_dir: str | None = None,
     kill_ns: list[int] = []
     # the first kill lands between the legs of a combo: the node kills itself right after the
     # first leg's frame left (the test/drill hook of
-    # ``actors.runtime.shells.venue_shell.KillHook``),
+    # ``actors.runtime.shells.kill_hook.KillHook``),
     # at a seeded combo, once (the restarted node, same environment, runs on)
     between = out / "kill-between-legs"
     env = {**os.environ, "CMC_TEST_KILL_AT": "after_first_send",

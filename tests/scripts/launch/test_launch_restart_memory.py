@@ -1,6 +1,6 @@
 """A node killed at exact points of ``LegShell.flush_sends`` and restarted by the launcher forgets
 nothing (issue 12, failure 2): real processes (launcher, child node, simulator gateway), the kill
-hook ``CMC_TEST_KILL_AT`` (``actors.runtime.shells.venue_shell.KillHook``), the venue's own record.
+hook ``CMC_TEST_KILL_AT`` (``actors.runtime.shells.kill_hook.KillHook``), the venue's own record.
 
 - ``after_fsync`` at the close of the first spread (the intent is durable, the order never left):
   the restarted strategy, rebuilt from the journal, still holds its spread and the venue never
