@@ -132,6 +132,13 @@ def test_clmap_is_durable_and_survives_a_torn_line(tmp_path: Path) -> None:
     assert m2.engine_id(m2.exchange_id(long)) == long  # the digest form, from the map
     assert m2.engine_id("1Zd1Zd0Zd0") == "1.1.0.0" and m2.symbol(long) == "BTC-USDT"
     assert m2.engine_id("") is None
+    # the order sent after the restart survives the next one (the torn line was cut at open;
+    # appended after it, the new line was glued onto it and lost as unreadable)
+    m2.record("1.3.0.0", m2.exchange_id("1.3.0.0"), "BTC-USDT")
+    m2.close()
+    m3 = ClMap(path, RULES["okx"])
+    assert m3.known("1.3.0.0") and m3.known("1.1.0.0") and m3.log.bad_lines == 0
+    m3.close()
 
 
 # --- credentials --------------------------------------------------------------------------------

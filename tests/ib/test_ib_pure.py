@@ -96,6 +96,14 @@ def test_the_order_map_is_durable_and_survives_a_torn_line(tmp_path: Path) -> No
     assert m2.cl_of("", 101) == "1.1.0.0" and m2.cl_of("", 0, 555) == "1.1.0.0"
     assert m2.cl_of("1.1.0.0") == "1.1.0.0" and m2.cl_of("other", 7) is None
     assert "1.2.0.0" not in m2.by_cl
+    # the order placed after the restart survives the next one (the torn line was cut at open;
+    # appended after it, the new line was glued onto it and lost as unreadable)
+    m2.record(Entry("1.3.0.0", 103, "GCZ6", "S", 23450, 1, "IOC"))
+    m2.close()
+    m3 = ClMap(p)
+    assert m3.cl_of("", 103) == "1.3.0.0" and m3.cl_of("", 0, 555) == "1.1.0.0"
+    assert m3.log.bad_lines == 0
+    m3.close()
 
 
 def test_time_in_force_mapping_follows_the_config(tmp_path: Path) -> None:

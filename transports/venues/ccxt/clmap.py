@@ -19,8 +19,6 @@ reports of digest-mapped ids; identity-mapped ids need no entry.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import string
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from pathlib import Path
 from loguru import logger
 
 from transports.errors import VenueError
+from transports.venues.durable_lines import DurableLines
 
 _ALNUM = frozenset(string.ascii_letters + string.digits)
 _B62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -118,8 +117,9 @@ def from_exchange(xid: str, rules: IdRules) -> str | None:
 class ClMap:
     """The durable engine-id <-> exchange-id map of one venue account (JSONL, append + fsync).
 
-    ``record`` returns once the entry is on disk; ``load`` (at construction) reads every entry,
-    ignoring a torn last line (a crash mid-write: that order was never sent).
+    ``record`` returns once the entry is on disk; the construction reads every entry, a torn
+    last line (a crash mid-write: that order was never sent) cut off
+    (``transports.venues.durable_lines``).
     """
 
     def __init__(self, path: str | Path, rules: IdRules) -> None:
@@ -127,18 +127,12 @@ class ClMap:
         self.rules = rules
         self.by_cl: dict[str, tuple[str, str]] = {}  # cl -> (exchange id, sym)
         self.by_xid: dict[str, str] = {}
-        self._fd: int | None = None
-        self._load()
-
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        for n, line in enumerate(self.path.read_bytes().splitlines(), 1):
+        self.log = DurableLines(self.path, "clmap")
+        for e in self.log.records():
             try:
-                e = json.loads(line)
                 cl, xid, sym = str(e["cl"]), str(e["xid"]), str(e.get("sym", ""))
-            except (ValueError, KeyError, TypeError):
-                logger.warning("clmap {}: line {} unreadable, skipped", self.path, n)
+            except KeyError:
+                logger.warning("clmap {}: a record without cl or xid skipped: {}", self.path, e)
                 continue
             self.by_cl[cl] = (xid, sym)
             self.by_xid[xid] = cl
@@ -171,20 +165,13 @@ class ClMap:
 
     def record(self, cl: str, xid: str, sym: str) -> None:
         """Append ``cl -> xid`` durably (fsync) before the order is sent."""
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        line = json.dumps({"cl": cl, "xid": xid, "sym": sym}, separators=(",", ":")) + "\n"
-        os.write(self._fd, line.encode())
-        os.fdatasync(self._fd)
+        self.log.append({"cl": cl, "xid": xid, "sym": sym})
         self.by_cl[cl] = (xid, sym)
         self.by_xid[xid] = cl
 
     def close(self) -> None:
         """Close the file (entries are already durable)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self.log.close()
 
 
 __all__ = ["ENGINE_CHARS", "RULES", "ClMap", "IdRules", "from_exchange", "to_exchange"]

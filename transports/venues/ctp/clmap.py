@@ -4,17 +4,18 @@ An order is known to CTP by (FrontID, SessionID, OrderRef) within the session th
 by (ExchangeID, OrderSysID) once the exchange accepted it. Each ``cl`` is written with its
 session key (and the order's terms) and fsynced BEFORE ``ReqOrderInsert``, so after a crash or
 a reconnect (new SessionID) the reports the private topic replays still find their ``cl``; the
-OrderSysID is appended when known. One JSON object per line; a torn last line is skipped.
+OrderSysID is appended when known. One JSON object per line; a torn last line (a crash
+mid-write: that order was never sent) is cut off at start (``transports.venues.durable_lines``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
+
+from transports.venues.durable_lines import DurableLines
 
 
 class ClMap:
@@ -26,14 +27,13 @@ class ClMap:
         self.by_cl: dict[str, dict[str, Any]] = {}
         self.by_ref: dict[tuple[int, int, str], str] = {}
         self.by_sys: dict[tuple[str, str], str] = {}
-        self.bad_lines = 0
-        if self.path.exists():
-            for line in self.path.read_text("utf-8", "replace").splitlines():
-                try:
-                    self._apply(json.loads(line))
-                except (ValueError, KeyError, TypeError):
-                    self.bad_lines += 1
-        self._f = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held open
+        self.log = DurableLines(self.path, "ctp clmap")
+        for rec in self.log.records():
+            try:
+                self._apply(rec)
+            except (ValueError, KeyError, TypeError):
+                self.log.bad_lines += 1
+                logger.warning("ctp clmap {}: a record unreadable, skipped: {}", self.path, rec)
 
     def _apply(self, rec: dict[str, Any]) -> None:
         cl = rec["cl"]
@@ -44,11 +44,13 @@ class ClMap:
         if rec.get("sys"):
             self.by_sys[(rec["ex"], str(rec["sys"]).strip())] = cl
 
+    @property
+    def bad_lines(self) -> int:
+        """Lines or records that could not be read at start (logged, skipped)."""
+        return self.log.bad_lines
+
     def _write(self, rec: dict[str, Any], sync: bool) -> None:
-        self._f.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._f.flush()
-        if sync:
-            os.fsync(self._f.fileno())
+        self.log.append(rec, sync)
         self._apply(rec)
 
     def put_order(self, cl: str, front: int, session: int, ref: str, **terms: Any) -> None:
@@ -78,7 +80,7 @@ class ClMap:
     def close(self) -> None:
         """Close the file."""
         try:
-            self._f.close()
+            self.log.close()
         except OSError as exc:
             logger.warning("clmap close: {!r}", exc)
 

@@ -5,18 +5,18 @@ IB takes the engine's ``cl`` unchanged as ``orderRef`` (any text), and reports c
 because ``orderId`` is per API client and session and ``permId`` only becomes known after
 TWS accepts the order: a restarted gateway must answer ``query``/``cancel`` for orders placed
 by its predecessor. An entry is written and fsynced BEFORE ``placeOrder``; the ``permId`` is
-appended when TWS reports it. A torn last line (crash mid-write) is ignored: that order was
-never sent.
+appended when TWS reports it. A torn last line (crash mid-write) is cut off at start: that order
+was never sent (``transports.venues.durable_lines``).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from loguru import logger
+
+from transports.venues.durable_lines import DurableLines
 
 
 @dataclass
@@ -41,15 +41,9 @@ class ClMap:
         self.by_cl: dict[str, Entry] = {}
         self.by_order: dict[int, str] = {}
         self.by_perm: dict[int, str] = {}
-        self._fd: int | None = None
-        self._load()
-
-    def _load(self) -> None:
-        if not self.path.exists():
-            return
-        for n, line in enumerate(self.path.read_bytes().splitlines(), 1):
+        self.log = DurableLines(self.path, "ib clmap")
+        for e in self.log.records():
             try:
-                e = json.loads(line)
                 cl = str(e["cl"])
                 if "perm_id" in e and "order_id" not in e:
                     self._set_perm(cl, int(e["perm_id"]))
@@ -58,7 +52,7 @@ class ClMap:
                                 int(e.get("px", 0)), int(e.get("qty", 0)),
                                 str(e.get("tif", ""))))
             except (ValueError, KeyError, TypeError):
-                logger.warning("ib clmap {}: line {} unreadable, skipped", self.path, n)
+                logger.warning("ib clmap {}: a record unreadable, skipped: {}", self.path, e)
 
     def _add(self, e: Entry) -> None:
         self.by_cl[e.cl] = e
@@ -71,11 +65,7 @@ class ClMap:
             self.by_perm[perm_id] = cl
 
     def _append(self, obj: dict[str, object]) -> None:
-        if self._fd is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._fd, (json.dumps(obj, separators=(",", ":")) + "\n").encode())
-        os.fdatasync(self._fd)
+        self.log.append(obj)
 
     def record(self, e: Entry) -> None:
         """Append the order durably (fsync); call before ``placeOrder``."""
@@ -100,9 +90,7 @@ class ClMap:
 
     def close(self) -> None:
         """Close the file (entries are already durable)."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        self.log.close()
 
 
 __all__ = ["ClMap", "Entry"]
