@@ -258,8 +258,9 @@ class LegShell(Shell):
             return  # not ours: the frame itself is refused or goes as before
         if epoch != self._probed_epoch:
             self._probed_epoch = epoch
-            self._send_frame(key, encode(CancelReq(FENCE_PROBE_CL, self.clock.now_ns(), epoch)),
-                             "the fencing probe")
+            if not self._send_frame(key, encode(CancelReq(FENCE_PROBE_CL, self.clock.now_ns(),
+                                                          epoch)), "the fencing probe"):
+                self._probed_epoch = 0  # refused (a stalled socket): probe again first
 
     def send(self, key: str, msg: Any) -> None:
         if self.fence is not None and key == "oe":

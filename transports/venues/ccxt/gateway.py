@@ -159,7 +159,6 @@ class CcxtGateway:
         ``--curve-allow``; neither: plain)."""
         self.md_sock, self.ref_sock, self.oe_sock = self.io.bind(self.venue, self.sock_dir, curve)
 
-
     def start(self) -> None:
         """Start every task."""
         md, priv = self.md, self.priv

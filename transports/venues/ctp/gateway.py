@@ -196,7 +196,6 @@ class CtpGateway:
         ``--curve-allow``; neither: plain)."""
         self.md_sock, self.ref_sock, self.oe_sock = self.io.bind(self.venue, self.sock_dir, curve)
 
-
     def send(self, ident: bytes, msg: Any) -> None:
         """One oe frame to ``ident`` (dropped if the peer is gone: the engine queries)."""
         payload = self.enc.encode(msg)

@@ -141,7 +141,6 @@ class IbGateway:
         ``--curve-allow``; neither: plain)."""
         self.md_sock, self.ref_sock, self.oe_sock = self.io.bind(self.venue, self.sock_dir, curve)
 
-
     def start(self) -> None:
         """Start the socket loops, heartbeats and the fill-hold timer."""
         loop = asyncio.get_running_loop()
