@@ -29,7 +29,7 @@ from actors.runtime.shells.venue_shell import LegShell
 from tests.actors.leg.test_leg_executor import core, order
 from transports.clock import TestClock
 from transports.latency import LatencyRecorder
-from transports.wire.venue_msgs import Ping
+from transports.wire.venue_msgs import FENCE_PROBE_CL, Ping
 
 ADDR = "inproc://stalled-gateway"
 DEADLINE_S = 10.0
@@ -121,3 +121,24 @@ def test_an_order_the_stalled_socket_refuses_is_not_sent_and_the_thread_goes_on(
     frames = _drain(gateway)
     assert not any(f.get("t") == "new" for f in frames)  # the order never reached the wire
     assert not shell._sent_ns  # no send time: its ack is not waited for as if it left
+
+
+def test_a_fencing_probe_the_stalled_socket_refused_goes_first_when_it_drains(
+        stalled: tuple[LegShell, zmq.Socket[Any]]) -> None:
+    # with a hot standby the first frame of a lease epoch fences the gateway; one lost to a
+    # full queue must not leave the epoch unannounced
+    shell, gateway = stalled
+    shell.fence = lambda: 5
+
+    def fill_then_ping() -> None:
+        for _ in range(5_000):
+            if not shell._send_frame("oe", msgspec.msgpack.encode({"t": "filler"}), "filler"):
+                break
+        shell.send("oe", Ping(ts=1))  # the probe first: refused, then the ping: refused
+
+    _in_thread(fill_then_ping, gateway)
+    assert {f["t"] for f in _drain(gateway)} == {"filler"}
+    shell.send("oe", Ping(ts=2))
+    got = _drain(gateway)
+    assert [(f["t"], f.get("cl"), f.get("epoch")) for f in got] == [
+        ("cancel", FENCE_PROBE_CL, 5), ("ping", None, None)]
