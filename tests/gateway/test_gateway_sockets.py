@@ -10,6 +10,7 @@ and the DEALER's receive queue, here 10 frames, no kernel buffer in between).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from loguru import logger
 from transports.config.market import VenueConfig
 from transports.venues import gateway_sockets
 from transports.venues.gateway_sockets import GatewaySockets
+from transports.wire.codec import MAX_FRAME_BYTES
 
 WAIT_S = 5.0
 
@@ -128,5 +130,36 @@ def test_close_is_idempotent_and_ends_the_context() -> None:
         io.close()
         io.close()
         assert ctx is not None and ctx.closed and io.ctx is None and not io.socks
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_a_frame_past_the_limit_drops_its_sender_and_the_gateway_serves_the_others(
+        tmp_path: Any) -> None:
+    # ipc: the limit is enforced where frames are decoded off a stream (not on inproc)
+    async def main() -> None:
+        io = GatewaySockets()
+        v = VenueConfig(name="v", md="ipc://{sock}/v-md", ref="ipc://{sock}/v-ref",
+                        oe="ipc://{sock}/v-oe", account="acct")
+        *_, oe = io.bind(v, str(tmp_path))
+        peers = zmq.Context()
+        try:
+            hostile = peers.socket(zmq.DEALER)
+            hostile.setsockopt(zmq.IDENTITY, b"hostile")
+            good = peers.socket(zmq.DEALER)
+            good.setsockopt(zmq.IDENTITY, b"acct")
+            for s in (hostile, good):
+                s.setsockopt(zmq.LINGER, 0)
+                s.connect(f"ipc://{tmp_path}/v-oe")
+            hostile.send(b"x" * (MAX_FRAME_BYTES + 1))
+            good.send(b"ping")
+            got = [await asyncio.wait_for(oe.recv_multipart(), WAIT_S)]
+            with contextlib.suppress(TimeoutError):
+                while True:
+                    got.append(await asyncio.wait_for(oe.recv_multipart(), 0.3))
+            assert got == [[b"acct", b"ping"]]  # the big frame never reached the gateway
+        finally:
+            peers.destroy(linger=0)
+            io.close()
 
     asyncio.run(asyncio.wait_for(main(), 30))

@@ -17,7 +17,9 @@ simulator's gateway binds (``transports.venues.sim.sockets``):
   trace. Now a reply that cannot leave (no such peer, or ``OE_HWM`` queued for it) is counted
   in ``unsent`` and logged once per peer and cause (``reply``).
 
-With CURVE keys every socket is a CURVE server (``transports.venues.curve``).
+Every socket refuses a frame larger than ``MAX_FRAME_BYTES`` (1 MiB; a request is a few hundred
+bytes): libzmq drops the peer that sends one before it is read whole, so no frame can take the
+gateway's memory. With CURVE keys every socket is a CURVE server (``transports.venues.curve``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from loguru import logger
 from transports.config.market import VenueConfig
 from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.sim.sockets import OE_HWM, PUB_HWM, address
+from transports.wire.codec import MAX_FRAME_BYTES
 
 
 class GatewaySockets:
@@ -66,6 +69,7 @@ class GatewaySockets:
         s = self.ctx.socket(kind)
         self.socks.append(s)
         s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)  # before bind: the listener takes it
         if kind == zmq.XPUB:
             s.setsockopt(zmq.SNDHWM, PUB_HWM)
             s.setsockopt(zmq.XPUB_VERBOSE, 1)

@@ -50,7 +50,7 @@ from transports.venues.paper.source import (
 from transports.venues.paper.source_link import SourceLink
 from transports.venues.paper.venue import PaperVenue
 from transports.venues.sim.sockets import OE_HWM, PUB_HWM
-from transports.wire.codec import Codec, encode
+from transports.wire.codec import MAX_FRAME_BYTES, Codec, encode
 from transports.wire.venue_msgs import (
     Error,
     Heartbeat,
@@ -150,6 +150,8 @@ class _PaperGateway:
             s.setsockopt(zmq.SNDHWM, PUB_HWM)
             s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
         if bind:
+            # an engine's frame past the limit drops its sender before it is read whole
+            s.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
             if self.curve is not None:
                 self.curve.apply(s)
             s.bind(addr)

@@ -21,6 +21,7 @@ import zmq
 
 from transports.config.engine import AppConfig
 from transports.venues.curve import CurveServer
+from transports.wire.codec import MAX_FRAME_BYTES
 
 PUB_HWM = 100_000
 #: the oe ROUTERs' per-peer send queue. Order replies never drop (DESIGN.md section 5): the
@@ -68,6 +69,8 @@ def _bind(socks: list[zmq.Socket], ctx: zmq.Context, kind: int, addr: str,
     s = ctx.socket(kind)
     socks.append(s)
     s.setsockopt(zmq.LINGER, 0)
+    # a frame past the limit drops its sender before it is read whole (set before bind)
+    s.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
     if kind == zmq.XPUB:
         s.setsockopt(zmq.SNDHWM, PUB_HWM)
         s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
