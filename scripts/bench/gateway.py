@@ -44,6 +44,7 @@ from transports.wire.venue_msgs import (
     RefRequest,
     Reject,
     Snapshot,
+    md_topic,
 )
 
 SYMS = {"bench-a": ("au2606", 30_700, 2), "bench-b": ("GCZ6", 26_500, 1)}
@@ -143,7 +144,7 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
 
     # per venue: the md socket's two sends and the topic, made once (the generator's own CPU per
     # tick is CPU the engine does not get on a small machine)
-    md_out = {v: (socks[v]["md"].send, f"md.{SYMS[v][0]}".encode(), SYMS[v][0], SYMS[v][1])
+    md_out = {v: (socks[v]["md"].send, md_topic(SYMS[v][0]).encode(), SYMS[v][0], SYMS[v][1])
               for v in SYMS}
     now_ns, encode, more = clock.now_ns, enc.encode, zmq.SNDMORE
 

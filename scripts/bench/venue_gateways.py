@@ -40,7 +40,7 @@ from scripts.progress import Progress, progress_bar
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, load_config
 from transports.venues.sim.gateway import address
-from transports.wire.venue_msgs import Delta, NewOrder
+from transports.wire.venue_msgs import Delta, NewOrder, md_topic
 
 VENUE = "binance"
 SYM = "BTCUSDT"
@@ -82,7 +82,7 @@ class _Client:
         self.account = v.account
         self.sub = ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, f"md.{SYM}".encode())
+        self.sub.setsockopt(zmq.SUBSCRIBE, md_topic(SYM).encode())
         self.sub.connect(address(v.md, sock_dir))
         self.oe = ctx.socket(zmq.DEALER)
         self.oe.setsockopt(zmq.LINGER, 0)

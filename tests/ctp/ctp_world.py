@@ -15,8 +15,10 @@ import zmq
 from openctp_ctp import thostmduserapi as mdapi
 from openctp_ctp import thosttraderapi as tdapi
 
+from actors.runtime.node import build_shells
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, load_config_bytes
+from transports.latency import LatencyRecorder
 from transports.venues.ctp.gateway import CtpGateway
 from transports.wire.venue_msgs import MdMessage, OeReply, RefReply
 
@@ -116,6 +118,14 @@ def instrument(sym: str, exchange: str, tick: float, mult: int) -> Any:
     return f
 
 
+def engine_md_topics(cfg: AppConfig, venue: str) -> tuple[bytes, ...]:
+    """The md topics the engine's own feed subscribes to for ``venue`` (its ``FeedShell``,
+    built as a node builds it): what a gateway must publish on, or the engine sees nothing."""
+    feed = f"feed.{venue}"
+    shell = build_shells(cfg, "/nonexistent", LiveClock(), LatencyRecorder(), None, {feed})[feed]
+    return next(spec.subscribe for spec in shell.socket_specs() if spec.key == "md")
+
+
 class World:
     """The gateway on its loop thread, the recorders, and engine sockets."""
 
@@ -140,7 +150,8 @@ class World:
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
         self.sub.connect(f"ipc://{self.sock_dir}/shfe-md")
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"au2612")
+        for topic in engine_md_topics(self.cfg, "shfe"):  # as the engine subscribes
+            self.sub.setsockopt(zmq.SUBSCRIBE, topic)
         self.oe_dec = msgspec.msgpack.Decoder(OeReply)
         self.md_dec = msgspec.msgpack.Decoder(MdMessage)
         self.ref_dec = msgspec.msgpack.Decoder(RefReply)
@@ -201,7 +212,7 @@ class World:
         assert self.ref.poll(int(WAIT_S * 1000)), "no ref reply"
         return self.ref_dec.decode(self.ref.recv_multipart()[-1])
 
-    def md_next(self, topic: bytes = b"au2612", timeout: float = WAIT_S) -> Any:
+    def md_next(self, topic: bytes = b"md.au2612", timeout: float = WAIT_S) -> Any:
         """The next md message on ``topic``."""
         end = _mono_s() + timeout
         while True:

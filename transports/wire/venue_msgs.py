@@ -171,6 +171,17 @@ class NewOrder(_V, tag="new", omit_defaults=True):
 #: fences every older sender before anything else this engine asks is answered
 FENCE_PROBE_CL = "fence-probe"
 
+#: the md topic of heartbeats (``hb``)
+HB_TOPIC = "hb"
+
+
+def md_topic(sym: str) -> str:
+    """The md topic of ``sym``'s deltas, trades, marks and status: ``md.<sym>`` (section 1 of
+    docs/venue-protocol.md). The engine subscribes to exactly this (``FeedShell``) and every
+    gateway publishes on it: one copy of the rule (the CTP gateway once published deltas on
+    ``<sym>`` alone, which no engine ever received)."""
+    return f"md.{sym}"
+
 
 class CancelReq(_V, tag="cancel", omit_defaults=True):
     """Cancel the order with client id ``cl`` (``epoch``: version 2 fencing token, 0 = none)."""
@@ -395,6 +406,7 @@ OeReply = (
 )
 
 __all__ = [
+    "HB_TOPIC",
     "PROTOCOL_VERSION",
     "Ack",
     "BalanceRecord",
@@ -437,4 +449,5 @@ __all__ = [
     "Trade",
     "Trades",
     "TradesReq",
+    "md_topic",
 ]

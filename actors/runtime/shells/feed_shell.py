@@ -25,7 +25,7 @@ from transports.errors import CodecError
 from transports.latency import LatencyRecorder
 from transports.wire.codec import MAX_FRAME_BYTES, Codec, encode
 from transports.wire.messages import BadFrame
-from transports.wire.venue_msgs import Delta, MdMessage, OeReply, RefReply
+from transports.wire.venue_msgs import Delta, MdMessage, OeReply, RefReply, md_topic
 
 _md_codec: Codec[Any] = Codec(MdMessage)
 _ref_codec: Codec[Any] = Codec(RefReply)
@@ -66,7 +66,7 @@ class FeedShell(Shell):
             self._first_md_wire if latency is not None else None)
 
     def socket_specs(self) -> Iterable[SocketSpec]:
-        topics = (*(f"md.{s}".encode() for s in self.core.syms), b"hb")
+        topics = (*(md_topic(s).encode() for s in self.core.syms), b"hb")
         # every one a CURVE client of the gateway when the venue has keys (``use_curve``)
         specs = [self.venue_socket("md", zmq.SUB, self.md_address, subscribe=topics),
                  self.venue_socket("ref", zmq.DEALER, self.ref_address)]

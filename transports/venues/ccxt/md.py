@@ -33,7 +33,7 @@ from loguru import logger
 from transports.config.gateways import CcxtVenueConfig
 from transports.venues.ccxt.book import PublishedBook
 from transports.venues.ccxt.units import Scale, to_decimal
-from transports.wire.venue_msgs import Error, Heartbeat, Mark, MdStatus, Snapshot
+from transports.wire.venue_msgs import Error, Heartbeat, Mark, MdStatus, Snapshot, md_topic
 
 STATUS_POLL_S = 30.0
 TRACE_LEN = 200_000  #: md trace entries kept for a bench
@@ -65,7 +65,7 @@ class MarketData:
         self.trace: deque[tuple[str, int, int, int, int, int]] | None = (
             deque(maxlen=TRACE_LEN) if trace else None)
         self._unis = {s: str(m["symbol"]) for s, m in markets.items()}
-        self._topics = {s: f"md.{s}" for s in markets}
+        self._topics = {s: md_topic(s) for s in markets}
         self._live = dict.fromkeys(markets, False)  #: ccxt holds a synced book of the symbol
         self._nonce: dict[str, Any] = dict.fromkeys(markets)  #: update id last diffed
         self._rng = random.Random()
@@ -83,8 +83,8 @@ class MarketData:
     def status_for(self, prefix: str) -> list[tuple[str, MdStatus]]:
         """The current ``status`` of every symbol whose topic starts with ``prefix``."""
         now = self.now_ns()
-        return [(f"md.{s}", MdStatus(sym=s, ts=now, state=st))  # type: ignore[arg-type]
-                for s, st in self.state.items() if f"md.{s}".startswith(prefix)]
+        return [(md_topic(s), MdStatus(sym=s, ts=now, state=st))  # type: ignore[arg-type]
+                for s, st in self.state.items() if md_topic(s).startswith(prefix)]
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -188,7 +188,7 @@ class MarketData:
                     continue
                 mark = self.mark_of(sym, fr)
                 if mark is not None:
-                    self.publish(f"md.{sym}", mark)
+                    self.publish(md_topic(sym), mark)
             await asyncio.sleep(period)
 
     def mark_of(self, sym: str, fr: Mapping[str, Any]) -> Mark | None:
@@ -227,7 +227,7 @@ class MarketData:
         if self.state.get(sym) != state:
             self.state[sym] = state
             logger.info("{} {}: status {}", self.cfg.exchange, sym, state)
-            self.publish(f"md.{sym}", MdStatus(sym=sym, ts=self.now_ns(),
+            self.publish(md_topic(sym), MdStatus(sym=sym, ts=self.now_ns(),
                                                state=state))  # type: ignore[arg-type]
 
 

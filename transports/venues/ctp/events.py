@@ -18,7 +18,7 @@ from transports.venues.ctp.order_entry import REPORTS, CtpOrderEntry
 from transports.venues.ctp.queries import KINDS, CtpQueries
 from transports.venues.ctp.reports import instrument_of
 from transports.venues.ctp.state import CtpState
-from transports.wire.venue_msgs import Instruments, Session
+from transports.wire.venue_msgs import Instruments, Session, md_topic
 
 
 class CtpEvents:
@@ -56,7 +56,7 @@ class CtpEvents:
         elif name == "depth":
             d = s.books.on_depth(args[0], now)
             if d is not None:
-                self.publish(d.sym, d)
+                self.publish(md_topic(d.sym), d)
         elif name in KINDS:
             rsp, err, _, last = args
             self.queries.on_rows(name, rsp, err, last)

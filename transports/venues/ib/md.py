@@ -11,7 +11,7 @@ from loguru import logger
 from transports.config.gateways import IbVenueConfig
 from transports.venues.ib.book import DepthBook
 from transports.venues.ib.contracts import Scale
-from transports.wire.venue_msgs import Heartbeat, MdStatus, Snapshot
+from transports.wire.venue_msgs import Heartbeat, MdStatus, Snapshot, md_topic
 
 #: IB's answers meaning "no market depth for you": 10092 deep book not allowed, 10090 part of
 #: the data not subscribed, 354 not subscribed, 2152 needs additional subscription
@@ -55,7 +55,7 @@ class IbMarketData:
             book = self.books[sym]
             d = book.from_l1(t, now) if sym in self.l1 else book.from_dom(t, now)
             if d is not None:
-                self.publish(f"md.{sym}", d)
+                self.publish(md_topic(sym), d)
 
     def on_error(self, code: int, contract: Any) -> None:
         """Depth refused for a contract: fall back to L1 for it."""
@@ -80,14 +80,14 @@ class IbMarketData:
             if state != "open":
                 d = book.clear(now)
                 if d is not None:
-                    self.publish(f"md.{sym}", d)
-            self.publish(f"md.{sym}", MdStatus(sym=sym, ts=now, state=state))  # type: ignore[arg-type]
+                    self.publish(md_topic(sym), d)
+            self.publish(md_topic(sym), MdStatus(sym=sym, ts=now, state=state))  # type: ignore[arg-type]
 
     def status_for(self, prefix: str) -> list[tuple[str, MdStatus]]:
         """The current ``status`` of every symbol a new subscription ``prefix`` covers."""
         now = self.now_ns()
-        return [(f"md.{s}", MdStatus(sym=s, ts=now, state=self.state))  # type: ignore[arg-type]
-                for s in self.books if f"md.{s}".startswith(prefix)]
+        return [(md_topic(s), MdStatus(sym=s, ts=now, state=self.state))  # type: ignore[arg-type]
+                for s in self.books if md_topic(s).startswith(prefix)]
 
     def heartbeat(self) -> Heartbeat:
         """``hb`` with every symbol's last seq."""

@@ -60,6 +60,7 @@ from transports.wire.venue_msgs import (
     OeRequest,
     RefRequest,
     SnapshotReq,
+    md_topic,
 )
 
 MAX_WAIT_NS = 50_000_000  #: longest poll, so stop and duration are noticed promptly
@@ -106,7 +107,7 @@ class _PaperGateway:
         self.instruments: Instruments = republished(src, self.pcfg.taker_bps,
                                                     self.pcfg.maker_bps)
         for sym in specs:
-            self.src_md.setsockopt(zmq.SUBSCRIBE, f"md.{sym}".encode())
+            self.src_md.setsockopt(zmq.SUBSCRIBE, md_topic(sym).encode())
         self.books = {sym: SourceBook(sym) for sym in specs}
         start = clock.now_ns()
         self.venue = PaperVenue(v.name, specs, self.books, self.pcfg,
@@ -211,7 +212,7 @@ class _PaperGateway:
                     self._publish(sym, d)
 
     def _publish(self, sym: str, msg: msgspec.Struct) -> None:
-        self.md.send_multipart([f"md.{sym}".encode(), encode(msg)], zmq.NOBLOCK)
+        self.md.send_multipart([md_topic(sym).encode(), encode(msg)], zmq.NOBLOCK)
 
     def _timers(self, now: int) -> None:
         alive = self.source.alive(now)
@@ -256,7 +257,7 @@ class _PaperGateway:
         prefix = sub[1:].decode("utf-8", "replace")
         now = self.clock.now_ns()
         for sym, state in self.venue.session.items():
-            if f"md.{sym}".startswith(prefix):
+            if md_topic(sym).startswith(prefix):
                 self._publish(sym, MdStatus(sym=sym, ts=now, state=state))  # type: ignore[arg-type]
 
     def _reply(self, sock: zmq.Socket[Any], ident: bytes, msg: msgspec.Struct) -> None:

@@ -40,6 +40,7 @@ from transports.wire.venue_msgs import (
     MdStatus,
     Session,
     Snapshot,
+    md_topic,
 )
 
 
@@ -196,9 +197,9 @@ class SimVenue:
     def session_status(self, ts: int, prefix: str = "") -> list[tuple[str, MdStatus]]:
         """The session state of every symbol whose md topic starts with ``prefix``."""
         return [
-            (f"md.{sym}", MdStatus(sym=sym, ts=ts, state=state))
+            (md_topic(sym), MdStatus(sym=sym, ts=ts, state=state))
             for sym, state in self.state.session.items()
-            if f"md.{sym}".startswith(prefix)
+            if md_topic(sym).startswith(prefix)
         ]
 
     def publish(self, sym: str, ts: int) -> None:
@@ -209,7 +210,7 @@ class SimVenue:
             return
         d = st.books[sym].take_delta(ts)
         if d is not None:
-            st.md_out.append((f"md.{sym}", d))
+            st.md_out.append((md_topic(sym), d))
             st.truth.count("md_deltas")
 
     def requote(self, ts: int, fairs: Mapping[str, float]) -> None:

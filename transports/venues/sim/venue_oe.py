@@ -42,6 +42,7 @@ from transports.wire.venue_msgs import (
     Trade,
     Trades,
     TradesReq,
+    md_topic,
 )
 
 #: the reconciliation requests the truth records (``SimTruth.requests``), by their wire tag
@@ -310,7 +311,7 @@ class SimOrderEntry:
             taker, maker = ex.taker, ex.maker
             if self.state.cfg.trade_prints:
                 tr = Trade(sym=taker.sym, ts=ts, px=ex.px, qty=ex.qty, side=taker.side)
-                self.state.md_out.append((f"md.{taker.sym}", tr))
+                self.state.md_out.append((md_topic(taker.sym), tr))
             if taker.account != MM_ACCOUNT:
                 self._fill(taker, ex.px, ex.qty, "T", ts)
             if maker.account != MM_ACCOUNT:

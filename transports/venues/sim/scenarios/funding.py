@@ -38,7 +38,7 @@ from typing import Any
 from transports.config.engine import AppConfig, PairConfig
 from transports.config.sim_scenarios import SimFundingConfig
 from transports.config.strategies import FundingConfig
-from transports.wire.venue_msgs import Funding, Mark
+from transports.wire.venue_msgs import Funding, Mark, md_topic
 
 #: the seeded stream of the regime draws (``transports.venues.sim.process.rng_for``)
 RATE_STREAM = 6
@@ -168,7 +168,7 @@ class FundingModel:
         msg = Mark(sym=self.perp_sym, ts=t_ns, mark_px=round(mark / tick),
                    index_px=round(self.spot(proc, k) / tick), funding_rate=rate_str(rate),
                    next_funding_ts=start + n * self.interval_ns)
-        return [(f"md.{self.perp_sym}", msg)], oe
+        return [(md_topic(self.perp_sym), msg)], oe
 
     def _window(self, when: int, rate: float) -> None:
         """Funding time ``when`` passed at ``rate``: a window when the rule would have entered."""
