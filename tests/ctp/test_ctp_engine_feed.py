@@ -6,76 +6,13 @@ receive a CTP delta (they went out on ``<sym>``, the engine subscribes to ``md.<
 
 from __future__ import annotations
 
-import collections
 from pathlib import Path
 from typing import Any
 
-import zmq
 from openctp_ctp import thostmduserapi as mdapi
 
-from actors.runtime.dispatch import Dispatcher, Sink
-from actors.runtime.host.host_inbox import Directory
-from actors.runtime.host.host_sockets import HostSockets
-from actors.runtime.host.waiter import SocketWaiter
-from actors.runtime.node import build_shells
-from tests.ctp.ctp_world import WAIT_S, World, _mono_s
-from transports.clock import LiveClock
-from transports.latency import LatencyRecorder
-from transports.wire.messages import BookUpdate
-
-
-class _Engine(Sink):
-    """The feed and book actors of venue ``shfe``; what they send to a venue socket goes out on
-    it, what they send to other actors (the strategy, risk) is kept in ``out``."""
-
-    def __init__(self, w: World) -> None:
-        self.clock = LiveClock()
-        names = {"feed.shfe", "book.shfe:au2612", "book.shfe:m2701"}
-        self.shells = build_shells(w.cfg, w.sock_dir, self.clock, LatencyRecorder(), None, names)
-        self.ctx: zmq.Context[Any] = zmq.Context()
-        self.dispatch = Dispatcher(dict(self.shells), self, journaling=False, fire=False)
-        self.io = HostSockets("hot", Directory("engine", {}, {}, {}), self.ctx,
-                              collections.Counter(), self.dispatch, SocketWaiter(),
-                              commit=None)  # type: ignore[arg-type]
-        for shell in self.shells.values():
-            for spec in shell.socket_specs():
-                self.io.open(shell, spec)
-        self.out: list[tuple[str, Any]] = []
-        now = self.clock.now_ns()
-        for name, shell in self.shells.items():
-            self.dispatch.start(name, shell.core, now)
-
-    def send(self, actor: str, key: str, msg: Any) -> None:
-        self.shells[actor].send(key, msg)
-
-    def forward(self, dest: str, msg: Any) -> None:
-        self.out.append((dest, msg))
-
-    def pump_until(self, done: Any, what: str) -> None:
-        """Read and route every frame the sockets bring until ``done()`` (fail at the
-        deadline)."""
-        poller = zmq.Poller()
-        for sock in self.io.owner:
-            poller.register(sock, zmq.POLLIN)
-        end = _mono_s() + WAIT_S
-        while not done():
-            left = end - _mono_s()
-            assert left > 0, f"{what}; the engine's actors got {self.out[-5:]}"
-            for sock, _ in poller.poll(int(left * 1000)):
-                shell, key = self.io.owner[sock]
-                while sock.poll(0):
-                    frames = sock.recv_multipart()
-                    now = self.clock.now_ns()
-                    self.dispatch.route("@" + key, [(shell.name, shell.decode(key, frames, now))],
-                                        now)
-
-    def books(self, sym: str) -> list[BookUpdate]:
-        return [m for _, m in self.out if isinstance(m, BookUpdate) and m.sym == sym]
-
-    def close(self) -> None:
-        for sock in self.io.all_sockets():
-            sock.close(linger=0)
-        self.ctx.term()
+from tests.ctp.ctp_world import World
+from tests.support.engine_md import EngineFeed
 
 
 def _depth(bid: float, bid_qty: int, ask: float, ask_qty: int) -> Any:
@@ -94,7 +31,7 @@ def test_the_engines_feed_and_book_follow_the_ctp_gateways_market_data(tmp_path:
         w.login()
         w.md_login()
         w.gw.md_spi.OnRtnDepthMarketData(_depth(600.0, 4, 600.04, 2))  # before the engine
-        eng = _Engine(w)
+        eng = EngineFeed(w.cfg, w.sock_dir, "shfe")
         # the feed asks for snapshots at its start; the book publishes the gateway's book
         eng.pump_until(lambda: any(u.valid and u.bid_px[:1] == [30_000]
                                    for u in eng.books("au2612")),
