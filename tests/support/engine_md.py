@@ -27,10 +27,11 @@ class EngineFeed(Sink):
     host opens them; what they send to a venue socket goes out on it, what they send to other
     actors (the strategy, risk) is kept in ``out``. ``pump_until`` is the host's loop."""
 
-    def __init__(self, cfg: AppConfig, sock_dir: str, venue: str) -> None:
+    def __init__(self, cfg: AppConfig, sock_dir: str, venue: str, leg: bool = False) -> None:
         self.clock = LiveClock()
         names = {a for a in actor_names(cfg)
-                 if a == f"feed.{venue}" or a.startswith(f"book.{venue}:")}
+                 if a == f"feed.{venue}" or a.startswith(f"book.{venue}:")
+                 or (leg and a == f"leg.{venue}")}
         self.shells = build_shells(cfg, sock_dir, self.clock, LatencyRecorder(), None, names)
         self.ctx: zmq.Context[Any] = zmq.Context()
         self.dispatch = Dispatcher(dict(self.shells), self, journaling=False, fire=False)
@@ -44,6 +45,7 @@ class EngineFeed(Sink):
         now = self.clock.now_ns()
         for name, shell in self.shells.items():
             self.dispatch.start(name, shell.core, now)
+        self._flush()
 
     def send(self, actor: str, key: str, msg: Any) -> None:
         self.shells[actor].send(key, msg)
@@ -67,8 +69,22 @@ class EngineFeed(Sink):
                 while sock.poll(0):
                     frames = sock.recv_multipart()
                     now = self.clock.now_ns()
-                    self.dispatch.route("@" + key, [(shell.name, shell.decode(key, frames, now))],
-                                        now)
+                    self.route("@" + key, shell.name, shell.decode(key, frames, now))
+
+    def route(self, src: str, dest: str, msg: Any) -> None:
+        """Deliver ``msg`` to actor ``dest`` as from ``src`` and everything it causes; then the
+        orders decided leave, as a host's group commit sends them (no intent WAL here)."""
+        self.dispatch.route(src, [(dest, msg)], self.clock.now_ns())
+        self._flush()
+
+    def _flush(self) -> None:
+        for shell in self.shells.values():
+            if getattr(shell, "pending", False):
+                assert shell.flush_sends() == []  # type: ignore[attr-defined]
+
+    def to(self, dest: str, kind: type) -> list[Any]:
+        """What the actors sent to ``dest`` (another actor) of type ``kind``, in order."""
+        return [m for d, m in self.out if d == dest and isinstance(m, kind)]
 
     def books(self, sym: str) -> list[BookUpdate]:
         return [m for _, m in self.out if isinstance(m, BookUpdate) and m.sym == sym]
