@@ -1,13 +1,14 @@
 """The engine's own order path against the CTP gateway: the leg executor as a node builds it (its
-shell's DEALER opened as a host opens it, its messages routed by the engine's Dispatcher,
-``tests.support.engine_md``) sends a LegOrder; CTP (the recording API) accepts and fills it;
+shell's DEALER opened as a host opens it, its messages routed and its timers fired by the
+engine's Dispatcher, ``tests.support.engine_md``) reconciles with the gateway as at every start
+(adopting CTP's position), then sends a LegOrder; CTP (the recording API) accepts and fills it;
 the executor reports the fill and the position to its combo exactly as the venue did it."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import msgspec
+from openctp_ctp import thosttraderapi as tdapi
 
 from tests.ctp.ctp_world import World
 from tests.ctp.test_ctp_gateway import rtn_order, rtn_trade
@@ -21,11 +22,17 @@ def test_a_leg_order_through_the_ctp_gateway_is_acked_filled_and_reported(
     eng = None
     try:
         w.login()
-        # the engine side trades at once (no start reconciliation: the recording API answers
-        # no queries here); everything else as configured
-        cfg = msgspec.structs.replace(w.cfg, venues=[
-            msgspec.structs.replace(v, oe_reconcile=False) for v in w.cfg.venues])
-        eng = EngineFeed(cfg, w.sock_dir, "shfe", leg=True)
+        eng = EngineFeed(w.cfg, w.sock_dir, "shfe", leg=True)
+        # it reconciles first, as at every start: open orders and trades the gateway knows,
+        # positions from CTP's position query (answered here: one long au2612 lot held)
+        q = w.td.wait("ReqQryInvestorPosition")
+        assert (q.BrokerID, q.InvestorID) == ("9999", "u1")
+        row = tdapi.CThostFtdcInvestorPositionField()
+        row.InstrumentID, row.PosiDirection, row.Position, row.TodayPosition = "au2612", "2", 1, 0
+        w.gw.td_spi.OnRspQryInvestorPosition(row, None, 1, True)
+        leg = eng.shells["leg.shfe"].core
+        eng.pump_until(lambda: leg.gate == "", "the start reconciliation never ended")
+        assert leg.book.positions.get("au2612") == 1  # the venue's position, adopted
         order = LegOrder(7, 0, 0, "shfe", "au2612", "B", 2, 30_000, "GTC", "entry", 0, 0)
         eng.route("@group", "leg.shfe", order)
         req = w.td.wait("ReqOrderInsert")
@@ -44,7 +51,7 @@ def test_a_leg_order_through_the_ctp_gateway_is_acked_filled_and_reported(
         assert (fill.sym, fill.side, fill.px_ticks, fill.qty_lots, fill.cum_lots) == (
             "au2612", "B", 30_000, 2, 2)
         assert (fill.trade_id, fill.fee) == ("SHFE:77", 20.0)  # 2 lots at 10 CNY each
-        assert eng.shells["leg.shfe"].core.book.positions.get("au2612") == 2
+        assert leg.book.positions.get("au2612") == 3
     finally:
         if eng is not None:
             eng.close()

@@ -1,14 +1,13 @@
 """The engine's own order path against the IB gateway (on its fake TWS): the leg executor as a
 node builds it (``tests.support.engine_md``; its DEALER takes over the account's identity)
-sends a LegOrder; TWS submits and fills it; the executor reports the fill, with IB's
-commission, and the position to its combo as the venue did it. The engine side runs in a
-thread so the gateway keeps serving on this test's event loop."""
+reconciles with the gateway as at every start, then sends a LegOrder; TWS submits and fills
+it; the executor reports the fill, with IB's commission, and the position to its combo as the
+venue did it. The engine side runs in a thread so the gateway keeps serving on this test's
+event loop."""
 
 from __future__ import annotations
 
 import asyncio
-
-import msgspec
 
 from tests.ib.test_ib_gateway_orders import _tick
 from tests.ib.tws import PLACE
@@ -20,11 +19,12 @@ from transports.wire.messages import ExecReport, LegOrder
 def test_a_leg_order_through_the_ib_gateway_is_acked_filled_and_reported() -> None:
     async def go() -> None:
         async with world(wait_ms=300) as w:
-            # the engine side trades at once (no start reconciliation), else as configured
-            cfg = msgspec.structs.replace(w.cfg, venues=[
-                msgspec.structs.replace(v, oe_reconcile=False) for v in w.cfg.venues])
-            eng = EngineFeed(cfg, str(w.d), "comex", leg=True)
+            eng = EngineFeed(w.cfg, str(w.d), "comex", leg=True)
             try:
+                # it reconciles first, as at every start (open orders, trades, positions)
+                leg = eng.shells["leg.comex"].core
+                await asyncio.to_thread(eng.pump_until, lambda: leg.gate == "",
+                                        "the start reconciliation never ended")
                 order = LegOrder(9, 0, 0, "comex", "GCZ6", "B", 2, 23456, "GTC", "entry", 0, 0)
                 await asyncio.to_thread(eng.route, "@group", "leg.comex", order)
                 oid = 0

@@ -25,7 +25,8 @@ class EngineFeed(Sink):
     """The feed and book actors of ``venue`` (every ``feed.``/``book.`` actor of it in ``cfg``),
     built as a node builds them, their sockets (to the gateway serving ``sock_dir``) opened as a
     host opens them; what they send to a venue socket goes out on it, what they send to other
-    actors (the strategy, risk) is kept in ``out``. ``pump_until`` is the host's loop."""
+    actors (the strategy, risk) is kept in ``out``. ``pump_until`` is the host's loop (frames
+    read and routed, timers fired)."""
 
     def __init__(self, cfg: AppConfig, sock_dir: str, venue: str, leg: bool = False) -> None:
         self.clock = LiveClock()
@@ -34,7 +35,7 @@ class EngineFeed(Sink):
                  or (leg and a == f"leg.{venue}")}
         self.shells = build_shells(cfg, sock_dir, self.clock, LatencyRecorder(), None, names)
         self.ctx: zmq.Context[Any] = zmq.Context()
-        self.dispatch = Dispatcher(dict(self.shells), self, journaling=False, fire=False)
+        self.dispatch = Dispatcher(dict(self.shells), self, journaling=False)
         self.io = HostSockets("hot", Directory("engine", {}, {}, {}), self.ctx,
                               collections.Counter(), self.dispatch, SocketWaiter(),
                               commit=None)  # type: ignore[arg-type]
@@ -64,7 +65,12 @@ class EngineFeed(Sink):
         while not done():
             left = (end - mono()) / 1e9
             assert left > 0, f"{what}; the engine's actors got {self.out[-5:]}"
-            for sock, _ in poller.poll(int(left * 1000)):
+            now = self.clock.now_ns()
+            if self.dispatch.fire_due(now):  # the actors' timers, as a host fires them
+                self._flush()
+            due = self.dispatch.next_due()
+            wait_ms = left * 1000 if due is None else min(left * 1000, max(0, due - now) / 1e6)
+            for sock, _ in poller.poll(max(1, int(wait_ms))):
                 shell, key = self.io.owner[sock]
                 while sock.poll(0):
                     frames = sock.recv_multipart()
