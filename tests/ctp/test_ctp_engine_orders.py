@@ -13,7 +13,7 @@ from openctp_ctp import thosttraderapi as tdapi
 from tests.ctp.ctp_world import World
 from tests.ctp.test_ctp_gateway import rtn_order, rtn_trade
 from tests.support.engine_md import EngineFeed
-from transports.wire.messages import ExecReport, LegOrder
+from transports.wire.messages import ExecReport, FeedHealth, LegOrder
 
 
 def test_a_leg_order_through_the_ctp_gateway_is_acked_filled_and_reported(
@@ -22,6 +22,7 @@ def test_a_leg_order_through_the_ctp_gateway_is_acked_filled_and_reported(
     eng = None
     try:
         w.login()
+        w.md_login()  # the engine trades only on a healthy feed
         eng = EngineFeed(w.cfg, w.sock_dir, "shfe", leg=True)
         # it reconciles first, as at every start: open orders and trades the gateway knows,
         # positions from CTP's position query (answered here: one long au2612 lot held)
@@ -31,10 +32,17 @@ def test_a_leg_order_through_the_ctp_gateway_is_acked_filled_and_reported(
         row.InstrumentID, row.PosiDirection, row.Position, row.TodayPosition = "au2612", "2", 1, 0
         w.gw.td_spi.OnRspQryInvestorPosition(row, None, 1, True)
         leg = eng.shells["leg.shfe"].core
-        eng.pump_until(lambda: leg.gate == "", "the start reconciliation never ended")
+
+        def synced() -> bool:  # the feed told its health listeners (the leg, risk) SYNCED
+            return any(h.state == "SYNCED" for h in eng.to("risk", FeedHealth))
+
+        eng.pump_until(lambda: leg.gate == "" and synced(),
+                       "the start reconciliation or the feed's sync never ended")
         assert leg.book.positions.get("au2612") == 1  # the venue's position, adopted
         order = LegOrder(7, 0, 0, "shfe", "au2612", "B", 2, 30_000, "GTC", "entry", 0, 0)
         eng.route("@group", "leg.shfe", order)
+        assert [r.kind for r in eng.to("combo", ExecReport)] == ["sent"], [
+            (r.kind, r.reason) for r in eng.to("combo", ExecReport)]
         req = w.td.wait("ReqOrderInsert")
         assert (req.InstrumentID, req.VolumeTotalOriginal, req.LimitPrice) == ("au2612", 2, 600.0)
         spi = w.gw.td_spi

@@ -13,7 +13,7 @@ from tests.ib.test_ib_gateway_orders import _tick
 from tests.ib.tws import PLACE
 from tests.ib.world import run, world
 from tests.support.engine_md import EngineFeed
-from transports.wire.messages import ExecReport, LegOrder
+from transports.wire.messages import ExecReport, FeedHealth, LegOrder
 
 
 def test_a_leg_order_through_the_ib_gateway_is_acked_filled_and_reported() -> None:
@@ -23,8 +23,13 @@ def test_a_leg_order_through_the_ib_gateway_is_acked_filled_and_reported() -> No
             try:
                 # it reconciles first, as at every start (open orders, trades, positions)
                 leg = eng.shells["leg.comex"].core
-                await asyncio.to_thread(eng.pump_until, lambda: leg.gate == "",
-                                        "the start reconciliation never ended")
+
+                def synced() -> bool:  # the feed told its listeners (the leg, risk) SYNCED
+                    return any(h.state == "SYNCED" for h in eng.to("risk", FeedHealth))
+
+                await asyncio.to_thread(
+                    eng.pump_until, lambda: leg.gate == "" and synced(),
+                    "the start reconciliation or the feed's sync never ended")
                 order = LegOrder(9, 0, 0, "comex", "GCZ6", "B", 2, 23456, "GTC", "entry", 0, 0)
                 await asyncio.to_thread(eng.route, "@group", "leg.comex", order)
                 oid = 0
