@@ -57,6 +57,9 @@ class CtpEvents:
             d = s.books.on_depth(args[0], now)
             if d is not None:
                 self.publish(md_topic(d.sym), d)
+        elif name == "instrument_status":
+            for topic, msg in s.sessions.on_status(args[0], s.symbols or list(s.ticks), now):
+                self.publish(topic, msg)
         elif name in KINDS:
             rsp, err, _, last = args
             self.queries.on_rows(name, rsp, err, last)

@@ -252,6 +252,17 @@ class CtpGateway:
                     continue
                 self.oe.request(fr[0], req)
 
+    async def _sub_loop(self) -> None:
+        """A new md subscription is answered with the current session ``status`` of the symbols
+        it covers (``status.SessionStates``; XPUB_VERBOSE shows every subscription)."""
+        while True:
+            for frames in await self._frames(self.md_sock):
+                sub = frames[0] if len(frames) == 1 else b""
+                if sub[:1] == b"\x01":
+                    prefix = sub[1:].decode("utf-8", "replace")
+                    for topic, msg in self.state.sessions.status_for(prefix, self.now_ns()):
+                        self.publish(topic, msg)
+
     async def _hb_loop(self) -> None:
         while True:
             await asyncio.sleep(self.cc.hb_interval_ms / 1000)
@@ -266,7 +277,8 @@ class CtpGateway:
         self.state.td, self.state.md = apis or real_apis(self.cc, self.venue.name, self.td_spi,
                                                          self.md_spi)
         self.tasks = [self.loop.create_task(c) for c in (
-            self._event_loop(), self._ref_loop(), self._oe_loop(), self._hb_loop(),
+            self._event_loop(), self._ref_loop(), self._oe_loop(), self._sub_loop(),
+            self._hb_loop(),
             self.queries.run())]
 
     async def stop(self) -> None:

@@ -89,6 +89,9 @@ class TdSpi(tdapi.CThostFtdcTraderSpi):
     def OnRtnTrade(self, f: Any) -> None:
         self.post("trade", (copy_field(f),))
 
+    def OnRtnInstrumentStatus(self, f: Any) -> None:
+        self.post("instrument_status", (copy_field(f),))
+
     def OnRspError(self, info: Any, rid: int, last: bool) -> None:
         self.post("rsp_error", (*_err(info), int(rid)))
 

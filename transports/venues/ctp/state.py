@@ -24,6 +24,7 @@ from transports.venues.ctp.clmap import ClMap
 from transports.venues.ctp.fees import FeeBook
 from transports.venues.ctp.md import DepthBooks
 from transports.venues.ctp.orders import OrderTracker
+from transports.venues.ctp.status import SessionStates
 from transports.wire.venue_msgs import Instruments
 
 
@@ -56,6 +57,8 @@ class CtpState:
     next_ref: int = 1  #: the next OrderRef of this session
     #: the instrument list with the latest rates (None until CTP lists them)
     instruments: Instruments | None = None
+    #: each served symbol's session state from CTP's instrument status (``status``)
+    sessions: SessionStates = field(default_factory=SessionStates)
 
     @classmethod
     def for_venue(cls, cfg: AppConfig, venue: VenueConfig, creds: dict[str, str],
