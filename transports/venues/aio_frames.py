@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import zmq
 import zmq.asyncio
 
@@ -23,4 +26,19 @@ async def ready_frames(sock: zmq.asyncio.Socket, poll_ms: int) -> list[list[byte
     return out
 
 
-__all__ = ["MAX_FRAMES", "ready_frames"]
+async def answer_subscriptions(sock: zmq.asyncio.Socket, poll_ms: int,
+                               status_for: Callable[[str], Iterable[tuple[str, Any]]],
+                               publish: Callable[[str, Any], None]) -> None:
+    """Forever: answer each subscription the md XPUB reports (``XPUB_VERBOSE``: a
+    re-subscription after an engine restart too) with ``status_for(prefix)``, the current
+    session ``status`` of the symbols it covers, published at once (the simulator's rule,
+    docs/venue-protocol.md ``status``)."""
+    while True:
+        for frames in await ready_frames(sock, poll_ms):
+            sub = frames[0] if len(frames) == 1 else b""
+            if sub[:1] == b"\x01":
+                for topic, msg in status_for(sub[1:].decode("utf-8", "replace")):
+                    publish(topic, msg)
+
+
+__all__ = ["MAX_FRAMES", "answer_subscriptions", "ready_frames"]

@@ -31,7 +31,7 @@ from loguru import logger
 
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
-from transports.venues.aio_frames import ready_frames
+from transports.venues.aio_frames import answer_subscriptions, ready_frames
 from transports.venues.ccxt import credentials as creds_mod
 from transports.venues.ccxt.clmap import RULES, ClMap
 from transports.venues.ccxt.config import fake_base_of, find_venue
@@ -229,12 +229,7 @@ class CcxtGateway:
     async def _sub_loop(self) -> None:
         md = self.md
         assert md is not None
-        while True:
-            for frames in await self._frames(self.md_sock):
-                sub = frames[0] if len(frames) == 1 else b""
-                if sub[:1] == b"\x01":
-                    for topic, msg in md.status_for(sub[1:].decode("utf-8", "replace")):
-                        self._publish(topic, msg)
+        await answer_subscriptions(self.md_sock, POLL_MS, md.status_for, self._publish)
 
     async def _ref_loop(self) -> None:
         md = self.md

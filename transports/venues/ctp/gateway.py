@@ -32,7 +32,7 @@ from openctp_ctp import thosttraderapi as tdapi
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError
-from transports.venues.aio_frames import ready_frames
+from transports.venues.aio_frames import answer_subscriptions, ready_frames
 from transports.venues.ctp.clmap import ClMap
 from transports.venues.ctp.events import CtpEvents
 from transports.venues.ctp.md import DepthBooks
@@ -254,14 +254,11 @@ class CtpGateway:
 
     async def _sub_loop(self) -> None:
         """A new md subscription is answered with the current session ``status`` of the symbols
-        it covers (``status.SessionStates``; XPUB_VERBOSE shows every subscription)."""
-        while True:
-            for frames in await self._frames(self.md_sock):
-                sub = frames[0] if len(frames) == 1 else b""
-                if sub[:1] == b"\x01":
-                    prefix = sub[1:].decode("utf-8", "replace")
-                    for topic, msg in self.state.sessions.status_for(prefix, self.now_ns()):
-                        self.publish(topic, msg)
+        it covers (``status.SessionStates``)."""
+        sessions = self.state.sessions
+        await answer_subscriptions(self.md_sock, POLL_MS,
+                                   lambda prefix: sessions.status_for(prefix, self.now_ns()),
+                                   self.publish)
 
     async def _hb_loop(self) -> None:
         while True:

@@ -24,7 +24,7 @@ from loguru import logger
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError, VenueError
-from transports.venues.aio_frames import ready_frames
+from transports.venues.aio_frames import answer_subscriptions, ready_frames
 from transports.venues.curve import ServerKeys
 from transports.venues.fence import EpochFence
 from transports.venues.gateway_sockets import GatewaySockets
@@ -259,12 +259,7 @@ class IbGateway:
 
     async def _sub_loop(self) -> None:
         assert self.md is not None
-        while True:
-            for frames in await self._frames(self.md_sock):
-                sub = frames[0] if len(frames) == 1 else b""
-                if sub[:1] == b"\x01":
-                    for topic, msg in self.md.status_for(sub[1:].decode("utf-8", "replace")):
-                        self._publish(topic, msg)
+        await answer_subscriptions(self.md_sock, POLL_MS, self.md.status_for, self._publish)
 
     async def _ref_loop(self) -> None:
         assert self.md is not None and self.instruments is not None
