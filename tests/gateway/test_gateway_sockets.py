@@ -19,8 +19,8 @@ import zmq.asyncio
 from loguru import logger
 
 from transports.config.market import VenueConfig
-from transports.venues import gateway_sockets
 from transports.venues.gateway_sockets import GatewaySockets
+from transports.venues.sim import sockets as sim_sockets
 from transports.wire.codec import MAX_FRAME_BYTES
 
 WAIT_S = 5.0
@@ -101,7 +101,7 @@ def test_a_reply_nobody_can_take_is_counted_and_logged_once_never_raised() -> No
 def test_a_peer_whose_queue_is_full_is_counted_queue_full(
         monkeypatch: pytest.MonkeyPatch) -> None:
     # the cap, lowered so the test reaches it: past it a reply is refused (EAGAIN), counted
-    monkeypatch.setattr(gateway_sockets, "OE_HWM", 100)
+    monkeypatch.setattr(sim_sockets, "OE_HWM", 100)  # what ``bind_socket`` reads
 
     async def main() -> None:
         io = GatewaySockets()

@@ -8,7 +8,7 @@ simulator's gateway binds (``transports.venues.sim.sockets``):
 - the md XPUB: market data out, the engine's subscriptions in (``XPUB_VERBOSE``: a
   re-subscription after an engine restart is seen again); ``PUB_HWM`` frames queued per
   subscriber before the newest are dropped, which the engine sees as a sequence gap and resyncs;
-- the ref ROUTER (``ROUTER_HANDOVER``);
+- the ref ROUTER;
 - the oe ROUTER: ``ROUTER_HANDOVER`` (the engine's DEALER identity is its account id; a
   restarted engine takes it over at once), ``ROUTER_MANDATORY`` and a send queue of ``OE_HWM``
   replies per peer. Order replies never drop silently: before these, the ccxt, CTP and IB
@@ -33,8 +33,7 @@ from loguru import logger
 
 from transports.config.market import VenueConfig
 from transports.venues.curve import CurveServer, ServerKeys, start_server
-from transports.venues.sim.sockets import OE_HWM, PUB_HWM, address
-from transports.wire.codec import MAX_FRAME_BYTES
+from transports.venues.sim.sockets import address, bind_socket
 
 
 class GatewaySockets:
@@ -59,29 +58,13 @@ class GatewaySockets:
         self.curve = start_server(self.ctx, curve or ServerKeys.from_env())
         if "{sock}" in venue.md + venue.ref + venue.oe:
             Path(sock_dir).mkdir(parents=True, exist_ok=True)
-        md = self._sock(zmq.XPUB, address(venue.md, sock_dir))
-        ref = self._sock(zmq.ROUTER, address(venue.ref, sock_dir))
-        oe = self._sock(zmq.ROUTER, address(venue.oe, sock_dir), oe=True)
+        # the simulator's options, one copy (``bind_socket``): set before bind, where a
+        # listener takes them
+        socks, ctx, cv = self.socks, self.ctx, self.curve
+        md = bind_socket(socks, ctx, zmq.XPUB, address(venue.md, sock_dir), cv)
+        ref = bind_socket(socks, ctx, zmq.ROUTER, address(venue.ref, sock_dir), cv)
+        oe = bind_socket(socks, ctx, zmq.ROUTER, address(venue.oe, sock_dir), cv, handover=True)
         return md, ref, oe
-
-    def _sock(self, kind: int, addr: str, oe: bool = False) -> zmq.asyncio.Socket:
-        assert self.ctx is not None
-        s = self.ctx.socket(kind)
-        self.socks.append(s)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)  # before bind: the listener takes it
-        if kind == zmq.XPUB:
-            s.setsockopt(zmq.SNDHWM, PUB_HWM)
-            s.setsockopt(zmq.XPUB_VERBOSE, 1)
-        else:
-            s.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        if oe:
-            s.setsockopt(zmq.ROUTER_MANDATORY, 1)  # a reply that cannot leave says so
-            s.setsockopt(zmq.SNDHWM, OE_HWM)
-        if self.curve is not None:
-            self.curve.apply(s)
-        s.bind(addr)
-        return s
 
     def reply(self, sock: zmq.asyncio.Socket, ident: bytes, payload: bytes) -> bool:
         """Send ``payload`` to the peer ``ident`` on a ROUTER without waiting; True if it was

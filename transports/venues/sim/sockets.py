@@ -15,7 +15,7 @@ once bound: it polls them and closes them.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import zmq
 
@@ -53,19 +53,22 @@ def bind_venues(cfg: AppConfig, sock_dir: str, ctx: zmq.Context,
     if "{sock}" in "".join(v.md + v.ref + v.oe for v in served):
         os.makedirs(sock_dir, exist_ok=True)
     for v in served:
-        md = _bind(out.socks, ctx, zmq.XPUB, address(v.md, sock_dir), curve)
+        md = bind_socket(out.socks, ctx, zmq.XPUB, address(v.md, sock_dir), curve)
         out.md[v.name] = md
         out.route[md] = (v.name, "md")
-        ref = _bind(out.socks, ctx, zmq.ROUTER, address(v.ref, sock_dir), curve)
-        oe = _bind(out.socks, ctx, zmq.ROUTER, address(v.oe, sock_dir), curve, handover=True)
+        ref = bind_socket(out.socks, ctx, zmq.ROUTER, address(v.ref, sock_dir), curve)
+        oe = bind_socket(out.socks, ctx, zmq.ROUTER, address(v.oe, sock_dir), curve, handover=True)
         out.oe[v.name] = oe
         out.route[ref] = (v.name, "ref")
         out.route[oe] = (v.name, "oe")
     return out
 
 
-def _bind(socks: list[zmq.Socket], ctx: zmq.Context, kind: int, addr: str,
-          curve: CurveServer | None, *, handover: bool = False) -> zmq.Socket:
+def bind_socket(socks: list[Any], ctx: Any, kind: int, addr: str, curve: CurveServer | None,
+                *, handover: bool = False) -> Any:
+    """One engine-facing socket of a gateway, bound at ``addr`` with the protocol's options (the
+    module docstring; ``handover``: the oe ROUTER's), appended to ``socks``. ``ctx`` may be a
+    plain or an asyncio ZeroMQ context (the simulator's, or ``gateway_sockets``')."""
     s = ctx.socket(kind)
     socks.append(s)
     s.setsockopt(zmq.LINGER, 0)
@@ -76,7 +79,7 @@ def _bind(socks: list[zmq.Socket], ctx: zmq.Context, kind: int, addr: str,
         s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
     if handover:  # a reconnecting engine with the same account id takes the route over
         s.setsockopt(zmq.ROUTER_HANDOVER, 1)
-        # a reply that cannot leave raises (counted in ``_reply``) instead of vanishing
+        # a reply that cannot leave raises (counted by the gateway) instead of vanishing
         s.setsockopt(zmq.ROUTER_MANDATORY, 1)
         s.setsockopt(zmq.SNDHWM, OE_HWM)
     if curve is not None:
@@ -85,4 +88,4 @@ def _bind(socks: list[zmq.Socket], ctx: zmq.Context, kind: int, addr: str,
     return s
 
 
-__all__ = ["OE_HWM", "PUB_HWM", "VenueSockets", "address", "bind_venues"]
+__all__ = ["OE_HWM", "PUB_HWM", "VenueSockets", "address", "bind_socket", "bind_venues"]
