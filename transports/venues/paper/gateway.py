@@ -49,8 +49,8 @@ from transports.venues.paper.source import (
 )
 from transports.venues.paper.source_link import SourceLink
 from transports.venues.paper.venue import PaperVenue
-from transports.venues.sim.sockets import OE_HWM, PUB_HWM
-from transports.wire.codec import MAX_FRAME_BYTES, Codec, encode
+from transports.venues.sim.sockets import address, bind_socket
+from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import (
     Error,
     Heartbeat,
@@ -98,9 +98,10 @@ class _PaperGateway:
         source = next(((i, x) for i, x in enumerate(cfg.venues)
                        if x.name != v.name and x.md.replace("{sock}", sock_dir) == self.addrs.md),
                       None)
-        self.src_ref = self._sock(ctx, zmq.DEALER, self.addrs.ref, bind=False, source=source)
-        self.src_ref.setsockopt(zmq.MAXMSGSIZE, 1 << 22)
-        self.src_md = self._sock(ctx, zmq.SUB, self.addrs.md, bind=False, source=source)
+        # an instrument list may be large: 4 MiB (set before connect: a session takes it then)
+        self.src_ref = self._source_sock(ctx, zmq.DEALER, self.addrs.ref, source,
+                                         {zmq.MAXMSGSIZE: 1 << 22})
+        self.src_md = self._source_sock(ctx, zmq.SUB, self.addrs.md, source, {})
         self.src_md.setsockopt(zmq.SUBSCRIBE, b"hb")
         src = fetch_instruments(self.src_ref, clock, self.pcfg.source_timeout_s, self.stop)
         specs = specs_of(src, cfg, v.name)
@@ -117,9 +118,13 @@ class _PaperGateway:
         self.pub = Publisher(list(specs))
         if "{sock}" in v.md + v.ref + v.oe:
             os.makedirs(sock_dir, exist_ok=True)
-        self.md = self._sock(ctx, zmq.XPUB, v.md.replace("{sock}", sock_dir))
-        self.ref = self._sock(ctx, zmq.ROUTER, v.ref.replace("{sock}", sock_dir))
-        self.oe = self._sock(ctx, zmq.ROUTER, v.oe.replace("{sock}", sock_dir), oe=True)
+        # the engine-facing sockets with the simulator's options (``bind_socket``: the frame
+        # limit, the XPUB's queue, the oe ROUTER's handover and its replies never dropped
+        # silently, counted in ``_unsent``)
+        socks, cv = self.socks, self.curve
+        self.md = bind_socket(socks, ctx, zmq.XPUB, address(v.md, sock_dir), cv)
+        self.ref = bind_socket(socks, ctx, zmq.ROUTER, address(v.ref, sock_dir), cv)
+        self.oe = bind_socket(socks, ctx, zmq.ROUTER, address(v.oe, sock_dir), cv, handover=True)
         self.poller = zmq.Poller()
         for s in (self.src_md, self.src_ref, self.md, self.ref, self.oe):
             self.poller.register(s, zmq.POLLIN)
@@ -131,37 +136,20 @@ class _PaperGateway:
             self.src_md: self._on_source_md, self.src_ref: self._on_source_ref,
             self.md: self._on_subscription, self.ref: self._on_ref, self.oe: self._on_oe}
 
-    def _sock(self, ctx: zmq.Context[Any], kind: int, addr: str, *,
-              bind: bool = True, oe: bool = False,
-              source: tuple[int, VenueConfig] | None = None) -> zmq.Socket[Any]:
-        """A socket: bound (a CURVE server with ``self.curve``) or connected to the source
-        venue ``source`` (index, entry; a CURVE client when it has ``curve_server_key``).
-        ``oe``: the order-entry ROUTER, whose options are set before it binds (a listener
-        takes the send queue's size from the socket when it binds)."""
+    def _source_sock(self, ctx: zmq.Context[Any], kind: int, addr: str,
+                     source: tuple[int, VenueConfig] | None,
+                     opts: dict[int, int]) -> zmq.Socket[Any]:
+        """A socket connected to the source venue at ``addr`` with ``opts``; a CURVE client
+        when ``source`` (index, entry) has ``curve_server_key``."""
         s = ctx.socket(kind)
         self.socks.append(s)
         s.setsockopt(zmq.LINGER, 0)
-        if oe:
-            s.setsockopt(zmq.ROUTER_HANDOVER, 1)  # a reconnecting engine takes its id over
-            # order replies never drop silently (docs/venue-protocol.md, "Sockets"): a reply
-            # that cannot leave raises (counted in ``_unsent``), none vanishes past 1,000 queued
-            s.setsockopt(zmq.ROUTER_MANDATORY, 1)
-            s.setsockopt(zmq.SNDHWM, OE_HWM)
-        if kind == zmq.XPUB:
-            s.setsockopt(zmq.SNDHWM, PUB_HWM)
-            s.setsockopt(zmq.XPUB_VERBOSE, 1)  # see every subscription, not only the first
-        if bind:
-            # an engine's frame past the limit drops its sender before it is read whole
-            s.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-            if self.curve is not None:
-                self.curve.apply(s)
-            s.bind(addr)
-        else:
-            if source is not None and source[1].curve_server_key:
-                i, src = source
-                secure_client(s, src.curve_server_key, src.curve_client_secret,
-                              f"$.venues[{i}]")
-            s.connect(addr)
+        for opt, val in opts.items():
+            s.setsockopt(opt, val)
+        if source is not None and source[1].curve_server_key:
+            i, src = source
+            secure_client(s, src.curve_server_key, src.curve_client_secret, f"$.venues[{i}]")
+        s.connect(addr)
         return s
 
     def close(self) -> None:
