@@ -29,11 +29,10 @@ from pathlib import Path
 
 import zmq
 import zmq.asyncio
-from loguru import logger
 
 from transports.config.market import VenueConfig
 from transports.venues.curve import CurveServer, ServerKeys, start_server
-from transports.venues.sim.sockets import address, bind_socket
+from transports.venues.sim.sockets import UnsentReplies, address, bind_socket
 
 
 class GatewaySockets:
@@ -46,7 +45,7 @@ class GatewaySockets:
         self.socks: list[zmq.asyncio.Socket] = []
         #: replies that could not leave, by cause ("unroutable", "queue_full")
         self.unsent: Counter[str] = Counter()
-        self._warned: set[tuple[bytes, str]] = set()
+        self._unsent = UnsentReplies("gateway", lambda why: self.unsent.update((why,)))
 
     def bind(self, venue: VenueConfig, sock_dir: str,
              curve: ServerKeys | None = None) -> tuple[zmq.asyncio.Socket, zmq.asyncio.Socket,
@@ -78,12 +77,7 @@ class GatewaySockets:
         exc = f.exception()
         if exc is None:
             return True
-        why = "queue_full" if isinstance(exc, zmq.Again) else "unroutable"
-        self.unsent[why] += 1
-        if (ident, why) not in self._warned:  # once per peer: a gone peer may miss many
-            self._warned.add((ident, why))
-            logger.warning("gateway: replies to {!r} not sent ({}: {}); counted as unsent {}",
-                           ident, why, exc, why)
+        self._unsent.note(ident, exc)  # type: ignore[arg-type]
         return False
 
     def close(self) -> None:

@@ -49,7 +49,7 @@ from transports.venues.paper.source import (
 )
 from transports.venues.paper.source_link import SourceLink
 from transports.venues.paper.venue import PaperVenue
-from transports.venues.sim.sockets import address, bind_socket
+from transports.venues.sim.sockets import UnsentReplies, address, bind_socket
 from transports.wire.codec import Codec, encode
 from transports.wire.venue_msgs import (
     Error,
@@ -83,7 +83,9 @@ class _PaperGateway:
         assert v.paper is not None
         self.name, self.pcfg, self.clock = v.name, v.paper, clock
         self.socks: list[zmq.Socket[Any]] = []
-        self._warned: set[tuple[bytes, str]] = set()  #: (peer, cause) of unsent replies logged
+        #: replies the oe ROUTER refused: counted in the truth (``oe_replies_<cause>``)
+        self._unsent = UnsentReplies(
+            "paper gateway", lambda why: self.venue.truth.count(f"oe_replies_{why}")).note
         self.addrs: SourceAddrs = source_addrs(cfg, v, sock_dir, md_from)
         try:
             self._open(cfg, v, sock_dir, ctx)
@@ -253,16 +255,6 @@ class _PaperGateway:
             sock.send_multipart([ident, encode(msg)], zmq.NOBLOCK)
         except zmq.ZMQError as exc:
             self._unsent(ident, exc)
-
-    def _unsent(self, ident: bytes, exc: zmq.ZMQError) -> None:
-        """A reply that could not leave: counted in the truth (``oe_replies_unroutable``,
-        ``oe_replies_queue_full``) and logged once per peer and cause, as the simulator does."""
-        why = "queue_full" if isinstance(exc, zmq.Again) else "unroutable"
-        self.venue.truth.count(f"oe_replies_{why}")
-        if (ident, why) not in self._warned:
-            self._warned.add((ident, why))
-            logger.warning("paper gateway: replies to {!r} not sent ({}); counted in the truth "
-                           "as oe_replies_{}", ident, why, why)
 
     def _decode(self, sock: zmq.Socket[Any], codec: Codec[Any], frames: list[bytes]) -> Any:
         if len(frames) != 2:

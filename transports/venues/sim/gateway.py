@@ -45,7 +45,7 @@ from transports.errors import ConfigError
 from transports.venues.curve import CurveServer, ServerKeys, start_server
 from transports.venues.sim.core import SimCore
 from transports.venues.sim.faults import load_preset
-from transports.venues.sim.sockets import address, bind_venues
+from transports.venues.sim.sockets import UnsentReplies, address, bind_venues
 from transports.venues.sim.truth import SimTruth
 from transports.wire.venue_msgs import Error, OeRequest, RefRequest
 
@@ -80,7 +80,8 @@ class _Gateway:
         self.cfg, self.clock = cfg, clock
         self.quiet_gc = quiet_gc  #: see ``serve``
         self.last_request_ns = 0  #: when the last oe request arrived (``quiet_gc``)
-        self.unsent: set[tuple[bytes, str]] = set()  #: (peer, why) already logged (``_reply``)
+        #: replies an oe ROUTER refused, counted in the truth (``oe_replies_<cause>``)
+        self.unsent = UnsentReplies("sim gateway", self._count_unsent)
         self.enc = msgspec.msgpack.Encoder()
         self.ref_dec = msgspec.msgpack.Decoder(SimRefRequest)
         self.oe_dec = msgspec.msgpack.Decoder(OeRequest)
@@ -192,16 +193,12 @@ class _Gateway:
         try:
             sock.send(ident, _MORE)  # a refusal (no peer, queue full) comes here, before any part
             sock.send(payload, _LAST)
-        except zmq.ZMQError as exc:
-            # EHOSTUNREACH: no such peer (gone, or never connected): a real venue loses it too.
-            # EAGAIN: OE_HWM replies already queued for it (it stopped reading)
-            why = "queue_full" if exc.errno == zmq.EAGAIN else "unroutable"
-            assert self.core is not None
-            self.core.truth.count(f"oe_replies_{why}")
-            if (ident, why) not in self.unsent:  # once per peer: a gone peer may miss many
-                self.unsent.add((ident, why))
-                logger.warning("sim gateway: replies to {!r} not sent ({}); counted in the "
-                               "truth as oe_replies_{}", ident, why, why)
+        except zmq.ZMQError as exc:  # no such peer (a real venue loses it too), or full
+            self.unsent.note(ident, exc)
+
+    def _count_unsent(self, why: str) -> None:
+        assert self.core is not None
+        self.core.truth.count(f"oe_replies_{why}")
 
     def _malformed(self, sock: zmq.Socket, frames: list[bytes], why: str) -> None:
         assert self.core is not None

@@ -15,9 +15,11 @@ once bound: it polls them and closes them.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import zmq
+from loguru import logger
 
 from transports.config.engine import AppConfig
 from transports.venues.curve import CurveServer
@@ -64,6 +66,29 @@ def bind_venues(cfg: AppConfig, sock_dir: str, ctx: zmq.Context,
     return out
 
 
+class UnsentReplies:
+    """Replies a gateway's ROUTER refused (``ROUTER_MANDATORY``): each one's cause counted with
+    ``count(cause)`` -- ``unroutable`` (no such peer: gone, or never connected) or
+    ``queue_full`` (``OE_HWM`` replies already queued for it) -- and logged once per peer and
+    cause (a gone peer may miss many). The simulator, the paper gateway and ``GatewaySockets``
+    share it."""
+
+    def __init__(self, who: str, count: Callable[[str], None]) -> None:
+        self.who = who
+        self.count = count
+        self._logged: set[tuple[bytes, str]] = set()
+
+    def note(self, ident: bytes, exc: zmq.ZMQError) -> str:
+        """Count and (once) log the refusal ``exc`` of a reply to ``ident``; return its cause."""
+        why = "queue_full" if isinstance(exc, zmq.Again) else "unroutable"
+        self.count(why)
+        if (ident, why) not in self._logged:
+            self._logged.add((ident, why))
+            logger.warning("{}: replies to {!r} not sent ({}: {}); counted as {}", self.who,
+                           ident, why, exc, why)
+        return why
+
+
 def bind_socket(socks: list[Any], ctx: Any, kind: int, addr: str, curve: CurveServer | None,
                 *, handover: bool = False) -> Any:
     """One engine-facing socket of a gateway, bound at ``addr`` with the protocol's options (the
@@ -88,4 +113,5 @@ def bind_socket(socks: list[Any], ctx: Any, kind: int, addr: str, curve: CurveSe
     return s
 
 
-__all__ = ["OE_HWM", "PUB_HWM", "VenueSockets", "address", "bind_socket", "bind_venues"]
+__all__ = ["OE_HWM", "PUB_HWM", "UnsentReplies", "VenueSockets", "address", "bind_socket",
+           "bind_venues"]
