@@ -72,17 +72,21 @@ def make_cfg(state_dir: Path) -> AppConfig:
 
 class RecordingApi:
     """Stands in for CThostFtdcTraderApi / CThostFtdcMdApi: records every ``Req*`` call and
-    its request field; ``rc`` sets a method's return value (CTP: 0, -1, -2, -3)."""
+    its request field; ``rc`` sets a method's return value (CTP: 0, -1, -2, -3); ``raises``
+    makes a method raise after recording the call (as SWIG does on a field it cannot convert)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, Any]] = []
         self.rc: dict[str, int] = {}
+        self.raises: dict[str, BaseException] = {}
         self.cv = threading.Condition()
 
     def _record(self, name: str, f: Any) -> int:
         with self.cv:
             self.calls.append((name, f))
             self.cv.notify_all()
+        if name in self.raises:
+            raise self.raises[name]
         return self.rc.get(name, 0)
 
     def wait(self, name: str, n: int = 1, timeout: float = WAIT_S) -> Any:

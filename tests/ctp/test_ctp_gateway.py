@@ -12,6 +12,7 @@ from openctp_ctp import thostmduserapi as mdapi
 from openctp_ctp import thosttraderapi as tdapi
 
 from tests.ctp.ctp_world import World, rsp_info
+from tests.support.hostile import HOSTILE_REQUESTS, is_malformed
 from transports.venues.ctp.time import CHINA
 from transports.wire.venue_msgs import (
     Ack,
@@ -342,3 +343,33 @@ def test_secrets_never_logged(tmp_path: Path) -> None:
         logger.remove(sink)
     text = "".join(lines)
     assert "session up" in text and "s3cret-pw" not in text and "auth-code-x" not in text
+
+
+
+def test_hostile_requests_are_answered_malformed_and_both_loops_go_on(world: World) -> None:
+    # before, a request of three frames was read by its last part, and an exception in a
+    # request's handling ended the oe loop: the gateway went deaf to every later order
+    for parts, piece in HOSTILE_REQUESTS:
+        world.oe.send_multipart(parts)
+        assert is_malformed(world.recv(), piece), parts
+        world.ref.send_multipart(parts)
+        assert world.ref.poll(5_000), f"no ref reply to {parts}"
+        assert is_malformed(world.ref_dec.decode(world.ref.recv_multipart()[-1]), piece), parts
+    world.send(Ping(ts=7))
+    pong = world.recv()
+    assert isinstance(pong, Pong) and pong.echo == 7
+    assert isinstance(world.ref_req(InstrumentsReq()), Instruments)
+
+
+def test_an_api_call_that_raises_leaves_the_order_unknown_and_order_entry_open(
+        world: World) -> None:
+    world.td.raises["ReqOrderInsert"] = TypeError("in method 'ReqOrderInsert', argument 2")
+    world.send(new("c1"))
+    world.td.wait("ReqOrderInsert")
+    world.send(QueryReq(cl="c1"))  # whether it left is not known: never a reject
+    assert world.recv().state == "unknown"
+    del world.td.raises["ReqOrderInsert"]
+    world.send(new("c2"))
+    world.td.wait("ReqOrderInsert", 2)
+    world.send(OpenOrdersReq())
+    assert [o.cl for o in world.recv().list] == ["c2"]

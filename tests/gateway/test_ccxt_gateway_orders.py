@@ -20,6 +20,7 @@ from tests.gateway.ccxt_world import (
     creds_of,
     wait_until,
 )
+from tests.support.hostile import HOSTILE_REQUESTS, is_malformed
 from transports.venues.fake import binance as fake_binance
 from transports.wire.venue_msgs import (
     Ack,
@@ -29,10 +30,13 @@ from transports.wire.venue_msgs import (
     CancelReq,
     Done,
     Fill,
+    Instruments,
     NewOrder,
     OpenOrders,
     OpenOrdersReq,
     OrderStatus,
+    Ping,
+    Pong,
     Positions,
     PositionsReq,
     QueryReq,
@@ -341,3 +345,19 @@ def test_no_secret_in_logs_or_frames(binance_spot: Any) -> None:
     secret = SECRETS["binance-spot"]
     assert e.frames and not any(secret.encode() in f for f in e.frames)
     assert w.logs and not any(secret in line for line in w.logs)
+
+
+def test_hostile_requests_are_answered_malformed_and_both_loops_go_on(binance_spot: Any) -> None:
+    e = binance_spot.eng
+    for parts, piece in HOSTILE_REQUESTS:
+        seen = len(e.oe_log)
+        e.oe.send_multipart(parts)
+        wait_until(lambda seen=seen: e.pump_oe() or len(e.oe_log) > seen, 5.0,
+                   f"the reply to {parts}")
+        assert is_malformed(e.oe_log[seen], piece), parts
+        e.ref.send_multipart(parts)
+        assert e.ref.poll(5_000), f"no ref reply to {parts}"
+        assert is_malformed(e.ref_codec.decode(e.ref.recv_multipart()[-1]), piece), parts
+    e.send(Ping(ts=7))
+    e.wait_oe(lambda m: isinstance(m, Pong) and m.echo == 7, 5.0, "the pong")
+    assert isinstance(e.instruments(), Instruments)

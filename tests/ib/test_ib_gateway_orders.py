@@ -3,18 +3,25 @@ ib_async.IB (its placeOrder wire fields; orderStatus/execDetails/commissionRepor
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from tests.ib.tws import CANCEL, PLACE, FakeTws, perm
-from tests.ib.world import World, run, world
+from tests.ib.world import REF_DEC, WAIT_S, World, run, world
+from tests.support.hostile import HOSTILE_REQUESTS, is_malformed
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
     CancelReq,
     Done,
+    Error,
     Fill,
+    Instruments,
+    InstrumentsReq,
     NewOrder,
     OrderStatus,
+    Ping,
+    Pong,
     QueryReq,
     Reject,
 )
@@ -37,8 +44,6 @@ async def _placed(w: World, cl: str, **kw: object) -> int:
 
 
 async def _tick() -> None:
-    import asyncio
-
     await asyncio.sleep(0.01)  # a poll step inside a bounded loop, not a wait for an outcome
 
 
@@ -182,3 +187,20 @@ def test_a_restarted_gateway_reports_and_cancels_its_predecessors_order() -> Non
             (rej,) = await w2.oe_until(lambda m: isinstance(m, Reject))
             assert rej.code == "duplicate_cl"
     run(go())
+
+
+def test_hostile_requests_are_answered_malformed_and_both_loops_go_on() -> None:
+    async def scenario() -> None:
+        async with world() as w:
+            for parts, piece in HOSTILE_REQUESTS:
+                await w.oe.send_multipart(parts)
+                got = await w.oe_until(lambda m: isinstance(m, Error))
+                assert is_malformed(got[-1], piece), parts
+                await w.ref.send_multipart(parts)
+                reply = REF_DEC.decode(await asyncio.wait_for(w.ref.recv(), WAIT_S))
+                assert is_malformed(reply, piece), parts
+            await w.send(Ping(ts=7))
+            await w.oe_until(lambda m: isinstance(m, Pong) and m.echo == 7)
+            assert isinstance(await w.ask_ref(InstrumentsReq()), Instruments)
+
+    run(scenario())

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import msgspec
 import zmq
 import zmq.asyncio
+
+from transports.wire.venue_msgs import Error
 
 #: the most frames one read takes before the loop runs its other work again
 MAX_FRAMES = 256
@@ -26,6 +29,20 @@ async def ready_frames(sock: zmq.asyncio.Socket, poll_ms: int) -> list[list[byte
     return out
 
 
+def decode_request(frames: list[bytes], dec: msgspec.msgpack.Decoder[Any]) -> Any:
+    """The request in one ``[identity, payload]`` message a gateway's ROUTER read, or an
+    ``Error(code="malformed")`` saying what is wrong with it (a message of another length, a
+    payload that does not decode): the reply to send back to ``frames[0]`` instead of an answer.
+    One rule for every asyncio gateway's ref and oe loops, so a hostile frame never ends one."""
+    if len(frames) != 2:
+        return Error(code="malformed",
+                     msg=f"expected [identity, payload], got {len(frames)} frames")
+    try:
+        return dec.decode(frames[1])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return Error(code="malformed", msg=str(exc)[:200])
+
+
 async def answer_subscriptions(sock: zmq.asyncio.Socket, poll_ms: int,
                                status_for: Callable[[str], Iterable[tuple[str, Any]]],
                                publish: Callable[[str, Any], None]) -> None:
@@ -41,4 +58,4 @@ async def answer_subscriptions(sock: zmq.asyncio.Socket, poll_ms: int,
                     publish(topic, msg)
 
 
-__all__ = ["MAX_FRAMES", "answer_subscriptions", "ready_frames"]
+__all__ = ["MAX_FRAMES", "answer_subscriptions", "decode_request", "ready_frames"]

@@ -31,7 +31,7 @@ from loguru import logger
 
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
-from transports.venues.aio_frames import answer_subscriptions, ready_frames
+from transports.venues.aio_frames import answer_subscriptions, decode_request, ready_frames
 from transports.venues.ccxt import credentials as creds_mod
 from transports.venues.ccxt.clmap import RULES, ClMap
 from transports.venues.ccxt.config import fake_base_of, find_venue
@@ -236,20 +236,12 @@ class CcxtGateway:
         assert md is not None and self.instruments is not None
         while True:
             for frames in await self._frames(self.ref_sock):
-                if len(frames) != 2:
-                    self._reply(self.ref_sock, frames[0], Error(
-                        code="malformed", msg=f"expected [identity, payload], got {len(frames)}"))
-                    continue
-                try:
-                    req = self.ref_dec.decode(frames[1])
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self._reply(self.ref_sock, frames[0], Error(code="malformed",
-                                                                msg=str(exc)[:200]))
-                    continue
+                req = decode_request(frames, self.ref_dec)
                 if isinstance(req, InstrumentsReq):
-                    self._reply(self.ref_sock, frames[0], self.instruments)
+                    req = self.instruments
                 elif isinstance(req, SnapshotReq):
-                    self._reply(self.ref_sock, frames[0], md.snapshot(req.sym))
+                    req = md.snapshot(req.sym)
+                self._reply(self.ref_sock, frames[0], req)  # the answer, or the Error
 
     def _reply(self, sock: zmq.asyncio.Socket, ident: bytes, msg: Any) -> None:
         if sock is self.oe_sock:
@@ -262,15 +254,9 @@ class CcxtGateway:
         while True:
             for frames in await self._frames(self.oe_sock):
                 rx = self.now_ns()
-                if len(frames) != 2:
-                    self._send(frames[0], Error(code="malformed",
-                                                msg=f"expected [identity, payload], got "
-                                                    f"{len(frames)} frames"))
-                    continue
-                try:
-                    req = self.oe_dec.decode(frames[1])
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self._send(frames[0], Error(code="malformed", msg=str(exc)[:200]))
+                req = decode_request(frames, self.oe_dec)
+                if isinstance(req, Error):
+                    self._send(frames[0], req)
                     continue
                 if isinstance(req, Ping):  # at once: clock calibration measures this
                     self._send(frames[0], Pong(ts=self.now_ns(), echo=req.ts))

@@ -32,7 +32,7 @@ from openctp_ctp import thosttraderapi as tdapi
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError
-from transports.venues.aio_frames import answer_subscriptions, ready_frames
+from transports.venues.aio_frames import answer_subscriptions, decode_request, ready_frames
 from transports.venues.ctp.clmap import ClMap
 from transports.venues.ctp.events import CtpEvents
 from transports.venues.ctp.md import DepthBooks
@@ -229,28 +229,27 @@ class CtpGateway:
         st = self.state
         while True:
             for fr in await self._frames(self.ref_sock):
-                try:
-                    req = self.ref_dec.decode(fr[-1])
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    reply: Any = Error(code="malformed", msg=str(exc)[:200])
-                else:
-                    if isinstance(req, InstrumentsReq):
-                        reply = st.instruments or Instruments(list=[], v=2)
-                    elif isinstance(req, SnapshotReq) and req.sym in st.ticks:
-                        reply = st.books.snapshot(req.sym, st.now_ns())
-                    else:
-                        reply = Error(code="unknown_symbol", msg=f"no symbol {req.sym!r}")
+                req = reply = decode_request(fr, self.ref_dec)  # the request or its Error
+                if isinstance(req, InstrumentsReq):
+                    reply = st.instruments or Instruments(list=[], v=2)
+                elif isinstance(req, SnapshotReq):
+                    reply = (st.books.snapshot(req.sym, st.now_ns()) if req.sym in st.ticks
+                             else Error(code="unknown_symbol", msg=f"no symbol {req.sym!r}"))
                 self.io.reply(self.ref_sock, fr[0], self.enc.encode(reply))
 
     async def _oe_loop(self) -> None:
         while True:
             for fr in await self._frames(self.oe_sock):
-                try:
-                    req = self.oe_dec.decode(fr[-1])
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self.send(fr[0], Error(code="malformed", msg=str(exc)[:200]))
+                req = decode_request(fr, self.oe_dec)
+                if isinstance(req, Error):
+                    self.send(fr[0], req)
                     continue
-                self.oe.request(fr[0], req)
+                try:
+                    self.oe.request(fr[0], req)
+                except Exception:  # noqa: BLE001 - one bad request must not stop order entry
+                    logger.exception("{}: handling {} failed", self.venue.name,
+                                     type(req).__name__)
+                    self.send(fr[0], Error(code="internal", msg=type(req).__name__))
 
     async def _sub_loop(self) -> None:
         """A new md subscription is answered with the current session ``status`` of the symbols

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from loguru import logger
 from openctp_ctp import thosttraderapi as tdapi
 
 from transports.venues.ctp import offsets as off
@@ -141,7 +142,11 @@ class CtpOrderEntry:
         f.ContingentCondition = off.CONTINGENT_IMMEDIATELY
         f.ForceCloseReason = off.FORCE_CLOSE_NOT
         f.IsAutoSuspend = 0
-        rc = s.td.ReqOrderInsert(f, next(s.rid))
+        try:
+            rc = s.td.ReqOrderInsert(f, next(s.rid))
+        except Exception:  # noqa: BLE001 - the API raised: whether the order left is not known
+            logger.exception("ctp: ReqOrderInsert raised for {}", req.cl)
+            rc = -1  # as a network failure: unknown, the engine queries (never a reject)
         failed = off.classify_req_return(rc)
         if failed is not None:
             self.out(s.tracker.send_failed(req.cl, failed[0], failed[1],

@@ -24,7 +24,7 @@ from loguru import logger
 from transports.clock import LiveClock
 from transports.config.engine import AppConfig, VenueConfig
 from transports.errors import ConfigError, VenueError
-from transports.venues.aio_frames import answer_subscriptions, ready_frames
+from transports.venues.aio_frames import answer_subscriptions, decode_request, ready_frames
 from transports.venues.curve import ServerKeys
 from transports.venues.fence import EpochFence
 from transports.venues.gateway_sockets import GatewaySockets
@@ -265,31 +265,21 @@ class IbGateway:
         assert self.md is not None and self.instruments is not None
         while True:
             for frames in await self._frames(self.ref_sock):
-                try:
-                    if len(frames) != 2:
-                        raise ValueError(f"expected [identity, payload], got {len(frames)}")
-                    req = self.ref_dec.decode(frames[1])
-                except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    reply: Any = Error(code="malformed", msg=str(exc)[:200])
-                else:
-                    if isinstance(req, InstrumentsReq):
-                        reply = self.instruments
-                    else:
-                        assert isinstance(req, SnapshotReq)
-                        reply = self.md.snapshot(req.sym) or Error(
-                            code="unknown_symbol", msg=f"{self.venue.name} has no {req.sym!r}")
+                req = reply = decode_request(frames, self.ref_dec)  # the request or its Error
+                if isinstance(req, InstrumentsReq):
+                    reply = self.instruments
+                elif isinstance(req, SnapshotReq):
+                    reply = self.md.snapshot(req.sym) or Error(
+                        code="unknown_symbol", msg=f"{self.venue.name} has no {req.sym!r}")
                 self.io.reply(self.ref_sock, frames[0], self.enc.encode(reply))
 
     async def _oe_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             for frames in await self._frames(self.oe_sock):
-                try:
-                    if len(frames) != 2:
-                        raise ValueError(f"expected [identity, payload], got {len(frames)}")
-                    req = self.oe_dec.decode(frames[1])
-                except (ValueError, msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    self._send(Error(code="malformed", msg=str(exc)[:200]), frames[0])
+                req = decode_request(frames, self.oe_dec)
+                if isinstance(req, Error):
+                    self._send(req, frames[0])
                     continue
                 if isinstance(req, Ping):
                     self._send(Pong(ts=self.now_ns(), echo=req.ts), frames[0])
