@@ -228,9 +228,17 @@ class JournalWriter:
         pos = {"group": group, "segment": seg, "offset": off, "index": index,
                "prev": prev.hex(), "ts_ns": ts_ns}
         if self.base is not None:
+            line = (json.dumps(pos, sort_keys=True) + "\n").encode()
             try:
-                with open(checkpoint_index_path(self.base), "a", encoding="utf-8") as f:
-                    f.write(json.dumps(pos, sort_keys=True) + "\n")
+                with open(checkpoint_index_path(self.base), "a+b") as f:
+                    end = f.seek(0, os.SEEK_END)
+                    if end:
+                        f.seek(end - 1)
+                        if f.read(1) != b"\n":
+                            # a line a crash tore: end it, or this entry glued onto it is
+                            # unreadable too and a restart starts from an older checkpoint
+                            line = b"\n" + line
+                    f.write(line)
             except OSError as exc:  # only a hint: readers scan the journal without it
                 logger.warning("journal: could not note a checkpoint in its index: {}", exc)
         return pos

@@ -35,7 +35,13 @@ from transports.config.engine import load_config, load_config_bytes
 from transports.config.ops import SupervisionConfig
 from transports.errors import ConfigError
 from transports.journal.ckpt_index import locate, read_index
-from transports.journal.format import T_BATCH, T_CHECKPOINT, decode_batch_raw, decode_item
+from transports.journal.format import (
+    T_BATCH,
+    T_CHECKPOINT,
+    decode_batch_raw,
+    decode_checkpoint,
+    decode_item,
+)
 from transports.journal.reader import JournalReader
 from transports.journal.writer import JournalOptions, JournalWriter, checkpoint_index_path
 from transports.wire.messages import ExecReport, FaultHook
@@ -184,6 +190,26 @@ def test_a_corrupt_or_missing_checkpoint_falls_back(demo: Path, tmp_path: Path) 
     # no checkpoint of the group at all: from the start, nothing to say
     plain = _rebuild(demo, "hot", True)
     assert plain.source == "start" and plain.fallback == "" and plain.checkpoint is None
+
+
+def test_a_checkpoint_noted_after_a_torn_index_line_is_found_by_the_index(
+        demo: Path, tmp_path: Path) -> None:
+    # a crash while the index was written left half a line; before, the next entry was glued
+    # onto it, unreadable too, and a restart took an older checkpoint (or scanned the journal)
+    run = tmp_path / "run"
+    write_with_checkpoints(demo, run)
+    idx = checkpoint_index_path(run)
+    idx.write_bytes(idx.read_bytes()[:-25])
+    hot = next(f for f in JournalReader(run) if f.rtype == T_CHECKPOINT
+               and decode_checkpoint(f.body)[1] == "hot")
+    ts, group, meta, blob = decode_checkpoint(hot.body)
+    w = JournalWriter.open(run / "journal.cmcj", options=JournalOptions(rotate_daily=False))
+    pos = w.append_checkpoint(ts, group, meta, blob)
+    w.close()
+    at, how = locate(run, "hot")
+    assert how == "index" and at is not None
+    assert (at.segment, at.offset, at.index) == (pos["segment"], pos["offset"], pos["index"])
+    assert read_index(run)[-1].offset == pos["offset"]
 
 
 def test_checkpoint_interval_is_validated() -> None:
