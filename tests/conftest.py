@@ -36,6 +36,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from tests.support import demo_pool
 
     demo_pool.POOL.close()
+    if getattr(session.config, "workerinput", None) is None and session.config.pluginmanager.\
+            hasplugin("dsession"):
+        demo_pool.remove_shared(os.getpid())  # the xdist controller: every worker is done
 
 
 @pytest.fixture(autouse=True)

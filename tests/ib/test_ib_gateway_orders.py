@@ -49,7 +49,9 @@ async def _tick() -> None:
 
 def test_partial_fills_late_commission_and_done() -> None:
     async def go() -> None:
-        async with world(wait_ms=300) as w:
+        # the hold must outlast a loaded machine's delay between two events sent together (300
+        # ms did not under the suite's parallel load) and expire within ``oe_until``'s deadline
+        async with world(wait_ms=1_500) as w:
             oid = await _placed(w, "1.1.0.0")
             wire = next(f for f in w.tws.requests(PLACE) if "1.1.0.0" in f)
             # LMT at 2345.6, BUY 5, DAY (GTC -> DAY by default), account, orderRef = cl

@@ -15,10 +15,18 @@ now, when the module was not collected with the others) and returns ``(summary, 
 exactly as ``run_demo`` does. Each run is the user's command, ``python -m scripts.cli demo
 --json``, in its own process. ``CliSpec`` is any other wall-clock-bound ``cmc`` command (a
 drill) pooled the same way; ``completed(spec)`` returns its exit code, stdout and stderr.
+
+Under pytest-xdist every worker collects every module, so each would start every run. Instead
+the collected specs are dealt out among the workers (sorted by key, the k-th to worker k mod n):
+a worker runs its own share in the background and writes each one's outcome to the run
+directory they share (``_shared_base``, beside the runs); a fixture whose run another worker
+owns waits for that file. A worker's stop waits for the runs it owns (another worker may still
+need them); the controller removes the shared directory at the end (tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -30,11 +38,33 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.helpers import eventually
+
 ROOT = Path(__file__).resolve().parents[2]
 #: demos running at once (each ~0.3-0.5 of a CPU: three leave the unit tests a CPU on 2 cores)
 MAX_RUNNING = 3
 #: how long a fixture waits for its run (a 15 s demo on a loaded 2-CPU machine takes ~40 s)
 WAIT_S = 300.0
+#: how often a fixture looks for the outcome of a run another xdist worker owns
+POLL_S = 0.05
+
+
+def _shared_base(controller_pid: int | None = None) -> Path | None:
+    """The run directory the xdist workers of one session share (named by the controller's pid,
+    the workers' parent); None outside xdist (``controller_pid``: the controller asks)."""
+    if controller_pid is None:
+        if "PYTEST_XDIST_WORKER" not in os.environ:
+            return None
+        controller_pid = os.getppid()
+    return Path(tempfile.gettempdir()) / f"cmc-demos-{controller_pid}"
+
+
+def _worker() -> tuple[int, int]:
+    """(this xdist worker's index, the number of workers); (0, 1) outside xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not name:
+        return 0, 1
+    return int(name.removeprefix("gw")), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
 
 @dataclass(frozen=True)
@@ -114,14 +144,34 @@ class _Pool:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.runs: dict[str, _Run] = {}
-        self.queue: list[_Run] = []
+        #: runs another xdist worker owns (``deal``): their outcome comes as a file
+        self.remote: dict[str, Spec] = {}
         self.base: Path | None = None
-        self.slots = threading.Semaphore(MAX_RUNNING)
+        index, n = _worker()
+        self.index, self.workers = index, n
+        # the machine's demo budget shared out among the workers
+        self.slots = threading.Semaphore(max(1, round(MAX_RUNNING / n)))
 
     def _base(self) -> Path:
         if self.base is None:
-            self.base = Path(tempfile.mkdtemp(prefix="cmc-demos-"))
+            shared = _shared_base()
+            if shared is not None:
+                shared.mkdir(exist_ok=True)
+                self.base = shared
+            else:
+                self.base = Path(tempfile.mkdtemp(prefix="cmc-demos-"))
         return self.base
+
+    def deal(self, specs: list[Spec]) -> None:
+        """Start this worker's share of ``specs``; note the others' as remote."""
+        unique = {s.key: s for s in specs}
+        mine = []
+        for k, key in enumerate(sorted(unique)):
+            if k % self.workers == self.index:
+                mine.append(unique[key])
+            else:
+                self.remote.setdefault(key, unique[key])
+        self.submit(mine)
 
     def submit(self, specs: list[Spec]) -> None:
         with self.lock:
@@ -150,9 +200,36 @@ class _Pool:
                 if run.proc is not None:
                     run.proc.kill()
             finally:
+                if _shared_base() is not None:
+                    self._publish(run)
                 run.done.set()
 
+    def _outcome_path(self, key: str) -> Path:
+        return self._base() / f"{key}.outcome.json"
+
+    def _publish(self, run: _Run) -> None:
+        """Write ``run``'s outcome for the other workers (whole or not at all: a rename)."""
+        rc, out, err = run.completed or (-1, b"", b"")
+        doc = {"rc": rc, "out": base64.b64encode(out).decode(), "error": run.error,
+               "err": base64.b64encode(err).decode()}
+        path = self._outcome_path(run.spec.key)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, path)
+
+    def _remote(self, spec: Spec) -> tuple[int, bytes, bytes]:
+        """Wait (up to ``WAIT_S``) for the outcome of a run another worker owns."""
+        path = self._outcome_path(spec.key)
+        eventually(path.exists, WAIT_S, POLL_S)  # fails naming the wait at the deadline
+        doc = json.loads(path.read_text())
+        assert not doc["error"], doc["error"]
+        return doc["rc"], base64.b64decode(doc["out"]), base64.b64decode(doc["err"])
+
     def completed(self, spec: Spec) -> tuple[int, bytes, bytes]:
+        remote = self.remote.get(spec.key)
+        if remote is not None and spec.key not in self.runs:
+            assert remote == spec, f"two different demos named {spec.key}"
+            return self._remote(spec)
         self.submit([spec])
         run = self.runs[spec.key]
         assert run.done.wait(WAIT_S), f"cmc {spec.key} did not end in {WAIT_S} s"
@@ -160,6 +237,12 @@ class _Pool:
         return run.completed
 
     def close(self) -> None:
+        if _shared_base() is not None:
+            # another worker may still wait for a run this one owns: let each end (the
+            # controller removes the shared directory when every worker is done)
+            for run in self.runs.values():
+                run.done.wait(WAIT_S)
+            return
         for run in self.runs.values():
             if run.proc is not None and run.proc.poll() is None:
                 run.proc.kill()
@@ -167,12 +250,20 @@ class _Pool:
             shutil.rmtree(self.base, ignore_errors=True)
 
 
+def remove_shared(controller_pid: int) -> None:
+    """The controller's end of an xdist session: remove the workers' shared run directory."""
+    base = _shared_base(controller_pid)
+    if base is not None:
+        shutil.rmtree(base, ignore_errors=True)
+
+
 POOL = _Pool()
 
 
 def start(specs: list[Spec]) -> None:
-    """Start every run of ``specs`` not started yet (at most ``MAX_RUNNING`` at a time)."""
-    POOL.submit(specs)
+    """Start every run of ``specs`` not started yet (at most ``MAX_RUNNING`` at a time); under
+    xdist, this worker's share of them (the module docstring)."""
+    POOL.deal(specs)
 
 
 def result(spec: DemoSpec) -> tuple[dict[str, Any], str]:
