@@ -8,7 +8,9 @@ engine to the simulator's own record:
 - each (combo, leg, attempt) reached the venue at most once; no client order id twice;
 - the engine's fills equal the venue's trades;
 - net exposure from the venue's fills is back within the lot residual by the deadline;
-- every order's reported states follow the transition table (no illegal transition, no overfill).
+- every order's reported states follow the transition table (no illegal transition, no overfill);
+- no repair order (chase, unwind) of a leg was sent before the engine knew how the leg's earlier
+  orders ended (a blind resend).
 
 Each test also checks that its fault really fired and what the engine did about it, so a
 fault that silently stops firing fails the test instead of passing it vacuously.
@@ -27,7 +29,12 @@ import msgspec
 import pytest
 
 from tests.sim.test_sim_harness import cfg_with
-from tests.support.engine_sim import SimEngine, check_invariants, illegal_transitions
+from tests.support.engine_sim import (
+    SimEngine,
+    blind_resends,
+    check_invariants,
+    illegal_transitions,
+)
 from transports.config.engine import with_overrides
 from transports.wire.messages import ExecReport
 from transports.wire.venue_msgs import Ack, OrderStatus
@@ -249,6 +256,28 @@ def test_illegal_transitions_are_found() -> None:
     bad = [rep("b", "sent", "SUBMITTED"), rep("b", "done", "FILLED"),
            rep("b", "accepted", "ACCEPTED")]
     assert illegal_transitions(bad) == ["b: FILLED -> ACCEPTED (accepted)"]
+
+
+def test_a_repair_sent_before_its_legs_earlier_order_ended_is_found() -> None:
+    def rep(attempt: int, kind: str, state: str, purpose: str = "") -> tuple[int, str, str,
+                                                                           ExecReport]:
+        return (0, "leg.shfe", "combo", ExecReport(
+            "shfe", f"1.7.0.{attempt}", 7, 0, attempt, "au2606", "B", kind, state,  # type: ignore[arg-type]
+            1, 1, 0, 1, 0.0, "", purpose, 0, 0))
+
+    # the chase waits for the entry's fill, which ends it: fine
+    ok = [rep(0, "sent", "SUBMITTED", "entry"), rep(0, "fill", "FILLED"),
+          rep(1, "sent", "SUBMITTED", "chase"), rep(0, "done", "FILLED")]
+    assert blind_resends(ok) == []
+    # two entry orders of one leg at once (``lead``: each fill of the lead leg hedged): fine
+    lead = [rep(0, "sent", "SUBMITTED", "entry"), rep(1, "sent", "SUBMITTED", "entry")]
+    assert blind_resends(lead) == []
+    # a chase while the entry's outcome is unknown (accepted, never ended; or no answer)
+    for earlier in ([rep(0, "sent", "SUBMITTED", "entry"), rep(0, "accepted", "ACCEPTED")],
+                    [rep(0, "sent", "SUBMITTED", "entry")]):
+        bad = [*earlier, rep(1, "sent", "SUBMITTED", "chase"), rep(0, "done", "CANCELED")]
+        assert blind_resends(bad) == [
+            "combo 7 leg 0: attempt 1 sent while attempt 0's outcome was unknown"]
 
 
 def test_lead_mode_hedges_each_fill_of_the_lead_leg() -> None:

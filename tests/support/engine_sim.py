@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 
 from actors.leg.executor import LegExecutorCore
-from actors.leg.orders import TRANSITIONS, OrderState
+from actors.leg.orders import TERMINAL, TRANSITIONS, OrderState
 from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import actor_names, build_shells
 from transports.clock import TestClock
@@ -262,7 +262,9 @@ def check_invariants(eng: SimEngine, deadline_ms: float) -> Invariants:
        half the smallest lot, whichever is larger) longer than ``deadline_ms``, and ends
        within it;
     4. every order's states in the reports follow the transition table, and no executor raised
-       an ``illegal_transition`` or ``overfill`` alarm.
+       an ``illegal_transition`` or ``overfill`` alarm;
+    5. no leg's next attempt was sent while its earlier attempt's outcome was still unknown to
+       the engine (the blind resend of V04: two orders for one leg at once).
     """
     inv = Invariants()
     truth = eng.truth()
@@ -314,12 +316,44 @@ def check_invariants(eng: SimEngine, deadline_ms: float) -> Invariants:
                               f"(deadline {deadline_ms:.0f} ms)")
     # 4. legal transitions only
     inv.violations += illegal_transitions(eng.reports())
+    inv.violations += blind_resends(eng.log)
     bad = [a for a in eng.alarms() if a["alarm"] in ("illegal_transition", "overfill")]
     if bad:
         inv.violations.append(f"alarms: {bad[:3]}")
     if eng.errors:
         inv.violations.append(f"actor errors: {eng.errors[:3]}")
     return inv
+
+
+#: the order states after which an order's outcome is known and final
+_FINAL_STATES = frozenset(s.value for s in TERMINAL)
+
+
+def blind_resends(log: list[tuple[int, str, str, Any]]) -> list[str]:
+    """Every repair order of a combo's leg (a chase, an unwind: its ``sent`` report) sent before
+    the engine knew how each earlier order of that leg ended (a report that left it in a
+    terminal state: filled, canceled, expired, rejected, denied): whatever the earlier one does
+    at the venue then adds to the new one. Entry orders of one leg may work together (``lead``
+    hedges each fill of the lead leg with its own order); a repair waits for all of them."""
+    sent: dict[tuple[int, int, int], int] = {}  # where in the log, not when: one cycle's
+    final: dict[tuple[int, int, int], int] = {}  # deliveries share a time but keep an order
+    repairs: set[tuple[int, int, int]] = set()
+    for i, (_ts, _s, d, m) in enumerate(log):
+        if d != "combo" or type(m) is not ExecReport:
+            continue
+        key = (m.combo_id, m.leg, m.attempt)
+        if m.kind == "sent":
+            sent.setdefault(key, i)
+            if m.reason != "entry":  # the sent report's reason is the order's purpose
+                repairs.add(key)
+        elif m.state in _FINAL_STATES:
+            final.setdefault(key, i)
+    return [f"combo {combo} leg {leg}: attempt {attempt} sent while attempt {k[2]}'s outcome "
+            f"was unknown"
+            for (combo, leg, attempt) in sorted(repairs)
+            for k in sent
+            if k[:2] == (combo, leg) and k[2] < attempt
+            and final.get(k, len(log)) > sent[(combo, leg, attempt)]]
 
 
 _LEGAL: dict[OrderState, set[OrderState]] = collections.defaultdict(set)
