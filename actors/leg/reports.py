@@ -32,7 +32,7 @@ from actors.core import Out
 from actors.leg.book import OrderBook
 from actors.leg.orders import TERMINAL, FillResult, LegTimer, LiveOrder, St
 from transports.errors import IllegalTransition
-from transports.wire.messages import Decision, ExecReport, Halt, SetTimer
+from transports.wire.messages import Decision, ExecReport, Halt, Reduce, SetTimer
 from transports.wire.venue_msgs import (
     Ack,
     CancelReject,
@@ -250,10 +250,15 @@ class Reports:
             counters["late_fills"] += 1
             out.append(self.alarm("late_fill", now_ns, cl=lo.cl, tid=tid, qty=qty))
         if res.overfill:
+            # the venue traded more than we asked: applied (it is the venue's position), alarmed,
+            # and risk reduces until an operator resumes (a venue that overfills is not trusted
+            # to open more; the combo's repair brings the extra lots back)
             counters["overfills"] += 1
             out.append(
                 self.alarm("overfill", now_ns, cl=lo.cl, tid=tid, cum=lo.cum_lots, qty=lo.qty_lots)
             )
+            out.append((self.risk, Reduce(f"overfill:{self.venue}: {lo.cl} filled {lo.cum_lots} "
+                                          f"of {lo.qty_lots} lots")))
         return out
 
     def on_fill(self, m: Fill, now_ns: int) -> Out:

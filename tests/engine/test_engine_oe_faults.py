@@ -23,6 +23,7 @@ flattens it after ``unhedged_limit_ms``: those tests allow the sum.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -36,7 +37,7 @@ from tests.support.engine_sim import (
     illegal_transitions,
 )
 from transports.config.engine import with_overrides
-from transports.wire.messages import ExecReport
+from transports.wire.messages import ComboIntent, ExecReport
 from transports.wire.venue_msgs import Ack, OrderStatus
 
 TRADE_MS, TAIL_MS = 25_000, 37_000
@@ -256,6 +257,29 @@ def test_illegal_transitions_are_found() -> None:
     bad = [rep("b", "sent", "SUBMITTED"), rep("b", "done", "FILLED"),
            rep("b", "accepted", "ACCEPTED")]
     assert illegal_transitions(bad) == ["b: FILLED -> ACCEPTED (accepted)"]
+
+
+def test_an_overfill_is_kept_brought_back_and_trading_reduces() -> None:
+    """V08: the venue trades one lot more than an order asked. The executor applies it (it is
+    the venue's position) and alarms; risk goes REDUCING (a venue that overfills is not trusted
+    with more exposure) so the strategy opens nothing more, while the combo's repair brings the
+    extra lot back: the venue's own record ends flat within the deadlines."""
+    eng = run(oe_overfill=0.15)
+    hits = fault_counts(eng)["fault_oe_overfill"]
+    assert hits >= 1
+    inv = check_invariants(eng, budgets(eng)[1])
+    # the overfill alarms are the fault's own; everything else holds against the venue's record
+    assert [v for v in inv.violations if not v.startswith("alarms: ")] == [], inv
+    alarms = [a for a in eng.alarms() if a["alarm"] in ("overfill", "illegal_transition")]
+    assert [a["alarm"] for a in alarms] == ["overfill"] * hits
+    assert counters(eng)["overfills"] == hits
+    risk = eng.cores["risk"].snapshot()
+    assert risk["state"] == "REDUCING" and "overfill" in risk["reasons"], risk
+    first_ns = min(d.ts_ns for d in eng.decisions
+                   if d.what == "alarm" and json.loads(d.detail)["alarm"] == "overfill")
+    opened = [m for t, _s, _d, m in eng.log if t > first_ns and type(m) is ComboIntent
+              and m.action == "open"]
+    assert opened == [], "a combo opened after the venue overfilled"
 
 
 def test_a_repair_sent_before_its_legs_earlier_order_ended_is_found() -> None:

@@ -43,6 +43,7 @@ FaultKind = Literal[
     "oe_garble",
     "oe_throttle",
     "session_down",
+    "oe_overfill",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -86,6 +87,9 @@ class FaultsConfig(Section):
     order ``oe_throttle`` (the venue's rate limit, protocol v2: ``reject`` code ``throttled``
     with ``retry_ms = oe_throttle_retry_ms``; a new order of that account arriving before the
     announced back-off ends is rejected ``throttled`` again and counted ``throttle_violations``).
+    Per client order that fills ``oe_overfill`` (the venue trades one lot more than the order's
+    quantity: a fill of one lot more and a ``done`` whose ``cum`` exceeds ``qty``; the truth's
+    fills and positions have it -- a venue's bug, fault catalogue V08).
     """
 
     md_drop: Rate = 0.0
@@ -123,6 +127,7 @@ class FaultsConfig(Section):
     oe_garble: Rate = 0.0
     oe_throttle: Rate = 0.0
     oe_throttle_retry_ms: PosInt = 200
+    oe_overfill: Rate = 0.0
     session_down: Rate = 0.0
     session_down_ms: PosInt = 1000
     schedule: list[FaultWindow] = []

@@ -20,6 +20,7 @@ from transports.wire.messages import (
     Decision,
     ExecReport,
     LegOrder,
+    Reduce,
     RiskView,
     SetTimer,
     Timer,
@@ -262,6 +263,9 @@ def test_overfill_is_applied_and_alarmed() -> None:
     assert reports(out, "fill")[0].cum_lots == 7
     assert "overfill" in alarms(out)
     assert c.positions["au2606"] == 7 and c.snapshot()["counters"]["overfills"] == 1
+    # risk reduces: a venue that trades more than asked gets no more exposure (V08)
+    (why,) = of(out, Reduce, "risk")
+    assert why.reason == f"overfill:shfe: {cl} filled 7 of 5 lots"
 
 
 def test_timeout_queries_and_never_resends() -> None:

@@ -49,6 +49,10 @@ oe_swallow_order    new order                  never reaches the book, no reply 
                                                queries answer ``unknown``; the truth's order
                                                record says ``fault: oe_swallow_order``
 oe_duplicate_fill   fill                       the same ``fill`` (same tid) sent twice
+oe_overfill         client order that fills    the venue trades one lot more than the
+                    whole                      order's quantity: a ``fill`` of 1 lot more and
+                                               a ``done`` whose ``cum`` exceeds ``qty`` (the
+                                               truth's fills and positions have it)
 oe_late_fill        cancel of an open order    cancel: part of the leaves (1..leaves-1)
                     with >= 2 leaves; IOC/FOK  trades at the order's px just before the
                     with a fill                cancel; ``done`` (cum counts it) goes first,
@@ -300,6 +304,10 @@ class FaultInjector:
     def duplicate_fill(self, ts: int, cl: str, tid: str) -> bool:
         """True: send this fill twice (same tid)."""
         return self._hit("oe_duplicate_fill", self.cfg.oe_duplicate_fill, ts, cl=cl, tid=tid)
+
+    def overfill(self, ts: int, cl: str) -> bool:
+        """True: this filled order trades one lot more than its quantity."""
+        return self._hit("oe_overfill", self.cfg.oe_overfill, ts, cl=cl)
 
     def late_fill(self, ts: int, cl: str) -> bool:
         """True: a fill of this order goes out ``oe_late_fill_ms`` after its ``done``."""

@@ -319,7 +319,11 @@ class SimOrderEntry:
                 if maker.state == "filled":
                     self._done(maker, ts)
         if execs and execs[0].taker.account != MM_ACCOUNT and execs[0].taker.state == "filled":
-            self._done(execs[0].taker, ts)
+            taker = execs[0].taker
+            if self.state.faults.overfill(ts, taker.cl):  # a venue's bug: one lot too many
+                self._fill(taker, execs[-1].px, 1, "T", ts)
+                taker.cum += 1
+            self._done(taker, ts)
 
     def _fill(self, o: Order, px: int, qty: int, liq: str, ts: int, *, send: bool = True) -> Fill:
         st = self.state
