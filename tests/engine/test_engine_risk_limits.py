@@ -223,6 +223,37 @@ def test_halt_stops_new_orders_at_every_executor_while_cancels_go_out() -> None:
     assert refused.get("HALTED", 0) > 0 or denials(eng)["halted"] > 0
 
 
+def test_a_lost_cancel_is_not_taken_for_done_and_is_sent_again() -> None:
+    """V10: the venue loses the first cancel (the simulator's ``oe_swallow_cancel``, once). The
+    order stays PENDING_CANCEL while the venue still works it -- never assumed canceled, nothing
+    sent in its place -- until the cancel timeout: a query shows it working and the cancel goes
+    again. Checked against the venue's own orders."""
+    eng = SimEngine(cfg_with(schedule=[{"kind": "oe_swallow_cancel", "at_s": 0.0}]))
+    eng.run_to(4_000)
+    cls = _rest_gtc(eng, 3)
+    eng.run_to(4_100)
+    t_halt = eng.now
+    eng.send("risk", Halt("operator"))  # the halt cancels what works
+    venue = eng.sim.venues["shfe"]
+    account = eng.accounts["shfe"]
+    eng.run_to(4_600)
+    # the venue still works the one whose cancel it lost...
+    (lost,) = [cl for cl in cls if venue.orders[(account, cl)].is_open]
+    leg = eng.cores["leg.shfe"]
+    assert leg.orders[lost].state.value == "PENDING_CANCEL"  # ...and so the engine says
+    assert not [r for r in eng.reports() if r.cl == lost and r.kind == "done"]
+    eng.run_to(RUN_MS)
+    assert eng.truth()["counts"]["fault_oe_swallow_cancel"] == 1
+    assert all(venue.orders[(account, cl)].state == "canceled" for cl in cls)
+    assert all(leg.orders[cl].state.value == "CANCELED" for cl in cls)
+    cancels = [m.cl for t, a, m in eng.frames_out if t >= t_halt and type(m).__name__ ==
+               "CancelReq"]
+    assert sorted(cancels) == sorted([*cls, lost])  # the lost one twice, the others once
+    assert [o for o in venue_orders(eng) if o["ts"] > t_halt] == []  # nothing in its place
+    assert [a["cl"] for a in eng.alarms() if a["alarm"] == "unknown_outcome"
+            and a["why"] == "no_cancel_answer"] == [lost]
+
+
 def test_reject_rate_goes_reducing() -> None:
     eng = run(cfg_risk(cfg_with(oe_reject=0.6), max_reject_rate=0.3, reject_window=6),
               ms=25_000)

@@ -44,6 +44,7 @@ FaultKind = Literal[
     "oe_throttle",
     "session_down",
     "oe_overfill",
+    "oe_swallow_cancel",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -89,7 +90,9 @@ class FaultsConfig(Section):
     announced back-off ends is rejected ``throttled`` again and counted ``throttle_violations``).
     Per client order that fills ``oe_overfill`` (the venue trades one lot more than the order's
     quantity: a fill of one lot more and a ``done`` whose ``cum`` exceeds ``qty``; the truth's
-    fills and positions have it -- a venue's bug, fault catalogue V08).
+    fills and positions have it -- a venue's bug, fault catalogue V08). Per cancel of an open
+    order ``oe_swallow_cancel`` (it never reaches the book and gets no reply: the order keeps
+    working, catalogue V10).
     """
 
     md_drop: Rate = 0.0
@@ -128,6 +131,7 @@ class FaultsConfig(Section):
     oe_throttle: Rate = 0.0
     oe_throttle_retry_ms: PosInt = 200
     oe_overfill: Rate = 0.0
+    oe_swallow_cancel: Rate = 0.0
     session_down: Rate = 0.0
     session_down_ms: PosInt = 1000
     schedule: list[FaultWindow] = []

@@ -256,6 +256,8 @@ class SimOrderEntry:
             rep = CancelReject(cl=m.cl, code="not_open", reason=f"order is {o.state}", ts=ts)
             st.oe_out.append((account, rep))
             return
+        if st.faults.swallow_cancel(ts, m.cl):
+            return  # lost on its way: the order keeps working, nobody is told
         st.books[o.sym].remove(o)
         late = None
         if o.leaves >= 2 and st.faults.late_fill(ts, m.cl):
