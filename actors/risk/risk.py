@@ -64,7 +64,8 @@ RISK_COMBO_BASE = 999_000_000
 
 #: reasons an actor (not an operator) gives in ``Halt``/``Reduce`` as ``"<reason>:<detail>"``;
 #: risk keeps them under their own name (the trading state says why, not "operator")
-AUTO_REASONS = frozenset({"bad_frames", "intent_wal_failed", "overfill", "session_auth_failed"})
+AUTO_REASONS = frozenset({"bad_frames", "intent_wal_failed", "journal_failed", "overfill",
+                          "session_auth_failed"})
 
 
 def _reason(text: str, default: str) -> str:

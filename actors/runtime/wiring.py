@@ -191,7 +191,7 @@ def build_shells(cfg: AppConfig, sock_dir: str, clock: Clock, latency: LatencyRe
     if want(topo.journal):
         if journal_sink is None:
             raise ConfigError("journal placed on a node without a journal file")
-        shells[topo.journal] = JournalShell.build(topo.journal, journal_sink)
+        shells[topo.journal] = JournalShell.build(topo.journal, journal_sink, risk=topo.risk)
     return shells
 
 

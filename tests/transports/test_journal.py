@@ -221,6 +221,55 @@ def test_journal_fsync_failure_is_final(tmp_path: Path, monkeypatch: pytest.Monk
         w.append_batch(T0 + 1, "hot", [])
 
 
+def test_a_write_that_fails_part_way_is_cut_back_and_the_journal_stays_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a full disk: the record's bytes go out in part, then ENOSPC. Before, the writer went on
+    # after the partial frame, a damaged record inside the journal that no reader passes and
+    # that the next open refuses without ``repair``
+    path = tmp_path / "journal.cmcj"
+    w = JournalWriter.open(path, options=JournalOptions(rotate_daily=False))
+    for i in range(3):
+        w.append_batch(T0 + i, "hot", [("@md", "feed.x", Halt(f"h{i}"))])
+    real_write = os.write
+
+    def disk_full(fd: int, data: bytes | memoryview) -> int:
+        if len(data) > 8:  # the first part of the record lands, then the disk is full
+            return real_write(fd, bytes(data)[:8])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", disk_full)
+    with pytest.raises(JournalSyncError, match="No space left"):
+        w.append_batch(T0 + 3, "hot", [("@md", "feed.x", Halt("lost"))])
+    monkeypatch.undo()
+    with pytest.raises(JournalSyncError, match="refuses"):
+        w.append_batch(T0 + 4, "hot", [("@md", "feed.x", Halt("after"))])
+    w.close(T0 + 5)
+    # the file ends with the last whole record: read whole, and opened without a cut
+    assert [f.index for f in JournalReader(path)] == [0, 1, 2]  # the 3 whole batches
+    again = JournalWriter.open(path)
+    assert again.cut_bytes == 0 and again.index == 3
+    again.close(T0 + 6)
+
+
+def test_a_failed_journal_halts_trading_once_and_drops_the_rest(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    shell = JournalShell.build("journal", JournalWriter.open(
+        tmp_path / "journal.cmcj", options=JournalOptions(fsync_records=1)), risk="risk")
+
+    def broken(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(os, "fdatasync", broken)
+    first = shell.handle(JournalBatch("hot", T0, [("@md", "feed.x", Halt("a"))]), T0)
+    assert first == [("risk", Halt("journal_failed: journal fdatasync failed: [Errno 5] "
+                                   "Input/output error"))]
+    later = [shell.handle(JournalBatch("hot", T0 + i, [("@md", "feed.x", Halt("b"))]), T0 + i)
+             for i in range(1, 4)]
+    assert all(not any(d == "risk" for d, _m in out) for out in later)  # halted once
+    assert shell.snapshot()["dropped_records"] == 4
+
+
 def test_the_journal_core_decides_and_does_no_io() -> None:
     """The pure core: what to append, when to fdatasync (by count, by age, by timer)."""
     from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore

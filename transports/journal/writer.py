@@ -59,7 +59,8 @@ class JournalOptions(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class JournalSyncError(CmcError):
-    """fdatasync failed: the data may not be on disk; the writer refuses further records."""
+    """fdatasync or a write failed: the data may not be on disk; the writer refuses further
+    records."""
 
 
 class JournalWriter:
@@ -202,6 +203,21 @@ class JournalWriter:
         while view:
             view = view[os.write(fd, view) :]
 
+    def _write_failed(self, exc: OSError) -> None:
+        """A record's write failed part-way (a full disk: ENOSPC; EIO): cut the segment back to
+        the last whole record and refuse every later record. Writing on after the partial frame
+        would leave a damaged record *inside* the journal, which no reader passes and which
+        ``open`` refuses without ``repair``; cut back, the journal stays readable to its last
+        whole record."""
+        self.failed = exc
+        if self.stream is None and self.fd >= 0:
+            try:
+                os.ftruncate(self.fd, self.seg_size)
+            except OSError as cut:
+                logger.error("journal: could not cut a partial record back ({}): the next open "
+                             "cuts it as a torn tail", cut)
+        raise JournalSyncError(f"journal write failed: {exc}") from exc
+
     def _emit(self, frame: bytes) -> None:
         if self.stream is not None:
             self.stream.write(frame)
@@ -269,7 +285,10 @@ class JournalWriter:
 
     def _frame(self, rtype: int, body: bytes) -> None:
         frame = encode_record(rtype, self.prev, body)
-        self._emit(frame)
+        try:
+            self._emit(frame)
+        except OSError as exc:
+            self._write_failed(exc)
         self.prev = frame_hash(frame)
         self.index += 1
         self.seg_records += 1

@@ -123,7 +123,7 @@ class GroupOutput:
             d.journaled = []  # type: ignore[union-attr]
             batch = JournalBatch(self.group, now, jb)
             if self.journal_local:
-                self.shells[self.journal].handle(batch, now)
+                self._journal_here(batch, now)
             else:
                 self.forward(self.journal, batch)
         if self.node_out:
@@ -165,10 +165,20 @@ class GroupOutput:
         """Hand ``batch`` to the journal at once (a checkpoint): after everything this host
         journaled before it, before everything after."""
         if self.journal_local:
-            self.shells[self.journal].handle(batch, now)
+            self._journal_here(batch, now)
         else:
             self.forward(self.journal, batch)
             self.flush(now)
+
+    def _journal_here(self, batch: JournalBatch, now: int) -> None:
+        """The journal is in this host: write ``batch`` through its shell and route what the
+        shell returns, as the dispatcher does for a batch that arrives from another host: the
+        fsync timer that bounds how long a record stays unsynced, a failed journal's ``Halt``
+        to risk. (Before, both were dropped here: in a quiet spell a record written this way
+        waited for the next one to be synced, and a failed journal halted nothing.)"""
+        more = self.shells[self.journal].handle(batch, now)
+        if more and self.dispatch is not None:
+            self.dispatch.route(self.journal, more, now)
 
     def unplug(self) -> tuple[dict[str, list[tuple[str, Any]]], dict[str, list[tuple[str, Any]]]]:
         """Cut this output off (a hung host abandoned, from the supervisor's thread): no more

@@ -9,6 +9,15 @@ own commands never reach the host: a journal write is not itself journaled.
 With a hot standby (``[ha]``), ``replicate(rtype, body, ts_ns)`` publishes each record written
 (batches and checkpoints, the body bytes exactly as the file holds them) to the standby, which
 appends them to its own journal and replays them (``scripts.launch.ha.standby``).
+
+**A journal that cannot write** (its fdatasync or a write failed: a full disk, EIO) is failed for
+good (``JournalSyncError``: a retried fsync can "succeed" after the kernel dropped the pages).
+The shell then halts trading (``Halt("journal_failed: ...")`` to risk, once: new orders stop, the
+executors cancel what works, closes through an operator's flatten still go) and drops every later
+record, counted (``dropped_records``) and logged once. Before, the error escaped the journal's
+host: the host died on every batch and the supervisor rebuilt it ~25 times a second, for good.
+Restarting the node (on a mended disk) recovers the journal to its last whole record; the
+venues' reconciliation at start recovers what the lost records said.
 """
 
 from __future__ import annotations
@@ -18,12 +27,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from loguru import logger
+
 from actors.core import Out
 from actors.journal import APPEND, FSYNC, AppendCheckpoint, Fsync, JournalCore
 from actors.runtime.shells.shell import Shell
 from transports.journal.format import T_BATCH, T_CHECKPOINT, encode_checkpoint
-from transports.journal.writer import JournalOptions, JournalWriter
-from transports.wire.messages import JournalBatch, Msg
+from transports.journal.writer import JournalOptions, JournalSyncError, JournalWriter
+from transports.wire.messages import Halt, JournalBatch, Msg
 
 
 def open_writer(
@@ -53,24 +64,42 @@ class JournalShell(Shell):
 
     core: JournalCore
 
-    def __init__(self, core: JournalCore, writer: JournalWriter) -> None:
+    def __init__(self, core: JournalCore, writer: JournalWriter, risk: str = "") -> None:
         super().__init__(core)
         self.writer = writer
         #: publishes a record to the standby (``[ha]``); None: no replication
         self.replicate: Callable[[int, bytes, int], None] | None = None
+        self.risk = risk  #: who halts trading when the journal fails ("" = nobody: a tool)
+        self.dropped_records = 0  #: records refused after the writer failed
 
     @classmethod
     def build(cls, name: str, sink: BinaryIO | JournalWriter,
-              options: JournalOptions | None = None) -> JournalShell:
+              options: JournalOptions | None = None, risk: str = "") -> JournalShell:
         """Return a shell on ``sink`` (see ``open_writer``) whose core commits by the writer's
-        own ``fsync_ms`` / ``fsync_records``."""
+        own ``fsync_ms`` / ``fsync_records``; ``risk``: the actor its failure halts."""
         w = open_writer(sink, options)
-        return cls(JournalCore(name, w.opts.fsync_ms, w.opts.fsync_records), w)
+        return cls(JournalCore(name, w.opts.fsync_ms, w.opts.fsync_records), w, risk)
 
     def handle(self, msg: Msg, now_ns: int) -> Out:
         """Deliver ``msg`` to the core, do the writes and syncs it asks for (in order), and
-        return the rest of its output. A writer error propagates (the host counts it)."""
+        return the rest of its output. A failed writer halts trading once and drops the rest
+        (the module docstring); any other writer error propagates (the host counts it)."""
         out = self.core.handle(msg, now_ns)
+        if self.writer.failed is not None:
+            self.dropped_records += sum(1 for dest, _m in out if dest == APPEND)
+            return [(d, m) for d, m in out if d != APPEND and d != FSYNC]
+        try:
+            return self._apply(out)
+        except JournalSyncError as exc:
+            self.dropped_records += 1
+            logger.error("journal: {}; trading halts, later records are dropped (counted); "
+                         "restart the node once the disk is mended", exc)
+            rest = [(d, m) for d, m in out if d != APPEND and d != FSYNC]
+            if self.risk:
+                rest.append((self.risk, Halt(f"journal_failed: {exc}"[:300])))
+            return rest
+
+    def _apply(self, out: Out) -> Out:
         rest: Out = []
         w = self.writer
         for dest, m in out:
@@ -107,7 +136,8 @@ class JournalShell(Shell):
 
     def snapshot(self) -> dict[str, Any]:
         """Return the core's counts and the writer's file state."""
-        return {**self.core.snapshot(), **self.writer.stats()}
+        return {**self.core.snapshot(), **self.writer.stats(),
+                "dropped_records": self.dropped_records}
 
 
 __all__ = ["JournalShell", "open_writer"]
