@@ -45,13 +45,25 @@ _S = 1_000_000_000
 EPOCH_STRIDE = 100_000
 
 
+#: a host's deaths within ``HOST_DEATH_WINDOW_NS`` rebuilt at once; each one more waits twice as
+#: long as the last (from ``HOST_BACKOFF_FIRST_NS``, at most ``HOST_BACKOFF_MAX_NS``): a host that
+#: dies on every rebuild (a cause no rebuild mends) must not be rebuilt at the heartbeat's pace for
+#: good, burning a CPU, the log and an epoch a time (fault catalogue P03: no infinite loop)
+HOST_DEATHS_AT_ONCE = 3
+HOST_DEATH_WINDOW_NS = 60 * _S
+HOST_BACKOFF_FIRST_NS = _S // 2
+HOST_BACKOFF_MAX_NS = 30 * _S
+
+
 class Action(NamedTuple):
-    """What the core wants done: ``restart`` actors, ``restart_host``, ``escalate`` or ``exit``."""
+    """What the core wants done: ``restart`` actors, ``restart_host``, ``escalate`` or ``exit``.
+    ``delay_ns``: a ``restart_host`` to do that much later (a host dying again and again)."""
 
     kind: str
     actors: tuple[str, ...] = ()
     host: str = ""
     reason: str = ""
+    delay_ns: int = 0
 
 
 class _Group:
@@ -89,6 +101,21 @@ class SupervisorCore:
         self.status: dict[str, dict[str, Any]] = {
             a: {"state": "running", "restarts": 0, "errors": 0, "last": ""} for a in actors}
         self.escalations: list[tuple[int, str]] = []
+        #: each host's recent deaths (``host_delay``)
+        self.host_deaths: dict[str, collections.deque[int]] = collections.defaultdict(
+            collections.deque)
+
+    def host_delay(self, host: str, now_ns: int) -> int:
+        """Note a death of ``host``; return how long to wait before rebuilding it: 0 for the
+        first ``HOST_DEATHS_AT_ONCE`` within ``HOST_DEATH_WINDOW_NS``, then doubling."""
+        win = self.host_deaths[host]
+        win.append(now_ns)
+        while win[0] <= now_ns - HOST_DEATH_WINDOW_NS:
+            win.popleft()
+        extra = len(win) - HOST_DEATHS_AT_ONCE
+        if extra <= 0:
+            return 0
+        return min(HOST_BACKOFF_MAX_NS, HOST_BACKOFF_FIRST_NS << min(extra - 1, 16))
 
     def on_error(self, actor: str, now_ns: int, reason: str,
                  in_start: bool = False, fatal: bool = False) -> list[Action]:
@@ -166,8 +193,13 @@ class SupervisorCore:
         # (trading stays HALTED; the feeds and the journal keep working)
         for a in hosted:
             self.status[a]["state"] = "restarting"
-        return [*out, Action("restart_host", tuple(hosted), host=host,
-                             reason=f"host {host} {why}")]
+        delay = self.host_delay(host, now_ns)
+        reason = f"host {host} {why}"
+        if delay:
+            reason += (f" ({len(self.host_deaths[host])} times in "
+                       f"{HOST_DEATH_WINDOW_NS // _S} s: rebuilt in {delay / _S:g} s)")
+        return [*out, Action("restart_host", tuple(hosted), host=host, reason=reason,
+                             delay_ns=delay)]
 
     def host_hung(self, host: str, hosted: list[str], now_ns: int) -> list[Action]:
         """A host missed its heartbeat: its thread cannot be stopped from outside.

@@ -98,6 +98,8 @@ class Supervisor:
         self._thread = threading.Thread(target=self._run, name=f"supervisor-{node.name}",
                                         daemon=True)
         self._pings: dict[str, tuple[Any, Any, int]] = {}
+        #: host -> (when, the rebuild): dead hosts whose rebuild backs off (mono ns)
+        self._deferred: dict[str, tuple[int, Action]] = {}
         self._lock = threading.Lock()
         self._last_beat_ns = 0  #: when ``_heartbeat`` last ran (a freeze shows as a gap)
 
@@ -202,6 +204,12 @@ class Supervisor:
         for host, ref in list(self.node.hosts.items()):
             hosted = [a for a, g in self.node.directory.actor_group.items()
                       if g == host and a in self.node.shells]
+            later = self._deferred.get(host)
+            if later is not None:  # dead or hung, its rebuild backing off (``Action.delay_ns``)
+                if now >= later[0]:
+                    del self._deferred[host]
+                    self._restart_host(later[1])
+                continue
             if not ref.is_alive():
                 self._pings.pop(host, None)
                 with self._lock:
@@ -295,6 +303,11 @@ class Supervisor:
         self._journal("rebuild_unavailable", {"actors": actors, "reason": why})
 
     def _restart_host(self, act: Action) -> None:
+        if act.delay_ns:  # done by the heartbeat once due (the host stays dead meanwhile)
+            logger.error("supervisor: {}", act.reason)
+            self._deferred[act.host] = (self.clock.mono_ns() + act.delay_ns,
+                                        act._replace(delay_ns=0))
+            return
         t0 = self.clock.mono_ns()
         group = act.host
         writer = self.rebuilds.journal_writer(group)

@@ -101,6 +101,24 @@ def test_a_dead_host_counts_once_per_group_and_is_rebuilt() -> None:
     assert len(core.groups["g"].restarts) == 1 and len(core.groups["d"].restarts) == 1
 
 
+def test_a_host_that_dies_again_and_again_is_rebuilt_later_and_later() -> None:
+    # P03: a host dying on every rebuild (a cause no rebuild mends) was rebuilt at the
+    # heartbeat's pace for good; past three deaths a minute each rebuild waits twice as long
+    core = _core("one_for_all")
+
+    def delay_at(t_s: float) -> int:
+        (act,) = [a for a in core.host_dead("h", ["d"], int(t_s * S)) if a.kind == "restart_host"]
+        return act.delay_ns
+
+    assert [delay_at(t) for t in (1, 2, 3)] == [0, 0, 0]
+    assert [delay_at(t) for t in (4, 5, 6)] == [S // 2, S, 2 * S]
+    assert [delay_at(10 + k) for k in range(8)][-1] == 30 * S  # at most 30 s
+    assert "rebuilt in 30 s" in next(a.reason for a in core.host_dead("h", ["d"], 19 * S)
+                                     if a.kind == "restart_host")
+    # a minute without deaths: at once again
+    assert delay_at(200) == 0
+
+
 def test_a_hung_host_escalates_and_exits_by_config() -> None:
     core = _core("one_for_one")
     assert [a.kind for a in core.host_hung("h", ["a"], 1 * S)] == ["escalate", "exit"]

@@ -19,6 +19,7 @@ import pytest
 import zmq
 from click.testing import CliRunner
 
+from actors.runtime.supervisor import HOST_BACKOFF_FIRST_NS, HOST_DEATHS_AT_ONCE
 from scripts.admin.client import request
 from scripts.cli import main as cli
 from scripts.launch.launcher import Launcher, load_launch_config
@@ -218,3 +219,24 @@ def test_metrics_endpoint(engine: dict[str, Any]) -> None:
     # tests of this module halted the strategy: on a loaded machine there may be none)
     assert "cmc_fills" in text and 'cmc_latency_us{hop="md_wire",node="engine"' in text
     assert 'cmc_leg_orders{counter="sent",leg="leg.shfe"}' in text
+
+
+def test_a_host_that_keeps_dying_is_rebuilt_later_and_later(engine: dict[str, Any]) -> None:
+    # P03: past HOST_DEATHS_AT_ONCE deaths a minute, a host's rebuild backs off instead of
+    # following every death at the heartbeat's pace (before: ~25 rebuilds a second, for good,
+    # for a host that dies on every start)
+    e = engine
+    node, sup = e["l"].runtime.node, e["l"].runtime.supervisor
+    waits = []
+    for _ in range(HOST_DEATHS_AT_ONCE + 1):
+        old = node.hosts["risk"]
+        t_kill = CLOCK.mono_ns()
+        old.stop()
+        eventually(lambda old=old: node.hosts["risk"] is not old and node.hosts["risk"].is_alive(),
+                   10, step_s=0.002)
+        waits.append((CLOCK.mono_ns() - t_kill) / 1e9)
+    deaths = len(sup.core.host_deaths["risk"])
+    assert deaths > HOST_DEATHS_AT_ONCE
+    # the last rebuild waited its back-off (a lower bound: a loaded machine only adds to it)
+    assert waits[-1] >= HOST_BACKOFF_FIRST_NS / 1e9, waits
+    assert _q(e, "risk")["state"] in ("ACTIVE", "HALTED")  # rebuilt and answering
