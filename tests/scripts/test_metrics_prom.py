@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from scripts.launch.launcher import Launcher, load_launch_config
+from scripts.launch.launcher import Launcher
 from scripts.launch.metrics import LATENCY_BUCKETS_S, _Totals
-from tests.scripts.launch.test_launch_helpers import TWO_NODES, write_conf
+from tests.scripts.launch.test_launch_helpers import TWO_NODES, launched, write_conf
 from tests.support.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -39,13 +39,8 @@ def launch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     extra = "[metrics]\nenabled = true\nport = 0\ninterval_ms = 100\n"
     conf = write_conf(tmp, sock_dir, TWO_NODES, gateways=True, admin=False, extra=extra,
                       flatten_timeout_s=2.0)
-    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True)
-    try:
-        launcher.start()
+    with launched(conf) as launcher:
         yield launcher
-    finally:
-        launcher.request_shutdown("test over")
-        launcher.shutdown()
 
 
 def _scrape(launcher: Launcher) -> dict[str, Any]:

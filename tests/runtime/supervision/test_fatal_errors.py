@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import zmq
 
-from scripts.launch.launcher import Launcher, load_launch_config
-from tests.scripts.launch.test_launch_helpers import ONE_NODE, sim_truth, write_conf
+from tests.scripts.launch.test_launch_helpers import ONE_NODE, launched, sim_truth, write_conf
 from tests.support.helpers import FaultyCore, eventually
 from transports.wire.messages import FaultHook
 
@@ -38,14 +37,11 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     sock_dir = tempfile.mkdtemp(prefix="cmcf-")
     conf = write_conf(tmp, sock_dir, ONE_NODE, gateways=True, admin=False,
                       flatten_timeout_s=5.0)
-    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True, wrap=_wrap)
     ctx: zmq.Context[Any] = zmq.Context()
     try:
-        launcher.start()
-        yield {"l": launcher, "ctx": ctx, "sock": sock_dir}
+        with launched(conf, _wrap) as launcher:
+            yield {"l": launcher, "ctx": ctx, "sock": sock_dir}
     finally:
-        launcher.request_shutdown("test over")
-        launcher.shutdown()
         ctx.destroy(linger=0)
 
 

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 import zmq
 
-from scripts.launch.launcher import Launcher, load_launch_config
-from tests.scripts.launch.test_launch_helpers import ONE_NODE, sim_truth, write_conf
+from scripts.launch.launcher import Launcher
+from tests.scripts.launch.test_launch_helpers import ONE_NODE, launched, sim_truth, write_conf
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
 from transports.journal.reader import JournalReader
@@ -71,37 +71,40 @@ def test_a_journal_that_cannot_sync_halts_trading_once_and_its_host_lives(
     sock_dir = tempfile.mkdtemp(prefix="cmcj-")
     conf = write_conf(tmp_path, sock_dir, placement, gateways=True, admin=False,
                       flatten_timeout_s=3.0)
-    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True)
     ctx: zmq.Context[Any] = zmq.Context()
     null = os.open("/dev/null", os.O_WRONLY)
     try:
-        launcher.start()
-        cluster, sup = launcher.cluster, launcher.runtime.supervisor
-        shell = launcher.runtime.node.shells["journal"]
-        writer = shell.writer
-        # trading (the strategy's first orders) before the fault
-        eventually(lambda: sim_truth(ctx, sock_dir)["orders"], 30, step_s=0.1)
-        records_before = writer.index
-        os.dup2(null, writer.fd)  # writes vanish, fdatasync fails: a disk that stopped syncing
-        t_fail = CLOCK.now_ns()
-        eventually(lambda: cluster.query("risk")["reasons"].get("journal_failed") == "HALTED",
-                   5, step_s=0.01)
-        halted_ns = CLOCK.now_ns()
-        eventually(lambda: shell.dropped_records >= 5, 10, step_s=0.05)  # the node goes on
-        snap = shell.snapshot()
-        assert "Invalid argument" in snap["failed"]
-        assert sup.snapshot()["actors"]["journal"]["restarts"] == 0  # no rebuild loop
-        assert cluster.query("risk")["state"] == "HALTED"
-        # nothing reached the venue after the halt (what was in flight at the fault may land)
-        late = [o for o in sim_truth(ctx, sock_dir)["orders"] if o["ts"] > halted_ns]
-        assert late == [], late
-        print(f"\njournal failed -> HALTED in {(halted_ns - t_fail) / 1e6:.0f} ms; "
-              f"{snap['dropped_records']} records dropped")
+        with launched(conf) as launcher:
+            records_before = _fail_the_journal(launcher, ctx, sock_dir, null)
     finally:
-        launcher.request_shutdown("test over")
-        launcher.shutdown()
         ctx.destroy(linger=0)
         os.close(null)
     # the journal on disk: every record written before the fault, whole and chained
-    frames = list(JournalReader(tmp_path / "run"))
-    assert len(frames) >= records_before
+    assert len(list(JournalReader(tmp_path / "run"))) >= records_before
+
+
+def _fail_the_journal(launcher: Launcher, ctx: zmq.Context[Any], sock_dir: str,
+                      null: int) -> int:
+    """Point the journal at ``null`` once the strategy trades, check what follows; return the
+    records written before."""
+    cluster, sup = launcher.cluster, launcher.runtime.supervisor
+    shell = launcher.runtime.node.shells["journal"]
+    writer = shell.writer
+    eventually(lambda: sim_truth(ctx, sock_dir)["orders"], 30, step_s=0.1)  # trading first
+    records_before = writer.index
+    os.dup2(null, writer.fd)  # writes vanish, fdatasync fails: a disk that stopped syncing
+    t_fail = CLOCK.now_ns()
+    eventually(lambda: cluster.query("risk")["reasons"].get("journal_failed") == "HALTED",
+               5, step_s=0.01)
+    halted_ns = CLOCK.now_ns()
+    eventually(lambda: shell.dropped_records >= 5, 10, step_s=0.05)  # the node goes on
+    snap = shell.snapshot()
+    assert "Invalid argument" in snap["failed"]
+    assert sup.snapshot()["actors"]["journal"]["restarts"] == 0  # no rebuild loop
+    assert cluster.query("risk")["state"] == "HALTED"
+    # nothing reached the venue after the halt (what was in flight at the fault may land)
+    late = [o for o in sim_truth(ctx, sock_dir)["orders"] if o["ts"] > halted_ns]
+    assert late == [], late
+    print(f"\njournal failed -> HALTED in {(halted_ns - t_fail) / 1e6:.0f} ms; "
+          f"{snap['dropped_records']} records dropped")
+    return records_before  # type: ignore[no-any-return]

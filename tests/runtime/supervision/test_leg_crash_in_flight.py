@@ -19,8 +19,13 @@ from typing import Any
 import pytest
 import zmq
 
-from scripts.launch.launcher import Launcher, load_launch_config
-from tests.scripts.launch.test_launch_helpers import ONE_NODE, combo_of, sim_truth, write_conf
+from tests.scripts.launch.test_launch_helpers import (
+    ONE_NODE,
+    combo_of,
+    launched,
+    sim_truth,
+    write_conf,
+)
 from tests.support.helpers import FaultyCore, eventually
 from transports.wire.messages import ComboIntent, FaultHook, LegSpec
 
@@ -51,14 +56,11 @@ def engine(tmp_path: Path) -> Iterator[dict[str, Any]]:
                         f'name = "shfe"\nlatency_us = {SLOW_US}\n', 1)
     assert slow != text
     conf.write_text(slow)
-    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True, wrap=_wrap)
     ctx: zmq.Context[Any] = zmq.Context()
     try:
-        launcher.start()
-        yield {"l": launcher, "ctx": ctx, "sock": sock_dir}
+        with launched(conf, _wrap) as launcher:
+            yield {"l": launcher, "ctx": ctx, "sock": sock_dir}
     finally:
-        launcher.request_shutdown("test over")
-        launcher.shutdown()
         ctx.destroy(linger=0)
 
 

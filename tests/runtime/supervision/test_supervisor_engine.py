@@ -22,8 +22,13 @@ from click.testing import CliRunner
 from actors.runtime.supervisor import HOST_BACKOFF_FIRST_NS, HOST_DEATHS_AT_ONCE
 from scripts.admin.client import request
 from scripts.cli import main as cli
-from scripts.launch.launcher import Launcher, load_launch_config
-from tests.scripts.launch.test_launch_helpers import ONE_NODE, combo_of, sim_truth, write_conf
+from tests.scripts.launch.test_launch_helpers import (
+    ONE_NODE,
+    combo_of,
+    launched,
+    sim_truth,
+    write_conf,
+)
 from tests.support.helpers import FaultyCore, eventually
 from transports.clock import LiveClock
 from transports.wire.messages import FaultHook, LegOrder
@@ -61,15 +66,12 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     # cannot finish, so do not wait long for it
     conf = write_conf(tmp, sock_dir, ONE_NODE, gateways=True, admin=True, extra=extra,
                       flatten_timeout_s=1.0)
-    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True, wrap=_wrap)
     ctx: zmq.Context[Any] = zmq.Context()
     try:
-        launcher.start()
-        yield {"l": launcher, "ctx": ctx, "sock": sock_dir, "keys": str(tmp / "keys"),
-               "ep": launcher.admin_endpoint}
+        with launched(conf, _wrap) as launcher:
+            yield {"l": launcher, "ctx": ctx, "sock": sock_dir, "keys": str(tmp / "keys"),
+                   "ep": launcher.admin_endpoint}
     finally:
-        launcher.request_shutdown("test over")
-        launcher.shutdown()
         ctx.destroy(linger=0)
 
 

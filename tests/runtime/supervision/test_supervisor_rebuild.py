@@ -23,8 +23,13 @@ import zmq
 
 from actors.journal import read_journal
 from scripts.admin.client import request
-from scripts.launch.launcher import Launcher, load_launch_config
-from tests.scripts.launch.test_launch_helpers import ONE_NODE, combo_of, sim_truth, write_conf
+from tests.scripts.launch.test_launch_helpers import (
+    ONE_NODE,
+    combo_of,
+    launched,
+    sim_truth,
+    write_conf,
+)
 from tests.support.helpers import FaultyCore, eventually
 from transports.clock import LiveClock
 from transports.journal.intent_wal import read_intents
@@ -52,16 +57,15 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
     sock_dir = tempfile.mkdtemp(prefix="cmcr-")
     conf = write_conf(tmp, sock_dir, ONE_NODE, gateways=True, admin=True, on_hung="replace",
                       flatten_timeout_s=3.0)
-    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True, wrap=_wrap)
     ctx: zmq.Context[Any] = zmq.Context()
     try:
-        launcher.start()
-        yield {"l": launcher, "ctx": ctx, "sock": sock_dir, "keys": str(tmp / "keys"),
-               "ep": launcher.admin_endpoint, "run": launcher.run_dir}
+        with launched(conf, _wrap) as launcher:
+            try:
+                yield {"l": launcher, "ctx": ctx, "sock": sock_dir, "keys": str(tmp / "keys"),
+                       "ep": launcher.admin_endpoint, "run": launcher.run_dir}
+            finally:
+                RELEASE.set()  # a blocked handler must end before the shutdown waits for it
     finally:
-        RELEASE.set()
-        launcher.request_shutdown("test over")
-        launcher.shutdown()
         ctx.destroy(linger=0)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import zmq
 
 from scripts.admin.client import keygen
+from scripts.launch.launcher import Launcher, load_launch_config
 from scripts.launch.process import ref_request
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -120,6 +123,19 @@ allowlist = "{tmp / 'keys' / 'allowlist'}"
     path = tmp / "launch.toml"
     path.write_text("\n".join(parts))
     return path
+
+
+@contextmanager
+def launched(conf: Path, wrap: Callable[[str, Any], Any] | None = None) -> Iterator[Launcher]:
+    """``cmc launch`` of ``conf`` in this process (``wrap``: the test's core wrapper), started;
+    shut down at the end as an operator's stop does (its flatten, then every process)."""
+    launcher = Launcher(str(conf), load_launch_config(str(conf)), quiet=True, wrap=wrap)
+    try:
+        launcher.start()
+        yield launcher
+    finally:
+        launcher.request_shutdown("test over")
+        launcher.shutdown()
 
 
 def sim_truth(ctx: zmq.Context[Any], sock_dir: str) -> dict[str, Any]:
