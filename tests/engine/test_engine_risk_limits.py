@@ -17,7 +17,7 @@ import msgspec
 import pytest
 
 from tests.sim.test_sim_harness import cfg_with
-from tests.support.engine_sim import MS, T0, SimEngine, check_invariants
+from tests.support.engine_sim import MS, T0, SimEngine, check_invariants, illegal_transitions
 from transports.config.engine import AppConfig, with_overrides
 from transports.wire.messages import CancelLeg, Flatten, Halt, LegOrder, TradingState
 from transports.wire.venue_msgs import NewOrder
@@ -252,6 +252,49 @@ def test_a_lost_cancel_is_not_taken_for_done_and_is_sent_again() -> None:
     assert [o for o in venue_orders(eng) if o["ts"] > t_halt] == []  # nothing in its place
     assert [a["cl"] for a in eng.alarms() if a["alarm"] == "unknown_outcome"
             and a["why"] == "no_cancel_answer"] == [lost]
+
+
+def test_a_cancel_that_crosses_the_fill_is_rejected_and_the_fill_stands() -> None:
+    """V11: a resting GTC order fills at the venue while our cancel is on its way (the cancel
+    is sent the moment the venue's book fills it, before its fill report reaches the engine).
+    The venue rejects the cancel (``not_open``); the engine's order ends FILLED with the venue's
+    quantity, no illegal transition, the cancel sent once, the position the venue's."""
+    eng = SimEngine(cfg_with())
+    eng.run_to(3_000)
+    eng.stop_strategies()  # only the test's order trades on SHFE
+    venue, account = eng.sim.venues["shfe"], eng.accounts["shfe"]
+    book = venue.books["au2606"]
+    t_ms, raced = 3_000, ""
+    for k in range(20):  # a GTC buy joins the bid; the market comes down to it in time
+        bid = book.best("B")
+        assert bid is not None
+        combo = 900_000_100 + k
+        eng.send("leg.shfe", LegOrder(combo, 0, 0, "shfe", "au2606", "B", 1, bid, "GTC",
+                                      "entry", eng.now, eng.now))
+        cl = f"{eng.cfg.run.epoch}.{combo}.0.0"
+        for _ in range(3_000):
+            t_ms += 1
+            eng.run_to(t_ms)
+            o = venue.orders.get((account, cl))
+            if o is not None and o.state == "filled":
+                raced = cl
+                break
+        eng.send("leg.shfe", CancelLeg("shfe", cl))  # crosses the fill, or cancels a rest
+        t_ms += 500
+        eng.run_to(t_ms)
+        if raced:
+            break
+    assert raced, "the market never came down to a resting bid"
+    kinds = [(r.kind, r.state) for r in eng.reports() if r.cl == raced]
+    assert kinds[-1] == ("cancel_reject", "FILLED") and ("fill", "FILLED") in kinds, kinds
+    leg = eng.cores["leg.shfe"]
+    assert leg.orders[raced].state.value == "FILLED"
+    assert leg.orders[raced].cum_lots == venue.orders[(account, raced)].cum == 1
+    cancels = [m.cl for _t, a, m in eng.frames_out if a == "leg.shfe" and type(m).__name__ ==
+               "CancelReq" and m.cl == raced]
+    assert cancels == [raced]
+    assert leg.positions.get("au2606", 0) == venue.positions.get(account, {}).get("au2606", 0)
+    assert illegal_transitions(eng.reports()) == []
 
 
 def test_reject_rate_goes_reducing() -> None:
