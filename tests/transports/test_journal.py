@@ -113,6 +113,37 @@ def test_torn_tail_is_read_up_to_it_and_cut_on_open_with_a_log_line(
     assert verify_journal(path)["ok"]
 
 
+@pytest.mark.parametrize("damage", ["zeros_after", "zeroed_last", "flipped_last"])
+def test_a_damaged_end_is_cut_as_a_torn_tail(tmp_path: Path, damage: str) -> None:
+    """What a crash or a power loss leaves at the end of the last segment: zeros after the
+    last record (a file extended, its data never written), the last record zeroed, or the last
+    record's bytes wrong (written, not synced). Each is the tail of an unsynced write: cut at
+    open (the records before it kept, the next one chained after them), never refused."""
+    path = tmp_path / "journal.cmcj"
+    _write(path, 3).close()
+    offs = _offsets(path)
+    data = bytearray(path.read_bytes())
+    cut_at = offs[-1]
+    if damage == "zeros_after":
+        cut_at = len(data)
+        data += b"\0" * 4096
+        kept = len(offs)
+    elif damage == "zeroed_last":
+        data[offs[-1]:] = b"\0" * (len(data) - offs[-1])
+        kept = len(offs) - 1
+    else:
+        data[offs[-1] + REC_HDR.size + 1] ^= 0xFF
+        kept = len(offs) - 1
+    path.write_bytes(bytes(data))
+    r = verify_journal(path)
+    assert r["ok"] and r["torn_tail"]["offset"] == cut_at
+    w = JournalWriter.open(path)
+    assert w.index == kept
+    w.append_batch(T0 + 9, "hot", [("@group", "a", Halt("9"))])
+    w.close()
+    assert [m[1] for *_, m in read_journal(path)][-1] == "9" and verify_journal(path)["ok"]
+
+
 def test_flipped_byte_in_the_middle_refuses_to_open_unless_repair(
     tmp_path: Path, logs: list[str]
 ) -> None:

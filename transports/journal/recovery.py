@@ -34,7 +34,8 @@ class JournalCorrupt(CmcError):
     def __init__(self, path: Path | str, bad: BadRecord) -> None:
         super().__init__(
             f"{path}: record {bad.index} at offset {bad.offset} is bad: {bad.reason}"
-            " (refusing to continue; --repair truncates the journal there)"
+            f" (refusing to continue; `cmc audit verify {path} --repair` truncates the journal"
+            " there, losing that record and every later one)"
         )
         self.path = str(path)
         self.bad = bad

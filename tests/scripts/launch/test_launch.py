@@ -28,12 +28,15 @@ from tests.scripts.launch.test_launch_helpers import (
     TWO_NODES,
     combo_of,
     exposure,
+    launched,
     sim_truth,
     write_conf,
 )
 from tests.support.helpers import eventually
 from transports.clock import LiveClock
 from transports.config.engine import load_config
+from transports.journal.format import REC_HDR
+from transports.journal.reader import JournalReader
 from transports.wire.venue_msgs import OpenOrdersReq
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -214,3 +217,37 @@ def test_a_config_the_venue_contradicts_stops_the_start(tmp_path: Path, short_so
         assert not list((tmp_path / "run").glob("journal*.cmcj"))  # nothing started
     finally:
         sim.stop()
+
+
+def test_a_launch_into_a_run_whose_journal_is_damaged_refuses_and_says_how_to_repair(
+        tmp_path: Path, short_sock: str) -> None:
+    """P08: a record in the middle of the run's journal no longer checks out (a flipped byte):
+    ``cmc launch`` must not start on what it cannot trust. It exits 1 before any node starts,
+    naming the file, the record and its offset and the command that repairs it (which then
+    leaves the journal whole up to that record)."""
+    conf = write_conf(tmp_path, short_sock, ONE_NODE, gateways=True, admin=False,
+                      flatten_timeout_s=3.0)
+    ctx: zmq.Context[Any] = zmq.Context()
+    try:
+        with launched(conf):
+            eventually(lambda: sim_truth(ctx, short_sock)["orders"], 30, step_s=0.1)
+    finally:
+        ctx.destroy(linger=0)
+    (journal,) = sorted((tmp_path / "run").glob("journal*.cmcj"))
+    offs = [f.offset for f in JournalReader(journal)]
+    k = len(offs) // 2
+    data = bytearray(journal.read_bytes())
+    data[offs[k] + REC_HDR.size + 3] ^= 0xFF
+    journal.write_bytes(bytes(data))
+    size = len(data)
+    r = subprocess.run([sys.executable, "-m", "scripts.cli", "launch", str(conf), "--quiet"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1, r.stderr
+    assert (f"{journal}: record {k} at offset {offs[k]} is bad: CRC mismatch" in r.stderr
+            and f"cmc audit verify {journal} --repair" in r.stderr), r.stderr
+    assert journal.stat().st_size == size  # nothing written, nothing cut
+    fixed = subprocess.run([sys.executable, "-m", "scripts.cli", "audit", "verify",
+                            str(journal), "--repair"], capture_output=True, text=True,
+                           timeout=120)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert [f.offset for f in JournalReader(journal)] == offs[:k]
