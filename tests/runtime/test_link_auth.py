@@ -110,6 +110,22 @@ def test_a_foreign_peer_gets_nothing_into_a_node_link(ctx: Any, sock_dir: str) -
     assert not h2.proxy().host_counters().get(timeout=1).get("bad_node_frames")
 
 
+def test_a_peers_damaged_frames_are_dropped_counted_and_the_link_goes_on(ctx: Any,
+                                                                       sock_dir: str) -> None:
+    # F08: a node of this launch (the launch's key) whose frames are damaged: truncated, not
+    # MessagePack, an unknown message tag, a batch of the wrong shape. Each is dropped and
+    # counted (``bad_node_frames``), never delivered, and the frames after it still are
+    auth = link_auth.attach(ctx, LinkKeys.generate())
+    _h1, h2, d2 = _two_nodes(ctx, sock_dir)
+    good = encode([("b", Halt("after"))])
+    bad = [good[:-3], b"\xc1\xc1 not msgpack", encode([("b", {"t": "no-such-message"})]),
+           encode({"b": "a map, not a list of items"}), encode([("b",)])]
+    assert _foreign(d2.node_address["n2"], zmq.PUSH, [*bad, good], "launch-key",
+                    keys=auth.keys) == "ok"
+    eventually(lambda: h2.proxy().query("b").get(timeout=1)["seen"] == ["after"], 5)
+    assert h2.proxy().host_counters().get(timeout=1)["bad_node_frames"] == len(bad)
+
+
 def test_without_the_launch_keys_no_node_link_is_opened(ctx: Any, sock_dir: str) -> None:
     with pytest.raises(ConfigError, match=r"\$\.placement\.nodes: .*node keys"):
         link_auth.require(ctx, "a link")
