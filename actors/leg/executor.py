@@ -65,6 +65,7 @@ from transports.wire.venue_msgs import (
     Balances,
     CancelReject,
     Done,
+    Error,
     Fill,
     Funding,
     OpenOrders,
@@ -292,6 +293,14 @@ class LegExecutorCore(Core):
 
     def on_session(self, m: Session, now_ns: int) -> Out:
         return self._gated(self.session.on_session(self, m, now_ns), now_ns)
+
+    def on_error(self, m: Error, now_ns: int) -> Out:
+        """An ``error`` from the venue (a query or a list request it could not answer): counted
+        (``venue_errors``), nothing decided. A query it answered is asked again on its backoff
+        timer; a transport failure is never taken for "not found" (fault catalogue V12)."""
+        counters = self.book.counters
+        counters["venue_errors"] = counters.get("venue_errors", 0) + 1
+        return []
 
     def on_funding(self, m: Funding, now_ns: int) -> Out:
         return self.session.on_funding(m, now_ns)

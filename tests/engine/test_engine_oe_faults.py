@@ -37,7 +37,7 @@ from tests.support.engine_sim import (
     illegal_transitions,
 )
 from transports.config.engine import with_overrides
-from transports.wire.messages import ComboIntent, ExecReport
+from transports.wire.messages import CancelLeg, ComboIntent, ExecReport, LegOrder
 from transports.wire.venue_msgs import Ack, OrderStatus
 
 TRADE_MS, TAIL_MS = 25_000, 37_000
@@ -280,6 +280,41 @@ def test_an_overfill_is_kept_brought_back_and_trading_reduces() -> None:
     opened = [m for t, _s, _d, m in eng.log if t > first_ns and type(m) is ComboIntent
               and m.action == "open"]
     assert opened == [], "a combo opened after the venue overfilled"
+
+
+def test_query_errors_never_count_as_not_found() -> None:
+    """V12: resting orders whose acks the venue never sends (``oe_swallow_ack``), so the engine
+    queries them, and the venue answers most queries ``error`` (a transport or gateway failure,
+    the simulator's ``oe_query_error``). An error is no answer: it must never count toward
+    inferring a reject (hummingbot#8457: "not found" from failed requests made live orders
+    "rejected"), even with "not found" allowed to count 300 ms after the send. The orders stay
+    open in the engine as they are at the venue, then are cancelled: the venue's record and the
+    engine's agree."""
+    cfg = cfg_with(oe_swallow_ack=1.0, oe_query_error=0.8)  # every order is queried
+    eng = SimEngine(with_overrides(cfg, venues=[
+        msgspec.structs.replace(v, unknown_bound_ms=300) for v in cfg.venues]))
+    eng.run_to(3_000)
+    eng.stop_strategies()  # only the test's orders on SHFE
+    bid = eng.sim.venues["shfe"].books["au2606"].best("B")
+    assert bid is not None
+    cls = []
+    for k in range(5):  # far under the market: they rest
+        eng.send("leg.shfe", LegOrder(900_000_300 + k, 0, 0, "shfe", "au2606", "B", 1,
+                                      bid - 300, "GTC", "entry", eng.now, eng.now))
+        cls.append(f"{eng.cfg.run.epoch}.{900_000_300 + k}.0.0")
+    eng.run_to(12_000)  # before an outcome unknown for 15 s would halt trading
+    leg = eng.cores["leg.shfe"]
+    venue, account = eng.sim.venues["shfe"], eng.accounts["shfe"]
+    assert fault_counts(eng)["fault_oe_query_error"] >= 3
+    assert leg.counters["venue_errors"] >= 3
+    assert all(venue.orders[(account, cl)].is_open for cl in cls)  # all working, and...
+    assert all(leg.orders[cl].is_open for cl in cls)  # ...none taken for rejected
+    for cl in cls:
+        eng.send("leg.shfe", CancelLeg("shfe", cl))
+    eng.run_to(TAIL_MS)
+    assert not [a for a in eng.alarms() if a["alarm"] == "inferred_reject"]
+    assert all(venue.orders[(account, cl)].state == "canceled" for cl in cls)
+    assert all(leg.orders[cl].state.value == "CANCELED" for cl in cls)
 
 
 def test_a_repair_sent_before_its_legs_earlier_order_ended_is_found() -> None:

@@ -45,6 +45,7 @@ FaultKind = Literal[
     "session_down",
     "oe_overfill",
     "oe_swallow_cancel",
+    "oe_query_error",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -92,7 +93,8 @@ class FaultsConfig(Section):
     quantity: a fill of one lot more and a ``done`` whose ``cum`` exceeds ``qty``; the truth's
     fills and positions have it -- a venue's bug, fault catalogue V08). Per cancel of an open
     order ``oe_swallow_cancel`` (it never reaches the book and gets no reply: the order keeps
-    working, catalogue V10).
+    working, catalogue V10). Per order-status query ``oe_query_error`` (answered ``error`` code
+    ``unavailable`` instead of the order's status: a transport or gateway failure, V12).
     """
 
     md_drop: Rate = 0.0
@@ -132,6 +134,7 @@ class FaultsConfig(Section):
     oe_throttle_retry_ms: PosInt = 200
     oe_overfill: Rate = 0.0
     oe_swallow_cancel: Rate = 0.0
+    oe_query_error: Rate = 0.0
     session_down: Rate = 0.0
     session_down_ms: PosInt = 1000
     schedule: list[FaultWindow] = []

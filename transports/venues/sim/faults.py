@@ -55,6 +55,8 @@ oe_overfill         client order that fills    the venue trades one lot more tha
                                                truth's fills and positions have it)
 oe_swallow_cancel   cancel of an open order    never reaches the book, no reply at all: the
                                                order keeps working (and may trade)
+oe_query_error      order-status query         answered ``error`` code ``unavailable``
+                                               instead of the order's status
 oe_late_fill        cancel of an open order    cancel: part of the leaves (1..leaves-1)
                     with >= 2 leaves; IOC/FOK  trades at the order's px just before the
                     with a fill                cancel; ``done`` (cum counts it) goes first,
@@ -314,6 +316,10 @@ class FaultInjector:
     def swallow_cancel(self, ts: int, cl: str) -> bool:
         """True: this cancel of an open order is lost (no effect, no reply)."""
         return self._hit("oe_swallow_cancel", self.cfg.oe_swallow_cancel, ts, cl=cl)
+
+    def query_error(self, ts: int, cl: str) -> bool:
+        """True: this order-status query is answered ``error`` instead of the status."""
+        return self._hit("oe_query_error", self.cfg.oe_query_error, ts, cl=cl)
 
     def late_fill(self, ts: int, cl: str) -> bool:
         """True: a fill of this order goes out ``oe_late_fill_ms`` after its ``done``."""

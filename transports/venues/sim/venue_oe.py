@@ -88,7 +88,10 @@ class SimOrderEntry:
         elif isinstance(req, CancelReq):
             self._cancel(account, req, ts)
         elif isinstance(req, QueryReq):
-            out.append((account, self._status(account, req.cl, ts)))
+            if st.faults.query_error(ts, req.cl):  # the status is not lost: only this answer
+                out.append((account, Error(code="unavailable", msg="order status unavailable")))
+            else:
+                out.append((account, self._status(account, req.cl, ts)))
         elif isinstance(req, OpenOrdersReq):
             recs = [
                 OpenOrderRecord(o.cl, o.oid, o.sym, o.side, o.px, o.qty, o.cum, o.tif)
