@@ -19,7 +19,14 @@ import pytest
 from tests.sim.test_sim_harness import cfg_with
 from tests.support.engine_sim import MS, T0, SimEngine, check_invariants, illegal_transitions
 from transports.config.engine import AppConfig, with_overrides
-from transports.wire.messages import CancelLeg, Flatten, Halt, LegOrder, TradingState
+from transports.wire.messages import (
+    CancelLeg,
+    ComboIntent,
+    Flatten,
+    Halt,
+    LegOrder,
+    TradingState,
+)
 from transports.wire.venue_msgs import NewOrder
 
 RUN_MS = 16_000
@@ -295,6 +302,32 @@ def test_a_cancel_that_crosses_the_fill_is_rejected_and_the_fill_stands() -> Non
     assert cancels == [raced]
     assert leg.positions.get("au2606", 0) == venue.positions.get(account, {}).get("au2606", 0)
     assert illegal_transitions(eng.reports()) == []
+
+
+def test_an_operators_flatten_while_a_combo_is_live_ends_flat_at_the_venue() -> None:
+    """A08: the desk's flatten lands while the strategy holds a spread and a combo is live (the
+    venue fills partially, so combos repair): the live combo ends, the spread is closed, nothing
+    opens afterwards, and the venue's own positions are flat on both legs within T_flat (the
+    pair's hedge budget plus risk's unhedged limit) -- checked on the venue's record."""
+    eng = SimEngine(cfg_with(oe_partial=0.3))
+    t_ms = 4_000
+    eng.run_to(t_ms)
+    risk, strategy = eng.cores["risk"], eng.cores["strategy.au-gc"]
+    while not (risk.live_combos and strategy.pos_dir != 0):
+        t_ms += 1
+        assert t_ms < 25_000, "no moment with a spread held and a combo live"
+        eng.run_to(t_ms)
+    t_flat = eng.now
+    eng.send("risk", Flatten("desk"))
+    deadline_ms = max(p.hedge_budget_ms for p in eng.cfg.pairs) + eng.cfg.risk.unhedged_limit_ms
+    eng.run_to(t_ms + deadline_ms)
+    pos = eng.truth()["positions"]
+    assert pos["shfe-acct"]["au2606"] == 0 and pos["comex-acct"]["GCZ6"] == 0
+    assert not risk.live_combos and strategy.pos_dir == 0
+    eng.run_to(t_ms + deadline_ms + 10_000)  # the dislocations go on: nothing opens on them
+    assert [ts for ts, _s, _d, m in eng.log if type(m) is ComboIntent and m.action == "open"
+            and ts > t_flat] == []
+    assert check_invariants(eng, deadline_ms).violations == []
 
 
 def test_reject_rate_goes_reducing() -> None:
