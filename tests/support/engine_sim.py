@@ -93,6 +93,7 @@ class SimEngine:
         self.decisions: list[Decision] = []
         self.errors: list[tuple[str, str]] = []
         self.frames_out: list[tuple[int, str, Any]] = []  #: (ts, actor, request) to a venue
+        self.ref_out: list[tuple[int, str, Any]] = []  #: (ts, actor, request) on a venue's ref
         self.wire_out: list[tuple[int, str, bytes]] = []  #: (ts, actor, bytes) as they left
         self._inbound: list[tuple[int, int, str, str, bytes]] = []  # ts, n, actor, key, frame
         self._n = 0
@@ -123,6 +124,7 @@ class SimEngine:
         now = self.now
         venue = sender.split(".", 1)[1]
         if key == "ref":
+            self.ref_out.append((now, sender, msg))
             ans = self.sim.ref(now, venue, msg)
             if ans is not None:
                 rtt = 2 * self.sim.latency_ns(venue)

@@ -46,6 +46,7 @@ FaultKind = Literal[
     "oe_overfill",
     "oe_swallow_cancel",
     "oe_query_error",
+    "ref_snapshot_error",
 ]
 BadValueKind = Literal["px_zero", "qty_negative", "qty_huge", "float"]
 
@@ -94,7 +95,9 @@ class FaultsConfig(Section):
     fills and positions have it -- a venue's bug, fault catalogue V08). Per cancel of an open
     order ``oe_swallow_cancel`` (it never reaches the book and gets no reply: the order keeps
     working, catalogue V10). Per order-status query ``oe_query_error`` (answered ``error`` code
-    ``unavailable`` instead of the order's status: a transport or gateway failure, V12).
+    ``unavailable`` instead of the order's status: a transport or gateway failure, V12). Per
+    snapshot request ``ref_snapshot_error`` (answered ``error`` code ``unavailable``: the
+    snapshot fetch of a resync fails, F12).
     """
 
     md_drop: Rate = 0.0
@@ -135,6 +138,7 @@ class FaultsConfig(Section):
     oe_overfill: Rate = 0.0
     oe_swallow_cancel: Rate = 0.0
     oe_query_error: Rate = 0.0
+    ref_snapshot_error: Rate = 0.0
     session_down: Rate = 0.0
     session_down_ms: PosInt = 1000
     schedule: list[FaultWindow] = []

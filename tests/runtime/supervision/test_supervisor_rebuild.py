@@ -202,6 +202,16 @@ def test_a_hung_host_is_replaced_and_trading_resumes(engine: dict[str, Any]) -> 
     abandoned = _decisions(e, "abandoned")
     assert abandoned and abandoned[-1]["host"] == "hot"
     assert abandoned[-1]["stuck_in"] == f"{STRATEGY}: FaultHook"
+    # L06: what the venues sent the abandoned host's sockets (acks, fills, dones queued there)
+    # died with them; the new executors' reconciliation recovered it: at a quiet moment each
+    # executor holds exactly the venue's position
+    def agree() -> bool:
+        venue = sim_truth(e["ctx"], e["sock"])["positions"]
+        return all(_q(e, f"leg.{v}")["positions"].get(sym, 0)
+                   == venue.get(f"{v}-acct", {}).get(sym, 0) and not _q(e, f"leg.{v}")["open"]
+                   for v, sym in (("shfe", "au2606"), ("comex", "GCZ6")))
+
+    eventually(agree, 20, step_s=0.05)
     print(f"\nhung hot host: replaced {replaced_ms:.0f} ms after the blocking message "
           f"(heartbeat {sup_cfg.heartbeat_ms} ms, timeout {sup_cfg.heartbeat_timeout_ms} ms); "
           f"first order of the new host {resumed_ms / 1e3:.1f} s after it")

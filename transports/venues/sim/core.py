@@ -176,6 +176,8 @@ class SimCore:
         if isinstance(req, InstrumentsReq):
             return v.instruments()
         if isinstance(req, SnapshotReq):
+            if self.faults[venue].snapshot_error(now, req.sym):
+                return Error(code="unavailable", msg=f"no snapshot of {req.sym} now")
             return v.snapshot(req.sym, now)
         return Error(code="unsupported", msg=type(req).__name__)
 

@@ -57,6 +57,8 @@ oe_swallow_cancel   cancel of an open order    never reaches the book, no reply 
                                                order keeps working (and may trade)
 oe_query_error      order-status query         answered ``error`` code ``unavailable``
                                                instead of the order's status
+ref_snapshot_error  snapshot request (ref)     answered ``error`` code ``unavailable``
+                                               instead of the snapshot
 oe_late_fill        cancel of an open order    cancel: part of the leaves (1..leaves-1)
                     with >= 2 leaves; IOC/FOK  trades at the order's px just before the
                     with a fill                cancel; ``done`` (cum counts it) goes first,
@@ -320,6 +322,10 @@ class FaultInjector:
     def query_error(self, ts: int, cl: str) -> bool:
         """True: this order-status query is answered ``error`` instead of the status."""
         return self._hit("oe_query_error", self.cfg.oe_query_error, ts, cl=cl)
+
+    def snapshot_error(self, ts: int, sym: str) -> bool:
+        """True: this snapshot request is answered ``error`` instead of the snapshot."""
+        return self._hit("ref_snapshot_error", self.cfg.ref_snapshot_error, ts, sym=sym)
 
     def late_fill(self, ts: int, cl: str) -> bool:
         """True: a fill of this order goes out ``oe_late_fill_ms`` after its ``done``."""
