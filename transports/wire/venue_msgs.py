@@ -15,13 +15,17 @@ requests omit keys at their defaults, so a version 1 gateway sees version 1 fram
 from __future__ import annotations
 
 import builtins
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 PROTOCOL_VERSION = 2  #: the highest version this engine speaks (it speaks 1 too)
 
-Level = tuple[int, int]
+#: a book level's integer: the engine holds levels in int64 arrays (Numba kernels), so a larger
+#: one (MessagePack carries up to 2**64 - 1) is refused at decode; before, 2**63 as a price went
+#: through Numba's uint64 path and sat in a usable book as -2**63
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+Level = tuple[Int64, Int64]
 Side = Literal["B", "S"]
 Tif = Literal["IOC", "FOK", "GTC"]
 
