@@ -196,6 +196,19 @@ def test_malformed_and_oversized_frames_get_an_error_and_change_nothing(server: 
     assert request(ep, str(keys), "status", timeout_s=3)["ok"]
 
 
+def test_a_frame_past_the_hard_limit_drops_its_sender_unread(server: Any, keys: Path) -> None:
+    # A07: past ``hard_limit_bytes`` (1 MiB) libzmq drops the sender before the frame is read
+    # whole (``ZMQ_MAXMSGSIZE``): no reply, the handler never sees it, memory stays bounded; the
+    # server goes on serving everyone else
+    _srv, core, backend, ep = server
+    before = backend.state()
+    huge = msgspec.msgpack.encode({"id": "m7", "cmd": "halt", "args": {"p": "x" * (2 << 20)}})
+    assert _raw(ep, keys, huge, keys / "client.key_secret", timeout_ms=1000) is None
+    assert backend.state() == before and core.counters["executed"] == 0
+    assert sum(core.counters.values()) == 0  # not even refused: it never reached the handler
+    assert request(ep, str(keys), "status", timeout_s=3)["ok"]
+
+
 def test_a_repeated_request_id_is_answered_not_reexecuted(server: Any, keys: Path) -> None:
     _srv, core, backend, ep = server
     first = request(ep, str(keys), "flatten", timeout_s=3, rid="dup-1")
