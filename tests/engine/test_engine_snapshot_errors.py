@@ -10,8 +10,7 @@ import itertools
 
 import pytest
 
-from tests.engine.test_engine_oe_faults import TAIL_MS, TRADE_MS, budgets
-from tests.sim.test_sim_harness import cfg_with
+from tests.engine.test_engine_oe_faults import budgets, run
 from tests.support.engine_sim import MS, SimEngine, check_invariants
 from transports.wire.messages import ComboIntent, FeedHealth
 from transports.wire.venue_msgs import SnapshotReq
@@ -19,11 +18,7 @@ from transports.wire.venue_msgs import SnapshotReq
 
 @pytest.fixture(scope="module")
 def eng() -> SimEngine:
-    e = SimEngine(cfg_with(ref_snapshot_error=0.7))
-    e.run_to(TRADE_MS)
-    e.stop_strategies()
-    e.run_to(TAIL_MS)
-    return e
+    return run(ref_snapshot_error=0.7)
 
 
 def test_failed_snapshot_fetches_are_retried_and_nothing_is_decided_before_sync(
