@@ -229,13 +229,20 @@ def main(sock_dir: str, rate: float, seconds: float, warmup: int, out_path: str)
         if now - drain_from >= 10_000_000_000 or (
                 now - drain_from >= 1_000_000_000 and now - last_order_ns >= 300_000_000):
             break
-    with open(out_path, "w") as f:
-        json.dump({"sent": total, "send_s": (send_end - t0) / 1e9, "warm_orders": n_warm,
-                   "orders": len(orders) - n_warm, "cpu_s": cpu_s}, f)
+    def write_stats() -> None:
+        with open(out_path, "w") as f:
+            json.dump({"sent": total, "send_s": (send_end - t0) / 1e9, "warm_orders": n_warm,
+                       "orders": len(orders) - n_warm, "cpu_s": cpu_s}, f)
+
+    write_stats()
     print("DONE", flush=True)
     while not stop["flag"]:
         pump(50)
         heartbeat()
+    # stopped (after the engine): what it sent after DONE is counted too, so ``orders`` is every
+    # order the venue got -- a loaded engine can send its last one after the drain above ended
+    pump(0)
+    write_stats()
     for d in socks.values():
         for s in d.values():
             s.close(linger=0)
