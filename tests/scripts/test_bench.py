@@ -66,7 +66,10 @@ def test_the_pipeline_bench_sees_every_tick_and_sends_orders() -> None:
     r = run_pipeline(bench_config(), False, 500.0, 1.0, conf_path(BENCH_CONF))
     assert r["ticks_seen"] >= 0.99 * r["sent"] > 0
     assert r["n"] > 0.2 * r["sent"]  # orders measured (a tick finds its combo pending otherwise)
-    assert r["orders_at_venue"] >= r["n"]
+    # every order measured reached the venue; the measured window opens when the bench reads
+    # the generator's MEASURE, so the (at most two, one per leg) orders the venue counted just
+    # before it may be measured by the engine just after (seen on parallel workers: 469 vs 470)
+    assert r["orders_at_venue"] >= r["n"] - 2
     # the hot group's thread spent CPU on the ticks it read (the load-independent figure)
     assert r["cpu_us_per_tick"]["hot"] > 0
     assert r["pacing"] == "precise" and r["generator_cpu_us_per_tick"] > 0

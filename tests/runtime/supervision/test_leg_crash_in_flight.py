@@ -102,19 +102,24 @@ def test_a_leg_crashed_with_an_order_in_flight_never_resends_it_and_keeps_its_fi
     eventually(lambda: (_combo(e) or {}).get("state") in ("complete", "repaired", "failed"), 15)
     truth = sim_truth(e["ctx"], e["sock"])
     sent = [o["cl"] for o in truth["orders"] if combo_of(o["cl"]) == COMBO]
-    filled: dict[str, int] = {}
-    for f in truth["fills"]:
-        if combo_of(f["cl"]) == COMBO:
-            filled[f["cl"]] = filled.get(f["cl"], 0) + f["qty"]
-    # each leg's order reached the venue once: the rebuilt executor never sent it again
-    assert sorted(sent) == [leg_a, leg_b]
+    mine_fills = [f for f in truth["fills"] if combo_of(f["cl"]) == COMBO]
+    # no client id reached the venue twice, and the crashed executor's order went once (on a
+    # loaded machine the touch may move under the IOCs: the combo then repairs with new
+    # attempts, each a client id of its own)
+    assert len(set(sent)) == len(sent) and sent.count(leg_a) == 1 and leg_b in sent, sent
     # the rebuilt executor learnt the order's end from the venue and kept its fill
-    (mine,) = [o for c, o in _q(e)["orders"].items() if combo_of(c) == COMBO]
-    assert mine["state"] == "FILLED" and mine["cum"] == filled[leg_a] == 28
+    mine = _q(e)["orders"][leg_a]
+    assert mine["state"] == "FILLED"
+    assert mine["cum"] == sum(f["qty"] for f in mine_fills if f["cl"] == leg_a) > 0
+
+    def held(leg: int, side: str) -> int:  # the venue's fills of one leg, in the intent's way
+        return sum(f["qty"] if f["side"] == side else -f["qty"] for f in mine_fills
+                   if f["cl"].split(".")[2] == str(leg))
+
     # the rebuilt combo holds what the venue filled, leg by leg
     combo = _combo(e)
-    assert combo is not None and combo["state"] == "complete"
-    assert combo["held"] == [filled[leg_a], filled[leg_b]] == [28, 9]
+    assert combo is not None and combo["state"] in ("complete", "repaired"), combo
+    assert combo["held"] == [held(0, "B"), held(1, "S")]
     # and the executor's position is the venue's once the strategy's own orders are done too
     eventually(lambda: not _q(e)["open"] and _q(e)["positions"].get("au2606", 0)
                == sim_truth(e["ctx"], e["sock"])["positions"].get("shfe-acct", {}).get(
