@@ -22,6 +22,7 @@ import heapq
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -32,6 +33,8 @@ from actors.runtime.dispatch import Dispatcher, Sink
 from actors.runtime.node import actor_names, build_shells
 from transports.clock import TestClock
 from transports.config.engine import AppConfig
+from transports.journal.format import T_BATCH, decode_batch_raw, decode_item
+from transports.journal.reader import JournalReader
 from transports.latency import LatencyRecorder
 from transports.venues.sim.core import SimCore
 from transports.wire.codec import Codec, encode
@@ -329,6 +332,18 @@ def check_invariants(eng: SimEngine, deadline_ms: float) -> Invariants:
 
 #: the order states after which an order's outcome is known and final
 _FINAL_STATES = frozenset(s.value for s in TERMINAL)
+
+
+def journal_log(path: str | Path) -> list[tuple[int, str, str, Any]]:
+    """A run's journal as ``SimEngine.log`` holds its deliveries: ``(ts, sender, dest,
+    message)``, each message typed (``read_journal`` gives plain lists and the group, not the
+    sender), so the log's oracles (``blind_resends``) read a live run's journal too."""
+    out: list[tuple[int, str, str, Any]] = []
+    for frame in JournalReader(path):
+        if frame.rtype == T_BATCH:
+            ts, _group, items = decode_batch_raw(frame.body)
+            out.extend((ts, src, dest, decode_item(src, dest, raw)) for src, dest, raw in items)
+    return out
 
 
 def blind_resends(log: list[tuple[int, str, str, Any]]) -> list[str]:

@@ -26,8 +26,9 @@ from tests.scripts.launch.test_launch_helpers import (
     sim_truth,
     write_conf,
 )
+from tests.support.engine_sim import blind_resends, journal_log
 from tests.support.helpers import FaultyCore, eventually
-from transports.wire.messages import ComboIntent, FaultHook, LegSpec
+from transports.wire.messages import ComboIntent, ExecReport, FaultHook, LegSpec
 
 pytestmark = pytest.mark.e2e
 LEG = "leg.shfe"
@@ -120,6 +121,10 @@ def test_a_leg_crashed_with_an_order_in_flight_never_resends_it_and_keeps_its_fi
     combo = _combo(e)
     assert combo is not None and combo["state"] in ("complete", "repaired"), combo
     assert combo["held"] == [held(0, "B"), held(1, "S")]
+    # and a repair it made went only once the leg's earlier orders had ended (the journal)
+    log = journal_log(e["l"].run_dir)
+    assert any(type(m) is ExecReport and m.combo_id == COMBO for _t, _s, _d, m in log)
+    assert blind_resends(log) == []
     # and the executor's position is the venue's once the strategy's own orders are done too
     eventually(lambda: not _q(e)["open"] and _q(e)["positions"].get("au2606", 0)
                == sim_truth(e["ctx"], e["sock"])["positions"].get("shfe-acct", {}).get(
