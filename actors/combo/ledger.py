@@ -57,15 +57,21 @@ class ComboLedger:
         #: pair -> the newest combo id it sent here: an unknown combo older than it was
         #: forgotten (``forget``), a newer one was lost with the journal's tail
         self.newest: dict[str, int] = {}
+        #: combo id -> the final state ``finish`` counted it in: a combo a late fill re-opened
+        #: moves from that count to its new one, so ``counters`` count each combo once, by its
+        #: final state, as the journal's records do (``cmc report``); before, it counted twice
+        self.counted: dict[int, str] = {}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """A checkpoint's ledger (pickled); one written before ``adopted``/``newest`` existed
-        gets them empty."""
+        """A checkpoint's ledger (pickled); one written before ``adopted``/``newest``/``counted``
+        existed gets them empty."""
         restore_attrs(self, state)  # attribute by attribute: reads stay fast
         if not hasattr(self, "adopted"):
             self.adopted = {}
         if not hasattr(self, "newest"):
             self.newest = {}
+        if not hasattr(self, "counted"):
+            self.counted = {}
 
     def decision(self, what: str, now_ns: int, **detail: Any) -> tuple[str, Decision]:
         """A ``Decision`` of the executor, to the journal."""
@@ -130,8 +136,13 @@ class ComboLedger:
     def finish(self, c: ComboRecord, state: str, now_ns: int, **why: Any) -> Out:
         """``c`` ends in ``state`` (counted, kept for late fills, notified; a failure that
         leaves exposure or has a reason is alarmed). The caller has cancelled its timers."""
-        self.counters[state] += 1
         cid = c.intent.combo_id
+        counters, counted = self.counters, self.counted
+        before = counted.get(cid)
+        if before is not None:
+            counters[before] -= 1
+        counters[state] += 1
+        counted[cid] = state
         finished = self.finished
         finished.pop(cid, None)
         finished[cid] = now_ns
@@ -160,6 +171,7 @@ class ComboLedger:
             c = self.combos.get(cid)
             if c is not None and c.state in FINAL_STATES:  # a re-opened one finishes again later
                 del self.combos[cid]
+                self.counted.pop(cid, None)
 
 
 __all__ = ["COUNTERS", "FINAL_STATES", "FINISHED_RETAIN_NS", "ComboLedger", "combo_timer",

@@ -577,6 +577,9 @@ def test_late_fill_after_complete_reopens_and_repairs() -> None:
     states = [s.state for s in w.states()]
     assert states[-2:] == ["repairing", "repaired"]
     assert abs(w.states()[-1].residual_base) < 500
+    # counted once, by its final state (as the journal's records say): no longer "complete"
+    counters = w.combo.snapshot()["counters"]
+    assert (counters["combos"], counters["complete"], counters["repaired"]) == (1, 0, 1)
 
 
 def test_duplicate_combo_id_is_refused_without_a_state() -> None:
